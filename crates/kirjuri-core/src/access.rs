@@ -1,0 +1,1 @@
+//! The access decision (DESIGN.md ACC-3). Filled in below.

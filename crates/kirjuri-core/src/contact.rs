@@ -1,0 +1,1 @@
+//! Contacts (DESIGN.md REG-1).

@@ -1,0 +1,21 @@
+//! The core crate's one error type. Messages name the problem and the field,
+//! never the offending value: a rejected phone number must not end up in a log.
+
+/// Everything that can go wrong in the domain layer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// An identifier (phone, email, property ID, identity code) did not parse.
+    /// `field` names where it came from, `reason` says what is wrong with it,
+    /// and neither contains the value itself.
+    #[error("{field}: {reason}")]
+    InvalidIdentifier { field: &'static str, reason: &'static str },
+    /// A contact failed validation (missing or contradictory fields).
+    #[error("{0}")]
+    InvalidContact(String),
+    /// An unknown purpose, role or channel name.
+    #[error("unknown {kind} '{name}'")]
+    Unknown { kind: &'static str, name: String },
+}
+
+/// Result alias for the core crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

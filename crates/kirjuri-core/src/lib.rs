@@ -1,0 +1,22 @@
+//! Kirjuri's domain layer: contacts, identifiers, roles, purposes, the access
+//! decision, retention arithmetic and the streaming WAV validator.
+//!
+//! Invariant: this crate does no I/O. It reads no clock (time comes in through
+//! [`clock::Clock`]), opens no file and no socket, so every rule here is testable
+//! with plain values.
+
+pub mod access;
+pub mod clock;
+pub mod contact;
+pub mod email;
+pub mod error;
+pub mod hetu;
+pub mod ids;
+pub mod phone;
+pub mod property_id;
+pub mod purpose;
+pub mod retention;
+pub mod role;
+pub mod wav;
+
+pub use error::{Error, Result};
