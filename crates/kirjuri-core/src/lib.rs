@@ -12,6 +12,7 @@ pub mod email;
 pub mod error;
 pub mod hetu;
 pub mod ids;
+pub mod name;
 pub mod phone;
 pub mod property_id;
 pub mod purpose;
