@@ -18,6 +18,7 @@ pub mod property_id;
 pub mod purpose;
 pub mod retention;
 pub mod role;
+pub mod username;
 pub mod wav;
 
 pub use error::{Error, Result};
