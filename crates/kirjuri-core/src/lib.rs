@@ -6,6 +6,7 @@
 //! with plain values.
 
 pub mod access;
+pub mod audit;
 pub mod clock;
 pub mod contact;
 pub mod email;
