@@ -1,1 +1,53 @@
-//! placeholder
+//! Kirjuri's database: the schema, its migrations and every query, behind
+//! the [`Store`] trait. [`SqliteStore`] is the embedded default (one file in
+//! the data folder); a PostgreSQL adapter will be a second implementation of
+//! the same trait with its own SQL and its own migrations
+//! (`migrations/postgres/`). There is no `Any` driver and no SQL outside this
+//! crate.
+//!
+//! **This crate never sees plaintext personal data.** Everything personal
+//! arrives already sealed by the vault (a contact's document, its wrapped
+//! data key, an object's wrapped key) or as a keyed blind-index hash
+//! (HMAC of a normalised phone number, email, property ID, customer number or
+//! name). What is stored in the clear is non-identifying metadata: channel,
+//! times, the handling agent's user name, the service queue, retention
+//! deadlines, object sizes and digests, and account data (names, roles,
+//! password and token hashes).
+//!
+//! Storage conventions, shared by every backend so a database can move from
+//! one to the other:
+//! * **Timestamps** are microseconds since the Unix epoch, UTC: `INTEGER` in
+//!   SQLite, `timestamptz` in PostgreSQL (also microsecond resolution). They
+//!   compare and sort correctly as numbers; a finer instant is truncated
+//!   ([`truncate_to_storage`]).
+//! * **UUIDs** are the 16 raw bytes: `BLOB` in SQLite, `uuid` in PostgreSQL.
+//!   Both order them bytewise, as `uuid::Uuid` does, so newest-first keyset
+//!   pagination on `(started_at, id)` agrees everywhere.
+//! * **JSON** (`media`, audit `details`) is text checked with `json_valid` in
+//!   SQLite, `jsonb` in PostgreSQL.
+//!
+//! Invariants:
+//! * Every write through the trait commits together with the audit event that
+//!   records it, or not at all.
+//! * The audit log is append-only in the schema itself (triggers refuse
+//!   `UPDATE` and `DELETE`).
+//! * Uniqueness (external ids, one object per contact and kind, user names,
+//!   token hashes) is enforced by constraints, so it holds across processes
+//!   and, later, across nodes.
+//!
+//! What this crate is not: it does not validate domain values (core does),
+//! encrypt or hash (the vault does), decide access (core's access decision)
+//! or read the clock (every timestamp is a parameter).
+
+mod error;
+mod model;
+mod sqlite;
+mod store;
+
+pub use error::{Error, Result};
+pub use model::{
+    AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
+    NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow, truncate_to_storage,
+};
+pub use sqlite::SqliteStore;
+pub use store::Store;

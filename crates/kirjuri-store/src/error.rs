@@ -1,0 +1,31 @@
+//! The store's one error type. Messages name the table or constraint
+//! involved, never a stored value: the values here are ciphertext, keyed
+//! hashes and credentials' hashes, none of which belongs in a log.
+
+/// Everything a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A uniqueness rule refused the write; the payload names which one
+    /// (e.g. `"user name"`, `"token hash"`). Nothing was written.
+    #[error("conflict: {0} already exists")]
+    Conflict(&'static str),
+    /// The row the operation needs does not exist (an unknown token, a
+    /// contact that an object refers to, a pending object to commit).
+    #[error("not found")]
+    NotFound,
+    /// The database refused or failed the operation.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the embedded schema migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A value cannot cross the boundary between Rust and the database: a
+    /// stored value that breaks an invariant (an unknown role, a timestamp
+    /// out of range, malformed JSON) or, on the way in, a number the column
+    /// cannot represent. The message names the column, not the value.
+    #[error("corrupt value: {0}")]
+    Corrupt(String),
+}
+
+/// Result alias for the store crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

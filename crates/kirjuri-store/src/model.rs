@@ -1,0 +1,297 @@
+//! The rows the store reads and writes, as plain data. They carry sealed
+//! blobs, wrapped keys and keyed hashes — never plaintext personal data — and
+//! no behaviour beyond formatting: validation is the domain's job (core), and
+//! sealing and hashing are the vault's.
+//!
+//! Timestamps are stored with microsecond resolution (as PostgreSQL's
+//! `timestamptz`); a finer instant comes back truncated to the microsecond.
+//! [`truncate_to_storage`] gives callers the stored value up front.
+//!
+//! `Debug` shows the length of blobs and hides credential hashes, so a row can
+//! be logged or printed by a failing test without leaking anything useful.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use kirjuri_core::role::Role;
+
+/// `t` as the store will return it: truncated to whole microseconds.
+pub fn truncate_to_storage(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// A contact as stored: the searchable, non-personal metadata in columns and
+/// everything personal in one sealed document.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ContactRow {
+    /// The register's id for the contact.
+    pub id: ContactId,
+    /// The delivering system's id; unique when present (ING-1 idempotency).
+    pub external_id: Option<String>,
+    /// `call_in`, `call_out`, `chat`, `email` or `form`.
+    pub channel: String,
+    /// When the contact began.
+    pub started_at: DateTime<Utc>,
+    /// When it ended, if known.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The handling agent's user name.
+    pub agent: String,
+    /// The service (queue) it was directed to.
+    pub service: Option<String>,
+    /// When Kirjuri stored it.
+    pub created_at: DateTime<Utc>,
+    /// The account that delivered it.
+    pub created_by: UserId,
+    /// The personal fields of REG-1, sealed by the vault.
+    pub sealed_document: Vec<u8>,
+    /// The document's data key, wrapped by a key-encryption key.
+    pub document_key: Vec<u8>,
+    /// The retention deadline fixed at intake (RET-1).
+    pub retain_until: DateTime<Utc>,
+}
+
+impl fmt::Debug for ContactRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContactRow")
+            .field("id", &self.id)
+            .field("external_id", &self.external_id)
+            .field("channel", &self.channel)
+            .field("started_at", &self.started_at)
+            .field("ended_at", &self.ended_at)
+            .field("agent", &self.agent)
+            .field("service", &self.service)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .field("sealed_document", &Bytes(self.sealed_document.len()))
+            .field("document_key", &Bytes(self.document_key.len()))
+            .field("retain_until", &self.retain_until)
+            .finish()
+    }
+}
+
+/// One blind-index entry of a contact: a keyed hash of a normalised
+/// identifier, by kind.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct IndexEntry {
+    /// `phone`, `email`, `property_id`, `customer_number` or `name`.
+    pub kind: String,
+    /// The 32-byte keyed hash (HMAC) of the normalised value.
+    pub hash: Vec<u8>,
+}
+
+impl fmt::Debug for IndexEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IndexEntry")
+            .field("kind", &self.kind)
+            .field("hash", &Bytes(self.hash.len()))
+            .finish()
+    }
+}
+
+/// What [`Store::insert_contact`](crate::Store::insert_contact) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The contact, its index entries and its audit event were written.
+    Created,
+    /// A contact with the same `external_id` already exists (this is its id);
+    /// nothing was written.
+    Existing(ContactId),
+}
+
+/// A contact search. All conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactFilter {
+    /// Every entry must match one of the contact's index entries, by
+    /// `(kind, hash)`. The first entry drives the lookup, so put the most
+    /// selective kind (a phone number rather than a name) first.
+    pub index: Vec<IndexEntry>,
+    /// Only contacts handled by this agent.
+    pub agent: Option<String>,
+    /// Only contacts with `started_at >= from`.
+    pub from: Option<DateTime<Utc>>,
+    /// Only contacts with `started_at < to`.
+    pub to: Option<DateTime<Utc>>,
+    /// At most this many rows; 0 returns none.
+    pub limit: u32,
+    /// Keyset pagination: only contacts strictly after this
+    /// `(started_at, id)` in newest-first order — pass the last row of the
+    /// previous page.
+    pub before: Option<(DateTime<Utc>, ContactId)>,
+}
+
+/// A committed, encrypted object (a recording, a transcript, …).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ObjectRow {
+    /// The object's id; also its name in object storage and the AEAD
+    /// associated data.
+    pub id: ObjectId,
+    /// The contact it belongs to.
+    pub contact_id: ContactId,
+    /// What it is, e.g. `"recording"`; at most one per contact and kind.
+    pub kind: String,
+    /// The object's data key, wrapped by a key-encryption key. Deleting it
+    /// crypto-shreds the object.
+    pub wrapped_key: Vec<u8>,
+    /// SHA-256 of the plaintext as received, lowercase hex.
+    pub sha256: String,
+    /// Length of the plaintext in bytes.
+    pub plaintext_len: u64,
+    /// Length of the stored ciphertext in bytes.
+    pub stored_len: u64,
+    /// Format facts: encoding, sample rate, channels, bits, duration_ms, ….
+    pub media: serde_json::Value,
+    /// The retention deadline fixed at intake.
+    pub retain_until: DateTime<Utc>,
+    /// When it was committed.
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for ObjectRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectRow")
+            .field("id", &self.id)
+            .field("contact_id", &self.contact_id)
+            .field("kind", &self.kind)
+            .field("wrapped_key", &Bytes(self.wrapped_key.len()))
+            .field("sha256", &self.sha256)
+            .field("plaintext_len", &self.plaintext_len)
+            .field("stored_len", &self.stored_len)
+            .field("media", &self.media)
+            .field("retain_until", &self.retain_until)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// An object being written: registered before its first byte reaches object
+/// storage, removed when it is committed or aborted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingObject {
+    /// The id the object will have once committed.
+    pub id: ObjectId,
+    /// The contact it will belong to.
+    pub contact_id: ContactId,
+    /// What it will be, e.g. `"recording"`.
+    pub kind: String,
+    /// Which server instance is writing it, so a restarted instance can find
+    /// and clean up its own abandoned uploads.
+    pub instance_id: String,
+    /// When the upload began.
+    pub started_at: DateTime<Utc>,
+}
+
+/// What [`Store::commit_object`](crate::Store::commit_object) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The object and its audit event were written; the pending row is gone.
+    Committed,
+    /// A committed object of that kind already exists for the contact (here
+    /// it is): nothing was written, the pending row is gone.
+    Existing(ObjectRow),
+}
+
+/// A staff or integration account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// The account's id.
+    pub id: UserId,
+    /// The unique login name.
+    pub name: String,
+    /// Its one role.
+    pub role: Role,
+    /// The argon2id PHC string.
+    pub password_hash: String,
+    /// A disabled account can neither log in nor use its tokens.
+    pub disabled: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("password_hash", &"[redacted]")
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A bearer token of an account, stored as a hash of the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// The token's id.
+    pub id: uuid::Uuid,
+    /// The account it acts for.
+    pub user_id: UserId,
+    /// A human label (`kirjuri token create --name`).
+    pub label: Option<String>,
+    /// Hash of the bearer token; unique.
+    pub token_hash: Vec<u8>,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When it was last presented.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for TokenRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRow")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("label", &self.label)
+            .field("token_hash", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .field("last_used_at", &self.last_used_at)
+            .finish()
+    }
+}
+
+/// An audit event to append (AUD-1): who, when, what, which purpose, outcome.
+/// It never holds personal data — `object` is an identifier, `details` carries
+/// facts such as a recording's sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEvent {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Who did it; `None` for the system itself or an unauthenticated caller.
+    pub actor: Option<UserId>,
+    /// What was done, e.g. `"contact.create"`.
+    pub action: String,
+    /// What it was done to, e.g. `"contact:<id>"`.
+    pub object: Option<String>,
+    /// The stated purpose of a read (ACC-2).
+    pub purpose: Option<String>,
+    /// `"ok"`, `"denied"`, `"failed"`, ….
+    pub outcome: String,
+    /// Further facts, as JSON.
+    pub details: serde_json::Value,
+}
+
+/// An audit event as stored, with its place in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position in the log: strictly increasing, never reused.
+    pub seq: i64,
+    /// The event.
+    pub event: NewAuditEvent,
+}
+
+/// Formats a blob as its length only.
+struct Bytes(usize);
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}

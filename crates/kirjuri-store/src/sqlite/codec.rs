@@ -1,0 +1,93 @@
+//! Conversions between Rust values and SQLite columns, and the translation of
+//! constraint failures into [`Error`]s. The storage conventions themselves
+//! (microsecond integers, 16-byte UUID blobs, JSON text) are documented in the
+//! migration and the crate doc; this module is their single implementation.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::error::ErrorKind;
+use sqlx::sqlite::SqliteRow;
+
+use crate::error::{Error, Result};
+
+/// A timestamp as stored: microseconds since the Unix epoch, UTC.
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// An optional timestamp as stored.
+pub(crate) fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(micros)
+}
+
+/// An unsigned length as stored (SQLite integers are signed 64-bit).
+pub(crate) fn length(value: u64, column: &str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: too large to store")))
+}
+
+/// Reads a timestamp column.
+pub(crate) fn get_time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+    let value: i64 = row.try_get(column)?;
+    time_from_micros(value, column)
+}
+
+/// Reads a nullable timestamp column.
+pub(crate) fn get_opt_time(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>> {
+    let value: Option<i64> = row.try_get(column)?;
+    value.map(|v| time_from_micros(v, column)).transpose()
+}
+
+/// Reads a UUID column.
+pub(crate) fn get_uuid(row: &SqliteRow, column: &str) -> Result<uuid::Uuid> {
+    Ok(row.try_get(column)?)
+}
+
+/// Reads a nullable UUID column.
+pub(crate) fn get_opt_uuid(row: &SqliteRow, column: &str) -> Result<Option<uuid::Uuid>> {
+    Ok(row.try_get(column)?)
+}
+
+/// Reads a non-negative length column.
+pub(crate) fn get_length(row: &SqliteRow, column: &str) -> Result<u64> {
+    let value: i64 = row.try_get(column)?;
+    u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: negative length")))
+}
+
+/// Reads a JSON text column.
+pub(crate) fn get_json(row: &SqliteRow, column: &str) -> Result<serde_json::Value> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|_| Error::Corrupt(format!("{column}: not valid JSON")))
+}
+
+fn time_from_micros(value: i64, column: &str) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(value)
+        .ok_or_else(|| Error::Corrupt(format!("{column}: timestamp out of range")))
+}
+
+/// Translates a failed write. A unique violation becomes
+/// [`Error::Conflict`] named after the first entry of `uniques` whose
+/// `table.column` appears in SQLite's message ("UNIQUE constraint failed:
+/// users.name"), or `fallback`; a foreign-key violation means the row referred
+/// to does not exist, [`Error::NotFound`]; anything else stays a database
+/// error.
+pub(crate) fn write_error(
+    err: sqlx::Error,
+    uniques: &[(&str, &'static str)],
+    fallback: &'static str,
+) -> Error {
+    let Some(db) = err.as_database_error() else {
+        return Error::Database(err);
+    };
+    match db.kind() {
+        ErrorKind::UniqueViolation => {
+            let message = db.message();
+            let what = uniques
+                .iter()
+                .find(|(column, _)| message.contains(column))
+                .map_or(fallback, |(_, what)| what);
+            Error::Conflict(what)
+        }
+        ErrorKind::ForeignKeyViolation => Error::NotFound,
+        _ => Error::Database(err),
+    }
+}

@@ -1,0 +1,259 @@
+//! The SQLite adapter: [`SqliteStore`] opens (and creates, and migrates) one
+//! database file and implements [`Store`] with SQLite's SQL. The queries live
+//! in one submodule per area; this module owns the connection settings and
+//! the transaction discipline.
+//!
+//! Connection settings, and why:
+//! * WAL journal: readers never block the writer, so `serve` keeps answering
+//!   while the command line writes.
+//! * `synchronous = FULL`: a commit is on disk before the caller hears of it —
+//!   a 201 promises durability.
+//! * `busy_timeout` of 10 s: another process holding the write lock (the
+//!   command line next to `serve`) makes a writer wait, not fail.
+//! * Foreign keys on.
+//!
+//! Every write transaction starts with `BEGIN IMMEDIATE`, taking the write
+//! lock up front. A deferred transaction that reads and then writes would
+//! fail outright (`SQLITE_BUSY`, no waiting) whenever another connection
+//! committed in between; an immediate one just waits its turn.
+
+mod accounts;
+mod audit;
+mod codec;
+mod contacts;
+mod objects;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::error::Result;
+use crate::model::{
+    AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
+    NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
+};
+use crate::store::Store;
+
+/// The schema, embedded at compile time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a connection waits for another one's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections per file-backed pool: WAL lets readers run in parallel; writers
+/// take turns on SQLite's one write lock whatever the pool size.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// How often opening retries migrations that lost a race with another process.
+const MIGRATE_ATTEMPTS: u32 = 5;
+
+/// [`Store`] on an SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// The connection pool; cloning the store shares it.
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating the file if missing and
+    /// bringing its schema up to date. Any number of processes may open the
+    /// same file, also at the same moment; they see each other's commits at
+    /// once. The folder must exist.
+    #[tracing::instrument(skip_all)]
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect_with(options)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// A fresh private database in memory, for tests and experiments. It
+    /// lives on exactly one connection that is never recycled (an in-memory
+    /// database vanishes with its last connection), so all access to it is
+    /// serialised.
+    pub async fn in_memory() -> Result<Self> {
+        // `sqlite::memory:` names a new shared-cache memory database per call.
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for what the trait does not cover (diagnostics,
+    /// backups, tests).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction holding SQLite's write lock.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Applies the embedded migrations. SQLite's migrator takes no lock, so two
+/// processes opening a new file together can both try to apply the same
+/// migration; the loser's attempt fails inside its transaction (the table
+/// already exists) and changes nothing. Trying again then finds the
+/// migration applied.
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let mut attempt = 1;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(err) if attempt < MIGRATE_ATTEMPTS => {
+                tracing::debug!(attempt, error = %err, "migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    #[tracing::instrument(skip_all, fields(contact_id = %contact.id))]
+    async fn insert_contact(
+        &self,
+        contact: &ContactRow,
+        index: &[IndexEntry],
+        audit: &NewAuditEvent,
+    ) -> Result<InsertOutcome> {
+        let mut tx = self.begin_write().await?;
+        let outcome = contacts::insert(&mut tx, contact, index).await?;
+        if outcome == InsertOutcome::Created {
+            audit::insert(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
+        // On `Existing` the transaction wrote nothing; dropping it rolls back.
+        Ok(outcome)
+    }
+
+    async fn contact(&self, id: &ContactId) -> Result<Option<ContactRow>> {
+        contacts::get(&self.pool, id).await
+    }
+
+    async fn search_contacts(&self, filter: &ContactFilter) -> Result<Vec<ContactRow>> {
+        contacts::search(&self.pool, filter).await
+    }
+
+    async fn count_contacts(&self) -> Result<u64> {
+        contacts::count(&self.pool).await
+    }
+
+    #[tracing::instrument(skip_all, fields(object_id = %pending.id, contact_id = %pending.contact_id))]
+    async fn begin_object(&self, pending: &PendingObject) -> Result<()> {
+        objects::begin(&self.pool, pending).await
+    }
+
+    #[tracing::instrument(skip_all, fields(object_id = %object.id, contact_id = %object.contact_id))]
+    async fn commit_object(
+        &self,
+        object: &ObjectRow,
+        audit: &NewAuditEvent,
+    ) -> Result<CommitOutcome> {
+        let mut tx = self.begin_write().await?;
+        let outcome = objects::commit(&mut tx, object).await?;
+        if outcome == CommitOutcome::Committed {
+            audit::insert(&mut tx, audit).await?;
+        }
+        // Commit in both cases: the pending row is gone either way.
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn abort_object(&self, id: &ObjectId) -> Result<()> {
+        objects::abort(&self.pool, id).await
+    }
+
+    async fn pending_objects(&self) -> Result<Vec<PendingObject>> {
+        objects::pending(&self.pool).await
+    }
+
+    async fn object_for_contact(
+        &self,
+        contact_id: &ContactId,
+        kind: &str,
+    ) -> Result<Option<ObjectRow>> {
+        objects::for_contact_kind(&self.pool, contact_id, kind).await
+    }
+
+    async fn objects_for_contact(&self, contact_id: &ContactId) -> Result<Vec<ObjectRow>> {
+        objects::for_contact(&self.pool, contact_id).await
+    }
+
+    async fn known_object_ids(&self) -> Result<HashSet<ObjectId>> {
+        objects::known_ids(&self.pool).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::insert_user(&mut tx, user).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
+        accounts::user_by_name(&self.pool, name).await
+    }
+
+    async fn user(&self, id: &UserId) -> Result<Option<UserRow>> {
+        accounts::user(&self.pool, id).await
+    }
+
+    #[tracing::instrument(skip_all, fields(token_id = %token.id, user_id = %token.user_id))]
+    async fn insert_token(&self, token: &TokenRow, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::insert_token(&mut tx, token).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>> {
+        accounts::token_by_hash(&self.pool, hash).await
+    }
+
+    async fn touch_token(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
+        accounts::touch_token(&self.pool, id, at).await
+    }
+
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
+        // One statement is its own transaction.
+        let mut conn = self.pool.acquire().await?;
+        audit::insert(&mut conn, event).await
+    }
+
+    async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>> {
+        audit::after(&self.pool, after_seq, limit).await
+    }
+}

@@ -1,0 +1,171 @@
+//! Encrypted objects in SQLite: the pending → committed life cycle of an
+//! upload, and the lookups by contact. The bytes themselves live in object
+//! storage (the vault's business); a row here holds the wrapped data key and
+//! the facts about the plaintext.
+
+use std::collections::HashSet;
+
+use kirjuri_core::ids::{ContactId, ObjectId};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqliteExecutor, SqlitePool};
+
+use super::codec::{get_json, get_length, get_time, get_uuid, length, micros, write_error};
+use crate::error::{Error, Result};
+use crate::model::{CommitOutcome, ObjectRow, PendingObject};
+
+/// The columns of an [`ObjectRow`].
+const COLUMNS: &str = "id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, \
+    media, retain_until, created_at";
+
+/// Registers an upload in flight.
+pub(super) async fn begin(pool: &SqlitePool, pending: &PendingObject) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO pending_objects (id, contact_id, kind, instance_id, started_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(pending.id.as_uuid())
+    .bind(pending.contact_id.as_uuid())
+    .bind(pending.kind.as_str())
+    .bind(pending.instance_id.as_str())
+    .bind(micros(pending.started_at))
+    .execute(pool)
+    .await
+    .map_err(|err| write_error(err, &[], "object id"))?;
+    Ok(())
+}
+
+/// Turns a pending upload into a committed object, unless the contact
+/// already has one of that kind. Runs inside the caller's write transaction;
+/// writes no audit event.
+pub(super) async fn commit(
+    conn: &mut SqliteConnection,
+    object: &ObjectRow,
+) -> Result<CommitOutcome> {
+    let removed = sqlx::query("DELETE FROM pending_objects WHERE id = ?")
+        .bind(object.id.as_uuid())
+        .execute(&mut *conn)
+        .await?;
+    if removed.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+
+    // Holding the write lock, nobody can commit between this read and the
+    // insert; the UNIQUE (contact_id, kind) constraint is the backstop.
+    if let Some(existing) = for_contact_kind(&mut *conn, &object.contact_id, &object.kind).await? {
+        return Ok(CommitOutcome::Existing(existing));
+    }
+
+    sqlx::query(
+        "INSERT INTO objects (id, contact_id, kind, wrapped_key, sha256, plaintext_len, \
+             stored_len, media, retain_until, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(object.id.as_uuid())
+    .bind(object.contact_id.as_uuid())
+    .bind(object.kind.as_str())
+    .bind(object.wrapped_key.as_slice())
+    .bind(object.sha256.as_str())
+    .bind(length(object.plaintext_len, "objects.plaintext_len")?)
+    .bind(length(object.stored_len, "objects.stored_len")?)
+    .bind(object.media.to_string())
+    .bind(micros(object.retain_until))
+    .bind(micros(object.created_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| {
+        write_error(
+            err,
+            &[
+                ("objects.id", "object id"),
+                ("objects.contact_id", "object of this kind"),
+            ],
+            "object",
+        )
+    })?;
+    Ok(CommitOutcome::Committed)
+}
+
+/// Forgets a pending upload, if it is there.
+pub(super) async fn abort(pool: &SqlitePool, id: &ObjectId) -> Result<()> {
+    sqlx::query("DELETE FROM pending_objects WHERE id = ?")
+        .bind(id.as_uuid())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// All uploads in flight, oldest first.
+pub(super) async fn pending(pool: &SqlitePool) -> Result<Vec<PendingObject>> {
+    let rows = sqlx::query(
+        "SELECT id, contact_id, kind, instance_id, started_at FROM pending_objects \
+         ORDER BY started_at, id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PendingObject {
+                id: ObjectId::from_uuid(get_uuid(row, "id")?),
+                contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
+                kind: row.try_get("kind")?,
+                instance_id: row.try_get("instance_id")?,
+                started_at: get_time(row, "started_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The committed object of `kind` for the contact.
+pub(super) async fn for_contact_kind<'c>(
+    executor: impl SqliteExecutor<'c>,
+    contact_id: &ContactId,
+    kind: &str,
+) -> Result<Option<ObjectRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM objects WHERE contact_id = ? AND kind = ?");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(contact_id.as_uuid())
+        .bind(kind)
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Every committed object of the contact, by kind.
+pub(super) async fn for_contact(
+    pool: &SqlitePool,
+    contact_id: &ContactId,
+) -> Result<Vec<ObjectRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM objects WHERE contact_id = ? ORDER BY kind");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(contact_id.as_uuid())
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Ids of committed and pending objects. One statement, so one snapshot:
+/// an object moving from pending to committed meanwhile is seen once.
+pub(super) async fn known_ids(pool: &SqlitePool) -> Result<HashSet<ObjectId>> {
+    let ids: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM objects UNION ALL SELECT id FROM pending_objects")
+            .fetch_all(pool)
+            .await?;
+    Ok(ids.into_iter().map(ObjectId::from_uuid).collect())
+}
+
+fn from_row(row: &SqliteRow) -> Result<ObjectRow> {
+    Ok(ObjectRow {
+        id: ObjectId::from_uuid(get_uuid(row, "id")?),
+        contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
+        kind: row.try_get("kind")?,
+        wrapped_key: row.try_get("wrapped_key")?,
+        sha256: row.try_get("sha256")?,
+        plaintext_len: get_length(row, "plaintext_len")?,
+        stored_len: get_length(row, "stored_len")?,
+        media: get_json(row, "media")?,
+        retain_until: get_time(row, "retain_until")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}

@@ -1,0 +1,130 @@
+//! The [`Store`] trait: everything the server and the command line ask of
+//! the database, independent of which database it is. Each backend (SQLite
+//! now, PostgreSQL later) implements it with its own SQL and migrations; no
+//! caller ever writes SQL.
+//!
+//! Contract shared by every implementation:
+//! * A write takes the audit event that records it and commits both in one
+//!   transaction, or neither (AUD-1, STYLE 13).
+//! * Uniqueness is enforced by the database's constraints, never by
+//!   check-then-insert, so concurrent callers — other tasks, other
+//!   processes, other nodes — cannot create duplicates.
+//! * Timestamps come back truncated to the microsecond.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+
+use crate::error::Result;
+use crate::model::{
+    AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
+    NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
+};
+
+/// Kirjuri's database.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // --- contacts -------------------------------------------------------
+
+    /// Stores a contact with its blind-index entries and `audit`, in one
+    /// transaction. If a contact with the same `external_id` exists, writes
+    /// nothing and returns [`InsertOutcome::Existing`] with the stored
+    /// contact's id — also when many callers race with the same external id.
+    /// A reused contact `id` is [`Error::Conflict`](crate::Error::Conflict).
+    async fn insert_contact(
+        &self,
+        contact: &ContactRow,
+        index: &[IndexEntry],
+        audit: &NewAuditEvent,
+    ) -> Result<InsertOutcome>;
+
+    /// The contact with this id.
+    async fn contact(&self, id: &ContactId) -> Result<Option<ContactRow>>;
+
+    /// Contacts matching `filter`, newest first (`started_at` descending,
+    /// then `id` descending), at most `filter.limit`.
+    async fn search_contacts(&self, filter: &ContactFilter) -> Result<Vec<ContactRow>>;
+
+    /// How many contacts the register holds.
+    async fn count_contacts(&self) -> Result<u64>;
+
+    // --- objects --------------------------------------------------------
+
+    /// Registers an upload before its first byte is stored, so an orphan
+    /// sweep leaves its file alone. [`Error::NotFound`](crate::Error::NotFound)
+    /// if the contact does not exist.
+    async fn begin_object(&self, pending: &PendingObject) -> Result<()>;
+
+    /// Commits an uploaded object in one transaction: removes its pending
+    /// row; then, if the contact already has a committed object of the same
+    /// kind, returns [`CommitOutcome::Existing`] with it and writes nothing
+    /// else; otherwise stores `object` and `audit`. Without a pending row
+    /// (never begun, aborted, or swept) the upload may already have been
+    /// deleted as an orphan, so this refuses with
+    /// [`Error::NotFound`](crate::Error::NotFound).
+    async fn commit_object(
+        &self,
+        object: &ObjectRow,
+        audit: &NewAuditEvent,
+    ) -> Result<CommitOutcome>;
+
+    /// Removes a pending row. Removing one that is not there is not an
+    /// error, so clean-up paths can call it unconditionally.
+    async fn abort_object(&self, id: &ObjectId) -> Result<()>;
+
+    /// Every upload in flight, oldest first.
+    async fn pending_objects(&self) -> Result<Vec<PendingObject>>;
+
+    /// The committed object of `kind` for the contact.
+    async fn object_for_contact(
+        &self,
+        contact_id: &ContactId,
+        kind: &str,
+    ) -> Result<Option<ObjectRow>>;
+
+    /// Every committed object of the contact, ordered by kind.
+    async fn objects_for_contact(&self, contact_id: &ContactId) -> Result<Vec<ObjectRow>>;
+
+    /// Ids of all committed and pending objects. An orphan sweep must list
+    /// object storage *first* and call this *after*: an upload begun in
+    /// between is then either absent from the listing or present here.
+    async fn known_object_ids(&self) -> Result<HashSet<ObjectId>>;
+
+    // --- accounts -------------------------------------------------------
+
+    /// Creates an account with `audit`, in one transaction. A taken name is
+    /// [`Error::Conflict`](crate::Error::Conflict)`("user name")`.
+    async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()>;
+
+    /// The account with this login name.
+    async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>>;
+
+    /// The account with this id.
+    async fn user(&self, id: &UserId) -> Result<Option<UserRow>>;
+
+    /// Issues a token with `audit`, in one transaction.
+    /// [`Error::NotFound`](crate::Error::NotFound) if the user does not exist;
+    /// [`Error::Conflict`](crate::Error::Conflict)`("token hash")` if the hash
+    /// is taken.
+    async fn insert_token(&self, token: &TokenRow, audit: &NewAuditEvent) -> Result<()>;
+
+    /// The token with this hash and its account, whatever their state: the
+    /// caller decides what expiry, revocation or a disabled account mean.
+    async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>>;
+
+    /// Records that the token was used at `at`. Never moves `last_used_at`
+    /// backwards, so concurrent requests cannot undo each other.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown token.
+    async fn touch_token(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()>;
+
+    // --- audit ----------------------------------------------------------
+
+    /// Appends an event that records no write of this store (a read, a
+    /// login, a denial); returns its sequence number.
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64>;
+
+    /// Up to `limit` events with `seq > after_seq`, in sequence order.
+    async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>>;
+}
