@@ -1,1 +1,21 @@
-//! placeholder
+//! Kirjuri's application layer: the assembled app (`app`), intake of contacts
+//! and recordings (`intake`), the audited read path (`read`), accounts and
+//! tokens (`auth`), the HTTP API (`http`) and demo data (`demo`).
+//!
+//! It owns no storage format and no cryptography of its own — those are
+//! `kirjuri-store` and `kirjuri-vault` — and no access rule: it asks
+//! `kirjuri_core::access::authorize` every time.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod intake;
+pub mod read;
+
+pub use app::Kirjuri;
+pub use config::Config;
+pub use error::{Error, Result};

@@ -1,1 +1,259 @@
-fn main() {}
+//! The `kirjuri` command (DESIGN.md "Interfaces"): parses flags and
+//! configuration, opens the data folder, and hands over to the library. Every
+//! command accepts `--data DIR` and initialises an empty folder on first use.
+//!
+//! Commands run with the authority of whoever can read the data folder and its
+//! key file — the operator — and are audited as such (actor: none).
+
+mod import;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use kirjuri_core::clock::SystemClock;
+use kirjuri_core::role::Role;
+use kirjuri_server::{Config, Kirjuri};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+/// Kirjuri: a register of customer-service contacts and call recordings that
+/// keeps its privacy notice's promises.
+#[derive(Debug, Parser)]
+#[command(name = "kirjuri", version, about)]
+struct Cli {
+    /// The data folder (database, encrypted objects, key file). Default ./kirjuri-data.
+    #[arg(long, global = true, env = "KIRJURI_DATA")]
+    data: Option<PathBuf>,
+    /// A TOML configuration file; `KIRJURI_…` environment variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve {
+        /// Address to listen on; port 0 picks a free port. Default 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Fill an empty data folder with synthetic demo contacts and accounts.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Import WAV files with JSON sidecars, and Asterisk CDR CSV files.
+    Import {
+        /// Files or folders to import.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a personal account.
+    Add {
+        /// Account name (letters, digits, . _ - @).
+        name: String,
+        /// agent, supervisor, admin, maintainer, registrar, responsible or integration.
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a bearer token; prints only the token.
+    Create {
+        /// The account the token acts as.
+        #[arg(long)]
+        user: String,
+        /// A label to recognise the token by.
+        #[arg(long)]
+        name: Option<String>,
+        /// Days until the token expires (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+}
+
+/// The flags that override configuration, in figment's shape.
+#[derive(Debug, Serialize)]
+struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+}
+
+fn load_config(cli: &Cli, listen: Option<SocketAddr>) -> Result<Config> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = &cli.config {
+        if !path.is_file() {
+            bail!("the configuration file {} does not exist", path.display());
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    figment = figment
+        .merge(Env::prefixed("KIRJURI_").ignore(&["data", "log"]))
+        .merge(Serialized::defaults(Overrides {
+            data: cli.data.clone(),
+            listen,
+        }));
+    figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KIRJURI_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => *listen,
+        _ => None,
+    };
+    let config = load_config(&cli, listen)?;
+    let app = Kirjuri::open(config, Arc::new(SystemClock))
+        .await
+        .context("failed to open the data folder")?;
+    match cli.command {
+        Command::Serve { demo, .. } => serve(app, demo).await,
+        Command::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            let role: Role = role.parse().context("invalid --role")?;
+            let (password, generated) = if password_stdin {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("failed to read the password from stdin")?;
+                let password = text.strip_suffix('\n').unwrap_or(&text);
+                let password = password.strip_suffix('\r').unwrap_or(password);
+                (SecretString::from(password.to_owned()), false)
+            } else {
+                (kirjuri_server::auth::generate_password()?, true)
+            };
+            app.add_user(&name, role, &password).await?;
+            if generated {
+                println!(
+                    "created {role} account '{name}'; its password (shown only now): {}",
+                    password.expose_secret()
+                );
+            } else {
+                println!("created {role} account '{name}'");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    user,
+                    name,
+                    expires_in_days,
+                },
+        } => {
+            let expires_at = expires_in_days
+                .map(|days| app.clock.now() + chrono::Duration::days(i64::from(days)));
+            let token = app.create_token(&user, name, expires_at).await?;
+            println!("{}", token.expose_secret());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { paths } => import::run(&app, &paths).await,
+    }
+}
+
+async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
+    app.recover().await.context("start-up recovery failed")?;
+    let listener = tokio::net::TcpListener::bind(app.config.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", app.config.listen))?;
+    let address = listener
+        .local_addr()
+        .context("failed to read the bound address")?;
+    let base_url = format!("http://{address}");
+    if demo {
+        match kirjuri_server::demo::populate(&app, 24).await? {
+            Some(demo) => print!("{}", demo.guide(&base_url)),
+            None => println!("the data folder already holds contacts; --demo added nothing"),
+        }
+    }
+    println!("listening on {base_url}");
+    std::io::stdout()
+        .flush()
+        .context("failed to write to stdout")?;
+    kirjuri_server::http::serve(app, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

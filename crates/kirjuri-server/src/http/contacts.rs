@@ -1,0 +1,207 @@
+//! Handlers for `/api/v1/contacts…`: create, read, search, and the recording's
+//! upload and download.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use kirjuri_core::access::Action;
+use kirjuri_core::contact::ContactInput;
+use kirjuri_core::ids::ContactId;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Caller;
+use crate::app::Kirjuri;
+use crate::error::{Error, Result};
+use crate::intake::Created;
+use crate::read::{SearchQuery, require_purpose};
+
+/// The `?purpose=` of a single read; anything else in the query is refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    purpose: Option<String>,
+}
+
+fn contact_id(raw: &str) -> Result<ContactId> {
+    // A malformed id cannot name anything: same answer as a missing one.
+    raw.parse().map_err(|_| Error::NotFound)
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Reads a whole (small) body, refusing it once it passes `limit`.
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::TooLarge {
+            limit: limit as u64,
+        }),
+        Err(_) => Err(Error::BodyRead),
+    }
+}
+
+fn query_error(e: &axum::extract::rejection::QueryRejection) -> Error {
+    let text = e.body_text();
+    let field = text.split('`').nth(1).unwrap_or("");
+    if text.contains("unknown field") {
+        Error::bad_request(
+            "invalid_parameter",
+            format!("unknown query parameter '{field}'"),
+        )
+    } else {
+        Error::bad_request("invalid_parameter", "the query string is malformed")
+    }
+}
+
+/// `POST /api/v1/contacts`.
+pub async fn create(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    app.authorize_register(&caller.actor, caller.id, Action::CreateContact, None)
+        .await?;
+    if content_type(&headers) != "application/json" {
+        return Err(Error::UnsupportedMediaType(
+            "a contact must be sent as Content-Type: application/json",
+        ));
+    }
+    let limit = app.config.max_json_bytes;
+    if declared_length(&headers).is_some_and(|n| n > limit as u64) {
+        return Err(Error::TooLarge {
+            limit: limit as u64,
+        });
+    }
+    let bytes = read_limited(body, limit).await?;
+    let input = ContactInput::from_json(&bytes)?;
+    let (id, created) = app.create_contact(Some(caller.id), input).await?;
+    let status = if created == Created::New {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, Json(json!({ "id": id }))).into_response();
+    if let Ok(location) = format!("/api/v1/contacts/{id}").parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/contacts/{id}?purpose=…`.
+pub async fn read(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let purpose = require_purpose(query.purpose.as_deref())?;
+    let view = app
+        .read_contact(&caller.actor, caller.id, contact_id(&id)?, purpose)
+        .await?;
+    Ok(Json(view).into_response())
+}
+
+/// `GET /api/v1/contacts?phone=…&purpose=…`.
+pub async fn search(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    query: std::result::Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let contacts = app.search(&caller.actor, caller.id, &query).await?;
+    Ok(Json(json!({ "contacts": contacts, "count": contacts.len() })).into_response())
+}
+
+/// `PUT /api/v1/contacts/{id}/recording` — the WAV body, streamed.
+pub async fn upload_recording(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    app.authorize_register(&caller.actor, caller.id, Action::UploadRecording, None)
+        .await?;
+    let id = contact_id(&id)?;
+    if !matches!(
+        content_type(&headers),
+        "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave"
+    ) {
+        return Err(Error::UnsupportedMediaType(
+            "a recording must be sent as Content-Type: audio/wav",
+        ));
+    }
+    let limit = app.config.max_recording_bytes;
+    if declared_length(&headers).is_some_and(|n| n > limit) {
+        return Err(Error::TooLarge { limit });
+    }
+    let stream = body
+        .into_data_stream()
+        .map(|chunk| chunk.map_err(|e| e.to_string()));
+    let (ack, created) = app
+        .store_recording(Some(caller.id), id, stream, limit)
+        .await?;
+    let status = if created == Created::New {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ack)).into_response())
+}
+
+/// `GET /api/v1/contacts/{id}/recording?purpose=…`, honouring `Range`.
+pub async fn download_recording(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let purpose = require_purpose(query.purpose.as_deref())?;
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let body = app
+        .read_recording(&caller.actor, caller.id, contact_id(&id)?, purpose, range)
+        .await?;
+    let mut builder = axum::http::Response::builder()
+        .header(header::CONTENT_TYPE, "audio/wav")
+        .header(header::ACCEPT_RANGES, "bytes");
+    builder = match &body.range {
+        Some(range) => builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{}", range.start(), range.end(), body.total_len),
+            )
+            .header(header::CONTENT_LENGTH, range.end() - range.start() + 1),
+        None => builder
+            .status(StatusCode::OK)
+            .header(header::CONTENT_LENGTH, body.total_len),
+    };
+    builder
+        .body(Body::from_stream(body.stream))
+        .map_err(|e| Error::Internal(format!("failed to build a response: {e}")))
+}

@@ -1,0 +1,377 @@
+//! Intake (DESIGN.md ING-1…ING-3): contacts and recordings enter here, from the
+//! HTTP API and from `kirjuri import` alike.
+//!
+//! A recording is streamed once through the WAV validator, SHA-256 and the
+//! segmented AEAD sealer into object storage, in constant memory. It is
+//! acknowledged only once the object file, its wrapped key and its metadata
+//! are durable. A refused or interrupted upload leaves nothing: its temporary
+//! object is removed here, or by start-up recovery if the process died.
+//! Plaintext never reaches disk.
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use kirjuri_core::audit::AuditEvent;
+use kirjuri_core::contact::{ContactInput, ValidContact};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use kirjuri_core::retention::recording_retain_until;
+use kirjuri_core::wav::{WavInfo, WavValidator};
+use kirjuri_store::{
+    CommitOutcome, ContactRow, IndexEntry, InsertOutcome, ObjectRow, PendingObject,
+};
+use kirjuri_vault::{IndexKind, ObjectWriter, StreamSealer, seal_to_vec, sealed_len};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app::Kirjuri;
+use crate::audit::to_row;
+use crate::error::{Error, Result};
+
+/// Kind name of a call recording in the objects table.
+pub const RECORDING: &str = "recording";
+
+/// Sealed bytes are handed to object storage in pieces of about this size, so
+/// each write is one large sequential write.
+const WRITE_BATCH: usize = 1 << 20;
+
+/// What the API answers for a stored recording (DESIGN.md Interfaces).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordingAck {
+    /// The contact it belongs to.
+    pub contact_id: ContactId,
+    /// sha256 of the bytes as received, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Playing time.
+    pub duration_ms: u64,
+    /// Samples per second.
+    pub sample_rate: u32,
+    /// 1 or 2.
+    pub channels: u16,
+    /// Sample encoding, e.g. `pcm_s16le`.
+    pub encoding: String,
+    /// Bits per sample.
+    pub bits_per_sample: u16,
+    /// When the recording will be destroyed (RET-1).
+    pub retain_until: chrono::DateTime<chrono::Utc>,
+}
+
+impl RecordingAck {
+    /// Rebuilds the acknowledgement from a stored row.
+    pub fn from_row(row: &ObjectRow) -> Self {
+        let media = &row.media;
+        let num = |key: &str| {
+            media
+                .get(key)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        Self {
+            contact_id: row.contact_id,
+            sha256: row.sha256.clone(),
+            bytes: row.plaintext_len,
+            duration_ms: num("duration_ms"),
+            sample_rate: u32::try_from(num("sample_rate")).unwrap_or(0),
+            channels: u16::try_from(num("channels")).unwrap_or(0),
+            encoding: media
+                .get("encoding")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            bits_per_sample: u16::try_from(num("bits_per_sample")).unwrap_or(0),
+            retain_until: row.retain_until,
+        }
+    }
+}
+
+fn media_json(info: &WavInfo) -> serde_json::Value {
+    json!({
+        "container": "wav",
+        "encoding": info.encoding.as_str(),
+        "format_tag": info.format_tag,
+        "sample_rate": info.sample_rate,
+        "channels": info.channels,
+        "bits_per_sample": info.bits_per_sample,
+        "block_align": info.block_align,
+        "data_offset": info.data_offset,
+        "data_len": info.data_len,
+        "duration_ms": info.duration_ms,
+    })
+}
+
+/// Whether intake created something or found it already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// Newly stored (HTTP 201).
+    New,
+    /// Already stored, identical (HTTP 200).
+    Existing,
+}
+
+impl Kirjuri {
+    /// Builds the blind-index entries for a contact's identifiers.
+    pub fn index_entries(&self, contact: &ValidContact) -> Vec<IndexEntry> {
+        let indexer = self.keyring.blind_indexer();
+        let ids = &contact.identifiers;
+        let groups: [(IndexKind, &Vec<String>); 5] = [
+            (IndexKind::Phone, &ids.phones),
+            (IndexKind::Email, &ids.emails),
+            (IndexKind::PropertyId, &ids.property_ids),
+            (IndexKind::CustomerNumber, &ids.customer_numbers),
+            (IndexKind::Name, &ids.names),
+        ];
+        let mut entries = Vec::new();
+        for (kind, values) in groups {
+            for value in values {
+                let entry = IndexEntry {
+                    kind: kind.as_str().to_owned(),
+                    hash: indexer.hash(kind, value).to_vec(),
+                };
+                if !entries.contains(&entry) {
+                    entries.push(entry);
+                }
+            }
+        }
+        entries
+    }
+
+    /// Stores a new contact, or returns the one already stored under the
+    /// same `external_id`.
+    pub async fn create_contact(
+        &self,
+        actor: Option<UserId>,
+        input: ContactInput,
+    ) -> Result<(ContactId, Created)> {
+        let contact = input.validate()?;
+        let id = ContactId::new_v7();
+        let document_id = ObjectId::from_uuid(*id.as_uuid());
+        let key = self.keyring.generate_data_key()?;
+        let plaintext = serde_json::to_vec(&contact.document)
+            .map_err(|e| Error::Internal(format!("failed to serialise a contact: {e}")))?;
+        let sealed_document = seal_to_vec(&key, &document_id, &plaintext)?;
+        let document = &contact.document;
+        let row = ContactRow {
+            id,
+            external_id: document.external_id.clone(),
+            channel: document.channel.as_str().to_owned(),
+            started_at: document.started_at.to_utc(),
+            ended_at: document.ended_at.map(|t| t.to_utc()),
+            agent: contact.agent.as_str().to_owned(),
+            service: document.service.clone(),
+            created_at: self.clock.now(),
+            created_by: actor.unwrap_or_else(|| UserId::from_uuid(uuid::Uuid::nil())),
+            sealed_document,
+            document_key: self.keyring.wrap(&key, &document_id)?,
+            // The contact's own metadata follows its recording's rule until
+            // issue 5 brings per-kind policies.
+            retain_until: recording_retain_until(document.started_at),
+        };
+        let event = AuditEvent::ContactCreated { contact: id };
+        let outcome = self
+            .store
+            .insert_contact(
+                &row,
+                &self.index_entries(&contact),
+                &to_row(self.clock.now(), actor, &event),
+            )
+            .await?;
+        Ok(match outcome {
+            InsertOutcome::Created => (id, Created::New),
+            InsertOutcome::Existing(existing) => (existing, Created::Existing),
+        })
+    }
+
+    /// Streams a recording into the vault. `body` yields the bytes as they
+    /// arrive; `limit` caps the total.
+    pub async fn store_recording<S, E>(
+        &self,
+        actor: Option<UserId>,
+        contact_id: ContactId,
+        body: S,
+        limit: u64,
+    ) -> Result<(RecordingAck, Created)>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let contact = self
+            .store
+            .contact(&contact_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if !matches!(contact.channel.as_str(), "call_in" | "call_out") {
+            return Err(Error::Conflict {
+                code: "not_a_call",
+                message: format!(
+                    "only calls carry recordings; this contact is a {}",
+                    contact.channel
+                ),
+            });
+        }
+        let started_at = self.contact_started_at(&contact)?;
+        if let Some(existing) = self
+            .store
+            .object_for_contact(&contact_id, RECORDING)
+            .await?
+        {
+            // Stored evidence is immutable: hash what was sent and compare.
+            let (sha256, _) = hash_and_validate(body, limit).await?;
+            return same_or_conflict(&existing, &sha256);
+        }
+
+        let object_id = ObjectId::new_v7();
+        let pending = PendingObject {
+            id: object_id,
+            contact_id,
+            kind: RECORDING.to_owned(),
+            instance_id: self.instance.id.clone(),
+            started_at: self.clock.now(),
+        };
+        self.store.begin_object(&pending).await?;
+        let mut writer = match self.objects.put(&object_id).await {
+            Ok(writer) => writer,
+            Err(e) => {
+                self.store.abort_object(&object_id).await?;
+                return Err(e.into());
+            }
+        };
+        let key = self.keyring.generate_data_key()?;
+        let streamed = stream_sealed(&mut writer, &key, &object_id, body, limit).await;
+        let (sha256, info, plaintext_len) = match streamed {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = writer.abort().await;
+                self.objects.delete(&object_id).await?;
+                self.store.abort_object(&object_id).await?;
+                return Err(e);
+            }
+        };
+        if let Err(e) = writer.commit().await {
+            self.objects.delete(&object_id).await?;
+            self.store.abort_object(&object_id).await?;
+            return Err(e.into());
+        }
+
+        let row = ObjectRow {
+            id: object_id,
+            contact_id,
+            kind: RECORDING.to_owned(),
+            wrapped_key: self.keyring.wrap(&key, &object_id)?,
+            sha256: sha256.clone(),
+            plaintext_len,
+            stored_len: sealed_len(plaintext_len),
+            media: media_json(&info),
+            retain_until: recording_retain_until(started_at),
+            created_at: self.clock.now(),
+        };
+        let event = AuditEvent::RecordingCreated {
+            contact: contact_id,
+            object: object_id,
+            sha256: sha256.clone(),
+            bytes: plaintext_len,
+        };
+        match self
+            .store
+            .commit_object(&row, &to_row(self.clock.now(), actor, &event))
+            .await
+        {
+            Ok(CommitOutcome::Committed) => Ok((RecordingAck::from_row(&row), Created::New)),
+            Ok(CommitOutcome::Existing(existing)) => {
+                // A concurrent upload for the same contact won the race.
+                self.objects.delete(&object_id).await?;
+                same_or_conflict(&existing, &sha256)
+            }
+            Err(e) => {
+                self.objects.delete(&object_id).await?;
+                self.store.abort_object(&object_id).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The contact's start time with its original offset, from the sealed document.
+    fn contact_started_at(
+        &self,
+        row: &ContactRow,
+    ) -> Result<chrono::DateTime<chrono::FixedOffset>> {
+        Ok(self.open_document(row)?.started_at)
+    }
+}
+
+fn same_or_conflict(existing: &ObjectRow, sha256: &str) -> Result<(RecordingAck, Created)> {
+    if existing.sha256 == sha256 {
+        Ok((RecordingAck::from_row(existing), Created::Existing))
+    } else {
+        Err(Error::Conflict {
+            code: "recording_exists",
+            message: "this contact already has a different recording; stored recordings are immutable evidence"
+                .into(),
+        })
+    }
+}
+
+/// Counts bytes against the limit, failing as soon as it is passed.
+fn check_limit(total: &mut u64, chunk: &Bytes, limit: u64) -> Result<()> {
+    *total += chunk.len() as u64;
+    if *total > limit {
+        Err(Error::TooLarge { limit })
+    } else {
+        Ok(())
+    }
+}
+
+/// Validates and hashes without storing (for comparing a repeated upload).
+async fn hash_and_validate<S, E>(body: S, limit: u64) -> Result<(String, WavInfo)>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut validator = WavValidator::new();
+    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut total = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| Error::BodyRead)?;
+        check_limit(&mut total, &chunk, limit)?;
+        validator.feed(&chunk)?;
+        sha.update(&chunk);
+    }
+    let info = validator.finish()?;
+    Ok((hex::encode(sha.finish()), info))
+}
+
+/// The streaming heart of intake: validate, hash, seal, write.
+async fn stream_sealed<S, E>(
+    writer: &mut Box<dyn ObjectWriter>,
+    key: &kirjuri_vault::DataKey,
+    object_id: &ObjectId,
+    body: S,
+    limit: u64,
+) -> Result<(String, WavInfo, u64)>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let mut body = std::pin::pin!(body);
+    let mut validator = WavValidator::new();
+    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut sealer = StreamSealer::new(key, object_id)?;
+    let mut out: Vec<u8> = Vec::with_capacity(WRITE_BATCH + (1 << 17));
+    out.extend_from_slice(&sealer.header());
+    let mut total = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| Error::BodyRead)?;
+        check_limit(&mut total, &chunk, limit)?;
+        validator.feed(&chunk)?;
+        sha.update(&chunk);
+        sealer.push(&chunk, &mut out)?;
+        if out.len() >= WRITE_BATCH {
+            let batch = std::mem::replace(&mut out, Vec::with_capacity(WRITE_BATCH + (1 << 17)));
+            writer.write(Bytes::from(batch)).await?;
+        }
+    }
+    let info = validator.finish()?;
+    sealer.finish(&mut out)?;
+    writer.write(Bytes::from(out)).await?;
+    Ok((hex::encode(sha.finish()), info, total))
+}

@@ -1,0 +1,553 @@
+//! The read path: a contact, a search, a recording (whole or by Range).
+//!
+//! Every read runs the same three steps in order: ask
+//! `kirjuri_core::access::authorize`, append the audit event (a failed append
+//! refuses the read), then decrypt and return. An agent asking for another
+//! agent's contact gets exactly the answer a missing contact gets.
+//! Recordings are decrypted segment by segment, only the segments a range
+//! needs, and streamed in constant memory.
+
+use std::ops::RangeInclusive;
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use futures::Stream;
+use kirjuri_core::access::{Action, Actor, Decision, Denial, Object, authorize};
+use kirjuri_core::audit::{AuditEvent, HashedCriterion};
+use kirjuri_core::contact::{ContactDocument, duration_ms};
+use kirjuri_core::email::EmailAddress;
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use kirjuri_core::name::normalise_name;
+use kirjuri_core::phone::PhoneNumber;
+use kirjuri_core::property_id::PropertyId;
+use kirjuri_core::purpose::Purpose;
+use kirjuri_core::username::UserName;
+use kirjuri_store::{ContactFilter, ContactRow, IndexEntry, ObjectRow};
+use kirjuri_vault::{
+    HEADER_LEN, IndexKind, ObjectStore, SEGMENT_LEN, StreamOpener, TAG_LEN, open_to_vec,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::Kirjuri;
+use crate::error::{Error, Result};
+use crate::intake::{RECORDING, RecordingAck};
+
+/// A contact as returned: the stored document plus what Kirjuri adds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactView {
+    /// Kirjuri's id.
+    pub id: ContactId,
+    /// The normalised contact.
+    #[serde(flatten)]
+    pub document: ContactDocument,
+    /// Length of the contact, when its end is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// When the contact's own data is destroyed.
+    pub retain_until: DateTime<Utc>,
+    /// The recording, when one is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingAck>,
+}
+
+/// Search criteria, as the API takes them. Unknown parameters are refused so
+/// a typo never turns a narrow search into "everything".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Phone number in any accepted form.
+    pub phone: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Property ID in any accepted form.
+    pub property_id: Option<String>,
+    /// Customer number.
+    pub customer_number: Option<String>,
+    /// Customer or contact-person name (exact, normalised).
+    pub name: Option<String>,
+    /// Handling agent's account name.
+    pub agent: Option<String>,
+    /// Earliest start: RFC 3339, or a date (Helsinki midnight).
+    pub from: Option<String>,
+    /// Latest start (exclusive): RFC 3339, or a date (the whole day included).
+    pub to: Option<String>,
+    /// Maximum results (default 50, at most 500).
+    pub limit: Option<u32>,
+    /// The purpose (ACC-2).
+    pub purpose: Option<String>,
+}
+
+/// Parses the mandatory `purpose=`.
+pub fn require_purpose(purpose: Option<&str>) -> Result<Purpose> {
+    match purpose {
+        None | Some("") => Err(Error::bad_request(
+            "purpose_required",
+            "every read of personal data must state purpose= (one of order_verification, complaint_verification, \
+             quality_assurance, training, development, survey, legal_claim, data_subject_request)",
+        )),
+        Some(p) => p.parse().map_err(Error::from),
+    }
+}
+
+fn parse_bound(value: &str, field: &'static str, end_of_day: bool) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.to_utc());
+    }
+    let date = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        Error::bad_request(
+            "invalid_parameter",
+            format!("{field} must be a date (YYYY-MM-DD) or an RFC 3339 time"),
+        )
+    })?;
+    let date = if end_of_day {
+        date.succ_opt().unwrap_or(date)
+    } else {
+        date
+    };
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    chrono_tz::Europe::Helsinki
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.to_utc())
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_parameter",
+                format!("{field} is not a valid local date"),
+            )
+        })
+}
+
+/// The answer to a recording read: status, length and the plaintext stream.
+pub struct RecordingBody {
+    /// The whole recording's length.
+    pub total_len: u64,
+    /// The bytes being sent (inclusive), or `None` for the whole file.
+    pub range: Option<RangeInclusive<u64>>,
+    /// The plaintext bytes.
+    pub stream: std::pin::Pin<Box<dyn Stream<Item = std::result::Result<Bytes, Error>> + Send>>,
+}
+
+impl std::fmt::Debug for RecordingBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingBody")
+            .field("total_len", &self.total_len)
+            .field("range", &self.range)
+            .finish()
+    }
+}
+
+impl Kirjuri {
+    /// Decrypts a contact's sealed document.
+    pub fn open_document(&self, row: &ContactRow) -> Result<ContactDocument> {
+        let document_id = ObjectId::from_uuid(*row.id.as_uuid());
+        let key = self.keyring.unwrap(&row.document_key, &document_id)?;
+        let plaintext = open_to_vec(&key, &document_id, &row.sealed_document)?;
+        serde_json::from_slice(&plaintext)
+            .map_err(|_| Error::Internal(format!("contact {} has an unreadable document", row.id)))
+    }
+
+    fn view(&self, row: &ContactRow, recording: Option<&ObjectRow>) -> Result<ContactView> {
+        let document = self.open_document(row)?;
+        Ok(ContactView {
+            id: row.id,
+            duration_ms: duration_ms(&document),
+            document,
+            retain_until: row.retain_until,
+            recording: recording.map(RecordingAck::from_row),
+        })
+    }
+
+    /// Runs the access decision for one contact, auditing a refusal. An
+    /// agent's refusal looks like "not found".
+    async fn authorize_contact(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        action: Action,
+        contact: &ContactRow,
+        purpose: Purpose,
+    ) -> Result<()> {
+        let agent = UserName::parse(&contact.agent, "agent")?;
+        let object = Object::Contact {
+            agent: &agent,
+            forbidden_purposes: &[],
+        };
+        match authorize(actor, action, object, Some(purpose)) {
+            Decision::Allow { .. } => Ok(()),
+            Decision::Deny(denial) => {
+                let event = AuditEvent::AccessDenied {
+                    action: action_name(action),
+                    object: Some(contact.id.to_string()),
+                    purpose: Some(purpose),
+                    reason: denial_code(denial),
+                };
+                self.audit(Some(actor_id), &event).await?;
+                Err(denial_error(denial))
+            }
+        }
+    }
+
+    /// Refuses an action on the register as a whole when the decision says so.
+    pub async fn authorize_register(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        action: Action,
+        purpose: Option<Purpose>,
+    ) -> Result<bool> {
+        match authorize(actor, action, Object::Register, purpose) {
+            Decision::Allow { scope_to_own } => Ok(scope_to_own),
+            Decision::Deny(denial) => {
+                let event = AuditEvent::AccessDenied {
+                    action: action_name(action),
+                    object: None,
+                    purpose,
+                    reason: denial_code(denial),
+                };
+                self.audit(Some(actor_id), &event).await?;
+                Err(denial_error(denial))
+            }
+        }
+    }
+
+    /// `GET /api/v1/contacts/{id}`.
+    pub async fn read_contact(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+    ) -> Result<ContactView> {
+        let contact = self.store.contact(&id).await?.ok_or(Error::NotFound)?;
+        self.authorize_contact(actor, actor_id, Action::ReadContact, &contact, purpose)
+            .await?;
+        let recording = self.store.object_for_contact(&id, RECORDING).await?;
+        let view = self.view(&contact, recording.as_ref())?;
+        self.audit(
+            Some(actor_id),
+            &AuditEvent::ContactViewed {
+                contact: id,
+                purpose,
+            },
+        )
+        .await?;
+        Ok(view)
+    }
+
+    /// `GET /api/v1/contacts?…`.
+    pub async fn search(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        query: &SearchQuery,
+    ) -> Result<Vec<ContactView>> {
+        let purpose = require_purpose(query.purpose.as_deref())?;
+        let scope_to_own = self
+            .authorize_register(actor, actor_id, Action::SearchContacts, Some(purpose))
+            .await?;
+        let indexer = self.keyring.blind_indexer();
+        let mut index = Vec::new();
+        let mut add = |kind: IndexKind, value: String| {
+            index.push(IndexEntry {
+                kind: kind.as_str().to_owned(),
+                hash: indexer.hash(kind, &value).to_vec(),
+            });
+        };
+        if let Some(phone) = &query.phone {
+            add(
+                IndexKind::Phone,
+                PhoneNumber::parse(phone, "phone")?.e164().to_owned(),
+            );
+        }
+        if let Some(email) = &query.email {
+            add(
+                IndexKind::Email,
+                EmailAddress::parse(email, "email")?.index_form(),
+            );
+        }
+        if let Some(property_id) = &query.property_id {
+            add(
+                IndexKind::PropertyId,
+                PropertyId::parse(property_id, "property_id")?.canonical(),
+            );
+        }
+        if let Some(number) = &query.customer_number {
+            add(IndexKind::CustomerNumber, number.trim().to_owned());
+        }
+        if let Some(name) = &query.name {
+            add(IndexKind::Name, normalise_name(name));
+        }
+        let agent = match &query.agent {
+            Some(agent) => Some(UserName::parse(agent, "agent")?.as_str().to_owned()),
+            None => None,
+        };
+        let from = query
+            .from
+            .as_deref()
+            .map(|v| parse_bound(v, "from", false))
+            .transpose()?;
+        let to = query
+            .to
+            .as_deref()
+            .map(|v| parse_bound(v, "to", true))
+            .transpose()?;
+        let limit = query.limit.unwrap_or(50);
+        if limit == 0 || limit > 500 {
+            return Err(Error::bad_request(
+                "invalid_parameter",
+                "limit must be between 1 and 500",
+            ));
+        }
+        let agent = if scope_to_own {
+            match agent {
+                // An agent filtering on someone else simply finds nothing.
+                Some(other) if other != actor.name.as_str() => {
+                    return self
+                        .audited_search(actor_id, purpose, &index, &query, Vec::new())
+                        .await;
+                }
+                _ => Some(actor.name.as_str().to_owned()),
+            }
+        } else {
+            agent
+        };
+        let filter = ContactFilter {
+            index: index.clone(),
+            agent,
+            from,
+            to,
+            limit,
+            before: None,
+        };
+        let rows = self.store.search_contacts(&filter).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let recording = self.store.object_for_contact(&row.id, RECORDING).await?;
+            views.push(self.view(row, recording.as_ref())?);
+        }
+        self.audited_search(actor_id, purpose, &index, query, views)
+            .await
+    }
+
+    async fn audited_search(
+        &self,
+        actor_id: UserId,
+        purpose: Purpose,
+        index: &[IndexEntry],
+        query: &SearchQuery,
+        views: Vec<ContactView>,
+    ) -> Result<Vec<ContactView>> {
+        let criteria = index
+            .iter()
+            .map(|e| HashedCriterion {
+                kind: e.kind.clone(),
+                hash: hex::encode(&e.hash),
+            })
+            .collect();
+        let filters = json!({"agent": query.agent, "from": query.from, "to": query.to});
+        let results = views.iter().map(|v| v.id).collect();
+        self.audit(
+            Some(actor_id),
+            &AuditEvent::Search {
+                purpose,
+                criteria,
+                filters,
+                results,
+            },
+        )
+        .await?;
+        Ok(views)
+    }
+
+    /// `GET /api/v1/contacts/{id}/recording`, whole or one byte range.
+    pub async fn read_recording(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+        range_header: Option<&str>,
+    ) -> Result<RecordingBody> {
+        let contact = self.store.contact(&id).await?.ok_or(Error::NotFound)?;
+        self.authorize_contact(actor, actor_id, Action::ReadRecording, &contact, purpose)
+            .await?;
+        let object = self
+            .store
+            .object_for_contact(&id, RECORDING)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let total_len = object.plaintext_len;
+        let range = match range_header {
+            Some(header) => parse_range(header, total_len)?,
+            None => None,
+        };
+        let wanted = match &range {
+            Some(r) => *r.start()..r.end() + 1,
+            None => 0..total_len,
+        };
+        // A shortened object file is tampering or corruption; say so before
+        // sending anything rather than part-way through.
+        let stored = self.objects.len(&object.id).await?;
+        if stored != object.stored_len {
+            return Err(Error::Integrity(kirjuri_vault::Error::Integrity(format!(
+                "object {} is {stored} bytes, expected {}",
+                object.id, object.stored_len
+            ))));
+        }
+        let key = self.keyring.unwrap(&object.wrapped_key, &object.id)?;
+        let header = self
+            .objects
+            .get_range(&object.id, 0..HEADER_LEN as u64)
+            .await?;
+        let opener = StreamOpener::new(&key, &object.id, &header, total_len)?;
+        let event = AuditEvent::RecordingRead {
+            contact: id,
+            object: object.id,
+            purpose,
+            range: range.as_ref().map(|r| (*r.start(), *r.end())),
+        };
+        self.audit(Some(actor_id), &event).await?;
+        let stream = segment_stream(
+            self.objects.clone(),
+            object.id,
+            object.stored_len,
+            opener,
+            wanted,
+        )?;
+        Ok(RecordingBody {
+            total_len,
+            range,
+            stream: Box::pin(stream),
+        })
+    }
+}
+
+/// Parses a `Range` header against a length. Only single ranges are honoured;
+/// a syntactically odd or multi-range header is ignored (200, whole file) as
+/// RFC 9110 allows; one that lies outside the file is 416.
+fn parse_range(header: &str, len: u64) -> Result<Option<RangeInclusive<u64>>> {
+    let parsed = match http_range_header::parse_range_header(header) {
+        Ok(parsed) => parsed,
+        Err(_) => return Ok(None),
+    };
+    match parsed.validate(len) {
+        Ok(ranges) if ranges.len() == 1 => Ok(ranges.into_iter().next()),
+        Ok(_) => Ok(None),
+        Err(_) => Err(Error::RangeNotSatisfiable { len }),
+    }
+}
+
+/// Streams plaintext for `wanted` by opening only the segments it covers: the
+/// first batch is one segment (fast first byte), later batches 16 (1 MiB).
+fn segment_stream(
+    objects: std::sync::Arc<dyn ObjectStore>,
+    id: ObjectId,
+    stored_len: u64,
+    opener: StreamOpener,
+    wanted: std::ops::Range<u64>,
+) -> Result<impl Stream<Item = std::result::Result<Bytes, Error>> + Send> {
+    struct State {
+        objects: std::sync::Arc<dyn ObjectStore>,
+        id: ObjectId,
+        stored_len: u64,
+        opener: StreamOpener,
+        next_segment: u64,
+        last_segment: u64,
+        skip: usize,
+        remaining: u64,
+        batch: u64,
+    }
+    let segment = SEGMENT_LEN as u64;
+    let (first_segment, last_segment, skip) = if wanted.is_empty() {
+        (1, 0, 0)
+    } else {
+        (
+            wanted.start / segment,
+            (wanted.end - 1) / segment,
+            (wanted.start % segment) as usize,
+        )
+    };
+    let state = State {
+        objects,
+        id,
+        stored_len,
+        opener,
+        next_segment: first_segment,
+        last_segment,
+        skip,
+        remaining: wanted.end - wanted.start,
+        batch: 1,
+    };
+    Ok(futures::stream::try_unfold(state, |mut s| async move {
+        if s.remaining == 0 || s.next_segment > s.last_segment {
+            return Ok(None);
+        }
+        let sealed_segment = (SEGMENT_LEN + TAG_LEN) as u64;
+        let last = (s.next_segment + s.batch - 1).min(s.last_segment);
+        let start = HEADER_LEN as u64 + s.next_segment * sealed_segment;
+        let end = (HEADER_LEN as u64 + (last + 1) * sealed_segment).min(s.stored_len);
+        let sealed = s.objects.get_range(&s.id, start..end).await?;
+        let mut buffer = BytesMut::from(&sealed[..]);
+        let mut out = BytesMut::with_capacity(buffer.len());
+        let mut index = s.next_segment;
+        while !buffer.is_empty() {
+            let take = buffer.len().min(sealed_segment as usize);
+            let mut piece = buffer.split_to(take);
+            let n = s.opener.open_segment(index, &mut piece)?;
+            let plain = piece.get(s.skip..n).unwrap_or_default();
+            s.skip = 0;
+            let want = usize::try_from(s.remaining)
+                .unwrap_or(usize::MAX)
+                .min(plain.len());
+            out.extend_from_slice(plain.get(..want).unwrap_or_default());
+            s.remaining -= want as u64;
+            index += 1;
+        }
+        s.next_segment = last + 1;
+        s.batch = 16;
+        Ok(Some((out.freeze(), s)))
+    }))
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::CreateContact => "create_contact",
+        Action::UploadRecording => "upload_recording",
+        Action::ReadContact => "read_contact",
+        Action::SearchContacts => "search_contacts",
+        Action::ReadRecording => "read_recording",
+    }
+}
+
+fn denial_code(denial: Denial) -> &'static str {
+    match denial {
+        Denial::Role => "role",
+        Denial::NotOwner => "not_owner",
+        Denial::MissingPurpose => "missing_purpose",
+        Denial::PurposeNotAllowed => "purpose_not_allowed",
+        Denial::PurposeForbiddenBySubject => "purpose_forbidden_by_subject",
+        Denial::NoConfidentialityAgreement => "no_confidentiality_agreement",
+    }
+}
+
+/// What the client sees for a denial.
+pub fn denial_error(denial: Denial) -> Error {
+    match denial {
+        Denial::NotOwner => Error::NotFound,
+        Denial::MissingPurpose => Error::bad_request(
+            "purpose_required",
+            "every read of personal data must state purpose=",
+        ),
+        Denial::Role => Error::Forbidden("your role does not allow this"),
+        Denial::PurposeNotAllowed => {
+            Error::Forbidden("your role may not read personal data for this purpose")
+        }
+        Denial::PurposeForbiddenBySubject => {
+            Error::Forbidden("the data subject has restricted this purpose")
+        }
+        Denial::NoConfidentialityAgreement => Error::Forbidden(
+            "a maintainer needs a confidentiality agreement on file before reaching recordings",
+        ),
+    }
+}
