@@ -1,1 +1,27 @@
-//! placeholder
+//! Kirjuri's vault: everything between a plaintext byte and storage (SEC-1 …
+//! SEC-3).
+//!
+//! - [`keyring`] — key-encryption keys in a key file, per-object data keys,
+//!   wrapping bound to the object id, KEK rotation (SEC-2).
+//! - `stream` — the segmented AES-256-GCM object format: constant-memory
+//!   streaming, random access, truncation / reordering / swapping detected
+//!   (SEC-3).
+//! - [`blind`] — keyed HMAC blind indexes for exact-match lookup (SEC-1).
+//! - `objects` — the `ObjectStore` trait and the `LocalFolder` backend;
+//!   only ciphertext reaches it.
+//!
+//! Invariants: plaintext never reaches an `ObjectStore`; key material is
+//! zeroized on drop and never appears in `Debug` output or errors; every
+//! primitive is ring's (no hand-made cryptography); nothing here panics on
+//! hostile input.
+//!
+//! Not here: the database (wrapped keys and blind indexes are *stored* by
+//! `kirjuri-store`), access decisions (`kirjuri-core`), HTTP (`kirjuri-server`).
+
+pub mod blind;
+pub mod error;
+pub mod keyring;
+
+pub use blind::{BlindIndexer, IndexKind};
+pub use error::{Error, Result};
+pub use keyring::{DataKey, KeyUnwrap, KeyWrap, Keyring};
