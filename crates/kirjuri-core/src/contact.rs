@@ -425,11 +425,8 @@ fn describe_json_error(e: &serde_json::Error) -> String {
                 format!("unknown field '{field}' ({at}); unknown fields are refused, not dropped")
             } else if let Some(field) = between(&text, "missing field `", "`") {
                 format!("missing required field '{field}'")
-            } else if let Some(variant) = between(&text, "unknown variant `", "`") {
-                let variant: String = variant.chars().take(40).collect();
-                format!(
-                    "unknown value '{variant}' ({at}); channel must be one of call_in, call_out, chat, email, form"
-                )
+            } else if text.contains("unknown variant") {
+                format!("unknown channel ({at}); channel must be one of call_in, call_out, chat, email, form")
             } else if text.contains("premature end of input")
                 || text.contains("input contains invalid characters")
             {
