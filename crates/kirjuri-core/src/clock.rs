@@ -16,7 +16,10 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods, reason = "this is the one sanctioned clock read")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "this is the one sanctioned clock read"
+    )]
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
@@ -32,7 +35,9 @@ pub struct FixedClock {
 impl FixedClock {
     /// A clock stopped at `now`.
     pub fn new(now: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(now) }
+        Self {
+            now: Mutex::new(now),
+        }
     }
 
     /// Moves the clock to `now`.

@@ -8,7 +8,10 @@ pub enum Error {
     /// `field` names where it came from, `reason` says what is wrong with it,
     /// and neither contains the value itself.
     #[error("{field}: {reason}")]
-    InvalidIdentifier { field: &'static str, reason: &'static str },
+    InvalidIdentifier {
+        field: &'static str,
+        reason: &'static str,
+    },
     /// A contact failed validation (missing or contradictory fields).
     #[error("{0}")]
     InvalidContact(String),

@@ -67,10 +67,13 @@ impl fmt::Display for Purpose {
 impl FromStr for Purpose {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        Purpose::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| Error::Unknown {
-            kind: "purpose",
-            // Purpose names are not personal data, but cap what we echo back.
-            name: s.chars().take(40).collect(),
-        })
+        Purpose::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| Error::Unknown {
+                kind: "purpose",
+                // Purpose names are not personal data, but cap what we echo back.
+                name: s.chars().take(40).collect(),
+            })
     }
 }

@@ -62,9 +62,12 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| Error::Unknown {
-            kind: "role",
-            name: s.chars().take(40).collect(),
-        })
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Error::Unknown {
+                kind: "role",
+                name: s.chars().take(40).collect(),
+            })
     }
 }
