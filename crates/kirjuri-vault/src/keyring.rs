@@ -28,7 +28,7 @@
 //! data key) ‖ 16-byte tag. Random nonces are safe for up to 2³² wraps per
 //! KEK; rotate long before that.
 //!
-//! Not here: the object cipher (`crate::stream`), the blind index itself
+//! Not here: the object cipher ([`crate::stream`]), the blind index itself
 //! ([`crate::blind`]), retiring old KEKs (re-wrapping happens in the store).
 
 use std::fmt;
@@ -85,6 +85,14 @@ impl DataKey {
     /// The raw key, for the ciphers in this crate only.
     pub(crate) fn expose(&self) -> &[u8; KEY_LEN] {
         &self.bytes
+    }
+
+    /// A key with chosen bytes, for known-answer tests.
+    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self {
+            bytes: Zeroizing::new(bytes),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! - [`keyring`] — key-encryption keys in a key file, per-object data keys,
 //!   wrapping bound to the object id, KEK rotation (SEC-2).
-//! - `stream` — the segmented AES-256-GCM object format: constant-memory
+//! - [`stream`] — the segmented AES-256-GCM object format: constant-memory
 //!   streaming, random access, truncation / reordering / swapping detected
 //!   (SEC-3).
 //! - [`blind`] — keyed HMAC blind indexes for exact-match lookup (SEC-1).
@@ -21,7 +21,12 @@
 pub mod blind;
 pub mod error;
 pub mod keyring;
+pub mod stream;
 
 pub use blind::{BlindIndexer, IndexKind};
 pub use error::{Error, Result};
 pub use keyring::{DataKey, KeyUnwrap, KeyWrap, Keyring};
+pub use stream::{
+    HEADER_LEN, ReadPlan, SEGMENT_LEN, StreamOpener, StreamSealer, TAG_LEN, open_to_vec,
+    plaintext_len, seal_to_vec, sealed_len,
+};
