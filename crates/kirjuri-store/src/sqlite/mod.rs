@@ -4,8 +4,9 @@
 //! the transaction discipline.
 //!
 //! Connection settings, and why:
-//! * WAL journal: readers never block the writer, so `serve` keeps answering
-//!   while the command line writes.
+//! * WAL journal (set once, when the file is prepared; it is persistent):
+//!   readers never block the writer, so `serve` keeps answering while the
+//!   command line writes.
 //! * `synchronous = FULL`: a commit is on disk before the caller hears of it —
 //!   a 201 promises durability.
 //! * `busy_timeout` of 10 s: another process holding the write lock (the
@@ -36,7 +37,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{
     AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
@@ -53,8 +54,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// take turns on SQLite's one write lock whatever the pool size.
 const MAX_CONNECTIONS: u32 = 8;
 
-/// How often opening retries migrations that lost a race with another process.
-const MIGRATE_ATTEMPTS: u32 = 5;
+/// How often opening a file retries after losing a race with another opener.
+const PREPARE_ATTEMPTS: u32 = 10;
 
 /// [`Store`] on an SQLite database.
 #[derive(Debug, Clone)]
@@ -73,15 +74,16 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        prepare_file(&options).await?;
+        // WAL is a property of the file by now, so the pool's connections
+        // need not (and must not race to) switch it.
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)
             .await?;
-        migrate(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -117,23 +119,58 @@ impl SqliteStore {
     }
 }
 
-/// Applies the embedded migrations. SQLite's migrator takes no lock, so two
-/// processes opening a new file together can both try to apply the same
-/// migration; the loser's attempt fails inside its transaction (the table
-/// already exists) and changes nothing. Trying again then finds the
-/// migration applied.
-async fn migrate(pool: &SqlitePool) -> Result<()> {
+/// Switches the file to WAL and applies the embedded migrations, on one
+/// connection of its own, retrying what a concurrent opener can make fail:
+/// * Switching to WAL needs an exclusive lock that SQLite does not wait for
+///   (the busy timeout does not apply), so two processes creating the file
+///   together can get "database is locked".
+/// * SQLite's migrator takes no lock, so both can try to apply the same
+///   migration; the loser's attempt fails inside its transaction ("table
+///   already exists") and changes nothing.
+///
+/// Either way another opener made progress, and the next attempt finds WAL
+/// on and the migration applied. A fault that is not a race fails every
+/// attempt and is returned.
+async fn prepare_file(options: &SqliteConnectOptions) -> Result<()> {
     let mut attempt = 1;
     loop {
-        match MIGRATOR.run(pool).await {
+        match try_prepare_file(options).await {
             Ok(()) => return Ok(()),
-            Err(err) if attempt < MIGRATE_ATTEMPTS => {
-                tracing::debug!(attempt, error = %err, "migration raced another process; retrying");
-                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            Err(err) if attempt < PREPARE_ATTEMPTS && lost_race(&err) => {
+                tracing::debug!(attempt, error = %err, "opening raced another opener; retrying");
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
                 attempt += 1;
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(err),
         }
+    }
+}
+
+async fn try_prepare_file(options: &SqliteConnectOptions) -> Result<()> {
+    // A one-connection pool rather than a bare connection: `Migrator::run` on
+    // `&mut SqliteConnection` yields a future that is not `Send` for every
+    // lifetime, which would keep `open` out of `tokio::spawn`.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
+        .await?;
+    let migrated = MIGRATOR.run(&pool).await;
+    pool.close().await;
+    Ok(migrated?)
+}
+
+/// Whether `err` is what a concurrent opener can cause: a lock SQLite would
+/// not wait for, or a failed migration.
+fn lost_race(err: &Error) -> bool {
+    match err {
+        Error::Database(sqlx::Error::Database(db)) => db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            // The primary result code is the low byte: 5 is SQLITE_BUSY,
+            // 6 is SQLITE_LOCKED, whatever the extended code.
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
+        Error::Migrate(_) => true,
+        _ => false,
     }
 }
 
