@@ -1,0 +1,208 @@
+//! Test fixtures: fresh stores (in memory or on a temporary file) and
+//! builders for rows with plausible values. The "sealed" blobs and hashes are
+//! arbitrary bytes — the store must treat them as opaque anyway.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use kirjuri_core::role::Role;
+use kirjuri_store::{
+    ContactRow, IndexEntry, NewAuditEvent, ObjectRow, PendingObject, SqliteStore, Store, TokenRow,
+    UserRow,
+};
+use tempfile::TempDir;
+
+/// A store under test and whatever must outlive it.
+pub struct TestStore {
+    /// The store.
+    pub store: SqliteStore,
+    /// The folder of a file-backed store; removed on drop.
+    pub dir: Option<TempDir>,
+}
+
+impl TestStore {
+    /// The store as the trait object callers use.
+    pub fn dyn_store(&self) -> &dyn Store {
+        &self.store
+    }
+
+    /// The database file of a file-backed store.
+    pub fn path(&self) -> PathBuf {
+        db_path(self.dir.as_ref().expect("a file-backed store"))
+    }
+}
+
+/// A fresh in-memory store.
+pub async fn memory() -> TestStore {
+    TestStore {
+        store: SqliteStore::in_memory().await.expect("in-memory store"),
+        dir: None,
+    }
+}
+
+/// A fresh store on a new file in a temporary folder.
+pub async fn file() -> TestStore {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let store = SqliteStore::open(&db_path(&dir)).await.expect("file store");
+    TestStore {
+        store,
+        dir: Some(dir),
+    }
+}
+
+/// Where a test's database file lives inside its folder.
+pub fn db_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("kirjuri.db")
+}
+
+/// Generates one test per backend for each case: `case::in_memory` and
+/// `case::on_a_file`. A case sees the store only as `&dyn Store`.
+macro_rules! on_every_backend {
+    ($(async fn $name:ident($store:ident: &dyn Store) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports, reason = "not every case needs every import")]
+                use super::*;
+
+                async fn case($store: &dyn Store) $body
+
+                #[tokio::test]
+                async fn in_memory() {
+                    let store = crate::support::memory().await;
+                    case(store.dyn_store()).await;
+                }
+
+                #[tokio::test]
+                async fn on_a_file() {
+                    let store = crate::support::file().await;
+                    case(store.dyn_store()).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_every_backend;
+
+/// An instant from RFC 3339 text.
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .expect("valid RFC 3339")
+        .to_utc()
+}
+
+/// A fixed "now" for rows that do not care.
+pub fn now() -> DateTime<Utc> {
+    at("2026-11-29T12:00:00.123456Z")
+}
+
+/// A contact handled by `agent`, started at `started_at`.
+pub fn contact(agent: &str, started_at: DateTime<Utc>) -> ContactRow {
+    ContactRow {
+        id: ContactId::new_v7(),
+        external_id: None,
+        channel: "call_in".into(),
+        started_at,
+        ended_at: Some(started_at + TimeDelta::seconds(278)),
+        agent: agent.into(),
+        service: Some("water-billing".into()),
+        created_at: now(),
+        created_by: UserId::new_v7(),
+        sealed_document: vec![0xA5; 300],
+        document_key: vec![0x5A; 60],
+        retain_until: started_at + TimeDelta::days(365),
+    }
+}
+
+/// A contact with a delivering system's id.
+pub fn contact_with_external_id(external_id: &str) -> ContactRow {
+    ContactRow {
+        external_id: Some(external_id.into()),
+        ..contact("aino", at("2026-11-29T07:15:02Z"))
+    }
+}
+
+/// A blind-index entry whose 32-byte hash is `byte` repeated.
+pub fn entry(kind: &str, byte: u8) -> IndexEntry {
+    IndexEntry {
+        kind: kind.into(),
+        hash: vec![byte; 32],
+    }
+}
+
+/// An audit event for `action`.
+pub fn audit(action: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        at: now(),
+        actor: Some(UserId::new_v7()),
+        action: action.into(),
+        object: Some("contact:test".into()),
+        purpose: None,
+        outcome: "ok".into(),
+        details: serde_json::json!({"test": true}),
+    }
+}
+
+/// An account called `name`.
+pub fn user(name: &str, role: Role) -> UserRow {
+    UserRow {
+        id: UserId::new_v7(),
+        name: name.into(),
+        role,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        disabled: false,
+        created_at: now(),
+    }
+}
+
+/// A token of `user` with hash `hash`.
+pub fn token(user: &UserRow, hash: &[u8]) -> TokenRow {
+    TokenRow {
+        id: uuid::Uuid::now_v7(),
+        user_id: user.id,
+        label: Some("pbx".into()),
+        token_hash: hash.to_vec(),
+        created_at: now(),
+        expires_at: Some(now() + TimeDelta::days(90)),
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+/// A pending upload of `kind` for the contact.
+pub fn pending(contact_id: ContactId, kind: &str) -> PendingObject {
+    PendingObject {
+        id: ObjectId::new_v7(),
+        contact_id,
+        kind: kind.into(),
+        instance_id: "node-1".into(),
+        started_at: now(),
+    }
+}
+
+/// The committed form of a pending upload, with `sha256` as its digest.
+pub fn object(pending: &PendingObject, sha256: &str) -> ObjectRow {
+    ObjectRow {
+        id: pending.id,
+        contact_id: pending.contact_id,
+        kind: pending.kind.clone(),
+        wrapped_key: vec![0x42; 60],
+        sha256: sha256.into(),
+        plaintext_len: 1_234_567,
+        stored_len: 1_234_567 + 19 * 16 + 32,
+        media: serde_json::json!({"encoding": "pcm_s16le", "sample_rate": 8000, "channels": 2,
+                                  "bits": 16, "duration_ms": 278_000}),
+        retain_until: at("2027-11-30T22:00:00Z"),
+        created_at: now(),
+    }
+}
+
+/// A hex digest made of one repeated hex digit.
+pub fn sha(digit: char) -> String {
+    std::iter::repeat_n(digit, 64).collect()
+}
+
+/// Every audit event in the store.
+pub async fn all_audit(store: &dyn Store) -> Vec<kirjuri_store::AuditRecord> {
+    store.audit_events(0, u32::MAX).await.expect("audit events")
+}
