@@ -7,10 +7,10 @@
 //!   streaming, random access, truncation / reordering / swapping detected
 //!   (SEC-3).
 //! - [`blind`] — keyed HMAC blind indexes for exact-match lookup (SEC-1).
-//! - `objects` — the `ObjectStore` trait and the `LocalFolder` backend;
+//! - [`objects`] — the [`ObjectStore`] trait and the [`LocalFolder`] backend;
 //!   only ciphertext reaches it.
 //!
-//! Invariants: plaintext never reaches an `ObjectStore`; key material is
+//! Invariants: plaintext never reaches an [`ObjectStore`]; key material is
 //! zeroized on drop and never appears in `Debug` output or errors; every
 //! primitive is ring's (no hand-made cryptography); nothing here panics on
 //! hostile input.
@@ -21,11 +21,13 @@
 pub mod blind;
 pub mod error;
 pub mod keyring;
+pub mod objects;
 pub mod stream;
 
 pub use blind::{BlindIndexer, IndexKind};
 pub use error::{Error, Result};
 pub use keyring::{DataKey, KeyUnwrap, KeyWrap, Keyring};
+pub use objects::{LocalFolder, ObjectStore, ObjectWriter};
 pub use stream::{
     HEADER_LEN, ReadPlan, SEGMENT_LEN, StreamOpener, StreamSealer, TAG_LEN, open_to_vec,
     plaintext_len, seal_to_vec, sealed_len,

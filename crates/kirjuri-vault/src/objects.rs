@@ -1,0 +1,983 @@
+//! Object storage: where sealed objects live, behind the small async
+//! [`ObjectStore`] trait, with [`LocalFolder`] as the embedded default.
+//!
+//! Only ciphertext ever reaches this layer — the output of
+//! [`crate::stream::StreamSealer`]. Nothing here knows keys, plaintext or what
+//! an object is; it moves opaque, immutable byte strings named by
+//! [`ObjectId`].
+//!
+//! The trait is shaped after what an S3-compatible backend (the
+//! `object_store` crate: multipart upload, ranged GET, HEAD, DELETE, LIST)
+//! can do, so one drops in later: `put` starts an upload whose bytes are
+//! invisible until `commit`, reads are ranged, and `list` reports unfinished
+//! uploads too so an orphan sweep can remove what a crash left behind.
+//!
+//! [`LocalFolder`] layout:
+//! ```text
+//! root/tmp/<uuid>.part     uploads in progress (create_new, mode 0600)
+//! root/<xx>/<uuid>.kjr     finished objects; xx = the uuid's last two hex
+//!                          digits (UUIDv7 starts with the time, so its end
+//!                          spreads objects evenly over 256 directories)
+//! ```
+//! Commit is durable when it returns: the data is fsynced, linked into place
+//! (never replacing an existing object), and both directories are fsynced.
+//!
+//! Not here: encryption, database rows, retention decisions, an S3 backend.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use kirjuri_core::ids::ObjectId;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, IoContext, Result};
+use crate::keyring::fsync_dir;
+
+/// A store of immutable sealed objects.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + std::fmt::Debug {
+    /// Starts writing the object `id`. Nothing is visible under `id` until the
+    /// writer commits. Refused if the object (or an upload of it) exists.
+    async fn put(&self, id: &ObjectId) -> Result<Box<dyn ObjectWriter>>;
+
+    /// Exactly the bytes `range` of the object; [`Error::Truncated`] if the
+    /// object is shorter, never a silently short read.
+    async fn get_range(&self, id: &ObjectId, range: Range<u64>) -> Result<Bytes>;
+
+    /// The stored length of the object.
+    async fn len(&self, id: &ObjectId) -> Result<u64>;
+
+    /// Removes the object and any unfinished upload of it. Deleting what is
+    /// not there is not an error.
+    async fn delete(&self, id: &ObjectId) -> Result<()>;
+
+    /// Every finished object and every unfinished upload, for orphan sweeps.
+    async fn list(&self) -> Result<Vec<ObjectId>>;
+}
+
+/// An upload in progress, from [`ObjectStore::put`].
+#[async_trait]
+pub trait ObjectWriter: Send {
+    /// Appends bytes.
+    async fn write(&mut self, bytes: Bytes) -> Result<()>;
+
+    /// Makes the object visible under its id; durable when it returns.
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Discards the upload.
+    async fn abort(self: Box<Self>) -> Result<()>;
+}
+
+/// Bytes gathered before one write to disk. Large enough that the cost of
+/// handing a write to the blocking pool is noise and direct I/O runs at the
+/// disk's speed; two of these (one being written, one filling) are all the
+/// memory a writer uses. A multiple of the direct-I/O alignment.
+pub const WRITE_CHUNK_LEN: usize = 4 << 20;
+
+/// Name of the upload directory under the root.
+const TEMP_DIR: &str = "tmp";
+/// Extension of finished objects.
+const OBJECT_EXT: &str = "kjr";
+/// Extension of uploads in progress.
+const TEMP_EXT: &str = "part";
+
+/// Objects as files in a local folder (the embedded default).
+#[derive(Debug, Clone)]
+pub struct LocalFolder {
+    /// The folder holding the fan-out directories and `tmp/`.
+    root: PathBuf,
+    /// Whether uploads bypass the page cache (`O_DIRECT`) where possible.
+    direct_io: bool,
+}
+
+impl LocalFolder {
+    /// Opens (creating if needed, mode 0700) the object folder at `root`,
+    /// with its upload directory and all 256 fan-out directories.
+    pub fn open(root: &Path) -> Result<Self> {
+        let folder = Self {
+            root: root.to_owned(),
+            direct_io: true,
+        };
+        let mut builder = DirBuilder::new();
+        builder.recursive(true).mode(0o700);
+        builder
+            .create(folder.temp_dir())
+            .io_context(|| format!("failed to create object folder {}", root.display()))?;
+        let mut created = false;
+        for fan_out in 0..=255u8 {
+            let dir = root.join(hex::encode([fan_out]));
+            match fs::create_dir(&dir) {
+                Ok(()) => created = true,
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(error) => {
+                    return Err(Error::Io {
+                        context: format!("failed to create {}", dir.display()),
+                        source: error,
+                    });
+                }
+            }
+        }
+        if created {
+            fsync_dir(root)?;
+        }
+        Ok(folder)
+    }
+
+    /// Turns direct I/O for uploads on (the default) or off. Off, uploads go
+    /// through the page cache; on filesystems without direct I/O that happens
+    /// anyway.
+    pub fn with_direct_io(mut self, enabled: bool) -> Self {
+        self.direct_io = enabled;
+        self
+    }
+
+    /// The folder's root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn temp_dir(&self) -> PathBuf {
+        self.root.join(TEMP_DIR)
+    }
+
+    /// Where the finished object `id` lives.
+    fn object_path(&self, id: &ObjectId) -> PathBuf {
+        let name = id.to_string();
+        let fan_out = name.get(name.len().saturating_sub(2)..).unwrap_or("00");
+        self.root.join(fan_out).join(format!("{name}.{OBJECT_EXT}"))
+    }
+
+    /// Where an upload of `id` is written.
+    fn temp_path(&self, id: &ObjectId) -> PathBuf {
+        self.temp_dir().join(format!("{id}.{TEMP_EXT}"))
+    }
+}
+
+/// Runs blocking file work on tokio's blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(join) => Err(Error::Io {
+            context: "a background file task failed".into(),
+            source: io::Error::other(join.to_string()),
+        }),
+    }
+}
+
+/// Ids of the files in `dir` named `<uuid>.<ext>`; other names are ignored.
+fn ids_in(dir: &Path, ext: &str, ids: &mut Vec<ObjectId>) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => {
+            return Err(Error::Io {
+                context: format!("failed to list {}", dir.display()),
+                source: error,
+            });
+        }
+    };
+    for entry in entries {
+        let entry = entry.io_context(|| format!("failed to list {}", dir.display()))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(ext).and_then(|s| s.strip_suffix('.')) else {
+            continue;
+        };
+        if let Ok(id) = stem.parse::<ObjectId>() {
+            ids.push(id);
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ObjectStore for LocalFolder {
+    async fn put(&self, id: &ObjectId) -> Result<Box<dyn ObjectWriter>> {
+        let id = *id;
+        let temp_path = self.temp_path(&id);
+        let final_path = self.object_path(&id);
+        let direct = self.direct_io;
+        let (sink, temp_path, final_path) = blocking(move || {
+            if fs::symlink_metadata(&final_path).is_ok() {
+                return Err(Error::AlreadyExists(id));
+            }
+            let sink = Sink::create(&temp_path, direct).map_err(|error| match error.kind() {
+                io::ErrorKind::AlreadyExists => Error::AlreadyExists(id),
+                _ => Error::Io {
+                    context: format!("failed to create upload {}", temp_path.display()),
+                    source: error,
+                },
+            })?;
+            Ok((sink, temp_path, final_path))
+        })
+        .await?;
+        Ok(Box::new(LocalWriter {
+            id,
+            temp_path,
+            final_path,
+            sink: Some(sink),
+            current: AlignedBuf::new(),
+            spare: None,
+            in_flight: None,
+            finished: false,
+        }))
+    }
+
+    async fn get_range(&self, id: &ObjectId, range: Range<u64>) -> Result<Bytes> {
+        if range.start > range.end {
+            return Err(Error::InvalidInput(format!(
+                "range {}..{} runs backwards",
+                range.start, range.end
+            )));
+        }
+        let len = usize::try_from(range.end - range.start)
+            .map_err(|_| Error::InvalidInput("range too large for memory".into()))?;
+        let id = *id;
+        let path = self.object_path(&id);
+        blocking(move || {
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    return Err(Error::NotFound(id));
+                }
+                Err(error) => {
+                    return Err(Error::Io {
+                        context: format!("failed to open {}", path.display()),
+                        source: error,
+                    });
+                }
+            };
+            let stored = file
+                .metadata()
+                .io_context(|| format!("failed to stat {}", path.display()))?
+                .len();
+            let truncated = || Error::Truncated {
+                id,
+                wanted: range.end,
+                len: stored,
+            };
+            if range.end > stored {
+                return Err(truncated());
+            }
+            let mut buffer = vec![0u8; len];
+            match file.read_exact_at(&mut buffer, range.start) {
+                Ok(()) => Ok(Bytes::from(buffer)),
+                // Shrunk between stat and read: still a truncation.
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Err(truncated()),
+                Err(error) => Err(Error::Io {
+                    context: format!("failed to read {}", path.display()),
+                    source: error,
+                }),
+            }
+        })
+        .await
+    }
+
+    async fn len(&self, id: &ObjectId) -> Result<u64> {
+        let id = *id;
+        let path = self.object_path(&id);
+        blocking(move || match fs::metadata(&path) {
+            Ok(metadata) => Ok(metadata.len()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(id)),
+            Err(error) => Err(Error::Io {
+                context: format!("failed to stat {}", path.display()),
+                source: error,
+            }),
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &ObjectId) -> Result<()> {
+        let paths = [self.object_path(id), self.temp_path(id)];
+        // No directory fsync: a purge must delete a million objects a minute,
+        // and an object that reappears after a crash is unreadable anyway —
+        // its data key is gone from the database (crypto-shredding).
+        blocking(move || {
+            for path in &paths {
+                match fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                    Err(error) => {
+                        return Err(Error::Io {
+                            context: format!("failed to delete {}", path.display()),
+                            source: error,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self) -> Result<Vec<ObjectId>> {
+        let root = self.root.clone();
+        let temp_dir = self.temp_dir();
+        blocking(move || {
+            let mut ids = Vec::new();
+            for fan_out in 0..=255u8 {
+                ids_in(&root.join(hex::encode([fan_out])), OBJECT_EXT, &mut ids)?;
+            }
+            ids_in(&temp_dir, TEMP_EXT, &mut ids)?;
+            ids.sort_unstable();
+            ids.dedup();
+            Ok(ids)
+        })
+        .await
+    }
+}
+
+/// Alignment direct I/O needs for the buffer address, the file offset and the
+/// length (the largest logical block size in common use).
+const DIRECT_ALIGN: usize = 4096;
+
+/// A [`WRITE_CHUNK_LEN`] buffer whose start is aligned for direct I/O.
+struct AlignedBuf {
+    /// The allocation, `DIRECT_ALIGN` larger than needed; never resized, so
+    /// the aligned start stays put.
+    storage: Vec<u8>,
+    /// Offset of the first aligned byte in `storage`.
+    start: usize,
+    /// Bytes filled from `start`.
+    len: usize,
+}
+
+impl AlignedBuf {
+    fn new() -> Self {
+        // Zeroed allocations this large come straight from the kernel, which
+        // hands out pages only as they are touched.
+        let storage = vec![0u8; WRITE_CHUNK_LEN + DIRECT_ALIGN];
+        let start = (DIRECT_ALIGN - storage.as_ptr().addr() % DIRECT_ALIGN) % DIRECT_ALIGN;
+        Self {
+            storage,
+            start,
+            len: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == WRITE_CHUNK_LEN
+    }
+
+    /// Copies as much of `data` as fits; returns how much.
+    fn fill(&mut self, data: &[u8]) -> usize {
+        let n = (WRITE_CHUNK_LEN - self.len).min(data.len());
+        let at = self.start + self.len;
+        self.storage[at..at + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        n
+    }
+
+    /// The filled bytes.
+    fn filled(&self) -> &[u8] {
+        &self.storage[self.start..self.start + self.len]
+    }
+
+    /// The filled bytes, zero-padded to a multiple of `DIRECT_ALIGN`.
+    fn padded(&mut self) -> &[u8] {
+        let end = self.start + self.len.next_multiple_of(DIRECT_ALIGN);
+        self.storage[self.start + self.len..end].fill(0);
+        &self.storage[self.start..end]
+    }
+}
+
+/// The temp file as the blocking pool writes it.
+struct Sink {
+    /// Open for writing; with `O_DIRECT` when `direct`.
+    file: File,
+    /// Its path, to reopen without `O_DIRECT` if the filesystem refuses it.
+    path: PathBuf,
+    /// Whether writes bypass the page cache.
+    direct: bool,
+    /// Where the next write goes.
+    offset: u64,
+}
+
+impl Sink {
+    /// Creates the temp file exclusively (mode 0600) and, if asked, reopens
+    /// it for direct I/O; falls back to buffered writes where the filesystem
+    /// has no direct I/O (tmpfs on older kernels, some FUSE filesystems).
+    fn create(path: &Path, direct: bool) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        let mut sink = Sink {
+            file,
+            path: path.to_owned(),
+            direct: false,
+            offset: 0,
+        };
+        if direct
+            && let Ok(direct_file) = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path)
+        {
+            sink.file = direct_file;
+            sink.direct = true;
+        }
+        Ok(sink)
+    }
+
+    /// Writes `data` at the current offset. In direct mode `data` must be
+    /// aligned and a multiple of `DIRECT_ALIGN` long.
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.direct {
+            match self.file.write_all_at(data, self.offset) {
+                Ok(()) => {
+                    self.offset += data.len() as u64;
+                    return Ok(());
+                }
+                Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
+                    // Opened, but direct writes refused: continue buffered,
+                    // rewriting this chunk from its start.
+                    self.file = OpenOptions::new().write(true).open(&self.path)?;
+                    self.direct = false;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.file.write_all_at(data, self.offset)?;
+        self.offset += data.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the last, partial chunk and makes the file durable.
+    fn finish(mut self, tail: &mut AlignedBuf) -> io::Result<()> {
+        let len = self.offset + tail.len as u64;
+        if self.direct {
+            // Direct writes are whole blocks: pad, then cut back.
+            self.write(tail.padded())?;
+            self.file.set_len(len)?;
+        } else {
+            self.write(tail.filled())?;
+        }
+        self.file.sync_all()
+    }
+}
+
+/// A background write: gives back the sink and the emptied buffer.
+type WriteTask = JoinHandle<io::Result<(Sink, AlignedBuf)>>;
+
+/// An upload to a [`LocalFolder`].
+///
+/// Bytes are copied into an aligned [`WRITE_CHUNK_LEN`] buffer; each full
+/// buffer is written on the blocking pool while the next one fills, so the
+/// caller's sealing and hashing overlap the disk writes and small pieces cost
+/// no round trip to the pool. Writes use `O_DIRECT` where available: an
+/// ingested recording then goes to disk at the disk's speed instead of
+/// faulting in page cache it will not need, and does not push the database
+/// out of the cache.
+struct LocalWriter {
+    /// The object being written.
+    id: ObjectId,
+    /// `tmp/<uuid>.part`.
+    temp_path: PathBuf,
+    /// Where commit links it.
+    final_path: PathBuf,
+    /// The temp file, absent while a background write holds it (or after one
+    /// failed).
+    sink: Option<Sink>,
+    /// The buffer being filled.
+    current: AlignedBuf,
+    /// The buffer given back by the last finished write, reused next.
+    spare: Option<AlignedBuf>,
+    /// The write running on the blocking pool, if any.
+    in_flight: Option<WriteTask>,
+    /// Committed or aborted: `Drop` must leave the files alone.
+    finished: bool,
+}
+
+impl LocalWriter {
+    /// Waits for the running write, if any, and takes back the sink.
+    async fn take_sink(&mut self) -> Result<Sink> {
+        if let Some(task) = self.in_flight.take() {
+            let failed = |source: io::Error| Error::Io {
+                context: format!("failed to write {}", self.temp_path.display()),
+                source,
+            };
+            let (sink, buffer) = match task.await {
+                Ok(Ok(done)) => done,
+                Ok(Err(error)) => return Err(failed(error)),
+                Err(join) => return Err(failed(io::Error::other(join.to_string()))),
+            };
+            self.spare = Some(buffer);
+            return Ok(sink);
+        }
+        self.sink.take().ok_or_else(|| Error::Io {
+            context: format!("upload {} failed earlier", self.temp_path.display()),
+            source: io::Error::other("no open file"),
+        })
+    }
+
+    /// Starts writing the full buffer in the background.
+    async fn flush(&mut self) -> Result<()> {
+        let mut sink = self.take_sink().await?;
+        let next = self.spare.take().unwrap_or_else(AlignedBuf::new);
+        let mut full = std::mem::replace(&mut self.current, next);
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            sink.write(full.filled())?;
+            full.len = 0;
+            Ok((sink, full))
+        }));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectWriter for LocalWriter {
+    async fn write(&mut self, bytes: Bytes) -> Result<()> {
+        let mut data = &bytes[..];
+        while !data.is_empty() {
+            let n = self.current.fill(data);
+            data = &data[n..];
+            if self.current.is_full() {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        let sink = self.take_sink().await?;
+        let mut tail = std::mem::replace(
+            &mut self.current,
+            self.spare.take().unwrap_or_else(AlignedBuf::new),
+        );
+        let id = self.id;
+        let temp_path = self.temp_path.clone();
+        let final_path = self.final_path.clone();
+        blocking(move || {
+            sink.finish(&mut tail)
+                .io_context(|| format!("failed to write {}", temp_path.display()))?;
+            commit_file(id, &temp_path, &final_path)
+        })
+        .await?;
+        self.finished = true;
+        Ok(())
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        // Let a running write finish so it cannot outlive the upload.
+        let _ = self.take_sink().await;
+        self.finished = true;
+        let temp_path = self.temp_path.clone();
+        blocking(move || match fs::remove_file(&temp_path) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(Error::Io {
+                context: format!("failed to remove upload {}", temp_path.display()),
+                source: error,
+            }),
+        })
+        .await
+    }
+}
+
+/// Links the written and fsynced temp file into place without replacing,
+/// unlinks the temp name, fsyncs both directories.
+fn commit_file(id: ObjectId, temp_path: &Path, final_path: &Path) -> Result<()> {
+    let final_dir = final_path.parent().unwrap_or(Path::new("."));
+    if fs::symlink_metadata(final_dir).is_err() {
+        // Someone removed a fan-out directory; recreate it durably.
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(final_dir)
+            .io_context(|| format!("failed to create {}", final_dir.display()))?;
+        if let Some(root) = final_dir.parent() {
+            fsync_dir(root)?;
+        }
+    }
+    // A hard link, unlike rename, never replaces: objects are immutable.
+    match fs::hard_link(temp_path, final_path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists(id));
+        }
+        Err(error) => {
+            return Err(Error::Io {
+                context: format!("failed to link {}", final_path.display()),
+                source: error,
+            });
+        }
+    }
+    fs::remove_file(temp_path)
+        .io_context(|| format!("failed to remove {}", temp_path.display()))?;
+    fsync_dir(final_dir)?;
+    fsync_dir(temp_path.parent().unwrap_or(Path::new(".")))
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Best effort; a leftover is still found by `list` and swept.
+            let _ = fs::remove_file(&self.temp_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder() -> (tempfile::TempDir, LocalFolder) {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = LocalFolder::open(&dir.path().join("objects")).unwrap();
+        (dir, folder)
+    }
+
+    async fn put_bytes(store: &dyn ObjectStore, id: &ObjectId, chunks: &[&[u8]]) {
+        let mut writer = store.put(id).await.unwrap();
+        for chunk in chunks {
+            writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        writer.commit().await.unwrap();
+    }
+
+    fn temp_files(folder: &LocalFolder) -> usize {
+        fs::read_dir(folder.temp_dir()).unwrap().count()
+    }
+
+    #[tokio::test]
+    async fn a_committed_object_reads_back_by_range() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        let data: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+
+        put_bytes(&folder, &id, &[&data[..3], &data[3..9000], &data[9000..]]).await;
+
+        assert_eq!(folder.len(&id).await.unwrap(), 10_000);
+        assert_eq!(folder.get_range(&id, 0..10_000).await.unwrap(), &data[..]);
+        assert_eq!(
+            folder.get_range(&id, 17..4099).await.unwrap(),
+            &data[17..4099]
+        );
+        assert_eq!(
+            folder.get_range(&id, 10_000..10_000).await.unwrap(),
+            &b""[..]
+        );
+        assert_eq!(temp_files(&folder), 0);
+    }
+
+    #[tokio::test]
+    async fn a_large_object_spanning_many_write_chunks_is_intact() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        let data: Vec<u8> = (0..(3 * WRITE_CHUNK_LEN + 12345))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let chunks: Vec<&[u8]> = data.chunks(65_552).collect();
+
+        put_bytes(&folder, &id, &chunks).await;
+
+        assert_eq!(
+            folder.get_range(&id, 0..data.len() as u64).await.unwrap(),
+            &data[..]
+        );
+    }
+
+    #[tokio::test]
+    async fn pieces_of_every_size_are_written_in_order() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        let data: Vec<u8> = (0..(2 * WRITE_CHUNK_LEN + 777))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let sizes = [
+            1,
+            100,
+            70_000,
+            3,
+            DIRECT_ALIGN - 1,
+            DIRECT_ALIGN,
+            5,
+            1 << 20,
+            0,
+        ];
+        let mut chunks: Vec<&[u8]> = Vec::new();
+        let mut rest = &data[..];
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (head, tail) = rest.split_at((*size).min(rest.len()));
+            chunks.push(head);
+            rest = tail;
+        }
+
+        put_bytes(&folder, &id, &chunks).await;
+
+        let stored = folder.get_range(&id, 0..data.len() as u64).await.unwrap();
+        assert!(stored == data, "content differs");
+    }
+
+    #[tokio::test]
+    async fn every_tail_length_is_stored_exactly_with_and_without_direct_io() {
+        for direct in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let folder = LocalFolder::open(dir.path())
+                .unwrap()
+                .with_direct_io(direct);
+            for len in [
+                0,
+                1,
+                DIRECT_ALIGN - 1,
+                DIRECT_ALIGN,
+                DIRECT_ALIGN + 1,
+                WRITE_CHUNK_LEN - 1,
+                WRITE_CHUNK_LEN,
+                WRITE_CHUNK_LEN + 1,
+                2 * WRITE_CHUNK_LEN + 4097,
+            ] {
+                let id = ObjectId::new_v7();
+                let data: Vec<u8> = (0..len).map(|i| (i % 239) as u8 + 1).collect();
+
+                put_bytes(&folder, &id, &[&data]).await;
+
+                assert_eq!(
+                    folder.len(&id).await.unwrap(),
+                    len as u64,
+                    "direct {direct}"
+                );
+                let stored = folder.get_range(&id, 0..len as u64).await.unwrap();
+                assert!(
+                    stored == data,
+                    "direct {direct}, len {len}: content differs"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn aligned_buffers_are_aligned_and_pad_with_zeros() {
+        let mut buffer = AlignedBuf::new();
+        assert_eq!(buffer.filled().as_ptr().addr() % DIRECT_ALIGN, 0);
+        buffer.storage.fill(0xFF);
+
+        assert_eq!(buffer.fill(&[7; 10]), 10);
+
+        let padded = buffer.padded();
+        assert_eq!(padded.len(), DIRECT_ALIGN);
+        assert_eq!(&padded[..10], &[7; 10]);
+        assert!(padded[10..].iter().all(|&b| b == 0));
+        assert_eq!(
+            buffer.fill(&vec![1; 2 * WRITE_CHUNK_LEN]),
+            WRITE_CHUNK_LEN - 10
+        );
+        assert!(buffer.is_full());
+    }
+
+    #[tokio::test]
+    async fn objects_are_laid_out_by_the_last_hex_digits_of_their_id() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+
+        put_bytes(&folder, &id, &[b"x"]).await;
+
+        let name = id.to_string();
+        let path = folder.root().join(&name[34..]).join(format!("{name}.kjr"));
+        assert_eq!(fs::read(path).unwrap(), b"x");
+    }
+
+    #[tokio::test]
+    async fn reading_past_the_end_reports_truncation() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        put_bytes(&folder, &id, &[b"0123456789"]).await;
+
+        let error = folder.get_range(&id, 5..11).await.unwrap_err();
+
+        assert!(
+            matches!(
+                error,
+                Error::Truncated {
+                    wanted: 11,
+                    len: 10,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_object_is_not_found() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+
+        assert!(matches!(folder.len(&id).await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            folder.get_range(&id, 0..1).await,
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn delete_removes_the_object_and_is_idempotent() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        put_bytes(&folder, &id, &[b"abc"]).await;
+
+        folder.delete(&id).await.unwrap();
+        folder.delete(&id).await.unwrap();
+
+        assert!(matches!(folder.len(&id).await, Err(Error::NotFound(_))));
+        assert!(folder.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn list_shows_finished_objects_and_unfinished_uploads() {
+        let (_dir, folder) = folder();
+        let finished: Vec<ObjectId> = (0..5).map(|_| ObjectId::new_v7()).collect();
+        for id in &finished {
+            put_bytes(&folder, id, &[b"data"]).await;
+        }
+        let unfinished = ObjectId::new_v7();
+        let mut writer = folder.put(&unfinished).await.unwrap();
+        writer.write(Bytes::from_static(b"half")).await.unwrap();
+        fs::write(folder.root().join("README"), "not an object").unwrap();
+
+        let mut listed = folder.list().await.unwrap();
+
+        let mut expected = finished.clone();
+        expected.push(unfinished);
+        expected.sort();
+        listed.sort();
+        assert_eq!(listed, expected);
+        writer.abort().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn delete_also_removes_an_unfinished_upload() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        let mut writer = folder.put(&id).await.unwrap();
+        writer.write(Bytes::from_static(b"half")).await.unwrap();
+        writer
+            .write(Bytes::from(vec![0u8; WRITE_CHUNK_LEN]))
+            .await
+            .unwrap();
+
+        folder.delete(&id).await.unwrap();
+
+        assert_eq!(temp_files(&folder), 0);
+        assert!(folder.list().await.unwrap().is_empty());
+        // The orphaned writer can no longer commit it.
+        assert!(writer.commit().await.is_err());
+        assert!(folder.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn abort_and_drop_leave_no_temp_file() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        let mut aborted = folder.put(&id).await.unwrap();
+        aborted
+            .write(Bytes::from(vec![1u8; WRITE_CHUNK_LEN + 1]))
+            .await
+            .unwrap();
+        aborted.abort().await.unwrap();
+        assert_eq!(temp_files(&folder), 0);
+
+        let other = ObjectId::new_v7();
+        let mut dropped = folder.put(&other).await.unwrap();
+        dropped
+            .write(Bytes::from(vec![1u8; WRITE_CHUNK_LEN + 1]))
+            .await
+            .unwrap();
+        drop(dropped);
+
+        assert_eq!(temp_files(&folder), 0);
+        assert!(folder.list().await.unwrap().is_empty());
+        assert!(matches!(folder.len(&id).await, Err(Error::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn an_existing_object_is_never_overwritten() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        put_bytes(&folder, &id, &[b"original"]).await;
+
+        let refused = folder.put(&id).await;
+
+        assert!(matches!(refused, Err(Error::AlreadyExists(_))));
+        assert_eq!(folder.get_range(&id, 0..8).await.unwrap(), &b"original"[..]);
+    }
+
+    #[tokio::test]
+    async fn of_two_concurrent_uploads_of_one_id_only_one_is_accepted() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        let mut first = folder.put(&id).await.unwrap();
+
+        assert!(matches!(
+            folder.put(&id).await,
+            Err(Error::AlreadyExists(_))
+        ));
+        first.write(Bytes::from_static(b"first")).await.unwrap();
+        first.commit().await.unwrap();
+        assert_eq!(folder.get_range(&id, 0..5).await.unwrap(), &b"first"[..]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_racing_onto_an_existing_object_is_refused() {
+        // The check in `put` can be raced; the link in `commit` cannot.
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        let mut late = folder.put(&id).await.unwrap();
+        late.write(Bytes::from_static(b"late")).await.unwrap();
+        fs::write(folder.object_path(&id), b"early").unwrap();
+
+        let result = late.commit().await;
+
+        assert!(matches!(result, Err(Error::AlreadyExists(_))), "{result:?}");
+        assert_eq!(fs::read(folder.object_path(&id)).unwrap(), b"early");
+        assert_eq!(temp_files(&folder), 0);
+    }
+
+    #[tokio::test]
+    async fn an_empty_object_can_be_stored() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+
+        put_bytes(&folder, &id, &[]).await;
+
+        assert_eq!(folder.len(&id).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn files_are_private_to_the_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        put_bytes(&folder, &id, &[b"x"]).await;
+
+        let file_mode = fs::metadata(folder.object_path(&id))
+            .unwrap()
+            .permissions()
+            .mode();
+        let dir_mode = fs::metadata(folder.root()).unwrap().permissions().mode();
+
+        assert_eq!(file_mode & 0o077, 0);
+        assert_eq!(dir_mode & 0o077, 0);
+    }
+
+    #[test]
+    fn the_store_is_usable_as_a_trait_object() {
+        let (_dir, folder) = folder();
+        let store: std::sync::Arc<dyn ObjectStore> = std::sync::Arc::new(folder);
+        assert!(format!("{store:?}").contains("LocalFolder"));
+    }
+}
