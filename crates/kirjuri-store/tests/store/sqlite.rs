@@ -235,3 +235,50 @@ async fn racing_commits_through_separate_handles_commit_exactly_one_object() {
     }
     assert!(test.store.pending_objects().await.unwrap().is_empty());
 }
+
+/// Holds the write lock of `store`'s file for `hold`, as a long write by
+/// another process would, and returns the task that releases it.
+async fn hold_write_lock(
+    store: &SqliteStore,
+    hold: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    let tx = store.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        tx.commit().await.unwrap();
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_for_another_handles_write_lock_instead_of_failing() {
+    let test = file().await;
+    let other = SqliteStore::open(&test.path()).await.unwrap();
+    let row = contact("aino", at("2026-11-29T07:15:02Z"));
+    let holder = hold_write_lock(&test.store, std::time::Duration::from_millis(300)).await;
+
+    let outcome = other
+        .insert_contact(&row, &[], &audit("contact.create"))
+        .await
+        .unwrap();
+
+    assert_eq!(outcome, InsertOutcome::Created);
+    holder.await.unwrap();
+    assert_eq!(test.store.contact(&row.id).await.unwrap(), Some(row));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_file_while_another_handle_is_writing_succeeds() {
+    let test = file().await;
+    let holder = hold_write_lock(&test.store, std::time::Duration::from_millis(300)).await;
+
+    let opened = SqliteStore::open(&test.path()).await;
+
+    let other = opened.unwrap();
+    holder.await.unwrap();
+    let row = contact("aino", at("2026-11-29T07:15:02Z"));
+    other
+        .insert_contact(&row, &[], &audit("contact.create"))
+        .await
+        .unwrap();
+    assert_eq!(test.store.count_contacts().await.unwrap(), 1);
+}
