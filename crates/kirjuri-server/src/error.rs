@@ -97,6 +97,7 @@ impl From<kirjuri_core::Error> for Error {
                 kind: "purpose", ..
             } => "purpose_unknown",
             kirjuri_core::Error::Unknown { .. } => "invalid_value",
+            _ => "invalid_value",
         };
         Error::BadRequest {
             code,

@@ -354,7 +354,7 @@ where
 {
     let mut body = std::pin::pin!(body);
     let mut validator = WavValidator::new();
-    let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+    let sha = BackgroundSha256::start();
     let mut sealer = StreamSealer::new(key, object_id)?;
     let mut out: Vec<u8> = Vec::with_capacity(WRITE_BATCH + (1 << 17));
     out.extend_from_slice(&sealer.header());
@@ -363,8 +363,8 @@ where
         let chunk = chunk.map_err(|_| Error::BodyRead)?;
         check_limit(&mut total, &chunk, limit)?;
         validator.feed(&chunk)?;
-        sha.update(&chunk);
         sealer.push(&chunk, &mut out)?;
+        sha.update(chunk).await?;
         if out.len() >= WRITE_BATCH {
             let batch = std::mem::replace(&mut out, Vec::with_capacity(WRITE_BATCH + (1 << 17)));
             writer.write(Bytes::from(batch)).await?;
@@ -373,5 +373,43 @@ where
     let info = validator.finish()?;
     sealer.finish(&mut out)?;
     writer.write(Bytes::from(out)).await?;
-    Ok((hex::encode(sha.finish()), info, total))
+    Ok((sha.finish().await?, info, total))
+}
+
+/// SHA-256 on a blocking thread, so hashing and sealing run on both cores at
+/// once. Chunks are shared `Bytes`, never copied; the channel holds at most
+/// a few of them, so memory stays bounded.
+struct BackgroundSha256 {
+    /// Chunks to hash, in order.
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    /// The hashing thread; yields the hex digest once `chunks` closes.
+    digest: tokio::task::JoinHandle<String>,
+}
+
+impl BackgroundSha256 {
+    fn start() -> Self {
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let digest = tokio::task::spawn_blocking(move || {
+            let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
+            while let Some(chunk) = received.blocking_recv() {
+                sha.update(&chunk);
+            }
+            hex::encode(sha.finish())
+        });
+        Self { chunks, digest }
+    }
+
+    async fn update(&self, chunk: Bytes) -> Result<()> {
+        self.chunks
+            .send(chunk)
+            .await
+            .map_err(|_| Error::Internal("the hashing thread stopped".into()))
+    }
+
+    async fn finish(self) -> Result<String> {
+        drop(self.chunks);
+        self.digest
+            .await
+            .map_err(|e| Error::Internal(format!("the hashing thread failed: {e}")))
+    }
 }
