@@ -18,6 +18,14 @@ pub enum Error {
     /// An unknown purpose, role or channel name.
     #[error("unknown {kind} '{name}'")]
     Unknown { kind: &'static str, name: String },
+    /// A Merkle proof was asked for a leaf index or an earlier tree size that
+    /// the tree does not have (see [`crate::merkle`]).
+    #[error("{what} {value} is out of range for a tree of {size} leaves")]
+    MerkleRange {
+        what: &'static str,
+        value: u64,
+        size: u64,
+    },
 }
 
 /// Result alias for the core crate.
