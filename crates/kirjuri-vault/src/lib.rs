@@ -7,6 +7,8 @@
 //!   streaming, random access, truncation / reordering / swapping detected
 //!   (SEC-3).
 //! - [`blind`] — keyed HMAC blind indexes for exact-match lookup (SEC-1).
+//! - [`checkpoint`] — Ed25519-signed C2SP checkpoints of the audit log's
+//!   Merkle tree, for `audit verify` and outside witnesses (AUD-2).
 //! - [`objects`] — the [`ObjectStore`] trait and the [`LocalFolder`] backend;
 //!   only ciphertext reaches it.
 //!
@@ -19,12 +21,14 @@
 //! `kirjuri-store`), access decisions (`kirjuri-core`), HTTP (`kirjuri-server`).
 
 pub mod blind;
+pub mod checkpoint;
 pub mod error;
 pub mod keyring;
 pub mod objects;
 pub mod stream;
 
 pub use blind::{BlindIndexer, IndexKind};
+pub use checkpoint::{AuditSigner, Checkpoint, verify_signed};
 pub use error::{Error, Result};
 pub use keyring::{DataKey, KeyUnwrap, KeyWrap, Keyring};
 pub use objects::{LocalFolder, ObjectStore, ObjectWriter};
