@@ -426,7 +426,9 @@ fn describe_json_error(e: &serde_json::Error) -> String {
             } else if let Some(field) = between(&text, "missing field `", "`") {
                 format!("missing required field '{field}'")
             } else if text.contains("unknown variant") {
-                format!("unknown channel ({at}); channel must be one of call_in, call_out, chat, email, form")
+                format!(
+                    "unknown channel ({at}); channel must be one of call_in, call_out, chat, email, form"
+                )
             } else if text.contains("premature end of input")
                 || text.contains("input contains invalid characters")
             {
