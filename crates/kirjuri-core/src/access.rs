@@ -20,6 +20,8 @@ pub struct Actor {
     pub role: Role,
     /// A maintainer's confidentiality-agreement reference, when one is on file.
     pub confidentiality_agreement: bool,
+    /// The free-text reason given with this request (maintainers must give one).
+    pub reason: Option<String>,
 }
 
 /// What they want to do.
@@ -35,16 +37,28 @@ pub enum Action {
     SearchContacts,
     /// Listen to or download a recording.
     ReadRecording,
+    /// Read the audit log (who accessed what, what a user did).
+    ReadAudit,
+    /// Create, disable, unlock or change ordinary accounts and their tokens.
+    ManageUsers,
+    /// Name or remove registrars (notice §13).
+    ManageRegistrars,
+    /// Manage one's own account: password, TOTP, own tokens, sign-out.
+    ManageOwnAccount,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 9] = [
         Action::CreateContact,
         Action::UploadRecording,
         Action::ReadContact,
         Action::SearchContacts,
         Action::ReadRecording,
+        Action::ReadAudit,
+        Action::ManageUsers,
+        Action::ManageRegistrars,
+        Action::ManageOwnAccount,
     ];
 
     /// Whether the action reads personal data (and so needs a purpose).
@@ -53,6 +67,21 @@ impl Action {
             self,
             Action::ReadContact | Action::SearchContacts | Action::ReadRecording
         )
+    }
+
+    /// Stable name for audit events and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CreateContact => "create_contact",
+            Action::UploadRecording => "upload_recording",
+            Action::ReadContact => "read_contact",
+            Action::SearchContacts => "search_contacts",
+            Action::ReadRecording => "read_recording",
+            Action::ReadAudit => "read_audit",
+            Action::ManageUsers => "manage_users",
+            Action::ManageRegistrars => "manage_registrars",
+            Action::ManageOwnAccount => "manage_own_account",
+        }
     }
 }
 
@@ -86,6 +115,23 @@ pub enum Denial {
     PurposeForbiddenBySubject,
     /// A maintainer without a confidentiality agreement on file.
     NoConfidentialityAgreement,
+    /// A maintainer's access without a stated reason.
+    ReasonRequired,
+}
+
+impl Denial {
+    /// Stable reason code for audit events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Denial::Role => "role",
+            Denial::NotOwner => "not_owner",
+            Denial::MissingPurpose => "missing_purpose",
+            Denial::PurposeNotAllowed => "purpose_not_allowed",
+            Denial::PurposeForbiddenBySubject => "purpose_forbidden_by_subject",
+            Denial::NoConfidentialityAgreement => "no_confidentiality_agreement",
+            Denial::ReasonRequired => "reason_required",
+        }
+    }
 }
 
 /// The outcome.
@@ -108,6 +154,16 @@ impl Decision {
     }
 }
 
+fn allow_if(allowed: bool) -> Decision {
+    if allowed {
+        Decision::Allow {
+            scope_to_own: false,
+        }
+    } else {
+        Decision::Deny(Denial::Role)
+    }
+}
+
 /// The one access decision.
 pub fn authorize(
     actor: &Actor,
@@ -117,15 +173,21 @@ pub fn authorize(
 ) -> Decision {
     use Decision::{Allow, Deny};
 
-    if !action.is_read() {
+    match action {
         // Delivering contacts is what integrations are for; people do not
         // create evidence by hand through the API.
-        return match actor.role {
-            Role::Integration => Allow {
-                scope_to_own: false,
-            },
-            _ => Deny(Denial::Role),
-        };
+        Action::CreateContact | Action::UploadRecording => {
+            return allow_if(actor.role == Role::Integration);
+        }
+        // Supervisors oversee staff; registrars answer to the regulator.
+        Action::ReadAudit => {
+            return allow_if(matches!(actor.role, Role::Supervisor | Role::Registrar));
+        }
+        Action::ManageUsers => return allow_if(actor.role == Role::Admin),
+        // Notice §13: the responsible person names the registrars.
+        Action::ManageRegistrars => return allow_if(actor.role == Role::Responsible),
+        Action::ManageOwnAccount => return allow_if(actor.role != Role::Integration),
+        Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
     }
     let Some(purpose) = purpose else {
         return Deny(Denial::MissingPurpose);
@@ -138,6 +200,9 @@ pub fn authorize(
         Role::Maintainer => {
             if !actor.confidentiality_agreement {
                 return Deny(Denial::NoConfidentialityAgreement);
+            }
+            if actor.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Deny(Denial::ReasonRequired);
             }
             false
         }
@@ -182,6 +247,7 @@ mod tests {
             name: UserName::parse("aino", "test").unwrap(),
             role,
             confidentiality_agreement: agreement,
+            reason: Some("ticket 42".into()),
         }
     }
 
@@ -195,14 +261,30 @@ mod tests {
         purpose: Option<Purpose>,
     ) -> Decision {
         use Decision::{Allow, Deny};
-        if !action.is_read() {
-            return if role == Role::Integration {
+        let only = |roles: &[Role]| {
+            if roles.contains(&role) {
                 Allow {
                     scope_to_own: false,
                 }
             } else {
                 Deny(Denial::Role)
-            };
+            }
+        };
+        let people = [
+            Role::Agent,
+            Role::Supervisor,
+            Role::Admin,
+            Role::Maintainer,
+            Role::Registrar,
+            Role::Responsible,
+        ];
+        match action {
+            Action::CreateContact | Action::UploadRecording => return only(&[Role::Integration]),
+            Action::ReadAudit => return only(&[Role::Supervisor, Role::Registrar]),
+            Action::ManageUsers => return only(&[Role::Admin]),
+            Action::ManageRegistrars => return only(&[Role::Responsible]),
+            Action::ManageOwnAccount => return only(&people),
+            Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
         }
         let Some(purpose) = purpose else {
             return Deny(Denial::MissingPurpose);
@@ -259,7 +341,47 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 5 * 3 * 9);
+        assert_eq!(n, 7 * 2 * 9 * 3 * 9);
+    }
+
+    #[test]
+    fn a_maintainer_with_an_agreement_still_needs_a_reason_for_each_access() {
+        let name = UserName::parse("aino", "test").unwrap();
+        let object = Object::Contact {
+            agent: &name,
+            forbidden_purposes: &[],
+        };
+        let mut maintainer = actor(Role::Maintainer, true);
+        maintainer.reason = None;
+        assert_eq!(
+            authorize(
+                &maintainer,
+                Action::ReadRecording,
+                object,
+                Some(Purpose::Development)
+            ),
+            Decision::Deny(Denial::ReasonRequired)
+        );
+        maintainer.reason = Some("   ".into());
+        assert_eq!(
+            authorize(
+                &maintainer,
+                Action::ReadRecording,
+                object,
+                Some(Purpose::Development)
+            ),
+            Decision::Deny(Denial::ReasonRequired)
+        );
+        maintainer.reason = Some("codec fault ticket 1234".into());
+        assert!(
+            authorize(
+                &maintainer,
+                Action::ReadRecording,
+                object,
+                Some(Purpose::Development)
+            )
+            .is_allowed()
+        );
     }
 
     #[test]

@@ -186,6 +186,7 @@ impl Kirjuri {
                 name,
                 role: user.role,
                 confidentiality_agreement: false,
+                reason: None,
             },
             user.id,
         ))

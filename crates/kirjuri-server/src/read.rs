@@ -177,10 +177,10 @@ impl Kirjuri {
             Decision::Allow { .. } => Ok(()),
             Decision::Deny(denial) => {
                 let event = AuditEvent::AccessDenied {
-                    action: action_name(action),
+                    action: action.as_str(),
                     object: Some(contact.id.to_string()),
                     purpose: Some(purpose),
-                    reason: denial_code(denial),
+                    reason: denial.as_str(),
                 };
                 self.audit(Some(actor_id), &event).await?;
                 Err(denial_error(denial))
@@ -200,10 +200,10 @@ impl Kirjuri {
             Decision::Allow { scope_to_own } => Ok(scope_to_own),
             Decision::Deny(denial) => {
                 let event = AuditEvent::AccessDenied {
-                    action: action_name(action),
+                    action: action.as_str(),
                     object: None,
                     purpose,
-                    reason: denial_code(denial),
+                    reason: denial.as_str(),
                 };
                 self.audit(Some(actor_id), &event).await?;
                 Err(denial_error(denial))
@@ -510,27 +510,6 @@ fn segment_stream(
     }))
 }
 
-fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::CreateContact => "create_contact",
-        Action::UploadRecording => "upload_recording",
-        Action::ReadContact => "read_contact",
-        Action::SearchContacts => "search_contacts",
-        Action::ReadRecording => "read_recording",
-    }
-}
-
-fn denial_code(denial: Denial) -> &'static str {
-    match denial {
-        Denial::Role => "role",
-        Denial::NotOwner => "not_owner",
-        Denial::MissingPurpose => "missing_purpose",
-        Denial::PurposeNotAllowed => "purpose_not_allowed",
-        Denial::PurposeForbiddenBySubject => "purpose_forbidden_by_subject",
-        Denial::NoConfidentialityAgreement => "no_confidentiality_agreement",
-    }
-}
-
 /// What the client sees for a denial.
 pub fn denial_error(denial: Denial) -> Error {
     match denial {
@@ -546,6 +525,10 @@ pub fn denial_error(denial: Denial) -> Error {
         Denial::PurposeForbiddenBySubject => {
             Error::Forbidden("the data subject has restricted this purpose")
         }
+        Denial::ReasonRequired => Error::bad_request(
+            "reason_required",
+            "a maintainer must state the reason for each access with reason=",
+        ),
         Denial::NoConfidentialityAgreement => Error::Forbidden(
             "a maintainer needs a confidentiality agreement on file before reaching recordings",
         ),
