@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, put};
+use axum::routing::{MethodRouter, get, put};
 use kirjuri_core::access::Actor;
 use kirjuri_core::ids::UserId;
 use tokio::net::TcpListener;
@@ -48,19 +48,67 @@ impl FromRequestParts<Kirjuri> for Caller {
     }
 }
 
-/// Every route of the API.
-pub fn router(app: Kirjuri) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route(
+/// Whether a route may be reached without credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials needed: only liveness, sign-in and static assets.
+    Public,
+    /// Every handler takes a [`Caller`] and calls the access decision.
+    Guarded,
+}
+
+/// One route: the single list the router is built from and the
+/// route-coverage test walks, so the two cannot drift apart.
+pub struct RouteSpec {
+    /// The axum path, e.g. `/api/v1/contacts/{id}`.
+    pub path: &'static str,
+    /// Public or guarded.
+    pub access: Access,
+    /// The handlers per method.
+    pub handler: MethodRouter<Kirjuri>,
+}
+
+impl RouteSpec {
+    fn guarded(path: &'static str, handler: MethodRouter<Kirjuri>) -> Self {
+        Self {
+            path,
+            access: Access::Guarded,
+            handler,
+        }
+    }
+
+    fn public(path: &'static str, handler: MethodRouter<Kirjuri>) -> Self {
+        Self {
+            path,
+            access: Access::Public,
+            handler,
+        }
+    }
+}
+
+/// Every route of the API. Add new routes here — nowhere else.
+pub fn routes() -> Vec<RouteSpec> {
+    vec![
+        RouteSpec::public("/healthz", get(healthz)),
+        RouteSpec::guarded(
             "/api/v1/contacts",
             get(contacts::search).post(contacts::create),
-        )
-        .route("/api/v1/contacts/{id}", get(contacts::read))
-        .route(
+        ),
+        RouteSpec::guarded("/api/v1/contacts/{id}", get(contacts::read)),
+        RouteSpec::guarded(
             "/api/v1/contacts/{id}/recording",
             put(contacts::upload_recording).get(contacts::download_recording),
-        )
+        ),
+    ]
+}
+
+/// The application's router, built from [`routes`].
+pub fn router(app: Kirjuri) -> Router {
+    let mut router = Router::new();
+    for spec in routes() {
+        router = router.route(spec.path, spec.handler);
+    }
+    router
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(app)
@@ -106,4 +154,73 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await
     .map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use kirjuri_core::clock::SystemClock;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Config;
+
+    /// The only routes that may answer without credentials.
+    const PUBLIC_ALLOWED: &[&str] = &["/healthz", "/api/v1/session", "/login", "/static/{*path}"];
+
+    fn concrete(path: &str) -> String {
+        path.split('/')
+            .map(|part| match part {
+                p if p.starts_with("{*") => "x.css".to_owned(),
+                p if p.starts_with('{') => "0192f5c4-8f5e-7000-8000-000000000001".to_owned(),
+                p => p.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[tokio::test]
+    async fn every_route_but_health_sign_in_and_static_assets_refuses_an_anonymous_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let app = Kirjuri::open(config, Arc::new(SystemClock)).await.unwrap();
+        let specs = routes();
+        assert!(specs.len() >= 4);
+        for spec in &specs {
+            if spec.access == Access::Public {
+                assert!(
+                    PUBLIC_ALLOWED.contains(&spec.path),
+                    "{} must not be public",
+                    spec.path
+                );
+                continue;
+            }
+            for method in [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ] {
+                let request = Request::builder()
+                    .method(method.clone())
+                    .uri(format!("{}?purpose=quality_assurance", concrete(spec.path)))
+                    .header("content-type", "application/json")
+                    .body(Body::from("{}"))
+                    .unwrap();
+                let status = router(app.clone()).oneshot(request).await.unwrap().status();
+                assert!(
+                    status == StatusCode::UNAUTHORIZED || status == StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {} answered {status} to an anonymous caller",
+                    spec.path
+                );
+            }
+        }
+    }
 }
