@@ -22,6 +22,12 @@ pub struct Config {
     pub max_recording_bytes: u64,
     /// Largest accepted JSON body in bytes.
     pub max_json_bytes: usize,
+    /// PEM certificate chain; with `tls_key`, `serve` speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A request or response body that moves no bytes for this long is cut off.
+    pub body_idle_timeout_seconds: u64,
 }
 
 impl Default for Config {
@@ -33,6 +39,9 @@ impl Default for Config {
             // 8 GiB: about 70 hours of 8 kHz stereo PCM16, far past any call.
             max_recording_bytes: 8 << 30,
             max_json_bytes: 1 << 20,
+            tls_cert: None,
+            tls_key: None,
+            body_idle_timeout_seconds: 60,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! answer. Access decisions and audit happen in the methods they call.
 
 mod contacts;
+pub mod transport;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,11 +12,13 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::routing::{MethodRouter, get, put};
+use axum::serve::ListenerExt;
 use kirjuri_core::access::Actor;
 use kirjuri_core::ids::UserId;
 use tokio::net::TcpListener;
+use tower_http::timeout::{RequestBodyTimeoutLayer, ResponseBodyTimeoutLayer};
 
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
@@ -104,13 +107,22 @@ pub fn routes() -> Vec<RouteSpec> {
 
 /// The application's router, built from [`routes`].
 pub fn router(app: Kirjuri) -> Router {
+    let tls = app.config.tls_cert.is_some();
+    let idle = std::time::Duration::from_secs(app.config.body_idle_timeout_seconds);
     let mut router = Router::new();
     for spec in routes() {
         router = router.route(spec.path, spec.handler);
     }
     router
         .fallback(not_found)
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(
+            tls,
+            transport::security_headers,
+        ))
+        // A client that stops sending (or reading) for this long is cut off;
+        // long uploads and downloads are fine as long as bytes keep moving.
+        .layer(RequestBodyTimeoutLayer::new(idle))
+        .layer(ResponseBodyTimeoutLayer::new(idle))
         .with_state(app)
 }
 
@@ -122,24 +134,6 @@ async fn not_found() -> Error {
     Error::NotFound
 }
 
-async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
-    response
-}
-
 /// Serves the API on `listener` until `shutdown` resolves, then lets
 /// in-flight requests (uploads included) finish before returning.
 pub async fn serve(
@@ -147,13 +141,32 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")))
+    let tls = match (&app.config.tls_cert, &app.config.tls_key) {
+        (Some(cert), Some(key)) => Some(transport::load_tls(cert, key)?),
+        (None, None) => None,
+        _ => {
+            return Err(Error::Internal(
+                "TLS needs both tls_cert and tls_key (or neither)".into(),
+            ));
+        }
+    };
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        Some(config) => {
+            let listener = transport::TlsListener::new(listener, config)
+                .map_err(|e| Error::Internal(format!("failed to start TLS: {e}")))?;
+            // `tap_io` gives the wrapped listener axum's ConnectInfo<SocketAddr>.
+            axum::serve(listener.tap_io(|_| ()), service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
+    served.map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")))
 }
 
 #[cfg(test)]
