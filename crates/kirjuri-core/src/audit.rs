@@ -3,6 +3,10 @@
 //! hashes only, never the personal data itself. The server turns an event into
 //! a stored row in the same transaction as the change it records; for reads it
 //! is appended before any data is returned.
+//!
+//! [`encode_leaf`] is the other half: the byte string a stored event
+//! contributes to the audit log's RFC 6962 Merkle tree (AUD-2), defined so
+//! that anyone holding the database rows can recompute it.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -55,6 +59,8 @@ pub enum AuditEvent {
         contact: ContactId,
         /// Why.
         purpose: Purpose,
+        /// The free-text reason given with the request (maintainers must).
+        reason: Option<String>,
     },
     /// A recording was stored; its sha256 proves the evidence unchanged since intake.
     RecordingCreated {
@@ -77,6 +83,8 @@ pub enum AuditEvent {
         purpose: Purpose,
         /// Inclusive byte range served; `None` for the whole file.
         range: Option<(u64, u64)>,
+        /// The free-text reason given with the request (maintainers must).
+        reason: Option<String>,
     },
     /// A search of the register.
     Search {
@@ -114,6 +122,104 @@ pub enum AuditEvent {
         /// The token's id (not the token).
         token: String,
     },
+    // --- accounts (SEC-5, ACC-1): ids only, never a password, token or code.
+    /// Someone signed in and a session began.
+    LoginSucceeded {
+        /// The account.
+        user: UserId,
+        /// The session's id (not its secret).
+        session: String,
+        /// Whether a TOTP code was checked too.
+        totp: bool,
+    },
+    /// A sign-in was refused.
+    LoginFailed {
+        /// The account, when the name given is one.
+        user: Option<UserId>,
+        /// Otherwise a keyed hash (hex) of the name given: a mistyped name can
+        /// be a password typed into the wrong field.
+        name_hash: Option<String>,
+        /// Why: `unknown_user`, `bad_password`, `bad_totp`, `totp_replayed`,
+        /// `locked` or `disabled`.
+        reason: &'static str,
+    },
+    /// Too many consecutive failed logins locked the account.
+    AccountLocked {
+        /// The account.
+        user: UserId,
+        /// Failures on record.
+        failures: u32,
+    },
+    /// An administrator (or the operator) unlocked the account.
+    AccountUnlocked {
+        /// The account.
+        user: UserId,
+    },
+    /// A session ended at its holder's request.
+    LoggedOut {
+        /// The account.
+        user: UserId,
+        /// The session's id.
+        session: String,
+    },
+    /// A password was changed by its holder, or reset by an administrator.
+    PasswordChanged {
+        /// The account.
+        user: UserId,
+        /// Set by someone else (an administrator or the operator).
+        reset: bool,
+    },
+    /// An account was disabled: its sessions ended and its tokens stopped.
+    UserDisabled {
+        /// The account.
+        user: UserId,
+    },
+    /// An account was enabled again.
+    UserEnabled {
+        /// The account.
+        user: UserId,
+    },
+    /// An account's role changed.
+    RoleChanged {
+        /// The account.
+        user: UserId,
+        /// The role it had.
+        from: Role,
+        /// The role it has now.
+        to: Role,
+    },
+    /// A confidentiality-agreement reference was recorded or cleared (ACC-1).
+    AgreementChanged {
+        /// The account.
+        user: UserId,
+        /// Whether one is on file now.
+        on_file: bool,
+    },
+    /// An API token was revoked.
+    TokenRevoked {
+        /// The owner.
+        user: UserId,
+        /// The token's id.
+        token: String,
+    },
+    /// A TOTP enrolment began (a secret was issued, not yet in force).
+    TotpEnrolmentBegun {
+        /// The account.
+        user: UserId,
+    },
+    /// A TOTP secret was confirmed with a valid code and is now required.
+    TotpEnrolled {
+        /// The account.
+        user: UserId,
+    },
+    /// The audit log itself was read (`GET /api/v1/audit`).
+    AuditRead {
+        /// The query, by ids only: `contact` (any id an event names), `user`
+        /// (an account id, never its name), `action`, `after`, `limit`.
+        filters: Value,
+        /// How many events were returned.
+        returned: usize,
+    },
 }
 
 impl AuditEvent {
@@ -128,6 +234,21 @@ impl AuditEvent {
             AuditEvent::AccessDenied { .. } => "access.denied",
             AuditEvent::UserCreated { .. } => "user.created",
             AuditEvent::TokenCreated { .. } => "token.created",
+            AuditEvent::LoginSucceeded { .. } => "login.succeeded",
+            AuditEvent::LoginFailed { .. } => "login.failed",
+            AuditEvent::AccountLocked { .. } => "user.locked",
+            AuditEvent::AccountUnlocked { .. } => "user.unlocked",
+            AuditEvent::LoggedOut { .. } => "logout",
+            AuditEvent::PasswordChanged { reset: false, .. } => "user.password_changed",
+            AuditEvent::PasswordChanged { reset: true, .. } => "user.password_reset",
+            AuditEvent::UserDisabled { .. } => "user.disabled",
+            AuditEvent::UserEnabled { .. } => "user.enabled",
+            AuditEvent::RoleChanged { .. } => "user.role_changed",
+            AuditEvent::AgreementChanged { .. } => "user.agreement_changed",
+            AuditEvent::TokenRevoked { .. } => "token.revoked",
+            AuditEvent::TotpEnrolmentBegun { .. } => "user.totp_enrolment_begun",
+            AuditEvent::TotpEnrolled { .. } => "user.totp_enrolled",
+            AuditEvent::AuditRead { .. } => "audit.read",
         }
     }
 
@@ -139,11 +260,23 @@ impl AuditEvent {
             }
             AuditEvent::RecordingCreated { object, .. }
             | AuditEvent::RecordingRead { object, .. } => Some(object.to_string()),
-            AuditEvent::Search { .. } => None,
+            AuditEvent::Search { .. } | AuditEvent::AuditRead { .. } => None,
             AuditEvent::AccessDenied { object, .. } => object.clone(),
-            AuditEvent::UserCreated { user, .. } | AuditEvent::TokenCreated { user, .. } => {
-                Some(user.to_string())
-            }
+            AuditEvent::UserCreated { user, .. }
+            | AuditEvent::TokenCreated { user, .. }
+            | AuditEvent::LoginSucceeded { user, .. }
+            | AuditEvent::AccountLocked { user, .. }
+            | AuditEvent::AccountUnlocked { user }
+            | AuditEvent::LoggedOut { user, .. }
+            | AuditEvent::PasswordChanged { user, .. }
+            | AuditEvent::UserDisabled { user }
+            | AuditEvent::UserEnabled { user }
+            | AuditEvent::RoleChanged { user, .. }
+            | AuditEvent::AgreementChanged { user, .. }
+            | AuditEvent::TokenRevoked { user, .. }
+            | AuditEvent::TotpEnrolmentBegun { user }
+            | AuditEvent::TotpEnrolled { user } => Some(user.to_string()),
+            AuditEvent::LoginFailed { user, .. } => user.map(|u| u.to_string()),
         }
     }
 
@@ -161,7 +294,7 @@ impl AuditEvent {
     /// The outcome.
     pub fn outcome(&self) -> Outcome {
         match self {
-            AuditEvent::AccessDenied { .. } => Outcome::Denied,
+            AuditEvent::AccessDenied { .. } | AuditEvent::LoginFailed { .. } => Outcome::Denied,
             _ => Outcome::Success,
         }
     }
@@ -169,7 +302,11 @@ impl AuditEvent {
     /// Everything else worth keeping, as JSON (ids and hashes only).
     pub fn details(&self) -> Value {
         match self {
-            AuditEvent::ContactCreated { .. } | AuditEvent::ContactViewed { .. } => json!({}),
+            AuditEvent::ContactCreated { .. } => json!({}),
+            AuditEvent::ContactViewed { reason, .. } => match reason {
+                Some(reason) => json!({"reason": reason}),
+                None => json!({}),
+            },
             AuditEvent::RecordingCreated {
                 contact,
                 sha256,
@@ -178,10 +315,21 @@ impl AuditEvent {
             } => {
                 json!({"contact": contact, "sha256": sha256, "bytes": bytes})
             }
-            AuditEvent::RecordingRead { contact, range, .. } => match range {
-                Some((first, last)) => json!({"contact": contact, "range": [first, last]}),
-                None => json!({"contact": contact, "range": null}),
-            },
+            AuditEvent::RecordingRead {
+                contact,
+                range,
+                reason,
+                ..
+            } => {
+                let mut details = match range {
+                    Some((first, last)) => json!({"contact": contact, "range": [first, last]}),
+                    None => json!({"contact": contact, "range": null}),
+                };
+                if let (Some(reason), Some(map)) = (reason, details.as_object_mut()) {
+                    map.insert("reason".into(), json!(reason));
+                }
+                details
+            }
             AuditEvent::Search {
                 criteria,
                 filters,
@@ -194,7 +342,323 @@ impl AuditEvent {
                 json!({"action": action, "reason": reason})
             }
             AuditEvent::UserCreated { role, .. } => json!({"role": role}),
-            AuditEvent::TokenCreated { token, .. } => json!({"token": token}),
+            AuditEvent::TokenCreated { token, .. } | AuditEvent::TokenRevoked { token, .. } => {
+                json!({"token": token})
+            }
+            AuditEvent::LoginSucceeded { session, totp, .. } => {
+                json!({"session": session, "totp": totp})
+            }
+            AuditEvent::LoginFailed {
+                name_hash, reason, ..
+            } => match name_hash {
+                Some(hash) => json!({"reason": reason, "name_hash": hash}),
+                None => json!({"reason": reason}),
+            },
+            AuditEvent::AccountLocked { failures, .. } => json!({"failures": failures}),
+            AuditEvent::LoggedOut { session, .. } => json!({"session": session}),
+            AuditEvent::RoleChanged { from, to, .. } => json!({"from": from, "to": to}),
+            AuditEvent::AgreementChanged { on_file, .. } => json!({"on_file": on_file}),
+            AuditEvent::AccountUnlocked { .. }
+            | AuditEvent::PasswordChanged { .. }
+            | AuditEvent::UserDisabled { .. }
+            | AuditEvent::UserEnabled { .. }
+            | AuditEvent::TotpEnrolmentBegun { .. }
+            | AuditEvent::TotpEnrolled { .. } => json!({}),
+            AuditEvent::AuditRead { filters, returned } => {
+                json!({"filters": filters, "returned": returned})
+            }
         }
+    }
+}
+
+// --- the Merkle leaf of a stored event (AUD-2) --------------------------------
+
+/// The version number every leaf encoding starts with. A change to the
+/// encoding gets a new number; a verifier refuses numbers it does not know.
+pub const LEAF_ENCODING_VERSION: u32 = 1;
+
+/// The stored columns of one audit event, exactly as the database holds
+/// them: nothing here is parsed or normalised, so the leaf depends only on
+/// the stored bytes and changes with any one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeafFields<'a> {
+    /// The event's sequence number (1 for the first event).
+    pub seq: i64,
+    /// When it happened, in microseconds since the Unix epoch (UTC).
+    pub at_micros: i64,
+    /// The actor column's bytes: a 16-byte account id, or none.
+    pub actor: Option<&'a [u8]>,
+    /// The action, e.g. `contact.viewed`.
+    pub action: &'a str,
+    /// The object id, if any.
+    pub object: Option<&'a str>,
+    /// The stated purpose, if any.
+    pub purpose: Option<&'a str>,
+    /// The outcome, e.g. `success`.
+    pub outcome: &'a str,
+    /// The details column: JSON text, byte for byte as stored.
+    pub details: &'a str,
+}
+
+/// Appends the leaf data of one stored audit event to `out`; the Merkle leaf
+/// is `kirjuri_core::merkle::leaf_hash` of these bytes.
+///
+/// The encoding (version 1) is one line of UTF-8 JSON with the fields in
+/// this fixed order and no whitespace:
+///
+/// ```text
+/// {"v":1,"seq":<seq>,"at":<at>,"actor":<actor>,"action":<action>,"object":<object>,"purpose":<purpose>,"outcome":<outcome>,"details":<details>}
+/// ```
+///
+/// * `seq` and `at` are decimal integers (`at` in microseconds since the
+///   Unix epoch, UTC), with a `-` only when negative.
+/// * `actor` is `null`, or the 16-byte account id as a lower-case
+///   hyphenated UUID string (`"0192f5c4-8f5e-7000-8000-000000000001"`). A
+///   blob of any other length (which Kirjuri never writes) is encoded as
+///   `"x:"` followed by its lower-case hex, so the encoding stays injective.
+/// * `action`, `object`, `purpose` and `outcome` are JSON strings or `null`,
+///   escaped as RFC 8785 (JCS) does: `"` and `\` and the control characters
+///   U+0000–U+001F are escaped (`\b \t \n \f \r` by name, others as
+///   `\u00xx` with lower-case hex); everything else is copied verbatim.
+/// * `details` is the stored JSON text copied verbatim (Kirjuri writes it
+///   compact, object keys in sorted order). It is last, so the bytes before
+///   it — every other field being self-delimiting — fix where it starts.
+///
+/// Because `seq` is inside the leaf, moving an event to another position
+/// changes its leaf; because every column is, so does editing any of them.
+pub fn encode_leaf(fields: &LeafFields<'_>, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
+        "{{\"v\":{LEAF_ENCODING_VERSION},\"seq\":{},\"at\":{},\"actor\":",
+        fields.seq, fields.at_micros
+    );
+    match fields.actor {
+        None => out.extend_from_slice(b"null"),
+        Some(bytes) => {
+            out.push(b'"');
+            if let Ok(uuid) = <[u8; 16]>::try_from(bytes) {
+                let mut buffer = uuid::Uuid::encode_buffer();
+                let text = uuid::Uuid::from_bytes(uuid)
+                    .hyphenated()
+                    .encode_lower(&mut buffer);
+                out.extend_from_slice(text.as_bytes());
+            } else {
+                out.extend_from_slice(b"x:");
+                for byte in bytes {
+                    let _ = write!(out, "{byte:02x}");
+                }
+            }
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b",\"action\":");
+    json_string(fields.action, out);
+    out.extend_from_slice(b",\"object\":");
+    json_opt_string(fields.object, out);
+    out.extend_from_slice(b",\"purpose\":");
+    json_opt_string(fields.purpose, out);
+    out.extend_from_slice(b",\"outcome\":");
+    json_string(fields.outcome, out);
+    out.extend_from_slice(b",\"details\":");
+    out.extend_from_slice(fields.details.as_bytes());
+    out.push(b'}');
+}
+
+fn json_opt_string(value: Option<&str>, out: &mut Vec<u8>) {
+    match value {
+        Some(value) => json_string(value, out),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A JSON string escaped as RFC 8785 §3.2.2.2 prescribes.
+fn json_string(value: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for &byte in value.as_bytes() {
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0x00..=0x1f => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]),
+            // Multi-byte UTF-8 sequences never contain bytes below 0x80.
+            _ => out.push(byte),
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::leaf_hash;
+
+    fn fields() -> LeafFields<'static> {
+        LeafFields {
+            seq: 42,
+            at_micros: 1_796_000_000_123_456,
+            actor: Some(&[
+                0x01, 0x92, 0xf5, 0xc4, 0x8f, 0x5e, 0x70, 0x00, 0x80, 0x00, 0, 0, 0, 0, 0, 1,
+            ]),
+            action: "recording.read",
+            object: Some("0192f5c4-8f5e-7000-8000-0000000000aa"),
+            purpose: Some("quality_assurance"),
+            outcome: "success",
+            details: r#"{"contact":"0192f5c4-8f5e-7000-8000-0000000000bb","range":[0,65535]}"#,
+        }
+    }
+
+    fn encoded(fields: &LeafFields<'_>) -> String {
+        let mut out = Vec::new();
+        encode_leaf(fields, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_leaf_encoding_is_the_documented_json_line() {
+        assert_eq!(
+            encoded(&fields()),
+            concat!(
+                r#"{"v":1,"seq":42,"at":1796000000123456,"#,
+                r#""actor":"0192f5c4-8f5e-7000-8000-000000000001","#,
+                r#""action":"recording.read","object":"0192f5c4-8f5e-7000-8000-0000000000aa","#,
+                r#""purpose":"quality_assurance","outcome":"success","#,
+                r#""details":{"contact":"0192f5c4-8f5e-7000-8000-0000000000bb","range":[0,65535]}}"#
+            )
+        );
+        let system = LeafFields {
+            actor: None,
+            object: None,
+            purpose: None,
+            details: "{}",
+            ..fields()
+        };
+        assert_eq!(
+            encoded(&system),
+            r#"{"v":1,"seq":42,"at":1796000000123456,"actor":null,"action":"recording.read","object":null,"purpose":null,"outcome":"success","details":{}}"#
+        );
+        // Known answer (SHA-256 of 0x00 and the line above, computed
+        // independently), so a change to the encoding cannot go unnoticed.
+        let leaf = leaf_hash(encoded(&system).as_bytes());
+        assert_eq!(
+            leaf.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "a4936aa18b800660914af39f430ed5d85a5ed1afeb511dde6716cb04633d9a7b"
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_rfc_8785_does_and_parse_back() {
+        let action = "a\"b\\c\u{8}\t\n\u{c}\r\u{1}\u{1f}\u{7f}ä€😀/";
+        let leaf = encoded(&LeafFields { action, ..fields() });
+        assert!(leaf.contains(r#""action":"a\"b\\c\b\t\n\f\r\u0001\u001f"#));
+        let parsed: serde_json::Value = serde_json::from_str(&leaf).unwrap();
+        assert_eq!(parsed["action"], action);
+        assert_eq!(parsed["v"], 1);
+        assert_eq!(parsed["seq"], 42);
+    }
+
+    #[test]
+    fn every_column_changes_the_leaf() {
+        let base = encoded(&fields());
+        let other_actor = [7u8; 16];
+        let short_actor = [7u8; 15];
+        let variants = [
+            LeafFields {
+                seq: 43,
+                ..fields()
+            },
+            LeafFields {
+                seq: -42,
+                ..fields()
+            },
+            LeafFields {
+                at_micros: 1_796_000_000_123_457,
+                ..fields()
+            },
+            LeafFields {
+                actor: None,
+                ..fields()
+            },
+            LeafFields {
+                actor: Some(&other_actor),
+                ..fields()
+            },
+            LeafFields {
+                actor: Some(&short_actor),
+                ..fields()
+            },
+            LeafFields {
+                action: "recording.reaD",
+                ..fields()
+            },
+            LeafFields {
+                object: None,
+                ..fields()
+            },
+            LeafFields {
+                object: Some("null"),
+                ..fields()
+            },
+            LeafFields {
+                purpose: Some("training"),
+                ..fields()
+            },
+            LeafFields {
+                outcome: "denied",
+                ..fields()
+            },
+            LeafFields {
+                details: r#"{"contact":"0192f5c4-8f5e-7000-8000-0000000000bb","range":[0,65536]}"#,
+                ..fields()
+            },
+            LeafFields {
+                details: r#"{"range":[0,65535],"contact":"0192f5c4-8f5e-7000-8000-0000000000bb"}"#,
+                ..fields()
+            },
+        ];
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(base);
+        for variant in &variants {
+            assert!(seen.insert(encoded(variant)), "{variant:?} collided");
+        }
+        assert_eq!(
+            encoded(&LeafFields {
+                actor: Some(&short_actor),
+                ..fields()
+            })
+            .split("\"actor\":")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap(),
+            "\"x:070707070707070707070707070707\""
+        );
+    }
+
+    #[test]
+    fn an_audit_read_names_ids_only() {
+        let event = AuditEvent::AuditRead {
+            filters: json!({"user": "0192f5c4-8f5e-7000-8000-000000000001", "limit": 10}),
+            returned: 3,
+        };
+        assert_eq!(event.action(), "audit.read");
+        assert_eq!(event.object(), None);
+        assert_eq!(event.purpose(), None);
+        assert_eq!(event.outcome(), Outcome::Success);
+        assert_eq!(event.details()["returned"], 3);
     }
 }
