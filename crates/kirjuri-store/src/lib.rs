@@ -49,5 +49,6 @@ pub use model::{
     AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow, truncate_to_storage,
 };
+pub use model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -206,6 +206,41 @@ pub struct UserRow {
     pub disabled: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// A maintainer's confidentiality-agreement reference (ACC-1), when one
+    /// is on file.
+    pub confidentiality_agreement: Option<String>,
+    /// Consecutive failed logins since the last success or unlock.
+    pub failed_logins: u32,
+    /// When the account was locked after too many failed logins; only an
+    /// administrator's unlock clears it.
+    pub locked_at: Option<DateTime<Utc>>,
+    /// Whether a confirmed TOTP secret is on file (read-only: derived from
+    /// the TOTP table, ignored by `insert_user`).
+    pub totp_enabled: bool,
+}
+
+impl UserRow {
+    /// A new, enabled, unlocked account without an agreement or TOTP.
+    pub fn new(
+        id: UserId,
+        name: String,
+        role: Role,
+        password_hash: String,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            role,
+            password_hash,
+            disabled: false,
+            created_at,
+            confidentiality_agreement: None,
+            failed_logins: 0,
+            locked_at: None,
+            totp_enabled: false,
+        }
+    }
 }
 
 impl fmt::Debug for UserRow {
@@ -217,6 +252,13 @@ impl fmt::Debug for UserRow {
             .field("password_hash", &"[redacted]")
             .field("disabled", &self.disabled)
             .field("created_at", &self.created_at)
+            .field(
+                "confidentiality_agreement",
+                &self.confidentiality_agreement.is_some(),
+            )
+            .field("failed_logins", &self.failed_logins)
+            .field("locked_at", &self.locked_at)
+            .field("totp_enabled", &self.totp_enabled)
             .finish()
     }
 }
@@ -276,6 +318,95 @@ pub struct NewAuditEvent {
     pub outcome: String,
     /// Further facts, as JSON.
     pub details: serde_json::Value,
+}
+
+/// A change to an account's administrative state; `None` leaves a field as
+/// it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// A new role.
+    pub role: Option<Role>,
+    /// Disable (`true`, which also ends every session) or enable (`false`).
+    pub disabled: Option<bool>,
+    /// Record (`Some(Some(reference))`) or clear (`Some(None)`) the
+    /// confidentiality-agreement reference.
+    pub confidentiality_agreement: Option<Option<String>>,
+}
+
+/// What [`Store::record_failed_login`](crate::Store::record_failed_login) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedLogin {
+    /// Consecutive failures now on record.
+    pub failures: u32,
+    /// Whether this failure locked the account.
+    pub locked_now: bool,
+}
+
+/// A secret sealed by the vault: its wrapped data key and the ciphertext.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// The data key, wrapped by a key-encryption key.
+    pub wrapped_key: Vec<u8>,
+    /// The sealed secret.
+    pub sealed: Vec<u8>,
+}
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("wrapped_key", &Bytes(self.wrapped_key.len()))
+            .field("sealed", &Bytes(self.sealed.len()))
+            .finish()
+    }
+}
+
+/// An account's TOTP (RFC 6238) state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRow {
+    /// The account.
+    pub user_id: UserId,
+    /// The confirmed secret required at login.
+    pub active: Option<SealedSecret>,
+    /// An enrolment awaiting confirmation with a valid code.
+    pub pending: Option<SealedSecret>,
+    /// The last time step accepted; a code for it or an earlier one is refused.
+    pub last_step: Option<i64>,
+}
+
+/// A signed-in browser session, stored by the hash of its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// The session's id (for audit and logout), not its secret.
+    pub id: uuid::Uuid,
+    /// SHA-256 of the secret the cookie carries; unique.
+    pub secret_hash: Vec<u8>,
+    /// The account signed in.
+    pub user_id: UserId,
+    /// When it began (the absolute timeout counts from here).
+    pub created_at: DateTime<Utc>,
+    /// When it was last used (the idle timeout counts from here).
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .field("secret_hash", &"[redacted]")
+            .field("user_id", &self.user_id)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .finish()
+    }
+}
+
+/// Sessions older than these instants are stale and may be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCutoff {
+    /// Sessions last seen before this have idled out.
+    pub last_seen_before: DateTime<Utc>,
+    /// Sessions created before this have reached their absolute limit.
+    pub created_before: DateTime<Utc>,
 }
 
 /// An audit event as stored, with its place in the log.

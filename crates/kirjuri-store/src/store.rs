@@ -22,6 +22,7 @@ use crate::model::{
     AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
+use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
 
 /// Kirjuri's database.
 #[async_trait]
@@ -120,6 +121,110 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn touch_token(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()>;
 
     // --- audit ----------------------------------------------------------
+    // --- accounts: administration, lockout, TOTP, sessions, tokens -------
+    // (SEC-5, ACC-1; every write commits with the audit events it is given)
+
+    /// Every account, by name.
+    async fn users(&self) -> Result<Vec<UserRow>>;
+
+    /// Applies `update` to the account and appends `audit` (one event per
+    /// changed fact), in one transaction. Disabling also ends every session
+    /// of the account. [`Error::NotFound`](crate::Error::NotFound) for an
+    /// unknown account.
+    async fn update_user(
+        &self,
+        id: &UserId,
+        update: &UserUpdate,
+        audit: &[NewAuditEvent],
+    ) -> Result<()>;
+
+    /// Counts a failed login against the account with `failed`, and — when
+    /// the count reaches `lock_after` on an account not yet locked — locks it
+    /// at `failed.at` and appends `lockout` too; one transaction, so
+    /// concurrent failures are counted exactly.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
+    async fn record_failed_login(
+        &self,
+        id: &UserId,
+        lock_after: u32,
+        failed: &NewAuditEvent,
+        lockout: &NewAuditEvent,
+    ) -> Result<FailedLogin>;
+
+    /// Clears the lock and the failure count, with `audit`.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
+    async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()>;
+
+    /// Replaces the password hash and ends every session of the account
+    /// except `keep_session`, with `audit`.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
+    async fn set_password(
+        &self,
+        id: &UserId,
+        password_hash: &str,
+        keep_session: Option<&uuid::Uuid>,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+
+    /// The account's TOTP state, if it ever began an enrolment.
+    async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>>;
+
+    /// Stores a new, unconfirmed TOTP secret (replacing any earlier
+    /// unconfirmed one; a confirmed secret stays in force), with `audit`.
+    async fn begin_totp(
+        &self,
+        user: &UserId,
+        pending: &SealedSecret,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+
+    /// Makes the pending TOTP secret the active one and records `step` as
+    /// used, with `audit`. [`Error::NotFound`](crate::Error::NotFound) if no
+    /// enrolment is pending.
+    async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()>;
+
+    /// Signs in: stores `session`, resets the account's failure count,
+    /// removes every session stale by `cutoff`, and — with `totp_step` —
+    /// records the step as used, refusing with
+    /// [`Error::Conflict`](crate::Error::Conflict)`("totp step")` if that
+    /// step or a later one was already used (a replayed code); all with
+    /// `audit`, in one transaction.
+    async fn insert_session(
+        &self,
+        session: &SessionRow,
+        totp_step: Option<i64>,
+        cutoff: SessionCutoff,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+
+    /// The session with this secret hash and its account, whatever their
+    /// state: the caller decides what timeouts and a disabled account mean.
+    async fn session_by_hash(&self, hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>>;
+
+    /// Moves the session's `last_seen_at` forward to `at` (never back).
+    /// Touching a session that is gone is not an error.
+    async fn touch_session(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()>;
+
+    /// Ends a session (logout), with `audit`.
+    /// [`Error::NotFound`](crate::Error::NotFound) if it is already gone.
+    async fn delete_session(&self, id: &uuid::Uuid, audit: &NewAuditEvent) -> Result<()>;
+
+    /// Tokens of one account, or of every account, oldest first.
+    async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>>;
+
+    /// The token with this id.
+    async fn token(&self, id: &uuid::Uuid) -> Result<Option<TokenRow>>;
+
+    /// Revokes the token at `at` with `audit`; returns `false` (and writes
+    /// nothing) if it was already revoked.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown token.
+    async fn revoke_token(
+        &self,
+        id: &uuid::Uuid,
+        at: DateTime<Utc>,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
+
 
     /// Appends an event that records no write of this store (a read, a
     /// login, a denial); returns its sequence number.

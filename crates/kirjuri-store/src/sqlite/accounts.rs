@@ -1,6 +1,8 @@
-//! Accounts and their API tokens in SQLite. Passwords and tokens arrive
-//! already hashed; this module stores and finds the hashes and knows nothing
-//! of how they were made or what makes a token valid.
+//! Accounts, their API tokens, sessions, lockout counters and TOTP secrets in
+//! SQLite. Passwords, tokens and session secrets arrive already hashed and TOTP
+//! secrets already sealed; this module stores and finds them and knows nothing
+//! of how they were made, nor what makes a token or session valid (the server
+//! decides expiry, timeouts and what a disabled account means).
 
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::UserId;
@@ -10,18 +12,25 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::codec::{get_opt_time, get_time, get_uuid, micros, opt_micros, write_error};
 use crate::error::{Error, Result};
-use crate::model::{TokenRow, UserRow};
+use crate::model::{
+    FailedLogin, SealedSecret, SessionCutoff, SessionRow, TokenRow, TotpRow, UserRow, UserUpdate,
+};
 
 /// The columns of a [`UserRow`] from the table aliased `u`, named explicitly
 /// so a join cannot change what they are called.
 const USER_COLUMNS: &str = "u.id AS id, u.name AS name, u.role AS role, \
-    u.password_hash AS password_hash, u.disabled AS disabled, u.created_at AS created_at";
+    u.password_hash AS password_hash, u.disabled AS disabled, u.created_at AS created_at, \
+    u.confidentiality_agreement AS confidentiality_agreement, \
+    u.failed_logins AS failed_logins, u.locked_at AS locked_at, \
+    EXISTS (SELECT 1 FROM user_totp AS tt \
+            WHERE tt.user_id = u.id AND tt.sealed_secret IS NOT NULL) AS totp_enabled";
 
 /// Creates an account. Runs inside the caller's write transaction.
 pub(super) async fn insert_user(conn: &mut SqliteConnection, user: &UserRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, name, role, password_hash, disabled, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO users (id, name, role, password_hash, disabled, created_at, \
+             confidentiality_agreement, failed_logins, locked_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(user.id.as_uuid())
     .bind(user.name.as_str())
@@ -29,6 +38,9 @@ pub(super) async fn insert_user(conn: &mut SqliteConnection, user: &UserRow) -> 
     .bind(user.password_hash.as_str())
     .bind(user.disabled)
     .bind(micros(user.created_at))
+    .bind(user.confidentiality_agreement.as_deref())
+    .bind(i64::from(user.failed_logins))
+    .bind(opt_micros(user.locked_at))
     .execute(conn)
     .await
     .map_err(|err| {
@@ -116,16 +128,7 @@ pub(super) async fn token_by_hash(
         return Ok(None);
     };
     let user = user_from_row(&row)?;
-    let token = TokenRow {
-        id: get_uuid(&row, "t_id")?,
-        user_id: user.id,
-        label: row.try_get("t_label")?,
-        token_hash: row.try_get("t_token_hash")?,
-        created_at: get_time(&row, "t_created_at")?,
-        expires_at: get_opt_time(&row, "t_expires_at")?,
-        revoked_at: get_opt_time(&row, "t_revoked_at")?,
-        last_used_at: get_opt_time(&row, "t_last_used_at")?,
-    };
+    let token = token_from_row(&row, user.id)?;
     Ok(Some((token, user)))
 }
 
@@ -161,5 +164,396 @@ fn user_from_row(row: &SqliteRow) -> Result<UserRow> {
         password_hash: row.try_get("password_hash")?,
         disabled: row.try_get("disabled")?,
         created_at: get_time(row, "created_at")?,
+        confidentiality_agreement: row.try_get("confidentiality_agreement")?,
+        failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?)
+            .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?,
+        locked_at: get_opt_time(row, "locked_at")?,
+        totp_enabled: row.try_get("totp_enabled")?,
     })
+}
+
+/// The columns of a [`TokenRow`] from the table aliased `t`, prefixed `t_`.
+const TOKEN_COLUMNS: &str = "t.id AS t_id, t.user_id AS t_user_id, t.label AS t_label, \
+    t.token_hash AS t_token_hash, t.created_at AS t_created_at, t.expires_at AS t_expires_at, \
+    t.revoked_at AS t_revoked_at, t.last_used_at AS t_last_used_at";
+
+fn token_from_row(row: &SqliteRow, user_id: UserId) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: get_uuid(row, "t_id")?,
+        user_id,
+        label: row.try_get("t_label")?,
+        token_hash: row.try_get("t_token_hash")?,
+        created_at: get_time(row, "t_created_at")?,
+        expires_at: get_opt_time(row, "t_expires_at")?,
+        revoked_at: get_opt_time(row, "t_revoked_at")?,
+        last_used_at: get_opt_time(row, "t_last_used_at")?,
+    })
+}
+
+/// Every account, by name.
+pub(super) async fn users(pool: &SqlitePool) -> Result<Vec<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users AS u ORDER BY u.name");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+}
+
+/// Fails with [`Error::NotFound`] unless the account exists.
+async fn require_user(conn: &mut SqliteConnection, id: &UserId) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await?;
+    found.map(|_| ()).ok_or(Error::NotFound)
+}
+
+/// Applies an administrative change. Runs inside the caller's transaction.
+pub(super) async fn update_user(
+    conn: &mut SqliteConnection,
+    id: &UserId,
+    update: &UserUpdate,
+) -> Result<()> {
+    require_user(conn, id).await?;
+    if let Some(role) = update.role {
+        sqlx::query("UPDATE users SET role = ? WHERE id = ?")
+            .bind(role.as_str())
+            .bind(id.as_uuid())
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(disabled) = update.disabled {
+        sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
+            .bind(disabled)
+            .bind(id.as_uuid())
+            .execute(&mut *conn)
+            .await?;
+        if disabled {
+            // A disabled account's sessions end now, not when it is enabled again.
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                .bind(id.as_uuid())
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    if let Some(agreement) = &update.confidentiality_agreement {
+        sqlx::query("UPDATE users SET confidentiality_agreement = ? WHERE id = ?")
+            .bind(agreement.as_deref())
+            .bind(id.as_uuid())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Counts one failed login; locks at `lock_after` (at `at`). Runs inside the
+/// caller's transaction.
+pub(super) async fn record_failed_login(
+    conn: &mut SqliteConnection,
+    id: &UserId,
+    lock_after: u32,
+    at: DateTime<Utc>,
+) -> Result<FailedLogin> {
+    let row = sqlx::query(
+        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? \
+         RETURNING failed_logins, locked_at",
+    )
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    let failures = u32::try_from(row.try_get::<i64, _>("failed_logins")?)
+        .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?;
+    let already_locked = get_opt_time(&row, "locked_at")?.is_some();
+    let locked_now = !already_locked && failures >= lock_after;
+    if locked_now {
+        sqlx::query("UPDATE users SET locked_at = ? WHERE id = ?")
+            .bind(micros(at))
+            .bind(id.as_uuid())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(FailedLogin {
+        failures,
+        locked_now,
+    })
+}
+
+/// Clears the lock and the failure count. Runs inside the caller's transaction.
+pub(super) async fn unlock_user(conn: &mut SqliteConnection, id: &UserId) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET failed_logins = 0, locked_at = NULL WHERE id = ?")
+        .bind(id.as_uuid())
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Replaces the password hash and ends the other sessions. Runs inside the
+/// caller's transaction.
+pub(super) async fn set_password(
+    conn: &mut SqliteConnection,
+    id: &UserId,
+    password_hash: &str,
+    keep_session: Option<&uuid::Uuid>,
+) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(password_hash)
+        .bind(id.as_uuid())
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    // `id IS NOT NULL` holds for every row, so without a session to keep all go.
+    sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
+        .bind(id.as_uuid())
+        .bind(keep_session)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn sealed(row: &SqliteRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
+    let wrapped_key: Option<Vec<u8>> = row.try_get(key)?;
+    let sealed: Option<Vec<u8>> = row.try_get(secret)?;
+    Ok(match (wrapped_key, sealed) {
+        (Some(wrapped_key), Some(sealed)) => Some(SealedSecret {
+            wrapped_key,
+            sealed,
+        }),
+        _ => None,
+    })
+}
+
+/// The account's TOTP state.
+pub(super) async fn totp(pool: &SqlitePool, user: &UserId) -> Result<Option<TotpRow>> {
+    let Some(row) = sqlx::query(
+        "SELECT wrapped_key, sealed_secret, pending_wrapped_key, pending_sealed_secret, \
+             last_step FROM user_totp WHERE user_id = ?",
+    )
+    .bind(user.as_uuid())
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(TotpRow {
+        user_id: *user,
+        active: sealed(&row, "wrapped_key", "sealed_secret")?,
+        pending: sealed(&row, "pending_wrapped_key", "pending_sealed_secret")?,
+        last_step: row.try_get("last_step")?,
+    }))
+}
+
+/// Stores an unconfirmed TOTP secret. Runs inside the caller's transaction.
+pub(super) async fn begin_totp(
+    conn: &mut SqliteConnection,
+    user: &UserId,
+    pending: &SealedSecret,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO user_totp (user_id, pending_wrapped_key, pending_sealed_secret) \
+         VALUES (?, ?, ?) \
+         ON CONFLICT (user_id) DO UPDATE SET \
+             pending_wrapped_key = excluded.pending_wrapped_key, \
+             pending_sealed_secret = excluded.pending_sealed_secret",
+    )
+    .bind(user.as_uuid())
+    .bind(pending.wrapped_key.as_slice())
+    .bind(pending.sealed.as_slice())
+    .execute(conn)
+    .await
+    .map_err(|err| write_error(err, &[], "totp"))?;
+    Ok(())
+}
+
+/// Promotes the pending TOTP secret. Runs inside the caller's transaction.
+pub(super) async fn confirm_totp(
+    conn: &mut SqliteConnection,
+    user: &UserId,
+    step: i64,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE user_totp SET wrapped_key = pending_wrapped_key, \
+             sealed_secret = pending_sealed_secret, \
+             pending_wrapped_key = NULL, pending_sealed_secret = NULL, \
+             last_step = max(coalesce(last_step, ?1), ?1) \
+         WHERE user_id = ?2 AND pending_sealed_secret IS NOT NULL",
+    )
+    .bind(step)
+    .bind(user.as_uuid())
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Signs in. Runs inside the caller's transaction.
+pub(super) async fn insert_session(
+    conn: &mut SqliteConnection,
+    session: &SessionRow,
+    totp_step: Option<i64>,
+    cutoff: SessionCutoff,
+) -> Result<()> {
+    if let Some(step) = totp_step {
+        // The compare-and-set that makes a code good for one login only,
+        // also against a concurrent login with the same code.
+        let done = sqlx::query(
+            "UPDATE user_totp SET last_step = ?1 \
+             WHERE user_id = ?2 AND sealed_secret IS NOT NULL \
+                 AND (last_step IS NULL OR last_step < ?1)",
+        )
+        .bind(step)
+        .bind(session.user_id.as_uuid())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Conflict("totp step"));
+        }
+    }
+    sqlx::query("DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?")
+        .bind(micros(cutoff.last_seen_before))
+        .bind(micros(cutoff.created_before))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = ?")
+        .bind(session.user_id.as_uuid())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(session.id)
+    .bind(session.secret_hash.as_slice())
+    .bind(session.user_id.as_uuid())
+    .bind(micros(session.created_at))
+    .bind(micros(session.last_seen_at))
+    .execute(conn)
+    .await
+    .map_err(|err| {
+        write_error(
+            err,
+            &[
+                ("sessions.secret_hash", "session secret"),
+                ("sessions.id", "session id"),
+            ],
+            "session",
+        )
+    })?;
+    Ok(())
+}
+
+/// The session with this secret hash, with its account.
+pub(super) async fn session_by_hash(
+    pool: &SqlitePool,
+    hash: &[u8],
+) -> Result<Option<(SessionRow, UserRow)>> {
+    let sql = format!(
+        "SELECT s.id AS s_id, s.secret_hash AS s_secret_hash, s.created_at AS s_created_at, \
+             s.last_seen_at AS s_last_seen_at, {USER_COLUMNS} \
+         FROM sessions AS s JOIN users AS u ON u.id = s.user_id \
+         WHERE s.secret_hash = ?"
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(hash)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user = user_from_row(&row)?;
+    let session = SessionRow {
+        id: get_uuid(&row, "s_id")?,
+        secret_hash: row.try_get("s_secret_hash")?,
+        user_id: user.id,
+        created_at: get_time(&row, "s_created_at")?,
+        last_seen_at: get_time(&row, "s_last_seen_at")?,
+    };
+    Ok(Some((session, user)))
+}
+
+/// Moves the session's `last_seen_at` forward to `at` (never back).
+pub(super) async fn touch_session(
+    pool: &SqlitePool,
+    id: &uuid::Uuid,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id = ?")
+        .bind(micros(at))
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Ends a session. Runs inside the caller's transaction.
+pub(super) async fn delete_session(conn: &mut SqliteConnection, id: &uuid::Uuid) -> Result<()> {
+    let done = sqlx::query("DELETE FROM sessions WHERE id = ?")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Tokens of one account or of all, oldest first.
+pub(super) async fn tokens(pool: &SqlitePool, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens AS t \
+         WHERE ?1 IS NULL OR t.user_id = ?1 ORDER BY t.created_at, t.id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user.map(UserId::as_uuid))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| token_from_row(row, UserId::from_uuid(get_uuid(row, "t_user_id")?)))
+        .collect()
+}
+
+/// The token with this id.
+pub(super) async fn token(pool: &SqlitePool, id: &uuid::Uuid) -> Result<Option<TokenRow>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens AS t WHERE t.id = ?");
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user_id = UserId::from_uuid(get_uuid(&row, "t_user_id")?);
+    token_from_row(&row, user_id).map(Some)
+}
+
+/// Revokes a token unless it already is; says whether it changed anything.
+/// Runs inside the caller's transaction.
+pub(super) async fn revoke_token(
+    conn: &mut SqliteConnection,
+    id: &uuid::Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(micros(at))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM api_tokens WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    exists.map(|_| false).ok_or(Error::NotFound)
 }

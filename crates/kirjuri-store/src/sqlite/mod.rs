@@ -42,6 +42,7 @@ use crate::model::{
     AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
+use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
 use crate::store::Store;
 
 /// The schema, embedded at compile time.
@@ -282,6 +283,153 @@ impl Store for SqliteStore {
 
     async fn touch_token(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
         accounts::touch_token(&self.pool, id, at).await
+    }
+
+    // --- accounts: administration, lockout, TOTP, sessions, tokens -------
+
+    async fn users(&self) -> Result<Vec<UserRow>> {
+        accounts::users(&self.pool).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn update_user(
+        &self,
+        id: &UserId,
+        update: &UserUpdate,
+        audit: &[NewAuditEvent],
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::update_user(&mut tx, id, update).await?;
+        for event in audit {
+            audit::insert(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn record_failed_login(
+        &self,
+        id: &UserId,
+        lock_after: u32,
+        failed: &NewAuditEvent,
+        lockout: &NewAuditEvent,
+    ) -> Result<FailedLogin> {
+        let mut tx = self.begin_write().await?;
+        let outcome = accounts::record_failed_login(&mut tx, id, lock_after, failed.at).await?;
+        audit::insert(&mut tx, failed).await?;
+        if outcome.locked_now {
+            audit::insert(&mut tx, lockout).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::unlock_user(&mut tx, id).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn set_password(
+        &self,
+        id: &UserId,
+        password_hash: &str,
+        keep_session: Option<&uuid::Uuid>,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::set_password(&mut tx, id, password_hash, keep_session).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
+        accounts::totp(&self.pool, user).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    async fn begin_totp(
+        &self,
+        user: &UserId,
+        pending: &SealedSecret,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::begin_totp(&mut tx, user, pending).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::confirm_totp(&mut tx, user, step).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %session.id, user_id = %session.user_id))]
+    async fn insert_session(
+        &self,
+        session: &SessionRow,
+        totp_step: Option<i64>,
+        cutoff: SessionCutoff,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::insert_session(&mut tx, session, totp_step, cutoff).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_by_hash(&self, hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
+        accounts::session_by_hash(&self.pool, hash).await
+    }
+
+    async fn touch_session(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
+        accounts::touch_session(&self.pool, id, at).await
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn delete_session(&self, id: &uuid::Uuid, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::delete_session(&mut tx, id).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
+        accounts::tokens(&self.pool, user).await
+    }
+
+    async fn token(&self, id: &uuid::Uuid) -> Result<Option<TokenRow>> {
+        accounts::token(&self.pool, id).await
+    }
+
+    #[tracing::instrument(skip_all, fields(token_id = %id))]
+    async fn revoke_token(
+        &self,
+        id: &uuid::Uuid,
+        at: DateTime<Utc>,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let changed = accounts::revoke_token(&mut tx, id, at).await?;
+        if changed {
+            audit::insert(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
+        Ok(changed)
     }
 
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {

@@ -145,14 +145,13 @@ pub fn audit(action: &str) -> NewAuditEvent {
 
 /// An account called `name`.
 pub fn user(name: &str, role: Role) -> UserRow {
-    UserRow {
-        id: UserId::new_v7(),
-        name: name.into(),
+    UserRow::new(
+        UserId::new_v7(),
+        name.into(),
         role,
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        disabled: false,
-        created_at: now(),
-    }
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        now(),
+    )
 }
 
 /// A token of `user` with hash `hash`.
