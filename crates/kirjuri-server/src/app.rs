@@ -16,6 +16,7 @@ use kirjuri_core::clock::Clock;
 use kirjuri_store::{SqliteStore, Store};
 use kirjuri_vault::{Keyring, LocalFolder, ObjectStore};
 
+use crate::auth::LoginThrottle;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -88,6 +89,8 @@ pub struct Kirjuri {
     pub config: Arc<Config>,
     /// This process's liveness claim.
     pub instance: Arc<Instance>,
+    /// Failed sign-ins per client address (in memory, per process).
+    pub login_throttle: Arc<LoginThrottle>,
 }
 
 impl Kirjuri {
@@ -103,6 +106,10 @@ impl Kirjuri {
         let store = SqliteStore::open(&config.database_file()).await?;
         let objects = LocalFolder::open(&config.objects_dir())?;
         let instance = Instance::claim(&config.instances_dir())?;
+        let login_throttle = Arc::new(LoginThrottle::new(
+            config.login_ip_max_failures,
+            config.login_ip_window_seconds,
+        ));
         Ok(Self {
             store: Arc::new(store),
             keyring: Arc::new(keyring),
@@ -110,6 +117,7 @@ impl Kirjuri {
             clock,
             config: Arc::new(config),
             instance: Arc::new(instance),
+            login_throttle,
         })
     }
 

@@ -26,6 +26,26 @@ pub enum Error {
     /// No valid credentials.
     #[error("authentication required")]
     Unauthenticated,
+    /// A sign-in was refused. One answer for every reason (unknown name,
+    /// wrong password or code, locked or disabled account), so it reveals
+    /// neither which names exist nor which accounts are locked.
+    #[error(
+        "the name, password or code is wrong, or the account is locked or disabled; \
+         an administrator can unlock it"
+    )]
+    LoginFailed,
+    /// The password was right, and the account also needs its TOTP code.
+    #[error("this account needs its TOTP code as well (\"totp\")")]
+    TotpRequired,
+    /// Too many failed sign-ins from this address; try again later.
+    #[error("too many failed sign-ins from this address; try again in {retry_after_seconds} s")]
+    TooManyRequests {
+        /// Seconds until the next attempt is accepted (`Retry-After`).
+        retry_after_seconds: u64,
+    },
+    /// A cookie-authenticated write without the session's CSRF token.
+    #[error("this request needs the session's CSRF token in the X-CSRF-Token header")]
+    CsrfFailed,
     /// Valid credentials, but the access decision said no.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -70,6 +90,11 @@ pub enum Error {
     /// Anything else internal.
     #[error("{0}")]
     Internal(String),
+    /// The audit log's checkpoint writer refused to sign: the stored log or
+    /// checkpoints do not extend the last signed tree (AUD-2). The message
+    /// names sizes and sequence numbers only.
+    #[error("audit log integrity: {0}")]
+    AuditChain(String),
 }
 
 /// Result alias for the server crate.
@@ -121,6 +146,10 @@ impl Error {
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             Error::Wav(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.code()),
             Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Error::LoginFailed => (StatusCode::UNAUTHORIZED, "login_failed"),
+            Error::TotpRequired => (StatusCode::UNAUTHORIZED, "totp_required"),
+            Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Error::CsrfFailed => (StatusCode::FORBIDDEN, "csrf_failed"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
@@ -136,6 +165,7 @@ impl Error {
             Error::Vault(_) => (StatusCode::INTERNAL_SERVER_ERROR, "vault_failure"),
             Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_failure"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Error::AuditChain(_) => (StatusCode::INTERNAL_SERVER_ERROR, "audit_integrity"),
         }
     }
 }
@@ -156,12 +186,21 @@ impl IntoResponse for Error {
             Json(json!({"error": {"code": code, "message": message}})),
         )
             .into_response();
-        if let Error::RangeNotSatisfiable { len } = self {
-            if let Ok(value) = format!("bytes */{len}").parse() {
-                response
-                    .headers_mut()
-                    .insert(axum::http::header::CONTENT_RANGE, value);
-            }
+        if let Error::RangeNotSatisfiable { len } = self
+            && let Ok(value) = format!("bytes */{len}").parse()
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONTENT_RANGE, value);
+        }
+        if let Error::TooManyRequests {
+            retry_after_seconds,
+        } = self
+        {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_seconds),
+            );
         }
         if matches!(self, Error::Unauthenticated) {
             response.headers_mut().insert(

@@ -1,6 +1,6 @@
 //! Kirjuri's application layer: the assembled app (`app`), intake of contacts
 //! and recordings (`intake`), the audited read path (`read`), accounts and
-//! tokens (`auth`), the HTTP API (`http`) and demo data (`demo`).
+//! tokens (`auth`), browser sessions (`session`), the HTTP API (`http`) and demo data (`demo`).
 //!
 //! It owns no storage format and no cryptography of its own — those are
 //! `kirjuri-store` and `kirjuri-vault` — and no access rule: it asks
@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod audit_chain;
 pub mod auth;
 pub mod config;
 pub mod demo;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod intake;
 pub mod read;
+pub mod session;
 
 pub use app::Kirjuri;
 pub use config::Config;

@@ -76,6 +76,8 @@ pub struct SearchQuery {
     pub limit: Option<u32>,
     /// The purpose (ACC-2).
     pub purpose: Option<String>,
+    /// Why, in the reader's words (a maintainer must say; ACC-1).
+    pub reason: Option<String>,
 }
 
 /// Parses the mandatory `purpose=`.
@@ -229,6 +231,7 @@ impl Kirjuri {
             &AuditEvent::ContactViewed {
                 contact: id,
                 purpose,
+                reason: actor.reason.clone(),
             },
         )
         .await?;
@@ -304,7 +307,7 @@ impl Kirjuri {
                 // An agent filtering on someone else simply finds nothing.
                 Some(other) if other != actor.name.as_str() => {
                     return self
-                        .audited_search(actor_id, purpose, &index, &query, Vec::new())
+                        .audited_search(actor_id, purpose, &index, query, Vec::new())
                         .await;
                 }
                 _ => Some(actor.name.as_str().to_owned()),
@@ -406,6 +409,7 @@ impl Kirjuri {
             object: object.id,
             purpose,
             range: range.as_ref().map(|r| (*r.start(), *r.end())),
+            reason: actor.reason.clone(),
         };
         self.audit(Some(actor_id), &event).await?;
         let stream = segment_stream(

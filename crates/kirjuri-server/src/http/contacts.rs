@@ -25,6 +25,8 @@ use crate::read::{SearchQuery, require_purpose};
 #[serde(deny_unknown_fields)]
 pub struct ReadQuery {
     purpose: Option<String>,
+    /// Why, in the reader's words (a maintainer must say; ACC-1).
+    reason: Option<String>,
 }
 
 fn contact_id(raw: &str) -> Result<ContactId> {
@@ -118,8 +120,9 @@ pub async fn read(
 ) -> Result<Response> {
     let Query(query) = query.map_err(|e| query_error(&e))?;
     let purpose = require_purpose(query.purpose.as_deref())?;
+    let actor = caller.actor_with_reason(query.reason);
     let view = app
-        .read_contact(&caller.actor, caller.id, contact_id(&id)?, purpose)
+        .read_contact(&actor, caller.id, contact_id(&id)?, purpose)
         .await?;
     Ok(Json(view).into_response())
 }
@@ -131,7 +134,8 @@ pub async fn search(
     query: std::result::Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let Query(query) = query.map_err(|e| query_error(&e))?;
-    let contacts = app.search(&caller.actor, caller.id, &query).await?;
+    let actor = caller.actor_with_reason(query.reason.clone());
+    let contacts = app.search(&actor, caller.id, &query).await?;
     Ok(Json(json!({ "contacts": contacts, "count": contacts.len() })).into_response())
 }
 
@@ -183,8 +187,9 @@ pub async fn download_recording(
     let Query(query) = query.map_err(|e| query_error(&e))?;
     let purpose = require_purpose(query.purpose.as_deref())?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let actor = caller.actor_with_reason(query.reason);
     let body = app
-        .read_recording(&caller.actor, caller.id, contact_id(&id)?, purpose, range)
+        .read_recording(&actor, caller.id, contact_id(&id)?, purpose, range)
         .await?;
     let mut builder = axum::http::Response::builder()
         .header(header::CONTENT_TYPE, "audio/wav")

@@ -3,6 +3,7 @@
 //! Handlers are thin: they parse, call one `Kirjuri` method, and shape the
 //! answer. Access decisions and audit happen in the methods they call.
 
+mod accounts;
 mod contacts;
 pub mod transport;
 
@@ -12,8 +13,8 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::header;
-use axum::routing::{MethodRouter, get, put};
+use axum::http::{Method, header};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use axum::serve::ListenerExt;
 use kirjuri_core::access::Actor;
 use kirjuri_core::ids::UserId;
@@ -22,32 +23,77 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, ResponseBodyTimeoutLayer};
 
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
+use crate::session::{self, Session};
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request: a bearer token (integrations,
+/// scripts) or a browser session cookie (the UI). With a cookie, every unsafe
+/// method (POST, PUT, PATCH, DELETE) must also carry the session's CSRF token
+/// in `X-CSRF-Token`, or it is refused (403 `csrf_failed`) before the handler
+/// runs; a bearer token needs none, as no browser attaches one by itself.
+/// An `Authorization` header, when present, is the only credential looked at.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// For the access decision.
     pub actor: Actor,
     /// For the audit log.
     pub id: UserId,
+    /// The browser session, when the caller came with a cookie.
+    pub session: Option<Session>,
 }
+
+impl Caller {
+    /// The actor with this request's free-text reason (`reason=`, ACC-1).
+    pub fn actor_with_reason(&self, reason: Option<String>) -> Actor {
+        let mut actor = self.actor.clone();
+        actor.reason = reason
+            .map(|r| r.trim().chars().take(MAX_REASON_CHARS).collect::<String>())
+            .filter(|r| !r.is_empty());
+        actor
+    }
+}
+
+/// A stated reason is kept to this many characters.
+const MAX_REASON_CHARS: usize = 200;
 
 impl FromRequestParts<Kirjuri> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, app: &Kirjuri) -> Result<Self> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(Error::Unauthenticated)?;
-        let value = value.to_str().map_err(|_| Error::Unauthenticated)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(Error::Unauthenticated)?
-            .trim();
-        let (actor, id) = app.authenticate_token(token).await?;
-        Ok(Caller { actor, id })
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let value = value.to_str().map_err(|_| Error::Unauthenticated)?;
+            let token = value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .ok_or(Error::Unauthenticated)?
+                .trim();
+            let (actor, id) = app.authenticate_token(token).await?;
+            return Ok(Caller {
+                actor,
+                id,
+                session: None,
+            });
+        }
+        let secret = session::session_secret(&parts.headers).ok_or(Error::Unauthenticated)?;
+        let (actor, id, session) = app.authenticate_session(secret).await?;
+        let safe = matches!(
+            parts.method,
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        );
+        if !safe {
+            let presented = parts
+                .headers
+                .get(session::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !session.csrf_matches(presented) {
+                return Err(Error::CsrfFailed);
+            }
+        }
+        Ok(Caller {
+            actor,
+            id,
+            session: Some(session),
+        })
     }
 }
 
@@ -101,6 +147,31 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded(
             "/api/v1/contacts/{id}/recording",
             put(contacts::upload_recording).get(contacts::download_recording),
+        ),
+        // Sign-in (POST) is public; who-am-I (GET) and sign-out (DELETE) take a Caller.
+        RouteSpec::public(
+            "/api/v1/session",
+            post(accounts::login)
+                .get(accounts::whoami)
+                .delete(accounts::logout),
+        ),
+        RouteSpec::guarded("/api/v1/session/password", post(accounts::change_password)),
+        RouteSpec::guarded("/api/v1/session/totp", post(accounts::begin_totp)),
+        RouteSpec::guarded("/api/v1/session/totp/confirm", post(accounts::confirm_totp)),
+        RouteSpec::guarded(
+            "/api/v1/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        ),
+        RouteSpec::guarded("/api/v1/tokens/{id}", delete(accounts::revoke_token)),
+        RouteSpec::guarded(
+            "/api/v1/users",
+            get(accounts::list_users).post(accounts::create_user),
+        ),
+        RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
+        RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
+        RouteSpec::guarded(
+            "/api/v1/users/{name}/password",
+            post(accounts::reset_password),
         ),
     ]
 }

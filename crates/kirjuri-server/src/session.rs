@@ -1,0 +1,491 @@
+//! Browser sessions (SEC-4, SEC-5): sign-in, sign-out, password change, and
+//! resolving a session cookie to the acting account.
+//!
+//! * A session is a random 256-bit secret held by the browser in the
+//!   `kirjuri_session` cookie (HttpOnly, SameSite=Strict, Path=/, Secure under
+//!   TLS); the database keeps only its SHA-256, so a stolen database file
+//!   opens no session.
+//! * It ends after `session_idle_seconds` without a request, after
+//!   `session_absolute_seconds` whatever happens, at sign-out, when the
+//!   account is disabled, and — for the holder's other sessions — when the
+//!   password changes.
+//! * Its CSRF token is derived from the secret (SHA-256 under a label of its
+//!   own), so it needs no storage and a page can be given it at any time;
+//!   knowing it reveals nothing about the secret. Cookie-authenticated writes
+//!   must echo it (`X-CSRF-Token`, or a form's `csrf_token`).
+//! * Sign-in is throttled per client address (in memory) and locks the
+//!   account after `lockout_after_failures` consecutive failures (in the
+//!   database); every failure answers the same, whatever the reason, so the
+//!   answer does not tell which names exist or which accounts are locked.
+//!
+//! Not here: what the account may do (the access decision) and the HTTP shape
+//! (`http::accounts`).
+
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::TimeDelta;
+use kirjuri_core::access::{Action, Actor};
+use kirjuri_core::audit::AuditEvent;
+use kirjuri_core::ids::UserId;
+use kirjuri_core::role::Role;
+use kirjuri_core::username::UserName;
+use kirjuri_store::{SessionCutoff, SessionRow, UserRow};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::app::Kirjuri;
+use crate::audit::to_row;
+use crate::auth::{
+    actor_of, check_password_policy, hash_password, random_secret, token_hash,
+    verify_against_dummy, verify_password,
+};
+use crate::error::{Error, Result};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "kirjuri_session";
+
+/// The header a cookie-authenticated write carries its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The form field an HTML form carries its CSRF token in.
+pub const CSRF_FORM_FIELD: &str = "csrf_token";
+
+/// Every session secret starts with this, so a bearer token presented as a
+/// cookie (or the reverse) is refused without a lookup.
+const SESSION_PREFIX: &str = "kjs_";
+
+/// A signed-in session as a request sees it.
+#[derive(Clone)]
+pub struct Session {
+    /// The session's id (for audit and sign-out), not its secret.
+    id: uuid::Uuid,
+    /// The account.
+    user: UserId,
+    /// The CSRF token cookie-authenticated writes must echo.
+    csrf_token: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("csrf_token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl Session {
+    fn from_secret(id: uuid::Uuid, user: UserId, secret: &str) -> Self {
+        Self {
+            id,
+            user,
+            csrf_token: csrf_token_for(secret),
+        }
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> uuid::Uuid {
+        self.id
+    }
+
+    /// The account signed in.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// The CSRF token to put into pages and forms of this session.
+    pub fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    /// Whether `presented` is this session's CSRF token (constant time).
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        let (a, b) = (presented.as_bytes(), self.csrf_token.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+fn csrf_token_for(secret: &str) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(b"kirjuri csrf v1\0");
+    context.update(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(context.finish())
+}
+
+/// What a successful sign-in hands the HTTP layer.
+pub struct SignedIn {
+    /// The cookie's value: shown to the browser once, stored only hashed.
+    pub secret: SecretString,
+    /// The new session.
+    pub session: Session,
+    /// Who signed in.
+    pub user: UserName,
+    /// Their role.
+    pub role: Role,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("session", &self.session)
+            .field("user", &self.user)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// The `Set-Cookie` value that hands the browser its session.
+pub fn session_cookie(secret: &SecretString, secure: bool) -> Result<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{secure}",
+        secret.expose_secret()
+    ))
+    .map_err(|_| Error::Internal("a session secret is not a valid header value".into()))
+}
+
+/// The `Set-Cookie` value that makes the browser forget its session.
+pub fn clear_session_cookie(secure: bool) -> HeaderValue {
+    if secure {
+        HeaderValue::from_static(
+            "kirjuri_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure",
+        )
+    } else {
+        HeaderValue::from_static("kirjuri_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+    }
+}
+
+/// The session secret in a request's `Cookie` headers, if any.
+pub fn session_secret(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+fn seconds(n: u64) -> TimeDelta {
+    TimeDelta::seconds(
+        i64::try_from(n)
+            .unwrap_or(i64::MAX / 1_000_000)
+            .min(i64::MAX / 1_000_000),
+    )
+}
+
+impl Kirjuri {
+    fn idle_timeout(&self) -> TimeDelta {
+        seconds(self.config.session_idle_seconds)
+    }
+
+    fn absolute_timeout(&self) -> TimeDelta {
+        seconds(self.config.session_absolute_seconds)
+    }
+
+    /// Whether session cookies carry `Secure` (TLS is configured).
+    pub fn secure_cookies(&self) -> bool {
+        self.config.tls_cert.is_some()
+    }
+
+    /// Signs in with a name, a password and — once enrolled — a TOTP code,
+    /// from client address `ip`.
+    pub async fn login(
+        &self,
+        name: &str,
+        password: &SecretString,
+        totp: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<SignedIn> {
+        let now = self.clock.now();
+        if let Err(retry_after) = self.login_throttle.check(ip, now) {
+            return Err(Error::TooManyRequests {
+                retry_after_seconds: retry_after,
+            });
+        }
+        let user = match UserName::parse(name, "user name") {
+            Ok(valid) => self.store.user_by_name(valid.as_str()).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            verify_against_dummy(password);
+            return Err(self
+                .login_failed(ip, None, Some(self.login_name_hash(name)), "unknown_user")
+                .await);
+        };
+        let password_ok = verify_password(password, &user.password_hash);
+        if user.disabled {
+            return Err(self.login_failed(ip, Some(&user), None, "disabled").await);
+        }
+        if user.role == Role::Integration {
+            // Integrations deliver with tokens; they never hold a session.
+            return Err(self
+                .login_failed(ip, Some(&user), None, "integration")
+                .await);
+        }
+        if user.locked_at.is_some() {
+            return Err(self.login_failed(ip, Some(&user), None, "locked").await);
+        }
+        if !password_ok {
+            return Err(self.count_failure(ip, &user, "bad_password").await);
+        }
+        let totp_step = if user.totp_enabled {
+            let Some(code) = totp.filter(|c| !c.trim().is_empty()) else {
+                return Err(Error::TotpRequired);
+            };
+            let active = self.store.totp(&user.id).await?.and_then(|t| t.active);
+            let Some(active) = active else {
+                return Err(Error::Internal("a TOTP account has no secret".into()));
+            };
+            match self.check_totp_code(&user.id, &user.name, &active, code)? {
+                Some(step) => Some(step),
+                None => return Err(self.count_failure(ip, &user, "bad_totp").await),
+            }
+        } else {
+            None
+        };
+        let secret = random_secret(SESSION_PREFIX)?;
+        let row = SessionRow {
+            id: uuid::Uuid::new_v4(),
+            secret_hash: token_hash(secret.expose_secret()),
+            user_id: user.id,
+            created_at: now,
+            last_seen_at: now,
+        };
+        let cutoff = SessionCutoff {
+            last_seen_before: now - self.idle_timeout(),
+            created_before: now - self.absolute_timeout(),
+        };
+        let event = AuditEvent::LoginSucceeded {
+            user: user.id,
+            session: row.id.to_string(),
+            totp: totp_step.is_some(),
+        };
+        match self
+            .store
+            .insert_session(&row, totp_step, cutoff, &to_row(now, Some(user.id), &event))
+            .await
+        {
+            Ok(()) => {}
+            Err(kirjuri_store::Error::Conflict("totp step")) => {
+                return Err(self.count_failure(ip, &user, "totp_replayed").await);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(SignedIn {
+            session: Session::from_secret(row.id, user.id, secret.expose_secret()),
+            secret,
+            user: UserName::parse(&user.name, "user name")?,
+            role: user.role,
+        })
+    }
+
+    /// Audits a refused sign-in that does not count against the account, and
+    /// drains the address's allowance. Returns the error to answer with.
+    async fn login_failed(
+        &self,
+        ip: IpAddr,
+        user: Option<&UserRow>,
+        name_hash: Option<String>,
+        reason: &'static str,
+    ) -> Error {
+        let now = self.clock.now();
+        self.login_throttle.fail(ip, now);
+        let event = AuditEvent::LoginFailed {
+            user: user.map(|u| u.id),
+            name_hash,
+            reason,
+        };
+        match self.store.append_audit(&to_row(now, None, &event)).await {
+            Ok(_) => Error::LoginFailed,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Counts a wrong password or code against the account (locking it at
+    /// the limit) and the address. Returns the error to answer with.
+    async fn count_failure(&self, ip: IpAddr, user: &UserRow, reason: &'static str) -> Error {
+        let now = self.clock.now();
+        self.login_throttle.fail(ip, now);
+        let limit = self.config.lockout_after_failures.max(1);
+        let failed = AuditEvent::LoginFailed {
+            user: Some(user.id),
+            name_hash: None,
+            reason,
+        };
+        let locked = AuditEvent::AccountLocked {
+            user: user.id,
+            failures: limit,
+        };
+        match self
+            .store
+            .record_failed_login(
+                &user.id,
+                limit,
+                &to_row(now, None, &failed),
+                &to_row(now, None, &locked),
+            )
+            .await
+        {
+            Ok(outcome) => {
+                if outcome.locked_now {
+                    tracing::warn!(user_id = %user.id, "account locked after failed logins");
+                }
+                Error::LoginFailed
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Resolves a session cookie's secret to the acting account, or refuses:
+    /// unknown, idle too long, too old, or the account disabled.
+    pub async fn authenticate_session(&self, secret: &str) -> Result<(Actor, UserId, Session)> {
+        if !secret.starts_with(SESSION_PREFIX) || secret.len() > 128 {
+            return Err(Error::Unauthenticated);
+        }
+        let Some((row, user)) = self.store.session_by_hash(&token_hash(secret)).await? else {
+            return Err(Error::Unauthenticated);
+        };
+        let now = self.clock.now();
+        let idle = self.idle_timeout();
+        if user.disabled
+            || user.role == Role::Integration
+            || now - row.last_seen_at > idle
+            || now - row.created_at > self.absolute_timeout()
+        {
+            return Err(Error::Unauthenticated);
+        }
+        // Touch at most every twentieth of the idle timeout: the timeout stays
+        // accurate to 5 % while most requests stay reads.
+        if now - row.last_seen_at >= idle / 20 {
+            self.store.touch_session(&row.id, now).await?;
+        }
+        Ok((
+            actor_of(&user)?,
+            user.id,
+            Session::from_secret(row.id, user.id, secret),
+        ))
+    }
+
+    /// Signs out: the session is deleted, so its cookie opens nothing again.
+    pub async fn logout(&self, actor: &Actor, session: &Session) -> Result<()> {
+        self.authorize_register(actor, session.user, Action::ManageOwnAccount, None)
+            .await?;
+        let event = AuditEvent::LoggedOut {
+            user: session.user,
+            session: session.id.to_string(),
+        };
+        match self
+            .store
+            .delete_session(
+                &session.id,
+                &to_row(self.clock.now(), Some(session.user), &event),
+            )
+            .await
+        {
+            Ok(()) | Err(kirjuri_store::Error::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Changes the caller's own password (the current one is required) and
+    /// ends their other sessions — all of them when called with a token.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        session: Option<&Session>,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<()> {
+        self.authorize_register(actor, actor_id, Action::ManageOwnAccount, None)
+            .await?;
+        let user = self
+            .store
+            .user(&actor_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if !verify_password(current, &user.password_hash) {
+            return Err(Error::Forbidden("the current password is wrong"));
+        }
+        check_password_policy(new, &user.name)?;
+        if verify_password(new, &user.password_hash) {
+            return Err(Error::bad_request(
+                "weak_password",
+                "the new password must differ from the current one",
+            ));
+        }
+        let event = AuditEvent::PasswordChanged {
+            user: user.id,
+            reset: false,
+        };
+        self.store
+            .set_password(
+                &user.id,
+                &hash_password(new)?,
+                session.map(|s| s.id).as_ref(),
+                &to_row(self.clock.now(), Some(user.id), &event),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_http_only_strict_and_secure_only_under_tls() {
+        let secret = SecretString::from("kjs_abc");
+        let plain = session_cookie(&secret, false).unwrap();
+        let plain = plain.to_str().unwrap();
+        assert!(plain.starts_with("kirjuri_session=kjs_abc;"));
+        for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(plain.contains(flag), "{plain}");
+        }
+        assert!(!plain.contains("Secure"));
+        let tls = session_cookie(&secret, true).unwrap();
+        assert!(tls.to_str().unwrap().ends_with("; Secure"));
+        assert!(
+            clear_session_cookie(true)
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
+    }
+
+    #[test]
+    fn the_session_secret_is_found_among_other_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kirjuri_session=kjs_x; b=2"),
+        );
+        assert_eq!(session_secret(&headers), Some("kjs_x"));
+        let mut none = HeaderMap::new();
+        none.append(
+            header::COOKIE,
+            HeaderValue::from_static("kirjuri_sessionx=1"),
+        );
+        assert_eq!(session_secret(&none), None);
+    }
+
+    #[test]
+    fn the_csrf_token_is_stable_per_session_and_differs_between_sessions() {
+        let a = Session::from_secret(uuid::Uuid::nil(), UserId::new_v7(), "kjs_a");
+        let again = Session::from_secret(uuid::Uuid::nil(), UserId::new_v7(), "kjs_a");
+        let b = Session::from_secret(uuid::Uuid::nil(), UserId::new_v7(), "kjs_b");
+        assert_eq!(a.csrf_token(), again.csrf_token());
+        assert_ne!(a.csrf_token(), b.csrf_token());
+        assert!(!a.csrf_matches(b.csrf_token()));
+        assert!(a.csrf_matches(again.csrf_token()));
+        assert!(!a.csrf_token().contains("kjs_a"));
+        assert!(!format!("{a:?}").contains(a.csrf_token()));
+    }
+}
