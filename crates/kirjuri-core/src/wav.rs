@@ -33,6 +33,7 @@
 //! names, so a mislabelled text file cannot leak its contents into a log.
 
 mod codec;
+pub mod decode;
 pub mod g711;
 pub mod synth;
 mod validator;
@@ -40,7 +41,7 @@ mod validator;
 use std::fmt;
 
 pub use codec::codec_name;
-pub use validator::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, WavValidator};
+pub use validator::{AudioLayout, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, WavValidator};
 
 /// The sample encodings Kirjuri accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -49,6 +49,23 @@ struct Format {
     block_align: u16,
 }
 
+/// The audio's format and position, known once the headers are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioLayout {
+    /// Sample encoding.
+    pub encoding: Encoding,
+    /// Samples per second per channel.
+    pub sample_rate: u32,
+    /// Channel count.
+    pub channels: u16,
+    /// Bytes per frame.
+    pub block_align: u16,
+    /// Offset of the first audio byte in the file.
+    pub data_offset: u64,
+    /// Audio length in bytes.
+    pub data_len: u64,
+}
+
 /// The push parser. Feed it every byte of the upload in order, then `finish`.
 ///
 /// ```
@@ -112,6 +129,22 @@ impl WavValidator {
         }
         self.consume(bytes)
             .inspect_err(|error| self.failed = Some(error.clone()))
+    }
+
+    /// Where the audio lies, as soon as the `fmt ` chunk and the `data` chunk
+    /// header have been read (before the audio itself arrives), so a caller
+    /// can decode samples while the upload streams.
+    pub fn audio_layout(&self) -> Option<AudioLayout> {
+        let format = self.format?;
+        let (data_offset, data_len) = self.data?;
+        Some(AudioLayout {
+            encoding: format.encoding,
+            sample_rate: format.sample_rate,
+            channels: format.channels,
+            block_align: format.block_align,
+            data_offset,
+            data_len,
+        })
     }
 
     /// Declares the end of input; fails if the file is truncated or incomplete.
