@@ -6,6 +6,7 @@
 //! key file — the operator — and are audited as such (actor: none).
 
 mod import;
+mod users_cmd;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -80,6 +81,8 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    #[command(flatten)]
+    Admin(users_cmd::UserAdmin),
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +99,8 @@ enum TokenCommand {
         #[arg(long)]
         expires_in_days: Option<u32>,
     },
+    #[command(flatten)]
+    Admin(users_cmd::TokenAdmin),
 }
 
 /// The flags that override configuration, in figment's shape.
@@ -210,6 +215,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", token.expose_secret());
             Ok(ExitCode::SUCCESS)
         }
+        Command::User {
+            command: UserCommand::Admin(command),
+        } => users_cmd::user(&app, command).await,
+        Command::Token {
+            command: TokenCommand::Admin(command),
+        } => users_cmd::token(&app, command).await,
         Command::Import { paths } => import::run(&app, &paths).await,
     }
 }
