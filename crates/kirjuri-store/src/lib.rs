@@ -50,5 +50,7 @@ pub use model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow, truncate_to_storage,
 };
 pub use model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+pub use model::SessionPreferences;
+pub use model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
 pub use sqlite::SqliteStore;
 pub use store::Store;

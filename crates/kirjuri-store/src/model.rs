@@ -400,6 +400,17 @@ impl fmt::Debug for SessionRow {
     }
 }
 
+/// The web UI's preferences for a session (issue 4): not personal data, and
+/// granting nothing; each read still states its purpose to the access
+/// decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionPreferences {
+    /// The purpose of processing (ACC-2) chosen in the session.
+    pub purpose: Option<String>,
+    /// The account's UI language (`fi`, `sv`, `en`).
+    pub language: Option<String>,
+}
+
 /// Sessions older than these instants are stale and may be removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionCutoff {
@@ -416,6 +427,78 @@ pub struct AuditRecord {
     pub seq: i64,
     /// The event.
     pub event: NewAuditEvent,
+}
+
+/// An audit event exactly as its row stores it, for the Merkle tree of AUD-2:
+/// raw column values, nothing parsed or normalised, so the leaf a verifier
+/// hashes depends on the stored bytes alone (`details` is the JSON text as
+/// written; `actor` the blob, normally a 16-byte UUID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAuditEvent {
+    /// Position in the log; an untouched log numbers its events 1, 2, 3, ….
+    pub seq: i64,
+    /// When it happened, in microseconds since the Unix epoch.
+    pub at_micros: i64,
+    /// The actor column's bytes.
+    pub actor: Option<Vec<u8>>,
+    /// The action column.
+    pub action: String,
+    /// The object column.
+    pub object: Option<String>,
+    /// The purpose column.
+    pub purpose: Option<String>,
+    /// The outcome column.
+    pub outcome: String,
+    /// The details column: JSON text, byte for byte.
+    pub details: String,
+}
+
+/// A signed checkpoint of the audit log's Merkle tree, as stored. Only
+/// `note` (a C2SP signed note) is evidence; `root` repeats what it says for
+/// queries, and `frontier` (the compact range of the tree at `size`, 32-byte
+/// hashes largest subtree first) lets the writer resume without rereading
+/// the log once it has checked the frontier against the signed root.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditCheckpointRow {
+    /// The number of events the tree covers (events 1..=size).
+    pub size: u64,
+    /// The tree's root, as the note states it.
+    pub root: Vec<u8>,
+    /// The signed checkpoint.
+    pub note: String,
+    /// The perfect-subtree roots of the tree at `size`, concatenated.
+    pub frontier: Vec<u8>,
+    /// When it was signed.
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for AuditCheckpointRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditCheckpointRow")
+            .field("size", &self.size)
+            .field("root", &Bytes(self.root.len()))
+            .field("note", &Bytes(self.note.len()))
+            .field("frontier", &Bytes(self.frontier.len()))
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Which audit events a query wants (all criteria must hold), a page at a
+/// time in sequence order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Events that name this id: as their object, as the `contact` of their
+    /// details, or among a search's `results`.
+    pub reference: Option<String>,
+    /// Events this account did.
+    pub actor: Option<UserId>,
+    /// Events with this action, e.g. `contact.viewed`.
+    pub action: Option<String>,
+    /// Only events with a greater sequence number (the page cursor).
+    pub after_seq: i64,
+    /// At most this many events.
+    pub limit: u32,
 }
 
 /// Formats a blob as its length only.

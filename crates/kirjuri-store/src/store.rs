@@ -23,6 +23,8 @@ use crate::model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+use crate::model::SessionPreferences;
+use crate::model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
 
 /// Kirjuri's database.
 #[async_trait]
@@ -120,7 +122,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`Error::NotFound`](crate::Error::NotFound) for an unknown token.
     async fn touch_token(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()>;
 
-    // --- audit ----------------------------------------------------------
     // --- accounts: administration, lockout, TOTP, sessions, tokens -------
     // (SEC-5, ACC-1; every write commits with the audit events it is given)
 
@@ -209,6 +210,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// [`Error::NotFound`](crate::Error::NotFound) if it is already gone.
     async fn delete_session(&self, id: &uuid::Uuid, audit: &NewAuditEvent) -> Result<()>;
 
+    /// The web UI's preferences of a session: the purpose chosen in it and
+    /// its account's language. Defaults for a session that is gone.
+    async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences>;
+
+    /// Records the purpose chosen in a session (`None` clears it). Not
+    /// audited: it grants nothing, and every read records its own purpose.
+    async fn set_session_purpose(&self, id: &uuid::Uuid, purpose: Option<&str>) -> Result<()>;
+
+    /// Records an account's UI language (`None`: the default).
+    async fn set_user_language(&self, id: &UserId, language: Option<&str>) -> Result<()>;
+
     /// Tokens of one account, or of every account, oldest first.
     async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>>;
 
@@ -225,6 +237,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         audit: &NewAuditEvent,
     ) -> Result<bool>;
 
+    // --- audit ----------------------------------------------------------
 
     /// Appends an event that records no write of this store (a read, a
     /// login, a denial); returns its sequence number.
@@ -232,4 +245,50 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Up to `limit` events with `seq > after_seq`, in sequence order.
     async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    // --- audit: tamper evidence and queries (AUD-2) ---------------------
+    //
+    // Sequence numbers are commit order and have no gaps: an implementation
+    // must hand out `seq` under the same lock that commits the event (SQLite
+    // does by serialising writers), so a reader never sees event n + 1
+    // without event n and the Merkle tree can be extended by whoever reads.
+
+    /// Appends `events` in one transaction, in order (bulk loads and
+    /// benchmarks; everything else appends with the change it records).
+    async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<()>;
+
+    /// The highest sequence number in the log; 0 when it is empty.
+    async fn audit_head(&self) -> Result<i64>;
+
+    /// Up to `limit` events with `seq > after_seq` in sequence order, as
+    /// stored, for hashing (see [`StoredAuditEvent`]).
+    async fn stored_audit_events(&self, after_seq: i64, limit: u32)
+    -> Result<Vec<StoredAuditEvent>>;
+
+    /// Up to `filter.limit` events matching `filter`, in sequence order.
+    async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
+
+    /// The log's random identity, made once with the database.
+    async fn audit_log_id(&self) -> Result<String>;
+
+    /// Up to `limit` checkpoints with `size > after_size` (all sizes when
+    /// `None`), by size.
+    async fn audit_checkpoints(
+        &self,
+        after_size: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<AuditCheckpointRow>>;
+
+    /// The checkpoint of the largest size.
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>>;
+
+    /// Stores `checkpoint` if the largest stored checkpoint is still of size
+    /// `previous` (`None`: there is none) — the one the caller extended and
+    /// checked it against. Returns `false` and writes nothing when another
+    /// writer got there first, including with the same size.
+    async fn insert_audit_checkpoint(
+        &self,
+        checkpoint: &AuditCheckpointRow,
+        previous: Option<u64>,
+    ) -> Result<bool>;
 }

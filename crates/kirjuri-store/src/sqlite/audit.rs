@@ -1,14 +1,17 @@
-//! The audit log in SQLite: append and read in sequence order. Append-only is
-//! enforced by the schema's triggers, not by this code, so no query anyone
-//! writes against the pool can rewrite history. Tamper evidence (the hash
-//! chain of AUD-2) is built on top of the sequence, elsewhere.
+//! The audit log in SQLite: append and read events in sequence order, query
+//! them by the ids they name, and keep the signed checkpoints of their
+//! Merkle tree (AUD-2). Append-only is enforced by the schema's triggers, not
+//! by this code, so no query anyone writes against the pool can rewrite
+//! history. The tree, the signatures and their verification live in the
+//! server (`kirjuri_server::audit_chain`); this module only stores and reads.
 
 use kirjuri_core::ids::UserId;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::codec::{get_json, get_opt_uuid, get_time, micros};
-use crate::error::Result;
-use crate::model::{AuditRecord, NewAuditEvent};
+use super::codec::{get_json, get_length, get_opt_uuid, get_time, length, micros};
+use crate::error::{Error, Result};
+use crate::model::{AuditCheckpointRow, AuditFilter, AuditRecord, NewAuditEvent, StoredAuditEvent};
 
 /// Appends `event` on `conn` (inside the caller's transaction, if any) and
 /// returns its sequence number.
@@ -43,20 +46,447 @@ pub(super) async fn after(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
+    rows.iter().map(record).collect()
+}
+
+/// Appends `events` in order inside the caller's transaction.
+pub(super) async fn insert_all(
+    conn: &mut SqliteConnection,
+    events: &[NewAuditEvent],
+) -> Result<()> {
+    for event in events {
+        insert(&mut *conn, event).await?;
+    }
+    Ok(())
+}
+
+/// The highest sequence number; 0 for an empty log.
+pub(super) async fn head(pool: &SqlitePool) -> Result<i64> {
+    let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_events")
+        .fetch_one(pool)
+        .await?;
+    Ok(head.unwrap_or(0))
+}
+
+/// Up to `limit` events after `after_seq`, as stored.
+pub(super) async fn stored_after(
+    pool: &SqlitePool,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<StoredAuditEvent>> {
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
+         WHERE seq > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(after_seq)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
     rows.iter()
         .map(|row| {
-            Ok(AuditRecord {
+            Ok(StoredAuditEvent {
                 seq: row.try_get("seq")?,
-                event: NewAuditEvent {
-                    at: get_time(row, "at")?,
-                    actor: get_opt_uuid(row, "actor")?.map(UserId::from_uuid),
-                    action: row.try_get("action")?,
-                    object: row.try_get("object")?,
-                    purpose: row.try_get("purpose")?,
-                    outcome: row.try_get("outcome")?,
-                    details: get_json(row, "details")?,
-                },
+                at_micros: row.try_get("at")?,
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                object: row.try_get("object")?,
+                purpose: row.try_get("purpose")?,
+                outcome: row.try_get("outcome")?,
+                details: row.try_get("details")?,
             })
         })
         .collect()
+}
+
+/// Events matching `filter`, in sequence order. Each criterion has an index
+/// that leads with it and continues with `seq`, so a page costs the page.
+pub(super) async fn search(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+    let mut sql = String::from(
+        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
+         WHERE seq > ?",
+    );
+    if filter.reference.is_some() {
+        sql.push_str(" AND seq IN (SELECT seq FROM audit_refs WHERE ref = ? AND seq > ?)");
+    }
+    if filter.actor.is_some() {
+        sql.push_str(" AND actor = ?");
+    }
+    if filter.action.is_some() {
+        sql.push_str(" AND action = ?");
+    }
+    sql.push_str(" ORDER BY seq LIMIT ?");
+    // Only fixed fragments are concatenated; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(filter.after_seq);
+    if let Some(reference) = &filter.reference {
+        query = query.bind(reference.as_str()).bind(filter.after_seq);
+    }
+    if let Some(actor) = &filter.actor {
+        query = query.bind(actor.as_uuid());
+    }
+    if let Some(action) = &filter.action {
+        query = query.bind(action.as_str());
+    }
+    let rows = query.bind(i64::from(filter.limit)).fetch_all(pool).await?;
+    rows.iter().map(record).collect()
+}
+
+/// The log's identity from the migration that created it.
+pub(super) async fn log_id(pool: &SqlitePool) -> Result<String> {
+    let id: Option<String> = sqlx::query_scalar("SELECT log_id FROM audit_log WHERE id = 1")
+        .fetch_optional(pool)
+        .await?;
+    id.ok_or_else(|| Error::Corrupt("audit_log: the log identity is missing".into()))
+}
+
+/// Up to `limit` checkpoints above `after_size`, by size.
+pub(super) async fn checkpoints(
+    pool: &SqlitePool,
+    after_size: Option<u64>,
+    limit: u32,
+) -> Result<Vec<AuditCheckpointRow>> {
+    let after = match after_size {
+        Some(size) => length(size, "audit_checkpoints.size")?,
+        None => -1,
+    };
+    let rows = sqlx::query(
+        "SELECT size, root, note, frontier, created_at FROM audit_checkpoints \
+         WHERE size > ? ORDER BY size LIMIT ?",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(checkpoint).collect()
+}
+
+/// The checkpoint of the largest size.
+pub(super) async fn latest_checkpoint(pool: &SqlitePool) -> Result<Option<AuditCheckpointRow>> {
+    let row = sqlx::query(
+        "SELECT size, root, note, frontier, created_at FROM audit_checkpoints \
+         ORDER BY size DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(checkpoint).transpose()
+}
+
+/// Stores `row` inside the caller's write transaction if the largest stored
+/// size is still `previous`; `false` if another writer moved on first.
+pub(super) async fn insert_checkpoint(
+    conn: &mut SqliteConnection,
+    row: &AuditCheckpointRow,
+    previous: Option<u64>,
+) -> Result<bool> {
+    let latest: Option<i64> = sqlx::query_scalar("SELECT max(size) FROM audit_checkpoints")
+        .fetch_one(&mut *conn)
+        .await?;
+    let previous = previous
+        .map(|size| length(size, "audit_checkpoints.size"))
+        .transpose()?;
+    if latest != previous {
+        return Ok(false);
+    }
+    // The primary key refuses a second checkpoint of the same size even if
+    // the check above were ever bypassed.
+    let inserted = sqlx::query(
+        "INSERT INTO audit_checkpoints (size, root, note, frontier, created_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
+    )
+    .bind(length(row.size, "audit_checkpoints.size")?)
+    .bind(row.root.as_slice())
+    .bind(row.note.as_str())
+    .bind(row.frontier.as_slice())
+    .bind(micros(row.created_at))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+fn record(row: &SqliteRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: row.try_get("seq")?,
+        event: NewAuditEvent {
+            at: get_time(row, "at")?,
+            actor: get_opt_uuid(row, "actor")?.map(UserId::from_uuid),
+            action: row.try_get("action")?,
+            object: row.try_get("object")?,
+            purpose: row.try_get("purpose")?,
+            outcome: row.try_get("outcome")?,
+            details: get_json(row, "details")?,
+        },
+    })
+}
+
+fn checkpoint(row: &SqliteRow) -> Result<AuditCheckpointRow> {
+    Ok(AuditCheckpointRow {
+        size: get_length(row, "size")?,
+        root: row.try_get("root")?,
+        note: row.try_get("note")?,
+        frontier: row.try_get("frontier")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use kirjuri_core::ids::UserId;
+    use serde_json::json;
+
+    use crate::model::{AuditCheckpointRow, AuditFilter, NewAuditEvent};
+    use crate::sqlite::SqliteStore;
+    use crate::store::Store;
+
+    fn at(micros: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(1_796_000_000_000_000 + micros).unwrap()
+    }
+
+    fn event(
+        i: i64,
+        actor: Option<UserId>,
+        action: &str,
+        details: serde_json::Value,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            at: at(i),
+            actor,
+            action: action.into(),
+            object: Some(format!("object-{i}")),
+            purpose: None,
+            outcome: "success".into(),
+            details,
+        }
+    }
+
+    fn checkpoint(size: u64) -> AuditCheckpointRow {
+        AuditCheckpointRow {
+            size,
+            root: vec![size as u8; 32],
+            note: format!("note {size}\n"),
+            frontier: vec![1; 32 * size.count_ones() as usize],
+            created_at: at(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_events_come_back_byte_for_byte_with_gapless_sequence_numbers() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        assert_eq!(store.audit_head().await.unwrap(), 0);
+        let actor = UserId::new_v7();
+        store
+            .append_audit(&event(
+                1,
+                Some(actor),
+                "contact.viewed",
+                json!({"b": 1, "a": [2, "x"]}),
+            ))
+            .await
+            .unwrap();
+        store
+            .append_audit_batch(&[
+                event(2, None, "user.created", json!({})),
+                event(3, None, "user.created", json!({})),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.audit_head().await.unwrap(), 3);
+        let stored = store.stored_audit_events(0, 10).await.unwrap();
+        assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(stored[0].details, r#"{"a":[2,"x"],"b":1}"#);
+        assert_eq!(stored[0].actor.as_deref(), Some(&actor.as_bytes()[..]));
+        assert_eq!(stored[0].at_micros, at(1).timestamp_micros());
+        assert_eq!(stored[1].actor, None);
+        assert_eq!(store.stored_audit_events(2, 10).await.unwrap().len(), 1);
+        assert_eq!(store.stored_audit_events(0, 2).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn audit_queries_find_events_by_the_ids_they_name_by_actor_and_by_action() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let (aino, sanna) = (UserId::new_v7(), UserId::new_v7());
+        let contact = "0192f5c4-8f5e-7000-8000-0000000000aa";
+        let events = [
+            // 1: viewed the contact (object).
+            NewAuditEvent {
+                object: Some(contact.into()),
+                ..event(1, Some(aino), "contact.viewed", json!({}))
+            },
+            // 2: read its recording (details.contact).
+            event(
+                2,
+                Some(sanna),
+                "recording.read",
+                json!({"contact": contact}),
+            ),
+            // 3: a search that returned it among others.
+            NewAuditEvent {
+                object: None,
+                ..event(
+                    3,
+                    Some(sanna),
+                    "contact.search",
+                    json!({"results": ["other", contact]}),
+                )
+            },
+            // 4: unrelated.
+            event(
+                4,
+                Some(aino),
+                "contact.viewed",
+                json!({"results": {"contact": contact}}),
+            ),
+        ];
+        for e in &events {
+            store.append_audit(e).await.unwrap();
+        }
+        let seqs = |records: Vec<crate::model::AuditRecord>| {
+            records.iter().map(|r| r.seq).collect::<Vec<_>>()
+        };
+        let all = AuditFilter {
+            limit: 100,
+            ..AuditFilter::default()
+        };
+        let about = AuditFilter {
+            reference: Some(contact.into()),
+            ..all.clone()
+        };
+        assert_eq!(seqs(store.search_audit(&about).await.unwrap()), [1, 2, 3]);
+        let by_sanna = AuditFilter {
+            actor: Some(sanna),
+            ..all.clone()
+        };
+        assert_eq!(seqs(store.search_audit(&by_sanna).await.unwrap()), [2, 3]);
+        let viewed = AuditFilter {
+            action: Some("contact.viewed".into()),
+            ..all.clone()
+        };
+        assert_eq!(seqs(store.search_audit(&viewed).await.unwrap()), [1, 4]);
+        let viewed_by_aino_about = AuditFilter {
+            actor: Some(aino),
+            ..about.clone()
+        };
+        assert_eq!(
+            seqs(store.search_audit(&viewed_by_aino_about).await.unwrap()),
+            [1]
+        );
+        // Paging: after the cursor, at most `limit`.
+        let page = AuditFilter {
+            after_seq: 1,
+            limit: 1,
+            ..about
+        };
+        assert_eq!(seqs(store.search_audit(&page).await.unwrap()), [2]);
+        assert_eq!(
+            store.search_audit(&all).await.unwrap()[1].event.details,
+            json!({"contact": contact})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_is_stored_only_on_top_of_the_one_its_writer_extended() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        assert!(store.latest_audit_checkpoint().await.unwrap().is_none());
+        // The first needs "no checkpoint yet".
+        assert!(
+            !store
+                .insert_audit_checkpoint(&checkpoint(4), Some(2))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .insert_audit_checkpoint(&checkpoint(4), None)
+                .await
+                .unwrap()
+        );
+        // A racer that also started from nothing loses, whatever its size.
+        assert!(
+            !store
+                .insert_audit_checkpoint(&checkpoint(4), None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .insert_audit_checkpoint(&checkpoint(5), None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .insert_audit_checkpoint(&checkpoint(7), Some(4))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .insert_audit_checkpoint(&checkpoint(9), Some(4))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.latest_audit_checkpoint().await.unwrap(),
+            Some(checkpoint(7))
+        );
+        let all = store.audit_checkpoints(None, 10).await.unwrap();
+        assert_eq!(all, [checkpoint(4), checkpoint(7)]);
+        assert_eq!(
+            store.audit_checkpoints(Some(4), 10).await.unwrap(),
+            [checkpoint(7)]
+        );
+        assert_eq!(
+            store.audit_checkpoints(None, 1).await.unwrap(),
+            [checkpoint(4)]
+        );
+    }
+
+    #[tokio::test]
+    async fn checkpoints_and_the_log_identity_cannot_be_changed_or_deleted() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let id = store.audit_log_id().await.unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_eq!(store.audit_log_id().await.unwrap(), id);
+        assert!(
+            store
+                .insert_audit_checkpoint(&checkpoint(1), None)
+                .await
+                .unwrap()
+        );
+        store
+            .append_audit(&event(1, None, "user.created", json!({})))
+            .await
+            .unwrap();
+        for sql in [
+            "UPDATE audit_checkpoints SET root = zeroblob(32)",
+            "UPDATE audit_checkpoints SET frontier = zeroblob(32)",
+            "DELETE FROM audit_checkpoints",
+            "UPDATE audit_log SET log_id = '00000000000000000000000000000000'",
+            "DELETE FROM audit_log",
+            "UPDATE audit_events SET outcome = 'x'",
+            "DELETE FROM audit_events",
+        ] {
+            let error = sqlx::query(sql).execute(store.pool()).await.unwrap_err();
+            assert!(error.to_string().contains("audit"), "{sql}: {error}");
+        }
+        assert_eq!(store.audit_log_id().await.unwrap(), id);
+        assert_eq!(
+            store.latest_audit_checkpoint().await.unwrap(),
+            Some(checkpoint(1))
+        );
+    }
+
+    #[tokio::test]
+    async fn two_databases_get_different_log_identities() {
+        let a = SqliteStore::in_memory().await.unwrap();
+        let b = SqliteStore::in_memory().await.unwrap();
+        assert_ne!(
+            a.audit_log_id().await.unwrap(),
+            b.audit_log_id().await.unwrap()
+        );
+    }
 }

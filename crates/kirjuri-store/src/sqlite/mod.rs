@@ -23,6 +23,7 @@ mod audit;
 mod codec;
 mod contacts;
 mod objects;
+mod preferences;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -43,6 +44,8 @@ use crate::model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+use crate::model::SessionPreferences;
+use crate::model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
 use crate::store::Store;
 
 /// The schema, embedded at compile time.
@@ -408,6 +411,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
+        preferences::session_preferences(&self.pool, id).await
+    }
+
+    async fn set_session_purpose(&self, id: &uuid::Uuid, purpose: Option<&str>) -> Result<()> {
+        preferences::set_session_purpose(&self.pool, id, purpose).await
+    }
+
+    async fn set_user_language(&self, id: &UserId, language: Option<&str>) -> Result<()> {
+        preferences::set_user_language(&self.pool, id, language).await
+    }
+
     async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
         accounts::tokens(&self.pool, user).await
     }
@@ -440,5 +455,56 @@ impl Store for SqliteStore {
 
     async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>> {
         audit::after(&self.pool, after_seq, limit).await
+    }
+
+    async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        audit::insert_all(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_head(&self) -> Result<i64> {
+        audit::head(&self.pool).await
+    }
+
+    async fn stored_audit_events(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAuditEvent>> {
+        audit::stored_after(&self.pool, after_seq, limit).await
+    }
+
+    async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        audit::search(&self.pool, filter).await
+    }
+
+    async fn audit_log_id(&self) -> Result<String> {
+        audit::log_id(&self.pool).await
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        after_size: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<AuditCheckpointRow>> {
+        audit::checkpoints(&self.pool, after_size, limit).await
+    }
+
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>> {
+        audit::latest_checkpoint(&self.pool).await
+    }
+
+    #[tracing::instrument(skip_all, fields(size = checkpoint.size))]
+    async fn insert_audit_checkpoint(
+        &self,
+        checkpoint: &AuditCheckpointRow,
+        previous: Option<u64>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 }
