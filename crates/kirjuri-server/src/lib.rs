@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod audit_chain;
 pub mod auth;
 pub mod config;
 pub mod demo;
