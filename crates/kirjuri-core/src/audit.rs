@@ -48,6 +48,15 @@ pub struct HashedCriterion {
 /// Something that happened and must be provable later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditEvent {
+    /// A derived artefact (e.g. waveform peaks) was stored beside a recording.
+    DerivedCreated {
+        /// The contact.
+        contact: ContactId,
+        /// The stored artefact.
+        object: ObjectId,
+        /// Its kind, e.g. `waveform`.
+        kind: &'static str,
+    },
     /// A contact entered the register.
     ContactCreated {
         /// The new contact.
@@ -226,6 +235,7 @@ impl AuditEvent {
     /// The stored action name.
     pub fn action(&self) -> &'static str {
         match self {
+            AuditEvent::DerivedCreated { .. } => "derived.created",
             AuditEvent::ContactCreated { .. } => "contact.created",
             AuditEvent::ContactViewed { .. } => "contact.viewed",
             AuditEvent::RecordingCreated { .. } => "recording.created",
@@ -259,7 +269,8 @@ impl AuditEvent {
                 Some(contact.to_string())
             }
             AuditEvent::RecordingCreated { object, .. }
-            | AuditEvent::RecordingRead { object, .. } => Some(object.to_string()),
+            | AuditEvent::RecordingRead { object, .. }
+            | AuditEvent::DerivedCreated { object, .. } => Some(object.to_string()),
             AuditEvent::Search { .. } | AuditEvent::AuditRead { .. } => None,
             AuditEvent::AccessDenied { object, .. } => object.clone(),
             AuditEvent::UserCreated { user, .. }
@@ -302,6 +313,9 @@ impl AuditEvent {
     /// Everything else worth keeping, as JSON (ids and hashes only).
     pub fn details(&self) -> Value {
         match self {
+            AuditEvent::DerivedCreated { contact, kind, .. } => {
+                json!({"contact": contact, "kind": kind})
+            }
             AuditEvent::ContactCreated { .. } => json!({}),
             AuditEvent::ContactViewed { reason, .. } => match reason {
                 Some(reason) => json!({"reason": reason}),
