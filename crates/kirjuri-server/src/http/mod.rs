@@ -4,6 +4,7 @@
 //! answer. Access decisions and audit happen in the methods they call.
 
 mod accounts;
+mod audit;
 mod contacts;
 pub mod transport;
 
@@ -144,6 +145,7 @@ pub fn routes() -> Vec<RouteSpec> {
             get(contacts::search).post(contacts::create),
         ),
         RouteSpec::guarded("/api/v1/contacts/{id}", get(contacts::read)),
+        RouteSpec::guarded("/api/v1/audit", get(audit::list)),
         RouteSpec::guarded(
             "/api/v1/contacts/{id}/recording",
             put(contacts::upload_recording).get(contacts::download_recording),
