@@ -14,6 +14,7 @@
     reason = "a test should fail loudly at the line that broke"
 )]
 
+mod accounts;
 mod contract;
 mod sqlite;
 mod support;
