@@ -223,3 +223,25 @@ async fn sigterm_lets_an_upload_in_flight_finish_and_the_server_exits_cleanly() 
     );
     assert_eq!(app.object_files().len(), 1);
 }
+
+#[tokio::test]
+async fn a_server_asked_to_stop_as_soon_as_it_says_it_is_listening_exits_cleanly() {
+    // Arrange: a supervisor (systemd, Kubernetes) may send SIGTERM the moment
+    // the process reports it is up; the shutdown must already be graceful.
+    let mut app = spawn_app().await;
+    app.stop();
+
+    for attempt in 0..5 {
+        app.start();
+
+        // Act
+        app.terminate();
+        let exit = app.wait_exit(Duration::from_secs(30));
+
+        // Assert
+        assert!(
+            exit.success(),
+            "attempt {attempt}: SIGTERM right after 'listening on' gave {exit}"
+        );
+    }
+}

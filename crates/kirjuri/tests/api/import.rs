@@ -258,8 +258,9 @@ async fn assert_second_import_adds_nothing(app: &mut TestApp, dir: &Path, offlin
 #[tokio::test]
 async fn an_import_with_the_server_stopped_takes_the_good_files_reports_the_bad_and_is_idempotent()
 {
-    // Arrange
+    // Arrange: a data folder with its accounts, and no server running.
     let mut app = spawn_app().await;
+    assert_eq!(app.healthz().await.status(), reqwest::StatusCode::OK);
     app.stop();
     let spool_dir = tempfile::tempdir().expect("a spool folder");
     let spool = make_spool(spool_dir.path());

@@ -14,6 +14,7 @@
 )]
 
 mod access;
+mod accounts;
 mod contacts;
 mod crash;
 mod helpers;

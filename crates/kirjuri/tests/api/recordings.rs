@@ -515,3 +515,44 @@ async fn a_recording_for_a_contact_that_does_not_exist_is_404() {
         "nothing is stored for a contact that does not exist"
     );
 }
+
+#[tokio::test]
+async fn two_different_recordings_raced_for_one_contact_store_exactly_one() {
+    // Arrange: two integrations (or a confused retry) send different
+    // recordings for the same call at the same moment.
+    let app = spawn_app().await;
+    let id = app.new_call("aino").await;
+    let first = noise_wav(1_500_000, 31);
+    let second = noise_wav(1_500_000, 32);
+
+    // Act
+    let (a, b) = tokio::join!(
+        app.upload_recording(&app.tokens.pbx, &id, chunked_body(first.clone(), 64 * 1024)),
+        app.upload_recording(
+            &app.tokens.pbx,
+            &id,
+            chunked_body(second.clone(), 64 * 1024)
+        ),
+    );
+
+    // Assert
+    let statuses = [a.status(), b.status()];
+    assert!(
+        statuses.contains(&StatusCode::CREATED) && statuses.contains(&StatusCode::CONFLICT),
+        "one upload wins (201), the other conflicts (409): {statuses:?}"
+    );
+    let winner = if a.status() == StatusCode::CREATED {
+        &first
+    } else {
+        &second
+    };
+    assert!(
+        app.recording_as_supervisor(&id).await[..] == winner[..],
+        "the winner is what is stored"
+    );
+    assert_eq!(
+        app.object_files().len(),
+        1,
+        "the loser leaves no object file"
+    );
+}
