@@ -131,7 +131,8 @@ fn resume(size: u64, frontier: &[u8], root: &Hash) -> Option<TreeBuilder> {
     (tree.root() == *root).then_some(tree)
 }
 
-fn short(root: &Hash) -> String {
+/// A root as checkpoints write it: standard base64.
+pub fn root_text(root: &[u8]) -> String {
     BASE64.encode(root)
 }
 
@@ -467,7 +468,7 @@ impl AuditChain {
             .insert_audit_checkpoint(&row, latest.as_ref().map(|l| l.size))
             .await?
         {
-            tracing::info!(size = head, root = %short(&root), "signed an audit checkpoint");
+            tracing::info!(size = head, root = %root_text(&root), "signed an audit checkpoint");
             Ok(CheckpointOutcome::Signed(row))
         } else {
             Ok(CheckpointOutcome::Raced)

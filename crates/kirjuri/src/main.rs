@@ -5,6 +5,7 @@
 //! Commands run with the authority of whoever can read the data folder and its
 //! key file — the operator — and are audited as such (actor: none).
 
+mod audit_cmd;
 mod import;
 mod users_cmd;
 
@@ -65,6 +66,11 @@ enum Command {
         /// Files or folders to import.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Verify the tamper-evident audit log; sign and export its checkpoints.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cmd::AuditCommand,
     },
 }
 
@@ -222,11 +228,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             command: TokenCommand::Admin(command),
         } => users_cmd::token(&app, command).await,
         Command::Import { paths } => import::run(&app, &paths).await,
+        Command::Audit { command } => audit_cmd::run(&app, command).await,
     }
 }
 
 async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     app.recover().await.context("start-up recovery failed")?;
+    let audit_chain = kirjuri_server::audit_chain::AuditChain::for_app(&app)
+        .await
+        .context("failed to open the audit signing key")?;
     let listener = tokio::net::TcpListener::bind(app.config.listen)
         .await
         .with_context(|| format!("failed to listen on {}", app.config.listen))?;
@@ -244,7 +254,12 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     std::io::stdout()
         .flush()
         .context("failed to write to stdout")?;
-    kirjuri_server::http::serve(app, listener, shutdown_signal()).await?;
+    // Checkpoints are signed while serving and once more after the last
+    // request has drained, so a graceful stop leaves no event unsigned.
+    let checkpointer = audit_cmd::Checkpointer::start(audit_chain, &app.config);
+    let served = kirjuri_server::http::serve(app, listener, shutdown_signal()).await;
+    checkpointer.stop().await;
+    served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

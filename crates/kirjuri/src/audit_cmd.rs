@@ -1,0 +1,222 @@
+//! `kirjuri audit …` (DESIGN.md AUD-2, "Interfaces"): `verify` proves the
+//! audit log intact or names the first bad entry; `checkpoint` signs the
+//! events not yet covered and, with `--export`, hands the latest signed
+//! checkpoint to an outside witness. Also starts and stops `serve`'s
+//! background checkpoint writer.
+//!
+//! The work is `kirjuri_server::audit_chain`'s; this module parses, prints
+//! and picks the exit code. Output names sequence numbers, sizes and hashes,
+//! never an event's content.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use kirjuri_server::audit_chain::{
+    self, AuditChain, CheckpointOutcome, CheckpointPolicy, VerifyReport,
+};
+use kirjuri_server::{Config, Kirjuri};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// `kirjuri audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit log's Merkle tree from the stored events and check
+    /// every signed checkpoint against it. Exits 0 with a summary when the
+    /// log is intact, 1 naming the first bad entry otherwise.
+    Verify {
+        /// A checkpoint exported earlier (e.g. kept by an outside witness):
+        /// the log must still extend it.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Check signatures with this note verifier key (as `audit checkpoint`
+        /// prints it) instead of the data folder's own signing key — pin it
+        /// outside the data folder to catch a replaced key.
+        #[arg(long, value_name = "KEY")]
+        verifier_key: Option<String>,
+    },
+    /// Sign a checkpoint of the events not yet covered by one.
+    Checkpoint {
+        /// Write the latest signed checkpoint (a C2SP signed note) for an
+        /// outside witness, to stdout or `--out`.
+        #[arg(long)]
+        export: bool,
+        /// Where `--export` writes the checkpoint.
+        #[arg(long, value_name = "FILE", requires = "export")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Runs an `audit` subcommand.
+pub async fn run(app: &Kirjuri, command: AuditCommand) -> Result<ExitCode> {
+    match command {
+        AuditCommand::Verify {
+            checkpoint,
+            verifier_key,
+        } => verify(app, checkpoint, verifier_key).await,
+        AuditCommand::Checkpoint { export, out } => checkpoint(app, export, out).await,
+    }
+}
+
+async fn verify(
+    app: &Kirjuri,
+    witness: Option<PathBuf>,
+    verifier_key: Option<String>,
+) -> Result<ExitCode> {
+    let witness = match &witness {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read the checkpoint {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let origin = audit_chain::origin(
+        &app.store
+            .audit_log_id()
+            .await
+            .context("failed to read the audit log's identity")?,
+    );
+    // Verifying never creates a signing key: without one (and without
+    // --verifier-key) every checkpoint is reported as unverifiable.
+    let key_file = app.config.audit_key_file();
+    let verifier_key = match verifier_key {
+        Some(key) => Some(key),
+        None if key_file.exists() => Some(
+            AuditChain::for_app(app)
+                .await
+                .context("failed to open the audit signing key")?
+                .verifier_key(),
+        ),
+        None => None,
+    };
+    let report = audit_chain::verify(
+        Arc::clone(&app.store),
+        &origin,
+        verifier_key.as_deref(),
+        witness.as_deref(),
+    )
+    .await
+    .context("failed to verify the audit log")?;
+    print_report(&report, verifier_key.as_deref());
+    Ok(if report.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_report(report: &VerifyReport, verifier_key: Option<&str>) {
+    let latest = match report.latest {
+        Some((size, root)) => format!("size {size}, root {}", audit_chain::root_text(&root)),
+        None => "none".to_owned(),
+    };
+    if let Some(first) = report.findings.first() {
+        println!("audit log NOT intact: first bad entry: {first}");
+        println!("findings ({}):", report.findings.len());
+        for finding in &report.findings {
+            println!("  - {finding}");
+        }
+        if report.truncated_findings {
+            println!("  - … (more not shown)");
+        }
+    } else {
+        println!(
+            "audit log intact: {} events, {} checkpoints",
+            report.events, report.checkpoints
+        );
+    }
+    println!("origin: {}", report.origin);
+    println!(
+        "events read: {}, highest sequence number: {}",
+        report.events, report.last_seq
+    );
+    println!("latest valid checkpoint: {latest}");
+    println!("events not yet signed: {}", report.unsigned());
+    if let Some((size, root)) = report.witness {
+        println!(
+            "witness checkpoint: size {size}, root {}",
+            audit_chain::root_text(&root)
+        );
+    }
+    match verifier_key {
+        Some(key) => println!("verifier key: {key}"),
+        None => println!("verifier key: none (the signing key file is missing)"),
+    }
+}
+
+async fn checkpoint(app: &Kirjuri, export: bool, out: Option<PathBuf>) -> Result<ExitCode> {
+    let chain = AuditChain::for_app(app)
+        .await
+        .context("failed to open the audit signing key")?;
+    let outcome = chain
+        .checkpoint()
+        .await
+        .context("failed to sign an audit checkpoint")?;
+    let Some(latest) = chain
+        .latest()
+        .await
+        .context("failed to read the latest checkpoint")?
+    else {
+        bail!("the audit log has no events yet, so there is no checkpoint");
+    };
+    let what = match outcome {
+        CheckpointOutcome::Signed(_) => "signed",
+        CheckpointOutcome::UpToDate(_) => "already up to date",
+        CheckpointOutcome::Raced => "signed by another process",
+    };
+    let root = audit_chain::root_text(&latest.root);
+    if !export {
+        println!("checkpoint {what}: size {}, root {root}", latest.size);
+        println!("verifier key: {}", chain.verifier_key());
+        return Ok(ExitCode::SUCCESS);
+    }
+    match out {
+        Some(path) => {
+            std::fs::write(&path, &latest.note)
+                .with_context(|| format!("failed to write {}", path.display()))?;
+            println!(
+                "wrote the checkpoint of size {} (root {root}) to {}",
+                latest.size,
+                path.display()
+            );
+            println!("verifier key: {}", chain.verifier_key());
+        }
+        None => {
+            // stdout carries the note alone, so it can be piped to a witness.
+            print!("{}", latest.note);
+            eprintln!("verifier key: {}", chain.verifier_key());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve`'s background checkpoint writer.
+pub struct Checkpointer {
+    /// Tells the writer the server has drained.
+    stop: oneshot::Sender<()>,
+    /// The writer, which signs once more after being told to stop.
+    task: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// Starts signing checkpoints as `config` asks (AUD-2).
+    pub fn start(chain: AuditChain, config: &Config) -> Checkpointer {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let policy = CheckpointPolicy::from_config(config);
+        let task = tokio::spawn(audit_chain::run_checkpointer(chain, policy, async {
+            let _ = stopped.await;
+        }));
+        Checkpointer { stop, task }
+    }
+
+    /// Signs the last events and stops; call once the server has drained.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the audit checkpoint writer failed");
+        }
+    }
+}
