@@ -14,7 +14,8 @@ use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::contact::{ContactInput, ValidContact};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::retention::recording_retain_until;
-use kirjuri_core::wav::{WavInfo, WavValidator};
+use kirjuri_core::wav::decode::{PeakBuilder, Peaks};
+use kirjuri_core::wav::{AudioLayout, WavInfo, WavValidator};
 use kirjuri_store::{
     CommitOutcome, ContactRow, IndexEntry, InsertOutcome, ObjectRow, PendingObject,
 };
@@ -28,6 +29,9 @@ use crate::error::{Error, Result};
 
 /// Kind name of a call recording in the objects table.
 pub const RECORDING: &str = "recording";
+
+/// Kind name of a recording's waveform peaks (derived; follows the recording).
+pub const WAVEFORM: &str = "waveform";
 
 /// Sealed bytes are handed to object storage in pieces of about this size, so
 /// each write is one large sequential write.
@@ -237,7 +241,7 @@ impl Kirjuri {
         };
         let key = self.keyring.generate_data_key()?;
         let streamed = stream_sealed(&mut writer, &key, &object_id, body, limit).await;
-        let (sha256, info, plaintext_len) = match streamed {
+        let (sha256, info, plaintext_len, peaks) = match streamed {
             Ok(done) => done,
             Err(e) => {
                 let _ = writer.abort().await;
@@ -275,7 +279,19 @@ impl Kirjuri {
             .commit_object(&row, &to_row(self.clock.now(), actor, &event))
             .await
         {
-            Ok(CommitOutcome::Committed) => Ok((RecordingAck::from_row(&row), Created::New)),
+            Ok(CommitOutcome::Committed) => {
+                if let Some(peaks) = peaks {
+                    // The waveform is a convenience for the player: failing to
+                    // store it must not fail the acknowledged recording.
+                    if let Err(e) = self
+                        .store_waveform(actor, contact_id, &peaks, row.retain_until)
+                        .await
+                    {
+                        tracing::warn!(contact_id = %contact_id, error = %e, "failed to store waveform peaks");
+                    }
+                }
+                Ok((RecordingAck::from_row(&row), Created::New))
+            }
             Ok(CommitOutcome::Existing(existing)) => {
                 // A concurrent upload for the same contact won the race.
                 self.objects.delete(&object_id).await?;
@@ -285,6 +301,70 @@ impl Kirjuri {
                 self.objects.delete(&object_id).await?;
                 self.store.abort_object(&object_id).await?;
                 Err(e.into())
+            }
+        }
+    }
+
+    /// Stores waveform peaks sealed beside their recording; they follow the
+    /// recording's retention deadline.
+    async fn store_waveform(
+        &self,
+        actor: Option<UserId>,
+        contact_id: ContactId,
+        peaks: &Peaks,
+        retain_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let plaintext = serde_json::to_vec(peaks)
+            .map_err(|e| Error::Internal(format!("failed to encode peaks: {e}")))?;
+        let object_id = ObjectId::new_v7();
+        let pending = PendingObject {
+            id: object_id,
+            contact_id,
+            kind: WAVEFORM.to_owned(),
+            instance_id: self.instance.id.clone(),
+            started_at: self.clock.now(),
+        };
+        self.store.begin_object(&pending).await?;
+        let key = self.keyring.generate_data_key()?;
+        let sealed = seal_to_vec(&key, &object_id, &plaintext)?;
+        let stored_len = sealed.len() as u64;
+        let written = async {
+            let mut writer = self.objects.put(&object_id).await?;
+            writer.write(Bytes::from(sealed)).await?;
+            writer.commit().await
+        }
+        .await;
+        if let Err(e) = written {
+            self.objects.delete(&object_id).await?;
+            self.store.abort_object(&object_id).await?;
+            return Err(e.into());
+        }
+        let row = ObjectRow {
+            id: object_id,
+            contact_id,
+            kind: WAVEFORM.to_owned(),
+            wrapped_key: self.keyring.wrap(&key, &object_id)?,
+            sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &plaintext)),
+            plaintext_len: plaintext.len() as u64,
+            stored_len,
+            media: json!({"format": "peaks-json-v1"}),
+            retain_until,
+            created_at: self.clock.now(),
+        };
+        let event = AuditEvent::DerivedCreated {
+            contact: contact_id,
+            object: object_id,
+            kind: WAVEFORM,
+        };
+        match self
+            .store
+            .commit_object(&row, &to_row(self.clock.now(), actor, &event))
+            .await?
+        {
+            CommitOutcome::Committed => Ok(()),
+            CommitOutcome::Existing(_) => {
+                self.objects.delete(&object_id).await?;
+                Ok(())
             }
         }
     }
@@ -347,24 +427,27 @@ async fn stream_sealed<S, E>(
     object_id: &ObjectId,
     body: S,
     limit: u64,
-) -> Result<(String, WavInfo, u64)>
+) -> Result<(String, WavInfo, u64, Option<Peaks>)>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Send,
     E: std::fmt::Display,
 {
     let mut body = std::pin::pin!(body);
     let mut validator = WavValidator::new();
-    let sha = BackgroundSha256::start();
+    let digest = BackgroundDigest::start();
     let mut sealer = StreamSealer::new(key, object_id)?;
     let mut out: Vec<u8> = Vec::with_capacity(WRITE_BATCH + (1 << 17));
     out.extend_from_slice(&sealer.header());
     let mut total = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| Error::BodyRead)?;
+        let offset = total;
         check_limit(&mut total, &chunk, limit)?;
         validator.feed(&chunk)?;
         sealer.push(&chunk, &mut out)?;
-        sha.update(chunk).await?;
+        digest
+            .update(chunk, offset, validator.audio_layout())
+            .await?;
         if out.len() >= WRITE_BATCH {
             let batch = std::mem::replace(&mut out, Vec::with_capacity(WRITE_BATCH + (1 << 17)));
             writer.write(Bytes::from(batch)).await?;
@@ -373,42 +456,57 @@ where
     let info = validator.finish()?;
     sealer.finish(&mut out)?;
     writer.write(Bytes::from(out)).await?;
-    Ok((sha.finish().await?, info, total))
+    let (sha256, peaks) = digest.finish().await?;
+    Ok((sha256, info, total, peaks))
 }
 
-/// SHA-256 on a blocking thread, so hashing and sealing run on both cores at
-/// once. Chunks are shared `Bytes`, never copied; the channel holds at most
-/// a few of them, so memory stays bounded.
-struct BackgroundSha256 {
-    /// Chunks to hash, in order.
-    chunks: tokio::sync::mpsc::Sender<Bytes>,
-    /// The hashing thread; yields the hex digest once `chunks` closes.
-    digest: tokio::task::JoinHandle<String>,
+/// SHA-256 and the waveform peaks on a blocking thread, so they run beside
+/// sealing on the other core. Chunks are shared `Bytes`, never copied; the
+/// channel holds at most a few of them, so memory stays bounded.
+struct BackgroundDigest {
+    /// Chunks in order, each with its offset in the file and, once the
+    /// validator knows it, where the audio lies.
+    chunks: tokio::sync::mpsc::Sender<(Bytes, u64, Option<AudioLayout>)>,
+    /// The thread; yields the hex digest and the peaks once `chunks` closes.
+    done: tokio::task::JoinHandle<(String, Option<Peaks>)>,
 }
 
-impl BackgroundSha256 {
+impl BackgroundDigest {
     fn start() -> Self {
-        let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let digest = tokio::task::spawn_blocking(move || {
+        let (chunks, mut received) =
+            tokio::sync::mpsc::channel::<(Bytes, u64, Option<AudioLayout>)>(16);
+        let done = tokio::task::spawn_blocking(move || {
             let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
-            while let Some(chunk) = received.blocking_recv() {
+            let mut peaks: Option<PeakBuilder> = None;
+            while let Some((chunk, offset, layout)) = received.blocking_recv() {
                 sha.update(&chunk);
+                let Some(layout) = layout else { continue };
+                let builder = peaks.get_or_insert_with(|| PeakBuilder::new(layout));
+                // Only the part of the chunk inside the data chunk is audio.
+                let end = offset + chunk.len() as u64;
+                let audio_start = offset.max(layout.data_offset);
+                let audio_end = end.min(layout.data_offset + layout.data_len);
+                if audio_start < audio_end {
+                    let from = (audio_start - offset) as usize;
+                    let to = (audio_end - offset) as usize;
+                    builder.push(chunk.get(from..to).unwrap_or_default());
+                }
             }
-            hex::encode(sha.finish())
+            (hex::encode(sha.finish()), peaks.map(PeakBuilder::finish))
         });
-        Self { chunks, digest }
+        Self { chunks, done }
     }
 
-    async fn update(&self, chunk: Bytes) -> Result<()> {
+    async fn update(&self, chunk: Bytes, offset: u64, layout: Option<AudioLayout>) -> Result<()> {
         self.chunks
-            .send(chunk)
+            .send((chunk, offset, layout))
             .await
             .map_err(|_| Error::Internal("the hashing thread stopped".into()))
     }
 
-    async fn finish(self) -> Result<String> {
+    async fn finish(self) -> Result<(String, Option<Peaks>)> {
         drop(self.chunks);
-        self.digest
+        self.done
             .await
             .map_err(|e| Error::Internal(format!("the hashing thread failed: {e}")))
     }

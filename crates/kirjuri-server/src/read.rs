@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use kirjuri_core::access::{Action, Actor, Decision, Denial, Object, authorize};
 use kirjuri_core::audit::{AuditEvent, HashedCriterion};
 use kirjuri_core::contact::{ContactDocument, duration_ms};
@@ -22,6 +22,8 @@ use kirjuri_core::phone::PhoneNumber;
 use kirjuri_core::property_id::PropertyId;
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::username::UserName;
+use kirjuri_core::wav::decode::{PCM16_HEADER_LEN, Pcm16Rendition, Pcm16Transcoder, Peaks};
+use kirjuri_core::wav::{AudioLayout, Encoding};
 use kirjuri_store::{ContactFilter, ContactRow, IndexEntry, ObjectRow};
 use kirjuri_vault::{
     HEADER_LEN, IndexKind, ObjectStore, SEGMENT_LEN, StreamOpener, TAG_LEN, open_to_vec,
@@ -31,7 +33,7 @@ use serde_json::json;
 
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
-use crate::intake::{RECORDING, RecordingAck};
+use crate::intake::{RECORDING, RecordingAck, WAVEFORM};
 
 /// A contact as returned: the stored document plus what Kirjuri adds.
 #[derive(Debug, Clone, Serialize)]
@@ -363,32 +365,25 @@ impl Kirjuri {
         Ok(views)
     }
 
-    /// `GET /api/v1/contacts/{id}/recording`, whole or one byte range.
-    pub async fn read_recording(
+    /// Authorizes reading a contact's recording and opens one of its stored
+    /// objects (`kind`: the recording or a derived artefact) for decryption.
+    /// Nothing is audited yet: the caller audits what it actually serves.
+    async fn open_recording_object(
         &self,
         actor: &Actor,
         actor_id: UserId,
         id: ContactId,
         purpose: Purpose,
-        range_header: Option<&str>,
-    ) -> Result<RecordingBody> {
+        kind: &str,
+    ) -> Result<(ObjectRow, StreamOpener)> {
         let contact = self.store.contact(&id).await?.ok_or(Error::NotFound)?;
         self.authorize_contact(actor, actor_id, Action::ReadRecording, &contact, purpose)
             .await?;
         let object = self
             .store
-            .object_for_contact(&id, RECORDING)
+            .object_for_contact(&id, kind)
             .await?
             .ok_or(Error::NotFound)?;
-        let total_len = object.plaintext_len;
-        let range = match range_header {
-            Some(header) => parse_range(header, total_len)?,
-            None => None,
-        };
-        let wanted = match &range {
-            Some(r) => *r.start()..r.end() + 1,
-            None => 0..total_len,
-        };
         // A shortened object file is tampering or corruption; say so before
         // sending anything rather than part-way through.
         let stored = self.objects.len(&object.id).await?;
@@ -403,7 +398,31 @@ impl Kirjuri {
             .objects
             .get_range(&object.id, 0..HEADER_LEN as u64)
             .await?;
-        let opener = StreamOpener::new(&key, &object.id, &header, total_len)?;
+        let opener = StreamOpener::new(&key, &object.id, &header, object.plaintext_len)?;
+        Ok((object, opener))
+    }
+
+    /// `GET /api/v1/contacts/{id}/recording`, whole or one byte range.
+    pub async fn read_recording(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+        range_header: Option<&str>,
+    ) -> Result<RecordingBody> {
+        let (object, opener) = self
+            .open_recording_object(actor, actor_id, id, purpose, RECORDING)
+            .await?;
+        let total_len = object.plaintext_len;
+        let range = match range_header {
+            Some(header) => parse_range(header, total_len)?,
+            None => None,
+        };
+        let wanted = match &range {
+            Some(r) => *r.start()..r.end() + 1,
+            None => 0..total_len,
+        };
         let event = AuditEvent::RecordingRead {
             contact: id,
             object: object.id,
@@ -425,6 +444,170 @@ impl Kirjuri {
             stream: Box::pin(stream),
         })
     }
+
+    /// `GET /api/v1/contacts/{id}/recording/playback`: the recording as 16-bit
+    /// PCM WAV, transcoded on the fly (whole or one byte range of the
+    /// rendition), decrypting only the segments the range needs.
+    pub async fn read_playback(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+        range_header: Option<&str>,
+    ) -> Result<RecordingBody> {
+        let (object, opener) = self
+            .open_recording_object(actor, actor_id, id, purpose, RECORDING)
+            .await?;
+        let rendition = Pcm16Rendition {
+            source: layout_of(&object)?,
+        };
+        let total_len = rendition.len();
+        let range = match range_header {
+            Some(header) => parse_range(header, total_len)?,
+            None => None,
+        };
+        let (start, end) = match &range {
+            Some(r) => (*r.start(), r.end() + 1),
+            None => (0, total_len),
+        };
+        let event = AuditEvent::RecordingRead {
+            contact: id,
+            object: object.id,
+            purpose,
+            range: range.as_ref().map(|r| (*r.start(), *r.end())),
+            reason: actor.reason.clone(),
+        };
+        self.audit(Some(actor_id), &event).await?;
+
+        let header = rendition.header();
+        let header_part = Bytes::from(
+            header
+                .get(start.min(PCM16_HEADER_LEN) as usize..end.min(PCM16_HEADER_LEN) as usize)
+                .unwrap_or_default()
+                .to_vec(),
+        );
+        let head = futures::stream::iter((!header_part.is_empty()).then_some(Ok(header_part)));
+        if end <= PCM16_HEADER_LEN {
+            return Ok(RecordingBody {
+                total_len,
+                range,
+                stream: Box::pin(head),
+            });
+        }
+        let audio_start = start.max(PCM16_HEADER_LEN) - PCM16_HEADER_LEN;
+        let audio_end = end - PCM16_HEADER_LEN;
+        let out_frame = rendition.out_frame();
+        let first_frame = audio_start / out_frame;
+        let end_frame = audio_end.div_ceil(out_frame);
+        let source = rendition.source_range(first_frame, end_frame);
+        let inner = segment_stream(
+            self.objects.clone(),
+            object.id,
+            object.stored_len,
+            opener,
+            source,
+        )?;
+        let mut transcoder = Pcm16Transcoder::new(rendition.source);
+        let mut skip = (audio_start - first_frame * out_frame) as usize;
+        let mut remaining = audio_end - audio_start;
+        let audio = inner.map(move |chunk| {
+            let chunk = chunk?;
+            let mut out = Vec::with_capacity(chunk.len() * 2);
+            transcoder.push(&chunk, &mut out);
+            let from = skip.min(out.len());
+            skip -= from;
+            let take = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(out.len() - from);
+            remaining -= take as u64;
+            Ok(Bytes::from(out).slice(from..from + take))
+        });
+        Ok(RecordingBody {
+            total_len,
+            range,
+            stream: Box::pin(head.chain(audio)),
+        })
+    }
+
+    /// `GET /api/v1/contacts/{id}/recording/peaks`: the waveform computed at
+    /// intake, decrypted.
+    pub async fn read_peaks(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+    ) -> Result<Peaks> {
+        let (object, opener) = self
+            .open_recording_object(actor, actor_id, id, purpose, WAVEFORM)
+            .await?;
+        let event = AuditEvent::RecordingRead {
+            contact: id,
+            object: object.id,
+            purpose,
+            range: None,
+            reason: actor.reason.clone(),
+        };
+        self.audit(Some(actor_id), &event).await?;
+        let mut stream = Box::pin(segment_stream(
+            self.objects.clone(),
+            object.id,
+            object.stored_len,
+            opener,
+            0..object.plaintext_len,
+        )?);
+        let mut plaintext = Vec::with_capacity(usize::try_from(object.plaintext_len).unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            plaintext.extend_from_slice(&chunk?);
+        }
+        serde_json::from_slice(&plaintext)
+            .map_err(|_| Error::Internal(format!("waveform {} is unreadable", object.id)))
+    }
+}
+
+/// The stored recording's audio layout, from its media description.
+fn layout_of(object: &ObjectRow) -> Result<AudioLayout> {
+    let media = &object.media;
+    let num = |key: &str| media.get(key).and_then(serde_json::Value::as_u64);
+    let encoding = media
+        .get("encoding")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let encoding = [
+        Encoding::PcmU8,
+        Encoding::PcmS16,
+        Encoding::PcmS24,
+        Encoding::PcmS32,
+        Encoding::Float32,
+        Encoding::Float64,
+        Encoding::MuLaw,
+        Encoding::ALaw,
+    ]
+    .into_iter()
+    .find(|e| e.as_str() == encoding);
+    let broken = || {
+        Error::Internal(format!(
+            "recording {} has an unreadable media description",
+            object.id
+        ))
+    };
+    Ok(AudioLayout {
+        encoding: encoding.ok_or_else(broken)?,
+        sample_rate: num("sample_rate")
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(broken)?,
+        channels: num("channels")
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(broken)?,
+        block_align: num("block_align")
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(broken)?,
+        data_offset: num("data_offset").ok_or_else(broken)?,
+        data_len: num("data_len").ok_or_else(broken)?,
+    })
 }
 
 /// Parses a `Range` header against a length. Only single ranges are honoured;

@@ -18,7 +18,7 @@ use super::Caller;
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
 use crate::intake::Created;
-use crate::read::{SearchQuery, require_purpose};
+use crate::read::{RecordingBody, SearchQuery, require_purpose};
 
 /// The `?purpose=` of a single read; anything else in the query is refused.
 #[derive(Debug, Deserialize)]
@@ -191,8 +191,49 @@ pub async fn download_recording(
     let body = app
         .read_recording(&actor, caller.id, contact_id(&id)?, purpose, range)
         .await?;
+    audio_response(body, "attachment")
+}
+
+/// `GET /api/v1/contacts/{id}/recording/playback?purpose=…`: 16-bit PCM WAV
+/// that every browser plays, honouring `Range` for seeking.
+pub async fn playback_recording(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let purpose = require_purpose(query.purpose.as_deref())?;
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let actor = caller.actor_with_reason(query.reason);
+    let body = app
+        .read_playback(&actor, caller.id, contact_id(&id)?, purpose, range)
+        .await?;
+    audio_response(body, "inline")
+}
+
+/// `GET /api/v1/contacts/{id}/recording/peaks?purpose=…`: the waveform.
+pub async fn recording_peaks(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let purpose = require_purpose(query.purpose.as_deref())?;
+    let actor = caller.actor_with_reason(query.reason);
+    let peaks = app
+        .read_peaks(&actor, caller.id, contact_id(&id)?, purpose)
+        .await?;
+    Ok(Json(peaks).into_response())
+}
+
+/// A WAV body, whole (200) or one range (206).
+fn audio_response(body: RecordingBody, disposition: &'static str) -> Result<Response> {
     let mut builder = axum::http::Response::builder()
         .header(header::CONTENT_TYPE, "audio/wav")
+        .header(header::CONTENT_DISPOSITION, disposition)
         .header(header::ACCEPT_RANGES, "bytes");
     builder = match &body.range {
         Some(range) => builder

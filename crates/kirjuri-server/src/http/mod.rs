@@ -150,6 +150,14 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/contacts/{id}/recording",
             put(contacts::upload_recording).get(contacts::download_recording),
         ),
+        RouteSpec::guarded(
+            "/api/v1/contacts/{id}/recording/playback",
+            get(contacts::playback_recording),
+        ),
+        RouteSpec::guarded(
+            "/api/v1/contacts/{id}/recording/peaks",
+            get(contacts::recording_peaks),
+        ),
         // Sign-in (POST) is public; who-am-I (GET) and sign-out (DELETE) take a Caller.
         RouteSpec::public(
             "/api/v1/session",
