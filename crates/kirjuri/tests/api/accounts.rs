@@ -676,15 +676,17 @@ async fn only_the_responsible_person_names_and_removes_registrars() {
     let app = spawn_app().await;
     let (_, admin) = add_account(&app, "olli", "admin");
     let (_, responsible) = add_account(&app, "rita", "responsible");
-    let set_role = |token: &str, role: &str| {
+    async fn set_role(app: &TestApp, token: &str, role: &str) -> Response {
+        let body = Some(json!({"role": role}));
         send(
-            &app,
+            app,
             Method::PATCH,
             "/api/v1/users/bertta",
             Auth::Bearer(token),
-            Some(json!({"role": role})),
+            body,
         )
-    };
+        .await
+    }
     let role_of = || async {
         let out = app.cli(&["user", "list"]);
         let list = String::from_utf8(out.stdout).unwrap();
@@ -696,47 +698,63 @@ async fn only_the_responsible_person_names_and_removes_registrars() {
     };
 
     // Act / Assert
-    assert_error(set_role(&admin, "registrar").await, StatusCode::FORBIDDEN).await;
+    assert_error(
+        set_role(&app, &admin, "registrar").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     assert_eq!(role_of().await, "agent");
     assert_eq!(
-        json_ok(set_role(&responsible, "registrar").await).await["role"],
+        json_ok(set_role(&app, &responsible, "registrar").await).await["role"],
         "registrar"
     );
-    assert_error(set_role(&admin, "agent").await, StatusCode::FORBIDDEN).await;
+    assert_error(set_role(&app, &admin, "agent").await, StatusCode::FORBIDDEN).await;
     assert_eq!(role_of().await, "registrar");
     assert_eq!(
-        json_ok(set_role(&responsible, "agent").await).await["role"],
+        json_ok(set_role(&app, &responsible, "agent").await).await["role"],
         "agent"
     );
     // Nobody gives the responsible role over the API.
-    assert_error(set_role(&admin, "responsible").await, StatusCode::FORBIDDEN).await;
     assert_error(
-        set_role(&responsible, "responsible").await,
+        set_role(&app, &admin, "responsible").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_error(
+        set_role(&app, &responsible, "responsible").await,
         StatusCode::FORBIDDEN,
     )
     .await;
     // Other roles are the administrator's, not the responsible person's.
     assert_error(
-        set_role(&responsible, "supervisor").await,
+        set_role(&app, &responsible, "supervisor").await,
         StatusCode::FORBIDDEN,
     )
     .await;
     assert_eq!(
-        json_ok(set_role(&admin, "supervisor").await).await["role"],
+        json_ok(set_role(&app, &admin, "supervisor").await).await["role"],
         "supervisor"
     );
     // Creating a registrar account is naming a registrar too.
-    let create = |token: &str| {
-        send(
-            &app,
-            Method::POST,
-            "/api/v1/users",
-            Auth::Bearer(token),
-            Some(json!({"name": "reija", "role": "registrar"})),
-        )
-    };
-    assert_error(create(&admin).await, StatusCode::FORBIDDEN).await;
-    assert_eq!(create(&responsible).await.status(), StatusCode::CREATED);
+    let create = Some(json!({"name": "reija", "role": "registrar"}));
+    let by_admin = send(
+        &app,
+        Method::POST,
+        "/api/v1/users",
+        Auth::Bearer(&admin),
+        create.clone(),
+    )
+    .await;
+    assert_error(by_admin, StatusCode::FORBIDDEN).await;
+    let by_responsible = send(
+        &app,
+        Method::POST,
+        "/api/v1/users",
+        Auth::Bearer(&responsible),
+        create,
+    )
+    .await;
+    assert_eq!(by_responsible.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]
