@@ -505,12 +505,19 @@ impl Kirjuri {
         let now = self.clock.now();
         let mut events = Vec::new();
         let mut update = UserUpdate::default();
-        if let Some(role) = change.role.filter(|r| *r != user.role) {
+        // Every field asked about is authorised, also when it would change
+        // nothing, so a no-op request cannot read an account it may not manage.
+        if let Some(role) = change.role {
             self.require(
                 acting,
                 Self::role_change_action(acting, Some(user.role), role)?,
             )
             .await?;
+        }
+        if change.disabled.is_some() || agreement.is_some() {
+            self.require(acting, Action::ManageUsers).await?;
+        }
+        if let Some(role) = change.role.filter(|r| *r != user.role) {
             update.role = Some(role);
             events.push(AuditEvent::RoleChanged {
                 user: user.id,
@@ -519,7 +526,6 @@ impl Kirjuri {
             });
         }
         if let Some(disabled) = change.disabled.filter(|d| *d != user.disabled) {
-            self.require(acting, Action::ManageUsers).await?;
             update.disabled = Some(disabled);
             events.push(if disabled {
                 AuditEvent::UserDisabled { user: user.id }
@@ -528,7 +534,6 @@ impl Kirjuri {
             });
         }
         if let Some(agreement) = agreement.filter(|a| *a != user.confidentiality_agreement) {
-            self.require(acting, Action::ManageUsers).await?;
             events.push(AuditEvent::AgreementChanged {
                 user: user.id,
                 on_file: agreement.is_some(),
@@ -606,7 +611,8 @@ impl Kirjuri {
                 code: "no_such_user",
                 message: "no account has that name".into(),
             })?;
-        self.issue_token(None, &user, label, expires_at).await
+        let (_, token) = self.issue_token(None, &user, label, expires_at).await?;
+        Ok(token)
     }
 
     /// Issues a token through the API: one's own (any person), or — for an
@@ -646,14 +652,7 @@ impl Kirjuri {
                 owner
             }
         };
-        let token = self.issue_token(acting, &owner, label, expires_at).await?;
-        let id = self
-            .store
-            .token_by_hash(&token_hash(token.expose_secret()))
-            .await?
-            .map(|(row, _)| row.id)
-            .ok_or_else(|| Error::Internal("a token just issued is missing".into()))?;
-        Ok((id, token))
+        self.issue_token(acting, &owner, label, expires_at).await
     }
 
     async fn issue_token(
@@ -662,7 +661,7 @@ impl Kirjuri {
         user: &UserRow,
         label: Option<String>,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<SecretString> {
+    ) -> Result<(uuid::Uuid, SecretString)> {
         if label
             .as_deref()
             .is_some_and(|l| l.chars().count() > MAX_LABEL_CHARS)
@@ -690,7 +689,7 @@ impl Kirjuri {
         self.store
             .insert_token(&row, &to_row(self.clock.now(), acting_id(acting), &event))
             .await?;
-        Ok(token)
+        Ok((row.id, token))
     }
 
     /// Tokens: the caller's own, or — for an administrator or the operator —

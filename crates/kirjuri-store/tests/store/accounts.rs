@@ -281,7 +281,7 @@ on_every_backend! {
 
         let of_aino = store.tokens(Some(&aino.id)).await.unwrap();
         let all = store.tokens(None).await.unwrap();
-        assert_eq!(of_aino, [mine.clone()]);
+        assert_eq!(of_aino, std::slice::from_ref(&mine));
         assert_eq!(all.len(), 2);
         assert_eq!(store.token(&theirs.id).await.unwrap(), Some(theirs.clone()));
 

@@ -858,6 +858,16 @@ async fn an_admin_creates_an_account_resets_its_password_and_others_cannot() {
         .to_owned();
     sign_in(&app, "kaisa", &first, None).await;
     assert_error(by_agent, StatusCode::FORBIDDEN).await;
+    // Not even a change that changes nothing lets an agent read an account.
+    let no_op = send(
+        &app,
+        Method::PATCH,
+        "/api/v1/users/kaisa",
+        Auth::Bearer(&app.tokens.aino),
+        Some(json!({"role": "agent", "disabled": false})),
+    )
+    .await;
+    assert_error(no_op, StatusCode::FORBIDDEN).await;
 
     let reset = json_ok(
         send(
