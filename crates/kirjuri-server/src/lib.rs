@@ -17,6 +17,7 @@ pub mod http;
 pub mod intake;
 pub mod read;
 pub mod session;
+pub mod ui;
 
 pub use app::Kirjuri;
 pub use config::Config;

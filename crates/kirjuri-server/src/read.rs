@@ -8,6 +8,7 @@
 //! needs, and streamed in constant memory.
 
 use std::ops::RangeInclusive;
+use std::str::FromStr;
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -70,6 +71,10 @@ pub struct SearchQuery {
     pub name: Option<String>,
     /// Handling agent's account name.
     pub agent: Option<String>,
+    /// The service (queue) the contact was directed to.
+    pub service: Option<String>,
+    /// The channel: `call_in`, `call_out`, `chat`, `email` or `form`.
+    pub channel: Option<String>,
     /// Earliest start: RFC 3339, or a date (Helsinki midnight).
     pub from: Option<String>,
     /// Latest start (exclusive): RFC 3339, or a date (the whole day included).
@@ -81,6 +86,12 @@ pub struct SearchQuery {
     /// Why, in the reader's words (a maintainer must say; ACC-1).
     pub reason: Option<String>,
 }
+
+/// Rows fetched per page while filtering a search on service or channel.
+const SCAN_PAGE: u32 = 1000;
+
+/// A search filtered on service or channel looks at most this many rows.
+const MAX_SCANNED_ROWS: usize = 200_000;
 
 /// Parses the mandatory `purpose=`.
 pub fn require_purpose(purpose: Option<&str>) -> Result<Purpose> {
@@ -317,6 +328,17 @@ impl Kirjuri {
         } else {
             agent
         };
+        let channel = query
+            .channel
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(kirjuri_core::contact::Channel::from_str)
+            .transpose()?;
+        let service = query
+            .service
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let filter = ContactFilter {
             index: index.clone(),
             agent,
@@ -325,7 +347,9 @@ impl Kirjuri {
             limit,
             before: None,
         };
-        let rows = self.store.search_contacts(&filter).await?;
+        let rows = self
+            .search_rows(filter, channel.map(|c| c.as_str()), service)
+            .await?;
         let mut views = Vec::with_capacity(rows.len());
         for row in &rows {
             let recording = self.store.object_for_contact(&row.id, RECORDING).await?;
@@ -333,6 +357,40 @@ impl Kirjuri {
         }
         self.audited_search(actor_id, purpose, &index, query, views)
             .await
+    }
+
+    /// The rows of a search, newest first. Service and channel are plain
+    /// columns the store does not filter on; they are matched here, on rows
+    /// still sealed, paging on until `limit` match or [`MAX_SCANNED_ROWS`]
+    /// rows were looked at — so only what is returned is decrypted and
+    /// audited.
+    async fn search_rows(
+        &self,
+        mut filter: ContactFilter,
+        channel: Option<&str>,
+        service: Option<&str>,
+    ) -> Result<Vec<ContactRow>> {
+        if channel.is_none() && service.is_none() {
+            return Ok(self.store.search_contacts(&filter).await?);
+        }
+        let wanted = filter.limit as usize;
+        filter.limit = SCAN_PAGE;
+        let mut found = Vec::new();
+        let mut scanned = 0usize;
+        loop {
+            let page = self.store.search_contacts(&filter).await?;
+            let full = page.len() == SCAN_PAGE as usize;
+            scanned += page.len();
+            filter.before = page.last().map(|r| (r.started_at, r.id));
+            found.extend(page.into_iter().filter(|r| {
+                channel.is_none_or(|c| r.channel == c)
+                    && service.is_none_or(|s| r.service.as_deref() == Some(s))
+            }));
+            if found.len() >= wanted || !full || scanned >= MAX_SCANNED_ROWS {
+                found.truncate(wanted);
+                return Ok(found);
+            }
+        }
     }
 
     async fn audited_search(
@@ -350,7 +408,7 @@ impl Kirjuri {
                 hash: hex::encode(&e.hash),
             })
             .collect();
-        let filters = json!({"agent": query.agent, "from": query.from, "to": query.to});
+        let filters = json!({"agent": query.agent, "service": query.service, "channel": query.channel, "from": query.from, "to": query.to});
         let results = views.iter().map(|v| v.id).collect();
         self.audit(
             Some(actor_id),

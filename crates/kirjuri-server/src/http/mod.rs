@@ -25,6 +25,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, ResponseBodyTimeoutLayer};
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
 use crate::session::{self, Session};
+use crate::ui;
 
 /// The authenticated caller of a request: a bearer token (integrations,
 /// scripts) or a browser session cookie (the UI). With a cookie, every unsafe
@@ -183,6 +184,32 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/users/{name}/password",
             post(accounts::reset_password),
         ),
+        // The web UI (issue 4). Pages answer an anonymous caller with a 303
+        // to /login, never the page; sign-in and static assets are public.
+        RouteSpec::public(
+            "/login",
+            get(ui::account::login_form).post(ui::account::login),
+        ),
+        RouteSpec::public("/static/{*path}", get(ui::asset::serve)),
+        RouteSpec::guarded("/", get(ui::home)),
+        RouteSpec::guarded("/logout", post(ui::account::logout)),
+        RouteSpec::guarded(
+            "/password",
+            get(ui::account::password_form).post(ui::account::change_password),
+        ),
+        RouteSpec::guarded("/language", post(ui::account::set_language)),
+        RouteSpec::guarded("/purpose", get(ui::purpose::form).post(ui::purpose::choose)),
+        RouteSpec::guarded("/search", get(ui::search::form).post(ui::search::search)),
+        RouteSpec::guarded("/contacts/{id}", get(ui::contact::page)),
+        RouteSpec::guarded("/audit", get(ui::audit::page)),
+        RouteSpec::guarded(
+            "/admin/users",
+            get(ui::admin::users).post(ui::admin::add_user),
+        ),
+        RouteSpec::guarded("/admin/users/{name}", post(ui::admin::user_action)),
+        RouteSpec::guarded("/admin/registrars", post(ui::admin::registrar)),
+        RouteSpec::guarded("/admin/tokens", get(ui::admin::tokens)),
+        RouteSpec::guarded("/admin/tokens/{id}/revoke", post(ui::admin::revoke_token)),
     ]
 }
 
@@ -308,9 +335,20 @@ mod tests {
                     .header("content-type", "application/json")
                     .body(Body::from("{}"))
                     .unwrap();
-                let status = router(app.clone()).oneshot(request).await.unwrap().status();
+                let response = router(app.clone()).oneshot(request).await.unwrap();
+                let status = response.status();
+                // An HTML page sends an anonymous browser to sign in (and
+                // back); it never answers 200.
+                let to_sign_in = !spec.path.starts_with("/api/")
+                    && status == StatusCode::SEE_OTHER
+                    && response.headers()[axum::http::header::LOCATION]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("/login");
                 assert!(
-                    status == StatusCode::UNAUTHORIZED || status == StatusCode::METHOD_NOT_ALLOWED,
+                    status == StatusCode::UNAUTHORIZED
+                        || status == StatusCode::METHOD_NOT_ALLOWED
+                        || to_sign_in,
                     "{method} {} answered {status} to an anonymous caller",
                     spec.path
                 );
