@@ -1193,12 +1193,21 @@ pub async fn verify(
         for row in &page {
             stored += 1;
             let (checkpoint, problem) = check_row(row, verifier_key, origin);
-            signed.extend(checkpoint);
             if let Some(reason) = problem {
                 findings.push(Finding::BadCheckpoint {
                     size: row.size,
                     reason,
                 });
+            }
+            // A frontier is only needed to restart after damage, but one
+            // that does not reproduce its signed root is damage itself.
+            if let Some(checkpoint) = checkpoint {
+                if resume(checkpoint.size, &row.frontier, &checkpoint.root).is_none() {
+                    findings.push(Finding::DamagedFrontier {
+                        size: checkpoint.size,
+                    });
+                }
+                signed.push(checkpoint);
             }
         }
         match page.last() {
@@ -1289,7 +1298,11 @@ pub async fn verify(
             verifier.reach(frontier.as_deref());
         }
     }
-    findings.extend(verifier.finish());
+    for finding in verifier.finish() {
+        if !findings.contains(&finding) {
+            findings.push(finding);
+        }
+    }
     findings.sort_by_key(Finding::position);
     let truncated_findings = findings.len() > MAX_FINDINGS;
     findings.truncate(MAX_FINDINGS);

@@ -785,3 +785,50 @@ pub fn chunked_body(bytes: Vec<u8>, chunk: usize) -> Body {
         .collect();
     Body::wrap_stream(futures::stream::iter(pieces))
 }
+
+// ---- the audit log (AUD-1, AUD-2) ---------------------------------------------
+
+impl TestApp {
+    /// `GET /api/v1/audit?…` with exactly the given parameters.
+    pub async fn audit_log(&self, token: &str, query: &[(&str, &str)]) -> Response {
+        let url = with_query(&self.url("/api/v1/audit"), query);
+        self.get(Some(token), &url, None).await
+    }
+
+    /// Makes an account with `role` through the command line and returns a
+    /// bearer token for it.
+    pub fn add_account(&self, name: &str, role: &str) -> String {
+        let password = format!("Api-Test-Passw0rd-{name}-{role}\n");
+        let output = run_kirjuri(
+            self.data_dir(),
+            &["user", "add", name, "--role", role, "--password-stdin"],
+            Some(&password),
+            &self.envs,
+        );
+        assert!(output.status.success(), "user add: {output:?}");
+        let output = self.cli(&["token", "create", "--user", name]);
+        assert!(output.status.success(), "token create: {output:?}");
+        String::from_utf8(output.stdout)
+            .expect("a UTF-8 token")
+            .trim()
+            .to_owned()
+    }
+
+    /// Runs SQL on the data folder's database with the `sqlite3` shell, as
+    /// anyone holding the file could, and returns what it printed (blobs
+    /// print raw; bytes that are not UTF-8 become U+FFFD).
+    pub fn sql(&self, sql: &str) -> String {
+        let output = Command::new("sqlite3")
+            .args(["-cmd", ".timeout 10000", "-batch"])
+            .arg(self.data_dir().join("kirjuri.db"))
+            .arg(sql)
+            .output()
+            .expect("the sqlite3 shell runs (Debian package sqlite3)");
+        assert!(
+            output.status.success(),
+            "sqlite3 {sql:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}

@@ -15,6 +15,7 @@
 
 mod access;
 mod accounts;
+mod audit;
 mod contacts;
 mod crash;
 mod helpers;
