@@ -254,7 +254,15 @@ impl ContactInput {
     /// Parses a contact from JSON. Unknown fields are refused; the error says
     /// which field is wrong without echoing the value.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| Error::InvalidContact(describe_json_error(&e)))
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let contact: Self = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            Error::InvalidContact(describe_json_error(e.inner(), &path))
+        })?;
+        deserializer
+            .end()
+            .map_err(|e| Error::InvalidContact(describe_json_error(&e, ".")))?;
+        Ok(contact)
     }
 
     /// Validates every field, normalises identifiers, drops a withheld number.
@@ -412,33 +420,45 @@ fn check_text(value: &Option<String>, field: &str, max: usize, multiline: bool) 
 
 /// Turns a serde error into a message that names the field but never quotes
 /// the input (serde's own messages can include the offending value).
-fn describe_json_error(e: &serde_json::Error) -> String {
+///
+/// `path` is where in the document the error is (`customer.name`; `.` for
+/// the top level), from `serde_path_to_error`: field names, never values.
+fn describe_json_error(e: &serde_json::Error, path: &str) -> String {
     use serde_json::error::Category;
     let text = e.to_string();
     let at = format!("line {} column {}", e.line(), e.column());
+    let field: String = path.chars().take(80).collect();
+    let field = if field == "." || field.is_empty() {
+        "the contact".to_owned()
+    } else {
+        field
+    };
     match e.classify() {
         Category::Syntax => format!("the body is not valid JSON ({at})"),
         Category::Eof => "the JSON body ends too early".to_owned(),
         Category::Io => "the JSON body could not be read".to_owned(),
         Category::Data => {
-            if let Some(field) = between(&text, "unknown field `", "`") {
-                format!("unknown field '{field}' ({at}); unknown fields are refused, not dropped")
-            } else if let Some(field) = between(&text, "missing field `", "`") {
-                format!("missing required field '{field}'")
+            if let Some(unknown) = between(&text, "unknown field `", "`") {
+                let unknown: String = unknown.chars().take(40).collect();
+                format!(
+                    "unknown field '{unknown}' in {field} ({at}); unknown fields are refused, not dropped"
+                )
+            } else if let Some(missing) = between(&text, "missing field `", "`") {
+                format!("missing required field '{missing}' in {field}")
             } else if text.contains("unknown variant") {
                 format!(
-                    "unknown channel ({at}); channel must be one of call_in, call_out, chat, email, form"
+                    "{field}: unknown value ({at}); channel must be one of call_in, call_out, chat, email, form"
                 )
             } else if text.contains("premature end of input")
                 || text.contains("input contains invalid characters")
             {
                 format!(
-                    "a timestamp is not RFC 3339 with an offset, e.g. 2026-11-29T09:15:02+02:00 ({at})"
+                    "{field} is not an RFC 3339 time with an offset, e.g. 2026-11-29T09:15:02+02:00 ({at})"
                 )
             } else if text.contains("invalid type") {
-                format!("a field has the wrong type ({at})")
+                format!("{field} has the wrong type ({at})")
             } else {
-                format!("the contact is not valid ({at})")
+                format!("{field} is not valid ({at})")
             }
         }
     }

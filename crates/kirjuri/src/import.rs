@@ -99,8 +99,22 @@ fn plan(paths: &[PathBuf]) -> Result<(Vec<Item>, Vec<String>)> {
             problems.push(format!("{e:#}"));
         }
     }
+    // CDR rows first: they say which WAVs without a sidecar are theirs.
     let mut items = Vec::new();
     let mut used = BTreeSet::new();
+    for file in files.iter().filter(|f| has_extension(f, "csv")) {
+        match cdr_items(file) {
+            Ok(rows) => {
+                for row in &rows {
+                    if let Item::Cdr { wav: Some(wav), .. } = row {
+                        used.insert(wav.clone());
+                    }
+                }
+                items.extend(rows);
+            }
+            Err(e) => problems.push(format!("{}: {e:#}", file.display())),
+        }
+    }
     for file in &files {
         if has_extension(file, "wav") {
             let sidecar = file.with_extension("json");
@@ -110,7 +124,7 @@ fn plan(paths: &[PathBuf]) -> Result<(Vec<Item>, Vec<String>)> {
                     wav: file.clone(),
                     sidecar,
                 });
-            } else if !cdr_recording(file, &files) {
+            } else if !used.contains(file) {
                 items.push(Item::OrphanWav(file.clone()));
             }
         }
@@ -118,12 +132,10 @@ fn plan(paths: &[PathBuf]) -> Result<(Vec<Item>, Vec<String>)> {
     for file in &files {
         if has_extension(file, "json") && !used.contains(file) {
             items.push(Item::Json(file.clone()));
-        } else if has_extension(file, "csv") {
-            match cdr_items(file) {
-                Ok(rows) => items.extend(rows),
-                Err(e) => problems.push(format!("{}: {e:#}", file.display())),
-            }
-        } else if !has_extension(file, "json") && !has_extension(file, "wav") {
+        } else if !["json", "wav", "csv"]
+            .iter()
+            .any(|ext| has_extension(file, ext))
+        {
             problems.push(format!(
                 "{}: not a .wav, .json or .csv file; skipped",
                 file.display()
@@ -131,14 +143,6 @@ fn plan(paths: &[PathBuf]) -> Result<(Vec<Item>, Vec<String>)> {
         }
     }
     Ok((items, problems))
-}
-
-/// Whether a WAV without a sidecar is a CDR row's recording (a CSV beside it).
-fn cdr_recording(wav: &Path, files: &BTreeSet<PathBuf>) -> bool {
-    let dir = wav.parent().unwrap_or(Path::new(""));
-    files
-        .iter()
-        .any(|f| has_extension(f, "csv") && f.parent().unwrap_or(Path::new("")) == dir)
 }
 
 /// Column positions of Asterisk's `cdr_csv` Master.csv.

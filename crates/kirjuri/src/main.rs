@@ -243,7 +243,13 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     let address = listener
         .local_addr()
         .context("failed to read the bound address")?;
-    let base_url = format!("http://{address}");
+    let scheme = if app.config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let base_url = format!("{scheme}://{address}");
+    let shutdown = shutdown_signal()?;
     if demo {
         match kirjuri_server::demo::populate(&app, 24).await? {
             Some(demo) => print!("{}", demo.guide(&base_url)),
@@ -257,29 +263,25 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     // Checkpoints are signed while serving and once more after the last
     // request has drained, so a graceful stop leaves no event unsigned.
     let checkpointer = audit_cmd::Checkpointer::start(audit_chain, &app.config);
-    let served = kirjuri_server::http::serve(app, listener, shutdown_signal()).await;
+    let served = kirjuri_server::http::serve(app, listener, shutdown).await;
     checkpointer.stop().await;
     served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are
+/// installed here, before the caller announces it is listening, so a signal
+/// that arrives at once is a graceful stop rather than a kill.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("failed to handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("failed to handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+        tracing::info!("shutting down: finishing requests in flight");
+    })
 }
