@@ -12,6 +12,7 @@ use kirjuri_core::wav::synth;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::crash::{assert_no_orphans, stored_object_ids};
 use crate::helpers::{
     PURPOSE, SEGMENT, TestApp, assert_error, call, chunked_body, noise_wav, sha256_hex, spawn_app,
     spawn_app_with_env, wav,
@@ -550,9 +551,10 @@ async fn two_different_recordings_raced_for_one_contact_store_exactly_one() {
         app.recording_as_supervisor(&id).await[..] == winner[..],
         "the winner is what is stored"
     );
+    assert_no_orphans(&app, "after the race");
     assert_eq!(
-        app.object_files().len(),
+        stored_object_ids(&app, Some("recording")).len(),
         1,
-        "the loser leaves no object file"
+        "exactly one recording is stored"
     );
 }
