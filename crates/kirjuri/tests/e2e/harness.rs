@@ -1,0 +1,400 @@
+//! The browser-test harness: [`Ui::start`] runs the real `kirjuri serve` on
+//! port 0 over a fresh data folder (accounts made with `kirjuri user add
+//! --password-stdin`, contacts and a 20-second stereo PCM16 recording
+//! delivered over the API with an integration token) and a `chromedriver` on
+//! a free port; [`Ui::browser`] opens a new headless Chromium (Debian's
+//! `/usr/bin/chromium`, a fresh profile each time) driven through WebDriver
+//! with `fantoccini`.
+//!
+//! Browser tests are heavy on a two-core machine, so they take turns
+//! ([`serial`]). Screenshots go to `target/test-artifacts/e2e/` and their
+//! paths are printed.
+//!
+//! Not here: what the tests assert (the test modules).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use kirjuri_core::wav::Encoding;
+use kirjuri_core::wav::synth;
+use serde_json::{Value, json};
+
+/// The binary under test.
+pub const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
+
+/// Debian's Chromium and its driver.
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Every account's password in these tests.
+pub const PASSWORD: &str = "harmaa lokki kantaa sateenvarjoa";
+
+/// The customer on the recorded call.
+pub const CUSTOMER: &str = "Matti Meikäläinen";
+
+/// The customer on the other agent's chat.
+pub const OTHER_CUSTOMER: &str = "Liisa Virtanen";
+
+/// How long a page may take to show what a test waits for.
+const WAIT: Duration = Duration::from_secs(20);
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for this test's turn with the browser.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    TURN.lock().await
+}
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running server with its data, and a running chromedriver.
+pub struct Ui {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The call handled by `aino`, with its recording.
+    pub call: String,
+    /// The chat handled by `bertta`.
+    pub chat: String,
+    _server: Process,
+    driver: Process,
+    driver_url: String,
+    data: tempfile::TempDir,
+    profiles: Vec<tempfile::TempDir>,
+}
+
+fn kirjuri(data: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(KIRJURI)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("KIRJURI_DATA")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kirjuri starts");
+    if let Some(text) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "kirjuri {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Where screenshots go: `<workspace>/target/test-artifacts/e2e/`.
+pub fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.canonicalize().unwrap()
+}
+
+impl Ui {
+    /// Starts the server (accounts `aino`, `bertta` agents, `sanna`
+    /// supervisor, `ville` admin, `pbx` integration; a recorded call of
+    /// aino's and a chat of bertta's) and chromedriver.
+    pub async fn start() -> Ui {
+        assert!(
+            Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
+            "browser tests need Debian's chromium and chromium-driver (scripts/test installs them)"
+        );
+        let data = tempfile::Builder::new()
+            .prefix("kirjuri-e2e-")
+            .tempdir()
+            .unwrap();
+        for (name, role) in [
+            ("pbx", "integration"),
+            ("aino", "agent"),
+            ("bertta", "agent"),
+            ("sanna", "supervisor"),
+            ("ville", "admin"),
+        ] {
+            kirjuri(
+                data.path(),
+                &["user", "add", name, "--role", role, "--password-stdin"],
+                Some(&format!("{PASSWORD}\n")),
+            );
+        }
+        let token = kirjuri(data.path(), &["token", "create", "--user", "pbx"], None)
+            .trim()
+            .to_owned();
+
+        let mut child = Command::new(KIRJURI)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .env_remove("KIRJURI_DATA")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let server = Process(child);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("listening on http://") {
+                    let _ = tx.send(line[at + "listening on ".len()..].trim().to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("kirjuri serve prints its address");
+
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let create = |body: Value| {
+            let http = http.clone();
+            let url = format!("{base}/api/v1/contacts");
+            let token = token.clone();
+            async move {
+                let response = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+                let value: Value = response.json().await.unwrap();
+                value["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let call = create(json!({
+            "external_id": "pbx-e2e-1",
+            "channel": "call_in",
+            "started_at": "2026-11-27T09:15:02+02:00",
+            "ended_at": "2026-11-27T09:15:22+02:00",
+            "service": "water-billing",
+            "agent": "aino",
+            "customer": {"name": CUSTOMER, "phone": "+358 40 123 4567",
+                         "email": "matti@example.fi", "address": "Esimerkkitie 1, 00100 Helsinki",
+                         "language": "fi"},
+            "contact_person": {"name": "Isännöinti Oy / Liisa", "phone": "+358 9 123 456"},
+            "account": {"customer_number": "123456", "billing": "e-invoice", "payment_status": "paid"},
+            "property": {"name": "As Oy Esimerkki", "address": "Esimerkkitie 1",
+                         "property_id": "91-403-1-1", "type": "apartment_building",
+                         "connection": "DN32", "details": "Meter in the basement"},
+            "service_content": "Water bill complaint"
+        }))
+        .await;
+        // 20 seconds of stereo 16-bit PCM at 8 kHz: long enough to watch
+        // playback advance and to seek into.
+        let wav = synth::wav_bytes(Encoding::PcmS16, 2, 8000, 8000 * 20, false);
+        let response = http
+            .put(format!("{base}/api/v1/contacts/{call}/recording"))
+            .bearer_auth(&token)
+            .header("content-type", "audio/wav")
+            .body(wav)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        let chat = create(json!({
+            "external_id": "chat-e2e-1",
+            "channel": "chat",
+            "started_at": "2026-11-27T10:00:00+02:00",
+            "ended_at": "2026-11-27T10:05:00+02:00",
+            "service": "water-billing",
+            "agent": "bertta",
+            "customer": {"name": OTHER_CUSTOMER, "phone": "050 765 4321"},
+            "service_content": "Moving house"
+        }))
+        .await;
+
+        let port = free_port();
+        let driver = Process(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts"),
+        );
+        let driver_url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ui {
+            base,
+            call,
+            chat,
+            _server: server,
+            driver,
+            driver_url,
+            data,
+            profiles: Vec::new(),
+        }
+    }
+
+    /// A new headless Chromium with a fresh profile.
+    pub async fn browser(&mut self) -> Client {
+        let profile = tempfile::Builder::new()
+            .prefix("kirjuri-chromium-")
+            .tempdir()
+            .unwrap();
+        let args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            "--autoplay-policy=no-user-gesture-required".to_owned(),
+            "--window-size=1280,1000".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        self.profiles.push(profile);
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": CHROMIUM, "args": args}),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let _ = &self.driver;
+        ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&self.driver_url)
+            .await
+            .expect("a Chromium session")
+    }
+
+    /// The server's data folder.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// The browser's current path (and query).
+pub async fn path(browser: &Client) -> String {
+    let url = browser.current_url().await.unwrap();
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// Polls `check` until it holds or [`WAIT`] passes.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Types into the field with id `id` (clearing it first).
+pub async fn fill(browser: &Client, id: &str, text: &str) {
+    let field = browser.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// Clicks the element with id `id`.
+pub async fn click(browser: &Client, id: &str) {
+    browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Signs in on the sign-in page the browser is on (or goes there).
+pub async fn sign_in(ui: &Ui, browser: &Client, name: &str) {
+    if !path(browser).await.starts_with("/login") {
+        browser.goto(&ui.url("/login")).await.unwrap();
+    }
+    fill(browser, "name", name).await;
+    fill(browser, "password", PASSWORD).await;
+    click(browser, "sign-in").await;
+    wait_until("sign-in to finish", || async {
+        !path(browser).await.starts_with("/login")
+    })
+    .await;
+}
+
+/// Chooses `purpose` on the purpose page the browser is on.
+pub async fn choose_purpose(browser: &Client, purpose: &str) {
+    assert!(
+        path(browser).await.starts_with("/purpose"),
+        "expected the purpose page"
+    );
+    click(browser, &format!("purpose-{purpose}")).await;
+    click(browser, "purpose-submit").await;
+    wait_until("the purpose to be taken", || async {
+        !path(browser).await.starts_with("/purpose")
+    })
+    .await;
+}
+
+/// The page's HTML.
+pub async fn source(browser: &Client) -> String {
+    browser.source().await.unwrap()
+}
+
+/// Runs `script` (a function body) and returns its value.
+pub async fn js(browser: &Client, script: &str) -> Value {
+    browser.execute(script, Vec::new()).await.unwrap()
+}
+
+/// Saves a screenshot as `<name>.png` among the test artefacts and prints
+/// its path.
+pub async fn screenshot(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let file = artifacts().join(format!("{name}.png"));
+    std::fs::write(&file, png).unwrap();
+    println!("screenshot: {}", file.display());
+}
