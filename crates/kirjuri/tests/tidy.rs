@@ -3,6 +3,8 @@
 //! the crate layering of ARCHITECTURE.md holds (core depends on no other
 //! Kirjuri crate and does no I/O).
 
+#![allow(clippy::expect_used, reason = "a test reports failures by panicking")]
+
 use std::path::{Path, PathBuf};
 
 fn workspace_root() -> PathBuf {

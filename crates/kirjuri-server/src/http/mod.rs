@@ -227,11 +227,35 @@ pub fn router(app: Kirjuri) -> Router {
             tls,
             transport::security_headers,
         ))
+        .layer(axum::middleware::from_fn(close_after_refused_body))
         // A client that stops sending (or reading) for this long is cut off;
         // long uploads and downloads are fine as long as bytes keep moving.
         .layer(RequestBodyTimeoutLayer::new(idle))
         .layer(ResponseBodyTimeoutLayer::new(idle))
         .with_state(app)
+}
+
+/// A refusal sent before the request body was read (401, 413, 415, …) ends
+/// the connection: otherwise the unread body would be taken for the next
+/// request on a kept-alive connection.
+async fn close_after_refused_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v != "0");
+    let mut response = next.run(request).await;
+    if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 async fn healthz(State(_): State<Kirjuri>) -> &'static str {
