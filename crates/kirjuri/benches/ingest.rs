@@ -320,6 +320,18 @@ fn run() -> Result<()> {
     ] {
         let mut sorted = ms.clone();
         sorted.sort_by(f64::total_cmp);
+        let mut slowest: Vec<(usize, f64)> = ms.iter().copied().enumerate().collect();
+        slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let slowest: Vec<String> = slowest
+            .iter()
+            .take(5)
+            .map(|(i, t)| format!("#{} {t:.2} ms", i + 1))
+            .collect();
+        println!(
+            "  Range TTFB, {label}: first request {:.2} ms; slowest {}",
+            ms.first().copied().unwrap_or(f64::NAN),
+            slowest.join(", ")
+        );
         for (name, q) in [("p50", 0.50), ("p95", 0.95), ("p99", 0.99), ("max", 1.0)] {
             let v = quantile(&sorted, q);
             rows.push(Row::new(
