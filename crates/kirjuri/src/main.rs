@@ -127,7 +127,12 @@ fn load_config(cli: &Cli, listen: Option<SocketAddr>) -> Result<Config> {
         figment = figment.merge(Toml::file(path));
     }
     figment = figment
-        .merge(Env::prefixed("KIRJURI_").ignore(&["data", "log"]))
+        .merge(
+            Env::prefixed("KIRJURI_")
+                .ignore(&["data", "log"])
+                // Benchmarks' own knobs share the prefix; they are not configuration.
+                .filter(|key| !key.as_str().starts_with("bench")),
+        )
         .merge(Serialized::defaults(Overrides {
             data: cli.data.clone(),
             listen,
