@@ -73,6 +73,7 @@ fn read_event(i: u64) -> AuditEvent {
         object: ObjectId::new_v7(),
         purpose: Purpose::QualityAssurance,
         range: Some((i * 65_536, i * 65_536 + 65_535)),
+        reason: None,
     }
 }
 
