@@ -199,6 +199,10 @@ impl Staff {
 
     /// The purpose chosen in this session, or the purpose page (coming back
     /// here afterwards): no personal data shows before a purpose is chosen.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the redirect a handler returns at once; boxing it buys nothing"
+    )]
     pub fn require_purpose(&self) -> Result<Purpose, Response> {
         self.purpose.ok_or_else(|| {
             let next = local_path(Some(&self.here)).unwrap_or_else(|| "/search".into());

@@ -6,6 +6,13 @@
 //! because it needs a browser (`scripts/test` installs Debian's `chromium`
 //! and `chromium-driver`).
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test binary: a failed expectation is a failed test, reported with its message"
+)]
+
 mod harness;
 
 use fantoccini::Locator;
