@@ -120,7 +120,7 @@ fn frontier_bytes(tree: &TreeBuilder) -> Vec<u8> {
 /// Resumes the tree of `size` leaves from its stored frontier, if the bytes
 /// have the right shape and reproduce `root`.
 fn resume(size: u64, frontier: &[u8], root: &Hash) -> Option<TreeBuilder> {
-    if frontier.len() % 32 != 0 {
+    if !frontier.len().is_multiple_of(32) {
         return None;
     }
     let hashes = frontier

@@ -45,12 +45,12 @@ mod sqlite;
 mod store;
 
 pub use error::{Error, Result};
+pub use model::SessionPreferences;
+pub use model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
 pub use model::{
     AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow, truncate_to_storage,
 };
 pub use model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
-pub use model::SessionPreferences;
-pub use model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
 pub use sqlite::SqliteStore;
 pub use store::Store;

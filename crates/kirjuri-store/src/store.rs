@@ -18,13 +18,13 @@ use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 
 use crate::error::Result;
+use crate::model::SessionPreferences;
+use crate::model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
 use crate::model::{
     AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
-use crate::model::SessionPreferences;
-use crate::model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
 
 /// Kirjuri's database.
 #[async_trait]
@@ -262,8 +262,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Up to `limit` events with `seq > after_seq` in sequence order, as
     /// stored, for hashing (see [`StoredAuditEvent`]).
-    async fn stored_audit_events(&self, after_seq: i64, limit: u32)
-    -> Result<Vec<StoredAuditEvent>>;
+    async fn stored_audit_events(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAuditEvent>>;
 
     /// Up to `filter.limit` events matching `filter`, in sequence order.
     async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;
