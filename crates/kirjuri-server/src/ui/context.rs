@@ -123,6 +123,9 @@ pub fn local_path(next: Option<&str>) -> Option<String> {
         && next.len() <= 512
         && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
         && !next.starts_with("/login")
+        // Form-only actions: coming back to them by GET would answer 405.
+        && !next.starts_with("/logout")
+        && !next.starts_with("/language")
         && !next.starts_with("/static/")
         && !next.starts_with("/api/");
     local.then(|| next.to_owned())
@@ -466,6 +469,7 @@ mod tests {
             "",
             "search",
             "/api/v1/contacts",
+            "/logout",
         ] {
             assert_eq!(local_path(Some(bad)), None, "{bad}");
         }
