@@ -637,7 +637,7 @@ async fn audit_verify_passes_an_untouched_log_and_summarises_it() {
     let text = assert_intact(&app, &[]);
     assert_eq!(summary(&text, "events not yet signed"), "3", "{text}");
     assert!(summary(&text, "latest valid checkpoint").starts_with(&format!("size {}", sizes[2])));
-    assert!(text.contains(&format!("3 checkpoints")), "{text}");
+    assert!(text.contains("3 checkpoints"), "{text}");
     assert!(
         summary(&text, "verifier key").starts_with("kirjuri/"),
         "{text}"
