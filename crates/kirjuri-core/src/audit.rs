@@ -480,6 +480,14 @@ pub fn encode_leaf(fields: &LeafFields<'_>, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
+/// The RFC 6962 leaf hash of one stored event: `merkle::leaf_hash` of its
+/// [`encode_leaf`] bytes; `buffer` is scratch space, reused across calls.
+pub fn leaf_hash_of(fields: &LeafFields<'_>, buffer: &mut Vec<u8>) -> crate::merkle::Hash {
+    buffer.clear();
+    encode_leaf(fields, buffer);
+    crate::merkle::leaf_hash(buffer)
+}
+
 fn json_opt_string(value: Option<&str>, out: &mut Vec<u8>) {
     match value {
         Some(value) => json_string(value, out),

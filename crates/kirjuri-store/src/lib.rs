@@ -46,7 +46,7 @@ mod store;
 
 pub use error::{Error, Result};
 pub use model::SessionPreferences;
-pub use model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
+pub use model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
 pub use model::{
     AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow, truncate_to_storage,

@@ -453,6 +453,32 @@ pub struct StoredAuditEvent {
     pub details: String,
 }
 
+impl StoredAuditEvent {
+    /// The columns as the leaf encoding takes them.
+    pub fn leaf_fields(&self) -> kirjuri_core::audit::LeafFields<'_> {
+        kirjuri_core::audit::LeafFields {
+            seq: self.seq,
+            at_micros: self.at_micros,
+            actor: self.actor.as_deref(),
+            action: &self.action,
+            object: self.object.as_deref(),
+            purpose: self.purpose.as_deref(),
+            outcome: &self.outcome,
+            details: &self.details,
+        }
+    }
+}
+
+/// One stored audit event as a leaf of the log's Merkle tree: its sequence
+/// number and `kirjuri_core::audit::leaf_hash_of` its stored columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditLeaf {
+    /// The event's sequence number.
+    pub seq: i64,
+    /// The RFC 6962 leaf hash of its stored bytes.
+    pub leaf: [u8; 32],
+}
+
 /// A signed checkpoint of the audit log's Merkle tree, as stored. Only
 /// `note` (a C2SP signed note) is evidence; `root` repeats what it says for
 /// queries, and `frontier` (the compact range of the tree at `size`, 32-byte

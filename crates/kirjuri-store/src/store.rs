@@ -19,7 +19,7 @@ use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 
 use crate::error::Result;
 use crate::model::SessionPreferences;
-use crate::model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
+use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
 use crate::model::{
     AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
@@ -267,6 +267,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredAuditEvent>>;
+
+    /// The Merkle leaves of up to `limit` events with `seq > after_seq`, in
+    /// sequence order: exactly what hashing [`Store::stored_audit_events`]
+    /// gives, computed where it is cheapest (verifying a log of millions of
+    /// events is this call in a loop).
+    async fn audit_leaves(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>>;
 
     /// Up to `filter.limit` events matching `filter`, in sequence order.
     async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>>;

@@ -5,13 +5,18 @@
 //! history. The tree, the signatures and their verification live in the
 //! server (`kirjuri_server::audit_chain`); this module only stores and reads.
 
+use std::path::Path;
+
+use kirjuri_core::audit::{LeafFields, leaf_hash_of};
 use kirjuri_core::ids::UserId;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::codec::{get_json, get_length, get_opt_uuid, get_time, length, micros};
 use crate::error::{Error, Result};
-use crate::model::{AuditCheckpointRow, AuditFilter, AuditRecord, NewAuditEvent, StoredAuditEvent};
+use crate::model::{
+    AuditCheckpointRow, AuditFilter, AuditLeaf, AuditRecord, NewAuditEvent, StoredAuditEvent,
+};
 
 /// Appends `event` on `conn` (inside the caller's transaction, if any) and
 /// returns its sequence number.
@@ -96,6 +101,110 @@ pub(super) async fn stored_after(
             })
         })
         .collect()
+}
+
+/// The Merkle leaves of up to `limit` events after `after_seq`.
+///
+/// On a file this reads with its own short-lived read-only connection
+/// (rusqlite, on a blocking thread), borrowing each column in place and
+/// hashing it there: through the pool every row would be copied into owned
+/// values and passed across a channel, which costs far more than hashing
+/// it. WAL gives this reader a consistent snapshot like any other. In
+/// memory (tests) it hashes what [`stored_after`] returns.
+pub(super) async fn leaves(
+    pool: &SqlitePool,
+    path: Option<&Path>,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditLeaf>> {
+    let Some(path) = path else {
+        let mut buffer = Vec::with_capacity(512);
+        return Ok(stored_after(pool, after_seq, limit)
+            .await?
+            .iter()
+            .map(|event| AuditLeaf {
+                seq: event.seq,
+                leaf: leaf_hash_of(&event.leaf_fields(), &mut buffer),
+            })
+            .collect());
+    };
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || scan_leaves(&path, after_seq, limit))
+        .await
+        .map_err(|e| Error::Corrupt(format!("audit_events: the reader failed ({e})")))?
+}
+
+fn scan_leaves(path: &Path, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
+    use rusqlite::OpenFlags;
+    use rusqlite::types::ValueRef;
+
+    let db_error = |e: rusqlite::Error| Error::Corrupt(format!("audit_events: {e}"));
+    let connection = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(db_error)?;
+    connection
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db_error)?;
+    let mut statement = connection
+        .prepare(
+            "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .map_err(db_error)?;
+    let mut rows = statement
+        .query(rusqlite::params![after_seq, i64::from(limit)])
+        .map_err(db_error)?;
+    let mut leaves = Vec::with_capacity(limit.min(1 << 16) as usize);
+    let mut buffer = Vec::with_capacity(512);
+    while let Some(row) = rows.next().map_err(db_error)? {
+        let value = |index: usize| row.get_ref(index).map_err(db_error);
+        let seq = match value(0)? {
+            ValueRef::Integer(seq) => seq,
+            _ => return Err(Error::Corrupt("audit_events.seq: not an integer".into())),
+        };
+        // A value of the wrong type (only possible once someone has
+        // rebuilt the table) names the event and column, never the value.
+        let wrong = |column: &str| {
+            Error::Corrupt(format!("audit_events.{column} of event {seq}: wrong type"))
+        };
+        let text = |index: usize, column: &str| -> Result<Option<&str>> {
+            match value(index)? {
+                ValueRef::Null => Ok(None),
+                ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(|_| wrong(column)),
+                _ => Err(wrong(column)),
+            }
+        };
+        let required =
+            |index: usize, column: &str| text(index, column)?.ok_or_else(|| wrong(column));
+        let at_micros = match value(1)? {
+            ValueRef::Integer(at) => at,
+            _ => return Err(wrong("at")),
+        };
+        let actor = match value(2)? {
+            ValueRef::Null => None,
+            ValueRef::Blob(bytes) => Some(bytes),
+            _ => return Err(wrong("actor")),
+        };
+        let fields = LeafFields {
+            seq,
+            at_micros,
+            actor,
+            action: required(3, "action")?,
+            object: text(4, "object")?,
+            purpose: text(5, "purpose")?,
+            outcome: required(6, "outcome")?,
+            details: required(7, "details")?,
+        };
+        leaves.push(AuditLeaf {
+            seq,
+            leaf: leaf_hash_of(&fields, &mut buffer),
+        });
+    }
+    Ok(leaves)
 }
 
 /// Events matching `filter`, in sequence order. Each criterion has an index
@@ -477,6 +586,57 @@ mod tests {
         assert_eq!(
             store.latest_audit_checkpoint().await.unwrap(),
             Some(checkpoint(1))
+        );
+    }
+
+    #[tokio::test]
+    async fn bulk_leaves_equal_the_hashes_of_the_stored_rows_on_file_and_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = SqliteStore::open(&dir.path().join("kirjuri.db"))
+            .await
+            .unwrap();
+        let memory = SqliteStore::in_memory().await.unwrap();
+        let actor = UserId::new_v7();
+        let events: Vec<NewAuditEvent> = (0..300)
+            .map(|i| NewAuditEvent {
+                actor: (i % 3 != 0).then_some(actor),
+                object: (i % 5 != 0).then(|| format!("o\"b\\j\n{i}\u{1}ä😀")),
+                purpose: (i % 2 == 0).then(|| "training".to_owned()),
+                ..event(i, None, "contact.viewed", json!({"i": i, "s": "x\ty"}))
+            })
+            .collect();
+        for store in [&file, &memory] {
+            store.append_audit_batch(&events).await.unwrap();
+            let mut buffer = Vec::new();
+            let expected: Vec<(i64, [u8; 32])> = store
+                .stored_audit_events(0, 1000)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e.seq,
+                        kirjuri_core::audit::leaf_hash_of(&e.leaf_fields(), &mut buffer),
+                    )
+                })
+                .collect();
+            assert_eq!(expected.len(), 300);
+            let mut got = Vec::new();
+            let mut after = i64::MIN;
+            loop {
+                let page = store.audit_leaves(after, 64).await.unwrap();
+                got.extend(page.iter().map(|l| (l.seq, l.leaf)));
+                match page.last() {
+                    Some(last) => after = last.seq,
+                    None => break,
+                }
+            }
+            assert_eq!(got, expected);
+        }
+        // The same rows give the same leaves whichever path reads them.
+        assert_eq!(
+            file.audit_leaves(0, 1000).await.unwrap(),
+            memory.audit_leaves(0, 1000).await.unwrap()
         );
     }
 

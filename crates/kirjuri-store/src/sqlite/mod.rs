@@ -39,13 +39,13 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use crate::error::{Error, Result};
+use crate::model::SessionPreferences;
+use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
 use crate::model::{
     AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
-use crate::model::SessionPreferences;
-use crate::model::{AuditCheckpointRow, AuditFilter, StoredAuditEvent};
 use crate::store::Store;
 
 /// The schema, embedded at compile time.
@@ -66,6 +66,9 @@ const PREPARE_ATTEMPTS: u32 = 10;
 pub struct SqliteStore {
     /// The connection pool; cloning the store shares it.
     pool: SqlitePool,
+    /// The database file (`None` in memory), for bulk reads that bypass the
+    /// pool (see `audit::leaves`).
+    path: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -88,7 +91,10 @@ impl SqliteStore {
             .max_connections(MAX_CONNECTIONS)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            path: Some(path.to_owned()),
+        })
     }
 
     /// A fresh private database in memory, for tests and experiments. It
@@ -108,7 +114,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, path: None })
     }
 
     /// The connection pool, for what the trait does not cover (diagnostics,
@@ -474,6 +480,10 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<StoredAuditEvent>> {
         audit::stored_after(&self.pool, after_seq, limit).await
+    }
+
+    async fn audit_leaves(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
+        audit::leaves(&self.pool, self.path.as_deref(), after_seq, limit).await
     }
 
     async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
