@@ -152,6 +152,9 @@ pub struct PeakBuilder {
     framer: Framer,
     /// Frames folded into one peak.
     frames_per_peak: u64,
+    /// Only every `stride`-th frame of a slice is looked at: a waveform for
+    /// the screen does not need all of them, and intake must stay fast.
+    stride: u64,
     /// Frames in the current slice.
     in_slice: u64,
     /// Running (min, max) per channel of the current slice.
@@ -165,6 +168,9 @@ pub struct PeakBuilder {
 pub const MAX_PEAKS: u64 = 4_000;
 /// At most this many peaks per second for short recordings.
 pub const MAX_PEAKS_PER_SECOND: u64 = 100;
+/// Frames examined per peak (evenly spaced) in long recordings; short ones
+/// have fewer frames per peak and are examined whole.
+pub const FRAMES_LOOKED_AT_PER_PEAK: u64 = 256;
 
 impl PeakBuilder {
     /// A builder for audio of this layout.
@@ -173,10 +179,12 @@ impl PeakBuilder {
         let by_rate = u64::from(layout.sample_rate) / MAX_PEAKS_PER_SECOND;
         let by_count = frames.div_ceil(MAX_PEAKS);
         let channels = usize::from(layout.channels.max(1));
+        let frames_per_peak = by_rate.max(by_count).max(1);
         Self {
             layout,
             framer: Framer::new(layout.block_align),
-            frames_per_peak: by_rate.max(by_count).max(1),
+            frames_per_peak,
+            stride: (frames_per_peak / FRAMES_LOOKED_AT_PER_PEAK).max(1),
             in_slice: 0,
             current: vec![[f32::MAX, f32::MIN]; channels],
             peaks: vec![Vec::new(); channels],
@@ -188,13 +196,16 @@ impl PeakBuilder {
         let encoding = self.layout.encoding;
         let width = usize::from(encoding.bytes_per_sample()).max(1);
         let frames_per_peak = self.frames_per_peak;
+        let stride = self.stride;
         let (current, peaks, in_slice) = (&mut self.current, &mut self.peaks, &mut self.in_slice);
         self.framer.frames(audio, |frame| {
-            for (channel, sample) in frame.chunks_exact(width).enumerate() {
-                if let Some(range) = current.get_mut(channel) {
-                    let x = sample_f32(encoding, sample);
-                    range[0] = range[0].min(x);
-                    range[1] = range[1].max(x);
+            if (*in_slice).is_multiple_of(stride) {
+                for (channel, sample) in frame.chunks_exact(width).enumerate() {
+                    if let Some(range) = current.get_mut(channel) {
+                        let x = sample_f32(encoding, sample);
+                        range[0] = range[0].min(x);
+                        range[1] = range[1].max(x);
+                    }
                 }
             }
             *in_slice += 1;
