@@ -495,11 +495,20 @@ fn json_opt_string(value: Option<&str>, out: &mut Vec<u8>) {
     }
 }
 
-/// A JSON string escaped as RFC 8785 §3.2.2.2 prescribes.
+/// A JSON string escaped as RFC 8785 §3.2.2.2 prescribes. Runs that need no
+/// escaping (nearly everything) are copied whole.
 fn json_string(value: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    for &byte in value.as_bytes() {
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        // Multi-byte UTF-8 sequences never contain bytes below 0x80.
+        if byte != b'"' && byte != b'\\' && byte >= 0x20 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
         match byte {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -508,7 +517,7 @@ fn json_string(value: &str, out: &mut Vec<u8>) {
             b'\n' => out.extend_from_slice(b"\\n"),
             0x0c => out.extend_from_slice(b"\\f"),
             b'\r' => out.extend_from_slice(b"\\r"),
-            0x00..=0x1f => out.extend_from_slice(&[
+            _ => out.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
@@ -516,10 +525,9 @@ fn json_string(value: &str, out: &mut Vec<u8>) {
                 HEX[usize::from(byte >> 4)],
                 HEX[usize::from(byte & 0xf)],
             ]),
-            // Multi-byte UTF-8 sequences never contain bytes below 0x80.
-            _ => out.push(byte),
         }
     }
+    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 

@@ -1169,6 +1169,21 @@ pub async fn verify(
     verifier_key: Option<&str>,
     witness: Option<&str>,
 ) -> Result<VerifyReport> {
+    let fetch = |after: i64| {
+        let store = Arc::clone(&store);
+        (
+            after,
+            tokio::spawn(async move { store.audit_leaves(after, EVENT_PAGE).await }),
+        )
+    };
+    // Reading the events starts at once, while the checkpoints' signatures
+    // are checked. Two pages are read (and hashed, on blocking threads) at
+    // a time: the next one and the one after it, requested on the guess
+    // that the log is dense (event n has seq n), as an untouched log is. A
+    // page that proves the guess wrong discards the guessed request and
+    // continues from its own last event, so tampering only costs speed.
+    let guess = |after: i64| after.max(0).saturating_add(i64::from(EVENT_PAGE));
+    let mut queue = std::collections::VecDeque::from([fetch(i64::MIN), fetch(guess(i64::MIN))]);
     let mut findings = Vec::new();
     let mut signed = Vec::new();
     let mut stored = 0;
@@ -1224,20 +1239,6 @@ pub async fn verify(
     let latest = signed.last().map(|c| (c.size, c.root));
     let mut verifier = Verifier::new(signed, witness);
     let mut events = 0u64;
-    let fetch = |after: i64| {
-        let store = Arc::clone(&store);
-        (
-            after,
-            tokio::spawn(async move { store.audit_leaves(after, EVENT_PAGE).await }),
-        )
-    };
-    // Two pages are read (and hashed, on blocking threads) at once: the
-    // next one and the one after it, requested on the guess that the log is
-    // dense (event n has seq n), which an untouched log is. A page that
-    // proves the guess wrong discards the guessed request and continues
-    // from its own last event, so tampering only costs speed.
-    let guess = |after: i64| after.max(0).saturating_add(i64::from(EVENT_PAGE));
-    let mut queue = std::collections::VecDeque::from([fetch(i64::MIN), fetch(guess(i64::MIN))]);
     while let Some((after, pending)) = queue.pop_front() {
         let page = match pending.await {
             Ok(Ok(page)) => page,
