@@ -50,7 +50,7 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, IoContext, Result};
-use crate::keyring::fsync_dir;
+use crate::keyring::{fsync_dir, parent_dir, sibling};
 
 /// The C2SP signed-note signature type of Ed25519.
 const ALG_ED25519: u8 = 0x01;
@@ -535,21 +535,6 @@ impl Drop for TempFile {
         // Best effort: the linked copy keeps the key.
         let _ = fs::remove_file(&self.0);
     }
-}
-
-/// The directory holding `path` ("." for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
-/// `path` with `suffix` appended to its file name.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
-    name.push(suffix);
-    parent_dir(path).join(name)
 }
 
 #[cfg(test)]

@@ -745,7 +745,7 @@ impl Drop for TempFile {
 }
 
 /// The directory holding `path` ("." for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
+pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -753,7 +753,7 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 /// `path` with `suffix` appended to its file name.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
     name.push(suffix);
     parent_dir(path).join(name)
