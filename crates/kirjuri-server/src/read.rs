@@ -423,6 +423,27 @@ impl Kirjuri {
         Ok(views)
     }
 
+    /// Appends the audit event of a recording read (whole, or the inclusive
+    /// byte range served) before any byte leaves.
+    async fn audit_recording_read(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        contact: ContactId,
+        object: ObjectId,
+        purpose: Purpose,
+        range: Option<&RangeInclusive<u64>>,
+    ) -> Result<()> {
+        let event = AuditEvent::RecordingRead {
+            contact,
+            object,
+            purpose,
+            range: range.map(|r| (*r.start(), *r.end())),
+            reason: actor.reason.clone(),
+        };
+        self.audit(Some(actor_id), &event).await
+    }
+
     /// Authorizes reading a contact's recording and opens one of its stored
     /// objects (`kind`: the recording or a derived artefact) for decryption.
     /// Nothing is audited yet: the caller audits what it actually serves.
@@ -481,14 +502,8 @@ impl Kirjuri {
             Some(r) => *r.start()..r.end() + 1,
             None => 0..total_len,
         };
-        let event = AuditEvent::RecordingRead {
-            contact: id,
-            object: object.id,
-            purpose,
-            range: range.as_ref().map(|r| (*r.start(), *r.end())),
-            reason: actor.reason.clone(),
-        };
-        self.audit(Some(actor_id), &event).await?;
+        self.audit_recording_read(actor, actor_id, id, object.id, purpose, range.as_ref())
+            .await?;
         let stream = segment_stream(
             self.objects.clone(),
             object.id,
@@ -529,14 +544,8 @@ impl Kirjuri {
             Some(r) => (*r.start(), r.end() + 1),
             None => (0, total_len),
         };
-        let event = AuditEvent::RecordingRead {
-            contact: id,
-            object: object.id,
-            purpose,
-            range: range.as_ref().map(|r| (*r.start(), *r.end())),
-            reason: actor.reason.clone(),
-        };
-        self.audit(Some(actor_id), &event).await?;
+        self.audit_recording_read(actor, actor_id, id, object.id, purpose, range.as_ref())
+            .await?;
 
         let header = rendition.header();
         let header_part = Bytes::from(
@@ -600,14 +609,8 @@ impl Kirjuri {
         let (object, opener) = self
             .open_recording_object(actor, actor_id, id, purpose, WAVEFORM)
             .await?;
-        let event = AuditEvent::RecordingRead {
-            contact: id,
-            object: object.id,
-            purpose,
-            range: None,
-            reason: actor.reason.clone(),
-        };
-        self.audit(Some(actor_id), &event).await?;
+        self.audit_recording_read(actor, actor_id, id, object.id, purpose, None)
+            .await?;
         let mut stream = Box::pin(segment_stream(
             self.objects.clone(),
             object.id,

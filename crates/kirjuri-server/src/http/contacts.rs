@@ -29,6 +29,18 @@ pub struct ReadQuery {
     reason: Option<String>,
 }
 
+/// The acting account (with its stated reason) and the purpose of a single
+/// read, from its query string; unknown parameters and a missing or unknown
+/// purpose are refused.
+fn read_context(
+    caller: &Caller,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(kirjuri_core::access::Actor, kirjuri_core::purpose::Purpose)> {
+    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let purpose = require_purpose(query.purpose.as_deref())?;
+    Ok((caller.actor_with_reason(query.reason), purpose))
+}
+
 fn contact_id(raw: &str) -> Result<ContactId> {
     // A malformed id cannot name anything: same answer as a missing one.
     raw.parse().map_err(|_| Error::NotFound)
@@ -118,9 +130,7 @@ pub async fn read(
     Path(id): Path<String>,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
-    let Query(query) = query.map_err(|e| query_error(&e))?;
-    let purpose = require_purpose(query.purpose.as_deref())?;
-    let actor = caller.actor_with_reason(query.reason);
+    let (actor, purpose) = read_context(&caller, query)?;
     let view = app
         .read_contact(&actor, caller.id, contact_id(&id)?, purpose)
         .await?;
@@ -184,10 +194,8 @@ pub async fn download_recording(
     headers: HeaderMap,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
-    let Query(query) = query.map_err(|e| query_error(&e))?;
-    let purpose = require_purpose(query.purpose.as_deref())?;
+    let (actor, purpose) = read_context(&caller, query)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let actor = caller.actor_with_reason(query.reason);
     let body = app
         .read_recording(&actor, caller.id, contact_id(&id)?, purpose, range)
         .await?;
@@ -203,10 +211,8 @@ pub async fn playback_recording(
     headers: HeaderMap,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
-    let Query(query) = query.map_err(|e| query_error(&e))?;
-    let purpose = require_purpose(query.purpose.as_deref())?;
+    let (actor, purpose) = read_context(&caller, query)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let actor = caller.actor_with_reason(query.reason);
     let body = app
         .read_playback(&actor, caller.id, contact_id(&id)?, purpose, range)
         .await?;
@@ -220,9 +226,7 @@ pub async fn recording_peaks(
     Path(id): Path<String>,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
-    let Query(query) = query.map_err(|e| query_error(&e))?;
-    let purpose = require_purpose(query.purpose.as_deref())?;
-    let actor = caller.actor_with_reason(query.reason);
+    let (actor, purpose) = read_context(&caller, query)?;
     let peaks = app
         .read_peaks(&actor, caller.id, contact_id(&id)?, purpose)
         .await?;
