@@ -272,6 +272,7 @@ impl Kirjuri {
             stored_len: sealed_len(plaintext_len),
             media: media_json(&info),
             retain_until: recording_retain_until(started_at),
+            source: None,
             created_at: self.clock.now(),
         };
         let event = AuditEvent::RecordingCreated {
@@ -290,7 +291,7 @@ impl Kirjuri {
                     // The waveform is a convenience for the player: failing to
                     // store it must not fail the acknowledged recording.
                     if let Err(e) = self
-                        .store_waveform(actor, contact_id, &peaks, row.retain_until)
+                        .store_waveform(actor, contact_id, object_id, &peaks, row.retain_until)
                         .await
                     {
                         tracing::warn!(contact_id = %contact_id, error = %e, "failed to store waveform peaks");
@@ -317,6 +318,7 @@ impl Kirjuri {
         &self,
         actor: Option<UserId>,
         contact_id: ContactId,
+        source: ObjectId,
         peaks: &Peaks,
         retain_until: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
@@ -355,6 +357,7 @@ impl Kirjuri {
             stored_len,
             media: json!({"format": "peaks-json-v1"}),
             retain_until,
+            source: Some(source),
             created_at: self.clock.now(),
         };
         let event = AuditEvent::DerivedCreated {

@@ -39,11 +39,14 @@
 //! encrypt or hash (the vault does), decide access (core's access decision)
 //! or read the clock (every timestamp is a parameter).
 
+mod coordination;
 mod error;
 mod model;
+mod retention;
 mod sqlite;
 mod store;
 
+pub use coordination::Coordination;
 pub use error::{Error, Result};
 pub use model::SessionPreferences;
 pub use model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -52,5 +55,9 @@ pub use model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow, truncate_to_storage,
 };
 pub use model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+pub use retention::{
+    Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
+    ShredMode, TombstoneRow, TombstoneStep,
+};
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -143,6 +143,9 @@ pub struct ObjectRow {
     pub media: serde_json::Value,
     /// The retention deadline fixed at intake.
     pub retain_until: DateTime<Utc>,
+    /// The object this one was derived from (waveform peaks → their
+    /// recording); a hold on the source keeps it too.
+    pub source: Option<ObjectId>,
     /// When it was committed.
     pub created_at: DateTime<Utc>,
 }
@@ -159,6 +162,7 @@ impl fmt::Debug for ObjectRow {
             .field("stored_len", &self.stored_len)
             .field("media", &self.media)
             .field("retain_until", &self.retain_until)
+            .field("source", &self.source)
             .field("created_at", &self.created_at)
             .finish()
     }

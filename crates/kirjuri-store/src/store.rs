@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 
+use crate::coordination::Coordination;
 use crate::error::Result;
 use crate::model::SessionPreferences;
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -25,10 +26,14 @@ use crate::model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+use crate::retention::RetentionStore;
 
-/// Kirjuri's database.
+/// Kirjuri's database. Its retention side ([`RetentionStore`]: holds, purge,
+/// tombstones) and its coordination side ([`Coordination`]: job leases,
+/// instance heartbeats) are traits of their own, implemented per backend in
+/// their own files.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
     // --- contacts -------------------------------------------------------
 
     /// Stores a contact with its blind-index entries and `audit`, in one

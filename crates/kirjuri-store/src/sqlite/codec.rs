@@ -59,7 +59,7 @@ pub(crate) fn get_json(row: &SqliteRow, column: &str) -> Result<serde_json::Valu
     serde_json::from_str(&text).map_err(|_| Error::Corrupt(format!("{column}: not valid JSON")))
 }
 
-fn time_from_micros(value: i64, column: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn time_from_micros(value: i64, column: &str) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(value)
         .ok_or_else(|| Error::Corrupt(format!("{column}: timestamp out of range")))
 }

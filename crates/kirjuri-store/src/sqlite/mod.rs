@@ -22,8 +22,10 @@ mod accounts;
 mod audit;
 mod codec;
 mod contacts;
+mod coordination;
 mod objects;
 mod preferences;
+mod retention;
 
 use std::collections::HashSet;
 use std::path::Path;

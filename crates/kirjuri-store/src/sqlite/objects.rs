@@ -9,13 +9,15 @@ use kirjuri_core::ids::{ContactId, ObjectId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqliteExecutor, SqlitePool};
 
-use super::codec::{get_json, get_length, get_time, get_uuid, length, micros, write_error};
+use super::codec::{
+    get_json, get_length, get_opt_uuid, get_time, get_uuid, length, micros, write_error,
+};
 use crate::error::{Error, Result};
 use crate::model::{CommitOutcome, ObjectRow, PendingObject};
 
 /// The columns of an [`ObjectRow`].
 const COLUMNS: &str = "id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, \
-    media, retain_until, created_at";
+    media, retain_until, source_id, created_at";
 
 /// Registers an upload in flight.
 pub(super) async fn begin(pool: &SqlitePool, pending: &PendingObject) -> Result<()> {
@@ -57,8 +59,8 @@ pub(super) async fn commit(
 
     sqlx::query(
         "INSERT INTO objects (id, contact_id, kind, wrapped_key, sha256, plaintext_len, \
-             stored_len, media, retain_until, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             stored_len, media, retain_until, source_id, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(object.id.as_uuid())
     .bind(object.contact_id.as_uuid())
@@ -69,6 +71,7 @@ pub(super) async fn commit(
     .bind(length(object.stored_len, "objects.stored_len")?)
     .bind(object.media.to_string())
     .bind(micros(object.retain_until))
+    .bind(object.source.map(|id| *id.as_uuid()))
     .bind(micros(object.created_at))
     .execute(&mut *conn)
     .await
@@ -166,6 +169,7 @@ fn from_row(row: &SqliteRow) -> Result<ObjectRow> {
         stored_len: get_length(row, "stored_len")?,
         media: get_json(row, "media")?,
         retain_until: get_time(row, "retain_until")?,
+        source: get_opt_uuid(row, "source_id")?.map(ObjectId::from_uuid),
         created_at: get_time(row, "created_at")?,
     })
 }

@@ -192,6 +192,7 @@ pub fn object(pending: &PendingObject, sha256: &str) -> ObjectRow {
         media: serde_json::json!({"encoding": "pcm_s16le", "sample_rate": 8000, "channels": 2,
                                   "bits": 16, "duration_ms": 278_000}),
         retain_until: at("2027-11-30T22:00:00Z"),
+        source: None,
         created_at: now(),
     }
 }
