@@ -46,6 +46,12 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// A request or response body that moves no bytes for this long is cut off.
     pub body_idle_timeout_seconds: u64,
+    /// The erasure ledger's folder. Defaults to `<data>/erasure-ledger`;
+    /// point it at a separate disk or a write-once mount so it outlives the
+    /// data folder's backups.
+    pub ledger_dir: Option<PathBuf>,
+    /// Retention policies, legal-hold limits and the purge's schedule.
+    pub retention: crate::retention::RetentionConfig,
 }
 
 impl Default for Config {
@@ -68,6 +74,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             body_idle_timeout_seconds: 60,
+            ledger_dir: None,
+            retention: crate::retention::RetentionConfig::default(),
         }
     }
 }
@@ -85,6 +93,13 @@ impl Config {
         self.audit_key_file
             .clone()
             .unwrap_or_else(|| self.data.join("keys").join("audit-signing.key"))
+    }
+
+    /// The erasure ledger's folder, defaulted inside the data folder.
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.ledger_dir
+            .clone()
+            .unwrap_or_else(|| self.data.join("erasure-ledger"))
     }
 
     /// The SQLite database file.

@@ -10,12 +10,17 @@ pub mod app;
 pub mod audit;
 pub mod audit_chain;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod holds;
 pub mod http;
 pub mod intake;
+pub mod ledger;
+pub mod purge;
 pub mod read;
+pub mod retention;
 pub mod session;
 pub mod ui;
 

@@ -6,7 +6,11 @@
 //! key file — the operator — and are audited as such (actor: none).
 
 mod audit_cmd;
+mod backup_cmd;
+mod hold_cmd;
 mod import;
+mod purge_cmd;
+mod retention_cmd;
 mod users_cmd;
 
 use std::io::{Read, Write};
@@ -72,6 +76,22 @@ enum Command {
         #[command(subcommand)]
         command: audit_cmd::AuditCommand,
     },
+    /// Legal holds that keep data past its retention deadline (RET-2).
+    Hold {
+        #[command(subcommand)]
+        command: hold_cmd::HoldCommand,
+    },
+    /// Destroy what is past its retention deadline and not held (RET-3).
+    Purge(purge_cmd::PurgeArgs),
+    /// Retention policies (RET-1).
+    Retention {
+        #[command(subcommand)]
+        command: retention_cmd::RetentionCommand,
+    },
+    /// Take a consistent online backup of the data folder.
+    Backup(backup_cmd::BackupArgs),
+    /// Restore a backup, then replay the erasure ledger over it.
+    Restore(backup_cmd::RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +196,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         _ => None,
     };
     let config = load_config(&cli, listen)?;
+    // A restore replaces the data folder, so it runs before anything opens it.
+    if let Command::Restore(args) = cli.command {
+        return backup_cmd::restore(config, args).await;
+    }
     let app = Kirjuri::open(config, Arc::new(SystemClock))
         .await
         .context("failed to open the data folder")?;
@@ -234,6 +258,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => users_cmd::token(&app, command).await,
         Command::Import { paths } => import::run(&app, &paths).await,
         Command::Audit { command } => audit_cmd::run(&app, command).await,
+        Command::Hold { command } => hold_cmd::run(&app, command).await,
+        Command::Purge(args) => purge_cmd::run(&app, args).await,
+        Command::Retention { command } => retention_cmd::run(&app, command).await,
+        Command::Backup(args) => backup_cmd::backup(&app, args).await,
+        Command::Restore(_) => unreachable!("handled before the data folder is opened"),
     }
 }
 
