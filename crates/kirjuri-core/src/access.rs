@@ -45,11 +45,15 @@ pub enum Action {
     ManageRegistrars,
     /// Manage one's own account: password, TOTP, own tokens, sign-out.
     ManageOwnAccount,
+    /// Place, list, review and lift legal holds (RET-2).
+    ManageHolds,
+    /// See retention deadlines, tombstones and holds (RET-1…RET-3).
+    ReadRetention,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 11] = [
         Action::CreateContact,
         Action::UploadRecording,
         Action::ReadContact,
@@ -59,6 +63,8 @@ impl Action {
         Action::ManageUsers,
         Action::ManageRegistrars,
         Action::ManageOwnAccount,
+        Action::ManageHolds,
+        Action::ReadRetention,
     ];
 
     /// Whether the action reads personal data (and so needs a purpose).
@@ -81,6 +87,8 @@ impl Action {
             Action::ManageUsers => "manage_users",
             Action::ManageRegistrars => "manage_registrars",
             Action::ManageOwnAccount => "manage_own_account",
+            Action::ManageHolds => "manage_holds",
+            Action::ReadRetention => "read_retention",
         }
     }
 }
@@ -187,6 +195,14 @@ pub fn authorize(
         // Notice §13: the responsible person names the registrars.
         Action::ManageRegistrars => return allow_if(actor.role == Role::Responsible),
         Action::ManageOwnAccount => return allow_if(actor.role != Role::Integration),
+        // Registrars keep holds (ACC-1); supervisors and administrators answer
+        // for the data kept. Agents, maintainers and integrations never do.
+        Action::ManageHolds | Action::ReadRetention => {
+            return allow_if(matches!(
+                actor.role,
+                Role::Registrar | Role::Supervisor | Role::Admin
+            ));
+        }
         Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
     }
     let Some(purpose) = purpose else {
@@ -284,6 +300,9 @@ mod tests {
             Action::ManageUsers => return only(&[Role::Admin]),
             Action::ManageRegistrars => return only(&[Role::Responsible]),
             Action::ManageOwnAccount => return only(&people),
+            Action::ManageHolds | Action::ReadRetention => {
+                return only(&[Role::Registrar, Role::Supervisor, Role::Admin]);
+            }
             Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
         }
         let Some(purpose) = purpose else {
@@ -341,7 +360,26 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 9 * 3 * 9);
+        assert_eq!(n, 7 * 2 * 11 * 3 * 9);
+    }
+
+    #[test]
+    fn only_registrars_supervisors_and_admins_manage_holds_and_see_retention() {
+        for action in [Action::ManageHolds, Action::ReadRetention] {
+            assert!(!action.is_read(), "{action:?} needs no purpose");
+            for role in Role::ALL {
+                for agreement in [false, true] {
+                    let allowed =
+                        authorize(&actor(role, agreement), action, Object::Register, None)
+                            .is_allowed();
+                    assert_eq!(
+                        allowed,
+                        matches!(role, Role::Registrar | Role::Supervisor | Role::Admin),
+                        "{role} {action:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -229,6 +229,43 @@ pub enum AuditEvent {
         /// How many events were returned.
         returned: usize,
     },
+    // --- legal holds and retention policies (RET-1, RET-2): hold ids and
+    // counts only. A hold's ground and a lift's reason are in the hold's row.
+    /// A legal hold was placed.
+    HoldPlaced {
+        /// The hold.
+        hold: uuid::Uuid,
+        /// How many contacts and objects it names.
+        targets: u64,
+        /// `statute`, `contract`, `complaint`, `case` or `authority_request`.
+        ground_kind: &'static str,
+    },
+    /// A legal hold was lifted (its reason is in the hold's row).
+    HoldLifted {
+        /// The hold.
+        hold: uuid::Uuid,
+    },
+    /// A legal hold's review date was moved.
+    HoldReviewMoved {
+        /// The hold.
+        hold: uuid::Uuid,
+    },
+    /// Holds were listed (`hold: None`) or one was shown.
+    HoldsRead {
+        /// The hold shown, if one was.
+        hold: Option<uuid::Uuid>,
+    },
+    /// The retention overview was read (`GET /api/v1/retention`).
+    RetentionRead {
+        /// How many days ahead it looked.
+        days: u32,
+    },
+    /// Stored deadlines were recomputed under the policies in force
+    /// (`kirjuri retention apply`): counts per outcome and the policies.
+    RetentionPolicyApplied {
+        /// `shortened`, `refused_longer`, `unchanged`, … and `policies`.
+        counts: Value,
+    },
 }
 
 impl AuditEvent {
@@ -259,6 +296,12 @@ impl AuditEvent {
             AuditEvent::TotpEnrolmentBegun { .. } => "user.totp_enrolment_begun",
             AuditEvent::TotpEnrolled { .. } => "user.totp_enrolled",
             AuditEvent::AuditRead { .. } => "audit.read",
+            AuditEvent::HoldPlaced { .. } => "hold.placed",
+            AuditEvent::HoldLifted { .. } => "hold.lifted",
+            AuditEvent::HoldReviewMoved { .. } => "hold.review_moved",
+            AuditEvent::HoldsRead { .. } => "hold.read",
+            AuditEvent::RetentionRead { .. } => "retention.read",
+            AuditEvent::RetentionPolicyApplied { .. } => "retention.policy_applied",
         }
     }
 
@@ -272,6 +315,13 @@ impl AuditEvent {
             | AuditEvent::RecordingRead { object, .. }
             | AuditEvent::DerivedCreated { object, .. } => Some(object.to_string()),
             AuditEvent::Search { .. } | AuditEvent::AuditRead { .. } => None,
+            AuditEvent::HoldPlaced { hold, .. }
+            | AuditEvent::HoldLifted { hold }
+            | AuditEvent::HoldReviewMoved { hold }
+            | AuditEvent::HoldsRead { hold: Some(hold) } => Some(hold.to_string()),
+            AuditEvent::HoldsRead { hold: None }
+            | AuditEvent::RetentionRead { .. }
+            | AuditEvent::RetentionPolicyApplied { .. } => None,
             AuditEvent::AccessDenied { object, .. } => object.clone(),
             AuditEvent::UserCreated { user, .. }
             | AuditEvent::TokenCreated { user, .. }
@@ -381,6 +431,16 @@ impl AuditEvent {
             AuditEvent::AuditRead { filters, returned } => {
                 json!({"filters": filters, "returned": returned})
             }
+            AuditEvent::HoldPlaced {
+                targets,
+                ground_kind,
+                ..
+            } => json!({"targets": targets, "ground_kind": ground_kind}),
+            AuditEvent::HoldLifted { .. }
+            | AuditEvent::HoldReviewMoved { .. }
+            | AuditEvent::HoldsRead { .. } => json!({}),
+            AuditEvent::RetentionRead { days } => json!({"days": days}),
+            AuditEvent::RetentionPolicyApplied { counts } => counts.clone(),
         }
     }
 }
@@ -676,6 +736,38 @@ mod tests {
             .next()
             .unwrap(),
             "\"x:070707070707070707070707070707\""
+        );
+    }
+
+    #[test]
+    fn hold_events_name_the_hold_and_never_its_ground() {
+        let hold = uuid::Uuid::from_u128(7);
+        let placed = AuditEvent::HoldPlaced {
+            hold,
+            targets: 3,
+            ground_kind: "complaint",
+        };
+        assert_eq!(placed.action(), "hold.placed");
+        assert_eq!(placed.object(), Some(hold.to_string()));
+        assert_eq!(
+            placed.details(),
+            json!({"targets": 3, "ground_kind": "complaint"})
+        );
+        let lifted = AuditEvent::HoldLifted { hold };
+        assert_eq!(lifted.action(), "hold.lifted");
+        assert_eq!(lifted.object(), Some(hold.to_string()));
+        assert_eq!(lifted.details(), json!({}));
+        assert_eq!(
+            AuditEvent::HoldReviewMoved { hold }.action(),
+            "hold.review_moved"
+        );
+        assert_eq!(AuditEvent::HoldsRead { hold: None }.object(), None);
+        assert_eq!(
+            AuditEvent::RetentionPolicyApplied {
+                counts: json!({"shortened": 2})
+            }
+            .details(),
+            json!({"shortened": 2})
         );
     }
 
