@@ -250,23 +250,28 @@ pub trait RetentionStore: Send + Sync {
     // --- the purge (RET-3) --------------------------------------------
 
     /// Up to `limit` committed objects with `retain_until <= now` that no
-    /// hold active at `now` keeps, with id greater than `after`, by id.
+    /// hold active at `now` keeps, by `(retain_until, id)` — most overdue
+    /// first — strictly after the keyset `after` (pass the last row's
+    /// `(retain_until, id)`). Deadline order, not id order, is what lets the
+    /// deadline index drive the query: a page costs what it returns, whether
+    /// few or millions of objects are expired.
     async fn expired_objects(
         &self,
         now: DateTime<Utc>,
-        after: Option<ObjectId>,
+        after: Option<(DateTime<Utc>, ObjectId)>,
         limit: u32,
     ) -> Result<Vec<ObjectRow>>;
 
-    /// Up to `limit` contacts, by id after `after`, that the purge erases at
-    /// `now`: not yet erased, `retain_until <= now`, no hold active at `now`
+    /// Up to `limit` contacts, by `(retain_until, id)` strictly after the
+    /// keyset `after` (as for [`RetentionStore::expired_objects`]), that the
+    /// purge erases at `now`: not yet erased, `retain_until <= now`, no hold active at `now`
     /// targets them, no upload pending, and every object they still have
     /// is itself expired and unheld at `now` (so a purge at `now` takes the
     /// objects first and then the contact — a dry run lists exactly that).
     async fn expired_contacts(
         &self,
         now: DateTime<Utc>,
-        after: Option<ContactId>,
+        after: Option<(DateTime<Utc>, ContactId)>,
         limit: u32,
     ) -> Result<Vec<ContactRow>>;
 

@@ -64,7 +64,7 @@ impl RetentionStore for SqliteStore {
     async fn expired_objects(
         &self,
         now: DateTime<Utc>,
-        after: Option<ObjectId>,
+        after: Option<(DateTime<Utc>, ObjectId)>,
         limit: u32,
     ) -> Result<Vec<ObjectRow>> {
         todo!()
@@ -72,7 +72,7 @@ impl RetentionStore for SqliteStore {
     async fn expired_contacts(
         &self,
         now: DateTime<Utc>,
-        after: Option<ContactId>,
+        after: Option<(DateTime<Utc>, ContactId)>,
         limit: u32,
     ) -> Result<Vec<ContactRow>> {
         todo!()
