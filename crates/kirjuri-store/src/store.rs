@@ -95,6 +95,10 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
     /// Every committed object of the contact, ordered by kind.
     async fn objects_for_contact(&self, contact_id: &ContactId) -> Result<Vec<ObjectRow>>;
 
+    /// The committed object with this id (a legal hold names a recording
+    /// by its id).
+    async fn object(&self, id: &ObjectId) -> Result<Option<ObjectRow>>;
+
     /// Ids of all committed and pending objects. An orphan sweep must list
     /// object storage *first* and call this *after*: an upload begun in
     /// between is then either absent from the listing or present here.

@@ -258,6 +258,10 @@ impl Store for SqliteStore {
         objects::for_contact(&self.pool, contact_id).await
     }
 
+    async fn object(&self, id: &ObjectId) -> Result<Option<ObjectRow>> {
+        objects::by_id(&self.pool, id).await
+    }
+
     async fn known_object_ids(&self) -> Result<HashSet<ObjectId>> {
         objects::known_ids(&self.pool).await
     }

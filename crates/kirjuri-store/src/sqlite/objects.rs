@@ -135,6 +135,18 @@ pub(super) async fn for_contact_kind<'c>(
         .transpose()
 }
 
+/// The committed object with this id.
+pub(super) async fn by_id(pool: &SqlitePool, id: &ObjectId) -> Result<Option<ObjectRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM objects WHERE id = ?");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.as_uuid())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
 /// Every committed object of the contact, by kind.
 pub(super) async fn for_contact(
     pool: &SqlitePool,
