@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod hetu;
 pub mod ids;
+pub mod location;
 pub mod merkle;
 pub mod name;
 pub mod phone;
