@@ -537,6 +537,49 @@ impl Drop for TempFile {
     }
 }
 
+// --- signatures over arbitrary bytes (the erasure ledger, backup manifests) ---
+
+impl AuditSigner {
+    /// The raw 32-byte Ed25519 public key.
+    pub fn public_key(&self) -> [u8; PUBLIC_KEY_LEN] {
+        let mut key = [0u8; PUBLIC_KEY_LEN];
+        key.copy_from_slice(self.key_pair.public_key().as_ref());
+        key
+    }
+
+    /// A raw Ed25519 signature of `message` with the audit key, for records
+    /// other than checkpoints (the erasure ledger's blocks, a backup's
+    /// manifest). The caller puts a domain-separation prefix of its own at
+    /// the start of `message`, so that a signature made for one kind of
+    /// record can never be passed off as another (a checkpoint note's first
+    /// line is its origin, which such a prefix never is).
+    pub fn sign_bytes(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        let mut signature = [0u8; SIGNATURE_LEN];
+        signature.copy_from_slice(self.key_pair.sign(message).as_ref());
+        signature
+    }
+}
+
+/// Checks a raw Ed25519 `signature` of `message` by `public_key` (as from
+/// [`AuditSigner::sign_bytes`]); [`Error::Integrity`] if it does not verify.
+pub fn verify_bytes(
+    public_key: &[u8; PUBLIC_KEY_LEN],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    UnparsedPublicKey::new(&ED25519, public_key)
+        .verify(message, signature)
+        .map_err(|_| Error::Integrity("the Ed25519 signature does not verify".into()))
+}
+
+/// The raw Ed25519 public key in a note verifier key (as from
+/// [`AuditSigner::verifier_key`]), after checking the key's form and that
+/// its key ID matches its name and key. The name itself is not otherwise
+/// used: the same key signs under any name.
+pub fn verifier_public_key(verifier_key: &str) -> Result<[u8; PUBLIC_KEY_LEN]> {
+    Ok(VerifierKey::parse(verifier_key)?.public_key)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Barrier};
@@ -1032,5 +1075,29 @@ mod tests {
         let seed = BASE64.decode(GO_SEED_B64).unwrap();
         assert!(!debug.contains(&hex::encode(&seed[1..])));
         assert!(!debug.contains(&format!("{:?}", &seed[1..])));
+    }
+
+    #[test]
+    fn raw_signatures_verify_with_the_public_key_and_fail_on_any_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = signer_in(dir.path());
+        let message = b"kirjuri-test/v1\nsome bytes";
+        let signature = signer.sign_bytes(message);
+        let public = verifier_public_key(&signer.verifier_key()).unwrap();
+        assert_eq!(public, signer.public_key());
+        verify_bytes(&public, message, &signature).unwrap();
+        let mut changed = message.to_vec();
+        changed[3] ^= 1;
+        assert!(matches!(
+            verify_bytes(&public, &changed, &signature),
+            Err(Error::Integrity(_))
+        ));
+        let other = go_signer();
+        assert!(matches!(
+            verify_bytes(&other.public_key(), message, &signature),
+            Err(Error::Integrity(_))
+        ));
+        assert!(verify_bytes(&public, message, &signature[..63]).is_err());
+        assert!(verifier_public_key("not a key").is_err());
     }
 }
