@@ -40,6 +40,7 @@
 //! or read the clock (every timestamp is a parameter).
 
 mod coordination;
+pub mod copy;
 mod error;
 mod model;
 mod retention;
@@ -59,5 +60,5 @@ pub use retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteExport, SqliteStore};
 pub use store::Store;

@@ -23,6 +23,7 @@ mod audit;
 mod codec;
 mod contacts;
 mod coordination;
+mod export;
 mod objects;
 mod preferences;
 mod retention;
@@ -49,6 +50,8 @@ use crate::model::{
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
 use crate::store::Store;
+
+pub use export::SqliteExport;
 
 /// The schema, embedded at compile time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -1,0 +1,508 @@
+//! Moving a whole register from one backend to another (`kirjuri
+//! migrate-store`, issue 6): every table read in pages, in one key order
+//! shared by all backends, written into an empty target in one transaction,
+//! then read back from the target and compared row for row with the source.
+//!
+//! The [`Store`](crate::Store) trait has no "insert this row as it is"
+//! methods, on purpose: its writes mint ids, stamp times and append audit
+//! events. A copy must do the opposite — keep every id, time, hash and
+//! ciphertext as it is, and above all keep each audit event's sequence
+//! number and stored bytes, or the Merkle tree and the signed checkpoints
+//! would no longer verify. So a backend offers two more traits here:
+//! * [`Export`]: a page of a table's rows strictly after a [`Cursor`], in the
+//!   table's key order (ids bytewise, as both backends order `uuid`s;
+//!   sequence numbers and sizes numerically);
+//! * [`Import`]: a transaction that takes pages ([`Batch`]) of raw rows and
+//!   commits them all at once — a copy stopped part-way leaves the target as
+//!   empty as it found it.
+//!
+//! [`copy_rows`] and [`compare_rows`] drive them; they know no SQL.
+//!
+//! Not copied: uploads in flight (`pending_objects`: a copy runs only while
+//! no process uses the source, so these are leftovers of dead processes
+//! that start-up recovery would delete), job leases and instance heartbeats
+//! (runtime state), and derived query indexes (`audit_refs`: each backend
+//! derives its own from the events). Object bytes are not this crate's
+//! business: the caller copies them between object stores.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::model::{
+    AuditCheckpointRow, ContactRow, IndexEntry, ObjectRow, SessionRow, StoredAuditEvent, TokenRow,
+    TotpRow, UserRow,
+};
+use crate::retention::{HoldRow, HoldTarget, TombstoneRow};
+
+/// One table of the copy. [`Table::ALL`] lists them in an order that never
+/// writes a row before the rows it refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// `users`, with each account's UI language.
+    Users,
+    /// `api_tokens`.
+    Tokens,
+    /// `user_totp`.
+    Totp,
+    /// `sessions`, with each session's chosen purpose.
+    Sessions,
+    /// `contacts` with their blind-index entries (`contact_index`).
+    Contacts,
+    /// `objects` (rows with wrapped keys; the bytes are copied by the caller).
+    Objects,
+    /// `legal_holds`.
+    Holds,
+    /// `legal_hold_targets`.
+    HoldTargets,
+    /// `tombstones`.
+    Tombstones,
+    /// `audit_events`, byte for byte with their sequence numbers.
+    AuditEvents,
+    /// `audit_checkpoints`.
+    AuditCheckpoints,
+}
+
+impl Table {
+    /// Every table, parents before children.
+    pub const ALL: [Table; 11] = [
+        Table::Users,
+        Table::Tokens,
+        Table::Totp,
+        Table::Sessions,
+        Table::Contacts,
+        Table::Objects,
+        Table::Holds,
+        Table::HoldTargets,
+        Table::Tombstones,
+        Table::AuditEvents,
+        Table::AuditCheckpoints,
+    ];
+
+    /// The table's name in both schemas.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Users => "users",
+            Table::Tokens => "api_tokens",
+            Table::Totp => "user_totp",
+            Table::Sessions => "sessions",
+            Table::Contacts => "contacts",
+            Table::Objects => "objects",
+            Table::Holds => "legal_holds",
+            Table::HoldTargets => "legal_hold_targets",
+            Table::Tombstones => "tombstones",
+            Table::AuditEvents => "audit_events",
+            Table::AuditCheckpoints => "audit_checkpoints",
+        }
+    }
+}
+
+/// An account as stored, with what [`UserRow`] leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The account (`totp_enabled` is derived from [`Table::Totp`] and not
+    /// written).
+    pub user: UserRow,
+    /// The account's UI language (`users.language`).
+    pub language: Option<String>,
+}
+
+/// A session as stored, with what [`SessionRow`] leaves out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session.
+    pub session: SessionRow,
+    /// The purpose chosen in it (`sessions.purpose`).
+    pub purpose: Option<String>,
+}
+
+/// A contact as stored, with its erasure time and its blind-index entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRecord {
+    /// The contact (for an erased one: an empty document and key).
+    pub contact: ContactRow,
+    /// When the purge erased its document, if it did.
+    pub erased_at: Option<DateTime<Utc>>,
+    /// Its blind-index entries, by kind then hash (bytewise).
+    pub index: Vec<IndexEntry>,
+}
+
+/// One target of a legal hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldTargetRecord {
+    /// The hold.
+    pub hold_id: Uuid,
+    /// What it keeps.
+    pub target: HoldTarget,
+}
+
+/// A page of one table's rows, in the table's key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    /// [`Table::Users`].
+    Users(Vec<UserRecord>),
+    /// [`Table::Tokens`].
+    Tokens(Vec<TokenRow>),
+    /// [`Table::Totp`].
+    Totp(Vec<TotpRow>),
+    /// [`Table::Sessions`].
+    Sessions(Vec<SessionRecord>),
+    /// [`Table::Contacts`].
+    Contacts(Vec<ContactRecord>),
+    /// [`Table::Objects`].
+    Objects(Vec<ObjectRow>),
+    /// [`Table::Holds`].
+    Holds(Vec<HoldRow>),
+    /// [`Table::HoldTargets`].
+    HoldTargets(Vec<HoldTargetRecord>),
+    /// [`Table::Tombstones`].
+    Tombstones(Vec<TombstoneRow>),
+    /// [`Table::AuditEvents`].
+    AuditEvents(Vec<StoredAuditEvent>),
+    /// [`Table::AuditCheckpoints`].
+    AuditCheckpoints(Vec<AuditCheckpointRow>),
+}
+
+/// Where a page starts: rows strictly after this key. Keys, per table:
+/// * `id` (`user_id` for [`Table::Totp`]) — [`Cursor::Id`], ordered bytewise;
+/// * `seq` for events, `size` for checkpoints — [`Cursor::Number`];
+/// * `(hold_id, contact_id, object_id)` for hold targets, a whole-contact
+///   target's missing object id counting as the nil UUID (which no object
+///   has) — [`Cursor::HoldTarget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// After this id.
+    Id(Uuid),
+    /// After this sequence number or size.
+    Number(i64),
+    /// After this hold target.
+    HoldTarget(Uuid, Uuid, Uuid),
+}
+
+impl Batch {
+    /// The table the rows are from.
+    pub fn table(&self) -> Table {
+        match self {
+            Batch::Users(_) => Table::Users,
+            Batch::Tokens(_) => Table::Tokens,
+            Batch::Totp(_) => Table::Totp,
+            Batch::Sessions(_) => Table::Sessions,
+            Batch::Contacts(_) => Table::Contacts,
+            Batch::Objects(_) => Table::Objects,
+            Batch::Holds(_) => Table::Holds,
+            Batch::HoldTargets(_) => Table::HoldTargets,
+            Batch::Tombstones(_) => Table::Tombstones,
+            Batch::AuditEvents(_) => Table::AuditEvents,
+            Batch::AuditCheckpoints(_) => Table::AuditCheckpoints,
+        }
+    }
+
+    /// How many rows of the table the page holds.
+    pub fn len(&self) -> usize {
+        match self {
+            Batch::Users(rows) => rows.len(),
+            Batch::Tokens(rows) => rows.len(),
+            Batch::Totp(rows) => rows.len(),
+            Batch::Sessions(rows) => rows.len(),
+            Batch::Contacts(rows) => rows.len(),
+            Batch::Objects(rows) => rows.len(),
+            Batch::Holds(rows) => rows.len(),
+            Batch::HoldTargets(rows) => rows.len(),
+            Batch::Tombstones(rows) => rows.len(),
+            Batch::AuditEvents(rows) => rows.len(),
+            Batch::AuditCheckpoints(rows) => rows.len(),
+        }
+    }
+
+    /// Whether the page is empty (the table has no more rows).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Blind-index entries carried by a page of contacts (0 otherwise).
+    pub fn index_entries(&self) -> usize {
+        match self {
+            Batch::Contacts(rows) => rows.iter().map(|c| c.index.len()).sum(),
+            _ => 0,
+        }
+    }
+
+    /// The key of the row at `i`, as a cursor.
+    fn key_at(&self, i: usize) -> Option<Cursor> {
+        Some(match self {
+            Batch::Users(rows) => Cursor::Id(*rows.get(i)?.user.id.as_uuid()),
+            Batch::Tokens(rows) => Cursor::Id(rows.get(i)?.id),
+            Batch::Totp(rows) => Cursor::Id(*rows.get(i)?.user_id.as_uuid()),
+            Batch::Sessions(rows) => Cursor::Id(rows.get(i)?.session.id),
+            Batch::Contacts(rows) => Cursor::Id(*rows.get(i)?.contact.id.as_uuid()),
+            Batch::Objects(rows) => Cursor::Id(*rows.get(i)?.id.as_uuid()),
+            Batch::Holds(rows) => Cursor::Id(rows.get(i)?.id),
+            Batch::HoldTargets(rows) => {
+                let row = rows.get(i)?;
+                Cursor::HoldTarget(
+                    row.hold_id,
+                    *row.target.contact_id.as_uuid(),
+                    row.target.object_id.map_or(Uuid::nil(), |id| *id.as_uuid()),
+                )
+            }
+            Batch::Tombstones(rows) => Cursor::Id(rows.get(i)?.id),
+            Batch::AuditEvents(rows) => Cursor::Number(rows.get(i)?.seq),
+            Batch::AuditCheckpoints(rows) => {
+                let size = rows.get(i)?.size;
+                Cursor::Number(i64::try_from(size).unwrap_or(i64::MAX))
+            }
+        })
+    }
+
+    /// The cursor after the page's last row, for the next page.
+    pub fn next_cursor(&self) -> Option<Cursor> {
+        self.key_at(self.len().checked_sub(1)?)
+    }
+
+    /// The key of the first row at which `self` and `other` (pages of the
+    /// same table read with the same cursor and limit) differ, if any. Keys
+    /// are ids, sequence numbers and sizes: they can be shown.
+    fn first_difference(&self, other: &Batch) -> Option<String> {
+        fn first<T: PartialEq>(a: &[T], b: &[T]) -> Option<usize> {
+            let common = a.len().min(b.len());
+            (0..common)
+                .find(|&i| a.get(i) != b.get(i))
+                .or((a.len() != b.len()).then_some(common))
+        }
+        let at = match (self, other) {
+            (Batch::Users(a), Batch::Users(b)) => first(a, b),
+            (Batch::Tokens(a), Batch::Tokens(b)) => first(a, b),
+            (Batch::Totp(a), Batch::Totp(b)) => first(a, b),
+            (Batch::Sessions(a), Batch::Sessions(b)) => first(a, b),
+            (Batch::Contacts(a), Batch::Contacts(b)) => first(a, b),
+            (Batch::Objects(a), Batch::Objects(b)) => first(a, b),
+            (Batch::Holds(a), Batch::Holds(b)) => first(a, b),
+            (Batch::HoldTargets(a), Batch::HoldTargets(b)) => first(a, b),
+            (Batch::Tombstones(a), Batch::Tombstones(b)) => first(a, b),
+            (Batch::AuditEvents(a), Batch::AuditEvents(b)) => first(a, b),
+            (Batch::AuditCheckpoints(a), Batch::AuditCheckpoints(b)) => first(a, b),
+            _ => return Some("a page of another table".to_owned()),
+        }?;
+        let key = self.key_at(at).or_else(|| other.key_at(at));
+        Some(match key {
+            Some(Cursor::Id(id)) => format!("id {id}"),
+            Some(Cursor::Number(n)) => format!("key {n}"),
+            Some(Cursor::HoldTarget(hold, contact, object)) => {
+                format!("hold {hold}, contact {contact}, object {object}")
+            }
+            None => format!("row {at}"),
+        })
+    }
+}
+
+/// Reading a register's tables in pages, for a copy or its verification.
+#[async_trait]
+pub trait Export: Send + Sync {
+    /// Up to `limit` rows of `table` strictly after `after` (from the first
+    /// row when `None`), in the table's key order (see [`Cursor`]).
+    async fn export(&self, table: Table, after: Option<Cursor>, limit: u32) -> Result<Batch>;
+
+    /// How many rows `table` holds ([`Table::Contacts`]: contacts, not
+    /// their index entries).
+    async fn count(&self, table: Table) -> Result<u64>;
+
+    /// How many blind-index entries there are.
+    async fn count_index_entries(&self) -> Result<u64>;
+
+    /// The audit log's identity (`audit_log.log_id`).
+    async fn log_id(&self) -> Result<String>;
+}
+
+/// Writing a copied register into an empty database.
+#[async_trait]
+pub trait Import: Send + Sync {
+    /// Starts the one transaction of an import. It locks the tables and
+    /// refuses ([`Error::Conflict`](crate::Error::Conflict)) a database that already holds accounts,
+    /// contacts, objects, holds, tombstones or audit events, so two
+    /// migrations cannot interleave and nothing is ever merged. `log_id`
+    /// becomes the audit log's identity, so checkpoints signed under the
+    /// source's origin verify on the target.
+    async fn begin_import(&self, log_id: &str) -> Result<Box<dyn ImportTransaction>>;
+}
+
+/// The transaction of an [`Import::begin_import`]. Dropped without
+/// [`ImportTransaction::commit`], it writes nothing.
+#[async_trait]
+pub trait ImportTransaction: Send {
+    /// Inserts the rows as they are: ids, times, hashes, ciphertext, and
+    /// each audit event's sequence number and stored text byte for byte.
+    async fn write(&mut self, batch: &Batch) -> Result<()>;
+
+    /// Commits everything written, and leaves the target ready for use (the
+    /// next audit event follows the last copied one).
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Rows per page. Pages of contacts carry sealed documents (a few KiB
+/// each), so a page stays in the low megabytes.
+pub const PAGE_ROWS: u32 = 1000;
+
+/// How many rows of one table a copy or a comparison saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableCount {
+    /// The table.
+    pub table: Table,
+    /// Rows of it (contacts: contacts).
+    pub rows: u64,
+}
+
+/// Copies every table of `source` into `target`'s transaction, page by page
+/// in [`Table::ALL`] order; `progress` hears of each page written. Returns
+/// the rows copied per table. The caller commits.
+pub async fn copy_rows(
+    source: &dyn Export,
+    target: &mut dyn ImportTransaction,
+    progress: &mut (dyn FnMut(Table, u64) + Send),
+) -> Result<Vec<TableCount>> {
+    let mut counts = Vec::with_capacity(Table::ALL.len());
+    for table in Table::ALL {
+        let mut rows = 0u64;
+        let mut after = None;
+        loop {
+            let batch = source.export(table, after, PAGE_ROWS).await?;
+            if batch.is_empty() {
+                break;
+            }
+            target.write(&batch).await?;
+            let n = batch.len() as u64;
+            rows += n;
+            progress(table, n);
+            after = batch.next_cursor();
+            if n < u64::from(PAGE_ROWS) {
+                break;
+            }
+        }
+        counts.push(TableCount { table, rows });
+    }
+    Ok(counts)
+}
+
+/// The comparison of one table between source and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableComparison {
+    /// The table.
+    pub table: Table,
+    /// Rows in the source.
+    pub source_rows: u64,
+    /// Rows in the target.
+    pub target_rows: u64,
+    /// The key of the first row that differs (missing, extra or changed),
+    /// if any. Never a value: ids, sequence numbers and sizes only.
+    pub first_difference: Option<String>,
+}
+
+impl TableComparison {
+    /// Whether the table is equal in both.
+    pub fn is_equal(&self) -> bool {
+        self.first_difference.is_none() && self.source_rows == self.target_rows
+    }
+}
+
+/// Reads every table from both sides in the same pages and compares them row
+/// for row (every column, every blind-index entry, every audit event's
+/// stored bytes). Returns one comparison per table in [`Table::ALL`] order;
+/// the register was copied intact when all of them are equal. `progress`
+/// hears of each page compared.
+pub async fn compare_rows(
+    source: &dyn Export,
+    target: &dyn Export,
+    progress: &mut (dyn FnMut(Table, u64) + Send),
+) -> Result<Vec<TableComparison>> {
+    let mut comparisons = Vec::with_capacity(Table::ALL.len());
+    for table in Table::ALL {
+        let mut source_rows = 0u64;
+        let mut target_rows = 0u64;
+        let mut first_difference = None;
+        let mut after = None;
+        loop {
+            let (left, right) = tokio::try_join!(
+                source.export(table, after, PAGE_ROWS),
+                target.export(table, after, PAGE_ROWS),
+            )?;
+            source_rows += left.len() as u64;
+            target_rows += right.len() as u64;
+            progress(table, left.len() as u64);
+            if let Some(key) = left.first_difference(&right) {
+                first_difference = Some(key);
+                break;
+            }
+            if left.len() < PAGE_ROWS as usize {
+                break;
+            }
+            after = left.next_cursor();
+        }
+        if first_difference.is_some() {
+            // Stop comparing, but report both sides' full counts.
+            source_rows = source.count(table).await?;
+            target_rows = target.count(table).await?;
+        }
+        comparisons.push(TableComparison {
+            table,
+            source_rows,
+            target_rows,
+            first_difference,
+        });
+    }
+    Ok(comparisons)
+}
+
+/// Whether a register holds anything a copy would write into: the names of
+/// the non-empty tables with their counts (empty when the target is empty).
+pub async fn occupied_tables(store: &dyn Export) -> Result<Vec<TableCount>> {
+    let mut occupied = Vec::new();
+    for table in Table::ALL {
+        let rows = store.count(table).await?;
+        if rows > 0 {
+            occupied.push(TableCount { table, rows });
+        }
+    }
+    Ok(occupied)
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the line that broke"
+)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, details: &str) -> StoredAuditEvent {
+        StoredAuditEvent {
+            seq,
+            at_micros: seq * 1000,
+            actor: None,
+            action: "contact.create".into(),
+            object: None,
+            purpose: None,
+            outcome: "ok".into(),
+            details: details.into(),
+        }
+    }
+
+    #[test]
+    fn a_page_continues_after_its_last_rows_key() {
+        let batch = Batch::AuditEvents(vec![event(7, "{}"), event(8, "{}")]);
+        assert_eq!(batch.next_cursor(), Some(Cursor::Number(8)));
+        assert_eq!(Batch::AuditEvents(vec![]).next_cursor(), None);
+    }
+
+    #[test]
+    fn a_difference_is_named_by_its_key_never_by_its_value() {
+        let source = Batch::AuditEvents(vec![event(1, "{}"), event(2, r#"{"a":1}"#)]);
+        let reformatted = Batch::AuditEvents(vec![event(1, "{}"), event(2, r#"{"a": 1}"#)]);
+        assert_eq!(
+            source.first_difference(&reformatted).as_deref(),
+            Some("key 2")
+        );
+        let missing = Batch::AuditEvents(vec![event(1, "{}")]);
+        assert_eq!(source.first_difference(&missing).as_deref(), Some("key 2"));
+        assert_eq!(source.first_difference(&source.clone()), None);
+    }
+}

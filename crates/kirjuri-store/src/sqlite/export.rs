@@ -1,0 +1,564 @@
+//! Reading a whole SQLite register for a copy to another backend
+//! ([`crate::copy`]): [`SqliteStore::begin_export`] opens one read
+//! transaction, and every page and count of the [`SqliteExport`] it returns
+//! is read inside it — one snapshot (WAL), so the tables agree with each
+//! other even if some process wrote to the file meanwhile.
+//!
+//! Pages follow [`crate::copy::Cursor`]'s key order. SQLite compares BLOBs
+//! with `memcmp`, so ids order bytewise, as PostgreSQL orders `uuid`s.
+//! Blind-index entries travel with their contact, sorted in Rust (by kind,
+//! then hash, bytewise) so no backend's text collation decides their order.
+//!
+//! Not here: writing (the embedded store is only ever a copy's source).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use kirjuri_core::role::Role;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::codec::{get_json, get_length, get_opt_time, get_opt_uuid, get_time, get_uuid};
+use crate::copy::{
+    Batch, ContactRecord, Cursor, Export, HoldTargetRecord, SessionRecord, Table, UserRecord,
+};
+use crate::error::{Error, Result};
+use crate::model::{
+    AuditCheckpointRow, IndexEntry, SealedSecret, SessionRow, StoredAuditEvent, TokenRow, TotpRow,
+    UserRow,
+};
+use crate::retention::{HoldRow, HoldTarget, TombstoneRow};
+
+/// A consistent read of one SQLite register, page by page.
+#[derive(Debug)]
+pub struct SqliteExport {
+    /// The read transaction every query runs in; it holds the snapshot.
+    tx: Mutex<Transaction<'static, Sqlite>>,
+}
+
+impl SqliteStore {
+    /// Opens a read transaction for exporting the register: its snapshot is
+    /// taken at once and lasts until the export is dropped.
+    pub async fn begin_export(&self) -> Result<SqliteExport> {
+        let mut tx = self.pool.begin().await?;
+        // A deferred transaction takes its snapshot at its first read.
+        let _: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(SqliteExport { tx: Mutex::new(tx) })
+    }
+}
+
+/// The `WHERE` of a page after `after` on the key `column`, if any.
+fn after_clause(after: Option<Cursor>, column: &str) -> String {
+    match after {
+        Some(_) => format!("WHERE {column} > ?"),
+        None => String::new(),
+    }
+}
+
+/// Binds a cursor's key (an id or a number).
+fn bind_key<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    after: Option<Cursor>,
+) -> Result<sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>> {
+    Ok(match after {
+        None => query,
+        Some(Cursor::Id(id)) => query.bind(id),
+        Some(Cursor::Number(n)) => query.bind(n),
+        Some(Cursor::HoldTarget(..)) => {
+            return Err(Error::Corrupt(
+                "export cursor: wrong kind for the table".into(),
+            ));
+        }
+    })
+}
+
+fn user(row: &SqliteRow) -> Result<UserRecord> {
+    let role: String = row.try_get("role")?;
+    Ok(UserRecord {
+        user: UserRow {
+            id: UserId::from_uuid(get_uuid(row, "id")?),
+            name: row.try_get("name")?,
+            role: role
+                .parse::<Role>()
+                .map_err(|_| Error::Corrupt("users.role: unknown role".into()))?,
+            password_hash: row.try_get("password_hash")?,
+            disabled: row.try_get("disabled")?,
+            created_at: get_time(row, "created_at")?,
+            confidentiality_agreement: row.try_get("confidentiality_agreement")?,
+            failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?)
+                .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?,
+            locked_at: get_opt_time(row, "locked_at")?,
+            totp_enabled: row.try_get("totp_enabled")?,
+        },
+        language: row.try_get("language")?,
+    })
+}
+
+fn token(row: &SqliteRow) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: get_uuid(row, "id")?,
+        user_id: UserId::from_uuid(get_uuid(row, "user_id")?),
+        label: row.try_get("label")?,
+        token_hash: row.try_get("token_hash")?,
+        created_at: get_time(row, "created_at")?,
+        expires_at: get_opt_time(row, "expires_at")?,
+        revoked_at: get_opt_time(row, "revoked_at")?,
+        last_used_at: get_opt_time(row, "last_used_at")?,
+    })
+}
+
+fn sealed(row: &SqliteRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
+    let wrapped_key: Option<Vec<u8>> = row.try_get(key)?;
+    let sealed: Option<Vec<u8>> = row.try_get(secret)?;
+    Ok(match (wrapped_key, sealed) {
+        (Some(wrapped_key), Some(sealed)) => Some(SealedSecret {
+            wrapped_key,
+            sealed,
+        }),
+        (None, None) => None,
+        _ => return Err(Error::Corrupt(format!("user_totp.{key}: half a secret"))),
+    })
+}
+
+fn totp(row: &SqliteRow) -> Result<TotpRow> {
+    Ok(TotpRow {
+        user_id: UserId::from_uuid(get_uuid(row, "user_id")?),
+        active: sealed(row, "wrapped_key", "sealed_secret")?,
+        pending: sealed(row, "pending_wrapped_key", "pending_sealed_secret")?,
+        last_step: row.try_get("last_step")?,
+    })
+}
+
+fn session(row: &SqliteRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        session: SessionRow {
+            id: get_uuid(row, "id")?,
+            secret_hash: row.try_get("secret_hash")?,
+            user_id: UserId::from_uuid(get_uuid(row, "user_id")?),
+            created_at: get_time(row, "created_at")?,
+            last_seen_at: get_time(row, "last_seen_at")?,
+        },
+        purpose: row.try_get("purpose")?,
+    })
+}
+
+fn hold(row: &SqliteRow) -> Result<HoldRow> {
+    Ok(HoldRow {
+        id: get_uuid(row, "id")?,
+        ground_kind: row.try_get("ground_kind")?,
+        ground: row.try_get("ground")?,
+        owner: UserId::from_uuid(get_uuid(row, "owner")?),
+        review_by: get_time(row, "review_by")?,
+        expires_at: get_opt_time(row, "expires_at")?,
+        scope: get_json(row, "scope")?,
+        created_at: get_time(row, "created_at")?,
+        created_by: UserId::from_uuid(get_uuid(row, "created_by")?),
+        lifted_at: get_opt_time(row, "lifted_at")?,
+        lifted_by: get_opt_uuid(row, "lifted_by")?.map(UserId::from_uuid),
+        lift_reason: row.try_get("lift_reason")?,
+        reminded_at: get_opt_time(row, "reminded_at")?,
+    })
+}
+
+fn hold_target(row: &SqliteRow) -> Result<HoldTargetRecord> {
+    Ok(HoldTargetRecord {
+        hold_id: get_uuid(row, "hold_id")?,
+        target: HoldTarget {
+            contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
+            object_id: get_opt_uuid(row, "object_id")?.map(ObjectId::from_uuid),
+        },
+    })
+}
+
+fn tombstone(row: &SqliteRow) -> Result<TombstoneRow> {
+    Ok(TombstoneRow {
+        id: get_uuid(row, "id")?,
+        contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
+        kind: row.try_get("kind")?,
+        rule: row.try_get("rule")?,
+        reason: row.try_get("reason")?,
+        sha256: row.try_get("sha256")?,
+        retain_until: get_time(row, "retain_until")?,
+        deleted_at: get_time(row, "deleted_at")?,
+        ledgered_at: get_opt_time(row, "ledgered_at")?,
+        storage_deleted_at: get_opt_time(row, "storage_deleted_at")?,
+    })
+}
+
+fn event(row: &SqliteRow) -> Result<StoredAuditEvent> {
+    Ok(StoredAuditEvent {
+        seq: row.try_get("seq")?,
+        at_micros: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        object: row.try_get("object")?,
+        purpose: row.try_get("purpose")?,
+        outcome: row.try_get("outcome")?,
+        details: row.try_get("details")?,
+    })
+}
+
+fn checkpoint(row: &SqliteRow) -> Result<AuditCheckpointRow> {
+    Ok(AuditCheckpointRow {
+        size: get_length(row, "size")?,
+        root: row.try_get("root")?,
+        note: row.try_get("note")?,
+        frontier: row.try_get("frontier")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+/// `SELECT`s of each table (keyed tables only: contacts and hold targets have
+/// queries of their own), with `{after}` where the page's `WHERE` goes.
+fn select(table: Table) -> Option<(&'static str, &'static str)> {
+    Some(match table {
+        Table::Users => (
+            "SELECT u.id, u.name, u.role, u.password_hash, u.disabled, u.created_at, \
+                 u.confidentiality_agreement, u.failed_logins, u.locked_at, u.language, \
+                 EXISTS (SELECT 1 FROM user_totp AS t \
+                         WHERE t.user_id = u.id AND t.sealed_secret IS NOT NULL) AS totp_enabled \
+             FROM users AS u {after} ORDER BY u.id LIMIT ?",
+            "u.id",
+        ),
+        Table::Tokens => (
+            "SELECT id, user_id, label, token_hash, created_at, expires_at, revoked_at, \
+                 last_used_at FROM api_tokens {after} ORDER BY id LIMIT ?",
+            "id",
+        ),
+        Table::Totp => (
+            "SELECT user_id, wrapped_key, sealed_secret, pending_wrapped_key, \
+                 pending_sealed_secret, last_step FROM user_totp {after} \
+             ORDER BY user_id LIMIT ?",
+            "user_id",
+        ),
+        Table::Sessions => (
+            "SELECT id, secret_hash, user_id, created_at, last_seen_at, purpose FROM sessions \
+             {after} ORDER BY id LIMIT ?",
+            "id",
+        ),
+        Table::Objects => (
+            "SELECT id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, media, \
+                 retain_until, source_id, created_at FROM objects {after} ORDER BY id LIMIT ?",
+            "id",
+        ),
+        Table::Holds => (
+            "SELECT id, ground_kind, ground, owner, review_by, expires_at, scope, created_at, \
+                 created_by, lifted_at, lifted_by, lift_reason, reminded_at FROM legal_holds \
+             {after} ORDER BY id LIMIT ?",
+            "id",
+        ),
+        Table::Tombstones => (
+            "SELECT id, contact_id, kind, rule, reason, sha256, retain_until, deleted_at, \
+                 ledgered_at, storage_deleted_at FROM tombstones {after} ORDER BY id LIMIT ?",
+            "id",
+        ),
+        Table::AuditEvents => (
+            "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
+             {after} ORDER BY seq LIMIT ?",
+            "seq",
+        ),
+        Table::AuditCheckpoints => (
+            "SELECT size, root, note, frontier, created_at FROM audit_checkpoints {after} \
+             ORDER BY size LIMIT ?",
+            "size",
+        ),
+        Table::Contacts | Table::HoldTargets => return None,
+    })
+}
+
+impl SqliteExport {
+    async fn keyed(
+        &self,
+        table: Table,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Vec<SqliteRow>> {
+        let Some((sql, key)) = select(table) else {
+            return Err(Error::Corrupt(format!(
+                "export: {} is not keyed",
+                table.name()
+            )));
+        };
+        let sql = sql.replace("{after}", &after_clause(after, key));
+        let query = bind_key(sqlx::query(sqlx::AssertSqlSafe(sql)), after)?;
+        let mut tx = self.tx.lock().await;
+        Ok(query.bind(i64::from(limit)).fetch_all(&mut **tx).await?)
+    }
+
+    async fn contacts(&self, after: Option<Cursor>, limit: u32) -> Result<Vec<ContactRecord>> {
+        let sql = format!(
+            "SELECT {}, c.erased_at AS erased_at FROM contacts AS c {} ORDER BY c.id LIMIT ?",
+            super::contacts::COLUMNS,
+            after_clause(after, "c.id"),
+        );
+        let query = bind_key(sqlx::query(sqlx::AssertSqlSafe(sql)), after)?;
+        let mut tx = self.tx.lock().await;
+        let rows = query.bind(i64::from(limit)).fetch_all(&mut **tx).await?;
+        let mut contacts = rows
+            .iter()
+            .map(|row| {
+                Ok(ContactRecord {
+                    contact: super::contacts::from_row(row)?,
+                    erased_at: get_opt_time(row, "erased_at")?,
+                    index: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (Some(first), Some(last)) = (contacts.first(), contacts.last()) else {
+            return Ok(contacts);
+        };
+        // The page's contacts are a contiguous id range, so their entries are
+        // one range scan of the primary key.
+        let entries = sqlx::query(
+            "SELECT contact_id, kind, hash FROM contact_index \
+             WHERE contact_id >= ? AND contact_id <= ?",
+        )
+        .bind(first.contact.id.as_uuid())
+        .bind(last.contact.id.as_uuid())
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut by_contact: HashMap<Uuid, Vec<IndexEntry>> = HashMap::new();
+        for row in &entries {
+            by_contact
+                .entry(get_uuid(row, "contact_id")?)
+                .or_default()
+                .push(IndexEntry {
+                    kind: row.try_get("kind")?,
+                    hash: row.try_get("hash")?,
+                });
+        }
+        for contact in &mut contacts {
+            if let Some(mut index) = by_contact.remove(contact.contact.id.as_uuid()) {
+                index.sort_by(|a, b| {
+                    (a.kind.as_bytes(), &a.hash).cmp(&(b.kind.as_bytes(), &b.hash))
+                });
+                contact.index = index;
+            }
+        }
+        Ok(contacts)
+    }
+
+    async fn hold_targets(
+        &self,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Vec<HoldTargetRecord>> {
+        const KEY: &str = "(hold_id, contact_id, ifnull(object_id, zeroblob(16)))";
+        let mut tx = self.tx.lock().await;
+        let rows = match after {
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT hold_id, contact_id, object_id FROM legal_hold_targets \
+                     ORDER BY {KEY} LIMIT ?"
+                )))
+                .bind(i64::from(limit))
+                .fetch_all(&mut **tx)
+                .await?
+            }
+            Some(Cursor::HoldTarget(hold, contact, object)) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT hold_id, contact_id, object_id FROM legal_hold_targets \
+                     WHERE {KEY} > (?, ?, ?) ORDER BY {KEY} LIMIT ?"
+                )))
+                .bind(hold)
+                .bind(contact)
+                .bind(object)
+                .bind(i64::from(limit))
+                .fetch_all(&mut **tx)
+                .await?
+            }
+            Some(_) => {
+                return Err(Error::Corrupt(
+                    "export cursor: wrong kind for legal_hold_targets".into(),
+                ));
+            }
+        };
+        rows.iter().map(hold_target).collect()
+    }
+}
+
+#[async_trait]
+impl Export for SqliteExport {
+    async fn export(&self, table: Table, after: Option<Cursor>, limit: u32) -> Result<Batch> {
+        Ok(match table {
+            Table::Contacts => Batch::Contacts(self.contacts(after, limit).await?),
+            Table::HoldTargets => Batch::HoldTargets(self.hold_targets(after, limit).await?),
+            Table::Users => Batch::Users(collect(&self.keyed(table, after, limit).await?, user)?),
+            Table::Tokens => {
+                Batch::Tokens(collect(&self.keyed(table, after, limit).await?, token)?)
+            }
+            Table::Totp => Batch::Totp(collect(&self.keyed(table, after, limit).await?, totp)?),
+            Table::Sessions => {
+                Batch::Sessions(collect(&self.keyed(table, after, limit).await?, session)?)
+            }
+            Table::Objects => Batch::Objects(collect(
+                &self.keyed(table, after, limit).await?,
+                super::objects::from_row,
+            )?),
+            Table::Holds => Batch::Holds(collect(&self.keyed(table, after, limit).await?, hold)?),
+            Table::Tombstones => {
+                Batch::Tombstones(collect(&self.keyed(table, after, limit).await?, tombstone)?)
+            }
+            Table::AuditEvents => {
+                Batch::AuditEvents(collect(&self.keyed(table, after, limit).await?, event)?)
+            }
+            Table::AuditCheckpoints => Batch::AuditCheckpoints(collect(
+                &self.keyed(table, after, limit).await?,
+                checkpoint,
+            )?),
+        })
+    }
+
+    async fn count(&self, table: Table) -> Result<u64> {
+        let sql = format!("SELECT count(*) FROM {}", table.name());
+        let mut tx = self.tx.lock().await;
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut **tx)
+            .await?;
+        u64::try_from(n).map_err(|_| Error::Corrupt(format!("count({}): negative", table.name())))
+    }
+
+    async fn count_index_entries(&self) -> Result<u64> {
+        let mut tx = self.tx.lock().await;
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM contact_index")
+            .fetch_one(&mut **tx)
+            .await?;
+        u64::try_from(n).map_err(|_| Error::Corrupt("count(contact_index): negative".into()))
+    }
+
+    async fn log_id(&self) -> Result<String> {
+        let mut tx = self.tx.lock().await;
+        let id: Option<String> = sqlx::query_scalar("SELECT log_id FROM audit_log WHERE id = 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+        id.ok_or_else(|| Error::Corrupt("audit_log: the log identity is missing".into()))
+    }
+}
+
+fn collect<T>(rows: &[SqliteRow], decode: fn(&SqliteRow) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(decode).collect()
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly at the line that broke"
+)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use serde_json::json;
+
+    use super::*;
+    use crate::copy::PAGE_ROWS;
+    use crate::model::{ContactRow, NewAuditEvent};
+    use crate::store::Store;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_796_000_000 + seconds, 0).unwrap()
+    }
+
+    fn audit(i: i64) -> NewAuditEvent {
+        NewAuditEvent {
+            at: at(i),
+            actor: None,
+            action: "contact.create".into(),
+            object: Some(format!("contact:{i}")),
+            purpose: None,
+            outcome: "ok".into(),
+            details: json!({"n": i}),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_export_pages_through_contacts_with_their_index_entries_in_id_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
+        let creator = UserId::new_v7();
+        let n = PAGE_ROWS as usize + 3;
+        for i in 0..n {
+            let contact = ContactRow {
+                id: ContactId::new_v7(),
+                external_id: Some(format!("x-{i}")),
+                channel: "call_in".into(),
+                started_at: at(i as i64),
+                ended_at: None,
+                agent: "aino".into(),
+                service: None,
+                created_at: at(i as i64),
+                created_by: creator,
+                sealed_document: vec![1, 2, 3],
+                document_key: vec![4, 5],
+                retain_until: at(1_000_000),
+            };
+            let index = [
+                IndexEntry {
+                    kind: "phone".into(),
+                    hash: vec![(i % 256) as u8; 32],
+                },
+                IndexEntry {
+                    kind: "email".into(),
+                    hash: vec![7; 32],
+                },
+            ];
+            store
+                .insert_contact(&contact, &index, &audit(i as i64))
+                .await
+                .unwrap();
+        }
+
+        let export = store.begin_export().await.unwrap();
+        let first = export
+            .export(Table::Contacts, None, PAGE_ROWS)
+            .await
+            .unwrap();
+        let second = export
+            .export(Table::Contacts, first.next_cursor(), PAGE_ROWS)
+            .await
+            .unwrap();
+
+        assert_eq!(first.len(), PAGE_ROWS as usize);
+        assert_eq!(second.len(), 3);
+        assert_eq!(first.index_entries() + second.index_entries(), 2 * n);
+        let Batch::Contacts(rows) = first else {
+            panic!("contacts")
+        };
+        assert!(
+            rows.windows(2)
+                .all(|w| w[0].contact.id.as_uuid() < w[1].contact.id.as_uuid())
+        );
+        assert_eq!(rows[0].index[0].kind, "email", "entries sorted by kind");
+        assert_eq!(export.count(Table::Contacts).await.unwrap(), n as u64);
+        assert_eq!(export.count(Table::AuditEvents).await.unwrap(), n as u64);
+        assert_eq!(export.count_index_entries().await.unwrap(), 2 * n as u64);
+    }
+
+    #[tokio::test]
+    async fn an_export_keeps_its_snapshot_while_others_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
+        store.append_audit(&audit(1)).await.unwrap();
+        let export = store.begin_export().await.unwrap();
+
+        store.append_audit(&audit(2)).await.unwrap();
+
+        let events = export.export(Table::AuditEvents, None, 10).await.unwrap();
+        assert_eq!(events.len(), 1);
+        let Batch::AuditEvents(events) = events else {
+            panic!("events")
+        };
+        assert_eq!(
+            events[0].details, r#"{"n":1}"#,
+            "stored text, byte for byte"
+        );
+        assert_eq!(
+            export.log_id().await.unwrap(),
+            store.audit_log_id().await.unwrap()
+        );
+    }
+}
