@@ -8,8 +8,12 @@
 //! contributes to the audit log's RFC 6962 Merkle tree (AUD-2), defined so
 //! that anyone holding the database rows can recompute it.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::ids::{ContactId, ObjectId, UserId};
 use crate::purpose::Purpose;
@@ -229,6 +233,53 @@ pub enum AuditEvent {
         /// How many events were returned.
         returned: usize,
     },
+    // --- the purge (RET-3): what was destroyed, by ids and digests only.
+    /// An object's data key was destroyed (crypto-shredding: every copy of
+    /// it, in backups too, is unreadable from here on) and its tombstone left.
+    ObjectPurged {
+        /// The destroyed object.
+        object: ObjectId,
+        /// The contact it belonged to.
+        contact: ContactId,
+        /// Its kind, e.g. `recording`.
+        kind: String,
+        /// The SHA-256 it had, proving which evidence is gone.
+        sha256: String,
+        /// The retention rule that destroyed it, with its legal reference.
+        rule: String,
+        /// The deadline it had passed.
+        retain_until: DateTime<Utc>,
+    },
+    /// A contact's sealed document, document key and blind-index entries
+    /// were erased; its non-personal row and a tombstone remain.
+    ContactErased {
+        /// The contact.
+        contact: ContactId,
+        /// The retention rule that erased it, with its legal reference.
+        rule: String,
+        /// The deadline it had passed.
+        retain_until: DateTime<Utc>,
+    },
+    /// A purge run ended: how many of each kind it destroyed.
+    PurgeRun {
+        /// Destroyed in this run, per kind (`recording`, `waveform`, …,
+        /// `contact`).
+        destroyed: BTreeMap<String, u64>,
+        /// Erasures of an earlier, interrupted run whose remaining steps
+        /// (erasure ledger, object storage) this run finished.
+        completed: u64,
+        /// Steps that failed and are left for the next run.
+        failures: u64,
+    },
+    /// A legal hold's review date is near; its owner has been reminded.
+    HoldReviewDue {
+        /// The hold.
+        hold: Uuid,
+        /// Its owner.
+        owner: UserId,
+        /// When it must be reviewed.
+        review_by: DateTime<Utc>,
+    },
     // --- legal holds and retention policies (RET-1, RET-2): hold ids and
     // counts only. A hold's ground and a lift's reason are in the hold's row.
     /// A legal hold was placed.
@@ -296,6 +347,10 @@ impl AuditEvent {
             AuditEvent::TotpEnrolmentBegun { .. } => "user.totp_enrolment_begun",
             AuditEvent::TotpEnrolled { .. } => "user.totp_enrolled",
             AuditEvent::AuditRead { .. } => "audit.read",
+            AuditEvent::ObjectPurged { .. } => "object.purged",
+            AuditEvent::ContactErased { .. } => "contact.erased",
+            AuditEvent::PurgeRun { .. } => "purge.run",
+            AuditEvent::HoldReviewDue { .. } => "hold.review_due",
             AuditEvent::HoldPlaced { .. } => "hold.placed",
             AuditEvent::HoldLifted { .. } => "hold.lifted",
             AuditEvent::HoldReviewMoved { .. } => "hold.review_moved",
@@ -338,6 +393,10 @@ impl AuditEvent {
             | AuditEvent::TotpEnrolmentBegun { user }
             | AuditEvent::TotpEnrolled { user } => Some(user.to_string()),
             AuditEvent::LoginFailed { user, .. } => user.map(|u| u.to_string()),
+            AuditEvent::ObjectPurged { object, .. } => Some(object.to_string()),
+            AuditEvent::ContactErased { contact, .. } => Some(contact.to_string()),
+            AuditEvent::PurgeRun { .. } => None,
+            AuditEvent::HoldReviewDue { hold, .. } => Some(hold.to_string()),
         }
     }
 
@@ -431,6 +490,32 @@ impl AuditEvent {
             AuditEvent::AuditRead { filters, returned } => {
                 json!({"filters": filters, "returned": returned})
             }
+            AuditEvent::ObjectPurged {
+                contact,
+                kind,
+                sha256,
+                rule,
+                retain_until,
+                ..
+            } => json!({
+                "contact": contact,
+                "kind": kind,
+                "sha256": sha256,
+                "rule": rule,
+                "reason": "retention",
+                "retain_until": retain_until,
+            }),
+            AuditEvent::ContactErased {
+                rule, retain_until, ..
+            } => json!({"rule": rule, "reason": "retention", "retain_until": retain_until}),
+            AuditEvent::PurgeRun {
+                destroyed,
+                completed,
+                failures,
+            } => json!({"destroyed": destroyed, "completed": completed, "failures": failures}),
+            AuditEvent::HoldReviewDue {
+                owner, review_by, ..
+            } => json!({"owner": owner, "review_by": review_by}),
             AuditEvent::HoldPlaced {
                 targets,
                 ground_kind,
@@ -768,6 +853,45 @@ mod tests {
             }
             .details(),
             json!({"shortened": 2})
+        );
+    }
+
+    #[test]
+    fn purge_events_carry_ids_digests_and_rules_only() {
+        let contact = ContactId::from_uuid(uuid::Uuid::from_u128(1));
+        let object = ObjectId::from_uuid(uuid::Uuid::from_u128(2));
+        let deadline = DateTime::parse_from_rfc3339("2027-01-14T22:00:00Z")
+            .unwrap()
+            .to_utc();
+        let purged = AuditEvent::ObjectPurged {
+            object,
+            contact,
+            kind: "recording".into(),
+            sha256: "ab".repeat(32),
+            rule: "call_recording: 12 months".into(),
+            retain_until: deadline,
+        };
+        assert_eq!(purged.action(), "object.purged");
+        assert_eq!(purged.object(), Some(object.to_string()));
+        assert_eq!(purged.details()["contact"], contact.to_string());
+        assert_eq!(purged.details()["retain_until"], "2027-01-14T22:00:00Z");
+        let erased = AuditEvent::ContactErased {
+            contact,
+            rule: "contact_metadata: 12 months".into(),
+            retain_until: deadline,
+        };
+        assert_eq!(erased.action(), "contact.erased");
+        assert_eq!(erased.object(), Some(contact.to_string()));
+        let run = AuditEvent::PurgeRun {
+            destroyed: BTreeMap::from([("recording".to_owned(), 3)]),
+            completed: 1,
+            failures: 0,
+        };
+        assert_eq!(run.action(), "purge.run");
+        assert_eq!(run.object(), None);
+        assert_eq!(
+            run.details(),
+            json!({"destroyed": {"recording": 3}, "completed": 1, "failures": 0})
         );
     }
 

@@ -1,1 +1,955 @@
-//! (Being written — issue 5.)
+//! The purge (RET-3): destroys what is past its retention deadline and not
+//! held, by itself in `serve` ([`PurgeJob`]) and on demand (`kirjuri purge
+//! [--dry-run]`, through [`Purger`]).
+//!
+//! One run reads the clock once and decides everything against that instant.
+//! It works in batches and in three phases, each made of the store's
+//! idempotent steps (see `kirjuri_store::retention`), so a run killed at any
+//! point leaves a state the next run completes:
+//! 1. finish what an interrupted run left: tombstones not yet in the erasure
+//!    ledger are appended to it; object bytes not yet deleted are deleted;
+//! 2. objects (recordings, waveform peaks, …): destroy their wrapped data
+//!    keys with a tombstone and an audit event each (crypto-shredding — from
+//!    here on every copy is unreadable), append the tombstones to the erasure
+//!    ledger, delete the bytes from object storage;
+//! 3. contacts with nothing left and their own deadline passed: erase their
+//!    sealed document, document key and blind indexes, with a tombstone and
+//!    an audit event each, then ledger them.
+//!
+//! A dry run walks phases 2 and 3 with the same queries and the same instant
+//! and destroys nothing, so it lists exactly what a real run would. Items are
+//! reported by id, kind and deadline only — never personal data. A failed
+//! step is recorded and the run goes on with what it can; the next run
+//! retries (every step is idempotent).
+//!
+//! Several processes (the CLI, `serve` on several nodes) purge one at a time:
+//! a real run holds the `purge` lease ([`PurgeLease`]) and renews it between
+//! batches. A lease left by a process that died on this machine (its
+//! instance lock is free) is taken over at once; otherwise it runs out.
+//!
+//! Not here: the store's SQL (kirjuri-store), the erasure ledger's format
+//! (`ledger`), hold management (`holds`); the background job only marks
+//! holds whose review date is near as reminded.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use futures::StreamExt;
+use kirjuri_core::audit::AuditEvent;
+use kirjuri_core::ids::{ContactId, ObjectId};
+use kirjuri_store::{
+    ContactRow, ObjectRow, Shred, ShredMode, TombstoneRow, TombstoneStep, truncate_to_storage,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::app::Kirjuri;
+use crate::audit::to_row;
+use crate::error::Result;
+use crate::intake::{RECORDING, WAVEFORM};
+use crate::ledger::{ErasureLedger, LedgerEntry};
+use crate::retention::{Policy, RetentionConfig};
+
+/// The job name of the purge's lease (`Coordination::try_lease`).
+pub const LEASE_JOB: &str = "purge";
+
+/// How long a lease lasts unless renewed. A holder renews it between batches
+/// once a third of it has passed, so a batch may take up to two thirds of
+/// this before another node could take over.
+pub const LEASE_TTL_SECONDS: i64 = 120;
+
+/// Objects or contacts per batch: one transaction each for the shred and each
+/// mark, one ledger block.
+pub const DEFAULT_BATCH: u32 = 2_000;
+
+/// Object deletions in flight at once (each is a blocking unlink).
+const DELETE_CONCURRENCY: usize = 32;
+
+/// The tombstone reason of a retention purge.
+const REASON: &str = "retention";
+
+/// The kind of a contact's own document in tombstones and reports.
+pub const CONTACT_KIND: &str = "contact";
+
+/// One thing a purge destroyed (or, in a dry run, would destroy).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PurgeItem {
+    /// `recording`, `waveform`, … or `contact`.
+    pub kind: String,
+    /// The object's id, or the contact's for its document.
+    pub id: Uuid,
+    /// The contact it belongs to.
+    pub contact_id: ContactId,
+    /// The deadline it passed.
+    pub retain_until: DateTime<Utc>,
+}
+
+impl PurgeItem {
+    /// The item as `kirjuri purge` prints it:
+    /// `<kind>\t<id>\t<contact_id>\t<retain_until>`.
+    pub fn line(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}",
+            self.kind,
+            self.id,
+            self.contact_id,
+            self.retain_until
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        )
+    }
+}
+
+/// What a purge run did (or, dry, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// The one instant the run decided against.
+    pub now: DateTime<Utc>,
+    /// Whether nothing was destroyed on purpose.
+    pub dry_run: bool,
+    /// Destroyed (or to destroy) per kind, `contact` included.
+    pub counts: BTreeMap<String, u64>,
+    /// Erasures of an earlier, interrupted run that this run finished.
+    pub completed: u64,
+    /// Listed as expired but left alone when re-checked (a hold placed or
+    /// another purge faster in between).
+    pub skipped: u64,
+    /// Steps that failed, by step and error (ids only); the next run retries.
+    pub failures: Vec<String>,
+    /// Whether the run stopped early (shutdown, or its lease was lost).
+    pub interrupted: bool,
+    /// The items, when the run was asked to collect them
+    /// ([`Kirjuri::purge`] does).
+    pub items: Vec<PurgeItem>,
+}
+
+impl PurgeReport {
+    /// How many things were destroyed (or would be) in all.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    /// Whether every step succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    fn fail(&mut self, step: &str, error: &dyn std::fmt::Display) {
+        tracing::error!(step, error = %error, "a purge step failed; the next run retries it");
+        self.failures.push(format!("{step}: {error}"));
+    }
+
+    /// The summary lines `kirjuri purge` prints after the items.
+    pub fn summary_lines(&self) -> Vec<String> {
+        let now = self.now.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let verb = if self.dry_run {
+            "would destroy"
+        } else {
+            "destroyed"
+        };
+        let mut lines = vec![format!(
+            "# {} at {now}: {verb} {}",
+            if self.dry_run { "dry run" } else { "purge" },
+            self.total()
+        )];
+        for (kind, n) in &self.counts {
+            lines.push(format!("# {kind}\t{n}"));
+        }
+        if self.completed > 0 {
+            lines.push(format!(
+                "# completed from an interrupted run\t{}",
+                self.completed
+            ));
+        }
+        if self.skipped > 0 {
+            lines.push(format!("# held back when re-checked\t{}", self.skipped));
+        }
+        if self.interrupted {
+            lines.push("# stopped early; the next run continues".to_owned());
+        }
+        if !self.failures.is_empty() {
+            lines.push(format!("# failed steps\t{}", self.failures.len()));
+        }
+        lines
+    }
+}
+
+/// Asked between batches whether a run may go on: `false` when the process
+/// is shutting down or the run's lease was lost.
+#[async_trait]
+pub trait Pacer: Send + Sync {
+    /// Whether to start another batch.
+    async fn keep_going(&self) -> bool;
+}
+
+/// A callback that sees each item as it is destroyed (or listed).
+type ItemSink<'a> = Box<dyn FnMut(&PurgeItem) + Send + Sync + 'a>;
+
+/// One purge run, configured: `Purger::new(&app).dry_run(true).run()`.
+pub struct Purger<'a> {
+    /// The application.
+    app: &'a Kirjuri,
+    /// The run's one instant.
+    now: DateTime<Utc>,
+    /// Destroy nothing; list.
+    dry_run: bool,
+    /// Rows per batch.
+    batch: u32,
+    /// Sees every item.
+    on_item: Option<ItemSink<'a>>,
+    /// Asked between batches.
+    pacer: Option<&'a dyn Pacer>,
+}
+
+impl std::fmt::Debug for Purger<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Purger")
+            .field("now", &self.now)
+            .field("dry_run", &self.dry_run)
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Purger<'a> {
+    /// A real run at the app clock's current instant.
+    pub fn new(app: &'a Kirjuri) -> Self {
+        Self {
+            app,
+            now: truncate_to_storage(app.clock.now()),
+            dry_run: false,
+            batch: DEFAULT_BATCH,
+            on_item: None,
+            pacer: None,
+        }
+    }
+
+    /// Lists instead of destroying.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Rows per batch (at least 1).
+    pub fn batch(mut self, batch: u32) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Calls `sink` for every item destroyed (or, dry, listed), in order.
+    pub fn on_item(mut self, sink: impl FnMut(&PurgeItem) + Send + Sync + 'a) -> Self {
+        self.on_item = Some(Box::new(sink));
+        self
+    }
+
+    /// Asks `pacer` before every batch whether to go on.
+    pub fn pacer(mut self, pacer: &'a dyn Pacer) -> Self {
+        self.pacer = Some(pacer);
+        self
+    }
+
+    /// Runs the purge. Failed steps are in the report, not an error: the run
+    /// does what it can and the next one retries the rest.
+    pub async fn run(mut self) -> PurgeReport {
+        let mut report = PurgeReport {
+            now: self.now,
+            dry_run: self.dry_run,
+            ..PurgeReport::default()
+        };
+        if self.dry_run {
+            self.objects(None, &mut report).await;
+            if !report.interrupted {
+                self.contacts(None, &mut report).await;
+            }
+            return report;
+        }
+        let ledger = match ErasureLedger::for_app(self.app) {
+            Ok(ledger) => Some(ledger),
+            Err(e) => {
+                report.fail("opening the erasure ledger", &e);
+                None
+            }
+        };
+        self.finish_interrupted(ledger.as_ref(), &mut report).await;
+        if !report.interrupted {
+            self.objects(ledger.as_ref(), &mut report).await;
+        }
+        if !report.interrupted {
+            self.contacts(ledger.as_ref(), &mut report).await;
+        }
+        let event = AuditEvent::PurgeRun {
+            destroyed: report.counts.clone(),
+            completed: report.completed,
+            failures: report.failures.len() as u64,
+        };
+        if let Err(e) = self.app.audit(None, &event).await {
+            report.fail("auditing the run", &e);
+        }
+        tracing::info!(
+            destroyed = report.total(),
+            completed = report.completed,
+            skipped = report.skipped,
+            failures = report.failures.len(),
+            interrupted = report.interrupted,
+            counts = ?report.counts,
+            "purge run finished"
+        );
+        report
+    }
+
+    async fn keep_going(&self, report: &mut PurgeReport) -> bool {
+        let go = match self.pacer {
+            Some(pacer) => pacer.keep_going().await,
+            None => true,
+        };
+        if !go {
+            report.interrupted = true;
+        }
+        go
+    }
+
+    fn emit(&mut self, item: PurgeItem, report: &mut PurgeReport) {
+        *report.counts.entry(item.kind.clone()).or_default() += 1;
+        if let Some(sink) = self.on_item.as_mut() {
+            sink(&item);
+        }
+    }
+
+    /// Phase 1: the ledger and storage steps of tombstones an interrupted
+    /// run (or an erasure elsewhere) left unfinished.
+    async fn finish_interrupted(
+        &mut self,
+        ledger: Option<&ErasureLedger>,
+        report: &mut PurgeReport,
+    ) {
+        loop {
+            if !self.keep_going(report).await {
+                return;
+            }
+            let unfinished = match self.app.store.unfinished_tombstones(self.batch).await {
+                Ok(unfinished) => unfinished,
+                Err(e) => {
+                    report.fail("reading unfinished tombstones", &e);
+                    return;
+                }
+            };
+            if unfinished.is_empty() {
+                return;
+            }
+            let finished = self.finish(&unfinished, ledger, report).await;
+            report.completed += finished.done;
+            // A batch that moved nothing forward would come back unchanged:
+            // its failures are recorded, the next run retries.
+            if finished.steps == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Phase 2: expired, unheld objects.
+    async fn objects(&mut self, ledger: Option<&ErasureLedger>, report: &mut PurgeReport) {
+        let app = self.app;
+        let mut after: Option<(DateTime<Utc>, ObjectId)> = None;
+        loop {
+            if !self.keep_going(report).await {
+                return;
+            }
+            let rows = match self
+                .app
+                .store
+                .expired_objects(self.now, after, self.batch)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    report.fail("listing expired objects", &e);
+                    return;
+                }
+            };
+            let Some(last) = rows.last() else { return };
+            after = Some((last.retain_until, last.id));
+            if self.dry_run {
+                for row in &rows {
+                    self.emit(object_item(row), report);
+                }
+                continue;
+            }
+            let config = &app.config.retention;
+            let shreds: Vec<Shred> = rows
+                .iter()
+                .map(|row| object_shred(row, config, self.now))
+                .collect();
+            let destroyed = match self
+                .app
+                .store
+                .shred_objects(&shreds, ShredMode::Expired { now: self.now })
+                .await
+            {
+                Ok(destroyed) => destroyed,
+                Err(e) => {
+                    report.fail("destroying data keys", &e);
+                    return;
+                }
+            };
+            report.skipped += (rows.len() - destroyed.len()) as u64;
+            let destroyed: std::collections::HashSet<ObjectId> = destroyed.into_iter().collect();
+            let tombstones: Vec<TombstoneRow> = shreds
+                .into_iter()
+                .filter(|s| destroyed.contains(&ObjectId::from_uuid(s.tombstone.id)))
+                .map(|s| s.tombstone)
+                .collect();
+            for row in rows.iter().filter(|r| destroyed.contains(&r.id)) {
+                self.emit(object_item(row), report);
+            }
+            self.finish(&tombstones, ledger, report).await;
+        }
+    }
+
+    /// Phase 3: contacts with nothing left and their own deadline passed.
+    async fn contacts(&mut self, ledger: Option<&ErasureLedger>, report: &mut PurgeReport) {
+        let app = self.app;
+        let mut after: Option<(DateTime<Utc>, ContactId)> = None;
+        loop {
+            if !self.keep_going(report).await {
+                return;
+            }
+            let rows = match self
+                .app
+                .store
+                .expired_contacts(self.now, after, self.batch)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    report.fail("listing expired contacts", &e);
+                    return;
+                }
+            };
+            let Some(last) = rows.last() else { return };
+            after = Some((last.retain_until, last.id));
+            if self.dry_run {
+                for row in &rows {
+                    self.emit(contact_item(row), report);
+                }
+                continue;
+            }
+            let config = &app.config.retention;
+            let shreds: Vec<Shred> = rows
+                .iter()
+                .map(|row| contact_shred(row, config, self.now))
+                .collect();
+            let erased = match self
+                .app
+                .store
+                .erase_contacts(&shreds, ShredMode::Expired { now: self.now })
+                .await
+            {
+                Ok(erased) => erased,
+                Err(e) => {
+                    report.fail("erasing contacts", &e);
+                    return;
+                }
+            };
+            report.skipped += (rows.len() - erased.len()) as u64;
+            let erased: std::collections::HashSet<ContactId> = erased.into_iter().collect();
+            let tombstones: Vec<TombstoneRow> = shreds
+                .into_iter()
+                .filter(|s| erased.contains(&ContactId::from_uuid(s.tombstone.id)))
+                .map(|s| s.tombstone)
+                .collect();
+            for row in rows.iter().filter(|r| erased.contains(&r.id)) {
+                self.emit(contact_item(row), report);
+            }
+            self.finish(&tombstones, ledger, report).await;
+        }
+    }
+
+    /// The steps after a key is destroyed, for these tombstones: append the
+    /// ones not yet ledgered to the erasure ledger, delete the bytes not yet
+    /// deleted, and mark each step done.
+    async fn finish(
+        &self,
+        tombstones: &[TombstoneRow],
+        ledger: Option<&ErasureLedger>,
+        report: &mut PurgeReport,
+    ) -> Finished {
+        let mut steps = 0u64;
+        let mut ledgered: std::collections::HashSet<Uuid> = tombstones
+            .iter()
+            .filter(|t| t.ledgered_at.is_some())
+            .map(|t| t.id)
+            .collect();
+        let to_ledger: Vec<&TombstoneRow> = tombstones
+            .iter()
+            .filter(|t| t.ledgered_at.is_none())
+            .collect();
+        if !to_ledger.is_empty()
+            && let Some(ledger) = ledger
+        {
+            let entries: Vec<LedgerEntry> =
+                to_ledger.iter().map(|t| LedgerEntry::from(*t)).collect();
+            match ledger.append(&entries).await {
+                Ok(()) => {
+                    let ids: Vec<Uuid> = to_ledger.iter().map(|t| t.id).collect();
+                    match self
+                        .app
+                        .store
+                        .mark_tombstones(&ids, TombstoneStep::Ledgered, self.app.clock.now())
+                        .await
+                    {
+                        Ok(()) => {
+                            steps += ids.len() as u64;
+                            ledgered.extend(ids);
+                        }
+                        Err(e) => report.fail("marking tombstones ledgered", &e),
+                    }
+                }
+                Err(e) => report.fail("appending to the erasure ledger", &e),
+            }
+        }
+
+        // A contact's document lives in its row: it has no bytes elsewhere.
+        let to_delete: Vec<(Uuid, bool)> = tombstones
+            .iter()
+            .filter(|t| t.storage_deleted_at.is_none())
+            .map(|t| (t.id, t.kind == CONTACT_KIND))
+            .collect();
+        let mut deleted: Vec<Uuid> = Vec::with_capacity(to_delete.len());
+        let mut delete_failures = 0u64;
+        let mut first_failure = None;
+        let objects = Arc::clone(&self.app.objects);
+        let mut deletions = futures::stream::iter(to_delete)
+            .map(move |(id, contact)| {
+                let objects = Arc::clone(&objects);
+                async move {
+                    if contact {
+                        return (id, Ok(()));
+                    }
+                    (id, objects.delete(&ObjectId::from_uuid(id)).await)
+                }
+            })
+            .buffer_unordered(DELETE_CONCURRENCY);
+        while let Some((id, outcome)) = deletions.next().await {
+            match outcome {
+                Ok(()) => deleted.push(id),
+                Err(e) => {
+                    delete_failures += 1;
+                    first_failure.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        drop(deletions);
+        if let Some(error) = first_failure {
+            report.fail(
+                "deleting object bytes",
+                &format!("{delete_failures} failed, the first: {error}"),
+            );
+        }
+        let mut storage_done: std::collections::HashSet<Uuid> = tombstones
+            .iter()
+            .filter(|t| t.storage_deleted_at.is_some())
+            .map(|t| t.id)
+            .collect();
+        if !deleted.is_empty() {
+            match self
+                .app
+                .store
+                .mark_tombstones(
+                    &deleted,
+                    TombstoneStep::StorageDeleted,
+                    self.app.clock.now(),
+                )
+                .await
+            {
+                Ok(()) => {
+                    steps += deleted.len() as u64;
+                    storage_done.extend(deleted);
+                }
+                Err(e) => report.fail("marking object bytes deleted", &e),
+            }
+        }
+        let done = tombstones
+            .iter()
+            .filter(|t| ledgered.contains(&t.id) && storage_done.contains(&t.id))
+            .count() as u64;
+        Finished { steps, done }
+    }
+}
+
+/// What [`Purger::finish`] moved forward.
+#[derive(Debug, Clone, Copy)]
+struct Finished {
+    /// Steps marked done.
+    steps: u64,
+    /// Tombstones with every step done now.
+    done: u64,
+}
+
+impl Kirjuri {
+    /// Purges at the clock's current instant — or, with `dry_run`, lists what
+    /// a purge at this instant would destroy — and returns the report with
+    /// its items. Holds no lease: callers that may race another purge use
+    /// [`PurgeLease`] (a concurrent run is safe, only wasteful).
+    pub async fn purge(&self, dry_run: bool) -> Result<PurgeReport> {
+        let mut items = Vec::new();
+        let mut report = Purger::new(self)
+            .dry_run(dry_run)
+            .on_item(|item| items.push(item.clone()))
+            .run()
+            .await;
+        report.items = items;
+        Ok(report)
+    }
+}
+
+/// The policy that governs a stored kind, with its name in configuration.
+/// Derived artefacts never outlive their source; unknown kinds with a source
+/// count as derived.
+pub fn policy_for_kind<'c>(
+    config: &'c RetentionConfig,
+    kind: &str,
+    derived: bool,
+) -> Option<(&'static str, &'c Policy)> {
+    Some(match kind {
+        RECORDING => ("call_recording", &config.call_recording),
+        WAVEFORM => ("derived", &config.derived),
+        "transcript" | "chat_transcript" => ("chat_transcript", &config.chat_transcript),
+        "email" => ("email", &config.email),
+        "form" | "form_payload" => ("form_payload", &config.form_payload),
+        CONTACT_KIND => ("contact_metadata", &config.contact_metadata),
+        _ if derived => ("derived", &config.derived),
+        _ => return None,
+    })
+}
+
+/// The rule text a tombstone quotes for a kind, e.g. `call_recording:
+/// 12 months — Privacy notice §12: …`.
+pub fn rule_for_kind(config: &RetentionConfig, kind: &str, derived: bool) -> String {
+    match policy_for_kind(config, kind, derived) {
+        Some((name, policy)) => format!("{name}: {} months — {}", policy.months, policy.reference),
+        None => format!("{kind}: the deadline fixed at intake"),
+    }
+}
+
+fn object_item(row: &ObjectRow) -> PurgeItem {
+    PurgeItem {
+        kind: row.kind.clone(),
+        id: *row.id.as_uuid(),
+        contact_id: row.contact_id,
+        retain_until: row.retain_until,
+    }
+}
+
+fn contact_item(row: &ContactRow) -> PurgeItem {
+    PurgeItem {
+        kind: CONTACT_KIND.to_owned(),
+        id: *row.id.as_uuid(),
+        contact_id: row.id,
+        retain_until: row.retain_until,
+    }
+}
+
+fn object_shred(row: &ObjectRow, config: &RetentionConfig, now: DateTime<Utc>) -> Shred {
+    let rule = rule_for_kind(config, &row.kind, row.source.is_some());
+    let event = AuditEvent::ObjectPurged {
+        object: row.id,
+        contact: row.contact_id,
+        kind: row.kind.clone(),
+        sha256: row.sha256.clone(),
+        rule: rule.clone(),
+        retain_until: row.retain_until,
+    };
+    Shred {
+        tombstone: TombstoneRow {
+            id: *row.id.as_uuid(),
+            contact_id: row.contact_id,
+            kind: row.kind.clone(),
+            rule,
+            reason: REASON.to_owned(),
+            sha256: Some(row.sha256.clone()),
+            retain_until: row.retain_until,
+            deleted_at: now,
+            ledgered_at: None,
+            storage_deleted_at: None,
+        },
+        audit: to_row(now, None, &event),
+    }
+}
+
+fn contact_shred(row: &ContactRow, config: &RetentionConfig, now: DateTime<Utc>) -> Shred {
+    let rule = rule_for_kind(config, CONTACT_KIND, false);
+    let event = AuditEvent::ContactErased {
+        contact: row.id,
+        rule: rule.clone(),
+        retain_until: row.retain_until,
+    };
+    Shred {
+        tombstone: TombstoneRow {
+            id: *row.id.as_uuid(),
+            contact_id: row.id,
+            kind: CONTACT_KIND.to_owned(),
+            rule,
+            reason: REASON.to_owned(),
+            sha256: None,
+            retain_until: row.retain_until,
+            deleted_at: now,
+            ledgered_at: None,
+            // A contact's document has no bytes outside its row.
+            storage_deleted_at: Some(now),
+        },
+        audit: to_row(now, None, &event),
+    }
+}
+
+// --- the lease: one purge at a time ----------------------------------------
+
+/// This process's hold on the `purge` lease, renewed between batches and
+/// released at the end of a run.
+#[derive(Debug)]
+pub struct PurgeLease {
+    /// The application (its store, clock and instance id).
+    app: Kirjuri,
+    /// When the lease was last taken or renewed.
+    renewed_at: Mutex<DateTime<Utc>>,
+    /// Set once the process is asked to stop (the background job's shutdown).
+    stop: Option<watch::Receiver<bool>>,
+}
+
+impl PurgeLease {
+    /// Takes the lease if it is free, ran out, or was left by a dead process
+    /// on this machine; `None` if another live purge holds it.
+    pub async fn try_acquire(app: &Kirjuri) -> Result<Option<Self>> {
+        let now = app.clock.now();
+        let until = now + Duration::seconds(LEASE_TTL_SECONDS);
+        let holder = &app.instance.id;
+        if !app.store.try_lease(LEASE_JOB, holder, now, until).await? {
+            // The holder cannot be read back, but releasing the lease of
+            // every dead local instance frees it if one of them holds it.
+            for dead in dead_local_instances(&app.config.instances_dir(), holder) {
+                app.store.release_lease(LEASE_JOB, &dead).await?;
+            }
+            if !app.store.try_lease(LEASE_JOB, holder, now, until).await? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Self {
+            app: app.clone(),
+            renewed_at: Mutex::new(now),
+            stop: None,
+        }))
+    }
+
+    /// Takes the lease, waiting (polling every second) up to `patience` for
+    /// another purge to finish; `None` if it did not.
+    pub async fn acquire(app: &Kirjuri, patience: StdDuration) -> Result<Option<Self>> {
+        let started = tokio::time::Instant::now();
+        let mut told = false;
+        loop {
+            if let Some(lease) = Self::try_acquire(app).await? {
+                return Ok(Some(lease));
+            }
+            if started.elapsed() >= patience {
+                return Ok(None);
+            }
+            if !told {
+                tracing::info!("another purge is running; waiting for it to finish");
+                told = true;
+            }
+            tokio::time::sleep(StdDuration::from_secs(1)).await;
+        }
+    }
+
+    /// Stops the run (between batches) once `stop` turns true.
+    pub fn stop_on(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Renews the lease if a third of it has passed; `false` if another
+    /// process took it meanwhile.
+    async fn renew(&self) -> bool {
+        let now = self.app.clock.now();
+        let due = match self.renewed_at.lock() {
+            Ok(at) => now - *at >= Duration::seconds(LEASE_TTL_SECONDS / 3),
+            Err(_) => true,
+        };
+        if !due {
+            return true;
+        }
+        let until = now + Duration::seconds(LEASE_TTL_SECONDS);
+        match self
+            .app
+            .store
+            .try_lease(LEASE_JOB, &self.app.instance.id, now, until)
+            .await
+        {
+            Ok(true) => {
+                if let Ok(mut at) = self.renewed_at.lock() {
+                    *at = now;
+                }
+                true
+            }
+            Ok(false) => {
+                tracing::warn!("the purge lease was taken by another process; stopping this run");
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "failed to renew the purge lease; stopping this run");
+                false
+            }
+        }
+    }
+
+    /// Gives the lease up.
+    pub async fn release(self) {
+        if let Err(e) = self
+            .app
+            .store
+            .release_lease(LEASE_JOB, &self.app.instance.id)
+            .await
+        {
+            tracing::warn!(error = %e, "failed to release the purge lease; it runs out by itself");
+        }
+    }
+}
+
+#[async_trait]
+impl Pacer for PurgeLease {
+    async fn keep_going(&self) -> bool {
+        if self.stop.as_ref().is_some_and(|stop| *stop.borrow()) {
+            return false;
+        }
+        self.renew().await
+    }
+}
+
+/// Ids of the instances on this machine whose lock file nobody holds (their
+/// process is gone), other than `me`.
+fn dead_local_instances(dir: &Path, me: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dead = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else {
+            continue;
+        };
+        if id == me || id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            continue;
+        }
+        // Opening and locking is the only test of liveness the OS gives;
+        // the lock is dropped at once (the file is start-up recovery's).
+        if let Ok(file) = OpenOptions::new().write(true).open(entry.path())
+            && file.try_lock().is_ok()
+        {
+            dead.push(id.to_owned());
+        }
+    }
+    dead
+}
+
+// --- the background job (`serve`) ---------------------------------------------
+
+/// The purge running in `serve` every `retention.purge_interval_seconds`,
+/// and the hold-review reminders with it.
+#[derive(Debug)]
+pub struct PurgeJob {
+    /// Set to `true` to stop the job.
+    stop: watch::Sender<bool>,
+    /// The job.
+    task: JoinHandle<()>,
+}
+
+impl PurgeJob {
+    /// Starts the job: a first run at once, then one per interval.
+    pub fn start(app: Kirjuri) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run_job(app, stopped));
+        Self { stop, task }
+    }
+
+    /// Stops the job, letting a run in progress end after its batch.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the purge job failed");
+        }
+    }
+}
+
+async fn run_job(app: Kirjuri, mut stop: watch::Receiver<bool>) {
+    let interval = StdDuration::from_secs(app.config.retention.purge_interval_seconds.max(1));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        scheduled_run(&app, &stop).await;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One scheduled run: under the lease, the purge and then the hold-review
+/// reminders. Failures are logged; the next interval retries.
+pub async fn scheduled_run(app: &Kirjuri, stop: &watch::Receiver<bool>) -> Option<PurgeReport> {
+    let lease = match PurgeLease::try_acquire(app).await {
+        Ok(Some(lease)) => lease.stop_on(stop.clone()),
+        Ok(None) => {
+            tracing::debug!("another process is purging; skipping this interval");
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "failed to take the purge lease; retrying next interval");
+            return None;
+        }
+    };
+    let report = Purger::new(app).pacer(&lease).run().await;
+    if !report.interrupted {
+        match remind_holds(app).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reminded = n, "legal holds due for review"),
+            Err(e) => tracing::error!(error = %e, "failed to check hold review dates"),
+        }
+    }
+    lease.release().await;
+    Some(report)
+}
+
+/// Marks every active hold whose review date is within
+/// `retention.hold_reminder_days` and whose owner was not yet reminded, with
+/// an audit event and a log line each. Returns how many.
+pub async fn remind_holds(app: &Kirjuri) -> Result<u64> {
+    let now = app.clock.now();
+    let horizon = now + Duration::days(i64::from(app.config.retention.hold_reminder_days));
+    let mut reminded = 0;
+    for summary in app.store.holds(Some(now)).await? {
+        let hold = summary.hold;
+        if hold.reminded_at.is_some() || hold.review_by > horizon {
+            continue;
+        }
+        let event = AuditEvent::HoldReviewDue {
+            hold: hold.id,
+            owner: hold.owner,
+            review_by: hold.review_by,
+        };
+        app.store
+            .mark_hold_reminded(&hold.id, now, &to_row(now, None, &event))
+            .await?;
+        tracing::warn!(
+            hold = %hold.id,
+            owner = %hold.owner,
+            review_by = %hold.review_by.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "a legal hold is due for review"
+        );
+        reminded += 1;
+    }
+    Ok(reminded)
+}
