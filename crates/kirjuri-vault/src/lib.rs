@@ -11,6 +11,8 @@
 //!   Merkle tree, for `audit verify` and outside witnesses (AUD-2).
 //! - [`objects`] — the [`ObjectStore`] trait and the [`LocalFolder`] backend;
 //!   only ciphertext reaches it.
+//! - [`s3`] — the S3-compatible [`ObjectStore`] backend ([`S3Store`]) through
+//!   the `object_store` crate, tested against a real Garage.
 //!
 //! Invariants: plaintext never reaches an [`ObjectStore`]; key material is
 //! zeroized on drop and never appears in `Debug` output or errors; every
@@ -25,6 +27,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod keyring;
 pub mod objects;
+pub mod s3;
 pub mod stream;
 
 pub use blind::{BlindIndexer, IndexKind};
@@ -32,6 +35,7 @@ pub use checkpoint::{AuditSigner, Checkpoint, verify_signed};
 pub use error::{Error, Result};
 pub use keyring::{DataKey, KeyUnwrap, KeyWrap, Keyring};
 pub use objects::{LocalFolder, ObjectStore, ObjectWriter};
+pub use s3::{S3Config, S3Credentials, S3Store};
 pub use stream::{
     HEADER_LEN, ReadPlan, SEGMENT_LEN, StreamOpener, StreamSealer, TAG_LEN, open_to_vec,
     plaintext_len, seal_to_vec, sealed_len,

@@ -1,0 +1,3 @@
+//! S3 upload benchmark (placeholder until the S3 backend lands).
+
+fn main() {}
