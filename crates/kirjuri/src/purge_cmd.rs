@@ -1,10 +1,29 @@
-//! `kirjuri purge [--dry-run]` (RET-3). (Being written — issue 5.)
+//! `kirjuri purge [--dry-run]` (RET-3): destroys now what is past its
+//! retention deadline and not held — or, with `--dry-run`, lists exactly what
+//! a real run at this instant would destroy.
+//!
+//! Output, on stdout: one line per item, `<kind>\t<id>\t<contact_id>\t
+//! <retain_until>`, in the order destroyed (a real run prints what it
+//! destroyed, in the same form, so the two can be compared), then summary
+//! lines starting with `#` (counts per kind). Ids and deadlines only, never
+//! personal data. Exit 0 when every step succeeded; 1 when a step failed —
+//! after doing everything else it could; the next run retries.
+//!
+//! A real run holds the `purge` lease, so it waits for a purge already
+//! running elsewhere (`serve`'s background job, another node) to finish.
 
+use std::io::{BufWriter, Write};
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use kirjuri_server::Kirjuri;
+use kirjuri_server::purge::{PurgeLease, Purger};
+
+/// How long a real run waits for another purge to finish.
+const LEASE_PATIENCE: Duration = Duration::from_secs(600);
 
 /// `kirjuri purge`.
 #[derive(Debug, Args)]
@@ -15,6 +34,57 @@ pub struct PurgeArgs {
 }
 
 /// Runs `purge`.
-pub async fn run(_app: &Kirjuri, _args: PurgeArgs) -> Result<ExitCode> {
-    bail!("not yet implemented")
+pub async fn run(app: &Kirjuri, args: PurgeArgs) -> Result<ExitCode> {
+    let lease = if args.dry_run {
+        None
+    } else {
+        let lease = PurgeLease::acquire(app, LEASE_PATIENCE)
+            .await
+            .context("failed to take the purge lease")?;
+        match lease {
+            Some(lease) => Some(lease),
+            None => anyhow::bail!(
+                "another purge has been running for {} s; try again later",
+                LEASE_PATIENCE.as_secs()
+            ),
+        }
+    };
+    // Items are printed as they go, buffered: a million lines must not cost
+    // a million writes.
+    let out = Mutex::new(BufWriter::new(std::io::stdout()));
+    let write_failed = std::sync::atomic::AtomicBool::new(false);
+    let mut purger = Purger::new(app).dry_run(args.dry_run).on_item(|item| {
+        if let Ok(mut out) = out.lock()
+            && writeln!(out, "{}", item.line()).is_err()
+        {
+            write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    if let Some(lease) = &lease {
+        purger = purger.pacer(lease);
+    }
+    let report = purger.run().await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    let mut out = out
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("the output lock was poisoned"))?;
+    for line in report.summary_lines() {
+        writeln!(out, "{line}").context("failed to write to stdout")?;
+    }
+    out.flush().context("failed to write to stdout")?;
+    drop(out);
+    for failure in &report.failures {
+        eprintln!("error: {failure}");
+    }
+    if write_failed.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("error: failed to write some item lines to stdout");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
