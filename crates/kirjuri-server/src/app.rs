@@ -1,32 +1,75 @@
 //! The assembled application: store, keyring, object storage and clock, opened
-//! from a data folder. Every command (`serve`, `import`, `user add`, …) opens
-//! one of these; several may run on the same folder at once.
+//! from a data folder and the configuration. Every command (`serve`,
+//! `import`, `user add`, …) opens one of these; several may run on the same
+//! folder at once, and several nodes may share one database and bucket.
 //!
-//! Start-up recovery lives here too. A process that dies mid-upload leaves a
-//! pending-object row and perhaps a temporary or finished object file; those
-//! are removed once no live process owns them. Liveness is an exclusive lock
-//! on `instances/<id>.lock` that the OS releases when a process dies, so a
-//! recovery never deletes an upload another live process is still writing.
+//! **Backends.** [`Kirjuri::open`] picks them from the configuration: no
+//! `[database] url` → SQLite in the data folder, a `postgres://` URL →
+//! PostgreSQL; `[objects] backend` → the local folder or S3. Before it
+//! connects to anything it refuses storage declared outside the EU/EEA
+//! (DIS-1), naming the setting.
+//!
+//! **Liveness.** A process that dies mid-upload leaves a pending-object row
+//! and perhaps a temporary or finished object; those are removed once no
+//! live process owns them. On one machine liveness is an exclusive lock on
+//! `instances/<id>.lock` that the OS releases when a process dies — exact and
+//! instant. Nodes sharing a database cannot see each other's lock files, so
+//! with a database URL every process also heartbeats into the database
+//! (a task owned by the app) and an instance with no lock file here is dead
+//! once its last heartbeat is older than `cluster.instance_ttl_seconds`.
+//!
+//! **Recovery** ([`Kirjuri::recover`]) runs at start-up, and in `serve`
+//! periodically ([`Kirjuri::start_recovery`]) on one node at a time under the
+//! `recover` lease, so a survivor cleans up after a node that was killed.
+//! It never deletes bytes an acknowledged object needs: it removes the
+//! pending row first (after which the writer's commit fails) and deletes the
+//! bytes only if the object did not commit before that.
+//!
+//! **Leases** ([`JobLease`]): background jobs that must run once across
+//! nodes (recovery, checkpoint signing, the purge) take a lease in the
+//! database for a bounded term and renew it while they work; a holder that
+//! dies loses it when the term ends.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kirjuri_core::clock::Clock;
+use kirjuri_core::location::{LocationError, check_storage_location};
 use kirjuri_store::{SqliteStore, Store};
-use kirjuri_vault::{Keyring, LocalFolder, ObjectStore};
+use kirjuri_vault::{Keyring, LocalFolder, ObjectStore, S3Credentials, S3Store};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::LoginThrottle;
-use crate::config::Config;
+use crate::config::{Config, ObjectBackend};
 use crate::error::{Error, Result};
 
-/// A running process's claim on the data folder.
+/// A running process's claim on the data folder (and, with a shared
+/// database, its heartbeat there).
 #[derive(Debug)]
 pub struct Instance {
     /// Random id written into pending-object rows this process creates.
     pub id: String,
     /// Held open with an exclusive lock for the life of the process.
     _lock: File,
+    /// Heartbeats into the shared database while the app lives; `None` with
+    /// the embedded database, where the lock file is the whole story.
+    heartbeat: Option<Background>,
+}
+
+/// What this node can see of another process's lock file.
+enum LocalLock {
+    /// A live process on this machine holds it.
+    Held,
+    /// The file is there and nobody holds it: its process died (the file is
+    /// removed).
+    Free,
+    /// No such file here: the process ran elsewhere, or is long gone.
+    Absent,
 }
 
 impl Instance {
@@ -42,26 +85,165 @@ impl Instance {
             .map_err(|e| Error::Internal(format!("failed to create {}: {e}", path.display())))?;
         lock.try_lock()
             .map_err(|e| Error::Internal(format!("failed to lock {}: {e}", path.display())))?;
-        Ok(Self { id, _lock: lock })
+        Ok(Self {
+            id,
+            _lock: lock,
+            heartbeat: None,
+        })
     }
 
-    /// Whether the process that wrote `id` is gone. A missing lock file means
-    /// gone; a lock file nobody holds means gone (and it is removed).
-    fn is_dead(dir: &Path, id: &str) -> bool {
+    /// The state of `id`'s lock file in this data folder. A lock file nobody
+    /// holds is removed.
+    fn local_lock(dir: &Path, id: &str) -> LocalLock {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-            return true;
+            return LocalLock::Absent;
         }
         let path = dir.join(format!("{id}.lock"));
         match OpenOptions::new().write(true).open(&path) {
-            Err(_) => true,
+            Err(_) => LocalLock::Absent,
             Ok(file) => match file.try_lock() {
                 Ok(()) => {
                     let _ = std::fs::remove_file(&path);
-                    true
+                    LocalLock::Free
                 }
-                Err(_) => false,
+                Err(_) => LocalLock::Held,
             },
         }
+    }
+
+    /// Registers the instance in the shared database now (so it is known
+    /// before its first pending row) and keeps its heartbeat going every
+    /// `every` until the app is dropped or closed.
+    async fn start_heartbeat(
+        &mut self,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        every: Duration,
+    ) -> Result<()> {
+        store.heartbeat(&self.id, clock.now()).await?;
+        let id = self.id.clone();
+        self.heartbeat = Some(Background::spawn(move |stop| async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(every) => {}
+                }
+                if let Err(e) = store.heartbeat(&id, clock.now()).await {
+                    // Logged and retried: a missed beat or two is what the
+                    // TTL's slack is for.
+                    tracing::warn!(error = ?e, "instance heartbeat failed");
+                }
+            }
+            // A clean stop: nothing of ours is pending any more, so survivors
+            // need not wait out the TTL.
+            if let Err(e) = store.remove_instance(&id).await {
+                tracing::warn!(error = ?e, "failed to unregister the instance");
+            }
+        }));
+        Ok(())
+    }
+}
+
+/// A background task owned by the app: [`Background::stop`] asks it to
+/// finish and waits; dropping the handle aborts it, so no task outlives
+/// what owns it.
+#[derive(Debug)]
+pub struct Background {
+    /// Cancelled to ask the task to finish.
+    stop: CancellationToken,
+    /// The task; taken by `stop`.
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Background {
+    /// Spawns `job`, handing it the token it must watch to stop.
+    pub fn spawn<F, Fut>(job: F) -> Background
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(job(stop.clone()));
+        Background {
+            stop,
+            task: std::sync::Mutex::new(Some(task)),
+        }
+    }
+
+    /// Asks the task to finish and waits for it (once; later calls return
+    /// at once).
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        let task = match self.task.lock() {
+            Ok(mut guard) => guard.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(task) = task
+            && let Err(e) = task.await
+            && !e.is_cancelled()
+        {
+            tracing::error!(error = %e, "a background task failed");
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let task = match self.task.get_mut() {
+            Ok(task) => task.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(task) = task {
+            task.abort();
+        }
+    }
+}
+
+/// A lease on a background job in the database, so that of all the nodes
+/// (and processes) sharing it, one runs the job at a time. The holder is
+/// this process's instance id; the lease lasts `term` from each
+/// [`JobLease::acquire`], which also renews it, so a holder that keeps
+/// working keeps it and one that dies loses it when the term runs out.
+#[derive(Debug, Clone)]
+pub struct JobLease {
+    /// Where the lease is kept.
+    store: Arc<dyn Store>,
+    /// "Now", for the lease's term.
+    clock: Arc<dyn Clock>,
+    /// The job's name (`recover`, `audit-checkpoint`, `purge`).
+    job: &'static str,
+    /// This process's instance id.
+    holder: String,
+    /// How long one acquisition lasts.
+    term: chrono::Duration,
+}
+
+impl JobLease {
+    /// The lease on `job` for `app`'s instance, `term` long per acquisition.
+    pub fn new(app: &Kirjuri, job: &'static str, term: Duration) -> JobLease {
+        JobLease {
+            store: Arc::clone(&app.store),
+            clock: Arc::clone(&app.clock),
+            job,
+            holder: app.instance.id.clone(),
+            term: chrono::Duration::from_std(term).unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
+    /// Takes the lease, or renews it if this process holds it; `false` when
+    /// another holder's term has not run out.
+    pub async fn acquire(&self) -> Result<bool> {
+        let now = self.clock.now();
+        let until = now.checked_add_signed(self.term).unwrap_or(now);
+        Ok(self
+            .store
+            .try_lease(self.job, &self.holder, now, until)
+            .await?)
+    }
+
+    /// Gives the lease up (nothing if this process does not hold it).
+    pub async fn release(&self) -> Result<()> {
+        Ok(self.store.release_lease(self.job, &self.holder).await?)
     }
 }
 
@@ -94,8 +276,12 @@ pub struct Kirjuri {
 }
 
 impl Kirjuri {
-    /// Opens (creating on first use) the data folder named in `config`.
+    /// Opens (creating on first use) the data folder named in `config`, and
+    /// the database and object storage it names. Refuses storage declared
+    /// outside the EU/EEA before connecting to it.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        check_locations(&config)?;
+        check_cluster(&config)?;
         std::fs::create_dir_all(&config.data).map_err(|e| {
             Error::Internal(format!(
                 "failed to create data folder {}: {e}",
@@ -103,17 +289,26 @@ impl Kirjuri {
             ))
         })?;
         let keyring = Keyring::open_or_create(&config.key_file())?;
-        let store = SqliteStore::open(&config.database_file()).await?;
-        let objects = LocalFolder::open(&config.objects_dir())?;
-        let instance = Instance::claim(&config.instances_dir())?;
+        let store = open_store(&config).await?;
+        let objects = open_objects(&config).await?;
+        let mut instance = Instance::claim(&config.instances_dir())?;
+        if config.database.url.is_some() {
+            instance
+                .start_heartbeat(
+                    Arc::clone(&store),
+                    Arc::clone(&clock),
+                    Duration::from_secs(config.cluster.heartbeat_seconds.max(1)),
+                )
+                .await?;
+        }
         let login_throttle = Arc::new(LoginThrottle::new(
             config.login_ip_max_failures,
             config.login_ip_window_seconds,
         ));
         Ok(Self {
-            store: Arc::new(store),
+            store,
             keyring: Arc::new(keyring),
-            objects: Arc::new(objects),
+            objects,
             clock,
             config: Arc::new(config),
             instance: Arc::new(instance),
@@ -121,23 +316,53 @@ impl Kirjuri {
         })
     }
 
-    /// Removes what dead processes left half-done: pending uploads (row and
-    /// file) and object files that no row knows. Safe to run while other
-    /// processes work on the same folder.
-    pub async fn recover(&self) -> Result<Recovery> {
-        let mut recovery = Recovery::default();
-        let dir = self.config.instances_dir();
-        for pending in self.store.pending_objects().await? {
-            if pending.instance_id != self.instance.id
-                && Instance::is_dead(&dir, &pending.instance_id)
-            {
-                self.objects.delete(&pending.id).await?;
-                self.store.abort_object(&pending.id).await?;
-                recovery.abandoned_uploads += 1;
+    /// Whether the database is shared with other machines (a URL is set), so
+    /// liveness needs heartbeats as well as lock files.
+    fn shared_database(&self) -> bool {
+        self.config.database.url.is_some()
+    }
+
+    /// Stops the heartbeat and unregisters this process from the shared
+    /// database, so survivors need not wait out the TTL. Call once nothing
+    /// of this process is in flight any more (after `serve` has drained).
+    pub async fn close(&self) {
+        if let Some(heartbeat) = &self.instance.heartbeat {
+            heartbeat.stop().await;
+        }
+    }
+
+    /// Whether the process that wrote pending rows as `id` is gone: its lock
+    /// file here is free (exact), or — with a shared database and no lock
+    /// file here — its last heartbeat is older than the TTL or it has none.
+    async fn is_dead(&self, id: &str) -> Result<bool> {
+        if id == self.instance.id {
+            return Ok(false);
+        }
+        match Instance::local_lock(&self.config.instances_dir(), id) {
+            LocalLock::Held => Ok(false),
+            LocalLock::Free => Ok(true),
+            LocalLock::Absent if !self.shared_database() => Ok(true),
+            LocalLock::Absent => {
+                let ttl = chrono::Duration::seconds(
+                    i64::try_from(self.config.cluster.instance_ttl_seconds).unwrap_or(i64::MAX),
+                );
+                Ok(match self.store.last_heartbeat(id).await? {
+                    None => true,
+                    Some(at) => self.clock.now().signed_duration_since(at) > ttl,
+                })
             }
         }
-        // List files first, then rows: a live upload inserts its row before
-        // creating its file, so any file listed here has its row by now.
+    }
+
+    /// Removes what dead processes left half-done: pending uploads (row and
+    /// bytes) and object files that no row knows. Safe to run while other
+    /// processes and nodes work on the same database and object storage.
+    pub async fn recover(&self) -> Result<Recovery> {
+        let mut recovery = self.recover_abandoned().await?;
+        // List objects first, then rows: a live upload inserts its row before
+        // its first byte, so any object listed here has its row by now. (An
+        // S3 upload is invisible until it completes; a local one is a temp
+        // file from its first byte — either way its row came first.)
         let listed = self.objects.list().await?;
         let known = self.store.known_object_ids().await?;
         for id in listed {
@@ -146,13 +371,192 @@ impl Kirjuri {
                 recovery.orphaned_objects += 1;
             }
         }
-        if recovery != Recovery::default() {
-            tracing::warn!(
-                abandoned_uploads = recovery.abandoned_uploads,
-                orphaned_objects = recovery.orphaned_objects,
-                "recovered from an interrupted run"
-            );
+        log_recovery(recovery);
+        Ok(recovery)
+    }
+
+    /// The part of [`Kirjuri::recover`] that is cheap enough to run every
+    /// few seconds: uploads whose writer is dead. For each, the pending row
+    /// goes first — from then on the writer's commit is refused — and the
+    /// bytes only if the object did not commit before that, so even a
+    /// writer wrongly thought dead (a stalled heartbeat) never loses an
+    /// acknowledged object; it only has an upload fail.
+    pub async fn recover_abandoned(&self) -> Result<Recovery> {
+        let mut recovery = Recovery::default();
+        let mut dead: HashMap<String, bool> = HashMap::new();
+        for pending in self.store.pending_objects().await? {
+            let is_dead = match dead.get(&pending.instance_id) {
+                Some(known) => *known,
+                None => {
+                    let known = self.is_dead(&pending.instance_id).await?;
+                    dead.insert(pending.instance_id.clone(), known);
+                    known
+                }
+            };
+            if !is_dead {
+                continue;
+            }
+            self.store.abort_object(&pending.id).await?;
+            let committed = self
+                .store
+                .object_for_contact(&pending.contact_id, &pending.kind)
+                .await?
+                .is_some_and(|object| object.id == pending.id);
+            if !committed {
+                self.objects.delete(&pending.id).await?;
+            }
+            recovery.abandoned_uploads += 1;
+        }
+        if self.shared_database() {
+            for (id, _) in dead.iter().filter(|(_, dead)| **dead) {
+                self.store.remove_instance(id).await?;
+            }
         }
         Ok(recovery)
+    }
+
+    /// Starts `serve`'s periodic recovery: every
+    /// `cluster.recover_interval_seconds`, the node holding the `recover`
+    /// lease cleans up uploads of dead processes (other nodes wait their
+    /// turn; the lease passes on when its holder stops renewing it).
+    pub fn start_recovery(&self) -> Background {
+        let app = self.clone();
+        let every = Duration::from_secs(self.config.cluster.recover_interval_seconds.max(1));
+        Background::spawn(move |stop| async move {
+            let lease = JobLease::new(&app, "recover", every);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(every) => {}
+                }
+                match lease.acquire().await {
+                    Ok(true) => match app.recover_abandoned().await {
+                        Ok(recovery) => log_recovery(recovery),
+                        Err(e) => tracing::error!(error = ?e, "periodic recovery failed"),
+                    },
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = ?e, "failed to take the recovery lease"),
+                }
+            }
+            if let Err(e) = lease.release().await {
+                tracing::warn!(error = ?e, "failed to release the recovery lease");
+            }
+        })
+    }
+}
+
+fn log_recovery(recovery: Recovery) {
+    if recovery != Recovery::default() {
+        tracing::warn!(
+            abandoned_uploads = recovery.abandoned_uploads,
+            orphaned_objects = recovery.orphaned_objects,
+            "recovered from an interrupted run"
+        );
+    }
+}
+
+/// Refuses a configuration whose heartbeat could not tell a slow node from
+/// a dead one.
+fn check_cluster(config: &Config) -> Result<()> {
+    let cluster = &config.cluster;
+    if config.database.url.is_some()
+        && cluster.instance_ttl_seconds < 2 * cluster.heartbeat_seconds.max(1)
+    {
+        return Err(Error::Internal(format!(
+            "cluster.instance_ttl_seconds ({}) must be at least twice \
+             cluster.heartbeat_seconds ({}), or a live node could be taken for dead",
+            cluster.instance_ttl_seconds, cluster.heartbeat_seconds
+        )));
+    }
+    Ok(())
+}
+
+/// DIS-1: every storage location off this machine must declare its country,
+/// and it must be in the EU/EEA (on AWS: an EU region in that country). The
+/// error names the setting to fix and the value's problem; a URL is never
+/// quoted.
+fn check_locations(config: &Config) -> Result<()> {
+    if config.database.url.is_some() {
+        let Some(country) = &config.database.country else {
+            return Err(refused_location(
+                "database.country",
+                "is required with database.url: declare the ISO 3166-1 country code \
+                 (e.g. \"FI\") where the database server runs",
+            ));
+        };
+        check_storage_location(country, None)
+            .map_err(|e| refused_location("database.country", &format!(": {e}")))?;
+    }
+    let objects = &config.objects;
+    match objects.backend {
+        ObjectBackend::Local => {
+            if let Some(country) = &objects.country {
+                check_storage_location(country, None)
+                    .map_err(|e| refused_location("objects.country", &format!(": {e}")))?;
+            }
+        }
+        ObjectBackend::S3 => {
+            let Some(s3) = &objects.s3 else {
+                return Err(refused_location(
+                    "objects.s3",
+                    "is required with backend = \"s3\": name the endpoint, region, bucket \
+                     and country of the bucket",
+                ));
+            };
+            if objects.country.is_some() {
+                return Err(refused_location(
+                    "objects.country",
+                    "is for the local backend; with backend = \"s3\" declare the bucket's \
+                     country as objects.s3.country",
+                ));
+            }
+            s3.check_location().map_err(|e| {
+                let setting = match e {
+                    LocationError::NonEuAwsRegion { .. } => "objects.s3.region",
+                    _ => "objects.s3.country",
+                };
+                refused_location(setting, &format!(": {e}"))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn refused_location(setting: &str, problem: &str) -> Error {
+    Error::Internal(format!("refusing to start: {setting} {problem}",))
+}
+
+/// The database `config` names: SQLite in the data folder, or PostgreSQL.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    match &config.database.url {
+        None => Ok(Arc::new(
+            SqliteStore::open(&config.database_file()).await?,
+        )),
+        Some(url) if url.is_postgres() => Err(Error::Internal(
+            "database.url: PostgreSQL is not available in this build yet".to_owned(),
+        )),
+        Some(_) => Err(Error::Internal(
+            "database.url must start with postgres:// (leave it out for the embedded SQLite database)"
+                .to_owned(),
+        )),
+    }
+}
+
+/// The object storage `config` names: the data folder, or an S3 bucket
+/// (probed once, so a wrong endpoint, bucket or key fails here and not at
+/// the first upload).
+async fn open_objects(config: &Config) -> Result<Arc<dyn ObjectStore>> {
+    match (&config.objects.backend, &config.objects.s3) {
+        (ObjectBackend::Local, _) => Ok(Arc::new(LocalFolder::open(&config.objects_dir())?)),
+        (ObjectBackend::S3, None) => Err(refused_location(
+            "objects.s3",
+            "is required with backend = \"s3\"",
+        )),
+        (ObjectBackend::S3, Some(s3)) => {
+            let credentials = S3Credentials::load(s3)?;
+            let store = S3Store::open(s3, credentials)?;
+            store.probe().await?;
+            Ok(Arc::new(store))
+        }
     }
 }

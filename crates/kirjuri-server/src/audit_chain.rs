@@ -72,7 +72,7 @@ use kirjuri_core::merkle::{self, Hash, TreeBuilder};
 use kirjuri_store::{AuditCheckpointRow, Store, StoredAuditEvent};
 use kirjuri_vault::{AuditSigner, Checkpoint, verify_signed};
 
-use crate::app::Kirjuri;
+use crate::app::{JobLease, Kirjuri};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -509,9 +509,16 @@ fn open_note(note: &str, key: &str, origin: &str) -> std::result::Result<Checkpo
 /// Failures are logged (sizes and sequence numbers only) and retried; a
 /// refusal to sign is logged as an error and leaves the log unsigned until
 /// an operator runs `kirjuri audit verify`.
+///
+/// With several processes or nodes on one database, a due checkpoint is
+/// signed only by the holder of `lease` (the `audit-checkpoint` job), so
+/// they do not all hash the same new events; the compare-and-set in
+/// [`AuditChain::checkpoint`] is what keeps the chain linear even if two
+/// sign at once (the final signature at shutdown takes no lease).
 pub async fn run_checkpointer(
     chain: AuditChain,
     policy: CheckpointPolicy,
+    lease: Option<JobLease>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let started = chain.clock.now();
@@ -527,7 +534,15 @@ pub async fn run_checkpointer(
         }
         let attempt = match chain.due(&policy, started).await {
             Ok(false) => continue,
-            Ok(true) => chain.checkpoint().await,
+            Ok(true) => match &lease {
+                None => chain.checkpoint().await,
+                Some(lease) => match lease.acquire().await {
+                    Ok(true) => chain.checkpoint().await,
+                    // Another node signs.
+                    Ok(false) => continue,
+                    Err(e) => Err(e),
+                },
+            },
             Err(e) => Err(e),
         };
         if let Err(e) = attempt {
@@ -537,6 +552,11 @@ pub async fn run_checkpointer(
     }
     if let Err(e) = chain.checkpoint().await {
         log_failure(&e);
+    }
+    if let Some(lease) = &lease
+        && let Err(e) = lease.release().await
+    {
+        tracing::warn!(error = ?e, "failed to release the audit checkpoint lease");
     }
 }
 

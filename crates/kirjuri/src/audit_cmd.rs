@@ -11,13 +11,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use kirjuri_server::Kirjuri;
+use kirjuri_server::app::JobLease;
 use kirjuri_server::audit_chain::{
     self, AuditChain, CheckpointOutcome, CheckpointPolicy, VerifyReport,
 };
-use kirjuri_server::{Config, Kirjuri};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -202,13 +204,26 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts signing checkpoints as `config` asks (AUD-2).
-    pub fn start(chain: AuditChain, config: &Config) -> Checkpointer {
+    /// Starts signing checkpoints as `app`'s configuration asks (AUD-2).
+    /// Processes and nodes sharing the database take turns through the
+    /// `audit-checkpoint` lease; one that dies holding it hands over once
+    /// `cluster.instance_ttl_seconds` have passed.
+    pub fn start(chain: AuditChain, app: &Kirjuri) -> Checkpointer {
         let (stop, stopped) = oneshot::channel::<()>();
-        let policy = CheckpointPolicy::from_config(config);
-        let task = tokio::spawn(audit_chain::run_checkpointer(chain, policy, async {
-            let _ = stopped.await;
-        }));
+        let policy = CheckpointPolicy::from_config(&app.config);
+        let lease = JobLease::new(
+            app,
+            "audit-checkpoint",
+            Duration::from_secs(app.config.cluster.instance_ttl_seconds.max(1)),
+        );
+        let task = tokio::spawn(audit_chain::run_checkpointer(
+            chain,
+            policy,
+            Some(lease),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Checkpointer { stop, task }
     }
 

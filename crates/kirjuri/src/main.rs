@@ -149,9 +149,11 @@ fn load_config(cli: &Cli, listen: Option<SocketAddr>) -> Result<Config> {
     figment = figment
         .merge(
             Env::prefixed("KIRJURI_")
-                .ignore(&["data", "log"])
-                // Benchmarks' own knobs share the prefix; they are not configuration.
-                .filter(|key| !key.as_str().starts_with("bench")),
+                // Test, benchmark and script knobs share the prefix; they
+                // are not configuration.
+                .filter(|key| kirjuri_server::config::is_config_env_key(key.as_str()))
+                // `KIRJURI_DATABASE__URL` is `database.url`.
+                .split("__"),
         )
         .merge(Serialized::defaults(Overrides {
             data: cli.data.clone(),
@@ -296,9 +298,13 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
         .context("failed to write to stdout")?;
     // Checkpoints are signed while serving and once more after the last
     // request has drained, so a graceful stop leaves no event unsigned.
-    let checkpointer = audit_cmd::Checkpointer::start(audit_chain, &app.config);
-    let served = kirjuri_server::http::serve(app, listener, shutdown).await;
+    let checkpointer = audit_cmd::Checkpointer::start(audit_chain, &app);
+    // Cleans up after processes and nodes that died, one node at a time.
+    let recovery = app.start_recovery();
+    let served = kirjuri_server::http::serve(app.clone(), listener, shutdown).await;
+    recovery.stop().await;
     checkpointer.stop().await;
+    app.close().await;
     served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
