@@ -60,5 +60,5 @@ pub use retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,
 };
-pub use sqlite::{SqliteExport, SqliteStore};
+pub use sqlite::{SnapshotContents, SqliteExport, SqliteStore};
 pub use store::Store;

@@ -20,6 +20,7 @@
 
 mod accounts;
 mod audit;
+mod backup;
 mod codec;
 mod contacts;
 mod coordination;
@@ -51,6 +52,7 @@ use crate::model::{
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
 use crate::store::Store;
 
+pub use backup::SnapshotContents;
 pub use export::SqliteExport;
 
 /// The schema, embedded at compile time.
