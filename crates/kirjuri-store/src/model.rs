@@ -51,6 +51,15 @@ pub struct ContactRow {
     pub retain_until: DateTime<Utc>,
 }
 
+impl ContactRow {
+    /// Whether the purge (or an erasure request) has erased the contact's
+    /// document: an erased contact keeps its row with an empty sealed
+    /// document and document key.
+    pub fn is_erased(&self) -> bool {
+        self.sealed_document.is_empty()
+    }
+}
+
 impl fmt::Debug for ContactRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ContactRow")

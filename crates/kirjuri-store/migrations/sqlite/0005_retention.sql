@@ -15,6 +15,16 @@ UPDATE objects SET source_id = (
 -- says when. Its tombstone (kind 'contact') holds the rest of the proof.
 ALTER TABLE contacts ADD COLUMN erased_at INTEGER;
 
+-- The purge pages through expired rows by (retain_until, id), so these
+-- indexes hand them over already in that order: a page reads what it
+-- returns, never every expired row. The contacts' index leaves erased rows
+-- out — they stay forever with their old deadlines, and a purge (or a dry
+-- run) must not walk past years of them.
+DROP INDEX objects_by_retain_until;
+CREATE INDEX objects_by_retain_until ON objects (retain_until, id);
+DROP INDEX contacts_by_retain_until;
+CREATE INDEX contacts_by_retain_until ON contacts (retain_until, id) WHERE erased_at IS NULL;
+
 -- RET-2. `owner`, `created_by`, `lifted_by` are account ids without a foreign
 -- key, like the audit log's actor: the record outlives accounts.
 CREATE TABLE legal_holds (
@@ -32,7 +42,8 @@ CREATE TABLE legal_holds (
     lifted_by   BLOB    CHECK (lifted_by IS NULL OR length(lifted_by) = 16),
     lift_reason TEXT,
     reminded_at INTEGER,
-    CHECK ((lifted_at IS NULL) = (lift_reason IS NULL))
+    CHECK ((lifted_at IS NULL) = (lift_reason IS NULL)),
+    CHECK (lift_reason IS NULL OR length(lift_reason) > 0)
 ) STRICT;
 
 -- What a hold keeps: a whole contact (object_id NULL) or one object and what
@@ -45,7 +56,10 @@ CREATE TABLE legal_hold_targets (
 
 CREATE UNIQUE INDEX legal_hold_targets_unique
     ON legal_hold_targets (hold_id, contact_id, ifnull(object_id, x''));
-CREATE INDEX legal_hold_targets_by_contact ON legal_hold_targets (contact_id);
+-- "Is this object held?" is asked per expired row: the contact's targets
+-- and their holds' ids come from this index alone.
+CREATE INDEX legal_hold_targets_by_contact
+    ON legal_hold_targets (contact_id, object_id, hold_id);
 
 -- Proof of destruction (RET-3). `id` is the destroyed object's id, or the
 -- contact's id for its erased document (kind 'contact'). No foreign keys: a

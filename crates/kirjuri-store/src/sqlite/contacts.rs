@@ -18,7 +18,7 @@ use crate::model::{ContactFilter, ContactRow, IndexEntry, InsertOutcome};
 
 /// The columns of a [`ContactRow`] from the table aliased `c`, named
 /// explicitly so a join cannot change what they are called.
-const COLUMNS: &str = "c.id AS id, c.external_id AS external_id, c.channel AS channel, \
+pub(super) const COLUMNS: &str = "c.id AS id, c.external_id AS external_id, c.channel AS channel, \
     c.started_at AS started_at, c.ended_at AS ended_at, c.agent AS agent, \
     c.service AS service, c.created_at AS created_at, c.created_by AS created_by, \
     c.sealed_document AS sealed_document, c.document_key AS document_key, \
@@ -164,7 +164,7 @@ pub(super) async fn count(pool: &SqlitePool) -> Result<u64> {
     u64::try_from(n).map_err(|_| Error::Corrupt("count(contacts): negative".into()))
 }
 
-fn from_row(row: &SqliteRow) -> Result<ContactRow> {
+pub(super) fn from_row(row: &SqliteRow) -> Result<ContactRow> {
     Ok(ContactRow {
         id: ContactId::from_uuid(get_uuid(row, "id")?),
         external_id: row.try_get("external_id")?,

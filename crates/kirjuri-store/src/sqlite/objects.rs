@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::model::{CommitOutcome, ObjectRow, PendingObject};
 
 /// The columns of an [`ObjectRow`].
-const COLUMNS: &str = "id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, \
+pub(super) const COLUMNS: &str = "id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, \
     media, retain_until, source_id, created_at";
 
 /// Registers an upload in flight.
@@ -170,7 +170,7 @@ pub(super) async fn known_ids(pool: &SqlitePool) -> Result<HashSet<ObjectId>> {
     Ok(ids.into_iter().map(ObjectId::from_uuid).collect())
 }
 
-fn from_row(row: &SqliteRow) -> Result<ObjectRow> {
+pub(super) fn from_row(row: &SqliteRow) -> Result<ObjectRow> {
     Ok(ObjectRow {
         id: ObjectId::from_uuid(get_uuid(row, "id")?),
         contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),

@@ -1,121 +1,769 @@
 //! [`RetentionStore`] on SQLite: legal holds, the purge's queries and
-//! one-way steps, tombstones. (Being written — issue 5.)
+//! one-way steps, tombstones.
+//!
+//! Two things shape the SQL here:
+//! * **"Held" is one predicate**, written once per subject (`HELD_OBJECT`,
+//!   `HELD_CONTACT`) and used by every query and every re-check, so the
+//!   dry run, the purge and the deadline listing cannot disagree about it.
+//!   It is a lookup in `legal_hold_targets_by_contact`, per row.
+//! * **Batches are a few statements, not a few per item**: the purge shreds
+//!   up to ten thousand objects per call, so deletes, tombstones and index
+//!   removals go in multi-row statements of [`CHUNK`] rows (SQLite's
+//!   statement cache keeps them prepared); only the audit events are one
+//!   statement each, through the audit module, in input order.
+//!
+//! Every write takes the write lock first (`BEGIN IMMEDIATE`) and appends
+//! its audit events in the same transaction.
+
+use std::collections::{BTreeSet, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kirjuri_core::ids::{ContactId, ObjectId};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::SqliteStore;
-use crate::error::Result;
+use super::codec::{get_json, get_opt_time, get_opt_uuid, get_time, get_uuid, micros, opt_micros};
+use super::codec::{time_from_micros, write_error};
+use super::{SqliteStore, audit, contacts, objects};
+use crate::error::{Error, Result};
 use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
 use crate::retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,
 };
 
+/// Rows per multi-row statement: at most 10 parameters a row, far below
+/// SQLite's limit of 32 766 parameters, and large enough that a batch of ten
+/// thousand is twenty statements.
+const CHUNK: usize = 500;
+
+/// Whether an active hold keeps the object `o`, up to the instant's
+/// parameter (the caller binds the instant and closes with `))`). A target keeps its contact's
+/// object when it names the whole contact, the object, or the object's
+/// source.
+const HELD_OBJECT: &str = "EXISTS (SELECT 1 FROM legal_hold_targets AS t \
+    JOIN legal_holds AS h ON h.id = t.hold_id \
+    WHERE t.contact_id = o.contact_id \
+      AND (t.object_id IS NULL OR t.object_id = o.id OR t.object_id = o.source_id) \
+      AND h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ";
+
+/// Whether an active hold keeps the contact `c` or any of its objects, up
+/// to the instant's parameter.
+const HELD_CONTACT: &str = "EXISTS (SELECT 1 FROM legal_hold_targets AS t \
+    JOIN legal_holds AS h ON h.id = t.hold_id \
+    WHERE t.contact_id = c.id \
+      AND h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ";
+
+/// The columns of a [`HoldRow`] from the table aliased `h`.
+const HOLD_COLUMNS: &str = "h.id AS id, h.ground_kind AS ground_kind, h.ground AS ground, \
+    h.owner AS owner, h.review_by AS review_by, h.expires_at AS expires_at, h.scope AS scope, \
+    h.created_at AS created_at, h.created_by AS created_by, h.lifted_at AS lifted_at, \
+    h.lifted_by AS lifted_by, h.lift_reason AS lift_reason, h.reminded_at AS reminded_at";
+
+/// A hold's target count, as a column of a query over `h`.
+const TARGET_COUNT: &str =
+    "(SELECT count(*) FROM legal_hold_targets AS n WHERE n.hold_id = h.id) AS targets";
+
+/// The columns of a [`TombstoneRow`].
+const TOMBSTONE_COLUMNS: &str = "id, contact_id, kind, rule, reason, sha256, retain_until, \
+    deleted_at, ledgered_at, storage_deleted_at";
+
 #[async_trait]
-#[allow(unused_variables, clippy::todo)]
 impl RetentionStore for SqliteStore {
+    #[tracing::instrument(skip_all, fields(hold_id = %hold.id, targets = targets.len()))]
     async fn insert_hold(
         &self,
         hold: &HoldRow,
         targets: &[HoldTarget],
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        todo!()
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, \
+                 scope, created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(hold.id)
+        .bind(hold.ground_kind.as_str())
+        .bind(hold.ground.as_str())
+        .bind(hold.owner.as_uuid())
+        .bind(micros(hold.review_by))
+        .bind(opt_micros(hold.expires_at))
+        .bind(hold.scope.to_string())
+        .bind(micros(hold.created_at))
+        .bind(hold.created_by.as_uuid())
+        .bind(opt_micros(hold.lifted_at))
+        .bind(hold.lifted_by.as_ref().map(UserId::as_uuid))
+        .bind(hold.lift_reason.as_deref())
+        .bind(opt_micros(hold.reminded_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| write_error(err, &[("legal_holds.id", "hold id")], "hold"))?;
+
+        // Sorted and without repeats: every row of a chunk must be inserted,
+        // so a shortfall means exactly "a target does not exist".
+        let targets: Vec<HoldTarget> = targets
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in targets.chunks(CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO legal_hold_targets (hold_id, contact_id, object_id) \
+                 SELECT ",
+            );
+            query
+                .push_bind(hold.id)
+                .push(" , v.column1, v.column2 FROM (VALUES ");
+            let mut rows = query.separated(", ");
+            for target in chunk {
+                rows.push("(")
+                    .push_bind_unseparated(*target.contact_id.as_uuid())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(target.object_id.map(|id| *id.as_uuid()))
+                    .push_unseparated(")");
+            }
+            query.push(
+                ") AS v \
+                 WHERE EXISTS (SELECT 1 FROM contacts WHERE contacts.id = v.column1) \
+                   AND (v.column2 IS NULL OR EXISTS (SELECT 1 FROM objects \
+                        WHERE objects.id = v.column2 AND objects.contact_id = v.column1))",
+            );
+            let inserted = query
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| write_error(err, &[], "hold target"))?;
+            if inserted.rows_affected() != chunk.len() as u64 {
+                // Dropping the transaction rolls back the hold and its targets.
+                return Err(Error::NotFound);
+            }
+        }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
+
     async fn hold(&self, id: &Uuid) -> Result<Option<HoldSummary>> {
-        todo!()
+        let sql =
+            format!("SELECT {HOLD_COLUMNS}, {TARGET_COUNT} FROM legal_holds AS h WHERE h.id = ?");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(summary_from_row)
+            .transpose()
     }
+
     async fn holds(&self, active_at: Option<DateTime<Utc>>) -> Result<Vec<HoldSummary>> {
-        todo!()
+        let filter = if active_at.is_some() {
+            "WHERE h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ?)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {HOLD_COLUMNS}, {TARGET_COUNT} FROM legal_holds AS h {filter} \
+             ORDER BY h.review_by, h.id"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(at) = active_at {
+            query = query.bind(micros(at));
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(summary_from_row).collect()
     }
+
     async fn hold_targets(
         &self,
         id: &Uuid,
         after: Option<HoldTarget>,
         limit: u32,
     ) -> Result<Vec<HoldTarget>> {
-        todo!()
+        // `ifnull(object_id, x'')` sorts a whole-contact target (None) before
+        // the contact's objects, as `HoldTarget`'s order does, and is the
+        // unique index's own expression, so the index walks the page.
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT contact_id, object_id FROM legal_hold_targets WHERE hold_id = ",
+        );
+        query.push_bind(*id);
+        if let Some(after) = after {
+            let object: Vec<u8> = after
+                .object_id
+                .map_or_else(Vec::new, |object| object.as_uuid().as_bytes().to_vec());
+            query
+                .push(" AND (contact_id, ifnull(object_id, x'')) > (")
+                .push_bind(*after.contact_id.as_uuid())
+                .push(", ")
+                .push_bind(object)
+                .push(")");
+        }
+        query
+            .push(" ORDER BY contact_id, ifnull(object_id, x'') LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(HoldTarget {
+                    contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
+                    object_id: get_opt_uuid(row, "object_id")?.map(ObjectId::from_uuid),
+                })
+            })
+            .collect()
     }
+
     async fn holds_for_contact(&self, contact: &ContactId) -> Result<Vec<HoldRow>> {
-        todo!()
+        let sql = format!(
+            "SELECT {HOLD_COLUMNS} FROM legal_holds AS h WHERE h.id IN \
+                 (SELECT t.hold_id FROM legal_hold_targets AS t WHERE t.contact_id = ?) \
+             ORDER BY h.review_by, h.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(contact.as_uuid())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(hold_from_row).collect()
     }
+
+    #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
-        todo!()
+        let mut tx = self.begin_write().await?;
+        let lifted = sqlx::query(
+            "UPDATE legal_holds SET lifted_at = ?, lifted_by = ?, lift_reason = ? \
+             WHERE id = ? AND lifted_at IS NULL",
+        )
+        .bind(micros(lift.at))
+        .bind(lift.by.as_uuid())
+        .bind(lift.reason.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if lifted.rows_affected() == 0 {
+            return if hold_exists(&mut tx, id).await? {
+                Ok(false)
+            } else {
+                Err(Error::NotFound)
+            };
+        }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
+
+    #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn set_hold_review(
         &self,
         id: &Uuid,
         review_by: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        todo!()
+        let mut tx = self.begin_write().await?;
+        let changed =
+            sqlx::query("UPDATE legal_holds SET review_by = ?, reminded_at = NULL WHERE id = ?")
+                .bind(micros(review_by))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if changed.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
+
+    #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn mark_hold_reminded(
         &self,
         id: &Uuid,
         at: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        todo!()
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query("UPDATE legal_holds SET reminded_at = ? WHERE id = ?")
+            .bind(micros(at))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if changed.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
     }
+
     async fn expired_objects(
         &self,
         now: DateTime<Utc>,
         after: Option<(DateTime<Utc>, ObjectId)>,
         limit: u32,
     ) -> Result<Vec<ObjectRow>> {
-        todo!()
+        let mut query = expired_objects_query("", now, after, limit);
+        let rows = query.build().fetch_all(self.pool()).await?;
+        rows.iter().map(objects::from_row).collect()
     }
+
     async fn expired_contacts(
         &self,
         now: DateTime<Utc>,
         after: Option<(DateTime<Utc>, ContactId)>,
         limit: u32,
     ) -> Result<Vec<ContactRow>> {
-        todo!()
+        let mut query = expired_contacts_query("", now, after, limit);
+        let rows = query.build().fetch_all(self.pool()).await?;
+        rows.iter().map(contacts::from_row).collect()
     }
+
+    #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
     async fn shred_objects(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ObjectId>> {
-        todo!()
+        if shreds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let mut deleted = HashSet::with_capacity(shreds.len());
+        for chunk in shreds.chunks(CHUNK) {
+            // `o` names the row for the held predicate; the re-check is in
+            // the delete itself, so nothing can change in between.
+            let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM objects AS o WHERE o.id IN (");
+            let mut ids = query.separated(", ");
+            for shred in chunk {
+                ids.push_bind(shred.tombstone.id);
+            }
+            query.push(")");
+            if let ShredMode::Expired { now } = mode {
+                query
+                    .push(" AND o.retain_until <= ")
+                    .push_bind(micros(now))
+                    .push(" AND NOT ")
+                    .push(HELD_OBJECT)
+                    .push_bind(micros(now))
+                    .push("))");
+            }
+            query.push(" RETURNING id");
+            let rows = query.build().fetch_all(&mut *tx).await?;
+            for row in &rows {
+                deleted.insert(get_uuid(row, "id")?);
+            }
+        }
+        let done = in_input_order(shreds, &deleted);
+        let tombstones: Vec<&TombstoneRow> = done.iter().map(|shred| &shred.tombstone).collect();
+        insert_tombstones(&mut tx, &tombstones).await?;
+        for shred in &done {
+            audit::insert(&mut tx, &shred.audit).await?;
+        }
+        tx.commit().await?;
+        Ok(done
+            .iter()
+            .map(|shred| ObjectId::from_uuid(shred.tombstone.id))
+            .collect())
     }
+
+    #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>> {
-        todo!()
+        // One row per contact: an `UPDATE … FROM` matching a contact twice
+        // would take either row's time.
+        let mut seen = HashSet::with_capacity(shreds.len());
+        let unique: Vec<&Shred> = shreds
+            .iter()
+            .filter(|shred| seen.insert(shred.tombstone.id))
+            .collect();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let mut erased = HashSet::with_capacity(unique.len());
+        for chunk in unique.chunks(CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "UPDATE contacts AS c SET sealed_document = x'', document_key = x'', \
+                     erased_at = v.column2 FROM (VALUES ",
+            );
+            let mut rows = query.separated(", ");
+            for shred in chunk {
+                rows.push("(")
+                    .push_bind_unseparated(shred.tombstone.id)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(micros(shred.tombstone.deleted_at))
+                    .push_unseparated(")");
+            }
+            query.push(") AS v WHERE c.id = v.column1 AND c.erased_at IS NULL");
+            if let ShredMode::Expired { now } = mode {
+                query
+                    .push(" AND c.retain_until <= ")
+                    .push_bind(micros(now))
+                    .push(" AND NOT ")
+                    .push(HELD_CONTACT)
+                    .push_bind(micros(now))
+                    .push("))")
+                    .push(
+                        " AND NOT EXISTS (SELECT 1 FROM pending_objects AS p \
+                             WHERE p.contact_id = c.id) \
+                         AND NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.contact_id = c.id)",
+                    );
+            }
+            query.push(" RETURNING id");
+            let rows = query.build().fetch_all(&mut *tx).await?;
+            for row in &rows {
+                erased.insert(get_uuid(row, "id")?);
+            }
+        }
+        let done: Vec<&Shred> = unique
+            .into_iter()
+            .filter(|shred| erased.contains(&shred.tombstone.id))
+            .collect();
+
+        for chunk in done.chunks(CHUNK) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("DELETE FROM contact_index WHERE contact_id IN (");
+            let mut ids = query.separated(", ");
+            for shred in chunk {
+                ids.push_bind(shred.tombstone.id);
+            }
+            query.push(")");
+            query.build().execute(&mut *tx).await?;
+        }
+        // A contact's document lives nowhere else: its tombstone is born
+        // with the storage step done, and is never a digest of anything.
+        let tombstones: Vec<TombstoneRow> = done
+            .iter()
+            .map(|shred| TombstoneRow {
+                kind: "contact".into(),
+                sha256: None,
+                storage_deleted_at: Some(shred.tombstone.deleted_at),
+                ..shred.tombstone.clone()
+            })
+            .collect();
+        insert_tombstones(&mut tx, &tombstones.iter().collect::<Vec<_>>()).await?;
+        for shred in &done {
+            audit::insert(&mut tx, &shred.audit).await?;
+        }
+        tx.commit().await?;
+        Ok(done
+            .iter()
+            .map(|shred| ContactId::from_uuid(shred.tombstone.id))
+            .collect())
     }
+
     async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>> {
-        todo!()
+        // The WHERE is the partial index's own, so the index serves it in order.
+        let sql = format!(
+            "SELECT {TOMBSTONE_COLUMNS} FROM tombstones \
+             WHERE ledgered_at IS NULL OR storage_deleted_at IS NULL \
+             ORDER BY deleted_at, id LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(tombstone_from_row).collect()
     }
+
     async fn mark_tombstones(
         &self,
         ids: &[Uuid],
         step: TombstoneStep,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        todo!()
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let column = match step {
+            TombstoneStep::Ledgered => "ledgered_at",
+            TombstoneStep::StorageDeleted => "storage_deleted_at",
+        };
+        let mut tx = self.begin_write().await?;
+        for chunk in ids.chunks(CHUNK) {
+            // Only where still NULL: the first time a step was done stays
+            // the time it was done.
+            let mut query =
+                QueryBuilder::<Sqlite>::new(format!("UPDATE tombstones SET {column} = "));
+            query.push_bind(micros(at)).push(" WHERE id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(format!(") AND {column} IS NULL"));
+            query.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
+
     async fn tombstones_for_contact(&self, contact: &ContactId) -> Result<Vec<TombstoneRow>> {
-        todo!()
+        let sql = format!(
+            "SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE contact_id = ? \
+             ORDER BY deleted_at, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(contact.as_uuid())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(tombstone_from_row).collect()
     }
+
     async fn tombstone(&self, id: &Uuid) -> Result<Option<TombstoneRow>> {
-        todo!()
+        let sql = format!("SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE id = ?");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(tombstone_from_row)
+            .transpose()
     }
+
     async fn count_tombstones(&self) -> Result<u64> {
-        todo!()
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tombstones")
+            .fetch_one(self.pool())
+            .await?;
+        u64::try_from(n).map_err(|_| Error::Corrupt("count(tombstones): negative".into()))
     }
+
     async fn upcoming_deadlines(
         &self,
         from: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Deadline>> {
-        todo!()
+        let mut query = upcoming_query("", from, until, limit);
+        let rows = query.build().fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Deadline {
+                    id: get_uuid(row, "id")?,
+                    contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
+                    kind: row.try_get("kind")?,
+                    retain_until: get_time(row, "retain_until")?,
+                    held: row.try_get("held")?,
+                })
+            })
+            .collect()
     }
+
+    #[tracing::instrument(skip_all, fields(changes = changes.len()))]
     async fn shorten_deadlines(
         &self,
         changes: &[DeadlineChange],
         audit: &[NewAuditEvent],
     ) -> Result<u64> {
-        todo!()
+        let mut tx = self.begin_write().await?;
+        let mut changed = 0;
+        for change in changes {
+            // The guard `retain_until > new` is what makes this lower-only.
+            let sql = if change.contact {
+                "UPDATE contacts SET retain_until = ?1 WHERE id = ?2 AND retain_until > ?1"
+            } else {
+                "UPDATE objects SET retain_until = ?1 WHERE id = ?2 AND retain_until > ?1"
+            };
+            let done = sqlx::query(sql)
+                .bind(micros(change.retain_until))
+                .bind(change.id)
+                .execute(&mut *tx)
+                .await?;
+            changed += done.rows_affected();
+        }
+        audit::insert_all(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
+}
+
+/// The shreds whose ids are in `done`, in input order, each once.
+fn in_input_order<'a>(shreds: &'a [Shred], done: &HashSet<Uuid>) -> Vec<&'a Shred> {
+    let mut seen = HashSet::with_capacity(done.len());
+    shreds
+        .iter()
+        .filter(|shred| done.contains(&shred.tombstone.id) && seen.insert(shred.tombstone.id))
+        .collect()
+}
+
+/// Inserts tombstones, keeping any that already exists (a replay of the
+/// ledger finds the tombstones a restored database already has).
+async fn insert_tombstones(
+    conn: &mut SqliteConnection,
+    tombstones: &[&TombstoneRow],
+) -> Result<()> {
+    for chunk in tombstones.chunks(CHUNK) {
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO tombstones ({TOMBSTONE_COLUMNS}) "));
+        query.push_values(chunk, |mut row, tombstone| {
+            row.push_bind(tombstone.id)
+                .push_bind(*tombstone.contact_id.as_uuid())
+                .push_bind(tombstone.kind.clone())
+                .push_bind(tombstone.rule.clone())
+                .push_bind(tombstone.reason.clone())
+                .push_bind(tombstone.sha256.clone())
+                .push_bind(micros(tombstone.retain_until))
+                .push_bind(micros(tombstone.deleted_at))
+                .push_bind(opt_micros(tombstone.ledgered_at))
+                .push_bind(opt_micros(tombstone.storage_deleted_at));
+        });
+        query.push(" ON CONFLICT (id) DO NOTHING");
+        query
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| write_error(err, &[], "tombstone"))?;
+    }
+    Ok(())
+}
+
+/// Whether a hold with this id exists.
+async fn hold_exists(conn: &mut SqliteConnection, id: &Uuid) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM legal_holds WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The expired, unheld objects query, after `head` (empty, or `EXPLAIN
+/// QUERY PLAN ` in tests).
+fn expired_objects_query(
+    head: &str,
+    now: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, ObjectId)>,
+    limit: u32,
+) -> QueryBuilder<Sqlite> {
+    let mut query = QueryBuilder::new(format!(
+        "{head}SELECT {} FROM objects AS o WHERE o.retain_until <= ",
+        objects::COLUMNS
+    ));
+    query.push_bind(micros(now));
+    if let Some((retain_until, id)) = after {
+        query
+            .push(" AND (o.retain_until, o.id) > (")
+            .push_bind(micros(retain_until))
+            .push(", ")
+            .push_bind(*id.as_uuid())
+            .push(")");
+    }
+    query
+        .push(" AND NOT ")
+        .push(HELD_OBJECT)
+        .push_bind(micros(now))
+        .push("))")
+        .push(" ORDER BY o.retain_until, o.id LIMIT ")
+        .push_bind(i64::from(limit));
+    query
+}
+
+/// The contacts the purge erases at `now`, after `head`.
+fn expired_contacts_query(
+    head: &str,
+    now: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, ContactId)>,
+    limit: u32,
+) -> QueryBuilder<Sqlite> {
+    let mut query = QueryBuilder::new(format!(
+        "{head}SELECT {} FROM contacts AS c WHERE c.erased_at IS NULL AND c.retain_until <= ",
+        contacts::COLUMNS
+    ));
+    query.push_bind(micros(now));
+    if let Some((retain_until, id)) = after {
+        query
+            .push(" AND (c.retain_until, c.id) > (")
+            .push_bind(micros(retain_until))
+            .push(", ")
+            .push_bind(*id.as_uuid())
+            .push(")");
+    }
+    // Not held means none of its objects is held either (every target names
+    // its contact), so what remains of its objects needs only be expired.
+    query
+        .push(" AND NOT ")
+        .push(HELD_CONTACT)
+        .push_bind(micros(now))
+        .push("))")
+        .push(" AND NOT EXISTS (SELECT 1 FROM pending_objects AS p WHERE p.contact_id = c.id)")
+        .push(" AND NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.contact_id = c.id AND o.retain_until > ")
+        .push_bind(micros(now))
+        .push(") ORDER BY c.retain_until, c.id LIMIT ")
+        .push_bind(i64::from(limit));
+    query
+}
+
+/// Deadlines in `(from, until]`, after `head`: each side takes its own
+/// index in order with its own limit, and the two are merged.
+fn upcoming_query(
+    head: &str,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: u32,
+) -> QueryBuilder<Sqlite> {
+    let mut query = QueryBuilder::new(format!(
+        "{head}SELECT id, contact_id, kind, retain_until, held FROM (\
+         SELECT * FROM (SELECT o.id AS id, o.contact_id AS contact_id, o.kind AS kind, \
+             o.retain_until AS retain_until, "
+    ));
+    query
+        .push(HELD_OBJECT)
+        .push_bind(micros(from))
+        .push(")) AS held FROM objects AS o WHERE o.retain_until > ")
+        .push_bind(micros(from))
+        .push(" AND o.retain_until <= ")
+        .push_bind(micros(until))
+        .push(" ORDER BY o.retain_until, o.id LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(
+            ") UNION ALL SELECT * FROM (SELECT c.id AS id, c.id AS contact_id, \
+                 'contact' AS kind, c.retain_until AS retain_until, ",
+        )
+        .push(HELD_CONTACT)
+        .push_bind(micros(from))
+        .push(")) AS held FROM contacts AS c WHERE c.erased_at IS NULL AND c.retain_until > ")
+        .push_bind(micros(from))
+        .push(" AND c.retain_until <= ")
+        .push_bind(micros(until))
+        .push(" ORDER BY c.retain_until, c.id LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(")) ORDER BY retain_until, id LIMIT ")
+        .push_bind(i64::from(limit));
+    query
+}
+
+fn hold_from_row(row: &SqliteRow) -> Result<HoldRow> {
+    Ok(HoldRow {
+        id: get_uuid(row, "id")?,
+        ground_kind: row.try_get("ground_kind")?,
+        ground: row.try_get("ground")?,
+        owner: UserId::from_uuid(get_uuid(row, "owner")?),
+        review_by: get_time(row, "review_by")?,
+        expires_at: get_opt_time(row, "expires_at")?,
+        scope: get_json(row, "scope")?,
+        created_at: get_time(row, "created_at")?,
+        created_by: UserId::from_uuid(get_uuid(row, "created_by")?),
+        lifted_at: get_opt_time(row, "lifted_at")?,
+        lifted_by: get_opt_uuid(row, "lifted_by")?.map(UserId::from_uuid),
+        lift_reason: row.try_get("lift_reason")?,
+        reminded_at: get_opt_time(row, "reminded_at")?,
+    })
+}
+
+fn summary_from_row(row: &SqliteRow) -> Result<HoldSummary> {
+    let targets: i64 = row.try_get("targets")?;
+    Ok(HoldSummary {
+        hold: hold_from_row(row)?,
+        targets: u64::try_from(targets)
+            .map_err(|_| Error::Corrupt("count(legal_hold_targets): negative".into()))?,
+    })
+}
+
+fn tombstone_from_row(row: &SqliteRow) -> Result<TombstoneRow> {
+    let retain_until: i64 = row.try_get("retain_until")?;
+    Ok(TombstoneRow {
+        id: get_uuid(row, "id")?,
+        contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
+        kind: row.try_get("kind")?,
+        rule: row.try_get("rule")?,
+        reason: row.try_get("reason")?,
+        sha256: row.try_get("sha256")?,
+        retain_until: time_from_micros(retain_until, "retain_until")?,
+        deleted_at: get_time(row, "deleted_at")?,
+        ledgered_at: get_opt_time(row, "ledgered_at")?,
+        storage_deleted_at: get_opt_time(row, "storage_deleted_at")?,
+    })
 }

@@ -16,5 +16,6 @@
 
 mod accounts;
 mod contract;
+mod retention;
 mod sqlite;
 mod support;
