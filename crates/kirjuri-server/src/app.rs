@@ -560,3 +560,147 @@ async fn open_objects(config: &Config) -> Result<Arc<dyn ObjectStore>> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kirjuri_core::clock::SystemClock;
+    use kirjuri_vault::S3Config;
+
+    use super::*;
+    use crate::config::DatabaseUrl;
+
+    const SECRET: &str = "hunter2-s3cr3t";
+
+    fn with_database(country: Option<&str>) -> Config {
+        let mut config = Config::default();
+        config.database.url = Some(DatabaseUrl::new(format!(
+            "postgres://kirjuri:{SECRET}@db.example.fi:5432/kirjuri"
+        )));
+        config.database.country = country.map(str::to_owned);
+        config
+    }
+
+    fn with_bucket(endpoint: Option<&str>, region: &str, country: &str) -> Config {
+        let mut config = Config::default();
+        config.objects.backend = ObjectBackend::S3;
+        config.objects.s3 = Some(S3Config {
+            endpoint: endpoint.map(str::to_owned),
+            region: region.to_owned(),
+            bucket: "kirjuri".to_owned(),
+            prefix: None,
+            allow_http: false,
+            country: country.to_owned(),
+            credentials_file: None,
+        });
+        config
+    }
+
+    fn refusal(config: &Config) -> String {
+        match check_locations(config) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("the configuration was accepted"),
+        }
+    }
+
+    #[test]
+    fn a_database_outside_the_eea_is_refused_naming_the_setting_and_never_the_password() {
+        for country in ["US", "GB", "us", "CH"] {
+            let message = refusal(&with_database(Some(country)));
+            assert!(message.contains("database.country"), "{message}");
+            assert!(message.contains("outside the EU/EEA"), "{message}");
+            assert!(!message.contains(SECRET), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_database_url_without_a_country_is_refused() {
+        let message = refusal(&with_database(None));
+        assert!(
+            message.contains("database.country is required"),
+            "{message}"
+        );
+        assert!(!message.contains(SECRET), "{message}");
+    }
+
+    #[test]
+    fn a_database_in_finland_sweden_or_norway_is_accepted() {
+        for country in ["FI", "SE", "NO", "fi"] {
+            assert!(
+                check_locations(&with_database(Some(country))).is_ok(),
+                "{country}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bucket_outside_the_eea_is_refused_naming_the_setting() {
+        for country in ["US", "GB"] {
+            let config = with_bucket(Some("https://s3.example.com"), "garage", country);
+            let message = refusal(&config);
+            assert!(message.contains("objects.s3.country"), "{message}");
+            assert!(message.contains("outside the EU/EEA"), "{message}");
+        }
+    }
+
+    #[test]
+    fn aws_s3_in_a_region_outside_the_eu_is_refused_naming_the_region() {
+        for endpoint in [None, Some("https://s3.us-east-1.amazonaws.com")] {
+            let message = refusal(&with_bucket(endpoint, "us-east-1", "FI"));
+            assert!(message.contains("objects.s3.region"), "{message}");
+            assert!(message.contains("us-east-1"), "{message}");
+        }
+        // London is an `eu-` region but not in the EU/EEA.
+        let message = refusal(&with_bucket(None, "eu-west-2", "FI"));
+        assert!(message.contains("outside the EU/EEA"), "{message}");
+    }
+
+    #[test]
+    fn self_hosted_buckets_in_finland_sweden_or_norway_and_aws_in_stockholm_are_accepted() {
+        for country in ["FI", "SE", "NO"] {
+            let config = with_bucket(Some("https://s3.example.net"), "garage", country);
+            assert!(check_locations(&config).is_ok(), "{country}");
+        }
+        assert!(check_locations(&with_bucket(None, "eu-north-1", "SE")).is_ok());
+    }
+
+    #[test]
+    fn the_s3_backend_without_its_settings_is_refused() {
+        let mut config = Config::default();
+        config.objects.backend = ObjectBackend::S3;
+        let message = refusal(&config);
+        assert!(message.contains("objects.s3 is required"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn open_refuses_a_database_in_the_united_states_before_connecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = with_database(Some("US"));
+        config.data = dir.path().to_path_buf();
+        let message = Kirjuri::open(config, Arc::new(SystemClock))
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("refusing to start: database.country"),
+            "{message}"
+        );
+        assert!(!message.contains(SECRET), "{message}");
+        // Refused before anything was created or connected.
+        assert!(!dir.path().join("keys").exists());
+    }
+
+    #[test]
+    fn a_database_url_never_shows_its_password_in_debug_or_redacted_form() {
+        let config = with_database(Some("FI"));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains(SECRET), "{debug}");
+        let url = config.database.url.as_ref().unwrap();
+        assert_eq!(
+            url.redacted(),
+            "postgres://kirjuri:***@db.example.fi:5432/kirjuri"
+        );
+        let with_query = DatabaseUrl::new(format!("postgres://db/k?password={SECRET}"));
+        assert!(!with_query.redacted().contains(SECRET));
+    }
+}
