@@ -52,6 +52,16 @@ pub enum Error {
     /// Not there — or not yours, which must look the same.
     #[error("not found")]
     NotFound,
+    /// It was there and was destroyed under a retention rule or an erasure
+    /// request; `tombstone` is the proof (ids, kind, rule, dates, digest —
+    /// no personal data).
+    #[error("{what} was destroyed; its tombstone says when and under which rule")]
+    Gone {
+        /// `this contact's data`, `this recording`, ….
+        what: &'static str,
+        /// The tombstone, as the API shows it.
+        tombstone: serde_json::Value,
+    },
     /// The request conflicts with what is stored.
     #[error("{message}")]
     Conflict {
@@ -152,6 +162,7 @@ impl Error {
             Error::CsrfFailed => (StatusCode::FORBIDDEN, "csrf_failed"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Gone { .. } => (StatusCode::GONE, "gone"),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Error::UnsupportedMediaType(_) => {
@@ -181,11 +192,13 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        let mut response = (
-            status,
-            Json(json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response();
+        let mut body = json!({"error": {"code": code, "message": message}});
+        if let Error::Gone { tombstone, .. } = &self
+            && let Some(error) = body.get_mut("error").and_then(|e| e.as_object_mut())
+        {
+            error.insert("tombstone".into(), tombstone.clone());
+        }
+        let mut response = (status, Json(body)).into_response();
         if let Error::RangeNotSatisfiable { len } = self
             && let Ok(value) = format!("bytes */{len}").parse()
         {

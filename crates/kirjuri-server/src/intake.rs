@@ -13,7 +13,6 @@ use futures::{Stream, StreamExt};
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::contact::{ContactInput, ValidContact};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use kirjuri_core::retention::recording_retain_until;
 use kirjuri_core::wav::decode::{PeakBuilder, Peaks};
 use kirjuri_core::wav::{AudioLayout, WavInfo, WavValidator};
 use kirjuri_store::{
@@ -28,6 +27,7 @@ use serde_json::json;
 use crate::app::Kirjuri;
 use crate::audit::to_row;
 use crate::error::{Error, Result};
+use crate::retention::StoredKind;
 
 /// Kind name of a call recording in the objects table.
 pub const RECORDING: &str = "recording";
@@ -172,9 +172,10 @@ impl Kirjuri {
             created_by: actor.unwrap_or_else(|| UserId::from_uuid(uuid::Uuid::nil())),
             sealed_document,
             document_key: self.keyring.wrap(&key, &document_id)?,
-            // The contact's own metadata follows its recording's rule until
-            // issue 5 brings per-kind policies.
-            retain_until: recording_retain_until(document.started_at),
+            retain_until: self
+                .config
+                .retention
+                .retain_until(StoredKind::ContactMetadata, document.started_at),
         };
         let event = AuditEvent::ContactCreated { contact: id };
         let outcome = self
@@ -271,7 +272,10 @@ impl Kirjuri {
             plaintext_len,
             stored_len: sealed_len(plaintext_len),
             media: media_json(&info),
-            retain_until: recording_retain_until(started_at),
+            retain_until: self
+                .config
+                .retention
+                .retain_until(StoredKind::CallRecording, started_at),
             source: None,
             created_at: self.clock.now(),
         };
@@ -289,9 +293,14 @@ impl Kirjuri {
             Ok(CommitOutcome::Committed) => {
                 if let Some(peaks) = peaks {
                     // The waveform is a convenience for the player: failing to
-                    // store it must not fail the acknowledged recording.
+                    // store it must not fail the acknowledged recording. It
+                    // never outlives its recording.
+                    let waveform_until = self
+                        .config
+                        .retention
+                        .derived_retain_until(started_at, row.retain_until);
                     if let Err(e) = self
-                        .store_waveform(actor, contact_id, object_id, &peaks, row.retain_until)
+                        .store_waveform(actor, contact_id, object_id, &peaks, waveform_until)
                         .await
                     {
                         tracing::warn!(contact_id = %contact_id, error = %e, "failed to store waveform peaks");

@@ -25,7 +25,7 @@ use kirjuri_core::purpose::Purpose;
 use kirjuri_core::username::UserName;
 use kirjuri_core::wav::decode::{PCM16_HEADER_LEN, Pcm16Rendition, Pcm16Transcoder, Peaks};
 use kirjuri_core::wav::{AudioLayout, Encoding};
-use kirjuri_store::{ContactFilter, ContactRow, IndexEntry, ObjectRow};
+use kirjuri_store::{ContactFilter, ContactRow, IndexEntry, ObjectRow, TombstoneRow};
 use kirjuri_vault::{
     HEADER_LEN, IndexKind, ObjectStore, SEGMENT_LEN, StreamOpener, TAG_LEN, open_to_vec,
 };
@@ -52,6 +52,74 @@ pub struct ContactView {
     /// The recording, when one is stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingAck>,
+    /// Every stored object (the recording, its waveform, …) with its
+    /// retention deadline (RET-1).
+    pub objects: Vec<ObjectDeadline>,
+    /// What was destroyed of the contact, for readers who may see retention
+    /// (registrars, supervisors, administrators); absent for others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tombstones: Option<Vec<TombstoneView>>,
+    /// The legal holds with a target in the contact, for the same readers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holds: Option<Vec<HoldRef>>,
+}
+
+/// A stored object's retention deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectDeadline {
+    /// The object's id (a hold can name a recording by it).
+    pub id: ObjectId,
+    /// `recording`, `waveform`, ….
+    pub kind: String,
+    /// When it is destroyed, unless a hold keeps it.
+    pub retain_until: DateTime<Utc>,
+    /// The object it was derived from, if any (it never outlives that one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<ObjectId>,
+}
+
+/// Proof that something of a contact was destroyed (RET-3): what, when,
+/// under which rule, and the digest it had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TombstoneView {
+    /// The destroyed object's id, or the contact's for its own record.
+    pub id: uuid::Uuid,
+    /// `recording`, `waveform`, … or `contact`.
+    pub kind: String,
+    /// When its key was destroyed.
+    pub deleted_at: DateTime<Utc>,
+    /// The rule that destroyed it.
+    pub rule: String,
+    /// `retention`, `erasure_request` or `ledger_replay`.
+    pub reason: String,
+    /// Its SHA-256 (the recording's evidence digest); `null` for a contact.
+    pub sha256: Option<String>,
+}
+
+impl From<&TombstoneRow> for TombstoneView {
+    fn from(row: &TombstoneRow) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind.clone(),
+            deleted_at: row.deleted_at,
+            rule: row.rule.clone(),
+            reason: row.reason.clone(),
+            sha256: row.sha256.clone(),
+        }
+    }
+}
+
+/// A legal hold on a contact, as the contact view names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldRef {
+    /// The hold's id.
+    pub id: uuid::Uuid,
+    /// Its kind of ground.
+    pub ground_kind: String,
+    /// Its review date (Helsinki day).
+    pub review_by: NaiveDate,
+    /// Whether it keeps data now.
+    pub active: bool,
 }
 
 /// Search criteria, as the API takes them. Unknown parameters are refused so
@@ -162,15 +230,43 @@ impl Kirjuri {
             .map_err(|_| Error::Internal(format!("contact {} has an unreadable document", row.id)))
     }
 
-    fn view(&self, row: &ContactRow, recording: Option<&ObjectRow>) -> Result<ContactView> {
+    fn view(&self, row: &ContactRow, objects: &[ObjectRow]) -> Result<ContactView> {
         let document = self.open_document(row)?;
+        let recording = objects.iter().find(|o| o.kind == RECORDING);
         Ok(ContactView {
             id: row.id,
             duration_ms: duration_ms(&document),
             document,
             retain_until: row.retain_until,
             recording: recording.map(RecordingAck::from_row),
+            objects: objects
+                .iter()
+                .map(|o| ObjectDeadline {
+                    id: o.id,
+                    kind: o.kind.clone(),
+                    retain_until: o.retain_until,
+                    source: o.source,
+                })
+                .collect(),
+            tombstones: None,
+            holds: None,
         })
+    }
+
+    /// The answer for something destroyed: 410 with its tombstone, or 404
+    /// when there is no tombstone of that kind either.
+    async fn gone(&self, contact: &ContactId, kind: &str, what: &'static str) -> Error {
+        match self.store.tombstones_for_contact(contact).await {
+            Ok(tombstones) => match tombstones.iter().find(|t| t.kind == kind) {
+                Some(tombstone) => Error::Gone {
+                    what,
+                    tombstone: serde_json::to_value(TombstoneView::from(tombstone))
+                        .unwrap_or_default(),
+                },
+                None => Error::NotFound,
+            },
+            Err(e) => e.into(),
+        }
     }
 
     /// Runs the access decision for one contact, auditing a refusal. An
@@ -237,8 +333,37 @@ impl Kirjuri {
         let contact = self.store.contact(&id).await?.ok_or(Error::NotFound)?;
         self.authorize_contact(actor, actor_id, Action::ReadContact, &contact, purpose)
             .await?;
-        let recording = self.store.object_for_contact(&id, RECORDING).await?;
-        let view = self.view(&contact, recording.as_ref())?;
+        // An erased contact has nothing left to decrypt: its tombstone says
+        // what happened.
+        if contact.is_erased() {
+            return Err(self.gone(&id, "contact", "this contact's data").await);
+        }
+        let objects = self.store.objects_for_contact(&id).await?;
+        let mut view = self.view(&contact, &objects)?;
+        if let Some(holds) = self.holds_of_contact(actor, &id).await? {
+            let now = self.clock.now();
+            view.holds = Some(
+                holds
+                    .iter()
+                    .map(|h| HoldRef {
+                        id: h.id,
+                        ground_kind: h.ground_kind.clone(),
+                        review_by: kirjuri_core::retention::local_call_date(
+                            h.review_by.fixed_offset(),
+                        ),
+                        active: h.is_active(now),
+                    })
+                    .collect(),
+            );
+            view.tombstones = Some(
+                self.store
+                    .tombstones_for_contact(&id)
+                    .await?
+                    .iter()
+                    .map(TombstoneView::from)
+                    .collect(),
+            );
+        }
         self.audit(
             Some(actor_id),
             &AuditEvent::ContactViewed {
@@ -351,9 +476,10 @@ impl Kirjuri {
             .search_rows(filter, channel.map(|c| c.as_str()), service)
             .await?;
         let mut views = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let recording = self.store.object_for_contact(&row.id, RECORDING).await?;
-            views.push(self.view(row, recording.as_ref())?);
+        // An erased contact keeps its row (times, agent) but nothing to show.
+        for row in rows.iter().filter(|r| !r.is_erased()) {
+            let objects = self.store.objects_for_contact(&row.id).await?;
+            views.push(self.view(row, &objects)?);
         }
         self.audited_search(actor_id, purpose, &index, query, views)
             .await
@@ -458,11 +584,10 @@ impl Kirjuri {
         let contact = self.store.contact(&id).await?.ok_or(Error::NotFound)?;
         self.authorize_contact(actor, actor_id, Action::ReadRecording, &contact, purpose)
             .await?;
-        let object = self
-            .store
-            .object_for_contact(&id, kind)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let object = match self.store.object_for_contact(&id, kind).await? {
+            Some(object) => object,
+            None => return Err(self.gone(&id, kind, "this recording").await),
+        };
         // A shortened object file is tampering or corruption; say so before
         // sending anything rather than part-way through.
         let stored = self.objects.len(&object.id).await?;

@@ -159,9 +159,14 @@ fn load_config(cli: &Cli, listen: Option<SocketAddr>) -> Result<Config> {
             data: cli.data.clone(),
             listen,
         }));
-    figment
+    let config: Config = figment
         .extract()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    config
+        .retention
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(config)
 }
 
 fn main() -> ExitCode {

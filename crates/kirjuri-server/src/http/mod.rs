@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod contacts;
+mod retention;
 pub mod transport;
 
 use std::future::Future;
@@ -178,6 +179,11 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/users",
             get(accounts::list_users).post(accounts::create_user),
         ),
+        RouteSpec::guarded("/api/v1/holds", get(retention::list).post(retention::place)),
+        RouteSpec::guarded("/api/v1/holds/{id}", get(retention::show)),
+        RouteSpec::guarded("/api/v1/holds/{id}/lift", post(retention::lift)),
+        RouteSpec::guarded("/api/v1/holds/{id}/review", post(retention::review)),
+        RouteSpec::guarded("/api/v1/retention", get(retention::overview)),
         RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
         RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
         RouteSpec::guarded(
