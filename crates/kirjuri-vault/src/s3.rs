@@ -416,14 +416,15 @@ impl S3Store {
         self.part_size * (1 + self.concurrent_parts)
     }
 
-    /// Checks that the bucket is reachable with these credentials (one HEAD
-    /// of a name that is never an object), so a wrong endpoint, bucket or key
-    /// shows at startup rather than at the first upload.
+    /// Checks that the bucket exists and these credentials may list it (one
+    /// LIST request), so a wrong endpoint, bucket or key shows at startup
+    /// rather than at the first upload.
     pub async fn probe(&self) -> Result<()> {
-        let path = StorePath::from(format!("{}kirjuri-probe", self.inner.prefix));
-        match self.inner.client.head(&path).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(error) => Err(self.inner.failure("probe", None, &error)),
+        let prefix = self.inner.prefix_path();
+        let mut listing = self.inner.client.list(prefix.as_ref());
+        match listing.next().await {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(error)) => Err(self.inner.failure("probe", None, &error)),
         }
     }
 }
@@ -494,6 +495,16 @@ fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<()> {
     }
 }
 
+/// What to check when the service refused a request, as a message prefix.
+fn refusal_hint(refused: bool) -> &'static str {
+    if refused {
+        "the S3 service refused the request; check the access key, the secret and the key's \
+         permissions on the bucket: "
+    } else {
+        ""
+    }
+}
+
 /// The error and all its causes, one after the other.
 fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
@@ -539,6 +550,12 @@ impl Inner {
         StorePath::from(format!("{}{fan_out}/{name}.{OBJECT_EXT}", self.prefix))
     }
 
+    /// The prefix as a path for listing; `None` for the whole bucket.
+    fn prefix_path(&self) -> Option<StorePath> {
+        let prefix = self.prefix.trim_end_matches('/');
+        (!prefix.is_empty()).then(|| StorePath::from(prefix))
+    }
+
     /// The object id a key names, if it is laid out as [`Inner::path`] lays
     /// keys out; other keys in the bucket are ignored.
     fn id_of(&self, key: &str) -> Option<ObjectId> {
@@ -562,15 +579,16 @@ impl Inner {
 
     /// An I/O error for a failed S3 step, with the credentials cut out.
     fn failure(&self, what: &str, id: Option<&ObjectId>, error: &object_store::Error) -> Error {
-        let hint = match error {
+        let text = describe(error);
+        // Some of object_store's calls (listing) report a refusal as a
+        // generic error with the status inside, so look at the text too.
+        let refused = matches!(
+            error,
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => {
-                "the S3 service refused the request; check the access key, the secret and the \
-                 key's permissions on the bucket: "
-            }
-            _ => "",
-        };
-        self.io_error(what, id, format!("{hint}{}", describe(error)))
+                | object_store::Error::Unauthenticated { .. }
+        ) || text.contains(" 403 Forbidden")
+            || text.contains(" 401 Unauthorized");
+        self.io_error(what, id, format!("{}{text}", refusal_hint(refused)))
     }
 
     /// An I/O error with context naming the step, object, bucket and endpoint.
@@ -627,7 +645,12 @@ impl Inner {
                     .chars()
                     .take(MAX_QUOTED_BODY)
                     .collect();
-                return Err(self.io_error(what, None, format!("HTTP {status}: {quoted}")));
+                let refused = matches!(status.as_u16(), 401 | 403);
+                return Err(self.io_error(
+                    what,
+                    None,
+                    format!("{}HTTP {status}: {quoted}", refusal_hint(refused)),
+                ));
             }
             let page: ListMultipartUploadsResult =
                 quick_xml::de::from_reader(&body[..]).map_err(|error| {
@@ -809,8 +832,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn list(&self) -> Result<Vec<ObjectId>> {
-        let prefix = self.inner.prefix.trim_end_matches('/');
-        let prefix = (!prefix.is_empty()).then(|| StorePath::from(prefix));
+        let prefix = self.inner.prefix_path();
         let mut ids = Vec::new();
         let mut listing = self.inner.client.list(prefix.as_ref());
         while let Some(meta) = listing.next().await {
