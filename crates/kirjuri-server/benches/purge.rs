@@ -1,0 +1,3 @@
+//! Benchmark of the purge (RET-3). (Being written.)
+
+fn main() {}
