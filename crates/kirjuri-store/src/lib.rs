@@ -43,6 +43,7 @@ mod coordination;
 pub mod copy;
 mod error;
 mod model;
+mod postgres;
 mod retention;
 mod sqlite;
 mod store;
@@ -56,6 +57,7 @@ pub use model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow, truncate_to_storage,
 };
 pub use model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+pub use postgres::PostgresStore;
 pub use retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,

@@ -1,0 +1,540 @@
+//! Accounts, their API tokens, sessions, lockout counters and TOTP secrets in
+//! PostgreSQL — the same behaviour as `sqlite::accounts`. Passwords, tokens
+//! and session secrets arrive already hashed and TOTP secrets already
+//! sealed; this module stores and finds them and knows nothing of how they
+//! were made, nor what makes a token or session valid (the server decides
+//! expiry, timeouts and what a disabled account means).
+
+use chrono::{DateTime, Utc};
+use kirjuri_core::ids::UserId;
+use kirjuri_core::role::Role;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+
+use super::codec::{opt_ts, ts, write_error};
+use crate::error::{Error, Result};
+use crate::model::{
+    FailedLogin, SealedSecret, SessionCutoff, SessionRow, TokenRow, TotpRow, UserRow, UserUpdate,
+};
+
+/// The columns of a [`UserRow`] from the table aliased `u`, named explicitly
+/// so a join cannot change what they are called.
+const USER_COLUMNS: &str = "u.id AS id, u.name AS name, u.role AS role, \
+    u.password_hash AS password_hash, u.disabled AS disabled, u.created_at AS created_at, \
+    u.confidentiality_agreement AS confidentiality_agreement, \
+    u.failed_logins AS failed_logins, u.locked_at AS locked_at, \
+    EXISTS (SELECT 1 FROM user_totp AS tt \
+            WHERE tt.user_id = u.id AND tt.sealed_secret IS NOT NULL) AS totp_enabled";
+
+/// The columns of a [`TokenRow`] from the table aliased `t`, prefixed `t_`.
+const TOKEN_COLUMNS: &str = "t.id AS t_id, t.user_id AS t_user_id, t.label AS t_label, \
+    t.token_hash AS t_token_hash, t.created_at AS t_created_at, t.expires_at AS t_expires_at, \
+    t.revoked_at AS t_revoked_at, t.last_used_at AS t_last_used_at";
+
+/// Creates an account. Runs inside the caller's write transaction.
+pub(super) async fn insert_user(conn: &mut PgConnection, user: &UserRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, name, role, password_hash, disabled, created_at, \
+             confidentiality_agreement, failed_logins, locked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(user.id.as_uuid())
+    .bind(user.name.as_str())
+    .bind(user.role.as_str())
+    .bind(user.password_hash.as_str())
+    .bind(user.disabled)
+    .bind(ts(user.created_at))
+    .bind(user.confidentiality_agreement.as_deref())
+    .bind(i64::from(user.failed_logins))
+    .bind(opt_ts(user.locked_at))
+    .execute(conn)
+    .await
+    .map_err(|err| {
+        write_error(
+            err,
+            &[
+                ("users_name_unique", "user name"),
+                ("users_pkey", "user id"),
+            ],
+            "user",
+        )
+    })?;
+    Ok(())
+}
+
+/// The account with this login name.
+pub(super) async fn user_by_name(pool: &PgPool, name: &str) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users AS u WHERE u.name = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+}
+
+/// The account with this id.
+pub(super) async fn user(pool: &PgPool, id: &UserId) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users AS u WHERE u.id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.as_uuid())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+}
+
+/// Issues a token. Runs inside the caller's write transaction.
+pub(super) async fn insert_token(conn: &mut PgConnection, token: &TokenRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, label, token_hash, created_at, expires_at, \
+             revoked_at, last_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(token.id)
+    .bind(token.user_id.as_uuid())
+    .bind(token.label.as_deref())
+    .bind(token.token_hash.as_slice())
+    .bind(ts(token.created_at))
+    .bind(opt_ts(token.expires_at))
+    .bind(opt_ts(token.revoked_at))
+    .bind(opt_ts(token.last_used_at))
+    .execute(conn)
+    .await
+    .map_err(|err| {
+        write_error(
+            err,
+            &[
+                ("api_tokens_token_hash_unique", "token hash"),
+                ("api_tokens_pkey", "token id"),
+            ],
+            "token",
+        )
+    })?;
+    Ok(())
+}
+
+/// The token with this hash, with its account.
+pub(super) async fn token_by_hash(
+    pool: &PgPool,
+    hash: &[u8],
+) -> Result<Option<(TokenRow, UserRow)>> {
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS}, {USER_COLUMNS} \
+         FROM api_tokens AS t JOIN users AS u ON u.id = t.user_id \
+         WHERE t.token_hash = $1"
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(hash)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user = user_from_row(&row)?;
+    let token = token_from_row(&row, user.id)?;
+    Ok(Some((token, user)))
+}
+
+/// Moves the token's `last_used_at` forward to `at` (never back).
+pub(super) async fn touch_token(pool: &PgPool, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
+    // greatest() ignores NULL, so a first use simply sets the value.
+    let touched = sqlx::query(
+        "UPDATE api_tokens SET last_used_at = greatest(last_used_at, $1) WHERE id = $2",
+    )
+    .bind(ts(at))
+    .bind(id)
+    .execute(pool)
+    .await?;
+    if touched.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+fn user_from_row(row: &PgRow) -> Result<UserRow> {
+    let role: String = row.try_get("role")?;
+    Ok(UserRow {
+        id: UserId::from_uuid(row.try_get("id")?),
+        name: row.try_get("name")?,
+        role: role
+            .parse::<Role>()
+            .map_err(|_| Error::Corrupt("users.role: unknown role".into()))?,
+        password_hash: row.try_get("password_hash")?,
+        disabled: row.try_get("disabled")?,
+        created_at: row.try_get("created_at")?,
+        confidentiality_agreement: row.try_get("confidentiality_agreement")?,
+        failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?)
+            .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?,
+        locked_at: row.try_get("locked_at")?,
+        totp_enabled: row.try_get("totp_enabled")?,
+    })
+}
+
+fn token_from_row(row: &PgRow, user_id: UserId) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: row.try_get("t_id")?,
+        user_id,
+        label: row.try_get("t_label")?,
+        token_hash: row.try_get("t_token_hash")?,
+        created_at: row.try_get("t_created_at")?,
+        expires_at: row.try_get("t_expires_at")?,
+        revoked_at: row.try_get("t_revoked_at")?,
+        last_used_at: row.try_get("t_last_used_at")?,
+    })
+}
+
+/// Every account, by name (bytewise, as SQLite orders text).
+pub(super) async fn users(pool: &PgPool) -> Result<Vec<UserRow>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users AS u ORDER BY u.name COLLATE \"C\"");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+}
+
+/// Applies an administrative change. Runs inside the caller's transaction.
+pub(super) async fn update_user(
+    conn: &mut PgConnection,
+    id: &UserId,
+    update: &UserUpdate,
+) -> Result<()> {
+    // One statement: a field left `None` keeps its value (the CASE flags
+    // say which ones change), and the row lock it takes orders concurrent
+    // changes of the same account.
+    let agreement = update.confidentiality_agreement.as_ref();
+    let done = sqlx::query(
+        "UPDATE users SET \
+             role = coalesce($2, role), \
+             disabled = coalesce($3, disabled), \
+             confidentiality_agreement = CASE WHEN $4 THEN $5 ELSE confidentiality_agreement END \
+         WHERE id = $1",
+    )
+    .bind(id.as_uuid())
+    .bind(update.role.map(|role| role.as_str()))
+    .bind(update.disabled)
+    .bind(agreement.is_some())
+    .bind(agreement.and_then(|a| a.as_deref()))
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    if update.disabled == Some(true) {
+        // A disabled account's sessions end now, not when it is enabled again.
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id.as_uuid())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Counts one failed login; locks at `lock_after` (at `at`). Runs inside the
+/// caller's transaction.
+pub(super) async fn record_failed_login(
+    conn: &mut PgConnection,
+    id: &UserId,
+    lock_after: u32,
+    at: DateTime<Utc>,
+) -> Result<FailedLogin> {
+    // The UPDATE's row lock, held until commit, counts concurrent failures
+    // exactly and makes the lock below decided once.
+    let row = sqlx::query(
+        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 \
+         RETURNING failed_logins, locked_at IS NOT NULL AS already_locked",
+    )
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(Error::NotFound)?;
+    let failures = u32::try_from(row.try_get::<i64, _>("failed_logins")?)
+        .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?;
+    let already_locked: bool = row.try_get("already_locked")?;
+    let locked_now = !already_locked && failures >= lock_after;
+    if locked_now {
+        sqlx::query("UPDATE users SET locked_at = $1 WHERE id = $2")
+            .bind(ts(at))
+            .bind(id.as_uuid())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(FailedLogin {
+        failures,
+        locked_now,
+    })
+}
+
+/// Clears the lock and the failure count. Runs inside the caller's transaction.
+pub(super) async fn unlock_user(conn: &mut PgConnection, id: &UserId) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET failed_logins = 0, locked_at = NULL WHERE id = $1")
+        .bind(id.as_uuid())
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Replaces the password hash and ends the other sessions. Runs inside the
+/// caller's transaction.
+pub(super) async fn set_password(
+    conn: &mut PgConnection,
+    id: &UserId,
+    password_hash: &str,
+    keep_session: Option<&uuid::Uuid>,
+) -> Result<()> {
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(id.as_uuid())
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    // Without a session to keep, every session of the account goes.
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2")
+        .bind(id.as_uuid())
+        .bind(keep_session)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn sealed(row: &PgRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
+    let wrapped_key: Option<Vec<u8>> = row.try_get(key)?;
+    let sealed: Option<Vec<u8>> = row.try_get(secret)?;
+    Ok(match (wrapped_key, sealed) {
+        (Some(wrapped_key), Some(sealed)) => Some(SealedSecret {
+            wrapped_key,
+            sealed,
+        }),
+        _ => None,
+    })
+}
+
+/// The account's TOTP state.
+pub(super) async fn totp(pool: &PgPool, user: &UserId) -> Result<Option<TotpRow>> {
+    let Some(row) = sqlx::query(
+        "SELECT wrapped_key, sealed_secret, pending_wrapped_key, pending_sealed_secret, \
+             last_step FROM user_totp WHERE user_id = $1",
+    )
+    .bind(user.as_uuid())
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(TotpRow {
+        user_id: *user,
+        active: sealed(&row, "wrapped_key", "sealed_secret")?,
+        pending: sealed(&row, "pending_wrapped_key", "pending_sealed_secret")?,
+        last_step: row.try_get("last_step")?,
+    }))
+}
+
+/// Stores an unconfirmed TOTP secret. Runs inside the caller's transaction.
+pub(super) async fn begin_totp(
+    conn: &mut PgConnection,
+    user: &UserId,
+    pending: &SealedSecret,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO user_totp (user_id, pending_wrapped_key, pending_sealed_secret) \
+         VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id) DO UPDATE SET \
+             pending_wrapped_key = excluded.pending_wrapped_key, \
+             pending_sealed_secret = excluded.pending_sealed_secret",
+    )
+    .bind(user.as_uuid())
+    .bind(pending.wrapped_key.as_slice())
+    .bind(pending.sealed.as_slice())
+    .execute(conn)
+    .await
+    .map_err(|err| write_error(err, &[], "totp"))?;
+    Ok(())
+}
+
+/// Promotes the pending TOTP secret. Runs inside the caller's transaction.
+pub(super) async fn confirm_totp(conn: &mut PgConnection, user: &UserId, step: i64) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE user_totp SET wrapped_key = pending_wrapped_key, \
+             sealed_secret = pending_sealed_secret, \
+             pending_wrapped_key = NULL, pending_sealed_secret = NULL, \
+             last_step = greatest(last_step, $1) \
+         WHERE user_id = $2 AND pending_sealed_secret IS NOT NULL",
+    )
+    .bind(step)
+    .bind(user.as_uuid())
+    .execute(conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Signs in. Runs inside the caller's transaction.
+pub(super) async fn insert_session(
+    conn: &mut PgConnection,
+    session: &SessionRow,
+    totp_step: Option<i64>,
+    cutoff: SessionCutoff,
+) -> Result<()> {
+    if let Some(step) = totp_step {
+        // The compare-and-set that makes a code good for one login only,
+        // also against a concurrent login with the same code (the row lock
+        // makes the second UPDATE re-check the first one's result).
+        let done = sqlx::query(
+            "UPDATE user_totp SET last_step = $1 \
+             WHERE user_id = $2 AND sealed_secret IS NOT NULL \
+                 AND (last_step IS NULL OR last_step < $1)",
+        )
+        .bind(step)
+        .bind(session.user_id.as_uuid())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Conflict("totp step"));
+        }
+    }
+    sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
+        .bind(ts(cutoff.last_seen_before))
+        .bind(ts(cutoff.created_before))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
+        .bind(session.user_id.as_uuid())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(session.id)
+    .bind(session.secret_hash.as_slice())
+    .bind(session.user_id.as_uuid())
+    .bind(ts(session.created_at))
+    .bind(ts(session.last_seen_at))
+    .execute(conn)
+    .await
+    .map_err(|err| {
+        write_error(
+            err,
+            &[
+                ("sessions_secret_hash_unique", "session secret"),
+                ("sessions_pkey", "session id"),
+            ],
+            "session",
+        )
+    })?;
+    Ok(())
+}
+
+/// The session with this secret hash, with its account.
+pub(super) async fn session_by_hash(
+    pool: &PgPool,
+    hash: &[u8],
+) -> Result<Option<(SessionRow, UserRow)>> {
+    let sql = format!(
+        "SELECT s.id AS s_id, s.secret_hash AS s_secret_hash, s.created_at AS s_created_at, \
+             s.last_seen_at AS s_last_seen_at, {USER_COLUMNS} \
+         FROM sessions AS s JOIN users AS u ON u.id = s.user_id \
+         WHERE s.secret_hash = $1"
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(hash)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user = user_from_row(&row)?;
+    let session = SessionRow {
+        id: row.try_get("s_id")?,
+        secret_hash: row.try_get("s_secret_hash")?,
+        user_id: user.id,
+        created_at: row.try_get("s_created_at")?,
+        last_seen_at: row.try_get("s_last_seen_at")?,
+    };
+    Ok(Some((session, user)))
+}
+
+/// Moves the session's `last_seen_at` forward to `at` (never back).
+pub(super) async fn touch_session(pool: &PgPool, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = greatest(last_seen_at, $1) WHERE id = $2")
+        .bind(ts(at))
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Ends a session. Runs inside the caller's transaction.
+pub(super) async fn delete_session(conn: &mut PgConnection, id: &uuid::Uuid) -> Result<()> {
+    let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Tokens of one account or of all, oldest first.
+pub(super) async fn tokens(pool: &PgPool, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens AS t \
+         WHERE $1::uuid IS NULL OR t.user_id = $1 ORDER BY t.created_at, t.id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user.map(UserId::as_uuid))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| token_from_row(row, UserId::from_uuid(row.try_get("t_user_id")?)))
+        .collect()
+}
+
+/// The token with this id.
+pub(super) async fn token(pool: &PgPool, id: &uuid::Uuid) -> Result<Option<TokenRow>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens AS t WHERE t.id = $1");
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user_id = UserId::from_uuid(row.try_get("t_user_id")?);
+    token_from_row(&row, user_id).map(Some)
+}
+
+/// Revokes a token unless it already is; says whether it changed anything.
+/// Runs inside the caller's transaction.
+pub(super) async fn revoke_token(
+    conn: &mut PgConnection,
+    id: &uuid::Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(ts(at))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM api_tokens WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    exists.map(|_| false).ok_or(Error::NotFound)
+}

@@ -1,0 +1,78 @@
+//! Conversions between Rust values and PostgreSQL columns, and the
+//! translation of constraint failures into [`Error`]s — the PostgreSQL
+//! counterpart of `sqlite::codec`. The storage conventions themselves
+//! (`timestamptz` at microsecond resolution, `uuid`, JSON) are documented in
+//! the migration and the crate doc; this module is their single
+//! implementation for PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::error::ErrorKind;
+use sqlx::postgres::PgRow;
+
+use crate::error::{Error, Result};
+use crate::model::truncate_to_storage;
+
+/// A timestamp as bound: whole microseconds, exactly what the column keeps.
+/// (sqlx would round an instant with nanoseconds towards 2000-01-01, which
+/// for earlier instants is upwards; truncating first makes every backend
+/// store the same microsecond.)
+pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
+    truncate_to_storage(t)
+}
+
+/// An optional timestamp as bound.
+pub(crate) fn opt_ts(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    t.map(ts)
+}
+
+/// An unsigned length as stored (`bigint` is signed).
+pub(crate) fn length(value: u64, column: &str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: too large to store")))
+}
+
+/// Reads a non-negative `bigint` length column.
+pub(crate) fn get_length(row: &PgRow, column: &str) -> Result<u64> {
+    let value: i64 = row.try_get(column)?;
+    u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: negative length")))
+}
+
+/// Reads a JSON column selected as text (`media::text AS media`, or the
+/// audit log's `details`, which is text).
+pub(crate) fn get_json(row: &PgRow, column: &str) -> Result<serde_json::Value> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|_| Error::Corrupt(format!("{column}: not valid JSON")))
+}
+
+/// Reads a `bigint` count.
+pub(crate) fn get_count(row: &PgRow, column: &str) -> Result<u64> {
+    let value: i64 = row.try_get(column)?;
+    u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: negative count")))
+}
+
+/// Translates a failed write. A unique violation becomes
+/// [`Error::Conflict`] named after the entry of `uniques` whose constraint
+/// name PostgreSQL reports (the migration names every unique constraint), or
+/// `fallback`; a foreign-key violation means the row referred to does not
+/// exist, [`Error::NotFound`]; anything else stays a database error.
+pub(crate) fn write_error(
+    err: sqlx::Error,
+    uniques: &[(&str, &'static str)],
+    fallback: &'static str,
+) -> Error {
+    let Some(db) = err.as_database_error() else {
+        return Error::Database(err);
+    };
+    match db.kind() {
+        ErrorKind::UniqueViolation => {
+            let constraint = db.constraint().unwrap_or_default();
+            let what = uniques
+                .iter()
+                .find(|(name, _)| *name == constraint)
+                .map_or(fallback, |(_, what)| what);
+            Error::Conflict(what)
+        }
+        ErrorKind::ForeignKeyViolation => Error::NotFound,
+        _ => Error::Database(err),
+    }
+}

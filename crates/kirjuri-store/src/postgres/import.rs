@@ -1,0 +1,1103 @@
+//! A whole register in and out of PostgreSQL for `kirjuri migrate-store`
+//! ([`crate::copy`]): [`Import`] writes pages of raw rows into an empty
+//! database in one transaction, and [`Export`] reads them back in the same
+//! pages, so the copy can be compared row for row with its source.
+//!
+//! Writing keeps everything as it was: ids, times, hashes, ciphertext, and
+//! each audit event's sequence number and `details` text byte for byte (the
+//! column is `text`, not `jsonb`, for exactly this). A page is one
+//! `INSERT … SELECT FROM UNNEST(arrays)` per table: one round trip and one
+//! statement — so the `audit_refs` trigger runs once per page over its
+//! transition table — however many rows.
+//!
+//! The transaction locks every table it fills (`EXCLUSIVE`: readers go on,
+//! writers wait) and refuses to start unless they are all empty, so two
+//! migrations cannot interleave and nothing is ever merged into a live
+//! register. The one row a fresh schema already holds is the audit log's
+//! identity, made at random by the migration; the import replaces it with the
+//! source's (the checkpoints are signed under `kirjuri/<log id>/audit`, so
+//! they verify only under the same id). Its guard trigger refuses every
+//! change, so the import switches that trigger off for this one `UPDATE`
+//! inside its transaction — allowed only while the log holds no event, which
+//! the same transaction has just checked and locked. That needs the table's
+//! owner: run the migration with the role that owns the schema.
+//!
+//! After the commit the tables are vacuumed and analysed: a bulk load leaves
+//! the planner without statistics and the visibility map empty (so the blind
+//! index's index-only lookups would still visit the heap).
+//!
+//! Not here: deciding what to copy or in which order (`copy`), objects'
+//! bytes, and everything a running register does (`Store`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use kirjuri_core::role::Role;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::PostgresStore;
+use super::codec::{get_json, get_length, length, opt_ts, ts};
+use crate::copy::{
+    Batch, ContactRecord, Cursor, Export, HoldTargetRecord, Import, ImportTransaction,
+    SessionRecord, Table, UserRecord,
+};
+use crate::error::{Error, Result};
+use crate::model::{
+    AuditCheckpointRow, ContactRow, IndexEntry, ObjectRow, SealedSecret, SessionRow,
+    StoredAuditEvent, TokenRow, TotpRow, UserRow,
+};
+use crate::retention::{HoldRow, HoldTarget, TombstoneRow};
+
+/// Every table an import fills, locked and checked empty up front.
+const IMPORTED: &str = "users, api_tokens, user_totp, sessions, contacts, contact_index, \
+    objects, legal_holds, legal_hold_targets, tombstones, audit_events, audit_checkpoints";
+
+/// The nil UUID standing for "no object" (a whole-contact hold target) in
+/// the hold targets' key order; no object has it.
+const NIL: Uuid = Uuid::nil();
+
+#[async_trait]
+impl Import for PostgresStore {
+    async fn begin_import(&self, log_id: &str) -> Result<Box<dyn ImportTransaction>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "LOCK TABLE {IMPORTED} IN EXCLUSIVE MODE"
+        )))
+        .execute(&mut *tx)
+        .await?;
+        for table in IMPORTED.split(", ") {
+            let any: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT EXISTS (SELECT 1 FROM {table})"
+            )))
+            .fetch_one(&mut *tx)
+            .await?;
+            if any {
+                return Err(Error::Conflict("data in the target database"));
+            }
+        }
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT log_id FROM audit_log WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if current.as_deref() != Some(log_id) {
+            // The log is empty and locked (checked above): no checkpoint or
+            // event is signed under the identity being replaced.
+            sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_fixed")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO audit_log (id, log_id) VALUES (1, $1) \
+                 ON CONFLICT (id) DO UPDATE SET log_id = EXCLUDED.log_id",
+            )
+            .bind(log_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER audit_log_fixed")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Box::new(PgImport {
+            tx,
+            pool: self.pool.clone(),
+        }))
+    }
+}
+
+/// The one transaction of an import.
+struct PgImport {
+    /// Everything is written here; dropped uncommitted, it rolls back.
+    tx: Transaction<'static, Postgres>,
+    /// For the clean-up after the commit (`VACUUM` cannot run in a
+    /// transaction).
+    pool: sqlx::PgPool,
+}
+
+#[async_trait]
+impl ImportTransaction for PgImport {
+    async fn write(&mut self, batch: &Batch) -> Result<()> {
+        let conn = &mut *self.tx;
+        match batch {
+            Batch::Users(rows) => insert_users(conn, rows).await,
+            Batch::Tokens(rows) => insert_tokens(conn, rows).await,
+            Batch::Totp(rows) => insert_totp(conn, rows).await,
+            Batch::Sessions(rows) => insert_sessions(conn, rows).await,
+            Batch::Contacts(rows) => insert_contacts(conn, rows).await,
+            Batch::Objects(rows) => insert_objects(conn, rows).await,
+            Batch::Holds(rows) => insert_holds(conn, rows).await,
+            Batch::HoldTargets(rows) => insert_hold_targets(conn, rows).await,
+            Batch::Tombstones(rows) => insert_tombstones(conn, rows).await,
+            Batch::AuditEvents(rows) => insert_events(conn, rows).await,
+            Batch::AuditCheckpoints(rows) => insert_checkpoints(conn, rows).await,
+        }
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let PgImport { tx, pool } = *self;
+        tx.commit().await?;
+        for table in IMPORTED.split(", ") {
+            // Statistics and the visibility map; a failure here loses
+            // nothing (autovacuum gets there later), so it is only logged.
+            if let Err(error) =
+                sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {table}")))
+                    .execute(&pool)
+                    .await
+            {
+                tracing::warn!(table, error = %error, "failed to vacuum after the import");
+            }
+        }
+        Ok(())
+    }
+}
+
+type Conn = sqlx::PgConnection;
+
+fn micros_to_time(value: i64, column: &str) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(value)
+        .ok_or_else(|| Error::Corrupt(format!("{column}: timestamp out of range")))
+}
+
+async fn insert_users(conn: &mut Conn, rows: &[UserRecord]) -> Result<()> {
+    let mut failed = Vec::with_capacity(rows.len());
+    for row in rows {
+        failed.push(i64::from(row.user.failed_logins));
+    }
+    sqlx::query(
+        "INSERT INTO users (id, name, role, password_hash, disabled, created_at, \
+             confidentiality_agreement, failed_logins, locked_at, language) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], \
+             $6::timestamptz[], $7::text[], $8::int8[], $9::timestamptz[], $10::text[])",
+    )
+    .bind(
+        rows.iter()
+            .map(|r| *r.user.id.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.user.name.clone()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.user.role.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.user.password_hash.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.user.disabled).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| ts(r.user.created_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.user.confidentiality_agreement.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(failed)
+    .bind(
+        rows.iter()
+            .map(|r| opt_ts(r.user.locked_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.language.clone()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_tokens(conn: &mut Conn, rows: &[TokenRow]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, label, token_hash, created_at, expires_at, \
+             revoked_at, last_used_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], \
+             $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])",
+    )
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| *r.user_id.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.token_hash.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| ts(r.created_at)).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| opt_ts(r.expires_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| opt_ts(r.revoked_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| opt_ts(r.last_used_at))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_totp(conn: &mut Conn, rows: &[TotpRow]) -> Result<()> {
+    let part = |secret: &Option<SealedSecret>, wrapped: bool| {
+        secret.as_ref().map(|s| {
+            if wrapped {
+                s.wrapped_key.clone()
+            } else {
+                s.sealed.clone()
+            }
+        })
+    };
+    sqlx::query(
+        "INSERT INTO user_totp (user_id, wrapped_key, sealed_secret, pending_wrapped_key, \
+             pending_sealed_secret, last_step) \
+         SELECT * FROM UNNEST($1::uuid[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], \
+             $6::int8[])",
+    )
+    .bind(
+        rows.iter()
+            .map(|r| *r.user_id.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| part(&r.active, true))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| part(&r.active, false))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| part(&r.pending, true))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| part(&r.pending, false))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.last_step).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_sessions(conn: &mut Conn, rows: &[SessionRecord]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, purpose) \
+         SELECT * FROM UNNEST($1::uuid[], $2::bytea[], $3::uuid[], $4::timestamptz[], \
+             $5::timestamptz[], $6::text[])",
+    )
+    .bind(rows.iter().map(|r| r.session.id).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.session.secret_hash.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| *r.session.user_id.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| ts(r.session.created_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| ts(r.session.last_seen_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.purpose.clone()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_contacts(conn: &mut Conn, rows: &[ContactRecord]) -> Result<()> {
+    let c = |r: &ContactRecord| r.contact.clone();
+    let contacts: Vec<ContactRow> = rows.iter().map(c).collect();
+    sqlx::query(
+        "INSERT INTO contacts (id, external_id, channel, started_at, ended_at, agent, service, \
+             created_at, created_by, sealed_document, document_key, retain_until, erased_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], \
+             $5::timestamptz[], $6::text[], $7::text[], $8::timestamptz[], $9::uuid[], \
+             $10::bytea[], $11::bytea[], $12::timestamptz[], $13::timestamptz[])",
+    )
+    .bind(contacts.iter().map(|r| *r.id.as_uuid()).collect::<Vec<_>>())
+    .bind(
+        contacts
+            .iter()
+            .map(|r| r.external_id.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contacts
+            .iter()
+            .map(|r| r.channel.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contacts
+            .iter()
+            .map(|r| ts(r.started_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contacts
+            .iter()
+            .map(|r| opt_ts(r.ended_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(contacts.iter().map(|r| r.agent.clone()).collect::<Vec<_>>())
+    .bind(
+        contacts
+            .iter()
+            .map(|r| r.service.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contacts
+            .iter()
+            .map(|r| ts(r.created_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contacts
+            .iter()
+            .map(|r| *r.created_by.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contacts
+            .iter()
+            .map(|r| r.sealed_document.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contacts
+            .iter()
+            .map(|r| r.document_key.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        contacts
+            .iter()
+            .map(|r| ts(r.retain_until))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| opt_ts(r.erased_at)).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    let mut ids = Vec::new();
+    let mut kinds = Vec::new();
+    let mut hashes = Vec::new();
+    for row in rows {
+        for entry in &row.index {
+            ids.push(*row.contact.id.as_uuid());
+            kinds.push(entry.kind.clone());
+            hashes.push(entry.hash.clone());
+        }
+    }
+    if !ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO contact_index (contact_id, kind, hash) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[])",
+        )
+        .bind(ids)
+        .bind(kinds)
+        .bind(hashes)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_objects(conn: &mut Conn, rows: &[ObjectRow]) -> Result<()> {
+    let mut plaintext = Vec::with_capacity(rows.len());
+    let mut stored = Vec::with_capacity(rows.len());
+    for row in rows {
+        plaintext.push(length(row.plaintext_len, "objects.plaintext_len")?);
+        stored.push(length(row.stored_len, "objects.stored_len")?);
+    }
+    sqlx::query(
+        "INSERT INTO objects (id, contact_id, kind, wrapped_key, sha256, plaintext_len, \
+             stored_len, media, retain_until, source_id, created_at) \
+         SELECT id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, \
+             media::jsonb, retain_until, source_id, created_at \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[], $6::int8[], \
+             $7::int8[], $8::text[], $9::timestamptz[], $10::uuid[], $11::timestamptz[]) \
+             AS t(id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, media, \
+                  retain_until, source_id, created_at)",
+    )
+    .bind(rows.iter().map(|r| *r.id.as_uuid()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| *r.contact_id.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.kind.clone()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.wrapped_key.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.sha256.clone()).collect::<Vec<_>>())
+    .bind(plaintext)
+    .bind(stored)
+    .bind(rows.iter().map(|r| r.media.to_string()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| ts(r.retain_until)).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.source.map(|s| *s.as_uuid()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| ts(r.created_at)).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_holds(conn: &mut Conn, rows: &[HoldRow]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, scope, \
+             created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at) \
+         SELECT id, ground_kind, ground, owner, review_by, expires_at, scope::jsonb, created_at, \
+             created_by, lifted_at, lifted_by, lift_reason, reminded_at \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[], \
+             $6::timestamptz[], $7::text[], $8::timestamptz[], $9::uuid[], $10::timestamptz[], \
+             $11::uuid[], $12::text[], $13::timestamptz[]) \
+             AS t(id, ground_kind, ground, owner, review_by, expires_at, scope, created_at, \
+                  created_by, lifted_at, lifted_by, lift_reason, reminded_at)",
+    )
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.ground_kind.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.ground.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| *r.owner.as_uuid()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| ts(r.review_by)).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| opt_ts(r.expires_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.scope.to_string()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| ts(r.created_at)).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| *r.created_by.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| opt_ts(r.lifted_at)).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.lifted_by.map(|u| *u.as_uuid()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.lift_reason.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| opt_ts(r.reminded_at))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_hold_targets(conn: &mut Conn, rows: &[HoldTargetRecord]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO legal_hold_targets (hold_id, contact_id, object_id) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[])",
+    )
+    .bind(rows.iter().map(|r| r.hold_id).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| *r.target.contact_id.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.target.object_id.map(|o| *o.as_uuid()))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_tombstones(conn: &mut Conn, rows: &[TombstoneRow]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tombstones (id, contact_id, kind, rule, reason, sha256, retain_until, \
+             deleted_at, ledgered_at, storage_deleted_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], \
+             $10::timestamptz[])",
+    )
+    .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| *r.contact_id.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.kind.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.rule.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.reason.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.sha256.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| ts(r.retain_until)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| ts(r.deleted_at)).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| opt_ts(r.ledgered_at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| opt_ts(r.storage_deleted_at))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_events(conn: &mut Conn, rows: &[StoredAuditEvent]) -> Result<()> {
+    let mut at = Vec::with_capacity(rows.len());
+    let mut actors = Vec::with_capacity(rows.len());
+    for row in rows {
+        at.push(micros_to_time(row.at_micros, "audit_events.at")?);
+        actors.push(
+            row.actor
+                .as_deref()
+                .map(|bytes| {
+                    Uuid::from_slice(bytes)
+                        .map_err(|_| Error::Corrupt("audit_events.actor: not 16 bytes".into()))
+                })
+                .transpose()?,
+        );
+    }
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, actor, action, object, purpose, outcome, details) \
+         SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::uuid[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[])",
+    )
+    .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(at)
+    .bind(actors)
+    .bind(rows.iter().map(|r| r.action.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.object.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.purpose.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.outcome.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.details.clone()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_checkpoints(conn: &mut Conn, rows: &[AuditCheckpointRow]) -> Result<()> {
+    let mut sizes = Vec::with_capacity(rows.len());
+    for row in rows {
+        sizes.push(length(row.size, "audit_checkpoints.size")?);
+    }
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (size, root, note, frontier, created_at) \
+         SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::text[], $4::bytea[], \
+             $5::timestamptz[])",
+    )
+    .bind(sizes)
+    .bind(rows.iter().map(|r| r.root.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.note.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.frontier.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| ts(r.created_at)).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// --- reading back -------------------------------------------------------
+
+/// `SELECT`s of the keyed tables, with `{after}` where a page's `WHERE` goes,
+/// and the key column.
+fn select(table: Table) -> Option<(&'static str, &'static str)> {
+    Some(match table {
+        Table::Users => (
+            "SELECT u.id, u.name, u.role, u.password_hash, u.disabled, u.created_at, \
+                 u.confidentiality_agreement, u.failed_logins, u.locked_at, u.language, \
+                 EXISTS (SELECT 1 FROM user_totp AS t \
+                         WHERE t.user_id = u.id AND t.sealed_secret IS NOT NULL) AS totp_enabled \
+             FROM users AS u {after} ORDER BY u.id LIMIT $LIMIT",
+            "u.id",
+        ),
+        Table::Tokens => (
+            "SELECT id, user_id, label, token_hash, created_at, expires_at, revoked_at, \
+                 last_used_at FROM api_tokens {after} ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::Totp => (
+            "SELECT user_id, wrapped_key, sealed_secret, pending_wrapped_key, \
+                 pending_sealed_secret, last_step FROM user_totp {after} \
+             ORDER BY user_id LIMIT $LIMIT",
+            "user_id",
+        ),
+        Table::Sessions => (
+            "SELECT id, secret_hash, user_id, created_at, last_seen_at, purpose FROM sessions \
+             {after} ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::Objects => (
+            "SELECT id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, \
+                 media::text AS media, retain_until, source_id, created_at FROM objects {after} \
+             ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::Holds => (
+            "SELECT id, ground_kind, ground, owner, review_by, expires_at, scope::text AS scope, \
+                 created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at \
+             FROM legal_holds {after} ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::Tombstones => (
+            "SELECT id, contact_id, kind, rule, reason, sha256, retain_until, deleted_at, \
+                 ledgered_at, storage_deleted_at FROM tombstones {after} ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::AuditEvents => (
+            "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
+             {after} ORDER BY seq LIMIT $LIMIT",
+            "seq",
+        ),
+        Table::AuditCheckpoints => (
+            "SELECT size, root, note, frontier, created_at FROM audit_checkpoints {after} \
+             ORDER BY size LIMIT $LIMIT",
+            "size",
+        ),
+        Table::Contacts | Table::HoldTargets => return None,
+    })
+}
+
+/// Fills in a keyed `SELECT`'s page bounds: `$1` is the cursor if any, the
+/// limit the next parameter.
+fn page_sql(sql: &str, key: &str, after: Option<Cursor>) -> String {
+    let (clause, limit) = match after {
+        Some(_) => (format!("WHERE {key} > $1"), "$2"),
+        None => (String::new(), "$1"),
+    };
+    sql.replace("{after}", &clause).replace("$LIMIT", limit)
+}
+
+fn user(row: &PgRow) -> Result<UserRecord> {
+    let role: String = row.try_get("role")?;
+    Ok(UserRecord {
+        user: UserRow {
+            id: UserId::from_uuid(row.try_get("id")?),
+            name: row.try_get("name")?,
+            role: role
+                .parse::<Role>()
+                .map_err(|_| Error::Corrupt("users.role: unknown role".into()))?,
+            password_hash: row.try_get("password_hash")?,
+            disabled: row.try_get("disabled")?,
+            created_at: row.try_get("created_at")?,
+            confidentiality_agreement: row.try_get("confidentiality_agreement")?,
+            failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?)
+                .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?,
+            locked_at: row.try_get("locked_at")?,
+            totp_enabled: row.try_get("totp_enabled")?,
+        },
+        language: row.try_get("language")?,
+    })
+}
+
+fn token(row: &PgRow) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: row.try_get("id")?,
+        user_id: UserId::from_uuid(row.try_get("user_id")?),
+        label: row.try_get("label")?,
+        token_hash: row.try_get("token_hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+    })
+}
+
+fn sealed(row: &PgRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
+    let wrapped_key: Option<Vec<u8>> = row.try_get(key)?;
+    let sealed: Option<Vec<u8>> = row.try_get(secret)?;
+    Ok(match (wrapped_key, sealed) {
+        (Some(wrapped_key), Some(sealed)) => Some(SealedSecret {
+            wrapped_key,
+            sealed,
+        }),
+        (None, None) => None,
+        _ => return Err(Error::Corrupt(format!("user_totp.{key}: half a secret"))),
+    })
+}
+
+fn totp(row: &PgRow) -> Result<TotpRow> {
+    Ok(TotpRow {
+        user_id: UserId::from_uuid(row.try_get("user_id")?),
+        active: sealed(row, "wrapped_key", "sealed_secret")?,
+        pending: sealed(row, "pending_wrapped_key", "pending_sealed_secret")?,
+        last_step: row.try_get("last_step")?,
+    })
+}
+
+fn session(row: &PgRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        session: SessionRow {
+            id: row.try_get("id")?,
+            secret_hash: row.try_get("secret_hash")?,
+            user_id: UserId::from_uuid(row.try_get("user_id")?),
+            created_at: row.try_get("created_at")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+        },
+        purpose: row.try_get("purpose")?,
+    })
+}
+
+fn object(row: &PgRow) -> Result<ObjectRow> {
+    Ok(ObjectRow {
+        id: ObjectId::from_uuid(row.try_get("id")?),
+        contact_id: ContactId::from_uuid(row.try_get("contact_id")?),
+        kind: row.try_get("kind")?,
+        wrapped_key: row.try_get("wrapped_key")?,
+        sha256: row.try_get("sha256")?,
+        plaintext_len: get_length(row, "plaintext_len")?,
+        stored_len: get_length(row, "stored_len")?,
+        media: get_json(row, "media")?,
+        retain_until: row.try_get("retain_until")?,
+        source: row
+            .try_get::<Option<Uuid>, _>("source_id")?
+            .map(ObjectId::from_uuid),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn hold(row: &PgRow) -> Result<HoldRow> {
+    Ok(HoldRow {
+        id: row.try_get("id")?,
+        ground_kind: row.try_get("ground_kind")?,
+        ground: row.try_get("ground")?,
+        owner: UserId::from_uuid(row.try_get("owner")?),
+        review_by: row.try_get("review_by")?,
+        expires_at: row.try_get("expires_at")?,
+        scope: get_json(row, "scope")?,
+        created_at: row.try_get("created_at")?,
+        created_by: UserId::from_uuid(row.try_get("created_by")?),
+        lifted_at: row.try_get("lifted_at")?,
+        lifted_by: row
+            .try_get::<Option<Uuid>, _>("lifted_by")?
+            .map(UserId::from_uuid),
+        lift_reason: row.try_get("lift_reason")?,
+        reminded_at: row.try_get("reminded_at")?,
+    })
+}
+
+fn tombstone(row: &PgRow) -> Result<TombstoneRow> {
+    Ok(TombstoneRow {
+        id: row.try_get("id")?,
+        contact_id: ContactId::from_uuid(row.try_get("contact_id")?),
+        kind: row.try_get("kind")?,
+        rule: row.try_get("rule")?,
+        reason: row.try_get("reason")?,
+        sha256: row.try_get("sha256")?,
+        retain_until: row.try_get("retain_until")?,
+        deleted_at: row.try_get("deleted_at")?,
+        ledgered_at: row.try_get("ledgered_at")?,
+        storage_deleted_at: row.try_get("storage_deleted_at")?,
+    })
+}
+
+fn event(row: &PgRow) -> Result<StoredAuditEvent> {
+    let at: DateTime<Utc> = row.try_get("at")?;
+    Ok(StoredAuditEvent {
+        seq: row.try_get("seq")?,
+        at_micros: at.timestamp_micros(),
+        actor: row
+            .try_get::<Option<Uuid>, _>("actor")?
+            .map(|actor| actor.as_bytes().to_vec()),
+        action: row.try_get("action")?,
+        object: row.try_get("object")?,
+        purpose: row.try_get("purpose")?,
+        outcome: row.try_get("outcome")?,
+        details: row.try_get("details")?,
+    })
+}
+
+fn checkpoint(row: &PgRow) -> Result<AuditCheckpointRow> {
+    Ok(AuditCheckpointRow {
+        size: get_length(row, "size")?,
+        root: row.try_get("root")?,
+        note: row.try_get("note")?,
+        frontier: row.try_get("frontier")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn collect<T>(rows: &[PgRow], decode: fn(&PgRow) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(decode).collect()
+}
+
+impl PostgresStore {
+    async fn export_keyed(
+        &self,
+        table: Table,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Vec<PgRow>> {
+        let Some((sql, key)) = select(table) else {
+            return Err(Error::Corrupt(format!(
+                "export: {} is not keyed",
+                table.name()
+            )));
+        };
+        let sql = page_sql(sql, key, after);
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let query = match after {
+            None => query,
+            Some(Cursor::Id(id)) => query.bind(id),
+            Some(Cursor::Number(n)) => query.bind(n),
+            Some(Cursor::HoldTarget(..)) => {
+                return Err(Error::Corrupt(
+                    "export cursor: wrong kind for the table".into(),
+                ));
+            }
+        };
+        Ok(query.bind(i64::from(limit)).fetch_all(&self.pool).await?)
+    }
+
+    async fn export_contacts(
+        &self,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Vec<ContactRecord>> {
+        const COLUMNS: &str = "id, external_id, channel, started_at, ended_at, agent, service, \
+            created_at, created_by, sealed_document, document_key, retain_until, erased_at";
+        let rows = match after {
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM contacts ORDER BY id LIMIT $1"
+                )))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(Cursor::Id(id)) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM contacts WHERE id > $1 ORDER BY id LIMIT $2"
+                )))
+                .bind(id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(_) => {
+                return Err(Error::Corrupt(
+                    "export cursor: wrong kind for contacts".into(),
+                ));
+            }
+        };
+        let mut contacts = rows
+            .iter()
+            .map(|row| {
+                Ok(ContactRecord {
+                    contact: ContactRow {
+                        id: ContactId::from_uuid(row.try_get("id")?),
+                        external_id: row.try_get("external_id")?,
+                        channel: row.try_get("channel")?,
+                        started_at: row.try_get("started_at")?,
+                        ended_at: row.try_get("ended_at")?,
+                        agent: row.try_get("agent")?,
+                        service: row.try_get("service")?,
+                        created_at: row.try_get("created_at")?,
+                        created_by: UserId::from_uuid(row.try_get("created_by")?),
+                        sealed_document: row.try_get("sealed_document")?,
+                        document_key: row.try_get("document_key")?,
+                        retain_until: row.try_get("retain_until")?,
+                    },
+                    erased_at: row.try_get("erased_at")?,
+                    index: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (Some(first), Some(last)) = (contacts.first(), contacts.last()) else {
+            return Ok(contacts);
+        };
+        let entries = sqlx::query(
+            "SELECT contact_id, kind, hash FROM contact_index \
+             WHERE contact_id BETWEEN $1 AND $2",
+        )
+        .bind(first.contact.id.as_uuid())
+        .bind(last.contact.id.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_contact: HashMap<Uuid, Vec<IndexEntry>> = HashMap::new();
+        for row in &entries {
+            by_contact
+                .entry(row.try_get("contact_id")?)
+                .or_default()
+                .push(IndexEntry {
+                    kind: row.try_get("kind")?,
+                    hash: row.try_get("hash")?,
+                });
+        }
+        for contact in &mut contacts {
+            if let Some(mut index) = by_contact.remove(contact.contact.id.as_uuid()) {
+                index.sort_by(|a, b| {
+                    (a.kind.as_bytes(), &a.hash).cmp(&(b.kind.as_bytes(), &b.hash))
+                });
+                contact.index = index;
+            }
+        }
+        Ok(contacts)
+    }
+
+    async fn export_hold_targets(
+        &self,
+        after: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Vec<HoldTargetRecord>> {
+        const KEY: &str = "(hold_id, contact_id, coalesce(object_id, $NIL::uuid))";
+        let nil = format!("'{NIL}'");
+        let rows = match after {
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(
+                    format!(
+                        "SELECT hold_id, contact_id, object_id FROM legal_hold_targets \
+                         ORDER BY {KEY} LIMIT $1"
+                    )
+                    .replace("$NIL", &nil),
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(Cursor::HoldTarget(hold, contact, object)) => {
+                sqlx::query(sqlx::AssertSqlSafe(
+                    format!(
+                        "SELECT hold_id, contact_id, object_id FROM legal_hold_targets \
+                         WHERE {KEY} > ($1, $2, $3) ORDER BY {KEY} LIMIT $4"
+                    )
+                    .replace("$NIL", &nil),
+                ))
+                .bind(hold)
+                .bind(contact)
+                .bind(object)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(_) => {
+                return Err(Error::Corrupt(
+                    "export cursor: wrong kind for legal_hold_targets".into(),
+                ));
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(HoldTargetRecord {
+                    hold_id: row.try_get("hold_id")?,
+                    target: HoldTarget {
+                        contact_id: ContactId::from_uuid(row.try_get("contact_id")?),
+                        object_id: row
+                            .try_get::<Option<Uuid>, _>("object_id")?
+                            .map(ObjectId::from_uuid),
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Export for PostgresStore {
+    async fn export(&self, table: Table, after: Option<Cursor>, limit: u32) -> Result<Batch> {
+        Ok(match table {
+            Table::Contacts => Batch::Contacts(self.export_contacts(after, limit).await?),
+            Table::HoldTargets => Batch::HoldTargets(self.export_hold_targets(after, limit).await?),
+            Table::Users => Batch::Users(collect(
+                &self.export_keyed(table, after, limit).await?,
+                user,
+            )?),
+            Table::Tokens => Batch::Tokens(collect(
+                &self.export_keyed(table, after, limit).await?,
+                token,
+            )?),
+            Table::Totp => Batch::Totp(collect(
+                &self.export_keyed(table, after, limit).await?,
+                totp,
+            )?),
+            Table::Sessions => Batch::Sessions(collect(
+                &self.export_keyed(table, after, limit).await?,
+                session,
+            )?),
+            Table::Objects => Batch::Objects(collect(
+                &self.export_keyed(table, after, limit).await?,
+                object,
+            )?),
+            Table::Holds => Batch::Holds(collect(
+                &self.export_keyed(table, after, limit).await?,
+                hold,
+            )?),
+            Table::Tombstones => Batch::Tombstones(collect(
+                &self.export_keyed(table, after, limit).await?,
+                tombstone,
+            )?),
+            Table::AuditEvents => Batch::AuditEvents(collect(
+                &self.export_keyed(table, after, limit).await?,
+                event,
+            )?),
+            Table::AuditCheckpoints => Batch::AuditCheckpoints(collect(
+                &self.export_keyed(table, after, limit).await?,
+                checkpoint,
+            )?),
+        })
+    }
+
+    async fn count(&self, table: Table) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {}",
+            table.name()
+        )))
+        .fetch_one(&self.pool)
+        .await?;
+        u64::try_from(n).map_err(|_| Error::Corrupt(format!("count({}): negative", table.name())))
+    }
+
+    async fn count_index_entries(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM contact_index")
+            .fetch_one(&self.pool)
+            .await?;
+        u64::try_from(n).map_err(|_| Error::Corrupt("count(contact_index): negative".into()))
+    }
+
+    async fn log_id(&self) -> Result<String> {
+        let id: Option<String> = sqlx::query_scalar("SELECT log_id FROM audit_log WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        id.ok_or_else(|| Error::Corrupt("audit_log: the log identity is missing".into()))
+    }
+}

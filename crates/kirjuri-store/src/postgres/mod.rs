@@ -1,0 +1,636 @@
+//! The PostgreSQL adapter: [`PostgresStore`] implements [`Store`] with
+//! PostgreSQL's SQL and its own migrations (`migrations/postgres`), for
+//! several Kirjuri nodes sharing one database. It behaves exactly as the
+//! SQLite adapter does — the same error mapping, orderings and microsecond
+//! timestamps; the shared contract tests run against both — and this module
+//! owns what differs: connecting, privileges, and the transaction
+//! discipline. The queries live in one submodule per area.
+//!
+//! **Roles.** Two ways to run:
+//! * One role: [`PostgresStore::open`] connects, applies any pending
+//!   migration and serves — the simple case, where the application's role
+//!   owns the schema. The audit tables' triggers still refuse UPDATE,
+//!   DELETE and TRUNCATE, but an owner could drop them.
+//! * Two roles (recommended for production): the schema owner runs
+//!   [`PostgresStore::migrate`]`(owner_url, Some("kirjuri_app"))` — at
+//!   deployment, or from an operator's command — which applies the
+//!   migrations and then grants the application's role (created beforehand
+//!   by the DBA, e.g. `CREATE ROLE kirjuri_app LOGIN PASSWORD '…'`) exactly
+//!   what it needs: SELECT and INSERT on the audit tables (`audit_events`,
+//!   `audit_checkpoints`, `audit_refs`), SELECT on `audit_log` and the
+//!   migration history, and SELECT, INSERT, UPDATE, DELETE on every other
+//!   table. The nodes then serve with [`PostgresStore::connect`]`(app_url)`,
+//!   which never migrates and refuses a schema older than the build. The
+//!   application can then not rewrite the audit log even by mistake or
+//!   through an injected statement: the database refuses it for lack of
+//!   privilege, before any trigger runs. Grants are recomputed on every
+//!   `migrate`, so tables added by later migrations are covered.
+//!
+//! **Audit order across nodes.** Every transaction that appends to the
+//! audit log starts with [`PostgresStore::begin_write`]: `BEGIN ISOLATION
+//! LEVEL READ COMMITTED` and a transaction-scoped advisory lock
+//! ([`AUDIT_LOCK`]) held until commit or rollback. Under it the audit
+//! module numbers events `max(seq) + 1`, so sequence numbers are commit
+//! order without gaps on any number of nodes — the invariant AUD-2's Merkle
+//! tree needs. Taking the lock first, before any row lock, means writers
+//! queue on it and never deadlock with each other; it also serialises
+//! writers as SQLite does, so the two adapters' races resolve alike.
+//! Read committed matters: each statement after the lock sees every commit
+//! made before it was granted (a repeatable-read snapshot would be older).
+//! Writes that append nothing (touching a token or session, leases,
+//! heartbeats, preferences) are single statements outside the lock.
+//!
+//! **Uniqueness** is the constraints' job (external id, one object per
+//! contact and kind, user name, token and session hashes), with
+//! `ON CONFLICT DO NOTHING` and a re-read where the contract wants the
+//! existing row, so it holds across nodes whatever the lock does.
+//!
+//! What this module is not: the retention queries (`retention`, written
+//! against the same helpers: `begin_write`, `audit::insert`, `codec`) and
+//! the schema itself (the migrations).
+
+mod accounts;
+mod audit;
+mod codec;
+mod contacts;
+mod coordination;
+mod import;
+mod objects;
+mod preferences;
+mod retention;
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Acquire, Postgres, Transaction};
+
+use crate::error::{Error, Result};
+use crate::model::SessionPreferences;
+use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
+use crate::model::{
+    AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
+    NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
+};
+use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+use crate::store::Store;
+
+/// The schema, embedded at compile time.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The advisory lock every audit-appending transaction holds until it ends
+/// ("kirjuri" and 1, as a bigint). Advisory locks are per database, so
+/// databases on one server do not contend.
+pub(crate) const AUDIT_LOCK: i64 = 0x6b69_726a_7572_6901;
+
+/// The advisory lock that makes storing a checkpoint a compare-and-set.
+const CHECKPOINT_LOCK: i64 = 0x6b69_726a_7572_6902;
+
+/// The advisory lock that serialises granting privileges (concurrent GRANTs
+/// on one table can fail with "tuple concurrently updated").
+const GRANT_LOCK: i64 = 0x6b69_726a_7572_6903;
+
+/// Connections per node. Writers queue on the audit lock anyway; readers
+/// (searches, recordings' metadata, audit verification) use the rest.
+const MAX_CONNECTIONS: u32 = 16;
+
+/// Tables the application may only read and append to.
+const APPEND_ONLY: &[&str] = &["audit_events", "audit_checkpoints", "audit_refs"];
+
+/// Tables the application may only read.
+const READ_ONLY: &[&str] = &["audit_log", "_sqlx_migrations"];
+
+/// [`Store`] on a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    /// The connection pool; cloning the store shares it.
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host/db`),
+    /// applying any migration it lacks — the one-role setup, where the
+    /// connecting role owns the schema. Any number of nodes may open the
+    /// same database at once: migrations are serialised by the migrator's
+    /// own advisory lock.
+    #[tracing::instrument(skip_all)]
+    pub async fn open(url: &str) -> Result<Self> {
+        let pool = connect_pool(url).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Connects as the application's role without migrating. Refuses a
+    /// database whose schema lacks one of this build's migrations (run
+    /// [`PostgresStore::migrate`] as the owner first).
+    #[tracing::instrument(skip_all)]
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = connect_pool(url).await?;
+        check_schema(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Brings the schema at `owner_url` up to date, connected as its owner,
+    /// and — with `app_role` — grants that role what the application needs
+    /// and no more (see the module docs): on the audit tables only SELECT
+    /// and INSERT. The role must exist. Safe to run again and from several
+    /// nodes at once.
+    #[tracing::instrument(skip_all)]
+    pub async fn migrate(owner_url: &str, app_role: Option<&str>) -> Result<()> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options(owner_url)?)
+            .await?;
+        let migrated = MIGRATOR.run(&pool).await.map_err(Error::from);
+        let granted = match (migrated, app_role) {
+            (Ok(()), Some(role)) => grant(&pool, role).await,
+            (result, _) => result,
+        };
+        pool.close().await;
+        granted
+    }
+
+    /// The connection pool, for what the trait does not cover (diagnostics,
+    /// backups, tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction holding the audit lock until it ends:
+    /// every transaction that appends an audit event must begin here (see
+    /// the module docs). Read committed, whatever the server's default.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// Connection options from a URL. The URL may hold a password; it is never
+/// logged, and sqlx's parse errors do not repeat it.
+fn options(url: &str) -> Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(url)?.application_name("kirjuri"))
+}
+
+async fn connect_pool(url: &str) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .connect_with(options(url)?)
+        .await?)
+}
+
+/// Fails unless every migration of this build has been applied.
+async fn check_schema(pool: &PgPool) -> Result<()> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .map_err(
+                |err| match err.as_database_error().and_then(|db| db.code()) {
+                    // 42P01: no migration table at all.
+                    Some(code) if code == "42P01" => schema_behind(None),
+                    _ => Error::Database(err),
+                },
+            )?;
+    let applied: HashSet<i64> = applied.into_iter().collect();
+    match MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .find(|m| !applied.contains(&m.version))
+    {
+        Some(missing) => Err(schema_behind(Some(missing.version))),
+        None => Ok(()),
+    }
+}
+
+fn schema_behind(version: Option<i64>) -> Error {
+    let what = match version {
+        Some(version) => format!("the database schema lacks migration {version}"),
+        None => "the database has no Kirjuri schema".to_owned(),
+    };
+    Error::Migrate(sqlx::migrate::MigrateError::Execute(
+        sqlx::Error::Configuration(
+            format!("{what}; run the migrations as the schema's owner first").into(),
+        ),
+    ))
+}
+
+/// Grants `role` the application's privileges on every table of the
+/// current schema, replacing whatever it had; one transaction.
+async fn grant(pool: &PgPool, role: &str) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(GRANT_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let (exists, is_owner): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), $1 = current_user",
+    )
+    .bind(role)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !exists {
+        return Err(Error::Database(sqlx::Error::Configuration(
+            format!("the application role {role:?} does not exist; create it first").into(),
+        )));
+    }
+    if is_owner {
+        // The owner has every privilege; revoking would lock it out.
+        return Ok(());
+    }
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut *tx)
+        .await?;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
+         ORDER BY tablename",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let role = quote_ident(role);
+    let mut statements = vec![format!(
+        "GRANT USAGE ON SCHEMA {} TO {role}",
+        quote_ident(&schema)
+    )];
+    for table in &tables {
+        let privileges = if APPEND_ONLY.contains(&table.as_str()) {
+            "SELECT, INSERT"
+        } else if READ_ONLY.contains(&table.as_str()) {
+            "SELECT"
+        } else {
+            "SELECT, INSERT, UPDATE, DELETE"
+        };
+        let table = quote_ident(table);
+        statements.push(format!("REVOKE ALL ON TABLE {table} FROM {role}"));
+        statements.push(format!("GRANT {privileges} ON TABLE {table} TO {role}"));
+    }
+    for statement in statements {
+        // Identifiers are quoted; nothing else is interpolated.
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `name` as a quoted SQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    #[tracing::instrument(skip_all, fields(contact_id = %contact.id))]
+    async fn insert_contact(
+        &self,
+        contact: &ContactRow,
+        index: &[IndexEntry],
+        audit: &NewAuditEvent,
+    ) -> Result<InsertOutcome> {
+        let mut tx = self.begin_write().await?;
+        let outcome = contacts::insert(&mut tx, contact, index).await?;
+        if outcome == InsertOutcome::Created {
+            audit::insert(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
+        // On `Existing` the transaction wrote nothing; dropping it rolls back.
+        Ok(outcome)
+    }
+
+    async fn contact(&self, id: &ContactId) -> Result<Option<ContactRow>> {
+        contacts::get(&self.pool, id).await
+    }
+
+    async fn search_contacts(&self, filter: &ContactFilter) -> Result<Vec<ContactRow>> {
+        contacts::search(&self.pool, filter).await
+    }
+
+    async fn count_contacts(&self) -> Result<u64> {
+        contacts::count(&self.pool).await
+    }
+
+    #[tracing::instrument(skip_all, fields(object_id = %pending.id, contact_id = %pending.contact_id))]
+    async fn begin_object(&self, pending: &PendingObject) -> Result<()> {
+        objects::begin(&self.pool, pending).await
+    }
+
+    #[tracing::instrument(skip_all, fields(object_id = %object.id, contact_id = %object.contact_id))]
+    async fn commit_object(
+        &self,
+        object: &ObjectRow,
+        audit: &NewAuditEvent,
+    ) -> Result<CommitOutcome> {
+        let mut tx = self.begin_write().await?;
+        let outcome = objects::commit(&mut tx, object).await?;
+        if outcome == CommitOutcome::Committed {
+            audit::insert(&mut tx, audit).await?;
+        }
+        // Commit in both cases: the pending row is gone either way.
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn abort_object(&self, id: &ObjectId) -> Result<()> {
+        objects::abort(&self.pool, id).await
+    }
+
+    async fn pending_objects(&self) -> Result<Vec<PendingObject>> {
+        objects::pending(&self.pool).await
+    }
+
+    async fn object_for_contact(
+        &self,
+        contact_id: &ContactId,
+        kind: &str,
+    ) -> Result<Option<ObjectRow>> {
+        objects::for_contact_kind(&self.pool, contact_id, kind).await
+    }
+
+    async fn objects_for_contact(&self, contact_id: &ContactId) -> Result<Vec<ObjectRow>> {
+        objects::for_contact(&self.pool, contact_id).await
+    }
+
+    async fn object(&self, id: &ObjectId) -> Result<Option<ObjectRow>> {
+        objects::by_id(&self.pool, id).await
+    }
+
+    async fn known_object_ids(&self) -> Result<HashSet<ObjectId>> {
+        objects::known_ids(&self.pool).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
+    async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::insert_user(&mut tx, user).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
+        accounts::user_by_name(&self.pool, name).await
+    }
+
+    async fn user(&self, id: &UserId) -> Result<Option<UserRow>> {
+        accounts::user(&self.pool, id).await
+    }
+
+    #[tracing::instrument(skip_all, fields(token_id = %token.id, user_id = %token.user_id))]
+    async fn insert_token(&self, token: &TokenRow, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::insert_token(&mut tx, token).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>> {
+        accounts::token_by_hash(&self.pool, hash).await
+    }
+
+    async fn touch_token(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
+        accounts::touch_token(&self.pool, id, at).await
+    }
+
+    // --- accounts: administration, lockout, TOTP, sessions, tokens -------
+
+    async fn users(&self) -> Result<Vec<UserRow>> {
+        accounts::users(&self.pool).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn update_user(
+        &self,
+        id: &UserId,
+        update: &UserUpdate,
+        audit: &[NewAuditEvent],
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::update_user(&mut tx, id, update).await?;
+        audit::insert_all(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn record_failed_login(
+        &self,
+        id: &UserId,
+        lock_after: u32,
+        failed: &NewAuditEvent,
+        lockout: &NewAuditEvent,
+    ) -> Result<FailedLogin> {
+        let mut tx = self.begin_write().await?;
+        let outcome = accounts::record_failed_login(&mut tx, id, lock_after, failed.at).await?;
+        audit::insert(&mut tx, failed).await?;
+        if outcome.locked_now {
+            audit::insert(&mut tx, lockout).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::unlock_user(&mut tx, id).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn set_password(
+        &self,
+        id: &UserId,
+        password_hash: &str,
+        keep_session: Option<&uuid::Uuid>,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::set_password(&mut tx, id, password_hash, keep_session).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
+        accounts::totp(&self.pool, user).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    async fn begin_totp(
+        &self,
+        user: &UserId,
+        pending: &SealedSecret,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::begin_totp(&mut tx, user, pending).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::confirm_totp(&mut tx, user, step).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %session.id, user_id = %session.user_id))]
+    async fn insert_session(
+        &self,
+        session: &SessionRow,
+        totp_step: Option<i64>,
+        cutoff: SessionCutoff,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::insert_session(&mut tx, session, totp_step, cutoff).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_by_hash(&self, hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
+        accounts::session_by_hash(&self.pool, hash).await
+    }
+
+    async fn touch_session(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
+        accounts::touch_session(&self.pool, id, at).await
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn delete_session(&self, id: &uuid::Uuid, audit: &NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        accounts::delete_session(&mut tx, id).await?;
+        audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
+        preferences::session_preferences(&self.pool, id).await
+    }
+
+    async fn set_session_purpose(&self, id: &uuid::Uuid, purpose: Option<&str>) -> Result<()> {
+        preferences::set_session_purpose(&self.pool, id, purpose).await
+    }
+
+    async fn set_user_language(&self, id: &UserId, language: Option<&str>) -> Result<()> {
+        preferences::set_user_language(&self.pool, id, language).await
+    }
+
+    async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
+        accounts::tokens(&self.pool, user).await
+    }
+
+    async fn token(&self, id: &uuid::Uuid) -> Result<Option<TokenRow>> {
+        accounts::token(&self.pool, id).await
+    }
+
+    #[tracing::instrument(skip_all, fields(token_id = %id))]
+    async fn revoke_token(
+        &self,
+        id: &uuid::Uuid,
+        at: DateTime<Utc>,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let changed = accounts::revoke_token(&mut tx, id, at).await?;
+        if changed {
+            audit::insert(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
+
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let seq = audit::insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>> {
+        audit::after(&self.pool, after_seq, limit).await
+    }
+
+    async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        audit::insert_all(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_head(&self) -> Result<i64> {
+        audit::head(&self.pool).await
+    }
+
+    async fn stored_audit_events(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAuditEvent>> {
+        audit::stored_after(&self.pool, after_seq, limit).await
+    }
+
+    async fn audit_leaves(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
+        audit::leaves(&self.pool, after_seq, limit).await
+    }
+
+    async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        audit::search(&self.pool, filter).await
+    }
+
+    async fn audit_log_id(&self) -> Result<String> {
+        audit::log_id(&self.pool).await
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        after_size: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<AuditCheckpointRow>> {
+        audit::checkpoints(&self.pool, after_size, limit).await
+    }
+
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>> {
+        audit::latest_checkpoint(&self.pool).await
+    }
+
+    #[tracing::instrument(skip_all, fields(size = checkpoint.size))]
+    async fn insert_audit_checkpoint(
+        &self,
+        checkpoint: &AuditCheckpointRow,
+        previous: Option<u64>,
+    ) -> Result<bool> {
+        // Its own lock, not the audit lock: signing never waits for writers.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHECKPOINT_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+}
