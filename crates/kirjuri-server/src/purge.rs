@@ -52,9 +52,8 @@ use uuid::Uuid;
 use crate::app::Kirjuri;
 use crate::audit::to_row;
 use crate::error::Result;
-use crate::intake::{RECORDING, WAVEFORM};
 use crate::ledger::{ErasureLedger, LedgerEntry};
-use crate::retention::{Policy, RetentionConfig};
+use crate::retention::{RetentionConfig, StoredKind};
 
 /// The job name of the purge's lease (`Coordination::try_lease`).
 pub const LEASE_JOB: &str = "purge";
@@ -607,31 +606,23 @@ impl Kirjuri {
     }
 }
 
-/// The policy that governs a stored kind, with its name in configuration.
-/// Derived artefacts never outlive their source; unknown kinds with a source
-/// count as derived.
-pub fn policy_for_kind<'c>(
-    config: &'c RetentionConfig,
-    kind: &str,
-    derived: bool,
-) -> Option<(&'static str, &'c Policy)> {
-    Some(match kind {
-        RECORDING => ("call_recording", &config.call_recording),
-        WAVEFORM => ("derived", &config.derived),
-        "transcript" | "chat_transcript" => ("chat_transcript", &config.chat_transcript),
-        "email" => ("email", &config.email),
-        "form" | "form_payload" => ("form_payload", &config.form_payload),
-        CONTACT_KIND => ("contact_metadata", &config.contact_metadata),
-        _ if derived => ("derived", &config.derived),
-        _ => return None,
-    })
+/// The stored kind whose policy governs an object or contact of `kind`
+/// (`recording`, `waveform`, …, `contact`): derived artefacts never outlive
+/// their source, so an unknown kind with a source counts as derived.
+pub fn stored_kind(kind: &str, derived: bool) -> Option<StoredKind> {
+    match StoredKind::of_object(kind) {
+        Some(stored) => Some(stored),
+        None if kind == CONTACT_KIND => Some(StoredKind::ContactMetadata),
+        None if derived => Some(StoredKind::Derived),
+        None => None,
+    }
 }
 
-/// The rule text a tombstone quotes for a kind, e.g. `call_recording:
-/// 12 months — Privacy notice §12: …`.
+/// The rule a tombstone and its audit event quote, e.g. `call_recording:
+/// 12 months (Privacy notice §12: …)`.
 pub fn rule_for_kind(config: &RetentionConfig, kind: &str, derived: bool) -> String {
-    match policy_for_kind(config, kind, derived) {
-        Some((name, policy)) => format!("{name}: {} months — {}", policy.months, policy.reference),
+    match stored_kind(kind, derived) {
+        Some(stored) => config.policy(stored).rule(stored),
         None => format!("{kind}: the deadline fixed at intake"),
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use kirjuri_server::Kirjuri;
-use kirjuri_server::purge::{PurgeLease, Purger};
+use kirjuri_server::purge::{DEFAULT_BATCH, PurgeLease, Purger};
 
 /// How long a real run waits for another purge to finish.
 const LEASE_PATIENCE: Duration = Duration::from_secs(600);
@@ -31,6 +31,11 @@ pub struct PurgeArgs {
     /// List what a real run at this instant would destroy, and destroy nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Objects or contacts per batch (one transaction and one erasure-ledger
+    /// block each). Smaller batches hold the database's write lock for less
+    /// time at once.
+    #[arg(long, default_value_t = DEFAULT_BATCH, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
 }
 
 /// Runs `purge`.
@@ -53,13 +58,16 @@ pub async fn run(app: &Kirjuri, args: PurgeArgs) -> Result<ExitCode> {
     // a million writes.
     let out = Mutex::new(BufWriter::new(std::io::stdout()));
     let write_failed = std::sync::atomic::AtomicBool::new(false);
-    let mut purger = Purger::new(app).dry_run(args.dry_run).on_item(|item| {
-        if let Ok(mut out) = out.lock()
-            && writeln!(out, "{}", item.line()).is_err()
-        {
-            write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    });
+    let mut purger = Purger::new(app)
+        .dry_run(args.dry_run)
+        .batch(args.batch)
+        .on_item(|item| {
+            if let Ok(mut out) = out.lock()
+                && writeln!(out, "{}", item.line()).is_err()
+            {
+                write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
     if let Some(lease) = &lease {
         purger = purger.pacer(lease);
     }
