@@ -18,11 +18,15 @@
 //! <body> = {"type":"kirjuri-erasure-ledger-block","v":1,"seq":N,"prev":"<hex>","entries":[…]}
 //! ```
 //!
-//! The signature is the audit signing key's over the body's bytes exactly as
-//! stored (the canonical bytes are the stored bytes: nothing is
-//! re-serialised to check them). The body's leading `type` field separates
-//! these signatures from the key's other uses (checkpoint notes, backup
-//! manifests). `seq` counts blocks from 1 across all files; `prev` is the
+//! The signature is the audit signing key's over
+//! `"kirjuri-erasure-ledger-block/v1\n" ‖ SHA-256(body)`, the body taken as
+//! the bytes exactly as stored (the canonical bytes are the stored bytes:
+//! nothing is re-serialised to check them). Signing the digest rather than
+//! the body hashes each byte once with SHA-256 instead of twice with
+//! SHA-512 (Ed25519's own hashing), a third of the cost of a large block;
+//! the prefix keeps these signatures apart from the key's other uses
+//! (checkpoint notes, backup manifests). `seq` counts blocks from 1 across
+//! all files; `prev` is the
 //! SHA-256 of the previous block's whole line without its newline (64 zeros
 //! for block 1), so the chain covers signatures too. A reader checks every
 //! signature, the chain and the sequence, and names the first bad block.
@@ -71,8 +75,10 @@ pub const ROLL_BYTES: u64 = 64 << 20;
 /// signatures themselves are raw Ed25519: any verifier key of the same
 /// public key checks them.
 pub const LEDGER_KEY_NAME: &str = "kirjuri-erasure-ledger";
-/// What every block body declares itself to be (domain separation).
+/// What every block body declares itself to be.
 const BLOCK_TYPE: &str = "kirjuri-erasure-ledger-block";
+/// What a block's signed message starts with (domain separation).
+const SIGNED_PREFIX: &[u8] = b"kirjuri-erasure-ledger-block/v1\n";
 /// The block format version.
 const BLOCK_VERSION: u32 = 1;
 /// Ledger files: `ledger-<8 digits>.jsonl`.
@@ -649,7 +655,7 @@ fn encode_block(
     let mut body = Vec::with_capacity(entries.len() * 280 + 200);
     serde_json::to_writer(&mut body, &block)
         .map_err(|e| Error::Internal(format!("failed to encode a ledger block: {e}")))?;
-    let signature = BASE64.encode(signer.sign_bytes(&body));
+    let signature = BASE64.encode(signer.sign_bytes(&signed_message(&body)));
     let mut line = Vec::with_capacity(body.len() + SIGNATURE_B64_LEN + 24);
     line.extend_from_slice(LINE_START.as_bytes());
     line.extend_from_slice(signature.as_bytes());
@@ -657,6 +663,14 @@ fn encode_block(
     line.extend_from_slice(&body);
     line.extend_from_slice(b"}\n");
     Ok(line)
+}
+
+/// What a block's signature covers: the prefix and the body's SHA-256.
+fn signed_message(body: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(SIGNED_PREFIX.len() + 32);
+    message.extend_from_slice(SIGNED_PREFIX);
+    message.extend_from_slice(&sha256(body));
+    message
 }
 
 /// Checks one line (without its newline): its framing and its signature by
@@ -677,7 +691,7 @@ fn parse_line(line: &[u8], key: &[u8; 32]) -> std::result::Result<BlockIn, Strin
     let signature = BASE64
         .decode(signature)
         .map_err(|_| "its signature is not base64".to_owned())?;
-    verify_bytes(key, body, &signature).map_err(|_| {
+    verify_bytes(key, &signed_message(body), &signature).map_err(|_| {
         "its signature does not verify (the block was changed, or signed by another key)".to_owned()
     })?;
     let block: BlockIn = serde_json::from_slice(body)
