@@ -1,16 +1,27 @@
-//! Test fixtures: fresh stores (in memory or on a temporary file) and
-//! builders for rows with plausible values. The "sealed" blobs and hashes are
+//! Test fixtures: fresh stores on every backend — SQLite in memory and on a
+//! temporary file, and PostgreSQL in a database of its own — and builders
+//! for rows with plausible values. The "sealed" blobs and hashes are
 //! arbitrary bytes — the store must treat them as opaque anyway.
+//!
+//! PostgreSQL: the tests use the server at `KIRJURI_TEST_POSTGRES_URL` (a
+//! superuser URL, as `scripts/pg start` prints), or else start one
+//! themselves, once per test binary, with `scripts/pg start --fast` (a
+//! throwaway cluster under /tmp that later runs reuse; `scripts/pg stop`
+//! removes it). Every test gets a fresh database, `t_<random>`, dropped
+//! when its guard is, so tests run in parallel. Without PostgreSQL the
+//! PostgreSQL cases fail, saying why — they never skip.
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::role::Role;
 use kirjuri_store::{
-    ContactRow, IndexEntry, NewAuditEvent, ObjectRow, PendingObject, SqliteStore, Store, TokenRow,
-    UserRow,
+    ContactRow, IndexEntry, NewAuditEvent, ObjectRow, PendingObject, PostgresStore, SqliteStore,
+    Store, TokenRow, UserRow,
 };
+use sqlx::Connection;
 use tempfile::TempDir;
 
 /// A store under test and whatever must outlive it.
@@ -56,8 +67,227 @@ pub fn db_path(dir: &TempDir) -> PathBuf {
     dir.path().join("kirjuri.db")
 }
 
-/// Generates one test per backend for each case: `case::in_memory` and
-/// `case::on_a_file`. A case sees the store only as `&dyn Store`.
+/// A PostgreSQL store on a fresh database, and the guard that drops it.
+pub struct PgTestStore {
+    /// The store.
+    pub store: PostgresStore,
+    /// The database; dropped (with every connection to it) on drop.
+    pub database: TestDatabase,
+}
+
+impl PgTestStore {
+    /// The store as the trait object callers use.
+    pub fn dyn_store(&self) -> &dyn Store {
+        &self.store
+    }
+}
+
+/// A fresh, migrated PostgreSQL store in a database of its own.
+pub async fn postgres() -> PgTestStore {
+    let database = TestDatabase::create().await;
+    let store = PostgresStore::open(&database.url)
+        .await
+        .expect("open the test database");
+    PgTestStore { store, database }
+}
+
+/// An empty PostgreSQL database for one test, dropped on drop.
+pub struct TestDatabase {
+    /// Its superuser URL.
+    pub url: String,
+    /// Its name.
+    pub name: String,
+    /// Roles a test created for it, dropped with it.
+    pub roles: Vec<String>,
+}
+
+impl TestDatabase {
+    /// Creates `t_<random>` on the test server.
+    pub async fn create() -> Self {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        admin_execute(&format!("CREATE DATABASE \"{name}\"")).await;
+        Self {
+            url: with_database(server_url(), &name),
+            name,
+            roles: Vec::new(),
+        }
+    }
+
+    /// Creates a login role (trusted, no password) that the guard drops
+    /// with the database, and returns its name.
+    pub async fn create_role(&mut self) -> String {
+        let role = format!("r_{}", uuid::Uuid::new_v4().simple());
+        admin_execute(&format!("CREATE ROLE \"{role}\" LOGIN")).await;
+        self.roles.push(role.clone());
+        role
+    }
+
+    /// This database's URL as `user`.
+    pub fn url_as(&self, user: &str) -> String {
+        with_user(&self.url, user)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot block on a
+        // future; a thread with its own runtime can.
+        let mut statements = vec![format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        )];
+        statements.extend(
+            self.roles
+                .iter()
+                .map(|role| format!("DROP ROLE IF EXISTS \"{role}\"")),
+        );
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                for statement in &statements {
+                    admin_execute(statement).await;
+                }
+            });
+        })
+        .join();
+        if dropped.is_err() && !std::thread::panicking() {
+            panic!("dropping the test database {} failed", self.name);
+        }
+    }
+}
+
+/// Runs one statement on the test server's `postgres` database.
+async fn admin_execute(statement: &str) {
+    let mut conn = sqlx::PgConnection::connect(server_url())
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    conn.close().await.ok();
+}
+
+/// The test server's superuser URL: `KIRJURI_TEST_POSTGRES_URL`, or a
+/// server `scripts/pg` starts (or finds running) once per test binary.
+pub fn server_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("KIRJURI_TEST_POSTGRES_URL")
+            && !url.is_empty()
+        {
+            return url;
+        }
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
+        let output = std::process::Command::new(&script)
+            .args(["start", "--fast"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            output.status.success(),
+            "the PostgreSQL tests need a server: set KIRJURI_TEST_POSTGRES_URL to a superuser \
+             URL, or install PostgreSQL so that `scripts/pg start` can run one. It said:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("a URL")
+            .trim()
+            .to_owned()
+    })
+}
+
+/// `url` naming database `name` instead (keeping any `?options`).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority..].find('/') {
+        Some(slash) => &base[..authority + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// `url` connecting as `user`, without a password (the test server trusts
+/// local connections).
+fn with_user(url: &str, user: &str) -> String {
+    let authority = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[authority..];
+    let host = rest.find('@').map_or(rest, |at| &rest[at + 1..]);
+    format!("{}{user}@{host}", &url[..authority])
+}
+
+/// A store under test on any backend, as the trait object callers use,
+/// with what must outlive it.
+pub struct Backend {
+    /// `sqlite in memory`, `sqlite file` or `postgres`.
+    pub name: &'static str,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The temporary folder or database behind the store; cleaned up on drop.
+    _guard: Guard,
+}
+
+/// What a [`Backend`] cleans up when dropped.
+enum Guard {
+    Memory,
+    Folder(#[allow(dead_code, reason = "held for its Drop")] TempDir),
+    Database(#[allow(dead_code, reason = "held for its Drop")] TestDatabase),
+}
+
+impl Backend {
+    /// A fresh in-memory SQLite store.
+    pub async fn memory() -> Self {
+        let test = memory().await;
+        Self {
+            name: "sqlite in memory",
+            store: Arc::new(test.store),
+            _guard: Guard::Memory,
+        }
+    }
+
+    /// A fresh SQLite store on a temporary file.
+    pub async fn file() -> Self {
+        let test = file().await;
+        let dir = test.dir.expect("a folder");
+        Self {
+            name: "sqlite file",
+            store: Arc::new(test.store),
+            _guard: Guard::Folder(dir),
+        }
+    }
+
+    /// A fresh PostgreSQL store in a database of its own.
+    pub async fn postgres() -> Self {
+        let test = postgres().await;
+        Self {
+            name: "postgres",
+            store: Arc::new(test.store),
+            _guard: Guard::Database(test.database),
+        }
+    }
+}
+
+/// One fresh store on every backend, for a case that compares them or
+/// needs `Arc<dyn Store>` (to hand to spawned tasks).
+pub async fn backends() -> Vec<Backend> {
+    vec![
+        Backend::memory().await,
+        Backend::file().await,
+        Backend::postgres().await,
+    ]
+}
+
+/// Generates one test per backend for each case: `case::in_memory`,
+/// `case::on_a_file` (SQLite) and `case::on_postgres`. A case sees the store
+/// only as `&dyn Store`.
 macro_rules! on_every_backend {
     ($(async fn $name:ident($store:ident: &dyn Store) $body:block)*) => {
         $(
@@ -76,6 +306,12 @@ macro_rules! on_every_backend {
                 #[tokio::test]
                 async fn on_a_file() {
                     let store = crate::support::file().await;
+                    case(store.dyn_store()).await;
+                }
+
+                #[tokio::test]
+                async fn on_postgres() {
+                    let store = crate::support::postgres().await;
                     case(store.dyn_store()).await;
                 }
             }
