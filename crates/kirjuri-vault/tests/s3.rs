@@ -6,6 +6,11 @@
 //! The server is the one named by `KIRJURI_TEST_S3_*`, or a Garage that
 //! `scripts/garage` starts for this test binary (see `garage/mod.rs`).
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test reports failures by panicking, helpers included"
+)]
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

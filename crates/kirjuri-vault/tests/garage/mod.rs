@@ -9,6 +9,10 @@
     dead_code,
     reason = "shared by the tests and the bench, each using a part"
 )]
+#![allow(
+    clippy::panic,
+    reason = "test support: a missing server is a failure, reported by panicking"
+)]
 
 use std::path::PathBuf;
 use std::process::Command;
