@@ -9,6 +9,7 @@ mod audit_cmd;
 mod backup_cmd;
 mod hold_cmd;
 mod import;
+mod migrate_cmd;
 mod purge_cmd;
 mod retention_cmd;
 mod users_cmd;
@@ -92,6 +93,8 @@ enum Command {
     Backup(backup_cmd::BackupArgs),
     /// Restore a backup, then replay the erasure ledger over it.
     Restore(backup_cmd::RestoreArgs),
+    /// Move an embedded data folder to PostgreSQL and an S3 bucket, verified.
+    MigrateStore(migrate_cmd::MigrateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +210,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Restore(args) = cli.command {
         return backup_cmd::restore(config, args).await;
     }
+    // A migration reads one data folder and fills a database and a bucket
+    // that nothing may have opened yet.
+    if let Command::MigrateStore(args) = cli.command {
+        return migrate_cmd::run(config, args).await;
+    }
     let app = Kirjuri::open(config, Arc::new(SystemClock))
         .await
         .context("failed to open the data folder")?;
@@ -269,7 +277,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(args) => purge_cmd::run(&app, args).await,
         Command::Retention { command } => retention_cmd::run(&app, command).await,
         Command::Backup(args) => backup_cmd::backup(&app, args).await,
-        Command::Restore(_) => unreachable!("handled before the data folder is opened"),
+        Command::Restore(_) | Command::MigrateStore(_) => {
+            unreachable!("handled before the data folder is opened")
+        }
     }
 }
 
