@@ -2,7 +2,10 @@
 //! their normalised form, times, duration, each stored object's retention
 //! deadline, the recording's format and sha256, the player — and, for those
 //! the access decision lets read the audit log (supervisors, registrars),
-//! who has accessed this contact and why.
+//! who has accessed this contact and why. For those who may see retention
+//! (registrars, supervisors, administrators) it also lists the tombstones of
+//! what was destroyed and the legal holds on the contact (RET-1…RET-3); an
+//! erased contact shows its tombstone instead of its fields.
 //!
 //! The contact is read through `Kirjuri::read_contact` with the session's
 //! purpose, so the read is authorised and audited like any API read; another
@@ -27,7 +30,7 @@ use super::i18n::Tr;
 use crate::app::Kirjuri;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Error;
-use crate::read::ContactView;
+use crate::read::{ContactView, TombstoneView};
 
 /// Access-log lines shown on the page (the audit view has the rest).
 const ACCESS_LINES: u32 = 200;
@@ -80,6 +83,30 @@ pub struct Access {
     pub outcome: String,
 }
 
+/// Proof that part of the contact was destroyed.
+pub struct Tombstone {
+    /// What it was (translated kind).
+    pub kind: String,
+    /// When its key was destroyed.
+    pub deleted_at: String,
+    /// The rule that destroyed it.
+    pub rule: String,
+    /// The digest it had ("" for the contact's own record).
+    pub sha256: String,
+}
+
+/// A legal hold on the contact.
+pub struct Hold {
+    /// The hold's id.
+    pub id: String,
+    /// Its kind of ground (translated).
+    pub ground_kind: String,
+    /// Its review date.
+    pub review_by: String,
+    /// Active, or lifted/expired (translated).
+    pub state: String,
+}
+
 /// The contact page.
 #[derive(Template)]
 #[template(path = "contact.html")]
@@ -92,6 +119,12 @@ pub struct ContactPage {
     player: Option<Player>,
     accesses: Option<Vec<Access>>,
     accesses_more: bool,
+    /// The tombstone of an erased contact (then there are no sections).
+    erased: Option<Tombstone>,
+    /// Tombstones of destroyed parts, for those who may see retention.
+    tombstones: Option<Vec<Tombstone>>,
+    /// Legal holds on the contact, for the same.
+    holds: Option<Vec<Hold>>,
 }
 
 fn field(t: Tr, key: &str, value: impl Into<String>) -> Field {
@@ -225,7 +258,73 @@ pub fn sections(view: &ContactView, t: Tr) -> Vec<Section> {
             ],
         });
     }
+    // Every stored part and its own deadline (RET-1).
+    let mut retention = vec![Field {
+        label: t.label("object", "contact"),
+        value: format::time(view.retain_until),
+        code: false,
+    }];
+    retention.extend(view.objects.iter().map(|o| Field {
+        label: t.label("object", &o.kind),
+        value: format::time(o.retain_until),
+        code: false,
+    }));
+    sections.push(Section {
+        title: t.t("contact.section_retention").to_owned(),
+        fields: retention,
+    });
     sections
+}
+
+/// A tombstone as the page shows it.
+fn tombstone(view: &TombstoneView, t: Tr) -> Tombstone {
+    Tombstone {
+        kind: t.label("object", &view.kind),
+        deleted_at: format::time(view.deleted_at),
+        rule: view.rule.clone(),
+        sha256: view.sha256.clone().unwrap_or_default(),
+    }
+}
+
+/// The page of an erased contact: its tombstone, nothing else.
+fn erased_page(staff: &Staff, id: ContactId, tombstone_json: &serde_json::Value) -> Response {
+    let t = staff.tr();
+    let Ok(view) = serde_json::from_value::<TombstoneJson>(tombstone_json.clone()) else {
+        return staff.error(Error::NotFound);
+    };
+    let view = TombstoneView {
+        id: *id.as_uuid(),
+        kind: view.kind,
+        deleted_at: view.deleted_at,
+        rule: view.rule,
+        reason: view.reason,
+        sha256: view.sha256,
+    };
+    let mut response = html(&ContactPage {
+        frame: staff.frame(),
+        t,
+        id: id.to_string(),
+        heading: t.t("contact.erased_title").to_owned(),
+        sections: Vec::new(),
+        player: None,
+        accesses: None,
+        accesses_more: false,
+        erased: Some(tombstone(&view, t)),
+        tombstones: None,
+        holds: None,
+    });
+    *response.status_mut() = axum::http::StatusCode::GONE;
+    response
+}
+
+/// The tombstone inside a 410's error, read back.
+#[derive(serde::Deserialize)]
+struct TombstoneJson {
+    kind: String,
+    deleted_at: chrono::DateTime<chrono::Utc>,
+    rule: String,
+    reason: String,
+    sha256: Option<String>,
 }
 
 fn access(entry: &AuditEntry, t: Tr) -> Access {
@@ -274,6 +373,7 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
     };
     let view = match app.read_contact(&staff.actor, staff.id, id, purpose).await {
         Ok(view) => view,
+        Err(Error::Gone { tombstone, .. }) => return erased_page(staff, id, &tombstone),
         Err(e) => return staff.error(e),
     };
     let t = staff.tr();
@@ -306,6 +406,24 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
         t.label("channel", view.document.channel.as_str()),
         format::time_fixed(view.document.started_at)
     );
+    let tombstones = view
+        .tombstones
+        .as_ref()
+        .map(|list| list.iter().map(|v| tombstone(v, t)).collect());
+    let holds = view.holds.as_ref().map(|list| {
+        list.iter()
+            .map(|h| Hold {
+                id: h.id.to_string(),
+                ground_kind: t.label("ground_kind", &h.ground_kind),
+                review_by: h.review_by.to_string(),
+                state: if h.active {
+                    t.t("contact.hold_active").to_owned()
+                } else {
+                    t.t("contact.hold_ended").to_owned()
+                },
+            })
+            .collect()
+    });
     html(&ContactPage {
         frame: staff.frame(),
         t,
@@ -315,6 +433,9 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
         player,
         accesses,
         accesses_more,
+        erased: None,
+        tombstones,
+        holds,
     })
 }
 
