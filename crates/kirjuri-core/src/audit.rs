@@ -317,6 +317,70 @@ pub enum AuditEvent {
         /// `shortened`, `refused_longer`, `unchanged`, … and `policies`.
         counts: Value,
     },
+    // --- backup and restore (issue 5): counts, ids, digests and rules only.
+    /// A backup was taken (`kirjuri backup`): ciphertext, wrapped keys and
+    /// the register's rows left the data folder.
+    BackupCreated {
+        /// Contacts in the snapshot.
+        contacts: u64,
+        /// Object files copied.
+        objects: u64,
+        /// Bytes written (database and objects).
+        bytes: u64,
+        /// Objects the snapshot named that a purge deleted before they
+        /// could be copied.
+        erased_after_snapshot: u64,
+        /// Whether the key files were copied too (`--include-keys`).
+        keys_included: bool,
+    },
+    /// Replaying the erasure ledger after a restore destroyed an object's
+    /// key again: the backup predated its erasure.
+    ObjectReplayShredded {
+        /// The object.
+        object: ObjectId,
+        /// Its contact.
+        contact: ContactId,
+        /// Its kind.
+        kind: String,
+        /// The SHA-256 it had.
+        sha256: Option<String>,
+        /// The rule of the original erasure.
+        rule: String,
+        /// The ledger block the erasure is in.
+        ledger_seq: u64,
+        /// When it was first erased.
+        erased_at: DateTime<Utc>,
+    },
+    /// Replaying the erasure ledger after a restore erased a contact's
+    /// document again.
+    ContactReplayErased {
+        /// The contact.
+        contact: ContactId,
+        /// The rule of the original erasure.
+        rule: String,
+        /// The ledger block the erasure is in.
+        ledger_seq: u64,
+        /// When it was first erased.
+        erased_at: DateTime<Utc>,
+    },
+    /// A backup was restored (`kirjuri restore`) and the erasure ledger
+    /// replayed over it.
+    BackupRestored {
+        /// When the backup was taken.
+        backup_created_at: DateTime<Utc>,
+        /// Contacts restored.
+        contacts: u64,
+        /// Object files restored.
+        objects: u64,
+        /// Ledger blocks replayed.
+        ledger_blocks: u64,
+        /// Ledger entries replayed.
+        ledger_entries: u64,
+        /// Objects the replay made unreadable.
+        objects_shredded: u64,
+        /// Contacts the replay erased.
+        contacts_erased: u64,
+    },
 }
 
 impl AuditEvent {
@@ -351,6 +415,10 @@ impl AuditEvent {
             AuditEvent::ContactErased { .. } => "contact.erased",
             AuditEvent::PurgeRun { .. } => "purge.run",
             AuditEvent::HoldReviewDue { .. } => "hold.review_due",
+            AuditEvent::BackupCreated { .. } => "backup.created",
+            AuditEvent::ObjectReplayShredded { .. } => "object.replay_shredded",
+            AuditEvent::ContactReplayErased { .. } => "contact.replay_erased",
+            AuditEvent::BackupRestored { .. } => "backup.restored",
             AuditEvent::HoldPlaced { .. } => "hold.placed",
             AuditEvent::HoldLifted { .. } => "hold.lifted",
             AuditEvent::HoldReviewMoved { .. } => "hold.review_moved",
@@ -397,6 +465,9 @@ impl AuditEvent {
             AuditEvent::ContactErased { contact, .. } => Some(contact.to_string()),
             AuditEvent::PurgeRun { .. } => None,
             AuditEvent::HoldReviewDue { hold, .. } => Some(hold.to_string()),
+            AuditEvent::BackupCreated { .. } | AuditEvent::BackupRestored { .. } => None,
+            AuditEvent::ObjectReplayShredded { object, .. } => Some(object.to_string()),
+            AuditEvent::ContactReplayErased { contact, .. } => Some(contact.to_string()),
         }
     }
 
@@ -526,6 +597,64 @@ impl AuditEvent {
             | AuditEvent::HoldsRead { .. } => json!({}),
             AuditEvent::RetentionRead { days } => json!({"days": days}),
             AuditEvent::RetentionPolicyApplied { counts } => counts.clone(),
+            AuditEvent::BackupCreated {
+                contacts,
+                objects,
+                bytes,
+                erased_after_snapshot,
+                keys_included,
+            } => json!({
+                "contacts": contacts,
+                "objects": objects,
+                "bytes": bytes,
+                "erased_after_snapshot": erased_after_snapshot,
+                "keys_included": keys_included,
+            }),
+            AuditEvent::ObjectReplayShredded {
+                contact,
+                kind,
+                sha256,
+                rule,
+                ledger_seq,
+                erased_at,
+                ..
+            } => json!({
+                "contact": contact,
+                "kind": kind,
+                "sha256": sha256,
+                "rule": rule,
+                "reason": "ledger_replay",
+                "ledger_seq": ledger_seq,
+                "erased_at": erased_at,
+            }),
+            AuditEvent::ContactReplayErased {
+                rule,
+                ledger_seq,
+                erased_at,
+                ..
+            } => json!({
+                "rule": rule,
+                "reason": "ledger_replay",
+                "ledger_seq": ledger_seq,
+                "erased_at": erased_at,
+            }),
+            AuditEvent::BackupRestored {
+                backup_created_at,
+                contacts,
+                objects,
+                ledger_blocks,
+                ledger_entries,
+                objects_shredded,
+                contacts_erased,
+            } => json!({
+                "backup_created_at": backup_created_at,
+                "contacts": contacts,
+                "objects": objects,
+                "ledger_blocks": ledger_blocks,
+                "ledger_entries": ledger_entries,
+                "objects_shredded": objects_shredded,
+                "contacts_erased": contacts_erased,
+            }),
         }
     }
 }
@@ -854,6 +983,49 @@ mod tests {
             .details(),
             json!({"shortened": 2})
         );
+    }
+
+    #[test]
+    fn replay_events_name_the_ledger_block_and_the_original_erasure() {
+        let contact = ContactId::from_uuid(uuid::Uuid::from_u128(1));
+        let object = ObjectId::from_uuid(uuid::Uuid::from_u128(2));
+        let at = DateTime::parse_from_rfc3339("2027-01-14T22:00:00Z")
+            .unwrap()
+            .to_utc();
+        let shredded = AuditEvent::ObjectReplayShredded {
+            object,
+            contact,
+            kind: "recording".into(),
+            sha256: Some("ab".repeat(32)),
+            rule: "call_recording: 12 months".into(),
+            ledger_seq: 7,
+            erased_at: at,
+        };
+        assert_eq!(shredded.action(), "object.replay_shredded");
+        assert_eq!(shredded.object(), Some(object.to_string()));
+        assert_eq!(shredded.details()["reason"], "ledger_replay");
+        assert_eq!(shredded.details()["ledger_seq"], 7);
+        assert_eq!(shredded.details()["erased_at"], "2027-01-14T22:00:00Z");
+        let erased = AuditEvent::ContactReplayErased {
+            contact,
+            rule: "contact_metadata: 12 months".into(),
+            ledger_seq: 8,
+            erased_at: at,
+        };
+        assert_eq!(erased.action(), "contact.replay_erased");
+        assert_eq!(erased.object(), Some(contact.to_string()));
+        let restored = AuditEvent::BackupRestored {
+            backup_created_at: at,
+            contacts: 3,
+            objects: 2,
+            ledger_blocks: 1,
+            ledger_entries: 4,
+            objects_shredded: 1,
+            contacts_erased: 1,
+        };
+        assert_eq!(restored.action(), "backup.restored");
+        assert_eq!(restored.object(), None);
+        assert_eq!(restored.details()["objects_shredded"], 1);
     }
 
     #[test]
