@@ -23,7 +23,9 @@
 //! left is a race between two writers of one id committing within the same
 //! moment on a server that ignores `If-None-Match` (Garage 2.5 does, on PUT
 //! and on completing a multipart upload; `object_store` sends no condition
-//! on completion at all). Ids are fresh UUIDv7s, so no two writers share one.
+//! on completion at all). Nor does `put` see another writer's upload of the
+//! same id still in progress (that would cost a listing per object). Ids are
+//! fresh UUIDv7s, so no two writers share one.
 //!
 //! Unfinished uploads: `object_store` has no call that lists multipart
 //! uploads, so [`ObjectStore::list`] and [`ObjectStore::delete`] ask for them

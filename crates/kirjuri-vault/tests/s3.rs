@@ -368,6 +368,7 @@ async fn a_bad_endpoint_or_bucket_gives_a_clear_error_within_seconds() {
         let started = Instant::now();
 
         let error = store.probe().await.unwrap_err().to_string();
+        eprintln!("{error}");
 
         assert!(started.elapsed() < Duration::from_secs(30), "{error}");
         assert!(error.contains(&expected), "{error}");
