@@ -772,6 +772,138 @@ mod tests {
         assert!(printed.contains("redacted"));
     }
 
+    fn date(text: &str) -> NaiveDate {
+        parse_date(text, "test").unwrap()
+    }
+
+    /// A data folder at 23:30 UTC on 31 Jan 2026 — already 1 Feb in
+    /// Helsinki — with the supervisor `sanna`, the agent `aino` and one
+    /// contact.
+    async fn app_with_contact() -> (tempfile::TempDir, Kirjuri, ContactId) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::Config {
+            data: dir.path().to_path_buf(),
+            ..crate::Config::default()
+        };
+        let now = DateTime::parse_from_rfc3339("2026-01-31T23:30:00Z").unwrap();
+        let clock = std::sync::Arc::new(kirjuri_core::clock::FixedClock::new(now.to_utc()));
+        let app = Kirjuri::open(config, clock).await.unwrap();
+        let password = secrecy::SecretString::from("A-Long-Test-Passw0rd-For-Holds");
+        app.add_user("sanna", Role::Supervisor, &password)
+            .await
+            .unwrap();
+        app.add_user("aino", Role::Agent, &password).await.unwrap();
+        let input = kirjuri_core::contact::ContactInput::from_json(
+            br#"{"channel": "call_in", "started_at": "2026-01-15T10:00:00+02:00", "agent": "aino"}"#,
+        )
+        .unwrap();
+        let (id, _) = app.create_contact(None, input).await.unwrap();
+        (dir, app, id)
+    }
+
+    fn new_hold(contact: ContactId, review_by: &str) -> NewHold {
+        NewHold {
+            on: HoldOn::Contact(contact),
+            ground_kind: GroundKind::Case,
+            ground: "District court case L 26/1234".into(),
+            owner: "sanna".into(),
+            review_by: date(review_by),
+            expires_on: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_review_date_must_be_after_today_and_at_most_24_months_ahead_in_helsinki() {
+        let (_dir, app, contact) = app_with_contact().await;
+        // Today is 1 Feb 2026 in Helsinki (still 31 Jan in UTC).
+        for refused in ["2026-01-31", "2026-02-01", "2028-02-02"] {
+            let error = app
+                .place_hold(None, new_hold(contact, refused))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                error.status_and_code().1,
+                "invalid_review_date",
+                "{refused}"
+            );
+        }
+        for allowed in ["2026-02-02", "2028-02-01"] {
+            app.place_hold(None, new_hold(contact, allowed))
+                .await
+                .unwrap();
+        }
+        let holds = app.list_holds(None, false).await.unwrap();
+        assert_eq!(holds.len(), 2);
+        // Stored as Helsinki midnights, shown as the dates given.
+        assert_eq!(holds[0].review_by, date("2026-02-02"));
+        let row = app.store.hold(&holds[0].id).await.unwrap().unwrap().hold;
+        assert_eq!(
+            row.review_by,
+            DateTime::parse_from_rfc3339("2026-02-01T22:00:00Z")
+                .unwrap()
+                .to_utc()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_owner_must_be_an_enabled_account_that_answers_for_holds() {
+        let (_dir, app, contact) = app_with_contact().await;
+        for owner in ["aino", "nobody", "not a name!"] {
+            let mut hold = new_hold(contact, "2026-06-01");
+            hold.owner = owner.into();
+            let error = app.place_hold(None, hold).await.unwrap_err();
+            assert_eq!(error.status_and_code().1, "invalid_owner", "{owner}");
+        }
+        assert!(app.list_holds(None, true).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_hold_is_due_for_review_within_the_reminder_window_and_an_expired_one_cannot_be_moved()
+     {
+        let (_dir, app, contact) = app_with_contact().await;
+        let soon = app
+            .place_hold(None, new_hold(contact, "2026-02-10"))
+            .await
+            .unwrap();
+        let later = app
+            .place_hold(None, new_hold(contact, "2026-06-01"))
+            .await
+            .unwrap();
+        let mut expiring = new_hold(contact, "2026-06-01");
+        expiring.expires_on = Some(date("2026-02-02"));
+        let expiring = app.place_hold(None, expiring).await.unwrap();
+        let views = app.list_holds(None, true).await.unwrap();
+        let due = |id: Uuid| views.iter().find(|v| v.id == id).unwrap().due_for_review;
+        assert!(due(soon.id), "9 days ahead is within the 14-day window");
+        assert!(!due(later.id));
+        // A day and a half later the expiring hold has ended by itself.
+        let clock = kirjuri_core::clock::FixedClock::new(
+            DateTime::parse_from_rfc3339("2026-02-02T12:00:00Z")
+                .unwrap()
+                .to_utc(),
+        );
+        let app = Kirjuri {
+            clock: std::sync::Arc::new(clock),
+            ..app
+        };
+        let view = app.show_hold(None, expiring.id, None, None).await.unwrap();
+        assert_eq!(view.hold.state, "expired");
+        let error = app
+            .review_hold(None, expiring.id, date("2026-05-01"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.status_and_code().1, "hold_not_active");
+        let active: Vec<Uuid> = app
+            .list_holds(None, false)
+            .await
+            .unwrap()
+            .iter()
+            .map(|v| v.id)
+            .collect();
+        assert_eq!(active.len(), 2);
+        assert!(!active.contains(&expiring.id));
+    }
+
     #[test]
     fn dates_are_year_month_day() {
         assert_eq!(

@@ -707,6 +707,122 @@ mod tests {
         );
     }
 
+    /// A data folder opened with `retention` in its configuration, at the
+    /// given instant.
+    async fn open(dir: &std::path::Path, retention: RetentionConfig, now: &str) -> Kirjuri {
+        let config = crate::Config {
+            data: dir.to_path_buf(),
+            retention,
+            ..crate::Config::default()
+        };
+        let clock = std::sync::Arc::new(kirjuri_core::clock::FixedClock::new(at(now).to_utc()));
+        Kirjuri::open(config, clock).await.unwrap()
+    }
+
+    fn months(call_recording: u32) -> RetentionConfig {
+        let mut config = RetentionConfig::default();
+        config.call_recording.months = call_recording;
+        config
+    }
+
+    /// Stores a call of 15 Jan 2026 with a recording; returns its id.
+    async fn recorded_call(app: &Kirjuri) -> ContactId {
+        let input = kirjuri_core::contact::ContactInput::from_json(
+            br#"{"channel": "call_in", "started_at": "2026-01-15T10:00:00+02:00", "agent": "aino"}"#,
+        )
+        .unwrap();
+        let (id, _) = app.create_contact(None, input).await.unwrap();
+        let wav = kirjuri_core::wav::synth::wav_bytes(
+            kirjuri_core::wav::Encoding::PcmS16,
+            1,
+            8000,
+            8000,
+            false,
+        );
+        let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(wav))]);
+        app.store_recording(None, id, body, 1 << 20).await.unwrap();
+        id
+    }
+
+    async fn deadlines(app: &Kirjuri, id: ContactId) -> BTreeMap<String, DateTime<Utc>> {
+        let mut found: BTreeMap<String, DateTime<Utc>> = app
+            .store
+            .objects_for_contact(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.kind, o.retain_until))
+            .collect();
+        let contact = app.store.contact(&id).await.unwrap().unwrap();
+        found.insert("contact".into(), contact.retain_until);
+        found
+    }
+
+    #[tokio::test]
+    async fn intake_fixes_deadlines_from_the_configured_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = open(dir.path(), months(6), "2026-01-15T12:00:00+02:00").await;
+        let id = recorded_call(&app).await;
+        let found = deadlines(&app, id).await;
+        let six_months = at("2026-07-14T21:00:00Z").to_utc();
+        assert_eq!(found["recording"], six_months);
+        assert_eq!(found["contact"], at("2027-01-14T22:00:00Z").to_utc());
+        if let Some(waveform) = found.get("waveform") {
+            assert_eq!(*waveform, six_months, "the waveform follows its recording");
+        }
+    }
+
+    #[tokio::test]
+    async fn applying_policies_shortens_deadlines_and_never_lengthens_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = "2026-02-01T12:00:00+02:00";
+        let twelve = open(dir.path(), months(12), now).await;
+        let id = recorded_call(&twelve).await;
+        let before = deadlines(&twelve, id).await;
+        assert_eq!(before["recording"], at("2027-01-14T22:00:00Z").to_utc());
+
+        // A dry run under six months counts and changes nothing.
+        let six = open(dir.path(), months(6), now).await;
+        let dry = six.apply_policies(true).await.unwrap();
+        assert_eq!(dry.kinds[&StoredKind::CallRecording].shortened, 1);
+        assert_eq!(dry.applied, 0);
+        assert_eq!(deadlines(&six, id).await, before);
+
+        // A real run lowers the recording (and what derives from it), not
+        // the contact's own record.
+        let applied = six.apply_policies(false).await.unwrap();
+        assert_eq!(applied.kinds[&StoredKind::CallRecording].shortened, 1);
+        assert_eq!(applied.kinds[&StoredKind::ContactMetadata].unchanged, 1);
+        assert_eq!(applied.applied, applied.shortened());
+        let after = deadlines(&six, id).await;
+        assert_eq!(after["recording"], at("2026-07-14T21:00:00Z").to_utc());
+        assert_eq!(after["contact"], before["contact"]);
+        if let Some(waveform) = after.get("waveform") {
+            assert_eq!(*waveform, after["recording"]);
+        }
+
+        // Back to twelve months: refused, counted, nothing moves later.
+        let again = twelve.apply_policies(false).await.unwrap();
+        assert_eq!(again.shortened(), 0);
+        assert_eq!(again.kinds[&StoredKind::CallRecording].refused_longer, 1);
+        assert_eq!(again.applied, 0);
+        assert_eq!(deadlines(&twelve, id).await, after);
+
+        // Each real run left one audit event with its counts.
+        let events = twelve
+            .store
+            .search_audit(&kirjuri_store::AuditFilter {
+                action: Some("retention.policy_applied".into()),
+                limit: 10,
+                ..kirjuri_store::AuditFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].event.details["shortened"], applied.shortened());
+        assert_eq!(events[1].event.details["refused_longer"], 1);
+    }
+
     #[test]
     fn the_latest_review_date_is_calendar_months_ahead_in_helsinki() {
         // 23:30 UTC on 31 Jan is already 1 Feb in Helsinki.
