@@ -31,11 +31,11 @@
 //! (`ledger`), hold management (`holds`); the background job only marks
 //! holds whose review date is near as reminded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -45,6 +45,7 @@ use kirjuri_core::ids::{ContactId, ObjectId};
 use kirjuri_store::{
     ContactRow, ObjectRow, Shred, ShredMode, TombstoneRow, TombstoneStep, truncate_to_storage,
 };
+use kirjuri_vault::ObjectStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -125,6 +126,9 @@ pub struct PurgeReport {
     /// The items, when the run was asked to collect them
     /// ([`Kirjuri::purge`] does).
     pub items: Vec<PurgeItem>,
+    /// Time spent per step (`list`, `shred`, `ledger`, `mark`, `delete`), so
+    /// a slow run says where its time went.
+    pub timings: BTreeMap<&'static str, StdDuration>,
 }
 
 impl PurgeReport {
@@ -136,6 +140,10 @@ impl PurgeReport {
     /// Whether every step succeeded.
     pub fn succeeded(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    fn time(&mut self, step: &'static str, started: Instant) {
+        *self.timings.entry(step).or_default() += started.elapsed();
     }
 
     fn fail(&mut self, step: &str, error: &dyn std::fmt::Display) {
@@ -296,6 +304,7 @@ impl<'a> Purger<'a> {
             failures = report.failures.len(),
             interrupted = report.interrupted,
             counts = ?report.counts,
+            timings = ?report.timings,
             "purge run finished"
         );
         report
@@ -330,7 +339,10 @@ impl<'a> Purger<'a> {
             if !self.keep_going(report).await {
                 return;
             }
-            let unfinished = match self.app.store.unfinished_tombstones(self.batch).await {
+            let started = Instant::now();
+            let unfinished = self.app.store.unfinished_tombstones(self.batch).await;
+            report.time("list", started);
+            let unfinished = match unfinished {
                 Ok(unfinished) => unfinished,
                 Err(e) => {
                     report.fail("reading unfinished tombstones", &e);
@@ -358,12 +370,14 @@ impl<'a> Purger<'a> {
             if !self.keep_going(report).await {
                 return;
             }
-            let rows = match self
+            let started = Instant::now();
+            let rows = self
                 .app
                 .store
                 .expired_objects(self.now, after, self.batch)
-                .await
-            {
+                .await;
+            report.time("list", started);
+            let rows = match rows {
                 Ok(rows) => rows,
                 Err(e) => {
                     report.fail("listing expired objects", &e);
@@ -383,12 +397,14 @@ impl<'a> Purger<'a> {
                 .iter()
                 .map(|row| object_shred(row, config, self.now))
                 .collect();
-            let destroyed = match self
+            let started = Instant::now();
+            let destroyed = self
                 .app
                 .store
                 .shred_objects(&shreds, ShredMode::Expired { now: self.now })
-                .await
-            {
+                .await;
+            report.time("shred", started);
+            let destroyed = match destroyed {
                 Ok(destroyed) => destroyed,
                 Err(e) => {
                     report.fail("destroying data keys", &e);
@@ -396,7 +412,7 @@ impl<'a> Purger<'a> {
                 }
             };
             report.skipped += (rows.len() - destroyed.len()) as u64;
-            let destroyed: std::collections::HashSet<ObjectId> = destroyed.into_iter().collect();
+            let destroyed: HashSet<ObjectId> = destroyed.into_iter().collect();
             let tombstones: Vec<TombstoneRow> = shreds
                 .into_iter()
                 .filter(|s| destroyed.contains(&ObjectId::from_uuid(s.tombstone.id)))
@@ -417,12 +433,14 @@ impl<'a> Purger<'a> {
             if !self.keep_going(report).await {
                 return;
             }
-            let rows = match self
+            let started = Instant::now();
+            let rows = self
                 .app
                 .store
                 .expired_contacts(self.now, after, self.batch)
-                .await
-            {
+                .await;
+            report.time("list", started);
+            let rows = match rows {
                 Ok(rows) => rows,
                 Err(e) => {
                     report.fail("listing expired contacts", &e);
@@ -442,12 +460,14 @@ impl<'a> Purger<'a> {
                 .iter()
                 .map(|row| contact_shred(row, config, self.now))
                 .collect();
-            let erased = match self
+            let started = Instant::now();
+            let erased = self
                 .app
                 .store
                 .erase_contacts(&shreds, ShredMode::Expired { now: self.now })
-                .await
-            {
+                .await;
+            report.time("shred", started);
+            let erased = match erased {
                 Ok(erased) => erased,
                 Err(e) => {
                     report.fail("erasing contacts", &e);
@@ -455,7 +475,7 @@ impl<'a> Purger<'a> {
                 }
             };
             report.skipped += (rows.len() - erased.len()) as u64;
-            let erased: std::collections::HashSet<ContactId> = erased.into_iter().collect();
+            let erased: HashSet<ContactId> = erased.into_iter().collect();
             let tombstones: Vec<TombstoneRow> = shreds
                 .into_iter()
                 .filter(|s| erased.contains(&ContactId::from_uuid(s.tombstone.id)))
@@ -478,7 +498,7 @@ impl<'a> Purger<'a> {
         report: &mut PurgeReport,
     ) -> Finished {
         let mut steps = 0u64;
-        let mut ledgered: std::collections::HashSet<Uuid> = tombstones
+        let mut ledgered: HashSet<Uuid> = tombstones
             .iter()
             .filter(|t| t.ledgered_at.is_some())
             .map(|t| t.id)
@@ -492,20 +512,15 @@ impl<'a> Purger<'a> {
         {
             let entries: Vec<LedgerEntry> =
                 to_ledger.iter().map(|t| LedgerEntry::from(*t)).collect();
-            match ledger.append(&entries).await {
+            let started = Instant::now();
+            let appended = ledger.append(&entries).await;
+            report.time("ledger", started);
+            match appended {
                 Ok(()) => {
                     let ids: Vec<Uuid> = to_ledger.iter().map(|t| t.id).collect();
-                    match self
-                        .app
-                        .store
-                        .mark_tombstones(&ids, TombstoneStep::Ledgered, self.app.clock.now())
-                        .await
-                    {
-                        Ok(()) => {
-                            steps += ids.len() as u64;
-                            ledgered.extend(ids);
-                        }
-                        Err(e) => report.fail("marking tombstones ledgered", &e),
+                    if self.mark(&ids, TombstoneStep::Ledgered, report).await {
+                        steps += ids.len() as u64;
+                        ledgered.extend(ids);
                     }
                 }
                 Err(e) => report.fail("appending to the erasure ledger", &e),
@@ -518,59 +533,27 @@ impl<'a> Purger<'a> {
             .filter(|t| t.storage_deleted_at.is_none())
             .map(|t| (t.id, t.kind == CONTACT_KIND))
             .collect();
-        let mut deleted: Vec<Uuid> = Vec::with_capacity(to_delete.len());
-        let mut delete_failures = 0u64;
-        let mut first_failure = None;
-        let objects = Arc::clone(&self.app.objects);
-        let mut deletions = futures::stream::iter(to_delete)
-            .map(move |(id, contact)| {
-                let objects = Arc::clone(&objects);
-                async move {
-                    if contact {
-                        return (id, Ok(()));
-                    }
-                    (id, objects.delete(&ObjectId::from_uuid(id)).await)
-                }
-            })
-            .buffer_unordered(DELETE_CONCURRENCY);
-        while let Some((id, outcome)) = deletions.next().await {
-            match outcome {
-                Ok(()) => deleted.push(id),
-                Err(e) => {
-                    delete_failures += 1;
-                    first_failure.get_or_insert_with(|| e.to_string());
-                }
-            }
-        }
-        drop(deletions);
+        let started = Instant::now();
+        let (deleted, failed, first_failure) = delete_objects(&self.app.objects, to_delete).await;
+        report.time("delete", started);
         if let Some(error) = first_failure {
             report.fail(
                 "deleting object bytes",
-                &format!("{delete_failures} failed, the first: {error}"),
+                &format!("{failed} failed, the first: {error}"),
             );
         }
-        let mut storage_done: std::collections::HashSet<Uuid> = tombstones
+        let mut storage_done: HashSet<Uuid> = tombstones
             .iter()
             .filter(|t| t.storage_deleted_at.is_some())
             .map(|t| t.id)
             .collect();
-        if !deleted.is_empty() {
-            match self
-                .app
-                .store
-                .mark_tombstones(
-                    &deleted,
-                    TombstoneStep::StorageDeleted,
-                    self.app.clock.now(),
-                )
+        if !deleted.is_empty()
+            && self
+                .mark(&deleted, TombstoneStep::StorageDeleted, report)
                 .await
-            {
-                Ok(()) => {
-                    steps += deleted.len() as u64;
-                    storage_done.extend(deleted);
-                }
-                Err(e) => report.fail("marking object bytes deleted", &e),
-            }
+        {
+            steps += deleted.len() as u64;
+            storage_done.extend(deleted);
         }
         let done = tombstones
             .iter()
@@ -578,6 +561,62 @@ impl<'a> Purger<'a> {
             .count() as u64;
         Finished { steps, done }
     }
+
+    /// Marks `step` done for `ids`; `false` (recorded) if that failed.
+    async fn mark(&self, ids: &[Uuid], step: TombstoneStep, report: &mut PurgeReport) -> bool {
+        let started = Instant::now();
+        let marked = self
+            .app
+            .store
+            .mark_tombstones(ids, step, self.app.clock.now())
+            .await;
+        report.time("mark", started);
+        match marked {
+            Ok(()) => true,
+            Err(e) => {
+                let what = match step {
+                    TombstoneStep::Ledgered => "marking tombstones ledgered",
+                    TombstoneStep::StorageDeleted => "marking object bytes deleted",
+                };
+                report.fail(what, &e);
+                false
+            }
+        }
+    }
+}
+
+/// Deletes the bytes of `(id, is_contact)` objects, several at once (a
+/// contact has none). Returns the ids done, how many failed and the first
+/// failure's message.
+async fn delete_objects(
+    objects: &Arc<dyn ObjectStore>,
+    ids: Vec<(Uuid, bool)>,
+) -> (Vec<Uuid>, u64, Option<String>) {
+    let mut deleted = Vec::with_capacity(ids.len());
+    let mut failed = 0u64;
+    let mut first_failure = None;
+    let objects = Arc::clone(objects);
+    let mut deletions = futures::stream::iter(ids)
+        .map(move |(id, contact)| {
+            let objects = Arc::clone(&objects);
+            async move {
+                if contact {
+                    return (id, Ok(()));
+                }
+                (id, objects.delete(&ObjectId::from_uuid(id)).await)
+            }
+        })
+        .buffer_unordered(DELETE_CONCURRENCY);
+    while let Some((id, outcome)) = deletions.next().await {
+        match outcome {
+            Ok(()) => deleted.push(id),
+            Err(e) => {
+                failed += 1;
+                first_failure.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    (deleted, failed, first_failure)
 }
 
 /// What [`Purger::finish`] moved forward.
