@@ -581,6 +581,9 @@ async fn drive(
     clients: usize,
     pids: &Pids,
 ) -> Result<Outcome> {
+    // reqwest has no TLS crypto provider of its own here (kirjuri-vault
+    // builds it without one); ring is the process-wide one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(300))

@@ -864,7 +864,9 @@ fn print_report(report: &Report<'_>) {
     );
 }
 
-/// The key files stay files: say which ones every node needs.
+/// The key files and the erasure ledger stay files, outside the database
+/// and the bucket: say which ones every node needs, and whether the
+/// configuration finds them.
 fn print_keys(config: &Config, source_dir: &Path) {
     let keys = source_dir.join("keys");
     for (what, configured, in_source) in [
@@ -875,16 +877,35 @@ fn print_keys(config: &Config, source_dir: &Path) {
             keys.join("audit-signing.key"),
         ),
     ] {
-        if same_folder(&configured, &in_source) || configured.is_file() {
+        let differs = !same_folder(&configured, &in_source)
+            && configured.is_file()
+            && in_source.is_file()
+            && std::fs::read(&configured).ok() != std::fs::read(&in_source).ok();
+        if differs {
+            println!(
+                "keys: WARNING: the configuration's {what} ({}) is not the source's ({}): \
+                 nodes using it cannot read what was migrated (or verify its checkpoints)",
+                configured.display(),
+                in_source.display()
+            );
+        } else if configured.is_file() {
             println!("keys: {what} = {}", configured.display());
         } else {
             println!(
-                "keys: the configuration's {what} ({}) does not exist — copy {} there (mode 0600) \
-                 on every node before starting it, or nothing migrated can be read",
+                "keys: the configuration's {what} ({}) does not exist — copy {} there (mode \
+                 0600) on every node before starting it, or nothing migrated can be read",
                 configured.display(),
                 in_source.display()
             );
         }
+    }
+    let ledger = source_dir.join("erasure-ledger");
+    if ledger.is_dir() && !same_folder(&config.ledger_dir(), &ledger) {
+        println!(
+            "erasure ledger: the source's is {}; point every node's ledger_dir at it (or a \
+             copy of it) so a restore can still replay every erasure",
+            ledger.display()
+        );
     }
 }
 

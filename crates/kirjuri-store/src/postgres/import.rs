@@ -980,14 +980,16 @@ impl PostgresStore {
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Vec<HoldTargetRecord>> {
+        // The key as a row value (for the cursor) and as a sort order.
         const KEY: &str = "(hold_id, contact_id, coalesce(object_id, $NIL::uuid))";
+        const ORDER: &str = "hold_id, contact_id, coalesce(object_id, $NIL::uuid)";
         let nil = format!("'{NIL}'");
         let rows = match after {
             None => {
                 sqlx::query(sqlx::AssertSqlSafe(
                     format!(
                         "SELECT hold_id, contact_id, object_id FROM legal_hold_targets \
-                         ORDER BY {KEY} LIMIT $1"
+                         ORDER BY {ORDER} LIMIT $1"
                     )
                     .replace("$NIL", &nil),
                 ))
@@ -999,7 +1001,7 @@ impl PostgresStore {
                 sqlx::query(sqlx::AssertSqlSafe(
                     format!(
                         "SELECT hold_id, contact_id, object_id FROM legal_hold_targets \
-                         WHERE {KEY} > ($1, $2, $3) ORDER BY {KEY} LIMIT $4"
+                         WHERE {KEY} > ($1, $2, $3) ORDER BY {ORDER} LIMIT $4"
                     )
                     .replace("$NIL", &nil),
                 ))

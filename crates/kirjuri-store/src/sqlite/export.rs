@@ -349,13 +349,15 @@ impl SqliteExport {
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Vec<HoldTargetRecord>> {
+        // The key as a row value (for the cursor) and as a sort order.
         const KEY: &str = "(hold_id, contact_id, ifnull(object_id, zeroblob(16)))";
+        const ORDER: &str = "hold_id, contact_id, ifnull(object_id, zeroblob(16))";
         let mut tx = self.tx.lock().await;
         let rows = match after {
             None => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT hold_id, contact_id, object_id FROM legal_hold_targets \
-                     ORDER BY {KEY} LIMIT ?"
+                     ORDER BY {ORDER} LIMIT ?"
                 )))
                 .bind(i64::from(limit))
                 .fetch_all(&mut **tx)
@@ -364,7 +366,7 @@ impl SqliteExport {
             Some(Cursor::HoldTarget(hold, contact, object)) => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT hold_id, contact_id, object_id FROM legal_hold_targets \
-                     WHERE {KEY} > (?, ?, ?) ORDER BY {KEY} LIMIT ?"
+                     WHERE {KEY} > (?, ?, ?) ORDER BY {ORDER} LIMIT ?"
                 )))
                 .bind(hold)
                 .bind(contact)

@@ -1,0 +1,974 @@
+//! `kirjuri migrate-store` against the real engines (issue 6, "Moving up"):
+//! an embedded instance populated through the real binary — accounts, tokens,
+//! a browser session, contacts with recordings, a legal hold, a purge's
+//! tombstones, signed audit checkpoints — is moved to a fresh PostgreSQL
+//! database and a Garage bucket, and then served from there by `kirjuri
+//! serve`: the same tokens read the same contacts, recordings come back bit
+//! for bit, phone searches find the same contacts through the copied blind
+//! indexes, and `kirjuri audit verify` passes on the target. The hostile
+//! cases: a target that is not empty, an unreachable database, wrong
+//! credentials (never echoed), a source folder in use, a bucket holding
+//! another register's objects — and a re-run that finds the objects of a
+//! crashed run already in the bucket.
+//!
+//! PostgreSQL comes from `KIRJURI_TEST_POSTGRES_URL` (a superuser URL) or
+//! `scripts/pg start --fast`; Garage from `KIRJURI_TEST_S3_*` or
+//! `scripts/garage start`. A missing server fails the tests, naming what to
+//! install — they never skip. Each test gets its own database and its own
+//! prefix in the bucket.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test should fail loudly at the line that broke"
+)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::Duration;
+
+use kirjuri_core::wav::{Encoding, synth};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+/// The binary under test.
+const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
+
+/// A purpose a supervisor may state.
+const PURPOSE: &str = "complaint_verification";
+
+/// The phone number two of the source's contacts share.
+const SHARED_PHONE: &str = "040 123 4567";
+
+/// The password of the accounts made with `--password-stdin`.
+const PASSWORD: &str = "Migrate-Test-Passw0rd";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh folder for `name`, under `CARGO_TARGET_TMPDIR`; folders of
+/// earlier runs whose process is gone are removed first.
+fn scratch(name: &str) -> PathBuf {
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    SWEPT.get_or_init(|| {
+        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name
+                .strip_prefix("migrate-")
+                .and_then(|rest| rest.split('-').next())
+                && pid.chars().all(|c| c.is_ascii_digit())
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    let dir = root.join(format!("migrate-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+// --- the servers ---------------------------------------------------------
+
+/// The PostgreSQL superuser URL.
+fn postgres() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("KIRJURI_TEST_POSTGRES_URL")
+            && !url.is_empty()
+        {
+            return url;
+        }
+        let output = Command::new(workspace().join("scripts/pg"))
+            .args(["start", "--fast"])
+            .output()
+            .expect("scripts/pg runs");
+        assert!(
+            output.status.success(),
+            "no PostgreSQL for the migration tests: set KIRJURI_TEST_POSTGRES_URL or make \
+             `scripts/pg start --fast` work (apt-get install postgresql): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    })
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (server, _) = base.rsplit_once('/').expect("a URL with a database");
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+/// A new, empty database; its URL.
+async fn fresh_database() -> String {
+    let name = format!("kirjuri_migrate_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(postgres())
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create a database");
+    with_database(postgres(), &name)
+}
+
+/// Drops the database at `url` (a passing test cleans up after itself; a
+/// failing one leaves its database to look at).
+async fn drop_database(url: &str) {
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let mut admin = sqlx::PgConnection::connect(postgres()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
+
+/// Counts rows of `table` in the database at `url`.
+async fn count_rows(url: &str, table: &str) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// The test Garage: endpoint, bucket and keys.
+struct Garage {
+    endpoint: String,
+    bucket: String,
+    access_key: String,
+    secret_key: String,
+}
+
+fn garage() -> &'static Garage {
+    static GARAGE: OnceLock<Garage> = OnceLock::new();
+    GARAGE.get_or_init(|| {
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut vars: BTreeMap<String, String> = [
+            "KIRJURI_TEST_S3_ENDPOINT",
+            "KIRJURI_TEST_S3_BUCKET",
+            "KIRJURI_TEST_S3_ACCESS_KEY",
+            "KIRJURI_TEST_S3_SECRET_KEY",
+        ]
+        .iter()
+        .filter_map(|name| from_env(name).map(|v| (name.to_string(), v)))
+        .collect();
+        if vars.len() < 4 {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("garage-migrate");
+            let output = Command::new(workspace().join("scripts/garage"))
+                .arg("start")
+                .arg(&dir)
+                .args(["--watch", &std::process::id().to_string()])
+                .output()
+                .expect("scripts/garage runs");
+            assert!(
+                output.status.success(),
+                "no Garage for the migration tests: set KIRJURI_TEST_S3_* or make \
+                 `scripts/garage start` work (cargo install garage --locked): {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            vars = String::from_utf8(output.stdout)
+                .unwrap()
+                .lines()
+                .filter_map(|line| line.strip_prefix("export "))
+                .filter_map(|line| line.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        }
+        let get = |name: &str| {
+            vars.get(name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} unset"))
+        };
+        Garage {
+            endpoint: get("KIRJURI_TEST_S3_ENDPOINT"),
+            bucket: get("KIRJURI_TEST_S3_BUCKET"),
+            access_key: get("KIRJURI_TEST_S3_ACCESS_KEY"),
+            secret_key: get("KIRJURI_TEST_S3_SECRET_KEY"),
+        }
+    })
+}
+
+/// The environment every command touching the bucket gets.
+fn s3_env() -> Vec<(String, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID".into(), garage().access_key.clone()),
+        ("AWS_SECRET_ACCESS_KEY".into(), garage().secret_key.clone()),
+    ]
+}
+
+/// A scale-out node's configuration: the migrated database and a prefix of
+/// the test bucket, with the source folder's key files (never copied into
+/// either). The URL goes in through the environment (`KIRJURI_DATABASE__URL`).
+fn node_config(dir: &Path, source: &Path, prefix: &str) -> PathBuf {
+    let path = dir.join("node.toml");
+    let g = garage();
+    std::fs::write(
+        &path,
+        format!(
+            r#"data = "{data}"
+key_file = "{keys}/keyring.json"
+audit_key_file = "{keys}/audit-signing.key"
+
+[database]
+country = "FI"
+
+[objects]
+backend = "s3"
+
+[objects.s3]
+endpoint = "{endpoint}"
+region = "garage"
+bucket = "{bucket}"
+prefix = "{prefix}"
+allow_http = true
+country = "FI"
+"#,
+            data = dir.join("node-data").display(),
+            keys = source.join("keys").display(),
+            endpoint = g.endpoint,
+            bucket = g.bucket,
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A fresh bucket prefix.
+fn fresh_prefix() -> String {
+    format!("migrate-{}", uuid::Uuid::new_v4().simple())
+}
+
+// --- running kirjuri -----------------------------------------------------
+
+fn kirjuri(args: &[&str], envs: &[(String, String)], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(KIRJURI);
+    command
+        .args(args)
+        .env_remove("KIRJURI_DATA")
+        .env_remove("KIRJURI_DATABASE__URL")
+        .env("KIRJURI_LOG", "warn")
+        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the kirjuri binary starts");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn kirjuri_ok(args: &[&str], envs: &[(String, String)], stdin: Option<&str>) -> String {
+    let output = kirjuri(args, envs, stdin);
+    assert!(
+        output.status.success(),
+        "kirjuri {args:?} failed: {}",
+        text(&output)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A running `kirjuri serve`, stopped (SIGTERM, waited for) on drop.
+struct Server {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Server {
+    fn start(args: &[&str], envs: &[(String, String)]) -> Server {
+        // reqwest has no TLS crypto provider of its own here (kirjuri-vault
+        // builds it without one); ring is the process-wide one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let child = Command::new(KIRJURI)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("KIRJURI_DATA")
+            .env_remove("KIRJURI_DATABASE__URL")
+            .env("KIRJURI_LOG", "warn")
+            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // From here on, dropping the server (a failed assertion too) stops it.
+        let mut server = Server {
+            child,
+            base: String::new(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        let stdout = server.child.stdout.take().unwrap();
+        let mut stderr = server.child.stderr.take().unwrap();
+        let (send, receive) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(base) = line.strip_prefix("listening on ") {
+                    let _ = send.send(base.to_owned());
+                }
+            }
+        });
+        let errors = std::sync::Arc::new(Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&errors);
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            sink.lock().unwrap().push_str(&text);
+        });
+        match receive.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => server.base = base,
+            Err(_) => {
+                server.terminate();
+                std::thread::sleep(Duration::from_millis(200));
+                panic!("kirjuri serve did not start: {}", errors.lock().unwrap());
+            }
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post_contact(&self, token: &str, contact: &Value) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/v1/contacts"))
+            .bearer_auth(token)
+            .json(contact)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn put_recording(&self, token: &str, id: &str, wav: Vec<u8>) {
+        let response = self
+            .client
+            .put(self.url(&format!("/api/v1/contacts/{id}/recording")))
+            .bearer_auth(token)
+            .header("content-type", "audio/wav")
+            .body(wav)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
+    async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn contact(&self, token: &str, id: &str) -> Value {
+        let response = self
+            .get(token, &format!("/api/v1/contacts/{id}?purpose={PURPOSE}"))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    async fn recording(&self, token: &str, id: &str) -> Vec<u8> {
+        let response = self
+            .get(
+                token,
+                &format!("/api/v1/contacts/{id}/recording?purpose={PURPOSE}"),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.bytes().await.unwrap().to_vec()
+    }
+
+    /// Contact ids of a phone search, sorted.
+    async fn search_phone(&self, token: &str, phone: &str) -> Vec<String> {
+        let url = reqwest::Url::parse_with_params(
+            &self.url("/api/v1/contacts"),
+            &[("phone", phone), ("purpose", PURPOSE)],
+        )
+        .unwrap();
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        let mut ids: Vec<String> = body["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Signs in through the API; the session cookie.
+    async fn sign_in(&self, name: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/v1/session"))
+            .json(&json!({"name": name, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        cookie.split(';').next().unwrap().trim().to_owned()
+    }
+
+    async fn whoami(&self, cookie: &str) -> StatusCode {
+        self.client
+            .get(self.url("/api/v1/session"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        // SIGTERM: a graceful stop, which signs the last checkpoint.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..300 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+// --- the source register -------------------------------------------------
+
+/// What the source register holds, to compare the target against.
+struct Source {
+    /// The populated data folder (copied by each test, never migrated itself).
+    dir: PathBuf,
+    /// The integration's and the supervisor's tokens.
+    pbx: String,
+    sanna: String,
+    /// Contacts that still hold a recording: id, contact JSON as served, and
+    /// recording bytes.
+    contacts: Vec<(String, Value, Vec<u8>)>,
+    /// Ids of the contacts with the shared phone number, sorted.
+    shared_phone: Vec<String>,
+    /// A browser session of `sanna`'s.
+    cookie: String,
+}
+
+/// A stereo 16-bit 8 kHz WAV of `seconds` seconds.
+fn recording(seconds: u32, seed: u32) -> Vec<u8> {
+    let mut wav = synth::wav_bytes(Encoding::PcmS16, 2, 8000, seconds * 8000, false);
+    // Different bytes per recording (a recording is stored once per content).
+    let at = wav.len() - 4;
+    wav[at..].copy_from_slice(&seed.to_le_bytes());
+    wav
+}
+
+fn source() -> &'static Source {
+    static SOURCE: OnceLock<Source> = OnceLock::new();
+    SOURCE.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(populate())
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+async fn populate() -> Source {
+    let dir = scratch("source");
+    let data = dir.display().to_string();
+    let d = ["--data", data.as_str()];
+    for (name, role) in [
+        ("pbx", "integration"),
+        ("sanna", "supervisor"),
+        ("rita", "registrar"),
+    ] {
+        kirjuri_ok(
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+                d[0],
+                d[1],
+            ],
+            &[],
+            Some(&format!("{PASSWORD}\n")),
+        );
+    }
+    kirjuri_ok(
+        &["user", "add", "aino", "--role", "agent", d[0], d[1]],
+        &[],
+        None,
+    );
+    let pbx = kirjuri_ok(&["token", "create", "--user", "pbx", d[0], d[1]], &[], None)
+        .trim()
+        .to_owned();
+    let sanna = kirjuri_ok(
+        &["token", "create", "--user", "sanna", d[0], d[1]],
+        &[],
+        None,
+    )
+    .trim()
+    .to_owned();
+
+    let server = Server::start(&d, &[]);
+    let mut contacts = Vec::new();
+    let mut shared_phone = Vec::new();
+    for (i, phone) in [SHARED_PHONE, "050 765 4321", SHARED_PHONE]
+        .iter()
+        .enumerate()
+    {
+        let contact = json!({
+            "external_id": format!("pbx-{i}"),
+            "channel": "call_in",
+            "started_at": "2026-11-29T09:15:02+02:00",
+            "ended_at": "2026-11-29T09:16:02+02:00",
+            "service": "water-billing",
+            "agent": "aino",
+            "customer": {"name": format!("Asiakas {i}"), "phone": phone,
+                         "email": format!("asiakas{i}@example.fi")},
+            "property": {"property_id": "91-403-1-1"},
+        });
+        let id = server.post_contact(&pbx, &contact).await;
+        let wav = recording(3 + i as u32, i as u32);
+        server.put_recording(&pbx, &id, wav.clone()).await;
+        if *phone == SHARED_PHONE {
+            shared_phone.push(id.clone());
+        }
+        contacts.push((id, wav));
+    }
+    // A call from long ago: past its deadline, so the purge destroys it and
+    // leaves tombstones.
+    let old = json!({
+        "external_id": "pbx-old",
+        "channel": "call_in",
+        "started_at": "2020-01-10T09:00:00+02:00",
+        "agent": "aino",
+        "customer": {"phone": "040 999 0000"},
+    });
+    let old_id = server.post_contact(&pbx, &old).await;
+    server.put_recording(&pbx, &old_id, recording(2, 99)).await;
+    let mut served = Vec::new();
+    for (id, wav) in contacts {
+        let contact = server.contact(&sanna, &id).await;
+        assert_eq!(server.recording(&sanna, &id).await, wav);
+        served.push((id, contact, wav));
+    }
+    shared_phone.sort();
+    assert_eq!(
+        server.search_phone(&sanna, SHARED_PHONE).await,
+        shared_phone
+    );
+    let cookie = server.sign_in("sanna").await;
+    server.stop();
+
+    let hold = kirjuri(
+        &[
+            "hold",
+            "add",
+            "--contact",
+            &served[0].0,
+            "--ground",
+            "case 2026/17",
+            "--owner",
+            "rita",
+            "--review",
+            "2027-06-30",
+            d[0],
+            d[1],
+        ],
+        &[],
+        None,
+    );
+    assert!(hold.status.success(), "hold add: {}", text(&hold));
+    let purge = kirjuri(&["purge", d[0], d[1]], &[], None);
+    assert!(purge.status.success(), "purge: {}", text(&purge));
+    kirjuri_ok(&["audit", "checkpoint", d[0], d[1]], &[], None);
+    kirjuri_ok(&["audit", "verify", d[0], d[1]], &[], None);
+
+    Source {
+        dir,
+        pbx,
+        sanna,
+        contacts: served,
+        shared_phone,
+        cookie,
+    }
+}
+
+/// A private copy of the source folder (without its dead processes' lock
+/// files), as an operator's cold copy would be.
+fn copy_of_source(to: &Path) -> PathBuf {
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                if entry.file_name() != "instances" {
+                    copy_tree(&entry.path(), &target);
+                }
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = to.join("source");
+    copy_tree(&source().dir, &dir);
+    dir
+}
+
+/// Runs `migrate-store` from `source` into the database at `url` and the
+/// bucket prefix of `config`.
+fn migrate(source: &Path, config: &Path, url: &str, extra: &[&str]) -> Output {
+    let from = source.display().to_string();
+    let config = config.display().to_string();
+    let mut args = vec!["migrate-store", "--from", &from, "--config", &config];
+    args.extend_from_slice(extra);
+    let mut envs = s3_env();
+    envs.push(("KIRJURI_DATABASE__URL".into(), url.to_owned()));
+    kirjuri(&args, &envs, None)
+}
+
+/// The `table source target` lines of a report.
+fn report_counts(stdout: &str) -> BTreeMap<String, (u64, u64)> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let table = words.next()?;
+            let source = words.next()?.parse().ok()?;
+            let target = words.next()?.parse().ok()?;
+            Some((table.to_owned(), (source, target)))
+        })
+        .collect()
+}
+
+// --- the tests -----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migrated_register_is_served_from_postgresql_and_s3_exactly_as_before() {
+    let src = source();
+    let dir = scratch("round-trip");
+    let from = copy_of_source(&dir);
+    let url = fresh_database().await;
+    let config = node_config(&dir, &from, &fresh_prefix());
+
+    let output = migrate(&from, &config, &url, &[]);
+
+    assert!(
+        output.status.success(),
+        "migrate-store failed: {}",
+        text(&output)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.contains("verified: every table equal row for row"),
+        "{stdout}"
+    );
+    let counts = report_counts(&stdout);
+    for (table, at_least) in [
+        ("users", 4),
+        ("api_tokens", 2),
+        ("sessions", 1),
+        ("contacts", 4),
+        ("contact_index", 8),
+        ("objects", 3),
+        ("legal_holds", 1),
+        ("legal_hold_targets", 1),
+        ("tombstones", 2),
+        ("audit_events", 20),
+        ("audit_checkpoints", 1),
+    ] {
+        let (source_rows, target_rows) = counts
+            .get(table)
+            .unwrap_or_else(|| panic!("no {table} line in the report:\n{stdout}"));
+        assert_eq!(source_rows, target_rows, "{table}: {stdout}");
+        assert!(
+            *source_rows >= at_least,
+            "{table}: {source_rows} rows:\n{stdout}"
+        );
+    }
+    for (table, name) in [
+        ("contacts", "contacts"),
+        ("objects", "objects"),
+        ("audit_events", "audit_events"),
+        ("tombstones", "tombstones"),
+    ] {
+        assert_eq!(
+            count_rows(&url, table).await as u64,
+            counts[name].1,
+            "{table} in PostgreSQL"
+        );
+    }
+
+    // The scale-out node serves the same register.
+    let mut envs = s3_env();
+    envs.push(("KIRJURI_DATABASE__URL".into(), url.clone()));
+    let config_arg = config.display().to_string();
+    let node = Server::start(&["--config", &config_arg], &envs);
+    for (id, before, wav) in &src.contacts {
+        let after = node.contact(&src.sanna, id).await;
+        assert_eq!(&after, before, "contact {id} as served after the move");
+        assert_eq!(
+            &node.recording(&src.sanna, id).await,
+            wav,
+            "recording of {id}"
+        );
+    }
+    assert_eq!(
+        node.search_phone(&src.sanna, SHARED_PHONE).await,
+        src.shared_phone
+    );
+    assert_eq!(
+        node.whoami(&src.cookie).await,
+        StatusCode::OK,
+        "a browser session survives the move"
+    );
+    // The integration still delivers, and the new contact is found too.
+    let new = node
+        .post_contact(
+            &src.pbx,
+            &json!({"channel": "call_in", "started_at": "2026-12-01T10:00:00+02:00",
+                    "agent": "aino", "customer": {"phone": SHARED_PHONE}}),
+        )
+        .await;
+    node.put_recording(&src.pbx, &new, recording(1, 7)).await;
+    assert!(
+        node.search_phone(&src.sanna, SHARED_PHONE)
+            .await
+            .contains(&new)
+    );
+    node.stop();
+
+    let verify = kirjuri(&["audit", "verify", "--config", &config_arg], &envs, None);
+    assert!(
+        verify.status.success(),
+        "audit verify on the target: {}",
+        text(&verify)
+    );
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("audit log intact"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_is_not_empty_is_refused_and_verify_only_checks_a_finished_one() {
+    let dir = scratch("not-empty");
+    let from = copy_of_source(&dir);
+    let url = fresh_database().await;
+    let config = node_config(&dir, &from, &fresh_prefix());
+    let first = migrate(&from, &config, &url, &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    let events = count_rows(&url, "audit_events").await;
+
+    let again = migrate(&from, &config, &url, &[]);
+
+    assert!(
+        !again.status.success(),
+        "a second run must refuse: {}",
+        text(&again)
+    );
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("the target database is not empty"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--verify-only"), "{stderr}");
+    assert_eq!(
+        count_rows(&url, "audit_events").await,
+        events,
+        "nothing written"
+    );
+
+    let verify = migrate(&from, &config, &url, &["--verify-only"]);
+    assert!(verify.status.success(), "--verify-only: {}", text(&verify));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("verified: every table"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_after_a_crash_reuses_the_objects_already_copied_and_a_foreign_bucket_is_refused() {
+    let dir = scratch("rerun");
+    let from = copy_of_source(&dir);
+    let prefix = fresh_prefix();
+    let config = node_config(&dir, &from, &prefix);
+    // A run that copied the objects and died before its database commit
+    // leaves exactly this: the objects in the bucket, an empty database.
+    let crashed = fresh_database().await;
+    let first = migrate(&from, &config, &crashed, &[]);
+    assert!(first.status.success(), "{}", text(&first));
+
+    let url = fresh_database().await;
+    let rerun = migrate(&from, &config, &url, &[]);
+
+    assert!(rerun.status.success(), "the re-run: {}", text(&rerun));
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert!(
+        stderr.contains("0 copied, 3 already in the target"),
+        "{stderr}"
+    );
+
+    // Another register's objects in the bucket: refused, nothing written.
+    let other_dir = dir.join("other");
+    kirjuri_ok(
+        &[
+            "user",
+            "add",
+            "x",
+            "--role",
+            "admin",
+            "--data",
+            &other_dir.display().to_string(),
+        ],
+        &[],
+        None,
+    );
+    let other_url = fresh_database().await;
+    let foreign = migrate(&other_dir, &config, &other_url, &[]);
+    assert!(!foreign.status.success(), "{}", text(&foreign));
+    let stderr = String::from_utf8_lossy(&foreign.stderr);
+    assert!(stderr.contains("that are not this register's"), "{stderr}");
+    assert_eq!(count_rows(&other_url, "users").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_and_wrong_credentials_fail_clearly_without_the_password() {
+    let dir = scratch("unreachable");
+    let from = copy_of_source(&dir);
+    let config = node_config(&dir, &from, &fresh_prefix());
+    let secret = "Pw-9f3a1c-never-shown";
+    // Port 1 on loopback: nothing listens there.
+    let unreachable = format!("postgres://kirjuri:{secret}@127.0.0.1:1/kirjuri");
+    let server = postgres()
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(host, _)| host.to_owned())
+        .unwrap();
+    let wrong_role = format!("postgres://no_such_role:{secret}@{server}/postgres");
+
+    for url in [unreachable, wrong_role] {
+        let output = migrate(&from, &config, &url, &[]);
+
+        assert!(!output.status.success(), "{}", text(&output));
+        let all = text(&output);
+        assert!(
+            all.contains("failed to connect to the target database postgres://"),
+            "{all}"
+        );
+        assert!(
+            all.contains(":***@"),
+            "the URL is named with its password masked: {all}"
+        );
+        assert!(!all.contains(secret), "the password leaked: {all}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_folder_in_use_is_refused() {
+    let dir = scratch("in-use");
+    let from = copy_of_source(&dir);
+    let url = fresh_database().await;
+    let config = node_config(&dir, &from, &fresh_prefix());
+    let data = from.display().to_string();
+    let running = Server::start(&["--data", &data], &[]);
+
+    let output = migrate(&from, &config, &url, &[]);
+
+    running.stop();
+    assert!(!output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is in use by 1 running kirjuri process"),
+        "{stderr}"
+    );
+    assert_eq!(
+        count_rows(&url, "pg_tables WHERE tablename = 'users'").await,
+        0
+    );
+
+    let missing = migrate(&dir.join("nothing-here"), &config, &url, &[]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("is not a Kirjuri data folder"),
+        "{}",
+        text(&missing)
+    );
+}
