@@ -39,13 +39,13 @@ use std::time::Duration;
 
 use kirjuri_core::clock::Clock;
 use kirjuri_core::location::{LocationError, check_storage_location};
-use kirjuri_store::{SqliteStore, Store};
+use kirjuri_store::{PostgresStore, SqliteStore, Store};
 use kirjuri_vault::{Keyring, LocalFolder, ObjectStore, S3Credentials, S3Store};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::LoginThrottle;
-use crate::config::{Config, ObjectBackend};
+use crate::config::{Config, DatabaseUrl, ObjectBackend};
 use crate::error::{Error, Result};
 
 /// A running process's claim on the data folder (and, with a shared
@@ -522,24 +522,92 @@ fn check_locations(config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// "refusing to start: SETTING PROBLEM"; `problem` is either the location
+/// rule's own message after ": " or a phrase ("is required …").
 fn refused_location(setting: &str, problem: &str) -> Error {
-    Error::Internal(format!("refusing to start: {setting} {problem}",))
+    let sep = if problem.starts_with(':') { "" } else { " " };
+    Error::Internal(format!("refusing to start: {setting}{sep}{problem}"))
 }
 
-/// The database `config` names: SQLite in the data folder, or PostgreSQL.
+/// The database `config` names: SQLite in the data folder, or PostgreSQL
+/// (migrated on connect unless `database.migrate = false`, where the
+/// schema's owner migrates and the nodes connect as a role that cannot
+/// rewrite the audit log).
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    match &config.database.url {
-        None => Ok(Arc::new(
-            SqliteStore::open(&config.database_file()).await?,
-        )),
-        Some(url) if url.is_postgres() => Err(Error::Internal(
-            "database.url: PostgreSQL is not available in this build yet".to_owned(),
-        )),
-        Some(_) => Err(Error::Internal(
-            "database.url must start with postgres:// (leave it out for the embedded SQLite database)"
+    let database = &config.database;
+    let Some(url) = &database.url else {
+        return Ok(Arc::new(SqliteStore::open(&config.database_file()).await?));
+    };
+    if !url.is_postgres() {
+        // Never quote the URL: it may hold a password.
+        return Err(Error::Internal(
+            "database.url must be a postgres:// URL (leave it out for the embedded SQLite \
+             database)"
                 .to_owned(),
-        )),
+        ));
     }
+    let url = match &database.password_file {
+        None => zeroize::Zeroizing::new(url.expose().to_owned()),
+        Some(path) => with_password(url.expose(), &read_password(path)?),
+    };
+    let store = if database.migrate {
+        PostgresStore::open(&url).await
+    } else {
+        PostgresStore::connect(&url).await
+    }
+    .map_err(|e| {
+        Error::Internal(format!(
+            "failed to open the PostgreSQL database ({}): {e}",
+            config
+                .database
+                .url
+                .as_ref()
+                .map_or_else(String::new, DatabaseUrl::redacted)
+        ))
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// The database password from `path`, without a trailing newline.
+fn read_password(path: &Path) -> Result<zeroize::Zeroizing<String>> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        Error::Internal(format!(
+            "database.password_file: failed to read {}: {e}",
+            path.display()
+        ))
+    })?);
+    let password = text.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err(Error::Internal(format!(
+            "database.password_file: {} is empty",
+            path.display()
+        )));
+    }
+    Ok(zeroize::Zeroizing::new(password.to_owned()))
+}
+
+/// `url` with `password` as its `password` query parameter (which the
+/// driver applies after the URL's own user info, so it wins).
+fn with_password(url: &str, password: &str) -> zeroize::Zeroizing<String> {
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(url.len() + password.len() * 3));
+    let (base, fragment) = url
+        .split_once('#')
+        .map_or((url, None), |(b, f)| (b, Some(f)));
+    out.push_str(base);
+    out.push(if base.contains('?') { '&' } else { '?' });
+    out.push_str("password=");
+    for byte in password.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
 }
 
 /// The object storage `config` names: the data folder, or an S3 bucket
@@ -702,5 +770,17 @@ mod tests {
         );
         let with_query = DatabaseUrl::new(format!("postgres://db/k?password={SECRET}"));
         assert!(!with_query.redacted().contains(SECRET));
+    }
+
+    #[test]
+    fn a_password_file_is_added_to_the_url_percent_encoded() {
+        assert_eq!(
+            with_password("postgres://kirjuri@db/k", "p@ss w:rd/ä").as_str(),
+            "postgres://kirjuri@db/k?password=p%40ss%20w%3Ard%2F%C3%A4"
+        );
+        assert_eq!(
+            with_password("postgres://kirjuri@db/k?sslmode=require", "x").as_str(),
+            "postgres://kirjuri@db/k?sslmode=require&password=x"
+        );
     }
 }

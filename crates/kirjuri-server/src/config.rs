@@ -157,7 +157,7 @@ pub fn is_config_env_key(key: &str) -> bool {
 }
 
 /// `[database]`: where the rows live.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `postgres://user@host:port/db`. Absent: embedded SQLite in the data
@@ -171,8 +171,23 @@ pub struct DatabaseConfig {
     /// The ISO 3166-1 alpha-2 code of the country the database server is in
     /// (`FI`, `SE`, …); required with a URL and must be in the EU/EEA (DIS-1).
     pub country: Option<String>,
-    /// Connections each node keeps open at most.
-    pub max_connections: Option<u32>,
+    /// Whether each node brings the schema up to date when it connects
+    /// (the default: the connecting role owns the schema). Set `false` when
+    /// the schema's owner migrates at deployment and grants the nodes' role
+    /// only what it needs — then the nodes cannot rewrite the audit log even
+    /// by mistake; a node refuses a schema older than itself.
+    pub migrate: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            password_file: None,
+            country: None,
+            migrate: true,
+        }
+    }
 }
 
 /// A database URL. It may hold a password, so it is kept secret: redacted
