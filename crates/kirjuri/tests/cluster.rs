@@ -546,7 +546,12 @@ async fn answer(response: reqwest::Result<reqwest::Response>) -> Answer {
     Some((status, body))
 }
 
-async fn post_contact(client: &reqwest::Client, node: &str, token: &str, contact: &Value) -> Answer {
+async fn post_contact(
+    client: &reqwest::Client,
+    node: &str,
+    token: &str,
+    contact: &Value,
+) -> Answer {
     answer(
         client
             .post(format!("{node}/api/v1/contacts"))
@@ -703,10 +708,7 @@ where
         if check().await {
             return started.elapsed();
         }
-        assert!(
-            started.elapsed() < limit,
-            "{what}: not within {limit:?}"
-        );
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -721,8 +723,7 @@ const CONTACTS: usize = 24;
 const EXPIRED: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_double_purges()
-{
+async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_double_purges() {
     let cluster = Cluster::new().await;
     let client = cluster.client.clone();
 
@@ -732,8 +733,11 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
     std::fs::create_dir_all(&spool).unwrap();
     for n in 0..EXPIRED {
         let external_id = format!("cluster-expired-{n}");
-        std::fs::write(spool.join(format!("{external_id}.wav")), small_wav(1000 + n as u32))
-            .unwrap();
+        std::fs::write(
+            spool.join(format!("{external_id}.wav")),
+            small_wav(1000 + n as u32),
+        )
+        .unwrap();
         std::fs::write(
             spool.join(format!("{external_id}.json")),
             serde_json::to_vec(&contact(&external_id, 430, 9000 + n)).unwrap(),
@@ -791,10 +795,7 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
                     wav: small_wav(n as u32),
                     ..Delivery::default()
                 };
-                let pair = [
-                    addresses[n % 3].as_str(),
-                    addresses[(n + 1) % 3].as_str(),
-                ];
+                let pair = [addresses[n % 3].as_str(), addresses[(n + 1) % 3].as_str()];
                 deliver_to_two(&client, pair, &token, &mut delivery).await;
                 deliveries.push(delivery);
             }
@@ -838,6 +839,10 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
     )
     .await;
     let since_kill = killed_at.elapsed();
+    eprintln!(
+        "the killed node's upload was cleaned up {since_kill:?} after the kill \
+         (TTL {INSTANCE_TTL_SECONDS} s)"
+    );
     assert!(
         since_kill <= Duration::from_secs(INSTANCE_TTL_SECONDS + 3 * RECOVER_INTERVAL_SECONDS + 5),
         "the dead node's upload was cleaned up {since_kill:?} after the kill \
@@ -901,15 +906,27 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
             .into_iter()
             .filter(|o| o.kind == "recording")
             .collect();
-        assert_eq!(recordings.len(), 1, "{}: one recording", delivery.external_id);
+        assert_eq!(
+            recordings.len(),
+            1,
+            "{}: one recording",
+            delivery.external_id
+        );
         for node in survivors {
             let response = client
-                .get(format!("{node}/api/v1/contacts/{id}/recording?purpose={PURPOSE}"))
+                .get(format!(
+                    "{node}/api/v1/contacts/{id}/recording?purpose={PURPOSE}"
+                ))
                 .bearer_auth(&cluster.sanna)
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(response.status(), StatusCode::OK, "{}", delivery.external_id);
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "{}",
+                delivery.external_id
+            );
             let bytes = response.bytes().await.unwrap();
             assert!(
                 bytes.as_ref() == delivery.wav.as_slice(),
@@ -941,6 +958,15 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
     )
     .await;
     for contact in &expired {
+        assert!(
+            cluster
+                .store
+                .objects_for_contact(contact)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{contact}: nothing of an expired contact is left"
+        );
         let tombstones = cluster.store.tombstones_for_contact(contact).await.unwrap();
         let mut per_id: BTreeMap<uuid::Uuid, usize> = BTreeMap::new();
         for tombstone in &tombstones {
@@ -997,7 +1023,12 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
     // after the survivors stop and sign their last checkpoint.
     for node in &mut nodes[..2] {
         let status = node.stop();
-        assert!(status.success(), "{} stopped with {status}:\n{}", node.name, node.log());
+        assert!(
+            status.success(),
+            "{} stopped with {status}:\n{}",
+            node.name,
+            node.log()
+        );
     }
     let verify = kirjuri(
         &cluster.config,
