@@ -159,6 +159,17 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// PostgreSQL's plan for the contact search `filter` would run, one line
+    /// per row of `EXPLAIN` — for diagnostics, benchmarks and the test that
+    /// keeps the phone lookup on its indexes.
+    pub async fn explain_search(&self, filter: &ContactFilter) -> Result<Vec<String>> {
+        let mut query = contacts::search_query("EXPLAIN ", filter);
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| Ok(sqlx::Row::try_get::<String, _>(row, 0)?))
+            .collect()
+    }
+
     /// Starts a write transaction holding the audit lock until it ends:
     /// every transaction that appends an audit event must begin here (see
     /// the module docs). Read committed, whatever the server's default.

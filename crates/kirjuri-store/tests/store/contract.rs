@@ -1,13 +1,19 @@
 //! The behaviour every [`Store`] promises, tested through the trait alone so
-//! that a second backend can run the same cases. Each case runs in memory and
-//! on a file.
+//! that every backend runs the same cases: SQLite in memory and on a file,
+//! and PostgreSQL. Besides contacts, objects, accounts and the audit log,
+//! this covers the audit log's tamper-evidence side (byte-exact stored
+//! events, Merkle leaves, checkpoints, reference queries) and
+//! [`Coordination`](kirjuri_store::Coordination).
 
 use chrono::TimeDelta;
+use kirjuri_core::ids::UserId;
 use kirjuri_core::ids::{ContactId, ObjectId};
 use kirjuri_core::role::Role;
 use kirjuri_store::{
-    CommitOutcome, ContactFilter, Error, InsertOutcome, Store, truncate_to_storage,
+    AuditCheckpointRow, AuditFilter, CommitOutcome, ContactFilter, Error, InsertOutcome,
+    NewAuditEvent, Store, truncate_to_storage,
 };
+use serde_json::json;
 
 use crate::support::{
     all_audit, at, audit, contact, contact_with_external_id, entry, object, on_every_backend,
@@ -21,6 +27,35 @@ fn by_index(entries: &[kirjuri_store::IndexEntry]) -> ContactFilter {
         limit: 100,
         ..ContactFilter::default()
     }
+}
+
+/// An audit event numbered `i`, at a fixed instant plus `i` microseconds.
+fn event(i: i64, actor: Option<UserId>, action: &str, details: serde_json::Value) -> NewAuditEvent {
+    NewAuditEvent {
+        at: at("2026-11-29T12:00:00Z") + TimeDelta::microseconds(i),
+        actor,
+        action: action.into(),
+        object: Some(format!("object-{i}")),
+        purpose: None,
+        outcome: "success".into(),
+        details,
+    }
+}
+
+/// A checkpoint row of `size` with recognisable bytes.
+fn checkpoint(size: u64) -> AuditCheckpointRow {
+    AuditCheckpointRow {
+        size,
+        root: vec![size as u8; 32],
+        note: format!("note {size}\n"),
+        frontier: vec![1; 32 * size.count_ones() as usize],
+        created_at: at("2026-11-29T12:00:00Z"),
+    }
+}
+
+/// The sequence numbers of `records`, in order.
+fn seqs(records: &[kirjuri_store::AuditRecord]) -> Vec<i64> {
+    records.iter().map(|r| r.seq).collect()
 }
 
 /// The ids of `rows`, in order.
@@ -526,5 +561,224 @@ on_every_backend! {
         assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), seqs);
         assert_eq!(all.into_iter().map(|r| r.event).collect::<Vec<_>>(), events);
         assert_eq!(after_second.iter().map(|r| r.seq).collect::<Vec<_>>(), seqs[2..4].to_vec());
+    }
+
+    async fn timestamps_before_2000_truncate_down_like_later_ones(store: &dyn Store) {
+        // PostgreSQL counts from 2000-01-01; an instant before it must still
+        // lose its nanoseconds downwards, as SQLite's integer microseconds do.
+        let mut row = contact("aino", at("1999-12-31T23:59:59.9999999Z"));
+        row.created_at = at("1969-07-20T20:17:40.0000015Z");
+        store.insert_contact(&row, &[], &audit("contact.create")).await.unwrap();
+
+        let stored = store.contact(&row.id).await.unwrap().unwrap();
+
+        assert_eq!(stored.started_at, at("1999-12-31T23:59:59.999999Z"));
+        assert_eq!(stored.created_at, at("1969-07-20T20:17:40.000001Z"));
+        assert_eq!(stored.started_at, truncate_to_storage(row.started_at));
+    }
+
+    async fn an_object_reads_back_by_its_id(store: &dyn Store) {
+        let row = contact("aino", at("2026-11-29T07:15:02Z"));
+        store.insert_contact(&row, &[], &audit("c")).await.unwrap();
+        let upload = pending(row.id, "recording");
+        store.begin_object(&upload).await.unwrap();
+        let mut stored = object(&upload, &sha('f'));
+        stored.media = json!({"encoding": "mulaw", "sample_rate": 8000, "channels": 1,
+                              "duration_ms": 1500, "peaks": [0.5, -1.25, 3], "note": null});
+        store.commit_object(&stored, &audit("recording.create")).await.unwrap();
+
+        assert_eq!(store.object(&upload.id).await.unwrap(), Some(stored));
+        assert_eq!(store.object(&ObjectId::new_v7()).await.unwrap(), None);
+    }
+
+    // --- audit: tamper evidence and queries (AUD-2) ------------------------
+
+    async fn stored_events_come_back_byte_for_byte_with_gapless_sequence_numbers(store: &dyn Store) {
+        assert_eq!(store.audit_head().await.unwrap(), 0);
+        let actor = UserId::new_v7();
+        let first = store
+            .append_audit(&event(1, Some(actor), "contact.viewed", json!({"b": 1, "a": [2, "x"]})))
+            .await
+            .unwrap();
+        store
+            .append_audit_batch(&[
+                event(2, None, "user.created", json!({})),
+                event(3, None, "user.created", json!({"s": "ä\u{0}\"\\"})),
+            ])
+            .await
+            .unwrap();
+
+        let stored = store.stored_audit_events(0, 10).await.unwrap();
+
+        assert_eq!(first, 1);
+        assert_eq!(store.audit_head().await.unwrap(), 3);
+        assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(stored[0].details, r#"{"a":[2,"x"],"b":1}"#);
+        assert_eq!(stored[2].details, r#"{"s":"ä\u0000\"\\"}"#);
+        assert_eq!(stored[0].actor.as_deref(), Some(&actor.as_bytes()[..]));
+        assert_eq!(stored[0].at_micros, event(1, None, "", json!({})).at.timestamp_micros());
+        assert_eq!(stored[1].actor, None);
+        assert_eq!(store.stored_audit_events(2, 10).await.unwrap().len(), 1);
+        assert_eq!(store.stored_audit_events(0, 2).await.unwrap().len(), 2);
+    }
+
+    async fn bulk_leaves_equal_the_hashes_of_the_stored_rows(store: &dyn Store) {
+        let actor = UserId::new_v7();
+        let events: Vec<NewAuditEvent> = (0..300)
+            .map(|i| NewAuditEvent {
+                actor: (i % 3 != 0).then_some(actor),
+                object: (i % 5 != 0).then(|| format!("o\"b\\j\n{i}\u{1}ä😀")),
+                purpose: (i % 2 == 0).then(|| "training".to_owned()),
+                ..event(i, None, "contact.viewed", json!({"i": i, "s": "x\ty"}))
+            })
+            .collect();
+        store.append_audit_batch(&events).await.unwrap();
+        let mut buffer = Vec::new();
+        let expected: Vec<(i64, [u8; 32])> = store
+            .stored_audit_events(0, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (e.seq, kirjuri_core::audit::leaf_hash_of(&e.leaf_fields(), &mut buffer)))
+            .collect();
+
+        let mut got = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let page = store.audit_leaves(after, 64).await.unwrap();
+            got.extend(page.iter().map(|l| (l.seq, l.leaf)));
+            match page.last() {
+                Some(last) => after = last.seq,
+                None => break,
+            }
+        }
+
+        assert_eq!(expected.len(), 300);
+        assert_eq!(got, expected);
+        assert!(store.audit_leaves(0, 0).await.unwrap().is_empty());
+        assert!(store.audit_leaves(300, 10).await.unwrap().is_empty());
+    }
+
+    async fn audit_queries_find_events_by_the_ids_they_name_by_actor_and_by_action(store: &dyn Store) {
+        let (aino, sanna) = (UserId::new_v7(), UserId::new_v7());
+        let contact = "0192f5c4-8f5e-7000-8000-0000000000aa";
+        let events = [
+            // 1: viewed the contact (object).
+            NewAuditEvent { object: Some(contact.into()), ..event(1, Some(aino), "contact.viewed", json!({})) },
+            // 2: read its recording (details.contact).
+            event(2, Some(sanna), "recording.read", json!({"contact": contact})),
+            // 3: a search that returned it among others.
+            NewAuditEvent {
+                object: None,
+                ..event(3, Some(sanna), "contact.search", json!({"results": ["other", 7, contact]}))
+            },
+            // 4: names it only inside an object, which is not a reference.
+            event(4, Some(aino), "contact.viewed", json!({"results": {"contact": contact}})),
+        ];
+        for e in &events {
+            store.append_audit(e).await.unwrap();
+        }
+        let all = AuditFilter { limit: 100, ..AuditFilter::default() };
+        let about = AuditFilter { reference: Some(contact.into()), ..all.clone() };
+        let by_sanna = AuditFilter { actor: Some(sanna), ..all.clone() };
+        let viewed = AuditFilter { action: Some("contact.viewed".into()), ..all.clone() };
+        let viewed_by_aino_about = AuditFilter { actor: Some(aino), ..about.clone() };
+        let page = AuditFilter { after_seq: 1, limit: 1, ..about.clone() };
+        let other = AuditFilter { reference: Some("other".into()), ..all.clone() };
+
+        assert_eq!(seqs(&store.search_audit(&about).await.unwrap()), [1, 2, 3]);
+        assert_eq!(seqs(&store.search_audit(&by_sanna).await.unwrap()), [2, 3]);
+        assert_eq!(seqs(&store.search_audit(&viewed).await.unwrap()), [1, 4]);
+        assert_eq!(seqs(&store.search_audit(&viewed_by_aino_about).await.unwrap()), [1]);
+        assert_eq!(seqs(&store.search_audit(&page).await.unwrap()), [2]);
+        assert_eq!(seqs(&store.search_audit(&other).await.unwrap()), [3]);
+        assert_eq!(store.search_audit(&all).await.unwrap()[1].event.details, json!({"contact": contact}));
+    }
+
+    async fn a_checkpoint_is_stored_only_on_top_of_the_one_its_writer_extended(store: &dyn Store) {
+        assert!(store.latest_audit_checkpoint().await.unwrap().is_none());
+        // The first needs "no checkpoint yet".
+        assert!(!store.insert_audit_checkpoint(&checkpoint(4), Some(2)).await.unwrap());
+        assert!(store.insert_audit_checkpoint(&checkpoint(4), None).await.unwrap());
+        // A racer that also started from nothing loses, whatever its size.
+        assert!(!store.insert_audit_checkpoint(&checkpoint(4), None).await.unwrap());
+        assert!(!store.insert_audit_checkpoint(&checkpoint(5), None).await.unwrap());
+        assert!(store.insert_audit_checkpoint(&checkpoint(7), Some(4)).await.unwrap());
+        assert!(!store.insert_audit_checkpoint(&checkpoint(9), Some(4)).await.unwrap());
+
+        assert_eq!(store.latest_audit_checkpoint().await.unwrap(), Some(checkpoint(7)));
+        assert_eq!(store.audit_checkpoints(None, 10).await.unwrap(), [checkpoint(4), checkpoint(7)]);
+        assert_eq!(store.audit_checkpoints(Some(4), 10).await.unwrap(), [checkpoint(7)]);
+        assert_eq!(store.audit_checkpoints(None, 1).await.unwrap(), [checkpoint(4)]);
+    }
+
+    async fn racing_checkpoint_writers_from_one_size_store_exactly_one(store: &dyn Store) {
+        store.insert_audit_checkpoint(&checkpoint(2), None).await.unwrap();
+        let rows: Vec<_> = (3..19).map(checkpoint).collect();
+
+        let stored = futures::future::join_all(
+            rows.iter().map(|row| store.insert_audit_checkpoint(row, Some(2))),
+        )
+        .await;
+
+        let stored: Vec<bool> = stored.into_iter().map(Result::unwrap).collect();
+        assert_eq!(stored.iter().filter(|s| **s).count(), 1, "{stored:?}");
+        assert_eq!(store.audit_checkpoints(None, 100).await.unwrap().len(), 2);
+    }
+
+    async fn the_log_identity_is_32_lowercase_hex_digits_and_never_changes(store: &dyn Store) {
+        let id = store.audit_log_id().await.unwrap();
+        store.append_audit(&event(1, None, "user.created", json!({}))).await.unwrap();
+
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{id}");
+        assert_eq!(store.audit_log_id().await.unwrap(), id);
+    }
+
+    // --- coordination ---------------------------------------------------------
+
+    async fn a_lease_goes_to_one_holder_until_it_ends_or_is_released(store: &dyn Store) {
+        let t0 = at("2026-11-29T12:00:00Z");
+        let minute = TimeDelta::minutes(1);
+
+        assert!(store.try_lease("purge", "node-a", t0, t0 + minute).await.unwrap());
+        assert!(!store.try_lease("purge", "node-b", t0 + minute / 2, t0 + minute * 2).await.unwrap());
+        assert!(store.try_lease("checkpoint", "node-b", t0, t0 + minute).await.unwrap(), "another job is free");
+        assert!(store.try_lease("purge", "node-a", t0 + minute / 2, t0 + minute * 3).await.unwrap(), "a renewal");
+        assert!(!store.try_lease("purge", "node-b", t0 + minute * 2, t0 + minute * 4).await.unwrap());
+        assert!(store.try_lease("purge", "node-b", t0 + minute * 3, t0 + minute * 4).await.unwrap(), "ended at 3");
+        store.release_lease("purge", "node-a").await.unwrap();
+        assert!(!store.try_lease("purge", "node-a", t0 + minute * 3, t0 + minute * 5).await.unwrap(), "not the holder's to release");
+        store.release_lease("purge", "node-b").await.unwrap();
+        assert!(store.try_lease("purge", "node-a", t0 + minute * 3, t0 + minute * 5).await.unwrap());
+    }
+
+    async fn of_many_callers_at_once_exactly_one_takes_a_free_lease(store: &dyn Store) {
+        let t0 = at("2026-11-29T12:00:00Z");
+        let holders: Vec<String> = (0..16).map(|i| format!("node-{i}")).collect();
+
+        let taken = futures::future::join_all(
+            holders.iter().map(|h| store.try_lease("purge", h, t0, t0 + TimeDelta::minutes(1))),
+        )
+        .await;
+
+        assert_eq!(taken.into_iter().filter(|t| *t.as_ref().unwrap()).count(), 1);
+    }
+
+    async fn heartbeats_never_move_back_and_a_removed_instance_has_none(store: &dyn Store) {
+        let t0 = at("2026-11-29T12:00:00.000001Z");
+        assert_eq!(store.last_heartbeat("node-a").await.unwrap(), None);
+
+        store.heartbeat("node-a", t0).await.unwrap();
+        store.heartbeat("node-a", t0 - TimeDelta::seconds(5)).await.unwrap();
+        store.heartbeat("node-b", t0 + TimeDelta::seconds(1)).await.unwrap();
+
+        assert_eq!(store.last_heartbeat("node-a").await.unwrap(), Some(t0));
+        store.heartbeat("node-a", t0 + TimeDelta::seconds(10)).await.unwrap();
+        assert_eq!(store.last_heartbeat("node-a").await.unwrap(), Some(t0 + TimeDelta::seconds(10)));
+        store.remove_instance("node-a").await.unwrap();
+        assert_eq!(store.last_heartbeat("node-a").await.unwrap(), None);
+        assert_eq!(store.last_heartbeat("node-b").await.unwrap(), Some(t0 + TimeDelta::seconds(1)));
+        store.remove_instance("node-a").await.expect("removing twice is harmless");
     }
 }
