@@ -1,8 +1,8 @@
 //! The account methods of the [`Store`] contract (SEC-5, ACC-1): lockout
 //! counting, administrative changes, sessions, TOTP state and token
 //! revocation — each write together with its audit events, or not at all.
-//! Like `contract`, every case runs in memory and on a file through
-//! `&dyn Store` only.
+//! Like `contract`, every case runs through `&dyn Store` only on every
+//! backend: SQLite in memory and on a file, and PostgreSQL.
 //!
 //! [`Store`]: kirjuri_store::Store
 
