@@ -18,6 +18,7 @@
 //! `backup`).
 
 use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -59,8 +60,23 @@ impl SqliteStore {
         let name = target
             .to_str()
             .ok_or_else(|| Error::Corrupt("backup: the target path is not valid UTF-8".into()))?;
-        if target.exists() {
-            return Err(Error::Conflict("backup target file"));
+        // Created first, owner-only and empty (which VACUUM INTO accepts),
+        // so the copy is never readable by others, not even for a moment.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(target)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Conflict("backup target file"));
+            }
+            Err(e) => {
+                return Err(Error::Corrupt(format!(
+                    "backup: failed to create the target file ({e})"
+                )));
+            }
         }
         sqlx::query("VACUUM INTO ?")
             .bind(name)
@@ -246,6 +262,9 @@ mod tests {
         assert_eq!(contents.contacts, 0);
         assert_eq!(contents.audit_events, 1);
         assert!(contents.objects.is_empty());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the copy is owner-only");
         // The copy is a database the store opens (migrations already applied).
         SqliteStore::open(&copy).await.unwrap();
         // A second backup to the same file is refused, not overwritten.

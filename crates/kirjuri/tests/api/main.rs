@@ -16,6 +16,7 @@
 mod access;
 mod accounts;
 mod audit;
+mod backup;
 mod contacts;
 mod crash;
 mod helpers;
