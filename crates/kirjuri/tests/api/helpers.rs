@@ -222,6 +222,9 @@ pub async fn spawn_app_with_env(envs: &[(&str, &str)]) -> TestApp {
         .tempdir()
         .expect("create a data folder");
     copy_tree(&template.dir, data.path());
+    // reqwest is built without a TLS crypto provider (object_store's
+    // features); the process-wide one is ring's, as everywhere else.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(120))

@@ -20,6 +20,7 @@ mod backup;
 mod contacts;
 mod crash;
 mod helpers;
+mod holds;
 mod import;
 mod leaks;
 mod recordings;
