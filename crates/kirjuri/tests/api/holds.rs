@@ -1097,3 +1097,109 @@ async fn an_erased_contact_answers_410_with_its_tombstone_never_a_decryption_err
     let (code, _) = assert_error(response, StatusCode::CONFLICT).await;
     assert_eq!(code, "target_erased");
 }
+
+// ---- the web UI's contact page ---------------------------------------------------
+
+/// Signs `name` (a template account) in and chooses the test purpose; returns
+/// the session cookie (`name=value`).
+async fn ui_session(app: &TestApp, name: &str, role: &str) -> String {
+    let response = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"name": name, "password": format!("Api-Test-Passw0rd-{name}-{role}")}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let chosen = app
+        .client
+        .post(app.url("/purpose"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(format!("csrf_token={csrf}&purpose={PURPOSE}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(chosen.status().is_success(), "{}", chosen.status());
+    cookie
+}
+
+async fn ui_page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_contact_page_shows_deadlines_holds_and_tombstones_and_an_erased_contact_only_its_tombstone()
+ {
+    // Arrange: recordings kept one month, contacts 24.
+    let envs = [
+        ("KIRJURI_RETENTION__CALL_RECORDING__MONTHS", "1"),
+        ("KIRJURI_RETENTION__DERIVED__MONTHS", "1"),
+        ("KIRJURI_RETENTION__CONTACT_METADATA__MONTHS", "24"),
+        ("KIRJURI_RETENTION__PURGE_INTERVAL_SECONDS", "86400"),
+    ];
+    let app = spawn_app_with_env(&envs).await;
+    let held = call_of(&app, "040 555 0011", "2025-06-01T10:00:00+03:00").await;
+    let purged = call_of(&app, "040 555 0012", "2025-06-01T11:00:00+03:00").await;
+    let erased = call_of(&app, "040 555 0013", "2023-06-01T11:00:00+03:00").await;
+    app.store_recording(&held, &wav(8000)).await;
+    let purged_ack = app.store_recording(&purged, &wav(8001)).await;
+    let review = review_in(&app, 6).await;
+    let hold = place(
+        &app,
+        &app.tokens.sanna,
+        &hold_body(json!({"contact": held}), &review),
+    )
+    .await;
+    let purge = app.cli(&["purge"]);
+    assert!(purge.status.success(), "{}", stderr(&purge));
+    let sanna = ui_session(&app, "sanna", "supervisor").await;
+    let aino = ui_session(&app, "aino", "agent").await;
+
+    // Act
+    let (held_status, held_page) = ui_page(&app, &sanna, &format!("/contacts/{held}")).await;
+    let (purged_status, purged_page) = ui_page(&app, &sanna, &format!("/contacts/{purged}")).await;
+    let (erased_status, erased_page) = ui_page(&app, &sanna, &format!("/contacts/{erased}")).await;
+    let (agent_status, agent_page) = ui_page(&app, &aino, &format!("/contacts/{held}")).await;
+
+    // Assert
+    assert_eq!(held_status, StatusCode::OK);
+    assert!(held_page.contains("id=\"holds\""), "the hold is listed");
+    assert!(held_page.contains(hold["id"].as_str().unwrap()));
+    assert!(held_page.contains(&review));
+    assert_eq!(purged_status, StatusCode::OK);
+    assert!(purged_page.contains("id=\"tombstones\""));
+    assert!(purged_page.contains(purged_ack["sha256"].as_str().unwrap()));
+    assert!(
+        !purged_page.contains("id=\"player\""),
+        "nothing left to play"
+    );
+    assert_eq!(erased_status, StatusCode::GONE);
+    assert!(erased_page.contains("id=\"erased\""), "{erased_page}");
+    assert!(!erased_page.contains("Held Customer"));
+    // An agent sees the deadlines but not the holds and tombstones.
+    assert_eq!(agent_status, StatusCode::OK);
+    assert!(!agent_page.contains("id=\"holds\""));
+    assert!(
+        agent_page.contains("2025-07-01"),
+        "the recording's deadline is shown"
+    );
+}
