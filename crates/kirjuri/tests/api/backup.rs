@@ -450,3 +450,83 @@ fn reset(pristine: &Path, backup: &Path) {
     std::fs::remove_dir_all(backup).unwrap();
     copy_dir(pristine, backup);
 }
+
+#[tokio::test]
+async fn a_backup_with_its_keys_restores_into_a_folder_that_lost_them_and_a_wrong_key_file_is_refused()
+ {
+    use std::os::unix::fs::PermissionsExt;
+
+    // Arrange: one recording; a backup with the keys and one without.
+    let mut app = spawn_app_with_env(&[QUIET_PURGE]).await;
+    let id = app.new_call("aino").await;
+    let wav = noise_wav(60_000, 11);
+    app.store_recording(&id, &wav).await;
+    let root = tempfile::tempdir().unwrap();
+    let with_keys = root.path().join("with-keys");
+    let keyless = root.path().join("keyless");
+    let output = app.cli(&[
+        "backup",
+        "--out",
+        with_keys.to_str().unwrap(),
+        "--include-keys",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("WARNING"),
+        "a loud note: {}",
+        stderr(&output)
+    );
+    for name in ["keyring.json", "audit-signing.key"] {
+        let mode = std::fs::metadata(with_keys.join("keys").join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    ok(&app, &["backup", "--out", keyless.to_str().unwrap()]);
+    app.stop();
+    let keys = app.data_dir().join("keys");
+
+    // Act 1: the data folder loses its keys; the backup with keys restores
+    // them along with the data.
+    std::fs::remove_dir_all(&keys).unwrap();
+    let restored = app.cli(&["restore", "--from", with_keys.to_str().unwrap(), "--force"]);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert!(
+        stdout(&restored).contains("installed key file"),
+        "{}",
+        stdout(&restored)
+    );
+    assert!(
+        stderr(&restored).contains("its own copy of the key"),
+        "says what the signature proves: {}",
+        stderr(&restored)
+    );
+    app.start();
+    assert_eq!(app.recording_as_supervisor(&id).await.as_ref(), &wav[..]);
+    app.stop();
+
+    // Act 2: a key-encryption key file that is not the backup's.
+    std::fs::rename(keys.join("keyring.json"), root.path().join("keyring.json")).unwrap();
+    ok(&app, &["user", "list"]); // opening the folder makes a fresh key file
+    assert!(keys.join("keyring.json").exists());
+    let before = data_fingerprint(&app);
+    let error = refused(
+        &app,
+        &["restore", "--from", keyless.to_str().unwrap(), "--force"],
+    );
+    assert!(
+        error.contains("cannot unwrap this backup's data keys"),
+        "{error}"
+    );
+    assert_eq!(data_fingerprint(&app), before, "nothing restored");
+
+    // Act 3: no keys at all, and a backup without them.
+    std::fs::remove_dir_all(&keys).unwrap();
+    let error = refused(
+        &app,
+        &["restore", "--from", keyless.to_str().unwrap(), "--force"],
+    );
+    assert!(error.contains("no audit signing key"), "{error}");
+    no_restore_leftovers(&app);
+}
