@@ -96,8 +96,10 @@ const SIGNATURE_B64_LEN: usize = 88;
 const MAX_LINE: usize = 256 << 20;
 /// The most entries one block may hold (a batch larger than this is split).
 pub const MAX_BLOCK_ENTRIES: usize = 100_000;
-/// The longest rule text accepted.
-const MAX_RULE_LEN: usize = 1000;
+/// The longest rule text accepted, in bytes (a policy's reference is at
+/// most 500 characters on one line, `retention::RetentionConfig`; this
+/// leaves room for multi-byte characters and the kind and months).
+const MAX_RULE_LEN: usize = 4096;
 /// Bytes read per step when looking for the last line from the end.
 const TAIL_CHUNK: usize = 64 * 1024;
 
