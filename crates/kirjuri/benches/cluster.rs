@@ -764,7 +764,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 fn print_table(results: &[Outcome]) {
     println!();
     println!(
-        "{:<34} {:>6} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>6} {:>7} {:>8} {:>6} {:>6}",
+        "{:<34} {:>6} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>6} {:>7} {:>8} {:>6} {:>6} {:>6}",
         "setup",
         "recs",
         "wall s",
@@ -777,6 +777,7 @@ fn print_table(results: &[Outcome]) {
         "kirjuri",
         "postgres",
         "garage",
+        "other",
         "busy%"
     );
     for r in results {
@@ -788,7 +789,7 @@ fn print_table(results: &[Outcome]) {
             100.0 * r.cpu.machine_busy as f64 / r.cpu.machine_total as f64
         };
         println!(
-            "{:<34} {:>6} {:>7.1} {:>7.2} {:>7.1} {:>8.0} {:>8.0} {:>8.0} | {:>6} {:>7} {:>8} {:>6} {:>5.0}%",
+            "{:<34} {:>6} {:>7.1} {:>7.2} {:>7.1} {:>8.0} {:>8.0} {:>8.0} | {:>6} {:>7} {:>8} {:>6} {:>6} {:>5.0}%",
             r.label,
             r.recordings,
             secs,
@@ -801,14 +802,18 @@ fn print_table(results: &[Outcome]) {
             cpu(r.cpu.nodes),
             cpu(r.cpu.postgres),
             cpu(r.cpu.garage),
+            cpu(r
+                .cpu
+                .machine_busy
+                .saturating_sub(r.cpu.client + r.cpu.nodes + r.cpu.postgres + r.cpu.garage)),
             busy
         );
     }
     println!(
         "\nlatency: one delivery (POST contact + PUT recording) as the client sees it; \
-         CPU columns: seconds of CPU each party used during the timed run (the machine \
-         has {} cores for all of them, and for whatever else runs on it: busy% is the whole \
-         machine's)",
+         CPU columns: seconds of CPU each party used during the timed run; `other` is \
+         the rest of the machine's busy time (the kernel's own work, other programs). The \
+         machine has {} cores for all of them: busy% is the whole machine's",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 }

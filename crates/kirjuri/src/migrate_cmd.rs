@@ -104,10 +104,16 @@ pub async fn run(config: Config, args: MigrateArgs) -> Result<ExitCode> {
     refuse_folder_in_use(&source_dir)?;
 
     let url = target_url(&config, args.to_database.as_deref())?;
-    if let Some(country) = &config.database.country {
-        check_storage_location(country, None)
-            .map_err(|e| anyhow!("refusing to migrate: database.country: {e}"))?;
-    }
+    // DIS-1: copying is storing, so the target must be declared inside the
+    // EU/EEA before anything is copied — as `Kirjuri::open` demands of a node.
+    let Some(country) = &config.database.country else {
+        bail!(
+            "declare where the target database runs: [database] country = \"FI\" (an ISO \
+             3166-1 code inside the EU/EEA) in the configuration, or KIRJURI_DATABASE__COUNTRY"
+        );
+    };
+    check_storage_location(country, None)
+        .map_err(|e| anyhow!("refusing to migrate: database.country: {e}"))?;
     let target_objects = open_target_objects(&config, args.to_objects.as_deref(), &source_dir)
         .await
         .context("failed to open the target object store")?;

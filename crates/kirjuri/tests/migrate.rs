@@ -129,7 +129,14 @@ async fn fresh_database() -> String {
 /// Drops the database at `url` (a passing test cleans up after itself; a
 /// failing one leaves its database to look at).
 async fn drop_database(url: &str) {
-    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let name = url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     let mut admin = sqlx::PgConnection::connect(postgres()).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
@@ -827,6 +834,7 @@ async fn a_migrated_register_is_served_from_postgresql_and_s3_exactly_as_before(
         text(&verify)
     );
     assert!(String::from_utf8_lossy(&verify.stdout).contains("audit log intact"));
+    drop_database(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -861,6 +869,7 @@ async fn a_target_that_is_not_empty_is_refused_and_verify_only_checks_a_finished
     let verify = migrate(&from, &config, &url, &["--verify-only"]);
     assert!(verify.status.success(), "--verify-only: {}", text(&verify));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("verified: every table"));
+    drop_database(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -906,6 +915,9 @@ async fn a_rerun_after_a_crash_reuses_the_objects_already_copied_and_a_foreign_b
     let stderr = String::from_utf8_lossy(&foreign.stderr);
     assert!(stderr.contains("that are not this register's"), "{stderr}");
     assert_eq!(count_rows(&other_url, "users").await, 0);
+    for url in [crashed, url, other_url] {
+        drop_database(&url).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -971,4 +983,5 @@ async fn a_source_folder_in_use_is_refused() {
         "{}",
         text(&missing)
     );
+    drop_database(&url).await;
 }
