@@ -985,3 +985,31 @@ async fn a_source_folder_in_use_is_refused() {
     );
     drop_database(&url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_declared_outside_the_eu_is_refused_before_anything_is_copied() {
+    let dir = scratch("outside-eu");
+    let from = copy_of_source(&dir);
+    let url = fresh_database().await;
+    let config = node_config(&dir, &from, &fresh_prefix());
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    // The first `country` is the database's.
+    std::fs::write(
+        &config,
+        text_of.replacen("country = \"FI\"", "country = \"US\"", 1),
+    )
+    .unwrap();
+
+    let output = migrate(&from, &config, &url, &[]);
+
+    assert!(!output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("database.country"), "{stderr}");
+    assert!(stderr.contains("outside the EU/EEA"), "{stderr}");
+    assert_eq!(
+        count_rows(&url, "pg_tables WHERE tablename = 'users'").await,
+        0,
+        "nothing was created in the target"
+    );
+    drop_database(&url).await;
+}
