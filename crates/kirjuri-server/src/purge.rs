@@ -269,9 +269,9 @@ impl<'a> Purger<'a> {
             ..PurgeReport::default()
         };
         if self.dry_run {
-            self.objects(None, &mut report).await;
+            self.phase(Phase::Objects, None, &mut report).await;
             if !report.interrupted {
-                self.contacts(None, &mut report).await;
+                self.phase(Phase::Contacts, None, &mut report).await;
             }
             return report;
         }
@@ -284,10 +284,12 @@ impl<'a> Purger<'a> {
         };
         self.finish_interrupted(ledger.as_ref(), &mut report).await;
         if !report.interrupted {
-            self.objects(ledger.as_ref(), &mut report).await;
+            self.phase(Phase::Objects, ledger.as_ref(), &mut report)
+                .await;
         }
         if !report.interrupted {
-            self.contacts(ledger.as_ref(), &mut report).await;
+            self.phase(Phase::Contacts, ledger.as_ref(), &mut report)
+                .await;
         }
         let event = AuditEvent::PurgeRun {
             destroyed: report.counts.clone(),
@@ -362,130 +364,133 @@ impl<'a> Purger<'a> {
         }
     }
 
-    /// Phase 2: expired, unheld objects.
-    async fn objects(&mut self, ledger: Option<&ErasureLedger>, report: &mut PurgeReport) {
-        let app = self.app;
-        let mut after: Option<(DateTime<Utc>, ObjectId)> = None;
+    /// Phases 2 and 3: expired, unheld objects, or then contacts with
+    /// nothing left. Pipelined: while batch k's keys are destroyed in the
+    /// database, batch k−1's tombstones go to the erasure ledger and its
+    /// bytes are deleted (no database work), then its steps are marked.
+    async fn phase(
+        &mut self,
+        phase: Phase,
+        ledger: Option<&ErasureLedger>,
+        report: &mut PurgeReport,
+    ) {
+        let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+        let mut previous: Vec<TombstoneRow> = Vec::new();
         loop {
             if !self.keep_going(report).await {
-                return;
+                break;
             }
             let started = Instant::now();
-            let rows = self
-                .app
-                .store
-                .expired_objects(self.now, after, self.batch)
-                .await;
+            let listed = self.list(phase, after).await;
             report.time("list", started);
-            let rows = match rows {
-                Ok(rows) => rows,
+            let candidates = match listed {
+                Ok(candidates) => candidates,
                 Err(e) => {
-                    report.fail("listing expired objects", &e);
-                    return;
+                    report.fail(phase.listing(), &e);
+                    break;
                 }
             };
-            let Some(last) = rows.last() else { return };
-            after = Some((last.retain_until, last.id));
+            let Some(last) = candidates.last() else { break };
+            after = Some((last.item.retain_until, last.item.id));
             if self.dry_run {
-                for row in &rows {
-                    self.emit(object_item(row), report);
+                for candidate in candidates {
+                    self.emit(candidate.item, report);
                 }
                 continue;
             }
-            let config = &app.config.retention;
-            let shreds: Vec<Shred> = rows
-                .iter()
-                .map(|row| object_shred(row, config, self.now))
-                .collect();
-            let started = Instant::now();
-            let destroyed = self
-                .app
-                .store
-                .shred_objects(&shreds, ShredMode::Expired { now: self.now })
-                .await;
-            report.time("shred", started);
-            let destroyed = match destroyed {
+            let shreds: Vec<Shred> = candidates.iter().map(|c| c.shred.clone()).collect();
+            let shredding = async {
+                let started = Instant::now();
+                let done = self.shred(phase, &shreds).await;
+                (done, started.elapsed())
+            };
+            let ((shredded, took), io) =
+                tokio::join!(shredding, self.ledger_and_delete(&previous, ledger));
+            *report.timings.entry("shred").or_default() += took;
+            self.mark_done(&previous, io, report).await;
+            previous = Vec::new();
+            let destroyed = match shredded {
                 Ok(destroyed) => destroyed,
                 Err(e) => {
-                    report.fail("destroying data keys", &e);
+                    report.fail(phase.shredding(), &e);
                     return;
                 }
             };
-            report.skipped += (rows.len() - destroyed.len()) as u64;
-            let destroyed: HashSet<ObjectId> = destroyed.into_iter().collect();
-            let tombstones: Vec<TombstoneRow> = shreds
-                .into_iter()
-                .filter(|s| destroyed.contains(&ObjectId::from_uuid(s.tombstone.id)))
-                .map(|s| s.tombstone)
-                .collect();
-            for row in rows.iter().filter(|r| destroyed.contains(&r.id)) {
-                self.emit(object_item(row), report);
+            report.skipped += (candidates.len() - destroyed.len()) as u64;
+            for candidate in candidates {
+                if destroyed.contains(&candidate.item.id) {
+                    previous.push(candidate.shred.tombstone);
+                    self.emit(candidate.item, report);
+                }
             }
-            self.finish(&tombstones, ledger, report).await;
+        }
+        if !previous.is_empty() {
+            self.finish(&previous, ledger, report).await;
         }
     }
 
-    /// Phase 3: contacts with nothing left and their own deadline passed.
-    async fn contacts(&mut self, ledger: Option<&ErasureLedger>, report: &mut PurgeReport) {
-        let app = self.app;
-        let mut after: Option<(DateTime<Utc>, ContactId)> = None;
-        loop {
-            if !self.keep_going(report).await {
-                return;
-            }
-            let started = Instant::now();
-            let rows = self
+    /// The next page of what `phase` destroys at the run's instant.
+    async fn list(
+        &self,
+        phase: Phase,
+        after: Option<(DateTime<Utc>, Uuid)>,
+    ) -> kirjuri_store::Result<Vec<Candidate>> {
+        let config = &self.app.config.retention;
+        Ok(match phase {
+            Phase::Objects => self
                 .app
                 .store
-                .expired_contacts(self.now, after, self.batch)
-                .await;
-            report.time("list", started);
-            let rows = match rows {
-                Ok(rows) => rows,
-                Err(e) => {
-                    report.fail("listing expired contacts", &e);
-                    return;
-                }
-            };
-            let Some(last) = rows.last() else { return };
-            after = Some((last.retain_until, last.id));
-            if self.dry_run {
-                for row in &rows {
-                    self.emit(contact_item(row), report);
-                }
-                continue;
-            }
-            let config = &app.config.retention;
-            let shreds: Vec<Shred> = rows
+                .expired_objects(
+                    self.now,
+                    after.map(|(t, id)| (t, ObjectId::from_uuid(id))),
+                    self.batch,
+                )
+                .await?
                 .iter()
-                .map(|row| contact_shred(row, config, self.now))
-                .collect();
-            let started = Instant::now();
-            let erased = self
+                .map(|row| Candidate {
+                    item: object_item(row),
+                    shred: object_shred(row, config, self.now),
+                })
+                .collect(),
+            Phase::Contacts => self
                 .app
                 .store
-                .erase_contacts(&shreds, ShredMode::Expired { now: self.now })
-                .await;
-            report.time("shred", started);
-            let erased = match erased {
-                Ok(erased) => erased,
-                Err(e) => {
-                    report.fail("erasing contacts", &e);
-                    return;
-                }
-            };
-            report.skipped += (rows.len() - erased.len()) as u64;
-            let erased: HashSet<ContactId> = erased.into_iter().collect();
-            let tombstones: Vec<TombstoneRow> = shreds
-                .into_iter()
-                .filter(|s| erased.contains(&ContactId::from_uuid(s.tombstone.id)))
-                .map(|s| s.tombstone)
-                .collect();
-            for row in rows.iter().filter(|r| erased.contains(&r.id)) {
-                self.emit(contact_item(row), report);
-            }
-            self.finish(&tombstones, ledger, report).await;
-        }
+                .expired_contacts(
+                    self.now,
+                    after.map(|(t, id)| (t, ContactId::from_uuid(id))),
+                    self.batch,
+                )
+                .await?
+                .iter()
+                .map(|row| Candidate {
+                    item: contact_item(row),
+                    shred: contact_shred(row, config, self.now),
+                })
+                .collect(),
+        })
+    }
+
+    /// Destroys keys (objects) or documents (contacts); the ids done.
+    async fn shred(&self, phase: Phase, shreds: &[Shred]) -> kirjuri_store::Result<HashSet<Uuid>> {
+        let mode = ShredMode::Expired { now: self.now };
+        Ok(match phase {
+            Phase::Objects => self
+                .app
+                .store
+                .shred_objects(shreds, mode)
+                .await?
+                .iter()
+                .map(|id| *id.as_uuid())
+                .collect(),
+            Phase::Contacts => self
+                .app
+                .store
+                .erase_contacts(shreds, mode)
+                .await?
+                .iter()
+                .map(|id| *id.as_uuid())
+                .collect(),
+        })
     }
 
     /// The steps after a key is destroyed, for these tombstones: append the
@@ -497,12 +502,19 @@ impl<'a> Purger<'a> {
         ledger: Option<&ErasureLedger>,
         report: &mut PurgeReport,
     ) -> Finished {
-        let mut steps = 0u64;
-        let mut ledgered: HashSet<Uuid> = tombstones
-            .iter()
-            .filter(|t| t.ledgered_at.is_some())
-            .map(|t| t.id)
-            .collect();
+        let io = self.ledger_and_delete(tombstones, ledger).await;
+        self.mark_done(tombstones, io, report).await
+    }
+
+    /// The steps outside the database: appends the tombstones not yet
+    /// ledgered to the erasure ledger, then deletes the bytes not yet
+    /// deleted (a contact has none).
+    async fn ledger_and_delete(
+        &self,
+        tombstones: &[TombstoneRow],
+        ledger: Option<&ErasureLedger>,
+    ) -> OutsideSteps {
+        let mut outcome = OutsideSteps::default();
         let to_ledger: Vec<&TombstoneRow> = tombstones
             .iter()
             .filter(|t| t.ledgered_at.is_none())
@@ -513,47 +525,73 @@ impl<'a> Purger<'a> {
             let entries: Vec<LedgerEntry> =
                 to_ledger.iter().map(|t| LedgerEntry::from(*t)).collect();
             let started = Instant::now();
-            let appended = ledger.append(&entries).await;
-            report.time("ledger", started);
-            match appended {
-                Ok(()) => {
-                    let ids: Vec<Uuid> = to_ledger.iter().map(|t| t.id).collect();
-                    if self.mark(&ids, TombstoneStep::Ledgered, report).await {
-                        steps += ids.len() as u64;
-                        ledgered.extend(ids);
-                    }
-                }
-                Err(e) => report.fail("appending to the erasure ledger", &e),
+            match ledger.append(&entries).await {
+                Ok(()) => outcome.ledgered = to_ledger.iter().map(|t| t.id).collect(),
+                Err(e) => outcome
+                    .failures
+                    .push(format!("appending to the erasure ledger: {e}")),
             }
+            outcome.ledger_time = started.elapsed();
         }
-
-        // A contact's document lives in its row: it has no bytes elsewhere.
         let to_delete: Vec<(Uuid, bool)> = tombstones
             .iter()
             .filter(|t| t.storage_deleted_at.is_none())
             .map(|t| (t.id, t.kind == CONTACT_KIND))
             .collect();
-        let started = Instant::now();
-        let (deleted, failed, first_failure) = delete_objects(&self.app.objects, to_delete).await;
-        report.time("delete", started);
-        if let Some(error) = first_failure {
-            report.fail(
-                "deleting object bytes",
-                &format!("{failed} failed, the first: {error}"),
-            );
+        if !to_delete.is_empty() {
+            let started = Instant::now();
+            let (deleted, failed, first_failure) =
+                delete_objects(&self.app.objects, to_delete).await;
+            outcome.delete_time = started.elapsed();
+            outcome.deleted = deleted;
+            if let Some(error) = first_failure {
+                outcome.failures.push(format!(
+                    "deleting object bytes: {failed} failed, the first: {error}"
+                ));
+            }
         }
+        outcome
+    }
+
+    /// Records in the database what [`Purger::ledger_and_delete`] did.
+    async fn mark_done(
+        &self,
+        tombstones: &[TombstoneRow],
+        outcome: OutsideSteps,
+        report: &mut PurgeReport,
+    ) -> Finished {
+        *report.timings.entry("ledger").or_default() += outcome.ledger_time;
+        *report.timings.entry("delete").or_default() += outcome.delete_time;
+        for failure in &outcome.failures {
+            tracing::error!(error = %failure, "a purge step failed; the next run retries it");
+        }
+        report.failures.extend(outcome.failures);
+        let mut steps = 0u64;
+        let mut ledgered: HashSet<Uuid> = tombstones
+            .iter()
+            .filter(|t| t.ledgered_at.is_some())
+            .map(|t| t.id)
+            .collect();
         let mut storage_done: HashSet<Uuid> = tombstones
             .iter()
             .filter(|t| t.storage_deleted_at.is_some())
             .map(|t| t.id)
             .collect();
-        if !deleted.is_empty()
+        if !outcome.ledgered.is_empty()
             && self
-                .mark(&deleted, TombstoneStep::StorageDeleted, report)
+                .mark(&outcome.ledgered, TombstoneStep::Ledgered, report)
                 .await
         {
-            steps += deleted.len() as u64;
-            storage_done.extend(deleted);
+            steps += outcome.ledgered.len() as u64;
+            ledgered.extend(outcome.ledgered);
+        }
+        if !outcome.deleted.is_empty()
+            && self
+                .mark(&outcome.deleted, TombstoneStep::StorageDeleted, report)
+                .await
+        {
+            steps += outcome.deleted.len() as u64;
+            storage_done.extend(outcome.deleted);
         }
         let done = tombstones
             .iter()
@@ -583,6 +621,56 @@ impl<'a> Purger<'a> {
             }
         }
     }
+}
+
+/// The purge's two destroying phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Objects: recordings, derived artefacts, ….
+    Objects,
+    /// Contacts' own documents, once they have nothing left.
+    Contacts,
+}
+
+impl Phase {
+    fn listing(self) -> &'static str {
+        match self {
+            Phase::Objects => "listing expired objects",
+            Phase::Contacts => "listing expired contacts",
+        }
+    }
+
+    fn shredding(self) -> &'static str {
+        match self {
+            Phase::Objects => "destroying data keys",
+            Phase::Contacts => "erasing contacts",
+        }
+    }
+}
+
+/// One object or contact a phase found expired: how it is reported and how
+/// it is destroyed.
+#[derive(Debug, Clone)]
+struct Candidate {
+    /// Its report line.
+    item: PurgeItem,
+    /// Its tombstone and audit event.
+    shred: Shred,
+}
+
+/// What the steps outside the database did for a batch.
+#[derive(Debug, Default)]
+struct OutsideSteps {
+    /// Appended to the erasure ledger.
+    ledgered: Vec<Uuid>,
+    /// Bytes deleted (or none to delete).
+    deleted: Vec<Uuid>,
+    /// What failed, by step (ids only).
+    failures: Vec<String>,
+    /// Time in the ledger append.
+    ledger_time: StdDuration,
+    /// Time deleting bytes.
+    delete_time: StdDuration,
 }
 
 /// Deletes the bytes of `(id, is_contact)` objects, several at once (a
