@@ -25,7 +25,7 @@
 )]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
@@ -315,6 +315,8 @@ struct Server {
     child: Child,
     base: String,
     client: reqwest::Client,
+    /// Everything the server wrote on stderr so far, for failure messages.
+    stderr: std::sync::Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -344,9 +346,10 @@ impl Server {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),
+            stderr: std::sync::Arc::default(),
         };
         let stdout = server.child.stdout.take().unwrap();
-        let mut stderr = server.child.stderr.take().unwrap();
+        let stderr = server.child.stderr.take().unwrap();
         let (send, receive) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -355,12 +358,14 @@ impl Server {
                 }
             }
         });
-        let errors = std::sync::Arc::new(Mutex::new(String::new()));
+        let errors = std::sync::Arc::clone(&server.stderr);
         let sink = std::sync::Arc::clone(&errors);
         std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            sink.lock().unwrap().push_str(&text);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
         });
         match receive.recv_timeout(Duration::from_secs(60)) {
             Ok(base) => server.base = base,
@@ -405,12 +410,19 @@ impl Server {
     }
 
     async fn get(&self, token: &str, path: &str) -> reqwest::Response {
-        self.client
+        match self
+            .client
             .get(self.url(path))
             .bearer_auth(token)
             .send()
             .await
-            .unwrap()
+        {
+            Ok(response) => response,
+            Err(e) => panic!(
+                "GET {path} failed ({e}); the server's stderr:\n{}",
+                self.stderr.lock().unwrap()
+            ),
+        }
     }
 
     async fn contact(&self, token: &str, id: &str) -> Value {
