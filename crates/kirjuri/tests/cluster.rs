@@ -348,6 +348,8 @@ struct Cluster {
     config: PathBuf,
     /// The database (for the test's own checks, through the store).
     store: PostgresStore,
+    /// The database's name, dropped by [`Cluster::finish`].
+    database: String,
     /// The bucket under this test's prefix (for listing what is stored).
     objects: S3Store,
     /// Bearer token of the integration `pbx`.
@@ -467,15 +469,36 @@ purge_interval_seconds = 1
             .timeout(Duration::from_secs(300))
             .build()
             .unwrap();
+        let database = database_url
+            .rsplit_once('/')
+            .map(|(_, name)| name.to_owned())
+            .unwrap();
         Cluster {
             root,
             config,
             store,
+            database,
             objects,
             pbx,
             sanna,
             client,
         }
+    }
+
+    /// Drops the test's database once every node has stopped (a failed test
+    /// leaves it for inspection).
+    async fn finish(self) {
+        self.store.pool().close().await;
+        let mut connection = PgConnection::connect(postgres_admin_url())
+            .await
+            .expect("connect to PostgreSQL as its superuser");
+        connection
+            .execute(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.database
+            )))
+            .await
+            .expect("drop the test's database");
     }
 
     /// A data folder of its own for `name`.
@@ -1046,6 +1069,8 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
         !report.contains("latest valid checkpoint: none"),
         "the nodes signed checkpoints:\n{report}"
     );
+    drop(nodes);
+    cluster.finish().await;
 }
 
 /// The ids of the contacts imported as expired, found as a PBX would: by
@@ -1218,4 +1243,6 @@ async fn a_node_in_finland_starts_on_postgresql_and_s3() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(node.stop().success(), "{}", node.log());
+    drop(node);
+    cluster.finish().await;
 }
