@@ -23,4 +23,5 @@ mod helpers;
 mod holds;
 mod import;
 mod leaks;
+mod purge;
 mod recordings;
