@@ -54,13 +54,33 @@ pub(super) async fn after(
     rows.iter().map(record).collect()
 }
 
-/// Appends `events` in order inside the caller's transaction.
-pub(super) async fn insert_all(
+/// How many events one multi-row insert carries (7 parameters each, far
+/// below SQLite's 32 766).
+const INSERT_CHUNK: usize = 500;
+
+/// Appends `events` in order inside the caller's transaction: a multi-row
+/// insert per [`INSERT_CHUNK`] events, whose rows take their sequence
+/// numbers in the order given. One statement per event would cost the purge
+/// a round trip through sqlx's worker per destroyed object (~3x the time).
+pub(super) async fn insert_all<'a>(
     conn: &mut SqliteConnection,
-    events: &[NewAuditEvent],
+    events: impl IntoIterator<Item = &'a NewAuditEvent>,
 ) -> Result<()> {
-    for event in events {
-        insert(&mut *conn, event).await?;
+    let events: Vec<&NewAuditEvent> = events.into_iter().collect();
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO audit_events (at, actor, action, object, purpose, outcome, details) ",
+        );
+        query.push_values(chunk, |mut row, event| {
+            row.push_bind(micros(event.at))
+                .push_bind(event.actor.as_ref().map(|actor| *actor.as_uuid()))
+                .push_bind(event.action.clone())
+                .push_bind(event.object.clone())
+                .push_bind(event.purpose.clone())
+                .push_bind(event.outcome.clone())
+                .push_bind(event.details.to_string());
+        });
+        query.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -12,6 +12,11 @@
 //! * `busy_timeout` of 10 s: another process holding the write lock (the
 //!   command line next to `serve`) makes a writer wait, not fail.
 //! * Foreign keys on.
+//! * A page cache of up to 32 MiB per connection (SQLite's default is 2 MiB)
+//!   and temporary structures in memory: a purge batch of 10 000 objects
+//!   dirties more pages than 2 MiB, and SQLite then spills them to the WAL
+//!   and statement journals mid-transaction — measured, the shred cost
+//!   halved with the larger cache. The cache fills only as pages are read.
 //!
 //! Every write transaction starts with `BEGIN IMMEDIATE`, taking the write
 //! lock up front. A deferred transaction that reads and then writes would
@@ -58,6 +63,10 @@ pub use export::SqliteExport;
 /// The schema, embedded at compile time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// The page cache limit per connection, in KiB (negative: SQLite's unit
+/// for "kibibytes" rather than pages).
+const CACHE_SIZE: &str = "-32768";
+
 /// How long a connection waits for another one's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -90,7 +99,9 @@ impl SqliteStore {
             .create_if_missing(true)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("cache_size", CACHE_SIZE)
+            .pragma("temp_store", "memory");
         prepare_file(&options).await?;
         // WAL is a property of the file by now, so the pool's connections
         // need not (and must not race to) switch it.

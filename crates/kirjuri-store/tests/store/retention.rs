@@ -790,3 +790,53 @@ mod properties {
         }
     }
 }
+
+#[tokio::test]
+async fn a_hold_takes_a_hundred_thousand_targets_in_one_call() {
+    let test = crate::support::memory().await;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+         INSERT INTO contacts (id, channel, started_at, agent, created_at, created_by, \
+             sealed_document, document_key, retain_until) \
+         SELECT randomblob(16), 'call_in', 0, 'aino', 0, randomblob(16), x'00', x'00', 0 FROM n",
+    )
+    .execute(test.store.pool())
+    .await
+    .unwrap();
+    let ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM contacts")
+        .fetch_all(test.store.pool())
+        .await
+        .unwrap();
+    let targets: Vec<HoldTarget> = ids
+        .iter()
+        .map(|id| HoldTarget {
+            contact_id: ContactId::from_uuid(*id),
+            object_id: None,
+        })
+        .collect();
+    let hold = hold_row(at("2028-06-01T00:00:00Z"), None);
+    let store = test.dyn_store();
+    store
+        .insert_hold(&hold, &targets, &audit("hold.place"))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.hold(&hold.id).await.unwrap().unwrap().targets,
+        100_000
+    );
+    let mut sorted = targets.clone();
+    sorted.sort();
+    let page = store
+        .hold_targets(&hold.id, Some(sorted[49_999]), 3)
+        .await
+        .unwrap();
+    assert_eq!(page, sorted[50_000..50_003].to_vec());
+    assert_eq!(
+        store
+            .holds_for_contact(&sorted[7].contact_id)
+            .await
+            .unwrap(),
+        vec![hold]
+    );
+}
