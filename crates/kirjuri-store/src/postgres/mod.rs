@@ -26,6 +26,10 @@
 //!   privilege, before any trigger runs. Grants are recomputed on every
 //!   `migrate`, so tables added by later migrations are covered.
 //!
+//! **TLS.** sqlx is built with rustls (ring, the system's trust roots): a
+//! URL with `sslmode=verify-full` (and `sslrootcert=FILE` for a private CA)
+//! refuses a server without a valid certificate for its host name.
+//!
 //! **Audit order across nodes.** Every transaction that appends to the
 //! audit log starts with [`PostgresStore::begin_write`]: `BEGIN ISOLATION
 //! LEVEL READ COMMITTED` and a transaction-scoped advisory lock
