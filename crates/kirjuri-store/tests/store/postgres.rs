@@ -643,3 +643,20 @@ async fn an_agents_newest_contacts_come_from_the_agent_index_already_in_order() 
     );
     assert!(!plan.contains("Sort"), "{plan}");
 }
+
+#[tokio::test]
+async fn a_url_demanding_tls_never_falls_back_to_plaintext() {
+    // The test server speaks no TLS; a URL that requires it must fail to
+    // connect rather than send anything in the clear.
+    let database = TestDatabase::create().await;
+    let separator = if database.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{separator}sslmode=require", database.url);
+
+    let err = PostgresStore::open(&url)
+        .await
+        .expect_err("no TLS, no connection");
+
+    let message = err.to_string();
+    assert!(message.contains("TLS"), "{message}");
+    assert!(!message.contains("built without TLS support"), "{message}");
+}
