@@ -326,7 +326,9 @@ pub trait RetentionStore: Send + Sync {
 
     /// Lowers deadlines after an explicit policy change, with `audit`, in
     /// one transaction. A change that would not lower a deadline is skipped:
-    /// deadlines never move later through this. Returns how many changed.
+    /// deadlines never move later through this. A row named more than once
+    /// takes the earliest of its new deadlines. Returns how many rows
+    /// changed.
     async fn shorten_deadlines(
         &self,
         changes: &[DeadlineChange],

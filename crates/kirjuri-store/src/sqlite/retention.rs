@@ -15,7 +15,7 @@
 //! Every write takes the write lock first (`BEGIN IMMEDIATE`) and appends
 //! its audit events in the same transaction.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -509,20 +509,25 @@ impl RetentionStore for SqliteStore {
         changes: &[DeadlineChange],
         audit: &[NewAuditEvent],
     ) -> Result<u64> {
+        // A row named twice takes its earliest deadline, and counts once.
+        let mut earliest: BTreeMap<(bool, Uuid), i64> = BTreeMap::new();
+        for change in changes {
+            let at = micros(change.retain_until);
+            earliest
+                .entry((change.contact, change.id))
+                .and_modify(|t| *t = (*t).min(at))
+                .or_insert(at);
+        }
         let mut tx = self.begin_write().await?;
         let mut changed = 0;
-        for change in changes {
+        for ((contact, id), at) in earliest {
             // The guard `retain_until > new` is what makes this lower-only.
-            let sql = if change.contact {
+            let sql = if contact {
                 "UPDATE contacts SET retain_until = ?1 WHERE id = ?2 AND retain_until > ?1"
             } else {
                 "UPDATE objects SET retain_until = ?1 WHERE id = ?2 AND retain_until > ?1"
             };
-            let done = sqlx::query(sql)
-                .bind(micros(change.retain_until))
-                .bind(change.id)
-                .execute(&mut *tx)
-                .await?;
+            let done = sqlx::query(sql).bind(at).bind(id).execute(&mut *tx).await?;
             changed += done.rows_affected();
         }
         audit::insert_all(&mut tx, audit).await?;
