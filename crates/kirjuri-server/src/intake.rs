@@ -210,6 +210,22 @@ impl Kirjuri {
             .contact(&contact_id)
             .await?
             .ok_or(Error::NotFound)?;
+        // A destroyed contact or recording stays destroyed: a late or retried
+        // delivery must not bring personal data back after its deadline.
+        if contact.is_erased() {
+            return Err(self
+                .gone(&contact_id, "contact", "this contact's data")
+                .await);
+        }
+        if self
+            .store
+            .tombstones_for_contact(&contact_id)
+            .await?
+            .iter()
+            .any(|t| t.kind == RECORDING)
+        {
+            return Err(self.gone(&contact_id, RECORDING, "this recording").await);
+        }
         if !matches!(contact.channel.as_str(), "call_in" | "call_out") {
             return Err(Error::Conflict {
                 code: "not_a_call",

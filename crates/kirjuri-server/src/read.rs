@@ -255,7 +255,7 @@ impl Kirjuri {
 
     /// The answer for something destroyed: 410 with its tombstone, or 404
     /// when there is no tombstone of that kind either.
-    async fn gone(&self, contact: &ContactId, kind: &str, what: &'static str) -> Error {
+    pub(crate) async fn gone(&self, contact: &ContactId, kind: &str, what: &'static str) -> Error {
         match self.store.tombstones_for_contact(contact).await {
             Ok(tombstones) => match tombstones.iter().find(|t| t.kind == kind) {
                 Some(tombstone) => Error::Gone {

@@ -1035,6 +1035,13 @@ async fn a_held_recording_survives_the_purge_and_a_purged_one_answers_410_with_i
             .contains("call_recording")
     );
     assert!(recording["deleted_at"].is_string());
+    // A late redelivery of the destroyed recording does not bring it back.
+    let redelivered = app
+        .upload_recording(&app.tokens.pbx, &free, wav(8001))
+        .await;
+    assert_eq!(redelivered.status(), StatusCode::GONE);
+    let view = app.contact_as_supervisor(&free).await;
+    assert_eq!(view["objects"], json!([]), "{view}");
 }
 
 #[tokio::test]
