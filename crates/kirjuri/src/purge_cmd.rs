@@ -90,7 +90,8 @@ pub async fn run(app: &Kirjuri, args: PurgeArgs) -> Result<ExitCode> {
         eprintln!("error: failed to write some item lines to stdout");
         return Ok(ExitCode::FAILURE);
     }
-    Ok(if report.succeeded() {
+    // A run that lost its lease to another process stopped early: not done.
+    Ok(if report.succeeded() && !report.interrupted {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
