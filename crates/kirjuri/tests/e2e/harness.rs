@@ -177,6 +177,9 @@ impl Ui {
             .recv_timeout(Duration::from_secs(60))
             .expect("kirjuri serve prints its address");
 
+        // reqwest is built without a TLS crypto provider of its own (the
+        // workspace uses ring, never aws-lc-rs); install ring's.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let create = |body: Value| {
             let http = http.clone();
