@@ -584,7 +584,9 @@ async fn serve_signs_unsigned_events_once_the_interval_has_passed() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(wait_for_checkpoint(&app, |size| size >= head), head);
+    // `serve`'s own background jobs (the purge's run record) may append
+    // after `head`; what matters is that everything up to it gets signed.
+    assert!(wait_for_checkpoint(&app, |size| size >= head) >= head);
     assert_intact(&app, &[]);
 }
 
