@@ -985,7 +985,11 @@ pub struct PurgeJob {
 }
 
 impl PurgeJob {
-    /// Starts the job: a first run at once, then one per interval.
+    /// Starts the job: a run once per interval, the first one interval after
+    /// start. Not at once: a start (or a restart loop) must not race an
+    /// operator who is about to run `kirjuri purge --dry-run` and then the
+    /// real purge, or a restore that is checking what came back; an
+    /// operator who wants the catch-up now runs `kirjuri purge`.
     pub fn start(app: Kirjuri) -> Self {
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(run_job(app, stopped));
@@ -1004,14 +1008,14 @@ impl PurgeJob {
 async fn run_job(app: Kirjuri, mut stop: watch::Receiver<bool>) {
     let interval = StdDuration::from_secs(app.config.retention.purge_interval_seconds.max(1));
     loop {
-        if *stop.borrow() {
-            return;
-        }
-        scheduled_run(&app, &stop).await;
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
         }
+        if *stop.borrow() {
+            return;
+        }
+        scheduled_run(&app, &stop).await;
     }
 }
 
