@@ -241,21 +241,89 @@ pub fn router(app: Kirjuri) -> Router {
         .with_state(app)
 }
 
-/// A refusal sent before the request body was read (401, 413, 415, …) ends
-/// the connection: otherwise the unread body would be taken for the next
-/// request on a kept-alive connection.
+/// Refused bodies up to this size are read and discarded before the refusal
+/// goes out ("lingering close"): a client still sending a body the server
+/// never reads can otherwise meet a reset connection and never see the 401
+/// or 403 that explains why.
+const DRAIN_REFUSED_BODY_BYTES: u64 = 16 << 20;
+
+/// A request body shared between the handler and [`close_after_refused_body`],
+/// which takes it back if the handler refused without reading a byte.
+struct SharedBody {
+    slot: std::sync::Arc<std::sync::Mutex<Option<axum::body::Body>>>,
+    touched: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for SharedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, axum::Error>>>
+    {
+        self.touched
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut slot = match self.slot.lock() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match slot.as_mut() {
+            Some(body) => std::pin::Pin::new(body).poll_frame(cx),
+            None => std::task::Poll::Ready(None),
+        }
+    }
+}
+
+/// A refusal sent before the request body was read (401, 413, 415, …) must
+/// not leave the unread body to be taken for the next request on a
+/// kept-alive connection. A small body the handler never touched is drained
+/// (the connection stays usable and the client surely reads the refusal);
+/// otherwise the connection ends after the response.
 async fn close_after_refused_body(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
-        || request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v != "0");
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let has_body =
+        request.headers().contains_key(header::TRANSFER_ENCODING) || length.is_some_and(|n| n > 0);
+    if !has_body {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(body)));
+    let touched = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shared = SharedBody {
+        slot: std::sync::Arc::clone(&slot),
+        touched: std::sync::Arc::clone(&touched),
+    };
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::new(shared));
     let mut response = next.run(request).await;
-    if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+    if !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let untouched = !touched.load(std::sync::atomic::Ordering::Relaxed);
+    let unread = match slot.lock() {
+        Ok(mut slot) => slot.take(),
+        Err(poisoned) => poisoned.into_inner().take(),
+    };
+    let drained = match (untouched, unread, length) {
+        (true, Some(body), Some(n)) if n <= DRAIN_REFUSED_BODY_BYTES => {
+            use http_body_util::BodyExt;
+            // The request-body idle timeout (an outer layer) bounds this.
+            http_body_util::Limited::new(body, DRAIN_REFUSED_BODY_BYTES as usize)
+                .collect()
+                .await
+                .is_ok()
+        }
+        _ => false,
+    };
+    if !drained {
         response.headers_mut().insert(
             header::CONNECTION,
             axum::http::HeaderValue::from_static("close"),
