@@ -109,11 +109,21 @@ impl Fixture {
         self.app.create_contact(None, input).await.unwrap().0
     }
 
-    /// Purges at `at` and asserts every step succeeded.
+    /// Purges at `at` and asserts every step succeeded — and that a dry
+    /// run at the same instant, just before, listed exactly that.
     async fn purge_at(&self, at: DateTime<Utc>) -> Vec<PurgeItem> {
         self.clock.set(at);
+        let dry = self.app.purge(true).await.unwrap();
         let report = self.app.purge(false).await.unwrap();
         assert!(report.succeeded(), "purge failures: {:?}", report.failures);
+        assert_eq!(
+            dry.items, report.items,
+            "the dry run at {at} listed otherwise"
+        );
+        assert_eq!(
+            report.skipped, 0,
+            "nothing listed was refused when re-checked"
+        );
         report.items
     }
 
@@ -854,6 +864,25 @@ fn gen_contact() -> impl Strategy<Value = GenContact> {
         })
 }
 
+/// When a purge runs: at a random minute of 2026–2027 (plus -1, 0 or +1
+/// second), or at a generated contact's deadline -1 s, exactly, or +1 s.
+#[derive(Debug, Clone)]
+struct GenPurge {
+    at_deadline: bool,
+    minutes: i64,
+    offset_seconds: i64,
+}
+
+fn gen_purge() -> impl Strategy<Value = GenPurge> {
+    (any::<bool>(), 0i64..(2 * 365 * 24 * 60), -1i64..=1).prop_map(
+        |(at_deadline, minutes, offset_seconds)| GenPurge {
+            at_deadline,
+            minutes,
+            offset_seconds,
+        },
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
 
@@ -863,27 +892,20 @@ proptest! {
     #[test]
     fn a_purge_takes_every_expired_unheld_object_and_nothing_else(
         contacts in prop::collection::vec(gen_contact(), 1..7),
-        purge_days in prop::collection::vec(365i64..(3 * 365), 1..4),
+        purges in prop::collection::vec(gen_purge(), 1..5),
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(check_purges(contacts, purge_days));
+        runtime.block_on(check_purges(contacts, purges));
     }
 }
 
-async fn check_purges(contacts: Vec<GenContact>, mut purge_days: Vec<i64>) {
+async fn check_purges(contacts: Vec<GenContact>, purge_specs: Vec<GenPurge>) {
     let f = fixture().await;
     let epoch = utc("2025-01-01T00:00:00Z");
     let hold_epoch = utc("2026-01-01T00:00:00Z");
-    purge_days.sort_unstable();
-    purge_days.dedup();
-    let purges: Vec<DateTime<Utc>> = purge_days
-        .iter()
-        .enumerate()
-        .map(|(i, d)| epoch + Duration::days(*d) + Duration::minutes(i as i64 * 7))
-        .collect();
 
     struct Placed {
         contact: ContactId,
@@ -937,6 +959,29 @@ async fn check_purges(contacts: Vec<GenContact>, mut purge_days: Vec<i64>) {
             hold,
         });
     }
+
+    // The purge instants, some right at a deadline or a hold's expiry.
+    let deadlines: Vec<DateTime<Utc>> = placed
+        .iter()
+        .flat_map(|p| {
+            std::iter::once(p.contact_deadline)
+                .chain(p.objects.iter().map(|o| o.retain_until))
+                .chain(p.hold.as_ref().and_then(|(_, _, expires)| *expires))
+        })
+        .collect();
+    let mut purges: Vec<DateTime<Utc>> = purge_specs
+        .iter()
+        .map(|spec| {
+            let base = if spec.at_deadline {
+                deadlines[spec.minutes as usize % deadlines.len()]
+            } else {
+                hold_epoch + Duration::minutes(spec.minutes)
+            };
+            base + Duration::seconds(spec.offset_seconds)
+        })
+        .collect();
+    purges.sort_unstable();
+    purges.dedup();
 
     let mut gone: BTreeSet<Uuid> = BTreeSet::new();
     for (k, &now) in purges.iter().enumerate() {
