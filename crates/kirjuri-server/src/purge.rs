@@ -291,6 +291,12 @@ impl<'a> Purger<'a> {
             self.phase(Phase::Contacts, ledger.as_ref(), &mut report)
                 .await;
         }
+        if !self.dry_run
+            && report.counts.values().sum::<u64>() > 0
+            && let Err(e) = self.app.store.flush_erasures().await
+        {
+            report.fail("flushing erased rows out of the database's log", &e);
+        }
         let event = AuditEvent::PurgeRun {
             destroyed: report.counts.clone(),
             completed: report.completed,

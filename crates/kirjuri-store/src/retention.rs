@@ -312,6 +312,14 @@ pub trait RetentionStore: Send + Sync {
     /// How many tombstones there are.
     async fn count_tombstones(&self) -> Result<u64>;
 
+    /// After destroying keys: makes sure no copy of a deleted row lingers in
+    /// the database's own files (SQLite: checkpoints and truncates the
+    /// write-ahead log, whose frames still hold the deleted pages). Backends
+    /// with nothing to do keep this default.
+    async fn flush_erasures(&self) -> Result<()> {
+        Ok(())
+    }
+
     // --- visibility and policy changes ----------------------------------
 
     /// Up to `limit` deadlines in `(from, until]` — objects, and contacts

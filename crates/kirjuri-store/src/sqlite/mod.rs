@@ -101,7 +101,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", CACHE_SIZE)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // A destroyed wrapped key must not linger in free pages of the
+            // file (crypto-shredding): deleted content is overwritten.
+            .pragma("secure_delete", "ON");
         prepare_file(&options).await?;
         // WAL is a property of the file by now, so the pool's connections
         // need not (and must not race to) switch it.

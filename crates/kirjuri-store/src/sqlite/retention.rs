@@ -72,6 +72,14 @@ const TOMBSTONE_COLUMNS: &str = "id, contact_id, kind, rule, reason, sha256, ret
 
 #[async_trait]
 impl RetentionStore for SqliteStore {
+    async fn flush_erasures(&self) -> Result<()> {
+        // Retried by the next purge if a reader keeps the log busy now.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     #[tracing::instrument(skip_all, fields(hold_id = %hold.id, targets = targets.len()))]
     async fn insert_hold(
         &self,

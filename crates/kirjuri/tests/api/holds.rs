@@ -1001,6 +1001,17 @@ async fn a_held_recording_survives_the_purge_and_a_purged_one_answers_410_with_i
     )
     .await;
 
+    let free_key = app.sql(&format!(
+        "SELECT hex(wrapped_key) FROM objects WHERE kind = 'recording' AND contact_id = \
+         (SELECT contact_id FROM objects WHERE hex(id) != '' AND contact_id = \
+         (SELECT id FROM contacts WHERE hex(id) = upper(replace('{free}', '-', ''))))"
+    ));
+    let free_key: Vec<u8> = (0..free_key.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&free_key.trim()[i..i + 2], 16).unwrap())
+        .collect();
+    assert!(free_key.len() > 16);
+
     // Act
     let purge = app.cli(&["purge"]);
 
@@ -1011,6 +1022,17 @@ async fn a_held_recording_survives_the_purge_and_a_purged_one_answers_410_with_i
         stdout(&purge),
         stderr(&purge)
     );
+    // Crypto-shredding: the destroyed wrapped key is in none of the
+    // database's files any more (secure_delete, and the log truncated).
+    for name in ["kirjuri.db", "kirjuri.db-wal"] {
+        let bytes = std::fs::read(app.data_dir().join(name)).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(free_key.len())
+                .any(|w| w == free_key.as_slice()),
+            "the purged recording's wrapped key is still in {name}"
+        );
+    }
     app.recording_as_supervisor(&held).await;
     let gone = app
         .get_recording(&app.tokens.sanna, &free, Some(PURPOSE), None)
