@@ -13,6 +13,7 @@
     reason = "a test binary: a failed expectation is a failed test, reported with its message"
 )]
 
+mod accessibility;
 mod harness;
 
 use fantoccini::Locator;
