@@ -1,22 +1,25 @@
 //! WCAG 2.1 AA in the browser: every page of the staff's web UI, in each
 //! state a person meets it, is checked with axe-core
-//! ([`harness::assert_accessible`]) — the public sign-in form (also with an
-//! error, a sign-out notice and in Swedish), the purpose choice (also with
-//! its "choose one" error), the search form, its results and an empty
-//! result, a contact with the recording player and with the access list,
-//! the refusal pages (403 and 404), the password form (also with an error),
-//! the tokens, users (also with a notice) and audit pages, and in Swedish
-//! and English too. The test then fails if any HTML page of
+//! ([`harness::assert_accessible`]): the public sign-in form (also with an
+//! error, a sign-out notice, the second-factor field and in Swedish), the
+//! purpose choice (also with its "choose one" error), the search form, its
+//! results, an empty result and an erroneous search, a contact with the
+//! recording player, with the access list and with legal holds, the
+//! refusal pages (403 and 404), the password form (also with an error), the
+//! tokens page, the users page (also with a notice, a password shown once
+//! and the responsible person's registrar form) and the audit log, in
+//! Finnish, Swedish and English. The test then fails if any HTML page of
 //! `kirjuri_server::http::routes()` went unchecked, so a new page cannot be
 //! added without its check.
 //!
 //! Not here: what the pages do (the other tests in this binary).
 
 use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
 
 use crate::harness::{
-    self, Ui, assert_accessible, choose_purpose, click, fill, path, screenshot, serial, sign_in,
-    source, wait_until,
+    self, PASSWORD, Ui, assert_accessible, choose_purpose, click, fill, path, screenshot, serial,
+    sign_in, source, wait_until,
 };
 
 /// Waits for an element with id `id` to show.
@@ -38,6 +41,17 @@ async fn switch_language(browser: &Client, code: &str) {
         source(browser).await.contains(&want)
     })
     .await;
+}
+
+/// The server's clock (its `Date` header), in seconds since 1970: a TOTP
+/// code must match the server's time, and the tests read no clock of their own.
+async fn today_seconds(http: &reqwest::Client, ui: &Ui) -> u64 {
+    let answer = http.get(ui.url("/healthz")).send().await.unwrap();
+    let date = answer.headers()["date"].to_str().unwrap();
+    let at = chrono::DateTime::parse_from_rfc2822(date)
+        .unwrap()
+        .timestamp();
+    u64::try_from(at).unwrap()
 }
 
 /// Searches by phone number and waits for the answer.
@@ -90,6 +104,20 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     screenshot(&agent, "a11y-search-results").await;
     search_phone(&ui, &agent, "040 000 0000", "no-results").await;
     assert_accessible(&agent, "search-empty").await;
+    // A date the server cannot read (a browser's date field sends none, so
+    // the field becomes a text field for this).
+    agent.goto(&ui.url("/search")).await.unwrap();
+    harness::js(
+        &agent,
+        "const from = document.getElementById('from');
+         from.type = 'text';
+         from.value = '31.2.2026';
+         return true;",
+    )
+    .await;
+    click(&agent, "search-submit").await;
+    wait_for(&agent, "search-error").await;
+    assert_accessible(&agent, "search-error").await;
 
     agent
         .goto(&ui.url(&format!("/contacts/{}", ui.call)))
@@ -107,6 +135,12 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     .await;
     assert_accessible(&agent, "contact-player").await;
     screenshot(&agent, "a11y-contact-player").await;
+    harness::js(
+        &agent,
+        "document.querySelectorAll('section.fields h2')[6].scrollIntoView(); return true;",
+    )
+    .await;
+    screenshot(&agent, "a11y-contact-recording-details").await;
 
     // Refusals: another agent's contact (404) and an administrator's page (403).
     agent
@@ -197,6 +231,122 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     assert_accessible(&admin, "tokens").await;
     admin.goto(&ui.url("/audit")).await.unwrap();
     assert_accessible(&admin, "audit-refused-admin").await;
+
+    // Resetting a password shows the new one once.
+    admin.goto(&ui.url("/admin/users")).await.unwrap();
+    admin
+        .find(Locator::Css(
+            "#user-aino form:has(input[value=reset_password]) button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    admin.accept_alert().await.unwrap();
+    wait_for(&admin, "shown-password").await;
+    assert_accessible(&admin, "users-password-shown").await;
+
+    // --- the roles and states the seeded accounts do not reach --------------
+    let other = ui.browser().await;
+    for (name, role) in [
+        ("rita", "registrar"),
+        ("rauni", "responsible"),
+        ("tuuli", "agent"),
+    ] {
+        ui.cli(
+            &["user", "add", name, "--role", role, "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        );
+    }
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    // A registrar sees the legal holds on a contact.
+    let token = ui.cli(&["token", "create", "--user", "rita"], None);
+    let date = http.get(ui.url("/healthz")).send().await.unwrap();
+    let today = chrono::DateTime::parse_from_rfc2822(date.headers()["date"].to_str().unwrap())
+        .unwrap()
+        .date_naive();
+    let held = http
+        .post(ui.url("/api/v1/holds"))
+        .bearer_auth(token.trim())
+        .json(&json!({
+            "contact": ui.call,
+            "ground_kind": "complaint",
+            "ground": "Complaint 2026-117 (Consumer Disputes Board)",
+            "owner": "sanna",
+            "review_by": (today + chrono::Months::new(6)).to_string(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(held.status().is_success(), "{}", held.text().await.unwrap());
+    other
+        .goto(&ui.url(&format!("/contacts/{}", ui.call)))
+        .await
+        .unwrap();
+    sign_in(&ui, &other, "rita").await;
+    choose_purpose(&other, "data_subject_request").await;
+    wait_for(&other, "holds").await;
+    assert_accessible(&other, "contact-holds").await;
+    click(&other, "sign-out").await;
+    wait_for(&other, "login-message").await;
+
+    // The controller's responsible person names registrars.
+    sign_in(&ui, &other, "rauni").await;
+    other.goto(&ui.url("/admin/users")).await.unwrap();
+    wait_for(&other, "registrar-name").await;
+    assert_accessible(&other, "users-registrars").await;
+    click(&other, "sign-out").await;
+    wait_for(&other, "login-message").await;
+
+    // Sign-in asks for the second factor of an account that has one.
+    let begun = http
+        .post(ui.url("/api/v1/session"))
+        .json(&json!({"name": "tuuli", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = begun.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session: Value = begun.json().await.unwrap();
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let totp: Value = http
+        .post(ui.url("/api/v1/session/totp"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uri = totp["otpauth_uri"].as_str().unwrap();
+    let code = totp_rs::Totp::from_url(uri)
+        .unwrap()
+        .generate(today_seconds(&http, &ui).await)
+        .to_string();
+    let confirmed = http
+        .post(ui.url("/api/v1/session/totp/confirm"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert!(confirmed.status().is_success(), "{}", confirmed.status());
+    fill(&other, "name", "tuuli").await;
+    fill(&other, "password", PASSWORD).await;
+    click(&other, "sign-in").await;
+    wait_for(&other, "totp").await;
+    assert_accessible(&other, "sign-in-totp").await;
+    screenshot(&other, "a11y-sign-in-totp").await;
+    other.close().await.unwrap();
 
     // --- every HTML page of the routes list was checked ---------------------
     let unchecked = harness::unchecked_pages(&ui, &admin, &ui.call).await;

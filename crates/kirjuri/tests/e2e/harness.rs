@@ -542,6 +542,12 @@ impl Ui {
         self.data.path()
     }
 
+    /// Runs `kirjuri ARGS --data <the server's folder>` (with `stdin`),
+    /// asserting success, and returns what it printed.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {
+        kirjuri(self.data.path(), args, stdin)
+    }
+
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
