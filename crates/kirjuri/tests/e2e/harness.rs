@@ -15,7 +15,8 @@
 //! `npm ci` in this folder — `scripts/test` does it) into the page the
 //! browser shows and fails on any violation of the `wcag2a`, `wcag2aa`,
 //! `wcag21a` and `wcag21aa` rules; axe's full results are saved as
-//! `axe-<page>.json` among the artefacts. It remembers which route each
+//! `axe-<page>.json` among the artefacts; it also checks reflow at 320 CSS
+//! px (WCAG 1.4.10), which axe cannot. It remembers which route each
 //! checked page belongs to, so [`unchecked_pages`] can name every HTML page
 //! of `kirjuri_server::http::routes()` that no check has seen.
 //!
@@ -201,7 +202,8 @@ pub async fn axe_run(browser: &Client) -> Value {
 /// Checks the page the browser shows with axe-core against WCAG 2.1 A and
 /// AA ([`axe_run`]), saves axe's full results as `axe-<page>.json` among the
 /// artefacts, and fails listing each violation (rule id, impact, help, the
-/// offending nodes' selectors). `page` names the page and state in the
+/// offending nodes' selectors); then checks that the page reflows at 320
+/// CSS px ([`assert_reflows`]), which axe cannot. `page` names the page and state in the
 /// artefacts and the failure, e.g. `sign-in-error-sv`.
 pub async fn assert_accessible(browser: &Client, page: &str) {
     let at = path(browser).await;
@@ -209,6 +211,8 @@ pub async fn assert_accessible(browser: &Client, page: &str) {
     let file = artifacts().join(format!("axe-{page}.json"));
     std::fs::write(&file, serde_json::to_vec_pretty(&results).unwrap()).unwrap();
     CHECKED.lock().unwrap().push((page.to_owned(), at.clone()));
+
+    assert_reflows(browser, page, &at).await;
 
     let violations = results["violations"].as_array().expect("axe's violations");
     let passes = results["passes"].as_array().map_or(0, Vec::len);
@@ -243,6 +247,52 @@ pub async fn assert_accessible(browser: &Client, page: &str) {
         }
     }
     panic!("{report}");
+}
+
+/// WCAG 1.4.10 (Reflow), which axe cannot judge: at 320 CSS px wide (a
+/// 1280 px window zoomed to 400 %) the page needs no sideways scrolling.
+/// Data tables may scroll inside their own `.table-wrap`, as the criterion
+/// allows. Fails naming the elements that stick out; the window is put back
+/// to its usual size after.
+async fn assert_reflows(browser: &Client, page: &str, at: &str) {
+    browser.set_window_size(320, 900).await.unwrap();
+    let measured = browser
+        .execute(
+            "const root = document.documentElement;
+             const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+               + (e.className ? '.' + String(e.className).split(' ').join('.') : '');
+             const wide = r => r.right > root.clientWidth + 1;
+             const out = [...document.querySelectorAll('body *')]
+               .filter(e => wide(e.getBoundingClientRect()) && !e.closest('.table-wrap'))
+               .map(name);
+             // Text can stick out of a box too narrow for a long word.
+             const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+             const range = document.createRange();
+             while (walk.nextNode()) {
+               const text = walk.currentNode;
+               if (!text.parentElement || text.parentElement.closest('.table-wrap')) continue;
+               range.selectNodeContents(text);
+               if (wide(range.getBoundingClientRect())) {
+                 out.push('text \"' + text.textContent.trim() + '\" in ' + name(text.parentElement));
+               }
+             }
+             return {scroll: root.scrollWidth, client: root.clientWidth, out: out.slice(0, 8)};",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    if measured["scroll"].as_u64() > measured["client"].as_u64() {
+        screenshot(browser, &format!("reflow-{page}")).await;
+    }
+    browser.set_window_size(1280, 1000).await.unwrap();
+    assert!(
+        measured["scroll"].as_u64() <= measured["client"].as_u64(),
+        "{page} ({at}) does not reflow at 320 CSS px (WCAG 1.4.10): {} px of content \
+         in {} px; sticking out: {}",
+        measured["scroll"],
+        measured["client"],
+        measured["out"]
+    );
 }
 
 /// The route pattern of `routes()` that `path` (query ignored) falls under.
