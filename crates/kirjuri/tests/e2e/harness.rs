@@ -10,13 +10,23 @@
 //! ([`serial`]). Screenshots go to `target/test-artifacts/e2e/` and their
 //! paths are printed.
 //!
+//! Accessibility (WCAG 2.1 AA): [`assert_accessible`] injects axe-core
+//! (npm, pinned in `package-lock.json` beside this file, installed by
+//! `npm ci` in this folder — `scripts/test` does it) into the page the
+//! browser shows and fails on any violation of the `wcag2a`, `wcag2aa`,
+//! `wcag21a` and `wcag21aa` rules; axe's full results are saved as
+//! `axe-<page>.json` among the artefacts; it also checks reflow at 320 CSS
+//! px (WCAG 1.4.10), which axe cannot. It remembers which route each
+//! checked page belongs to, so [`unchecked_pages`] can name every HTML page
+//! of `kirjuri_server::http::routes()` that no check has seen.
+//!
 //! Not here: what the tests assert (the test modules).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -123,6 +133,279 @@ pub fn artifacts() -> PathBuf {
     dir.canonicalize().unwrap()
 }
 
+/// Where `npm ci` installs axe-core for these tests.
+fn axe_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/node_modules/axe-core/axe.min.js")
+}
+
+/// axe-core's browser bundle, read once.
+fn axe_source() -> &'static str {
+    static AXE: OnceLock<String> = OnceLock::new();
+    AXE.get_or_init(|| {
+        let path = axe_path();
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "the browser tests check every page with axe-core, but {} is missing ({e}); \
+                 install it with `cd crates/kirjuri/tests/e2e && npm ci` \
+                 (scripts/test does this)",
+                path.display()
+            )
+        })
+    })
+}
+
+/// The WCAG 2.1 A and AA rules: what the product must meet.
+const AXE_TAGS: [&str; 4] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+
+/// Every page [`assert_accessible`] has checked in this test binary: its
+/// name and the browser's path (and query) at the time.
+static CHECKED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Runs axe-core's WCAG 2.1 A and AA rules on the page the browser shows
+/// and returns axe's full results (`violations`, `passes`, `incomplete`,
+/// `inapplicable`).
+///
+/// The page's CSP forbids inline scripts, but WebDriver's scripts run
+/// outside it, so axe is injected with `execute` and run with
+/// `execute_async`.
+pub async fn axe_run(browser: &Client) -> Value {
+    let at = path(browser).await;
+    let loaded = browser
+        .execute(
+            &format!("{}\n;return typeof window.axe;", axe_source()),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        loaded.as_str(),
+        Some("object"),
+        "axe-core did not load into {at}"
+    );
+    let mut outcome = browser
+        .execute_async(
+            "const tags = arguments[0];
+             const done = arguments[arguments.length - 1];
+             window.axe
+               .run(document, {runOnly: {type: 'tag', values: tags}})
+               .then(results => done({results}), error => done({error: String(error)}));",
+            vec![json!(AXE_TAGS)],
+        )
+        .await
+        .unwrap();
+    if let Some(error) = outcome.get("error") {
+        panic!("axe-core failed on {at}: {error}");
+    }
+    outcome["results"].take()
+}
+
+/// Checks the page the browser shows with axe-core against WCAG 2.1 A and
+/// AA ([`axe_run`]), saves axe's full results as `axe-<page>.json` among the
+/// artefacts, and fails listing each violation (rule id, impact, help, the
+/// offending nodes' selectors); then checks that the page reflows at 320
+/// CSS px ([`assert_reflows`]), which axe cannot. `page` names the page and state in the
+/// artefacts and the failure, e.g. `sign-in-error-sv`.
+pub async fn assert_accessible(browser: &Client, page: &str) {
+    let at = path(browser).await;
+    let results = axe_run(browser).await;
+    let file = artifacts().join(format!("axe-{page}.json"));
+    std::fs::write(&file, serde_json::to_vec_pretty(&results).unwrap()).unwrap();
+    CHECKED.lock().unwrap().push((page.to_owned(), at.clone()));
+
+    assert_reflows(browser, page, &at).await;
+
+    let violations = results["violations"].as_array().expect("axe's violations");
+    let passes = results["passes"].as_array().map_or(0, Vec::len);
+    println!(
+        "axe: {page} ({at}): {} violations, {passes} rules passed; {}",
+        violations.len(),
+        file.display()
+    );
+    if violations.is_empty() {
+        return;
+    }
+    let mut report = format!(
+        "{} WCAG 2.1 AA violations on {page} ({at}); axe's results: {}\n",
+        violations.len(),
+        file.display()
+    );
+    for v in violations {
+        report.push_str(&format!(
+            "- {} ({}): {} <{}>\n",
+            v["id"].as_str().unwrap_or("?"),
+            v["impact"].as_str().unwrap_or("?"),
+            v["help"].as_str().unwrap_or("?"),
+            v["helpUrl"].as_str().unwrap_or("")
+        ));
+        for node in v["nodes"].as_array().into_iter().flatten() {
+            let target = node["target"].to_string();
+            let summary = node["failureSummary"]
+                .as_str()
+                .unwrap_or("")
+                .replace('\n', " ");
+            report.push_str(&format!("    {target}: {summary}\n"));
+        }
+    }
+    panic!("{report}");
+}
+
+/// WCAG 1.4.10 (Reflow), which axe cannot judge: at 320 CSS px wide (a
+/// 1280 px window zoomed to 400 %) the page needs no sideways scrolling.
+/// Data tables may scroll inside their own `.table-wrap`, as the criterion
+/// allows. Fails naming the elements that stick out; the window is put back
+/// to its usual size after.
+async fn assert_reflows(browser: &Client, page: &str, at: &str) {
+    browser.set_window_size(320, 900).await.unwrap();
+    let measured = browser
+        .execute(
+            "const root = document.documentElement;
+             const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+               + (e.className ? '.' + String(e.className).split(' ').join('.') : '');
+             const wide = r => r.right > root.clientWidth + 1;
+             const out = [...document.querySelectorAll('body *')]
+               .filter(e => wide(e.getBoundingClientRect()) && !e.closest('.table-wrap'))
+               .map(name);
+             // Text can stick out of a box too narrow for a long word.
+             const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+             const range = document.createRange();
+             while (walk.nextNode()) {
+               const text = walk.currentNode;
+               if (!text.parentElement || text.parentElement.closest('.table-wrap')) continue;
+               range.selectNodeContents(text);
+               if (wide(range.getBoundingClientRect())) {
+                 out.push('text \"' + text.textContent.trim() + '\" in ' + name(text.parentElement));
+               }
+             }
+             return {scroll: root.scrollWidth, client: root.clientWidth, out: out.slice(0, 8)};",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    if measured["scroll"].as_u64() > measured["client"].as_u64() {
+        screenshot(browser, &format!("reflow-{page}")).await;
+    }
+    browser.set_window_size(1280, 1000).await.unwrap();
+    assert!(
+        measured["scroll"].as_u64() <= measured["client"].as_u64(),
+        "{page} ({at}) does not reflow at 320 CSS px (WCAG 1.4.10): {} px of content \
+         in {} px; sticking out: {}",
+        measured["scroll"],
+        measured["client"],
+        measured["out"]
+    );
+}
+
+/// The route pattern of `routes()` that `path` (query ignored) falls under.
+pub fn route_of(path: &str) -> Option<&'static str> {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    kirjuri_server::http::routes()
+        .into_iter()
+        .map(|route| route.path)
+        .find(|pattern| route_matches(pattern, path))
+}
+
+fn route_matches(pattern: &str, path: &str) -> bool {
+    let mut want = pattern.split('/');
+    let mut have = path.split('/');
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return true,
+            (Some(w), Some(_)) if w.starts_with("{*") => return true,
+            (Some(w), Some(h)) if w.starts_with('{') && !h.is_empty() => {}
+            (Some(w), Some(h)) if w == h => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The HTML pages among `routes()` that [`assert_accessible`] has not
+/// checked, in any state, in this test binary.
+///
+/// Every route outside `/api/` is fetched with `GET` and the cookies of
+/// `browser` (a signed-in session): a `405` is a form's `POST` target, not a
+/// page; any other answer but HTML (assets, `/healthz`) is no page either; a
+/// redirect (e.g. `/`) has no page of its own, so the page it leads to must
+/// have been checked; an HTML answer must have been checked under its own
+/// route. Path parameters are filled with `contact` (an `{id}`), `aino` (a
+/// `{name}`) and `kirjuri.css` (the rest of a path).
+pub async fn unchecked_pages(ui: &Ui, browser: &Client, contact: &str) -> Vec<String> {
+    let cookies = browser
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let checked: Vec<&'static str> = CHECKED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, at)| route_of(at))
+        .collect();
+    let mut unchecked = Vec::new();
+    for route in kirjuri_server::http::routes() {
+        let pattern = route.path;
+        if pattern.starts_with("/api/") {
+            continue;
+        }
+        let concrete = pattern
+            .split('/')
+            .map(|segment| match segment {
+                "{id}" => contact,
+                "{name}" => "aino",
+                s if s.starts_with("{*") => "kirjuri.css",
+                s => s,
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        // Follow redirects to the page they end on.
+        let mut url = ui.url(&concrete);
+        let mut shown = Some(pattern);
+        let mut status = reqwest::StatusCode::OK;
+        for _ in 0..5 {
+            let response = http
+                .get(&url)
+                .header("cookie", &cookies)
+                .send()
+                .await
+                .unwrap();
+            status = response.status();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            if status.is_redirection() {
+                let to = header("location");
+                shown = route_of(&to);
+                url = ui.url(&to);
+                continue;
+            }
+            let html = header("content-type").starts_with("text/html");
+            if status == reqwest::StatusCode::METHOD_NOT_ALLOWED || !html {
+                shown = None;
+            }
+            break;
+        }
+        let must_be_checked = shown;
+        if let Some(page) = must_be_checked
+            && !checked.contains(&page)
+        {
+            unchecked.push(format!("GET {concrete} ({status}) shows {page}"));
+        }
+    }
+    unchecked
+}
+
 impl Ui {
     /// Starts the server (accounts `aino`, `bertta` agents, `sanna`
     /// supervisor, `ville` admin, `pbx` integration; a recorded call of
@@ -132,6 +415,7 @@ impl Ui {
             Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
             "browser tests need Debian's chromium and chromium-driver (scripts/test installs them)"
         );
+        let _ = axe_source();
         let data = tempfile::Builder::new()
             .prefix("kirjuri-e2e-")
             .tempdir()
@@ -306,6 +590,12 @@ impl Ui {
     /// The server's data folder.
     pub fn data_dir(&self) -> &Path {
         self.data.path()
+    }
+
+    /// Runs `kirjuri ARGS --data <the server's folder>` (with `stdin`),
+    /// asserting success, and returns what it printed.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {
+        kirjuri(self.data.path(), args, stdin)
     }
 
     /// `base` + `path`.

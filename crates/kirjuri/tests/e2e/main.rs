@@ -2,9 +2,10 @@
 //! Chromium against the real `kirjuri serve`: what a person at the
 //! customer service does and sees — signing in, choosing a purpose,
 //! searching, listening, switching the language, being refused, being
-//! signed out by an administrator. A separate test binary from `tests/api`
+//! signed out by an administrator — and that every page meets WCAG 2.1 AA
+//! by axe-core (`accessibility`). A separate test binary from `tests/api`
 //! because it needs a browser (`scripts/test` installs Debian's `chromium`
-//! and `chromium-driver`).
+//! and `chromium-driver`, and axe-core with `npm ci` in this folder).
 
 #![allow(
     clippy::expect_used,
@@ -13,6 +14,7 @@
     reason = "a test binary: a failed expectation is a failed test, reported with its message"
 )]
 
+mod accessibility;
 mod harness;
 
 use fantoccini::Locator;

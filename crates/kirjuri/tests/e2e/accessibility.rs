@@ -1,0 +1,398 @@
+//! WCAG 2.1 AA in the browser: every page of the staff's web UI, in each
+//! state a person meets it, is checked with axe-core
+//! ([`harness::assert_accessible`]): the public sign-in form (also with an
+//! error, a sign-out notice, the second-factor field and in Swedish), the
+//! purpose choice (also with its "choose one" error), the search form, its
+//! results, an empty result and an erroneous search, a contact with the
+//! recording player, with the access list and with legal holds, the
+//! refusal pages (403 and 404), the password form (also with an error), the
+//! tokens page, the users page (also with a notice, a password shown once
+//! and the responsible person's registrar form) and the audit log, in
+//! Finnish, Swedish and English. The test then fails if any HTML page of
+//! `kirjuri_server::http::routes()` went unchecked, so a new page cannot be
+//! added without its check.
+//!
+//! Not here: what the pages do (the other tests in this binary).
+
+use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
+
+use crate::harness::{
+    self, PASSWORD, Ui, assert_accessible, choose_purpose, click, fill, path, screenshot, serial,
+    sign_in, source, wait_until,
+};
+
+/// Waits for an element with id `id` to show.
+async fn wait_for(browser: &Client, id: &str) {
+    wait_until(id, || async { browser.find(Locator::Id(id)).await.is_ok() }).await;
+}
+
+/// Switches the language with the header's selector (it submits itself).
+async fn switch_language(browser: &Client, code: &str) {
+    browser
+        .find(Locator::Id("lang-select"))
+        .await
+        .unwrap()
+        .select_by_value(code)
+        .await
+        .unwrap();
+    let want = format!("lang=\"{code}\"");
+    wait_until("the language switch", || async {
+        source(browser).await.contains(&want)
+    })
+    .await;
+}
+
+/// The server's clock (its `Date` header), in seconds since 1970: a TOTP
+/// code must match the server's time, and the tests read no clock of their own.
+async fn today_seconds(http: &reqwest::Client, ui: &Ui) -> u64 {
+    let answer = http.get(ui.url("/healthz")).send().await.unwrap();
+    let date = answer.headers()["date"].to_str().unwrap();
+    let at = chrono::DateTime::parse_from_rfc2822(date)
+        .unwrap()
+        .timestamp();
+    u64::try_from(at).unwrap()
+}
+
+/// Searches by phone number and waits for the answer.
+async fn search_phone(ui: &Ui, browser: &Client, phone: &str, expect: &str) {
+    browser.goto(&ui.url("/search")).await.unwrap();
+    fill(browser, "phone", phone).await;
+    click(browser, "search-submit").await;
+    wait_for(browser, expect).await;
+}
+
+#[tokio::test]
+async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
+    let _turn = serial().await;
+    let started = std::time::Instant::now();
+    let mut ui = Ui::start().await;
+
+    // --- the public sign-in form --------------------------------------------
+    let agent = ui.browser().await;
+    agent.goto(&ui.url("/")).await.unwrap();
+    assert!(path(&agent).await.starts_with("/login"));
+    assert_accessible(&agent, "sign-in").await;
+    fill(&agent, "name", "aino").await;
+    fill(&agent, "password", "not the password at all").await;
+    click(&agent, "sign-in").await;
+    wait_for(&agent, "login-message").await;
+    assert!(source(&agent).await.contains("login_failed"));
+    assert_accessible(&agent, "sign-in-error").await;
+    screenshot(&agent, "a11y-sign-in-error").await;
+    agent.goto(&ui.url("/login?lang=sv")).await.unwrap();
+    assert!(source(&agent).await.contains("lang=\"sv\""));
+    assert_accessible(&agent, "sign-in-sv").await;
+    agent.goto(&ui.url("/login?lang=fi")).await.unwrap();
+
+    // --- an agent's pages (Finnish, the default) ----------------------------
+    sign_in(&ui, &agent, "aino").await;
+    assert!(path(&agent).await.starts_with("/purpose"));
+    assert_accessible(&agent, "purpose").await;
+    click(&agent, "purpose-submit").await;
+    wait_until("the purpose page's error", || async {
+        source(&agent).await.contains("role=\"alert\"")
+    })
+    .await;
+    assert_accessible(&agent, "purpose-missing").await;
+    choose_purpose(&agent, "complaint_verification").await;
+    assert_eq!(path(&agent).await, "/search");
+    assert_accessible(&agent, "search").await;
+
+    search_phone(&ui, &agent, "040 123 4567", "results").await;
+    assert_accessible(&agent, "search-results").await;
+    screenshot(&agent, "a11y-search-results").await;
+    search_phone(&ui, &agent, "040 000 0000", "no-results").await;
+    assert_accessible(&agent, "search-empty").await;
+    // A date the server cannot read (a browser's date field sends none, so
+    // the field becomes a text field for this).
+    agent.goto(&ui.url("/search")).await.unwrap();
+    harness::js(
+        &agent,
+        "const from = document.getElementById('from');
+         from.type = 'text';
+         from.value = '31.2.2026';
+         return true;",
+    )
+    .await;
+    click(&agent, "search-submit").await;
+    wait_for(&agent, "search-error").await;
+    assert_accessible(&agent, "search-error").await;
+
+    agent
+        .goto(&ui.url(&format!("/contacts/{}", ui.call)))
+        .await
+        .unwrap();
+    wait_until("the player's tools", || async {
+        harness::js(
+            &agent,
+            "return !document.getElementById('player-tools').hidden;",
+        )
+        .await
+        .as_bool()
+            == Some(true)
+    })
+    .await;
+    assert_accessible(&agent, "contact-player").await;
+    screenshot(&agent, "a11y-contact-player").await;
+    harness::js(
+        &agent,
+        "document.querySelectorAll('section.fields h2')[6].scrollIntoView(); return true;",
+    )
+    .await;
+    screenshot(&agent, "a11y-contact-recording-details").await;
+
+    // Refusals: another agent's contact (404) and an administrator's page (403).
+    agent
+        .goto(&ui.url(&format!("/contacts/{}", ui.chat)))
+        .await
+        .unwrap();
+    wait_for(&agent, "error-code").await;
+    assert_accessible(&agent, "refusal-404").await;
+    agent.goto(&ui.url("/admin/users")).await.unwrap();
+    wait_for(&agent, "error-code").await;
+    assert_accessible(&agent, "refusal-403").await;
+    screenshot(&agent, "a11y-refusal-403").await;
+
+    agent.goto(&ui.url("/password")).await.unwrap();
+    assert_accessible(&agent, "password").await;
+    fill(&agent, "current_password", "not the password at all").await;
+    fill(&agent, "new_password", "a brand new passphrase here").await;
+    fill(&agent, "confirm_password", "a brand new passphrase here").await;
+    agent
+        .find(Locator::Css("form[action='/password'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("the password form's error", || async {
+        source(&agent).await.contains("role=\"alert\"")
+    })
+    .await;
+    assert_accessible(&agent, "password-error").await;
+
+    agent.goto(&ui.url("/admin/tokens")).await.unwrap();
+    assert_accessible(&agent, "tokens-own").await;
+
+    // English, then signing out: the sign-in page with its notice.
+    switch_language(&agent, "en").await;
+    assert_accessible(&agent, "tokens-en").await;
+    agent.goto(&ui.url("/search")).await.unwrap();
+    assert_accessible(&agent, "search-en").await;
+    click(&agent, "sign-out").await;
+    wait_until("the sign-in page", || async {
+        path(&agent).await.starts_with("/login")
+    })
+    .await;
+    assert_accessible(&agent, "signed-out-en").await;
+    agent.close().await.unwrap();
+
+    // --- a supervisor, in Swedish -------------------------------------------
+    let supervisor = ui.browser().await;
+    supervisor
+        .goto(&ui.url(&format!("/contacts/{}", ui.call)))
+        .await
+        .unwrap();
+    sign_in(&ui, &supervisor, "sanna").await;
+    choose_purpose(&supervisor, "quality_assurance").await;
+    wait_for(&supervisor, "accesses").await;
+    assert_accessible(&supervisor, "contact-accesses").await;
+    switch_language(&supervisor, "sv").await;
+    assert_accessible(&supervisor, "contact-accesses-sv").await;
+    screenshot(&supervisor, "a11y-contact-sv").await;
+    supervisor.goto(&ui.url("/search")).await.unwrap();
+    assert_accessible(&supervisor, "search-sv").await;
+    search_phone(&ui, &supervisor, "050 765 4321", "results").await;
+    assert_accessible(&supervisor, "search-results-sv").await;
+    supervisor.goto(&ui.url("/audit")).await.unwrap();
+    wait_for(&supervisor, "audit").await;
+    assert_accessible(&supervisor, "audit-sv").await;
+    screenshot(&supervisor, "a11y-audit-sv").await;
+    supervisor.goto(&ui.url("/purpose")).await.unwrap();
+    assert_accessible(&supervisor, "purpose-sv").await;
+    supervisor.goto(&ui.url("/password")).await.unwrap();
+    assert_accessible(&supervisor, "password-sv").await;
+    supervisor.close().await.unwrap();
+
+    // --- an administrator ---------------------------------------------------
+    let admin = ui.browser().await;
+    sign_in(&ui, &admin, "ville").await;
+    admin.goto(&ui.url("/admin/users")).await.unwrap();
+    wait_for(&admin, "users").await;
+    assert_accessible(&admin, "users").await;
+    click(&admin, "disable-bertta").await;
+    admin.accept_alert().await.unwrap();
+    wait_for(&admin, "admin-notice").await;
+    assert_accessible(&admin, "users-notice").await;
+    screenshot(&admin, "a11y-users-notice").await;
+    admin.goto(&ui.url("/admin/tokens")).await.unwrap();
+    wait_for(&admin, "tokens").await;
+    assert_accessible(&admin, "tokens").await;
+    admin.goto(&ui.url("/audit")).await.unwrap();
+    assert_accessible(&admin, "audit-refused-admin").await;
+
+    // Resetting a password shows the new one once.
+    admin.goto(&ui.url("/admin/users")).await.unwrap();
+    admin
+        .find(Locator::Css(
+            "#user-aino form:has(input[value=reset_password]) button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    admin.accept_alert().await.unwrap();
+    wait_for(&admin, "shown-password").await;
+    assert_accessible(&admin, "users-password-shown").await;
+
+    // --- the roles and states the seeded accounts do not reach --------------
+    let other = ui.browser().await;
+    for (name, role) in [
+        ("rita", "registrar"),
+        ("rauni", "responsible"),
+        ("tuuli", "agent"),
+    ] {
+        ui.cli(
+            &["user", "add", name, "--role", role, "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        );
+    }
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    // A registrar sees the legal holds on a contact.
+    let token = ui.cli(&["token", "create", "--user", "rita"], None);
+    let date = http.get(ui.url("/healthz")).send().await.unwrap();
+    let today = chrono::DateTime::parse_from_rfc2822(date.headers()["date"].to_str().unwrap())
+        .unwrap()
+        .date_naive();
+    let held = http
+        .post(ui.url("/api/v1/holds"))
+        .bearer_auth(token.trim())
+        .json(&json!({
+            "contact": ui.call,
+            "ground_kind": "complaint",
+            "ground": "Complaint 2026-117 (Consumer Disputes Board)",
+            "owner": "sanna",
+            "review_by": (today + chrono::Months::new(6)).to_string(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(held.status().is_success(), "{}", held.text().await.unwrap());
+    other
+        .goto(&ui.url(&format!("/contacts/{}", ui.call)))
+        .await
+        .unwrap();
+    sign_in(&ui, &other, "rita").await;
+    choose_purpose(&other, "data_subject_request").await;
+    wait_for(&other, "holds").await;
+    assert_accessible(&other, "contact-holds").await;
+    click(&other, "sign-out").await;
+    wait_for(&other, "login-message").await;
+
+    // The controller's responsible person names registrars.
+    sign_in(&ui, &other, "rauni").await;
+    other.goto(&ui.url("/admin/users")).await.unwrap();
+    wait_for(&other, "registrar-name").await;
+    assert_accessible(&other, "users-registrars").await;
+    click(&other, "sign-out").await;
+    wait_for(&other, "login-message").await;
+
+    // Sign-in asks for the second factor of an account that has one.
+    let begun = http
+        .post(ui.url("/api/v1/session"))
+        .json(&json!({"name": "tuuli", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = begun.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session: Value = begun.json().await.unwrap();
+    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let totp: Value = http
+        .post(ui.url("/api/v1/session/totp"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uri = totp["otpauth_uri"].as_str().unwrap();
+    let code = totp_rs::Totp::from_url(uri)
+        .unwrap()
+        .generate(today_seconds(&http, &ui).await)
+        .to_string();
+    let confirmed = http
+        .post(ui.url("/api/v1/session/totp/confirm"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert!(confirmed.status().is_success(), "{}", confirmed.status());
+    fill(&other, "name", "tuuli").await;
+    fill(&other, "password", PASSWORD).await;
+    click(&other, "sign-in").await;
+    wait_for(&other, "totp").await;
+    assert_accessible(&other, "sign-in-totp").await;
+    screenshot(&other, "a11y-sign-in-totp").await;
+    other.close().await.unwrap();
+
+    // --- every HTML page of the routes list was checked ---------------------
+    let unchecked = harness::unchecked_pages(&ui, &admin, &ui.call).await;
+    assert!(
+        unchecked.is_empty(),
+        "pages with no accessibility check (add a visit and assert_accessible \
+         to this test): {unchecked:#?}"
+    );
+    admin.close().await.unwrap();
+    println!(
+        "accessibility: every page checked in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test]
+async fn the_accessibility_check_finds_what_it_should() {
+    // The check is worth only what it finds: break a real page in two
+    // ways WCAG forbids and expect axe to name both.
+    let _turn = serial().await;
+    let mut ui = Ui::start().await;
+    let browser = ui.browser().await;
+    browser.goto(&ui.url("/login")).await.unwrap();
+    harness::js(
+        &browser,
+        "const main = document.getElementById('main');
+         const input = document.createElement('input');
+         input.type = 'text';
+         main.appendChild(input);
+         const faint = document.createElement('p');
+         faint.textContent = 'faint text';
+         faint.style.color = '#bbbbbb';
+         main.appendChild(faint);
+         return true;",
+    )
+    .await;
+    let results = harness::axe_run(&browser).await;
+    let ids: Vec<&str> = results["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"label") && ids.contains(&"color-contrast"),
+        "axe found {ids:?}"
+    );
+    browser.close().await.unwrap();
+}
