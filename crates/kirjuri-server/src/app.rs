@@ -687,6 +687,33 @@ mod tests {
 
     const SECRET: &str = "hunter2-s3cr3t";
 
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_new_data_folder_is_owner_only_and_a_loose_one_we_own_is_tightened() {
+        let parent = tempfile::tempdir().unwrap();
+        let fresh = parent.path().join("a").join("data");
+        owner_only_folder(&fresh).unwrap();
+        assert_eq!(mode_of(&fresh), 0o700);
+
+        std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        owner_only_folder(&fresh).unwrap();
+        assert_eq!(mode_of(&fresh), 0o700);
+    }
+
+    #[test]
+    fn a_loose_data_folder_that_cannot_be_changed_is_refused_naming_the_chmod() {
+        // 0555, and nobody — not even root — may chmod it.
+        let folder = Path::new("/proc/self");
+        assert_ne!(mode_of(folder) & 0o077, 0);
+
+        let error = owner_only_folder(folder).unwrap_err().to_string();
+
+        assert!(error.contains("chmod 700 /proc/self"), "{error}");
+    }
+
     fn with_database(country: Option<&str>) -> Config {
         let mut config = Config::default();
         config.database.url = Some(DatabaseUrl::new(format!(
