@@ -5,12 +5,14 @@
 //! at the edge. A reference points into the organisation's ticket system,
 //! where the story is told and can be erased.
 //!
-//! The shape is strict: 2–10 ASCII letters, a dash, 1–8 digits. The digit
-//! run is too short for a phone number with its area code (Finnish numbers
-//! have at least 9 digits after the trunk prefix when written whole, and a
-//! number split by a dash leaves digits before the dash, which are not
-//! letters). What remains possible is a word of letters as the prefix; the
-//! prefix is upper-cased so the stored form is one canonical spelling.
+//! The shape is strict: 2–10 ASCII letters, a dash, 1–8 digits (Jira's
+//! `PROJ-123`, `INC-12345`). A phone number as people write it does not fit
+//! — it starts with digits or `+`, has spaces, or is longer than 8 digits
+//! with its area code — and neither does a sentence. What still fits is
+//! deliberate misuse (a surname as the prefix, a 7-digit local number as the
+//! digits): the rule stops free text by accident, not a reader set on
+//! smuggling a few characters; that reader's every access is audited. The
+//! prefix is upper-cased so one reference has one stored spelling.
 
 use std::fmt;
 
