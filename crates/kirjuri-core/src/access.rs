@@ -6,9 +6,19 @@
 //! It does not look anything up: callers pass the facts (who owns the contact,
 //! whether a maintainer has an agreement on file, which purposes the subject
 //! has forbidden), so the whole rule set is testable as a table.
+//!
+//! Maintainers (ACC-1) reach only what technical maintenance needs: with an
+//! agreement on file, a ticket reference and the purpose `development`, the
+//! recording (and its playback rendition and waveform) in full, and a
+//! contact's metadata — channel, times, agent, service, the recording's
+//! format and digest — to find it (`Allow { metadata_only: true }`: the
+//! sealed document is not opened). They may search by agent, service,
+//! channel and dates, never by a personal identifier
+//! ([`Object::RegisterByIdentifier`]).
 
 use crate::purpose::Purpose;
 use crate::role::Role;
+use crate::ticket::TicketReference;
 use crate::username::UserName;
 
 /// Who is asking.
@@ -20,8 +30,9 @@ pub struct Actor {
     pub role: Role,
     /// A maintainer's confidentiality-agreement reference, when one is on file.
     pub confidentiality_agreement: bool,
-    /// The free-text reason given with this request (maintainers must give one).
-    pub reason: Option<String>,
+    /// The ticket reference given with this request (maintainers must give
+    /// one); never free text, as it is kept in the audit log.
+    pub reason: Option<TicketReference>,
 }
 
 /// What they want to do.
@@ -96,8 +107,12 @@ impl Action {
 /// What it is done to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Object<'a> {
-    /// The register as a whole (creating, searching).
+    /// The register as a whole (creating, searching by non-personal
+    /// criteria: agent, service, channel, dates).
     Register,
+    /// The register searched by a personal identifier (phone, email, name,
+    /// property id, customer number), as a search or a query hold does.
+    RegisterByIdentifier,
     /// One contact, with the facts the rules need.
     Contact {
         /// The agent who handled it.
@@ -146,10 +161,14 @@ impl Denial {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Go ahead. For an agent's search the caller must scope it to their own
-    /// contacts: `scope_to_own` says so.
+    /// contacts: `scope_to_own` says so. A maintainer's contact read or
+    /// search shows only metadata: `metadata_only` says so.
     Allow {
         /// Restrict results to contacts whose agent is the actor.
         scope_to_own: bool,
+        /// Show only a contact's non-personal metadata (channel, times,
+        /// agent, service, stored objects), never its sealed document.
+        metadata_only: bool,
     },
     /// Refused.
     Deny(Denial),
@@ -162,11 +181,15 @@ impl Decision {
     }
 }
 
+/// Allowed without restriction.
+const ALLOW: Decision = Decision::Allow {
+    scope_to_own: false,
+    metadata_only: false,
+};
+
 fn allow_if(allowed: bool) -> Decision {
     if allowed {
-        Decision::Allow {
-            scope_to_own: false,
-        }
+        ALLOW
     } else {
         Decision::Deny(Denial::Role)
     }
@@ -209,6 +232,7 @@ pub fn authorize(
         return Deny(Denial::MissingPurpose);
     };
 
+    let mut metadata_only = false;
     let scope_to_own = match actor.role {
         Role::Integration | Role::Responsible => return Deny(Denial::Role),
         Role::Agent => true,
@@ -217,9 +241,19 @@ pub fn authorize(
             if !actor.confidentiality_agreement {
                 return Deny(Denial::NoConfidentialityAgreement);
             }
-            if actor.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            if actor.reason.is_none() {
                 return Deny(Denial::ReasonRequired);
             }
+            // Technical maintenance is developing the service (notice §5).
+            if purpose != Purpose::Development {
+                return Deny(Denial::PurposeNotAllowed);
+            }
+            // A maintainer finds a recording by its metadata, never by who
+            // called, and sees nothing of the contact but that metadata.
+            if matches!(object, Object::RegisterByIdentifier) {
+                return Deny(Denial::Role);
+            }
+            metadata_only = action != Action::ReadRecording;
             false
         }
         Role::Registrar => {
@@ -233,7 +267,10 @@ pub fn authorize(
     };
 
     match object {
-        Object::Register => Allow { scope_to_own },
+        Object::Register | Object::RegisterByIdentifier => Allow {
+            scope_to_own,
+            metadata_only,
+        },
         Object::Contact {
             agent,
             forbidden_purposes,
@@ -249,6 +286,7 @@ pub fn authorize(
             }
             Allow {
                 scope_to_own: false,
+                metadata_only,
             }
         }
     }
@@ -263,25 +301,40 @@ mod tests {
             name: UserName::parse("aino", "test").unwrap(),
             role,
             confidentiality_agreement: agreement,
-            reason: Some("ticket 42".into()),
+            reason: Some(TicketReference::parse("INC-42", "reason").unwrap()),
         }
     }
 
-    /// The expected answer for every role × action × ownership × purpose,
+    /// What a decision is about, as the table sees it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Target {
+        /// The register, searched by non-personal criteria.
+        Register,
+        /// The register, searched by a personal identifier.
+        ByIdentifier,
+        /// The actor's own contact.
+        Own,
+        /// Another agent's contact.
+        Other,
+    }
+
+    /// The expected answer for every role × action × target × purpose,
     /// written independently of `authorize` as a table of rules.
     fn expected(
         role: Role,
         agreement: bool,
         action: Action,
-        own: Option<bool>,
+        target: Target,
         purpose: Option<Purpose>,
     ) -> Decision {
         use Decision::{Allow, Deny};
+        let full = Allow {
+            scope_to_own: false,
+            metadata_only: false,
+        };
         let only = |roles: &[Role]| {
             if roles.contains(&role) {
-                Allow {
-                    scope_to_own: false,
-                }
+                full
             } else {
                 Deny(Denial::Role)
             }
@@ -308,24 +361,33 @@ mod tests {
         let Some(purpose) = purpose else {
             return Deny(Denial::MissingPurpose);
         };
-        match (role, own) {
+        match (role, target) {
             (Role::Integration | Role::Responsible, _) => Deny(Denial::Role),
             (Role::Maintainer, _) if !agreement => Deny(Denial::NoConfidentialityAgreement),
+            (Role::Maintainer, _) if purpose != Purpose::Development => {
+                Deny(Denial::PurposeNotAllowed)
+            }
+            (Role::Maintainer, Target::ByIdentifier) => Deny(Denial::Role),
+            (Role::Maintainer, _) => Allow {
+                scope_to_own: false,
+                metadata_only: action != Action::ReadRecording,
+            },
             (Role::Registrar, _)
                 if !matches!(purpose, Purpose::DataSubjectRequest | Purpose::LegalClaim) =>
             {
                 Deny(Denial::PurposeNotAllowed)
             }
-            (Role::Agent, None) => Allow { scope_to_own: true },
-            (Role::Agent, Some(false)) => Deny(Denial::NotOwner),
-            _ => Allow {
-                scope_to_own: false,
+            (Role::Agent, Target::Register | Target::ByIdentifier) => Allow {
+                scope_to_own: true,
+                metadata_only: false,
             },
+            (Role::Agent, Target::Other) => Deny(Denial::NotOwner),
+            _ => full,
         }
     }
 
     #[test]
-    fn every_role_action_ownership_and_purpose_gets_the_tabled_answer() {
+    fn every_role_action_target_and_purpose_gets_the_tabled_answer() {
         let own_name = UserName::parse("aino", "test").unwrap();
         let other_name = UserName::parse("bertta", "test").unwrap();
         let purposes: Vec<Option<Purpose>> = std::iter::once(None)
@@ -335,24 +397,30 @@ mod tests {
         for role in Role::ALL {
             for agreement in [false, true] {
                 for action in Action::ALL {
-                    for own in [None, Some(true), Some(false)] {
+                    for target in [
+                        Target::Register,
+                        Target::ByIdentifier,
+                        Target::Own,
+                        Target::Other,
+                    ] {
                         for &purpose in &purposes {
-                            let object = match own {
-                                None => Object::Register,
-                                Some(true) => Object::Contact {
+                            let object = match target {
+                                Target::Register => Object::Register,
+                                Target::ByIdentifier => Object::RegisterByIdentifier,
+                                Target::Own => Object::Contact {
                                     agent: &own_name,
                                     forbidden_purposes: &[],
                                 },
-                                Some(false) => Object::Contact {
+                                Target::Other => Object::Contact {
                                     agent: &other_name,
                                     forbidden_purposes: &[],
                                 },
                             };
                             let got = authorize(&actor(role, agreement), action, object, purpose);
-                            let want = expected(role, agreement, action, own, purpose);
+                            let want = expected(role, agreement, action, target, purpose);
                             assert_eq!(
                                 got, want,
-                                "{role} agreement={agreement} {action:?} own={own:?} {purpose:?}"
+                                "{role} agreement={agreement} {action:?} {target:?} {purpose:?}"
                             );
                             n += 1;
                         }
@@ -360,7 +428,53 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 11 * 3 * 9);
+        assert_eq!(n, 7 * 2 * 11 * 4 * 9);
+    }
+
+    #[test]
+    fn a_maintainer_gets_recordings_in_full_but_only_metadata_of_contacts_and_searches() {
+        let name = UserName::parse("aino", "test").unwrap();
+        let contact = Object::Contact {
+            agent: &name,
+            forbidden_purposes: &[],
+        };
+        let maintainer = actor(Role::Maintainer, true);
+        let development = Some(Purpose::Development);
+        assert_eq!(
+            authorize(&maintainer, Action::ReadRecording, contact, development),
+            ALLOW
+        );
+        for (action, object) in [
+            (Action::ReadContact, contact),
+            (Action::SearchContacts, Object::Register),
+        ] {
+            assert_eq!(
+                authorize(&maintainer, action, object, development),
+                Decision::Allow {
+                    scope_to_own: false,
+                    metadata_only: true
+                },
+                "{action:?}"
+            );
+        }
+        assert_eq!(
+            authorize(
+                &maintainer,
+                Action::SearchContacts,
+                Object::RegisterByIdentifier,
+                development
+            ),
+            Decision::Deny(Denial::Role)
+        );
+        assert_eq!(
+            authorize(
+                &maintainer,
+                Action::ReadRecording,
+                contact,
+                Some(Purpose::ComplaintVerification)
+            ),
+            Decision::Deny(Denial::PurposeNotAllowed)
+        );
     }
 
     #[test]
@@ -400,17 +514,7 @@ mod tests {
             ),
             Decision::Deny(Denial::ReasonRequired)
         );
-        maintainer.reason = Some("   ".into());
-        assert_eq!(
-            authorize(
-                &maintainer,
-                Action::ReadRecording,
-                object,
-                Some(Purpose::Development)
-            ),
-            Decision::Deny(Denial::ReasonRequired)
-        );
-        maintainer.reason = Some("codec fault ticket 1234".into());
+        maintainer.reason = Some(TicketReference::parse("CHG-1234", "reason").unwrap());
         assert!(
             authorize(
                 &maintainer,

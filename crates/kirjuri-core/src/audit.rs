@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::ids::{ContactId, ObjectId, UserId};
 use crate::purpose::Purpose;
 use crate::role::Role;
+use crate::ticket::TicketReference;
 
 /// Whether the audited attempt succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,8 +73,8 @@ pub enum AuditEvent {
         contact: ContactId,
         /// Why.
         purpose: Purpose,
-        /// The free-text reason given with the request (maintainers must).
-        reason: Option<String>,
+        /// The ticket reference given with the request (maintainers must).
+        reason: Option<TicketReference>,
     },
     /// A recording was stored; its sha256 proves the evidence unchanged since intake.
     RecordingCreated {
@@ -96,8 +97,8 @@ pub enum AuditEvent {
         purpose: Purpose,
         /// Inclusive byte range served; `None` for the whole file.
         range: Option<(u64, u64)>,
-        /// The free-text reason given with the request (maintainers must).
-        reason: Option<String>,
+        /// The ticket reference given with the request (maintainers must).
+        reason: Option<TicketReference>,
     },
     /// A search of the register.
     Search {
@@ -105,7 +106,8 @@ pub enum AuditEvent {
         purpose: Purpose,
         /// What was searched, as keyed hashes and non-personal filters.
         criteria: Vec<HashedCriterion>,
-        /// Non-personal filters (agent, date range).
+        /// Non-personal filters (agent, channel, date range) and a keyed
+        /// hash of the service searched for, never its text.
         filters: Value,
         /// Which contacts were returned.
         results: Vec<ContactId>,

@@ -284,7 +284,7 @@ impl ContactInput {
             }
         }
         if let Some(service) = &self.service {
-            check_token(service, "service", MAX_SHORT)?;
+            check_service(service)?;
         }
         if let Some(customer) = &mut self.customer {
             check_text(&customer.name, "customer.name", MAX_SHORT, false)?;
@@ -383,6 +383,12 @@ fn push_name(ids: &mut Identifiers, name: &str) {
 
 fn invalid(message: &str) -> Error {
     Error::InvalidContact(message.to_owned())
+}
+
+/// Checks a service (queue) name as intake stores it and a search filters
+/// on it: 1–200 characters, no control characters or surrounding spaces.
+pub fn check_service(value: &str) -> Result<()> {
+    check_token(value, "service", MAX_SHORT)
 }
 
 /// An identifier-like field: printable, no surrounding whitespace, bounded.

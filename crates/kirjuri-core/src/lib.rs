@@ -21,6 +21,7 @@ pub mod property_id;
 pub mod purpose;
 pub mod retention;
 pub mod role;
+pub mod ticket;
 pub mod username;
 pub mod wav;
 

@@ -9,6 +9,12 @@
 //! connects to anything it refuses storage declared outside the EU/EEA
 //! (DIS-1), naming the setting.
 //!
+//! **Data folder.** Owner-only: created 0700, and an existing one with
+//! group or world access is tightened to 0700 (or, when this process may
+//! not change it, the start is refused naming the `chmod` to run) —
+//! [`owner_only_folder`]. The database files are 0600 (the store), the key
+//! file 0600 (the vault), object, ledger, backup and instance folders 0700.
+//!
 //! **Liveness.** A process that dies mid-upload leaves a pending-object row
 //! and perhaps a temporary or finished object; those are removed once no
 //! live process owns them. On one machine liveness is an exclusive lock on
@@ -33,6 +39,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,7 +81,10 @@ enum LocalLock {
 
 impl Instance {
     fn claim(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| Error::Internal(format!("failed to create {}: {e}", dir.display())))?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let path = dir.join(format!("{id}.lock"));
@@ -282,12 +292,7 @@ impl Kirjuri {
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         check_locations(&config)?;
         check_cluster(&config)?;
-        std::fs::create_dir_all(&config.data).map_err(|e| {
-            Error::Internal(format!(
-                "failed to create data folder {}: {e}",
-                config.data.display()
-            ))
-        })?;
+        owner_only_folder(&config.data)?;
         let keyring = Keyring::open_or_create(&config.key_file())?;
         let store = open_store(&config).await?;
         let objects = open_objects(&config).await?;
@@ -533,6 +538,49 @@ fn refused_location(setting: &str, problem: &str) -> Error {
 /// (migrated on connect unless `database.migrate = false`, where the
 /// schema's owner migrates and the nodes connect as a role that cannot
 /// rewrite the audit log).
+/// Creates the data folder owner-only (0700), or checks an existing one.
+/// The folder holds the database (password hashes, the audit log, contact
+/// metadata), so no other local user may list or open anything in it. A
+/// folder with group or world access — made by an older version, or by a
+/// `mkdir`/`tempdir` under umask 022 before the first start — is tightened
+/// to 0700 when this process may change it (it owns it); otherwise the
+/// start is refused with the command to run, as for a loose key file.
+pub fn owner_only_folder(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            Error::Internal(format!(
+                "failed to create data folder {}: {e}",
+                dir.display()
+            ))
+        })?;
+    let metadata = std::fs::metadata(dir).map_err(|e| {
+        Error::Internal(format!("failed to stat data folder {}: {e}", dir.display()))
+    })?;
+    let mode = metadata.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+        Ok(()) => {
+            tracing::warn!(
+                folder = %dir.display(),
+                was = format!("{mode:o}"),
+                "the data folder was open to other local users; it is now owner-only (0700)"
+            );
+            Ok(())
+        }
+        Err(e) => Err(Error::Internal(format!(
+            "data folder {} has mode {mode:o}: other local users can reach the database; \
+             it must be owner-only (fix with: chmod 700 {}) — it could not be changed here: {e}",
+            dir.display(),
+            dir.display()
+        ))),
+    }
+}
+
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     let database = &config.database;
     let Some(url) = &database.url else {
@@ -638,6 +686,33 @@ mod tests {
     use crate::config::DatabaseUrl;
 
     const SECRET: &str = "hunter2-s3cr3t";
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_new_data_folder_is_owner_only_and_a_loose_one_we_own_is_tightened() {
+        let parent = tempfile::tempdir().unwrap();
+        let fresh = parent.path().join("a").join("data");
+        owner_only_folder(&fresh).unwrap();
+        assert_eq!(mode_of(&fresh), 0o700);
+
+        std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        owner_only_folder(&fresh).unwrap();
+        assert_eq!(mode_of(&fresh), 0o700);
+    }
+
+    #[test]
+    fn a_loose_data_folder_that_cannot_be_changed_is_refused_naming_the_chmod() {
+        // 0555, and nobody — not even root — may chmod it.
+        let folder = Path::new("/proc/self");
+        assert_ne!(mode_of(folder) & 0o077, 0);
+
+        let error = owner_only_folder(folder).unwrap_err().to_string();
+
+        assert!(error.contains("chmod 700 /proc/self"), "{error}");
+    }
 
     fn with_database(country: Option<&str>) -> Config {
         let mut config = Config::default();

@@ -13,6 +13,16 @@
 //! number was used and the dates — never the number. Bad input is refused
 //! before anything is stored.
 //!
+//! A query hold is a search of the register by phone number, and is treated
+//! as one: from the API it needs the purpose `legal_claim` and a caller the
+//! access decision lets search by identifier for it
+//! (`SearchContacts` on `RegisterByIdentifier`) — a caller who may place
+//! holds but not search is refused (403, audited) before anything is looked
+//! up, so a miss (400 `no_match`) and a match tell it nothing. Every lookup,
+//! hit or miss, is audited as a `contact.search` event (the number as a
+//! keyed hash, the dates, the contacts found). The operator on the command
+//! line places it for `legal_claim` implicitly, audited without an actor.
+//!
 //! Not here: what a hold keeps from the purge (the store's `expired_*`
 //! queries decide that), or reminders before review dates.
 
@@ -21,10 +31,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use kirjuri_core::access::{Action, Actor};
-use kirjuri_core::audit::AuditEvent;
+use kirjuri_core::access::{Action, Actor, Object};
+use kirjuri_core::audit::{AuditEvent, HashedCriterion};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::phone::PhoneNumber;
+use kirjuri_core::purpose::Purpose;
 use kirjuri_core::retention::{local_call_date, start_of_local_day};
 use kirjuri_core::role::Role;
 use kirjuri_core::username::UserName;
@@ -160,6 +171,9 @@ pub struct NewHold {
     pub review_by: NaiveDate,
     /// The day the hold ends by itself, if it does.
     pub expires_on: Option<NaiveDate>,
+    /// The purpose stated; only `legal_claim` is accepted, and an API
+    /// caller must state it for a query hold.
+    pub purpose: Option<Purpose>,
 }
 
 /// A hold as shown: ids, names of staff accounts, dates; no personal data
@@ -354,8 +368,43 @@ impl Kirjuri {
         Ok(user.id)
     }
 
-    /// The targets a new hold names, and the scope to record.
-    async fn hold_targets_for(&self, on: &HoldOn) -> Result<(Vec<HoldTarget>, serde_json::Value)> {
+    /// Checks the purpose of a new hold: `legal_claim` or none, and for an
+    /// API caller's query hold `legal_claim` and a caller who may search
+    /// the register by identifier for it (a refusal is audited).
+    async fn check_hold_purpose(&self, acting: Acting<'_>, new: &NewHold) -> Result<()> {
+        if new.purpose.is_some_and(|p| p != Purpose::LegalClaim) {
+            return Err(Error::bad_request(
+                "invalid_purpose",
+                "a hold is placed for the purpose legal_claim",
+            ));
+        }
+        let (HoldOn::Phone { .. }, Some((actor, id))) = (&new.on, acting) else {
+            return Ok(());
+        };
+        if new.purpose.is_none() {
+            return Err(Error::bad_request(
+                "purpose_required",
+                "a query hold searches the register by phone number: state \"purpose\": \"legal_claim\"",
+            ));
+        }
+        self.authorize_on(
+            actor,
+            id,
+            Action::SearchContacts,
+            Object::RegisterByIdentifier,
+            Some(Purpose::LegalClaim),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The targets a new hold names, and the scope to record. A query
+    /// hold's lookup is audited as a search, whether it finds anything.
+    async fn hold_targets_for(
+        &self,
+        acting: Acting<'_>,
+        on: &HoldOn,
+    ) -> Result<(Vec<HoldTarget>, serde_json::Value)> {
         match on {
             HoldOn::Contact(id) => {
                 let contact = self.store.contact(id).await?.ok_or_else(|| {
@@ -400,10 +449,11 @@ impl Kirjuri {
                     ));
                 }
                 let indexer = self.keyring.blind_indexer();
+                let phone_hash = indexer.hash(IndexKind::Phone, phone.e164());
                 let mut filter = ContactFilter {
                     index: vec![IndexEntry {
                         kind: IndexKind::Phone.as_str().to_owned(),
-                        hash: indexer.hash(IndexKind::Phone, phone.e164()).to_vec(),
+                        hash: phone_hash.to_vec(),
                     }],
                     from: Some(start_of_local_day(*from)),
                     to: Some(start_of_local_day(to.succ_opt().unwrap_or(*to))),
@@ -422,6 +472,20 @@ impl Kirjuri {
                     }
                     filter.before = page.last().map(|c| (c.started_at, c.id));
                 }
+                let searched = AuditEvent::Search {
+                    purpose: Purpose::LegalClaim,
+                    criteria: vec![HashedCriterion {
+                        kind: IndexKind::Phone.as_str().to_owned(),
+                        hash: hex::encode(phone_hash),
+                    }],
+                    filters: json!({
+                        "from": from.to_string(),
+                        "to": to.to_string(),
+                        "hold": true,
+                    }),
+                    results: targets.iter().map(|t| t.contact_id).collect(),
+                };
+                self.audit(acting.map(|(_, id)| id), &searched).await?;
                 if targets.is_empty() {
                     return Err(Error::bad_request(
                         "no_match",
@@ -456,7 +520,8 @@ impl Kirjuri {
             ));
         }
         let owner = self.hold_owner(&new.owner).await?;
-        let (targets, scope) = self.hold_targets_for(&new.on).await?;
+        self.check_hold_purpose(acting, &new).await?;
+        let (targets, scope) = self.hold_targets_for(acting, &new.on).await?;
         let id = Uuid::now_v7();
         let row = HoldRow {
             id,
@@ -809,6 +874,7 @@ mod tests {
             owner: "sanna".into(),
             review_by: date(review_by),
             expires_on: None,
+            purpose: None,
         }
     }
 

@@ -2,8 +2,21 @@
 //!
 //! Every read runs the same three steps in order: ask
 //! `kirjuri_core::access::authorize`, append the audit event (a failed append
-//! refuses the read), then decrypt and return. An agent asking for another
-//! agent's contact gets exactly the answer a missing contact gets.
+//! refuses the read), then decrypt and return.
+//!
+//! No answer tells an existing contact from a missing one to a reader who
+//! may not read it: what the role and purpose alone decide (the integration
+//! role, a registrar's customer-service purpose) is decided and refused
+//! before the contact is looked up, and a missing contact is audited as a
+//! refusal (`not_found`) just as an agent's reach for another agent's
+//! contact is (`not_owner`), both answered 404 — so both paths do the same
+//! work: one lookup, one audit append.
+//!
+//! A maintainer's read (`metadata_only`, ACC-1) is answered from the row's
+//! plain columns — channel, times, agent, service, stored objects — and the
+//! sealed document is never opened. Search criteria reach the audit log as
+//! keyed hashes only: the identifiers, and the `service` filter (whatever a
+//! searcher types there would otherwise stay in the log for good).
 //! Recordings are decrypted segment by segment, only the segments a range
 //! needs, and streamed in constant memory.
 
@@ -15,7 +28,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use futures::{Stream, StreamExt};
 use kirjuri_core::access::{Action, Actor, Decision, Denial, Object, authorize};
 use kirjuri_core::audit::{AuditEvent, HashedCriterion};
-use kirjuri_core::contact::{ContactDocument, duration_ms};
+use kirjuri_core::contact::{Channel, ContactDocument, check_service, duration_ms};
 use kirjuri_core::email::EmailAddress;
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::name::normalise_name;
@@ -151,8 +164,19 @@ pub struct SearchQuery {
     pub limit: Option<u32>,
     /// The purpose (ACC-2).
     pub purpose: Option<String>,
-    /// Why, in the reader's words (a maintainer must say; ACC-1).
+    /// A ticket reference (`INC-12345`; a maintainer must give one, ACC-1).
     pub reason: Option<String>,
+}
+
+/// A search's filters as its audit event records them: validated and
+/// normalised, the service as a keyed hash (hex).
+#[derive(Debug, Clone)]
+struct SearchFilters {
+    agent: Option<String>,
+    service: Option<String>,
+    channel: Option<Channel>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
 }
 
 /// Rows fetched per page while filtering a search on service or channel.
@@ -253,6 +277,58 @@ impl Kirjuri {
         })
     }
 
+    /// A contact as a maintainer sees it: what the row's plain columns say
+    /// (channel, times, agent, service) and its stored objects; nothing of
+    /// the sealed document is opened.
+    fn metadata_view(&self, row: &ContactRow, objects: &[ObjectRow]) -> Result<ContactView> {
+        let document = ContactDocument {
+            external_id: None,
+            channel: Channel::from_str(&row.channel)?,
+            started_at: row.started_at.fixed_offset(),
+            ended_at: row.ended_at.map(|t| t.fixed_offset()),
+            service: row.service.clone(),
+            agent: row.agent.clone(),
+            customer: None,
+            contact_person: None,
+            account: None,
+            property: None,
+            service_content: None,
+        };
+        let recording = objects.iter().find(|o| o.kind == RECORDING);
+        Ok(ContactView {
+            id: row.id,
+            duration_ms: duration_ms(&document),
+            document,
+            retain_until: row.retain_until,
+            recording: recording.map(RecordingAck::from_row),
+            objects: objects
+                .iter()
+                .map(|o| ObjectDeadline {
+                    id: o.id,
+                    kind: o.kind.clone(),
+                    retain_until: o.retain_until,
+                    source: o.source,
+                })
+                .collect(),
+            tombstones: None,
+            holds: None,
+        })
+    }
+
+    /// The view a decision allows: the whole contact, or its metadata.
+    fn view_for(
+        &self,
+        row: &ContactRow,
+        objects: &[ObjectRow],
+        metadata_only: bool,
+    ) -> Result<ContactView> {
+        if metadata_only {
+            self.metadata_view(row, objects)
+        } else {
+            self.view(row, objects)
+        }
+    }
+
     /// The answer for something destroyed: 410 with its tombstone, or 404
     /// when there is no tombstone of that kind either.
     pub(crate) async fn gone(&self, contact: &ContactId, kind: &str, what: &'static str) -> Error {
@@ -269,32 +345,89 @@ impl Kirjuri {
         }
     }
 
-    /// Runs the access decision for one contact, auditing a refusal. An
-    /// agent's refusal looks like "not found".
-    async fn authorize_contact(
+    /// Appends the refusal of `action` and returns what the caller is told.
+    async fn refuse(
+        &self,
+        actor_id: UserId,
+        action: Action,
+        object: Option<String>,
+        purpose: Option<Purpose>,
+        reason: &'static str,
+        answer: Error,
+    ) -> Result<Error> {
+        let event = AuditEvent::AccessDenied {
+            action: action.as_str(),
+            object,
+            purpose,
+            reason,
+        };
+        self.audit(Some(actor_id), &event).await?;
+        Ok(answer)
+    }
+
+    /// Runs the access decision for one contact and looks it up, auditing a
+    /// refusal. What the role and purpose alone refuse is refused before the
+    /// lookup; a missing contact is audited as a refusal (`not_found`) and
+    /// answered exactly as an agent's reach for another agent's contact.
+    /// Answers the row and whether only its metadata may be shown.
+    async fn authorized_contact(
         &self,
         actor: &Actor,
         actor_id: UserId,
         action: Action,
-        contact: &ContactRow,
+        id: ContactId,
         purpose: Purpose,
-    ) -> Result<()> {
-        let agent = UserName::parse(&contact.agent, "agent")?;
-        let object = Object::Contact {
-            agent: &agent,
-            forbidden_purposes: &[],
+    ) -> Result<(ContactRow, bool)> {
+        let object = Some(id.to_string());
+        if let Decision::Deny(denial) = authorize(actor, action, Object::Register, Some(purpose)) {
+            let answer = denial_error(denial);
+            return Err(self
+                .refuse(
+                    actor_id,
+                    action,
+                    object,
+                    Some(purpose),
+                    denial.as_str(),
+                    answer,
+                )
+                .await?);
+        }
+        let Some(contact) = self.store.contact(&id).await? else {
+            return Err(self
+                .refuse(
+                    actor_id,
+                    action,
+                    object,
+                    Some(purpose),
+                    "not_found",
+                    Error::NotFound,
+                )
+                .await?);
         };
-        match authorize(actor, action, object, Some(purpose)) {
-            Decision::Allow { .. } => Ok(()),
+        let agent = UserName::parse(&contact.agent, "agent")?;
+        let decision = authorize(
+            actor,
+            action,
+            Object::Contact {
+                agent: &agent,
+                forbidden_purposes: &[],
+            },
+            Some(purpose),
+        );
+        match decision {
+            Decision::Allow { metadata_only, .. } => Ok((contact, metadata_only)),
             Decision::Deny(denial) => {
-                let event = AuditEvent::AccessDenied {
-                    action: action.as_str(),
-                    object: Some(contact.id.to_string()),
-                    purpose: Some(purpose),
-                    reason: denial.as_str(),
-                };
-                self.audit(Some(actor_id), &event).await?;
-                Err(denial_error(denial))
+                let answer = denial_error(denial);
+                Err(self
+                    .refuse(
+                        actor_id,
+                        action,
+                        object,
+                        Some(purpose),
+                        denial.as_str(),
+                        answer,
+                    )
+                    .await?)
             }
         }
     }
@@ -307,18 +440,38 @@ impl Kirjuri {
         action: Action,
         purpose: Option<Purpose>,
     ) -> Result<bool> {
-        match authorize(actor, action, Object::Register, purpose) {
-            Decision::Allow { scope_to_own } => Ok(scope_to_own),
-            Decision::Deny(denial) => {
-                let event = AuditEvent::AccessDenied {
-                    action: action.as_str(),
-                    object: None,
+        let (scope_to_own, _) = self
+            .authorize_on(actor, actor_id, action, Object::Register, purpose)
+            .await?;
+        Ok(scope_to_own)
+    }
+
+    /// Runs the access decision for the register (`object`: searched by
+    /// non-personal criteria or by a personal identifier), auditing a
+    /// refusal. Answers `(scope_to_own, metadata_only)`.
+    pub async fn authorize_on(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        action: Action,
+        object: Object<'_>,
+        purpose: Option<Purpose>,
+    ) -> Result<(bool, bool)> {
+        match authorize(actor, action, object, purpose) {
+            Decision::Allow {
+                scope_to_own,
+                metadata_only,
+            } => Ok((scope_to_own, metadata_only)),
+            Decision::Deny(denial) => Err(self
+                .refuse(
+                    actor_id,
+                    action,
+                    None,
                     purpose,
-                    reason: denial.as_str(),
-                };
-                self.audit(Some(actor_id), &event).await?;
-                Err(denial_error(denial))
-            }
+                    denial.as_str(),
+                    denial_error(denial),
+                )
+                .await?),
         }
     }
 
@@ -330,8 +483,8 @@ impl Kirjuri {
         id: ContactId,
         purpose: Purpose,
     ) -> Result<ContactView> {
-        let contact = self.store.contact(&id).await?.ok_or(Error::NotFound)?;
-        self.authorize_contact(actor, actor_id, Action::ReadContact, &contact, purpose)
+        let (contact, metadata_only) = self
+            .authorized_contact(actor, actor_id, Action::ReadContact, id, purpose)
             .await?;
         // An erased contact has nothing left to decrypt: its tombstone says
         // what happened.
@@ -339,7 +492,7 @@ impl Kirjuri {
             return Err(self.gone(&id, "contact", "this contact's data").await);
         }
         let objects = self.store.objects_for_contact(&id).await?;
-        let mut view = self.view(&contact, &objects)?;
+        let mut view = self.view_for(&contact, &objects, metadata_only)?;
         if let Some(holds) = self.holds_of_contact(actor, &id).await? {
             let now = self.clock.now();
             view.holds = Some(
@@ -384,8 +537,28 @@ impl Kirjuri {
         query: &SearchQuery,
     ) -> Result<Vec<ContactView>> {
         let purpose = require_purpose(query.purpose.as_deref())?;
-        let scope_to_own = self
-            .authorize_register(actor, actor_id, Action::SearchContacts, Some(purpose))
+        let by_identifier = [
+            &query.phone,
+            &query.email,
+            &query.property_id,
+            &query.customer_number,
+            &query.name,
+        ]
+        .iter()
+        .any(|criterion| criterion.is_some());
+        let object = if by_identifier {
+            Object::RegisterByIdentifier
+        } else {
+            Object::Register
+        };
+        let (scope_to_own, metadata_only) = self
+            .authorize_on(
+                actor,
+                actor_id,
+                Action::SearchContacts,
+                object,
+                Some(purpose),
+            )
             .await?;
         let indexer = self.keyring.blind_indexer();
         let mut index = Vec::new();
@@ -440,12 +613,40 @@ impl Kirjuri {
                 "limit must be between 1 and 500",
             ));
         }
+        let channel = query
+            .channel
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(Channel::from_str)
+            .transpose()?;
+        let service = query
+            .service
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        // A service that intake would refuse can match nothing: say so
+        // rather than search (and log) it.
+        if let Some(service) = service {
+            check_service(service).map_err(|_| {
+                Error::bad_request(
+                    "invalid_parameter",
+                    "service must be 1–200 characters without control characters",
+                )
+            })?;
+        }
+        let filters = SearchFilters {
+            agent: agent.clone(),
+            service: service.map(|s| hex::encode(indexer.hash(IndexKind::Service, s))),
+            channel,
+            from,
+            to,
+        };
         let agent = if scope_to_own {
             match agent {
                 // An agent filtering on someone else simply finds nothing.
                 Some(other) if other != actor.name.as_str() => {
                     return self
-                        .audited_search(actor_id, purpose, &index, query, Vec::new())
+                        .audited_search(actor_id, purpose, &index, &filters, Vec::new())
                         .await;
                 }
                 _ => Some(actor.name.as_str().to_owned()),
@@ -453,17 +654,6 @@ impl Kirjuri {
         } else {
             agent
         };
-        let channel = query
-            .channel
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(kirjuri_core::contact::Channel::from_str)
-            .transpose()?;
-        let service = query
-            .service
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
         let filter = ContactFilter {
             index: index.clone(),
             agent,
@@ -479,9 +669,9 @@ impl Kirjuri {
         // An erased contact keeps its row (times, agent) but nothing to show.
         for row in rows.iter().filter(|r| !r.is_erased()) {
             let objects = self.store.objects_for_contact(&row.id).await?;
-            views.push(self.view(row, &objects)?);
+            views.push(self.view_for(row, &objects, metadata_only)?);
         }
-        self.audited_search(actor_id, purpose, &index, query, views)
+        self.audited_search(actor_id, purpose, &index, &filters, views)
             .await
     }
 
@@ -524,7 +714,7 @@ impl Kirjuri {
         actor_id: UserId,
         purpose: Purpose,
         index: &[IndexEntry],
-        query: &SearchQuery,
+        filters: &SearchFilters,
         views: Vec<ContactView>,
     ) -> Result<Vec<ContactView>> {
         let criteria = index
@@ -534,7 +724,13 @@ impl Kirjuri {
                 hash: hex::encode(&e.hash),
             })
             .collect();
-        let filters = json!({"agent": query.agent, "service": query.service, "channel": query.channel, "from": query.from, "to": query.to});
+        let filters = json!({
+            "agent": filters.agent,
+            "service_hash": filters.service,
+            "channel": filters.channel.map(|c| c.as_str()),
+            "from": filters.from,
+            "to": filters.to,
+        });
         let results = views.iter().map(|v| v.id).collect();
         self.audit(
             Some(actor_id),
@@ -581,8 +777,7 @@ impl Kirjuri {
         purpose: Purpose,
         kind: &str,
     ) -> Result<(ObjectRow, StreamOpener)> {
-        let contact = self.store.contact(&id).await?.ok_or(Error::NotFound)?;
-        self.authorize_contact(actor, actor_id, Action::ReadRecording, &contact, purpose)
+        self.authorized_contact(actor, actor_id, Action::ReadRecording, id, purpose)
             .await?;
         let object = match self.store.object_for_contact(&id, kind).await? {
             Some(object) => object,

@@ -25,6 +25,16 @@ pub enum Error {
     /// cannot represent. The message names the column, not the value.
     #[error("corrupt value: {0}")]
     Corrupt(String),
+    /// A file of the embedded database could not be created or its
+    /// permissions set; `context` names the file.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and to which file.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Result alias for the store crate.

@@ -35,16 +35,21 @@ pub enum IndexKind {
     CustomerNumber,
     /// A normalised personal or organisation name.
     Name,
+    /// A service (queue) name. Never stored as an index (the service is a
+    /// plain column); only a search's audit event records it, hashed, since
+    /// whatever a searcher types there stays in the audit log for good.
+    Service,
 }
 
 impl IndexKind {
     /// Every kind, e.g. for schema checks.
-    pub const ALL: [IndexKind; 5] = [
+    pub const ALL: [IndexKind; 6] = [
         IndexKind::Phone,
         IndexKind::Email,
         IndexKind::PropertyId,
         IndexKind::CustomerNumber,
         IndexKind::Name,
+        IndexKind::Service,
     ];
 
     /// The stable name hashed as the kind prefix (and usable as a column
@@ -56,6 +61,7 @@ impl IndexKind {
             IndexKind::PropertyId => "property_id",
             IndexKind::CustomerNumber => "customer_number",
             IndexKind::Name => "name",
+            IndexKind::Service => "service",
         }
     }
 }
@@ -193,7 +199,14 @@ mod tests {
 
         assert_eq!(
             names,
-            ["phone", "email", "property_id", "customer_number", "name"]
+            [
+                "phone",
+                "email",
+                "property_id",
+                "customer_number",
+                "name",
+                "service"
+            ]
         );
     }
 

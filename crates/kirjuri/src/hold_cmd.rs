@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use kirjuri_core::phone::PhoneNumber;
+use kirjuri_core::purpose::Purpose;
 use kirjuri_server::holds::{HoldOn, HoldView, NewHold, parse_date, parse_hold_id};
 use kirjuri_server::{Error, Kirjuri};
 
@@ -123,6 +124,9 @@ impl AddArgs {
                 .as_deref()
                 .map(|d| parse_date(d, "--expires"))
                 .transpose()?,
+            // The operator holds for legal claims; a phone query is audited
+            // as a search for that purpose, without an actor.
+            purpose: Some(Purpose::LegalClaim),
         })
     }
 }

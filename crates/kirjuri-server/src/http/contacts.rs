@@ -1,5 +1,7 @@
 //! Handlers for `/api/v1/contacts…`: create, read, search, and the recording's
-//! upload and download.
+//! upload and download. A reader's `reason=` is parsed here into a ticket
+//! reference (`INC-12345`) or refused (400 `invalid_reason`): it goes to the
+//! audit log, which is never purged, so free text never may.
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -11,6 +13,7 @@ use http_body_util::BodyExt;
 use kirjuri_core::access::Action;
 use kirjuri_core::contact::ContactInput;
 use kirjuri_core::ids::ContactId;
+use kirjuri_core::ticket::TicketReference;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -25,8 +28,20 @@ use crate::read::{RecordingBody, SearchQuery, require_purpose};
 #[serde(deny_unknown_fields)]
 pub struct ReadQuery {
     purpose: Option<String>,
-    /// Why, in the reader's words (a maintainer must say; ACC-1).
+    /// A ticket reference (`INC-12345`; a maintainer must give one, ACC-1).
     reason: Option<String>,
+}
+
+/// Parses `reason=`: absent or blank is none; anything else must be a
+/// ticket reference (`INC-12345`), since it is kept in the audit log for
+/// good and free text there would keep whatever personal data it held.
+pub fn ticket_reference(reason: Option<&str>) -> Result<Option<TicketReference>> {
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(reason) => TicketReference::parse(reason, "reason")
+            .map(Some)
+            .map_err(|e| Error::bad_request("invalid_reason", e.to_string())),
+    }
 }
 
 /// The acting account (with its stated reason) and the purpose of a single
@@ -38,7 +53,8 @@ fn read_context(
 ) -> Result<(kirjuri_core::access::Actor, kirjuri_core::purpose::Purpose)> {
     let Query(query) = query.map_err(|e| query_error(&e))?;
     let purpose = require_purpose(query.purpose.as_deref())?;
-    Ok((caller.actor_with_reason(query.reason), purpose))
+    let reason = ticket_reference(query.reason.as_deref())?;
+    Ok((caller.actor_with_reason(reason), purpose))
 }
 
 fn contact_id(raw: &str) -> Result<ContactId> {
@@ -144,7 +160,7 @@ pub async fn search(
     query: std::result::Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let Query(query) = query.map_err(|e| query_error(&e))?;
-    let actor = caller.actor_with_reason(query.reason.clone());
+    let actor = caller.actor_with_reason(ticket_reference(query.reason.as_deref())?);
     let contacts = app.search(&actor, caller.id, &query).await?;
     Ok(Json(json!({ "contacts": contacts, "count": contacts.len() })).into_response())
 }

@@ -20,6 +20,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use axum::serve::ListenerExt;
 use kirjuri_core::access::Actor;
 use kirjuri_core::ids::UserId;
+use kirjuri_core::ticket::TicketReference;
 use tokio::net::TcpListener;
 use tower_http::timeout::{RequestBodyTimeoutLayer, ResponseBodyTimeoutLayer};
 
@@ -45,18 +46,13 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The actor with this request's free-text reason (`reason=`, ACC-1).
-    pub fn actor_with_reason(&self, reason: Option<String>) -> Actor {
+    /// The actor with this request's ticket reference (`reason=`, ACC-1).
+    pub fn actor_with_reason(&self, reason: Option<TicketReference>) -> Actor {
         let mut actor = self.actor.clone();
-        actor.reason = reason
-            .map(|r| r.trim().chars().take(MAX_REASON_CHARS).collect::<String>())
-            .filter(|r| !r.is_empty());
+        actor.reason = reason;
         actor
     }
 }
-
-/// A stated reason is kept to this many characters.
-const MAX_REASON_CHARS: usize = 200;
 
 impl FromRequestParts<Kirjuri> for Caller {
     type Rejection = Error;

@@ -4,6 +4,9 @@
 //! (so a refused caller is told 403 and audited whatever it sent), parses,
 //! calls one `Kirjuri` method, and shapes the answer.
 //!
+//! A query hold (`query: {phone, from, to}`) is a search by phone number and
+//! must state `"purpose": "legal_claim"`; see `crate::holds`.
+//!
 //! Bodies are read up to `max_json_bytes` and parsed with unknown fields
 //! refused; a parse error names the field at most, never a value — a query
 //! hold's body carries a phone number.
@@ -17,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use kirjuri_core::access::Action;
 use kirjuri_core::phone::PhoneNumber;
+use kirjuri_core::purpose::Purpose;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -44,6 +48,9 @@ pub struct HoldBody {
     review_by: String,
     #[serde(default)]
     expires_at: Option<String>,
+    /// `legal_claim`: required with `query` (a search by phone number).
+    #[serde(default)]
+    purpose: Option<String>,
 }
 
 /// A query hold: all contacts of a phone number within the dates.
@@ -196,6 +203,11 @@ impl HoldBody {
                 .expires_at
                 .as_deref()
                 .map(|d| parse_date(d, "expires_at"))
+                .transpose()?,
+            purpose: self
+                .purpose
+                .as_deref()
+                .map(str::parse::<Purpose>)
                 .transpose()?,
         })
     }

@@ -18,6 +18,12 @@
 //!   and statement journals mid-transaction — measured, the shred cost
 //!   halved with the larger cache. The cache fills only as pages are read.
 //!
+//! The database file is created owner-only (0600) before SQLite opens it,
+//! and SQLite gives its `-wal` and `-shm` files the database file's mode; a
+//! file (or `-wal`/`-shm`) left with group or world access by an older
+//! version is tightened to 0600 on open. It holds password hashes, the
+//! audit log and contact metadata.
+//!
 //! Every write transaction starts with `BEGIN IMMEDIATE`, taking the write
 //! lock up front. A deferred transaction that reads and then writes would
 //! fail outright (`SQLITE_BUSY`, no waiting) whenever another connection
@@ -105,6 +111,7 @@ impl SqliteStore {
             // A destroyed wrapped key must not linger in free pages of the
             // file (crypto-shredding): deleted content is overwritten.
             .pragma("secure_delete", "ON");
+        owner_only_files(path)?;
         prepare_file(&options).await?;
         // WAL is a property of the file by now, so the pool's connections
         // need not (and must not race to) switch it.
@@ -148,6 +155,43 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
+
+/// Creates the database file owner-only (0600) if it is missing — SQLite
+/// then creates its `-wal` and `-shm` with the same mode — and takes group
+/// and world access away from an existing database file, `-wal` and `-shm`.
+fn owner_only_files(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |what: &str, file: &Path| {
+        let context = format!("failed to {what} {}", file.display());
+        move |source| Error::Io { context, source }
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("create database file", path))?;
+    let mut companions = Vec::with_capacity(3);
+    companions.push(path.to_owned());
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        companions.push(name.into());
+    }
+    for file in &companions {
+        let mode = match std::fs::metadata(file) {
+            Ok(metadata) => metadata.permissions().mode() & 0o7777,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io("stat", file)(e)),
+        };
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                .map_err(io("make owner-only", file))?;
+        }
+    }
+    Ok(())
 }
 
 /// Switches the file to WAL and applies the embedded migrations, on one

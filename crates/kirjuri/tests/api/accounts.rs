@@ -773,10 +773,7 @@ async fn a_maintainer_reaches_a_recording_only_with_an_agreement_on_file_and_a_s
         );
         app.client.get(url).bearer_auth(maintainer.clone()).send()
     };
-    let with_reason: &[(&str, &str)] = &[
-        ("purpose", "development"),
-        ("reason", "codec fault, ticket 4711"),
-    ];
+    let with_reason: &[(&str, &str)] = &[("purpose", "development"), ("reason", "CHG-4711")];
 
     // Act / Assert: no agreement → 403, whatever the reason.
     let (_, message) =

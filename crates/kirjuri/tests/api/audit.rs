@@ -147,6 +147,13 @@ const PERSONAL: &[&str] = &[
     "Water bill complaint",
     "meter in the basement",
     "monthly",
+    // Typed where only a service name or a ticket reference belongs, and a
+    // query hold's number (security issue item 6, 7).
+    "Meikalainen",
+    "Kerttu",
+    "Korhonen",
+    "7654321",
+    "765 4321",
 ];
 
 fn leaked(bytes: &[u8]) -> Vec<&'static str> {
@@ -270,6 +277,53 @@ async fn audit_events_and_checkpoints_hold_ids_and_keyed_hashes_never_what_was_s
     }
     app.contact_as_supervisor(&id).await;
     app.recording_as_supervisor(&id).await;
+    // Personal data typed into a search's service filter: searched (it
+    // matches nothing), logged only as a keyed hash.
+    let by_service = json_ok(
+        app.search(
+            sanna,
+            &[
+                ("service", "Matti Meikalainen +358401234567"),
+                ("purpose", PURPOSE),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(by_service["count"], 0);
+    // … and into a reason: refused before anything is read or logged; a
+    // ticket reference is what is kept.
+    let contact_url = format!("/api/v1/contacts/{id}");
+    for reason in ["caller Kerttu Korhonen 050-7654321", "INC-12345"] {
+        let url = crate::helpers::with_query(
+            &app.url(&contact_url),
+            &[("purpose", PURPOSE), ("reason", reason)],
+        );
+        let response = app.get(Some(sanna), &url, None).await;
+        if reason.starts_with("INC") {
+            assert_eq!(response.status(), StatusCode::OK);
+        } else {
+            let (code, _) = assert_error(response, StatusCode::BAD_REQUEST).await;
+            assert_eq!(code, "invalid_reason");
+        }
+    }
+    // A query hold that matches nothing: looked up, audited, not stored.
+    let hold = app
+        .client
+        .post(app.url("/api/v1/holds"))
+        .bearer_auth(sanna)
+        .json(&serde_json::json!({
+            "query": {"phone": "050 765 4321", "from": "2026-01-01", "to": "2026-12-31"},
+            "purpose": "legal_claim",
+            "ground": "Case 2026-7",
+            "owner": "sanna",
+            "review_by": "2027-06-30",
+        }))
+        .send()
+        .await
+        .unwrap();
+    let (code, _) = assert_error(hold, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "no_match");
     // A refused search by a number that is not stored.
     let _ = app
         .search(
@@ -293,12 +347,21 @@ async fn audit_events_and_checkpoints_hold_ids_and_keyed_hashes_never_what_was_s
     );
     assert_eq!(leaked(&shown), Vec::<&str>::new(), "in the API");
     assert_eq!(leaked(&app.log_bytes()), Vec::<&str>::new(), "in the log");
+    assert!(
+        contains(&shown, b"\"reason\":\"INC-12345\""),
+        "the ticket reference is kept"
+    );
     let searches: Vec<&Value> = events
         .iter()
         .filter(|e| e["action"] == "contact.search")
         .collect();
-    assert_eq!(searches.len(), 5);
-    for search in searches {
+    assert_eq!(searches.len(), 7, "{searches:#?}");
+    let service_hash = searches[5]["details"]["filters"]["service_hash"]
+        .as_str()
+        .expect("the service as a keyed hash");
+    assert_eq!(service_hash.len(), 64, "{}", searches[5]);
+    assert_eq!(searches[6]["purpose"], "legal_claim", "{}", searches[6]);
+    for search in searches.iter().take(5).chain(searches.get(6)) {
         let hash = search["details"]["criteria"][0]["hash"]
             .as_str()
             .expect("a keyed hash");

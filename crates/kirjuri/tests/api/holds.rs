@@ -276,7 +276,10 @@ async fn a_phone_query_hold_takes_that_numbers_contacts_within_the_dates_and_nev
         &app,
         &app.tokens.sanna,
         &hold_body(
-            json!({"query": {"phone": "0407654321", "from": "2026-11-01", "to": "2026-11-30"}}),
+            json!({
+                "query": {"phone": "0407654321", "from": "2026-11-01", "to": "2026-11-30"},
+                "purpose": "legal_claim",
+            }),
             &review,
         ),
     )
@@ -532,6 +535,7 @@ async fn bad_holds_are_refused_with_a_clear_4xx_and_nothing_is_stored() {
                 let mut body = without("contact");
                 body["query"] =
                     json!({"phone": "040 000 0001", "from": "2026-01-01", "to": "2026-12-31"});
+                body["purpose"] = json!("legal_claim");
                 body
             }),
             StatusCode::BAD_REQUEST,
@@ -543,6 +547,7 @@ async fn bad_holds_are_refused_with_a_clear_4xx_and_nothing_is_stored() {
                 let mut body = without("contact");
                 body["query"] =
                     json!({"phone": "not a number", "from": "2026-01-01", "to": "2026-12-31"});
+                body["purpose"] = json!("legal_claim");
                 body
             }),
             StatusCode::BAD_REQUEST,
