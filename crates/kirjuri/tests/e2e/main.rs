@@ -73,9 +73,12 @@ async fn an_agent_signs_in_picks_a_purpose_finds_a_call_by_national_phone_number
         browser.find(Locator::Id("results")).await.is_ok()
     })
     .await;
-    let url = browser.current_url().await.unwrap().to_string();
+    // Only the path and query can carry what was typed; the random port of
+    // the server must not be taken for the number.
+    let url = browser.current_url().await.unwrap();
+    let typed = format!("{}?{}", url.path(), url.query().unwrap_or(""));
     assert!(
-        !url.contains("040") && !url.contains("358") && !url.contains("123"),
+        !typed.contains("040") && !typed.contains("358") && !typed.contains("123"),
         "no personal data in the URL: {url}"
     );
     let results = browser
