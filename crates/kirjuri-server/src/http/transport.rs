@@ -2,31 +2,21 @@
 //! when a certificate and key are configured, and the response headers every
 //! answer carries.
 //!
-//! TLS handshakes run in their own tasks, so one slow or hostile client never
-//! holds up the accept loop; finished connections are handed to axum through
-//! a channel. Not here: cookies and CSRF (the session module), body size
-//! limits (the handlers, which know each route's limit).
+//! The handshake itself runs per connection in `connections`, under the
+//! connection cap and the header-read timeout. Not here: cookies and CSRF
+//! (the session module), body size limits (the handlers, which know each
+//! route's limit).
 
-use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 use crate::error::{Error, Result};
-
-/// A client gets this long to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Loads a PEM certificate chain and private key into a rustls configuration
 /// (TLS 1.2 and 1.3, HTTP/1.1 via ALPN). Errors name the file, not its bytes.
@@ -60,79 +50,6 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A listener that yields connections whose TLS handshake has completed.
-#[derive(Debug)]
-pub struct TlsListener {
-    /// Finished handshakes, from the accept task.
-    incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    /// The bound address.
-    local: SocketAddr,
-    /// The accept task; stopped when the listener is dropped.
-    accept_task: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    /// Starts accepting on `tcp` and handshaking with `config`.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let acceptor = TlsAcceptor::from(config);
-        let (tx, incoming) = mpsc::channel(64);
-        let accept_task = tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off briefly.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self {
-            incoming,
-            local,
-            accept_task,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accept_task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.incoming.recv().await {
-            Some(connection) => connection,
-            // The accept task is gone (the runtime is shutting down): accept
-            // nothing more and let graceful shutdown finish.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
 
 /// The content security policy: the UI's own scripts, styles and media only.
