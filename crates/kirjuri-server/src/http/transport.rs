@@ -116,6 +116,7 @@ mod tests {
     /// address and the certificate to trust.
     async fn serve_tls(
         dir: &std::path::Path,
+        header_read_timeout_seconds: u64,
     ) -> (std::net::SocketAddr, rcgen::CertifiedKey<rcgen::KeyPair>) {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
@@ -124,6 +125,7 @@ mod tests {
             data: dir.join("data"),
             tls_cert: Some(dir.join("cert.pem")),
             tls_key: Some(dir.join("key.pem")),
+            header_read_timeout_seconds,
             ..Config::default()
         };
         let app = Kirjuri::open(config, Arc::new(SystemClock)).await.unwrap();
@@ -136,7 +138,7 @@ mod tests {
     #[tokio::test]
     async fn with_a_certificate_configured_kirjuri_speaks_https_with_hsts() {
         let dir = tempfile::tempdir().unwrap();
-        let (address, certified) = serve_tls(dir.path()).await;
+        let (address, certified) = serve_tls(dir.path(), 10).await;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(certified.cert.der().clone()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -168,7 +170,7 @@ mod tests {
     #[tokio::test]
     async fn plain_http_to_the_tls_port_gets_no_answer() {
         let dir = tempfile::tempdir().unwrap();
-        let (address, _) = serve_tls(dir.path()).await;
+        let (address, _) = serve_tls(dir.path(), 10).await;
         let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
         tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await
@@ -180,5 +182,26 @@ mod tests {
         )
         .await;
         assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let (address, _) = serve_tls(dir.path(), 1).await;
+        let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        // Sends nothing: the handshake can never complete.
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tcp.read_to_end(&mut answer),
+        )
+        .await;
+        assert!(closed.is_ok(), "still open after 10 s");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(500),
+            "closed after {:?}, before the 1 s handshake timeout",
+            started.elapsed()
+        );
     }
 }
