@@ -74,6 +74,14 @@ pub const LINGER_TIME: Duration = Duration::from_secs(2);
 /// At most this many connections linger at once; others close at once.
 pub const LINGER_MAX: usize = 32;
 
+/// The largest request head (request line and headers) accepted; a larger
+/// one gets 431 and the connection closes. Without it hyper buffers up to
+/// its read buffer's maximum (about 400 KiB) per connection while a head is
+/// being read. Kirjuri's own heads (a bearer token or a session cookie) are
+/// well under 4 KiB; 64 KiB is nginx's default of four 8 KiB buffers twice
+/// over. At the default cap, heads in progress hold at most 32 MiB.
+const MAX_HEAD_BYTES: usize = 64 << 10;
+
 /// The first pause after a failed `accept`; doubled per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -405,6 +413,7 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(shared.limits.header_read_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     let service = ConnectionService {
         router: shared.router.clone(),
@@ -434,13 +443,19 @@ where
             () = tokio::time::sleep_until(idle_check), if close_by.is_none() => {
                 // Only between requests: before the first one, hyper's
                 // header-read timeout is the bound.
+                let now = Instant::now();
                 let answered = connection.answered.load(Ordering::SeqCst) > 0;
-                let deadline = connection.idle_since() + keep_alive_idle;
-                if answered && connection.idle() && deadline <= Instant::now() {
-                    Pin::new(&mut conn).graceful_shutdown();
-                    close_by = Some(Instant::now() + CLOSE_GRACE);
+                if answered && connection.idle() {
+                    let deadline = connection.idle_since() + keep_alive_idle;
+                    if deadline <= now {
+                        Pin::new(&mut conn).graceful_shutdown();
+                        close_by = Some(now + CLOSE_GRACE);
+                    } else {
+                        idle_check = deadline;
+                    }
                 } else {
-                    idle_check = deadline.max(Instant::now() + EVICT_RETRY);
+                    // Busy, or the first head still awaited: look again later.
+                    idle_check = now + keep_alive_idle;
                 }
             }
             () = sleep_until_some(close_by) => {
@@ -552,7 +567,7 @@ impl Drop for InFlight {
 }
 
 /// A response body that keeps its request in flight until it is done.
-pub struct TrackedBody {
+struct TrackedBody {
     body: axum::body::Body,
     _in_flight: InFlight,
 }
