@@ -1,8 +1,9 @@
 //! Attacks on the connection layer by clients without credentials, against
 //! the real server on loopback: a flood of large refused bodies (memory),
 //! half-sent and trickled request heads (slowloris: the header-read timeout
-//! and the connection cap), idle kept-alive connections, and limits that
-//! make no sense. Every attack is bounded in connections and time and stops
+//! and the connection cap), idle kept-alive connections, an endless request
+//! head, a server out of file descriptors (its limit lowered with
+//! `prlimit`), and limits that make no sense. Every attack is bounded in connections and time and stops
 //! by itself; `/healthz` is probed on fresh connections throughout, as a
 //! load balancer would.
 //!
@@ -359,6 +360,88 @@ async fn a_request_head_over_64_kib_is_refused_with_431() {
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
     assert_healthy_now(&app).await;
+}
+
+/// The server's CPU time so far (user + system), from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let output = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .unwrap();
+    let per_second: u64 = String::from_utf8(output.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_accept_loop_backs_off_and_recovers() {
+    // Arrange: the server may open only a few more files than it has open,
+    // far fewer than its connection cap; 40 clients connect and wait.
+    let app = spawn_app().await;
+    let pid = app.pid();
+    let open_files = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let limit = open_files + 10;
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={limit}:{limit}"))
+        .status()
+        .expect("run prlimit (util-linux)");
+    assert!(status.success(), "prlimit failed");
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        let mut stream = TcpStream::connect(app.socket_address()).await.unwrap();
+        stream.write_all(b"GET /healthz HTT").await.unwrap();
+        clients.push(stream);
+    }
+
+    // Act: two seconds out of file descriptors, then the clients leave.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cpu_before = cpu_time(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_spent = cpu_time(pid) - cpu_before;
+    drop(clients);
+
+    // Assert: no spinning (a busy accept loop burns a whole core), one log
+    // line for the streak, and service resumes once descriptors free up.
+    eprintln!("EMFILE: {cpu_spent:?} of CPU in 2 s out of file descriptors");
+    assert!(
+        cpu_spent < Duration::from_millis(500),
+        "the server used {cpu_spent:?} of CPU in 2 s while accept failed"
+    );
+    let started = Instant::now();
+    let healthy = loop {
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            app.client.get(app.url("/healthz")).send(),
+        )
+        .await
+        {
+            Ok(Ok(response)) if response.status() == StatusCode::OK => break true,
+            _ if started.elapsed() > Duration::from_secs(20) => break false,
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    assert!(healthy, "/healthz did not recover:\n{}", app.stderr());
+    let warnings = app.stderr().matches("accept failed").count();
+    assert!(
+        (1..=3).contains(&warnings),
+        "{warnings} 'accept failed' lines:\n{}",
+        app.stderr()
+    );
 }
 
 #[tokio::test]
