@@ -265,7 +265,7 @@ struct Shared {
     router: Router,
     tls: Option<TlsAcceptor>,
     limits: Limits,
-    lingering: Arc<Semaphore>,
+    lingering: Semaphore,
 }
 
 /// Serves `router` on `listener` (over TLS with `tls`) until `shutdown`
@@ -285,7 +285,7 @@ pub async fn run(
         router,
         tls,
         limits,
-        lingering: Arc::new(Semaphore::new(LINGER_MAX)),
+        lingering: Semaphore::new(LINGER_MAX),
     });
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = MIN_BACKOFF;
@@ -495,7 +495,8 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 /// Reads and discards what the client still sends, within the bounds.
 async fn linger<I: AsyncRead + Unpin>(io: &mut I, stop: &CancellationToken) {
     let deadline = Instant::now() + LINGER_TIME;
-    let mut buffer = [0u8; 8192];
+    // On the heap, and only while lingering: not in every connection's task.
+    let mut buffer = vec![0u8; 8192];
     let mut left = LINGER_BYTES;
     loop {
         let read = tokio::select! {
