@@ -59,6 +59,14 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// A request or response body that moves no bytes for this long is cut off.
     pub body_idle_timeout_seconds: u64,
+    /// A client gets this long for its TLS handshake and for each request's
+    /// head (request line and headers); then the connection is closed.
+    pub header_read_timeout_seconds: u64,
+    /// A kept-alive connection with no request for this long is closed.
+    pub keep_alive_idle_seconds: u64,
+    /// Connections served at once; at the cap the oldest idle one yields
+    /// (see `http::connections`). Keep it well under the open-file limit.
+    pub max_connections: usize,
     /// The erasure ledger's folder. Defaults to `<data>/erasure-ledger`;
     /// point it at a separate disk or a write-once mount so it outlives the
     /// data folder's backups.
@@ -93,6 +101,9 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             body_idle_timeout_seconds: 60,
+            header_read_timeout_seconds: 10,
+            keep_alive_idle_seconds: 5,
+            max_connections: 512,
             ledger_dir: None,
             retention: crate::retention::RetentionConfig::default(),
             database: DatabaseConfig::default(),

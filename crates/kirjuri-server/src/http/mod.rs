@@ -5,19 +5,18 @@
 
 mod accounts;
 mod audit;
+pub mod connections;
 mod contacts;
 mod retention;
 pub mod transport;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
-use axum::serve::ListenerExt;
 use kirjuri_core::access::Actor;
 use kirjuri_core::ids::UserId;
 use kirjuri_core::ticket::TicketReference;
@@ -237,17 +236,11 @@ pub fn router(app: Kirjuri) -> Router {
         .with_state(app)
 }
 
-/// Refused bodies up to this size are read and discarded before the refusal
-/// goes out ("lingering close"): a client still sending a body the server
-/// never reads can otherwise meet a reset connection and never see the 401
-/// or 403 that explains why.
-const DRAIN_REFUSED_BODY_BYTES: u64 = 16 << 20;
-
 /// A request body shared between the handler and [`close_after_refused_body`],
-/// which takes it back if the handler refused without reading a byte.
+/// which looks after the handler whether the body was read to its end.
 struct SharedBody {
     slot: std::sync::Arc<std::sync::Mutex<Option<axum::body::Body>>>,
-    touched: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl http_body::Body for SharedBody {
@@ -259,71 +252,74 @@ impl http_body::Body for SharedBody {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, axum::Error>>>
     {
-        self.touched
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         let mut slot = match self.slot.lock() {
             Ok(slot) => slot,
             Err(poisoned) => poisoned.into_inner(),
         };
-        match slot.as_mut() {
+        let polled = match slot.as_mut() {
             Some(body) => std::pin::Pin::new(body).poll_frame(cx),
             None => std::task::Poll::Ready(None),
+        };
+        if matches!(polled, std::task::Poll::Ready(None)) {
+            self.ended.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        polled
     }
 }
 
-/// A refusal sent before the request body was read (401, 413, 415, …) must
-/// not leave the unread body to be taken for the next request on a
-/// kept-alive connection. A small body the handler never touched is drained
-/// (the connection stays usable and the client surely reads the refusal);
-/// otherwise the connection ends after the response.
+/// A refusal sent before the request body was read to its end (401, 413,
+/// 415, …) must not leave the unread rest to be taken for the next request
+/// on a kept-alive connection, nor be lost to a reset because the client
+/// was still sending. Such an answer carries `Connection: close`, and the
+/// connection layer then lingers: it half-closes and discards what still
+/// arrives, bounded in bytes, time and count (see `connections`). Nothing
+/// of the body is ever buffered here.
 async fn close_after_refused_body(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let length = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let has_body =
-        request.headers().contains_key(header::TRANSFER_ENCODING) || length.is_some_and(|n| n > 0);
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0);
     if !has_body {
         return next.run(request).await;
     }
+    let lingering = request
+        .extensions()
+        .get::<connections::Lingering>()
+        .cloned();
     let (parts, body) = request.into_parts();
     let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(body)));
-    let touched = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let shared = SharedBody {
         slot: std::sync::Arc::clone(&slot),
-        touched: std::sync::Arc::clone(&touched),
+        ended: std::sync::Arc::clone(&ended),
     };
     let request = axum::extract::Request::from_parts(parts, axum::body::Body::new(shared));
     let mut response = next.run(request).await;
     if !(response.status().is_client_error() || response.status().is_server_error()) {
         return response;
     }
-    let untouched = !touched.load(std::sync::atomic::Ordering::Relaxed);
-    let unread = match slot.lock() {
-        Ok(mut slot) => slot.take(),
-        Err(poisoned) => poisoned.into_inner().take(),
-    };
-    let drained = match (untouched, unread, length) {
-        (true, Some(body), Some(n)) if n <= DRAIN_REFUSED_BODY_BYTES => {
-            use http_body_util::BodyExt;
-            // The request-body idle timeout (an outer layer) bounds this.
-            http_body_util::Limited::new(body, DRAIN_REFUSED_BODY_BYTES as usize)
-                .collect()
-                .await
-                .is_ok()
-        }
-        _ => false,
-    };
-    if !drained {
+    let at_end = ended.load(std::sync::atomic::Ordering::Relaxed)
+        || match slot.lock() {
+            Ok(slot) => slot.as_ref().is_none_or(http_body::Body::is_end_stream),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .as_ref()
+                .is_none_or(http_body::Body::is_end_stream),
+        };
+    if !at_end {
         response.headers_mut().insert(
             header::CONNECTION,
             axum::http::HeaderValue::from_static("close"),
         );
+        if let Some(lingering) = lingering {
+            lingering.after_response();
+        }
     }
     response
 }
@@ -337,14 +333,19 @@ async fn not_found() -> Error {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets
-/// in-flight requests (uploads included) finish before returning.
+/// in-flight requests (uploads included) finish before returning. The
+/// connection limits (`header_read_timeout_seconds`,
+/// `keep_alive_idle_seconds`, `max_connections`) are checked first.
 pub async fn serve(
     app: Kirjuri,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let limits = connections::Limits::from_config(&app.config)?;
     let tls = match (&app.config.tls_cert, &app.config.tls_key) {
-        (Some(cert), Some(key)) => Some(transport::load_tls(cert, key)?),
+        (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(transport::load_tls(
+            cert, key,
+        )?)),
         (None, None) => None,
         _ => {
             return Err(Error::Internal(
@@ -352,23 +353,7 @@ pub async fn serve(
             ));
         }
     };
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    let served = match tls {
-        Some(config) => {
-            let listener = transport::TlsListener::new(listener, config)
-                .map_err(|e| Error::Internal(format!("failed to start TLS: {e}")))?;
-            // `tap_io` gives the wrapped listener axum's ConnectInfo<SocketAddr>.
-            axum::serve(listener.tap_io(|_| ()), service)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    };
-    served.map_err(|e| Error::Internal(format!("the HTTP server failed: {e}")))
+    connections::run(listener, tls, router(app), limits, shutdown).await
 }
 
 #[cfg(test)]

@@ -2,31 +2,21 @@
 //! when a certificate and key are configured, and the response headers every
 //! answer carries.
 //!
-//! TLS handshakes run in their own tasks, so one slow or hostile client never
-//! holds up the accept loop; finished connections are handed to axum through
-//! a channel. Not here: cookies and CSRF (the session module), body size
-//! limits (the handlers, which know each route's limit).
+//! The handshake itself runs per connection in `connections`, under the
+//! connection cap and the header-read timeout. Not here: cookies and CSRF
+//! (the session module), body size limits (the handlers, which know each
+//! route's limit).
 
-use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 use crate::error::{Error, Result};
-
-/// A client gets this long to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Loads a PEM certificate chain and private key into a rustls configuration
 /// (TLS 1.2 and 1.3, HTTP/1.1 via ALPN). Errors name the file, not its bytes.
@@ -60,79 +50,6 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A listener that yields connections whose TLS handshake has completed.
-#[derive(Debug)]
-pub struct TlsListener {
-    /// Finished handshakes, from the accept task.
-    incoming: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    /// The bound address.
-    local: SocketAddr,
-    /// The accept task; stopped when the listener is dropped.
-    accept_task: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    /// Starts accepting on `tcp` and handshaking with `config`.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let acceptor = TlsAcceptor::from(config);
-        let (tx, incoming) = mpsc::channel(64);
-        let accept_task = tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off briefly.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self {
-            incoming,
-            local,
-            accept_task,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accept_task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.incoming.recv().await {
-            Some(connection) => connection,
-            // The accept task is gone (the runtime is shutting down): accept
-            // nothing more and let graceful shutdown finish.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
 
 /// The content security policy: the UI's own scripts, styles and media only.
@@ -199,6 +116,7 @@ mod tests {
     /// address and the certificate to trust.
     async fn serve_tls(
         dir: &std::path::Path,
+        header_read_timeout_seconds: u64,
     ) -> (std::net::SocketAddr, rcgen::CertifiedKey<rcgen::KeyPair>) {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
@@ -207,6 +125,7 @@ mod tests {
             data: dir.join("data"),
             tls_cert: Some(dir.join("cert.pem")),
             tls_key: Some(dir.join("key.pem")),
+            header_read_timeout_seconds,
             ..Config::default()
         };
         let app = Kirjuri::open(config, Arc::new(SystemClock)).await.unwrap();
@@ -219,7 +138,7 @@ mod tests {
     #[tokio::test]
     async fn with_a_certificate_configured_kirjuri_speaks_https_with_hsts() {
         let dir = tempfile::tempdir().unwrap();
-        let (address, certified) = serve_tls(dir.path()).await;
+        let (address, certified) = serve_tls(dir.path(), 10).await;
         let mut roots = rustls::RootCertStore::empty();
         roots.add(certified.cert.der().clone()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -251,7 +170,7 @@ mod tests {
     #[tokio::test]
     async fn plain_http_to_the_tls_port_gets_no_answer() {
         let dir = tempfile::tempdir().unwrap();
-        let (address, _) = serve_tls(dir.path()).await;
+        let (address, _) = serve_tls(dir.path(), 10).await;
         let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
         tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await
@@ -263,5 +182,26 @@ mod tests {
         )
         .await;
         assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let (address, _) = serve_tls(dir.path(), 1).await;
+        let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        // Sends nothing: the handshake can never complete.
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tcp.read_to_end(&mut answer),
+        )
+        .await;
+        assert!(closed.is_ok(), "still open after 10 s");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(500),
+            "closed after {:?}, before the 1 s handshake timeout",
+            started.elapsed()
+        );
     }
 }

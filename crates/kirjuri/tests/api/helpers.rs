@@ -835,3 +835,47 @@ impl TestApp {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }
+
+// ---- the server process, as the operating system sees it ---------------------
+
+impl TestApp {
+    /// The server's `host:port`, for raw sockets.
+    pub fn socket_address(&self) -> std::net::SocketAddr {
+        self.address
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the server listens on an IP address and port")
+    }
+
+    /// The server's resident memory now and at its peak (`VmRSS`, `VmHWM`
+    /// from `/proc/<pid>/status`), in bytes.
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read the server's /proc status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().strip_suffix("kB"))
+                .and_then(|kib| kib.trim().parse::<u64>().ok())
+                .map(|kib| kib * 1024)
+                .unwrap_or_else(|| panic!("no {name} in the server's /proc status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// How many sockets the server holds open (listener included), from
+    /// `/proc/<pid>/fd`.
+    pub fn open_sockets(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(format!("/proc/{}/fd", self.pid())) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|entry| {
+                std::fs::read_link(entry.path())
+                    .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+            })
+            .count()
+    }
+}
