@@ -1,10 +1,36 @@
 //! Who is calling, and the accounts they call with (SEC-5, ACC-1): passwords
-//! (Argon2id, and a policy that refuses short and common ones), bearer tokens
-//! (256 random bits, shown once, stored only as their SHA-256 — a token is not
-//! guessable, so a fast hash is enough), the administration of accounts
-//! (roles, disabling, unlocking, password resets, confidentiality
-//! agreements), TOTP second factors (RFC 6238, secrets sealed by the vault)
-//! and the per-address login throttle.
+//! (Argon2id, run by [`PasswordWork`], and a policy that refuses short and
+//! common ones), bearer tokens (256 random bits, shown once, stored only as
+//! their SHA-256 — a token is not guessable, so a fast hash is enough), the
+//! administration of accounts (roles, disabling, unlocking, password resets,
+//! confidentiality agreements), TOTP second factors (RFC 6238, secrets
+//! sealed by the vault) and the per-address login throttle.
+//!
+//! The credential model:
+//! * **Sessions** come only from signing in with the password (and code);
+//!   see `session` for the one path every password check takes, the lockout
+//!   and the throttle.
+//! * **Tokens** are made by the operator at the command line (any account,
+//!   any lifetime), or through the API and the UI only from a browser
+//!   session with the password — and a current code, if enrolled —
+//!   re-entered in the same request: one's own, or an administrator's for an
+//!   integration account. A token never makes tokens, nor changes a
+//!   password or a second factor. A token issued so lives at most
+//!   `token_max_lifetime_days`.
+//! * **A new password revokes**: a change ends the holder's other sessions,
+//!   a reset ends all of them, and either revokes every token the account
+//!   owns. Disabling an account ends its sessions and revokes its tokens for
+//!   good; enabling it brings none back. A lock stops its sessions, not its
+//!   tokens (those were made with the password before).
+//! * **A second factor** is enrolled from a session with the password
+//!   re-checked; replacing one in force needs a current code from it too.
+//! * **Separation of duties**: the responsible role is given and taken only
+//!   by the operator; the responsible person names registrars, moving an
+//!   account only between agent and registrar (never an administrator or an
+//!   integration); an integration account keeps its role; an administrator
+//!   cannot reset the responsible person's or a registrar's password (only
+//!   the operator can); the last enabled administrator can be neither
+//!   demoted nor disabled.
 //!
 //! Browser sessions and the sign-in flow live in `session`. This module
 //! authenticates and administers; it never decides on its own what a caller
@@ -14,7 +40,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
@@ -178,6 +204,31 @@ pub fn generate_password() -> Result<SecretString> {
     Ok(SecretString::from(password))
 }
 
+/// Who asks for a token through the API, and the proof they give.
+pub struct TokenRequester<'a> {
+    /// The signed-in person.
+    pub actor: &'a Actor,
+    /// Their account.
+    pub actor_id: UserId,
+    /// Their browser session; a token never makes tokens.
+    pub session: Option<&'a crate::session::Session>,
+    /// Their password, re-entered.
+    pub password: &'a SecretString,
+    /// A current TOTP code, if the account has a second factor.
+    pub code: Option<&'a str>,
+    /// The client address (for the throttle).
+    pub ip: IpAddr,
+}
+
+impl std::fmt::Debug for TokenRequester<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequester")
+            .field("actor_id", &self.actor_id)
+            .field("ip", &self.ip)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Who asks for an administrative change: an account through the API, or the
 /// operator at the command line (`None`).
 pub type Acting<'a> = Option<(&'a Actor, UserId)>;
@@ -334,39 +385,154 @@ impl LoginThrottle {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether `ip` may try now; `Err(seconds)` says how long it must wait.
-    pub fn check(&self, ip: IpAddr, now: DateTime<Utc>) -> std::result::Result<(), u64> {
-        let buckets = self.lock();
-        let Some(bucket) = buckets.get(&ip) else {
-            return Ok(());
-        };
-        let allowance = self.refilled(*bucket, now);
-        if allowance >= 1.0 {
-            return Ok(());
-        }
-        let per_second =
-            f64::from(self.max_failures) / (self.window.num_milliseconds().max(1) as f64 / 1000.0);
-        let wait = ((1.0 - allowance) / per_second).ceil().max(1.0);
-        Err(wait as u64)
-    }
-
-    /// Records a failed sign-in from `ip`.
-    pub fn fail(&self, ip: IpAddr, now: DateTime<Utc>) {
+    /// Takes one attempt from `ip`'s allowance before a password is checked,
+    /// or refuses with how many seconds to wait: check and take are one step
+    /// under the lock, so parallel attempts from one address cannot all pass
+    /// before any is counted. A success gives it back ([`Self::refund`]).
+    pub fn reserve(&self, ip: IpAddr, now: DateTime<Utc>) -> std::result::Result<(), u64> {
         let mut buckets = self.lock();
         if buckets.len() >= THROTTLE_SWEEP_AT {
             let max = f64::from(self.max_failures);
             buckets.retain(|_, b| self.refilled(*b, now) < max);
         }
-        let current = buckets
+        let allowance = buckets
             .get(&ip)
             .map_or(f64::from(self.max_failures), |b| self.refilled(*b, now));
+        if allowance < 1.0 {
+            let per_second = f64::from(self.max_failures)
+                / (self.window.num_milliseconds().max(1) as f64 / 1000.0);
+            let wait = ((1.0 - allowance) / per_second).ceil().max(1.0);
+            return Err(wait as u64);
+        }
         buckets.insert(
             ip,
             Bucket {
-                allowance: (current - 1.0).max(0.0),
+                allowance: allowance - 1.0,
                 at: now,
             },
         );
+        Ok(())
+    }
+
+    /// Gives back an attempt [`Self::reserve`] took, once it succeeded: only
+    /// failures drain the allowance.
+    pub fn refund(&self, ip: IpAddr, now: DateTime<Utc>) {
+        let mut buckets = self.lock();
+        if let Some(bucket) = buckets.get(&ip).copied() {
+            let allowance = (self.refilled(bucket, now) + 1.0).min(f64::from(self.max_failures));
+            buckets.insert(ip, Bucket { allowance, at: now });
+        }
+    }
+}
+
+/// Where Argon2 runs: `workers` threads of its own (one per core), fed by a
+/// queue of at most `queue` waiting checks; beyond that a password check is
+/// refused at once ([`Error::Busy`], 503) instead of queueing without bound.
+/// A burst of sign-ins thus keeps at most `workers` Argon2 memory blocks
+/// (19 MiB each) alive, and leaves the async workers — and every other
+/// request — free. The threads are fixed, not tokio's blocking pool: every
+/// new thread that runs Argon2 gets a malloc arena that keeps its 19 MiB, so
+/// a pool that grows under load grows the process by that much per thread.
+#[derive(Debug)]
+pub struct PasswordWork {
+    queue: tokio::sync::mpsc::Sender<PasswordJob>,
+}
+
+/// One hash or verification, run on a password thread.
+type PasswordJob = Box<dyn FnOnce() + Send>;
+
+/// A place in [`PasswordWork`]'s queue, taken before anything is reserved so
+/// that a refusal leaves nothing to settle. Spent by one hash or
+/// verification.
+#[derive(Debug)]
+pub struct PasswordSlot {
+    place: tokio::sync::mpsc::OwnedPermit<PasswordJob>,
+}
+
+impl PasswordWork {
+    /// `workers` threads (at least one), `queue` more checks waiting (at
+    /// least one).
+    pub fn new(workers: usize, queue: usize) -> Result<Self> {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<PasswordJob>(queue.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..workers.max(1) {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("kirjuri-argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        // One idle thread waits on the queue at a time; it
+                        // lets go of the lock before it runs the job.
+                        let job = receiver
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .blocking_recv();
+                        match job {
+                            Some(job) => job(),
+                            None => break,
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("failed to start a password thread: {e}")))?;
+        }
+        Ok(Self { queue: sender })
+    }
+
+    /// Sized to this machine: one thread per core, eight waiting per thread.
+    pub fn for_this_machine() -> Result<Self> {
+        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Self::new(workers, workers * 8)
+    }
+
+    /// A place, or [`Error::Busy`] if all are taken.
+    pub fn admit(&self) -> Result<PasswordSlot> {
+        match self.queue.clone().try_reserve_owned() {
+            Ok(place) => Ok(PasswordSlot { place }),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => Err(Error::Busy),
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                Err(Error::Internal("the password threads have stopped".into()))
+            }
+        }
+    }
+
+    /// Hashes a new password (admitting it first).
+    pub async fn hash(&self, password: &SecretString) -> Result<String> {
+        self.admit()?.hash(password).await
+    }
+}
+
+impl PasswordSlot {
+    /// Runs `work` on a password thread. Once queued it runs to the end,
+    /// also if the request waiting for it is dropped.
+    async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.place.send(Box::new(move || {
+            // The waiter may be gone; the work was done all the same.
+            let _ = done.send(work());
+        }));
+        result
+            .await
+            .map_err(|_| Error::Internal("a password check did not finish".into()))
+    }
+
+    /// Hashes `password` with Argon2id.
+    pub async fn hash(self, password: &SecretString) -> Result<String> {
+        let password = SecretString::from(password.expose_secret().to_owned());
+        self.run(move || hash_password(&password)).await?
+    }
+
+    /// Whether `password` matches `stored`.
+    pub async fn verify(self, password: &SecretString, stored: &str) -> Result<bool> {
+        let password = SecretString::from(password.expose_secret().to_owned());
+        let stored = stored.to_owned();
+        self.run(move || verify_password(&password, &stored)).await
+    }
+
+    /// Spends as long as a verification against a password no one knows,
+    /// so a refusal that needs no check takes as long as one that does.
+    pub async fn verify_dummy(self, password: &SecretString) -> Result<()> {
+        let password = SecretString::from(password.expose_secret().to_owned());
+        self.run(move || verify_against_dummy(&password)).await
     }
 }
 
@@ -385,20 +551,45 @@ impl Kirjuri {
         self.store.user_by_name(name).await?.ok_or(Error::NotFound)
     }
 
-    /// The action a role change needs: naming or removing a registrar is the
-    /// responsible person's (notice §13); the responsible role itself is
-    /// given and taken only by the operator.
+    /// The action a role change needs (separation of duties, SEC-5):
+    /// * the responsible role is given and taken only by the operator;
+    /// * naming or removing a registrar is the responsible person's (notice
+    ///   §13), and it moves an account only between agent and registrar (or
+    ///   creates a registrar): never an administrator, never an integration;
+    /// * an integration account stays one, and no account becomes one: its
+    ///   tokens must never gain a person's reach;
+    /// * everything else is an administrator's.
+    ///
+    /// The operator (no acting account) may make any change.
     fn role_change_action(acting: Acting<'_>, from: Option<Role>, to: Role) -> Result<Action> {
         if acting.is_some() && (to == Role::Responsible || from == Some(Role::Responsible)) {
             return Err(Error::Forbidden(
                 "the responsible role is given and taken only with the command line",
             ));
         }
-        Ok(if to == Role::Registrar || from == Some(Role::Registrar) {
-            Action::ManageRegistrars
-        } else {
-            Action::ManageUsers
-        })
+        let changes = from.is_some_and(|from| from != to);
+        if acting.is_some()
+            && changes
+            && (to == Role::Integration || from == Some(Role::Integration))
+        {
+            return Err(Error::Forbidden(
+                "an integration account keeps its role; create a new account instead",
+            ));
+        }
+        if to == Role::Registrar || from == Some(Role::Registrar) {
+            let agent_registrar = matches!(
+                (from, to),
+                (None | Some(Role::Agent | Role::Registrar), Role::Registrar)
+                    | (Some(Role::Registrar), Role::Agent)
+            );
+            if acting.is_some() && !agent_registrar {
+                return Err(Error::Forbidden(
+                    "a registrar is named from an agent and returns to being an agent",
+                ));
+            }
+            return Ok(Action::ManageRegistrars);
+        }
+        Ok(Action::ManageUsers)
     }
 
     /// Creates a personal account (or an integration account).
@@ -427,7 +618,7 @@ impl Kirjuri {
             UserId::new_v7(),
             name.as_str().to_owned(),
             role,
-            hash_password(password)?,
+            self.passwords.hash(password).await?,
             self.clock.now(),
         );
         let event = AuditEvent::UserCreated {
@@ -554,7 +745,17 @@ impl Kirjuri {
                 .iter()
                 .map(|e| to_row(now, acting_id(acting), e))
                 .collect();
-            self.store.update_user(&user.id, &update, &rows).await?;
+            match self.store.update_user(&user.id, &update, &rows).await {
+                Ok(()) => {}
+                Err(kirjuri_store::Error::Conflict("last admin")) => {
+                    return Err(Error::Conflict {
+                        code: "last_admin",
+                        message: "this is the last enabled administrator; name another first"
+                            .into(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let user = self.user_named(name).await?;
         Ok(UserView::from(&user))
@@ -574,11 +775,20 @@ impl Kirjuri {
         Ok(UserView::from(&self.user_named(name).await?))
     }
 
-    /// Gives an account a new generated password (returned once) and ends
-    /// all its sessions.
+    /// Gives an account a new generated password (returned once), ends all
+    /// its sessions and revokes all its tokens. An administrator may not
+    /// reset the responsible person's or a registrar's password — that would
+    /// let them sign in as the one who oversees them; only the operator can
+    /// (separation of duties, SEC-5).
     pub async fn reset_password(&self, acting: Acting<'_>, name: &str) -> Result<SecretString> {
         self.require(acting, Action::ManageUsers).await?;
         let user = self.user_named(name).await?;
+        if acting.is_some() && matches!(user.role, Role::Responsible | Role::Registrar) {
+            return Err(Error::Forbidden(
+                "the responsible person's and registrars' passwords are reset only with the \
+                 command line",
+            ));
+        }
         let password = generate_password()?;
         let event = AuditEvent::PasswordChanged {
             user: user.id,
@@ -587,7 +797,7 @@ impl Kirjuri {
         self.store
             .set_password(
                 &user.id,
-                &hash_password(&password)?,
+                &self.passwords.hash(&password).await?,
                 None,
                 &to_row(self.clock.now(), acting_id(acting), &event),
             )
@@ -615,33 +825,39 @@ impl Kirjuri {
         Ok(token)
     }
 
-    /// Issues a token through the API: one's own (any person), or — for an
-    /// administrator — one for an integration account.
+    /// Issues a token through the API or the web UI: one's own (any person),
+    /// or — for an administrator — one for an integration account. Only from
+    /// a browser session (a token never makes tokens) with the password and,
+    /// if enrolled, a current TOTP code re-checked ([`Kirjuri::recheck`]),
+    /// and never longer than `token_max_lifetime_days`.
     pub async fn create_token_as(
         &self,
-        actor: &Actor,
-        actor_id: UserId,
+        caller: TokenRequester<'_>,
         for_user: Option<&str>,
         label: Option<String>,
-        expires_at: Option<DateTime<Utc>>,
+        expires_at: DateTime<Utc>,
     ) -> Result<(uuid::Uuid, SecretString)> {
+        let TokenRequester {
+            actor,
+            actor_id,
+            session,
+            password,
+            code,
+            ip,
+        } = caller;
         let acting = Some((actor, actor_id));
+        let max = TimeDelta::days(i64::from(self.config.token_max_lifetime_days));
+        if expires_at > self.clock.now() + max {
+            return Err(Error::bad_request(
+                "invalid_parameter",
+                format!(
+                    "a token lives at most {} days",
+                    self.config.token_max_lifetime_days
+                ),
+            ));
+        }
         let owner = match for_user {
-            None => {
-                self.require(acting, Action::ManageOwnAccount).await?;
-                self.store
-                    .user(&actor_id)
-                    .await?
-                    .ok_or(Error::Unauthenticated)?
-            }
-            Some(name) if name == actor.name.as_str() => {
-                self.require(acting, Action::ManageOwnAccount).await?;
-                self.store
-                    .user(&actor_id)
-                    .await?
-                    .ok_or(Error::Unauthenticated)?
-            }
-            Some(name) => {
+            Some(name) if name != actor.name.as_str() => {
                 self.require(acting, Action::ManageUsers).await?;
                 let owner = self.user_named(name).await?;
                 if owner.role != Role::Integration {
@@ -651,8 +867,23 @@ impl Kirjuri {
                 }
                 owner
             }
+            _ => {
+                self.require(acting, Action::ManageOwnAccount).await?;
+                self.store
+                    .user(&actor_id)
+                    .await?
+                    .ok_or(Error::Unauthenticated)?
+            }
         };
-        self.issue_token(acting, &owner, label, expires_at).await
+        crate::session::require_session(session)?;
+        let me = self
+            .store
+            .user(&actor_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        self.recheck(&me, password, code, true, ip).await?;
+        self.issue_token(acting, &owner, label, Some(expires_at))
+            .await
     }
 
     async fn issue_token(
@@ -800,9 +1031,27 @@ impl Kirjuri {
 
     /// Begins TOTP enrolment for the caller: a new secret, stored sealed and
     /// pending until [`Kirjuri::confirm_totp`] sees a valid code from it.
-    pub async fn begin_totp(&self, actor: &Actor, actor_id: UserId) -> Result<TotpEnrolment> {
+    /// Only from a browser session, with the password re-checked — and, to
+    /// replace a second factor already in force, a current code from it
+    /// ([`Kirjuri::recheck`]); without that code only the operator can help.
+    pub async fn begin_totp(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        session: Option<&crate::session::Session>,
+        password: &SecretString,
+        current_code: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<TotpEnrolment> {
         self.require(Some((actor, actor_id)), Action::ManageOwnAccount)
             .await?;
+        crate::session::require_session(session)?;
+        let me = self
+            .store
+            .user(&actor_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        self.recheck(&me, password, current_code, true, ip).await?;
         let secret = Zeroizing::new(random_bytes::<TOTP_SECRET_BYTES>()?);
         let totp = totp_for(secret.as_slice(), actor.name.as_str())?;
         let uri = totp
@@ -829,10 +1078,18 @@ impl Kirjuri {
     }
 
     /// Confirms a pending TOTP enrolment with a current code; from then on
-    /// sign-in needs a code.
-    pub async fn confirm_totp(&self, actor: &Actor, actor_id: UserId, code: &str) -> Result<()> {
+    /// sign-in needs a code. Only from a browser session: the enrolment it
+    /// confirms was begun with the password (and the old code) re-checked.
+    pub async fn confirm_totp(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        session: Option<&crate::session::Session>,
+        code: &str,
+    ) -> Result<()> {
         self.require(Some((actor, actor_id)), Action::ManageOwnAccount)
             .await?;
+        crate::session::require_session(session)?;
         let pending = self
             .store
             .totp(&actor_id)
@@ -978,16 +1235,44 @@ mod tests {
         let other: IpAddr = [192, 0, 2, 2].into();
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         for _ in 0..3 {
-            assert!(throttle.check(ip, t0).is_ok());
-            throttle.fail(ip, t0);
+            assert!(throttle.reserve(ip, t0).is_ok());
         }
-        let wait = throttle.check(ip, t0).unwrap_err();
+        let wait = throttle.reserve(ip, t0).unwrap_err();
         assert_eq!(wait, 20, "one failure refills in 60 s / 3");
         assert!(
-            throttle.check(other, t0).is_ok(),
+            throttle.reserve(other, t0).is_ok(),
             "other addresses are unaffected"
         );
-        assert!(throttle.check(ip, t0 + TimeDelta::seconds(19)).is_err());
-        assert!(throttle.check(ip, t0 + TimeDelta::seconds(20)).is_ok());
+        assert!(throttle.reserve(ip, t0 + TimeDelta::seconds(19)).is_err());
+        assert!(throttle.reserve(ip, t0 + TimeDelta::seconds(20)).is_ok());
+    }
+
+    #[test]
+    fn a_refunded_attempt_does_not_drain_the_allowance() {
+        let throttle = LoginThrottle::new(2, 60);
+        let ip: IpAddr = [192, 0, 2, 1].into();
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for _ in 0..10 {
+            assert!(throttle.reserve(ip, t0).is_ok());
+            throttle.refund(ip, t0);
+        }
+        assert!(throttle.reserve(ip, t0).is_ok());
+        assert!(throttle.reserve(ip, t0).is_ok());
+        assert!(
+            throttle.reserve(ip, t0).is_err(),
+            "two unrefunded take it all"
+        );
+    }
+
+    #[tokio::test]
+    async fn password_work_refuses_at_once_beyond_its_places() {
+        let work = PasswordWork::new(1, 2).unwrap();
+        let first = work.admit().unwrap();
+        let second = work.admit().unwrap();
+        assert!(matches!(work.admit(), Err(Error::Busy)));
+        let password = SecretString::from("correct horse battery staple");
+        let hash = first.hash(&password).await.unwrap();
+        assert!(second.verify(&password, &hash).await.unwrap());
+        assert!(work.admit().is_ok(), "spent places are free again");
     }
 }

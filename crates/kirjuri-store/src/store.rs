@@ -165,6 +165,14 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
     /// an unknown account.
     async fn reserve_login_attempt(&self, id: &UserId, lock_after: u32) -> Result<bool>;
 
+    /// Settles attempts reserved with [`Store::reserve_login_attempt`] after
+    /// a successful password check that opens no session (a re-check before
+    /// a credential change): clears the count, like a sign-in does. Returns
+    /// `false` (and changes nothing) if the account is locked or disabled by
+    /// then. Not audited by itself: the change it allows is.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
+    async fn clear_login_attempts(&self, id: &UserId) -> Result<bool>;
+
     /// Settles an attempt reserved with [`Store::reserve_login_attempt`] as
     /// failed: appends `failed`, and — when the count has reached
     /// `lock_after` on an account not yet locked — locks it at `failed.at`

@@ -300,7 +300,12 @@ pub struct PasswordForm {
 }
 
 /// `POST /password` — the account's other sessions end.
-pub async fn change_password(State(app): State<Kirjuri>, posted: Posted<PasswordForm>) -> Response {
+pub async fn change_password(
+    State(app): State<Kirjuri>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    posted: Posted<PasswordForm>,
+) -> Response {
+    let ip = connect.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip());
     let Posted { staff, form } = posted;
     let page = |message: Option<(&'static str, &str)>, done: bool| {
         let mut response = html(&PasswordPage {
@@ -325,6 +330,7 @@ pub async fn change_password(State(app): State<Kirjuri>, posted: Posted<Password
             Some(&staff.session),
             &SecretString::from(form.current_password),
             &SecretString::from(form.new_password),
+            ip,
         )
         .await;
     match result {

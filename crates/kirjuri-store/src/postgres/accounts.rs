@@ -289,8 +289,28 @@ pub(super) async fn reserve_login_attempt(
     found.map(|_| false).ok_or(Error::NotFound)
 }
 
-/// Counts one failed login; locks at `lock_after` (at `at`). Runs inside the
-/// caller's transaction.
+/// Clears the failure count after a successful re-check, unless the account
+/// is locked or disabled by then.
+pub(super) async fn clear_login_attempts(conn: &mut PgConnection, id: &UserId) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET failed_logins = 0 \
+         WHERE id = $1 AND NOT disabled AND locked_at IS NULL",
+    )
+    .bind(id.as_uuid())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await?;
+    found.map(|_| false).ok_or(Error::NotFound)
+}
+
+/// Settles a reserved attempt as failed; locks at `lock_after` (at `at`).
+/// Runs inside the caller's transaction.
 pub(super) async fn record_failed_login(
     conn: &mut PgConnection,
     id: &UserId,

@@ -451,6 +451,12 @@ impl Store for PostgresStore {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn clear_login_attempts(&self, id: &UserId) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        accounts::clear_login_attempts(&mut conn, id).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn record_failed_login(
         &self,
         id: &UserId,

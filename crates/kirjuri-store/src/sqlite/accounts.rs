@@ -304,6 +304,23 @@ pub(super) async fn reserve_login_attempt(
     Ok(false)
 }
 
+/// Clears the failure count after a successful re-check, unless the account
+/// is locked or disabled by then.
+pub(super) async fn clear_login_attempts(conn: &mut SqliteConnection, id: &UserId) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET failed_logins = 0 \
+         WHERE id = ? AND NOT disabled AND locked_at IS NULL",
+    )
+    .bind(id.as_uuid())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    require_user(conn, id).await?;
+    Ok(false)
+}
+
 /// Settles a reserved attempt as failed; locks at `lock_after` (at `at`).
 /// Runs inside the caller's transaction.
 pub(super) async fn record_failed_login(

@@ -354,6 +354,14 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn clear_login_attempts(&self, id: &UserId) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let cleared = accounts::clear_login_attempts(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(cleared)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn record_failed_login(
         &self,
         id: &UserId,

@@ -278,6 +278,25 @@ on_every_backend! {
         assert!(store.reserve_login_attempt(&aino.id, 5).await.unwrap());
     }
 
+    async fn a_successful_recheck_clears_the_count_unless_the_account_is_locked(store: &dyn Store) {
+        let aino = user("aino", Role::Agent);
+        store.insert_user(&aino, &audit("user.created")).await.unwrap();
+        assert!(store.reserve_login_attempt(&aino.id, 2).await.unwrap());
+
+        assert!(store.clear_login_attempts(&aino.id).await.unwrap());
+        assert_eq!(store.user(&aino.id).await.unwrap().unwrap().failed_logins, 0);
+
+        for _ in 0..2 {
+            assert!(store.reserve_login_attempt(&aino.id, 2).await.unwrap());
+            store.record_failed_login(&aino.id, 2, &audit("login.failed"), &audit("user.locked")).await.unwrap();
+        }
+        assert!(!store.clear_login_attempts(&aino.id).await.unwrap(), "a lock is not cleared by a success");
+        let stored = store.user(&aino.id).await.unwrap().unwrap();
+        assert!(stored.locked_at.is_some());
+        assert_eq!(stored.failed_logins, 2);
+        assert!(matches!(store.clear_login_attempts(&UserId::new_v7()).await, Err(Error::NotFound)));
+    }
+
     async fn a_disabled_account_reserves_no_attempt_and_gets_no_session(store: &dyn Store) {
         let aino = user("aino", Role::Agent);
         store.insert_user(&aino, &audit("user.created")).await.unwrap();

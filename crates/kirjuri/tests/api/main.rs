@@ -15,6 +15,7 @@
 
 mod access;
 mod accounts;
+mod attack_login;
 mod audit;
 mod backup;
 mod contacts;
