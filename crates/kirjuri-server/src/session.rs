@@ -35,16 +35,23 @@
 //!    the same transaction that stores the session, which refuses an
 //!    account locked meanwhile.
 //!
-//! So at most `lockout_after_failures` passwords are ever checked against an
+//! The rule, precisely: the count is failed attempts plus attempts in
+//! flight since the last success. An attempt may start only while the count
+//! is below the limit; the lock falls when a failure settles with the count
+//! at the limit — so attempts still in flight count toward it, and a right
+//! password racing four wrong ones may find the account locked and get no
+//! session. A success clears the count (also of attempts still in flight,
+//! which then settle without locking) unless the lock already fell. Hence
+//! at most `lockout_after_failures` passwords are ever checked against an
 //! account between two successes, however many requests arrive at once on
-//! however many nodes; once it is locked nothing opens it but an unlock by
-//! an administrator or the operator. An attempt reserved before a
-//! concurrent success is not counted again (the success cleared the count),
-//! so it cannot lock the account behind the session that just opened. A
-//! sign-in runs as a task of its own, so a client that hangs up cannot
-//! leave a reservation unsettled; one cut short by a crash stays counted as
-//! failed. Every refused sign-in answers the same, whatever the reason, so
-//! the answer does not tell which names exist or which accounts are locked.
+//! however many nodes, and once it is locked no session of it works and
+//! nothing opens it but an unlock by an administrator or the operator.
+//! Sequential attempts behave as before: that many consecutive failures
+//! lock. A sign-in runs as a task of its own, so a client that hangs up
+//! cannot leave a reservation unsettled; one cut short by a crash stays
+//! counted as failed. Every refused sign-in answers the same, whatever the
+//! reason, so the answer does not tell which names exist or which accounts
+//! are locked.
 //!
 //! Not here: what the account may do (the access decision), the credential
 //! model's administrative side (`auth`) and the HTTP shape

@@ -7,7 +7,9 @@
 //!   account (counted as `login.failed` events with reason `bad_password`
 //!   in the audit log) between two successes;
 //! * once the account is locked no session of it works, also one that a
-//!   right password in the same burst obtained;
+//!   right password in the same burst obtained; while it is not, that
+//!   session works (attempts in flight count toward the lock, so a right
+//!   password may also be refused: see `session`'s rule);
 //! * `/healthz` keeps answering during the burst, and the server's peak
 //!   memory (VmHWM) stays small: Argon2 runs on a bounded pool and the
 //!   overflow is refused at once (503) instead of queueing.
@@ -197,8 +199,12 @@ async fn a_parallel_burst_of_wrong_passwords_checks_at_most_the_lockout_threshol
         slowest_health < Duration::from_millis(1500),
         "/healthz took {slowest_health:?} during the burst"
     );
+    // Unbounded, every check held its own 19 MiB Argon2 block at once (the
+    // report measured ~2 GB); bounded, a few do. Measured 145–240 MiB here,
+    // most of it not Argon2's; 384 MiB leaves room and still fails ~20
+    // concurrent checks.
     assert!(
-        peak < 256 * 1024,
+        peak < 384 * 1024,
         "the server peaked at {peak} KiB during the burst"
     );
 }
@@ -209,8 +215,9 @@ async fn a_right_password_in_the_burst_never_yields_a_session_of_a_locked_accoun
     let app = spawn_app().await;
     let password = "Api-Test-Passw0rd-bertta-agent";
 
-    // Act: 40 at once, the right one in the middle.
-    let (answers, _, _) = burst(&app, "bertta", 40, Some((20, password))).await;
+    // Act: 40 at once, the right one sent first, so that it is checked and
+    // the 39 wrong ones race the session it gets.
+    let (answers, _, _) = burst(&app, "bertta", 40, Some((0, password))).await;
 
     // Assert: whatever the interleaving, the rule holds.
     let checked = failed_checks(&app, "bad_password").await;
