@@ -73,7 +73,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::Kirjuri;
 use crate::audit::to_row;
-use crate::auth::{actor_of, check_password_policy, random_secret, token_hash};
+use crate::auth::{PasswordSlot, actor_of, check_password_policy, random_secret, token_hash};
 use crate::error::{Error, Result};
 
 /// The session cookie's name.
@@ -229,29 +229,12 @@ impl Kirjuri {
     /// Signs in with a name, a password and — once enrolled — a TOTP code,
     /// from client address `ip`.
     ///
-    /// Runs as a task of its own: once an attempt is reserved it settles
+    /// The address's allowance and a place for Argon2 are taken first, right
+    /// here: a request refused for either costs nothing more. The rest runs
+    /// as a task of its own, so once an attempt is reserved it settles
     /// (counted, audited, maybe locking the account) also when the client
     /// hangs up and the request is dropped.
     pub async fn login(
-        &self,
-        name: &str,
-        password: &SecretString,
-        totp: Option<&str>,
-        ip: IpAddr,
-    ) -> Result<SignedIn> {
-        let app = self.clone();
-        let name = name.to_owned();
-        let password = SecretString::from(password.expose_secret().to_owned());
-        let totp = totp.map(str::to_owned);
-        tokio::spawn(async move {
-            app.login_settled(&name, &password, totp.as_deref(), ip)
-                .await
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("the sign-in task failed: {e}")))?
-    }
-
-    async fn login_settled(
         &self,
         name: &str,
         password: &SecretString,
@@ -264,24 +247,38 @@ impl Kirjuri {
             .map_err(|retry_after| Error::TooManyRequests {
                 retry_after_seconds: retry_after,
             })?;
-        let result = self.login_reserved(name, password, totp).await;
-        // Only failures drain the address's allowance; so does a refusal
-        // for lack of a place (503), which costs the server nothing.
-        if matches!(result, Ok(_) | Err(Error::TotpRequired | Error::Busy)) {
-            self.login_throttle.refund(ip, self.clock.now());
-        }
-        result
+        // A refusal for lack of a place costs the server nothing: it does
+        // not drain the address's allowance.
+        let slot = self.passwords.admit().inspect_err(|_| {
+            self.login_throttle.refund(ip, now);
+        })?;
+        let app = self.clone();
+        let name = name.to_owned();
+        let password = SecretString::from(password.expose_secret().to_owned());
+        let totp = totp.map(str::to_owned);
+        tokio::spawn(async move {
+            let result = app
+                .login_reserved(slot, &name, &password, totp.as_deref())
+                .await;
+            // Only failures drain the address's allowance.
+            if matches!(result, Ok(_) | Err(Error::TotpRequired)) {
+                app.login_throttle.refund(ip, app.clock.now());
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the sign-in task failed: {e}")))?
     }
 
-    /// The sign-in after the address's allowance is taken.
+    /// The sign-in once the address's allowance and a place for Argon2 are
+    /// taken.
     async fn login_reserved(
         &self,
+        slot: PasswordSlot,
         name: &str,
         password: &SecretString,
         totp: Option<&str>,
     ) -> Result<SignedIn> {
-        // A place for Argon2 first: a refusal here has reserved nothing.
-        let slot = self.passwords.admit()?;
         let user = match UserName::parse(name, "user name") {
             Ok(valid) => self.store.user_by_name(valid.as_str()).await?,
             Err(_) => None,
