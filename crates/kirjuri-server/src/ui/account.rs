@@ -199,6 +199,7 @@ pub async fn login(
                 Error::TotpRequired => (true, "login.totp_needed"),
                 Error::LoginFailed => (totp.is_some(), "error.login_failed"),
                 Error::TooManyRequests { .. } => (false, "error.too_many_requests"),
+                Error::Busy => (false, "error.busy"),
                 _ => return PageError::new(lang, e).into_response(),
             };
             let mut response = login_page(
