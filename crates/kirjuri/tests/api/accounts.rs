@@ -1313,6 +1313,23 @@ async fn replacing_the_second_factor_needs_a_current_code_and_never_a_token() {
     assert_error(confirm_with_token, StatusCode::FORBIDDEN).await;
     let replaced = json_ok(with_code).await;
     assert_ne!(replaced["otpauth_uri"], uri.as_str());
+    // A token, too, needs the code of the second factor in force.
+    let token_without_code = post(
+        &app,
+        "/api/v1/tokens",
+        Auth::Session(&browser),
+        json!({"password": password}),
+    )
+    .await;
+    assert_error(token_without_code, StatusCode::FORBIDDEN).await;
+    let token_with_code = post(
+        &app,
+        "/api/v1/tokens",
+        Auth::Session(&browser),
+        json!({"password": password, "totp": totp_code(&uri, 0)}),
+    )
+    .await;
+    assert_eq!(token_with_code.status(), StatusCode::CREATED);
     // The refusals were counted as failed checks of the second factor.
     assert!(failed_checks(&app, "bad_totp").await >= 1);
 }
