@@ -418,13 +418,13 @@ impl Kirjuri {
             Ok(())
         }
         .await;
+        // As at sign-in, only failures drain the address's allowance.
+        if matches!(result, Ok(()) | Err(Error::Busy)) {
+            self.login_throttle.refund(ip, self.clock.now());
+        }
         match result {
-            Ok(()) => {
-                self.login_throttle.refund(ip, self.clock.now());
-                Ok(())
-            }
             Err(Error::LoginFailed) => Err(Error::Forbidden(WRONG)),
-            Err(e) => Err(e),
+            other => other,
         }
     }
 
