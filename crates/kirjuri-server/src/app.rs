@@ -51,7 +51,7 @@ use kirjuri_vault::{Keyring, LocalFolder, ObjectStore, S3Credentials, S3Store};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::LoginThrottle;
+use crate::auth::{LoginThrottle, PasswordWork};
 use crate::config::{Config, DatabaseUrl, ObjectBackend};
 use crate::error::{Error, Result};
 
@@ -283,6 +283,8 @@ pub struct Kirjuri {
     pub instance: Arc<Instance>,
     /// Failed sign-ins per client address (in memory, per process).
     pub login_throttle: Arc<LoginThrottle>,
+    /// Where Argon2 runs: a bounded pool, shared by every request.
+    pub passwords: Arc<PasswordWork>,
 }
 
 impl Kirjuri {
@@ -318,6 +320,7 @@ impl Kirjuri {
             config: Arc::new(config),
             instance: Arc::new(instance),
             login_throttle,
+            passwords: Arc::new(PasswordWork::for_this_machine()?),
         })
     }
 

@@ -1,10 +1,36 @@
 //! Who is calling, and the accounts they call with (SEC-5, ACC-1): passwords
-//! (Argon2id, and a policy that refuses short and common ones), bearer tokens
-//! (256 random bits, shown once, stored only as their SHA-256 — a token is not
-//! guessable, so a fast hash is enough), the administration of accounts
-//! (roles, disabling, unlocking, password resets, confidentiality
-//! agreements), TOTP second factors (RFC 6238, secrets sealed by the vault)
-//! and the per-address login throttle.
+//! (Argon2id, run by [`PasswordWork`], and a policy that refuses short and
+//! common ones), bearer tokens (256 random bits, shown once, stored only as
+//! their SHA-256 — a token is not guessable, so a fast hash is enough), the
+//! administration of accounts (roles, disabling, unlocking, password resets,
+//! confidentiality agreements), TOTP second factors (RFC 6238, secrets
+//! sealed by the vault) and the per-address login throttle.
+//!
+//! The credential model:
+//! * **Sessions** come only from signing in with the password (and code);
+//!   see `session` for the one path every password check takes, the lockout
+//!   and the throttle.
+//! * **Tokens** are made by the operator at the command line (any account,
+//!   any lifetime), or through the API and the UI only from a browser
+//!   session with the password — and a current code, if enrolled —
+//!   re-entered in the same request: one's own, or an administrator's for an
+//!   integration account. A token never makes tokens, nor changes a
+//!   password or a second factor. A token issued so lives at most
+//!   `token_max_lifetime_days`.
+//! * **A new password revokes**: a change ends the holder's other sessions,
+//!   a reset ends all of them, and either revokes every token the account
+//!   owns. Disabling an account ends its sessions and revokes its tokens for
+//!   good; enabling it brings none back. A lock stops its sessions, not its
+//!   tokens (those were made with the password before).
+//! * **A second factor** is enrolled from a session with the password
+//!   re-checked; replacing one in force needs a current code from it too.
+//! * **Separation of duties**: the responsible role is given and taken only
+//!   by the operator; the responsible person names registrars, moving an
+//!   account only between agent and registrar (never an administrator or an
+//!   integration); an integration account keeps its role; an administrator
+//!   cannot reset the responsible person's or a registrar's password (only
+//!   the operator can); the last enabled administrator can be neither
+//!   demoted nor disabled.
 //!
 //! Browser sessions and the sign-in flow live in `session`. This module
 //! authenticates and administers; it never decides on its own what a caller
@@ -14,10 +40,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use argon2::password_hash::PasswordHasher;
+use argon2::password_hash::phc::{Output, PasswordHash};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -92,19 +119,62 @@ pub fn hash_password(password: &SecretString) -> Result<String> {
 
 /// Checks a password against a stored Argon2id hash.
 pub fn verify_password(password: &SecretString, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|hash| {
-            Argon2::default()
-                .verify_password(password.expose_secret().as_bytes(), &hash)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    verify_password_in(password, stored, &mut Vec::new())
+}
+
+/// The most Argon2 memory a stored hash may ask for: 1 GiB (ours ask 19 MiB).
+const MAX_ARGON2_BLOCKS: usize = 1 << 20;
+
+/// Checks a password against a stored Argon2 hash, with `memory` as Argon2's
+/// working memory: grown to what the hash asks for and kept by the caller.
+/// A password thread reuses one for every check it makes; allocating 19 MiB
+/// afresh for each check left the allocator holding a block per check (the
+/// server grew by ~16 MiB per sign-in under a burst). The same computation
+/// as argon2's own `verify_password`: the hash's algorithm, version,
+/// parameters and salt, and a constant-time comparison of the outputs.
+fn verify_password_in(password: &SecretString, stored: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(hash.algorithm.as_str()),
+        Params::try_from(&hash),
+    ) else {
+        return false;
+    };
+    let Ok(version) = hash.version.map(Version::try_from).transpose() else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_ARGON2_BLOCKS {
+        return false;
+    }
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let Some(working) = memory.get_mut(..blocks) else {
+        return false;
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    argon2
+        .hash_password_into_with_memory(
+            password.expose_secret().as_bytes(),
+            salt.as_ref(),
+            &mut out,
+            working,
+        )
+        .is_ok()
+        && Output::new(&out).is_ok_and(|computed| &computed == expected)
 }
 
 /// Verifies `password` against a hash of a random password no one knows, so
 /// that a sign-in with an unknown name costs as long as one with a wrong
 /// password and the answer's timing does not tell which names exist.
-pub(crate) fn verify_against_dummy(password: &SecretString) {
+fn verify_against_dummy(password: &SecretString, memory: &mut Vec<Block>) {
     static DUMMY: OnceLock<Option<String>> = OnceLock::new();
     let dummy = DUMMY.get_or_init(|| {
         random_secret("")
@@ -112,7 +182,7 @@ pub(crate) fn verify_against_dummy(password: &SecretString) {
             .and_then(|secret| hash_password(&secret).ok())
     });
     if let Some(hash) = dummy {
-        let _ = verify_password(password, hash);
+        let _ = verify_password_in(password, hash, memory);
     }
 }
 
@@ -176,6 +246,31 @@ pub fn generate_password() -> Result<SecretString> {
         .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
         .collect();
     Ok(SecretString::from(password))
+}
+
+/// Who asks for a token through the API, and the proof they give.
+pub struct TokenRequester<'a> {
+    /// The signed-in person.
+    pub actor: &'a Actor,
+    /// Their account.
+    pub actor_id: UserId,
+    /// Their browser session; a token never makes tokens.
+    pub session: Option<&'a crate::session::Session>,
+    /// Their password, re-entered.
+    pub password: &'a SecretString,
+    /// A current TOTP code, if the account has a second factor.
+    pub code: Option<&'a str>,
+    /// The client address (for the throttle).
+    pub ip: IpAddr,
+}
+
+impl std::fmt::Debug for TokenRequester<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequester")
+            .field("actor_id", &self.actor_id)
+            .field("ip", &self.ip)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Who asks for an administrative change: an account through the API, or the
@@ -334,39 +429,162 @@ impl LoginThrottle {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether `ip` may try now; `Err(seconds)` says how long it must wait.
-    pub fn check(&self, ip: IpAddr, now: DateTime<Utc>) -> std::result::Result<(), u64> {
-        let buckets = self.lock();
-        let Some(bucket) = buckets.get(&ip) else {
-            return Ok(());
-        };
-        let allowance = self.refilled(*bucket, now);
-        if allowance >= 1.0 {
-            return Ok(());
-        }
-        let per_second =
-            f64::from(self.max_failures) / (self.window.num_milliseconds().max(1) as f64 / 1000.0);
-        let wait = ((1.0 - allowance) / per_second).ceil().max(1.0);
-        Err(wait as u64)
-    }
-
-    /// Records a failed sign-in from `ip`.
-    pub fn fail(&self, ip: IpAddr, now: DateTime<Utc>) {
+    /// Takes one attempt from `ip`'s allowance before a password is checked,
+    /// or refuses with how many seconds to wait: check and take are one step
+    /// under the lock, so parallel attempts from one address cannot all pass
+    /// before any is counted. A success gives it back ([`Self::refund`]).
+    pub fn reserve(&self, ip: IpAddr, now: DateTime<Utc>) -> std::result::Result<(), u64> {
         let mut buckets = self.lock();
         if buckets.len() >= THROTTLE_SWEEP_AT {
             let max = f64::from(self.max_failures);
             buckets.retain(|_, b| self.refilled(*b, now) < max);
         }
-        let current = buckets
+        let allowance = buckets
             .get(&ip)
             .map_or(f64::from(self.max_failures), |b| self.refilled(*b, now));
+        if allowance < 1.0 {
+            let per_second = f64::from(self.max_failures)
+                / (self.window.num_milliseconds().max(1) as f64 / 1000.0);
+            let wait = ((1.0 - allowance) / per_second).ceil().max(1.0);
+            return Err(wait as u64);
+        }
         buckets.insert(
             ip,
             Bucket {
-                allowance: (current - 1.0).max(0.0),
+                allowance: allowance - 1.0,
                 at: now,
             },
         );
+        Ok(())
+    }
+
+    /// Gives back an attempt [`Self::reserve`] took, once it succeeded: only
+    /// failures drain the allowance.
+    pub fn refund(&self, ip: IpAddr, now: DateTime<Utc>) {
+        let mut buckets = self.lock();
+        if let Some(bucket) = buckets.get(&ip).copied() {
+            let allowance = (self.refilled(bucket, now) + 1.0).min(f64::from(self.max_failures));
+            buckets.insert(ip, Bucket { allowance, at: now });
+        }
+    }
+}
+
+/// Where Argon2 runs: `workers` threads of its own (one per core), fed by a
+/// queue of at most `queue` waiting checks; beyond that a password check is
+/// refused at once ([`Error::Busy`], 503) instead of queueing without bound.
+/// A burst of sign-ins thus keeps at most `workers` Argon2 memory blocks
+/// (19 MiB each) alive, and leaves the async workers — and every other
+/// request — free. The threads are fixed, not tokio's blocking pool: every
+/// new thread that runs Argon2 gets a malloc arena that keeps its 19 MiB, so
+/// a pool that grows under load grows the process by that much per thread.
+#[derive(Debug)]
+pub struct PasswordWork {
+    queue: tokio::sync::mpsc::Sender<PasswordJob>,
+}
+
+/// One hash or verification, run on a password thread with that thread's
+/// Argon2 working memory.
+type PasswordJob = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// A place in [`PasswordWork`]'s queue, taken before anything is reserved so
+/// that a refusal leaves nothing to settle. Spent by one hash or
+/// verification.
+#[derive(Debug)]
+pub struct PasswordSlot {
+    place: tokio::sync::mpsc::OwnedPermit<PasswordJob>,
+}
+
+impl PasswordWork {
+    /// `workers` threads (at least one), `queue` more checks waiting (at
+    /// least one).
+    pub fn new(workers: usize, queue: usize) -> Result<Self> {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<PasswordJob>(queue.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..workers.max(1) {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("kirjuri-argon2-{n}"))
+                .spawn(move || {
+                    // Grown by the first check, reused by every later one.
+                    let mut memory: Vec<Block> = Vec::new();
+                    loop {
+                        // One idle thread waits on the queue at a time; it
+                        // lets go of the lock before it runs the job.
+                        let job = receiver
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .blocking_recv();
+                        match job {
+                            Some(job) => job(&mut memory),
+                            None => break,
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("failed to start a password thread: {e}")))?;
+        }
+        Ok(Self { queue: sender })
+    }
+
+    /// Sized to this machine: one thread per core, eight waiting per thread.
+    pub fn for_this_machine() -> Result<Self> {
+        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        Self::new(workers, workers * 8)
+    }
+
+    /// A place, or [`Error::Busy`] if all are taken.
+    pub fn admit(&self) -> Result<PasswordSlot> {
+        match self.queue.clone().try_reserve_owned() {
+            Ok(place) => Ok(PasswordSlot { place }),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => Err(Error::Busy),
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                Err(Error::Internal("the password threads have stopped".into()))
+            }
+        }
+    }
+
+    /// Hashes a new password (admitting it first).
+    pub async fn hash(&self, password: &SecretString) -> Result<String> {
+        self.admit()?.hash(password).await
+    }
+}
+
+impl PasswordSlot {
+    /// Runs `work` on a password thread. Once queued it runs to the end,
+    /// also if the request waiting for it is dropped.
+    async fn run<T: Send + 'static>(
+        self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.place.send(Box::new(move |memory: &mut Vec<Block>| {
+            // The waiter may be gone; the work was done all the same.
+            let _ = done.send(work(memory));
+        }));
+        result
+            .await
+            .map_err(|_| Error::Internal("a password check did not finish".into()))
+    }
+
+    /// Hashes `password` with Argon2id.
+    pub async fn hash(self, password: &SecretString) -> Result<String> {
+        let password = SecretString::from(password.expose_secret().to_owned());
+        self.run(move |_| hash_password(&password)).await?
+    }
+
+    /// Whether `password` matches `stored`.
+    pub async fn verify(self, password: &SecretString, stored: &str) -> Result<bool> {
+        let password = SecretString::from(password.expose_secret().to_owned());
+        let stored = stored.to_owned();
+        self.run(move |memory| verify_password_in(&password, &stored, memory))
+            .await
+    }
+
+    /// Spends as long as a verification against a password no one knows,
+    /// so a refusal that needs no check takes as long as one that does.
+    pub async fn verify_dummy(self, password: &SecretString) -> Result<()> {
+        let password = SecretString::from(password.expose_secret().to_owned());
+        self.run(move |memory| verify_against_dummy(&password, memory))
+            .await
     }
 }
 
@@ -385,20 +603,45 @@ impl Kirjuri {
         self.store.user_by_name(name).await?.ok_or(Error::NotFound)
     }
 
-    /// The action a role change needs: naming or removing a registrar is the
-    /// responsible person's (notice §13); the responsible role itself is
-    /// given and taken only by the operator.
+    /// The action a role change needs (separation of duties, SEC-5):
+    /// * the responsible role is given and taken only by the operator;
+    /// * naming or removing a registrar is the responsible person's (notice
+    ///   §13), and it moves an account only between agent and registrar (or
+    ///   creates a registrar): never an administrator, never an integration;
+    /// * an integration account stays one, and no account becomes one: its
+    ///   tokens must never gain a person's reach;
+    /// * everything else is an administrator's.
+    ///
+    /// The operator (no acting account) may make any change.
     fn role_change_action(acting: Acting<'_>, from: Option<Role>, to: Role) -> Result<Action> {
         if acting.is_some() && (to == Role::Responsible || from == Some(Role::Responsible)) {
             return Err(Error::Forbidden(
                 "the responsible role is given and taken only with the command line",
             ));
         }
-        Ok(if to == Role::Registrar || from == Some(Role::Registrar) {
-            Action::ManageRegistrars
-        } else {
-            Action::ManageUsers
-        })
+        let changes = from.is_some_and(|from| from != to);
+        if acting.is_some()
+            && changes
+            && (to == Role::Integration || from == Some(Role::Integration))
+        {
+            return Err(Error::Forbidden(
+                "an integration account keeps its role; create a new account instead",
+            ));
+        }
+        if to == Role::Registrar || from == Some(Role::Registrar) {
+            let agent_registrar = matches!(
+                (from, to),
+                (None | Some(Role::Agent | Role::Registrar), Role::Registrar)
+                    | (Some(Role::Registrar), Role::Agent)
+            );
+            if acting.is_some() && !agent_registrar {
+                return Err(Error::Forbidden(
+                    "a registrar is named from an agent and returns to being an agent",
+                ));
+            }
+            return Ok(Action::ManageRegistrars);
+        }
+        Ok(Action::ManageUsers)
     }
 
     /// Creates a personal account (or an integration account).
@@ -427,7 +670,7 @@ impl Kirjuri {
             UserId::new_v7(),
             name.as_str().to_owned(),
             role,
-            hash_password(password)?,
+            self.passwords.hash(password).await?,
             self.clock.now(),
         );
         let event = AuditEvent::UserCreated {
@@ -554,7 +797,17 @@ impl Kirjuri {
                 .iter()
                 .map(|e| to_row(now, acting_id(acting), e))
                 .collect();
-            self.store.update_user(&user.id, &update, &rows).await?;
+            match self.store.update_user(&user.id, &update, &rows).await {
+                Ok(()) => {}
+                Err(kirjuri_store::Error::Conflict("last admin")) => {
+                    return Err(Error::Conflict {
+                        code: "last_admin",
+                        message: "this is the last enabled administrator; name another first"
+                            .into(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         let user = self.user_named(name).await?;
         Ok(UserView::from(&user))
@@ -574,11 +827,20 @@ impl Kirjuri {
         Ok(UserView::from(&self.user_named(name).await?))
     }
 
-    /// Gives an account a new generated password (returned once) and ends
-    /// all its sessions.
+    /// Gives an account a new generated password (returned once), ends all
+    /// its sessions and revokes all its tokens. An administrator may not
+    /// reset the responsible person's or a registrar's password — that would
+    /// let them sign in as the one who oversees them; only the operator can
+    /// (separation of duties, SEC-5).
     pub async fn reset_password(&self, acting: Acting<'_>, name: &str) -> Result<SecretString> {
         self.require(acting, Action::ManageUsers).await?;
         let user = self.user_named(name).await?;
+        if acting.is_some() && matches!(user.role, Role::Responsible | Role::Registrar) {
+            return Err(Error::Forbidden(
+                "the responsible person's and registrars' passwords are reset only with the \
+                 command line",
+            ));
+        }
         let password = generate_password()?;
         let event = AuditEvent::PasswordChanged {
             user: user.id,
@@ -587,7 +849,7 @@ impl Kirjuri {
         self.store
             .set_password(
                 &user.id,
-                &hash_password(&password)?,
+                &self.passwords.hash(&password).await?,
                 None,
                 &to_row(self.clock.now(), acting_id(acting), &event),
             )
@@ -615,33 +877,39 @@ impl Kirjuri {
         Ok(token)
     }
 
-    /// Issues a token through the API: one's own (any person), or — for an
-    /// administrator — one for an integration account.
+    /// Issues a token through the API or the web UI: one's own (any person),
+    /// or — for an administrator — one for an integration account. Only from
+    /// a browser session (a token never makes tokens) with the password and,
+    /// if enrolled, a current TOTP code re-checked ([`Kirjuri::recheck`]),
+    /// and never longer than `token_max_lifetime_days`.
     pub async fn create_token_as(
         &self,
-        actor: &Actor,
-        actor_id: UserId,
+        caller: TokenRequester<'_>,
         for_user: Option<&str>,
         label: Option<String>,
-        expires_at: Option<DateTime<Utc>>,
+        expires_at: DateTime<Utc>,
     ) -> Result<(uuid::Uuid, SecretString)> {
+        let TokenRequester {
+            actor,
+            actor_id,
+            session,
+            password,
+            code,
+            ip,
+        } = caller;
         let acting = Some((actor, actor_id));
+        let max = TimeDelta::days(i64::from(self.config.token_max_lifetime_days));
+        if expires_at > self.clock.now() + max {
+            return Err(Error::bad_request(
+                "invalid_parameter",
+                format!(
+                    "a token lives at most {} days",
+                    self.config.token_max_lifetime_days
+                ),
+            ));
+        }
         let owner = match for_user {
-            None => {
-                self.require(acting, Action::ManageOwnAccount).await?;
-                self.store
-                    .user(&actor_id)
-                    .await?
-                    .ok_or(Error::Unauthenticated)?
-            }
-            Some(name) if name == actor.name.as_str() => {
-                self.require(acting, Action::ManageOwnAccount).await?;
-                self.store
-                    .user(&actor_id)
-                    .await?
-                    .ok_or(Error::Unauthenticated)?
-            }
-            Some(name) => {
+            Some(name) if name != actor.name.as_str() => {
                 self.require(acting, Action::ManageUsers).await?;
                 let owner = self.user_named(name).await?;
                 if owner.role != Role::Integration {
@@ -651,8 +919,23 @@ impl Kirjuri {
                 }
                 owner
             }
+            _ => {
+                self.require(acting, Action::ManageOwnAccount).await?;
+                self.store
+                    .user(&actor_id)
+                    .await?
+                    .ok_or(Error::Unauthenticated)?
+            }
         };
-        self.issue_token(acting, &owner, label, expires_at).await
+        crate::session::require_session(session)?;
+        let me = self
+            .store
+            .user(&actor_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        self.recheck(&me, password, code, true, ip).await?;
+        self.issue_token(acting, &owner, label, Some(expires_at))
+            .await
     }
 
     async fn issue_token(
@@ -800,9 +1083,27 @@ impl Kirjuri {
 
     /// Begins TOTP enrolment for the caller: a new secret, stored sealed and
     /// pending until [`Kirjuri::confirm_totp`] sees a valid code from it.
-    pub async fn begin_totp(&self, actor: &Actor, actor_id: UserId) -> Result<TotpEnrolment> {
+    /// Only from a browser session, with the password re-checked — and, to
+    /// replace a second factor already in force, a current code from it
+    /// ([`Kirjuri::recheck`]); without that code only the operator can help.
+    pub async fn begin_totp(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        session: Option<&crate::session::Session>,
+        password: &SecretString,
+        current_code: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<TotpEnrolment> {
         self.require(Some((actor, actor_id)), Action::ManageOwnAccount)
             .await?;
+        crate::session::require_session(session)?;
+        let me = self
+            .store
+            .user(&actor_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        self.recheck(&me, password, current_code, true, ip).await?;
         let secret = Zeroizing::new(random_bytes::<TOTP_SECRET_BYTES>()?);
         let totp = totp_for(secret.as_slice(), actor.name.as_str())?;
         let uri = totp
@@ -829,10 +1130,18 @@ impl Kirjuri {
     }
 
     /// Confirms a pending TOTP enrolment with a current code; from then on
-    /// sign-in needs a code.
-    pub async fn confirm_totp(&self, actor: &Actor, actor_id: UserId, code: &str) -> Result<()> {
+    /// sign-in needs a code. Only from a browser session: the enrolment it
+    /// confirms was begun with the password (and the old code) re-checked.
+    pub async fn confirm_totp(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        session: Option<&crate::session::Session>,
+        code: &str,
+    ) -> Result<()> {
         self.require(Some((actor, actor_id)), Action::ManageOwnAccount)
             .await?;
+        crate::session::require_session(session)?;
         let pending = self
             .store
             .totp(&actor_id)
@@ -916,6 +1225,42 @@ mod tests {
     }
 
     #[test]
+    fn verifying_with_reused_memory_agrees_with_argon2s_own_verifier() {
+        use argon2::password_hash::PasswordVerifier;
+        let password = SecretString::from("correct horse battery staple");
+        let wrong = SecretString::from("correct horse battery stapler");
+        let hash = hash_password(&password).unwrap();
+        let mut memory = Vec::new();
+        for _ in 0..3 {
+            assert!(verify_password_in(&password, &hash, &mut memory));
+            assert!(!verify_password_in(&wrong, &hash, &mut memory));
+        }
+        assert_eq!(memory.len(), 19 * 1024, "grown once to m = 19 MiB");
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(password.expose_secret().as_bytes(), &parsed)
+                .is_ok()
+        );
+        // A hash with other parameters (m = 8 MiB, t = 3) verifies too.
+        let other = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 3, 1, None).unwrap(),
+        )
+        .hash_password(password.expose_secret().as_bytes())
+        .unwrap()
+        .to_string();
+        assert!(verify_password_in(&password, &other, &mut memory));
+        assert!(!verify_password_in(&wrong, &other, &mut memory));
+        assert!(!verify_password_in(
+            &password,
+            "$argon2id$v=19$m=19456,t=2,p=1$bm90YXNhbHQ",
+            &mut memory
+        ));
+    }
+
+    #[test]
     fn generated_passwords_pass_the_policy_and_differ() {
         let a = generate_password().unwrap();
         let b = generate_password().unwrap();
@@ -978,16 +1323,44 @@ mod tests {
         let other: IpAddr = [192, 0, 2, 2].into();
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         for _ in 0..3 {
-            assert!(throttle.check(ip, t0).is_ok());
-            throttle.fail(ip, t0);
+            assert!(throttle.reserve(ip, t0).is_ok());
         }
-        let wait = throttle.check(ip, t0).unwrap_err();
+        let wait = throttle.reserve(ip, t0).unwrap_err();
         assert_eq!(wait, 20, "one failure refills in 60 s / 3");
         assert!(
-            throttle.check(other, t0).is_ok(),
+            throttle.reserve(other, t0).is_ok(),
             "other addresses are unaffected"
         );
-        assert!(throttle.check(ip, t0 + TimeDelta::seconds(19)).is_err());
-        assert!(throttle.check(ip, t0 + TimeDelta::seconds(20)).is_ok());
+        assert!(throttle.reserve(ip, t0 + TimeDelta::seconds(19)).is_err());
+        assert!(throttle.reserve(ip, t0 + TimeDelta::seconds(20)).is_ok());
+    }
+
+    #[test]
+    fn a_refunded_attempt_does_not_drain_the_allowance() {
+        let throttle = LoginThrottle::new(2, 60);
+        let ip: IpAddr = [192, 0, 2, 1].into();
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for _ in 0..10 {
+            assert!(throttle.reserve(ip, t0).is_ok());
+            throttle.refund(ip, t0);
+        }
+        assert!(throttle.reserve(ip, t0).is_ok());
+        assert!(throttle.reserve(ip, t0).is_ok());
+        assert!(
+            throttle.reserve(ip, t0).is_err(),
+            "two unrefunded take it all"
+        );
+    }
+
+    #[tokio::test]
+    async fn password_work_refuses_at_once_beyond_its_places() {
+        let work = PasswordWork::new(1, 2).unwrap();
+        let first = work.admit().unwrap();
+        let second = work.admit().unwrap();
+        assert!(matches!(work.admit(), Err(Error::Busy)));
+        let password = SecretString::from("correct horse battery staple");
+        let hash = first.hash(&password).await.unwrap();
+        assert!(second.verify(&password, &hash).await.unwrap());
+        assert!(work.admit().is_ok(), "spent places are free again");
     }
 }

@@ -53,6 +53,9 @@ pub struct Config {
     pub login_ip_max_failures: u32,
     /// How long one client address's failure allowance takes to refill fully.
     pub login_ip_window_seconds: u64,
+    /// The longest lifetime, in days, of a token issued through the API or
+    /// the web UI (the command line's `token create` is not limited).
+    pub token_max_lifetime_days: u32,
     /// PEM certificate chain; with `tls_key`, `serve` speaks HTTPS only.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`.
@@ -98,6 +101,7 @@ impl Default for Config {
             lockout_after_failures: 5,
             login_ip_max_failures: 10,
             login_ip_window_seconds: 60,
+            token_max_lifetime_days: 365,
             tls_cert: None,
             tls_key: None,
             body_idle_timeout_seconds: 60,

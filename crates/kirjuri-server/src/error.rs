@@ -43,6 +43,9 @@ pub enum Error {
         /// Seconds until the next attempt is accepted (`Retry-After`).
         retry_after_seconds: u64,
     },
+    /// Every place for a password check is taken; try again in a moment.
+    #[error("the server is busy checking passwords; try again in a moment")]
+    Busy,
     /// A cookie-authenticated write without the session's CSRF token.
     #[error("this request needs the session's CSRF token in the X-CSRF-Token header")]
     CsrfFailed,
@@ -159,6 +162,7 @@ impl Error {
             Error::LoginFailed => (StatusCode::UNAUTHORIZED, "login_failed"),
             Error::TotpRequired => (StatusCode::UNAUTHORIZED, "totp_required"),
             Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Error::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Error::CsrfFailed => (StatusCode::FORBIDDEN, "csrf_failed"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -184,7 +188,7 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && !matches!(self, Error::Busy) {
             // The cause goes to the operator's log (it holds no personal data:
             // lower layers never quote values); the client gets a code only.
             tracing::error!(code, error = ?self, "request failed");
@@ -213,6 +217,12 @@ impl IntoResponse for Error {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(retry_after_seconds),
+            );
+        }
+        if matches!(self, Error::Busy) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
             );
         }
         if matches!(self, Error::Unauthenticated) {

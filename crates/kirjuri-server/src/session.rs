@@ -1,5 +1,6 @@
-//! Browser sessions (SEC-4, SEC-5): sign-in, sign-out, password change, and
-//! resolving a session cookie to the acting account.
+//! Browser sessions (SEC-4, SEC-5): sign-in, sign-out, password change, the
+//! re-check before a credential change, and resolving a session cookie to
+//! the acting account.
 //!
 //! * A session is a random 256-bit secret held by the browser in the
 //!   `kirjuri_session` cookie (HttpOnly, SameSite=Strict, Path=/, Secure under
@@ -8,17 +9,52 @@
 //! * It ends after `session_idle_seconds` without a request, after
 //!   `session_absolute_seconds` whatever happens, at sign-out, when the
 //!   account is disabled, and — for the holder's other sessions — when the
-//!   password changes.
+//!   password changes. While the account is locked or disabled no session
+//!   of it works.
 //! * Its CSRF token is derived from the secret (SHA-256 under a label of its
 //!   own), so it needs no storage and a page can be given it at any time;
 //!   knowing it reveals nothing about the secret. Cookie-authenticated writes
 //!   must echo it (`X-CSRF-Token`, or a form's `csrf_token`).
-//! * Sign-in is throttled per client address (in memory) and locks the
-//!   account after `lockout_after_failures` consecutive failures (in the
-//!   database); every failure answers the same, whatever the reason, so the
-//!   answer does not tell which names exist or which accounts are locked.
 //!
-//! Not here: what the account may do (the access decision) and the HTTP shape
+//! Every password check — sign-in, password change, the re-check before a
+//! token or a second factor is made — takes one path, in this order:
+//! 1. the client address's allowance is taken (`login_ip_max_failures` per
+//!    `login_ip_window_seconds`, in memory; check and take are one step, and
+//!    a success gives it back), else 429;
+//! 2. a place for Argon2 is taken (`auth::PasswordWork`: one running check
+//!    per core, a bounded queue), else 503 at once;
+//! 3. an attempt on the account is reserved in the database, in one
+//!    statement: only while it is enabled, not locked and has fewer than
+//!    `lockout_after_failures` attempts failed or in flight. A reserved
+//!    attempt counts as failed until it succeeds;
+//! 4. Argon2 runs on the blocking pool; refusals without an account or an
+//!    attempt verify against a dummy hash, so every answer costs the same;
+//! 5. a failure is audited (`login.failed`, reason `bad_password`,
+//!    `bad_totp`, `totp_required`, …) and locks the account once the count
+//!    has reached the limit; a success clears the count — for a sign-in in
+//!    the same transaction that stores the session, which refuses an
+//!    account locked meanwhile.
+//!
+//! The rule, precisely: the count is failed attempts plus attempts in
+//! flight since the last success. An attempt may start only while the count
+//! is below the limit; the lock falls when a failure settles with the count
+//! at the limit — so attempts still in flight count toward it, and a right
+//! password racing four wrong ones may find the account locked and get no
+//! session. A success clears the count (also of attempts still in flight,
+//! which then settle without locking) unless the lock already fell. Hence
+//! at most `lockout_after_failures` passwords are ever checked against an
+//! account between two successes, however many requests arrive at once on
+//! however many nodes, and once it is locked no session of it works and
+//! nothing opens it but an unlock by an administrator or the operator.
+//! Sequential attempts behave as before: that many consecutive failures
+//! lock. A sign-in runs as a task of its own, so a client that hangs up
+//! cannot leave a reservation unsettled; one cut short by a crash stays
+//! counted as failed. Every refused sign-in answers the same, whatever the
+//! reason, so the answer does not tell which names exist or which accounts
+//! are locked.
+//!
+//! Not here: what the account may do (the access decision), the credential
+//! model's administrative side (`auth`) and the HTTP shape
 //! (`http::accounts`).
 
 use std::net::IpAddr;
@@ -37,10 +73,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::Kirjuri;
 use crate::audit::to_row;
-use crate::auth::{
-    actor_of, check_password_policy, hash_password, random_secret, token_hash,
-    verify_against_dummy, verify_password,
-};
+use crate::auth::{PasswordSlot, actor_of, check_password_policy, random_secret, token_hash};
 use crate::error::{Error, Result};
 
 /// The session cookie's name.
@@ -195,6 +228,12 @@ impl Kirjuri {
 
     /// Signs in with a name, a password and — once enrolled — a TOTP code,
     /// from client address `ip`.
+    ///
+    /// The address's allowance and a place for Argon2 are taken first, right
+    /// here: a request refused for either costs nothing more. The rest runs
+    /// as a task of its own, so once an attempt is reserved it settles
+    /// (counted, audited, maybe locking the account) also when the client
+    /// hangs up and the request is dropped.
     pub async fn login(
         &self,
         name: &str,
@@ -203,40 +242,79 @@ impl Kirjuri {
         ip: IpAddr,
     ) -> Result<SignedIn> {
         let now = self.clock.now();
-        if let Err(retry_after) = self.login_throttle.check(ip, now) {
-            return Err(Error::TooManyRequests {
+        self.login_throttle
+            .reserve(ip, now)
+            .map_err(|retry_after| Error::TooManyRequests {
                 retry_after_seconds: retry_after,
-            });
-        }
+            })?;
+        // A refusal for lack of a place costs the server nothing: it does
+        // not drain the address's allowance.
+        let slot = self.passwords.admit().inspect_err(|_| {
+            self.login_throttle.refund(ip, now);
+        })?;
+        let app = self.clone();
+        let name = name.to_owned();
+        let password = SecretString::from(password.expose_secret().to_owned());
+        let totp = totp.map(str::to_owned);
+        tokio::spawn(async move {
+            let result = app
+                .login_reserved(slot, &name, &password, totp.as_deref())
+                .await;
+            // Only failures drain the address's allowance.
+            if matches!(result, Ok(_) | Err(Error::TotpRequired)) {
+                app.login_throttle.refund(ip, app.clock.now());
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the sign-in task failed: {e}")))?
+    }
+
+    /// The sign-in once the address's allowance and a place for Argon2 are
+    /// taken.
+    async fn login_reserved(
+        &self,
+        slot: PasswordSlot,
+        name: &str,
+        password: &SecretString,
+        totp: Option<&str>,
+    ) -> Result<SignedIn> {
         let user = match UserName::parse(name, "user name") {
             Ok(valid) => self.store.user_by_name(valid.as_str()).await?,
             Err(_) => None,
         };
-        let Some(user) = user else {
-            verify_against_dummy(password);
+        let refusal = match &user {
+            None => Some("unknown_user"),
+            Some(u) if u.disabled => Some("disabled"),
+            // Integrations deliver with tokens; they never hold a session.
+            Some(u) if u.role == Role::Integration => Some("integration"),
+            Some(_) => None,
+        };
+        let (Some(user), None) = (&user, refusal) else {
+            // Every refusal costs one verification, so its timing tells nothing.
+            slot.verify_dummy(password).await?;
+            let name_hash = user.is_none().then(|| self.login_name_hash(name));
             return Err(self
-                .login_failed(ip, None, Some(self.login_name_hash(name)), "unknown_user")
+                .login_failed(user.as_ref(), name_hash, refusal.unwrap_or("unknown_user"))
                 .await);
         };
-        let password_ok = verify_password(password, &user.password_hash);
-        if user.disabled {
-            return Err(self.login_failed(ip, Some(&user), None, "disabled").await);
+        let limit = self.config.lockout_after_failures.max(1);
+        if !self.store.reserve_login_attempt(&user.id, limit).await? {
+            slot.verify_dummy(password).await?;
+            return Err(self.login_failed(Some(user), None, "locked").await);
         }
-        if user.role == Role::Integration {
-            // Integrations deliver with tokens; they never hold a session.
-            return Err(self
-                .login_failed(ip, Some(&user), None, "integration")
-                .await);
-        }
-        if user.locked_at.is_some() {
-            return Err(self.login_failed(ip, Some(&user), None, "locked").await);
-        }
-        if !password_ok {
-            return Err(self.count_failure(ip, &user, "bad_password").await);
+        // Reserved: from here every outcome settles the attempt.
+        if !slot.verify(password, &user.password_hash).await? {
+            return Err(self.count_failure(user, "bad_password").await);
         }
         let totp_step = if user.totp_enabled {
             let Some(code) = totp.filter(|c| !c.trim().is_empty()) else {
-                return Err(Error::TotpRequired);
+                // A right password without its code is an attempt that did
+                // not succeed: it settles as failed like any other.
+                return Err(match self.count_failure(user, "totp_required").await {
+                    Error::LoginFailed => Error::TotpRequired,
+                    other => other,
+                });
             };
             let active = self.store.totp(&user.id).await?.and_then(|t| t.active);
             let Some(active) = active else {
@@ -244,11 +322,12 @@ impl Kirjuri {
             };
             match self.check_totp_code(&user.id, &user.name, &active, code)? {
                 Some(step) => Some(step),
-                None => return Err(self.count_failure(ip, &user, "bad_totp").await),
+                None => return Err(self.count_failure(user, "bad_totp").await),
             }
         } else {
             None
         };
+        let now = self.clock.now();
         let secret = random_secret(SESSION_PREFIX)?;
         let row = SessionRow {
             id: uuid::Uuid::new_v4(),
@@ -273,7 +352,11 @@ impl Kirjuri {
         {
             Ok(()) => {}
             Err(kirjuri_store::Error::Conflict("totp step")) => {
-                return Err(self.count_failure(ip, &user, "totp_replayed").await);
+                return Err(self.count_failure(user, "totp_replayed").await);
+            }
+            Err(kirjuri_store::Error::Conflict("account locked")) => {
+                // Locked by attempts that failed while this one was checked.
+                return Err(self.login_failed(Some(user), None, "locked").await);
             }
             Err(e) => return Err(e.into()),
         }
@@ -285,17 +368,76 @@ impl Kirjuri {
         })
     }
 
-    /// Audits a refused sign-in that does not count against the account, and
-    /// drains the address's allowance. Returns the error to answer with.
+    /// Re-checks a signed-in person before a credential change (SEC-5): the
+    /// password and — when `code_required` and the account has a second
+    /// factor — a current TOTP code. The same path as a sign-in: the
+    /// address's allowance and an attempt on the account are reserved first,
+    /// Argon2 runs in [`crate::auth::PasswordWork`], a failure is audited
+    /// (`login.failed`) and counts toward the lockout, a success clears the
+    /// count. Refuses with [`Error::Forbidden`] whatever was wrong.
+    pub(crate) async fn recheck(
+        &self,
+        user: &UserRow,
+        password: &SecretString,
+        code: Option<&str>,
+        code_required: bool,
+        ip: IpAddr,
+    ) -> Result<()> {
+        const WRONG: &str = "the password or code is wrong, or the account is locked";
+        let now = self.clock.now();
+        self.login_throttle
+            .reserve(ip, now)
+            .map_err(|retry_after| Error::TooManyRequests {
+                retry_after_seconds: retry_after,
+            })?;
+        let result = async {
+            let slot = self.passwords.admit()?;
+            let limit = self.config.lockout_after_failures.max(1);
+            if !self.store.reserve_login_attempt(&user.id, limit).await? {
+                slot.verify_dummy(password).await?;
+                return Err(self.login_failed(Some(user), None, "locked").await);
+            }
+            if !slot.verify(password, &user.password_hash).await? {
+                return Err(self.count_failure(user, "bad_password").await);
+            }
+            if code_required && user.totp_enabled {
+                let active = self.store.totp(&user.id).await?.and_then(|t| t.active);
+                let step = match (active, code.filter(|c| !c.trim().is_empty())) {
+                    (Some(active), Some(code)) => {
+                        self.check_totp_code(&user.id, &user.name, &active, code)?
+                    }
+                    _ => None,
+                };
+                if step.is_none() {
+                    return Err(self.count_failure(user, "bad_totp").await);
+                }
+            }
+            if !self.store.clear_login_attempts(&user.id).await? {
+                return Err(self.login_failed(Some(user), None, "locked").await);
+            }
+            Ok(())
+        }
+        .await;
+        // As at sign-in, only failures drain the address's allowance.
+        if matches!(result, Ok(()) | Err(Error::Busy)) {
+            self.login_throttle.refund(ip, self.clock.now());
+        }
+        match result {
+            Err(Error::LoginFailed) => Err(Error::Forbidden(WRONG)),
+            other => other,
+        }
+    }
+
+    /// Audits a refused password check that does not count against the
+    /// account (there is none, or no attempt could be reserved). Returns the
+    /// error to answer with.
     async fn login_failed(
         &self,
-        ip: IpAddr,
         user: Option<&UserRow>,
         name_hash: Option<String>,
         reason: &'static str,
     ) -> Error {
         let now = self.clock.now();
-        self.login_throttle.fail(ip, now);
         let event = AuditEvent::LoginFailed {
             user: user.map(|u| u.id),
             name_hash,
@@ -307,11 +449,10 @@ impl Kirjuri {
         }
     }
 
-    /// Counts a wrong password or code against the account (locking it at
-    /// the limit) and the address. Returns the error to answer with.
-    async fn count_failure(&self, ip: IpAddr, user: &UserRow, reason: &'static str) -> Error {
+    /// Settles a reserved attempt as failed: audited, counted, locking the
+    /// account at the limit. Returns the error to answer with.
+    async fn count_failure(&self, user: &UserRow, reason: &'static str) -> Error {
         let now = self.clock.now();
-        self.login_throttle.fail(ip, now);
         let limit = self.config.lockout_after_failures.max(1);
         let failed = AuditEvent::LoginFailed {
             user: Some(user.id),
@@ -354,6 +495,7 @@ impl Kirjuri {
         let now = self.clock.now();
         let idle = self.idle_timeout();
         if user.disabled
+            || user.locked_at.is_some()
             || user.role == Role::Integration
             || now - row.last_seen_at > idle
             || now - row.created_at > self.absolute_timeout()
@@ -393,8 +535,9 @@ impl Kirjuri {
         }
     }
 
-    /// Changes the caller's own password (the current one is required) and
-    /// ends their other sessions — all of them when called with a token.
+    /// Changes the caller's own password and ends their other sessions and
+    /// all their tokens. Only from a browser session, never with a token; the
+    /// current password is re-checked like a sign-in ([`Self::recheck`]).
     pub async fn change_password(
         &self,
         actor: &Actor,
@@ -402,19 +545,19 @@ impl Kirjuri {
         session: Option<&Session>,
         current: &SecretString,
         new: &SecretString,
+        ip: IpAddr,
     ) -> Result<()> {
         self.authorize_register(actor, actor_id, Action::ManageOwnAccount, None)
             .await?;
+        let session = require_session(session)?;
         let user = self
             .store
             .user(&actor_id)
             .await?
             .ok_or(Error::Unauthenticated)?;
-        if !verify_password(current, &user.password_hash) {
-            return Err(Error::Forbidden("the current password is wrong"));
-        }
         check_password_policy(new, &user.name)?;
-        if verify_password(new, &user.password_hash) {
+        self.recheck(&user, current, None, false, ip).await?;
+        if current.expose_secret() == new.expose_secret() {
             return Err(Error::bad_request(
                 "weak_password",
                 "the new password must differ from the current one",
@@ -424,16 +567,25 @@ impl Kirjuri {
             user: user.id,
             reset: false,
         };
+        let hash = self.passwords.hash(new).await?;
         self.store
             .set_password(
                 &user.id,
-                &hash_password(new)?,
-                session.map(|s| s.id).as_ref(),
+                &hash,
+                Some(&session.id),
                 &to_row(self.clock.now(), Some(user.id), &event),
             )
             .await?;
         Ok(())
     }
+}
+
+/// The session a credential change must come from: tokens never change
+/// credentials (SEC-5).
+pub(crate) fn require_session(session: Option<&Session>) -> Result<&Session> {
+    session.ok_or(Error::Forbidden(
+        "credentials are changed only from a signed-in browser session, not with a token",
+    ))
 }
 
 #[cfg(test)]

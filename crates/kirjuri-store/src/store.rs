@@ -139,8 +139,13 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
 
     /// Applies `update` to the account and appends `audit` (one event per
     /// changed fact), in one transaction. Disabling also ends every session
-    /// of the account. [`Error::NotFound`](crate::Error::NotFound) for an
-    /// unknown account.
+    /// of the account and revokes every token it owns (at `audit[0].at`;
+    /// enabling it again brings none back). A change that would leave no
+    /// enabled administrator where there was one — demoting or disabling the
+    /// last — is refused with
+    /// [`Error::Conflict`](crate::Error::Conflict)`("last admin")` and writes
+    /// nothing; concurrent changes of two administrators cannot both pass.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
     async fn update_user(
         &self,
         id: &UserId,
@@ -148,10 +153,32 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
         audit: &[NewAuditEvent],
     ) -> Result<()>;
 
-    /// Counts a failed login against the account with `failed`, and — when
-    /// the count reaches `lock_after` on an account not yet locked — locks it
-    /// at `failed.at` and appends `lockout` too; one transaction, so
-    /// concurrent failures are counted exactly.
+    /// Reserves one password check against the account before it is made:
+    /// adds one to its failure count, in one statement, only if the account
+    /// is enabled, not locked and has fewer than `lock_after` attempts failed
+    /// or in flight. Returns whether it did; `false` means the check must not
+    /// be made. A reserved attempt counts as failed until
+    /// [`Store::insert_session`] (or [`Store::set_password`]) clears the
+    /// count, so concurrent checks on any number of nodes never exceed
+    /// `lock_after` between two successes. Not audited by itself: the
+    /// attempt's outcome is. [`Error::NotFound`](crate::Error::NotFound) for
+    /// an unknown account.
+    async fn reserve_login_attempt(&self, id: &UserId, lock_after: u32) -> Result<bool>;
+
+    /// Settles attempts reserved with [`Store::reserve_login_attempt`] after
+    /// a successful password check that opens no session (a re-check before
+    /// a credential change): clears the count, like a sign-in does. Returns
+    /// `false` (and changes nothing) if the account is locked or disabled by
+    /// then. Not audited by itself: the change it allows is.
+    /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
+    async fn clear_login_attempts(&self, id: &UserId) -> Result<bool>;
+
+    /// Settles an attempt reserved with [`Store::reserve_login_attempt`] as
+    /// failed: appends `failed`, and — when the count has reached
+    /// `lock_after` on an account not yet locked — locks it at `failed.at`
+    /// and appends `lockout` too; one transaction, so the lock is decided
+    /// once however many failures settle at the same time. The count itself
+    /// is not raised again (the reservation did that).
     /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
     async fn record_failed_login(
         &self,
@@ -165,8 +192,9 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
     /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
     async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()>;
 
-    /// Replaces the password hash and ends every session of the account
-    /// except `keep_session`, with `audit`.
+    /// Replaces the password hash, ends every session of the account except
+    /// `keep_session`, revokes every token it owns (at `audit.at`) and clears
+    /// its failure count (not a lock), with `audit`, in one transaction.
     /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
     async fn set_password(
         &self,
@@ -198,7 +226,10 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
     /// records the step as used, refusing with
     /// [`Error::Conflict`](crate::Error::Conflict)`("totp step")` if that
     /// step or a later one was already used (a replayed code); all with
-    /// `audit`, in one transaction.
+    /// `audit`, in one transaction. An account that is locked or disabled
+    /// by then gets no session:
+    /// [`Error::Conflict`](crate::Error::Conflict)`("account locked")`, and
+    /// nothing is written.
     async fn insert_session(
         &self,
         session: &SessionRow,

@@ -15,13 +15,15 @@ use clap::Subcommand;
 use kirjuri_core::role::Role;
 use kirjuri_server::Kirjuri;
 use kirjuri_server::auth::AccountChange;
+use secrecy::ExposeSecret;
 
 /// Account administration.
 #[derive(Debug, Subcommand)]
 pub enum UserAdmin {
     /// List every account: role, state, second factor, agreement.
     List,
-    /// Disable an account: its sessions end and its tokens stop working at once.
+    /// Disable an account: its sessions end and its tokens are revoked at once
+    /// (enabling it again brings none back).
     Disable {
         /// Account name.
         name: String,
@@ -33,6 +35,13 @@ pub enum UserAdmin {
     },
     /// Unlock an account locked after too many failed logins.
     Unlock {
+        /// Account name.
+        name: String,
+    },
+    /// Give an account a new generated password (printed once): its sessions
+    /// end and its tokens are revoked. The only way to reset the responsible
+    /// person's or a registrar's password.
+    ResetPassword {
         /// Account name.
         name: String,
     },
@@ -111,7 +120,7 @@ pub async fn user(app: &Kirjuri, command: UserAdmin) -> Result<ExitCode> {
                 ..AccountChange::default()
             };
             change(name.clone(), changes).await?;
-            println!("disabled '{name}': its sessions ended and its tokens stopped working");
+            println!("disabled '{name}': its sessions ended and its tokens were revoked");
         }
         UserAdmin::Enable { name } => {
             let changes = AccountChange {
@@ -126,6 +135,17 @@ pub async fn user(app: &Kirjuri, command: UserAdmin) -> Result<ExitCode> {
                 .await
                 .with_context(|| format!("failed to unlock '{name}'"))?;
             println!("unlocked '{name}'");
+        }
+        UserAdmin::ResetPassword { name } => {
+            let password = app
+                .reset_password(None, &name)
+                .await
+                .with_context(|| format!("failed to reset the password of '{name}'"))?;
+            println!(
+                "reset the password of '{name}'; its sessions ended and its tokens were \
+                 revoked; the new password (shown only now): {}",
+                password.expose_secret()
+            );
         }
         UserAdmin::SetRole { name, role } => {
             let role: Role = role.parse().context("invalid role")?;

@@ -1128,7 +1128,11 @@ async fn sessions_and_tokens_work_on_every_node(client: &reqwest::Client, nodes:
         .post(format!("{}/api/v1/tokens", nodes[0]))
         .header(header::COOKIE, &cookie)
         .header("x-csrf-token", &csrf)
-        .json(&json!({"label": "made on node 0", "expires_in_days": 1}))
+        .json(&json!({
+            "label": "made on node 0",
+            "expires_in_days": 1,
+            "password": SANNA_PASSWORD
+        }))
         .send()
         .await
         .unwrap();

@@ -22,15 +22,19 @@ use serde_json::json;
 
 use super::Caller;
 use crate::app::Kirjuri;
-use crate::auth::AccountChange;
+use crate::auth::{AccountChange, TokenRequester};
 use crate::error::{Error, Result};
 use crate::session::{clear_session_cookie, session_cookie};
 
-/// Days an API-issued token lives when the request does not say.
+/// Days an API-issued token lives when the request does not say (or
+/// `token_max_lifetime_days`, if that is less).
 const DEFAULT_TOKEN_DAYS: u32 = 90;
 
-/// The longest lifetime an API-issued token may ask for (ten years).
-const MAX_TOKEN_DAYS: u32 = 3650;
+/// The client's address, for the per-address throttle. Without connection
+/// info (in-process tests) every caller shares one bucket.
+fn client_ip(connect: Option<Extension<ConnectInfo<SocketAddr>>>) -> IpAddr {
+    connect.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip())
+}
 
 /// Unpacks a JSON body, answering in the API's error shape. serde's messages
 /// can quote the input — here possibly a password — so only the name of a
@@ -109,8 +113,7 @@ pub async fn login(
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     request: std::result::Result<Json<LoginBody>, JsonRejection>,
 ) -> Result<Response> {
-    // Without connection info (in-process tests) every caller shares one bucket.
-    let ip = connect.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip());
+    let ip = client_ip(connect);
     let request = body(request)?;
     let signed_in = app
         .login(
@@ -175,11 +178,12 @@ pub struct PasswordBody {
     new_password: SecretString,
 }
 
-/// `POST /api/v1/session/password` — change one's own password; the
-/// caller's other sessions end.
+/// `POST /api/v1/session/password` — change one's own password (from a
+/// session only); the caller's other sessions and all their tokens end.
 pub async fn change_password(
     State(app): State<Kirjuri>,
     caller: Caller,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     request: std::result::Result<Json<PasswordBody>, JsonRejection>,
 ) -> Result<Response> {
     let request = body(request)?;
@@ -189,14 +193,41 @@ pub async fn change_password(
         caller.session.as_ref(),
         &request.current_password,
         &request.new_password,
+        client_ip(connect),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /api/v1/session/totp` — begin TOTP enrolment.
-pub async fn begin_totp(State(app): State<Kirjuri>, caller: Caller) -> Result<Response> {
-    let enrolment = app.begin_totp(&caller.actor, caller.id).await?;
+/// `POST /api/v1/session/totp`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeginTotpBody {
+    password: SecretString,
+    /// A current code of the second factor in force, to replace it.
+    #[serde(default)]
+    current_code: Option<SecretString>,
+}
+
+/// `POST /api/v1/session/totp` — begin TOTP enrolment (from a session, with
+/// the password, and the current code to replace a second factor).
+pub async fn begin_totp(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    request: std::result::Result<Json<BeginTotpBody>, JsonRejection>,
+) -> Result<Response> {
+    let request = body(request)?;
+    let enrolment = app
+        .begin_totp(
+            &caller.actor,
+            caller.id,
+            caller.session.as_ref(),
+            &request.password,
+            request.current_code.as_ref().map(|c| c.expose_secret()),
+            client_ip(connect),
+        )
+        .await?;
     Ok(Json(json!({
         "secret": enrolment.secret.expose_secret(),
         "otpauth_uri": enrolment.uri.expose_secret(),
@@ -219,8 +250,13 @@ pub async fn confirm_totp(
     request: std::result::Result<Json<TotpBody>, JsonRejection>,
 ) -> Result<Response> {
     let request = body(request)?;
-    app.confirm_totp(&caller.actor, caller.id, request.code.expose_secret())
-        .await?;
+    app.confirm_totp(
+        &caller.actor,
+        caller.id,
+        caller.session.as_ref(),
+        request.code.expose_secret(),
+    )
+    .await?;
     Ok(Json(json!({"totp_enabled": true})).into_response())
 }
 
@@ -247,9 +283,14 @@ pub async fn list_tokens(
 }
 
 /// `POST /api/v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
+    /// The caller's password, re-entered.
+    password: SecretString,
+    /// A current TOTP code, if the caller's account has a second factor.
+    #[serde(default)]
+    totp: Option<SecretString>,
     #[serde(default)]
     label: Option<String>,
     #[serde(default)]
@@ -258,28 +299,40 @@ pub struct TokenBody {
     user: Option<String>,
 }
 
-/// `POST /api/v1/tokens` — issue a token (shown once).
+/// `POST /api/v1/tokens` — issue a token (shown once): from a browser
+/// session, with the password (and code) re-entered.
 pub async fn create_token(
     State(app): State<Kirjuri>,
     caller: Caller,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     request: std::result::Result<Json<TokenBody>, JsonRejection>,
 ) -> Result<Response> {
     let request = body(request)?;
-    let days = request.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
-    if days == 0 || days > MAX_TOKEN_DAYS {
+    let max = app.config.token_max_lifetime_days;
+    let days = request
+        .expires_in_days
+        .unwrap_or(DEFAULT_TOKEN_DAYS.min(max));
+    if days == 0 || days > max {
         return Err(Error::bad_request(
             "invalid_parameter",
-            format!("expires_in_days must be between 1 and {MAX_TOKEN_DAYS}"),
+            format!("expires_in_days must be between 1 and {max}"),
         ));
     }
     let expires_at: DateTime<Utc> = app.clock.now() + TimeDelta::days(i64::from(days));
+    let requester = TokenRequester {
+        actor: &caller.actor,
+        actor_id: caller.id,
+        session: caller.session.as_ref(),
+        password: &request.password,
+        code: request.totp.as_ref().map(|c| c.expose_secret()),
+        ip: client_ip(connect),
+    };
     let (id, token) = app
         .create_token_as(
-            &caller.actor,
-            caller.id,
+            requester,
             request.user.as_deref(),
             request.label,
-            Some(expires_at),
+            expires_at,
         )
         .await?;
     Ok((

@@ -199,6 +199,7 @@ pub async fn login(
                 Error::TotpRequired => (true, "login.totp_needed"),
                 Error::LoginFailed => (totp.is_some(), "error.login_failed"),
                 Error::TooManyRequests { .. } => (false, "error.too_many_requests"),
+                Error::Busy => (false, "error.busy"),
                 _ => return PageError::new(lang, e).into_response(),
             };
             let mut response = login_page(
@@ -300,7 +301,12 @@ pub struct PasswordForm {
 }
 
 /// `POST /password` — the account's other sessions end.
-pub async fn change_password(State(app): State<Kirjuri>, posted: Posted<PasswordForm>) -> Response {
+pub async fn change_password(
+    State(app): State<Kirjuri>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    posted: Posted<PasswordForm>,
+) -> Response {
+    let ip = connect.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip());
     let Posted { staff, form } = posted;
     let page = |message: Option<(&'static str, &str)>, done: bool| {
         let mut response = html(&PasswordPage {
@@ -325,6 +331,7 @@ pub async fn change_password(State(app): State<Kirjuri>, posted: Posted<Password
             Some(&staff.session),
             &SecretString::from(form.current_password),
             &SecretString::from(form.new_password),
+            ip,
         )
         .await;
     match result {

@@ -52,6 +52,9 @@ pub struct UserLine {
     pub agreement: String,
     /// Whether the account is a maintainer (the agreement field shows).
     pub maintainer: bool,
+    /// Whether an administrator may reset its password (not the responsible
+    /// person's nor a registrar's: only the operator can).
+    pub resettable: bool,
     /// Created.
     pub created: String,
 }
@@ -67,6 +70,7 @@ impl UserLine {
             totp: user.totp_enabled,
             agreement: user.confidentiality_agreement.clone().unwrap_or_default(),
             maintainer: user.role == Role::Maintainer,
+            resettable: !matches!(user.role, Role::Responsible | Role::Registrar),
             created: format::date(user.created_at),
         }
     }

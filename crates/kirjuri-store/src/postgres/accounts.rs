@@ -202,7 +202,11 @@ pub(super) async fn update_user(
     conn: &mut PgConnection,
     id: &UserId,
     update: &UserUpdate,
+    at: DateTime<Utc>,
 ) -> Result<()> {
+    // Every write transaction holds the audit lock (`begin_write`), so no
+    // other change of an administrator runs between this count and the next.
+    let admins_before = enabled_admins(conn).await?;
     // One statement: a field left `None` keeps its value (the CASE flags
     // say which ones change), and the row lock it takes orders concurrent
     // changes of the same account.
@@ -225,28 +229,99 @@ pub(super) async fn update_user(
         return Err(Error::NotFound);
     }
     if update.disabled == Some(true) {
-        // A disabled account's sessions end now, not when it is enabled again.
+        // A disabled account's sessions and tokens end now, and enabling it
+        // again brings none of them back.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id.as_uuid())
             .execute(&mut *conn)
             .await?;
+        revoke_tokens_of(conn, id, at).await?;
+    }
+    if admins_before > 0 && enabled_admins(conn).await? == 0 {
+        return Err(Error::Conflict("last admin"));
     }
     Ok(())
 }
 
-/// Counts one failed login; locks at `lock_after` (at `at`). Runs inside the
-/// caller's transaction.
+/// Enabled administrators.
+async fn enabled_admins(conn: &mut PgConnection) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Revokes, at `at`, every token of the account not revoked yet.
+async fn revoke_tokens_of(conn: &mut PgConnection, id: &UserId, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(ts(at))
+        .bind(id.as_uuid())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Reserves one password check: counts it as failed in advance, unless the
+/// account is disabled, locked or out of attempts. One statement: its row
+/// lock makes a concurrent reservation re-check the condition on the
+/// updated row, so reservations are counted exactly on any number of nodes.
+pub(super) async fn reserve_login_attempt(
+    conn: &mut PgConnection,
+    id: &UserId,
+    lock_after: u32,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET failed_logins = failed_logins + 1 \
+         WHERE id = $1 AND NOT disabled AND locked_at IS NULL AND failed_logins < $2",
+    )
+    .bind(id.as_uuid())
+    .bind(i64::from(lock_after))
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await?;
+    found.map(|_| false).ok_or(Error::NotFound)
+}
+
+/// Clears the failure count after a successful re-check, unless the account
+/// is locked or disabled by then.
+pub(super) async fn clear_login_attempts(conn: &mut PgConnection, id: &UserId) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET failed_logins = 0 \
+         WHERE id = $1 AND NOT disabled AND locked_at IS NULL",
+    )
+    .bind(id.as_uuid())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await?;
+    found.map(|_| false).ok_or(Error::NotFound)
+}
+
+/// Settles a reserved attempt as failed; locks at `lock_after` (at `at`).
+/// Runs inside the caller's transaction.
 pub(super) async fn record_failed_login(
     conn: &mut PgConnection,
     id: &UserId,
     lock_after: u32,
     at: DateTime<Utc>,
 ) -> Result<FailedLogin> {
-    // The UPDATE's row lock, held until commit, counts concurrent failures
-    // exactly and makes the lock below decided once.
+    // FOR UPDATE holds the row until commit, so the lock below is decided
+    // once however many failures settle together.
     let row = sqlx::query(
-        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 \
-         RETURNING failed_logins, locked_at IS NOT NULL AS already_locked",
+        "SELECT failed_logins, locked_at IS NOT NULL AS already_locked \
+         FROM users WHERE id = $1 FOR UPDATE",
     )
     .bind(id.as_uuid())
     .fetch_optional(&mut *conn)
@@ -288,8 +363,9 @@ pub(super) async fn set_password(
     id: &UserId,
     password_hash: &str,
     keep_session: Option<&uuid::Uuid>,
+    at: DateTime<Utc>,
 ) -> Result<()> {
-    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+    let done = sqlx::query("UPDATE users SET password_hash = $1, failed_logins = 0 WHERE id = $2")
         .bind(password_hash)
         .bind(id.as_uuid())
         .execute(&mut *conn)
@@ -301,9 +377,9 @@ pub(super) async fn set_password(
     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2")
         .bind(id.as_uuid())
         .bind(keep_session)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    revoke_tokens_of(conn, id, at).await
 }
 
 fn sealed(row: &PgRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
@@ -408,10 +484,18 @@ pub(super) async fn insert_session(
         .bind(ts(cutoff.created_before))
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
-        .bind(session.user_id.as_uuid())
-        .execute(&mut *conn)
-        .await?;
+    // A success clears the count of its own and every other reservation;
+    // an account locked or disabled meanwhile gets no session.
+    let open = sqlx::query(
+        "UPDATE users SET failed_logins = 0 \
+         WHERE id = $1 AND NOT disabled AND locked_at IS NULL",
+    )
+    .bind(session.user_id.as_uuid())
+    .execute(&mut *conn)
+    .await?;
+    if open.rows_affected() == 0 {
+        return Err(Error::Conflict("account locked"));
+    }
     sqlx::query(
         "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at) \
          VALUES ($1, $2, $3, $4, $5)",

@@ -431,11 +431,29 @@ impl Store for PostgresStore {
         update: &UserUpdate,
         audit: &[NewAuditEvent],
     ) -> Result<()> {
+        let at = audit
+            .first()
+            .map(|e| e.at)
+            .ok_or(Error::Conflict("no audit event"))?;
         let mut tx = self.begin_write().await?;
-        accounts::update_user(&mut tx, id, update).await?;
+        accounts::update_user(&mut tx, id, update, at).await?;
         audit::insert_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn reserve_login_attempt(&self, id: &UserId, lock_after: u32) -> Result<bool> {
+        // One statement needs no transaction, nor the audit lock: nothing is
+        // audited until the attempt settles.
+        let mut conn = self.pool.acquire().await?;
+        accounts::reserve_login_attempt(&mut conn, id, lock_after).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn clear_login_attempts(&self, id: &UserId) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        accounts::clear_login_attempts(&mut conn, id).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -474,7 +492,7 @@ impl Store for PostgresStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        accounts::set_password(&mut tx, id, password_hash, keep_session).await?;
+        accounts::set_password(&mut tx, id, password_hash, keep_session, audit.at).await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

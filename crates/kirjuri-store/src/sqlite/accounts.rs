@@ -210,13 +210,27 @@ async fn require_user(conn: &mut SqliteConnection, id: &UserId) -> Result<()> {
     found.map(|_| ()).ok_or(Error::NotFound)
 }
 
-/// Applies an administrative change. Runs inside the caller's transaction.
+/// Enabled administrators.
+async fn enabled_admins(conn: &mut SqliteConnection) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Applies an administrative change; disabling revokes the account's tokens
+/// at `at`. Refuses to leave no enabled administrator where there was one.
+/// Runs inside the caller's write transaction, which `BEGIN IMMEDIATE` makes
+/// the only writer, so the count below cannot be raced.
 pub(super) async fn update_user(
     conn: &mut SqliteConnection,
     id: &UserId,
     update: &UserUpdate,
+    at: DateTime<Utc>,
 ) -> Result<()> {
     require_user(conn, id).await?;
+    let admins_before = enabled_admins(conn).await?;
     if let Some(role) = update.role {
         sqlx::query("UPDATE users SET role = ? WHERE id = ?")
             .bind(role.as_str())
@@ -231,11 +245,13 @@ pub(super) async fn update_user(
             .execute(&mut *conn)
             .await?;
         if disabled {
-            // A disabled account's sessions end now, not when it is enabled again.
+            // A disabled account's sessions and tokens end now, and enabling
+            // it again brings none of them back.
             sqlx::query("DELETE FROM sessions WHERE user_id = ?")
                 .bind(id.as_uuid())
                 .execute(&mut *conn)
                 .await?;
+            revoke_tokens_of(conn, id, at).await?;
         }
     }
     if let Some(agreement) = &update.confidentiality_agreement {
@@ -245,25 +261,79 @@ pub(super) async fn update_user(
             .execute(&mut *conn)
             .await?;
     }
+    if admins_before > 0 && enabled_admins(conn).await? == 0 {
+        return Err(Error::Conflict("last admin"));
+    }
     Ok(())
 }
 
-/// Counts one failed login; locks at `lock_after` (at `at`). Runs inside the
-/// caller's transaction.
+/// Revokes, at `at`, every token of the account not revoked yet.
+async fn revoke_tokens_of(
+    conn: &mut SqliteConnection,
+    id: &UserId,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
+        .bind(micros(at))
+        .bind(id.as_uuid())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Reserves one password check: counts it as failed in advance, unless the
+/// account is disabled, locked or out of attempts. One statement, so
+/// concurrent reservations are counted exactly.
+pub(super) async fn reserve_login_attempt(
+    conn: &mut SqliteConnection,
+    id: &UserId,
+    lock_after: u32,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET failed_logins = failed_logins + 1 \
+         WHERE id = ? AND NOT disabled AND locked_at IS NULL AND failed_logins < ?",
+    )
+    .bind(id.as_uuid())
+    .bind(i64::from(lock_after))
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    require_user(conn, id).await?;
+    Ok(false)
+}
+
+/// Clears the failure count after a successful re-check, unless the account
+/// is locked or disabled by then.
+pub(super) async fn clear_login_attempts(conn: &mut SqliteConnection, id: &UserId) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET failed_logins = 0 \
+         WHERE id = ? AND NOT disabled AND locked_at IS NULL",
+    )
+    .bind(id.as_uuid())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    require_user(conn, id).await?;
+    Ok(false)
+}
+
+/// Settles a reserved attempt as failed; locks at `lock_after` (at `at`).
+/// Runs inside the caller's transaction.
 pub(super) async fn record_failed_login(
     conn: &mut SqliteConnection,
     id: &UserId,
     lock_after: u32,
     at: DateTime<Utc>,
 ) -> Result<FailedLogin> {
-    let row = sqlx::query(
-        "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? \
-         RETURNING failed_logins, locked_at",
-    )
-    .bind(id.as_uuid())
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(Error::NotFound)?;
+    let row = sqlx::query("SELECT failed_logins, locked_at FROM users WHERE id = ?")
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound)?;
     let failures = u32::try_from(row.try_get::<i64, _>("failed_logins")?)
         .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?;
     let already_locked = get_opt_time(&row, "locked_at")?.is_some();
@@ -293,15 +363,17 @@ pub(super) async fn unlock_user(conn: &mut SqliteConnection, id: &UserId) -> Res
     Ok(())
 }
 
-/// Replaces the password hash and ends the other sessions. Runs inside the
-/// caller's transaction.
+/// Replaces the password hash, ends the other sessions, revokes the tokens
+/// (at `at`) and clears the failure count. Runs inside the caller's
+/// transaction.
 pub(super) async fn set_password(
     conn: &mut SqliteConnection,
     id: &UserId,
     password_hash: &str,
     keep_session: Option<&uuid::Uuid>,
+    at: DateTime<Utc>,
 ) -> Result<()> {
-    let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+    let done = sqlx::query("UPDATE users SET password_hash = ?, failed_logins = 0 WHERE id = ?")
         .bind(password_hash)
         .bind(id.as_uuid())
         .execute(&mut *conn)
@@ -313,9 +385,9 @@ pub(super) async fn set_password(
     sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
         .bind(id.as_uuid())
         .bind(keep_session)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    revoke_tokens_of(conn, id, at).await
 }
 
 fn sealed(row: &SqliteRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
@@ -423,10 +495,18 @@ pub(super) async fn insert_session(
         .bind(micros(cutoff.created_before))
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = ?")
-        .bind(session.user_id.as_uuid())
-        .execute(&mut *conn)
-        .await?;
+    // A success clears the count of its own and every other reservation;
+    // an account locked or disabled meanwhile gets no session.
+    let open = sqlx::query(
+        "UPDATE users SET failed_logins = 0 \
+         WHERE id = ? AND NOT disabled AND locked_at IS NULL",
+    )
+    .bind(session.user_id.as_uuid())
+    .execute(&mut *conn)
+    .await?;
+    if open.rows_affected() == 0 {
+        return Err(Error::Conflict("account locked"));
+    }
     sqlx::query(
         "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at) \
          VALUES (?, ?, ?, ?, ?)",

@@ -376,13 +376,33 @@ impl Store for SqliteStore {
         update: &UserUpdate,
         audit: &[NewAuditEvent],
     ) -> Result<()> {
+        let at = audit
+            .first()
+            .map(|e| e.at)
+            .ok_or(Error::Conflict("no audit event"))?;
         let mut tx = self.begin_write().await?;
-        accounts::update_user(&mut tx, id, update).await?;
+        accounts::update_user(&mut tx, id, update, at).await?;
         for event in audit {
             audit::insert(&mut tx, event).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn reserve_login_attempt(&self, id: &UserId, lock_after: u32) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let reserved = accounts::reserve_login_attempt(&mut tx, id, lock_after).await?;
+        tx.commit().await?;
+        Ok(reserved)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn clear_login_attempts(&self, id: &UserId) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let cleared = accounts::clear_login_attempts(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(cleared)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -421,7 +441,7 @@ impl Store for SqliteStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        accounts::set_password(&mut tx, id, password_hash, keep_session).await?;
+        accounts::set_password(&mut tx, id, password_hash, keep_session, audit.at).await?;
         audit::insert(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())

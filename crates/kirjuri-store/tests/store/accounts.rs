@@ -58,24 +58,34 @@ on_every_backend! {
     async fn failed_logins_lock_the_account_exactly_at_the_limit_and_unlock_resets_it(store: &dyn Store) {
         let aino = user("aino", Role::Agent);
         store.insert_user(&aino, &audit("user.created")).await.unwrap();
+        let mut reserved = Vec::new();
         let mut outcomes = Vec::new();
         for _ in 0..4 {
-            outcomes.push(
-                store
-                    .record_failed_login(&aino.id, 3, &audit("login.failed"), &audit("user.locked"))
-                    .await
-                    .unwrap(),
-            );
+            let ok = store.reserve_login_attempt(&aino.id, 3).await.unwrap();
+            reserved.push(ok);
+            if ok {
+                outcomes.push(
+                    store
+                        .record_failed_login(&aino.id, 3, &audit("login.failed"), &audit("user.locked"))
+                        .await
+                        .unwrap(),
+                );
+            }
         }
 
+        assert_eq!(reserved, [true, true, true, false], "no fourth check once locked");
         let locked_now: Vec<bool> = outcomes.iter().map(|o| o.locked_now).collect();
-        assert_eq!(locked_now, [false, false, true, false], "locks once, at the third");
-        assert_eq!(outcomes[3].failures, 4);
+        assert_eq!(locked_now, [false, false, true], "locks once, at the third");
+        assert_eq!(outcomes[2].failures, 3);
         let stored = store.user(&aino.id).await.unwrap().unwrap();
         assert!(stored.locked_at.is_some());
+        assert_eq!(stored.failed_logins, 3);
         let logged = actions(&all_audit(store).await);
         assert_eq!(logged.iter().filter(|a| *a == "user.locked").count(), 1);
-        assert_eq!(logged.iter().filter(|a| *a == "login.failed").count(), 4);
+        assert_eq!(logged.iter().filter(|a| *a == "login.failed").count(), 3);
+        let refused = store.insert_session(&session(&aino, 30), None, keep_all(), &audit("login.succeeded")).await;
+        assert!(matches!(refused, Err(Error::Conflict("account locked"))), "a locked account gets no session");
+        assert!(store.session_by_hash(&[30; 32]).await.unwrap().is_none());
 
         store.unlock_user(&aino.id, &audit("user.unlocked")).await.unwrap();
 
@@ -89,6 +99,7 @@ on_every_backend! {
         let before = all_audit(store).await.len();
 
         let failed = store.record_failed_login(&ghost, 3, &audit("login.failed"), &audit("user.locked")).await;
+        let reserved = store.reserve_login_attempt(&ghost, 3).await;
         let unlocked = store.unlock_user(&ghost, &audit("user.unlocked")).await;
         let updated = store
             .update_user(&ghost, &UserUpdate { disabled: Some(true), ..UserUpdate::default() }, &[audit("user.disabled")])
@@ -96,6 +107,7 @@ on_every_backend! {
         let password = store.set_password(&ghost, "$argon2id$x", None, &audit("user.password_reset")).await;
 
         assert!(matches!(failed, Err(Error::NotFound)));
+        assert!(matches!(reserved, Err(Error::NotFound)));
         assert!(matches!(unlocked, Err(Error::NotFound)));
         assert!(matches!(updated, Err(Error::NotFound)));
         assert!(matches!(password, Err(Error::NotFound)));
@@ -145,6 +157,7 @@ on_every_backend! {
     async fn signing_in_resets_the_failure_count_and_sweeps_stale_sessions(store: &dyn Store) {
         let aino = user("aino", Role::Agent);
         store.insert_user(&aino, &audit("user.created")).await.unwrap();
+        assert!(store.reserve_login_attempt(&aino.id, 5).await.unwrap());
         store.record_failed_login(&aino.id, 5, &audit("login.failed"), &audit("user.locked")).await.unwrap();
         let mut stale = session(&aino, 1);
         stale.last_seen_at = now() - TimeDelta::hours(2);
@@ -205,6 +218,96 @@ on_every_backend! {
         assert!(store.session_by_hash(&[6; 32]).await.unwrap().is_some());
     }
 
+    async fn disabling_an_account_revokes_its_tokens_for_good_but_not_others(store: &dyn Store) {
+        let aino = user("aino", Role::Agent);
+        let bertta = user("bertta", Role::Agent);
+        store.insert_user(&aino, &audit("user.created")).await.unwrap();
+        store.insert_user(&bertta, &audit("user.created")).await.unwrap();
+        let mine = token(&aino, &[40; 32]);
+        let theirs = token(&bertta, &[41; 32]);
+        store.insert_token(&mine, &audit("token.created")).await.unwrap();
+        store.insert_token(&theirs, &audit("token.created")).await.unwrap();
+        let disable = UserUpdate { disabled: Some(true), ..UserUpdate::default() };
+        let enable = UserUpdate { disabled: Some(false), ..UserUpdate::default() };
+
+        store.update_user(&aino.id, &disable, &[audit("user.disabled")]).await.unwrap();
+        store.update_user(&aino.id, &enable, &[audit("user.enabled")]).await.unwrap();
+
+        assert_eq!(store.token(&mine.id).await.unwrap().unwrap().revoked_at, Some(now()));
+        assert_eq!(store.token(&theirs.id).await.unwrap().unwrap().revoked_at, None);
+        let unaudited = store.update_user(&bertta.id, &disable, &[]).await;
+        assert!(matches!(unaudited, Err(Error::Conflict(_))), "a change needs its audit event");
+        assert!(!store.user(&bertta.id).await.unwrap().unwrap().disabled);
+    }
+
+    async fn the_last_enabled_admin_is_neither_demoted_nor_disabled(store: &dyn Store) {
+        let olli = user("olli", Role::Admin);
+        let outi = user("outi", Role::Admin);
+        store.insert_user(&olli, &audit("user.created")).await.unwrap();
+        store.insert_user(&outi, &audit("user.created")).await.unwrap();
+        let demote = UserUpdate { role: Some(Role::Agent), ..UserUpdate::default() };
+        let disable = UserUpdate { disabled: Some(true), ..UserUpdate::default() };
+        store.update_user(&outi.id, &demote, &[audit("user.role_changed")]).await.unwrap();
+        let before = all_audit(store).await.len();
+
+        let demoted = store.update_user(&olli.id, &demote, &[audit("user.role_changed")]).await;
+        let disabled = store.update_user(&olli.id, &disable, &[audit("user.disabled")]).await;
+
+        assert!(matches!(demoted, Err(Error::Conflict("last admin"))), "{demoted:?}");
+        assert!(matches!(disabled, Err(Error::Conflict("last admin"))), "{disabled:?}");
+        let stored = store.user(&olli.id).await.unwrap().unwrap();
+        assert_eq!(stored.role, Role::Admin);
+        assert!(!stored.disabled);
+        assert_eq!(all_audit(store).await.len(), before, "a refused change logs nothing");
+    }
+
+    async fn concurrent_reservations_never_exceed_the_limit(store: &dyn Store) {
+        let aino = user("aino", Role::Agent);
+        store.insert_user(&aino, &audit("user.created")).await.unwrap();
+
+        let attempts = (0..24).map(|_| store.reserve_login_attempt(&aino.id, 5));
+        let reserved = futures::future::join_all(attempts).await;
+
+        let granted = reserved.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+        assert_eq!(granted, 5);
+        assert_eq!(store.user(&aino.id).await.unwrap().unwrap().failed_logins, 5);
+        assert!(store.user(&aino.id).await.unwrap().unwrap().locked_at.is_none(), "a reservation alone locks nothing");
+        // A success settles every reservation: the count starts again.
+        store.insert_session(&session(&aino, 50), None, keep_all(), &audit("login.succeeded")).await.unwrap();
+        assert_eq!(store.user(&aino.id).await.unwrap().unwrap().failed_logins, 0);
+        assert!(store.reserve_login_attempt(&aino.id, 5).await.unwrap());
+    }
+
+    async fn a_successful_recheck_clears_the_count_unless_the_account_is_locked(store: &dyn Store) {
+        let aino = user("aino", Role::Agent);
+        store.insert_user(&aino, &audit("user.created")).await.unwrap();
+        assert!(store.reserve_login_attempt(&aino.id, 2).await.unwrap());
+
+        assert!(store.clear_login_attempts(&aino.id).await.unwrap());
+        assert_eq!(store.user(&aino.id).await.unwrap().unwrap().failed_logins, 0);
+
+        for _ in 0..2 {
+            assert!(store.reserve_login_attempt(&aino.id, 2).await.unwrap());
+            store.record_failed_login(&aino.id, 2, &audit("login.failed"), &audit("user.locked")).await.unwrap();
+        }
+        assert!(!store.clear_login_attempts(&aino.id).await.unwrap(), "a lock is not cleared by a success");
+        let stored = store.user(&aino.id).await.unwrap().unwrap();
+        assert!(stored.locked_at.is_some());
+        assert_eq!(stored.failed_logins, 2);
+        assert!(matches!(store.clear_login_attempts(&UserId::new_v7()).await, Err(Error::NotFound)));
+    }
+
+    async fn a_disabled_account_reserves_no_attempt_and_gets_no_session(store: &dyn Store) {
+        let aino = user("aino", Role::Agent);
+        store.insert_user(&aino, &audit("user.created")).await.unwrap();
+        let disable = UserUpdate { disabled: Some(true), ..UserUpdate::default() };
+        store.update_user(&aino.id, &disable, &[audit("user.disabled")]).await.unwrap();
+
+        assert!(!store.reserve_login_attempt(&aino.id, 5).await.unwrap());
+        let refused = store.insert_session(&session(&aino, 51), None, keep_all(), &audit("login.succeeded")).await;
+        assert!(matches!(refused, Err(Error::Conflict("account locked"))));
+    }
+
     async fn a_password_change_keeps_only_the_session_it_names(store: &dyn Store) {
         let aino = user("aino", Role::Agent);
         store.insert_user(&aino, &audit("user.created")).await.unwrap();
@@ -212,9 +315,15 @@ on_every_backend! {
         store.insert_session(&here, None, keep_all(), &audit("login.succeeded")).await.unwrap();
         store.insert_session(&session(&aino, 11), None, keep_all(), &audit("login.succeeded")).await.unwrap();
 
+        let tok = token(&aino, &[12; 32]);
+        store.insert_token(&tok, &audit("token.created")).await.unwrap();
+        assert!(store.reserve_login_attempt(&aino.id, 5).await.unwrap());
+
         store.set_password(&aino.id, "$argon2id$new", Some(&here.id), &audit("user.password_changed")).await.unwrap();
 
         assert_eq!(store.user(&aino.id).await.unwrap().unwrap().password_hash, "$argon2id$new");
+        assert_eq!(store.user(&aino.id).await.unwrap().unwrap().failed_logins, 0);
+        assert_eq!(store.token(&tok.id).await.unwrap().unwrap().revoked_at, Some(now()), "a new password revokes the tokens");
         assert!(store.session_by_hash(&[10; 32]).await.unwrap().is_some());
         assert!(store.session_by_hash(&[11; 32]).await.unwrap().is_none());
 

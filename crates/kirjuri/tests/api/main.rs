@@ -16,6 +16,7 @@
 mod access;
 mod accounts;
 mod attack_data;
+mod attack_login;
 mod attack_net;
 mod audit;
 mod backup;
