@@ -69,6 +69,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use kirjuri_core::audit::leaf_hash_of;
 use kirjuri_core::clock::Clock;
 use kirjuri_core::merkle::{self, Hash, TreeBuilder};
+/// The streaming consistency-proof builder, now in core (pure maths).
+pub use kirjuri_core::merkle::ProofBuilder;
 use kirjuri_store::{AuditCheckpointRow, Store, StoredAuditEvent};
 use kirjuri_vault::{AuditSigner, Checkpoint, verify_signed};
 
@@ -121,142 +123,6 @@ fn resume(size: u64, frontier: &[u8], root: &Hash) -> Option<TreeBuilder> {
 /// A root as checkpoints write it: standard base64.
 pub fn root_text(root: &[u8]) -> String {
     BASE64.encode(root)
-}
-
-// --- consistency proofs from a frontier and the leaves that follow ------------
-
-/// Builds the RFC 9162 consistency proof from the tree of `old` leaves to the
-/// tree of `new` leaves out of the old tree's frontier and the leaves
-/// `old..new` as they stream past, in constant memory.
-///
-/// Every node of the proof (`SUBPROOF`, RFC 9162 §2.1.4.1) lies either
-/// wholly before `old` — and is then one of the old tree's perfect subtrees,
-/// i.e. a frontier hash — or wholly at or after `old`; none straddles it.
-/// The second kind are disjoint ranges, hashed one at a time as their
-/// leaves arrive. So no leaf before `old` is needed, which is what lets the
-/// writer prove consistency without rereading the log.
-#[derive(Debug)]
-pub struct ProofBuilder {
-    old: u64,
-    new: u64,
-    /// The proof, in order; `None` until known.
-    proof: Vec<Option<Hash>>,
-    /// The ranges among the new leaves: (start, end, index in `proof`),
-    /// ascending.
-    ranges: Vec<(u64, u64, usize)>,
-    /// The next range to complete.
-    next_range: usize,
-    /// The subtree being hashed.
-    current: TreeBuilder,
-    /// How many leaves the tree has with those pushed so far.
-    position: u64,
-}
-
-impl ProofBuilder {
-    /// Starts a proof from the tree of `old` leaves (whose frontier is
-    /// `frontier`) to the tree of `new` leaves. `None` if `new < old` or the
-    /// frontier does not fit `old`.
-    pub fn new(old: u64, frontier: &[Hash], new: u64) -> Option<ProofBuilder> {
-        if new < old || frontier.len() != old.count_ones() as usize {
-            return None;
-        }
-        let mut slots = Vec::new();
-        if old > 0 && old < new {
-            subproof(old, 0, new, true, &mut slots);
-        }
-        // The frontier's subtrees: one per set bit of `old`, largest first.
-        let mut starts = Vec::with_capacity(frontier.len());
-        let mut start = 0;
-        for bit in (0..64).rev() {
-            let len = 1u64 << bit;
-            if old & len != 0 {
-                starts.push((start, start + len));
-                start += len;
-            }
-        }
-        let mut proof = Vec::with_capacity(slots.len());
-        let mut ranges = Vec::new();
-        for (a, b) in slots {
-            if b <= old {
-                let index = starts.iter().position(|&(s, e)| s == a && e == b)?;
-                proof.push(Some(*frontier.get(index)?));
-            } else if a >= old {
-                ranges.push((a, b, proof.len()));
-                proof.push(None);
-            } else {
-                // A node straddling the old size: impossible (see above).
-                return None;
-            }
-        }
-        ranges.sort_unstable();
-        Some(ProofBuilder {
-            old,
-            new,
-            proof,
-            ranges,
-            next_range: 0,
-            current: TreeBuilder::new(),
-            position: old,
-        })
-    }
-
-    /// Feeds the next leaf (leaf number `position`, counting from 0).
-    pub fn push(&mut self, leaf: Hash) {
-        let position = self.position;
-        self.position += 1;
-        let Some(&(start, end, index)) = self.ranges.get(self.next_range) else {
-            return;
-        };
-        if position < start {
-            return;
-        }
-        self.current.push(leaf);
-        if position + 1 == end {
-            if let Some(slot) = self.proof.get_mut(index) {
-                *slot = Some(self.current.root());
-            }
-            self.current = TreeBuilder::new();
-            self.next_range += 1;
-        }
-    }
-
-    /// The size the proof is from.
-    pub fn old_size(&self) -> u64 {
-        self.old
-    }
-
-    /// The size the proof is to.
-    pub fn new_size(&self) -> u64 {
-        self.new
-    }
-
-    /// The proof, once every leaf up to the new size has been pushed.
-    pub fn finish(self) -> Option<Vec<Hash>> {
-        if self.position != self.new {
-            return None;
-        }
-        self.proof.into_iter().collect()
-    }
-}
-
-/// `SUBPROOF(m, D[start:start+n], complete)` of RFC 9162 on sizes only: the
-/// nodes of the proof as leaf ranges `[start, end)`, in proof order.
-fn subproof(m: u64, start: u64, n: u64, complete: bool, out: &mut Vec<(u64, u64)>) {
-    if m == n {
-        if !complete {
-            out.push((start, start + n));
-        }
-        return;
-    }
-    // Here 0 < m < n: split at the largest power of two below n.
-    let k = 1u64 << (63 - (n - 1).leading_zeros());
-    if m <= k {
-        subproof(m, start, k, complete, out);
-        out.push((start + k, start + n));
-    } else {
-        subproof(m - k, start + k, n - k, false, out);
-        out.push((start, start + k));
-    }
 }
 
 // --- the writer ---------------------------------------------------------------
@@ -1362,73 +1228,10 @@ mod tests {
 
     use super::*;
 
-    // --- proofs from a frontier -----------------------------------------------
-
     fn leaves(n: u64) -> Vec<Hash> {
         (0..n)
             .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
             .collect()
-    }
-
-    fn streamed_proof(all: &[Hash], old: u64) -> Option<Vec<Hash>> {
-        let old_tree: TreeBuilder = all[..old as usize].iter().copied().collect();
-        let mut proof = ProofBuilder::new(old, old_tree.frontier(), all.len() as u64)?;
-        for leaf in &all[old as usize..] {
-            proof.push(*leaf);
-        }
-        proof.finish()
-    }
-
-    #[test]
-    fn proofs_from_a_frontier_equal_rfc_9162_proofs_for_every_size_up_to_64() {
-        let all = leaves(64);
-        for n in 0..=64u64 {
-            for m in 0..=n {
-                let expected = merkle::consistency_proof(&all[..n as usize], m).unwrap();
-                assert_eq!(
-                    streamed_proof(&all[..n as usize], m).unwrap(),
-                    expected,
-                    "m={m} n={n}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn proofs_from_a_frontier_verify_for_larger_unbalanced_trees() {
-        let all = leaves(1500);
-        for (m, n) in [
-            (1, 1500),
-            (255, 256),
-            (256, 257),
-            (700, 1499),
-            (1023, 1025),
-            (999, 1000),
-        ] {
-            let proof = streamed_proof(&all[..n as usize], m).unwrap();
-            assert_eq!(
-                proof,
-                merkle::consistency_proof(&all[..n as usize], m).unwrap()
-            );
-            let old_root = merkle::root(&all[..m as usize]);
-            let new_root = merkle::root(&all[..n as usize]);
-            assert!(merkle::verify_consistency(
-                m, n, &old_root, &new_root, &proof
-            ));
-        }
-    }
-
-    #[test]
-    fn a_proof_is_not_finished_before_its_last_leaf_or_from_a_wrong_frontier() {
-        let all = leaves(10);
-        let tree: TreeBuilder = all[..5].iter().copied().collect();
-        let mut proof = ProofBuilder::new(5, tree.frontier(), 10).unwrap();
-        for leaf in &all[5..9] {
-            proof.push(*leaf);
-        }
-        assert!(proof.finish().is_none());
-        assert!(ProofBuilder::new(5, &tree.frontier()[..1], 10).is_none());
-        assert!(ProofBuilder::new(5, tree.frontier(), 4).is_none());
     }
 
     // --- the verifier's logic on synthetic logs ---------------------------------
