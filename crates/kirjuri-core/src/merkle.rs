@@ -1083,15 +1083,10 @@ mod tests {
             (999, 1000),
         ] {
             let proof = streamed_proof(&all[..n as usize], m).unwrap();
-            assert_eq!(
-                proof,
-                consistency_proof(&all[..n as usize], m).unwrap()
-            );
+            assert_eq!(proof, consistency_proof(&all[..n as usize], m).unwrap());
             let old_root = root(&all[..m as usize]);
             let new_root = root(&all[..n as usize]);
-            assert!(verify_consistency(
-                m, n, &old_root, &new_root, &proof
-            ));
+            assert!(verify_consistency(m, n, &old_root, &new_root, &proof));
         }
     }
 

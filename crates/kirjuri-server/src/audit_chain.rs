@@ -68,9 +68,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use kirjuri_core::audit::leaf_hash_of;
 use kirjuri_core::clock::Clock;
-use kirjuri_core::merkle::{self, Hash, TreeBuilder};
 /// The streaming consistency-proof builder, now in core (pure maths).
 pub use kirjuri_core::merkle::ProofBuilder;
+use kirjuri_core::merkle::{self, Hash, TreeBuilder};
 use kirjuri_store::{AuditCheckpointRow, Store, StoredAuditEvent};
 use kirjuri_vault::{AuditSigner, Checkpoint, verify_signed};
 

@@ -78,6 +78,7 @@ use kirjuri_store::{
     RetentionStore, Shred, ShredMode, SqliteStore, Store, TombstoneRow, TombstoneStep,
 };
 use kirjuri_vault::checkpoint::{verifier_public_key, verify_bytes};
+use kirjuri_vault::fsio::{blocking, create_private_dir, fsync_dir, write_new_private};
 use kirjuri_vault::{AuditSigner, Keyring, LocalFolder, ObjectStore};
 use ring::digest::{Context, SHA256};
 use serde::{Deserialize, Serialize};
@@ -479,7 +480,7 @@ async fn copy_out(
             move || {
                 file.write_all(&bytes)
                     .map_err(io_error(format!("failed to write {}", partial.display())))?;
-                Ok(file)
+                Ok::<_, Error>(file)
             }
         })
         .await?;
@@ -516,7 +517,7 @@ fn fsync_fan_out(root: &Path) -> Result<()> {
             fsync_dir(&entry.path())?;
         }
     }
-    fsync_dir(root)
+    Ok(fsync_dir(root)?)
 }
 
 /// Copies a key file into the backup, mode 0600.
@@ -524,15 +525,7 @@ fn copy_key_file(source: &Path, target: &Path, name: &str) -> Result<FileDigest>
     let bytes = Zeroizing::new(
         fs::read(source).map_err(io_error(format!("failed to read {}", source.display())))?,
     );
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(target)
-        .map_err(io_error(format!("failed to create {}", target.display())))?;
-    file.write_all(&bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io_error(format!("failed to write {}", target.display())))?;
+    write_new_private(target, &bytes)?;
     Ok(FileDigest {
         path: name.to_owned(),
         bytes: bytes.len() as u64,
@@ -547,12 +540,12 @@ fn write_manifest(out: &Path, manifest: &Manifest, signer: &AuditSigner) -> Resu
         .map_err(|e| Error::Internal(format!("failed to encode the manifest: {e}")))?;
     text.push(b'\n');
     let signature = signer.sign_bytes(&signed_message(&text));
-    write_new_file(
+    write_new_private(
         &out.join(SIGNATURE_FILE),
         format!("{}\n", BASE64.encode(signature)).as_bytes(),
     )?;
-    write_new_file(&out.join(MANIFEST_FILE), &text)?;
-    fsync_dir(out)
+    write_new_private(&out.join(MANIFEST_FILE), &text)?;
+    Ok(fsync_dir(out)?)
 }
 
 /// What a manifest signature covers.
@@ -1173,7 +1166,7 @@ async fn copy_in(root: &Path, object: &ObjectDigest, into: &LocalFolder) -> Resu
                 .metadata()
                 .map_err(io_error(format!("failed to stat {}", path.display())))?
                 .len();
-            Ok((file, len))
+            Ok::<_, Error>((file, len))
         }
     })
     .await?;
@@ -1191,7 +1184,7 @@ async fn copy_in(root: &Path, object: &ObjectDigest, into: &LocalFolder) -> Resu
                 let mut buffer = vec![0u8; n];
                 file.read_exact(&mut buffer)
                     .map_err(io_error(format!("failed to read {}", path.display())))?;
-                Ok((file, Bytes::from(buffer)))
+                Ok::<_, Error>((file, Bytes::from(buffer)))
             }
         })
         .await?;
@@ -1243,7 +1236,7 @@ fn install_key_file(source: &Path, target: &Path) -> Result<()> {
     if let Some(dir) = target.parent() {
         create_private_dir(dir)?;
     }
-    write_new_file(target, &bytes)?;
+    write_new_private(target, &bytes)?;
     if let Some(dir) = target.parent() {
         fsync_dir(dir)?;
     }
@@ -1460,32 +1453,6 @@ async fn digest_file(path: PathBuf, name: String) -> Result<FileDigest> {
     .await
 }
 
-fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_error(format!("failed to create {}", path.display())))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io_error(format!("failed to write {}", path.display())))
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_error(format!("failed to create {}", dir.display())))
-}
-
-fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(format!("failed to fsync {}", dir.display())))
-}
-
 fn file_len(path: &Path) -> Result<u64> {
     match fs::metadata(path) {
         Ok(metadata) => Ok(metadata.len()),
@@ -1511,12 +1478,4 @@ fn refused(code: &'static str, message: impl Into<String>) -> Error {
 
 fn io_error(context: String) -> impl Fn(io::Error) -> Error {
     move |e| Error::Internal(format!("{context}: {e}"))
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::Internal(format!("a backup file task failed: {e}")))?
 }

@@ -49,9 +49,9 @@
 //! Not here: deciding what to erase (`purge`), replaying the ledger after a
 //! restore (`backup`), the Ed25519 primitives (`kirjuri_vault::checkpoint`).
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -62,6 +62,7 @@ use kirjuri_core::ids::ContactId;
 use kirjuri_store::TombstoneRow;
 use kirjuri_vault::AuditSigner;
 use kirjuri_vault::checkpoint::{verifier_public_key, verify_bytes};
+use kirjuri_vault::fsio::{blocking, create_private_dir, fsync_dir};
 use ring::digest::{SHA256, digest};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -1048,21 +1049,11 @@ fn close_file(path: &Path) {
 
 fn create_dir(dir: &Path) -> Result<()> {
     let existed = dir.is_dir();
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_error(format!("failed to create {}", dir.display())))?;
+    create_private_dir(dir)?;
     if !existed && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         fsync_dir(parent)?;
     }
     Ok(())
-}
-
-fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(format!("failed to fsync {}", dir.display())))
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -1073,15 +1064,6 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 fn io_error(context: String) -> impl Fn(io::Error) -> Error {
     move |e| Error::Internal(format!("{context}: {e}"))
-}
-
-/// Runs file work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::Internal(format!("an erasure ledger task failed: {e}")))?
 }
 
 #[cfg(test)]
