@@ -14,8 +14,11 @@ use std::sync::{Arc, Mutex};
 use kirjuri_vault::AuditSigner;
 use kirjuri_vault::fsio::{blocking, fsync_dir};
 
-use super::block::*;
-use super::files::*;
+use super::block::{encode_block, parse_line};
+use super::files::{
+    close_file, create_dir, file_len, file_path, io_error, list_files, read_last_line, sha256,
+    truncate,
+};
 use super::{LEDGER_KEY_NAME, LOCK_FILE, LedgerEntry, LedgerHead, MAX_BLOCK_ENTRIES, ROLL_BYTES};
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};

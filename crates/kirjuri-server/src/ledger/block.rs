@@ -15,7 +15,7 @@ use kirjuri_vault::checkpoint::verify_bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::files::*;
+use super::files::sha256;
 use super::{
     BLOCK_TYPE, BLOCK_VERSION, LINE_MIDDLE, LINE_START, LedgerBlock, LedgerHead, MAX_RULE_LEN,
     SIGNATURE_B64_LEN, SIGNED_PREFIX,

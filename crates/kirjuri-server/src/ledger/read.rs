@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use kirjuri_vault::checkpoint::verifier_public_key;
 
-use super::block::*;
-use super::files::*;
+use super::block::{check_block, parse_line};
+use super::files::{file_path, io_error, list_files};
 use super::{LedgerBlock, LedgerDamage, LedgerError, LedgerHead, LedgerSummary, MAX_LINE};
 use crate::error::{Error, Result};
 

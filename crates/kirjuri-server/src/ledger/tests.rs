@@ -12,8 +12,8 @@ use kirjuri_core::ids::ContactId;
 use kirjuri_vault::AuditSigner;
 use uuid::Uuid;
 
-use super::block::*;
-use super::files::*;
+use super::block::encode_block;
+use super::files::{file_len, file_path, list_files};
 use super::*;
 
 fn signer(dir: &Path, name: &str) -> AuditSigner {
