@@ -2,7 +2,7 @@
 //! the log or its checkpoints, named by sequence numbers and sizes only, and
 //! its sentence for the operator.
 //!
-//! Not here: how findings are reached (the verifier in [`super::verify`]);
+//! Not here: how findings are reached (the verifier in `verify.rs`);
 //! a finding never quotes an event's contents.
 
 use std::fmt;

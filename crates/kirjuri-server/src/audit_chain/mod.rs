@@ -24,7 +24,7 @@
 //! cannot leak into a new signature: the signed chain stays the tree of the
 //! events as they were written.
 //!
-//! **Verification** ([`verify`]) streams every event once in constant memory
+//! **Verification** ([`verify()`]) streams every event once in constant memory
 //! and checks: sequence numbers run 1, 2, 3, … (a gap is a deleted event, a
 //! number out of place an inserted one); every stored checkpoint's signature
 //! and origin; the recomputed root at each checkpoint's size; a consistency
@@ -55,8 +55,8 @@
 //! the data folder (`--verifier-key`) to catch a replaced key.
 //!
 //! **Layout.** This file holds what the writer and verifier share (origin,
-//! leaf hash, stored frontier, note check); [`writer`] signs, [`verify`]
-//! checks, [`findings`] names what is wrong.
+//! leaf hash, stored frontier, note check); `writer.rs` signs, `verify.rs`
+//! checks, `findings.rs` names what is wrong.
 //!
 //! Not here: the leaf encoding (core), the tree, its proofs and the streaming
 //! [`ProofBuilder`] (`kirjuri_core::merkle`), the note format and Ed25519
@@ -99,7 +99,7 @@ pub fn origin(log_id: &str) -> String {
 }
 
 /// The leaf hash of one stored event; `buffer` is scratch space. (The
-/// store computes the same in bulk: [`Store::audit_leaves`].)
+/// store computes the same in bulk: [`Store::audit_leaves`](kirjuri_store::Store::audit_leaves).)
 pub fn event_leaf(event: &StoredAuditEvent, buffer: &mut Vec<u8>) -> Hash {
     leaf_hash_of(&event.leaf_fields(), buffer)
 }

@@ -5,8 +5,8 @@
 //! checkpoint interval (see the parent module's docs for the reasoning).
 //! The logic is the pure `Verifier`; `verify` only reads pages and feeds it.
 //!
-//! Not here: signing (the writer in [`super::writer`]), the wording of a
-//! [`Finding`] ([`super::findings`]), the tree maths (`kirjuri_core::merkle`).
+//! Not here: signing (the writer in `writer.rs`), the wording of a
+//! [`Finding`] (`findings.rs`), the tree maths (`kirjuri_core::merkle`).
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! background by [`CheckpointPolicy`].
 //!
 //! Not here: reading the whole log back or judging old damage (that is
-//! [`super::verify`]), the tree maths (`kirjuri_core::merkle`), signing keys
+//! `verify.rs`), the tree maths (`kirjuri_core::merkle`), signing keys
 //! (`kirjuri_vault::checkpoint`).
 
 use std::fmt;

@@ -2,8 +2,8 @@
 //! snapshot names (and, if asked, the key files), then write the signed
 //! manifest. An unfinished backup folder is removed on failure.
 //!
-//! Not here: the manifest format ([`super::manifest`]), restoring
-//! ([`super::restore`]).
+//! Not here: the manifest format (`manifest.rs`), restoring
+//! (`restore.rs`).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};

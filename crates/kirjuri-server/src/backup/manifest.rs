@@ -3,7 +3,7 @@
 //! presence marks a backup complete), and reading both back for a restore.
 //!
 //! Not here: checking the signature against a trusted key (that is
-//! [`super::restore`]), taking the backup ([`super::create`]).
+//! `restore.rs`), taking the backup (`create.rs`).
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -26,7 +26,7 @@ use crate::ledger::LedgerHead;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// [`FORMAT`].
+    /// [`FORMAT`](super::FORMAT).
     pub format: String,
     /// The version of Kirjuri that wrote it.
     pub kirjuri_version: String,

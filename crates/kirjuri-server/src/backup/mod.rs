@@ -56,10 +56,10 @@
 //! restore runs is not stopped by it — stop the service first.
 //!
 //! **Code layout.** This file holds the constants, the option and report
-//! types and small file helpers; [`manifest`] the manifest, its signature
-//! and reading it back; [`create`] taking a backup; [`restore`] the checks
-//! and staged copy of a restore; [`replay`] replaying the erasure ledger over
-//! the staged copy; [`staging`] the staging folder, the restore claim and
+//! types and small file helpers; `manifest.rs` the manifest, its signature
+//! and reading it back; `create.rs` taking a backup; `restore.rs` the checks
+//! and staged copy of a restore; `replay.rs` replaying the erasure ledger over
+//! the staged copy; `staging.rs` the staging folder, the restore claim and
 //! the final swap into place.
 //!
 //! Not here: the ledger's format (`ledger`), the SQLite snapshot itself

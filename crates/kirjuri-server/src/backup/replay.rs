@@ -4,7 +4,7 @@
 //! reason `ledger_replay`).
 //!
 //! Not here: reading or verifying the ledger (`crate::ledger`), copying the
-//! backup ([`super::restore`]).
+//! backup (`restore.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

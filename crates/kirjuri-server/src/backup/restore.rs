@@ -3,8 +3,8 @@
 //! the recorded head, a key file will be there), then the staged copy of the
 //! database and objects, each file checked against the manifest as copied.
 //!
-//! Not here: replaying erasures over the staged copy ([`super::replay`]),
-//! the staging folder and the final swap ([`super::staging`]).
+//! Not here: replaying erasures over the staged copy (`replay.rs`),
+//! the staging folder and the final swap (`staging.rs`).
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};

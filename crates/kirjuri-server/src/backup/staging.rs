@@ -3,7 +3,7 @@
 //! claim that keeps two restores apart, and moving the old data aside and
 //! the staged data into place.
 //!
-//! Not here: what is staged ([`super::restore`], [`super::replay`]).
+//! Not here: what is staged (`restore.rs`, `replay.rs`).
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};

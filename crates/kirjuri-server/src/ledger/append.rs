@@ -2,8 +2,8 @@
 //! (truncating a torn last line), writes one signed block per call with one
 //! `write` and `fdatasync`s it, rolling to a new file at [`super::ROLL_BYTES`].
 //!
-//! Not here: the line format ([`super::block`]), reading the ledger back
-//! ([`super::read`]).
+//! Not here: the line format (`block.rs`), reading the ledger back
+//! (`read.rs`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -2,8 +2,8 @@
 //! block body as written and as parsed, encoding and signing one line, and
 //! checking one line's signature, sequence, chain and entries.
 //!
-//! Not here: which file a line goes to or comes from ([`super::append`],
-//! [`super::read`]); the signature primitives (`kirjuri_vault::checkpoint`).
+//! Not here: which file a line goes to or comes from (`append.rs`,
+//! `read.rs`); the signature primitives (`kirjuri_vault::checkpoint`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -2,7 +2,7 @@
 //! line read from the end, truncating a torn tail, closing (0400) a full
 //! file, creating the folder.
 //!
-//! Not here: what a line means ([`super::block`]); generic helpers (fsync of
+//! Not here: what a line means (`block.rs`); generic helpers (fsync of
 //! a folder, private folders, the blocking pool) are `kirjuri_vault::fsio`.
 
 use std::fs::{self, File, OpenOptions};

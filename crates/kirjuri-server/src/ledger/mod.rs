@@ -47,8 +47,8 @@
 //! their narrow shapes, so free text cannot slip in through them.
 //!
 //! **Code layout.** This file holds the constants and the types readers
-//! and callers see; [`block`] the line format (encode, parse, check),
-//! [`append`] the appender, [`read`] the verifying reader, [`files`] the
+//! and callers see; `block.rs` the line format (encode, parse, check),
+//! `append.rs` the appender, `read.rs` the verifying reader, `files.rs` the
 //! folder's files (listing, the tail, truncation).
 //!
 //! Not here: deciding what to erase (`purge`), replaying the ledger after a

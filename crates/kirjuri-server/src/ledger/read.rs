@@ -2,8 +2,8 @@
 //! each checked before it is yielded, and stops at the first bad one;
 //! [`verify`] reads it all.
 //!
-//! Not here: writing (the appender in [`super::append`]), the line format
-//! ([`super::block`]). It takes no lock: a line being written is a torn tail.
+//! Not here: writing (the appender in `append.rs`), the line format
+//! (`block.rs`). It takes no lock: a line being written is a torn tail.
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read};

@@ -3,8 +3,8 @@
 //! (from the environment or an owner-only file, held as secrets), with the
 //! checks on endpoints and prefixes.
 //!
-//! Not here: connecting ([`super::store`]); what errors may quote
-//! ([`super::redact`]).
+//! Not here: connecting (`store.rs`); what errors may quote
+//! (`redact.rs`).
 
 use std::fmt;
 use std::fs::File;

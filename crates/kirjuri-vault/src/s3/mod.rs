@@ -1,4 +1,4 @@
-//! The S3-compatible [`ObjectStore`] backend ([`S3Store`]): Garage, Ceph RGW,
+//! The S3-compatible [`ObjectStore`](crate::ObjectStore) backend ([`S3Store`]): Garage, Ceph RGW,
 //! MinIO or AWS S3 in an EU region, through the `object_store` crate.
 //!
 //! Only ciphertext reaches it, as for every object store. Objects live under
@@ -8,7 +8,7 @@
 //! [<prefix>/]<xx>/<uuid>.kjr     xx = the uuid's last two hex digits
 //! ```
 //!
-//! Writing streams in constant memory: [`ObjectWriter::write`] fills one part
+//! Writing streams in constant memory: [`ObjectWriter::write`](crate::ObjectWriter::write) fills one part
 //! of [`DEFAULT_PART_SIZE`] and hands full parts to a multipart upload, at
 //! most [`DEFAULT_CONCURRENT_PARTS`] in flight, so an upload holds at most
 //! `(1 + concurrent parts) × part size` bytes whatever the object's size.
@@ -28,7 +28,7 @@
 //! fresh UUIDv7s, so no two writers share one.
 //!
 //! Unfinished uploads: `object_store` has no call that lists multipart
-//! uploads, so [`ObjectStore::list`] and [`ObjectStore::delete`] ask for them
+//! uploads, so [`ObjectStore::list`](crate::ObjectStore::list) and [`ObjectStore::delete`](crate::ObjectStore::delete) ask for them
 //! with an `object_store`-presigned `ListMultipartUploads` request (the same
 //! SigV4 signer, no hand-made signing) and abort them through
 //! `object_store`'s `MultipartStore`. An upload whose first part never
@@ -36,13 +36,13 @@
 //!
 //! Credentials come from the environment (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`) or from an owner-only credentials file, are held
-//! as [`SecretString`]s, and are cut out of every error message; `Debug`
+//! as [`SecretString`](secrecy::SecretString)s, and are cut out of every error message; `Debug`
 //! shows neither. TLS is rustls on ring (never aws-lc-rs).
 //!
-//! **Code layout.** This file holds the limits and re-exports; [`config`]
-//! the bucket's configuration, credentials and their checks; [`store`] the
-//! client, naming and [`ObjectStore`] itself; [`upload`] the streaming
-//! multipart writer; [`redact`] what an error may say.
+//! **Code layout.** This file holds the limits and re-exports; `config.rs`
+//! the bucket's configuration, credentials and their checks; `store.rs` the
+//! client, naming and [`ObjectStore`](crate::ObjectStore) itself; `upload.rs` the streaming
+//! multipart writer; `redact.rs` what an error may say.
 //!
 //! Not here: deciding which backend to use (the server's configuration), the
 //! orphan sweep itself, migrating between stores.

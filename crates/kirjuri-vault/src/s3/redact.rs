@@ -1,8 +1,8 @@
 //! What an S3 error may say: the cause chain described in words, a hint
 //! when a connection is refused, and every credential cut out of the text.
 //!
-//! Not here: deciding what failed (the callers in [`super::store`] and
-//! [`super::upload`]).
+//! Not here: deciding what failed (the callers in `store.rs` and
+//! `upload.rs`).
 
 use secrecy::{ExposeSecret, SecretString};
 

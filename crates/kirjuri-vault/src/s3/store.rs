@@ -3,8 +3,8 @@
 //! and deleting, including unfinished multipart uploads found through a
 //! presigned `ListMultipartUploads` request.
 //!
-//! Not here: writing an object ([`super::upload`]), configuration and
-//! credentials ([`super::config`]).
+//! Not here: writing an object (`upload.rs`), configuration and
+//! credentials (`config.rs`).
 
 use std::fmt;
 use std::io;

@@ -1,9 +1,9 @@
-//! The streaming writer behind [`S3Store::put`]: fills one part at a time,
+//! The streaming writer behind `S3Store::put`: fills one part at a time,
 //! hands full parts to a multipart upload with a bounded number in flight,
 //! sends a small object as one conditional PUT, checks again that the id is
 //! free before completing, and aborts the upload when dropped uncommitted.
 //!
-//! Not here: the client and naming ([`super::store`]).
+//! Not here: the client and naming (`store.rs`).
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use super::store::Inner;
 use crate::error::{Error, Result};
 use crate::objects::ObjectWriter;
 
-/// An upload to S3 in progress, from [`S3Store::put`].
+/// An upload to S3 in progress, from `S3Store::put`.
 pub(super) struct S3Writer {
     /// The store's shared client.
     pub(super) inner: Arc<Inner>,
