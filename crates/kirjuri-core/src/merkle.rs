@@ -1,7 +1,9 @@
 //! The RFC 6962 / RFC 9162 Merkle tree that makes the audit log
 //! tamper-evident (AUD-2): leaf and node hashes, the root of a tree of any
 //! size, a streaming [`TreeBuilder`] that recomputes a root in one pass with
-//! O(log n) memory, and inclusion and consistency proofs with their verifiers.
+//! O(log n) memory, inclusion and consistency proofs with their verifiers, and
+//! a streaming [`ProofBuilder`] that builds a consistency proof from an old
+//! tree's frontier and the leaves after it, never rereading the old leaves.
 //!
 //! The hashes are exactly those of Certificate Transparency, so a root signed
 //! in a checkpoint can be checked by any RFC 6962 tool:
@@ -253,7 +255,8 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
 ///
 /// It needs every leaf hash in memory (32 bytes each). A writer that only
 /// needs to know its new tree extends its last signed one can instead resume
-/// a [`TreeBuilder`] whose root matched that checkpoint.
+/// a [`TreeBuilder`] whose root matched that checkpoint and stream the proof
+/// with a [`ProofBuilder`].
 pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>> {
     let old = usize::try_from(old_size)
         .ok()
@@ -354,6 +357,143 @@ pub fn verify_consistency(
         last >>= 1;
     }
     last == 0 && old_hash == *old_root && new_hash == *new_root
+}
+
+// --- consistency proofs from a frontier and the leaves that follow ----------
+
+/// Builds the RFC 9162 consistency proof from the tree of `old` leaves to the
+/// tree of `new` leaves out of the old tree's frontier and the leaves
+/// `old..new` as they stream past, in constant memory.
+///
+/// Every node of the proof (`SUBPROOF`, RFC 9162 §2.1.4.1) lies either
+/// wholly before `old` — and is then one of the old tree's perfect subtrees,
+/// i.e. a frontier hash — or wholly at or after `old`; none straddles it.
+/// The second kind are disjoint ranges, hashed one at a time as their
+/// leaves arrive. So no leaf before `old` is needed, which is what lets the
+/// writer prove consistency without rereading the log.
+#[derive(Debug)]
+pub struct ProofBuilder {
+    old: u64,
+    new: u64,
+    /// The proof, in order; `None` until known.
+    proof: Vec<Option<Hash>>,
+    /// The ranges among the new leaves: (start, end, index in `proof`),
+    /// ascending.
+    ranges: Vec<(u64, u64, usize)>,
+    /// The next range to complete.
+    next_range: usize,
+    /// The subtree being hashed.
+    current: TreeBuilder,
+    /// How many leaves the tree has with those pushed so far.
+    position: u64,
+}
+
+impl ProofBuilder {
+    /// Starts a proof from the tree of `old` leaves (whose frontier is
+    /// `frontier`) to the tree of `new` leaves. `None` if `new < old` or the
+    /// frontier does not fit `old`.
+    pub fn new(old: u64, frontier: &[Hash], new: u64) -> Option<ProofBuilder> {
+        if new < old || frontier.len() != old.count_ones() as usize {
+            return None;
+        }
+        let mut slots = Vec::new();
+        if old > 0 && old < new {
+            subproof_ranges(old, 0, new, true, &mut slots);
+        }
+        // The frontier's subtrees: one per set bit of `old`, largest first.
+        let mut starts = Vec::with_capacity(frontier.len());
+        let mut start = 0;
+        for bit in (0..64).rev() {
+            let len = 1u64 << bit;
+            if old & len != 0 {
+                starts.push((start, start + len));
+                start += len;
+            }
+        }
+        let mut proof = Vec::with_capacity(slots.len());
+        let mut ranges = Vec::new();
+        for (a, b) in slots {
+            if b <= old {
+                let index = starts.iter().position(|&(s, e)| s == a && e == b)?;
+                proof.push(Some(*frontier.get(index)?));
+            } else if a >= old {
+                ranges.push((a, b, proof.len()));
+                proof.push(None);
+            } else {
+                // A node straddling the old size: impossible (see above).
+                return None;
+            }
+        }
+        ranges.sort_unstable();
+        Some(ProofBuilder {
+            old,
+            new,
+            proof,
+            ranges,
+            next_range: 0,
+            current: TreeBuilder::new(),
+            position: old,
+        })
+    }
+
+    /// Feeds the next leaf (leaf number `position`, counting from 0).
+    pub fn push(&mut self, leaf: Hash) {
+        let position = self.position;
+        self.position += 1;
+        let Some(&(start, end, index)) = self.ranges.get(self.next_range) else {
+            return;
+        };
+        if position < start {
+            return;
+        }
+        self.current.push(leaf);
+        if position + 1 == end {
+            if let Some(slot) = self.proof.get_mut(index) {
+                *slot = Some(self.current.root());
+            }
+            self.current = TreeBuilder::new();
+            self.next_range += 1;
+        }
+    }
+
+    /// The size the proof is from.
+    pub fn old_size(&self) -> u64 {
+        self.old
+    }
+
+    /// The size the proof is to.
+    pub fn new_size(&self) -> u64 {
+        self.new
+    }
+
+    /// The proof, once every leaf up to the new size has been pushed.
+    pub fn finish(self) -> Option<Vec<Hash>> {
+        if self.position != self.new {
+            return None;
+        }
+        self.proof.into_iter().collect()
+    }
+}
+
+/// `SUBPROOF(m, D[start:start+n], complete)` of RFC 9162 on sizes only: the
+/// nodes of the proof as leaf ranges `[start, end)`, in proof order. (The
+/// same recursion as [`subproof`], which hashes the nodes as it goes.)
+fn subproof_ranges(m: u64, start: u64, n: u64, complete: bool, out: &mut Vec<(u64, u64)>) {
+    if m == n {
+        if !complete {
+            out.push((start, start + n));
+        }
+        return;
+    }
+    // Here 0 < m < n: split at the largest power of two below n.
+    let k = 1u64 << (63 - (n - 1).leading_zeros());
+    if m <= k {
+        subproof_ranges(m, start, k, complete, out);
+        out.push((start + k, start + n));
+    } else {
+        subproof_ranges(m - k, start + k, n - k, false, out);
+        out.push((start, start + k));
+    }
 }
 
 /// The largest power of two strictly below `n`, where RFC 6962 splits a tree
@@ -903,6 +1043,64 @@ mod tests {
                 }
             }
         }
+    }
+
+    // --- consistency proofs from a frontier ----------------------------------
+
+    fn streamed_proof(all: &[Hash], old: u64) -> Option<Vec<Hash>> {
+        let old_tree: TreeBuilder = all[..old as usize].iter().copied().collect();
+        let mut proof = ProofBuilder::new(old, old_tree.frontier(), all.len() as u64)?;
+        for leaf in &all[old as usize..] {
+            proof.push(*leaf);
+        }
+        proof.finish()
+    }
+
+    #[test]
+    fn proofs_from_a_frontier_equal_rfc_9162_proofs_for_every_size_up_to_64() {
+        let all = leaves(64);
+        for n in 0..=64u64 {
+            for m in 0..=n {
+                let expected = consistency_proof(&all[..n as usize], m).unwrap();
+                assert_eq!(
+                    streamed_proof(&all[..n as usize], m).unwrap(),
+                    expected,
+                    "m={m} n={n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn proofs_from_a_frontier_verify_for_larger_unbalanced_trees() {
+        let all = leaves(1500);
+        for (m, n) in [
+            (1, 1500),
+            (255, 256),
+            (256, 257),
+            (700, 1499),
+            (1023, 1025),
+            (999, 1000),
+        ] {
+            let proof = streamed_proof(&all[..n as usize], m).unwrap();
+            assert_eq!(proof, consistency_proof(&all[..n as usize], m).unwrap());
+            let old_root = root(&all[..m as usize]);
+            let new_root = root(&all[..n as usize]);
+            assert!(verify_consistency(m, n, &old_root, &new_root, &proof));
+        }
+    }
+
+    #[test]
+    fn a_proof_is_not_finished_before_its_last_leaf_or_from_a_wrong_frontier() {
+        let all = leaves(10);
+        let tree: TreeBuilder = all[..5].iter().copied().collect();
+        let mut proof = ProofBuilder::new(5, tree.frontier(), 10).unwrap();
+        for leaf in &all[5..9] {
+            proof.push(*leaf);
+        }
+        assert!(proof.finish().is_none());
+        assert!(ProofBuilder::new(5, &tree.frontier()[..1], 10).is_none());
+        assert!(ProofBuilder::new(5, tree.frontier(), 4).is_none());
     }
 
     proptest! {

@@ -103,6 +103,10 @@ pub enum Error {
     /// Anything else internal.
     #[error("{0}")]
     Internal(String),
+    /// A local file step failed (the erasure ledger, backups): the step and
+    /// path, with the operating system's error as the cause.
+    #[error(transparent)]
+    File(#[from] kirjuri_vault::fsio::Error),
     /// The audit log's checkpoint writer refused to sign: the stored log or
     /// checkpoints do not extend the last signed tree (AUD-2). The message
     /// names sizes and sequence numbers only.
@@ -179,7 +183,7 @@ impl Error {
             Error::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_failure"),
             Error::Vault(_) => (StatusCode::INTERNAL_SERVER_ERROR, "vault_failure"),
             Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_failure"),
-            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Error::Internal(_) | Error::File(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             Error::AuditChain(_) => (StatusCode::INTERNAL_SERVER_ERROR, "audit_integrity"),
         }
     }

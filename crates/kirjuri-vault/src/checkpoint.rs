@@ -37,10 +37,10 @@
 //! `kirjuri_core::merkle`), and storing or exporting checkpoints.
 
 use std::fmt;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -50,7 +50,7 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, IoContext, Result};
-use crate::keyring::{fsync_dir, parent_dir, sibling};
+use crate::fsio::{self, parent_dir};
 
 /// The C2SP signed-note signature type of Ed25519.
 const ALG_ED25519: u8 = 0x01;
@@ -170,11 +170,7 @@ impl AuditSigner {
             ));
         }
         let dir = parent_dir(path);
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .io_context(|| format!("failed to create key directory {}", dir.display()))?;
+        fsio::create_private_dir(dir)?;
         let rng = SystemRandom::new();
         // Two rounds: if we lose a creation race, the second read sees the winner.
         for _ in 0..2 {
@@ -493,48 +489,16 @@ fn read_key_file(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>> {
     Ok(Some(Zeroizing::new(der)))
 }
 
-/// Writes `contents` to a temp file beside `path` (mode 0600, fsynced), then
-/// hard-links it into place — which fails rather than overwrite — and fsyncs
-/// the directory. Returns `false` if a key file was already there.
+/// Writes the key file atomically and owner-only, never replacing one that
+/// is there ([`fsio::write_private_atomically`]). Returns `false` if a key
+/// file was already there.
 fn create_key_file(path: &Path, contents: &[u8], rng: &dyn SecureRandom) -> Result<bool> {
-    let dir = parent_dir(path);
-    let mut suffix = [0u8; 8];
-    rng.fill(&mut suffix).map_err(|_| Error::Random)?;
-    let temp = TempFile(sibling(path, &format!(".{}.tmp", hex::encode(suffix))));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp.0)
-        .io_context(|| format!("failed to create {}", temp.0.display()))?;
-    file.write_all(contents)
-        .io_context(|| format!("failed to write {}", temp.0.display()))?;
-    file.sync_all()
-        .io_context(|| format!("failed to fsync {}", temp.0.display()))?;
-    drop(file);
-    match fs::hard_link(&temp.0, path) {
-        Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(error) => {
-            return Err(Error::Io {
-                context: format!("failed to link the new key file into {}", path.display()),
-                source: error,
-            });
-        }
-    }
-    drop(temp);
-    fsync_dir(dir)?;
-    Ok(true)
-}
-
-/// A temp file removed when dropped (after the link, or on any error).
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        // Best effort: the linked copy keeps the key.
-        let _ = fs::remove_file(&self.0);
-    }
+    Ok(fsio::write_private_atomically(
+        path,
+        contents,
+        fsio::Existing::Keep,
+        rng,
+    )?)
 }
 
 // --- signatures over arbitrary bytes (the erasure ledger, backup manifests) ---
@@ -582,6 +546,7 @@ pub fn verifier_public_key(verifier_key: &str) -> Result<[u8; PUBLIC_KEY_LEN]> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::sync::{Arc, Barrier};
 
     use super::*;

@@ -90,6 +90,19 @@ pub enum Error {
     },
 }
 
+impl From<crate::fsio::Error> for Error {
+    fn from(e: crate::fsio::Error) -> Self {
+        match e {
+            crate::fsio::Error::Io { context, source } => Error::Io { context, source },
+            crate::fsio::Error::Task(join) => Error::Io {
+                context: "a background file task failed".into(),
+                source: io::Error::other(join),
+            },
+            crate::fsio::Error::Random => Error::Random,
+        }
+    }
+}
+
 /// The vault's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -9,6 +9,8 @@
 //! - [`blind`] — keyed HMAC blind indexes for exact-match lookup (SEC-1).
 //! - [`checkpoint`] — Ed25519-signed C2SP checkpoints of the audit log's
 //!   Merkle tree, for `audit verify` and outside witnesses (AUD-2).
+//! - [`fsio`] — local-filesystem helpers: directory fsync, owner-only and
+//!   atomic file writes, the blocking-pool wrapper.
 //! - [`objects`] — the [`ObjectStore`] trait and the [`LocalFolder`] backend;
 //!   only ciphertext reaches it.
 //! - [`s3`] — the S3-compatible [`ObjectStore`] backend ([`S3Store`]) through
@@ -25,6 +27,7 @@
 pub mod blind;
 pub mod checkpoint;
 pub mod error;
+pub mod fsio;
 pub mod keyring;
 pub mod objects;
 pub mod s3;

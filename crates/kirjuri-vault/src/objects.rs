@@ -36,7 +36,7 @@ use kirjuri_core::ids::ObjectId;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, IoContext, Result};
-use crate::keyring::fsync_dir;
+use crate::fsio::{blocking, create_private_dir, fsync_dir};
 
 /// A store of immutable sealed objects.
 #[async_trait]
@@ -155,21 +155,6 @@ impl LocalFolder {
     /// Where an upload of `id` is written.
     fn temp_path(&self, id: &ObjectId) -> PathBuf {
         self.temp_dir().join(format!("{id}.{TEMP_EXT}"))
-    }
-}
-
-/// Runs blocking file work on tokio's blocking pool.
-async fn blocking<T, F>(work: F) -> Result<T>
-where
-    F: FnOnce() -> Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(join) => Err(Error::Io {
-            context: "a background file task failed".into(),
-            source: io::Error::other(join.to_string()),
-        }),
     }
 }
 
@@ -591,11 +576,7 @@ fn commit_file(id: ObjectId, temp_path: &Path, final_path: &Path) -> Result<()> 
     let final_dir = final_path.parent().unwrap_or(Path::new("."));
     if fs::symlink_metadata(final_dir).is_err() {
         // Someone removed a fan-out directory; recreate it durably.
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(final_dir)
-            .io_context(|| format!("failed to create {}", final_dir.display()))?;
+        create_private_dir(final_dir)?;
         if let Some(root) = final_dir.parent() {
             fsync_dir(root)?;
         }
@@ -616,7 +597,7 @@ fn commit_file(id: ObjectId, temp_path: &Path, final_path: &Path) -> Result<()> 
     fs::remove_file(temp_path)
         .io_context(|| format!("failed to remove {}", temp_path.display()))?;
     fsync_dir(final_dir)?;
-    fsync_dir(temp_path.parent().unwrap_or(Path::new(".")))
+    Ok(fsync_dir(temp_path.parent().unwrap_or(Path::new(".")))?)
 }
 
 impl Drop for LocalWriter {
