@@ -320,6 +320,8 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
         .post(ui.url("/api/v1/session/totp"))
         .header("cookie", &cookie)
         .header("x-csrf-token", &csrf)
+        // Enrolling a second factor needs the password typed again.
+        .json(&json!({"password": PASSWORD}))
         .send()
         .await
         .unwrap()
