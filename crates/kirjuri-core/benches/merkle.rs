@@ -1,6 +1,6 @@
 //! Throughput of the audit log's Merkle hashing: leaf hash + streaming root
 //! for 1 M events of 100 bytes, the work `kirjuri audit verify` does per
-//! event on top of reading it (the DESIGN.md target is 10 M entries in 10 s,
+//! event on top of reading it (the docs/requirements.md target is 10 M entries in 10 s,
 //! so this part must stay well under 1 s per million).
 //!
 //! Run with `cargo bench -p kirjuri-core --bench merkle`. Prints the best of

@@ -1,4 +1,4 @@
-//! The access decision (DESIGN.md ACC-1…ACC-3): one pure function,
+//! The access decision (docs/requirements.md ACC-1…ACC-3): one pure function,
 //! [`authorize`], decides every access from (actor, action, object, purpose).
 //! Nothing else in Kirjuri grants access; the server calls it on every route
 //! before touching personal data.

@@ -1,4 +1,4 @@
-//! Typed audit events (DESIGN.md AUD-1). Every event names who did what to
+//! Typed audit events (docs/requirements.md AUD-1). Every event names who did what to
 //! which object, for which purpose, with what outcome — by ids and keyed
 //! hashes only, never the personal data itself. The server turns an event into
 //! a stored row in the same transaction as the change it records; for reads it

@@ -1,5 +1,5 @@
-//! A contact (DESIGN.md REG-1): what arrives (`ContactInput`, exactly the JSON
-//! of DESIGN.md, unknown fields refused), and what is kept and returned
+//! A contact (docs/requirements.md REG-1): what arrives (`ContactInput`, exactly the JSON
+//! of the README's "A contact", unknown fields refused), and what is kept and returned
 //! (`ContactDocument`, the same shape with identifiers normalised).
 //!
 //! Validation happens once, in [`ContactInput::validate`]; everything past it
@@ -164,7 +164,7 @@ pub struct Property {
     pub details: Option<String>,
 }
 
-/// A contact exactly as DESIGN.md's JSON: what integrations send, and — after
+/// A contact exactly as the README's JSON: what integrations send, and — after
 /// [`ContactInput::validate`] — what is sealed and returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,4 +1,4 @@
-//! Where personal data may be stored (privacy notice §9, DESIGN.md DIS-1):
+//! Where personal data may be stored (privacy notice §9, docs/requirements.md DIS-1):
 //! every storage location — the database and each object store — declares
 //! its country in configuration, and Kirjuri refuses to start unless that
 //! country is in the EU/EEA and, on AWS, the region is an EU one in that same

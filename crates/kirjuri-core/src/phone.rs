@@ -1,4 +1,4 @@
-//! Phone numbers, normalised to E.164 with Finnish defaults (DESIGN.md REG-4,
+//! Phone numbers, normalised to E.164 with Finnish defaults (docs/requirements.md REG-4,
 //! privacy reference §3.5 and J.55).
 //!
 //! Accepts national form with the trunk prefix (`040 123 4567`), the `00` and

@@ -1,4 +1,4 @@
-//! The purposes for which personal data may be read (DESIGN.md ACC-2, notice §5).
+//! The purposes for which personal data may be read (docs/requirements.md ACC-2, notice §5).
 //! Every read names one; an unknown or missing purpose is refused.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! Retention arithmetic (DESIGN.md RET-1): deadlines fixed at intake, computed
+//! Retention arithmetic (docs/requirements.md RET-1): deadlines fixed at intake, computed
 //! in Europe/Helsinki calendar terms. Pure functions of their inputs.
 //!
 //! A call's "day" is its date on the Helsinki wall clock, whatever offset the

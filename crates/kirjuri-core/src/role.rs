@@ -1,4 +1,4 @@
-//! Staff and integration roles (DESIGN.md ACC-1).
+//! Staff and integration roles (docs/requirements.md ACC-1).
 
 use std::fmt;
 use std::str::FromStr;

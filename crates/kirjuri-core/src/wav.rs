@@ -1,4 +1,4 @@
-//! A streaming RIFF/WAVE validator (DESIGN.md ING-3). Bytes are pushed in as
+//! A streaming RIFF/WAVE validator (docs/requirements.md ING-3). Bytes are pushed in as
 //! they arrive from the network; it keeps only a few header bytes, so an
 //! upload of any size is validated in constant memory and refused as soon as
 //! the header shows a problem. It does not decode audio, and it does no I/O:

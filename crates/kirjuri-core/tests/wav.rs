@@ -1,5 +1,5 @@
 //! Black-box tests of the streaming WAV validator and the synthetic WAV
-//! builder (DESIGN.md ING-3): every accepted format round-trips however the
+//! builder (docs/requirements.md ING-3): every accepted format round-trips however the
 //! bytes are split, every refusal carries its stable code and a message an
 //! uploader can act on, and no input — truncated, mutated or random — makes
 //! the validator panic or depend on how the upload was chunked.

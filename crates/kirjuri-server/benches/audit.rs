@@ -1,4 +1,4 @@
-//! Benchmark of the audit log (DESIGN.md "Performance"; AUD-1, AUD-2):
+//! Benchmark of the audit log (docs/requirements.md "Performance targets"; AUD-1, AUD-2):
 //!
 //! 1. **Append throughput**: events/s through `Kirjuri::audit` (one durable
 //!    SQLite commit each), alone and while two readers do contact reads

@@ -7,7 +7,7 @@
 //! [`SecretString`], never serialised, and its `Debug` is redacted, so neither
 //! a log line nor an `invalid configuration` error can show it.
 //!
-//! Storage is chosen here (DESIGN.md "Embedded default / Scale-out"): no
+//! Storage is chosen here (README "Scale-out"): no
 //! `[database] url` means SQLite in the data folder; a `postgres://` URL means
 //! PostgreSQL shared by every node. `[objects] backend` picks the local
 //! folder or an S3-compatible bucket. Every storage location outside this

@@ -1,4 +1,4 @@
-//! Intake (DESIGN.md ING-1…ING-3): contacts and recordings enter here, from the
+//! Intake (docs/requirements.md ING-1…ING-3): contacts and recordings enter here, from the
 //! HTTP API and from `kirjuri import` alike.
 //!
 //! A recording is streamed once through the WAV validator, SHA-256 and the
@@ -43,7 +43,7 @@ const WRITE_BATCH: usize = 1 << 20;
 /// and the new one, each with its tag.
 const BATCH_CAPACITY: usize = WRITE_BATCH + 2 * (SEGMENT_LEN + TAG_LEN);
 
-/// What the API answers for a stored recording (DESIGN.md Interfaces).
+/// What the API answers for a stored recording (README "HTTP").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordingAck {
     /// The contact it belongs to.

@@ -1,4 +1,4 @@
-//! Benchmark of the store's side of `kirjuri audit verify` (DESIGN.md: 10
+//! Benchmark of the store's side of `kirjuri audit verify` (docs/requirements.md: 10
 //! million audit entries verified in under 10 s): reading every event's
 //! Merkle leaf through `Store::audit_leaves`, in pages of 65 536 with two
 //! pages in flight, as the server's verifier reads them — on SQLite and, when

@@ -1,4 +1,4 @@
-//! Benchmark for DESIGN.md's lookup target: all contacts of one phone number
+//! Benchmark for docs/requirements.md's lookup target: all contacts of one phone number
 //! among 10 million in under 10 ms. It fills a fresh database with
 //! `KIRJURI_BENCH_CONTACTS` contacts (default 1 000 000; set 10000000 for the
 //! full target — the fill then takes minutes), each with a phone entry shared

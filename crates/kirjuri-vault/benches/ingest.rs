@@ -1,5 +1,5 @@
 //! Ingest speed of a recording against copying the same file on the same
-//! disk (DESIGN.md Performance: ≥ 90 % of `cp` + `sync`).
+//! disk (docs/requirements.md "Performance targets": ≥ 90 % of `cp` + `sync`).
 //!
 //! Baseline: `cp SRC DST && sync DST`. Kirjuri's path: read SRC in 256 KiB
 //! pieces (as HTTP body frames arrive), seal with a [`StreamSealer`], write

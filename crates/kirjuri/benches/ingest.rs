@@ -1,4 +1,4 @@
-//! Issue 2's end-to-end benchmark (DESIGN.md "Performance"), run against the
+//! Issue 2's end-to-end benchmark (docs/requirements.md "Performance targets"), run against the
 //! real `kirjuri` binary over loopback HTTP, in one run:
 //!
 //! - (a) ingest throughput: `PUT /api/v1/contacts/{id}/recording` of a 1 GiB
@@ -48,7 +48,7 @@ const ROUNDS: usize = 3;
 const SEEKS: usize = 200;
 /// Bytes per Range request (`bytes=X-(X+65535)`).
 const SEEK_LEN: u64 = 64 * 1024;
-/// Targets from DESIGN.md "Performance".
+/// Targets from docs/requirements.md "Performance targets".
 const INGEST_RATIO_TARGET: f64 = 0.9;
 const HWM_TARGET_KIB: u64 = 64 * 1024;
 const TTFB_TARGET_MS: f64 = 5.0;

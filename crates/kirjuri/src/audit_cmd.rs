@@ -1,4 +1,4 @@
-//! `kirjuri audit …` (DESIGN.md AUD-2, "Interfaces"): `verify` proves the
+//! `kirjuri audit …` (AUD-2, docs/requirements.md): `verify` proves the
 //! audit log intact or names the first bad entry; `checkpoint` signs the
 //! events not yet covered and, with `--export`, hands the latest signed
 //! checkpoint to an outside witness. Also starts and stops `serve`'s

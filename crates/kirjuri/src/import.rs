@@ -1,4 +1,4 @@
-//! `kirjuri import PATH…` (DESIGN.md ING-2): batch intake of what PBXs spool.
+//! `kirjuri import PATH…` (docs/requirements.md ING-2): batch intake of what PBXs spool.
 //!
 //! Accepts WAV files with a JSON sidecar (`call.wav` + `call.json`, the same
 //! contact JSON as the API), lone JSON files (contacts without a recording),

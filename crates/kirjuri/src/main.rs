@@ -1,4 +1,4 @@
-//! The `kirjuri` command (DESIGN.md "Interfaces"): parses flags and
+//! The `kirjuri` command (the README's tables): parses flags and
 //! configuration, opens the data folder, and hands over to the library. Every
 //! command accepts `--data DIR` and initialises an empty folder on first use.
 //!

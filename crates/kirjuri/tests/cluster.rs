@@ -1,4 +1,4 @@
-//! Scale-out on the real engines (issue 6, items 3 and 4; DESIGN.md
+//! Scale-out on the real engines (issue 6, items 3 and 4; docs/requirements.md
 //! "Embedded default / Scale-out", DIS-1): three real `kirjuri serve`
 //! processes, each with its own data folder, share one PostgreSQL database
 //! and one S3 bucket (Garage) through one configuration file — the same key

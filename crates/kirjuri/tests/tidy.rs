@@ -1,7 +1,9 @@
 //! Repository hygiene that a reviewer would otherwise have to remember: every
 //! Rust file opens with a `//!` doc saying what it is for (STYLE.md 4), and
 //! the crate layering of ARCHITECTURE.md holds (core depends on no other
-//! Kirjuri crate and does no I/O).
+//! Kirjuri crate and does no I/O), and every requirement id the code cites
+//! (`RET-3`, …) is defined in `docs/requirements.md`, so the repository
+//! explains itself.
 
 #![allow(clippy::expect_used, reason = "a test reports failures by panicking")]
 
@@ -84,4 +86,95 @@ fn core_does_no_io_and_knows_no_other_kirjuri_crate() {
             );
         }
     }
+}
+
+/// The ids `docs/requirements.md` defines: each is written `**ID**` at the
+/// start of a list item.
+fn defined_requirements(root: &Path) -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(root.join("docs/requirements.md"))
+        .expect("docs/requirements.md exists");
+    text.lines()
+        .filter_map(|line| line.trim_start().strip_prefix("- **"))
+        .filter_map(|rest| rest.split_once("**").map(|(id, _)| id.to_owned()))
+        .collect()
+}
+
+/// Every `PREFIX-N` in `text` whose prefix is one of `prefixes`, standing as
+/// a word of its own (so `SHA-256` or `X-RET-1` are not taken).
+fn cited_ids(text: &str, prefixes: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    for prefix in prefixes {
+        let needle = format!("{prefix}-");
+        let mut from = 0;
+        while let Some(at) = text[from..].find(&needle) {
+            let start = from + at;
+            let digits_at = start + needle.len();
+            let digits = bytes[digits_at..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let before_ok = start == 0
+                || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'-');
+            let after = digits_at + digits;
+            let after_ok = after == bytes.len() || !bytes[after].is_ascii_alphanumeric();
+            if digits > 0 && before_ok && after_ok {
+                found.push(text[start..after].to_owned());
+            }
+            from = digits_at;
+        }
+    }
+    found
+}
+
+#[test]
+fn every_requirement_id_the_code_cites_is_defined_in_the_docs() {
+    let root = workspace_root();
+    let defined = defined_requirements(&root);
+    assert!(
+        defined.len() >= 30,
+        "too few requirements found: {defined:?}"
+    );
+    let prefixes: std::collections::BTreeSet<String> = defined
+        .iter()
+        .filter_map(|id| id.split_once('-').map(|(p, _)| p.to_owned()))
+        .collect();
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    for doc in ["README.md", "ARCHITECTURE.md"] {
+        files.push(root.join(doc));
+    }
+    let mut undefined = Vec::new();
+    let mut cited = 0;
+    // This file's own examples are made-up ids.
+    for file in files
+        .iter()
+        .filter(|f| !f.ends_with("crates/kirjuri/tests/tidy.rs"))
+    {
+        let text = std::fs::read_to_string(file).expect("readable source");
+        for id in cited_ids(&text, &prefixes) {
+            cited += 1;
+            if !defined.contains(&id) {
+                undefined.push(format!("{}: {id}", file.display()));
+            }
+        }
+    }
+    assert!(
+        cited > 100,
+        "the code cites requirements; found only {cited}"
+    );
+    assert!(
+        undefined.is_empty(),
+        "requirement ids cited but not defined in docs/requirements.md:\n{}",
+        undefined.join("\n")
+    );
+}
+
+#[test]
+fn a_requirement_id_is_found_only_as_a_word_of_its_own() {
+    let prefixes = ["RET".to_owned(), "SEC".to_owned()].into_iter().collect();
+    assert_eq!(
+        cited_ids("RET-3, (SEC-12). X-RET-1 RET-2a SEC- RET-", &prefixes),
+        vec!["RET-3".to_owned(), "SEC-12".to_owned()]
+    );
 }

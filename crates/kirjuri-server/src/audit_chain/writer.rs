@@ -26,7 +26,7 @@ use crate::app::{JobLease, Kirjuri};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-/// When the background writer signs (DESIGN.md AUD-2: every N events or T).
+/// When the background writer signs (docs/requirements.md AUD-2: every N events or T).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointPolicy {
     /// Sign once this many events are unsigned.

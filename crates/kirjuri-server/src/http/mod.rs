@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md "Interfaces"): routing, authentication of the
+//! The HTTP API (the README's tables): routing, authentication of the
 //! caller, body limits, and translating between HTTP and the application.
 //! Handlers are thin: they parse, call one `Kirjuri` method, and shape the
 //! answer. Access decisions and audit happen in the methods they call.

@@ -1,4 +1,4 @@
-//! Transport security (DESIGN.md SEC-4): TLS through rustls (ring provider)
+//! Transport security (docs/requirements.md SEC-4): TLS through rustls (ring provider)
 //! when a certificate and key are configured, and the response headers every
 //! answer carries.
 //!

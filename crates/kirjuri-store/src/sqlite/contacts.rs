@@ -187,7 +187,7 @@ pub(super) fn from_row(row: &SqliteRow) -> Result<ContactRow> {
     reason = "a test should fail loudly at the line that broke"
 )]
 mod tests {
-    //! The query plans behind the lookup-speed target (DESIGN.md: all
+    //! The query plans behind the lookup-speed target (docs/requirements.md: all
     //! contacts of one phone number among 10 million in under 10 ms). A plan
     //! that scans the contacts table would still pass every functional test
     //! and only fail at scale, so the plan itself is asserted.

@@ -125,7 +125,7 @@ fn drop_guards(app: &TestApp) {
     );
 }
 
-/// The plaintext of DESIGN.md's example contact, and its normalised forms.
+/// The plaintext of the README's example contact, and its normalised forms.
 const PERSONAL: &[&str] = &[
     "Matti",
     "Meikäläinen",

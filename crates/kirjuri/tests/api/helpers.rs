@@ -623,7 +623,7 @@ pub fn call(agent: &str) -> Value {
     })
 }
 
-/// DESIGN.md's example contact, with the given external id.
+/// the README's example contact, with the given external id.
 pub fn design_example(external_id: &str) -> Value {
     json!({
         "external_id": external_id,

@@ -1,10 +1,10 @@
 //! The black-box API tests (STYLE.md 15): one test binary that drives the real
 //! `kirjuri` executable — `serve` on port 0 with a fresh data folder, and the
 //! `user`, `token` and `import` commands — over HTTP and the command line, the
-//! way integrations and operators do (DESIGN.md "Interfaces others depend
-//! on"). It deliberately links nothing of the server: what a user cannot see
-//! through the interface is not asserted here, except the data folder's files,
-//! which the leak and crash tests read as a thief or an operator would.
+//! way integrations and operators do (the README's command and HTTP tables).
+//! It deliberately links nothing of the server: what a user cannot see through
+//! the interface is not asserted here, except the data folder's files, which
+//! the leak and crash tests read as a thief or an operator would.
 
 #![allow(
     clippy::expect_used,
