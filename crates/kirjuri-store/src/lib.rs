@@ -1,9 +1,9 @@
 //! Kirjuri's database: the schema, its migrations and every query, behind
 //! the [`Store`] trait. [`SqliteStore`] is the embedded default (one file in
-//! the data folder); a PostgreSQL adapter will be a second implementation of
-//! the same trait with its own SQL and its own migrations
-//! (`migrations/postgres/`). There is no `Any` driver and no SQL outside this
-//! crate.
+//! the data folder); [`PostgresStore`] implements the same traits for a
+//! database shared by several nodes, with its own SQL and its own migrations
+//! (`migrations/sqlite/`, `migrations/postgres/`). There is no `Any` driver
+//! and no SQL outside this crate.
 //!
 //! **This crate never sees plaintext personal data.** Everything personal
 //! arrives already sealed by the vault (a contact's document, its wrapped
