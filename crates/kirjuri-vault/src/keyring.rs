@@ -32,8 +32,8 @@
 //! ([`crate::blind`]), retiring old KEKs (re-wrapping happens in the store).
 
 use std::fmt;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -49,6 +49,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::blind::BlindIndexer;
 use crate::error::{Error, IoContext, Result};
+use crate::fsio::{self, parent_dir, sibling};
 
 /// Length of a data key and of a KEK: AES-256.
 pub const KEY_LEN: usize = 32;
@@ -677,20 +678,16 @@ enum WriteMode {
     Replace,
 }
 
-/// Writes `doc` to a temp file beside `path` (mode 0600, fsynced), then links
-/// (`CreateNew`) or renames (`Replace`) it into place and fsyncs the
-/// directory. Returns `false` if `CreateNew` found a file already there.
+/// Writes `doc` beside `path` and links (`CreateNew`) or renames
+/// (`Replace`) it into place, owner-only and fsynced
+/// ([`fsio::write_private_atomically`]). Returns `false` if `CreateNew`
+/// found a file already there.
 fn write_key_file(
     path: &Path,
     doc: &KeyFileDoc,
     mode: WriteMode,
     rng: &dyn SecureRandom,
 ) -> Result<bool> {
-    let dir = parent_dir(path);
-    let mut suffix = [0u8; 8];
-    rng.fill(&mut suffix).map_err(|_| Error::Random)?;
-    let temp = TempFile(sibling(path, &format!(".{}.tmp", hex::encode(suffix))));
-
     // Large enough that serialising never reallocates (and so never leaves a
     // stray copy of a key in freed memory).
     let mut text = Zeroizing::new(Vec::with_capacity(1024 + doc.keks.len() * 160));
@@ -699,75 +696,16 @@ fn write_key_file(
         message: format!("failed to serialise ({e})"),
     })?;
     text.push(b'\n');
-
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp.0)
-        .io_context(|| format!("failed to create {}", temp.0.display()))?;
-    file.write_all(&text)
-        .io_context(|| format!("failed to write {}", temp.0.display()))?;
-    file.sync_all()
-        .io_context(|| format!("failed to fsync {}", temp.0.display()))?;
-    drop(file);
-
-    match mode {
-        WriteMode::CreateNew => match fs::hard_link(&temp.0, path) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(error) => {
-                return Err(Error::Io {
-                    context: format!("failed to link the new key file into {}", path.display()),
-                    source: error,
-                });
-            }
-        },
-        WriteMode::Replace => {
-            fs::rename(&temp.0, path).io_context(|| {
-                format!("failed to rename the new key file onto {}", path.display())
-            })?;
-        }
-    }
-    drop(temp);
-    fsync_dir(dir)?;
-    Ok(true)
-}
-
-/// A temp file removed when dropped (after a link, or on any error).
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        // Best effort: after a rename the file is already gone.
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-/// The directory holding `path` ("." for a bare file name).
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
-/// `path` with `suffix` appended to its file name.
-pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
-    name.push(suffix);
-    parent_dir(path).join(name)
-}
-
-/// Makes a directory's entries (a new or renamed file) durable.
-pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .io_context(|| format!("failed to fsync directory {}", dir.display()))
+    let existing = match mode {
+        WriteMode::CreateNew => fsio::Existing::Keep,
+        WriteMode::Replace => fsio::Existing::Replace,
+    };
+    Ok(fsio::write_private_atomically(path, &text, existing, rng)?)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
