@@ -197,8 +197,11 @@ async fn a_parallel_burst_of_wrong_passwords_checks_at_most_the_lockout_threshol
         }
     }
     assert!(polls > 0, "/healthz was polled during the burst");
+    // Answering throughout is the point; the bound leaves room for the
+    // other tests that share the two cores in a full run (100–550 ms were
+    // measured alone, 1.1 s once under a parallel build).
     assert!(
-        slowest_health < Duration::from_millis(1500),
+        slowest_health < Duration::from_secs(5),
         "/healthz took {slowest_health:?} during the burst"
     );
     // Unbounded, every check held its own 19 MiB Argon2 block at once (this
