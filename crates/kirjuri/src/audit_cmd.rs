@@ -1,8 +1,7 @@
 //! `kirjuri audit …` (AUD-2, docs/requirements.md): `verify` proves the
 //! audit log intact or names the first bad entry; `checkpoint` signs the
 //! events not yet covered and, with `--export`, hands the latest signed
-//! checkpoint to an outside witness. Also starts and stops `serve`'s
-//! background checkpoint writer.
+//! checkpoint to an outside witness.
 //!
 //! The work is `kirjuri_server::audit_chain`'s; this module parses, prints
 //! and picks the exit code. Output names sequence numbers, sizes and hashes,
@@ -11,17 +10,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use kirjuri_server::Kirjuri;
-use kirjuri_server::app::JobLease;
-use kirjuri_server::audit_chain::{
-    self, AuditChain, CheckpointOutcome, CheckpointPolicy, VerifyReport,
-};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use kirjuri_server::audit_chain::{self, AuditChain, CheckpointOutcome, VerifyReport};
 
 /// `kirjuri audit …`.
 #[derive(Debug, Subcommand)]
@@ -193,45 +186,4 @@ async fn checkpoint(app: &Kirjuri, export: bool, out: Option<PathBuf>) -> Result
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `serve`'s background checkpoint writer.
-pub struct Checkpointer {
-    /// Tells the writer the server has drained.
-    stop: oneshot::Sender<()>,
-    /// The writer, which signs once more after being told to stop.
-    task: JoinHandle<()>,
-}
-
-impl Checkpointer {
-    /// Starts signing checkpoints as `app`'s configuration asks (AUD-2).
-    /// Processes and nodes sharing the database take turns through the
-    /// `audit-checkpoint` lease; one that dies holding it hands over once
-    /// `cluster.instance_ttl_seconds` have passed.
-    pub fn start(chain: AuditChain, app: &Kirjuri) -> Checkpointer {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let policy = CheckpointPolicy::from_config(&app.config);
-        let lease = JobLease::new(
-            app,
-            "audit-checkpoint",
-            Duration::from_secs(app.config.cluster.instance_ttl_seconds.max(1)),
-        );
-        let task = tokio::spawn(audit_chain::run_checkpointer(
-            chain,
-            policy,
-            Some(lease),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Checkpointer { stop, task }
-    }
-
-    /// Signs the last events and stops; call once the server has drained.
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "the audit checkpoint writer failed");
-        }
-    }
 }

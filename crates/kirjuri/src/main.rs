@@ -313,7 +313,7 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
         .context("failed to write to stdout")?;
     // Checkpoints are signed while serving and once more after the last
     // request has drained, so a graceful stop leaves no event unsigned.
-    let checkpointer = audit_cmd::Checkpointer::start(audit_chain, &app);
+    let checkpointer = kirjuri_server::audit_chain::start_checkpointer(audit_chain, &app);
     // Cleans up after processes and nodes that died, one node at a time.
     let recovery = app.start_recovery();
     // Destroys what is past its deadline, every retention.purge_interval_seconds (RET-3).

@@ -79,7 +79,9 @@ pub use findings::Finding;
 /// The streaming consistency-proof builder, now in core (pure maths).
 pub use kirjuri_core::merkle::ProofBuilder;
 pub use verify::{VerifyReport, verify};
-pub use writer::{AuditChain, CheckpointOutcome, CheckpointPolicy, run_checkpointer};
+pub use writer::{
+    AuditChain, CheckpointOutcome, CheckpointPolicy, run_checkpointer, start_checkpointer,
+};
 
 /// Events read (and hashed, by the store) per query.
 const EVENT_PAGE: u32 = 65_536;

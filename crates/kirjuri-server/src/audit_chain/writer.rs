@@ -255,6 +255,24 @@ fn seq_of(size: u64) -> i64 {
     i64::try_from(size).unwrap_or(i64::MAX)
 }
 
+/// Starts `serve`'s checkpoint writer as `app`'s configuration asks (AUD-2):
+/// [`run_checkpointer`] under the `audit-checkpoint` lease, so processes
+/// and nodes sharing the database take turns (one that dies holding it
+/// hands over once `cluster.instance_ttl_seconds` have passed). Stopping
+/// the returned task signs the last events; stop it once the server has
+/// drained.
+pub fn start_checkpointer(chain: AuditChain, app: &Kirjuri) -> crate::app::Background {
+    let policy = CheckpointPolicy::from_config(&app.config);
+    let lease = JobLease::new(
+        app,
+        "audit-checkpoint",
+        Duration::from_secs(app.config.cluster.instance_ttl_seconds.max(1)),
+    );
+    crate::app::Background::spawn(move |stop| {
+        run_checkpointer(chain, policy, Some(lease), stop.cancelled_owned())
+    })
+}
+
 /// Runs the checkpoint writer until `shutdown` resolves, then signs once
 /// more so a graceful stop leaves no unsigned events behind. Call it after
 /// the HTTP server has drained, with `shutdown` resolving then.
