@@ -1,5 +1,5 @@
 //! The purge (RET-3): destroys what is past its retention deadline and not
-//! held, by itself in `serve` ([`PurgeJob`]) and on demand (`kirjuri purge
+//! held, by itself in `serve` ([`start_job`]) and on demand (`kirjuri purge
 //! [--dry-run]`, through [`Purger`]).
 //!
 //! One run reads the clock once and decides everything against that instant.
@@ -46,11 +46,10 @@ use kirjuri_store::{
     ContactRow, ObjectRow, Shred, ShredMode, TombstoneRow, TombstoneStep, truncate_to_storage,
 };
 use kirjuri_vault::ObjectStore;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::app::Kirjuri;
+use crate::app::{Background, Kirjuri};
 use crate::audit::to_row;
 use crate::error::Result;
 use crate::ledger::{ErasureLedger, LedgerEntry};
@@ -841,7 +840,7 @@ pub struct PurgeLease {
     /// When the lease was last taken or renewed.
     renewed_at: Mutex<DateTime<Utc>>,
     /// Set once the process is asked to stop (the background job's shutdown).
-    stop: Option<watch::Receiver<bool>>,
+    stop: Option<CancellationToken>,
 }
 
 impl PurgeLease {
@@ -888,8 +887,8 @@ impl PurgeLease {
         }
     }
 
-    /// Stops the run (between batches) once `stop` turns true.
-    pub fn stop_on(mut self, stop: watch::Receiver<bool>) -> Self {
+    /// Stops the run (between batches) once `stop` is cancelled.
+    pub fn stop_on(mut self, stop: CancellationToken) -> Self {
         self.stop = Some(stop);
         self
     }
@@ -945,7 +944,11 @@ impl PurgeLease {
 #[async_trait]
 impl Pacer for PurgeLease {
     async fn keep_going(&self) -> bool {
-        if self.stop.as_ref().is_some_and(|stop| *stop.borrow()) {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+        {
             return false;
         }
         self.renew().await
@@ -981,45 +984,22 @@ fn dead_local_instances(dir: &Path, me: &str) -> Vec<String> {
 // --- the background job (`serve`) ---------------------------------------------
 
 /// The purge running in `serve` every `retention.purge_interval_seconds`,
-/// and the hold-review reminders with it.
-#[derive(Debug)]
-pub struct PurgeJob {
-    /// Set to `true` to stop the job.
-    stop: watch::Sender<bool>,
-    /// The job.
-    task: JoinHandle<()>,
+/// and the hold-review reminders with it: a run once per interval, the
+/// first one interval after start. Not at once: a start (or a restart loop)
+/// must not race an operator who is about to run `kirjuri purge --dry-run`
+/// and then the real purge, or a restore that is checking what came back;
+/// an operator who wants the catch-up now runs `kirjuri purge`. Stopping
+/// the returned task lets a run in progress end after its batch.
+pub fn start_job(app: Kirjuri) -> Background {
+    Background::spawn(move |stop| run_job(app, stop))
 }
 
-impl PurgeJob {
-    /// Starts the job: a run once per interval, the first one interval after
-    /// start. Not at once: a start (or a restart loop) must not race an
-    /// operator who is about to run `kirjuri purge --dry-run` and then the
-    /// real purge, or a restore that is checking what came back; an
-    /// operator who wants the catch-up now runs `kirjuri purge`.
-    pub fn start(app: Kirjuri) -> Self {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run_job(app, stopped));
-        Self { stop, task }
-    }
-
-    /// Stops the job, letting a run in progress end after its batch.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "the purge job failed");
-        }
-    }
-}
-
-async fn run_job(app: Kirjuri, mut stop: watch::Receiver<bool>) {
+async fn run_job(app: Kirjuri, stop: CancellationToken) {
     let interval = StdDuration::from_secs(app.config.retention.purge_interval_seconds.max(1));
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return,
         }
         scheduled_run(&app, &stop).await;
     }
@@ -1027,7 +1007,7 @@ async fn run_job(app: Kirjuri, mut stop: watch::Receiver<bool>) {
 
 /// One scheduled run: under the lease, the purge and then the hold-review
 /// reminders. Failures are logged; the next interval retries.
-pub async fn scheduled_run(app: &Kirjuri, stop: &watch::Receiver<bool>) -> Option<PurgeReport> {
+pub async fn scheduled_run(app: &Kirjuri, stop: &CancellationToken) -> Option<PurgeReport> {
     let lease = match PurgeLease::try_acquire(app).await {
         Ok(Some(lease)) => lease.stop_on(stop.clone()),
         Ok(None) => {

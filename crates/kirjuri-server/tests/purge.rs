@@ -749,8 +749,8 @@ async fn the_scheduled_run_purges_under_the_lease_and_reminds_of_holds_due_for_r
         .await;
     f.clock.set(now);
 
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let report = kirjuri_server::purge::scheduled_run(&f.app, &stopped)
+    let running = tokio_util::sync::CancellationToken::new();
+    let report = kirjuri_server::purge::scheduled_run(&f.app, &running)
         .await
         .expect("the lease was free");
 
@@ -803,8 +803,8 @@ async fn a_stopped_scheduled_run_ends_between_batches_and_the_next_completes_it(
     let f = fixture().await;
     f.call_with_recording("2026-02-02T10:00:00+02:00").await;
     f.clock.set(utc("2027-03-01T00:00:00Z"));
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    stop.send(true).unwrap();
+    let stopped = tokio_util::sync::CancellationToken::new();
+    stopped.cancel();
 
     let report = kirjuri_server::purge::scheduled_run(&f.app, &stopped)
         .await
@@ -812,7 +812,7 @@ async fn a_stopped_scheduled_run_ends_between_batches_and_the_next_completes_it(
     assert!(report.interrupted);
     assert_eq!(report.total(), 0);
 
-    let (_stop, running) = tokio::sync::watch::channel(false);
+    let running = tokio_util::sync::CancellationToken::new();
     let report = kirjuri_server::purge::scheduled_run(&f.app, &running)
         .await
         .unwrap();

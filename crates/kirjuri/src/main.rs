@@ -317,7 +317,7 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     // Cleans up after processes and nodes that died, one node at a time.
     let recovery = app.start_recovery();
     // Destroys what is past its deadline, every retention.purge_interval_seconds (RET-3).
-    let purge = kirjuri_server::purge::PurgeJob::start(app.clone());
+    let purge = kirjuri_server::purge::start_job(app.clone());
     let served = kirjuri_server::http::serve(app.clone(), listener, shutdown).await;
     recovery.stop().await;
     purge.stop().await;
