@@ -255,6 +255,12 @@ impl JobLease {
     pub async fn release(&self) -> Result<()> {
         Ok(self.store.release_lease(self.job, &self.holder).await?)
     }
+
+    /// Frees the lease if `holder` — another process known to be dead —
+    /// holds it (nothing otherwise).
+    pub async fn release_for_dead(&self, holder: &str) -> Result<()> {
+        Ok(self.store.release_lease(self.job, holder).await?)
+    }
 }
 
 /// What start-up recovery cleaned up.

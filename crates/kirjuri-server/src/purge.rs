@@ -41,6 +41,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::StreamExt;
 use kirjuri_core::audit::AuditEvent;
+use kirjuri_core::clock::Clock;
 use kirjuri_core::ids::{ContactId, ObjectId};
 use kirjuri_store::{
     ContactRow, ObjectRow, Shred, ShredMode, TombstoneRow, TombstoneStep, truncate_to_storage,
@@ -49,7 +50,7 @@ use kirjuri_vault::ObjectStore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::app::{Background, Kirjuri};
+use crate::app::{Background, JobLease, Kirjuri};
 use crate::audit::to_row;
 use crate::error::Result;
 use crate::ledger::{ErasureLedger, LedgerEntry};
@@ -62,6 +63,9 @@ pub const LEASE_JOB: &str = "purge";
 /// once a third of it has passed, so a batch may take up to two thirds of
 /// this before another node could take over.
 pub const LEASE_TTL_SECONDS: i64 = 120;
+
+/// [`LEASE_TTL_SECONDS`] as the lease's term.
+const LEASE_TTL: StdDuration = StdDuration::from_secs(LEASE_TTL_SECONDS as u64);
 
 /// Objects or contacts per batch: one transaction each for the shred and each
 /// mark, one ledger block.
@@ -831,12 +835,14 @@ fn contact_shred(row: &ContactRow, config: &RetentionConfig, now: DateTime<Utc>)
 
 // --- the lease: one purge at a time ----------------------------------------
 
-/// This process's hold on the `purge` lease, renewed between batches and
-/// released at the end of a run.
+/// This process's hold on the `purge` [`JobLease`], renewed between
+/// batches and released at the end of a run.
 #[derive(Debug)]
 pub struct PurgeLease {
-    /// The application (its store, clock and instance id).
-    app: Kirjuri,
+    /// The lease itself.
+    lease: JobLease,
+    /// "Now", for when to renew.
+    clock: Arc<dyn Clock>,
     /// When the lease was last taken or renewed.
     renewed_at: Mutex<DateTime<Utc>>,
     /// Set once the process is asked to stop (the background job's shutdown).
@@ -848,20 +854,20 @@ impl PurgeLease {
     /// on this machine; `None` if another live purge holds it.
     pub async fn try_acquire(app: &Kirjuri) -> Result<Option<Self>> {
         let now = app.clock.now();
-        let until = now + Duration::seconds(LEASE_TTL_SECONDS);
-        let holder = &app.instance.id;
-        if !app.store.try_lease(LEASE_JOB, holder, now, until).await? {
+        let lease = JobLease::new(app, LEASE_JOB, LEASE_TTL);
+        if !lease.acquire().await? {
             // The holder cannot be read back, but releasing the lease of
             // every dead local instance frees it if one of them holds it.
-            for dead in dead_local_instances(&app.config.instances_dir(), holder) {
-                app.store.release_lease(LEASE_JOB, &dead).await?;
+            for dead in dead_local_instances(&app.config.instances_dir(), &app.instance.id) {
+                lease.release_for_dead(&dead).await?;
             }
-            if !app.store.try_lease(LEASE_JOB, holder, now, until).await? {
+            if !lease.acquire().await? {
                 return Ok(None);
             }
         }
         Ok(Some(Self {
-            app: app.clone(),
+            lease,
+            clock: Arc::clone(&app.clock),
             renewed_at: Mutex::new(now),
             stop: None,
         }))
@@ -896,7 +902,7 @@ impl PurgeLease {
     /// Renews the lease if a third of it has passed; `false` if another
     /// process took it meanwhile.
     async fn renew(&self) -> bool {
-        let now = self.app.clock.now();
+        let now = self.clock.now();
         let due = match self.renewed_at.lock() {
             Ok(at) => now - *at >= Duration::seconds(LEASE_TTL_SECONDS / 3),
             Err(_) => true,
@@ -904,13 +910,7 @@ impl PurgeLease {
         if !due {
             return true;
         }
-        let until = now + Duration::seconds(LEASE_TTL_SECONDS);
-        match self
-            .app
-            .store
-            .try_lease(LEASE_JOB, &self.app.instance.id, now, until)
-            .await
-        {
+        match self.lease.acquire().await {
             Ok(true) => {
                 if let Ok(mut at) = self.renewed_at.lock() {
                     *at = now;
@@ -930,12 +930,7 @@ impl PurgeLease {
 
     /// Gives the lease up.
     pub async fn release(self) {
-        if let Err(e) = self
-            .app
-            .store
-            .release_lease(LEASE_JOB, &self.app.instance.id)
-            .await
-        {
+        if let Err(e) = self.lease.release().await {
             tracing::warn!(error = %e, "failed to release the purge lease; it runs out by itself");
         }
     }
