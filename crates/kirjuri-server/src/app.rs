@@ -79,6 +79,51 @@ enum LocalLock {
     Absent,
 }
 
+/// A process's lock file in a data folder's `instances/`, as
+/// [`scan_local_instances`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalInstance {
+    /// The instance id (the file's name without `.lock`).
+    pub id: String,
+    /// The lock file.
+    pub path: std::path::PathBuf,
+    /// Whether a live process holds it. Opening and trying the lock is the
+    /// only test of liveness the OS gives; the test's own lock is dropped
+    /// at once.
+    pub live: bool,
+}
+
+/// Every lock file in `dir` (a data folder's `instances/`) and whether its
+/// process lives: the one scan behind "is this data folder in use" (restore,
+/// migrate-store) and "which processes here died" (the purge's lease). A
+/// missing folder holds none.
+pub fn scan_local_instances(dir: &Path) -> std::io::Result<Vec<LocalInstance>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        let Some(id) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".lock"))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        // A file that vanished or cannot be opened belongs to no one now.
+        let Ok(file) = OpenOptions::new().write(true).open(&path) else {
+            continue;
+        };
+        let live = file.try_lock().is_err();
+        found.push(LocalInstance { id, path, live });
+    }
+    Ok(found)
+}
+
 impl Instance {
     fn claim(dir: &Path) -> Result<Self> {
         std::fs::DirBuilder::new()

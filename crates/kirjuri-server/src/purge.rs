@@ -32,7 +32,6 @@
 //! holds whose review date is near as reminded.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
@@ -50,7 +49,7 @@ use kirjuri_vault::ObjectStore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::app::{Background, JobLease, Kirjuri};
+use crate::app::{Background, JobLease, Kirjuri, scan_local_instances};
 use crate::audit::to_row;
 use crate::error::Result;
 use crate::ledger::{ErasureLedger, LedgerEntry};
@@ -951,29 +950,16 @@ impl Pacer for PurgeLease {
 }
 
 /// Ids of the instances on this machine whose lock file nobody holds (their
-/// process is gone), other than `me`.
+/// process is gone), other than `me`. A folder that cannot be read names
+/// none: the lease then waits for its term to run out.
 fn dead_local_instances(dir: &Path, me: &str) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut dead = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else {
-            continue;
-        };
-        if id == me || id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-            continue;
-        }
-        // Opening and locking is the only test of liveness the OS gives;
-        // the lock is dropped at once (the file is start-up recovery's).
-        if let Ok(file) = OpenOptions::new().write(true).open(entry.path())
-            && file.try_lock().is_ok()
-        {
-            dead.push(id.to_owned());
-        }
-    }
-    dead
+    scan_local_instances(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.live && i.id != me && !i.id.is_empty())
+        .filter(|i| i.id.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(|i| i.id)
+        .collect()
 }
 
 // --- the background job (`serve`) ---------------------------------------------

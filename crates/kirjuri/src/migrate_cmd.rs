@@ -43,7 +43,6 @@
 //! shown with its password replaced, and no error quotes it.
 
 use std::collections::HashSet;
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -238,26 +237,11 @@ pub async fn run(config: Config, args: MigrateArgs) -> Result<ExitCode> {
 /// or other command, which could write while the copy reads.
 fn refuse_folder_in_use(dir: &Path) -> Result<()> {
     let instances = dir.join("instances");
-    let entries = match std::fs::read_dir(&instances) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("failed to list {}", instances.display())),
-    };
-    let mut live = 0usize;
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("failed to list {}", instances.display()))?
-            .path();
-        if path.extension().is_none_or(|ext| ext != "lock") {
-            continue;
-        }
-        let Ok(file) = OpenOptions::new().write(true).open(&path) else {
-            continue;
-        };
-        if file.try_lock().is_err() {
-            live += 1;
-        }
-    }
+    let live = kirjuri_server::app::scan_local_instances(&instances)
+        .with_context(|| format!("failed to list {}", instances.display()))?
+        .iter()
+        .filter(|i| i.live)
+        .count();
     if live > 0 {
         bail!(
             "the data folder {} is in use by {live} running kirjuri process(es) (serve, import, …): \

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use kirjuri_vault::fsio::{create_private_dir, fsync_dir};
 
 use super::{DB_FILE, OBJECTS_DIR, REPLACED_PREFIX, STAGING_PREFIX, io_error, refused, rename};
+use crate::app::scan_local_instances;
 use crate::error::{Error, Result};
 
 /// Removes what an interrupted restore left in the data folder: staging
@@ -113,28 +114,18 @@ pub(super) struct RestoreClaim {
 impl RestoreClaim {
     pub(super) fn take(dir: &Path) -> Result<Self> {
         create_private_dir(dir)?;
-        for entry in
-            fs::read_dir(dir).map_err(io_error(format!("failed to list {}", dir.display())))?
-        {
-            let entry = entry.map_err(io_error(format!("failed to list {}", dir.display())))?;
-            let path = entry.path();
-            if path.extension().is_none_or(|e| e != "lock") {
-                continue;
-            }
-            let Ok(file) = OpenOptions::new().write(true).open(&path) else {
-                continue;
-            };
-            if file.try_lock().is_err() {
-                return Err(refused(
-                    "data_folder_in_use",
-                    format!(
-                        "the data folder is in use by a running kirjuri process ({} is locked): \
-                         stop `kirjuri serve` and every other kirjuri command on it, then run \
-                         restore again; nothing was restored",
-                        path.display()
-                    ),
-                ));
-            }
+        let instances = scan_local_instances(dir)
+            .map_err(io_error(format!("failed to list {}", dir.display())))?;
+        if let Some(held) = instances.iter().find(|i| i.live) {
+            return Err(refused(
+                "data_folder_in_use",
+                format!(
+                    "the data folder is in use by a running kirjuri process ({} is locked): \
+                     stop `kirjuri serve` and every other kirjuri command on it, then run \
+                     restore again; nothing was restored",
+                    held.path.display()
+                ),
+            ));
         }
         let path = dir.join(format!("{}.lock", uuid::Uuid::new_v4().simple()));
         let file = OpenOptions::new()
