@@ -62,7 +62,11 @@ pub(crate) async fn insert(conn: &mut PgConnection, event: &NewAuditEvent) -> Re
 
 /// Appends `events` in order inside the caller's write transaction (which
 /// must hold the audit lock), a few thousand per statement.
-pub(crate) async fn insert_all(conn: &mut PgConnection, events: &[NewAuditEvent]) -> Result<()> {
+pub(crate) async fn insert_all<'a>(
+    conn: &mut PgConnection,
+    events: impl IntoIterator<Item = &'a NewAuditEvent>,
+) -> Result<()> {
+    let events: Vec<&NewAuditEvent> = events.into_iter().collect();
     for chunk in events.chunks(INSERT_CHUNK) {
         let at: Vec<_> = chunk.iter().map(|e| ts(e.at)).collect();
         let actor: Vec<_> = chunk

@@ -5,7 +5,8 @@
 //! What differs from SQLite:
 //! * Batches travel as arrays (`unnest`, `= ANY`), one statement per
 //!   [`CHUNK`] rows whatever the row's width, and one round trip each.
-//! * Every write starts with `begin_write` (the audit lock), so writes that
+//! * Every audited write runs in `write_audited` (whose transaction takes
+//!   the audit lock first, in `begin_write`), so writes that
 //!   re-check "expired and unheld" queue behind a hold being placed and see
 //!   it once it commits (read committed: each statement sees every commit
 //!   made before it started). An erasure also locks its contacts' rows
@@ -23,7 +24,8 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::codec::{get_count, get_json, opt_ts, ts, write_error};
-use super::{PostgresStore, audit, contacts, objects};
+use super::{PostgresStore, contacts, objects};
+use crate::audited::Audited;
 use crate::error::{Error, Result};
 use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
 use crate::retention::{
@@ -79,65 +81,66 @@ impl RetentionStore for PostgresStore {
         targets: &[HoldTarget],
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, \
+        self.write_audited([audit], async |tx| {
+            sqlx::query(
+                "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, \
                  scope, created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(hold.id)
-        .bind(hold.ground_kind.as_str())
-        .bind(hold.ground.as_str())
-        .bind(hold.owner.as_uuid())
-        .bind(ts(hold.review_by))
-        .bind(opt_ts(hold.expires_at))
-        .bind(hold.scope.to_string())
-        .bind(ts(hold.created_at))
-        .bind(hold.created_by.as_uuid())
-        .bind(opt_ts(hold.lifted_at))
-        .bind(hold.lifted_by.as_ref().map(UserId::as_uuid))
-        .bind(hold.lift_reason.as_deref())
-        .bind(opt_ts(hold.reminded_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(|err| write_error(err, &[("legal_holds_pkey", "hold id")], "hold"))?;
+            )
+            .bind(hold.id)
+            .bind(hold.ground_kind.as_str())
+            .bind(hold.ground.as_str())
+            .bind(hold.owner.as_uuid())
+            .bind(ts(hold.review_by))
+            .bind(opt_ts(hold.expires_at))
+            .bind(hold.scope.to_string())
+            .bind(ts(hold.created_at))
+            .bind(hold.created_by.as_uuid())
+            .bind(opt_ts(hold.lifted_at))
+            .bind(hold.lifted_by.as_ref().map(UserId::as_uuid))
+            .bind(hold.lift_reason.as_deref())
+            .bind(opt_ts(hold.reminded_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| write_error(err, &[("legal_holds_pkey", "hold id")], "hold"))?;
 
-        // Sorted and without repeats: every row of a chunk must be inserted,
-        // so a shortfall means exactly "a target does not exist".
-        let targets: Vec<HoldTarget> = targets
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        for chunk in targets.chunks(CHUNK) {
-            let contact_ids: Vec<Uuid> = chunk.iter().map(|t| *t.contact_id.as_uuid()).collect();
-            let object_ids: Vec<Option<Uuid>> = chunk
+            // Sorted and without repeats: every row of a chunk must be inserted,
+            // so a shortfall means exactly "a target does not exist".
+            let targets: Vec<HoldTarget> = targets
                 .iter()
-                .map(|t| t.object_id.map(|id| *id.as_uuid()))
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
                 .collect();
-            let inserted = sqlx::query(
-                "INSERT INTO legal_hold_targets (hold_id, contact_id, object_id) \
+            for chunk in targets.chunks(CHUNK) {
+                let contact_ids: Vec<Uuid> =
+                    chunk.iter().map(|t| *t.contact_id.as_uuid()).collect();
+                let object_ids: Vec<Option<Uuid>> = chunk
+                    .iter()
+                    .map(|t| t.object_id.map(|id| *id.as_uuid()))
+                    .collect();
+                let inserted = sqlx::query(
+                    "INSERT INTO legal_hold_targets (hold_id, contact_id, object_id) \
                  SELECT $1, v.contact_id, v.object_id \
                  FROM unnest($2::uuid[], $3::uuid[]) AS v(contact_id, object_id) \
                  WHERE EXISTS (SELECT 1 FROM contacts AS c WHERE c.id = v.contact_id) \
                    AND (v.object_id IS NULL OR EXISTS (SELECT 1 FROM objects AS o \
                         WHERE o.id = v.object_id AND o.contact_id = v.contact_id))",
-            )
-            .bind(hold.id)
-            .bind(contact_ids)
-            .bind(object_ids)
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| write_error(err, &[], "hold target"))?;
-            if inserted.rows_affected() != chunk.len() as u64 {
-                // Dropping the transaction rolls back the hold and its targets.
-                return Err(Error::NotFound);
+                )
+                .bind(hold.id)
+                .bind(contact_ids)
+                .bind(object_ids)
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| write_error(err, &[], "hold target"))?;
+                if inserted.rows_affected() != chunk.len() as u64 {
+                    // Dropping the transaction rolls back the hold and its targets.
+                    return Err(Error::NotFound);
+                }
             }
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     async fn hold(&self, id: &Uuid) -> Result<Option<HoldSummary>> {
@@ -222,27 +225,27 @@ impl RetentionStore for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let lifted = sqlx::query(
-            "UPDATE legal_holds SET lifted_at = $1, lifted_by = $2, lift_reason = $3 \
+        self.write_audited_if(async |tx| {
+            let lifted = sqlx::query(
+                "UPDATE legal_holds SET lifted_at = $1, lifted_by = $2, lift_reason = $3 \
              WHERE id = $4 AND lifted_at IS NULL",
-        )
-        .bind(ts(lift.at))
-        .bind(lift.by.as_uuid())
-        .bind(lift.reason.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if lifted.rows_affected() == 0 {
-            return if hold_exists(&mut tx, id).await? {
-                Ok(false)
-            } else {
-                Err(Error::NotFound)
-            };
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+            )
+            .bind(ts(lift.at))
+            .bind(lift.by.as_uuid())
+            .bind(lift.reason.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if lifted.rows_affected() == 0 {
+                return if hold_exists(tx, id).await? {
+                    Ok(Audited::roll_back(false))
+                } else {
+                    Err(Error::NotFound)
+                };
+            }
+            Ok(Audited::commit(true, [audit]))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
@@ -252,19 +255,20 @@ impl RetentionStore for PostgresStore {
         review_by: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let changed =
-            sqlx::query("UPDATE legal_holds SET review_by = $1, reminded_at = NULL WHERE id = $2")
-                .bind(ts(review_by))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        if changed.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            let changed = sqlx::query(
+                "UPDATE legal_holds SET review_by = $1, reminded_at = NULL WHERE id = $2",
+            )
+            .bind(ts(review_by))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if changed.rows_affected() == 0 {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
@@ -274,18 +278,18 @@ impl RetentionStore for PostgresStore {
         at: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let changed = sqlx::query("UPDATE legal_holds SET reminded_at = $1 WHERE id = $2")
-            .bind(ts(at))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if changed.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            let changed = sqlx::query("UPDATE legal_holds SET reminded_at = $1 WHERE id = $2")
+                .bind(ts(at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if changed.rows_affected() == 0 {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn expired_objects(
@@ -315,41 +319,41 @@ impl RetentionStore for PostgresStore {
         if shreds.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
-        let mut deleted = HashSet::with_capacity(shreds.len());
-        for chunk in shreds.chunks(CHUNK) {
-            let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
-            // The re-check is in the delete itself, so nothing can change in
-            // between.
-            let mut query =
-                QueryBuilder::<Postgres>::new("DELETE FROM objects AS o WHERE o.id = ANY(");
-            query.push_bind(ids).push("::uuid[])");
-            if let ShredMode::Expired { now } = mode {
-                query
-                    .push(" AND o.retain_until <= ")
-                    .push_bind(ts(now))
-                    .push(" AND NOT ")
-                    .push(HELD_OBJECT)
-                    .push_bind(ts(now))
-                    .push("))");
+        self.write_audited_if(async |tx| {
+            let mut deleted = HashSet::with_capacity(shreds.len());
+            for chunk in shreds.chunks(CHUNK) {
+                let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
+                // The re-check is in the delete itself, so nothing can change in
+                // between.
+                let mut query =
+                    QueryBuilder::<Postgres>::new("DELETE FROM objects AS o WHERE o.id = ANY(");
+                query.push_bind(ids).push("::uuid[])");
+                if let ShredMode::Expired { now } = mode {
+                    query
+                        .push(" AND o.retain_until <= ")
+                        .push_bind(ts(now))
+                        .push(" AND NOT ")
+                        .push(HELD_OBJECT)
+                        .push_bind(ts(now))
+                        .push("))");
+                }
+                query.push(" RETURNING o.id");
+                let rows = query.build().fetch_all(&mut *tx).await?;
+                for row in &rows {
+                    deleted.insert(row.try_get::<Uuid, _>("id")?);
+                }
             }
-            query.push(" RETURNING o.id");
-            let rows = query.build().fetch_all(&mut *tx).await?;
-            for row in &rows {
-                deleted.insert(row.try_get::<Uuid, _>("id")?);
-            }
-        }
-        let done = in_input_order(shreds, &deleted);
-        let tombstones: Vec<TombstoneRow> =
-            done.iter().map(|shred| shred.tombstone.clone()).collect();
-        insert_tombstones(&mut tx, &tombstones).await?;
-        let events: Vec<NewAuditEvent> = done.iter().map(|shred| shred.audit.clone()).collect();
-        audit::insert_all(&mut tx, &events).await?;
-        tx.commit().await?;
-        Ok(done
-            .iter()
-            .map(|shred| ObjectId::from_uuid(shred.tombstone.id))
-            .collect())
+            let done = in_input_order(shreds, &deleted);
+            let tombstones: Vec<TombstoneRow> =
+                done.iter().map(|shred| shred.tombstone.clone()).collect();
+            insert_tombstones(tx, &tombstones).await?;
+            let ids = done
+                .iter()
+                .map(|shred| ObjectId::from_uuid(shred.tombstone.id))
+                .collect();
+            Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
@@ -364,7 +368,7 @@ impl RetentionStore for PostgresStore {
         if unique.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
+        self.write_audited_if(async |tx| {
         let mut erased = HashSet::with_capacity(unique.len());
         for chunk in unique.chunks(CHUNK) {
             let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
@@ -430,14 +434,14 @@ impl RetentionStore for PostgresStore {
                 ..shred.tombstone.clone()
             })
             .collect();
-        insert_tombstones(&mut tx, &tombstones).await?;
-        let events: Vec<NewAuditEvent> = done.iter().map(|shred| shred.audit.clone()).collect();
-        audit::insert_all(&mut tx, &events).await?;
-        tx.commit().await?;
-        Ok(done
+        insert_tombstones(tx, &tombstones).await?;
+        let ids = done
             .iter()
             .map(|shred| ContactId::from_uuid(shred.tombstone.id))
-            .collect())
+            .collect();
+        Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+        })
+        .await
     }
 
     async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>> {
@@ -554,34 +558,34 @@ impl RetentionStore for PostgresStore {
                 .and_modify(|t| *t = (*t).min(at))
                 .or_insert(at);
         }
-        let mut tx = self.begin_write().await?;
-        let mut changed = 0;
-        for (table, contact) in [("objects", false), ("contacts", true)] {
-            let rows: Vec<(Uuid, DateTime<Utc>)> = earliest
-                .iter()
-                .filter(|((is_contact, _), _)| *is_contact == contact)
-                .map(|((_, id), at)| (*id, *at))
-                .collect();
-            // The guard `retain_until > new` is what makes this lower-only.
-            let sql = format!(
-                "UPDATE {table} AS x SET retain_until = v.at \
+        self.write_audited(audit, async |tx| {
+            let mut changed = 0;
+            for (table, contact) in [("objects", false), ("contacts", true)] {
+                let rows: Vec<(Uuid, DateTime<Utc>)> = earliest
+                    .iter()
+                    .filter(|((is_contact, _), _)| *is_contact == contact)
+                    .map(|((_, id), at)| (*id, *at))
+                    .collect();
+                // The guard `retain_until > new` is what makes this lower-only.
+                let sql = format!(
+                    "UPDATE {table} AS x SET retain_until = v.at \
                  FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) \
                  WHERE x.id = v.id AND x.retain_until > v.at"
-            );
-            for chunk in rows.chunks(CHUNK) {
-                let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
-                let at: Vec<DateTime<Utc>> = chunk.iter().map(|(_, at)| *at).collect();
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(ids)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                changed += done.rows_affected();
+                );
+                for chunk in rows.chunks(CHUNK) {
+                    let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+                    let at: Vec<DateTime<Utc>> = chunk.iter().map(|(_, at)| *at).collect();
+                    let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(ids)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    changed += done.rows_affected();
+                }
             }
-        }
-        audit::insert_all(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(changed)
+            Ok(changed)
+        })
+        .await
     }
 }
 
