@@ -154,7 +154,8 @@ pub(super) async fn touch_token(pool: &PgPool, id: &uuid::Uuid, at: DateTime<Utc
     Ok(())
 }
 
-fn user_from_row(row: &PgRow) -> Result<UserRow> {
+/// A [`UserRow`] from [`USER_COLUMNS`] (or columns of the same names).
+pub(super) fn user_from_row(row: &PgRow) -> Result<UserRow> {
     let role: String = row.try_get("role")?;
     Ok(UserRow {
         id: UserId::from_uuid(row.try_get("id")?),

@@ -137,22 +137,23 @@ pub(super) async fn stored_after(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let at: chrono::DateTime<chrono::Utc> = row.try_get("at")?;
-            let actor: Option<uuid::Uuid> = row.try_get("actor")?;
-            Ok(StoredAuditEvent {
-                seq: row.try_get("seq")?,
-                at_micros: at.timestamp_micros(),
-                actor: actor.map(|a| a.as_bytes().to_vec()),
-                action: row.try_get("action")?,
-                object: row.try_get("object")?,
-                purpose: row.try_get("purpose")?,
-                outcome: row.try_get("outcome")?,
-                details: row.try_get("details")?,
-            })
-        })
-        .collect()
+    rows.iter().map(stored).collect()
+}
+
+/// A [`StoredAuditEvent`] from an event's columns, as stored.
+pub(super) fn stored(row: &PgRow) -> Result<StoredAuditEvent> {
+    let at: chrono::DateTime<chrono::Utc> = row.try_get("at")?;
+    let actor: Option<uuid::Uuid> = row.try_get("actor")?;
+    Ok(StoredAuditEvent {
+        seq: row.try_get("seq")?,
+        at_micros: at.timestamp_micros(),
+        actor: actor.map(|a| a.as_bytes().to_vec()),
+        action: row.try_get("action")?,
+        object: row.try_get("object")?,
+        purpose: row.try_get("purpose")?,
+        outcome: row.try_get("outcome")?,
+        details: row.try_get("details")?,
+    })
 }
 
 /// The Merkle leaves of up to `limit` events after `after_seq`.
@@ -428,7 +429,8 @@ fn record(row: &PgRow) -> Result<AuditRecord> {
     })
 }
 
-fn checkpoint(row: &PgRow) -> Result<AuditCheckpointRow> {
+/// An [`AuditCheckpointRow`] from a checkpoint's columns.
+pub(super) fn checkpoint(row: &PgRow) -> Result<AuditCheckpointRow> {
     Ok(AuditCheckpointRow {
         size: get_length(row, "size")?,
         root: row.try_get("root")?,

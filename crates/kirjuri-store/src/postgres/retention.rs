@@ -756,7 +756,8 @@ fn upcoming_query(
     query
 }
 
-fn hold_from_row(row: &PgRow) -> Result<HoldRow> {
+/// A [`HoldRow`] from [`HOLD_COLUMNS`] (or columns of the same names).
+pub(super) fn hold_from_row(row: &PgRow) -> Result<HoldRow> {
     let lifted_by: Option<Uuid> = row.try_get("lifted_by")?;
     Ok(HoldRow {
         id: row.try_get("id")?,
@@ -782,7 +783,8 @@ fn summary_from_row(row: &PgRow) -> Result<HoldSummary> {
     })
 }
 
-fn tombstone_from_row(row: &PgRow) -> Result<TombstoneRow> {
+/// A [`TombstoneRow`] from the tombstone columns, by name.
+pub(super) fn tombstone_from_row(row: &PgRow) -> Result<TombstoneRow> {
     Ok(TombstoneRow {
         id: row.try_get("id")?,
         contact_id: ContactId::from_uuid(row.try_get("contact_id")?),
