@@ -1,14 +1,45 @@
 //! The audited write, shared by both adapters: a write transaction whose
 //! changes commit together with the audit events that record them, or not
-//! at all (the crate's first invariant). Each adapter runs the flow once, in
-//! its `write_audited`: open its write transaction (SQLite's `BEGIN
-//! IMMEDIATE`; PostgreSQL's read committed plus the audit lock), run the
-//! write, append the events it names after the write's own statements, in
-//! order, and commit — or drop the transaction, rolling back, where the write
-//! decided it changed nothing. The adapters' query modules then hold only
-//! SQL and row decoding.
+//! at all (the crate's first invariant). [`run`] is the flow, written once:
+//! run the write in the transaction the adapter opened (SQLite's `BEGIN
+//! IMMEDIATE`; PostgreSQL's read committed with the audit lock taken
+//! first), append the events it names after the write's own statements, in
+//! order, and commit — or drop the transaction, rolling back, where the
+//! write decided it changed nothing. Each adapter's `write_audited` opens
+//! its transaction and hands it to [`run`], which appends with the
+//! adapter's [`AuditLog`]; the adapters' query modules hold only SQL and
+//! row decoding.
 
+use sqlx::{Database, Transaction};
+
+use crate::error::Result;
 use crate::model::NewAuditEvent;
+
+/// A database whose adapter appends audit events: its audit module's bulk
+/// append, inside the caller's transaction.
+pub(crate) trait AuditLog: Database {
+    /// Appends `events`, in order, on `conn`.
+    fn append<'c>(
+        conn: &'c mut Self::Connection,
+        events: Vec<&'c NewAuditEvent>,
+    ) -> impl Future<Output = Result<()>> + Send + 'c;
+}
+
+/// Runs `write` in `tx` and ends `tx` as the write decided: append its
+/// events, in order, and commit, or roll back. A failure anywhere (the
+/// write, the append, the commit) returns it and rolls everything back.
+pub(crate) async fn run<'e, DB: AuditLog, T>(
+    mut tx: Transaction<'static, DB>,
+    write: impl AsyncFnOnce(&mut DB::Connection) -> Result<Audited<'e, T>>,
+) -> Result<T> {
+    let Audited { value, events } = write(&mut *tx).await?;
+    if let Some(events) = events {
+        DB::append(&mut *tx, events).await?;
+        tx.commit().await?;
+    }
+    // `None`: dropping the transaction rolls it back.
+    Ok(value)
+}
 
 /// What a write inside an audited transaction decided: the value to return,
 /// and whether to commit and with which events.

@@ -26,6 +26,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::codec::{get_json, get_length, length, ts};
+use crate::audited::AuditLog;
 use crate::error::{Error, Result};
 use crate::model::{
     AuditCheckpointRow, AuditFilter, AuditLeaf, AuditRecord, NewAuditEvent, StoredAuditEvent,
@@ -438,4 +439,14 @@ pub(super) fn checkpoint(row: &PgRow) -> Result<AuditCheckpointRow> {
         frontier: row.try_get("frontier")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// The audited write appends through [`insert_all`].
+impl AuditLog for sqlx::Postgres {
+    fn append<'c>(
+        conn: &'c mut PgConnection,
+        events: Vec<&'c NewAuditEvent>,
+    ) -> impl Future<Output = Result<()>> + Send + 'c {
+        insert_all(conn, events)
+    }
 }

@@ -73,7 +73,7 @@ use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Acquire, PgConnection, Postgres, Transaction};
 
-use crate::audited::Audited;
+use crate::audited::{self, Audited};
 use crate::error::{Error, Result};
 use crate::model::SessionPreferences;
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -191,23 +191,14 @@ impl PostgresStore {
         Ok(tx)
     }
 
-    /// The audited write, the one place this adapter runs it (see
-    /// [`Audited`]): `write` in a transaction from [`Self::begin_write`],
-    /// then the events it names appended after its statements, in order,
-    /// and the commit — or, where it decided so, a rollback. A failure
-    /// anywhere rolls back everything.
+    /// The audited write ([`audited::run`]) in a transaction from
+    /// [`Self::begin_write`], appending with [`audit`]'s `insert_all`.
     pub(crate) async fn write_audited_if<'e, T>(
         &self,
         write: impl AsyncFnOnce(&mut PgConnection) -> Result<Audited<'e, T>>,
     ) -> Result<T> {
-        let mut tx = self.begin_write().await?;
-        let Audited { value, events } = write(&mut *tx).await?;
-        if let Some(events) = events {
-            audit::insert_all(&mut tx, events).await?;
-            tx.commit().await?;
-        }
-        // `None`: dropping the transaction rolls it back.
-        Ok(value)
+        let tx = self.begin_write().await?;
+        audited::run(tx, write).await
     }
 
     /// [`Self::write_audited_if`] for a write that always commits, with

@@ -13,6 +13,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::codec::{get_json, get_length, get_opt_uuid, get_time, length, micros};
+use crate::audited::AuditLog;
 use crate::error::{Error, Result};
 use crate::model::{
     AuditCheckpointRow, AuditFilter, AuditLeaf, AuditRecord, NewAuditEvent, StoredAuditEvent,
@@ -360,6 +361,16 @@ fn checkpoint(row: &SqliteRow) -> Result<AuditCheckpointRow> {
         frontier: row.try_get("frontier")?,
         created_at: get_time(row, "created_at")?,
     })
+}
+
+/// The audited write appends through [`insert_all`].
+impl AuditLog for sqlx::Sqlite {
+    fn append<'c>(
+        conn: &'c mut SqliteConnection,
+        events: Vec<&'c NewAuditEvent>,
+    ) -> impl Future<Output = Result<()>> + Send + 'c {
+        insert_all(conn, events)
+    }
 }
 
 #[cfg(test)]

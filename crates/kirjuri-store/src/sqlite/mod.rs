@@ -53,7 +53,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
-use crate::audited::Audited;
+use crate::audited::{self, Audited};
 use crate::error::{Error, Result};
 use crate::model::SessionPreferences;
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -157,23 +157,14 @@ impl SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// The audited write, the one place this adapter runs it (see
-    /// [`Audited`]): `write` in a transaction from [`Self::begin_write`],
-    /// then the events it names appended after its statements, in order,
-    /// and the commit — or, where it decided so, a rollback. A failure
-    /// anywhere rolls back everything.
+    /// The audited write ([`audited::run`]) in a transaction from
+    /// [`Self::begin_write`], appending with [`audit`]'s `insert_all`.
     async fn write_audited_if<'e, T>(
         &self,
         write: impl AsyncFnOnce(&mut SqliteConnection) -> Result<Audited<'e, T>>,
     ) -> Result<T> {
-        let mut tx = self.begin_write().await?;
-        let Audited { value, events } = write(&mut *tx).await?;
-        if let Some(events) = events {
-            audit::insert_all(&mut tx, events).await?;
-            tx.commit().await?;
-        }
-        // `None`: dropping the transaction rolls it back.
-        Ok(value)
+        let tx = self.begin_write().await?;
+        audited::run(tx, write).await
     }
 
     /// [`Self::write_audited_if`] for a write that always commits, with
