@@ -14,7 +14,7 @@
 //!   upload's insert holds a key-share lock on its contact until it
 //!   commits, so the re-check waits for it and then sees it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -31,6 +31,9 @@ use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
 use crate::retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,
+};
+use crate::retention::{
+    contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
 };
 
 /// Rows per statement of a batch.
@@ -104,14 +107,7 @@ impl RetentionStore for PostgresStore {
             .await
             .map_err(|err| write_error(err, &[("legal_holds_pkey", "hold id")], "hold"))?;
 
-            // Sorted and without repeats: every row of a chunk must be inserted,
-            // so a shortfall means exactly "a target does not exist".
-            let targets: Vec<HoldTarget> = targets
-                .iter()
-                .copied()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            let targets = distinct_targets(targets);
             for chunk in targets.chunks(CHUNK) {
                 let contact_ids: Vec<Uuid> =
                     chunk.iter().map(|t| *t.contact_id.as_uuid()).collect();
@@ -360,86 +356,73 @@ impl RetentionStore for PostgresStore {
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>> {
         // One row per contact: an `UPDATE … FROM` matching a contact twice
         // would take either row's time.
-        let mut seen = HashSet::with_capacity(shreds.len());
-        let unique: Vec<&Shred> = shreds
-            .iter()
-            .filter(|shred| seen.insert(shred.tombstone.id))
-            .collect();
+        let unique = first_of_each(shreds);
         if unique.is_empty() {
             return Ok(Vec::new());
         }
         self.write_audited_if(async |tx| {
-        let mut erased = HashSet::with_capacity(unique.len());
-        for chunk in unique.chunks(CHUNK) {
-            let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
-            let at: Vec<DateTime<Utc>> = chunk
-                .iter()
-                .map(|shred| ts(shred.tombstone.deleted_at))
+            let mut erased = HashSet::with_capacity(unique.len());
+            for chunk in unique.chunks(CHUNK) {
+                let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
+                let at: Vec<DateTime<Utc>> = chunk
+                    .iter()
+                    .map(|shred| ts(shred.tombstone.deleted_at))
+                    .collect();
+                // In id order, so two erasures of overlapping batches cannot
+                // deadlock (they queue on the audit lock anyway).
+                sqlx::query("SELECT 1 FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut query = QueryBuilder::<Postgres>::new(
+                    "UPDATE contacts AS c SET sealed_document = ''::bytea, \
+                         document_key = ''::bytea, erased_at = v.at FROM unnest(",
+                );
+                query.push_bind(ids).push("::uuid[], ").push_bind(at).push(
+                    "::timestamptz[]) AS v(id, at) \
+                         WHERE c.id = v.id AND c.erased_at IS NULL",
+                );
+                if let ShredMode::Expired { now } = mode {
+                    query
+                        .push(" AND c.retain_until <= ")
+                        .push_bind(ts(now))
+                        .push(" AND NOT ")
+                        .push(HELD_CONTACT)
+                        .push_bind(ts(now))
+                        .push("))")
+                        .push(
+                            " AND NOT EXISTS (SELECT 1 FROM pending_objects AS p \
+                                 WHERE p.contact_id = c.id) \
+                             AND NOT EXISTS (SELECT 1 FROM objects AS o \
+                                 WHERE o.contact_id = c.id)",
+                        );
+                }
+                query.push(" RETURNING c.id");
+                let rows = query.build().fetch_all(&mut *tx).await?;
+                for row in &rows {
+                    erased.insert(row.try_get::<Uuid, _>("id")?);
+                }
+            }
+            let done: Vec<&Shred> = unique
+                .into_iter()
+                .filter(|shred| erased.contains(&shred.tombstone.id))
                 .collect();
-            // In id order, so two erasures of overlapping batches cannot
-            // deadlock (they queue on the audit lock anyway).
-            sqlx::query("SELECT 1 FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await?;
-            let mut query = QueryBuilder::<Postgres>::new(
-                "UPDATE contacts AS c SET sealed_document = ''::bytea, document_key = ''::bytea, \
-                     erased_at = v.at FROM unnest(",
-            );
-            query
-                .push_bind(ids)
-                .push("::uuid[], ")
-                .push_bind(at)
-                .push("::timestamptz[]) AS v(id, at) WHERE c.id = v.id AND c.erased_at IS NULL");
-            if let ShredMode::Expired { now } = mode {
-                query
-                    .push(" AND c.retain_until <= ")
-                    .push_bind(ts(now))
-                    .push(" AND NOT ")
-                    .push(HELD_CONTACT)
-                    .push_bind(ts(now))
-                    .push("))")
-                    .push(
-                        " AND NOT EXISTS (SELECT 1 FROM pending_objects AS p \
-                             WHERE p.contact_id = c.id) \
-                         AND NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.contact_id = c.id)",
-                    );
-            }
-            query.push(" RETURNING c.id");
-            let rows = query.build().fetch_all(&mut *tx).await?;
-            for row in &rows {
-                erased.insert(row.try_get::<Uuid, _>("id")?);
-            }
-        }
-        let done: Vec<&Shred> = unique
-            .into_iter()
-            .filter(|shred| erased.contains(&shred.tombstone.id))
-            .collect();
 
-        for chunk in done.chunks(CHUNK) {
-            let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
-            sqlx::query("DELETE FROM contact_index WHERE contact_id = ANY($1)")
-                .bind(ids)
-                .execute(&mut *tx)
-                .await?;
-        }
-        // A contact's document lives nowhere else: its tombstone is born
-        // with the storage step done, and is never a digest of anything.
-        let tombstones: Vec<TombstoneRow> = done
-            .iter()
-            .map(|shred| TombstoneRow {
-                kind: "contact".into(),
-                sha256: None,
-                storage_deleted_at: Some(shred.tombstone.deleted_at),
-                ..shred.tombstone.clone()
-            })
-            .collect();
-        insert_tombstones(tx, &tombstones).await?;
-        let ids = done
-            .iter()
-            .map(|shred| ContactId::from_uuid(shred.tombstone.id))
-            .collect();
-        Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+            for chunk in done.chunks(CHUNK) {
+                let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
+                sqlx::query("DELETE FROM contact_index WHERE contact_id = ANY($1)")
+                    .bind(ids)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let tombstones: Vec<TombstoneRow> =
+                done.iter().map(|shred| contact_tombstone(shred)).collect();
+            insert_tombstones(tx, &tombstones).await?;
+            let ids = done
+                .iter()
+                .map(|shred| ContactId::from_uuid(shred.tombstone.id))
+                .collect();
+            Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
         })
         .await
     }
@@ -549,22 +532,15 @@ impl RetentionStore for PostgresStore {
         audit: &[NewAuditEvent],
     ) -> Result<u64> {
         // A policy change can touch millions of rows: one statement per
-        // table and chunk. A row named twice takes its earliest deadline.
-        let mut earliest: BTreeMap<(bool, Uuid), DateTime<Utc>> = BTreeMap::new();
-        for change in changes {
-            let at = ts(change.retain_until);
-            earliest
-                .entry((change.contact, change.id))
-                .and_modify(|t| *t = (*t).min(at))
-                .or_insert(at);
-        }
+        // table and chunk.
+        let earliest = earliest_deadlines(changes);
         self.write_audited(audit, async |tx| {
             let mut changed = 0;
             for (table, contact) in [("objects", false), ("contacts", true)] {
                 let rows: Vec<(Uuid, DateTime<Utc>)> = earliest
                     .iter()
                     .filter(|((is_contact, _), _)| *is_contact == contact)
-                    .map(|((_, id), at)| (*id, *at))
+                    .map(|((_, id), at)| (*id, ts(*at)))
                     .collect();
                 // The guard `retain_until > new` is what makes this lower-only.
                 let sql = format!(
@@ -587,15 +563,6 @@ impl RetentionStore for PostgresStore {
         })
         .await
     }
-}
-
-/// The shreds whose ids are in `done`, in input order, each once.
-fn in_input_order<'a>(shreds: &'a [Shred], done: &HashSet<Uuid>) -> Vec<&'a Shred> {
-    let mut seen = HashSet::with_capacity(done.len());
-    shreds
-        .iter()
-        .filter(|shred| done.contains(&shred.tombstone.id) && seen.insert(shred.tombstone.id))
-        .collect()
 }
 
 /// Inserts tombstones, keeping any that already exists (a replay of the

@@ -16,7 +16,7 @@
 //! first (`BEGIN IMMEDIATE`) and appends its audit events in the same
 //! transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -34,6 +34,9 @@ use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
 use crate::retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,
+};
+use crate::retention::{
+    contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
 };
 
 /// Rows per multi-row statement: at most 10 parameters a row, far below
@@ -112,14 +115,7 @@ impl RetentionStore for SqliteStore {
             .await
             .map_err(|err| write_error(err, &[("legal_holds.id", "hold id")], "hold"))?;
 
-            // Sorted and without repeats: every row of a chunk must be inserted,
-            // so a shortfall means exactly "a target does not exist".
-            let targets: Vec<HoldTarget> = targets
-                .iter()
-                .copied()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            let targets = distinct_targets(targets);
             for chunk in targets.chunks(CHUNK) {
                 let mut query = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO legal_hold_targets (hold_id, contact_id, object_id) \
@@ -363,11 +359,7 @@ impl RetentionStore for SqliteStore {
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>> {
         // One row per contact: an `UPDATE … FROM` matching a contact twice
         // would take either row's time.
-        let mut seen = HashSet::with_capacity(shreds.len());
-        let unique: Vec<&Shred> = shreds
-            .iter()
-            .filter(|shred| seen.insert(shred.tombstone.id))
-            .collect();
+        let unique = first_of_each(shreds);
         if unique.is_empty() {
             return Ok(Vec::new());
         }
@@ -400,17 +392,8 @@ impl RetentionStore for SqliteStore {
                 query.push(")");
                 query.build().execute(&mut *tx).await?;
             }
-            // A contact's document lives nowhere else: its tombstone is born
-            // with the storage step done, and is never a digest of anything.
-            let tombstones: Vec<TombstoneRow> = done
-                .iter()
-                .map(|shred| TombstoneRow {
-                    kind: "contact".into(),
-                    sha256: None,
-                    storage_deleted_at: Some(shred.tombstone.deleted_at),
-                    ..shred.tombstone.clone()
-                })
-                .collect();
+            let tombstones: Vec<TombstoneRow> =
+                done.iter().map(|shred| contact_tombstone(shred)).collect();
             insert_tombstones(tx, &tombstones.iter().collect::<Vec<_>>()).await?;
             let ids = done
                 .iter()
@@ -523,15 +506,7 @@ impl RetentionStore for SqliteStore {
         changes: &[DeadlineChange],
         audit: &[NewAuditEvent],
     ) -> Result<u64> {
-        // A row named twice takes its earliest deadline, and counts once.
-        let mut earliest: BTreeMap<(bool, Uuid), i64> = BTreeMap::new();
-        for change in changes {
-            let at = micros(change.retain_until);
-            earliest
-                .entry((change.contact, change.id))
-                .and_modify(|t| *t = (*t).min(at))
-                .or_insert(at);
-        }
+        let earliest = earliest_deadlines(changes);
         self.write_audited(audit, async |tx| {
             let mut changed = 0;
             for ((contact, id), at) in earliest {
@@ -541,22 +516,17 @@ impl RetentionStore for SqliteStore {
                 } else {
                     "UPDATE objects SET retain_until = ?1 WHERE id = ?2 AND retain_until > ?1"
                 };
-                let done = sqlx::query(sql).bind(at).bind(id).execute(&mut *tx).await?;
+                let done = sqlx::query(sql)
+                    .bind(micros(at))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 changed += done.rows_affected();
             }
             Ok(changed)
         })
         .await
     }
-}
-
-/// The shreds whose ids are in `done`, in input order, each once.
-fn in_input_order<'a>(shreds: &'a [Shred], done: &HashSet<Uuid>) -> Vec<&'a Shred> {
-    let mut seen = HashSet::with_capacity(done.len());
-    shreds
-        .iter()
-        .filter(|shred| done.contains(&shred.tombstone.id) && seen.insert(shred.tombstone.id))
-        .collect()
 }
 
 /// Inserts tombstones, keeping any that already exists (a replay of the
