@@ -40,6 +40,7 @@ use uuid::Uuid;
 
 use super::codec::{length, opt_ts, ts};
 use super::{PostgresStore, accounts, audit, contacts, objects, retention};
+use crate::accounts as accounts_rules;
 use crate::copy::{
     Batch, ContactRecord, Cursor, Export, HoldTargetRecord, Import, ImportTransaction,
     SessionRecord, Table, UserRecord,
@@ -728,16 +729,7 @@ fn token(row: &PgRow) -> Result<TokenRow> {
 }
 
 fn sealed(row: &PgRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
-    let wrapped_key: Option<Vec<u8>> = row.try_get(key)?;
-    let sealed: Option<Vec<u8>> = row.try_get(secret)?;
-    Ok(match (wrapped_key, sealed) {
-        (Some(wrapped_key), Some(sealed)) => Some(SealedSecret {
-            wrapped_key,
-            sealed,
-        }),
-        (None, None) => None,
-        _ => return Err(Error::Corrupt(format!("user_totp.{key}: half a secret"))),
-    })
+    accounts_rules::sealed_whole(key, row.try_get(key)?, row.try_get(secret)?)
 }
 
 fn totp(row: &PgRow) -> Result<TotpRow> {

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use kirjuri_core::role::Role;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::Mutex;
@@ -23,6 +22,7 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::codec::{get_json, get_length, get_opt_time, get_opt_uuid, get_time, get_uuid};
+use crate::accounts;
 use crate::copy::{
     Batch, ContactRecord, Cursor, Export, HoldTargetRecord, SessionRecord, Table, UserRecord,
 };
@@ -79,20 +79,16 @@ fn bind_key<'q>(
 }
 
 fn user(row: &SqliteRow) -> Result<UserRecord> {
-    let role: String = row.try_get("role")?;
     Ok(UserRecord {
         user: UserRow {
             id: UserId::from_uuid(get_uuid(row, "id")?),
             name: row.try_get("name")?,
-            role: role
-                .parse::<Role>()
-                .map_err(|_| Error::Corrupt("users.role: unknown role".into()))?,
+            role: accounts::role(&row.try_get::<String, _>("role")?)?,
             password_hash: row.try_get("password_hash")?,
             disabled: row.try_get("disabled")?,
             created_at: get_time(row, "created_at")?,
             confidentiality_agreement: row.try_get("confidentiality_agreement")?,
-            failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?)
-                .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?,
+            failed_logins: accounts::failed_logins(row.try_get("failed_logins")?)?,
             locked_at: get_opt_time(row, "locked_at")?,
             totp_enabled: row.try_get("totp_enabled")?,
         },
@@ -114,16 +110,7 @@ fn token(row: &SqliteRow) -> Result<TokenRow> {
 }
 
 fn sealed(row: &SqliteRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
-    let wrapped_key: Option<Vec<u8>> = row.try_get(key)?;
-    let sealed: Option<Vec<u8>> = row.try_get(secret)?;
-    Ok(match (wrapped_key, sealed) {
-        (Some(wrapped_key), Some(sealed)) => Some(SealedSecret {
-            wrapped_key,
-            sealed,
-        }),
-        (None, None) => None,
-        _ => return Err(Error::Corrupt(format!("user_totp.{key}: half a secret"))),
-    })
+    accounts::sealed_whole(key, row.try_get(key)?, row.try_get(secret)?)
 }
 
 fn totp(row: &SqliteRow) -> Result<TotpRow> {
