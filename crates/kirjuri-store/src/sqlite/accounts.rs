@@ -153,7 +153,8 @@ pub(super) async fn touch_token(
     Ok(())
 }
 
-fn user_from_row(row: &SqliteRow) -> Result<UserRow> {
+/// A [`UserRow`] from [`USER_COLUMNS`] (or columns of the same names).
+pub(super) fn user_from_row(row: &SqliteRow) -> Result<UserRow> {
     Ok(UserRow {
         id: UserId::from_uuid(get_uuid(row, "id")?),
         name: row.try_get("name")?,

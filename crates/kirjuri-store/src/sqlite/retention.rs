@@ -747,7 +747,8 @@ fn upcoming_query(
     query
 }
 
-fn hold_from_row(row: &SqliteRow) -> Result<HoldRow> {
+/// A [`HoldRow`] from [`HOLD_COLUMNS`] (or columns of the same names).
+pub(super) fn hold_from_row(row: &SqliteRow) -> Result<HoldRow> {
     Ok(HoldRow {
         id: get_uuid(row, "id")?,
         ground_kind: row.try_get("ground_kind")?,
@@ -774,7 +775,8 @@ fn summary_from_row(row: &SqliteRow) -> Result<HoldSummary> {
     })
 }
 
-fn tombstone_from_row(row: &SqliteRow) -> Result<TombstoneRow> {
+/// A [`TombstoneRow`] from the tombstone columns, by name.
+pub(super) fn tombstone_from_row(row: &SqliteRow) -> Result<TombstoneRow> {
     let retain_until: i64 = row.try_get("retain_until")?;
     Ok(TombstoneRow {
         id: get_uuid(row, "id")?,
