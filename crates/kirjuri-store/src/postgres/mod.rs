@@ -180,12 +180,18 @@ impl PostgresStore {
     /// every transaction that appends an audit event must begin here (see
     /// the module docs). Read committed, whatever the server's default.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
+        self.begin_locked(AUDIT_LOCK).await
+    }
+
+    /// Starts a read committed transaction that first takes the
+    /// transaction-scoped advisory lock `lock`, held until it ends.
+    async fn begin_locked(&self, lock: i64) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self
             .pool
             .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_LOCK)
+            .bind(lock)
             .execute(&mut *tx)
             .await?;
         Ok(tx)
@@ -654,14 +660,7 @@ impl Store for PostgresStore {
         previous: Option<u64>,
     ) -> Result<bool> {
         // Its own lock, not the audit lock: signing never waits for writers.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-            .await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CHECKPOINT_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin_locked(CHECKPOINT_LOCK).await?;
         let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
         tx.commit().await?;
         Ok(stored)
