@@ -41,6 +41,7 @@
 
 mod accounts;
 mod audited;
+mod codec;
 mod coordination;
 pub mod copy;
 mod error;
