@@ -66,3 +66,35 @@ pub(crate) fn failed_login(
         locked_now: !already_locked && failures >= lock_after,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_locks_exactly_at_the_limit_and_only_once() -> Result<()> {
+        assert_eq!(
+            failed_login(2, false, 3)?,
+            FailedLogin {
+                failures: 2,
+                locked_now: false
+            }
+        );
+        assert!(failed_login(3, false, 3)?.locked_now);
+        assert!(!failed_login(4, true, 3)?.locked_now);
+        assert!(matches!(failed_login(-1, false, 3), Err(Error::Corrupt(_))));
+        Ok(())
+    }
+
+    #[test]
+    fn half_a_secret_is_none_in_the_register_and_corrupt_in_a_copy() -> Result<()> {
+        assert!(sealed(Some(vec![1]), None).is_none());
+        assert!(sealed(Some(vec![1]), Some(vec![2])).is_some());
+        assert!(sealed_whole("wrapped_key", None, None)?.is_none());
+        assert!(matches!(
+            sealed_whole("wrapped_key", None, Some(vec![2])),
+            Err(Error::Corrupt(_))
+        ));
+        Ok(())
+    }
+}

@@ -50,3 +50,16 @@ pub(crate) fn write_error(
         _ => Error::Database(err),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_and_json_refuse_what_cannot_be_stored_or_read() {
+        assert!(matches!(length(u64::MAX, "c"), Err(Error::Corrupt(_))));
+        assert!(matches!(length(7, "c"), Ok(7)));
+        assert!(matches!(stored_length(-1, "c"), Err(Error::Corrupt(_))));
+        assert!(matches!(json("{", "c"), Err(Error::Corrupt(_))));
+    }
+}
