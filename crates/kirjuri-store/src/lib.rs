@@ -39,6 +39,9 @@
 //! encrypt or hash (the vault does), decide access (core's access decision)
 //! or read the clock (every timestamp is a parameter).
 
+mod accounts;
+mod audited;
+mod codec;
 mod coordination;
 pub mod copy;
 mod error;

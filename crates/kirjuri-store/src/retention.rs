@@ -27,6 +27,8 @@
 //! source (derived artefacts such as waveform peaks follow their recording).
 //! A contact is held when any active hold targets it or any of its objects.
 
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
@@ -342,4 +344,62 @@ pub trait RetentionStore: Send + Sync {
         changes: &[DeadlineChange],
         audit: &[NewAuditEvent],
     ) -> Result<u64>;
+}
+
+// --- what the adapters decide alike (their SQL differs, this does not) ---
+
+/// `targets` sorted and without repeats: an adapter inserts every row of a
+/// chunk, so a shortfall means exactly "a target does not exist".
+pub(crate) fn distinct_targets(targets: &[HoldTarget]) -> Vec<HoldTarget> {
+    targets
+        .iter()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The first shred of each id, in input order.
+pub(crate) fn first_of_each(shreds: &[Shred]) -> Vec<&Shred> {
+    let mut seen = HashSet::with_capacity(shreds.len());
+    shreds
+        .iter()
+        .filter(|shred| seen.insert(shred.tombstone.id))
+        .collect()
+}
+
+/// The shreds whose ids are in `done`, in input order, each once.
+pub(crate) fn in_input_order<'a>(shreds: &'a [Shred], done: &HashSet<Uuid>) -> Vec<&'a Shred> {
+    let mut seen = HashSet::with_capacity(done.len());
+    shreds
+        .iter()
+        .filter(|shred| done.contains(&shred.tombstone.id) && seen.insert(shred.tombstone.id))
+        .collect()
+}
+
+/// The tombstone an erased contact leaves. A contact's document lives
+/// nowhere else: its tombstone is born with the storage step done, and is
+/// never a digest of anything.
+pub(crate) fn contact_tombstone(shred: &Shred) -> TombstoneRow {
+    TombstoneRow {
+        kind: "contact".into(),
+        sha256: None,
+        storage_deleted_at: Some(shred.tombstone.deleted_at),
+        ..shred.tombstone.clone()
+    }
+}
+
+/// Each row's earliest new deadline, keyed `(is a contact, id)`: a row
+/// named twice takes its earliest deadline, and counts once.
+pub(crate) fn earliest_deadlines(
+    changes: &[DeadlineChange],
+) -> BTreeMap<(bool, Uuid), DateTime<Utc>> {
+    let mut earliest: BTreeMap<(bool, Uuid), DateTime<Utc>> = BTreeMap::new();
+    for change in changes {
+        earliest
+            .entry((change.contact, change.id))
+            .and_modify(|t| *t = (*t).min(change.retain_until))
+            .or_insert(change.retain_until);
+    }
+    earliest
 }

@@ -7,11 +7,11 @@
 
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::UserId;
-use kirjuri_core::role::Role;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::codec::{opt_ts, ts, write_error};
+use crate::accounts;
 use crate::error::{Error, Result};
 use crate::model::{
     FailedLogin, SealedSecret, SessionCutoff, SessionRow, TokenRow, TotpRow, UserRow, UserUpdate,
@@ -154,20 +154,17 @@ pub(super) async fn touch_token(pool: &PgPool, id: &uuid::Uuid, at: DateTime<Utc
     Ok(())
 }
 
-fn user_from_row(row: &PgRow) -> Result<UserRow> {
-    let role: String = row.try_get("role")?;
+/// A [`UserRow`] from [`USER_COLUMNS`] (or columns of the same names).
+pub(super) fn user_from_row(row: &PgRow) -> Result<UserRow> {
     Ok(UserRow {
         id: UserId::from_uuid(row.try_get("id")?),
         name: row.try_get("name")?,
-        role: role
-            .parse::<Role>()
-            .map_err(|_| Error::Corrupt("users.role: unknown role".into()))?,
+        role: accounts::role(&row.try_get::<String, _>("role")?)?,
         password_hash: row.try_get("password_hash")?,
         disabled: row.try_get("disabled")?,
         created_at: row.try_get("created_at")?,
         confidentiality_agreement: row.try_get("confidentiality_agreement")?,
-        failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?)
-            .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?,
+        failed_logins: accounts::failed_logins(row.try_get("failed_logins")?)?,
         locked_at: row.try_get("locked_at")?,
         totp_enabled: row.try_get("totp_enabled")?,
     })
@@ -327,21 +324,17 @@ pub(super) async fn record_failed_login(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(Error::NotFound)?;
-    let failures = u32::try_from(row.try_get::<i64, _>("failed_logins")?)
-        .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?;
     let already_locked: bool = row.try_get("already_locked")?;
-    let locked_now = !already_locked && failures >= lock_after;
-    if locked_now {
+    let outcome =
+        accounts::failed_login(row.try_get("failed_logins")?, already_locked, lock_after)?;
+    if outcome.locked_now {
         sqlx::query("UPDATE users SET locked_at = $1 WHERE id = $2")
             .bind(ts(at))
             .bind(id.as_uuid())
             .execute(&mut *conn)
             .await?;
     }
-    Ok(FailedLogin {
-        failures,
-        locked_now,
-    })
+    Ok(outcome)
 }
 
 /// Clears the lock and the failure count. Runs inside the caller's transaction.
@@ -383,15 +376,7 @@ pub(super) async fn set_password(
 }
 
 fn sealed(row: &PgRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
-    let wrapped_key: Option<Vec<u8>> = row.try_get(key)?;
-    let sealed: Option<Vec<u8>> = row.try_get(secret)?;
-    Ok(match (wrapped_key, sealed) {
-        (Some(wrapped_key), Some(sealed)) => Some(SealedSecret {
-            wrapped_key,
-            sealed,
-        }),
-        _ => None,
-    })
+    Ok(accounts::sealed(row.try_get(key)?, row.try_get(secret)?))
 }
 
 /// The account's TOTP state.

@@ -26,6 +26,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::codec::{get_json, get_length, length, ts};
+use crate::audited::AuditLog;
 use crate::error::{Error, Result};
 use crate::model::{
     AuditCheckpointRow, AuditFilter, AuditLeaf, AuditRecord, NewAuditEvent, StoredAuditEvent,
@@ -62,7 +63,11 @@ pub(crate) async fn insert(conn: &mut PgConnection, event: &NewAuditEvent) -> Re
 
 /// Appends `events` in order inside the caller's write transaction (which
 /// must hold the audit lock), a few thousand per statement.
-pub(crate) async fn insert_all(conn: &mut PgConnection, events: &[NewAuditEvent]) -> Result<()> {
+pub(crate) async fn insert_all<'a>(
+    conn: &mut PgConnection,
+    events: impl IntoIterator<Item = &'a NewAuditEvent>,
+) -> Result<()> {
+    let events: Vec<&NewAuditEvent> = events.into_iter().collect();
     for chunk in events.chunks(INSERT_CHUNK) {
         let at: Vec<_> = chunk.iter().map(|e| ts(e.at)).collect();
         let actor: Vec<_> = chunk
@@ -133,22 +138,23 @@ pub(super) async fn stored_after(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            let at: chrono::DateTime<chrono::Utc> = row.try_get("at")?;
-            let actor: Option<uuid::Uuid> = row.try_get("actor")?;
-            Ok(StoredAuditEvent {
-                seq: row.try_get("seq")?,
-                at_micros: at.timestamp_micros(),
-                actor: actor.map(|a| a.as_bytes().to_vec()),
-                action: row.try_get("action")?,
-                object: row.try_get("object")?,
-                purpose: row.try_get("purpose")?,
-                outcome: row.try_get("outcome")?,
-                details: row.try_get("details")?,
-            })
-        })
-        .collect()
+    rows.iter().map(stored).collect()
+}
+
+/// A [`StoredAuditEvent`] from an event's columns, as stored.
+pub(super) fn stored(row: &PgRow) -> Result<StoredAuditEvent> {
+    let at: chrono::DateTime<chrono::Utc> = row.try_get("at")?;
+    let actor: Option<uuid::Uuid> = row.try_get("actor")?;
+    Ok(StoredAuditEvent {
+        seq: row.try_get("seq")?,
+        at_micros: at.timestamp_micros(),
+        actor: actor.map(|a| a.as_bytes().to_vec()),
+        action: row.try_get("action")?,
+        object: row.try_get("object")?,
+        purpose: row.try_get("purpose")?,
+        outcome: row.try_get("outcome")?,
+        details: row.try_get("details")?,
+    })
 }
 
 /// The Merkle leaves of up to `limit` events after `after_seq`.
@@ -424,7 +430,8 @@ fn record(row: &PgRow) -> Result<AuditRecord> {
     })
 }
 
-fn checkpoint(row: &PgRow) -> Result<AuditCheckpointRow> {
+/// An [`AuditCheckpointRow`] from a checkpoint's columns.
+pub(super) fn checkpoint(row: &PgRow) -> Result<AuditCheckpointRow> {
     Ok(AuditCheckpointRow {
         size: get_length(row, "size")?,
         root: row.try_get("root")?,
@@ -432,4 +439,14 @@ fn checkpoint(row: &PgRow) -> Result<AuditCheckpointRow> {
         frontier: row.try_get("frontier")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// The audited write appends through [`insert_all`].
+impl AuditLog for sqlx::Postgres {
+    fn append<'c>(
+        conn: &'c mut PgConnection,
+        events: Vec<&'c NewAuditEvent>,
+    ) -> impl Future<Output = Result<()>> + Send + 'c {
+        insert_all(conn, events)
+    }
 }

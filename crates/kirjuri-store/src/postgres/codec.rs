@@ -7,7 +7,6 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::error::ErrorKind;
 use sqlx::postgres::PgRow;
 
 use crate::error::{Error, Result};
@@ -27,21 +26,17 @@ pub(crate) fn opt_ts(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
 }
 
 /// An unsigned length as stored (`bigint` is signed).
-pub(crate) fn length(value: u64, column: &str) -> Result<i64> {
-    i64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: too large to store")))
-}
+pub(crate) use crate::codec::length;
 
 /// Reads a non-negative `bigint` length column.
 pub(crate) fn get_length(row: &PgRow, column: &str) -> Result<u64> {
-    let value: i64 = row.try_get(column)?;
-    u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: negative length")))
+    crate::codec::stored_length(row.try_get(column)?, column)
 }
 
 /// Reads a JSON column selected as text (`media::text AS media`, or the
 /// audit log's `details`, which is text).
 pub(crate) fn get_json(row: &PgRow, column: &str) -> Result<serde_json::Value> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|_| Error::Corrupt(format!("{column}: not valid JSON")))
+    crate::codec::json(&row.try_get::<String, _>(column)?, column)
 }
 
 /// Reads a `bigint` count.
@@ -60,19 +55,7 @@ pub(crate) fn write_error(
     uniques: &[(&str, &'static str)],
     fallback: &'static str,
 ) -> Error {
-    let Some(db) = err.as_database_error() else {
-        return Error::Database(err);
-    };
-    match db.kind() {
-        ErrorKind::UniqueViolation => {
-            let constraint = db.constraint().unwrap_or_default();
-            let what = uniques
-                .iter()
-                .find(|(name, _)| *name == constraint)
-                .map_or(fallback, |(_, what)| what);
-            Error::Conflict(what)
-        }
-        ErrorKind::ForeignKeyViolation => Error::NotFound,
-        _ => Error::Database(err),
-    }
+    crate::codec::write_error(err, uniques, fallback, |db, name| {
+        db.constraint().unwrap_or_default() == name
+    })
 }

@@ -34,13 +34,13 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use kirjuri_core::role::Role;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::PostgresStore;
-use super::codec::{get_json, get_length, length, opt_ts, ts};
+use super::codec::{length, opt_ts, ts};
+use super::{PostgresStore, accounts, audit, contacts, objects, retention};
+use crate::accounts as accounts_rules;
 use crate::copy::{
     Batch, ContactRecord, Cursor, Export, HoldTargetRecord, Import, ImportTransaction,
     SessionRecord, Table, UserRecord,
@@ -48,7 +48,7 @@ use crate::copy::{
 use crate::error::{Error, Result};
 use crate::model::{
     AuditCheckpointRow, ContactRow, IndexEntry, ObjectRow, SealedSecret, SessionRow,
-    StoredAuditEvent, TokenRow, TotpRow, UserRow,
+    StoredAuditEvent, TokenRow, TotpRow,
 };
 use crate::retention::{HoldRow, HoldTarget, TombstoneRow};
 
@@ -709,23 +709,8 @@ fn page_sql(sql: &str, key: &str, after: Option<Cursor>) -> String {
 }
 
 fn user(row: &PgRow) -> Result<UserRecord> {
-    let role: String = row.try_get("role")?;
     Ok(UserRecord {
-        user: UserRow {
-            id: UserId::from_uuid(row.try_get("id")?),
-            name: row.try_get("name")?,
-            role: role
-                .parse::<Role>()
-                .map_err(|_| Error::Corrupt("users.role: unknown role".into()))?,
-            password_hash: row.try_get("password_hash")?,
-            disabled: row.try_get("disabled")?,
-            created_at: row.try_get("created_at")?,
-            confidentiality_agreement: row.try_get("confidentiality_agreement")?,
-            failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?)
-                .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?,
-            locked_at: row.try_get("locked_at")?,
-            totp_enabled: row.try_get("totp_enabled")?,
-        },
+        user: accounts::user_from_row(row)?,
         language: row.try_get("language")?,
     })
 }
@@ -744,16 +729,7 @@ fn token(row: &PgRow) -> Result<TokenRow> {
 }
 
 fn sealed(row: &PgRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
-    let wrapped_key: Option<Vec<u8>> = row.try_get(key)?;
-    let sealed: Option<Vec<u8>> = row.try_get(secret)?;
-    Ok(match (wrapped_key, sealed) {
-        (Some(wrapped_key), Some(sealed)) => Some(SealedSecret {
-            wrapped_key,
-            sealed,
-        }),
-        (None, None) => None,
-        _ => return Err(Error::Corrupt(format!("user_totp.{key}: half a secret"))),
-    })
+    accounts_rules::sealed_whole(key, row.try_get(key)?, row.try_get(secret)?)
 }
 
 fn totp(row: &PgRow) -> Result<TotpRow> {
@@ -775,85 +751,6 @@ fn session(row: &PgRow) -> Result<SessionRecord> {
             last_seen_at: row.try_get("last_seen_at")?,
         },
         purpose: row.try_get("purpose")?,
-    })
-}
-
-fn object(row: &PgRow) -> Result<ObjectRow> {
-    Ok(ObjectRow {
-        id: ObjectId::from_uuid(row.try_get("id")?),
-        contact_id: ContactId::from_uuid(row.try_get("contact_id")?),
-        kind: row.try_get("kind")?,
-        wrapped_key: row.try_get("wrapped_key")?,
-        sha256: row.try_get("sha256")?,
-        plaintext_len: get_length(row, "plaintext_len")?,
-        stored_len: get_length(row, "stored_len")?,
-        media: get_json(row, "media")?,
-        retain_until: row.try_get("retain_until")?,
-        source: row
-            .try_get::<Option<Uuid>, _>("source_id")?
-            .map(ObjectId::from_uuid),
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn hold(row: &PgRow) -> Result<HoldRow> {
-    Ok(HoldRow {
-        id: row.try_get("id")?,
-        ground_kind: row.try_get("ground_kind")?,
-        ground: row.try_get("ground")?,
-        owner: UserId::from_uuid(row.try_get("owner")?),
-        review_by: row.try_get("review_by")?,
-        expires_at: row.try_get("expires_at")?,
-        scope: get_json(row, "scope")?,
-        created_at: row.try_get("created_at")?,
-        created_by: UserId::from_uuid(row.try_get("created_by")?),
-        lifted_at: row.try_get("lifted_at")?,
-        lifted_by: row
-            .try_get::<Option<Uuid>, _>("lifted_by")?
-            .map(UserId::from_uuid),
-        lift_reason: row.try_get("lift_reason")?,
-        reminded_at: row.try_get("reminded_at")?,
-    })
-}
-
-fn tombstone(row: &PgRow) -> Result<TombstoneRow> {
-    Ok(TombstoneRow {
-        id: row.try_get("id")?,
-        contact_id: ContactId::from_uuid(row.try_get("contact_id")?),
-        kind: row.try_get("kind")?,
-        rule: row.try_get("rule")?,
-        reason: row.try_get("reason")?,
-        sha256: row.try_get("sha256")?,
-        retain_until: row.try_get("retain_until")?,
-        deleted_at: row.try_get("deleted_at")?,
-        ledgered_at: row.try_get("ledgered_at")?,
-        storage_deleted_at: row.try_get("storage_deleted_at")?,
-    })
-}
-
-fn event(row: &PgRow) -> Result<StoredAuditEvent> {
-    let at: DateTime<Utc> = row.try_get("at")?;
-    Ok(StoredAuditEvent {
-        seq: row.try_get("seq")?,
-        at_micros: at.timestamp_micros(),
-        actor: row
-            .try_get::<Option<Uuid>, _>("actor")?
-            .map(|actor| actor.as_bytes().to_vec()),
-        action: row.try_get("action")?,
-        object: row.try_get("object")?,
-        purpose: row.try_get("purpose")?,
-        outcome: row.try_get("outcome")?,
-        details: row.try_get("details")?,
-    })
-}
-
-fn checkpoint(row: &PgRow) -> Result<AuditCheckpointRow> {
-    Ok(AuditCheckpointRow {
-        size: get_length(row, "size")?,
-        root: row.try_get("root")?,
-        note: row.try_get("note")?,
-        frontier: row.try_get("frontier")?,
-        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -924,20 +821,7 @@ impl PostgresStore {
             .iter()
             .map(|row| {
                 Ok(ContactRecord {
-                    contact: ContactRow {
-                        id: ContactId::from_uuid(row.try_get("id")?),
-                        external_id: row.try_get("external_id")?,
-                        channel: row.try_get("channel")?,
-                        started_at: row.try_get("started_at")?,
-                        ended_at: row.try_get("ended_at")?,
-                        agent: row.try_get("agent")?,
-                        service: row.try_get("service")?,
-                        created_at: row.try_get("created_at")?,
-                        created_by: UserId::from_uuid(row.try_get("created_by")?),
-                        sealed_document: row.try_get("sealed_document")?,
-                        document_key: row.try_get("document_key")?,
-                        retain_until: row.try_get("retain_until")?,
-                    },
+                    contact: contacts::from_row(row)?,
                     erased_at: row.try_get("erased_at")?,
                     index: Vec::new(),
                 })
@@ -1058,23 +942,23 @@ impl Export for PostgresStore {
             )?),
             Table::Objects => Batch::Objects(collect(
                 &self.export_keyed(table, after, limit).await?,
-                object,
+                objects::from_row,
             )?),
             Table::Holds => Batch::Holds(collect(
                 &self.export_keyed(table, after, limit).await?,
-                hold,
+                retention::hold_from_row,
             )?),
             Table::Tombstones => Batch::Tombstones(collect(
                 &self.export_keyed(table, after, limit).await?,
-                tombstone,
+                retention::tombstone_from_row,
             )?),
             Table::AuditEvents => Batch::AuditEvents(collect(
                 &self.export_keyed(table, after, limit).await?,
-                event,
+                audit::stored,
             )?),
             Table::AuditCheckpoints => Batch::AuditCheckpoints(collect(
                 &self.export_keyed(table, after, limit).await?,
-                checkpoint,
+                audit::checkpoint,
             )?),
         })
     }

@@ -31,7 +31,8 @@
 //! refuses a server without a valid certificate for its host name.
 //!
 //! **Audit order across nodes.** Every transaction that appends to the
-//! audit log starts with [`PostgresStore::begin_write`]: `BEGIN ISOLATION
+//! audit log starts with [`PostgresStore::begin_write`] (the audited writes
+//! through `write_audited`, which runs the flow of `crate::audited` once): `BEGIN ISOLATION
 //! LEVEL READ COMMITTED` and a transaction-scoped advisory lock
 //! ([`AUDIT_LOCK`]) held until commit or rollback. Under it the audit
 //! module numbers events `max(seq) + 1`, so sequence numbers are commit
@@ -50,7 +51,7 @@
 //! existing row, so it holds across nodes whatever the lock does.
 //!
 //! What this module is not: the retention queries (`retention`, written
-//! against the same helpers: `begin_write`, `audit::insert`, `codec`) and
+//! against the same helpers: `write_audited`, `codec`) and
 //! the schema itself (the migrations).
 
 mod accounts;
@@ -70,8 +71,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Acquire, Postgres, Transaction};
+use sqlx::{Acquire, PgConnection, Postgres, Transaction};
 
+use crate::audited::{self, Audited};
 use crate::error::{Error, Result};
 use crate::model::SessionPreferences;
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -178,15 +180,42 @@ impl PostgresStore {
     /// every transaction that appends an audit event must begin here (see
     /// the module docs). Read committed, whatever the server's default.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
+        self.begin_locked(AUDIT_LOCK).await
+    }
+
+    /// Starts a read committed transaction that first takes the
+    /// transaction-scoped advisory lock `lock`, held until it ends.
+    async fn begin_locked(&self, lock: i64) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self
             .pool
             .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_LOCK)
+            .bind(lock)
             .execute(&mut *tx)
             .await?;
         Ok(tx)
+    }
+
+    /// The audited write ([`audited::run`]) in a transaction from
+    /// [`Self::begin_write`], appending with [`audit`]'s `insert_all`.
+    pub(crate) async fn write_audited_if<'e, T>(
+        &self,
+        write: impl AsyncFnOnce(&mut PgConnection) -> Result<Audited<'e, T>>,
+    ) -> Result<T> {
+        let tx = self.begin_write().await?;
+        audited::run(tx, write).await
+    }
+
+    /// [`Self::write_audited_if`] for a write that always commits, with
+    /// `events`.
+    pub(crate) async fn write_audited<'e, T>(
+        &self,
+        events: impl IntoIterator<Item = &'e NewAuditEvent>,
+        write: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
+    ) -> Result<T> {
+        self.write_audited_if(async |conn| Ok(Audited::commit(write(conn).await?, events)))
+            .await
     }
 }
 
@@ -313,14 +342,13 @@ impl Store for PostgresStore {
         index: &[IndexEntry],
         audit: &NewAuditEvent,
     ) -> Result<InsertOutcome> {
-        let mut tx = self.begin_write().await?;
-        let outcome = contacts::insert(&mut tx, contact, index).await?;
-        if outcome == InsertOutcome::Created {
-            audit::insert(&mut tx, audit).await?;
-            tx.commit().await?;
-        }
-        // On `Existing` the transaction wrote nothing; dropping it rolls back.
-        Ok(outcome)
+        self.write_audited_if(async |tx| {
+            let outcome = contacts::insert(tx, contact, index).await?;
+            // On `Existing` the transaction wrote nothing: roll it back.
+            let created = outcome == InsertOutcome::Created;
+            Ok(Audited::commit_if(created, outcome, [audit]))
+        })
+        .await
     }
 
     async fn contact(&self, id: &ContactId) -> Result<Option<ContactRow>> {
@@ -346,14 +374,13 @@ impl Store for PostgresStore {
         object: &ObjectRow,
         audit: &NewAuditEvent,
     ) -> Result<CommitOutcome> {
-        let mut tx = self.begin_write().await?;
-        let outcome = objects::commit(&mut tx, object).await?;
-        if outcome == CommitOutcome::Committed {
-            audit::insert(&mut tx, audit).await?;
-        }
-        // Commit in both cases: the pending row is gone either way.
-        tx.commit().await?;
-        Ok(outcome)
+        self.write_audited_if(async |tx| {
+            let outcome = objects::commit(tx, object).await?;
+            // Commit in both cases: the pending row is gone either way.
+            let committed = outcome == CommitOutcome::Committed;
+            Ok(Audited::commit(outcome, committed.then_some(audit)))
+        })
+        .await
     }
 
     async fn abort_object(&self, id: &ObjectId) -> Result<()> {
@@ -386,11 +413,8 @@ impl Store for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::insert_user(&mut tx, user).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| accounts::insert_user(tx, user).await)
+            .await
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
@@ -403,11 +427,8 @@ impl Store for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(token_id = %token.id, user_id = %token.user_id))]
     async fn insert_token(&self, token: &TokenRow, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::insert_token(&mut tx, token).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| accounts::insert_token(tx, token).await)
+            .await
     }
 
     async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>> {
@@ -435,11 +456,10 @@ impl Store for PostgresStore {
             .first()
             .map(|e| e.at)
             .ok_or(Error::Conflict("no audit event"))?;
-        let mut tx = self.begin_write().await?;
-        accounts::update_user(&mut tx, id, update, at).await?;
-        audit::insert_all(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited(audit, async |tx| {
+            accounts::update_user(tx, id, update, at).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -464,23 +484,21 @@ impl Store for PostgresStore {
         failed: &NewAuditEvent,
         lockout: &NewAuditEvent,
     ) -> Result<FailedLogin> {
-        let mut tx = self.begin_write().await?;
-        let outcome = accounts::record_failed_login(&mut tx, id, lock_after, failed.at).await?;
-        audit::insert(&mut tx, failed).await?;
-        if outcome.locked_now {
-            audit::insert(&mut tx, lockout).await?;
-        }
-        tx.commit().await?;
-        Ok(outcome)
+        self.write_audited_if(async |tx| {
+            let outcome = accounts::record_failed_login(tx, id, lock_after, failed.at).await?;
+            let lockout = outcome.locked_now.then_some(lockout);
+            Ok(Audited::commit(
+                outcome,
+                std::iter::once(failed).chain(lockout),
+            ))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::unlock_user(&mut tx, id).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| accounts::unlock_user(tx, id).await)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -491,11 +509,10 @@ impl Store for PostgresStore {
         keep_session: Option<&uuid::Uuid>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::set_password(&mut tx, id, password_hash, keep_session, audit.at).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            accounts::set_password(tx, id, password_hash, keep_session, audit.at).await
+        })
+        .await
     }
 
     async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
@@ -509,20 +526,18 @@ impl Store for PostgresStore {
         pending: &SealedSecret,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::begin_totp(&mut tx, user, pending).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            accounts::begin_totp(tx, user, pending).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::confirm_totp(&mut tx, user, step).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            accounts::confirm_totp(tx, user, step).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %session.id, user_id = %session.user_id))]
@@ -533,11 +548,10 @@ impl Store for PostgresStore {
         cutoff: SessionCutoff,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::insert_session(&mut tx, session, totp_step, cutoff).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            accounts::insert_session(tx, session, totp_step, cutoff).await
+        })
+        .await
     }
 
     async fn session_by_hash(&self, hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
@@ -550,11 +564,8 @@ impl Store for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn delete_session(&self, id: &uuid::Uuid, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::delete_session(&mut tx, id).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| accounts::delete_session(tx, id).await)
+            .await
     }
 
     async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
@@ -584,13 +595,11 @@ impl Store for PostgresStore {
         at: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let changed = accounts::revoke_token(&mut tx, id, at).await?;
-        if changed {
-            audit::insert(&mut tx, audit).await?;
-            tx.commit().await?;
-        }
-        Ok(changed)
+        self.write_audited_if(async |tx| {
+            let changed = accounts::revoke_token(tx, id, at).await?;
+            Ok(Audited::commit_if(changed, changed, [audit]))
+        })
+        .await
     }
 
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
@@ -605,10 +614,7 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        audit::insert_all(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited(events, async |_| Ok(())).await
     }
 
     async fn audit_head(&self) -> Result<i64> {
@@ -654,14 +660,7 @@ impl Store for PostgresStore {
         previous: Option<u64>,
     ) -> Result<bool> {
         // Its own lock, not the audit lock: signing never waits for writers.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-            .await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CHECKPOINT_LOCK)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin_locked(CHECKPOINT_LOCK).await?;
         let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
         tx.commit().await?;
         Ok(stored)

@@ -5,7 +5,8 @@
 //! What differs from SQLite:
 //! * Batches travel as arrays (`unnest`, `= ANY`), one statement per
 //!   [`CHUNK`] rows whatever the row's width, and one round trip each.
-//! * Every write starts with `begin_write` (the audit lock), so writes that
+//! * Every audited write runs in `write_audited` (whose transaction takes
+//!   the audit lock first, in `begin_write`), so writes that
 //!   re-check "expired and unheld" queue behind a hold being placed and see
 //!   it once it commits (read committed: each statement sees every commit
 //!   made before it started). An erasure also locks its contacts' rows
@@ -13,7 +14,7 @@
 //!   upload's insert holds a key-share lock on its contact until it
 //!   commits, so the re-check waits for it and then sees it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,12 +24,16 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::codec::{get_count, get_json, opt_ts, ts, write_error};
-use super::{PostgresStore, audit, contacts, objects};
+use super::{PostgresStore, contacts, objects};
+use crate::audited::Audited;
 use crate::error::{Error, Result};
 use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
 use crate::retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,
+};
+use crate::retention::{
+    contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
 };
 
 /// Rows per statement of a batch.
@@ -79,65 +84,59 @@ impl RetentionStore for PostgresStore {
         targets: &[HoldTarget],
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, \
+        self.write_audited([audit], async |tx| {
+            sqlx::query(
+                "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, \
                  scope, created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(hold.id)
-        .bind(hold.ground_kind.as_str())
-        .bind(hold.ground.as_str())
-        .bind(hold.owner.as_uuid())
-        .bind(ts(hold.review_by))
-        .bind(opt_ts(hold.expires_at))
-        .bind(hold.scope.to_string())
-        .bind(ts(hold.created_at))
-        .bind(hold.created_by.as_uuid())
-        .bind(opt_ts(hold.lifted_at))
-        .bind(hold.lifted_by.as_ref().map(UserId::as_uuid))
-        .bind(hold.lift_reason.as_deref())
-        .bind(opt_ts(hold.reminded_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(|err| write_error(err, &[("legal_holds_pkey", "hold id")], "hold"))?;
+            )
+            .bind(hold.id)
+            .bind(hold.ground_kind.as_str())
+            .bind(hold.ground.as_str())
+            .bind(hold.owner.as_uuid())
+            .bind(ts(hold.review_by))
+            .bind(opt_ts(hold.expires_at))
+            .bind(hold.scope.to_string())
+            .bind(ts(hold.created_at))
+            .bind(hold.created_by.as_uuid())
+            .bind(opt_ts(hold.lifted_at))
+            .bind(hold.lifted_by.as_ref().map(UserId::as_uuid))
+            .bind(hold.lift_reason.as_deref())
+            .bind(opt_ts(hold.reminded_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| write_error(err, &[("legal_holds_pkey", "hold id")], "hold"))?;
 
-        // Sorted and without repeats: every row of a chunk must be inserted,
-        // so a shortfall means exactly "a target does not exist".
-        let targets: Vec<HoldTarget> = targets
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        for chunk in targets.chunks(CHUNK) {
-            let contact_ids: Vec<Uuid> = chunk.iter().map(|t| *t.contact_id.as_uuid()).collect();
-            let object_ids: Vec<Option<Uuid>> = chunk
-                .iter()
-                .map(|t| t.object_id.map(|id| *id.as_uuid()))
-                .collect();
-            let inserted = sqlx::query(
-                "INSERT INTO legal_hold_targets (hold_id, contact_id, object_id) \
+            let targets = distinct_targets(targets);
+            for chunk in targets.chunks(CHUNK) {
+                let contact_ids: Vec<Uuid> =
+                    chunk.iter().map(|t| *t.contact_id.as_uuid()).collect();
+                let object_ids: Vec<Option<Uuid>> = chunk
+                    .iter()
+                    .map(|t| t.object_id.map(|id| *id.as_uuid()))
+                    .collect();
+                let inserted = sqlx::query(
+                    "INSERT INTO legal_hold_targets (hold_id, contact_id, object_id) \
                  SELECT $1, v.contact_id, v.object_id \
                  FROM unnest($2::uuid[], $3::uuid[]) AS v(contact_id, object_id) \
                  WHERE EXISTS (SELECT 1 FROM contacts AS c WHERE c.id = v.contact_id) \
                    AND (v.object_id IS NULL OR EXISTS (SELECT 1 FROM objects AS o \
                         WHERE o.id = v.object_id AND o.contact_id = v.contact_id))",
-            )
-            .bind(hold.id)
-            .bind(contact_ids)
-            .bind(object_ids)
-            .execute(&mut *tx)
-            .await
-            .map_err(|err| write_error(err, &[], "hold target"))?;
-            if inserted.rows_affected() != chunk.len() as u64 {
-                // Dropping the transaction rolls back the hold and its targets.
-                return Err(Error::NotFound);
+                )
+                .bind(hold.id)
+                .bind(contact_ids)
+                .bind(object_ids)
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| write_error(err, &[], "hold target"))?;
+                if inserted.rows_affected() != chunk.len() as u64 {
+                    // Dropping the transaction rolls back the hold and its targets.
+                    return Err(Error::NotFound);
+                }
             }
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     async fn hold(&self, id: &Uuid) -> Result<Option<HoldSummary>> {
@@ -222,27 +221,27 @@ impl RetentionStore for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let lifted = sqlx::query(
-            "UPDATE legal_holds SET lifted_at = $1, lifted_by = $2, lift_reason = $3 \
+        self.write_audited_if(async |tx| {
+            let lifted = sqlx::query(
+                "UPDATE legal_holds SET lifted_at = $1, lifted_by = $2, lift_reason = $3 \
              WHERE id = $4 AND lifted_at IS NULL",
-        )
-        .bind(ts(lift.at))
-        .bind(lift.by.as_uuid())
-        .bind(lift.reason.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if lifted.rows_affected() == 0 {
-            return if hold_exists(&mut tx, id).await? {
-                Ok(false)
-            } else {
-                Err(Error::NotFound)
-            };
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+            )
+            .bind(ts(lift.at))
+            .bind(lift.by.as_uuid())
+            .bind(lift.reason.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if lifted.rows_affected() == 0 {
+                return if hold_exists(tx, id).await? {
+                    Ok(Audited::roll_back(false))
+                } else {
+                    Err(Error::NotFound)
+                };
+            }
+            Ok(Audited::commit(true, [audit]))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
@@ -252,19 +251,20 @@ impl RetentionStore for PostgresStore {
         review_by: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let changed =
-            sqlx::query("UPDATE legal_holds SET review_by = $1, reminded_at = NULL WHERE id = $2")
-                .bind(ts(review_by))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        if changed.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            let changed = sqlx::query(
+                "UPDATE legal_holds SET review_by = $1, reminded_at = NULL WHERE id = $2",
+            )
+            .bind(ts(review_by))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if changed.rows_affected() == 0 {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
@@ -274,18 +274,18 @@ impl RetentionStore for PostgresStore {
         at: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let changed = sqlx::query("UPDATE legal_holds SET reminded_at = $1 WHERE id = $2")
-            .bind(ts(at))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if changed.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            let changed = sqlx::query("UPDATE legal_holds SET reminded_at = $1 WHERE id = $2")
+                .bind(ts(at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if changed.rows_affected() == 0 {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn expired_objects(
@@ -315,129 +315,116 @@ impl RetentionStore for PostgresStore {
         if shreds.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
-        let mut deleted = HashSet::with_capacity(shreds.len());
-        for chunk in shreds.chunks(CHUNK) {
-            let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
-            // The re-check is in the delete itself, so nothing can change in
-            // between.
-            let mut query =
-                QueryBuilder::<Postgres>::new("DELETE FROM objects AS o WHERE o.id = ANY(");
-            query.push_bind(ids).push("::uuid[])");
-            if let ShredMode::Expired { now } = mode {
-                query
-                    .push(" AND o.retain_until <= ")
-                    .push_bind(ts(now))
-                    .push(" AND NOT ")
-                    .push(HELD_OBJECT)
-                    .push_bind(ts(now))
-                    .push("))");
+        self.write_audited_if(async |tx| {
+            let mut deleted = HashSet::with_capacity(shreds.len());
+            for chunk in shreds.chunks(CHUNK) {
+                let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
+                // The re-check is in the delete itself, so nothing can change in
+                // between.
+                let mut query =
+                    QueryBuilder::<Postgres>::new("DELETE FROM objects AS o WHERE o.id = ANY(");
+                query.push_bind(ids).push("::uuid[])");
+                if let ShredMode::Expired { now } = mode {
+                    query
+                        .push(" AND o.retain_until <= ")
+                        .push_bind(ts(now))
+                        .push(" AND NOT ")
+                        .push(HELD_OBJECT)
+                        .push_bind(ts(now))
+                        .push("))");
+                }
+                query.push(" RETURNING o.id");
+                let rows = query.build().fetch_all(&mut *tx).await?;
+                for row in &rows {
+                    deleted.insert(row.try_get::<Uuid, _>("id")?);
+                }
             }
-            query.push(" RETURNING o.id");
-            let rows = query.build().fetch_all(&mut *tx).await?;
-            for row in &rows {
-                deleted.insert(row.try_get::<Uuid, _>("id")?);
-            }
-        }
-        let done = in_input_order(shreds, &deleted);
-        let tombstones: Vec<TombstoneRow> =
-            done.iter().map(|shred| shred.tombstone.clone()).collect();
-        insert_tombstones(&mut tx, &tombstones).await?;
-        let events: Vec<NewAuditEvent> = done.iter().map(|shred| shred.audit.clone()).collect();
-        audit::insert_all(&mut tx, &events).await?;
-        tx.commit().await?;
-        Ok(done
-            .iter()
-            .map(|shred| ObjectId::from_uuid(shred.tombstone.id))
-            .collect())
+            let done = in_input_order(shreds, &deleted);
+            let tombstones: Vec<TombstoneRow> =
+                done.iter().map(|shred| shred.tombstone.clone()).collect();
+            insert_tombstones(tx, &tombstones).await?;
+            let ids = done
+                .iter()
+                .map(|shred| ObjectId::from_uuid(shred.tombstone.id))
+                .collect();
+            Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>> {
         // One row per contact: an `UPDATE … FROM` matching a contact twice
         // would take either row's time.
-        let mut seen = HashSet::with_capacity(shreds.len());
-        let unique: Vec<&Shred> = shreds
-            .iter()
-            .filter(|shred| seen.insert(shred.tombstone.id))
-            .collect();
+        let unique = first_of_each(shreds);
         if unique.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
-        let mut erased = HashSet::with_capacity(unique.len());
-        for chunk in unique.chunks(CHUNK) {
-            let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
-            let at: Vec<DateTime<Utc>> = chunk
-                .iter()
-                .map(|shred| ts(shred.tombstone.deleted_at))
+        self.write_audited_if(async |tx| {
+            let mut erased = HashSet::with_capacity(unique.len());
+            for chunk in unique.chunks(CHUNK) {
+                let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
+                let at: Vec<DateTime<Utc>> = chunk
+                    .iter()
+                    .map(|shred| ts(shred.tombstone.deleted_at))
+                    .collect();
+                // In id order, so two erasures of overlapping batches cannot
+                // deadlock (they queue on the audit lock anyway).
+                sqlx::query("SELECT 1 FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut query = QueryBuilder::<Postgres>::new(
+                    "UPDATE contacts AS c SET sealed_document = ''::bytea, \
+                         document_key = ''::bytea, erased_at = v.at FROM unnest(",
+                );
+                query.push_bind(ids).push("::uuid[], ").push_bind(at).push(
+                    "::timestamptz[]) AS v(id, at) \
+                         WHERE c.id = v.id AND c.erased_at IS NULL",
+                );
+                if let ShredMode::Expired { now } = mode {
+                    query
+                        .push(" AND c.retain_until <= ")
+                        .push_bind(ts(now))
+                        .push(" AND NOT ")
+                        .push(HELD_CONTACT)
+                        .push_bind(ts(now))
+                        .push("))")
+                        .push(
+                            " AND NOT EXISTS (SELECT 1 FROM pending_objects AS p \
+                                 WHERE p.contact_id = c.id) \
+                             AND NOT EXISTS (SELECT 1 FROM objects AS o \
+                                 WHERE o.contact_id = c.id)",
+                        );
+                }
+                query.push(" RETURNING c.id");
+                let rows = query.build().fetch_all(&mut *tx).await?;
+                for row in &rows {
+                    erased.insert(row.try_get::<Uuid, _>("id")?);
+                }
+            }
+            let done: Vec<&Shred> = unique
+                .into_iter()
+                .filter(|shred| erased.contains(&shred.tombstone.id))
                 .collect();
-            // In id order, so two erasures of overlapping batches cannot
-            // deadlock (they queue on the audit lock anyway).
-            sqlx::query("SELECT 1 FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await?;
-            let mut query = QueryBuilder::<Postgres>::new(
-                "UPDATE contacts AS c SET sealed_document = ''::bytea, document_key = ''::bytea, \
-                     erased_at = v.at FROM unnest(",
-            );
-            query
-                .push_bind(ids)
-                .push("::uuid[], ")
-                .push_bind(at)
-                .push("::timestamptz[]) AS v(id, at) WHERE c.id = v.id AND c.erased_at IS NULL");
-            if let ShredMode::Expired { now } = mode {
-                query
-                    .push(" AND c.retain_until <= ")
-                    .push_bind(ts(now))
-                    .push(" AND NOT ")
-                    .push(HELD_CONTACT)
-                    .push_bind(ts(now))
-                    .push("))")
-                    .push(
-                        " AND NOT EXISTS (SELECT 1 FROM pending_objects AS p \
-                             WHERE p.contact_id = c.id) \
-                         AND NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.contact_id = c.id)",
-                    );
-            }
-            query.push(" RETURNING c.id");
-            let rows = query.build().fetch_all(&mut *tx).await?;
-            for row in &rows {
-                erased.insert(row.try_get::<Uuid, _>("id")?);
-            }
-        }
-        let done: Vec<&Shred> = unique
-            .into_iter()
-            .filter(|shred| erased.contains(&shred.tombstone.id))
-            .collect();
 
-        for chunk in done.chunks(CHUNK) {
-            let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
-            sqlx::query("DELETE FROM contact_index WHERE contact_id = ANY($1)")
-                .bind(ids)
-                .execute(&mut *tx)
-                .await?;
-        }
-        // A contact's document lives nowhere else: its tombstone is born
-        // with the storage step done, and is never a digest of anything.
-        let tombstones: Vec<TombstoneRow> = done
-            .iter()
-            .map(|shred| TombstoneRow {
-                kind: "contact".into(),
-                sha256: None,
-                storage_deleted_at: Some(shred.tombstone.deleted_at),
-                ..shred.tombstone.clone()
-            })
-            .collect();
-        insert_tombstones(&mut tx, &tombstones).await?;
-        let events: Vec<NewAuditEvent> = done.iter().map(|shred| shred.audit.clone()).collect();
-        audit::insert_all(&mut tx, &events).await?;
-        tx.commit().await?;
-        Ok(done
-            .iter()
-            .map(|shred| ContactId::from_uuid(shred.tombstone.id))
-            .collect())
+            for chunk in done.chunks(CHUNK) {
+                let ids: Vec<Uuid> = chunk.iter().map(|shred| shred.tombstone.id).collect();
+                sqlx::query("DELETE FROM contact_index WHERE contact_id = ANY($1)")
+                    .bind(ids)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let tombstones: Vec<TombstoneRow> =
+                done.iter().map(|shred| contact_tombstone(shred)).collect();
+            insert_tombstones(tx, &tombstones).await?;
+            let ids = done
+                .iter()
+                .map(|shred| ContactId::from_uuid(shred.tombstone.id))
+                .collect();
+            Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+        })
+        .await
     }
 
     async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>> {
@@ -545,53 +532,37 @@ impl RetentionStore for PostgresStore {
         audit: &[NewAuditEvent],
     ) -> Result<u64> {
         // A policy change can touch millions of rows: one statement per
-        // table and chunk. A row named twice takes its earliest deadline.
-        let mut earliest: BTreeMap<(bool, Uuid), DateTime<Utc>> = BTreeMap::new();
-        for change in changes {
-            let at = ts(change.retain_until);
-            earliest
-                .entry((change.contact, change.id))
-                .and_modify(|t| *t = (*t).min(at))
-                .or_insert(at);
-        }
-        let mut tx = self.begin_write().await?;
-        let mut changed = 0;
-        for (table, contact) in [("objects", false), ("contacts", true)] {
-            let rows: Vec<(Uuid, DateTime<Utc>)> = earliest
-                .iter()
-                .filter(|((is_contact, _), _)| *is_contact == contact)
-                .map(|((_, id), at)| (*id, *at))
-                .collect();
-            // The guard `retain_until > new` is what makes this lower-only.
-            let sql = format!(
-                "UPDATE {table} AS x SET retain_until = v.at \
+        // table and chunk.
+        let earliest = earliest_deadlines(changes);
+        self.write_audited(audit, async |tx| {
+            let mut changed = 0;
+            for (table, contact) in [("objects", false), ("contacts", true)] {
+                let rows: Vec<(Uuid, DateTime<Utc>)> = earliest
+                    .iter()
+                    .filter(|((is_contact, _), _)| *is_contact == contact)
+                    .map(|((_, id), at)| (*id, ts(*at)))
+                    .collect();
+                // The guard `retain_until > new` is what makes this lower-only.
+                let sql = format!(
+                    "UPDATE {table} AS x SET retain_until = v.at \
                  FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) \
                  WHERE x.id = v.id AND x.retain_until > v.at"
-            );
-            for chunk in rows.chunks(CHUNK) {
-                let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
-                let at: Vec<DateTime<Utc>> = chunk.iter().map(|(_, at)| *at).collect();
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(ids)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                changed += done.rows_affected();
+                );
+                for chunk in rows.chunks(CHUNK) {
+                    let ids: Vec<Uuid> = chunk.iter().map(|(id, _)| *id).collect();
+                    let at: Vec<DateTime<Utc>> = chunk.iter().map(|(_, at)| *at).collect();
+                    let done = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(ids)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                    changed += done.rows_affected();
+                }
             }
-        }
-        audit::insert_all(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(changed)
+            Ok(changed)
+        })
+        .await
     }
-}
-
-/// The shreds whose ids are in `done`, in input order, each once.
-fn in_input_order<'a>(shreds: &'a [Shred], done: &HashSet<Uuid>) -> Vec<&'a Shred> {
-    let mut seen = HashSet::with_capacity(done.len());
-    shreds
-        .iter()
-        .filter(|shred| done.contains(&shred.tombstone.id) && seen.insert(shred.tombstone.id))
-        .collect()
 }
 
 /// Inserts tombstones, keeping any that already exists (a replay of the
@@ -752,7 +723,8 @@ fn upcoming_query(
     query
 }
 
-fn hold_from_row(row: &PgRow) -> Result<HoldRow> {
+/// A [`HoldRow`] from [`HOLD_COLUMNS`] (or columns of the same names).
+pub(super) fn hold_from_row(row: &PgRow) -> Result<HoldRow> {
     let lifted_by: Option<Uuid> = row.try_get("lifted_by")?;
     Ok(HoldRow {
         id: row.try_get("id")?,
@@ -778,7 +750,8 @@ fn summary_from_row(row: &PgRow) -> Result<HoldSummary> {
     })
 }
 
-fn tombstone_from_row(row: &PgRow) -> Result<TombstoneRow> {
+/// A [`TombstoneRow`] from the tombstone columns, by name.
+pub(super) fn tombstone_from_row(row: &PgRow) -> Result<TombstoneRow> {
     Ok(TombstoneRow {
         id: row.try_get("id")?,
         contact_id: ContactId::from_uuid(row.try_get("contact_id")?),

@@ -13,6 +13,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::codec::{get_json, get_length, get_opt_uuid, get_time, length, micros};
+use crate::audited::AuditLog;
 use crate::error::{Error, Result};
 use crate::model::{
     AuditCheckpointRow, AuditFilter, AuditLeaf, AuditRecord, NewAuditEvent, StoredAuditEvent,
@@ -107,20 +108,21 @@ pub(super) async fn stored_after(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(StoredAuditEvent {
-                seq: row.try_get("seq")?,
-                at_micros: row.try_get("at")?,
-                actor: row.try_get("actor")?,
-                action: row.try_get("action")?,
-                object: row.try_get("object")?,
-                purpose: row.try_get("purpose")?,
-                outcome: row.try_get("outcome")?,
-                details: row.try_get("details")?,
-            })
-        })
-        .collect()
+    rows.iter().map(stored).collect()
+}
+
+/// A [`StoredAuditEvent`] from an event's columns, as stored.
+pub(super) fn stored(row: &SqliteRow) -> Result<StoredAuditEvent> {
+    Ok(StoredAuditEvent {
+        seq: row.try_get("seq")?,
+        at_micros: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        object: row.try_get("object")?,
+        purpose: row.try_get("purpose")?,
+        outcome: row.try_get("outcome")?,
+        details: row.try_get("details")?,
+    })
 }
 
 /// The Merkle leaves of up to `limit` events after `after_seq`.
@@ -352,7 +354,8 @@ fn record(row: &SqliteRow) -> Result<AuditRecord> {
     })
 }
 
-fn checkpoint(row: &SqliteRow) -> Result<AuditCheckpointRow> {
+/// An [`AuditCheckpointRow`] from a checkpoint's columns.
+pub(super) fn checkpoint(row: &SqliteRow) -> Result<AuditCheckpointRow> {
     Ok(AuditCheckpointRow {
         size: get_length(row, "size")?,
         root: row.try_get("root")?,
@@ -360,6 +363,16 @@ fn checkpoint(row: &SqliteRow) -> Result<AuditCheckpointRow> {
         frontier: row.try_get("frontier")?,
         created_at: get_time(row, "created_at")?,
     })
+}
+
+/// The audited write appends through [`insert_all`].
+impl AuditLog for sqlx::Sqlite {
+    fn append<'c>(
+        conn: &'c mut SqliteConnection,
+        events: Vec<&'c NewAuditEvent>,
+    ) -> impl Future<Output = Result<()>> + Send + 'c {
+        insert_all(conn, events)
+    }
 }
 
 #[cfg(test)]

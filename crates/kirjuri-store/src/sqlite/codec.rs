@@ -5,7 +5,6 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteRow;
 
 use crate::error::{Error, Result};
@@ -21,9 +20,7 @@ pub(crate) fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
 }
 
 /// An unsigned length as stored (SQLite integers are signed 64-bit).
-pub(crate) fn length(value: u64, column: &str) -> Result<i64> {
-    i64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: too large to store")))
-}
+pub(crate) use crate::codec::length;
 
 /// Reads a timestamp column.
 pub(crate) fn get_time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
@@ -49,14 +46,12 @@ pub(crate) fn get_opt_uuid(row: &SqliteRow, column: &str) -> Result<Option<uuid:
 
 /// Reads a non-negative length column.
 pub(crate) fn get_length(row: &SqliteRow, column: &str) -> Result<u64> {
-    let value: i64 = row.try_get(column)?;
-    u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: negative length")))
+    crate::codec::stored_length(row.try_get(column)?, column)
 }
 
 /// Reads a JSON text column.
 pub(crate) fn get_json(row: &SqliteRow, column: &str) -> Result<serde_json::Value> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|_| Error::Corrupt(format!("{column}: not valid JSON")))
+    crate::codec::json(&row.try_get::<String, _>(column)?, column)
 }
 
 pub(crate) fn time_from_micros(value: i64, column: &str) -> Result<DateTime<Utc>> {
@@ -75,19 +70,7 @@ pub(crate) fn write_error(
     uniques: &[(&str, &'static str)],
     fallback: &'static str,
 ) -> Error {
-    let Some(db) = err.as_database_error() else {
-        return Error::Database(err);
-    };
-    match db.kind() {
-        ErrorKind::UniqueViolation => {
-            let message = db.message();
-            let what = uniques
-                .iter()
-                .find(|(column, _)| message.contains(column))
-                .map_or(fallback, |(_, what)| what);
-            Error::Conflict(what)
-        }
-        ErrorKind::ForeignKeyViolation => Error::NotFound,
-        _ => Error::Database(err),
-    }
+    crate::codec::write_error(err, uniques, fallback, |db, column| {
+        db.message().contains(column)
+    })
 }

@@ -15,23 +15,20 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use kirjuri_core::role::Role;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::SqliteStore;
-use super::codec::{get_json, get_length, get_opt_time, get_opt_uuid, get_time, get_uuid};
+use super::codec::{get_opt_time, get_opt_uuid, get_time, get_uuid};
+use crate::accounts;
 use crate::copy::{
     Batch, ContactRecord, Cursor, Export, HoldTargetRecord, SessionRecord, Table, UserRecord,
 };
 use crate::error::{Error, Result};
-use crate::model::{
-    AuditCheckpointRow, IndexEntry, SealedSecret, SessionRow, StoredAuditEvent, TokenRow, TotpRow,
-    UserRow,
-};
-use crate::retention::{HoldRow, HoldTarget, TombstoneRow};
+use crate::model::{IndexEntry, SealedSecret, SessionRow, TokenRow, TotpRow};
+use crate::retention::HoldTarget;
 
 /// A consistent read of one SQLite register, page by page.
 #[derive(Debug)]
@@ -79,23 +76,8 @@ fn bind_key<'q>(
 }
 
 fn user(row: &SqliteRow) -> Result<UserRecord> {
-    let role: String = row.try_get("role")?;
     Ok(UserRecord {
-        user: UserRow {
-            id: UserId::from_uuid(get_uuid(row, "id")?),
-            name: row.try_get("name")?,
-            role: role
-                .parse::<Role>()
-                .map_err(|_| Error::Corrupt("users.role: unknown role".into()))?,
-            password_hash: row.try_get("password_hash")?,
-            disabled: row.try_get("disabled")?,
-            created_at: get_time(row, "created_at")?,
-            confidentiality_agreement: row.try_get("confidentiality_agreement")?,
-            failed_logins: u32::try_from(row.try_get::<i64, _>("failed_logins")?)
-                .map_err(|_| Error::Corrupt("users.failed_logins: out of range".into()))?,
-            locked_at: get_opt_time(row, "locked_at")?,
-            totp_enabled: row.try_get("totp_enabled")?,
-        },
+        user: super::accounts::user_from_row(row)?,
         language: row.try_get("language")?,
     })
 }
@@ -114,16 +96,7 @@ fn token(row: &SqliteRow) -> Result<TokenRow> {
 }
 
 fn sealed(row: &SqliteRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
-    let wrapped_key: Option<Vec<u8>> = row.try_get(key)?;
-    let sealed: Option<Vec<u8>> = row.try_get(secret)?;
-    Ok(match (wrapped_key, sealed) {
-        (Some(wrapped_key), Some(sealed)) => Some(SealedSecret {
-            wrapped_key,
-            sealed,
-        }),
-        (None, None) => None,
-        _ => return Err(Error::Corrupt(format!("user_totp.{key}: half a secret"))),
-    })
+    accounts::sealed_whole(key, row.try_get(key)?, row.try_get(secret)?)
 }
 
 fn totp(row: &SqliteRow) -> Result<TotpRow> {
@@ -148,24 +121,6 @@ fn session(row: &SqliteRow) -> Result<SessionRecord> {
     })
 }
 
-fn hold(row: &SqliteRow) -> Result<HoldRow> {
-    Ok(HoldRow {
-        id: get_uuid(row, "id")?,
-        ground_kind: row.try_get("ground_kind")?,
-        ground: row.try_get("ground")?,
-        owner: UserId::from_uuid(get_uuid(row, "owner")?),
-        review_by: get_time(row, "review_by")?,
-        expires_at: get_opt_time(row, "expires_at")?,
-        scope: get_json(row, "scope")?,
-        created_at: get_time(row, "created_at")?,
-        created_by: UserId::from_uuid(get_uuid(row, "created_by")?),
-        lifted_at: get_opt_time(row, "lifted_at")?,
-        lifted_by: get_opt_uuid(row, "lifted_by")?.map(UserId::from_uuid),
-        lift_reason: row.try_get("lift_reason")?,
-        reminded_at: get_opt_time(row, "reminded_at")?,
-    })
-}
-
 fn hold_target(row: &SqliteRow) -> Result<HoldTargetRecord> {
     Ok(HoldTargetRecord {
         hold_id: get_uuid(row, "hold_id")?,
@@ -173,44 +128,6 @@ fn hold_target(row: &SqliteRow) -> Result<HoldTargetRecord> {
             contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
             object_id: get_opt_uuid(row, "object_id")?.map(ObjectId::from_uuid),
         },
-    })
-}
-
-fn tombstone(row: &SqliteRow) -> Result<TombstoneRow> {
-    Ok(TombstoneRow {
-        id: get_uuid(row, "id")?,
-        contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
-        kind: row.try_get("kind")?,
-        rule: row.try_get("rule")?,
-        reason: row.try_get("reason")?,
-        sha256: row.try_get("sha256")?,
-        retain_until: get_time(row, "retain_until")?,
-        deleted_at: get_time(row, "deleted_at")?,
-        ledgered_at: get_opt_time(row, "ledgered_at")?,
-        storage_deleted_at: get_opt_time(row, "storage_deleted_at")?,
-    })
-}
-
-fn event(row: &SqliteRow) -> Result<StoredAuditEvent> {
-    Ok(StoredAuditEvent {
-        seq: row.try_get("seq")?,
-        at_micros: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        object: row.try_get("object")?,
-        purpose: row.try_get("purpose")?,
-        outcome: row.try_get("outcome")?,
-        details: row.try_get("details")?,
-    })
-}
-
-fn checkpoint(row: &SqliteRow) -> Result<AuditCheckpointRow> {
-    Ok(AuditCheckpointRow {
-        size: get_length(row, "size")?,
-        root: row.try_get("root")?,
-        note: row.try_get("note")?,
-        frontier: row.try_get("frontier")?,
-        created_at: get_time(row, "created_at")?,
     })
 }
 
@@ -403,16 +320,21 @@ impl Export for SqliteExport {
                 &self.keyed(table, after, limit).await?,
                 super::objects::from_row,
             )?),
-            Table::Holds => Batch::Holds(collect(&self.keyed(table, after, limit).await?, hold)?),
-            Table::Tombstones => {
-                Batch::Tombstones(collect(&self.keyed(table, after, limit).await?, tombstone)?)
-            }
-            Table::AuditEvents => {
-                Batch::AuditEvents(collect(&self.keyed(table, after, limit).await?, event)?)
-            }
+            Table::Holds => Batch::Holds(collect(
+                &self.keyed(table, after, limit).await?,
+                super::retention::hold_from_row,
+            )?),
+            Table::Tombstones => Batch::Tombstones(collect(
+                &self.keyed(table, after, limit).await?,
+                super::retention::tombstone_from_row,
+            )?),
+            Table::AuditEvents => Batch::AuditEvents(collect(
+                &self.keyed(table, after, limit).await?,
+                super::audit::stored,
+            )?),
             Table::AuditCheckpoints => Batch::AuditCheckpoints(collect(
                 &self.keyed(table, after, limit).await?,
-                checkpoint,
+                super::audit::checkpoint,
             )?),
         })
     }

@@ -51,8 +51,9 @@ use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 
+use crate::audited::{self, Audited};
 use crate::error::{Error, Result};
 use crate::model::SessionPreferences;
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -154,6 +155,27 @@ impl SqliteStore {
     /// Starts a write transaction holding SQLite's write lock.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The audited write ([`audited::run`]) in a transaction from
+    /// [`Self::begin_write`], appending with [`audit`]'s `insert_all`.
+    async fn write_audited_if<'e, T>(
+        &self,
+        write: impl AsyncFnOnce(&mut SqliteConnection) -> Result<Audited<'e, T>>,
+    ) -> Result<T> {
+        let tx = self.begin_write().await?;
+        audited::run(tx, write).await
+    }
+
+    /// [`Self::write_audited_if`] for a write that always commits, with
+    /// `events`.
+    async fn write_audited<'e, T>(
+        &self,
+        events: impl IntoIterator<Item = &'e NewAuditEvent>,
+        write: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T>,
+    ) -> Result<T> {
+        self.write_audited_if(async |conn| Ok(Audited::commit(write(conn).await?, events)))
+            .await
     }
 }
 
@@ -258,14 +280,13 @@ impl Store for SqliteStore {
         index: &[IndexEntry],
         audit: &NewAuditEvent,
     ) -> Result<InsertOutcome> {
-        let mut tx = self.begin_write().await?;
-        let outcome = contacts::insert(&mut tx, contact, index).await?;
-        if outcome == InsertOutcome::Created {
-            audit::insert(&mut tx, audit).await?;
-            tx.commit().await?;
-        }
-        // On `Existing` the transaction wrote nothing; dropping it rolls back.
-        Ok(outcome)
+        self.write_audited_if(async |tx| {
+            let outcome = contacts::insert(tx, contact, index).await?;
+            // On `Existing` the transaction wrote nothing: roll it back.
+            let created = outcome == InsertOutcome::Created;
+            Ok(Audited::commit_if(created, outcome, [audit]))
+        })
+        .await
     }
 
     async fn contact(&self, id: &ContactId) -> Result<Option<ContactRow>> {
@@ -291,14 +312,13 @@ impl Store for SqliteStore {
         object: &ObjectRow,
         audit: &NewAuditEvent,
     ) -> Result<CommitOutcome> {
-        let mut tx = self.begin_write().await?;
-        let outcome = objects::commit(&mut tx, object).await?;
-        if outcome == CommitOutcome::Committed {
-            audit::insert(&mut tx, audit).await?;
-        }
-        // Commit in both cases: the pending row is gone either way.
-        tx.commit().await?;
-        Ok(outcome)
+        self.write_audited_if(async |tx| {
+            let outcome = objects::commit(tx, object).await?;
+            // Commit in both cases: the pending row is gone either way.
+            let committed = outcome == CommitOutcome::Committed;
+            Ok(Audited::commit(outcome, committed.then_some(audit)))
+        })
+        .await
     }
 
     async fn abort_object(&self, id: &ObjectId) -> Result<()> {
@@ -331,11 +351,8 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::insert_user(&mut tx, user).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| accounts::insert_user(tx, user).await)
+            .await
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
@@ -348,11 +365,8 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(token_id = %token.id, user_id = %token.user_id))]
     async fn insert_token(&self, token: &TokenRow, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::insert_token(&mut tx, token).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| accounts::insert_token(tx, token).await)
+            .await
     }
 
     async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>> {
@@ -380,13 +394,10 @@ impl Store for SqliteStore {
             .first()
             .map(|e| e.at)
             .ok_or(Error::Conflict("no audit event"))?;
-        let mut tx = self.begin_write().await?;
-        accounts::update_user(&mut tx, id, update, at).await?;
-        for event in audit {
-            audit::insert(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.write_audited(audit, async |tx| {
+            accounts::update_user(tx, id, update, at).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -413,23 +424,21 @@ impl Store for SqliteStore {
         failed: &NewAuditEvent,
         lockout: &NewAuditEvent,
     ) -> Result<FailedLogin> {
-        let mut tx = self.begin_write().await?;
-        let outcome = accounts::record_failed_login(&mut tx, id, lock_after, failed.at).await?;
-        audit::insert(&mut tx, failed).await?;
-        if outcome.locked_now {
-            audit::insert(&mut tx, lockout).await?;
-        }
-        tx.commit().await?;
-        Ok(outcome)
+        self.write_audited_if(async |tx| {
+            let outcome = accounts::record_failed_login(tx, id, lock_after, failed.at).await?;
+            let lockout = outcome.locked_now.then_some(lockout);
+            Ok(Audited::commit(
+                outcome,
+                std::iter::once(failed).chain(lockout),
+            ))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::unlock_user(&mut tx, id).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| accounts::unlock_user(tx, id).await)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -440,11 +449,10 @@ impl Store for SqliteStore {
         keep_session: Option<&uuid::Uuid>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::set_password(&mut tx, id, password_hash, keep_session, audit.at).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            accounts::set_password(tx, id, password_hash, keep_session, audit.at).await
+        })
+        .await
     }
 
     async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
@@ -458,20 +466,18 @@ impl Store for SqliteStore {
         pending: &SealedSecret,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::begin_totp(&mut tx, user, pending).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            accounts::begin_totp(tx, user, pending).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::confirm_totp(&mut tx, user, step).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            accounts::confirm_totp(tx, user, step).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %session.id, user_id = %session.user_id))]
@@ -482,11 +488,10 @@ impl Store for SqliteStore {
         cutoff: SessionCutoff,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::insert_session(&mut tx, session, totp_step, cutoff).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            accounts::insert_session(tx, session, totp_step, cutoff).await
+        })
+        .await
     }
 
     async fn session_by_hash(&self, hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
@@ -499,11 +504,8 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn delete_session(&self, id: &uuid::Uuid, audit: &NewAuditEvent) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        accounts::delete_session(&mut tx, id).await?;
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| accounts::delete_session(tx, id).await)
+            .await
     }
 
     async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
@@ -533,13 +535,11 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let changed = accounts::revoke_token(&mut tx, id, at).await?;
-        if changed {
-            audit::insert(&mut tx, audit).await?;
-            tx.commit().await?;
-        }
-        Ok(changed)
+        self.write_audited_if(async |tx| {
+            let changed = accounts::revoke_token(tx, id, at).await?;
+            Ok(Audited::commit_if(changed, changed, [audit]))
+        })
+        .await
     }
 
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
@@ -553,10 +553,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        audit::insert_all(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited(events, async |_| Ok(())).await
     }
 
     async fn audit_head(&self) -> Result<i64> {

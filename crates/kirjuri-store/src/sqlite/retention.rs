@@ -12,10 +12,11 @@
 //!   statement cache keeps them prepared), and so do the audit events
 //!   (the audit module's `insert_all`, in input order).
 //!
-//! Every write takes the write lock first (`BEGIN IMMEDIATE`) and appends
-//! its audit events in the same transaction.
+//! Every audited write runs in `write_audited`: it takes the write lock
+//! first (`BEGIN IMMEDIATE`) and appends its audit events in the same
+//! transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,12 +27,16 @@ use uuid::Uuid;
 
 use super::codec::{get_json, get_opt_time, get_opt_uuid, get_time, get_uuid, micros, opt_micros};
 use super::codec::{time_from_micros, write_error};
-use super::{SqliteStore, audit, contacts, objects};
+use super::{SqliteStore, contacts, objects};
+use crate::audited::Audited;
 use crate::error::{Error, Result};
 use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
 use crate::retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,
+};
+use crate::retention::{
+    contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
 };
 
 /// Rows per multi-row statement: at most 10 parameters a row, far below
@@ -87,72 +92,65 @@ impl RetentionStore for SqliteStore {
         targets: &[HoldTarget],
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, \
+        self.write_audited([audit], async |tx| {
+            sqlx::query(
+                "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, \
                  scope, created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(hold.id)
-        .bind(hold.ground_kind.as_str())
-        .bind(hold.ground.as_str())
-        .bind(hold.owner.as_uuid())
-        .bind(micros(hold.review_by))
-        .bind(opt_micros(hold.expires_at))
-        .bind(hold.scope.to_string())
-        .bind(micros(hold.created_at))
-        .bind(hold.created_by.as_uuid())
-        .bind(opt_micros(hold.lifted_at))
-        .bind(hold.lifted_by.as_ref().map(UserId::as_uuid))
-        .bind(hold.lift_reason.as_deref())
-        .bind(opt_micros(hold.reminded_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(|err| write_error(err, &[("legal_holds.id", "hold id")], "hold"))?;
+            )
+            .bind(hold.id)
+            .bind(hold.ground_kind.as_str())
+            .bind(hold.ground.as_str())
+            .bind(hold.owner.as_uuid())
+            .bind(micros(hold.review_by))
+            .bind(opt_micros(hold.expires_at))
+            .bind(hold.scope.to_string())
+            .bind(micros(hold.created_at))
+            .bind(hold.created_by.as_uuid())
+            .bind(opt_micros(hold.lifted_at))
+            .bind(hold.lifted_by.as_ref().map(UserId::as_uuid))
+            .bind(hold.lift_reason.as_deref())
+            .bind(opt_micros(hold.reminded_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| write_error(err, &[("legal_holds.id", "hold id")], "hold"))?;
 
-        // Sorted and without repeats: every row of a chunk must be inserted,
-        // so a shortfall means exactly "a target does not exist".
-        let targets: Vec<HoldTarget> = targets
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        for chunk in targets.chunks(CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO legal_hold_targets (hold_id, contact_id, object_id) \
+            let targets = distinct_targets(targets);
+            for chunk in targets.chunks(CHUNK) {
+                let mut query = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO legal_hold_targets (hold_id, contact_id, object_id) \
                  SELECT ",
-            );
-            query
-                .push_bind(hold.id)
-                .push(" , v.column1, v.column2 FROM (VALUES ");
-            let mut rows = query.separated(", ");
-            for target in chunk {
-                rows.push("(")
-                    .push_bind_unseparated(*target.contact_id.as_uuid())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(target.object_id.map(|id| *id.as_uuid()))
-                    .push_unseparated(")");
-            }
-            query.push(
-                ") AS v \
+                );
+                query
+                    .push_bind(hold.id)
+                    .push(" , v.column1, v.column2 FROM (VALUES ");
+                let mut rows = query.separated(", ");
+                for target in chunk {
+                    rows.push("(")
+                        .push_bind_unseparated(*target.contact_id.as_uuid())
+                        .push_unseparated(", ")
+                        .push_bind_unseparated(target.object_id.map(|id| *id.as_uuid()))
+                        .push_unseparated(")");
+                }
+                query.push(
+                    ") AS v \
                  WHERE EXISTS (SELECT 1 FROM contacts WHERE contacts.id = v.column1) \
                    AND (v.column2 IS NULL OR EXISTS (SELECT 1 FROM objects \
                         WHERE objects.id = v.column2 AND objects.contact_id = v.column1))",
-            );
-            let inserted = query
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(|err| write_error(err, &[], "hold target"))?;
-            if inserted.rows_affected() != chunk.len() as u64 {
-                // Dropping the transaction rolls back the hold and its targets.
-                return Err(Error::NotFound);
+                );
+                let inserted = query
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| write_error(err, &[], "hold target"))?;
+                if inserted.rows_affected() != chunk.len() as u64 {
+                    // Dropping the transaction rolls back the hold and its targets.
+                    return Err(Error::NotFound);
+                }
             }
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     async fn hold(&self, id: &Uuid) -> Result<Option<HoldSummary>> {
@@ -238,27 +236,27 @@ impl RetentionStore for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let lifted = sqlx::query(
-            "UPDATE legal_holds SET lifted_at = ?, lifted_by = ?, lift_reason = ? \
+        self.write_audited_if(async |tx| {
+            let lifted = sqlx::query(
+                "UPDATE legal_holds SET lifted_at = ?, lifted_by = ?, lift_reason = ? \
              WHERE id = ? AND lifted_at IS NULL",
-        )
-        .bind(micros(lift.at))
-        .bind(lift.by.as_uuid())
-        .bind(lift.reason.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if lifted.rows_affected() == 0 {
-            return if hold_exists(&mut tx, id).await? {
-                Ok(false)
-            } else {
-                Err(Error::NotFound)
-            };
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+            )
+            .bind(micros(lift.at))
+            .bind(lift.by.as_uuid())
+            .bind(lift.reason.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if lifted.rows_affected() == 0 {
+                return if hold_exists(tx, id).await? {
+                    Ok(Audited::roll_back(false))
+                } else {
+                    Err(Error::NotFound)
+                };
+            }
+            Ok(Audited::commit(true, [audit]))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
@@ -268,19 +266,20 @@ impl RetentionStore for SqliteStore {
         review_by: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let changed =
-            sqlx::query("UPDATE legal_holds SET review_by = ?, reminded_at = NULL WHERE id = ?")
-                .bind(micros(review_by))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        if changed.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            let changed = sqlx::query(
+                "UPDATE legal_holds SET review_by = ?, reminded_at = NULL WHERE id = ?",
+            )
+            .bind(micros(review_by))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if changed.rows_affected() == 0 {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
@@ -290,18 +289,18 @@ impl RetentionStore for SqliteStore {
         at: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let changed = sqlx::query("UPDATE legal_holds SET reminded_at = ? WHERE id = ?")
-            .bind(micros(at))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if changed.rows_affected() == 0 {
-            return Err(Error::NotFound);
-        }
-        audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_audited([audit], async |tx| {
+            let changed = sqlx::query("UPDATE legal_holds SET reminded_at = ? WHERE id = ?")
+                .bind(micros(at))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if changed.rows_affected() == 0 {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn expired_objects(
@@ -331,88 +330,78 @@ impl RetentionStore for SqliteStore {
         if shreds.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
-        let mut deleted = HashSet::with_capacity(shreds.len());
-        for chunk in shreds.chunks(CHUNK) {
-            let ids = chunk.iter().map(|shred| shred.tombstone.id);
-            let rows = shred_query("", ids, mode)
-                .build()
-                .fetch_all(&mut *tx)
-                .await?;
-            for row in &rows {
-                deleted.insert(get_uuid(row, "id")?);
+        self.write_audited_if(async |tx| {
+            let mut deleted = HashSet::with_capacity(shreds.len());
+            for chunk in shreds.chunks(CHUNK) {
+                let ids = chunk.iter().map(|shred| shred.tombstone.id);
+                let rows = shred_query("", ids, mode)
+                    .build()
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in &rows {
+                    deleted.insert(get_uuid(row, "id")?);
+                }
             }
-        }
-        let done = in_input_order(shreds, &deleted);
-        let tombstones: Vec<&TombstoneRow> = done.iter().map(|shred| &shred.tombstone).collect();
-        insert_tombstones(&mut tx, &tombstones).await?;
-        audit::insert_all(&mut tx, done.iter().map(|shred| &shred.audit)).await?;
-        tx.commit().await?;
-        Ok(done
-            .iter()
-            .map(|shred| ObjectId::from_uuid(shred.tombstone.id))
-            .collect())
+            let done = in_input_order(shreds, &deleted);
+            let tombstones: Vec<&TombstoneRow> =
+                done.iter().map(|shred| &shred.tombstone).collect();
+            insert_tombstones(tx, &tombstones).await?;
+            let ids = done
+                .iter()
+                .map(|shred| ObjectId::from_uuid(shred.tombstone.id))
+                .collect();
+            Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>> {
         // One row per contact: an `UPDATE … FROM` matching a contact twice
         // would take either row's time.
-        let mut seen = HashSet::with_capacity(shreds.len());
-        let unique: Vec<&Shred> = shreds
-            .iter()
-            .filter(|shred| seen.insert(shred.tombstone.id))
-            .collect();
+        let unique = first_of_each(shreds);
         if unique.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin_write().await?;
-        let mut erased = HashSet::with_capacity(unique.len());
-        for chunk in unique.chunks(CHUNK) {
-            let rows = chunk
-                .iter()
-                .map(|shred| (shred.tombstone.id, shred.tombstone.deleted_at));
-            let rows = erase_query("", rows, mode)
-                .build()
-                .fetch_all(&mut *tx)
-                .await?;
-            for row in &rows {
-                erased.insert(get_uuid(row, "id")?);
+        self.write_audited_if(async |tx| {
+            let mut erased = HashSet::with_capacity(unique.len());
+            for chunk in unique.chunks(CHUNK) {
+                let rows = chunk
+                    .iter()
+                    .map(|shred| (shred.tombstone.id, shred.tombstone.deleted_at));
+                let rows = erase_query("", rows, mode)
+                    .build()
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in &rows {
+                    erased.insert(get_uuid(row, "id")?);
+                }
             }
-        }
-        let done: Vec<&Shred> = unique
-            .into_iter()
-            .filter(|shred| erased.contains(&shred.tombstone.id))
-            .collect();
+            let done: Vec<&Shred> = unique
+                .into_iter()
+                .filter(|shred| erased.contains(&shred.tombstone.id))
+                .collect();
 
-        for chunk in done.chunks(CHUNK) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("DELETE FROM contact_index WHERE contact_id IN (");
-            let mut ids = query.separated(", ");
-            for shred in chunk {
-                ids.push_bind(shred.tombstone.id);
+            for chunk in done.chunks(CHUNK) {
+                let mut query =
+                    QueryBuilder::<Sqlite>::new("DELETE FROM contact_index WHERE contact_id IN (");
+                let mut ids = query.separated(", ");
+                for shred in chunk {
+                    ids.push_bind(shred.tombstone.id);
+                }
+                query.push(")");
+                query.build().execute(&mut *tx).await?;
             }
-            query.push(")");
-            query.build().execute(&mut *tx).await?;
-        }
-        // A contact's document lives nowhere else: its tombstone is born
-        // with the storage step done, and is never a digest of anything.
-        let tombstones: Vec<TombstoneRow> = done
-            .iter()
-            .map(|shred| TombstoneRow {
-                kind: "contact".into(),
-                sha256: None,
-                storage_deleted_at: Some(shred.tombstone.deleted_at),
-                ..shred.tombstone.clone()
-            })
-            .collect();
-        insert_tombstones(&mut tx, &tombstones.iter().collect::<Vec<_>>()).await?;
-        audit::insert_all(&mut tx, done.iter().map(|shred| &shred.audit)).await?;
-        tx.commit().await?;
-        Ok(done
-            .iter()
-            .map(|shred| ContactId::from_uuid(shred.tombstone.id))
-            .collect())
+            let tombstones: Vec<TombstoneRow> =
+                done.iter().map(|shred| contact_tombstone(shred)).collect();
+            insert_tombstones(tx, &tombstones.iter().collect::<Vec<_>>()).await?;
+            let ids = done
+                .iter()
+                .map(|shred| ContactId::from_uuid(shred.tombstone.id))
+                .collect();
+            Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+        })
+        .await
     }
 
     async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>> {
@@ -517,40 +506,27 @@ impl RetentionStore for SqliteStore {
         changes: &[DeadlineChange],
         audit: &[NewAuditEvent],
     ) -> Result<u64> {
-        // A row named twice takes its earliest deadline, and counts once.
-        let mut earliest: BTreeMap<(bool, Uuid), i64> = BTreeMap::new();
-        for change in changes {
-            let at = micros(change.retain_until);
-            earliest
-                .entry((change.contact, change.id))
-                .and_modify(|t| *t = (*t).min(at))
-                .or_insert(at);
-        }
-        let mut tx = self.begin_write().await?;
-        let mut changed = 0;
-        for ((contact, id), at) in earliest {
-            // The guard `retain_until > new` is what makes this lower-only.
-            let sql = if contact {
-                "UPDATE contacts SET retain_until = ?1 WHERE id = ?2 AND retain_until > ?1"
-            } else {
-                "UPDATE objects SET retain_until = ?1 WHERE id = ?2 AND retain_until > ?1"
-            };
-            let done = sqlx::query(sql).bind(at).bind(id).execute(&mut *tx).await?;
-            changed += done.rows_affected();
-        }
-        audit::insert_all(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(changed)
+        let earliest = earliest_deadlines(changes);
+        self.write_audited(audit, async |tx| {
+            let mut changed = 0;
+            for ((contact, id), at) in earliest {
+                // The guard `retain_until > new` is what makes this lower-only.
+                let sql = if contact {
+                    "UPDATE contacts SET retain_until = ?1 WHERE id = ?2 AND retain_until > ?1"
+                } else {
+                    "UPDATE objects SET retain_until = ?1 WHERE id = ?2 AND retain_until > ?1"
+                };
+                let done = sqlx::query(sql)
+                    .bind(micros(at))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                changed += done.rows_affected();
+            }
+            Ok(changed)
+        })
+        .await
     }
-}
-
-/// The shreds whose ids are in `done`, in input order, each once.
-fn in_input_order<'a>(shreds: &'a [Shred], done: &HashSet<Uuid>) -> Vec<&'a Shred> {
-    let mut seen = HashSet::with_capacity(done.len());
-    shreds
-        .iter()
-        .filter(|shred| done.contains(&shred.tombstone.id) && seen.insert(shred.tombstone.id))
-        .collect()
 }
 
 /// Inserts tombstones, keeping any that already exists (a replay of the
@@ -771,7 +747,8 @@ fn upcoming_query(
     query
 }
 
-fn hold_from_row(row: &SqliteRow) -> Result<HoldRow> {
+/// A [`HoldRow`] from [`HOLD_COLUMNS`] (or columns of the same names).
+pub(super) fn hold_from_row(row: &SqliteRow) -> Result<HoldRow> {
     Ok(HoldRow {
         id: get_uuid(row, "id")?,
         ground_kind: row.try_get("ground_kind")?,
@@ -798,7 +775,8 @@ fn summary_from_row(row: &SqliteRow) -> Result<HoldSummary> {
     })
 }
 
-fn tombstone_from_row(row: &SqliteRow) -> Result<TombstoneRow> {
+/// A [`TombstoneRow`] from the tombstone columns, by name.
+pub(super) fn tombstone_from_row(row: &SqliteRow) -> Result<TombstoneRow> {
     let retain_until: i64 = row.try_get("retain_until")?;
     Ok(TombstoneRow {
         id: get_uuid(row, "id")?,
