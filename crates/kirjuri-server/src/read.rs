@@ -244,6 +244,29 @@ impl std::fmt::Debug for RecordingBody {
     }
 }
 
+/// A contact's view: its row, the document to show, and its objects.
+fn view_of(row: &ContactRow, document: ContactDocument, objects: &[ObjectRow]) -> ContactView {
+    let recording = objects.iter().find(|o| o.kind == RECORDING);
+    ContactView {
+        id: row.id,
+        duration_ms: duration_ms(&document),
+        document,
+        retain_until: row.retain_until,
+        recording: recording.map(RecordingAck::from_row),
+        objects: objects
+            .iter()
+            .map(|o| ObjectDeadline {
+                id: o.id,
+                kind: o.kind.clone(),
+                retain_until: o.retain_until,
+                source: o.source,
+            })
+            .collect(),
+        tombstones: None,
+        holds: None,
+    }
+}
+
 impl Kirjuri {
     /// Decrypts a contact's sealed document.
     pub fn open_document(&self, row: &ContactRow) -> Result<ContactDocument> {
@@ -255,26 +278,7 @@ impl Kirjuri {
     }
 
     fn view(&self, row: &ContactRow, objects: &[ObjectRow]) -> Result<ContactView> {
-        let document = self.open_document(row)?;
-        let recording = objects.iter().find(|o| o.kind == RECORDING);
-        Ok(ContactView {
-            id: row.id,
-            duration_ms: duration_ms(&document),
-            document,
-            retain_until: row.retain_until,
-            recording: recording.map(RecordingAck::from_row),
-            objects: objects
-                .iter()
-                .map(|o| ObjectDeadline {
-                    id: o.id,
-                    kind: o.kind.clone(),
-                    retain_until: o.retain_until,
-                    source: o.source,
-                })
-                .collect(),
-            tombstones: None,
-            holds: None,
-        })
+        Ok(view_of(row, self.open_document(row)?, objects))
     }
 
     /// A contact as a maintainer sees it: what the row's plain columns say
@@ -294,25 +298,7 @@ impl Kirjuri {
             property: None,
             service_content: None,
         };
-        let recording = objects.iter().find(|o| o.kind == RECORDING);
-        Ok(ContactView {
-            id: row.id,
-            duration_ms: duration_ms(&document),
-            document,
-            retain_until: row.retain_until,
-            recording: recording.map(RecordingAck::from_row),
-            objects: objects
-                .iter()
-                .map(|o| ObjectDeadline {
-                    id: o.id,
-                    kind: o.kind.clone(),
-                    retain_until: o.retain_until,
-                    source: o.source,
-                })
-                .collect(),
-            tombstones: None,
-            holds: None,
-        })
+        Ok(view_of(row, document, objects))
     }
 
     /// The view a decision allows: the whole contact, or its metadata.

@@ -298,15 +298,8 @@ impl Kirjuri {
                 .login_failed(user.as_ref(), name_hash, refusal.unwrap_or("unknown_user"))
                 .await);
         };
-        let limit = self.config.lockout_after_failures.max(1);
-        if !self.store.reserve_login_attempt(&user.id, limit).await? {
-            slot.verify_dummy(password).await?;
-            return Err(self.login_failed(Some(user), None, "locked").await);
-        }
         // Reserved: from here every outcome settles the attempt.
-        if !slot.verify(password, &user.password_hash).await? {
-            return Err(self.count_failure(user, "bad_password").await);
-        }
+        self.check_password(slot, user, password).await?;
         let totp_step = if user.totp_enabled {
             let Some(code) = totp.filter(|c| !c.trim().is_empty()) else {
                 // A right password without its code is an attempt that did
@@ -368,6 +361,28 @@ impl Kirjuri {
         })
     }
 
+    /// [`Self::recheck`] for the caller of a credential change that only a
+    /// browser session may make (a token, a second factor): refused without
+    /// a session; the password and, when enrolled, a current code. Returns
+    /// the caller's account.
+    pub(crate) async fn recheck_caller(
+        &self,
+        caller: UserId,
+        session: Option<&Session>,
+        password: &SecretString,
+        code: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<UserRow> {
+        require_session(session)?;
+        let user = self
+            .store
+            .user(&caller)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        self.recheck(&user, password, code, true, ip).await?;
+        Ok(user)
+    }
+
     /// Re-checks a signed-in person before a credential change (SEC-5): the
     /// password and — when `code_required` and the account has a second
     /// factor — a current TOTP code. The same path as a sign-in: the
@@ -391,15 +406,8 @@ impl Kirjuri {
                 retry_after_seconds: retry_after,
             })?;
         let result = async {
-            let slot = self.passwords.admit()?;
-            let limit = self.config.lockout_after_failures.max(1);
-            if !self.store.reserve_login_attempt(&user.id, limit).await? {
-                slot.verify_dummy(password).await?;
-                return Err(self.login_failed(Some(user), None, "locked").await);
-            }
-            if !slot.verify(password, &user.password_hash).await? {
-                return Err(self.count_failure(user, "bad_password").await);
-            }
+            self.check_password(self.passwords.admit()?, user, password)
+                .await?;
             if code_required && user.totp_enabled {
                 let active = self.store.totp(&user.id).await?.and_then(|t| t.active);
                 let step = match (active, code.filter(|c| !c.trim().is_empty())) {
@@ -426,6 +434,28 @@ impl Kirjuri {
             Err(Error::LoginFailed) => Err(Error::Forbidden(WRONG)),
             other => other,
         }
+    }
+
+    /// The password check both sign-in and [`Self::recheck`] make: reserves
+    /// an attempt on `user` (refused as `locked` when none is left, after a
+    /// dummy verification so the timing tells nothing), then runs Argon2 in
+    /// `slot`; a wrong password settles the attempt as failed. On success the
+    /// attempt stays reserved until the caller clears or settles it.
+    async fn check_password(
+        &self,
+        slot: PasswordSlot,
+        user: &UserRow,
+        password: &SecretString,
+    ) -> Result<()> {
+        let limit = self.config.lockout_after_failures.max(1);
+        if !self.store.reserve_login_attempt(&user.id, limit).await? {
+            slot.verify_dummy(password).await?;
+            return Err(self.login_failed(Some(user), None, "locked").await);
+        }
+        if !slot.verify(password, &user.password_hash).await? {
+            return Err(self.count_failure(user, "bad_password").await);
+        }
+        Ok(())
     }
 
     /// Audits a refused password check that does not count against the

@@ -70,13 +70,8 @@ impl Kirjuri {
     ) -> Result<TotpEnrolment> {
         self.require(Some((actor, actor_id)), Action::ManageOwnAccount)
             .await?;
-        crate::session::require_session(session)?;
-        let me = self
-            .store
-            .user(&actor_id)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-        self.recheck(&me, password, current_code, true, ip).await?;
+        self.recheck_caller(actor_id, session, password, current_code, ip)
+            .await?;
         let secret = Zeroizing::new(random_bytes::<TOTP_SECRET_BYTES>()?);
         let totp = totp_for(secret.as_slice(), actor.name.as_str())?;
         let uri = totp

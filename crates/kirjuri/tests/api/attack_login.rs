@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json_ok, spawn_app};
+use crate::helpers::{TestApp, spawn_app};
 
 /// The lockout threshold the server runs with (its default).
 const LOCKOUT: usize = 5;
@@ -40,42 +40,6 @@ fn client_from(last: u8) -> reqwest::Client {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap()
-}
-
-/// `login.failed` events with `reason`, read through the audit API.
-async fn failed_checks(app: &TestApp, reason: &str) -> usize {
-    let events = json_ok(
-        app.audit_log(
-            &app.tokens.sanna,
-            &[("action", "login.failed"), ("limit", "1000")],
-        )
-        .await,
-    )
-    .await;
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["details"]["reason"] == reason)
-        .count()
-}
-
-fn locked(app: &TestApp, name: &str) -> bool {
-    let out = app.cli(&["user", "list"]);
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with(&format!("{name}\t")) && l.contains("\tlocked\t"))
-}
-
-/// The peak resident set of the server process, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/<pid>/status")
 }
 
 /// What one sign-in of the burst got: its status, and its cookie if any.
@@ -158,22 +122,22 @@ async fn whoami(app: &TestApp, cookie: &str) -> StatusCode {
 async fn a_parallel_burst_of_wrong_passwords_checks_at_most_the_lockout_threshold() {
     // Arrange
     let app = spawn_app().await;
-    let peak_before = peak_rss_kib(app.pid());
+    let peak_before = app.memory().1 / 1024;
 
     // Act: 300 wrong passwords for aino at once, from 40 addresses.
     let started = Instant::now();
     let (answers, slowest_health, polls) = burst(&app, "aino", 300, None).await;
     let took = started.elapsed();
-    let peak = peak_rss_kib(app.pid());
+    let peak = app.memory().1 / 1024;
 
     // Assert
-    let checked = failed_checks(&app, "bad_password").await;
-    let refused_locked = failed_checks(&app, "locked").await;
+    let checked = app.failed_logins("bad_password").await;
+    let refused_locked = app.failed_logins("locked").await;
     let busy = answers
         .iter()
         .filter(|a| a.status == StatusCode::SERVICE_UNAVAILABLE)
         .count();
-    let peak_after_audit_read = peak_rss_kib(app.pid());
+    let peak_after_audit_read = app.memory().1 / 1024;
     eprintln!(
         "burst of 300: {checked} passwords checked, {refused_locked} refused as locked, \
          {busy} refused busy (503), in {took:?}; /healthz slowest {slowest_health:?} over \
@@ -181,7 +145,7 @@ async fn a_parallel_burst_of_wrong_passwords_checks_at_most_the_lockout_threshol
          ({peak_after_audit_read} KiB after reading the audit log)"
     );
     assert_eq!(checked, LOCKOUT, "exactly the threshold was checked");
-    assert!(locked(&app, "aino"));
+    assert_eq!(app.account_state("aino"), "locked");
     for answer in &answers {
         assert!(
             matches!(
@@ -225,9 +189,9 @@ async fn a_right_password_in_the_burst_never_yields_a_session_of_a_locked_accoun
     let (answers, _, _) = burst(&app, "bertta", 40, Some((0, password))).await;
 
     // Assert: whatever the interleaving, the rule holds.
-    let checked = failed_checks(&app, "bad_password").await;
+    let checked = app.failed_logins("bad_password").await;
     let sessions: Vec<&String> = answers.iter().filter_map(|a| a.cookie.as_ref()).collect();
-    let is_locked = locked(&app, "bertta");
+    let is_locked = app.account_state("bertta") == "locked";
     eprintln!(
         "burst of 40 with the right password: {checked} passwords checked, {} sessions, \
          locked afterwards: {is_locked}",

@@ -836,6 +836,40 @@ impl TestApp {
     }
 }
 
+// ---- accounts, as an operator and a supervisor see them -----------------------
+
+impl TestApp {
+    /// The `login.failed` events in the audit log with `reason`, as the
+    /// supervisor `sanna` reads them through the API.
+    pub async fn failed_logins(&self, reason: &str) -> usize {
+        let events = json_ok(
+            self.audit_log(
+                &self.tokens.sanna,
+                &[("action", "login.failed"), ("limit", "1000")],
+            )
+            .await,
+        )
+        .await;
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["details"]["reason"] == reason)
+            .count()
+    }
+
+    /// An account's state in `kirjuri user list`: active, locked or disabled.
+    pub fn account_state(&self, name: &str) -> String {
+        let out = self.cli(&["user", "list"]);
+        let list = String::from_utf8(out.stdout).unwrap();
+        list.lines()
+            .find(|l| l.starts_with(&format!("{name}\t")))
+            .and_then(|l| l.split('\t').nth(2))
+            .unwrap_or_else(|| panic!("{name} is not listed: {list}"))
+            .to_owned()
+    }
+}
+
 // ---- the server process, as the operating system sees it ---------------------
 
 impl TestApp {

@@ -161,7 +161,7 @@ async fn a_token_never_makes_tokens_and_a_session_needs_the_password_and_a_cappe
     .await;
     assert_error(grandchild, StatusCode::FORBIDDEN).await;
     // The wrong password was a password check like any other: audited.
-    assert_eq!(failed_checks(&app, "bad_password").await, 1);
+    assert_eq!(app.failed_logins("bad_password").await, 1);
 }
 
 #[tokio::test]
@@ -257,7 +257,7 @@ async fn replacing_the_second_factor_needs_a_current_code_and_never_a_token() {
     .await;
     assert_eq!(token_with_code.status(), StatusCode::CREATED);
     // The refusals were counted as failed checks of the second factor.
-    assert!(failed_checks(&app, "bad_totp").await >= 1);
+    assert!(app.failed_logins("bad_totp").await >= 1);
 }
 
 #[tokio::test]
@@ -290,8 +290,8 @@ async fn wrong_current_passwords_count_toward_the_lockout_and_are_audited() {
         statuses[5..].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
-    assert_eq!(failed_checks(&app, "bad_password").await, 5);
-    assert_eq!(state_of(&app, "aino"), "locked");
+    assert_eq!(app.failed_logins("bad_password").await, 5);
+    assert_eq!(app.account_state("aino"), "locked");
     assert_error(
         login(&app, "aino", &password, None).await,
         StatusCode::UNAUTHORIZED,
@@ -431,7 +431,7 @@ async fn naming_a_registrar_moves_only_agents_and_the_last_admin_stays() {
         assert!(!out.status.success(), "{args:?} must be refused");
     }
     assert_eq!(role_of(&app, "olli"), "admin");
-    assert_eq!(state_of(&app, "olli"), "active");
+    assert_eq!(app.account_state("olli"), "active");
     add_account(&app, "outi", "admin");
     let disabled = set(&admin, "outi", json!({"disabled": true})).await;
     assert_eq!(json_ok(disabled).await["disabled"], true);

@@ -1037,36 +1037,6 @@ async fn json_ok_status(response: Response, status: StatusCode) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The `login.failed` events in the audit log with `reason`, as the
-/// supervisor reads them through the API.
-async fn failed_checks(app: &TestApp, reason: &str) -> usize {
-    let events = json_ok(
-        app.audit_log(
-            &app.tokens.sanna,
-            &[("action", "login.failed"), ("limit", "1000")],
-        )
-        .await,
-    )
-    .await;
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["details"]["reason"] == reason)
-        .count()
-}
-
-/// An account's state in `kirjuri user list`: active, locked or disabled.
-fn state_of(app: &TestApp, name: &str) -> String {
-    let out = app.cli(&["user", "list"]);
-    let list = String::from_utf8(out.stdout).unwrap();
-    list.lines()
-        .find(|l| l.starts_with(&format!("{name}\t")))
-        .and_then(|l| l.split('\t').nth(2))
-        .unwrap_or_else(|| panic!("{name} is not listed: {list}"))
-        .to_owned()
-}
-
 /// An account's role in `kirjuri user list`.
 fn role_of(app: &TestApp, name: &str) -> String {
     let out = app.cli(&["user", "list"]);
