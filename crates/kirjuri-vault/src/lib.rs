@@ -22,7 +22,7 @@
 //! hostile input.
 //!
 //! Not here: the database (wrapped keys and blind indexes are *stored* by
-//! `kirjuri-store`), access decisions (`kirjuri-core`), HTTP (`kirjuri-server`).
+//! `kirjuri-store`), access decisions (`kirjuri-core`), HTTP (`kirjuri-web`).
 
 pub mod blind;
 pub mod checkpoint;

@@ -3,7 +3,7 @@
 //! events not yet covered and, with `--export`, hands the latest signed
 //! checkpoint to an outside witness.
 //!
-//! The work is `kirjuri_server::audit_chain`'s; this module parses, prints
+//! The work is `kirjuri_app::audit_chain`'s; this module parses, prints
 //! and picks the exit code. Output names sequence numbers, sizes and hashes,
 //! never an event's content.
 
@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use kirjuri_server::Kirjuri;
-use kirjuri_server::audit_chain::{self, AuditChain, CheckpointOutcome, VerifyReport};
+use kirjuri_app::Kirjuri;
+use kirjuri_app::audit_chain::{self, AuditChain, CheckpointOutcome, VerifyReport};
 
 /// `kirjuri audit …`.
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! `kirjuri backup --out DIR [--include-keys]` and `kirjuri restore --from
 //! DIR [--force] [--verifier-key KEY]` (issue 5): a consistent online
 //! backup, and a restore that replays the erasure ledger so nothing erased
-//! after the backup comes back. The work is `kirjuri_server::backup`; this
+//! after the backup comes back. The work is `kirjuri_app::backup`; this
 //! parses flags and prints summaries (counts and sizes, never personal
 //! data).
 
@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use kirjuri_app::backup::{self, KeySource, RestoreOptions};
+use kirjuri_app::{Config, Kirjuri};
 use kirjuri_core::clock::SystemClock;
-use kirjuri_server::backup::{self, KeySource, RestoreOptions};
-use kirjuri_server::{Config, Kirjuri};
 
 /// `kirjuri backup`.
 #[derive(Debug, Args)]

@@ -12,10 +12,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use kirjuri_app::holds::{HoldOn, HoldView, NewHold, parse_date, parse_hold_id};
+use kirjuri_app::{Error, Kirjuri};
 use kirjuri_core::phone::PhoneNumber;
 use kirjuri_core::purpose::Purpose;
-use kirjuri_server::holds::{HoldOn, HoldView, NewHold, parse_date, parse_hold_id};
-use kirjuri_server::{Error, Kirjuri};
 
 /// `kirjuri hold …`.
 #[derive(Debug, Subcommand)]
@@ -90,7 +90,7 @@ pub struct AddArgs {
 }
 
 impl AddArgs {
-    fn into_new_hold(self) -> kirjuri_server::Result<NewHold> {
+    fn into_new_hold(self) -> kirjuri_app::Result<NewHold> {
         let bad_id = |what: &'static str| Error::bad_request("unknown_target", what);
         let on = if let Some(contact) = self.contact {
             HoldOn::Contact(
@@ -152,7 +152,7 @@ enum Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        if e.status_and_code().0.is_client_error() {
+        if e.is_callers() {
             Failure::Refused(e)
         } else {
             Failure::Other(e.into())

@@ -17,9 +17,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDateTime, TimeZone};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
+use kirjuri_app::Kirjuri;
+use kirjuri_app::intake::Created;
 use kirjuri_core::contact::{Channel, ContactInput, Customer};
-use kirjuri_server::Kirjuri;
-use kirjuri_server::intake::Created;
 use tokio_util::io::ReaderStream;
 
 /// One thing to import.

@@ -24,9 +24,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use kirjuri_app::{Config, Kirjuri};
 use kirjuri_core::clock::SystemClock;
 use kirjuri_core::role::Role;
-use kirjuri_server::{Config, Kirjuri};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
@@ -154,7 +154,7 @@ fn load_config(cli: &Cli, listen: Option<SocketAddr>) -> Result<Config> {
             Env::prefixed("KIRJURI_")
                 // Test, benchmark and script knobs share the prefix; they
                 // are not configuration.
-                .filter(|key| kirjuri_server::config::is_config_env_key(key.as_str()))
+                .filter(|key| kirjuri_app::config::is_config_env_key(key.as_str()))
                 // `KIRJURI_DATABASE__URL` is `database.url`.
                 .split("__"),
         )
@@ -238,7 +238,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 let password = password.strip_suffix('\r').unwrap_or(password);
                 (SecretString::from(password.to_owned()), false)
             } else {
-                (kirjuri_server::auth::generate_password()?, true)
+                (kirjuri_app::auth::generate_password()?, true)
             };
             app.add_user(&name, role, &password).await?;
             if generated {
@@ -285,7 +285,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     app.recover().await.context("start-up recovery failed")?;
-    let audit_chain = kirjuri_server::audit_chain::AuditChain::for_app(&app)
+    let audit_chain = kirjuri_app::audit_chain::AuditChain::for_app(&app)
         .await
         .context("failed to open the audit signing key")?;
     let listener = tokio::net::TcpListener::bind(app.config.listen)
@@ -302,7 +302,7 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     let base_url = format!("{scheme}://{address}");
     let shutdown = shutdown_signal()?;
     if demo {
-        match kirjuri_server::demo::populate(&app, 24).await? {
+        match kirjuri_app::demo::populate(&app, 24).await? {
             Some(demo) => print!("{}", demo.guide(&base_url)),
             None => println!("the data folder already holds contacts; --demo added nothing"),
         }
@@ -313,12 +313,12 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
         .context("failed to write to stdout")?;
     // Checkpoints are signed while serving and once more after the last
     // request has drained, so a graceful stop leaves no event unsigned.
-    let checkpointer = kirjuri_server::audit_chain::start_checkpointer(audit_chain, &app);
+    let checkpointer = kirjuri_app::audit_chain::start_checkpointer(audit_chain, &app);
     // Cleans up after processes and nodes that died, one node at a time.
     let recovery = app.start_recovery();
     // Destroys what is past its deadline, every retention.purge_interval_seconds (RET-3).
-    let purge = kirjuri_server::purge::start_job(app.clone());
-    let served = kirjuri_server::http::serve(app.clone(), listener, shutdown).await;
+    let purge = kirjuri_app::purge::start_job(app.clone());
+    let served = kirjuri_web::http::serve(app.clone(), listener, shutdown).await;
     recovery.stop().await;
     purge.stop().await;
     checkpointer.stop().await;

@@ -50,12 +50,12 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use futures::StreamExt;
+use kirjuri_app::Config;
+use kirjuri_app::audit_chain::{self, AuditChain};
+use kirjuri_app::config::{DatabaseUrl, ObjectBackend};
 use kirjuri_core::clock::SystemClock;
 use kirjuri_core::ids::ObjectId;
 use kirjuri_core::location::check_storage_location;
-use kirjuri_server::Config;
-use kirjuri_server::audit_chain::{self, AuditChain};
-use kirjuri_server::config::{DatabaseUrl, ObjectBackend};
 use kirjuri_store::copy::{self, Batch, Export, Import, Table, TableComparison};
 use kirjuri_store::{ObjectRow, PostgresStore, SqliteStore, Store};
 use kirjuri_vault::{LocalFolder, ObjectStore, S3Config, S3Credentials, S3Store};
@@ -237,7 +237,7 @@ pub async fn run(config: Config, args: MigrateArgs) -> Result<ExitCode> {
 /// or other command, which could write while the copy reads.
 fn refuse_folder_in_use(dir: &Path) -> Result<()> {
     let instances = dir.join("instances");
-    let live = kirjuri_server::app::scan_local_instances(&instances)
+    let live = kirjuri_app::app::scan_local_instances(&instances)
         .with_context(|| format!("failed to list {}", instances.display()))?
         .iter()
         .filter(|i| i.live)

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kirjuri_server::Kirjuri;
-use kirjuri_server::purge::{DEFAULT_BATCH, PurgeLease, Purger};
+use kirjuri_app::Kirjuri;
+use kirjuri_app::purge::{DEFAULT_BATCH, PurgeLease, Purger};
 
 /// How long a real run waits for another purge to finish.
 const LEASE_PATIENCE: Duration = Duration::from_secs(600);

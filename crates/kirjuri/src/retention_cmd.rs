@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use kirjuri_server::Kirjuri;
-use kirjuri_server::retention::PolicyApplication;
+use kirjuri_app::Kirjuri;
+use kirjuri_app::retention::PolicyApplication;
 
 /// `kirjuri retention …`.
 #[derive(Debug, Subcommand)]

@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Subcommand;
+use kirjuri_app::Kirjuri;
+use kirjuri_app::auth::AccountChange;
 use kirjuri_core::role::Role;
-use kirjuri_server::Kirjuri;
-use kirjuri_server::auth::AccountChange;
 use secrecy::ExposeSecret;
 
 /// Account administration.

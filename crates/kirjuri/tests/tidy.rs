@@ -1,7 +1,7 @@
 //! Repository hygiene that a reviewer would otherwise have to remember: every
 //! Rust file opens with a `//!` doc saying what it is for (STYLE.md 4), and
 //! the crate layering of ARCHITECTURE.md holds (core depends on no other
-//! Kirjuri crate and does no I/O), and every requirement id the code cites
+//! Kirjuri crate and does no I/O; only `kirjuri-web` speaks HTTP), and every requirement id the code cites
 //! (`RET-3`, …) is defined in `docs/requirements.md`, so the repository
 //! explains itself.
 
@@ -58,7 +58,8 @@ fn core_does_no_io_and_knows_no_other_kirjuri_crate() {
     for forbidden in [
         "kirjuri-vault",
         "kirjuri-store",
-        "kirjuri-server",
+        "kirjuri-app",
+        "kirjuri-web",
         "tokio",
         "sqlx",
         "reqwest",
@@ -86,6 +87,65 @@ fn core_does_no_io_and_knows_no_other_kirjuri_crate() {
             );
         }
     }
+}
+
+/// The crates that speak HTTP or render pages; only the web layer (and the
+/// test kit, for its clients) may depend on them.
+const WEB_ONLY: [&str; 6] = [
+    "axum",
+    "askama",
+    "hyper",
+    "hyper-util",
+    "tower",
+    "tower-http",
+];
+
+#[test]
+fn only_the_web_layer_depends_on_http_and_templates() {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let mut offenders = Vec::new();
+    let packages = metadata["packages"].as_array().expect("a package list");
+    assert!(
+        packages.iter().any(|p| p["name"] == "kirjuri-web"),
+        "the workspace has a kirjuri-web crate"
+    );
+    for package in packages {
+        let name = package["name"].as_str().unwrap_or_default();
+        if matches!(name, "kirjuri-web" | "kirjuri-testkit") {
+            continue;
+        }
+        for dependency in package["dependencies"].as_array().into_iter().flatten() {
+            let dependency_name = dependency["name"].as_str().unwrap_or_default();
+            // `kind` is null for a normal dependency, "dev" or "build" otherwise;
+            // a test may drive the server with an HTTP client, the code may not
+            // speak HTTP itself.
+            let normal = dependency["kind"].is_null() || dependency["kind"] == "build";
+            if normal && WEB_ONLY.contains(&dependency_name) {
+                offenders.push(format!("{name} -> {dependency_name}"));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "only kirjuri-web (and the test kit) may depend on {WEB_ONLY:?}: {offenders:#?}"
+    );
 }
 
 /// The ids `docs/requirements.md` defines: each is written `**ID**` at the

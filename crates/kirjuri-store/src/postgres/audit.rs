@@ -17,7 +17,7 @@
 //! Append-only is enforced by the schema (triggers) and by privileges (the
 //! application's role may only SELECT and INSERT), not by this code. The
 //! tree, the signatures and their verification live in the server
-//! (`kirjuri_server::audit_chain`); this module only stores and reads.
+//! (`kirjuri_app::audit_chain`); this module only stores and reads.
 
 use futures::TryStreamExt;
 use kirjuri_core::audit::{LeafFields, leaf_hash_of};

@@ -3,7 +3,7 @@
 //! Merkle tree (AUD-2). Append-only is enforced by the schema's triggers, not
 //! by this code, so no query anyone writes against the pool can rewrite
 //! history. The tree, the signatures and their verification live in the
-//! server (`kirjuri_server::audit_chain`); this module only stores and reads.
+//! server (`kirjuri_app::audit_chain`); this module only stores and reads.
 
 use std::path::Path;
 

@@ -14,7 +14,7 @@
 //! is compact (free pages dropped) and self-contained (no WAL beside it).
 //! SQLite does not fsync the file it writes, so this does.
 //!
-//! Not here: copying object files, manifests, restoring (`kirjuri-server`'s
+//! Not here: copying object files, manifests, restoring (`kirjuri-app`'s
 //! `backup`).
 
 use std::fs::File;

@@ -9,7 +9,7 @@
 //! tokens page, the users page (also with a notice, a password shown once
 //! and the responsible person's registrar form) and the audit log, in
 //! Finnish, Swedish and English. The test then fails if any HTML page of
-//! `kirjuri_server::http::routes()` went unchecked, so a new page cannot be
+//! `kirjuri_web::http::routes()` went unchecked, so a new page cannot be
 //! added without its check.
 //!
 //! Not here: what the pages do (the other tests in this binary).

@@ -18,7 +18,7 @@
 //! `axe-<page>.json` among the artefacts; it also checks reflow at 320 CSS
 //! px (WCAG 1.4.10), which axe cannot. It remembers which route each
 //! checked page belongs to, so [`unchecked_pages`] can name every HTML page
-//! of `kirjuri_server::http::routes()` that no check has seen.
+//! of `kirjuri_web::http::routes()` that no check has seen.
 //!
 //! Not here: what the tests assert (the test modules).
 
@@ -298,7 +298,7 @@ async fn assert_reflows(browser: &Client, page: &str, at: &str) {
 /// The route pattern of `routes()` that `path` (query ignored) falls under.
 pub fn route_of(path: &str) -> Option<&'static str> {
     let path = path.split(['?', '#']).next().unwrap_or("");
-    kirjuri_server::http::routes()
+    kirjuri_web::http::routes()
         .into_iter()
         .map(|route| route.path)
         .find(|pattern| route_matches(pattern, path))
@@ -349,7 +349,7 @@ pub async fn unchecked_pages(ui: &Ui, browser: &Client, contact: &str) -> Vec<St
         .filter_map(|(_, at)| route_of(at))
         .collect();
     let mut unchecked = Vec::new();
-    for route in kirjuri_server::http::routes() {
+    for route in kirjuri_web::http::routes() {
         let pattern = route.path;
         if pattern.starts_with("/api/") {
             continue;

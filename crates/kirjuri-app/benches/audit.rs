@@ -1,0 +1,232 @@
+//! Benchmark of the audit log (docs/requirements.md "Performance targets"; AUD-1, AUD-2):
+//!
+//! 1. **Append throughput**: events/s through `Kirjuri::audit` (one durable
+//!    SQLite commit each), alone and while two readers do contact reads
+//!    through `Kirjuri::read_contact` (each read appends its own event).
+//! 2. **`audit verify` time** for `KIRJURI_BENCH_AUDIT_EVENTS` events
+//!    (default 1 000 000; target ≤ 1 s, so 10 M in ≤ 10 s), with a signed
+//!    checkpoint every 256 events as the background writer makes them. The
+//!    events are realistic rows (a recording read with its byte range),
+//!    generated directly through the store in batches of 256, each batch
+//!    followed by `AuditChain::checkpoint` — so filling also measures the
+//!    writer. Verification is `audit_chain::verify`, the function
+//!    `kirjuri audit verify` calls.
+//!
+//! `KIRJURI_BENCH_AUDIT_DB=PATH` keeps the filled database (and its signing
+//! key beside it) and reuses it when it exists. A benchmark, not a test: it
+//! prints numbers and asserts only that the log verifies.
+//! Run: `cargo bench -p kirjuri-app --bench audit`.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use kirjuri_app::audit::to_row;
+use kirjuri_app::audit_chain::{self, AuditChain, CheckpointOutcome};
+use kirjuri_app::{Config, Kirjuri};
+use kirjuri_core::access::Actor;
+use kirjuri_core::audit::AuditEvent;
+use kirjuri_core::clock::{Clock, SystemClock};
+use kirjuri_core::contact::ContactInput;
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use kirjuri_core::purpose::Purpose;
+use kirjuri_core::role::Role;
+use kirjuri_core::username::UserName;
+use kirjuri_store::{SqliteStore, Store};
+
+/// How long each append measurement runs.
+const MEASURE: Duration = Duration::from_secs(5);
+/// Events per checkpoint while filling (the writer's default).
+const PER_CHECKPOINT: u32 = 256;
+
+type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+fn main() -> BenchResult<()> {
+    let events: u64 = match std::env::var("KIRJURI_BENCH_AUDIT_EVENTS") {
+        Ok(value) => value.parse()?,
+        Err(_) => 1_000_000,
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            appends().await?;
+            verification(events).await
+        })
+}
+
+fn supervisor() -> BenchResult<Actor> {
+    Ok(Actor {
+        name: UserName::parse("sanna", "bench")?,
+        role: Role::Supervisor,
+        confidentiality_agreement: false,
+        reason: None,
+    })
+}
+
+fn read_event(i: u64) -> AuditEvent {
+    AuditEvent::RecordingRead {
+        contact: ContactId::new_v7(),
+        object: ObjectId::new_v7(),
+        purpose: Purpose::QualityAssurance,
+        range: Some((i * 65_536, i * 65_536 + 65_535)),
+        reason: None,
+    }
+}
+
+async fn appends() -> BenchResult<()> {
+    let dir = tempfile::tempdir()?;
+    let config = Config {
+        data: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let app = Kirjuri::open(config, Arc::new(SystemClock)).await?;
+    let actor = supervisor()?;
+    let actor_id = UserId::new_v7();
+    let mut contacts = Vec::new();
+    for i in 0..100 {
+        let json = format!(
+            r#"{{"channel":"call_in","started_at":"2026-11-29T09:15:02+02:00","agent":"aino",
+                "customer":{{"name":"Bench Customer {i}","phone":"040 123 {i:04}"}}}}"#
+        );
+        let (id, _) = app
+            .create_contact(None, ContactInput::from_json(json.as_bytes())?)
+            .await?;
+        contacts.push(id);
+    }
+    let contacts = Arc::new(contacts);
+
+    println!("audit append throughput (durable commit per event), {MEASURE:?} each:");
+    for readers in [0usize, 2] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for r in 0..readers {
+            let (app, actor, contacts) = (app.clone(), actor.clone(), Arc::clone(&contacts));
+            let (stop, reads) = (Arc::clone(&stop), Arc::clone(&reads));
+            tasks.push(tokio::spawn(async move {
+                let mut i = r;
+                while !stop.load(Ordering::Relaxed) {
+                    let id = contacts[i % contacts.len()];
+                    app.read_contact(&actor, actor_id, id, Purpose::QualityAssurance)
+                        .await?;
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+                Ok::<(), kirjuri_app::Error>(())
+            }));
+        }
+        let started = Instant::now();
+        let mut appended = 0u64;
+        while started.elapsed() < MEASURE {
+            app.audit(Some(actor_id), &read_event(appended)).await?;
+            appended += 1;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            task.await??;
+        }
+        let reads = reads.load(Ordering::Relaxed);
+        println!(
+            "  {readers} concurrent readers: appender {:.0} events/s; readers {:.0} contact reads/s \
+             (each audited); all appends {:.0} events/s",
+            appended as f64 / elapsed,
+            reads as f64 / elapsed,
+            (appended + reads) as f64 / elapsed,
+        );
+    }
+    Ok(())
+}
+
+async fn verification(events: u64) -> BenchResult<()> {
+    let dir = tempfile::tempdir()?;
+    let path = match std::env::var_os("KIRJURI_BENCH_AUDIT_DB") {
+        Some(path) => PathBuf::from(path),
+        None => dir.path().join("audit.db"),
+    };
+    let key_file = path.with_extension("signing.key");
+    let existing = path.exists();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let chain = AuditChain::open(Arc::clone(&store), Arc::clone(&clock), &key_file).await?;
+    if existing {
+        println!(
+            "reusing {} with {} events",
+            path.display(),
+            store.audit_head().await?
+        );
+    } else {
+        let started = Instant::now();
+        fill(store.as_ref(), &chain, clock.now(), events).await?;
+        let elapsed = started.elapsed();
+        println!(
+            "filled {events} events with a checkpoint every {PER_CHECKPOINT} in {elapsed:.1?} \
+             ({:.0} events/s in batches)",
+            events as f64 / elapsed.as_secs_f64()
+        );
+    }
+    let size = std::fs::metadata(&path)?.len();
+    println!("database: {:.0} MiB", size as f64 / (1 << 20) as f64);
+    let key = chain.verifier_key();
+    let mut times = Vec::new();
+    for run in 0..3 {
+        let started = Instant::now();
+        let report =
+            audit_chain::verify(Arc::clone(&store), chain.origin(), Some(&key), None).await?;
+        let elapsed = started.elapsed();
+        if !report.is_intact() {
+            return Err(format!("the generated log does not verify: {:?}", report.findings).into());
+        }
+        println!(
+            "  verify run {run}: {} events, {} checkpoints in {elapsed:.3?} ({:.2} M events/s)",
+            report.events,
+            report.checkpoints,
+            report.events as f64 / elapsed.as_secs_f64() / 1e6
+        );
+        times.push(elapsed);
+    }
+    times.sort();
+    println!(
+        "audit verify of {} events: best {:.3?}, median {:.3?} (target ≤ 1 s per million)",
+        store.audit_head().await?,
+        times[0],
+        times[1]
+    );
+    Ok(())
+}
+
+/// Appends `events` events in batches of [`PER_CHECKPOINT`], signing a
+/// checkpoint after each batch as the background writer would.
+async fn fill(
+    store: &dyn Store,
+    chain: &AuditChain,
+    start: DateTime<Utc>,
+    events: u64,
+) -> BenchResult<()> {
+    let actor = Some(UserId::new_v7());
+    let mut written = 0u64;
+    while written < events {
+        let n = (events - written).min(u64::from(PER_CHECKPOINT));
+        let batch: Vec<_> = (written..written + n)
+            .map(|i| {
+                let at = start + chrono::Duration::milliseconds(i64::try_from(i).unwrap_or(0));
+                to_row(at, actor, &read_event(i))
+            })
+            .collect();
+        store.append_audit_batch(&batch).await?;
+        written += n;
+        match chain.checkpoint().await? {
+            CheckpointOutcome::Signed(_) => {}
+            other => return Err(format!("expected a new checkpoint, got {other:?}").into()),
+        }
+        if written % 100_000 < u64::from(PER_CHECKPOINT) {
+            eprint!("\r  filling: {written}/{events}");
+        }
+    }
+    eprintln!();
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! The application's one error type. Each variant has a stable code
+//! ([`Error::code`]) and says whose fault it is ([`Error::is_callers`]); the
+//! web layer (`kirjuri_web::error`) decides the HTTP status, the command line
+//! the exit message. No message here ever contains personal data: the layers
+//! below build theirs without quoting values.
+
+/// What went wrong while serving a request or running a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed: bad JSON, a bad identifier, a bad parameter.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Plain-language explanation for the caller.
+        message: String,
+    },
+    /// The recording body is not an acceptable WAV file.
+    #[error(transparent)]
+    Wav(#[from] kirjuri_core::wav::WavError),
+    /// No valid credentials.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// A sign-in was refused. One answer for every reason (unknown name,
+    /// wrong password or code, locked or disabled account), so it reveals
+    /// neither which names exist nor which accounts are locked.
+    #[error(
+        "the name, password or code is wrong, or the account is locked or disabled; \
+         an administrator can unlock it"
+    )]
+    LoginFailed,
+    /// The password was right, and the account also needs its TOTP code.
+    #[error("this account needs its TOTP code as well (\"totp\")")]
+    TotpRequired,
+    /// Too many failed sign-ins from this address; try again later.
+    #[error("too many failed sign-ins from this address; try again in {retry_after_seconds} s")]
+    TooManyRequests {
+        /// Seconds until the next attempt is accepted (`Retry-After`).
+        retry_after_seconds: u64,
+    },
+    /// Every place for a password check is taken; try again in a moment.
+    #[error("the server is busy checking passwords; try again in a moment")]
+    Busy,
+    /// A cookie-authenticated write without the session's CSRF token.
+    #[error("this request needs the session's CSRF token in the X-CSRF-Token header")]
+    CsrfFailed,
+    /// Valid credentials, but the access decision said no.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// Not there — or not yours, which must look the same.
+    #[error("not found")]
+    NotFound,
+    /// It was there and was destroyed under a retention rule or an erasure
+    /// request; `tombstone` is the proof (ids, kind, rule, dates, digest —
+    /// no personal data).
+    #[error("{what} was destroyed; its tombstone says when and under which rule")]
+    Gone {
+        /// `this contact's data`, `this recording`, ….
+        what: &'static str,
+        /// The tombstone, as the API shows it.
+        tombstone: serde_json::Value,
+    },
+    /// The request conflicts with what is stored.
+    #[error("{message}")]
+    Conflict {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The body is larger than allowed.
+    #[error("the body is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The configured limit.
+        limit: u64,
+    },
+    /// Wrong Content-Type.
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    /// A Range that cannot be satisfied.
+    #[error("the requested range is outside the recording ({len} bytes)")]
+    RangeNotSatisfiable {
+        /// The recording's length.
+        len: u64,
+    },
+    /// The client went away or the body could not be read.
+    #[error("the request body could not be read")]
+    BodyRead,
+    /// Stored data failed its integrity check: tampering or corruption.
+    #[error("stored data failed its integrity check")]
+    Integrity(#[source] kirjuri_vault::Error),
+    /// The vault failed.
+    #[error("vault failure")]
+    Vault(#[source] kirjuri_vault::Error),
+    /// The database failed.
+    #[error("database failure")]
+    Store(#[from] kirjuri_store::Error),
+    /// Anything else internal.
+    #[error("{0}")]
+    Internal(String),
+    /// A local file step failed (the erasure ledger, backups): the step and
+    /// path, with the operating system's error as the cause.
+    #[error(transparent)]
+    File(#[from] kirjuri_vault::fsio::Error),
+    /// The audit log's checkpoint writer refused to sign: the stored log or
+    /// checkpoints do not extend the last signed tree (AUD-2). The message
+    /// names sizes and sequence numbers only.
+    #[error("audit log integrity: {0}")]
+    AuditChain(String),
+}
+
+/// Result alias for the application crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<kirjuri_vault::Error> for Error {
+    fn from(e: kirjuri_vault::Error) -> Self {
+        if matches!(
+            e,
+            kirjuri_vault::Error::Integrity(_) | kirjuri_vault::Error::Truncated { .. }
+        ) {
+            Error::Integrity(e)
+        } else {
+            Error::Vault(e)
+        }
+    }
+}
+
+impl From<kirjuri_core::Error> for Error {
+    fn from(e: kirjuri_core::Error) -> Self {
+        let code = match &e {
+            kirjuri_core::Error::InvalidIdentifier { .. } => "invalid_identifier",
+            kirjuri_core::Error::InvalidContact(_) => "invalid_contact",
+            kirjuri_core::Error::Unknown {
+                kind: "purpose", ..
+            } => "purpose_unknown",
+            kirjuri_core::Error::Unknown { .. } => "invalid_value",
+            _ => "invalid_value",
+        };
+        Error::BadRequest {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Error {
+    /// Shorthand for a 400.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable, machine-readable code a client or operator sees for this
+    /// error (`{"error":{"code":…}}` in the API; the CLI prints it too).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest { code, .. } | Error::Conflict { code, .. } => code,
+            Error::Wav(e) => e.code(),
+            Error::Unauthenticated => "unauthenticated",
+            Error::LoginFailed => "login_failed",
+            Error::TotpRequired => "totp_required",
+            Error::TooManyRequests { .. } => "too_many_requests",
+            Error::Busy => "busy",
+            Error::CsrfFailed => "csrf_failed",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound => "not_found",
+            Error::Gone { .. } => "gone",
+            Error::TooLarge { .. } => "body_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            Error::BodyRead => "body_unreadable",
+            Error::Integrity(_) => "integrity_failure",
+            Error::Vault(_) => "vault_failure",
+            Error::Store(_) => "store_failure",
+            Error::Internal(_) | Error::File(_) => "internal",
+            Error::AuditChain(_) => "audit_integrity",
+        }
+    }
+
+    /// Whether the caller can do something about it (a bad request, a
+    /// refusal, a conflict, something not there, try again later) rather
+    /// than the operator (storage, integrity, a bug). Only the caller's
+    /// errors may show their message; the others show their code and are
+    /// logged.
+    pub fn is_callers(&self) -> bool {
+        !matches!(
+            self,
+            Error::Integrity(_)
+                | Error::Vault(_)
+                | Error::Store(_)
+                | Error::Internal(_)
+                | Error::File(_)
+                | Error::AuditChain(_)
+        )
+    }
+}

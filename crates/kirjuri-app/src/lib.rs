@@ -1,0 +1,33 @@
+//! Kirjuri's application, with no HTTP in it: the assembled app (`app`),
+//! intake of contacts and recordings (`intake`), the audited read path
+//! (`read`), accounts and tokens (`auth`), sessions (`session`), legal holds
+//! (`holds`), retention and the purge (`retention`, `purge`), the audit log
+//! and its signed checkpoints (`audit`, `audit_chain`), the erasure ledger
+//! (`ledger`), backup and restore (`backup`) and demo data (`demo`). The web
+//! layer (`kirjuri-web`) and the command line (`kirjuri`) each call into it.
+//!
+//! It owns no storage format and no cryptography of its own — those are
+//! `kirjuri-store` and `kirjuri-vault` — and no access rule: it asks
+//! `kirjuri_core::access::authorize` every time. It knows no HTTP: its
+//! [`Error`] says what went wrong and whose fault it was; the web layer
+//! decides the status code.
+
+pub mod app;
+pub mod audit;
+pub mod audit_chain;
+pub mod auth;
+pub mod backup;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod holds;
+pub mod intake;
+pub mod ledger;
+pub mod purge;
+pub mod read;
+pub mod retention;
+pub mod session;
+
+pub use app::Kirjuri;
+pub use config::Config;
+pub use error::{Error, Result};

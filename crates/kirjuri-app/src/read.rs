@@ -1,0 +1,1085 @@
+//! The read path: a contact, a search, a recording (whole or by Range).
+//!
+//! Every read runs the same three steps in order: ask
+//! `kirjuri_core::access::authorize`, append the audit event (a failed append
+//! refuses the read), then decrypt and return.
+//!
+//! No answer tells an existing contact from a missing one to a reader who
+//! may not read it: what the role and purpose alone decide (the integration
+//! role, a registrar's customer-service purpose) is decided and refused
+//! before the contact is looked up, and a missing contact is audited as a
+//! refusal (`not_found`) just as an agent's reach for another agent's
+//! contact is (`not_owner`), both answered 404 — so both paths do the same
+//! work: one lookup, one audit append.
+//!
+//! A maintainer's read (`metadata_only`, ACC-1) is answered from the row's
+//! plain columns — channel, times, agent, service, stored objects — and the
+//! sealed document is never opened. Search criteria reach the audit log as
+//! keyed hashes only: the identifiers, and the `service` filter (whatever a
+//! searcher types there would otherwise stay in the log for good).
+//! Recordings are decrypted segment by segment, only the segments a range
+//! needs, and streamed in constant memory.
+
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use futures::{Stream, StreamExt};
+use kirjuri_core::access::{Action, Actor, Decision, Denial, Object, authorize};
+use kirjuri_core::audit::{AuditEvent, HashedCriterion};
+use kirjuri_core::contact::{Channel, ContactDocument, check_service, duration_ms};
+use kirjuri_core::email::EmailAddress;
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use kirjuri_core::name::normalise_name;
+use kirjuri_core::phone::PhoneNumber;
+use kirjuri_core::property_id::PropertyId;
+use kirjuri_core::purpose::Purpose;
+use kirjuri_core::username::UserName;
+use kirjuri_core::wav::decode::{PCM16_HEADER_LEN, Pcm16Rendition, Pcm16Transcoder, Peaks};
+use kirjuri_core::wav::{AudioLayout, Encoding};
+use kirjuri_store::{ContactFilter, ContactRow, IndexEntry, ObjectRow, TombstoneRow};
+use kirjuri_vault::{
+    HEADER_LEN, IndexKind, ObjectStore, SEGMENT_LEN, StreamOpener, TAG_LEN, open_to_vec,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::Kirjuri;
+use crate::error::{Error, Result};
+use crate::intake::{RECORDING, RecordingAck, WAVEFORM};
+
+/// A contact as returned: the stored document plus what Kirjuri adds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactView {
+    /// Kirjuri's id.
+    pub id: ContactId,
+    /// The normalised contact.
+    #[serde(flatten)]
+    pub document: ContactDocument,
+    /// Length of the contact, when its end is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// When the contact's own data is destroyed.
+    pub retain_until: DateTime<Utc>,
+    /// The recording, when one is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingAck>,
+    /// Every stored object (the recording, its waveform, …) with its
+    /// retention deadline (RET-1).
+    pub objects: Vec<ObjectDeadline>,
+    /// What was destroyed of the contact, for readers who may see retention
+    /// (registrars, supervisors, administrators); absent for others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tombstones: Option<Vec<TombstoneView>>,
+    /// The legal holds with a target in the contact, for the same readers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holds: Option<Vec<HoldRef>>,
+}
+
+/// A stored object's retention deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectDeadline {
+    /// The object's id (a hold can name a recording by it).
+    pub id: ObjectId,
+    /// `recording`, `waveform`, ….
+    pub kind: String,
+    /// When it is destroyed, unless a hold keeps it.
+    pub retain_until: DateTime<Utc>,
+    /// The object it was derived from, if any (it never outlives that one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<ObjectId>,
+}
+
+/// Proof that something of a contact was destroyed (RET-3): what, when,
+/// under which rule, and the digest it had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TombstoneView {
+    /// The destroyed object's id, or the contact's for its own record.
+    pub id: uuid::Uuid,
+    /// `recording`, `waveform`, … or `contact`.
+    pub kind: String,
+    /// When its key was destroyed.
+    pub deleted_at: DateTime<Utc>,
+    /// The rule that destroyed it.
+    pub rule: String,
+    /// `retention`, `erasure_request` or `ledger_replay`.
+    pub reason: String,
+    /// Its SHA-256 (the recording's evidence digest); `null` for a contact.
+    pub sha256: Option<String>,
+}
+
+impl From<&TombstoneRow> for TombstoneView {
+    fn from(row: &TombstoneRow) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind.clone(),
+            deleted_at: row.deleted_at,
+            rule: row.rule.clone(),
+            reason: row.reason.clone(),
+            sha256: row.sha256.clone(),
+        }
+    }
+}
+
+/// A legal hold on a contact, as the contact view names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldRef {
+    /// The hold's id.
+    pub id: uuid::Uuid,
+    /// Its kind of ground.
+    pub ground_kind: String,
+    /// Its review date (Helsinki day).
+    pub review_by: NaiveDate,
+    /// Whether it keeps data now.
+    pub active: bool,
+}
+
+/// Search criteria, as the API takes them. Unknown parameters are refused so
+/// a typo never turns a narrow search into "everything".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Phone number in any accepted form.
+    pub phone: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Property ID in any accepted form.
+    pub property_id: Option<String>,
+    /// Customer number.
+    pub customer_number: Option<String>,
+    /// Customer or contact-person name (exact, normalised).
+    pub name: Option<String>,
+    /// Handling agent's account name.
+    pub agent: Option<String>,
+    /// The service (queue) the contact was directed to.
+    pub service: Option<String>,
+    /// The channel: `call_in`, `call_out`, `chat`, `email` or `form`.
+    pub channel: Option<String>,
+    /// Earliest start: RFC 3339, or a date (Helsinki midnight).
+    pub from: Option<String>,
+    /// Latest start (exclusive): RFC 3339, or a date (the whole day included).
+    pub to: Option<String>,
+    /// Maximum results (default 50, at most 500).
+    pub limit: Option<u32>,
+    /// The purpose (ACC-2).
+    pub purpose: Option<String>,
+    /// A ticket reference (`INC-12345`; a maintainer must give one, ACC-1).
+    pub reason: Option<String>,
+}
+
+/// A search's filters as its audit event records them: validated and
+/// normalised, the service as a keyed hash (hex).
+#[derive(Debug, Clone)]
+struct SearchFilters {
+    agent: Option<String>,
+    service: Option<String>,
+    channel: Option<Channel>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+/// Rows fetched per page while filtering a search on service or channel.
+const SCAN_PAGE: u32 = 1000;
+
+/// A search filtered on service or channel looks at most this many rows.
+const MAX_SCANNED_ROWS: usize = 200_000;
+
+/// Parses the mandatory `purpose=`.
+pub fn require_purpose(purpose: Option<&str>) -> Result<Purpose> {
+    match purpose {
+        None | Some("") => Err(Error::bad_request(
+            "purpose_required",
+            "every read of personal data must state purpose= (one of order_verification, complaint_verification, \
+             quality_assurance, training, development, survey, legal_claim, data_subject_request)",
+        )),
+        Some(p) => p.parse().map_err(Error::from),
+    }
+}
+
+fn parse_bound(value: &str, field: &'static str, end_of_day: bool) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.to_utc());
+    }
+    let date = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        Error::bad_request(
+            "invalid_parameter",
+            format!("{field} must be a date (YYYY-MM-DD) or an RFC 3339 time"),
+        )
+    })?;
+    let date = if end_of_day {
+        date.succ_opt().unwrap_or(date)
+    } else {
+        date
+    };
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    chrono_tz::Europe::Helsinki
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.to_utc())
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_parameter",
+                format!("{field} is not a valid local date"),
+            )
+        })
+}
+
+/// The answer to a recording read: status, length and the plaintext stream.
+pub struct RecordingBody {
+    /// The whole recording's length.
+    pub total_len: u64,
+    /// The bytes being sent (inclusive), or `None` for the whole file.
+    pub range: Option<RangeInclusive<u64>>,
+    /// The plaintext bytes.
+    pub stream: std::pin::Pin<Box<dyn Stream<Item = std::result::Result<Bytes, Error>> + Send>>,
+}
+
+impl std::fmt::Debug for RecordingBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingBody")
+            .field("total_len", &self.total_len)
+            .field("range", &self.range)
+            .finish()
+    }
+}
+
+/// A contact's view: its row, the document to show, and its objects.
+fn view_of(row: &ContactRow, document: ContactDocument, objects: &[ObjectRow]) -> ContactView {
+    let recording = objects.iter().find(|o| o.kind == RECORDING);
+    ContactView {
+        id: row.id,
+        duration_ms: duration_ms(&document),
+        document,
+        retain_until: row.retain_until,
+        recording: recording.map(RecordingAck::from_row),
+        objects: objects
+            .iter()
+            .map(|o| ObjectDeadline {
+                id: o.id,
+                kind: o.kind.clone(),
+                retain_until: o.retain_until,
+                source: o.source,
+            })
+            .collect(),
+        tombstones: None,
+        holds: None,
+    }
+}
+
+impl Kirjuri {
+    /// Decrypts a contact's sealed document.
+    pub fn open_document(&self, row: &ContactRow) -> Result<ContactDocument> {
+        let document_id = ObjectId::from_uuid(*row.id.as_uuid());
+        let key = self.keyring.unwrap(&row.document_key, &document_id)?;
+        let plaintext = open_to_vec(&key, &document_id, &row.sealed_document)?;
+        serde_json::from_slice(&plaintext)
+            .map_err(|_| Error::Internal(format!("contact {} has an unreadable document", row.id)))
+    }
+
+    fn view(&self, row: &ContactRow, objects: &[ObjectRow]) -> Result<ContactView> {
+        Ok(view_of(row, self.open_document(row)?, objects))
+    }
+
+    /// A contact as a maintainer sees it: what the row's plain columns say
+    /// (channel, times, agent, service) and its stored objects; nothing of
+    /// the sealed document is opened.
+    fn metadata_view(&self, row: &ContactRow, objects: &[ObjectRow]) -> Result<ContactView> {
+        let document = ContactDocument {
+            external_id: None,
+            channel: Channel::from_str(&row.channel)?,
+            started_at: row.started_at.fixed_offset(),
+            ended_at: row.ended_at.map(|t| t.fixed_offset()),
+            service: row.service.clone(),
+            agent: row.agent.clone(),
+            customer: None,
+            contact_person: None,
+            account: None,
+            property: None,
+            service_content: None,
+        };
+        Ok(view_of(row, document, objects))
+    }
+
+    /// The view a decision allows: the whole contact, or its metadata.
+    fn view_for(
+        &self,
+        row: &ContactRow,
+        objects: &[ObjectRow],
+        metadata_only: bool,
+    ) -> Result<ContactView> {
+        if metadata_only {
+            self.metadata_view(row, objects)
+        } else {
+            self.view(row, objects)
+        }
+    }
+
+    /// The answer for something destroyed: 410 with its tombstone, or 404
+    /// when there is no tombstone of that kind either.
+    pub(crate) async fn gone(&self, contact: &ContactId, kind: &str, what: &'static str) -> Error {
+        match self.store.tombstones_for_contact(contact).await {
+            Ok(tombstones) => match tombstones.iter().find(|t| t.kind == kind) {
+                Some(tombstone) => Error::Gone {
+                    what,
+                    tombstone: serde_json::to_value(TombstoneView::from(tombstone))
+                        .unwrap_or_default(),
+                },
+                None => Error::NotFound,
+            },
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Appends the refusal of `action` and returns what the caller is told.
+    async fn refuse(
+        &self,
+        actor_id: UserId,
+        action: Action,
+        object: Option<String>,
+        purpose: Option<Purpose>,
+        reason: &'static str,
+        answer: Error,
+    ) -> Result<Error> {
+        let event = AuditEvent::AccessDenied {
+            action: action.as_str(),
+            object,
+            purpose,
+            reason,
+        };
+        self.audit(Some(actor_id), &event).await?;
+        Ok(answer)
+    }
+
+    /// Runs the access decision for one contact and looks it up, auditing a
+    /// refusal. What the role and purpose alone refuse is refused before the
+    /// lookup; a missing contact is audited as a refusal (`not_found`) and
+    /// answered exactly as an agent's reach for another agent's contact.
+    /// Answers the row and whether only its metadata may be shown.
+    async fn authorized_contact(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        action: Action,
+        id: ContactId,
+        purpose: Purpose,
+    ) -> Result<(ContactRow, bool)> {
+        let object = Some(id.to_string());
+        if let Decision::Deny(denial) = authorize(actor, action, Object::Register, Some(purpose)) {
+            let answer = denial_error(denial);
+            return Err(self
+                .refuse(
+                    actor_id,
+                    action,
+                    object,
+                    Some(purpose),
+                    denial.as_str(),
+                    answer,
+                )
+                .await?);
+        }
+        let Some(contact) = self.store.contact(&id).await? else {
+            return Err(self
+                .refuse(
+                    actor_id,
+                    action,
+                    object,
+                    Some(purpose),
+                    "not_found",
+                    Error::NotFound,
+                )
+                .await?);
+        };
+        let agent = UserName::parse(&contact.agent, "agent")?;
+        let decision = authorize(
+            actor,
+            action,
+            Object::Contact {
+                agent: &agent,
+                forbidden_purposes: &[],
+            },
+            Some(purpose),
+        );
+        match decision {
+            Decision::Allow { metadata_only, .. } => Ok((contact, metadata_only)),
+            Decision::Deny(denial) => {
+                let answer = denial_error(denial);
+                Err(self
+                    .refuse(
+                        actor_id,
+                        action,
+                        object,
+                        Some(purpose),
+                        denial.as_str(),
+                        answer,
+                    )
+                    .await?)
+            }
+        }
+    }
+
+    /// Refuses an action on the register as a whole when the decision says so.
+    pub async fn authorize_register(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        action: Action,
+        purpose: Option<Purpose>,
+    ) -> Result<bool> {
+        let (scope_to_own, _) = self
+            .authorize_on(actor, actor_id, action, Object::Register, purpose)
+            .await?;
+        Ok(scope_to_own)
+    }
+
+    /// Runs the access decision for the register (`object`: searched by
+    /// non-personal criteria or by a personal identifier), auditing a
+    /// refusal. Answers `(scope_to_own, metadata_only)`.
+    pub async fn authorize_on(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        action: Action,
+        object: Object<'_>,
+        purpose: Option<Purpose>,
+    ) -> Result<(bool, bool)> {
+        match authorize(actor, action, object, purpose) {
+            Decision::Allow {
+                scope_to_own,
+                metadata_only,
+            } => Ok((scope_to_own, metadata_only)),
+            Decision::Deny(denial) => Err(self
+                .refuse(
+                    actor_id,
+                    action,
+                    None,
+                    purpose,
+                    denial.as_str(),
+                    denial_error(denial),
+                )
+                .await?),
+        }
+    }
+
+    /// `GET /api/v1/contacts/{id}`.
+    pub async fn read_contact(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+    ) -> Result<ContactView> {
+        let (contact, metadata_only) = self
+            .authorized_contact(actor, actor_id, Action::ReadContact, id, purpose)
+            .await?;
+        // An erased contact has nothing left to decrypt: its tombstone says
+        // what happened.
+        if contact.is_erased() {
+            return Err(self.gone(&id, "contact", "this contact's data").await);
+        }
+        let objects = self.store.objects_for_contact(&id).await?;
+        let mut view = self.view_for(&contact, &objects, metadata_only)?;
+        if let Some(holds) = self.holds_of_contact(actor, &id).await? {
+            let now = self.clock.now();
+            view.holds = Some(
+                holds
+                    .iter()
+                    .map(|h| HoldRef {
+                        id: h.id,
+                        ground_kind: h.ground_kind.clone(),
+                        review_by: kirjuri_core::retention::local_call_date(
+                            h.review_by.fixed_offset(),
+                        ),
+                        active: h.is_active(now),
+                    })
+                    .collect(),
+            );
+            view.tombstones = Some(
+                self.store
+                    .tombstones_for_contact(&id)
+                    .await?
+                    .iter()
+                    .map(TombstoneView::from)
+                    .collect(),
+            );
+        }
+        self.audit(
+            Some(actor_id),
+            &AuditEvent::ContactViewed {
+                contact: id,
+                purpose,
+                reason: actor.reason.clone(),
+            },
+        )
+        .await?;
+        Ok(view)
+    }
+
+    /// `GET /api/v1/contacts?…`.
+    pub async fn search(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        query: &SearchQuery,
+    ) -> Result<Vec<ContactView>> {
+        let purpose = require_purpose(query.purpose.as_deref())?;
+        let by_identifier = [
+            &query.phone,
+            &query.email,
+            &query.property_id,
+            &query.customer_number,
+            &query.name,
+        ]
+        .iter()
+        .any(|criterion| criterion.is_some());
+        let object = if by_identifier {
+            Object::RegisterByIdentifier
+        } else {
+            Object::Register
+        };
+        let (scope_to_own, metadata_only) = self
+            .authorize_on(
+                actor,
+                actor_id,
+                Action::SearchContacts,
+                object,
+                Some(purpose),
+            )
+            .await?;
+        let indexer = self.keyring.blind_indexer();
+        let mut index = Vec::new();
+        let mut add = |kind: IndexKind, value: String| {
+            index.push(IndexEntry {
+                kind: kind.as_str().to_owned(),
+                hash: indexer.hash(kind, &value).to_vec(),
+            });
+        };
+        if let Some(phone) = &query.phone {
+            add(
+                IndexKind::Phone,
+                PhoneNumber::parse(phone, "phone")?.e164().to_owned(),
+            );
+        }
+        if let Some(email) = &query.email {
+            add(
+                IndexKind::Email,
+                EmailAddress::parse(email, "email")?.index_form(),
+            );
+        }
+        if let Some(property_id) = &query.property_id {
+            add(
+                IndexKind::PropertyId,
+                PropertyId::parse(property_id, "property_id")?.canonical(),
+            );
+        }
+        if let Some(number) = &query.customer_number {
+            add(IndexKind::CustomerNumber, number.trim().to_owned());
+        }
+        if let Some(name) = &query.name {
+            add(IndexKind::Name, normalise_name(name));
+        }
+        let agent = match &query.agent {
+            Some(agent) => Some(UserName::parse(agent, "agent")?.as_str().to_owned()),
+            None => None,
+        };
+        let from = query
+            .from
+            .as_deref()
+            .map(|v| parse_bound(v, "from", false))
+            .transpose()?;
+        let to = query
+            .to
+            .as_deref()
+            .map(|v| parse_bound(v, "to", true))
+            .transpose()?;
+        let limit = query.limit.unwrap_or(50);
+        if limit == 0 || limit > 500 {
+            return Err(Error::bad_request(
+                "invalid_parameter",
+                "limit must be between 1 and 500",
+            ));
+        }
+        let channel = query
+            .channel
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(Channel::from_str)
+            .transpose()?;
+        let service = query
+            .service
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        // A service that intake would refuse can match nothing: say so
+        // rather than search (and log) it.
+        if let Some(service) = service {
+            check_service(service).map_err(|_| {
+                Error::bad_request(
+                    "invalid_parameter",
+                    "service must be 1–200 characters without control characters",
+                )
+            })?;
+        }
+        let filters = SearchFilters {
+            agent: agent.clone(),
+            service: service.map(|s| hex::encode(indexer.hash(IndexKind::Service, s))),
+            channel,
+            from,
+            to,
+        };
+        let agent = if scope_to_own {
+            match agent {
+                // An agent filtering on someone else simply finds nothing.
+                Some(other) if other != actor.name.as_str() => {
+                    return self
+                        .audited_search(actor_id, purpose, &index, &filters, Vec::new())
+                        .await;
+                }
+                _ => Some(actor.name.as_str().to_owned()),
+            }
+        } else {
+            agent
+        };
+        let filter = ContactFilter {
+            index: index.clone(),
+            agent,
+            from,
+            to,
+            limit,
+            before: None,
+        };
+        let rows = self
+            .search_rows(filter, channel.map(|c| c.as_str()), service)
+            .await?;
+        let mut views = Vec::with_capacity(rows.len());
+        // An erased contact keeps its row (times, agent) but nothing to show.
+        for row in rows.iter().filter(|r| !r.is_erased()) {
+            let objects = self.store.objects_for_contact(&row.id).await?;
+            views.push(self.view_for(row, &objects, metadata_only)?);
+        }
+        self.audited_search(actor_id, purpose, &index, &filters, views)
+            .await
+    }
+
+    /// The rows of a search, newest first. Service and channel are plain
+    /// columns the store does not filter on; they are matched here, on rows
+    /// still sealed, paging on until `limit` match or [`MAX_SCANNED_ROWS`]
+    /// rows were looked at — so only what is returned is decrypted and
+    /// audited.
+    async fn search_rows(
+        &self,
+        mut filter: ContactFilter,
+        channel: Option<&str>,
+        service: Option<&str>,
+    ) -> Result<Vec<ContactRow>> {
+        if channel.is_none() && service.is_none() {
+            return Ok(self.store.search_contacts(&filter).await?);
+        }
+        let wanted = filter.limit as usize;
+        filter.limit = SCAN_PAGE;
+        let mut found = Vec::new();
+        let mut scanned = 0usize;
+        loop {
+            let page = self.store.search_contacts(&filter).await?;
+            let full = page.len() == SCAN_PAGE as usize;
+            scanned += page.len();
+            filter.before = page.last().map(|r| (r.started_at, r.id));
+            found.extend(page.into_iter().filter(|r| {
+                channel.is_none_or(|c| r.channel == c)
+                    && service.is_none_or(|s| r.service.as_deref() == Some(s))
+            }));
+            if found.len() >= wanted || !full || scanned >= MAX_SCANNED_ROWS {
+                found.truncate(wanted);
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn audited_search(
+        &self,
+        actor_id: UserId,
+        purpose: Purpose,
+        index: &[IndexEntry],
+        filters: &SearchFilters,
+        views: Vec<ContactView>,
+    ) -> Result<Vec<ContactView>> {
+        let criteria = index
+            .iter()
+            .map(|e| HashedCriterion {
+                kind: e.kind.clone(),
+                hash: hex::encode(&e.hash),
+            })
+            .collect();
+        let filters = json!({
+            "agent": filters.agent,
+            "service_hash": filters.service,
+            "channel": filters.channel.map(|c| c.as_str()),
+            "from": filters.from,
+            "to": filters.to,
+        });
+        let results = views.iter().map(|v| v.id).collect();
+        self.audit(
+            Some(actor_id),
+            &AuditEvent::Search {
+                purpose,
+                criteria,
+                filters,
+                results,
+            },
+        )
+        .await?;
+        Ok(views)
+    }
+
+    /// Appends the audit event of a recording read (whole, or the inclusive
+    /// byte range served) before any byte leaves.
+    async fn audit_recording_read(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        contact: ContactId,
+        object: ObjectId,
+        purpose: Purpose,
+        range: Option<&RangeInclusive<u64>>,
+    ) -> Result<()> {
+        let event = AuditEvent::RecordingRead {
+            contact,
+            object,
+            purpose,
+            range: range.map(|r| (*r.start(), *r.end())),
+            reason: actor.reason.clone(),
+        };
+        self.audit(Some(actor_id), &event).await
+    }
+
+    /// Authorizes reading a contact's recording and opens one of its stored
+    /// objects (`kind`: the recording or a derived artefact) for decryption.
+    /// Nothing is audited yet: the caller audits what it actually serves.
+    async fn open_recording_object(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+        kind: &str,
+    ) -> Result<(ObjectRow, StreamOpener)> {
+        self.authorized_contact(actor, actor_id, Action::ReadRecording, id, purpose)
+            .await?;
+        let object = match self.store.object_for_contact(&id, kind).await? {
+            Some(object) => object,
+            None => return Err(self.gone(&id, kind, "this recording").await),
+        };
+        // A shortened object file is tampering or corruption; say so before
+        // sending anything rather than part-way through.
+        let stored = self.objects.len(&object.id).await?;
+        if stored != object.stored_len {
+            return Err(Error::Integrity(kirjuri_vault::Error::Integrity(format!(
+                "object {} is {stored} bytes, expected {}",
+                object.id, object.stored_len
+            ))));
+        }
+        let key = self.keyring.unwrap(&object.wrapped_key, &object.id)?;
+        let header = self
+            .objects
+            .get_range(&object.id, 0..HEADER_LEN as u64)
+            .await?;
+        let opener = StreamOpener::new(&key, &object.id, &header, object.plaintext_len)?;
+        Ok((object, opener))
+    }
+
+    /// `GET /api/v1/contacts/{id}/recording`, whole or one byte range.
+    pub async fn read_recording(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+        range: Option<&dyn RangeRequest>,
+    ) -> Result<RecordingBody> {
+        let (object, opener) = self
+            .open_recording_object(actor, actor_id, id, purpose, RECORDING)
+            .await?;
+        let total_len = object.plaintext_len;
+        let range = match range {
+            Some(request) => request.resolve(total_len)?,
+            None => None,
+        };
+        let wanted = match &range {
+            Some(r) => *r.start()..r.end() + 1,
+            None => 0..total_len,
+        };
+        self.audit_recording_read(actor, actor_id, id, object.id, purpose, range.as_ref())
+            .await?;
+        let stream = segment_stream(
+            self.objects.clone(),
+            object.id,
+            object.stored_len,
+            opener,
+            wanted,
+        )?;
+        Ok(RecordingBody {
+            total_len,
+            range,
+            stream: Box::pin(stream),
+        })
+    }
+
+    /// `GET /api/v1/contacts/{id}/recording/playback`: the recording as 16-bit
+    /// PCM WAV, transcoded on the fly (whole or one byte range of the
+    /// rendition), decrypting only the segments the range needs.
+    pub async fn read_playback(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+        range: Option<&dyn RangeRequest>,
+    ) -> Result<RecordingBody> {
+        let (object, opener) = self
+            .open_recording_object(actor, actor_id, id, purpose, RECORDING)
+            .await?;
+        let rendition = Pcm16Rendition {
+            source: layout_of(&object)?,
+        };
+        let total_len = rendition.len();
+        let range = match range {
+            Some(request) => request.resolve(total_len)?,
+            None => None,
+        };
+        let (start, end) = match &range {
+            Some(r) => (*r.start(), r.end() + 1),
+            None => (0, total_len),
+        };
+        self.audit_recording_read(actor, actor_id, id, object.id, purpose, range.as_ref())
+            .await?;
+
+        let header = rendition.header();
+        let header_part = Bytes::from(
+            header
+                .get(start.min(PCM16_HEADER_LEN) as usize..end.min(PCM16_HEADER_LEN) as usize)
+                .unwrap_or_default()
+                .to_vec(),
+        );
+        let head = futures::stream::iter((!header_part.is_empty()).then_some(Ok(header_part)));
+        if end <= PCM16_HEADER_LEN {
+            return Ok(RecordingBody {
+                total_len,
+                range,
+                stream: Box::pin(head),
+            });
+        }
+        let audio_start = start.max(PCM16_HEADER_LEN) - PCM16_HEADER_LEN;
+        let audio_end = end - PCM16_HEADER_LEN;
+        let out_frame = rendition.out_frame();
+        let first_frame = audio_start / out_frame;
+        let end_frame = audio_end.div_ceil(out_frame);
+        let source = rendition.source_range(first_frame, end_frame);
+        let inner = segment_stream(
+            self.objects.clone(),
+            object.id,
+            object.stored_len,
+            opener,
+            source,
+        )?;
+        let mut transcoder = Pcm16Transcoder::new(rendition.source);
+        let mut skip = (audio_start - first_frame * out_frame) as usize;
+        let mut remaining = audio_end - audio_start;
+        let audio = inner.map(move |chunk| {
+            let chunk = chunk?;
+            let mut out = Vec::with_capacity(chunk.len() * 2);
+            transcoder.push(&chunk, &mut out);
+            let from = skip.min(out.len());
+            skip -= from;
+            let take = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(out.len() - from);
+            remaining -= take as u64;
+            Ok(Bytes::from(out).slice(from..from + take))
+        });
+        Ok(RecordingBody {
+            total_len,
+            range,
+            stream: Box::pin(head.chain(audio)),
+        })
+    }
+
+    /// `GET /api/v1/contacts/{id}/recording/peaks`: the waveform computed at
+    /// intake, decrypted.
+    pub async fn read_peaks(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: ContactId,
+        purpose: Purpose,
+    ) -> Result<Peaks> {
+        let (object, opener) = self
+            .open_recording_object(actor, actor_id, id, purpose, WAVEFORM)
+            .await?;
+        self.audit_recording_read(actor, actor_id, id, object.id, purpose, None)
+            .await?;
+        let mut stream = Box::pin(segment_stream(
+            self.objects.clone(),
+            object.id,
+            object.stored_len,
+            opener,
+            0..object.plaintext_len,
+        )?);
+        let mut plaintext = Vec::with_capacity(usize::try_from(object.plaintext_len).unwrap_or(0));
+        while let Some(chunk) = stream.next().await {
+            plaintext.extend_from_slice(&chunk?);
+        }
+        serde_json::from_slice(&plaintext)
+            .map_err(|_| Error::Internal(format!("waveform {} is unreadable", object.id)))
+    }
+}
+
+/// The stored recording's audio layout, from its media description.
+fn layout_of(object: &ObjectRow) -> Result<AudioLayout> {
+    let media = &object.media;
+    let num = |key: &str| media.get(key).and_then(serde_json::Value::as_u64);
+    let encoding = media
+        .get("encoding")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let encoding = [
+        Encoding::PcmU8,
+        Encoding::PcmS16,
+        Encoding::PcmS24,
+        Encoding::PcmS32,
+        Encoding::Float32,
+        Encoding::Float64,
+        Encoding::MuLaw,
+        Encoding::ALaw,
+    ]
+    .into_iter()
+    .find(|e| e.as_str() == encoding);
+    let broken = || {
+        Error::Internal(format!(
+            "recording {} has an unreadable media description",
+            object.id
+        ))
+    };
+    Ok(AudioLayout {
+        encoding: encoding.ok_or_else(broken)?,
+        sample_rate: num("sample_rate")
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(broken)?,
+        channels: num("channels")
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(broken)?,
+        block_align: num("block_align")
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(broken)?,
+        data_offset: num("data_offset").ok_or_else(broken)?,
+        data_len: num("data_len").ok_or_else(broken)?,
+    })
+}
+
+/// A byte range a reader asked for, resolved only against the length of
+/// what the read returns (the recording, or its playback rendition), which
+/// is known once the read is authorised. The web layer implements it for
+/// the HTTP `Range` header (`kirjuri_web::http::range`).
+pub trait RangeRequest: Send + Sync {
+    /// `Ok(None)`: the whole; `Ok(Some(r))`: the bytes `r`;
+    /// `Err(Error::RangeNotSatisfiable)`: nothing of `len` bytes satisfies it.
+    fn resolve(&self, len: u64) -> Result<Option<RangeInclusive<u64>>>;
+}
+
+/// Streams plaintext for `wanted` by opening only the segments it covers: the
+/// first batch is one segment (fast first byte), later batches 16 (1 MiB).
+fn segment_stream(
+    objects: std::sync::Arc<dyn ObjectStore>,
+    id: ObjectId,
+    stored_len: u64,
+    opener: StreamOpener,
+    wanted: std::ops::Range<u64>,
+) -> Result<impl Stream<Item = std::result::Result<Bytes, Error>> + Send> {
+    struct State {
+        objects: std::sync::Arc<dyn ObjectStore>,
+        id: ObjectId,
+        stored_len: u64,
+        opener: StreamOpener,
+        next_segment: u64,
+        last_segment: u64,
+        skip: usize,
+        remaining: u64,
+        batch: u64,
+    }
+    let segment = SEGMENT_LEN as u64;
+    let (first_segment, last_segment, skip) = if wanted.is_empty() {
+        (1, 0, 0)
+    } else {
+        (
+            wanted.start / segment,
+            (wanted.end - 1) / segment,
+            (wanted.start % segment) as usize,
+        )
+    };
+    let state = State {
+        objects,
+        id,
+        stored_len,
+        opener,
+        next_segment: first_segment,
+        last_segment,
+        skip,
+        remaining: wanted.end - wanted.start,
+        batch: 1,
+    };
+    Ok(futures::stream::try_unfold(state, |mut s| async move {
+        if s.remaining == 0 || s.next_segment > s.last_segment {
+            return Ok(None);
+        }
+        let sealed_segment = (SEGMENT_LEN + TAG_LEN) as u64;
+        let last = (s.next_segment + s.batch - 1).min(s.last_segment);
+        let start = HEADER_LEN as u64 + s.next_segment * sealed_segment;
+        let end = (HEADER_LEN as u64 + (last + 1) * sealed_segment).min(s.stored_len);
+        let sealed = s.objects.get_range(&s.id, start..end).await?;
+        let mut buffer = BytesMut::from(&sealed[..]);
+        let mut out = BytesMut::with_capacity(buffer.len());
+        let mut index = s.next_segment;
+        while !buffer.is_empty() {
+            let take = buffer.len().min(sealed_segment as usize);
+            let mut piece = buffer.split_to(take);
+            let n = s.opener.open_segment(index, &mut piece)?;
+            let plain = piece.get(s.skip..n).unwrap_or_default();
+            s.skip = 0;
+            let want = usize::try_from(s.remaining)
+                .unwrap_or(usize::MAX)
+                .min(plain.len());
+            out.extend_from_slice(plain.get(..want).unwrap_or_default());
+            s.remaining -= want as u64;
+            index += 1;
+        }
+        s.next_segment = last + 1;
+        s.batch = 16;
+        Ok(Some((out.freeze(), s)))
+    }))
+}
+
+/// What the client sees for a denial.
+pub fn denial_error(denial: Denial) -> Error {
+    match denial {
+        Denial::NotOwner => Error::NotFound,
+        Denial::MissingPurpose => Error::bad_request(
+            "purpose_required",
+            "every read of personal data must state purpose=",
+        ),
+        Denial::Role => Error::Forbidden("your role does not allow this"),
+        Denial::PurposeNotAllowed => {
+            Error::Forbidden("your role may not read personal data for this purpose")
+        }
+        Denial::PurposeForbiddenBySubject => {
+            Error::Forbidden("the data subject has restricted this purpose")
+        }
+        Denial::ReasonRequired => Error::bad_request(
+            "reason_required",
+            "a maintainer must state the reason for each access with reason=",
+        ),
+        Denial::NoConfidentialityAgreement => Error::Forbidden(
+            "a maintainer needs a confidentiality agreement on file before reaching recordings",
+        ),
+    }
+}

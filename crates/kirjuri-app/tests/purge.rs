@@ -1,0 +1,1044 @@
+//! The purge (RET-3) against a real data folder — SQLite, key file, object
+//! files, erasure ledger — with the clock injected (`FixedClock`), so
+//! deadlines are crossed by setting the time, never by sleeping.
+//!
+//! What "gone" means throughout: the object's row (and with it its wrapped
+//! data key) is gone, its file is deleted, a tombstone with its sha256 is
+//! left and ledgered, and reading the recording answers "gone".
+//! Not here: the command line and kill -9 (the black-box tests in
+//! `crates/kirjuri/tests/api/purge.rs`).
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test binary: a failed expectation is a failed test"
+)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use kirjuri_app::audit::to_row;
+use kirjuri_app::purge::{LEASE_JOB, PurgeItem, PurgeLease, Purger};
+use kirjuri_app::{Config, Error, Kirjuri};
+use kirjuri_core::access::Actor;
+use kirjuri_core::audit::AuditEvent;
+use kirjuri_core::clock::{Clock, FixedClock};
+use kirjuri_core::contact::ContactInput;
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use kirjuri_core::purpose::Purpose;
+use kirjuri_core::role::Role;
+use kirjuri_core::username::UserName;
+use kirjuri_core::wav::Encoding;
+use kirjuri_core::wav::synth;
+use kirjuri_store::{
+    AuditFilter, HoldLift, HoldRow, HoldTarget, ObjectRow, Shred, ShredMode, TombstoneRow,
+};
+use proptest::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+// ---- fixture -----------------------------------------------------------------
+
+/// A data folder opened with a clock the test sets.
+struct Fixture {
+    app: Kirjuri,
+    clock: Arc<FixedClock>,
+    _dir: tempfile::TempDir,
+}
+
+fn utc(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+async fn fixture_with(configure: impl FnOnce(&mut Config)) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data: dir.path().join("data"),
+        ..Config::default()
+    };
+    configure(&mut config);
+    let clock = Arc::new(FixedClock::new(utc("2026-01-01T00:00:00Z")));
+    let app = Kirjuri::open(config, clock.clone()).await.unwrap();
+    Fixture {
+        app,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    /// Delivers a call that started at `started_at` (RFC 3339 with offset)
+    /// with a short recording; returns the contact and its objects.
+    async fn call_with_recording(&self, started_at: &str) -> (ContactId, Vec<ObjectRow>) {
+        let started: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(started_at).unwrap();
+        self.clock.set(started.to_utc() + Duration::minutes(5));
+        let contact = self.contact("call_in", started_at).await;
+        let wav = synth::wav_bytes(Encoding::PcmS16, 1, 8000, 4000, false);
+        let body = futures::stream::once(async move { Ok::<_, Infallible>(Bytes::from(wav)) });
+        self.app
+            .store_recording(None, contact, body, 1 << 20)
+            .await
+            .unwrap();
+        let objects = self.app.store.objects_for_contact(&contact).await.unwrap();
+        assert!(
+            objects.iter().any(|o| o.kind == "recording"),
+            "the recording is stored"
+        );
+        (contact, objects)
+    }
+
+    /// Delivers a contact of `channel` without a recording.
+    async fn contact(&self, channel: &str, started_at: &str) -> ContactId {
+        let input = json!({
+            "channel": channel,
+            "started_at": started_at,
+            "agent": "aino",
+            "service": "water-billing",
+            "customer": {"name": "Matti Meikäläinen", "phone": "040 123 4567"},
+        });
+        let input = ContactInput::from_json(&serde_json::to_vec(&input).unwrap()).unwrap();
+        self.app.create_contact(None, input).await.unwrap().0
+    }
+
+    /// Purges at `at` and asserts every step succeeded — and that a dry
+    /// run at the same instant, just before, listed exactly that.
+    async fn purge_at(&self, at: DateTime<Utc>) -> Vec<PurgeItem> {
+        self.clock.set(at);
+        let dry = self.app.purge(true).await.unwrap();
+        let report = self.app.purge(false).await.unwrap();
+        assert!(report.succeeded(), "purge failures: {:?}", report.failures);
+        assert_eq!(
+            dry.items, report.items,
+            "the dry run at {at} listed otherwise"
+        );
+        assert_eq!(
+            report.skipped, 0,
+            "nothing listed was refused when re-checked"
+        );
+        report.items
+    }
+
+    fn object_file(&self, id: &ObjectId) -> PathBuf {
+        let name = id.to_string();
+        self.app
+            .config
+            .objects_dir()
+            .join(&name[name.len() - 2..])
+            .join(format!("{name}.kjr"))
+    }
+
+    /// Reads the recording as a supervisor would.
+    async fn read_recording(&self, contact: ContactId) -> Result<Vec<u8>, Error> {
+        let actor = Actor {
+            name: UserName::parse("sanna", "user").unwrap(),
+            role: Role::Supervisor,
+            confidentiality_agreement: false,
+            reason: None,
+        };
+        let body = self
+            .app
+            .read_recording(
+                &actor,
+                UserId::new_v7(),
+                contact,
+                Purpose::ComplaintVerification,
+                None,
+            )
+            .await?;
+        let mut bytes = Vec::new();
+        let mut stream = body.stream;
+        use futures::StreamExt;
+        while let Some(piece) = stream.next().await {
+            bytes.extend_from_slice(&piece?);
+        }
+        Ok(bytes)
+    }
+
+    /// Asserts the object is intact: row, file, readable when a recording.
+    async fn assert_intact(&self, object: &ObjectRow) {
+        let rows = self
+            .app
+            .store
+            .objects_for_contact(&object.contact_id)
+            .await
+            .unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r.id == object.id)
+            .unwrap_or_else(|| panic!("{} {} was destroyed", object.kind, object.id));
+        assert_eq!(row.wrapped_key, object.wrapped_key);
+        assert!(self.object_file(&object.id).exists(), "its file is there");
+        assert!(
+            self.app
+                .store
+                .tombstone(object.id.as_uuid())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        if object.kind == "recording" {
+            let bytes = self.read_recording(object.contact_id).await.unwrap();
+            assert_eq!(
+                kirjuri_vault_sha256(&bytes),
+                object.sha256,
+                "the recording reads back bit-exact"
+            );
+        }
+    }
+
+    /// Asserts the object is gone: no row (no wrapped key), no file, a
+    /// finished tombstone with its sha256, and a read answers "gone".
+    async fn assert_gone(&self, object: &ObjectRow) {
+        let rows = self
+            .app
+            .store
+            .objects_for_contact(&object.contact_id)
+            .await
+            .unwrap();
+        assert!(
+            rows.iter().all(|r| r.id != object.id),
+            "{} {} still has its row",
+            object.kind,
+            object.id
+        );
+        assert!(
+            !self.object_file(&object.id).exists(),
+            "its file is deleted"
+        );
+        assert!(matches!(
+            self.app.objects.len(&object.id).await,
+            Err(kirjuri_vault::Error::NotFound(_))
+        ));
+        let tombstone = self
+            .app
+            .store
+            .tombstone(object.id.as_uuid())
+            .await
+            .unwrap()
+            .expect("a tombstone");
+        assert_eq!(tombstone.sha256.as_deref(), Some(object.sha256.as_str()));
+        assert_eq!(tombstone.kind, object.kind);
+        assert_eq!(tombstone.reason, "retention");
+        assert_eq!(tombstone.retain_until, object.retain_until);
+        assert!(tombstone.ledgered_at.is_some(), "ledgered");
+        assert!(tombstone.storage_deleted_at.is_some(), "bytes deleted");
+        if object.kind == "recording" {
+            let read = self.read_recording(object.contact_id).await;
+            assert!(
+                matches!(read, Err(Error::Gone { .. } | Error::NotFound)),
+                "reading a purged recording: {read:?}"
+            );
+        }
+    }
+
+    async fn place_hold(
+        &self,
+        target: HoldTarget,
+        expires_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Uuid {
+        let id = Uuid::now_v7();
+        let owner = UserId::new_v7();
+        let hold = HoldRow {
+            id,
+            ground_kind: "complaint".into(),
+            ground: "complaint KIR-2026-17".into(),
+            owner,
+            review_by: at + Duration::days(365),
+            expires_at,
+            scope: match target.object_id {
+                Some(object) => json!({"object": object}),
+                None => json!({"contact": target.contact_id}),
+            },
+            created_at: at,
+            created_by: owner,
+            lifted_at: None,
+            lifted_by: None,
+            lift_reason: None,
+            reminded_at: None,
+        };
+        let event = AuditEvent::HoldPlaced {
+            hold: id,
+            targets: 1,
+            ground_kind: "complaint",
+        };
+        self.app
+            .store
+            .insert_hold(&hold, &[target], &to_row(at, Some(owner), &event))
+            .await
+            .unwrap();
+        id
+    }
+
+    async fn lift_hold(&self, id: Uuid, at: DateTime<Utc>) {
+        let by = UserId::new_v7();
+        let lift = HoldLift {
+            at,
+            by,
+            reason: "complaint settled".into(),
+        };
+        let event = AuditEvent::HoldLifted { hold: id };
+        assert!(
+            self.app
+                .store
+                .lift_hold(&id, &lift, &to_row(at, Some(by), &event))
+                .await
+                .unwrap()
+        );
+    }
+}
+
+fn kirjuri_vault_sha256(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+fn recording(objects: &[ObjectRow]) -> &ObjectRow {
+    objects.iter().find(|o| o.kind == "recording").unwrap()
+}
+
+fn second() -> Duration {
+    Duration::seconds(1)
+}
+
+// ---- deadlines on calendar edges -----------------------------------------------
+
+/// Delivers a call at `started_at`, then checks it survives a purge one
+/// second before `deadline` and is gone after a purge one second after it.
+async fn survives_until(f: &Fixture, started_at: &str, deadline: &str) {
+    let deadline = utc(deadline);
+    let (contact, objects) = f.call_with_recording(started_at).await;
+    assert_eq!(recording(&objects).retain_until, deadline, "{started_at}");
+
+    let items = f.purge_at(deadline - second()).await;
+    assert!(
+        items.iter().all(|i| i.contact_id != contact),
+        "nothing of the call made {started_at} goes before its deadline: {items:?}"
+    );
+    for object in &objects {
+        f.assert_intact(object).await;
+    }
+
+    let items = f.purge_at(deadline + second()).await;
+    let taken: BTreeSet<Uuid> = items
+        .iter()
+        .filter(|i| i.contact_id == contact)
+        .map(|i| i.id)
+        .collect();
+    for object in &objects {
+        assert!(
+            taken.contains(object.id.as_uuid()),
+            "{started_at}: {object:?}"
+        );
+        f.assert_gone(object).await;
+    }
+}
+
+#[tokio::test]
+async fn a_recording_survives_a_purge_one_second_before_its_deadline_and_is_gone_one_second_after()
+{
+    let f = fixture().await;
+    // (the call, the Helsinki midnight 12 calendar months after its day)
+    let cases = [
+        // An ordinary winter day: Helsinki is UTC+2.
+        ("2026-01-15T10:00:00+02:00", "2027-01-14T22:00:00Z"),
+        // Month end: 31 January → 31 January.
+        ("2027-01-31T23:30:00+02:00", "2028-01-30T22:00:00Z"),
+        // Leap day: 29 February 2028 → 28 February 2029 (clamped).
+        ("2028-02-29T12:00:00+02:00", "2029-02-27T22:00:00Z"),
+        // Spring DST day (last Sunday of March 2027, 28 March) → 28 March
+        // 2028, in summer time (UTC+3).
+        ("2027-03-28T03:30:00+03:00", "2028-03-27T21:00:00Z"),
+        // A call before the 2028 spring change, its deadline on the DST
+        // day itself (Sunday 26 March 2028, midnight still UTC+2).
+        ("2027-03-26T09:00:00+02:00", "2028-03-25T22:00:00Z"),
+        // Autumn DST day (last Sunday of October 2027, 31 October; 03:30
+        // happens twice) → 31 October 2028, in winter time (UTC+2).
+        ("2027-10-31T03:30:00+02:00", "2028-10-30T22:00:00Z"),
+        // Its deadline on the 2028 autumn change day (Sunday 29 October,
+        // midnight still UTC+3).
+        ("2027-10-29T09:00:00+03:00", "2028-10-28T21:00:00Z"),
+        // Stamped in UTC just before midnight: the Helsinki day is the next.
+        ("2027-06-30T21:30:00Z", "2028-06-30T21:00:00Z"),
+    ];
+    for (started_at, deadline) in cases {
+        survives_until(&f, started_at, deadline).await;
+    }
+}
+
+#[tokio::test]
+async fn with_a_one_month_policy_31_january_is_kept_until_the_end_of_february() {
+    let f = fixture_with(|config| {
+        config.retention.call_recording.months = 1;
+        config.retention.derived.months = 1;
+        config.retention.contact_metadata.months = 1;
+    })
+    .await;
+    // 31 January → 28 February (2027) and → 29 February (leap year 2028).
+    survives_until(&f, "2027-01-31T10:00:00+02:00", "2027-02-27T22:00:00Z").await;
+    survives_until(&f, "2028-01-31T10:00:00+02:00", "2028-02-28T22:00:00Z").await;
+    // 31 March (summer time from 27 March 2033) → 30 April.
+    survives_until(&f, "2033-03-31T10:00:00+03:00", "2033-04-29T21:00:00Z").await;
+}
+
+#[tokio::test]
+async fn an_expired_contact_loses_its_document_and_keeps_a_tombstone() {
+    let f = fixture().await;
+    let (contact, objects) = f.call_with_recording("2026-02-10T10:00:00+02:00").await;
+    let chat = f.contact("chat", "2026-02-10T11:00:00+02:00").await;
+
+    let items = f.purge_at(utc("2027-02-10T00:00:00Z")).await;
+
+    let kinds: BTreeMap<Uuid, String> = items.iter().map(|i| (i.id, i.kind.clone())).collect();
+    assert_eq!(
+        kinds.get(contact.as_uuid()).map(String::as_str),
+        Some("contact")
+    );
+    assert_eq!(
+        kinds.get(chat.as_uuid()).map(String::as_str),
+        Some("contact")
+    );
+    assert_eq!(items.len(), objects.len() + 2, "{items:?}");
+    for id in [contact, chat] {
+        let row = f
+            .app
+            .store
+            .contact(&id)
+            .await
+            .unwrap()
+            .expect("the row stays");
+        assert!(row.sealed_document.is_empty() && row.document_key.is_empty());
+        let tombstone = f.app.store.tombstone(id.as_uuid()).await.unwrap().unwrap();
+        assert_eq!(tombstone.kind, "contact");
+        assert!(tombstone.sha256.is_none());
+        assert!(tombstone.ledgered_at.is_some() && tombstone.storage_deleted_at.is_some());
+    }
+    // Every destruction is audited by the system, and the run once.
+    let events = f
+        .app
+        .store
+        .search_audit(&AuditFilter {
+            limit: 1000,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let by_action = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e.event.action == action)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by_action("object.purged").len(), objects.len());
+    assert_eq!(by_action("contact.erased").len(), 2);
+    let runs = by_action("purge.run");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].event.details["destroyed"]["contact"], 2);
+    assert!(
+        by_action("object.purged")
+            .iter()
+            .all(|e| e.event.actor.is_none())
+    );
+    // A second run finds nothing more.
+    assert!(f.purge_at(utc("2027-02-10T00:00:01Z")).await.is_empty());
+}
+
+// ---- legal holds -----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_held_recording_survives_and_goes_on_the_first_purge_after_its_hold_is_lifted() {
+    let f = fixture().await;
+    let (contact, objects) = f.call_with_recording("2026-03-10T10:00:00+02:00").await;
+    let deadline = recording(&objects).retain_until;
+    let hold = f
+        .place_hold(
+            HoldTarget {
+                contact_id: contact,
+                object_id: Some(recording(&objects).id),
+            },
+            None,
+            utc("2026-06-01T00:00:00Z"),
+        )
+        .await;
+
+    // Long past the deadline, the held recording and what is derived from
+    // it stay, and so does the contact.
+    let items = f.purge_at(deadline + Duration::days(200)).await;
+    assert!(items.is_empty(), "{items:?}");
+    for object in &objects {
+        f.assert_intact(object).await;
+    }
+
+    let lifted_at = deadline + Duration::days(201);
+    f.lift_hold(hold, lifted_at).await;
+    let items = f.purge_at(lifted_at + second()).await;
+    assert_eq!(items.len(), objects.len() + 1, "{items:?}");
+    for object in &objects {
+        f.assert_gone(object).await;
+    }
+}
+
+#[tokio::test]
+async fn a_held_contact_survives_until_its_hold_expires() {
+    let f = fixture().await;
+    let (contact, objects) = f.call_with_recording("2026-04-10T10:00:00+03:00").await;
+    let deadline = recording(&objects).retain_until;
+    let expires_at = deadline + Duration::days(30);
+    f.place_hold(
+        HoldTarget {
+            contact_id: contact,
+            object_id: None,
+        },
+        Some(expires_at),
+        utc("2026-06-01T00:00:00Z"),
+    )
+    .await;
+
+    assert!(f.purge_at(deadline + second()).await.is_empty());
+    // At the very instant it expires the hold no longer keeps anything.
+    assert!(f.purge_at(expires_at - second()).await.is_empty());
+    for object in &objects {
+        f.assert_intact(object).await;
+    }
+    let items = f.purge_at(expires_at).await;
+    assert_eq!(items.len(), objects.len() + 1, "{items:?}");
+    for object in &objects {
+        f.assert_gone(object).await;
+    }
+}
+
+// ---- copies, dry runs, interrupted runs ------------------------------------------
+
+#[tokio::test]
+async fn a_copy_of_an_object_file_put_back_after_the_purge_cannot_be_decrypted() {
+    let f = fixture().await;
+    let (contact, objects) = f.call_with_recording("2026-05-05T10:00:00+03:00").await;
+    let object = recording(&objects).clone();
+    let path = f.object_file(&object.id);
+    let copy = std::fs::read(&path).unwrap();
+
+    f.purge_at(object.retain_until + second()).await;
+    assert!(!path.exists());
+    std::fs::write(&path, &copy).unwrap();
+
+    // No row holds its wrapped data key any more: reading says gone.
+    assert!(
+        f.app
+            .store
+            .objects_for_contact(&contact)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let read = f.read_recording(contact).await;
+    assert!(matches!(read, Err(Error::Gone { .. })), "{read:?}");
+    // The bytes alone are ciphertext: nothing of the WAV is in them.
+    let wav = synth::wav_bytes(Encoding::PcmS16, 1, 8000, 4000, false);
+    assert!(
+        !copy
+            .windows(16)
+            .any(|w| wav[44..].windows(16).any(|v| v == w))
+    );
+    // Start-up recovery treats the copy as an orphan and removes it.
+    let recovery = f.app.recover().await.unwrap();
+    assert_eq!(recovery.orphaned_objects, 1);
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn the_dry_run_lists_exactly_what_the_real_run_at_the_same_instant_destroys() {
+    let f = fixture().await;
+    let mut calls = Vec::new();
+    for day in 1..=9 {
+        calls.push(
+            f.call_with_recording(&format!("2026-0{day}-0{day}T10:00:00+02:00"))
+                .await,
+        );
+        f.contact("email", &format!("2026-0{day}-1{day}T10:00:00+02:00"))
+            .await;
+    }
+    // One expired call is held.
+    f.place_hold(
+        HoldTarget {
+            contact_id: calls[1].0,
+            object_id: None,
+        },
+        None,
+        utc("2026-10-01T00:00:00Z"),
+    )
+    .await;
+    let now = utc("2027-05-05T12:00:00Z");
+    f.clock.set(now);
+
+    // Small batches, so paging is exercised too.
+    let mut dry = Vec::new();
+    let dry_report = Purger::new(&f.app)
+        .dry_run(true)
+        .batch(3)
+        .on_item(|i| dry.push(i.clone()))
+        .run()
+        .await;
+    let mut real = Vec::new();
+    let real_report = Purger::new(&f.app)
+        .batch(3)
+        .on_item(|i| real.push(i.clone()))
+        .run()
+        .await;
+
+    assert!(real_report.succeeded(), "{:?}", real_report.failures);
+    assert!(!dry.is_empty());
+    assert_eq!(
+        dry.iter().map(PurgeItem::line).collect::<Vec<_>>(),
+        real.iter().map(PurgeItem::line).collect::<Vec<_>>()
+    );
+    assert_eq!(dry_report.counts, real_report.counts);
+    assert_eq!(dry_report.counts["contact"], 8, "4 calls and 4 emails");
+    // The dry run destroyed nothing: the real run found it all still there.
+    assert!(f.app.purge(true).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn a_purge_finishes_what_an_interrupted_one_left_after_destroying_the_keys() {
+    let f = fixture().await;
+    let mut objects = Vec::new();
+    for day in 10..=14 {
+        let (_, rows) = f
+            .call_with_recording(&format!("2026-03-{day}T10:00:00+02:00"))
+            .await;
+        objects.extend(rows);
+    }
+    let now = utc("2027-04-01T00:00:00Z");
+    f.clock.set(now);
+    // Step 1 only, as a run killed right after its shred transaction
+    // leaves it: keys gone, tombstones unledgered, files still there.
+    let shreds: Vec<Shred> = objects
+        .iter()
+        .map(|o| Shred {
+            tombstone: TombstoneRow {
+                id: *o.id.as_uuid(),
+                contact_id: o.contact_id,
+                kind: o.kind.clone(),
+                rule: "test".into(),
+                reason: "retention".into(),
+                sha256: Some(o.sha256.clone()),
+                retain_until: o.retain_until,
+                deleted_at: now,
+                ledgered_at: None,
+                storage_deleted_at: None,
+            },
+            audit: to_row(
+                now,
+                None,
+                &AuditEvent::ObjectPurged {
+                    object: o.id,
+                    contact: o.contact_id,
+                    kind: o.kind.clone(),
+                    sha256: o.sha256.clone(),
+                    rule: "test".into(),
+                    retain_until: o.retain_until,
+                },
+            ),
+        })
+        .collect();
+    let destroyed = f
+        .app
+        .store
+        .shred_objects(&shreds, ShredMode::Expired { now })
+        .await
+        .unwrap();
+    assert_eq!(destroyed.len(), objects.len());
+    // And one file already deleted before the kill.
+    std::fs::remove_file(f.object_file(&objects[0].id)).unwrap();
+
+    let report = f.app.purge(false).await.unwrap();
+
+    assert!(report.succeeded(), "{:?}", report.failures);
+    assert_eq!(report.completed, objects.len() as u64);
+    assert_eq!(
+        report.counts.get("recording"),
+        None,
+        "nothing destroyed twice"
+    );
+    assert_eq!(report.counts["contact"], 5);
+    for object in &objects {
+        f.assert_gone(object).await;
+    }
+    assert!(
+        f.app
+            .store
+            .unfinished_tombstones(100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---- the lease, the scheduled run, hold reminders -----------------------------
+
+#[tokio::test]
+async fn one_purge_at_a_time_and_a_dead_holders_lease_is_taken_over() {
+    let f = fixture().await;
+    let other = Kirjuri::open((*f.app.config).clone(), f.clock.clone())
+        .await
+        .unwrap();
+
+    let held = PurgeLease::try_acquire(&other)
+        .await
+        .unwrap()
+        .expect("free");
+    assert!(PurgeLease::try_acquire(&f.app).await.unwrap().is_none());
+    held.release().await;
+    let mine = PurgeLease::try_acquire(&f.app)
+        .await
+        .unwrap()
+        .expect("released");
+    assert!(PurgeLease::try_acquire(&other).await.unwrap().is_none());
+    mine.release().await;
+
+    // A holder that dies (its instance lock is freed) without releasing.
+    let now = f.clock.now();
+    assert!(
+        other
+            .store
+            .try_lease(LEASE_JOB, &other.instance.id, now, now + Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    assert!(PurgeLease::try_acquire(&f.app).await.unwrap().is_none());
+    drop(other);
+    assert!(
+        PurgeLease::try_acquire(&f.app).await.unwrap().is_some(),
+        "the dead holder's lease is taken over"
+    );
+}
+
+#[tokio::test]
+async fn the_scheduled_run_purges_under_the_lease_and_reminds_of_holds_due_for_review() {
+    let f = fixture().await;
+    let (contact, objects) = f.call_with_recording("2026-02-02T10:00:00+02:00").await;
+    let (kept, _) = f.call_with_recording("2026-09-02T10:00:00+03:00").await;
+    let now = utc("2027-03-01T00:00:00Z");
+    // Due in 10 days (reminded: the default is 14), due in 30 (not yet).
+    let soon = f
+        .place_hold(
+            HoldTarget {
+                contact_id: kept,
+                object_id: None,
+            },
+            None,
+            now - Duration::days(355),
+        )
+        .await;
+    let later = f
+        .place_hold(
+            HoldTarget {
+                contact_id: kept,
+                object_id: None,
+            },
+            None,
+            now - Duration::days(335),
+        )
+        .await;
+    f.clock.set(now);
+
+    let running = tokio_util::sync::CancellationToken::new();
+    let report = kirjuri_app::purge::scheduled_run(&f.app, &running)
+        .await
+        .expect("the lease was free");
+
+    assert!(report.succeeded(), "{:?}", report.failures);
+    for object in &objects {
+        f.assert_gone(object).await;
+    }
+    assert!(report.items.is_empty(), "the job collects no items");
+    assert_eq!(report.counts["contact"], 1);
+    assert!(
+        f.app
+            .store
+            .contact(&contact)
+            .await
+            .unwrap()
+            .unwrap()
+            .sealed_document
+            .is_empty()
+    );
+    let soon = f.app.store.hold(&soon).await.unwrap().unwrap().hold;
+    let later = f.app.store.hold(&later).await.unwrap().unwrap().hold;
+    assert_eq!(soon.reminded_at, Some(now));
+    assert_eq!(later.reminded_at, None);
+    // Reminded once only.
+    assert_eq!(kirjuri_app::purge::remind_holds(&f.app).await.unwrap(), 0);
+    let reminders = f
+        .app
+        .store
+        .search_audit(&AuditFilter {
+            action: Some("hold.review_due".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].event.object, Some(soon.id.to_string()));
+    // The lease was released.
+    let other = Kirjuri::open((*f.app.config).clone(), f.clock.clone())
+        .await
+        .unwrap();
+    assert!(PurgeLease::try_acquire(&other).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_stopped_scheduled_run_ends_between_batches_and_the_next_completes_it() {
+    let f = fixture().await;
+    f.call_with_recording("2026-02-02T10:00:00+02:00").await;
+    f.clock.set(utc("2027-03-01T00:00:00Z"));
+    let stopped = tokio_util::sync::CancellationToken::new();
+    stopped.cancel();
+
+    let report = kirjuri_app::purge::scheduled_run(&f.app, &stopped)
+        .await
+        .unwrap();
+    assert!(report.interrupted);
+    assert_eq!(report.total(), 0);
+
+    let running = tokio_util::sync::CancellationToken::new();
+    let report = kirjuri_app::purge::scheduled_run(&f.app, &running)
+        .await
+        .unwrap();
+    assert!(!report.interrupted);
+    assert_eq!(report.counts["contact"], 1);
+}
+
+// ---- the property: never too early, never too late --------------------------------
+
+/// One generated contact.
+#[derive(Debug, Clone)]
+struct GenContact {
+    /// Minutes after 2025-01-01T00:00Z that it started.
+    started_minutes: i64,
+    /// A call with a recording, or a chat.
+    call: bool,
+    /// A hold on it: on the contact or the recording; expiring after
+    /// `expires_days` (from 2026-01-01) or lifted before purge `lift_before`.
+    hold: Option<GenHold>,
+}
+
+#[derive(Debug, Clone)]
+struct GenHold {
+    on_recording: bool,
+    expires_days: Option<i64>,
+    lift_before: Option<usize>,
+}
+
+fn gen_contact() -> impl Strategy<Value = GenContact> {
+    let hold = (
+        any::<bool>(),
+        proptest::option::of(0i64..800),
+        proptest::option::of(0usize..4),
+    )
+        .prop_map(|(on_recording, expires_days, lift_before)| GenHold {
+            on_recording,
+            expires_days,
+            lift_before,
+        });
+    (
+        0i64..(2 * 365 * 24 * 60),
+        prop::bool::weighted(0.7),
+        proptest::option::of(hold),
+    )
+        .prop_map(|(started_minutes, call, hold)| GenContact {
+            started_minutes,
+            call,
+            hold,
+        })
+}
+
+/// When a purge runs: at a random minute of 2026–2027 (plus -1, 0 or +1
+/// second), or at a generated contact's deadline -1 s, exactly, or +1 s.
+#[derive(Debug, Clone)]
+struct GenPurge {
+    at_deadline: bool,
+    minutes: i64,
+    offset_seconds: i64,
+}
+
+fn gen_purge() -> impl Strategy<Value = GenPurge> {
+    (any::<bool>(), 0i64..(2 * 365 * 24 * 60), -1i64..=1).prop_map(
+        |(at_deadline, minutes, offset_seconds)| GenPurge {
+            at_deadline,
+            minutes,
+            offset_seconds,
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    /// With random calls, holds and purge instants, every purge destroys
+    /// exactly what is expired and unheld at its instant (and what no earlier
+    /// purge took) — never an unexpired or held object, never too little.
+    #[test]
+    fn a_purge_takes_every_expired_unheld_object_and_nothing_else(
+        contacts in prop::collection::vec(gen_contact(), 1..7),
+        purges in prop::collection::vec(gen_purge(), 1..5),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(check_purges(contacts, purges));
+    }
+}
+
+async fn check_purges(contacts: Vec<GenContact>, purge_specs: Vec<GenPurge>) {
+    let f = fixture().await;
+    let epoch = utc("2025-01-01T00:00:00Z");
+    let hold_epoch = utc("2026-01-01T00:00:00Z");
+
+    struct Placed {
+        contact: ContactId,
+        contact_deadline: DateTime<Utc>,
+        objects: Vec<ObjectRow>,
+        hold: Option<(Uuid, GenHold, Option<DateTime<Utc>>)>,
+    }
+    let mut placed = Vec::new();
+    for c in &contacts {
+        let started = (epoch + Duration::minutes(c.started_minutes))
+            .fixed_offset()
+            .to_rfc3339();
+        let (contact, objects) = if c.call {
+            f.call_with_recording(&started).await
+        } else {
+            (f.contact("chat", &started).await, Vec::new())
+        };
+        let contact_deadline = f
+            .app
+            .store
+            .contact(&contact)
+            .await
+            .unwrap()
+            .unwrap()
+            .retain_until;
+        let hold = match &c.hold {
+            None => None,
+            Some(h) => {
+                let object_id = match (h.on_recording, objects.first()) {
+                    (true, Some(_)) => Some(recording(&objects).id),
+                    _ => None,
+                };
+                let expires = h.expires_days.map(|d| hold_epoch + Duration::days(d));
+                let id = f
+                    .place_hold(
+                        HoldTarget {
+                            contact_id: contact,
+                            object_id,
+                        },
+                        expires,
+                        hold_epoch,
+                    )
+                    .await;
+                Some((id, h.clone(), expires))
+            }
+        };
+        placed.push(Placed {
+            contact,
+            contact_deadline,
+            objects,
+            hold,
+        });
+    }
+
+    // The purge instants, some right at a deadline or a hold's expiry.
+    let deadlines: Vec<DateTime<Utc>> = placed
+        .iter()
+        .flat_map(|p| {
+            std::iter::once(p.contact_deadline)
+                .chain(p.objects.iter().map(|o| o.retain_until))
+                .chain(p.hold.as_ref().and_then(|(_, _, expires)| *expires))
+        })
+        .collect();
+    let mut purges: Vec<DateTime<Utc>> = purge_specs
+        .iter()
+        .map(|spec| {
+            let base = if spec.at_deadline {
+                deadlines[spec.minutes as usize % deadlines.len()]
+            } else {
+                hold_epoch + Duration::minutes(spec.minutes)
+            };
+            base + Duration::seconds(spec.offset_seconds)
+        })
+        .collect();
+    purges.sort_unstable();
+    purges.dedup();
+
+    let mut gone: BTreeSet<Uuid> = BTreeSet::new();
+    for (k, &now) in purges.iter().enumerate() {
+        // Holds lifted before this purge.
+        for p in &placed {
+            if let Some((id, h, _)) = &p.hold
+                && h.lift_before == Some(k)
+            {
+                f.lift_hold(*id, now - Duration::minutes(1)).await;
+            }
+        }
+        let held_at = |p: &Placed| match &p.hold {
+            None => false,
+            Some((_, h, expires)) => {
+                let lifted = h.lift_before.is_some_and(|l| l <= k);
+                !lifted && expires.is_none_or(|e| e > now)
+            }
+        };
+        // The model: what this purge must take.
+        let mut expected = BTreeSet::new();
+        for p in &placed {
+            let held = held_at(p);
+            for o in &p.objects {
+                if !gone.contains(o.id.as_uuid()) && o.retain_until <= now && !held {
+                    expected.insert(*o.id.as_uuid());
+                }
+            }
+            let objects_left = p
+                .objects
+                .iter()
+                .any(|o| !gone.contains(o.id.as_uuid()) && !expected.contains(o.id.as_uuid()));
+            if !gone.contains(p.contact.as_uuid())
+                && p.contact_deadline <= now
+                && !held
+                && !objects_left
+            {
+                expected.insert(*p.contact.as_uuid());
+            }
+        }
+
+        let items = f.purge_at(now).await;
+        let taken: BTreeSet<Uuid> = items.iter().map(|i| i.id).collect();
+        assert_eq!(taken.len(), items.len(), "nothing is listed twice");
+        assert_eq!(taken, expected, "purge {k} at {now}");
+        gone.extend(taken);
+
+        for p in &placed {
+            for o in &p.objects {
+                if gone.contains(o.id.as_uuid()) {
+                    assert!(o.retain_until <= now);
+                    f.assert_gone(o).await;
+                } else {
+                    f.assert_intact(o).await;
+                }
+            }
+            let row = f.app.store.contact(&p.contact).await.unwrap().unwrap();
+            assert_eq!(
+                row.sealed_document.is_empty(),
+                gone.contains(p.contact.as_uuid())
+            );
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The HTTP API (the README's tables): routing, authentication of the
+//! caller, body limits, and translating between HTTP and the application.
+//! Handlers are thin: they parse, call one `Kirjuri` method, and shape the
+//! answer. Access decisions and audit happen in the methods they call.
+
+mod accounts;
+mod audit;
+pub mod connections;
+mod contacts;
+pub mod cookies;
+pub mod range;
+mod retention;
+pub mod transport;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use kirjuri_core::access::Actor;
+use kirjuri_core::ids::UserId;
+use kirjuri_core::ticket::TicketReference;
+use tokio::net::TcpListener;
+use tower_http::timeout::{RequestBodyTimeoutLayer, ResponseBodyTimeoutLayer};
+
+use crate::error::{HttpError, Result};
+use crate::ui;
+use kirjuri_app::Error;
+use kirjuri_app::app::Kirjuri;
+use kirjuri_app::session::{self, Session};
+
+/// The authenticated caller of a request: a bearer token (integrations,
+/// scripts) or a browser session cookie (the UI). With a cookie, every unsafe
+/// method (POST, PUT, PATCH, DELETE) must also carry the session's CSRF token
+/// in `X-CSRF-Token`, or it is refused (403 `csrf_failed`) before the handler
+/// runs; a bearer token needs none, as no browser attaches one by itself.
+/// An `Authorization` header, when present, is the only credential looked at.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// For the access decision.
+    pub actor: Actor,
+    /// For the audit log.
+    pub id: UserId,
+    /// The browser session, when the caller came with a cookie.
+    pub session: Option<Session>,
+}
+
+impl Caller {
+    /// The actor with this request's ticket reference (`reason=`, ACC-1).
+    pub fn actor_with_reason(&self, reason: Option<TicketReference>) -> Actor {
+        let mut actor = self.actor.clone();
+        actor.reason = reason;
+        actor
+    }
+}
+
+impl FromRequestParts<Kirjuri> for Caller {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Kirjuri) -> Result<Self> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let value = value.to_str().map_err(|_| Error::Unauthenticated)?;
+            let token = value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .ok_or(Error::Unauthenticated)?
+                .trim();
+            let (actor, id) = app.authenticate_token(token).await?;
+            return Ok(Caller {
+                actor,
+                id,
+                session: None,
+            });
+        }
+        let secret = cookies::session_secret(&parts.headers).ok_or(Error::Unauthenticated)?;
+        let (actor, id, session) = app.authenticate_session(secret).await?;
+        let safe = matches!(
+            parts.method,
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        );
+        if !safe {
+            let presented = parts
+                .headers
+                .get(session::CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !session.csrf_matches(presented) {
+                return Err(Error::CsrfFailed.into());
+            }
+        }
+        Ok(Caller {
+            actor,
+            id,
+            session: Some(session),
+        })
+    }
+}
+
+/// Whether a route may be reached without credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials needed: only liveness, sign-in and static assets.
+    Public,
+    /// Every handler takes a [`Caller`] and calls the access decision.
+    Guarded,
+}
+
+/// One route: the single list the router is built from and the
+/// route-coverage test walks, so the two cannot drift apart.
+pub struct RouteSpec {
+    /// The axum path, e.g. `/api/v1/contacts/{id}`.
+    pub path: &'static str,
+    /// Public or guarded.
+    pub access: Access,
+    /// The handlers per method.
+    pub handler: MethodRouter<Kirjuri>,
+}
+
+impl RouteSpec {
+    fn guarded(path: &'static str, handler: MethodRouter<Kirjuri>) -> Self {
+        Self {
+            path,
+            access: Access::Guarded,
+            handler,
+        }
+    }
+
+    fn public(path: &'static str, handler: MethodRouter<Kirjuri>) -> Self {
+        Self {
+            path,
+            access: Access::Public,
+            handler,
+        }
+    }
+}
+
+/// Every route of the API. Add new routes here — nowhere else.
+pub fn routes() -> Vec<RouteSpec> {
+    vec![
+        RouteSpec::public("/healthz", get(healthz)),
+        RouteSpec::guarded(
+            "/api/v1/contacts",
+            get(contacts::search).post(contacts::create),
+        ),
+        RouteSpec::guarded("/api/v1/contacts/{id}", get(contacts::read)),
+        RouteSpec::guarded("/api/v1/audit", get(audit::list)),
+        RouteSpec::guarded(
+            "/api/v1/contacts/{id}/recording",
+            put(contacts::upload_recording).get(contacts::download_recording),
+        ),
+        RouteSpec::guarded(
+            "/api/v1/contacts/{id}/recording/playback",
+            get(contacts::playback_recording),
+        ),
+        RouteSpec::guarded(
+            "/api/v1/contacts/{id}/recording/peaks",
+            get(contacts::recording_peaks),
+        ),
+        // Sign-in (POST) is public; who-am-I (GET) and sign-out (DELETE) take a Caller.
+        RouteSpec::public(
+            "/api/v1/session",
+            post(accounts::login)
+                .get(accounts::whoami)
+                .delete(accounts::logout),
+        ),
+        RouteSpec::guarded("/api/v1/session/password", post(accounts::change_password)),
+        RouteSpec::guarded("/api/v1/session/totp", post(accounts::begin_totp)),
+        RouteSpec::guarded("/api/v1/session/totp/confirm", post(accounts::confirm_totp)),
+        RouteSpec::guarded(
+            "/api/v1/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        ),
+        RouteSpec::guarded("/api/v1/tokens/{id}", delete(accounts::revoke_token)),
+        RouteSpec::guarded(
+            "/api/v1/users",
+            get(accounts::list_users).post(accounts::create_user),
+        ),
+        RouteSpec::guarded("/api/v1/holds", get(retention::list).post(retention::place)),
+        RouteSpec::guarded("/api/v1/holds/{id}", get(retention::show)),
+        RouteSpec::guarded("/api/v1/holds/{id}/lift", post(retention::lift)),
+        RouteSpec::guarded("/api/v1/holds/{id}/review", post(retention::review)),
+        RouteSpec::guarded("/api/v1/retention", get(retention::overview)),
+        RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
+        RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
+        RouteSpec::guarded(
+            "/api/v1/users/{name}/password",
+            post(accounts::reset_password),
+        ),
+        // The web UI (issue 4). Pages answer an anonymous caller with a 303
+        // to /login, never the page; sign-in and static assets are public.
+        RouteSpec::public(
+            "/login",
+            get(ui::account::login_form).post(ui::account::login),
+        ),
+        RouteSpec::public("/static/{*path}", get(ui::asset::serve)),
+        RouteSpec::guarded("/", get(ui::home)),
+        RouteSpec::guarded("/logout", post(ui::account::logout)),
+        RouteSpec::guarded(
+            "/password",
+            get(ui::account::password_form).post(ui::account::change_password),
+        ),
+        RouteSpec::guarded("/language", post(ui::account::set_language)),
+        RouteSpec::guarded("/purpose", get(ui::purpose::form).post(ui::purpose::choose)),
+        RouteSpec::guarded("/search", get(ui::search::form).post(ui::search::search)),
+        RouteSpec::guarded("/contacts/{id}", get(ui::contact::page)),
+        RouteSpec::guarded("/audit", get(ui::audit::page)),
+        RouteSpec::guarded(
+            "/admin/users",
+            get(ui::admin::users).post(ui::admin::add_user),
+        ),
+        RouteSpec::guarded("/admin/users/{name}", post(ui::admin::user_action)),
+        RouteSpec::guarded("/admin/registrars", post(ui::admin::registrar)),
+        RouteSpec::guarded("/admin/tokens", get(ui::admin::tokens)),
+        RouteSpec::guarded("/admin/tokens/{id}/revoke", post(ui::admin::revoke_token)),
+    ]
+}
+
+/// The application's router, built from [`routes`].
+pub fn router(app: Kirjuri) -> Router {
+    let tls = app.config.tls_cert.is_some();
+    let idle = std::time::Duration::from_secs(app.config.body_idle_timeout_seconds);
+    let mut router = Router::new();
+    for spec in routes() {
+        router = router.route(spec.path, spec.handler);
+    }
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::map_response_with_state(
+            tls,
+            transport::security_headers,
+        ))
+        .layer(axum::middleware::from_fn(close_after_refused_body))
+        // A client that stops sending (or reading) for this long is cut off;
+        // long uploads and downloads are fine as long as bytes keep moving.
+        .layer(RequestBodyTimeoutLayer::new(idle))
+        .layer(ResponseBodyTimeoutLayer::new(idle))
+        .with_state(app)
+}
+
+/// A request body shared between the handler and [`close_after_refused_body`],
+/// which looks after the handler whether the body was read to its end.
+struct SharedBody {
+    slot: std::sync::Arc<std::sync::Mutex<Option<axum::body::Body>>>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for SharedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, axum::Error>>>
+    {
+        let mut slot = match self.slot.lock() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let polled = match slot.as_mut() {
+            Some(body) => std::pin::Pin::new(body).poll_frame(cx),
+            None => std::task::Poll::Ready(None),
+        };
+        if matches!(polled, std::task::Poll::Ready(None)) {
+            self.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+/// A refusal sent before the request body was read to its end (401, 413,
+/// 415, …) must not leave the unread rest to be taken for the next request
+/// on a kept-alive connection, nor be lost to a reset because the client
+/// was still sending. Such an answer carries `Connection: close`, and the
+/// connection layer then lingers: it half-closes and discards what still
+/// arrives, bounded in bytes, time and count (see `connections`). Nothing
+/// of the body is ever buffered here.
+async fn close_after_refused_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0);
+    if !has_body {
+        return next.run(request).await;
+    }
+    let lingering = request
+        .extensions()
+        .get::<connections::Lingering>()
+        .cloned();
+    let (parts, body) = request.into_parts();
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(body)));
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shared = SharedBody {
+        slot: std::sync::Arc::clone(&slot),
+        ended: std::sync::Arc::clone(&ended),
+    };
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::new(shared));
+    let mut response = next.run(request).await;
+    if !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let at_end = ended.load(std::sync::atomic::Ordering::Relaxed)
+        || match slot.lock() {
+            Ok(slot) => slot.as_ref().is_none_or(http_body::Body::is_end_stream),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .as_ref()
+                .is_none_or(http_body::Body::is_end_stream),
+        };
+    if !at_end {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        if let Some(lingering) = lingering {
+            lingering.after_response();
+        }
+    }
+    response
+}
+
+async fn healthz(State(_): State<Kirjuri>) -> &'static str {
+    "ok"
+}
+
+async fn not_found() -> HttpError {
+    HttpError(Error::NotFound)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then lets
+/// in-flight requests (uploads included) finish before returning. The
+/// connection limits (`header_read_timeout_seconds`,
+/// `keep_alive_idle_seconds`, `max_connections`) are checked first.
+pub async fn serve(
+    app: Kirjuri,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> kirjuri_app::Result<()> {
+    let limits = connections::Limits::from_config(&app.config)?;
+    let tls = match (&app.config.tls_cert, &app.config.tls_key) {
+        (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(transport::load_tls(
+            cert, key,
+        )?)),
+        (None, None) => None,
+        _ => {
+            return Err(Error::Internal(
+                "TLS needs both tls_cert and tls_key (or neither)".into(),
+            ));
+        }
+    };
+    connections::run(listener, tls, router(app), limits, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use kirjuri_core::clock::SystemClock;
+    use tower::ServiceExt;
+
+    use super::*;
+    use kirjuri_app::config::Config;
+
+    /// The only routes that may answer without credentials.
+    const PUBLIC_ALLOWED: &[&str] = &["/healthz", "/api/v1/session", "/login", "/static/{*path}"];
+
+    fn concrete(path: &str) -> String {
+        path.split('/')
+            .map(|part| match part {
+                p if p.starts_with("{*") => "x.css".to_owned(),
+                p if p.starts_with('{') => "0192f5c4-8f5e-7000-8000-000000000001".to_owned(),
+                p => p.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[tokio::test]
+    async fn every_route_but_health_sign_in_and_static_assets_refuses_an_anonymous_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let app = Kirjuri::open(config, Arc::new(SystemClock)).await.unwrap();
+        let specs = routes();
+        assert!(specs.len() >= 4);
+        for spec in &specs {
+            if spec.access == Access::Public {
+                assert!(
+                    PUBLIC_ALLOWED.contains(&spec.path),
+                    "{} must not be public",
+                    spec.path
+                );
+                continue;
+            }
+            for method in [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ] {
+                let request = Request::builder()
+                    .method(method.clone())
+                    .uri(format!("{}?purpose=quality_assurance", concrete(spec.path)))
+                    .header("content-type", "application/json")
+                    .body(Body::from("{}"))
+                    .unwrap();
+                let response = router(app.clone()).oneshot(request).await.unwrap();
+                let status = response.status();
+                // An HTML page sends an anonymous browser to sign in (and
+                // back); it never answers 200.
+                let to_sign_in = !spec.path.starts_with("/api/")
+                    && status == StatusCode::SEE_OTHER
+                    && response.headers()[axum::http::header::LOCATION]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("/login");
+                assert!(
+                    status == StatusCode::UNAUTHORIZED
+                        || status == StatusCode::METHOD_NOT_ALLOWED
+                        || to_sign_in,
+                    "{method} {} answered {status} to an anonymous caller",
+                    spec.path
+                );
+            }
+        }
+    }
+}
