@@ -3,7 +3,9 @@
 //! (`read`), accounts and tokens (`auth`), sessions (`session`), legal holds
 //! (`holds`), retention and the purge (`retention`, `purge`), the audit log
 //! and its signed checkpoints (`audit`, `audit_chain`), the erasure ledger
-//! (`ledger`), backup and restore (`backup`) and demo data (`demo`). The web
+//! (`ledger`), backup and restore (`backup`), batch import (`import`),
+//! moving an embedded register to PostgreSQL and S3 (`migrate`) and demo
+//! data (`demo`). The web
 //! layer (`kirjuri-web`) and the command line (`kirjuri`) each call into it.
 //!
 //! It owns no storage format and no cryptography of its own — those are
@@ -21,8 +23,10 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod holds;
+pub mod import;
 pub mod intake;
 pub mod ledger;
+pub mod migrate;
 pub mod purge;
 pub mod read;
 pub mod retention;
