@@ -22,7 +22,7 @@ use std::time::Instant;
 use chrono::{DateTime, TimeDelta};
 use kirjuri_core::ids::UserId;
 use kirjuri_store::{NewAuditEvent, PostgresStore, SqliteStore, Store};
-use sqlx::Connection;
+use kirjuri_testkit::postgres::{admin_execute_on, with_database};
 
 /// Events per append.
 const BATCH: i64 = 10_000;
@@ -55,7 +55,7 @@ async fn run(events: i64) -> BenchResult<()> {
         return Ok(());
     };
     let name = format!("bench_leaves_{}", uuid::Uuid::new_v4().simple());
-    admin(&server, &format!("CREATE DATABASE {name}")).await?;
+    admin_execute_on(&server, &format!("CREATE DATABASE {name}")).await;
     let measured = async {
         let store = PostgresStore::open(&with_database(&server, &name)).await?;
         let result = measure("postgres", Arc::new(store.clone()), events).await;
@@ -63,7 +63,7 @@ async fn run(events: i64) -> BenchResult<()> {
         result
     }
     .await;
-    admin(&server, &format!("DROP DATABASE {name} WITH (FORCE)")).await?;
+    admin_execute_on(&server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
     measured
 }
 
@@ -152,30 +152,5 @@ fn event(i: i64, actor: UserId) -> NewAuditEvent {
             "range": {"start": i * 65_536, "end": i * 65_536 + 65_535},
             "reason": null,
         }),
-    }
-}
-
-async fn admin(server: &str, statement: &str) -> BenchResult<()> {
-    let mut conn = sqlx::PgConnection::connect(server).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
-    Ok(())
-}
-
-/// `url` naming database `name` instead.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority..].find('/') {
-        Some(slash) => &base[..authority + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
     }
 }

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kirjuri_store::{ContactFilter, IndexEntry, PostgresStore, SqliteStore, Store};
+use kirjuri_testkit::postgres::{admin_execute_on, with_database};
 use sqlx::Connection;
 
 /// Contacts per fill statement on SQLite.
@@ -106,7 +107,7 @@ async fn postgres(server: &str, contacts: i64) -> Result<(), Box<dyn Error>> {
     };
     let existing = keep && database_exists(server, &name).await?;
     if !existing {
-        admin(server, &format!("CREATE DATABASE {name}")).await?;
+        admin_execute_on(server, &format!("CREATE DATABASE {name}")).await;
     }
     let measured = async {
         let store = PostgresStore::open(&with_database(server, &name)).await?;
@@ -138,7 +139,7 @@ async fn postgres(server: &str, contacts: i64) -> Result<(), Box<dyn Error>> {
     }
     .await;
     if !keep {
-        admin(server, &format!("DROP DATABASE {name} WITH (FORCE)")).await?;
+        admin_execute_on(server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
     }
     measured
 }
@@ -245,31 +246,6 @@ async fn database_exists(server: &str, name: &str) -> Result<bool, Box<dyn Error
             .await?;
     conn.close().await?;
     Ok(exists)
-}
-
-async fn admin(server: &str, statement: &str) -> Result<(), Box<dyn Error>> {
-    let mut conn = sqlx::PgConnection::connect(server).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
-    Ok(())
-}
-
-/// `url` naming database `name` instead (keeping any `?options`).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority..].find('/') {
-        Some(slash) => &base[..authority + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
 }
 
 /// Inserts `contacts` contacts, one minute apart, with their index entries.

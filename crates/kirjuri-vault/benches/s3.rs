@@ -6,19 +6,18 @@
 //! back in 8 MiB ranges, through: `LocalFolder` (fsync on commit); an
 //! `S3Store` on a Garage that fsyncs data and metadata (like a production
 //! node, the fair comparison); and one on a Garage that does not (Garage's
-//! default). Both Garages are started here with `scripts/garage`, data under
+//! default). Both Garages are started here with `scripts/garage`
+//! (`kirjuri_testkit::garage::start_own`), data under
 //! the system temp folder (the same disk as `target/` on this machine), and
 //! stop when the bench exits. Also reports how much resident memory the
 //! process grew by during an S3 upload. Prints MB/s; asserts nothing.
-
-#[path = "../tests/garage/mod.rs"]
-mod garage;
 
 use std::error::Error;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kirjuri_core::ids::ObjectId;
+use kirjuri_testkit::garage;
 use kirjuri_vault::{LocalFolder, ObjectStore};
 
 /// Rounds per store, interleaved; the best is reported.

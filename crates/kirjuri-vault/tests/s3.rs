@@ -4,7 +4,7 @@
 //! whatever the object's size.
 //!
 //! The server is the one named by `KIRJURI_TEST_S3_*`, or a Garage that
-//! `scripts/garage` starts for this test binary (see `garage/mod.rs`).
+//! `scripts/garage` starts for this test binary (`kirjuri_testkit::garage`).
 
 #![allow(
     clippy::unwrap_used,
@@ -20,9 +20,7 @@ use kirjuri_vault::{Error, ObjectStore, ObjectWriter, S3Config, S3Credentials, S
 use secrecy::SecretString;
 use tokio::sync::RwLock;
 
-mod garage;
-
-use garage::garage;
+use kirjuri_testkit::garage::garage;
 
 /// Held shared by every test and exclusively by the memory test, so no other
 /// upload runs in this process while it measures.

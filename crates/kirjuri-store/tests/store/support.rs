@@ -3,16 +3,16 @@
 //! for rows with plausible values. The "sealed" blobs and hashes are
 //! arbitrary bytes — the store must treat them as opaque anyway.
 //!
-//! PostgreSQL: the tests use the server at `KIRJURI_TEST_POSTGRES_URL` (a
-//! superuser URL, as `scripts/pg start` prints), or else start one
-//! themselves, once per test binary, with `scripts/pg start --fast` (a
-//! throwaway cluster under /tmp that later runs reuse; `scripts/pg stop`
-//! removes it). Every test gets a fresh database, `t_<random>`, dropped
-//! when its guard is, so tests run in parallel. Without PostgreSQL the
-//! PostgreSQL cases fail, saying why — they never skip.
+//! PostgreSQL: the testkit's (`kirjuri_testkit::postgres`): the server at
+//! `KIRJURI_TEST_POSTGRES_URL` (a superuser URL, as `scripts/pg start`
+//! prints), or else one it starts, once per test binary, with `scripts/pg
+//! start --fast`. Every test gets a fresh database, `t_<random>`, dropped
+//! when its guard is (left, if the test failed, to be looked at), so tests
+//! run in parallel. Without PostgreSQL the PostgreSQL cases fail, saying
+//! why — they never skip.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
@@ -21,7 +21,7 @@ use kirjuri_store::{
     ContactRow, IndexEntry, NewAuditEvent, ObjectRow, PendingObject, PostgresStore, SqliteStore,
     Store, TokenRow, UserRow,
 };
-use sqlx::Connection;
+pub use kirjuri_testkit::postgres::TestDatabase;
 use tempfile::TempDir;
 
 /// A store under test and whatever must outlive it.
@@ -89,139 +89,6 @@ pub async fn postgres() -> PgTestStore {
         .await
         .expect("open the test database");
     PgTestStore { store, database }
-}
-
-/// An empty PostgreSQL database for one test, dropped on drop.
-pub struct TestDatabase {
-    /// Its superuser URL.
-    pub url: String,
-    /// Its name.
-    pub name: String,
-    /// Roles a test created for it, dropped with it.
-    pub roles: Vec<String>,
-}
-
-impl TestDatabase {
-    /// Creates `t_<random>` on the test server.
-    pub async fn create() -> Self {
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        admin_execute(&format!("CREATE DATABASE \"{name}\"")).await;
-        Self {
-            url: with_database(server_url(), &name),
-            name,
-            roles: Vec::new(),
-        }
-    }
-
-    /// Creates a login role (trusted, no password) that the guard drops
-    /// with the database, and returns its name.
-    pub async fn create_role(&mut self) -> String {
-        let role = format!("r_{}", uuid::Uuid::new_v4().simple());
-        admin_execute(&format!("CREATE ROLE \"{role}\" LOGIN")).await;
-        self.roles.push(role.clone());
-        role
-    }
-
-    /// This database's URL as `user`.
-    pub fn url_as(&self, user: &str) -> String {
-        with_user(&self.url, user)
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which cannot block on a
-        // future; a thread with its own runtime can.
-        let mut statements = vec![format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            self.name
-        )];
-        statements.extend(
-            self.roles
-                .iter()
-                .map(|role| format!("DROP ROLE IF EXISTS \"{role}\"")),
-        );
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                for statement in &statements {
-                    admin_execute(statement).await;
-                }
-            });
-        })
-        .join();
-        if dropped.is_err() && !std::thread::panicking() {
-            panic!("dropping the test database {} failed", self.name);
-        }
-    }
-}
-
-/// Runs one statement on the test server's `postgres` database.
-async fn admin_execute(statement: &str) {
-    let mut conn = sqlx::PgConnection::connect(server_url())
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
-    conn.close().await.ok();
-}
-
-/// The test server's superuser URL: `KIRJURI_TEST_POSTGRES_URL`, or a
-/// server `scripts/pg` starts (or finds running) once per test binary.
-pub fn server_url() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("KIRJURI_TEST_POSTGRES_URL")
-            && !url.is_empty()
-        {
-            return url;
-        }
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg");
-        let output = std::process::Command::new(&script)
-            .args(["start", "--fast"])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            output.status.success(),
-            "the PostgreSQL tests need a server: set KIRJURI_TEST_POSTGRES_URL to a superuser \
-             URL, or install PostgreSQL so that `scripts/pg start` can run one. It said:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout)
-            .expect("a URL")
-            .trim()
-            .to_owned()
-    })
-}
-
-/// `url` naming database `name` instead (keeping any `?options`).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority..].find('/') {
-        Some(slash) => &base[..authority + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-/// `url` connecting as `user`, without a password (the test server trusts
-/// local connections).
-fn with_user(url: &str, user: &str) -> String {
-    let authority = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[authority..];
-    let host = rest.find('@').map_or(rest, |at| &rest[at + 1..]);
-    format!("{}{user}@{host}", &url[..authority])
 }
 
 /// A store under test on any backend, as the trait object callers use,

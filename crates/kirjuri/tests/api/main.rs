@@ -4,7 +4,10 @@
 //! way integrations and operators do (the README's command and HTTP tables).
 //! It deliberately links nothing of the server: what a user cannot see through
 //! the interface is not asserted here, except the data folder's files, which
-//! the leak and crash tests read as a thief or an operator would.
+//! the leak and crash tests read as a thief or an operator would. `migrate`
+//! moves an embedded register to PostgreSQL and Garage with `kirjuri
+//! migrate-store` and serves it from there. The harness is
+//! `kirjuri_testkit`'s, bound to this binary in `helpers`.
 
 #![allow(
     clippy::expect_used,
@@ -26,5 +29,6 @@ mod helpers;
 mod holds;
 mod import;
 mod leaks;
+mod migrate;
 mod purge;
 mod recordings;

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{KIRJURI, PURPOSE, TestApp, sha256_hex, spawn_app, wav};
+use crate::helpers::{PURPOSE, TestApp, sha256_hex, spawn_app, wav};
 
 /// Expired calls (each with a recording and its waveform).
 const EXPIRED: usize = 300;
@@ -89,12 +89,9 @@ fn lines(text: &str) -> BTreeSet<String> {
 /// Runs `kirjuri purge ARGS` to completion (or fails the test after two
 /// minutes) and returns (exit success, stdout).
 fn purge(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let child = Command::new(KIRJURI)
-        .arg("purge")
-        .args(args)
-        .arg("--data")
-        .arg(app.data_dir())
-        .env_remove("KIRJURI_DATA")
+    let child = app
+        .kirjuri()
+        .command(&[&["purge"], args].concat())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -129,10 +126,9 @@ fn purge(app: &TestApp, args: &[&str]) -> (bool, String) {
 /// Starts `kirjuri purge --batch BATCH` and SIGKILLs it after `delay`.
 /// Returns whether it was still running when killed.
 fn purge_killed_after(app: &TestApp, delay: Duration) -> bool {
-    let mut child = Command::new(KIRJURI)
-        .args(["purge", "--batch", BATCH, "--data"])
-        .arg(app.data_dir())
-        .env_remove("KIRJURI_DATA")
+    let mut child = app
+        .kirjuri()
+        .command(&["purge", "--batch", BATCH])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -9,16 +9,9 @@ fn serve_with(config_text: &str, envs: &[(&str, &str)]) -> (ExitStatus, String) 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("kirjuri.toml");
     std::fs::write(&config, config_text).unwrap();
-    let output = Command::new(KIRJURI)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .env_remove("KIRJURI_DATA")
+    let output = binary(&config, &dir.path().join("data"))
         .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("kirjuri serve runs");
+        .run(&["serve", "--listen", "127.0.0.1:0"], None);
     (
         output.status,
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -96,7 +89,7 @@ async fn a_node_in_finland_starts_on_postgresql_and_s3() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(node.stop().success(), "{}", node.log());
+    assert!(node.stop().success(), "{}", node.stderr());
     drop(node);
     cluster.finish().await;
 }

@@ -14,8 +14,9 @@
 //! recording purged exactly once (one tombstone, one audit event), and a
 //! token and a session made on one node working on another.
 //!
-//! The engines: `KIRJURI_TEST_POSTGRES_URL` (a superuser URL; else
-//! `scripts/pg start --fast`) with a fresh database per test, and
+//! The engines and the nodes are the testkit's (`kirjuri_testkit::postgres`,
+//! `::garage`, `::server`): `KIRJURI_TEST_POSTGRES_URL` (a superuser URL;
+//! else `scripts/pg start --fast`) with a fresh database per test, and
 //! `KIRJURI_TEST_S3_*` (else `scripts/garage start`, stopped when this test
 //! binary exits) with a fresh prefix per test. `scripts/test` exports both.
 //!
@@ -31,12 +32,9 @@
 
 mod locations;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::process::{ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -44,16 +42,15 @@ use kirjuri_core::clock::{Clock, SystemClock};
 use kirjuri_core::ids::{ContactId, ObjectId};
 use kirjuri_core::wav::{Encoding, synth};
 use kirjuri_store::{AuditFilter, PostgresStore, RetentionStore, Store};
+use kirjuri_testkit::garage::{fresh_prefix, garage};
+use kirjuri_testkit::postgres::TestDatabase;
+use kirjuri_testkit::server::{Kirjuri, Logs, Server as Node};
 use kirjuri_vault::{ObjectStore, S3Config, S3Credentials, S3Store};
 use reqwest::{Body, StatusCode, header};
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
 /// The binary under test.
 const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
-
-/// The repository root (for `scripts/pg` and `scripts/garage`).
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 /// A purpose a supervisor may state (ACC-2).
 const PURPOSE: &str = "complaint_verification";
@@ -68,278 +65,21 @@ const HEARTBEAT_SECONDS: u64 = 1;
 const INSTANCE_TTL_SECONDS: u64 = 4;
 const RECOVER_INTERVAL_SECONDS: u64 = 1;
 
-/// How long a node may take to start.
-const START_TIMEOUT: Duration = Duration::from_secs(90);
-
-// ---- the engines ---------------------------------------------------------------
-
-/// A superuser URL of a running PostgreSQL.
-fn postgres_admin_url() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("KIRJURI_TEST_POSTGRES_URL")
-            && !url.trim().is_empty()
-        {
-            return url.trim().to_owned();
-        }
-        let output = Command::new(format!("{REPO}/scripts/pg"))
-            .args(["start", "--fast"])
-            .output()
-            .expect("run scripts/pg");
-        assert!(
-            output.status.success(),
-            "scripts/pg start failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout)
-            .expect("scripts/pg prints UTF-8")
-            .trim()
-            .to_owned()
-    })
-}
-
-/// Creates an empty database and returns its URL.
-async fn fresh_database() -> String {
-    let admin = postgres_admin_url();
-    let name = format!("kirjuri_cluster_{}", uuid::Uuid::new_v4().simple());
-    let mut connection = PgConnection::connect(admin)
-        .await
-        .expect("connect to PostgreSQL as its superuser");
-    connection
-        .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create a database");
-    connection.close().await.expect("disconnect");
-    let (server, _) = admin
-        .split('?')
-        .next()
-        .and_then(|url| url.rsplit_once('/'))
-        .expect("the PostgreSQL URL names a database");
-    format!("{server}/{name}")
-}
-
-/// Where the test S3 service is and how to sign in to it.
-#[derive(Debug, Clone)]
-struct S3Service {
-    endpoint: String,
-    bucket: String,
-    access_key: String,
-    secret_key: String,
-}
-
-/// The S3 service from `KIRJURI_TEST_S3_*`, or a Garage started for this
-/// test binary (stopped and removed when it exits).
-fn s3_service() -> &'static S3Service {
-    static SERVICE: OnceLock<S3Service> = OnceLock::new();
-    SERVICE.get_or_init(|| {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let mut values: HashMap<String, String> = [
-            "KIRJURI_TEST_S3_ENDPOINT",
-            "KIRJURI_TEST_S3_BUCKET",
-            "KIRJURI_TEST_S3_ACCESS_KEY",
-            "KIRJURI_TEST_S3_SECRET_KEY",
-        ]
-        .iter()
-        .filter_map(|name| var(name).map(|v| ((*name).to_owned(), v)))
-        .collect();
-        if values.len() < 4 {
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join(format!("cluster-garage-{}", std::process::id()));
-            let output = Command::new(format!("{REPO}/scripts/garage"))
-                .arg("start")
-                .arg(&dir)
-                .args(["--watch", &std::process::id().to_string(), "--remove"])
-                .output()
-                .expect("run scripts/garage");
-            assert!(
-                output.status.success(),
-                "scripts/garage start failed (is `garage` installed? cargo install garage --locked): {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            values = String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .filter_map(|line| line.strip_prefix("export "))
-                .filter_map(|line| line.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-                .collect();
-        }
-        let take = |name: &str| {
-            values
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| panic!("{name} is not known"))
-        };
-        S3Service {
-            endpoint: take("KIRJURI_TEST_S3_ENDPOINT"),
-            bucket: take("KIRJURI_TEST_S3_BUCKET"),
-            access_key: take("KIRJURI_TEST_S3_ACCESS_KEY"),
-            secret_key: take("KIRJURI_TEST_S3_SECRET_KEY"),
-        }
-    })
-}
-
 // ---- the nodes -------------------------------------------------------------------
+
+/// The binary with `--config CONFIG --data DATA`.
+fn binary(config: &Path, data: &Path) -> Kirjuri {
+    Kirjuri::new(KIRJURI).config(config).data(data)
+}
 
 /// Runs `kirjuri ARGS --config CONFIG --data DATA`, feeding `stdin`.
 fn kirjuri(config: &Path, data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut command = Command::new(KIRJURI);
-    command
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .arg("--data")
-        .arg(data)
-        .env_remove("KIRJURI_DATA")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the kirjuri binary starts");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin is piped")
-            .write_all(text.as_bytes())
-            .expect("write to kirjuri's stdin");
-    }
-    child.wait_with_output().expect("kirjuri runs")
+    binary(config, data).run(args, stdin)
 }
 
 /// Like [`kirjuri`], asserting success; returns stdout.
 fn kirjuri_ok(config: &Path, data: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let output = kirjuri(config, data, args, stdin);
-    assert!(
-        output.status.success(),
-        "kirjuri {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("kirjuri prints UTF-8")
-}
-
-/// One `kirjuri serve` process.
-struct Node {
-    /// `node0`, `node1`, `node2`.
-    name: String,
-    /// `http://127.0.0.1:PORT`.
-    address: String,
-    /// The process, until killed or stopped.
-    child: Option<Child>,
-    /// What it logged.
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Node {
-    /// Starts `kirjuri serve` on port 0 and waits for `listening on`.
-    fn start(name: &str, config: &Path, data: &Path) -> Node {
-        let mut child = Command::new(KIRJURI)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .arg("--data")
-            .arg(data)
-            .env_remove("KIRJURI_DATA")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kirjuri serve starts");
-        let (listening, address) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                if let Some(at) = line.find("listening on http://") {
-                    let _ = listening.send(line[at + "listening on ".len()..].trim().to_owned());
-                }
-                line.clear();
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut pipe = child.stderr.take().expect("stderr is piped");
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 8192];
-            while let Ok(n) = pipe.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
-            }
-        });
-        let deadline = Instant::now() + START_TIMEOUT;
-        let address = loop {
-            if let Ok(address) = address.recv_timeout(Duration::from_millis(100)) {
-                break address;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "{name} exited ({status}) before listening:\n{}",
-                    String::from_utf8_lossy(&stderr.lock().unwrap())
-                );
-            }
-            assert!(Instant::now() < deadline, "{name} did not start in time");
-        };
-        Node {
-            name: name.to_owned(),
-            address,
-            child: Some(child),
-            stderr,
-        }
-    }
-
-    /// A URL on this node.
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    /// What the node logged so far.
-    fn log(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// SIGKILL: no chance to clean up anything.
-    fn kill9(&mut self) {
-        let mut child = self.child.take().expect("the node is running");
-        child.kill().expect("SIGKILL the node");
-        child.wait().expect("reap the node");
-    }
-
-    /// SIGTERM, then waits for the exit.
-    fn stop(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("the node is running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("run kill -TERM");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = child.try_wait().expect("poll the node") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not stop after SIGTERM",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    binary(config, data).run_ok(args, stdin)
 }
 
 /// A shared configuration, its folders, and the accounts' tokens.
@@ -350,8 +90,10 @@ struct Cluster {
     config: PathBuf,
     /// The database (for the test's own checks, through the store).
     store: PostgresStore,
-    /// The database's name, dropped by [`Cluster::finish`].
-    database: String,
+    /// The database, dropped after [`Cluster::finish`] (left if the test
+    /// failed).
+    #[allow(dead_code, reason = "held for its Drop")]
+    database: TestDatabase,
     /// The bucket under this test's prefix (for listing what is stored).
     objects: S3Store,
     /// Bearer token of the integration `pbx`.
@@ -366,25 +108,17 @@ impl Cluster {
     /// Writes the configuration (fresh database, fresh bucket prefix, shared
     /// key files) and makes the accounts with the real commands.
     async fn new() -> Cluster {
-        let database_url = fresh_database().await;
-        let s3 = s3_service();
+        let database = TestDatabase::create().await;
+        let database_url = database.url.clone();
+        let s3 = garage();
         let root = tempfile::Builder::new()
             .prefix("kirjuri-cluster-")
             .tempdir()
             .expect("create the cluster folder");
         let shared = root.path().join("shared");
         std::fs::create_dir_all(&shared).unwrap();
-        let credentials = shared.join("s3-credentials.toml");
-        std::fs::write(
-            &credentials,
-            format!(
-                "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
-                s3.access_key, s3.secret_key
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let prefix = format!("cluster-{}", uuid::Uuid::new_v4().simple());
+        let credentials = s3.credentials_file(&shared.join("s3-credentials.toml"));
+        let prefix = fresh_prefix("cluster");
         let config = root.path().join("kirjuri.toml");
         std::fs::write(
             &config,
@@ -471,10 +205,6 @@ purge_interval_seconds = 1
             .timeout(Duration::from_secs(300))
             .build()
             .unwrap();
-        let database = database_url
-            .rsplit_once('/')
-            .map(|(_, name)| name.to_owned())
-            .unwrap();
         Cluster {
             root,
             config,
@@ -487,20 +217,10 @@ purge_interval_seconds = 1
         }
     }
 
-    /// Drops the test's database once every node has stopped (a failed test
-    /// leaves it for inspection).
+    /// Closes the test's connections; the database goes with the cluster,
+    /// once every node has stopped (a failed test leaves it for inspection).
     async fn finish(self) {
         self.store.pool().close().await;
-        let mut connection = PgConnection::connect(postgres_admin_url())
-            .await
-            .expect("connect to PostgreSQL as its superuser");
-        connection
-            .execute(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.database
-            )))
-            .await
-            .expect("drop the test's database");
     }
 
     /// A data folder of its own for `name`.
@@ -510,7 +230,12 @@ purge_interval_seconds = 1
 
     /// Starts a node with its own data folder.
     fn start(&self, name: &str) -> Node {
-        Node::start(name, &self.config, &self.data(name))
+        Node::start(
+            &binary(&self.config, &self.data(name)),
+            name,
+            &[] as &[&str],
+            Logs::default(),
+        )
     }
 }
 
@@ -780,7 +505,7 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
         .iter()
         .map(|name| cluster.start(name))
         .collect();
-    let addresses: Vec<String> = nodes.iter().map(|n| n.address.clone()).collect();
+    let addresses: Vec<String> = nodes.iter().map(|n| n.address().to_owned()).collect();
 
     // A session and a token made on node 0 work on the others (both live in
     // the database, not in a node's memory).
@@ -843,7 +568,7 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "the big upload did not reach S3 as a multipart upload:\n{}",
-            nodes[2].log()
+            nodes[2].stderr()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
@@ -1051,8 +776,8 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
         assert!(
             status.success(),
             "{} stopped with {status}:\n{}",
-            node.name,
-            node.log()
+            node.name(),
+            node.stderr()
         );
     }
     let verify = kirjuri(

@@ -1,5 +1,5 @@
 //! The browser-test harness: [`Ui::start`] runs the real `kirjuri serve` on
-//! port 0 over a fresh data folder (accounts made with `kirjuri user add
+//! port 0 (`kirjuri_testkit::server`) over a fresh data folder (accounts made with `kirjuri user add
 //! --password-stdin`, contacts and a 20-second stereo PCM16 recording
 //! delivered over the API with an integration token) and a `chromedriver` on
 //! a free port; [`Ui::browser`] opens a new headless Chromium (Debian's
@@ -22,16 +22,16 @@
 //!
 //! Not here: what the tests assert (the test modules).
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use kirjuri_core::wav::Encoding;
 use kirjuri_core::wav::synth;
+use kirjuri_testkit::server::{Kirjuri, Server};
 use serde_json::{Value, json};
 
 /// The binary under test.
@@ -78,44 +78,16 @@ pub struct Ui {
     pub call: String,
     /// The chat handled by `bertta`.
     pub chat: String,
-    _server: Process,
+    _server: Server,
     driver: Process,
     driver_url: String,
     data: tempfile::TempDir,
     profiles: Vec<tempfile::TempDir>,
 }
 
-fn kirjuri(data: &Path, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(KIRJURI)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("KIRJURI_DATA")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kirjuri starts");
-    if let Some(text) = stdin {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "kirjuri {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+/// The binary under test with `data` as its data folder.
+fn kirjuri(data: &Path) -> Kirjuri {
+    Kirjuri::new(KIRJURI).data(data)
 }
 
 fn free_port() -> u16 {
@@ -427,39 +399,18 @@ impl Ui {
             ("sanna", "supervisor"),
             ("ville", "admin"),
         ] {
-            kirjuri(
-                data.path(),
+            kirjuri(data.path()).run_ok(
                 &["user", "add", name, "--role", role, "--password-stdin"],
                 Some(&format!("{PASSWORD}\n")),
             );
         }
-        let token = kirjuri(data.path(), &["token", "create", "--user", "pbx"], None)
+        let token = kirjuri(data.path())
+            .run_ok(&["token", "create", "--user", "pbx"], None)
             .trim()
             .to_owned();
 
-        let mut child = Command::new(KIRJURI)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .env_remove("KIRJURI_DATA")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let server = Process(child);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(at) = line.find("listening on http://") {
-                    let _ = tx.send(line[at + "listening on ".len()..].trim().to_owned());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("kirjuri serve prints its address");
+        let server = kirjuri(data.path()).serve();
+        let base = server.address().to_owned();
 
         // reqwest is built without a TLS crypto provider of its own (the
         // workspace uses ring, never aws-lc-rs); install ring's.
@@ -595,7 +546,7 @@ impl Ui {
     /// Runs `kirjuri ARGS --data <the server's folder>` (with `stdin`),
     /// asserting success, and returns what it printed.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> String {
-        kirjuri(self.data.path(), args, stdin)
+        kirjuri(self.data.path()).run_ok(args, stdin)
     }
 
     /// `base` + `path`.

@@ -1,20 +1,18 @@
-//! The real S3 server the S3 tests and the S3 benchmark run against: the one
-//! named by `KIRJURI_TEST_S3_ENDPOINT`, `KIRJURI_TEST_S3_BUCKET`,
-//! `KIRJURI_TEST_S3_ACCESS_KEY` and `KIRJURI_TEST_S3_SECRET_KEY` (region
-//! `garage`), or else a single-node Garage that `scripts/garage` starts once
-//! per process and stops when the process exits. No mock: without a
-//! `garage` binary this fails, naming the install command.
+//! The real S3 server the S3 tests, the migration and cluster tests and the
+//! S3 benchmarks run against: the one named by `KIRJURI_TEST_S3_ENDPOINT`,
+//! `KIRJURI_TEST_S3_BUCKET`, `KIRJURI_TEST_S3_ACCESS_KEY` and
+//! `KIRJURI_TEST_S3_SECRET_KEY` (region `garage`), or else a single-node
+//! Garage that `scripts/garage` starts once per process and stops (and
+//! removes) when the process exits. No mock: without a `garage` binary the
+//! tests that need it fail, naming the install command; they never skip.
+//!
+//! Tests share the bucket and keep apart by prefix ([`fresh_prefix`],
+//! [`Garage::store`]).
+//!
+//! Not here: what the tests assert about `S3Store` (kirjuri-vault's tests).
 
-#![allow(
-    dead_code,
-    reason = "shared by the tests and the bench, each using a part"
-)]
-#![allow(
-    clippy::panic,
-    reason = "test support: a missing server is a failure, reported by panicking"
-)]
-
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -34,6 +32,7 @@ pub struct Garage {
     pub secret_key: String,
 }
 
+/// The variables naming a running S3 service, in [`Garage`]'s field order.
 const VARS: [&str; 4] = [
     "KIRJURI_TEST_S3_ENDPOINT",
     "KIRJURI_TEST_S3_BUCKET",
@@ -57,10 +56,18 @@ pub fn start_own(extra: &[&str]) -> Garage {
     start(extra).unwrap_or_else(|message| panic!("{message}"))
 }
 
+/// A prefix in the bucket no other test uses: `<label>-<random>`.
+pub fn fresh_prefix(label: &str) -> String {
+    format!("{label}-{}", uuid::Uuid::new_v4().simple())
+}
+
 /// The target from `KIRJURI_TEST_S3_*`, if the endpoint is set.
 fn from_env() -> Option<Result<Garage, String>> {
-    std::env::var("KIRJURI_TEST_S3_ENDPOINT").ok()?;
-    let values: Vec<Option<String>> = VARS.iter().map(|v| std::env::var(v).ok()).collect();
+    std::env::var(VARS[0]).ok().filter(|v| !v.is_empty())?;
+    let values: Vec<Option<String>> = VARS
+        .iter()
+        .map(|v| std::env::var(v).ok().filter(|v| !v.is_empty()))
+        .collect();
     let missing: Vec<&str> = VARS
         .iter()
         .zip(&values)
@@ -69,7 +76,8 @@ fn from_env() -> Option<Result<Garage, String>> {
         .collect();
     if !missing.is_empty() {
         return Some(Err(format!(
-            "KIRJURI_TEST_S3_ENDPOINT is set but {} are not",
+            "{} is set but {} are not",
+            VARS[0],
             missing.join(", ")
         )));
     }
@@ -87,7 +95,7 @@ fn from_env() -> Option<Result<Garage, String>> {
 /// Starts a Garage in a fresh temp folder; it stops and the folder goes
 /// when this process exits.
 fn start(extra: &[&str]) -> Result<Garage, String> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/garage");
+    let script = crate::repository().join("scripts/garage");
     let dir = tempfile::Builder::new()
         .prefix("kirjuri-garage-")
         .tempdir()
@@ -113,7 +121,7 @@ fn start(extra: &[&str]) -> Result<Garage, String> {
     let value = |name: &str| {
         text.lines()
             .find_map(|line| line.strip_prefix(&format!("export {name}=")))
-            .map(str::to_owned)
+            .map(|value| value.trim_matches('\'').to_owned())
             .ok_or_else(|| format!("scripts/garage printed no {name}:\n{text}"))
     };
     Ok(Garage {
@@ -149,7 +157,36 @@ impl Garage {
 
     /// A store under a prefix of its own, so tests do not see each other.
     pub fn store(&self) -> S3Store {
-        let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
-        S3Store::open(&self.config(&prefix), self.credentials()).unwrap_or_else(|e| panic!("{e}"))
+        self.store_at(&fresh_prefix("test"))
+    }
+
+    /// A store under `prefix`.
+    pub fn store_at(&self, prefix: &str) -> S3Store {
+        S3Store::open(&self.config(prefix), self.credentials()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Writes the credentials as the owner-only TOML file `[objects.s3]
+    /// credentials_file` names, at `path`, and returns it.
+    pub fn credentials_file(&self, path: &Path) -> PathBuf {
+        std::fs::write(
+            path,
+            format!(
+                "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+                self.access_key, self.secret_key
+            ),
+        )
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .unwrap_or_else(|e| panic!("cannot make {} owner-only: {e}", path.display()));
+        path.to_owned()
+    }
+
+    /// The credentials as the environment a `kirjuri` command reads them
+    /// from (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), self.access_key.clone()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.secret_key.clone()),
+        ]
     }
 }

@@ -11,33 +11,28 @@
 //! another register's objects — and a re-run that finds the objects of a
 //! crashed run already in the bucket.
 //!
-//! PostgreSQL comes from `KIRJURI_TEST_POSTGRES_URL` (a superuser URL) or
-//! `scripts/pg start --fast`; Garage from `KIRJURI_TEST_S3_*` or
-//! `scripts/garage start`. A missing server fails the tests, naming what to
-//! install — they never skip. Each test gets its own database and its own
-//! prefix in the bucket.
-
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a test should fail loudly at the line that broke"
-)]
+//! PostgreSQL and Garage are the testkit's (`kirjuri_testkit::postgres`,
+//! `::garage`): from `KIRJURI_TEST_POSTGRES_URL` and `KIRJURI_TEST_S3_*`, or
+//! started by `scripts/pg` and `scripts/garage`. A missing server fails the
+//! tests, naming what to install — they never skip. Each test gets its own
+//! database and its own prefix in the bucket.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::process::Output;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use kirjuri_core::wav::{Encoding, synth};
+use kirjuri_testkit::app::copy_tree;
+use kirjuri_testkit::garage::{fresh_prefix, garage};
+use kirjuri_testkit::postgres::{TestDatabase, server_url};
+use kirjuri_testkit::server::{self, Kirjuri, Logs, describe as text};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-/// The binary under test.
-const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
+use crate::helpers::KIRJURI;
 
 /// A purpose a supervisor may state.
 const PURPOSE: &str = "complaint_verification";
@@ -47,10 +42,6 @@ const SHARED_PHONE: &str = "040 123 4567";
 
 /// The password of the accounts made with `--password-stdin`.
 const PASSWORD: &str = "Migrate-Test-Passw0rd";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// A fresh folder for `name`, under `CARGO_TARGET_TMPDIR`; folders of
 /// earlier runs whose process is gone are removed first.
@@ -78,74 +69,6 @@ fn scratch(name: &str) -> PathBuf {
 
 // --- the servers ---------------------------------------------------------
 
-/// The PostgreSQL superuser URL.
-fn postgres() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("KIRJURI_TEST_POSTGRES_URL")
-            && !url.is_empty()
-        {
-            return url;
-        }
-        let output = Command::new(workspace().join("scripts/pg"))
-            .args(["start", "--fast"])
-            .output()
-            .expect("scripts/pg runs");
-        assert!(
-            output.status.success(),
-            "no PostgreSQL for the migration tests: set KIRJURI_TEST_POSTGRES_URL or make \
-             `scripts/pg start --fast` work (apt-get install postgresql): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    })
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let (server, _) = base.rsplit_once('/').expect("a URL with a database");
-    match query {
-        Some(query) => format!("{server}/{database}?{query}"),
-        None => format!("{server}/{database}"),
-    }
-}
-
-/// A new, empty database; its URL.
-async fn fresh_database() -> String {
-    let name = format!("kirjuri_migrate_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(postgres())
-        .await
-        .expect("connect to the test PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create a database");
-    with_database(postgres(), &name)
-}
-
-/// Drops the database at `url` (a passing test cleans up after itself; a
-/// failing one leaves its database to look at).
-async fn drop_database(url: &str) {
-    let name = url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
-    let mut admin = sqlx::PgConnection::connect(postgres()).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-}
-
 /// Counts rows of `table` in the database at `url`.
 async fn count_rows(url: &str, table: &str) -> i64 {
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
@@ -153,71 +76,6 @@ async fn count_rows(url: &str, table: &str) -> i64 {
         .fetch_one(&mut conn)
         .await
         .unwrap()
-}
-
-/// The test Garage: endpoint, bucket and keys.
-struct Garage {
-    endpoint: String,
-    bucket: String,
-    access_key: String,
-    secret_key: String,
-}
-
-fn garage() -> &'static Garage {
-    static GARAGE: OnceLock<Garage> = OnceLock::new();
-    GARAGE.get_or_init(|| {
-        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let mut vars: BTreeMap<String, String> = [
-            "KIRJURI_TEST_S3_ENDPOINT",
-            "KIRJURI_TEST_S3_BUCKET",
-            "KIRJURI_TEST_S3_ACCESS_KEY",
-            "KIRJURI_TEST_S3_SECRET_KEY",
-        ]
-        .iter()
-        .filter_map(|name| from_env(name).map(|v| (name.to_string(), v)))
-        .collect();
-        if vars.len() < 4 {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("garage-migrate");
-            let output = Command::new(workspace().join("scripts/garage"))
-                .arg("start")
-                .arg(&dir)
-                .args(["--watch", &std::process::id().to_string()])
-                .output()
-                .expect("scripts/garage runs");
-            assert!(
-                output.status.success(),
-                "no Garage for the migration tests: set KIRJURI_TEST_S3_* or make \
-                 `scripts/garage start` work (cargo install garage --locked): {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            vars = String::from_utf8(output.stdout)
-                .unwrap()
-                .lines()
-                .filter_map(|line| line.strip_prefix("export "))
-                .filter_map(|line| line.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
-        }
-        let get = |name: &str| {
-            vars.get(name)
-                .cloned()
-                .unwrap_or_else(|| panic!("{name} unset"))
-        };
-        Garage {
-            endpoint: get("KIRJURI_TEST_S3_ENDPOINT"),
-            bucket: get("KIRJURI_TEST_S3_BUCKET"),
-            access_key: get("KIRJURI_TEST_S3_ACCESS_KEY"),
-            secret_key: get("KIRJURI_TEST_S3_SECRET_KEY"),
-        }
-    })
-}
-
-/// The environment every command touching the bucket gets.
-fn s3_env() -> Vec<(String, String)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID".into(), garage().access_key.clone()),
-        ("AWS_SECRET_ACCESS_KEY".into(), garage().secret_key.clone()),
-    ]
 }
 
 /// A scale-out node's configuration: the migrated database and a prefix of
@@ -257,66 +115,31 @@ country = "FI"
     path
 }
 
-/// A fresh bucket prefix.
-fn fresh_prefix() -> String {
-    format!("migrate-{}", uuid::Uuid::new_v4().simple())
-}
-
 // --- running kirjuri -----------------------------------------------------
 
+/// The binary as these tests run it: quiet but for warnings.
+fn binary() -> Kirjuri {
+    Kirjuri::new(KIRJURI).env("KIRJURI_LOG", "warn")
+}
+
+/// Runs `kirjuri ARGS` with `envs`, feeding `stdin`.
 fn kirjuri(args: &[&str], envs: &[(String, String)], stdin: Option<&str>) -> Output {
-    let mut command = Command::new(KIRJURI);
-    command
-        .args(args)
-        .env_remove("KIRJURI_DATA")
-        .env_remove("KIRJURI_DATABASE__URL")
-        .env("KIRJURI_LOG", "warn")
-        .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("the kirjuri binary starts");
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
+    binary()
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .run(args, stdin)
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
+/// Like [`kirjuri`], asserting success; returns stdout.
 fn kirjuri_ok(args: &[&str], envs: &[(String, String)], stdin: Option<&str>) -> String {
-    let output = kirjuri(args, envs, stdin);
-    assert!(
-        output.status.success(),
-        "kirjuri {args:?} failed: {}",
-        text(&output)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    binary()
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .run_ok(args, stdin)
 }
 
-/// A running `kirjuri serve`, stopped (SIGTERM, waited for) on drop.
+/// A running `kirjuri serve` (killed when dropped) and a client for it.
 struct Server {
-    child: Child,
-    base: String,
+    server: server::Server,
     client: reqwest::Client,
-    /// Everything the server wrote on stderr so far, for failure messages.
-    stderr: std::sync::Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -324,62 +147,24 @@ impl Server {
         // reqwest has no TLS crypto provider of its own here (kirjuri-vault
         // builds it without one); ring is the process-wide one.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let child = Command::new(KIRJURI)
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env_remove("KIRJURI_DATA")
-            .env_remove("KIRJURI_DATABASE__URL")
-            .env("KIRJURI_LOG", "warn")
-            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // From here on, dropping the server (a failed assertion too) stops it.
-        let mut server = Server {
-            child,
-            base: String::new(),
+        let server = server::Server::start(
+            &binary().envs(envs.iter().map(|(k, v)| (k, v))),
+            "kirjuri serve",
+            args,
+            Logs::default(),
+        );
+        Server {
+            server,
             client: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),
-            stderr: std::sync::Arc::default(),
-        };
-        let stdout = server.child.stdout.take().unwrap();
-        let stderr = server.child.stderr.take().unwrap();
-        let (send, receive) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(base) = line.strip_prefix("listening on ") {
-                    let _ = send.send(base.to_owned());
-                }
-            }
-        });
-        let errors = std::sync::Arc::clone(&server.stderr);
-        let sink = std::sync::Arc::clone(&errors);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        match receive.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => server.base = base,
-            Err(_) => {
-                server.terminate();
-                std::thread::sleep(Duration::from_millis(200));
-                panic!("kirjuri serve did not start: {}", errors.lock().unwrap());
-            }
         }
-        server
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.server.url(path)
     }
 
     async fn post_contact(&self, token: &str, contact: &Value) -> String {
@@ -420,7 +205,7 @@ impl Server {
             Ok(response) => response,
             Err(e) => panic!(
                 "GET {path} failed ({e}); the server's stderr:\n{}",
-                self.stderr.lock().unwrap()
+                self.server.stderr()
             ),
         }
     }
@@ -499,31 +284,9 @@ impl Server {
             .status()
     }
 
+    /// SIGTERM: a graceful stop, which signs the last checkpoint.
     fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        // SIGTERM: a graceful stop, which signs the last checkpoint.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..300 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.terminate();
-        }
+        self.server.stop();
     }
 }
 
@@ -706,20 +469,6 @@ async fn populate() -> Source {
 /// A private copy of the source folder (without its dead processes' lock
 /// files), as an operator's cold copy would be.
 fn copy_of_source(to: &Path) -> PathBuf {
-    fn copy_tree(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.path().is_dir() {
-                if entry.file_name() != "instances" {
-                    copy_tree(&entry.path(), &target);
-                }
-            } else {
-                std::fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    }
     let dir = to.join("source");
     copy_tree(&source().dir, &dir);
     dir
@@ -732,7 +481,7 @@ fn migrate(source: &Path, config: &Path, url: &str, extra: &[&str]) -> Output {
     let config = config.display().to_string();
     let mut args = vec!["migrate-store", "--from", &from, "--config", &config];
     args.extend_from_slice(extra);
-    let mut envs = s3_env();
+    let mut envs = garage().aws_env();
     envs.push(("KIRJURI_DATABASE__URL".into(), url.to_owned()));
     kirjuri(&args, &envs, None)
 }
@@ -758,8 +507,9 @@ async fn a_migrated_register_is_served_from_postgresql_and_s3_exactly_as_before(
     let src = source();
     let dir = scratch("round-trip");
     let from = copy_of_source(&dir);
-    let url = fresh_database().await;
-    let config = node_config(&dir, &from, &fresh_prefix());
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    let config = node_config(&dir, &from, &fresh_prefix("migrate"));
 
     let output = migrate(&from, &config, &url, &[]);
 
@@ -810,7 +560,7 @@ async fn a_migrated_register_is_served_from_postgresql_and_s3_exactly_as_before(
     }
 
     // The scale-out node serves the same register.
-    let mut envs = s3_env();
+    let mut envs = garage().aws_env();
     envs.push(("KIRJURI_DATABASE__URL".into(), url.clone()));
     let config_arg = config.display().to_string();
     let node = Server::start(&["--config", &config_arg], &envs);
@@ -855,15 +605,15 @@ async fn a_migrated_register_is_served_from_postgresql_and_s3_exactly_as_before(
         text(&verify)
     );
     assert!(String::from_utf8_lossy(&verify.stdout).contains("audit log intact"));
-    drop_database(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_is_not_empty_is_refused_and_verify_only_checks_a_finished_one() {
     let dir = scratch("not-empty");
     let from = copy_of_source(&dir);
-    let url = fresh_database().await;
-    let config = node_config(&dir, &from, &fresh_prefix());
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    let config = node_config(&dir, &from, &fresh_prefix("migrate"));
     let first = migrate(&from, &config, &url, &[]);
     assert!(first.status.success(), "{}", text(&first));
     let events = count_rows(&url, "audit_events").await;
@@ -890,22 +640,22 @@ async fn a_target_that_is_not_empty_is_refused_and_verify_only_checks_a_finished
     let verify = migrate(&from, &config, &url, &["--verify-only"]);
     assert!(verify.status.success(), "--verify-only: {}", text(&verify));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("verified: every table"));
-    drop_database(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rerun_after_a_crash_reuses_the_objects_already_copied_and_a_foreign_bucket_is_refused() {
     let dir = scratch("rerun");
     let from = copy_of_source(&dir);
-    let prefix = fresh_prefix();
+    let prefix = fresh_prefix("migrate");
     let config = node_config(&dir, &from, &prefix);
     // A run that copied the objects and died before its database commit
     // leaves exactly this: the objects in the bucket, an empty database.
-    let crashed = fresh_database().await;
-    let first = migrate(&from, &config, &crashed, &[]);
+    let crashed = TestDatabase::create().await;
+    let first = migrate(&from, &config, &crashed.url, &[]);
     assert!(first.status.success(), "{}", text(&first));
 
-    let url = fresh_database().await;
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
     let rerun = migrate(&from, &config, &url, &[]);
 
     assert!(rerun.status.success(), "the re-run: {}", text(&rerun));
@@ -936,26 +686,24 @@ async fn a_rerun_after_a_crash_reuses_the_objects_already_copied_and_a_foreign_b
         &[],
         None,
     );
-    let other_url = fresh_database().await;
+    let other = TestDatabase::create().await;
+    let other_url = other.url.clone();
     let foreign = migrate(&other_dir, &config, &other_url, &[]);
     assert!(!foreign.status.success(), "{}", text(&foreign));
     let stderr = String::from_utf8_lossy(&foreign.stderr);
     assert!(stderr.contains("that are not this register's"), "{stderr}");
     assert_eq!(count_rows(&other_url, "users").await, 0);
-    for url in [crashed, url, other_url] {
-        drop_database(&url).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_and_wrong_credentials_fail_clearly_without_the_password() {
     let dir = scratch("unreachable");
     let from = copy_of_source(&dir);
-    let config = node_config(&dir, &from, &fresh_prefix());
+    let config = node_config(&dir, &from, &fresh_prefix("migrate"));
     let secret = "Pw-9f3a1c-never-shown";
     // Port 1 on loopback: nothing listens there.
     let unreachable = format!("postgres://kirjuri:{secret}@127.0.0.1:1/kirjuri");
-    let server = postgres()
+    let server = server_url()
         .split_once("://")
         .and_then(|(_, rest)| rest.split_once('@'))
         .and_then(|(_, rest)| rest.split_once('/'))
@@ -984,8 +732,9 @@ async fn an_unreachable_database_and_wrong_credentials_fail_clearly_without_the_
 async fn a_source_folder_in_use_is_refused() {
     let dir = scratch("in-use");
     let from = copy_of_source(&dir);
-    let url = fresh_database().await;
-    let config = node_config(&dir, &from, &fresh_prefix());
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    let config = node_config(&dir, &from, &fresh_prefix("migrate"));
     let data = from.display().to_string();
     let running = Server::start(&["--data", &data], &[]);
 
@@ -1010,15 +759,15 @@ async fn a_source_folder_in_use_is_refused() {
         "{}",
         text(&missing)
     );
-    drop_database(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_declared_outside_the_eu_is_refused_before_anything_is_copied() {
     let dir = scratch("outside-eu");
     let from = copy_of_source(&dir);
-    let url = fresh_database().await;
-    let config = node_config(&dir, &from, &fresh_prefix());
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    let config = node_config(&dir, &from, &fresh_prefix("migrate"));
     let text_of = std::fs::read_to_string(&config).unwrap();
     // The first `country` is the database's.
     std::fs::write(
@@ -1038,5 +787,4 @@ async fn a_target_declared_outside_the_eu_is_refused_before_anything_is_copied()
         0,
         "nothing was created in the target"
     );
-    drop_database(&url).await;
 }

@@ -1,0 +1,39 @@
+//! Kirjuri's test support, in one place: the real servers the tests run
+//! against and the real binary they drive. Every test and benchmark that
+//! needs one of these takes it from here rather than writing its own.
+//!
+//! - [`postgres`]: a fresh database per test on the PostgreSQL at
+//!   `KIRJURI_TEST_POSTGRES_URL`, or one `scripts/pg start --fast` starts.
+//! - [`garage`]: the S3 service named by `KIRJURI_TEST_S3_*`, or a Garage
+//!   `scripts/garage start` starts; a fresh prefix per test.
+//! - [`server`]: the `kirjuri` binary — its commands ([`server::Kirjuri`])
+//!   and `kirjuri serve` on port 0 ([`server::Server`]: waits until it
+//!   listens, captures its output, is killed when dropped).
+//! - [`app`]: [`app::TestApp`], a running server over a fresh data folder
+//!   with an account and token per role, and a method per endpoint.
+//! - [`fixtures`]: what the tests deliver and how they check answers
+//!   (contacts, WAVs, bodies, error shapes, file scans).
+//!
+//! A missing server fails the tests that need it, naming what to install;
+//! none of them skips. Not here: assertions about behaviour (the tests), and
+//! anything of `kirjuri-app`, `kirjuri-web` or the binary crate — the binary's path is
+//! passed in (`env!("CARGO_BIN_EXE_kirjuri")`), so this crate sees only the
+//! interface, as the black-box tests do.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test support: a failed expectation is a failed test, reported with its message"
+)]
+
+pub mod app;
+pub mod fixtures;
+pub mod garage;
+pub mod postgres;
+pub mod server;
+
+/// The repository root (for `scripts/pg` and `scripts/garage`).
+fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
