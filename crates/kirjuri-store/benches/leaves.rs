@@ -21,7 +21,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta};
 use kirjuri_core::ids::UserId;
-use kirjuri_store::{NewAuditEvent, PostgresStore, SqliteStore, Store};
+use kirjuri_store::prelude::*;
+use kirjuri_store::{NewAuditEvent, PostgresStore, SqliteStore};
 use sqlx::Connection;
 
 /// Events per append.

@@ -33,7 +33,8 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kirjuri_store::{ContactFilter, IndexEntry, PostgresStore, SqliteStore, Store};
+use kirjuri_store::prelude::*;
+use kirjuri_store::{ContactFilter, IndexEntry, PostgresStore, SqliteStore};
 use sqlx::Connection;
 
 /// Contacts per fill statement on SQLite.

@@ -57,7 +57,8 @@ use kirjuri_server::Config;
 use kirjuri_server::audit_chain::{self, AuditChain};
 use kirjuri_server::config::{DatabaseUrl, ObjectBackend};
 use kirjuri_store::copy::{self, Batch, Export, Import, Table, TableComparison};
-use kirjuri_store::{ObjectRow, PostgresStore, SqliteStore, Store};
+use kirjuri_store::prelude::*;
+use kirjuri_store::{ObjectRow, PostgresStore, SqliteStore};
 use kirjuri_vault::{LocalFolder, ObjectStore, S3Config, S3Credentials, S3Store};
 
 /// `kirjuri migrate-store`.
