@@ -1,6 +1,6 @@
 //! Benchmark of the store's side of `kirjuri audit verify` (docs/requirements.md: 10
 //! million audit entries verified in under 10 s): reading every event's
-//! Merkle leaf through `Store::audit_leaves`, in pages of 65 536 with two
+//! Merkle leaf through `AuditStore::audit_leaves`, in pages of 65 536 with two
 //! pages in flight, as the server's verifier reads them — on SQLite and, when
 //! `KIRJURI_BENCH_POSTGRES_URL` names a server (a superuser URL, e.g. from
 //! `scripts/pg start`), on PostgreSQL in a fresh database that is dropped
@@ -21,7 +21,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta};
 use kirjuri_core::ids::UserId;
-use kirjuri_store::{NewAuditEvent, PostgresStore, SqliteStore, Store};
+use kirjuri_store::prelude::*;
+use kirjuri_store::{NewAuditEvent, PostgresStore, SqliteStore};
 use kirjuri_testkit::postgres::{admin_execute_on, with_database};
 
 /// Events per append.

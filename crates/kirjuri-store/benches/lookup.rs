@@ -33,7 +33,8 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kirjuri_store::{ContactFilter, IndexEntry, PostgresStore, SqliteStore, Store};
+use kirjuri_store::prelude::*;
+use kirjuri_store::{ContactFilter, IndexEntry, PostgresStore, SqliteStore};
 use kirjuri_testkit::postgres::{admin_execute_on, with_database};
 use sqlx::Connection;
 

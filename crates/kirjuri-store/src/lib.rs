@@ -1,5 +1,7 @@
 //! Kirjuri's database: the schema, its migrations and every query, behind
-//! the [`Store`] trait. [`SqliteStore`] is the embedded default (one file in
+//! the [`Store`] trait and its capability traits ([`ContactStore`],
+//! [`AccountStore`], [`AuditStore`], [`RetentionStore`], [`Coordination`];
+//! all in [`prelude`]). [`SqliteStore`] is the embedded default (one file in
 //! the data folder); [`PostgresStore`] implements the same traits for a
 //! database shared by several nodes, with its own SQL and its own migrations
 //! (`migrations/sqlite/`, `migrations/postgres/`). There is no `Any` driver
@@ -51,6 +53,17 @@ mod retention;
 mod sqlite;
 mod store;
 
+/// Every store trait, for callers that call their methods (on a `dyn
+/// Store`, say): `use kirjuri_store::prelude::*;` is the one import they
+/// need. Only traits are here — no types — so the glob cannot shadow a
+/// caller's own names (STYLE 7 bans glob preludes of items in general; a
+/// trait prelude, like `std::io::prelude`, is the exception it allows).
+pub mod prelude {
+    pub use crate::coordination::Coordination;
+    pub use crate::retention::RetentionStore;
+    pub use crate::store::{AccountStore, AuditStore, ContactStore, Store};
+}
+
 pub use coordination::Coordination;
 pub use error::{Error, Result};
 pub use model::SessionPreferences;
@@ -66,4 +79,4 @@ pub use retention::{
     ShredMode, TombstoneRow, TombstoneStep,
 };
 pub use sqlite::{SnapshotContents, SqliteExport, SqliteStore};
-pub use store::Store;
+pub use store::{AccountStore, AuditStore, ContactStore, Store};

@@ -98,7 +98,7 @@ impl fmt::Debug for IndexEntry {
     }
 }
 
-/// What [`Store::insert_contact`](crate::Store::insert_contact) did.
+/// What [`ContactStore::insert_contact`](crate::ContactStore::insert_contact) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertOutcome {
     /// The contact, its index entries and its audit event were written.
@@ -194,7 +194,7 @@ pub struct PendingObject {
     pub started_at: DateTime<Utc>,
 }
 
-/// What [`Store::commit_object`](crate::Store::commit_object) did.
+/// What [`ContactStore::commit_object`](crate::ContactStore::commit_object) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitOutcome {
     /// The object and its audit event were written; the pending row is gone.
@@ -346,7 +346,7 @@ pub struct UserUpdate {
     pub confidentiality_agreement: Option<Option<String>>,
 }
 
-/// What [`Store::record_failed_login`](crate::Store::record_failed_login) did.
+/// What [`AccountStore::record_failed_login`](crate::AccountStore::record_failed_login) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailedLogin {
     /// Consecutive failures now on record.

@@ -1,7 +1,17 @@
-//! The [`Store`] trait: everything the server and the command line ask of
-//! the database, independent of which database it is. Each backend (SQLite
-//! now, PostgreSQL later) implements it with its own SQL and migrations; no
-//! caller ever writes SQL.
+//! The store's capability traits — [`ContactStore`] (contacts and their
+//! objects), [`AccountStore`] (accounts, tokens, sessions, second factors),
+//! [`AuditStore`] (the audit log and its checkpoints), with
+//! [`RetentionStore`] (holds, purge, tombstones) and [`Coordination`]
+//! (leases, heartbeats) in modules of their own — and [`Store`], which
+//! bundles them: everything the server and the command line ask of the
+//! database, independent of which database it is. A caller that needs only
+//! one capability can ask for only that trait; `Arc<dyn Store>` has them
+//! all. Each backend (SQLite, PostgreSQL) implements them with its own SQL
+//! and migrations; no caller ever writes SQL. `crate::prelude` imports every
+//! trait at once, so their methods can be called on a `dyn Store`.
+//!
+//! What this module is not: an implementation (the adapters are) or the
+//! row types (`model`).
 //!
 //! Contract shared by every implementation:
 //! * A write takes the audit event that records it and commits both in one
@@ -28,14 +38,22 @@ use crate::model::{
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
 use crate::retention::RetentionStore;
 
-/// Kirjuri's database. Its retention side ([`RetentionStore`]: holds, purge,
-/// tombstones) and its coordination side ([`Coordination`]: job leases,
-/// instance heartbeats) are traits of their own, implemented per backend in
-/// their own files.
-#[async_trait]
-pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
-    // --- contacts -------------------------------------------------------
+/// Kirjuri's database: every capability in one trait object.
+/// Implemented by every type that implements all the capability traits.
+pub trait Store:
+    ContactStore + AccountStore + AuditStore + RetentionStore + Coordination + std::fmt::Debug
+{
+}
 
+impl<T> Store for T where
+    T: ContactStore + AccountStore + AuditStore + RetentionStore + Coordination + std::fmt::Debug
+{
+}
+
+/// Contacts, their blind-index entries and their objects (recordings and
+/// what is derived from them).
+#[async_trait]
+pub trait ContactStore: Send + Sync {
     /// Stores a contact with its blind-index entries and `audit`, in one
     /// transaction. If a contact with the same `external_id` exists, writes
     /// nothing and returns [`InsertOutcome::Existing`] with the stored
@@ -103,9 +121,13 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
     /// object storage *first* and call this *after*: an upload begun in
     /// between is then either absent from the listing or present here.
     async fn known_object_ids(&self) -> Result<HashSet<ObjectId>>;
+}
 
-    // --- accounts -------------------------------------------------------
-
+/// Accounts and their credentials: users, API tokens, sessions, TOTP
+/// second factors, lockout (SEC-5, ACC-1), and the web UI's preferences.
+/// Every write commits with the audit events it is given.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     /// Creates an account with `audit`, in one transaction. A taken name is
     /// [`Error::Conflict`](crate::Error::Conflict)`("user name")`.
     async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()>;
@@ -158,14 +180,14 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
     /// is enabled, not locked and has fewer than `lock_after` attempts failed
     /// or in flight. Returns whether it did; `false` means the check must not
     /// be made. A reserved attempt counts as failed until
-    /// [`Store::insert_session`] (or [`Store::set_password`]) clears the
+    /// [`AccountStore::insert_session`] (or [`AccountStore::set_password`]) clears the
     /// count, so concurrent checks on any number of nodes never exceed
     /// `lock_after` between two successes. Not audited by itself: the
     /// attempt's outcome is. [`Error::NotFound`](crate::Error::NotFound) for
     /// an unknown account.
     async fn reserve_login_attempt(&self, id: &UserId, lock_after: u32) -> Result<bool>;
 
-    /// Settles attempts reserved with [`Store::reserve_login_attempt`] after
+    /// Settles attempts reserved with [`AccountStore::reserve_login_attempt`] after
     /// a successful password check that opens no session (a re-check before
     /// a credential change): clears the count, like a sign-in does. Returns
     /// `false` (and changes nothing) if the account is locked or disabled by
@@ -173,7 +195,7 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
     /// [`Error::NotFound`](crate::Error::NotFound) for an unknown account.
     async fn clear_login_attempts(&self, id: &UserId) -> Result<bool>;
 
-    /// Settles an attempt reserved with [`Store::reserve_login_attempt`] as
+    /// Settles an attempt reserved with [`AccountStore::reserve_login_attempt`] as
     /// failed: appends `failed`, and — when the count has reached
     /// `lock_after` on an account not yet locked — locks it at `failed.at`
     /// and appends `lockout` too; one transaction, so the lock is decided
@@ -276,9 +298,11 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
         at: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<bool>;
+}
 
-    // --- audit ----------------------------------------------------------
-
+/// The audit log (AUD-1) and its tamper evidence (AUD-2).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends an event that records no write of this store (a read, a
     /// login, a denial); returns its sequence number.
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64>;
@@ -309,7 +333,7 @@ pub trait Store: RetentionStore + Coordination + Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<StoredAuditEvent>>;
 
     /// The Merkle leaves of up to `limit` events with `seq > after_seq`, in
-    /// sequence order: exactly what hashing [`Store::stored_audit_events`]
+    /// sequence order: exactly what hashing [`AuditStore::stored_audit_events`]
     /// gives, computed where it is cheapest (verifying a log of millions of
     /// events is this call in a loop).
     async fn audit_leaves(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>>;

@@ -101,7 +101,7 @@ pub fn origin(log_id: &str) -> String {
 }
 
 /// The leaf hash of one stored event; `buffer` is scratch space. (The
-/// store computes the same in bulk: [`Store::audit_leaves`](kirjuri_store::Store::audit_leaves).)
+/// store computes the same in bulk: [`Store::audit_leaves`](kirjuri_store::AuditStore::audit_leaves).)
 pub fn event_leaf(event: &StoredAuditEvent, buffer: &mut Vec<u8>) -> Hash {
     leaf_hash_of(&event.leaf_fields(), buffer)
 }

@@ -54,8 +54,9 @@ mod verify;
 use std::path::{Path, PathBuf};
 
 use kirjuri_core::location::check_storage_location;
+use kirjuri_store::SqliteStore;
 use kirjuri_store::copy::{self, Export, Import, Table, TableComparison};
-use kirjuri_store::{SqliteStore, Store};
+use kirjuri_store::prelude::*;
 use kirjuri_vault::LocalFolder;
 
 use crate::Config;

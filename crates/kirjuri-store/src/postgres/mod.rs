@@ -82,7 +82,7 @@ use crate::model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
-use crate::store::Store;
+use crate::store::{AccountStore, AuditStore, ContactStore};
 
 /// The schema, embedded at compile time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -334,7 +334,7 @@ fn quote_ident(name: &str) -> String {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl ContactStore for PostgresStore {
     #[tracing::instrument(skip_all, fields(contact_id = %contact.id))]
     async fn insert_contact(
         &self,
@@ -410,7 +410,10 @@ impl Store for PostgresStore {
     async fn known_object_ids(&self) -> Result<HashSet<ObjectId>> {
         objects::known_ids(&self.pool).await
     }
+}
 
+#[async_trait]
+impl AccountStore for PostgresStore {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()> {
         self.write_audited([audit], async |tx| accounts::insert_user(tx, user).await)
@@ -601,7 +604,10 @@ impl Store for PostgresStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl AuditStore for PostgresStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
         let mut tx = self.begin_write().await?;
         let seq = audit::insert(&mut tx, event).await?;

@@ -382,8 +382,8 @@ mod tests {
     use serde_json::json;
 
     use crate::model::{AuditCheckpointRow, AuditFilter, NewAuditEvent};
+    use crate::prelude::*;
     use crate::sqlite::SqliteStore;
-    use crate::store::Store;
 
     fn at(micros: i64) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(1_796_000_000_000_000 + micros).unwrap()

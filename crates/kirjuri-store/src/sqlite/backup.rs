@@ -255,7 +255,9 @@ mod tests {
             outcome: "success".into(),
             details: serde_json::json!({}),
         };
-        crate::Store::append_audit(&store, &event).await.unwrap();
+        crate::AuditStore::append_audit(&store, &event)
+            .await
+            .unwrap();
         let copy = dir.path().join("copy.db");
         store.backup_into(&copy).await.unwrap();
         let contents = SqliteStore::snapshot_contents(&copy).await.unwrap();

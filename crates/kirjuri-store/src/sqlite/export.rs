@@ -381,7 +381,7 @@ mod tests {
     use super::*;
     use crate::copy::PAGE_ROWS;
     use crate::model::{ContactRow, NewAuditEvent};
-    use crate::store::Store;
+    use crate::prelude::*;
 
     fn at(seconds: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_796_000_000 + seconds, 0).unwrap()

@@ -62,7 +62,7 @@ use crate::model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
-use crate::store::Store;
+use crate::store::{AccountStore, AuditStore, ContactStore};
 
 pub use backup::SnapshotContents;
 pub use export::SqliteExport;
@@ -272,7 +272,7 @@ fn lost_race(err: &Error) -> bool {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl ContactStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(contact_id = %contact.id))]
     async fn insert_contact(
         &self,
@@ -348,7 +348,10 @@ impl Store for SqliteStore {
     async fn known_object_ids(&self) -> Result<HashSet<ObjectId>> {
         objects::known_ids(&self.pool).await
     }
+}
 
+#[async_trait]
+impl AccountStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()> {
         self.write_audited([audit], async |tx| accounts::insert_user(tx, user).await)
@@ -541,7 +544,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl AuditStore for SqliteStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
         // One statement is its own transaction.
         let mut conn = self.pool.acquire().await?;

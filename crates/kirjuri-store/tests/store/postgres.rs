@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use kirjuri_core::role::Role;
+use kirjuri_store::prelude::*;
 use kirjuri_store::{
-    AuditCheckpointRow, AuditFilter, CommitOutcome, ContactFilter, Coordination, Error,
-    InsertOutcome, PostgresStore, SessionCutoff, SessionRow, Store,
+    AuditCheckpointRow, AuditFilter, CommitOutcome, ContactFilter, Error, InsertOutcome,
+    PostgresStore, SessionCutoff, SessionRow,
 };
 use serde_json::json;
 

@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use kirjuri_store::{CommitOutcome, InsertOutcome, SqliteStore, Store};
+use kirjuri_store::prelude::*;
+use kirjuri_store::{CommitOutcome, InsertOutcome, SqliteStore};
 use sqlx::Row;
 
 use crate::support::{
