@@ -24,6 +24,25 @@ pub const PURPOSE: &str = "complaint_verification";
 /// Plaintext recording segments are this long (SEC-3); range tests cross them.
 pub const SEGMENT: u64 = 64 * 1024;
 
+/// The browser session a sign-in answer (`POST /api/v1/session`) hands
+/// out: the `Cookie` value to send back (`kirjuri_session=…`) and the
+/// session's CSRF token.
+pub async fn browser_session(response: Response) -> (String, String) {
+    let cookie = response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("a sign-in answer sets the session cookie")
+        .to_owned();
+    let body: Value = response.json().await.expect("a sign-in answer is JSON");
+    let csrf = body["csrf_token"]
+        .as_str()
+        .expect("a sign-in answer names the CSRF token")
+        .to_owned();
+    (cookie, csrf)
+}
+
 /// `base` with `query` appended, percent-encoded.
 pub fn with_query(base: &str, query: &[(&str, &str)]) -> String {
     let mut url = reqwest::Url::parse(base).expect("a valid URL");

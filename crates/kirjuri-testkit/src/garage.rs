@@ -181,6 +181,21 @@ impl Garage {
         path.to_owned()
     }
 
+    /// The `[objects]` sections of a `kirjuri` configuration file that put
+    /// the register's objects in this target under `prefix`, with the
+    /// credentials from `credentials_file` or, without one, from the
+    /// environment ([`Garage::aws_env`]).
+    pub fn objects_toml(&self, prefix: &str, credentials_file: Option<&Path>) -> String {
+        let credentials = credentials_file
+            .map(|path| format!("credentials_file = \"{}\"\n", path.display()))
+            .unwrap_or_default();
+        format!(
+            "[objects]\nbackend = \"s3\"\n\n[objects.s3]\nendpoint = \"{}\"\nregion = \"garage\"\n\
+             bucket = \"{}\"\nprefix = \"{prefix}\"\nallow_http = true\ncountry = \"FI\"\n{credentials}",
+            self.endpoint, self.bucket
+        )
+    }
+
     /// The credentials as the environment a `kirjuri` command reads them
     /// from (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
     pub fn aws_env(&self) -> Vec<(String, String)> {

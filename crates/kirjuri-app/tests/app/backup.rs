@@ -24,16 +24,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
-use futures::StreamExt;
 use kirjuri_app::backup::{self, RestoreOptions};
-use kirjuri_app::{Config, Error, Kirjuri};
-use kirjuri_core::access::Actor;
+use kirjuri_app::{Config, Kirjuri};
 use kirjuri_core::clock::{Clock, FixedClock};
 use kirjuri_core::contact::ContactInput;
-use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use kirjuri_core::purpose::Purpose;
-use kirjuri_core::role::Role;
-use kirjuri_core::username::UserName;
+use kirjuri_core::ids::{ContactId, ObjectId};
 use kirjuri_core::wav::{Encoding, synth};
 use kirjuri_vault::{ObjectStore, ObjectWriter};
 use serde_json::json;
@@ -108,30 +103,6 @@ async fn call_with_recording(
     (contact, wav)
 }
 
-async fn read_recording(app: &Kirjuri, contact: ContactId) -> Result<Vec<u8>, Error> {
-    let actor = Actor {
-        name: UserName::parse("sanna", "user").unwrap(),
-        role: Role::Supervisor,
-        confidentiality_agreement: false,
-        reason: None,
-    };
-    let body = app
-        .read_recording(
-            &actor,
-            UserId::new_v7(),
-            contact,
-            Purpose::ComplaintVerification,
-            None,
-        )
-        .await?;
-    let mut bytes = Vec::new();
-    let mut stream = body.stream;
-    while let Some(piece) = stream.next().await {
-        bytes.extend_from_slice(&piece?);
-    }
-    Ok(bytes)
-}
-
 #[tokio::test]
 async fn an_object_purged_between_snapshot_and_copy_is_recorded_and_stays_erased_after_restore() {
     // Arrange: a call from June 2024 (expired on 2026-01-01) and one from
@@ -179,7 +150,9 @@ async fn an_object_purged_between_snapshot_and_copy_is_recorded_and_stays_erased
     assert_eq!(manifest.counts.contacts, 2);
     assert_eq!(manifest.ledger.seq, 0, "the head was read before the purge");
     assert!(
-        read_recording(&app, old).await.is_err(),
+        crate::read_recording_as_supervisor(&app, old)
+            .await
+            .is_err(),
         "purged in the live folder"
     );
 
@@ -222,6 +195,15 @@ async fn an_object_purged_between_snapshot_and_copy_is_recorded_and_stays_erased
         tombstone.sha256.as_deref(),
         Some(old_recording.sha256.as_str())
     );
-    assert!(read_recording(&app, old).await.is_err());
-    assert_eq!(read_recording(&app, recent).await.unwrap(), recent_wav);
+    assert!(
+        crate::read_recording_as_supervisor(&app, old)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        crate::read_recording_as_supervisor(&app, recent)
+            .await
+            .unwrap(),
+        recent_wav
+    );
 }

@@ -25,14 +25,10 @@ use chrono::{DateTime, Duration, FixedOffset, Utc};
 use kirjuri_app::audit::to_row;
 use kirjuri_app::purge::{LEASE_JOB, PurgeItem, PurgeLease, Purger};
 use kirjuri_app::{Config, Error, Kirjuri};
-use kirjuri_core::access::Actor;
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::clock::{Clock, FixedClock};
 use kirjuri_core::contact::ContactInput;
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use kirjuri_core::purpose::Purpose;
-use kirjuri_core::role::Role;
-use kirjuri_core::username::UserName;
 use kirjuri_core::wav::Encoding;
 use kirjuri_core::wav::synth;
 use kirjuri_store::{
@@ -138,29 +134,7 @@ impl Fixture {
 
     /// Reads the recording as a supervisor would.
     async fn read_recording(&self, contact: ContactId) -> Result<Vec<u8>, Error> {
-        let actor = Actor {
-            name: UserName::parse("sanna", "user").unwrap(),
-            role: Role::Supervisor,
-            confidentiality_agreement: false,
-            reason: None,
-        };
-        let body = self
-            .app
-            .read_recording(
-                &actor,
-                UserId::new_v7(),
-                contact,
-                Purpose::ComplaintVerification,
-                None,
-            )
-            .await?;
-        let mut bytes = Vec::new();
-        let mut stream = body.stream;
-        use futures::StreamExt;
-        while let Some(piece) = stream.next().await {
-            bytes.extend_from_slice(&piece?);
-        }
-        Ok(bytes)
+        crate::read_recording_as_supervisor(&self.app, contact).await
     }
 
     /// Asserts the object is intact: row, file, readable when a recording.

@@ -94,21 +94,10 @@ audit_key_file = "{keys}/audit-signing.key"
 [database]
 country = "FI"
 
-[objects]
-backend = "s3"
-
-[objects.s3]
-endpoint = "{endpoint}"
-region = "garage"
-bucket = "{bucket}"
-prefix = "{prefix}"
-allow_http = true
-country = "FI"
-"#,
+{objects}"#,
             data = dir.join("node-data").display(),
             keys = source.join("keys").display(),
-            endpoint = g.endpoint,
-            bucket = g.bucket,
+            objects = g.objects_toml(prefix, None),
         ),
     )
     .unwrap();

@@ -135,18 +135,7 @@ audit_checkpoint_seconds = 2
 url = "{database_url}"
 country = "FI"
 
-[objects]
-backend = "s3"
-
-[objects.s3]
-endpoint = "{endpoint}"
-region = "garage"
-bucket = "{bucket}"
-prefix = "{prefix}"
-allow_http = true
-country = "FI"
-credentials_file = "{credentials}"
-
+{objects}
 [cluster]
 heartbeat_seconds = {HEARTBEAT_SECONDS}
 instance_ttl_seconds = {INSTANCE_TTL_SECONDS}
@@ -156,9 +145,7 @@ recover_interval_seconds = {RECOVER_INTERVAL_SECONDS}
 purge_interval_seconds = 1
 "#,
                 shared = shared.display(),
-                endpoint = s3.endpoint,
-                bucket = s3.bucket,
-                credentials = credentials.display(),
+                objects = s3.objects_toml(&prefix, Some(&credentials)),
             ),
         )
         .unwrap();
@@ -832,15 +819,7 @@ async fn sessions_and_tokens_work_on_every_node(client: &reqwest::Client, nodes:
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let body: Value = response.json().await.unwrap();
-    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let (cookie, csrf) = kirjuri_testkit::fixtures::browser_session(response).await;
     let response = client
         .get(format!("{}/api/v1/session", nodes[1]))
         .header(header::COOKIE, &cookie)

@@ -18,8 +18,8 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    self, PASSWORD, Ui, assert_accessible, choose_purpose, click, fill, path, screenshot, serial,
-    sign_in, source, wait_until,
+    self, PASSWORD, Ui, assert_accessible, choose_purpose, click, fill, open_call_as, path,
+    screenshot, serial, sign_in, source, wait_until,
 };
 
 /// Waits for an element with id `id` to show.
@@ -190,12 +190,7 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
 
     // --- a supervisor, in Swedish -------------------------------------------
     let supervisor = ui.browser().await;
-    supervisor
-        .goto(&ui.url(&format!("/contacts/{}", ui.call)))
-        .await
-        .unwrap();
-    sign_in(&ui, &supervisor, "sanna").await;
-    choose_purpose(&supervisor, "quality_assurance").await;
+    open_call_as(&ui, &supervisor, "sanna", "quality_assurance").await;
     wait_for(&supervisor, "accesses").await;
     assert_accessible(&supervisor, "contact-accesses").await;
     switch_language(&supervisor, "sv").await;
@@ -281,12 +276,7 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
         .await
         .unwrap();
     assert!(held.status().is_success(), "{}", held.text().await.unwrap());
-    other
-        .goto(&ui.url(&format!("/contacts/{}", ui.call)))
-        .await
-        .unwrap();
-    sign_in(&ui, &other, "rita").await;
-    choose_purpose(&other, "data_subject_request").await;
+    open_call_as(&ui, &other, "rita", "data_subject_request").await;
     wait_for(&other, "holds").await;
     assert_accessible(&other, "contact-holds").await;
     click(&other, "sign-out").await;
@@ -307,15 +297,7 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
         .send()
         .await
         .unwrap();
-    let cookie = begun.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let session: Value = begun.json().await.unwrap();
-    let csrf = session["csrf_token"].as_str().unwrap().to_owned();
+    let (cookie, csrf) = kirjuri_testkit::fixtures::browser_session(begun).await;
     let totp: Value = http
         .post(ui.url("/api/v1/session/totp"))
         .header("cookie", &cookie)

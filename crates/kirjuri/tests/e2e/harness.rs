@@ -595,6 +595,18 @@ pub async fn click(browser: &Client, id: &str) {
         .unwrap();
 }
 
+/// Opens the page of the test call (`ui.call`), signs in as `name` when
+/// the page sends the browser to sign in, and chooses `purpose`: the way
+/// every staff member reaches a contact.
+pub async fn open_call_as(ui: &Ui, browser: &Client, name: &str, purpose: &str) {
+    browser
+        .goto(&ui.url(&format!("/contacts/{}", ui.call)))
+        .await
+        .unwrap();
+    sign_in(ui, browser, name).await;
+    choose_purpose(browser, purpose).await;
+}
+
 /// Signs in on the sign-in page the browser is on (or goes there).
 pub async fn sign_in(ui: &Ui, browser: &Client, name: &str) {
     if !path(browser).await.starts_with("/login") {

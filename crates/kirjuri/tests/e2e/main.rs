@@ -19,8 +19,8 @@ mod harness;
 
 use fantoccini::Locator;
 use harness::{
-    CUSTOMER, OTHER_CUSTOMER, Ui, choose_purpose, click, fill, js, path, screenshot, serial,
-    sign_in, source, wait_until,
+    CUSTOMER, OTHER_CUSTOMER, Ui, choose_purpose, click, fill, js, open_call_as, path, screenshot,
+    serial, sign_in, source, wait_until,
 };
 
 /// The audio element's playback position, in seconds.
@@ -384,22 +384,12 @@ async fn a_supervisor_sees_who_accessed_a_contact_and_why_and_reads_the_audit_lo
     let mut ui = Ui::start().await;
     // aino looks at her call for a complaint first.
     let agent = ui.browser().await;
-    agent
-        .goto(&ui.url(&format!("/contacts/{}", ui.call)))
-        .await
-        .unwrap();
-    sign_in(&ui, &agent, "aino").await;
-    choose_purpose(&agent, "complaint_verification").await;
+    open_call_as(&ui, &agent, "aino", "complaint_verification").await;
     assert!(source(&agent).await.contains(CUSTOMER));
     agent.close().await.unwrap();
 
     let supervisor = ui.browser().await;
-    supervisor
-        .goto(&ui.url(&format!("/contacts/{}", ui.call)))
-        .await
-        .unwrap();
-    sign_in(&ui, &supervisor, "sanna").await;
-    choose_purpose(&supervisor, "quality_assurance").await;
+    open_call_as(&ui, &supervisor, "sanna", "quality_assurance").await;
     let accesses = supervisor
         .find(Locator::Id("accesses"))
         .await

@@ -990,15 +990,7 @@ async fn ui_session(app: &TestApp, name: &str, role: &str) -> String {
         .send()
         .await
         .unwrap();
-    let cookie = response.headers()[reqwest::header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let body: Value = response.json().await.unwrap();
-    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let (cookie, csrf) = kirjuri_testkit::fixtures::browser_session(response).await;
     let chosen = app
         .client
         .post(app.url("/purpose"))
