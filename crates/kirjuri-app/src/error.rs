@@ -379,3 +379,31 @@ impl Error {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_value_that_fails_to_decode_never_quotes_the_value() {
+        let e = serde_json::from_str::<u32>("\"Matti Meikäläinen\"").unwrap_err();
+        assert!(e.to_string().contains("Matti"), "serde_json quotes it: {e}");
+        let error = Error::decode("the document of contact", "c-1", &e);
+        let chain = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+        assert!(!chain.contains("Matti"), "{chain}");
+        assert!(chain.contains("c-1") && chain.contains("line 1"), "{chain}");
+        assert_eq!(error.code(), "internal");
+        assert!(!error.is_callers());
+    }
+
+    #[test]
+    fn a_refused_setting_is_the_operators_and_names_the_setting() {
+        let error = Error::config("max_connections", "must be between 1 and 10 (it is 0)");
+        assert_eq!(error.code(), "config_refused");
+        assert!(!error.is_callers());
+        assert!(
+            error.to_string().contains("max_connections must be"),
+            "{error}"
+        );
+    }
+}
