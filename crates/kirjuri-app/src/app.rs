@@ -130,16 +130,16 @@ impl Instance {
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| Error::Internal(format!("failed to create {}: {e}", dir.display())))?;
+            .map_err(|e| Error::io(format!("failed to create {}", dir.display()), e))?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let path = dir.join(format!("{id}.lock"));
         let lock = OpenOptions::new()
             .create_new(true)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::Internal(format!("failed to create {}: {e}", path.display())))?;
+            .map_err(|e| Error::io(format!("failed to create {}", path.display()), e))?;
         lock.try_lock()
-            .map_err(|e| Error::Internal(format!("failed to lock {}: {e}", path.display())))?;
+            .map_err(|e| Error::io(format!("failed to lock {}", path.display()), e.into()))?;
         Ok(Self {
             id,
             _lock: lock,
@@ -521,11 +521,14 @@ fn check_cluster(config: &Config) -> Result<()> {
     if config.database.url.is_some()
         && cluster.instance_ttl_seconds < 2 * cluster.heartbeat_seconds.max(1)
     {
-        return Err(Error::Internal(format!(
-            "cluster.instance_ttl_seconds ({}) must be at least twice \
-             cluster.heartbeat_seconds ({}), or a live node could be taken for dead",
-            cluster.instance_ttl_seconds, cluster.heartbeat_seconds
-        )));
+        return Err(Error::config(
+            "cluster.instance_ttl_seconds",
+            format!(
+                "({}) must be at least twice cluster.heartbeat_seconds ({}), or a live node \
+                 could be taken for dead",
+                cluster.instance_ttl_seconds, cluster.heartbeat_seconds
+            ),
+        ));
     }
     Ok(())
 }
@@ -544,14 +547,15 @@ fn check_locations(config: &Config) -> Result<()> {
             ));
         };
         check_storage_location(country, None)
-            .map_err(|e| refused_location("database.country", &format!(": {e}")))?;
+            .map_err(|e| refused_location("database.country", &format!("is refused: {e}")))?;
     }
     let objects = &config.objects;
     match objects.backend {
         ObjectBackend::Local => {
             if let Some(country) = &objects.country {
-                check_storage_location(country, None)
-                    .map_err(|e| refused_location("objects.country", &format!(": {e}")))?;
+                check_storage_location(country, None).map_err(|e| {
+                    refused_location("objects.country", &format!("is refused: {e}"))
+                })?;
             }
         }
         ObjectBackend::S3 => {
@@ -574,18 +578,18 @@ fn check_locations(config: &Config) -> Result<()> {
                     LocationError::NonEuAwsRegion { .. } => "objects.s3.region",
                     _ => "objects.s3.country",
                 };
-                refused_location(setting, &format!(": {e}"))
+                refused_location(setting, &format!("is refused: {e}"))
             })?;
         }
     }
     Ok(())
 }
 
-/// "refusing to start: SETTING PROBLEM"; `problem` is either the location
-/// rule's own message after ": " or a phrase ("is required …").
-fn refused_location(setting: &str, problem: &str) -> Error {
-    let sep = if problem.starts_with(':') { "" } else { " " };
-    Error::Internal(format!("refusing to start: {setting}{sep}{problem}"))
+/// "refusing to start: SETTING PROBLEM"; `problem` is a phrase ("is
+/// required …", or "is refused: " and the location rule's own message).
+/// A configuration refusal, not a failure: the operator fixes the setting.
+fn refused_location(setting: &'static str, problem: &str) -> Error {
+    Error::config(setting, problem)
 }
 
 /// The database `config` names: SQLite in the data folder, or PostgreSQL
@@ -604,15 +608,9 @@ pub fn owner_only_folder(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| {
-            Error::Internal(format!(
-                "failed to create data folder {}: {e}",
-                dir.display()
-            ))
-        })?;
-    let metadata = std::fs::metadata(dir).map_err(|e| {
-        Error::Internal(format!("failed to stat data folder {}: {e}", dir.display()))
-    })?;
+        .map_err(|e| Error::io(format!("failed to create data folder {}", dir.display()), e))?;
+    let metadata = std::fs::metadata(dir)
+        .map_err(|e| Error::io(format!("failed to stat data folder {}", dir.display()), e))?;
     let mode = metadata.permissions().mode() & 0o7777;
     if mode & 0o077 == 0 {
         return Ok(());
@@ -626,12 +624,15 @@ pub fn owner_only_folder(dir: &Path) -> Result<()> {
             );
             Ok(())
         }
-        Err(e) => Err(Error::Internal(format!(
-            "data folder {} has mode {mode:o}: other local users can reach the database; \
-             it must be owner-only (fix with: chmod 700 {}) — it could not be changed here: {e}",
-            dir.display(),
-            dir.display()
-        ))),
+        Err(e) => Err(Error::io(
+            format!(
+                "data folder {} has mode {mode:o}: other local users can reach the database; \
+                 it must be owner-only (fix with: chmod 700 {}) — it could not be changed here",
+                dir.display(),
+                dir.display()
+            ),
+            e,
+        )),
     }
 }
 
@@ -642,10 +643,9 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     };
     if !url.is_postgres() {
         // Never quote the URL: it may hold a password.
-        return Err(Error::Internal(
-            "database.url must be a postgres:// URL (leave it out for the embedded SQLite \
-             database)"
-                .to_owned(),
+        return Err(Error::config(
+            "database.url",
+            "must be a postgres:// URL (leave it out for the embedded SQLite database)",
         ));
     }
     let url = match &database.password_file {
@@ -657,33 +657,31 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     } else {
         PostgresStore::connect(&url).await
     }
-    .map_err(|e| {
-        Error::Internal(format!(
-            "failed to open the PostgreSQL database ({}): {e}",
-            config
-                .database
-                .url
-                .as_ref()
-                .map_or_else(String::new, DatabaseUrl::redacted)
-        ))
+    .map_err(|source| Error::StoreOpen {
+        url: config
+            .database
+            .url
+            .as_ref()
+            .map_or_else(String::new, DatabaseUrl::redacted),
+        source,
     })?;
     Ok(Arc::new(store))
 }
 
 /// The database password from `path`, without a trailing newline.
 fn read_password(path: &Path) -> Result<zeroize::Zeroizing<String>> {
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        Error::Internal(format!(
-            "database.password_file: failed to read {}: {e}",
-            path.display()
-        ))
-    })?);
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::Config {
+            setting: "database.password_file",
+            problem: format!("({}) cannot be read", path.display()),
+            source: Some(Box::new(e)),
+        })?);
     let password = text.trim_end_matches(['\r', '\n']);
     if password.is_empty() {
-        return Err(Error::Internal(format!(
-            "database.password_file: {} is empty",
-            path.display()
-        )));
+        return Err(Error::config(
+            "database.password_file",
+            format!("({}) is empty", path.display()),
+        ));
     }
     Ok(zeroize::Zeroizing::new(password.to_owned()))
 }

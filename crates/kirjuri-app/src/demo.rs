@@ -107,8 +107,8 @@ pub async fn populate(app: &Kirjuri, n_contacts: usize) -> Result<Option<Demo>> 
         });
     }
     let pbx = app.store.user_by_name("pbx").await?.map(|u| u.id);
-    let helsinki =
-        FixedOffset::east_opt(2 * 3600).ok_or_else(|| Error::Internal("bad offset".into()))?;
+    let helsinki = FixedOffset::east_opt(2 * 3600)
+        .ok_or(Error::Internal("chrono refused the UTC+2 offset"))?;
     let now: DateTime<FixedOffset> = app.clock.now().with_timezone(&helsinki);
     let encodings = [
         (Encoding::PcmS16, 1),

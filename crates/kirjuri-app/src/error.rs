@@ -1,8 +1,65 @@
 //! The application's one error type. Each variant has a stable code
 //! ([`Error::code`]) and says whose fault it is ([`Error::is_callers`]); the
 //! web layer (`kirjuri_web::error`) decides the HTTP status, the command line
-//! the exit message. No message here ever contains personal data: the layers
-//! below build theirs without quoting values.
+//! the exit message (it prints the whole cause chain).
+//!
+//! Failures keep their cause as a `#[source]` rather than formatting it into
+//! a string: an I/O step ([`Error::Io`]), a background task
+//! ([`Error::Join`]), an encoding ([`Error::Encode`]), the database
+//! ([`Error::Store`], [`Error::StoreOpen`]), the vault, password hashing.
+//! A configuration the application refuses is [`Error::Config`]: it names
+//! the setting and is the operator's to fix (code `config_refused`), not a
+//! bug. [`Error::Internal`] is left for broken invariants, with a fixed
+//! message.
+//!
+//! No message here ever contains personal data: the layers below build
+//! theirs without quoting values, and where a cause could quote one it is
+//! not kept — a stored value that fails to decode keeps only where and how
+//! it failed ([`DecodeError`]: serde_json would quote the value), and
+//! totp-rs's errors (which quote the account name) are dropped.
+
+use std::fmt;
+
+/// A cause from a layer this crate does not know (the web layer's HTTP and
+/// TLS types), kept for the log.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a stored JSON value could not be decoded: serde_json's category and
+/// position, never its message (which quotes the offending value, and the
+/// value may be personal data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Syntax, data (wrong shape), end of input or I/O.
+    pub category: serde_json::error::Category,
+    /// 1-based line of the failure.
+    pub line: usize,
+    /// 1-based column of the failure.
+    pub column: usize,
+}
+
+impl From<&serde_json::Error> for DecodeError {
+    fn from(e: &serde_json::Error) -> Self {
+        Self {
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.category {
+            serde_json::error::Category::Io => "an I/O error",
+            serde_json::error::Category::Syntax => "invalid JSON",
+            serde_json::error::Category::Data => "a value of the wrong shape",
+            serde_json::error::Category::Eof => "an early end",
+        };
+        write!(f, "{what} at line {}, column {}", self.line, self.column)
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 /// What went wrong while serving a request or running a command.
 #[derive(Debug, thiserror::Error)]
@@ -95,9 +152,89 @@ pub enum Error {
     /// The database failed.
     #[error("database failure")]
     Store(#[from] kirjuri_store::Error),
-    /// Anything else internal.
+    /// A broken invariant: something that cannot happen unless this code
+    /// is wrong. A fixed message; anything with a cause has its own variant.
     #[error("{0}")]
-    Internal(String),
+    Internal(&'static str),
+    /// The configuration is refused (the operator's to fix): `setting` names
+    /// the key, `problem` what is wrong with it — never a secret or a URL.
+    #[error("refusing to start: {setting} {problem}")]
+    Config {
+        /// The configuration key, e.g. `database.country`.
+        setting: &'static str,
+        /// What is wrong and how to fix it, a predicate of the setting
+        /// ("is required with …", "must be between 1 and 600 (it is 0)").
+        problem: String,
+        /// What reading or checking the setting failed with, if anything.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A local I/O step failed; `step` says which, on which path.
+    #[error("{step}")]
+    Io {
+        /// What was being done, e.g. "failed to create /data/instances".
+        step: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A background task panicked or was cancelled.
+    #[error("{task} failed")]
+    Join {
+        /// Which task, e.g. "the sign-in task".
+        task: &'static str,
+        /// Tokio's account of it.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A value could not be encoded as JSON for storage or signing.
+    #[error("failed to encode {what}")]
+    Encode {
+        /// What, e.g. "a contact".
+        what: &'static str,
+        /// serde_json's error (encoding never quotes values).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored value decrypted but does not decode: corruption or a bug.
+    #[error("{what} {id} is unreadable")]
+    Decode {
+        /// What, e.g. "the document of contact".
+        what: &'static str,
+        /// Its id (never its contents).
+        id: String,
+        /// Where decoding failed, without the value.
+        #[source]
+        source: Option<DecodeError>,
+    },
+    /// Local files or stored data disagree with each other (the erasure
+    /// ledger, object storage against the database): the message names the
+    /// file, object or block, and what is wrong.
+    #[error("{0}")]
+    Damaged(String),
+    /// Argon2 could not hash a password.
+    #[error("password hashing failed")]
+    PasswordHash(#[source] argon2::password_hash::Error),
+    /// The PostgreSQL database could not be opened; `url` has its password
+    /// redacted.
+    #[error("failed to open the PostgreSQL database ({url})")]
+    StoreOpen {
+        /// The redacted URL.
+        url: String,
+        /// The database's error.
+        #[source]
+        source: kirjuri_store::Error,
+    },
+    /// A step in a layer this crate does not know failed (the web layer:
+    /// building a response, its connection slots).
+    #[error("{step}")]
+    Other {
+        /// What was being done.
+        step: &'static str,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
     /// A local file step failed (the erasure ledger, backups): the step and
     /// path, with the operating system's error as the cause.
     #[error(transparent)]
@@ -144,6 +281,33 @@ impl From<kirjuri_core::Error> for Error {
 }
 
 impl Error {
+    /// An I/O step that failed: `step` says what was done, on which path.
+    pub fn io(step: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            step: step.into(),
+            source,
+        }
+    }
+
+    /// A refused setting, with no further cause.
+    pub fn config(setting: &'static str, problem: impl Into<String>) -> Self {
+        Error::Config {
+            setting,
+            problem: problem.into(),
+            source: None,
+        }
+    }
+
+    /// A stored JSON value of `what` `id` that does not decode; keeps only
+    /// where it failed (serde_json's message would quote the value).
+    pub fn decode(what: &'static str, id: impl fmt::Display, e: &serde_json::Error) -> Self {
+        Error::Decode {
+            what,
+            id: id.to_string(),
+            source: Some(DecodeError::from(e)),
+        }
+    }
+
     /// Shorthand for a 400.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Error::BadRequest {
@@ -174,7 +338,17 @@ impl Error {
             Error::Integrity(_) => "integrity_failure",
             Error::Vault(_) => "vault_failure",
             Error::Store(_) => "store_failure",
-            Error::Internal(_) | Error::File(_) => "internal",
+            Error::Config { .. } => "config_refused",
+            Error::Internal(_)
+            | Error::Io { .. }
+            | Error::Join { .. }
+            | Error::Encode { .. }
+            | Error::Decode { .. }
+            | Error::Damaged(_)
+            | Error::PasswordHash(_)
+            | Error::StoreOpen { .. }
+            | Error::Other { .. }
+            | Error::File(_) => "internal",
             Error::AuditChain(_) => "audit_integrity",
         }
     }
@@ -191,8 +365,45 @@ impl Error {
                 | Error::Vault(_)
                 | Error::Store(_)
                 | Error::Internal(_)
+                | Error::Config { .. }
+                | Error::Io { .. }
+                | Error::Join { .. }
+                | Error::Encode { .. }
+                | Error::Decode { .. }
+                | Error::Damaged(_)
+                | Error::PasswordHash(_)
+                | Error::StoreOpen { .. }
+                | Error::Other { .. }
                 | Error::File(_)
                 | Error::AuditChain(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_value_that_fails_to_decode_never_quotes_the_value() {
+        let e = serde_json::from_str::<u32>("\"Matti Meikäläinen\"").unwrap_err();
+        assert!(e.to_string().contains("Matti"), "serde_json quotes it: {e}");
+        let error = Error::decode("the document of contact", "c-1", &e);
+        let chain = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+        assert!(!chain.contains("Matti"), "{chain}");
+        assert!(chain.contains("c-1") && chain.contains("line 1"), "{chain}");
+        assert_eq!(error.code(), "internal");
+        assert!(!error.is_callers());
+    }
+
+    #[test]
+    fn a_refused_setting_is_the_operators_and_names_the_setting() {
+        let error = Error::config("max_connections", "must be between 1 and 10 (it is 0)");
+        assert_eq!(error.code(), "config_refused");
+        assert!(!error.is_callers());
+        assert!(
+            error.to_string().contains("max_connections must be"),
+            "{error}"
+        );
     }
 }

@@ -156,8 +156,10 @@ impl Kirjuri {
         let id = ContactId::new_v7();
         let document_id = ObjectId::from_uuid(*id.as_uuid());
         let key = self.keyring.generate_data_key()?;
-        let plaintext = serde_json::to_vec(&contact.document)
-            .map_err(|e| Error::Internal(format!("failed to serialise a contact: {e}")))?;
+        let plaintext = serde_json::to_vec(&contact.document).map_err(|source| Error::Encode {
+            what: "a contact",
+            source,
+        })?;
         let sealed_document = seal_to_vec(&key, &document_id, &plaintext)?;
         let document = &contact.document;
         let row = ContactRow {
@@ -347,8 +349,10 @@ impl Kirjuri {
         peaks: &Peaks,
         retain_until: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
-        let plaintext = serde_json::to_vec(peaks)
-            .map_err(|e| Error::Internal(format!("failed to encode peaks: {e}")))?;
+        let plaintext = serde_json::to_vec(peaks).map_err(|source| Error::Encode {
+            what: "peaks",
+            source,
+        })?;
         let object_id = ObjectId::new_v7();
         let pending = PendingObject {
             id: object_id,
@@ -540,13 +544,14 @@ impl BackgroundDigest {
         self.chunks
             .send((chunk, offset, layout))
             .await
-            .map_err(|_| Error::Internal("the hashing thread stopped".into()))
+            .map_err(|_| Error::Internal("the hashing thread stopped"))
     }
 
     async fn finish(self) -> Result<(String, Option<Peaks>)> {
         drop(self.chunks);
-        self.done
-            .await
-            .map_err(|e| Error::Internal(format!("the hashing thread failed: {e}")))
+        self.done.await.map_err(|source| Error::Join {
+            task: "the hashing thread",
+            source,
+        })
     }
 }

@@ -274,7 +274,7 @@ impl Kirjuri {
         let key = self.keyring.unwrap(&row.document_key, &document_id)?;
         let plaintext = open_to_vec(&key, &document_id, &row.sealed_document)?;
         serde_json::from_slice(&plaintext)
-            .map_err(|_| Error::Internal(format!("contact {} has an unreadable document", row.id)))
+            .map_err(|e| Error::decode("the document of contact", row.id, &e))
     }
 
     fn view(&self, row: &ContactRow, objects: &[ObjectRow]) -> Result<ContactView> {
@@ -928,8 +928,7 @@ impl Kirjuri {
         while let Some(chunk) = stream.next().await {
             plaintext.extend_from_slice(&chunk?);
         }
-        serde_json::from_slice(&plaintext)
-            .map_err(|_| Error::Internal(format!("waveform {} is unreadable", object.id)))
+        serde_json::from_slice(&plaintext).map_err(|e| Error::decode("waveform", object.id, &e))
     }
 }
 
@@ -953,11 +952,10 @@ fn layout_of(object: &ObjectRow) -> Result<AudioLayout> {
     ]
     .into_iter()
     .find(|e| e.as_str() == encoding);
-    let broken = || {
-        Error::Internal(format!(
-            "recording {} has an unreadable media description",
-            object.id
-        ))
+    let broken = || Error::Decode {
+        what: "the media description of recording",
+        id: object.id.to_string(),
+        source: None,
     };
     Ok(AudioLayout {
         encoding: encoding.ok_or_else(broken)?,

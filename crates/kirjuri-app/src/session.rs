@@ -232,7 +232,10 @@ impl Kirjuri {
             result
         })
         .await
-        .map_err(|e| Error::Internal(format!("the sign-in task failed: {e}")))?
+        .map_err(|source| Error::Join {
+            task: "the sign-in task",
+            source,
+        })?
     }
 
     /// The sign-in once the address's allowance and a place for Argon2 are
@@ -276,7 +279,7 @@ impl Kirjuri {
             };
             let active = self.store.totp(&user.id).await?.and_then(|t| t.active);
             let Some(active) = active else {
-                return Err(Error::Internal("a TOTP account has no secret".into()));
+                return Err(Error::Internal("a TOTP account has no secret"));
             };
             match self.check_totp_code(&user.id, &user.name, &active, code)? {
                 Some(step) => Some(step),

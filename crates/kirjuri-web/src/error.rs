@@ -49,6 +49,15 @@ pub fn status(error: &Error) -> StatusCode {
         | Error::Vault(_)
         | Error::Store(_)
         | Error::Internal(_)
+        | Error::Config { .. }
+        | Error::Io { .. }
+        | Error::Join { .. }
+        | Error::Encode { .. }
+        | Error::Decode { .. }
+        | Error::Damaged(_)
+        | Error::PasswordHash(_)
+        | Error::StoreOpen { .. }
+        | Error::Other { .. }
         | Error::File(_)
         | Error::AuditChain(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

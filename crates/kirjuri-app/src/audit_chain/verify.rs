@@ -491,10 +491,11 @@ pub async fn verify(
                 });
                 break;
             }
-            Err(e) => {
-                return Err(Error::Internal(format!(
-                    "reading the audit log failed: {e}"
-                )));
+            Err(source) => {
+                return Err(Error::Join {
+                    task: "reading the audit log",
+                    source,
+                });
             }
         };
         match page.last() {

@@ -81,7 +81,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut bytes = [0u8; N];
     SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| Error::Internal("the system random source failed".into()))?;
+        .map_err(|_| Error::Internal("the system random source failed"))?;
     Ok(bytes)
 }
 

@@ -29,7 +29,7 @@ pub fn hash_password(password: &SecretString) -> Result<String> {
     Argon2::default()
         .hash_password(password.expose_secret().as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+        .map_err(Error::PasswordHash)
 }
 
 /// Checks a password against a stored Argon2id hash.
@@ -214,7 +214,7 @@ impl PasswordWork {
                         }
                     }
                 })
-                .map_err(|e| Error::Internal(format!("failed to start a password thread: {e}")))?;
+                .map_err(|e| Error::io("failed to start a password thread", e))?;
         }
         Ok(Self { queue: sender })
     }
@@ -231,7 +231,7 @@ impl PasswordWork {
             Ok(place) => Ok(PasswordSlot { place }),
             Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => Err(Error::Busy),
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
-                Err(Error::Internal("the password threads have stopped".into()))
+                Err(Error::Internal("the password threads have stopped"))
             }
         }
     }
@@ -256,7 +256,7 @@ impl PasswordSlot {
         }));
         result
             .await
-            .map_err(|_| Error::Internal("a password check did not finish".into()))
+            .map_err(|_| Error::Internal("a password check did not finish"))
     }
 
     /// Hashes `password` with Argon2id.

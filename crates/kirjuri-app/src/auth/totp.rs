@@ -50,7 +50,8 @@ fn totp_for(secret: &[u8], account: &str) -> Result<totp_rs::Totp> {
         .with_account_name(account)
         .with_issuer(Some(TOTP_ISSUER))
         .build()
-        .map_err(|e| Error::Internal(format!("failed to set up TOTP: {e}")))
+        // totp-rs's errors quote the account name: not kept.
+        .map_err(|_| Error::Internal("failed to set up TOTP"))
 }
 
 impl Kirjuri {
@@ -76,7 +77,8 @@ impl Kirjuri {
         let totp = totp_for(secret.as_slice(), actor.name.as_str())?;
         let uri = totp
             .to_url()
-            .map_err(|e| Error::Internal(format!("failed to build the TOTP URI: {e}")))?;
+            // totp-rs's errors quote the account name: not kept.
+            .map_err(|_| Error::Internal("failed to build the TOTP URI"))?;
         let object = ObjectId::from_uuid(*actor_id.as_uuid());
         let key = self.keyring.generate_data_key()?;
         let pending = SealedSecret {

@@ -96,7 +96,7 @@ pub(super) async fn write_backup(
             None => {
                 // Gone since the snapshot: a purge, if it left a tombstone.
                 if app.store.tombstone(id.as_uuid()).await?.is_none() {
-                    return Err(Error::Internal(format!(
+                    return Err(Error::Damaged(format!(
                         "object {id} is named by the database but missing from object storage, \
                          and no purge erased it: the data folder is damaged (run `kirjuri serve` \
                          once to let recovery report it); no backup was written"
@@ -220,7 +220,7 @@ pub(super) async fn copy_out(
         Err(e) => return Err(e.into()),
     };
     if len != stored_len {
-        return Err(Error::Internal(format!(
+        return Err(Error::Damaged(format!(
             "object {id} has {len} bytes in object storage but its row says {stored_len}: the \
              data folder is damaged; no backup was written"
         )));

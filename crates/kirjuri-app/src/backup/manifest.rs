@@ -94,8 +94,10 @@ pub struct ObjectDigest {
 /// Writes `manifest.sig`, then `manifest.json` (whose presence marks the
 /// backup complete), then fsyncs the folder.
 pub(super) fn write_manifest(out: &Path, manifest: &Manifest, signer: &AuditSigner) -> Result<()> {
-    let mut text = serde_json::to_vec_pretty(manifest)
-        .map_err(|e| Error::Internal(format!("failed to encode the manifest: {e}")))?;
+    let mut text = serde_json::to_vec_pretty(manifest).map_err(|source| Error::Encode {
+        what: "the manifest",
+        source,
+    })?;
     text.push(b'\n');
     let signature = signer.sign_bytes(&signed_message(&text));
     write_new_private(

@@ -230,5 +230,5 @@ pub(super) fn refused(code: &'static str, message: impl Into<String>) -> Error {
 }
 
 pub(super) fn io_error(context: String) -> impl Fn(io::Error) -> Error {
-    move |e| Error::Internal(format!("{context}: {e}"))
+    move |e| Error::io(context.clone(), e)
 }

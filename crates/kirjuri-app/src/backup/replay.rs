@@ -39,7 +39,10 @@ pub(super) async fn replay(
             (reader, next)
         })
         .await
-        .map_err(|e| Error::Internal(format!("the ledger reader failed: {e}")))?;
+        .map_err(|source| Error::Join {
+            task: "the ledger reader",
+            source,
+        })?;
         reader = back;
         let Some(block) = next? else { break };
         if block.seq > until {

@@ -99,7 +99,7 @@ pub async fn restore(
         || objects_dir.parent() != Some(data.as_path())
     {
         return Err(Error::Internal(
-            "restore expects the database and objects directly inside the data folder".into(),
+            "restore expects the database and objects directly inside the data folder",
         ));
     }
     let claim = RestoreClaim::take(&config.instances_dir())?;
@@ -188,8 +188,7 @@ pub async fn restore(
         if file_len(&side)? > 0 && suffix == "-wal" {
             return Err(Error::Internal(
                 "the staged database kept a write-ahead log after its checkpoint; nothing was \
-                 restored"
-                    .into(),
+                 restored",
             ));
         }
         let _ = fs::remove_file(&side);
@@ -288,7 +287,10 @@ pub(super) async fn verify_ledger(
         Ok::<_, LedgerError>((reader.head(), hash_at_backup))
     })
     .await
-    .map_err(|e| Error::Internal(format!("the ledger verification task failed: {e}")))?;
+    .map_err(|source| Error::Join {
+        task: "the ledger verification task",
+        source,
+    })?;
     let (head, hash_at_backup) = match verified {
         Ok(verified) => verified,
         Err(LedgerError::Damaged { dir, damage }) => {

@@ -135,7 +135,7 @@ impl RestoreClaim {
             .open(&path)
             .map_err(io_error(format!("failed to create {}", path.display())))?;
         file.try_lock()
-            .map_err(|e| Error::Internal(format!("failed to lock {}: {e}", path.display())))?;
+            .map_err(|e| Error::io(format!("failed to lock {}", path.display()), e.into()))?;
         Ok(Self { path, _file: file })
     }
 }

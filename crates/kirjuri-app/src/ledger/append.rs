@@ -111,7 +111,7 @@ impl ErasureLedger {
             .enumerate()
             .find_map(|(i, e)| e.problem().map(|p| (i, p)))
         {
-            return Err(Error::Internal(format!(
+            return Err(Error::Damaged(format!(
                 "erasure ledger: entry {index} of the batch is refused: {problem}"
             )));
         }
@@ -215,7 +215,7 @@ impl Inner {
                         self.check_tail_line(&line, previous)?
                     }
                     _ => {
-                        return Err(Error::Internal(format!(
+                        return Err(Error::Damaged(format!(
                             "the erasure ledger's closed file {} does not end in a complete \
                              block; nothing was appended",
                             previous.display()
@@ -239,7 +239,7 @@ impl Inner {
         let seq = parse_line(line, &self.signer.public_key())
             .map(|block| block.seq)
             .map_err(|problem| {
-                Error::Internal(format!(
+                Error::Damaged(format!(
                     "the erasure ledger's last block (in {}) is not valid: {problem}; nothing \
                      was appended",
                     file.display()

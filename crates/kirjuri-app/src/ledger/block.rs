@@ -167,8 +167,10 @@ pub(super) fn encode_block(
             .collect(),
     };
     let mut body = Vec::with_capacity(entries.len() * 280 + 200);
-    serde_json::to_writer(&mut body, &block)
-        .map_err(|e| Error::Internal(format!("failed to encode a ledger block: {e}")))?;
+    serde_json::to_writer(&mut body, &block).map_err(|source| Error::Encode {
+        what: "a ledger block",
+        source,
+    })?;
     let signature = BASE64.encode(signer.sign_bytes(&signed_message(&body)));
     let mut line = Vec::with_capacity(body.len() + SIGNATURE_B64_LEN + 24);
     line.extend_from_slice(LINE_START.as_bytes());

@@ -90,7 +90,7 @@ pub(super) fn read_last_line(path: &Path, len: u64) -> Result<(u64, Option<Vec<u
     let start = newlines.get(1).map_or(0, |previous| previous + 1);
     let line_len = usize::try_from(last - start).unwrap_or(usize::MAX);
     if line_len > MAX_LINE {
-        return Err(Error::Internal(format!(
+        return Err(Error::Damaged(format!(
             "the erasure ledger file {} ends in a line too long to be a block",
             path.display()
         )));
@@ -140,5 +140,5 @@ pub(super) fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 pub(super) fn io_error(context: String) -> impl Fn(io::Error) -> Error {
-    move |e| Error::Internal(format!("{context}: {e}"))
+    move |e| Error::io(context.clone(), e)
 }

@@ -200,7 +200,7 @@ impl From<LedgerError> for Error {
     fn from(e: LedgerError) -> Self {
         match e {
             LedgerError::Other(e) => e,
-            damaged @ LedgerError::Damaged { .. } => Error::Internal(damaged.to_string()),
+            damaged @ LedgerError::Damaged { .. } => Error::Damaged(damaged.to_string()),
         }
     }
 }

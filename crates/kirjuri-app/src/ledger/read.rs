@@ -193,6 +193,10 @@ pub async fn verify_async(
     let dir = dir.to_owned();
     match tokio::task::spawn_blocking(move || verify(&dir, key)).await {
         Ok(result) => result,
-        Err(e) => Err(Error::Internal(format!("the ledger verification task failed: {e}")).into()),
+        Err(source) => Err(Error::Join {
+            task: "the ledger verification task",
+            source,
+        }
+        .into()),
     }
 }

@@ -129,22 +129,24 @@ impl Limits {
     /// Reads and checks `header_read_timeout_seconds`, `keep_alive_idle_seconds`
     /// and `max_connections`; an error names the key and its allowed range.
     pub fn from_config(config: &kirjuri_app::Config) -> Result<Self> {
-        let seconds = |key: &str, value: u64| {
+        let seconds = |key: &'static str, value: u64| {
             if (1..=MAX_TIMEOUT_SECONDS).contains(&value) {
                 Ok(Duration::from_secs(value))
             } else {
-                Err(Error::Internal(format!(
-                    "invalid configuration: {key} must be between 1 and \
-                     {MAX_TIMEOUT_SECONDS} (it is {value})"
-                )))
+                Err(Error::config(
+                    key,
+                    format!("must be between 1 and {MAX_TIMEOUT_SECONDS} (it is {value})"),
+                ))
             }
         };
         if !(1..=MAX_CONNECTIONS).contains(&config.max_connections) {
-            return Err(Error::Internal(format!(
-                "invalid configuration: max_connections must be between 1 and \
-                 {MAX_CONNECTIONS} (it is {})",
-                config.max_connections
-            )));
+            return Err(Error::config(
+                "max_connections",
+                format!(
+                    "must be between 1 and {MAX_CONNECTIONS} (it is {})",
+                    config.max_connections
+                ),
+            ));
         }
         Ok(Self {
             header_read_timeout: seconds(
@@ -343,10 +345,10 @@ pub async fn run(
     server_stop.cancel();
     // Every connection holds a slot until it ends; all slots back means done.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = slots
-        .acquire_many(all)
-        .await
-        .map_err(|e| Error::Internal(format!("waiting for connections to end failed: {e}")))?;
+    let _ = slots.acquire_many(all).await.map_err(|e| Error::Other {
+        step: "waiting for connections to end failed",
+        source: Box::new(e),
+    })?;
     Ok(())
 }
 
@@ -357,8 +359,10 @@ async fn make_room(registry: &Registry, slots: &Arc<Semaphore>) -> Result<OwnedS
         registry.evict_oldest_idle();
         match tokio::time::timeout(EVICT_RETRY, Arc::clone(slots).acquire_owned()).await {
             Ok(permit) => {
-                return permit
-                    .map_err(|e| Error::Internal(format!("connection slots closed: {e}")));
+                return permit.map_err(|e| Error::Other {
+                    step: "the connection slots closed",
+                    source: Box::new(e),
+                });
             }
             Err(_) => continue,
         }

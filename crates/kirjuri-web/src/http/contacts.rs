@@ -288,7 +288,10 @@ fn audio_response(body: RecordingBody, disposition: &'static str) -> Result<Resp
     };
     Ok(builder
         .body(Body::from_stream(body.stream))
-        .map_err(|e| Error::Internal(format!("failed to build a response: {e}")))?)
+        .map_err(|e| Error::Other {
+            step: "failed to build a response",
+            source: Box::new(e),
+        })?)
 }
 
 /// The parsed `Range`, as the application takes it.

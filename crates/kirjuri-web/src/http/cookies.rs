@@ -15,7 +15,7 @@ pub fn session_cookie(secret: &SecretString, secure: bool) -> Result<HeaderValue
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{secure}",
         secret.expose_secret()
     ))
-    .map_err(|_| Error::Internal("a session secret is not a valid header value".into()))
+    .map_err(|_| Error::Internal("a session secret is not a valid header value"))
 }
 
 /// The `Set-Cookie` value that makes the browser forget its session.

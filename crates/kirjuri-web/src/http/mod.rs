@@ -351,8 +351,9 @@ pub async fn serve(
         )?)),
         (None, None) => None,
         _ => {
-            return Err(Error::Internal(
-                "TLS needs both tls_cert and tls_key (or neither)".into(),
+            return Err(Error::config(
+                "tls_cert",
+                "and tls_key go together: set both, or neither",
             ));
         }
     };

@@ -23,30 +23,35 @@ use kirjuri_app::{Error, Result};
 pub fn load_tls(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<std::result::Result<_, _>>())
-        .map_err(|e| {
-            Error::Internal(format!(
-                "cannot read the TLS certificate {}: {e}",
-                cert.display()
-            ))
+        .map_err(|e| Error::Config {
+            setting: "tls_cert",
+            problem: format!("({}) cannot be read", cert.display()),
+            source: Some(Box::new(e)),
         })?;
     if chain.is_empty() {
-        return Err(Error::Internal(format!(
-            "the TLS certificate file {} holds no certificate",
-            cert.display()
-        )));
+        return Err(Error::config(
+            "tls_cert",
+            format!("({}) holds no certificate", cert.display()),
+        ));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| Error::Internal(format!("cannot read the TLS key {}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| Error::Config {
+        setting: "tls_key",
+        problem: format!("({}) cannot be read", key.display()),
+        source: Some(Box::new(e)),
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Internal(format!("TLS setup failed: {e}")))?
+        .map_err(|e| Error::Other {
+            step: "TLS setup failed",
+            source: Box::new(e),
+        })?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| {
-            Error::Internal(format!(
-                "the TLS certificate and key do not fit together: {e}"
-            ))
+        .map_err(|e| Error::Config {
+            setting: "tls_key",
+            problem: "does not fit the certificate in tls_cert".to_owned(),
+            source: Some(Box::new(e)),
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

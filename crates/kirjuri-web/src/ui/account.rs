@@ -69,7 +69,8 @@ fn login_page(
     secure: bool,
 ) -> Response {
     let Ok(token) = kirjuri_app::auth::random_secret("") else {
-        return PageError::new(lang, Error::Internal("no randomness".into())).into_response();
+        return PageError::new(lang, Error::Internal("the system random source failed"))
+            .into_response();
     };
     let token = token.expose_secret().to_owned();
     let (code, message) = match message {
@@ -236,7 +237,11 @@ pub async fn login(
         }
     };
     let Ok(session_cookie) = session_cookie(&signed_in.secret, secure) else {
-        return PageError::new(lang, Error::Internal("cookie".into())).into_response();
+        return PageError::new(
+            lang,
+            Error::Internal("a session secret is not a valid cookie value"),
+        )
+        .into_response();
     };
     let mut response = see_other(if next.is_empty() { "/" } else { &next });
     let headers = response.headers_mut();

@@ -493,7 +493,7 @@ mod tests {
     fn an_error_page_shows_a_code_and_plain_words_but_never_the_cause() {
         let page = PageError::new(
             Lang::En,
-            Error::Internal("secret cause Matti Meikäläinen".into()),
+            Error::Damaged("secret cause Matti Meikäläinen".into()),
         );
         let body = page.render().unwrap();
         assert!(body.contains("internal"));
