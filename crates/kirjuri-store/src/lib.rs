@@ -43,13 +43,16 @@
 
 mod accounts;
 mod audited;
+mod backend;
 mod codec;
 mod coordination;
 pub mod copy;
 mod error;
 mod model;
 mod postgres;
+mod preferences;
 mod retention;
+mod retention_sql;
 mod sqlite;
 mod store;
 

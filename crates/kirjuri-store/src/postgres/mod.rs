@@ -58,10 +58,8 @@ mod accounts;
 mod audit;
 mod codec;
 mod contacts;
-mod coordination;
 mod import;
 mod objects;
-mod preferences;
 mod retention;
 
 use std::collections::HashSet;
@@ -572,15 +570,15 @@ impl AccountStore for PostgresStore {
     }
 
     async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
-        preferences::session_preferences(&self.pool, id).await
+        crate::preferences::session_preferences(&self.pool, id).await
     }
 
     async fn set_session_purpose(&self, id: &uuid::Uuid, purpose: Option<&str>) -> Result<()> {
-        preferences::set_session_purpose(&self.pool, id, purpose).await
+        crate::preferences::set_session_purpose(&self.pool, id, purpose).await
     }
 
     async fn set_user_language(&self, id: &UserId, language: Option<&str>) -> Result<()> {
-        preferences::set_user_language(&self.pool, id, language).await
+        crate::preferences::set_user_language(&self.pool, id, language).await
     }
 
     async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
@@ -670,5 +668,13 @@ impl AuditStore for PostgresStore {
         let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
         tx.commit().await?;
         Ok(stored)
+    }
+}
+
+impl crate::backend::SqlStore for PostgresStore {
+    type Db = Postgres;
+
+    fn sql_pool(&self) -> &sqlx::Pool<Postgres> {
+        &self.pool
     }
 }

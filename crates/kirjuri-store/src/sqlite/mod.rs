@@ -34,10 +34,8 @@ mod audit;
 mod backup;
 mod codec;
 mod contacts;
-mod coordination;
 mod export;
 mod objects;
-mod preferences;
 mod retention;
 
 use std::collections::HashSet;
@@ -512,15 +510,15 @@ impl AccountStore for SqliteStore {
     }
 
     async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
-        preferences::session_preferences(&self.pool, id).await
+        crate::preferences::session_preferences(&self.pool, id).await
     }
 
     async fn set_session_purpose(&self, id: &uuid::Uuid, purpose: Option<&str>) -> Result<()> {
-        preferences::set_session_purpose(&self.pool, id, purpose).await
+        crate::preferences::set_session_purpose(&self.pool, id, purpose).await
     }
 
     async fn set_user_language(&self, id: &UserId, language: Option<&str>) -> Result<()> {
-        preferences::set_user_language(&self.pool, id, language).await
+        crate::preferences::set_user_language(&self.pool, id, language).await
     }
 
     async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
@@ -608,5 +606,13 @@ impl AuditStore for SqliteStore {
         let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
         tx.commit().await?;
         Ok(stored)
+    }
+}
+
+impl crate::backend::SqlStore for SqliteStore {
+    type Db = Sqlite;
+
+    fn sql_pool(&self) -> &sqlx::Pool<Sqlite> {
+        &self.pool
     }
 }

@@ -21,12 +21,11 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::codec::{get_json, get_opt_time, get_opt_uuid, get_time, get_uuid, micros, opt_micros};
-use super::codec::{time_from_micros, write_error};
+use super::codec::write_error;
+use super::codec::{get_opt_uuid, get_time, get_uuid, micros, opt_micros};
 use super::{SqliteStore, contacts, objects};
 use crate::audited::Audited;
 use crate::error::{Error, Result};
@@ -38,6 +37,8 @@ use crate::retention::{
 use crate::retention::{
     contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
 };
+use crate::retention_sql::summary_from_row;
+pub(super) use crate::retention_sql::{hold_from_row, tombstone_from_row};
 
 /// Rows per multi-row statement: at most 10 parameters a row, far below
 /// SQLite's limit of 32 766 parameters, and large enough that a batch of ten
@@ -237,24 +238,7 @@ impl RetentionStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
         self.write_audited_if(async |tx| {
-            let lifted = sqlx::query(
-                "UPDATE legal_holds SET lifted_at = ?, lifted_by = ?, lift_reason = ? \
-             WHERE id = ? AND lifted_at IS NULL",
-            )
-            .bind(micros(lift.at))
-            .bind(lift.by.as_uuid())
-            .bind(lift.reason.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if lifted.rows_affected() == 0 {
-                return if hold_exists(tx, id).await? {
-                    Ok(Audited::roll_back(false))
-                } else {
-                    Err(Error::NotFound)
-                };
-            }
-            Ok(Audited::commit(true, [audit]))
+            crate::retention_sql::lift::<Sqlite>(tx, id, lift, audit).await
         })
         .await
     }
@@ -267,17 +251,7 @@ impl RetentionStore for SqliteStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            let changed = sqlx::query(
-                "UPDATE legal_holds SET review_by = ?, reminded_at = NULL WHERE id = ?",
-            )
-            .bind(micros(review_by))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if changed.rows_affected() == 0 {
-                return Err(Error::NotFound);
-            }
-            Ok(())
+            crate::retention_sql::set_review::<Sqlite>(tx, id, review_by).await
         })
         .await
     }
@@ -290,15 +264,7 @@ impl RetentionStore for SqliteStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            let changed = sqlx::query("UPDATE legal_holds SET reminded_at = ? WHERE id = ?")
-                .bind(micros(at))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if changed.rows_affected() == 0 {
-                return Err(Error::NotFound);
-            }
-            Ok(())
+            crate::retention_sql::mark_reminded::<Sqlite>(tx, id, at).await
         })
         .await
     }
@@ -560,15 +526,6 @@ async fn insert_tombstones(
     Ok(())
 }
 
-/// Whether a hold with this id exists.
-async fn hold_exists(conn: &mut SqliteConnection, id: &Uuid) -> Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM legal_holds WHERE id = ?")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
-}
-
 /// Deletes the objects `ids` that `mode` allows, returning the ids deleted;
 /// after `head` (empty, or `EXPLAIN QUERY PLAN ` in tests). The re-check is
 /// in the delete itself, so nothing can change in between. The unary `+`
@@ -745,51 +702,6 @@ fn upcoming_query(
         .push(")) ORDER BY retain_until, id LIMIT ")
         .push_bind(i64::from(limit));
     query
-}
-
-/// A [`HoldRow`] from [`HOLD_COLUMNS`] (or columns of the same names).
-pub(super) fn hold_from_row(row: &SqliteRow) -> Result<HoldRow> {
-    Ok(HoldRow {
-        id: get_uuid(row, "id")?,
-        ground_kind: row.try_get("ground_kind")?,
-        ground: row.try_get("ground")?,
-        owner: UserId::from_uuid(get_uuid(row, "owner")?),
-        review_by: get_time(row, "review_by")?,
-        expires_at: get_opt_time(row, "expires_at")?,
-        scope: get_json(row, "scope")?,
-        created_at: get_time(row, "created_at")?,
-        created_by: UserId::from_uuid(get_uuid(row, "created_by")?),
-        lifted_at: get_opt_time(row, "lifted_at")?,
-        lifted_by: get_opt_uuid(row, "lifted_by")?.map(UserId::from_uuid),
-        lift_reason: row.try_get("lift_reason")?,
-        reminded_at: get_opt_time(row, "reminded_at")?,
-    })
-}
-
-fn summary_from_row(row: &SqliteRow) -> Result<HoldSummary> {
-    let targets: i64 = row.try_get("targets")?;
-    Ok(HoldSummary {
-        hold: hold_from_row(row)?,
-        targets: u64::try_from(targets)
-            .map_err(|_| Error::Corrupt("count(legal_hold_targets): negative".into()))?,
-    })
-}
-
-/// A [`TombstoneRow`] from the tombstone columns, by name.
-pub(super) fn tombstone_from_row(row: &SqliteRow) -> Result<TombstoneRow> {
-    let retain_until: i64 = row.try_get("retain_until")?;
-    Ok(TombstoneRow {
-        id: get_uuid(row, "id")?,
-        contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
-        kind: row.try_get("kind")?,
-        rule: row.try_get("rule")?,
-        reason: row.try_get("reason")?,
-        sha256: row.try_get("sha256")?,
-        retain_until: time_from_micros(retain_until, "retain_until")?,
-        deleted_at: get_time(row, "deleted_at")?,
-        ledgered_at: get_opt_time(row, "ledgered_at")?,
-        storage_deleted_at: get_opt_time(row, "storage_deleted_at")?,
-    })
 }
 
 #[cfg(test)]
