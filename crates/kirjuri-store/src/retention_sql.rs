@@ -1,14 +1,16 @@
 //! The retention statements and row decoders that are the same on both
-//! backends, written once over [`Backend`]: lifting a hold, moving its
-//! review date, marking its reminder sent; reading a hold, a hold's summary
-//! and a tombstone from their columns. Each adapter's [`RetentionStore`](crate::RetentionStore)
+//! backends, written once over [`Backend`]: reading holds, lifting a hold,
+//! moving its review date, marking its reminder sent; reading a hold, a
+//! hold's summary and a tombstone from their columns. The adapters supply
+//! the SQL text that differs (their hold columns: PostgreSQL reads `jsonb`
+//! as text). Each adapter's [`RetentionStore`](crate::RetentionStore)
 //! runs them inside its own audited write (`write_audited`), which owns the
 //! transaction discipline; what differs between the dialects (batched
 //! targets, the purge's statements) stays in the adapters' `retention`.
 
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, UserId};
-use sqlx::{Encode, Executor, Row, Type};
+use sqlx::{Encode, Executor, Pool, Row, Type};
 use uuid::Uuid;
 
 use crate::audited::Audited;
@@ -16,6 +18,80 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::NewAuditEvent;
 use crate::retention::{HoldLift, HoldRow, HoldSummary, TombstoneRow};
+
+/// A hold's target count, as a column of a query over `h`.
+const TARGET_COUNT: &str =
+    "(SELECT count(*) FROM legal_hold_targets AS n WHERE n.hold_id = h.id) AS targets";
+
+/// The hold with this id and its target count; `columns` are the adapter's
+/// hold columns over `h`.
+pub(crate) async fn hold<DB: Backend>(
+    pool: &Pool<DB>,
+    columns: &str,
+    id: &Uuid,
+) -> Result<Option<HoldSummary>>
+where
+    for<'q> &'q Uuid: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let sql = format!("SELECT {columns}, {TARGET_COUNT} FROM legal_holds AS h WHERE h.id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(summary_from_row)
+        .transpose()
+}
+
+/// Every hold, or those active at `active_at`, with their target counts,
+/// by review date.
+pub(crate) async fn holds<DB: Backend>(
+    pool: &Pool<DB>,
+    columns: &str,
+    active_at: Option<DateTime<Utc>>,
+) -> Result<Vec<HoldSummary>>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let filter = if active_at.is_some() {
+        "WHERE h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > $1)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {columns}, {TARGET_COUNT} FROM legal_holds AS h {filter} \
+         ORDER BY h.review_by, h.id"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(at) = active_at {
+        query = query.bind(DB::time(at));
+    }
+    let rows = query.fetch_all(pool).await?;
+    rows.iter().map(summary_from_row).collect()
+}
+
+/// The holds with a target in `contact`, by review date.
+pub(crate) async fn holds_for_contact<DB: Backend>(
+    pool: &Pool<DB>,
+    columns: &str,
+    contact: &ContactId,
+) -> Result<Vec<HoldRow>>
+where
+    for<'q> &'q Uuid: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let sql = format!(
+        "SELECT {columns} FROM legal_holds AS h WHERE h.id IN \
+             (SELECT t.hold_id FROM legal_hold_targets AS t WHERE t.contact_id = $1) \
+         ORDER BY h.review_by, h.id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(contact.as_uuid())
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(hold_from_row).collect()
+}
 
 /// Lifts hold `id` on `conn` if it is active: commits with `audit` if it
 /// was, rolls back if it was already lifted, and is [`Error::NotFound`] if

@@ -37,7 +37,7 @@ use crate::retention::{
 use crate::retention::{
     contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
 };
-use crate::retention_sql::summary_from_row;
+use crate::retention_sql;
 pub(super) use crate::retention_sql::{hold_from_row, tombstone_from_row};
 
 /// Rows per multi-row statement: at most 10 parameters a row, far below
@@ -67,10 +67,6 @@ const HOLD_COLUMNS: &str = "h.id AS id, h.ground_kind AS ground_kind, h.ground A
     h.owner AS owner, h.review_by AS review_by, h.expires_at AS expires_at, h.scope AS scope, \
     h.created_at AS created_at, h.created_by AS created_by, h.lifted_at AS lifted_at, \
     h.lifted_by AS lifted_by, h.lift_reason AS lift_reason, h.reminded_at AS reminded_at";
-
-/// A hold's target count, as a column of a query over `h`.
-const TARGET_COUNT: &str =
-    "(SELECT count(*) FROM legal_hold_targets AS n WHERE n.hold_id = h.id) AS targets";
 
 /// The columns of a [`TombstoneRow`].
 const TOMBSTONE_COLUMNS: &str = "id, contact_id, kind, rule, reason, sha256, retain_until, \
@@ -155,33 +151,11 @@ impl RetentionStore for SqliteStore {
     }
 
     async fn hold(&self, id: &Uuid) -> Result<Option<HoldSummary>> {
-        let sql =
-            format!("SELECT {HOLD_COLUMNS}, {TARGET_COUNT} FROM legal_holds AS h WHERE h.id = ?");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .as_ref()
-            .map(summary_from_row)
-            .transpose()
+        retention_sql::hold(self.pool(), HOLD_COLUMNS, id).await
     }
 
     async fn holds(&self, active_at: Option<DateTime<Utc>>) -> Result<Vec<HoldSummary>> {
-        let filter = if active_at.is_some() {
-            "WHERE h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ?)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {HOLD_COLUMNS}, {TARGET_COUNT} FROM legal_holds AS h {filter} \
-             ORDER BY h.review_by, h.id"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some(at) = active_at {
-            query = query.bind(micros(at));
-        }
-        let rows = query.fetch_all(self.pool()).await?;
-        rows.iter().map(summary_from_row).collect()
+        retention_sql::holds(self.pool(), HOLD_COLUMNS, active_at).await
     }
 
     async fn hold_targets(
@@ -223,24 +197,13 @@ impl RetentionStore for SqliteStore {
     }
 
     async fn holds_for_contact(&self, contact: &ContactId) -> Result<Vec<HoldRow>> {
-        let sql = format!(
-            "SELECT {HOLD_COLUMNS} FROM legal_holds AS h WHERE h.id IN \
-                 (SELECT t.hold_id FROM legal_hold_targets AS t WHERE t.contact_id = ?) \
-             ORDER BY h.review_by, h.id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(contact.as_uuid())
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(hold_from_row).collect()
+        retention_sql::holds_for_contact(self.pool(), HOLD_COLUMNS, contact).await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
-        self.write_audited_if(async |tx| {
-            crate::retention_sql::lift::<Sqlite>(tx, id, lift, audit).await
-        })
-        .await
+        self.write_audited_if(async |tx| retention_sql::lift::<Sqlite>(tx, id, lift, audit).await)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
@@ -251,7 +214,7 @@ impl RetentionStore for SqliteStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            crate::retention_sql::set_review::<Sqlite>(tx, id, review_by).await
+            retention_sql::set_review::<Sqlite>(tx, id, review_by).await
         })
         .await
     }
@@ -264,7 +227,7 @@ impl RetentionStore for SqliteStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            crate::retention_sql::mark_reminded::<Sqlite>(tx, id, at).await
+            retention_sql::mark_reminded::<Sqlite>(tx, id, at).await
         })
         .await
     }
