@@ -42,6 +42,7 @@
 //! or read the clock (every timestamp is a parameter).
 
 mod accounts;
+mod accounts_sql;
 mod audited;
 mod backend;
 mod codec;

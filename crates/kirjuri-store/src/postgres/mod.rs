@@ -498,8 +498,10 @@ impl AccountStore for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::unlock_user(tx, id).await)
-            .await
+        self.write_audited([audit], async |tx| {
+            crate::accounts_sql::unlock_user::<Postgres>(tx, id).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -517,7 +519,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
-        accounts::totp(&self.pool, user).await
+        crate::accounts_sql::totp::<Postgres>(&self.pool, user).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user))]
@@ -528,7 +530,7 @@ impl AccountStore for PostgresStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            accounts::begin_totp(tx, user, pending).await
+            crate::accounts_sql::begin_totp::<Postgres>(tx, user, pending).await
         })
         .await
     }
@@ -536,7 +538,7 @@ impl AccountStore for PostgresStore {
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            accounts::confirm_totp(tx, user, step).await
+            crate::accounts_sql::confirm_totp::<Postgres>(tx, user, step).await
         })
         .await
     }

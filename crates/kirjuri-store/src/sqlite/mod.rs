@@ -438,8 +438,10 @@ impl AccountStore for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::unlock_user(tx, id).await)
-            .await
+        self.write_audited([audit], async |tx| {
+            crate::accounts_sql::unlock_user::<Sqlite>(tx, id).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -457,7 +459,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
-        accounts::totp(&self.pool, user).await
+        crate::accounts_sql::totp::<Sqlite>(&self.pool, user).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user))]
@@ -468,7 +470,7 @@ impl AccountStore for SqliteStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            accounts::begin_totp(tx, user, pending).await
+            crate::accounts_sql::begin_totp::<Sqlite>(tx, user, pending).await
         })
         .await
     }
@@ -476,7 +478,7 @@ impl AccountStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            accounts::confirm_totp(tx, user, step).await
+            crate::accounts_sql::confirm_totp::<Sqlite>(tx, user, step).await
         })
         .await
     }
