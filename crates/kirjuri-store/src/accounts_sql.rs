@@ -9,7 +9,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, Pool, Row, Type};
 use uuid::Uuid;
 
 use crate::backend::Backend;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{SealedSecret, TotpRow};
 
 /// Clears the lock and the failure count. Runs inside the caller's
@@ -23,7 +23,7 @@ where
         .bind(id.as_uuid())
         .execute(conn)
         .await?;
-    found_one::<DB>(&done)
+    DB::found_one(&done)
 }
 
 /// The account's TOTP state.
@@ -112,13 +112,5 @@ where
         .bind(user.as_uuid())
         .execute(conn)
         .await?;
-    found_one::<DB>(&done)
-}
-
-/// [`Error::NotFound`] if an update by key changed no row.
-fn found_one<DB: Backend>(changed: &DB::QueryResult) -> Result<()> {
-    if DB::rows_affected(changed) == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
+    DB::found_one(&done)
 }

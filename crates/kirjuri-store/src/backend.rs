@@ -18,7 +18,7 @@ use sqlx::{Database, Encode, IntoArguments, Pool, Type};
 
 use uuid::Uuid;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A database with an adapter in this crate: the values and SQL fragments
 /// that differ between SQLite and PostgreSQL.
@@ -35,6 +35,14 @@ pub(crate) trait Backend: Database<Arguments: IntoArguments<Self>> {
 
     /// How many rows a statement changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    /// [`Error::NotFound`] if an update by key changed no row.
+    fn found_one(result: &Self::QueryResult) -> Result<()> {
+        if Self::rows_affected(result) == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
 
     /// Reads a timestamp column.
     fn get_time(row: &Self::Row, column: &str) -> Result<DateTime<Utc>>;

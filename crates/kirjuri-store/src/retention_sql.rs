@@ -147,7 +147,7 @@ where
             .bind(id)
             .execute(conn)
             .await?;
-    found_one::<DB>(&changed)
+    DB::found_one(&changed)
 }
 
 /// Records that hold `id`'s review reminder went out at `at`;
@@ -166,15 +166,7 @@ where
         .bind(id)
         .execute(conn)
         .await?;
-    found_one::<DB>(&changed)
-}
-
-/// [`Error::NotFound`] if an update by id changed no row.
-fn found_one<DB: Backend>(changed: &DB::QueryResult) -> Result<()> {
-    if DB::rows_affected(changed) == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
+    DB::found_one(&changed)
 }
 
 /// A [`HoldRow`] from the adapter's hold columns (or columns of the same
