@@ -42,14 +42,18 @@
 //! or read the clock (every timestamp is a parameter).
 
 mod accounts;
+mod accounts_sql;
 mod audited;
+mod backend;
 mod codec;
 mod coordination;
 pub mod copy;
 mod error;
 mod model;
 mod postgres;
+mod preferences;
 mod retention;
+mod retention_sql;
 mod sqlite;
 mod store;
 

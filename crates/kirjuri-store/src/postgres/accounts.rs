@@ -13,9 +13,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::codec::{opt_ts, ts, write_error};
 use crate::accounts;
 use crate::error::{Error, Result};
-use crate::model::{
-    FailedLogin, SealedSecret, SessionCutoff, SessionRow, TokenRow, TotpRow, UserRow, UserUpdate,
-};
+use crate::model::{FailedLogin, SessionCutoff, SessionRow, TokenRow, UserRow, UserUpdate};
 
 /// The columns of a [`UserRow`] from the table aliased `u`, named explicitly
 /// so a join cannot change what they are called.
@@ -337,18 +335,6 @@ pub(super) async fn record_failed_login(
     Ok(outcome)
 }
 
-/// Clears the lock and the failure count. Runs inside the caller's transaction.
-pub(super) async fn unlock_user(conn: &mut PgConnection, id: &UserId) -> Result<()> {
-    let done = sqlx::query("UPDATE users SET failed_logins = 0, locked_at = NULL WHERE id = $1")
-        .bind(id.as_uuid())
-        .execute(conn)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
-}
-
 /// Replaces the password hash and ends the other sessions. Runs inside the
 /// caller's transaction.
 pub(super) async fn set_password(
@@ -373,71 +359,6 @@ pub(super) async fn set_password(
         .execute(&mut *conn)
         .await?;
     revoke_tokens_of(conn, id, at).await
-}
-
-fn sealed(row: &PgRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
-    Ok(accounts::sealed(row.try_get(key)?, row.try_get(secret)?))
-}
-
-/// The account's TOTP state.
-pub(super) async fn totp(pool: &PgPool, user: &UserId) -> Result<Option<TotpRow>> {
-    let Some(row) = sqlx::query(
-        "SELECT wrapped_key, sealed_secret, pending_wrapped_key, pending_sealed_secret, \
-             last_step FROM user_totp WHERE user_id = $1",
-    )
-    .bind(user.as_uuid())
-    .fetch_optional(pool)
-    .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(TotpRow {
-        user_id: *user,
-        active: sealed(&row, "wrapped_key", "sealed_secret")?,
-        pending: sealed(&row, "pending_wrapped_key", "pending_sealed_secret")?,
-        last_step: row.try_get("last_step")?,
-    }))
-}
-
-/// Stores an unconfirmed TOTP secret. Runs inside the caller's transaction.
-pub(super) async fn begin_totp(
-    conn: &mut PgConnection,
-    user: &UserId,
-    pending: &SealedSecret,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO user_totp (user_id, pending_wrapped_key, pending_sealed_secret) \
-         VALUES ($1, $2, $3) \
-         ON CONFLICT (user_id) DO UPDATE SET \
-             pending_wrapped_key = excluded.pending_wrapped_key, \
-             pending_sealed_secret = excluded.pending_sealed_secret",
-    )
-    .bind(user.as_uuid())
-    .bind(pending.wrapped_key.as_slice())
-    .bind(pending.sealed.as_slice())
-    .execute(conn)
-    .await
-    .map_err(|err| write_error(err, &[], "totp"))?;
-    Ok(())
-}
-
-/// Promotes the pending TOTP secret. Runs inside the caller's transaction.
-pub(super) async fn confirm_totp(conn: &mut PgConnection, user: &UserId, step: i64) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE user_totp SET wrapped_key = pending_wrapped_key, \
-             sealed_secret = pending_sealed_secret, \
-             pending_wrapped_key = NULL, pending_sealed_secret = NULL, \
-             last_step = greatest(last_step, $1) \
-         WHERE user_id = $2 AND pending_sealed_secret IS NOT NULL",
-    )
-    .bind(step)
-    .bind(user.as_uuid())
-    .execute(conn)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
 }
 
 /// Signs in. Runs inside the caller's transaction.

@@ -6,11 +6,54 @@
 //! implementation for PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgQueryResult, PgRow};
+use sqlx::{Postgres, Row};
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::truncate_to_storage;
+
+impl Backend for Postgres {
+    const GREATEST: &'static str = "greatest";
+
+    type Time = DateTime<Utc>;
+
+    fn time(t: DateTime<Utc>) -> DateTime<Utc> {
+        ts(t)
+    }
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn get_time(row: &PgRow, column: &str) -> Result<DateTime<Utc>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_opt_time(row: &PgRow, column: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_text(row: &PgRow, column: &str) -> Result<String> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_opt_text(row: &PgRow, column: &str) -> Result<Option<String>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_uuid(row: &PgRow, column: &str) -> Result<uuid::Uuid> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_opt_uuid(row: &PgRow, column: &str) -> Result<Option<uuid::Uuid>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_count(row: &PgRow, column: &str) -> Result<u64> {
+        get_count(row, column)
+    }
+}
 
 /// A timestamp as bound: whole microseconds, exactly what the column keeps.
 /// (sqlx would round an instant with nanoseconds towards 2000-01-01, which

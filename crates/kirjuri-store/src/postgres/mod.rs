@@ -58,10 +58,8 @@ mod accounts;
 mod audit;
 mod codec;
 mod contacts;
-mod coordination;
 mod import;
 mod objects;
-mod preferences;
 mod retention;
 
 use std::collections::HashSet;
@@ -500,8 +498,10 @@ impl AccountStore for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::unlock_user(tx, id).await)
-            .await
+        self.write_audited([audit], async |tx| {
+            crate::accounts_sql::unlock_user::<Postgres>(tx, id).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -519,7 +519,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
-        accounts::totp(&self.pool, user).await
+        crate::accounts_sql::totp::<Postgres>(&self.pool, user).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user))]
@@ -530,7 +530,7 @@ impl AccountStore for PostgresStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            accounts::begin_totp(tx, user, pending).await
+            crate::accounts_sql::begin_totp::<Postgres>(tx, user, pending).await
         })
         .await
     }
@@ -538,7 +538,7 @@ impl AccountStore for PostgresStore {
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            accounts::confirm_totp(tx, user, step).await
+            crate::accounts_sql::confirm_totp::<Postgres>(tx, user, step).await
         })
         .await
     }
@@ -572,15 +572,15 @@ impl AccountStore for PostgresStore {
     }
 
     async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
-        preferences::session_preferences(&self.pool, id).await
+        crate::preferences::session_preferences(&self.pool, id).await
     }
 
     async fn set_session_purpose(&self, id: &uuid::Uuid, purpose: Option<&str>) -> Result<()> {
-        preferences::set_session_purpose(&self.pool, id, purpose).await
+        crate::preferences::set_session_purpose(&self.pool, id, purpose).await
     }
 
     async fn set_user_language(&self, id: &UserId, language: Option<&str>) -> Result<()> {
-        preferences::set_user_language(&self.pool, id, language).await
+        crate::preferences::set_user_language(&self.pool, id, language).await
     }
 
     async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
@@ -670,5 +670,13 @@ impl AuditStore for PostgresStore {
         let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
         tx.commit().await?;
         Ok(stored)
+    }
+}
+
+impl crate::backend::SqlStore for PostgresStore {
+    type Db = Postgres;
+
+    fn sql_pool(&self) -> &sqlx::Pool<Postgres> {
+        &self.pool
     }
 }

@@ -19,11 +19,10 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use super::codec::{get_count, get_json, opt_ts, ts, write_error};
+use super::codec::{get_count, opt_ts, ts, write_error};
 use super::{PostgresStore, contacts, objects};
 use crate::audited::Audited;
 use crate::error::{Error, Result};
@@ -35,6 +34,8 @@ use crate::retention::{
 use crate::retention::{
     contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
 };
+use crate::retention_sql;
+pub(super) use crate::retention_sql::{hold_from_row, tombstone_from_row};
 
 /// Rows per statement of a batch.
 const CHUNK: usize = 10_000;
@@ -66,10 +67,6 @@ const HOLD_COLUMNS: &str = "h.id AS id, h.ground_kind AS ground_kind, h.ground A
     h.scope::text AS scope, h.created_at AS created_at, h.created_by AS created_by, \
     h.lifted_at AS lifted_at, h.lifted_by AS lifted_by, h.lift_reason AS lift_reason, \
     h.reminded_at AS reminded_at";
-
-/// A hold's target count, as a column of a query over `h`.
-const TARGET_COUNT: &str =
-    "(SELECT count(*) FROM legal_hold_targets AS n WHERE n.hold_id = h.id) AS targets";
 
 /// The columns of a [`TombstoneRow`].
 const TOMBSTONE_COLUMNS: &str = "id, contact_id, kind, rule, reason, sha256, retain_until, \
@@ -140,33 +137,11 @@ impl RetentionStore for PostgresStore {
     }
 
     async fn hold(&self, id: &Uuid) -> Result<Option<HoldSummary>> {
-        let sql =
-            format!("SELECT {HOLD_COLUMNS}, {TARGET_COUNT} FROM legal_holds AS h WHERE h.id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .as_ref()
-            .map(summary_from_row)
-            .transpose()
+        retention_sql::hold(self.pool(), HOLD_COLUMNS, id).await
     }
 
     async fn holds(&self, active_at: Option<DateTime<Utc>>) -> Result<Vec<HoldSummary>> {
-        let filter = if active_at.is_some() {
-            "WHERE h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > $1)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {HOLD_COLUMNS}, {TARGET_COUNT} FROM legal_holds AS h {filter} \
-             ORDER BY h.review_by, h.id"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some(at) = active_at {
-            query = query.bind(ts(at));
-        }
-        let rows = query.fetch_all(self.pool()).await?;
-        rows.iter().map(summary_from_row).collect()
+        retention_sql::holds(self.pool(), HOLD_COLUMNS, active_at).await
     }
 
     async fn hold_targets(
@@ -207,41 +182,13 @@ impl RetentionStore for PostgresStore {
     }
 
     async fn holds_for_contact(&self, contact: &ContactId) -> Result<Vec<HoldRow>> {
-        let sql = format!(
-            "SELECT {HOLD_COLUMNS} FROM legal_holds AS h WHERE h.id IN \
-                 (SELECT t.hold_id FROM legal_hold_targets AS t WHERE t.contact_id = $1) \
-             ORDER BY h.review_by, h.id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(contact.as_uuid())
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(hold_from_row).collect()
+        retention_sql::holds_for_contact(self.pool(), HOLD_COLUMNS, contact).await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
-        self.write_audited_if(async |tx| {
-            let lifted = sqlx::query(
-                "UPDATE legal_holds SET lifted_at = $1, lifted_by = $2, lift_reason = $3 \
-             WHERE id = $4 AND lifted_at IS NULL",
-            )
-            .bind(ts(lift.at))
-            .bind(lift.by.as_uuid())
-            .bind(lift.reason.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if lifted.rows_affected() == 0 {
-                return if hold_exists(tx, id).await? {
-                    Ok(Audited::roll_back(false))
-                } else {
-                    Err(Error::NotFound)
-                };
-            }
-            Ok(Audited::commit(true, [audit]))
-        })
-        .await
+        self.write_audited_if(async |tx| retention_sql::lift::<Postgres>(tx, id, lift, audit).await)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
@@ -252,17 +199,7 @@ impl RetentionStore for PostgresStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            let changed = sqlx::query(
-                "UPDATE legal_holds SET review_by = $1, reminded_at = NULL WHERE id = $2",
-            )
-            .bind(ts(review_by))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if changed.rows_affected() == 0 {
-                return Err(Error::NotFound);
-            }
-            Ok(())
+            retention_sql::set_review::<Postgres>(tx, id, review_by).await
         })
         .await
     }
@@ -275,15 +212,7 @@ impl RetentionStore for PostgresStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            let changed = sqlx::query("UPDATE legal_holds SET reminded_at = $1 WHERE id = $2")
-                .bind(ts(at))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if changed.rows_affected() == 0 {
-                return Err(Error::NotFound);
-            }
-            Ok(())
+            retention_sql::mark_reminded::<Postgres>(tx, id, at).await
         })
         .await
     }
@@ -606,15 +535,6 @@ async fn insert_tombstones(conn: &mut PgConnection, tombstones: &[TombstoneRow])
     Ok(())
 }
 
-/// Whether a hold with this id exists.
-async fn hold_exists(conn: &mut PgConnection, id: &Uuid) -> Result<bool> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM legal_holds WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
-}
-
 /// The expired, unheld objects query, after `head` (empty, or `EXPLAIN `
 /// in tests).
 fn expired_objects_query(
@@ -721,47 +641,4 @@ fn upcoming_query(
         .push(")) AS d ORDER BY retain_until, id LIMIT ")
         .push_bind(i64::from(limit));
     query
-}
-
-/// A [`HoldRow`] from [`HOLD_COLUMNS`] (or columns of the same names).
-pub(super) fn hold_from_row(row: &PgRow) -> Result<HoldRow> {
-    let lifted_by: Option<Uuid> = row.try_get("lifted_by")?;
-    Ok(HoldRow {
-        id: row.try_get("id")?,
-        ground_kind: row.try_get("ground_kind")?,
-        ground: row.try_get("ground")?,
-        owner: UserId::from_uuid(row.try_get("owner")?),
-        review_by: row.try_get("review_by")?,
-        expires_at: row.try_get("expires_at")?,
-        scope: get_json(row, "scope")?,
-        created_at: row.try_get("created_at")?,
-        created_by: UserId::from_uuid(row.try_get("created_by")?),
-        lifted_at: row.try_get("lifted_at")?,
-        lifted_by: lifted_by.map(UserId::from_uuid),
-        lift_reason: row.try_get("lift_reason")?,
-        reminded_at: row.try_get("reminded_at")?,
-    })
-}
-
-fn summary_from_row(row: &PgRow) -> Result<HoldSummary> {
-    Ok(HoldSummary {
-        hold: hold_from_row(row)?,
-        targets: get_count(row, "targets")?,
-    })
-}
-
-/// A [`TombstoneRow`] from the tombstone columns, by name.
-pub(super) fn tombstone_from_row(row: &PgRow) -> Result<TombstoneRow> {
-    Ok(TombstoneRow {
-        id: row.try_get("id")?,
-        contact_id: ContactId::from_uuid(row.try_get("contact_id")?),
-        kind: row.try_get("kind")?,
-        rule: row.try_get("rule")?,
-        reason: row.try_get("reason")?,
-        sha256: row.try_get("sha256")?,
-        retain_until: row.try_get("retain_until")?,
-        deleted_at: row.try_get("deleted_at")?,
-        ledgered_at: row.try_get("ledgered_at")?,
-        storage_deleted_at: row.try_get("storage_deleted_at")?,
-    })
 }

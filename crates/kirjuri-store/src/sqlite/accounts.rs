@@ -12,9 +12,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use super::codec::{get_opt_time, get_time, get_uuid, micros, opt_micros, write_error};
 use crate::accounts;
 use crate::error::{Error, Result};
-use crate::model::{
-    FailedLogin, SealedSecret, SessionCutoff, SessionRow, TokenRow, TotpRow, UserRow, UserUpdate,
-};
+use crate::model::{FailedLogin, SessionCutoff, SessionRow, TokenRow, UserRow, UserUpdate};
 
 /// The columns of a [`UserRow`] from the table aliased `u`, named explicitly
 /// so a join cannot change what they are called.
@@ -344,18 +342,6 @@ pub(super) async fn record_failed_login(
     Ok(outcome)
 }
 
-/// Clears the lock and the failure count. Runs inside the caller's transaction.
-pub(super) async fn unlock_user(conn: &mut SqliteConnection, id: &UserId) -> Result<()> {
-    let done = sqlx::query("UPDATE users SET failed_logins = 0, locked_at = NULL WHERE id = ?")
-        .bind(id.as_uuid())
-        .execute(conn)
-        .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
-}
-
 /// Replaces the password hash, ends the other sessions, revokes the tokens
 /// (at `at`) and clears the failure count. Runs inside the caller's
 /// transaction.
@@ -381,75 +367,6 @@ pub(super) async fn set_password(
         .execute(&mut *conn)
         .await?;
     revoke_tokens_of(conn, id, at).await
-}
-
-fn sealed(row: &SqliteRow, key: &str, secret: &str) -> Result<Option<SealedSecret>> {
-    Ok(accounts::sealed(row.try_get(key)?, row.try_get(secret)?))
-}
-
-/// The account's TOTP state.
-pub(super) async fn totp(pool: &SqlitePool, user: &UserId) -> Result<Option<TotpRow>> {
-    let Some(row) = sqlx::query(
-        "SELECT wrapped_key, sealed_secret, pending_wrapped_key, pending_sealed_secret, \
-             last_step FROM user_totp WHERE user_id = ?",
-    )
-    .bind(user.as_uuid())
-    .fetch_optional(pool)
-    .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(TotpRow {
-        user_id: *user,
-        active: sealed(&row, "wrapped_key", "sealed_secret")?,
-        pending: sealed(&row, "pending_wrapped_key", "pending_sealed_secret")?,
-        last_step: row.try_get("last_step")?,
-    }))
-}
-
-/// Stores an unconfirmed TOTP secret. Runs inside the caller's transaction.
-pub(super) async fn begin_totp(
-    conn: &mut SqliteConnection,
-    user: &UserId,
-    pending: &SealedSecret,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO user_totp (user_id, pending_wrapped_key, pending_sealed_secret) \
-         VALUES (?, ?, ?) \
-         ON CONFLICT (user_id) DO UPDATE SET \
-             pending_wrapped_key = excluded.pending_wrapped_key, \
-             pending_sealed_secret = excluded.pending_sealed_secret",
-    )
-    .bind(user.as_uuid())
-    .bind(pending.wrapped_key.as_slice())
-    .bind(pending.sealed.as_slice())
-    .execute(conn)
-    .await
-    .map_err(|err| write_error(err, &[], "totp"))?;
-    Ok(())
-}
-
-/// Promotes the pending TOTP secret. Runs inside the caller's transaction.
-pub(super) async fn confirm_totp(
-    conn: &mut SqliteConnection,
-    user: &UserId,
-    step: i64,
-) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE user_totp SET wrapped_key = pending_wrapped_key, \
-             sealed_secret = pending_sealed_secret, \
-             pending_wrapped_key = NULL, pending_sealed_secret = NULL, \
-             last_step = max(coalesce(last_step, ?1), ?1) \
-         WHERE user_id = ?2 AND pending_sealed_secret IS NOT NULL",
-    )
-    .bind(step)
-    .bind(user.as_uuid())
-    .execute(conn)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
 }
 
 /// Signs in. Runs inside the caller's transaction.

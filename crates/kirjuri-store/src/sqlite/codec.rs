@@ -4,10 +4,54 @@
 //! migration and the crate doc; this module is their single implementation.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
+use sqlx::{Row, Sqlite};
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
+
+impl Backend for Sqlite {
+    const GREATEST: &'static str = "max";
+
+    type Time = i64;
+
+    fn time(t: DateTime<Utc>) -> i64 {
+        micros(t)
+    }
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn get_time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+        get_time(row, column)
+    }
+
+    fn get_opt_time(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>> {
+        get_opt_time(row, column)
+    }
+
+    fn get_text(row: &SqliteRow, column: &str) -> Result<String> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_opt_text(row: &SqliteRow, column: &str) -> Result<Option<String>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_uuid(row: &SqliteRow, column: &str) -> Result<uuid::Uuid> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_opt_uuid(row: &SqliteRow, column: &str) -> Result<Option<uuid::Uuid>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_count(row: &SqliteRow, column: &str) -> Result<u64> {
+        let value: i64 = row.try_get(column)?;
+        u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: negative count")))
+    }
+}
 
 /// A timestamp as stored: microseconds since the Unix epoch, UTC.
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {

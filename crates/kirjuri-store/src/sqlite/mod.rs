@@ -34,10 +34,8 @@ mod audit;
 mod backup;
 mod codec;
 mod contacts;
-mod coordination;
 mod export;
 mod objects;
-mod preferences;
 mod retention;
 
 use std::collections::HashSet;
@@ -440,8 +438,10 @@ impl AccountStore for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::unlock_user(tx, id).await)
-            .await
+        self.write_audited([audit], async |tx| {
+            crate::accounts_sql::unlock_user::<Sqlite>(tx, id).await
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -459,7 +459,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
-        accounts::totp(&self.pool, user).await
+        crate::accounts_sql::totp::<Sqlite>(&self.pool, user).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user))]
@@ -470,7 +470,7 @@ impl AccountStore for SqliteStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            accounts::begin_totp(tx, user, pending).await
+            crate::accounts_sql::begin_totp::<Sqlite>(tx, user, pending).await
         })
         .await
     }
@@ -478,7 +478,7 @@ impl AccountStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            accounts::confirm_totp(tx, user, step).await
+            crate::accounts_sql::confirm_totp::<Sqlite>(tx, user, step).await
         })
         .await
     }
@@ -512,15 +512,15 @@ impl AccountStore for SqliteStore {
     }
 
     async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
-        preferences::session_preferences(&self.pool, id).await
+        crate::preferences::session_preferences(&self.pool, id).await
     }
 
     async fn set_session_purpose(&self, id: &uuid::Uuid, purpose: Option<&str>) -> Result<()> {
-        preferences::set_session_purpose(&self.pool, id, purpose).await
+        crate::preferences::set_session_purpose(&self.pool, id, purpose).await
     }
 
     async fn set_user_language(&self, id: &UserId, language: Option<&str>) -> Result<()> {
-        preferences::set_user_language(&self.pool, id, language).await
+        crate::preferences::set_user_language(&self.pool, id, language).await
     }
 
     async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
@@ -608,5 +608,13 @@ impl AuditStore for SqliteStore {
         let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
         tx.commit().await?;
         Ok(stored)
+    }
+}
+
+impl crate::backend::SqlStore for SqliteStore {
+    type Db = Sqlite;
+
+    fn sql_pool(&self) -> &sqlx::Pool<Sqlite> {
+        &self.pool
     }
 }

@@ -21,12 +21,11 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::codec::{get_json, get_opt_time, get_opt_uuid, get_time, get_uuid, micros, opt_micros};
-use super::codec::{time_from_micros, write_error};
+use super::codec::write_error;
+use super::codec::{get_opt_uuid, get_time, get_uuid, micros, opt_micros};
 use super::{SqliteStore, contacts, objects};
 use crate::audited::Audited;
 use crate::error::{Error, Result};
@@ -38,6 +37,8 @@ use crate::retention::{
 use crate::retention::{
     contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
 };
+use crate::retention_sql;
+pub(super) use crate::retention_sql::{hold_from_row, tombstone_from_row};
 
 /// Rows per multi-row statement: at most 10 parameters a row, far below
 /// SQLite's limit of 32 766 parameters, and large enough that a batch of ten
@@ -66,10 +67,6 @@ const HOLD_COLUMNS: &str = "h.id AS id, h.ground_kind AS ground_kind, h.ground A
     h.owner AS owner, h.review_by AS review_by, h.expires_at AS expires_at, h.scope AS scope, \
     h.created_at AS created_at, h.created_by AS created_by, h.lifted_at AS lifted_at, \
     h.lifted_by AS lifted_by, h.lift_reason AS lift_reason, h.reminded_at AS reminded_at";
-
-/// A hold's target count, as a column of a query over `h`.
-const TARGET_COUNT: &str =
-    "(SELECT count(*) FROM legal_hold_targets AS n WHERE n.hold_id = h.id) AS targets";
 
 /// The columns of a [`TombstoneRow`].
 const TOMBSTONE_COLUMNS: &str = "id, contact_id, kind, rule, reason, sha256, retain_until, \
@@ -154,33 +151,11 @@ impl RetentionStore for SqliteStore {
     }
 
     async fn hold(&self, id: &Uuid) -> Result<Option<HoldSummary>> {
-        let sql =
-            format!("SELECT {HOLD_COLUMNS}, {TARGET_COUNT} FROM legal_holds AS h WHERE h.id = ?");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .as_ref()
-            .map(summary_from_row)
-            .transpose()
+        retention_sql::hold(self.pool(), HOLD_COLUMNS, id).await
     }
 
     async fn holds(&self, active_at: Option<DateTime<Utc>>) -> Result<Vec<HoldSummary>> {
-        let filter = if active_at.is_some() {
-            "WHERE h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ?)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {HOLD_COLUMNS}, {TARGET_COUNT} FROM legal_holds AS h {filter} \
-             ORDER BY h.review_by, h.id"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some(at) = active_at {
-            query = query.bind(micros(at));
-        }
-        let rows = query.fetch_all(self.pool()).await?;
-        rows.iter().map(summary_from_row).collect()
+        retention_sql::holds(self.pool(), HOLD_COLUMNS, active_at).await
     }
 
     async fn hold_targets(
@@ -222,41 +197,13 @@ impl RetentionStore for SqliteStore {
     }
 
     async fn holds_for_contact(&self, contact: &ContactId) -> Result<Vec<HoldRow>> {
-        let sql = format!(
-            "SELECT {HOLD_COLUMNS} FROM legal_holds AS h WHERE h.id IN \
-                 (SELECT t.hold_id FROM legal_hold_targets AS t WHERE t.contact_id = ?) \
-             ORDER BY h.review_by, h.id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(contact.as_uuid())
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(hold_from_row).collect()
+        retention_sql::holds_for_contact(self.pool(), HOLD_COLUMNS, contact).await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
-        self.write_audited_if(async |tx| {
-            let lifted = sqlx::query(
-                "UPDATE legal_holds SET lifted_at = ?, lifted_by = ?, lift_reason = ? \
-             WHERE id = ? AND lifted_at IS NULL",
-            )
-            .bind(micros(lift.at))
-            .bind(lift.by.as_uuid())
-            .bind(lift.reason.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if lifted.rows_affected() == 0 {
-                return if hold_exists(tx, id).await? {
-                    Ok(Audited::roll_back(false))
-                } else {
-                    Err(Error::NotFound)
-                };
-            }
-            Ok(Audited::commit(true, [audit]))
-        })
-        .await
+        self.write_audited_if(async |tx| retention_sql::lift::<Sqlite>(tx, id, lift, audit).await)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
@@ -267,17 +214,7 @@ impl RetentionStore for SqliteStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            let changed = sqlx::query(
-                "UPDATE legal_holds SET review_by = ?, reminded_at = NULL WHERE id = ?",
-            )
-            .bind(micros(review_by))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-            if changed.rows_affected() == 0 {
-                return Err(Error::NotFound);
-            }
-            Ok(())
+            retention_sql::set_review::<Sqlite>(tx, id, review_by).await
         })
         .await
     }
@@ -290,15 +227,7 @@ impl RetentionStore for SqliteStore {
         audit: &NewAuditEvent,
     ) -> Result<()> {
         self.write_audited([audit], async |tx| {
-            let changed = sqlx::query("UPDATE legal_holds SET reminded_at = ? WHERE id = ?")
-                .bind(micros(at))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            if changed.rows_affected() == 0 {
-                return Err(Error::NotFound);
-            }
-            Ok(())
+            retention_sql::mark_reminded::<Sqlite>(tx, id, at).await
         })
         .await
     }
@@ -560,15 +489,6 @@ async fn insert_tombstones(
     Ok(())
 }
 
-/// Whether a hold with this id exists.
-async fn hold_exists(conn: &mut SqliteConnection, id: &Uuid) -> Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM legal_holds WHERE id = ?")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
-}
-
 /// Deletes the objects `ids` that `mode` allows, returning the ids deleted;
 /// after `head` (empty, or `EXPLAIN QUERY PLAN ` in tests). The re-check is
 /// in the delete itself, so nothing can change in between. The unary `+`
@@ -745,51 +665,6 @@ fn upcoming_query(
         .push(")) ORDER BY retain_until, id LIMIT ")
         .push_bind(i64::from(limit));
     query
-}
-
-/// A [`HoldRow`] from [`HOLD_COLUMNS`] (or columns of the same names).
-pub(super) fn hold_from_row(row: &SqliteRow) -> Result<HoldRow> {
-    Ok(HoldRow {
-        id: get_uuid(row, "id")?,
-        ground_kind: row.try_get("ground_kind")?,
-        ground: row.try_get("ground")?,
-        owner: UserId::from_uuid(get_uuid(row, "owner")?),
-        review_by: get_time(row, "review_by")?,
-        expires_at: get_opt_time(row, "expires_at")?,
-        scope: get_json(row, "scope")?,
-        created_at: get_time(row, "created_at")?,
-        created_by: UserId::from_uuid(get_uuid(row, "created_by")?),
-        lifted_at: get_opt_time(row, "lifted_at")?,
-        lifted_by: get_opt_uuid(row, "lifted_by")?.map(UserId::from_uuid),
-        lift_reason: row.try_get("lift_reason")?,
-        reminded_at: get_opt_time(row, "reminded_at")?,
-    })
-}
-
-fn summary_from_row(row: &SqliteRow) -> Result<HoldSummary> {
-    let targets: i64 = row.try_get("targets")?;
-    Ok(HoldSummary {
-        hold: hold_from_row(row)?,
-        targets: u64::try_from(targets)
-            .map_err(|_| Error::Corrupt("count(legal_hold_targets): negative".into()))?,
-    })
-}
-
-/// A [`TombstoneRow`] from the tombstone columns, by name.
-pub(super) fn tombstone_from_row(row: &SqliteRow) -> Result<TombstoneRow> {
-    let retain_until: i64 = row.try_get("retain_until")?;
-    Ok(TombstoneRow {
-        id: get_uuid(row, "id")?,
-        contact_id: ContactId::from_uuid(get_uuid(row, "contact_id")?),
-        kind: row.try_get("kind")?,
-        rule: row.try_get("rule")?,
-        reason: row.try_get("reason")?,
-        sha256: row.try_get("sha256")?,
-        retain_until: time_from_micros(retain_until, "retain_until")?,
-        deleted_at: get_time(row, "deleted_at")?,
-        ledgered_at: get_opt_time(row, "ledgered_at")?,
-        storage_deleted_at: get_opt_time(row, "storage_deleted_at")?,
-    })
 }
 
 #[cfg(test)]
