@@ -1042,3 +1042,59 @@ pub async fn remind_holds(app: &Kirjuri) -> Result<u64> {
     }
     Ok(reminded)
 }
+
+// --- `kirjuri purge`: one run, under the lease ----------------------------------
+
+/// How long `kirjuri purge` waits for a purge running elsewhere (`serve`'s
+/// background job, another node) to finish.
+pub const LEASE_PATIENCE: StdDuration = StdDuration::from_secs(600);
+
+/// Why [`run_exclusive`] did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExclusiveRunError {
+    /// The lease could not be read or written.
+    #[error("failed to take the purge lease")]
+    Lease(#[source] crate::Error),
+    /// Another purge kept the lease for all of `patience`.
+    #[error("another purge has been running for {} s; try again later", patience.as_secs())]
+    Busy {
+        /// How long this run waited.
+        patience: StdDuration,
+    },
+}
+
+/// One purge run as `kirjuri purge` does it: a dry run at once; a real run
+/// under the purge lease, waiting up to `patience` for another purge to
+/// finish, renewing it between batches and releasing it at the end. The run
+/// takes its instant once it holds the lease. `on_item` sees every item.
+pub async fn run_exclusive(
+    app: &Kirjuri,
+    dry_run: bool,
+    batch: u32,
+    patience: StdDuration,
+    on_item: impl FnMut(&PurgeItem) + Send + Sync,
+) -> Result<PurgeReport, ExclusiveRunError> {
+    let lease = if dry_run {
+        None
+    } else {
+        match PurgeLease::acquire(app, patience)
+            .await
+            .map_err(ExclusiveRunError::Lease)?
+        {
+            Some(lease) => Some(lease),
+            None => return Err(ExclusiveRunError::Busy { patience }),
+        }
+    };
+    let mut purger = Purger::new(app)
+        .dry_run(dry_run)
+        .batch(batch)
+        .on_item(on_item);
+    if let Some(lease) = &lease {
+        purger = purger.pacer(lease);
+    }
+    let report = purger.run().await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    Ok(report)
+}

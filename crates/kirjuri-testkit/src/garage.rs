@@ -7,7 +7,9 @@
 //! tests that need it fail, naming the install command; they never skip.
 //!
 //! Tests share the bucket and keep apart by prefix ([`fresh_prefix`],
-//! [`Garage::store`]).
+//! [`Garage::store`]). Benchmarks start one of their own in a folder they
+//! choose, with the options they need (`--fsync`): [`OwnGarage`], stopped
+//! when dropped, its pid known, errors returned rather than panics.
 //!
 //! Not here: what the tests assert about `S3Store` (kirjuri-vault's tests).
 
@@ -18,6 +20,8 @@ use std::sync::OnceLock;
 
 use kirjuri_vault::{S3Config, S3Credentials, S3Store};
 use secrecy::SecretString;
+
+use crate::SetupError;
 
 /// The S3 target's coordinates.
 #[derive(Clone)]
@@ -95,21 +99,30 @@ fn from_env() -> Option<Result<Garage, String>> {
 /// Starts a Garage in a fresh temp folder; it stops and the folder goes
 /// when this process exits.
 fn start(extra: &[&str]) -> Result<Garage, String> {
-    let script = crate::repository().join("scripts/garage");
     let dir = tempfile::Builder::new()
         .prefix("kirjuri-garage-")
         .tempdir()
         .map_err(|e| format!("cannot create a folder for Garage: {e}"))?
         .keep();
+    let mut options = vec!["--remove"];
+    options.extend_from_slice(extra);
+    start_in(&dir, &options).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+}
+
+/// Starts a Garage in `dir` with `scripts/garage start` options `extra`,
+/// watching this process (it stops when this process exits).
+fn start_in(dir: &Path, extra: &[&str]) -> Result<Garage, String> {
+    let script = crate::repository().join("scripts/garage");
     let output = Command::new(&script)
         .arg("start")
-        .arg(&dir)
-        .args(["--watch", &std::process::id().to_string(), "--remove"])
+        .arg(dir)
+        .args(["--watch", &std::process::id().to_string()])
         .args(extra)
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !output.status.success() {
-        let _ = std::fs::remove_dir_all(&dir);
         return Err(format!(
             "the S3 tests need a real Garage and it did not start (install it with \
              `cargo install garage --locked`, or point KIRJURI_TEST_S3_* at a running S3 \
@@ -130,6 +143,56 @@ fn start(extra: &[&str]) -> Result<Garage, String> {
         access_key: value(VARS[2])?,
         secret_key: value(VARS[3])?,
     })
+}
+
+/// A Garage of the caller's own in a folder it chooses, stopped when
+/// dropped (or when this process exits); the folder is left to its owner.
+pub struct OwnGarage {
+    /// The folder `scripts/garage` manages.
+    dir: PathBuf,
+    /// Its coordinates.
+    pub garage: Garage,
+    /// The Garage process (to count its CPU time).
+    pub pid: u32,
+}
+
+impl OwnGarage {
+    /// Starts Garage in `dir` with `scripts/garage start` options `extra`
+    /// (e.g. `--fsync`).
+    pub fn start(dir: &Path, extra: &[&str]) -> Result<Self, SetupError> {
+        let garage = start_in(dir, extra)?;
+        let pid_file = dir.join("garage.pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .map_err(|e| SetupError(format!("cannot read {}: {e}", pid_file.display())))?
+            .trim()
+            .parse()
+            .map_err(|e| SetupError(format!("{} holds no pid: {e}", pid_file.display())))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            garage,
+            pid,
+        })
+    }
+}
+
+impl std::fmt::Debug for OwnGarage {
+    // Not derived: the coordinates hold the secret key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnGarage")
+            .field("dir", &self.dir)
+            .field("endpoint", &self.garage.endpoint)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for OwnGarage {
+    fn drop(&mut self) {
+        let _ = Command::new(crate::repository().join("scripts/garage"))
+            .arg("stop")
+            .arg(&self.dir)
+            .status();
+    }
 }
 
 impl Garage {

@@ -15,7 +15,9 @@
 //!   (contacts, WAVs, bodies, error shapes, file scans).
 //!
 //! A missing server fails the tests that need it, naming what to install;
-//! none of them skips. Not here: assertions about behaviour (the tests), and
+//! none of them skips. The benchmarks, which report rather than assert, use
+//! the `try_` and `Own…` forms, which return a [`SetupError`] instead of
+//! panicking. Not here: assertions about behaviour (the tests), and
 //! anything of `kirjuri-app`, `kirjuri-web` or the binary crate — the binary's path is
 //! passed in (`env!("CARGO_BIN_EXE_kirjuri")`), so this crate sees only the
 //! interface, as the black-box tests do.
@@ -32,6 +34,26 @@ pub mod fixtures;
 pub mod garage;
 pub mod postgres;
 pub mod server;
+
+/// Why a server or command the caller asked for did not start or failed:
+/// what was attempted and, in the text, what it said (test support keeps
+/// the cause as text — it crosses a process boundary anyway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupError(pub String);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+impl From<String> for SetupError {
+    fn from(message: String) -> Self {
+        SetupError(message)
+    }
+}
 
 /// The repository root (for `scripts/pg` and `scripts/garage`).
 fn repository() -> std::path::PathBuf {

@@ -10,12 +10,21 @@
 //! when the test ends — except when the test failed: then it is left, and
 //! named on stderr, to be looked at.
 //!
+//! Benchmarks want a server of their own instead, durable as a default
+//! installation and in a folder they choose: [`OwnPostgres`] (`scripts/pg
+//! start --dir DIR`, without `--fast`), stopped and removed when dropped,
+//! with errors returned rather than panics.
+//!
 //! Not here: opening a store on the database (the store's own tests and the
 //! cluster test do, with `kirjuri_store`).
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use sqlx::Connection;
+
+use crate::SetupError;
 
 /// The test server's superuser URL: `KIRJURI_TEST_POSTGRES_URL`, or a
 /// server `scripts/pg` starts (or finds running) once per process.
@@ -133,14 +142,83 @@ pub async fn admin_execute(statement: &str) {
 
 /// Runs one statement on the server at `url` (a benchmark's own server).
 pub async fn admin_execute_on(url: &str, statement: &str) {
+    try_admin_execute_on(url, statement)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Runs one statement on the server at `url`, returning what went wrong.
+pub async fn try_admin_execute_on(url: &str, statement: &str) -> Result<(), SetupError> {
     let mut conn = sqlx::PgConnection::connect(url)
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
+        .map_err(|e| SetupError(format!("cannot connect to the test PostgreSQL: {e}")))?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
         .execute(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        .map_err(|e| SetupError(format!("{statement}: {e}")))?;
     conn.close().await.ok();
+    Ok(())
+}
+
+/// A PostgreSQL cluster of the caller's own in a folder it chooses, durable
+/// (fsync on, as a default installation: what benchmarks should measure);
+/// stopped, and its folder deleted, when dropped.
+#[derive(Debug)]
+pub struct OwnPostgres {
+    /// The folder `scripts/pg --dir` manages.
+    dir: PathBuf,
+    /// Its superuser URL.
+    url: String,
+}
+
+impl OwnPostgres {
+    /// Starts (creating it with initdb) the cluster in `dir`.
+    pub fn start(dir: &Path) -> Result<Self, SetupError> {
+        let script = crate::repository().join("scripts/pg");
+        let output = Command::new(&script)
+            .args(["start", "--dir"])
+            .arg(dir)
+            .output()
+            .map_err(|e| SetupError(format!("cannot run {}: {e}", script.display())))?;
+        if !output.status.success() {
+            return Err(SetupError(format!(
+                "scripts/pg start failed (is PostgreSQL installed? apt-get install \
+                 postgresql): {}",
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        let url = String::from_utf8(output.stdout)
+            .map_err(|e| SetupError(format!("scripts/pg printed no UTF-8 URL: {e}")))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            url: url.trim().to_owned(),
+        })
+    }
+
+    /// Its superuser URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Its data folder, whose `postmaster.pid` names the server process.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Creates database `name` and returns its superuser URL.
+    pub async fn create_database(&self, name: &str) -> Result<String, SetupError> {
+        try_admin_execute_on(&self.url, &format!("CREATE DATABASE \"{name}\"")).await?;
+        Ok(with_database(&self.url, name))
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new(crate::repository().join("scripts/pg"))
+            .args(["stop", "--dir"])
+            .arg(&self.dir)
+            .status();
+    }
 }
 
 /// `url` naming database `name` instead (keeping any `?options`).

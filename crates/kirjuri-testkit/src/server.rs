@@ -9,6 +9,10 @@
 //! `KIRJURI_DATA` and `KIRJURI_DATABASE__URL`, so a developer's environment
 //! never points a test at a real register; a test that wants them sets them.
 //!
+//! Benchmarks, which report rather than assert, use the `try_` forms
+//! ([`Kirjuri::try_run_ok`], [`Server::try_start`], [`Server::try_stop`]):
+//! the same steps, returning a [`SetupError`] instead of panicking.
+//!
 //! Not here: accounts and HTTP (see [`crate::app`]).
 
 use std::ffi::{OsStr, OsString};
@@ -17,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+
+use crate::SetupError;
 
 /// How long `kirjuri serve` may take to start before a test gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -139,6 +145,42 @@ impl Kirjuri {
         String::from_utf8(output.stdout).expect("kirjuri prints UTF-8")
     }
 
+    /// Like [`Kirjuri::run_ok`], returning what went wrong instead of
+    /// panicking.
+    pub fn try_run_ok<S: AsRef<OsStr> + std::fmt::Debug>(
+        &self,
+        args: &[S],
+        stdin: Option<&str>,
+    ) -> Result<String, SetupError> {
+        let fail = |what: &str| SetupError(format!("kirjuri {args:?}: {what}"));
+        let mut child = self
+            .command(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(&format!("does not start: {e}")))?;
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .ok_or_else(|| fail("no stdin"))?
+                .write_all(text.as_bytes())
+                .map_err(|e| fail(&format!("cannot write to its stdin: {e}")))?;
+        }
+        let output = child
+            .wait_with_output()
+            .map_err(|e| fail(&format!("cannot wait for it: {e}")))?;
+        if !output.status.success() {
+            return Err(fail(&format!("failed: {}", describe(&output))));
+        }
+        String::from_utf8(output.stdout).map_err(|e| fail(&format!("printed no UTF-8: {e}")))
+    }
+
     /// Starts `kirjuri serve` ([`Server::start`]) named `kirjuri serve`,
     /// with a log of its own.
     pub fn serve(&self) -> Server {
@@ -207,6 +249,17 @@ impl Server {
     /// `listening on …`; fails with its log if it exits first or takes more
     /// than 90 s. Its output is appended to `logs`.
     pub fn start<S: AsRef<OsStr>>(kirjuri: &Kirjuri, name: &str, args: &[S], logs: Logs) -> Self {
+        Self::try_start(kirjuri, name, args, logs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Server::start`], returning what went wrong instead of
+    /// panicking.
+    pub fn try_start<S: AsRef<OsStr>>(
+        kirjuri: &Kirjuri,
+        name: &str,
+        args: &[S],
+        logs: Logs,
+    ) -> Result<Self, SetupError> {
         let mut all: Vec<OsString> = vec!["serve".into(), "--listen".into(), "127.0.0.1:0".into()];
         all.extend(args.iter().map(|a| a.as_ref().to_owned()));
         let mut child = kirjuri
@@ -215,9 +268,13 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+            .map_err(|e| SetupError(format!("{name} does not start: {e}")))?;
         let (listening, address) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout is piped");
+        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(SetupError(format!("{name}: its output is not piped")));
+        };
         let sink = logs.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
@@ -236,7 +293,6 @@ impl Server {
                 line.clear();
             }
         });
-        let mut stderr = child.stderr.take().expect("stderr is piped");
         let sink = logs.clone();
         std::thread::spawn(move || {
             let mut buffer = [0u8; 8192];
@@ -262,21 +318,22 @@ impl Server {
         loop {
             if let Ok(url) = address.recv_timeout(Duration::from_millis(100)) {
                 server.address = url;
-                return server;
+                return Ok(server);
             }
-            if let Some(status) = server.try_wait() {
+            if let Some(status) = server.poll()? {
                 // Let the reader threads take the last of its output.
                 std::thread::sleep(Duration::from_millis(100));
-                panic!(
+                return Err(SetupError(format!(
                     "{name} exited ({status}) before listening:\n{}",
                     server.logs.stderr()
-                );
+                )));
             }
-            assert!(
-                Instant::now() < deadline,
-                "{name} did not print 'listening on' within {START_TIMEOUT:?}:\n{}",
-                server.logs.stderr()
-            );
+            if Instant::now() >= deadline {
+                return Err(SetupError(format!(
+                    "{name} did not print 'listening on' within {START_TIMEOUT:?}:\n{}",
+                    server.logs.stderr()
+                )));
+            }
         }
     }
 
@@ -358,12 +415,54 @@ impl Server {
         self.wait_exit(STOP_TIMEOUT)
     }
 
+    /// SIGTERM, then waits up to `timeout` for the exit and returns its
+    /// status; if it does not exit, SIGKILLs it and says so. A server that
+    /// has already exited returns at once.
+    pub fn try_stop(&mut self, timeout: Duration) -> Result<ExitStatus, SetupError> {
+        let Some(child) = self.child.as_ref() else {
+            return Err(SetupError(format!("{} is not running", self.name)));
+        };
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map_err(|e| SetupError(format!("cannot run kill -TERM: {e}")))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.poll()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                if let Some(mut child) = self.child.take() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                return Err(SetupError(format!(
+                    "{} did not stop within {timeout:?} of SIGTERM",
+                    self.name
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The exit status if the server has exited (it is then no longer running).
     fn try_wait(&mut self) -> Option<ExitStatus> {
-        let child = self.child.as_mut().expect("the server is running");
-        let status = child.try_wait().expect("poll the server")?;
-        self.child = None;
-        Some(status)
+        self.poll().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The exit status if the server has exited (it is then no longer
+    /// running); `None` while it runs.
+    fn poll(&mut self) -> Result<Option<ExitStatus>, SetupError> {
+        let Some(child) = self.child.as_mut() else {
+            return Err(SetupError(format!("{} is not running", self.name)));
+        };
+        let status = child
+            .try_wait()
+            .map_err(|e| SetupError(format!("cannot poll {}: {e}", self.name)))?;
+        if status.is_some() {
+            self.child = None;
+        }
+        Ok(status)
     }
 }
 

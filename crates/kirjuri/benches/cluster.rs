@@ -25,24 +25,27 @@
 //! PostgreSQL cluster of our own (`scripts/pg start --dir …`, without
 //! `--fast`: fsync on, as a default installation) and a single-node Garage
 //! (`scripts/garage start … --fsync`, so it fsyncs like the local folder,
-//! which always does). All live in one folder under `CARGO_TARGET_TMPDIR`,
-//! stopped and removed at the end whatever happens.
+//! which always does), all started through `kirjuri-testkit`. All live in
+//! one folder under `CARGO_TARGET_TMPDIR`, stopped and removed at the end
+//! whatever happens. A node's log is captured in memory and shown if it
+//! fails to start.
 //!
 //! Run: `cargo bench -p kirjuri --bench cluster`. Not a test: no target is
 //! asserted; errors alone make the exit status non-zero.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use kirjuri_core::wav::{Encoding, synth};
-use sqlx::Connection;
+use kirjuri_testkit::garage::{Garage, OwnGarage};
+use kirjuri_testkit::postgres::OwnPostgres;
+use kirjuri_testkit::server::{Kirjuri, Logs, Server};
 
 const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
 const RECORDINGS_ENV: &str = "KIRJURI_BENCH_CLUSTER_RECORDINGS";
@@ -118,8 +121,8 @@ async fn run() -> Result<()> {
     );
 
     // Dropped before `dir`: stops the servers, then the folder goes.
-    let postgres = Postgres::start(&root.join("pg"))?;
-    let garage = Garage::start(&root.join("garage"))?;
+    let postgres = OwnPostgres::start(&root.join("pg"))?;
+    let garage = OwnGarage::start(&root.join("garage"), &["--fsync"])?;
     let mut results = Vec::new();
 
     // 1. The embedded default.
@@ -127,16 +130,16 @@ async fn run() -> Result<()> {
         let data = root.join("embedded");
         let setup = Setup::embedded(&data);
         let token = setup.accounts()?;
-        let node = setup.serve(&root, "embedded")?;
+        let node = setup.serve("embedded")?;
         let pids = Pids {
-            nodes: vec![node.pid()],
+            nodes: vec![node.0.pid()],
             postgres: None,
             garage: None,
         };
         results.push(
             drive(
                 "embedded (SQLite + local folder)",
-                std::slice::from_ref(&node.base),
+                &[node.0.address().to_owned()],
                 &token,
                 &wav,
                 &sha,
@@ -151,22 +154,25 @@ async fn run() -> Result<()> {
     // 2. and 3. One and two nodes on PostgreSQL + Garage.
     for nodes in [1usize, 2] {
         let name = format!("cluster{nodes}");
-        let url = postgres.fresh_database(&name).await?;
+        let url = postgres.create_database(&name).await?;
         let folder = root.join(&name);
         let configs: Vec<Setup> = (0..nodes)
-            .map(|n| Setup::node(&folder, n, &url, &garage, &name))
+            .map(|n| Setup::node(&folder, n, &url, &garage.garage, &name))
             .collect::<Result<_>>()?;
         let token = configs.first().context("no node")?.accounts()?;
         let mut servers = Vec::new();
         for (n, setup) in configs.iter().enumerate() {
-            servers.push(setup.serve(&folder, &format!("node{n}"))?);
+            servers.push(setup.serve(&format!("node{n}"))?);
         }
         let pids = Pids {
-            nodes: servers.iter().map(Node::pid).collect(),
-            postgres: Some(postgres.data.clone()),
+            nodes: servers.iter().map(|node| node.0.pid()).collect(),
+            postgres: Some(postgres.data_dir()),
             garage: Some(garage.pid),
         };
-        let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+        let bases: Vec<String> = servers
+            .iter()
+            .map(|node| node.0.address().to_owned())
+            .collect();
         let label = if nodes == 1 {
             "1 node, PostgreSQL + Garage".to_owned()
         } else {
@@ -188,122 +194,19 @@ async fn run() -> Result<()> {
 
 // --- the servers --------------------------------------------------------
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A PostgreSQL cluster of the bench's own (durable), stopped on drop.
-struct Postgres {
-    dir: PathBuf,
-    /// Its data folder (`postmaster.pid` names the server process).
-    data: PathBuf,
-    url: String,
-}
-
-impl Postgres {
-    fn start(dir: &Path) -> Result<Postgres> {
-        let output = Command::new(workspace().join("scripts/pg"))
-            .args(["start", "--dir"])
-            .arg(dir)
-            .output()
-            .context("running scripts/pg")?;
-        ensure!(
-            output.status.success(),
-            "scripts/pg start failed (is PostgreSQL installed?): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(Postgres {
-            dir: dir.to_owned(),
-            data: dir.join("data"),
-            url: String::from_utf8(output.stdout)?.trim().to_owned(),
-        })
-    }
-
-    async fn fresh_database(&self, name: &str) -> Result<String> {
-        let mut admin = sqlx::PgConnection::connect(&self.url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await?;
-        let (server, _) = self.url.rsplit_once('/').context("a URL with a database")?;
-        Ok(format!("{server}/{name}"))
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Command::new(workspace().join("scripts/pg"))
-            .args(["stop", "--dir"])
-            .arg(&self.dir)
-            .status();
-    }
-}
-
-/// A single-node Garage of the bench's own, fsyncing, stopped on drop.
-struct Garage {
-    dir: PathBuf,
-    pid: u32,
-    endpoint: String,
-    bucket: String,
-    access_key: String,
-    secret_key: String,
-}
-
-impl Garage {
-    fn start(dir: &Path) -> Result<Garage> {
-        let output = Command::new(workspace().join("scripts/garage"))
-            .arg("start")
-            .arg(dir)
-            .args(["--fsync", "--watch", &std::process::id().to_string()])
-            .output()
-            .context("running scripts/garage")?;
-        ensure!(
-            output.status.success(),
-            "scripts/garage start failed (cargo install garage --locked): {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let env = String::from_utf8(output.stdout)?;
-        let get = |name: &str| -> Result<String> {
-            env.lines()
-                .filter_map(|line| line.strip_prefix("export "))
-                .find_map(|line| line.strip_prefix(&format!("{name}=")))
-                .map(str::to_owned)
-                .with_context(|| format!("scripts/garage printed no {name}"))
-        };
-        let pid = fs::read_to_string(dir.join("garage.pid"))?
-            .trim()
-            .parse()
-            .context("garage.pid")?;
-        Ok(Garage {
-            dir: dir.to_owned(),
-            pid,
-            endpoint: get("KIRJURI_TEST_S3_ENDPOINT")?,
-            bucket: get("KIRJURI_TEST_S3_BUCKET")?,
-            access_key: get("KIRJURI_TEST_S3_ACCESS_KEY")?,
-            secret_key: get("KIRJURI_TEST_S3_SECRET_KEY")?,
-        })
-    }
-}
-
-impl Drop for Garage {
-    fn drop(&mut self) {
-        let _ = Command::new(workspace().join("scripts/garage"))
-            .arg("stop")
-            .arg(&self.dir)
-            .status();
-    }
-}
-
 /// How to run `kirjuri` for one node: its arguments and environment.
 struct Setup {
-    args: Vec<String>,
-    env: Vec<(String, String)>,
+    kirjuri: Kirjuri,
 }
 
 impl Setup {
+    fn kirjuri() -> Kirjuri {
+        Kirjuri::new(KIRJURI).env("KIRJURI_LOG", "warn")
+    }
+
     fn embedded(data: &Path) -> Setup {
         Setup {
-            args: vec!["--data".into(), data.display().to_string()],
-            env: Vec::new(),
+            kirjuri: Self::kirjuri().data(data),
         }
     }
 
@@ -341,107 +244,36 @@ country = "FI"
             ),
         )?;
         Ok(Setup {
-            args: vec!["--config".into(), config.display().to_string()],
-            env: vec![
-                ("KIRJURI_DATABASE__URL".into(), url.to_owned()),
-                ("AWS_ACCESS_KEY_ID".into(), garage.access_key.clone()),
-                ("AWS_SECRET_ACCESS_KEY".into(), garage.secret_key.clone()),
-            ],
+            kirjuri: Self::kirjuri()
+                .config(&config)
+                .env("KIRJURI_DATABASE__URL", url)
+                .envs(garage.aws_env()),
         })
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new(KIRJURI);
-        command
-            .env_remove("KIRJURI_DATA")
-            .env("KIRJURI_LOG", "warn")
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
-        command
     }
 
     /// The integration account and its token.
     fn accounts(&self) -> Result<String> {
-        let mut add = self
-            .command()
-            .args(["user", "add", "pbx", "--role", "integration"])
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let status = add.wait()?;
-        ensure!(status.success(), "kirjuri user add failed");
+        self.kirjuri
+            .try_run_ok(&["user", "add", "pbx", "--role", "integration"], None)?;
         let token = self
-            .command()
-            .args(["token", "create", "--user", "pbx"])
-            .args(&self.args)
-            .output()?;
-        ensure!(
-            token.status.success(),
-            "kirjuri token create failed: {}",
-            String::from_utf8_lossy(&token.stderr)
-        );
-        Ok(String::from_utf8(token.stdout)?.trim().to_owned())
+            .kirjuri
+            .try_run_ok(&["token", "create", "--user", "pbx"], None)?;
+        Ok(token.trim().to_owned())
     }
 
-    fn serve(&self, folder: &Path, name: &str) -> Result<Node> {
-        fs::create_dir_all(folder)?;
-        let log = fs::File::create(folder.join(format!("{name}.log")))?;
-        let mut child = self
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(&self.args)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()?;
-        let stdout = child.stdout.take().context("serve's stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            match lines.next() {
-                Some(line) => {
-                    if let Some(base) = line?.strip_prefix("listening on ") {
-                        break base.to_owned();
-                    }
-                }
-                None => {
-                    let _ = child.wait();
-                    bail!(
-                        "kirjuri serve ({name}) did not start; see {}",
-                        folder.join(format!("{name}.log")).display()
-                    );
-                }
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Ok(Node { child, base })
+    fn serve(&self, name: &str) -> Result<Node> {
+        let server = Server::try_start(&self.kirjuri, name, &[] as &[&str], Logs::default())?;
+        Ok(Node(server))
     }
 }
 
-/// A running `kirjuri serve`, stopped on drop.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Node {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
+/// A running `kirjuri serve`, stopped gracefully on drop (killed if it
+/// takes more than 10 s).
+struct Node(Server);
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.try_stop(Duration::from_secs(10));
     }
 }
 

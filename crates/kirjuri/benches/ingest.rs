@@ -27,17 +27,18 @@
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use kirjuri_core::wav::{Encoding, synth};
+use kirjuri_testkit::server::{self as testkit, Kirjuri, Logs};
 
 const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
 const MIB: u64 = 1 << 20;
@@ -146,8 +147,9 @@ fn run() -> Result<()> {
     );
 
     // --- accounts and tokens (the CLI, as an operator would) -------------
-    cli(
-        &data,
+    // (KIRJURI_BENCH_QUICK passes through: `kirjuri` ignores KIRJURI_BENCH…)
+    let kirjuri = Kirjuri::new(KIRJURI).data(&data);
+    kirjuri.try_run_ok(
         &[
             "user",
             "add",
@@ -158,8 +160,7 @@ fn run() -> Result<()> {
         ],
         Some("bench-pbx-password-1234567"),
     )?;
-    cli(
-        &data,
+    kirjuri.try_run_ok(
         &[
             "user",
             "add",
@@ -170,10 +171,12 @@ fn run() -> Result<()> {
         ],
         Some("bench-sanna-password-1234567"),
     )?;
-    let pbx = cli(&data, &["token", "create", "--user", "pbx"], None)?
+    let pbx = kirjuri
+        .try_run_ok(&["token", "create", "--user", "pbx"], None)?
         .trim()
         .to_owned();
-    let sanna = cli(&data, &["token", "create", "--user", "sanna"], None)?
+    let sanna = kirjuri
+        .try_run_ok(&["token", "create", "--user", "sanna"], None)?
         .trim()
         .to_owned();
     let pbx_header = root.join("pbx.header");
@@ -190,7 +193,7 @@ fn run() -> Result<()> {
         source.display()
     );
     let source_sha = write_wav(&source, sizes.ingest)?;
-    let server = Server::start(&data, &root)?;
+    let server = Server::start(&kirjuri, &root)?;
     let contacts: Vec<String> = (1..=ROUNDS + 1)
         .map(|n| create_contact(server.addr, &pbx, n))
         .collect::<Result<_>>()?;
@@ -362,7 +365,7 @@ fn run() -> Result<()> {
     let big = files.join("call-4gib.wav");
     println!("writing {} of WAV to {} …", human(sizes.big), big.display());
     let big_sha = write_wav(&big, sizes.big)?;
-    let server = Server::start(&data, &root)?;
+    let server = Server::start(&kirjuri, &root)?;
     let hwm_idle = server.status_kib("VmHWM")?;
     sync_all()?;
     let sampler = RssSampler::start(server.pid);
@@ -413,59 +416,35 @@ fn run() -> Result<()> {
 
 // --- the server and the command line ------------------------------------------
 
-/// A running `kirjuri serve`; killed on drop if not stopped.
+/// A running `kirjuri serve` (`kirjuri_testkit`'s, killed on drop if not
+/// stopped) and the pid file `scripts/bench` kills it by if this bench is
+/// itself killed.
 struct Server {
-    child: Option<Child>,
-    stdout: BufReader<ChildStdout>,
+    server: testkit::Server,
     addr: SocketAddr,
     pid: u32,
     pid_file: PathBuf,
 }
 
 impl Server {
-    fn start(data: &Path, root: &Path) -> Result<Self> {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(root.join("server.log"))?;
-        let mut child = Command::new(KIRJURI)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env_remove(QUICK_ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .context("starting kirjuri serve")?;
-        let pid = child.id();
+    fn start(kirjuri: &Kirjuri, root: &Path) -> Result<Self> {
+        let server =
+            testkit::Server::try_start(kirjuri, "kirjuri serve", &[] as &[&str], Logs::default())?;
+        let pid = server.pid();
         // scripts/bench kills this pid if the bench itself is killed.
         let pid_file = root.join(format!("server.{pid}.pid"));
         fs::write(&pid_file, format!("{pid}\n"))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut server = Self {
-            child: Some(child),
-            stdout: BufReader::new(stdout),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        let addr = server
+            .address()
+            .strip_prefix("http://")
+            .and_then(|addr| addr.parse().ok())
+            .with_context(|| format!("bad address {:?}", server.address()))?;
+        Ok(Self {
+            server,
+            addr,
             pid,
             pid_file,
-        };
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if server.stdout.read_line(&mut line)? == 0 {
-                bail!(
-                    "kirjuri serve exited before listening; see {}",
-                    root.join("server.log").display()
-                );
-            }
-            if let Some(url) = line.trim().strip_prefix("listening on http://") {
-                server.addr = url
-                    .parse()
-                    .with_context(|| format!("bad address in {line:?}"))?;
-                break;
-            }
-        }
-        Ok(server)
+        })
     }
 
     /// A `kB` field of `/proc/<pid>/status`, e.g. `VmHWM`.
@@ -488,62 +467,18 @@ impl Server {
         Ok((ticks(11)? + ticks(12)?) / clock_ticks())
     }
 
-    /// SIGTERM, then wait for the graceful exit.
+    /// SIGTERM, then wait (up to 30 s) for the graceful exit.
     fn stop(mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()?;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait()?.is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    bail!("kirjuri serve did not stop within 30 s of SIGTERM");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = fs::remove_file(&self.pid_file);
+        self.server.try_stop(Duration::from_secs(30))?;
         Ok(())
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // The server itself is killed as `self.server` drops, after this.
         let _ = fs::remove_file(&self.pid_file);
     }
-}
-
-/// Runs a `kirjuri` subcommand on `data` and returns its stdout.
-fn cli(data: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    let mut child = Command::new(KIRJURI)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove(QUICK_ENV)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting kirjuri {}", args.join(" ")))?;
-    let mut input = child.stdin.take().context("no stdin")?;
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes())?;
-    }
-    drop(input);
-    let out = child.wait_with_output()?;
-    ensure!(
-        out.status.success(),
-        "kirjuri {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
 }
 
 fn create_contact(addr: SocketAddr, token: &str, n: usize) -> Result<String> {

@@ -9,12 +9,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use kirjuri_app::Kirjuri;
-use kirjuri_app::audit_chain::{self, AuditChain, CheckpointOutcome, VerifyReport};
+use kirjuri_app::audit_chain::{
+    self, AuditChain, CheckpointOutcome, LogVerification, VerifyReport,
+};
 
 /// `kirjuri audit …`.
 #[derive(Debug, Subcommand)]
@@ -61,40 +62,10 @@ async fn verify(
     witness: Option<PathBuf>,
     verifier_key: Option<String>,
 ) -> Result<ExitCode> {
-    let witness = match &witness {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("failed to read the checkpoint {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let origin = audit_chain::origin(
-        &app.store
-            .audit_log_id()
-            .await
-            .context("failed to read the audit log's identity")?,
-    );
-    // Verifying never creates a signing key: without one (and without
-    // --verifier-key) every checkpoint is reported as unverifiable.
-    let key_file = app.config.audit_key_file();
-    let verifier_key = match verifier_key {
-        Some(key) => Some(key),
-        None if key_file.exists() => Some(
-            AuditChain::for_app(app)
-                .await
-                .context("failed to open the audit signing key")?
-                .verifier_key(),
-        ),
-        None => None,
-    };
-    let report = audit_chain::verify(
-        Arc::clone(&app.store),
-        &origin,
-        verifier_key.as_deref(),
-        witness.as_deref(),
-    )
-    .await
-    .context("failed to verify the audit log")?;
+    let LogVerification {
+        report,
+        verifier_key,
+    } = audit_chain::verify_log(app, witness.as_deref(), verifier_key).await?;
     print_report(&report, verifier_key.as_deref());
     Ok(if report.is_intact() {
         ExitCode::SUCCESS

@@ -229,25 +229,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 },
         } => {
             let role: Role = role.parse().context("invalid --role")?;
-            let (password, generated) = if password_stdin {
+            if password_stdin {
                 let mut text = String::new();
                 std::io::stdin()
                     .read_to_string(&mut text)
                     .context("failed to read the password from stdin")?;
                 let password = text.strip_suffix('\n').unwrap_or(&text);
                 let password = password.strip_suffix('\r').unwrap_or(password);
-                (SecretString::from(password.to_owned()), false)
+                app.add_user(&name, role, &SecretString::from(password.to_owned()))
+                    .await?;
+                println!("created {role} account '{name}'");
             } else {
-                (kirjuri_app::auth::generate_password()?, true)
-            };
-            app.add_user(&name, role, &password).await?;
-            if generated {
+                let password = app.add_user_with_generated_password(&name, role).await?;
                 println!(
                     "created {role} account '{name}'; its password (shown only now): {}",
                     password.expose_secret()
                 );
-            } else {
-                println!("created {role} account '{name}'");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -284,10 +281,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
-    app.recover().await.context("start-up recovery failed")?;
-    let audit_chain = kirjuri_app::audit_chain::AuditChain::for_app(&app)
-        .await
-        .context("failed to open the audit signing key")?;
+    // Start-up recovery, then the checkpointer, periodic recovery and the
+    // purge job; stopping them after the last request has drained signs
+    // one more checkpoint, so a graceful stop leaves no event unsigned.
+    let jobs = app.start_jobs().await?;
+    let served = listen_and_serve(&app, demo).await;
+    jobs.stop().await;
+    app.close().await;
+    served?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Binds, fills a demo folder if asked, announces the address and serves
+/// until SIGTERM or SIGINT.
+async fn listen_and_serve(app: &Kirjuri, demo: bool) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(app.config.listen)
         .await
         .with_context(|| format!("failed to listen on {}", app.config.listen))?;
@@ -302,7 +310,7 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     let base_url = format!("{scheme}://{address}");
     let shutdown = shutdown_signal()?;
     if demo {
-        match kirjuri_app::demo::populate(&app, 24).await? {
+        match kirjuri_app::demo::populate(app, 24).await? {
             Some(demo) => print!("{}", demo.guide(&base_url)),
             None => println!("the data folder already holds contacts; --demo added nothing"),
         }
@@ -311,21 +319,8 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     std::io::stdout()
         .flush()
         .context("failed to write to stdout")?;
-    // Checkpoints are signed while serving and once more after the last
-    // request has drained, so a graceful stop leaves no event unsigned.
-    let checkpointer = kirjuri_app::audit_chain::start_checkpointer(audit_chain, &app);
-    // Cleans up after processes and nodes that died, one node at a time.
-    let recovery = app.start_recovery();
-    // Destroys what is past its deadline, every retention.purge_interval_seconds (RET-3).
-    let purge = kirjuri_app::purge::start_job(app.clone());
-    let served = kirjuri_web::http::serve(app.clone(), listener, shutdown).await;
-    recovery.stop().await;
-    purge.stop().await;
-    checkpointer.stop().await;
-    app.close().await;
-    served?;
-    tracing::info!("stopped");
-    Ok(ExitCode::SUCCESS)
+    kirjuri_web::http::serve(app.clone(), listener, shutdown).await?;
+    Ok(())
 }
 
 /// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are

@@ -9,21 +9,18 @@
 //! personal data. Exit 0 when every step succeeded; 1 when a step failed —
 //! after doing everything else it could; the next run retries.
 //!
-//! A real run holds the `purge` lease, so it waits for a purge already
-//! running elsewhere (`serve`'s background job, another node) to finish.
+//! A real run holds the `purge` lease (`kirjuri_app::purge::run_exclusive`),
+//! so it waits for a purge already running elsewhere (`serve`'s background
+//! job, another node) to finish.
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use kirjuri_app::Kirjuri;
-use kirjuri_app::purge::{DEFAULT_BATCH, PurgeLease, Purger};
-
-/// How long a real run waits for another purge to finish.
-const LEASE_PATIENCE: Duration = Duration::from_secs(600);
+use kirjuri_app::purge::{self, DEFAULT_BATCH, LEASE_PATIENCE};
 
 /// `kirjuri purge`.
 #[derive(Debug, Args)]
@@ -40,41 +37,18 @@ pub struct PurgeArgs {
 
 /// Runs `purge`.
 pub async fn run(app: &Kirjuri, args: PurgeArgs) -> Result<ExitCode> {
-    let lease = if args.dry_run {
-        None
-    } else {
-        let lease = PurgeLease::acquire(app, LEASE_PATIENCE)
-            .await
-            .context("failed to take the purge lease")?;
-        match lease {
-            Some(lease) => Some(lease),
-            None => anyhow::bail!(
-                "another purge has been running for {} s; try again later",
-                LEASE_PATIENCE.as_secs()
-            ),
-        }
-    };
     // Items are printed as they go, buffered: a million lines must not cost
     // a million writes.
     let out = Mutex::new(BufWriter::new(std::io::stdout()));
     let write_failed = std::sync::atomic::AtomicBool::new(false);
-    let mut purger = Purger::new(app)
-        .dry_run(args.dry_run)
-        .batch(args.batch)
-        .on_item(|item| {
-            if let Ok(mut out) = out.lock()
-                && writeln!(out, "{}", item.line()).is_err()
-            {
-                write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        });
-    if let Some(lease) = &lease {
-        purger = purger.pacer(lease);
-    }
-    let report = purger.run().await;
-    if let Some(lease) = lease {
-        lease.release().await;
-    }
+    let report = purge::run_exclusive(app, args.dry_run, args.batch, LEASE_PATIENCE, |item| {
+        if let Ok(mut out) = out.lock()
+            && writeln!(out, "{}", item.line()).is_err()
+        {
+            write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    })
+    .await?;
     let mut out = out
         .into_inner()
         .map_err(|_| anyhow::anyhow!("the output lock was poisoned"))?;

@@ -56,7 +56,8 @@
 //!
 //! **Layout.** This file holds what the writer and verifier share (origin,
 //! leaf hash, stored frontier, note check); `writer.rs` signs, `verify.rs`
-//! checks, `findings.rs` names what is wrong.
+//! checks, `verify_log.rs` picks the witness and key for `kirjuri audit
+//! verify`, `findings.rs` names what is wrong.
 //!
 //! Not here: the leaf encoding (core), the tree, its proofs and the streaming
 //! [`ProofBuilder`] (`kirjuri_core::merkle`), the note format and Ed25519
@@ -73,12 +74,14 @@ use kirjuri_vault::{Checkpoint, verify_signed};
 
 mod findings;
 mod verify;
+mod verify_log;
 mod writer;
 
 pub use findings::Finding;
 /// The streaming consistency-proof builder, now in core (pure maths).
 pub use kirjuri_core::merkle::ProofBuilder;
 pub use verify::{VerifyReport, verify};
+pub use verify_log::{LogVerification, VerifyLogError, verify_log};
 pub use writer::{
     AuditChain, CheckpointOutcome, CheckpointPolicy, run_checkpointer, start_checkpointer,
 };

@@ -269,6 +269,18 @@ impl Kirjuri {
         self.add_user_as(None, name, role, password).await
     }
 
+    /// Creates a personal account with a generated password, returned to be
+    /// shown once (`kirjuri user add` without `--password-stdin`).
+    pub async fn add_user_with_generated_password(
+        &self,
+        name: &str,
+        role: Role,
+    ) -> Result<SecretString> {
+        let password = generate_password()?;
+        self.add_user(name, role, &password).await?;
+        Ok(password)
+    }
+
     /// Creates an account on behalf of `acting`.
     pub async fn add_user_as(
         &self,

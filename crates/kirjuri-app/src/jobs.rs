@@ -1,0 +1,47 @@
+//! What `serve` runs beside the web layer, started with one call
+//! ([`Kirjuri::start_jobs`]): start-up recovery, then the audit checkpointer
+//! (AUD-2), periodic recovery under the `recover` lease, and the purge job
+//! (RET-3), all behind one [`Background`] handle whose `stop` ends them in
+//! order — the checkpointer last, so a graceful stop leaves no event
+//! unsigned.
+//!
+//! Not here: what each job does (`audit_chain`, `app`, `purge`), listening
+//! and serving (`kirjuri_web::http::serve`).
+
+use crate::app::Background;
+use crate::audit_chain::{AuditChain, start_checkpointer};
+use crate::{Kirjuri, purge};
+
+/// Why [`Kirjuri::start_jobs`] started nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StartJobsError {
+    /// Cleaning up after processes and nodes that died failed.
+    #[error("start-up recovery failed")]
+    Recovery(#[source] crate::Error),
+    /// The audit signing key could not be opened (or created).
+    #[error("failed to open the audit signing key")]
+    SigningKey(#[source] crate::Error),
+}
+
+impl Kirjuri {
+    /// Runs start-up recovery, then starts `serve`'s background jobs: the
+    /// checkpointer (signing while serving and once more when stopped),
+    /// periodic recovery, and the purge every
+    /// `retention.purge_interval_seconds`. Stopping the handle stops them
+    /// (recovery, purge, then the checkpointer); dropping it aborts them.
+    pub async fn start_jobs(&self) -> Result<Background, StartJobsError> {
+        self.recover().await.map_err(StartJobsError::Recovery)?;
+        let chain = AuditChain::for_app(self)
+            .await
+            .map_err(StartJobsError::SigningKey)?;
+        let checkpointer = start_checkpointer(chain, self);
+        let recovery = self.start_recovery();
+        let purge = purge::start_job(self.clone());
+        Ok(Background::spawn(move |stop| async move {
+            stop.cancelled().await;
+            recovery.stop().await;
+            purge.stop().await;
+            checkpointer.stop().await;
+        }))
+    }
+}
