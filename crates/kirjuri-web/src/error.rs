@@ -28,8 +28,13 @@ where
     }
 }
 
-/// The status an application error is answered with.
+/// The status an application error is answered with: 500 for every error
+/// that is the operator's (the application decides which, in
+/// `Error::is_callers`), a precise 4xx (or 503) for the caller's.
 pub fn status(error: &Error) -> StatusCode {
+    if !error.is_callers() {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
     match error {
         Error::BadRequest { .. } | Error::BodyRead => StatusCode::BAD_REQUEST,
         Error::Wav(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -45,21 +50,9 @@ pub fn status(error: &Error) -> StatusCode {
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-        Error::Integrity(_)
-        | Error::Vault(_)
-        | Error::Store(_)
-        | Error::Internal(_)
-        | Error::Config { .. }
-        | Error::Io { .. }
-        | Error::Join { .. }
-        | Error::Encode { .. }
-        | Error::Decode { .. }
-        | Error::Damaged(_)
-        | Error::PasswordHash(_)
-        | Error::StoreOpen { .. }
-        | Error::Other { .. }
-        | Error::File(_)
-        | Error::AuditChain(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // A caller's error with no status of its own yet: say so loudly
+        // rather than guess a 4xx.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
