@@ -33,7 +33,7 @@
 //!   client reads the refusal instead of meeting a reset. Nothing is kept:
 //!   the bytes go through one fixed buffer per lingering connection.
 //! - **Accept errors** (out of file descriptors and the like) back off from
-//!   10 ms up to 1 s instead of spinning; one line is logged per streak.
+//!   10 ms up to 1 s instead of spinning; a warning is logged at most once a minute.
 //! - **Shutdown.** The listener closes, idle connections close at once, and
 //!   requests in flight (uploads included) finish before [`run`] returns.
 
@@ -100,8 +100,9 @@ const EVICT_RETRY: Duration = Duration::from_millis(100);
 /// dropped at once.
 const CLOSE_GRACE: Duration = Duration::from_millis(100);
 
-/// Warn that the cap is reached at most this often.
-const CAP_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+/// Warn about the same trouble (the cap reached, `accept` failing) at most
+/// this often.
+const WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How long closing our side of a finished connection may take (a TLS
 /// close_notify to a client that reads nothing).
@@ -292,6 +293,7 @@ pub async fn run(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut backoff = MIN_BACKOFF;
     let mut last_cap_warning: Option<Instant> = None;
+    let mut last_accept_warning: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
@@ -305,8 +307,12 @@ pub async fn run(
             // The client gave up before we got to it: nothing to back off from.
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
-                if backoff == MIN_BACKOFF {
+                // One line per minute at most: while descriptors run out, a
+                // freed one lets a single accept through and the next fails
+                // again, so "once per streak" would still flood the log.
+                if last_accept_warning.is_none_or(|at| at.elapsed() >= WARNING_INTERVAL) {
                     tracing::warn!(error = %e, "accept failed; backing off");
+                    last_accept_warning = Some(Instant::now());
                 }
                 tokio::select! {
                     () = &mut shutdown => break,
@@ -319,7 +325,7 @@ pub async fn run(
         let permit = match Arc::clone(&slots).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                if last_cap_warning.is_none_or(|at| at.elapsed() >= CAP_WARNING_INTERVAL) {
+                if last_cap_warning.is_none_or(|at| at.elapsed() >= WARNING_INTERVAL) {
                     tracing::warn!(
                         max_connections = limits.max_connections,
                         "connection limit reached; closing the oldest idle connections"

@@ -416,7 +416,7 @@ async fn out_of_file_descriptors_the_accept_loop_backs_off_and_recovers() {
     drop(clients);
 
     // Assert: no spinning (a busy accept loop burns a whole core), one log
-    // line for the streak, and service resumes once descriptors free up.
+    // line a minute at most, and service resumes once descriptors free up.
     eprintln!("EMFILE: {cpu_spent:?} of CPU in 2 s out of file descriptors");
     assert!(
         cpu_spent < Duration::from_millis(500),
@@ -437,8 +437,9 @@ async fn out_of_file_descriptors_the_accept_loop_backs_off_and_recovers() {
     };
     assert!(healthy, "/healthz did not recover:\n{}", app.stderr());
     let warnings = app.stderr().matches("accept failed").count();
-    assert!(
-        (1..=3).contains(&warnings),
+    assert_eq!(
+        warnings,
+        1,
         "{warnings} 'accept failed' lines:\n{}",
         app.stderr()
     );
