@@ -264,6 +264,12 @@ impl From<kirjuri_vault::Error> for Error {
 
 impl From<kirjuri_core::Error> for Error {
     fn from(e: kirjuri_core::Error) -> Self {
+        if let kirjuri_core::Error::Refused { code, reason } = e {
+            return Error::Conflict {
+                code,
+                message: reason.to_owned(),
+            };
+        }
         let code = match &e {
             kirjuri_core::Error::InvalidIdentifier { .. } => "invalid_identifier",
             kirjuri_core::Error::InvalidContact(_) => "invalid_contact",

@@ -26,6 +26,14 @@ pub enum Error {
         value: u64,
         size: u64,
     },
+    /// A domain rule refused an operation on a valid request (e.g. a second
+    /// extension of a data-subject request's deadline). `code` is stable
+    /// for clients; `reason` says which rule, in plain words.
+    #[error("{reason}")]
+    Refused {
+        code: &'static str,
+        reason: &'static str,
+    },
 }
 
 /// Result alias for the core crate.

@@ -1,5 +1,6 @@
 //! Kirjuri's domain layer: contacts, identifiers, roles, purposes, the access
-//! decision, retention arithmetic and the streaming WAV validator.
+//! decision, retention arithmetic, the Finnish calendar and a data-subject
+//! request's deadline, and the streaming WAV validator.
 //!
 //! Invariant: this crate does no I/O. It reads no clock (time comes in through
 //! [`clock::Clock`]), opens no file and no socket, so every rule here is testable
@@ -7,8 +8,10 @@
 
 pub mod access;
 pub mod audit;
+pub mod calendar;
 pub mod clock;
 pub mod contact;
+pub mod deadline;
 pub mod email;
 pub mod error;
 pub mod hetu;
