@@ -22,10 +22,12 @@ pub mod name;
 pub mod phone;
 pub mod property_id;
 pub mod purpose;
+pub mod request;
 pub mod retention;
 pub mod role;
 pub mod ticket;
 pub mod username;
 pub mod wav;
+pub mod wire;
 
 pub use error::{Error, Result};
