@@ -14,6 +14,9 @@
 //!   starts only once its identity is proven well enough for every type it
 //!   carries: [`RequestState::apply`] refuses `start` otherwise.
 //!
+//! - **One-time codes.** [`try_code`] is the rule for a try: three tries,
+//!   then the code is gone; an expired code is gone too.
+//!
 //! Not here: storing requests, the deadline ([`crate::deadline`]), sending
 //! anything, or carrying out an erasure — those are the application's.
 
@@ -293,6 +296,46 @@ pub fn objection_purposes(kinds: &[RequestType], purposes: &[Purpose]) -> Result
     Ok(out)
 }
 
+/// How long a one-time code is valid, by default.
+pub const CODE_TTL_MINUTES: i64 = 15;
+
+/// How many tries a one-time code has, by default.
+pub const CODE_TRIES: u32 = 3;
+
+/// What a try of a one-time code came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// The right code in time: the identifier is proven.
+    Accepted,
+    /// A wrong code with tries left.
+    Wrong { tries_left: u32 },
+    /// No tries left (now or before): the code is discarded, and even the
+    /// right one is refused.
+    Exhausted,
+    /// Too late: the code is discarded.
+    Expired,
+}
+
+/// The rule for one try of a one-time code: `tries_left` before this try,
+/// whether it is past `expires_at`, whether the code matched. The caller
+/// stores the outcome (new tries, or discards the code) in the same
+/// transaction that read it, so parallel tries cannot share a try.
+pub fn try_code(tries_left: u32, expired: bool, matched: bool) -> CodeOutcome {
+    if tries_left == 0 {
+        return CodeOutcome::Exhausted;
+    }
+    if expired {
+        return CodeOutcome::Expired;
+    }
+    if matched {
+        return CodeOutcome::Accepted;
+    }
+    match tries_left - 1 {
+        0 => CodeOutcome::Exhausted,
+        tries_left => CodeOutcome::Wrong { tries_left },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,5 +447,23 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn three_wrong_codes_discard_it_and_a_fourth_right_one_is_refused() {
+        let mut tries = CODE_TRIES;
+        for expected_left in [2, 1] {
+            assert_eq!(
+                try_code(tries, false, false),
+                CodeOutcome::Wrong {
+                    tries_left: expected_left
+                }
+            );
+            tries = expected_left;
+        }
+        assert_eq!(try_code(tries, false, false), CodeOutcome::Exhausted);
+        assert_eq!(try_code(0, false, true), CodeOutcome::Exhausted);
+        assert_eq!(try_code(CODE_TRIES, true, true), CodeOutcome::Expired);
+        assert_eq!(try_code(1, false, true), CodeOutcome::Accepted);
     }
 }

@@ -50,6 +50,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::blind::BlindIndexer;
 use crate::error::{Error, IoContext, Result};
 use crate::fsio::{self, parent_dir, sibling};
+use crate::otp::OneTimeCodes;
 
 /// Length of a data key and of a KEK: AES-256.
 pub const KEY_LEN: usize = 32;
@@ -155,6 +156,8 @@ pub struct Keyring {
     root_fingerprint: [u8; 32],
     /// Derived once from `root_secret`.
     blind: BlindIndexer,
+    /// Derived once from `root_secret`, under its own HKDF info.
+    codes: OneTimeCodes,
     /// Randomness for data keys and wrap nonces.
     rng: SystemRandom,
 }
@@ -219,11 +222,13 @@ impl Keyring {
     fn from_doc(path: &Path, doc: KeyFileDoc, rng: SystemRandom) -> Result<Keyring> {
         let set = doc.kek_set(path)?;
         let blind = BlindIndexer::derive(&doc.blind_index_root.0)?;
+        let codes = OneTimeCodes::derive(&doc.blind_index_root.0)?;
         Ok(Keyring {
             path: path.to_owned(),
             keks: RwLock::new(Arc::new(set)),
             root_fingerprint: doc.root_fingerprint(),
             blind,
+            codes,
             rng,
         })
     }
@@ -419,6 +424,11 @@ impl Keyring {
     /// The blind indexer keyed from this keyring's root secret.
     pub fn blind_indexer(&self) -> &BlindIndexer {
         &self.blind
+    }
+
+    /// The one-time codes keyed from this keyring's root secret.
+    pub fn one_time_codes(&self) -> &OneTimeCodes {
+        &self.codes
     }
 
     fn check_root(&self, path: &Path, doc: &KeyFileDoc) -> Result<()> {

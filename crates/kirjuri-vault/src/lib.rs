@@ -9,6 +9,8 @@
 //! - [`blind`] — keyed HMAC blind indexes for exact-match lookup (SEC-1).
 //! - [`checkpoint`] — Ed25519-signed C2SP checkpoints of the audit log's
 //!   Merkle tree, for `audit verify` and outside witnesses (AUD-2).
+//! - [`otp`] — one-time codes for proving a data-subject requester holds
+//!   an address, stored only as keyed hashes (DSR-2).
 //! - [`fsio`] — local-filesystem helpers: directory fsync, owner-only and
 //!   atomic file writes, the blocking-pool wrapper.
 //! - [`objects`] — the [`ObjectStore`] trait and the [`LocalFolder`] backend;
@@ -30,6 +32,7 @@ pub mod error;
 pub mod fsio;
 pub mod keyring;
 pub mod objects;
+pub mod otp;
 pub mod s3;
 pub mod stream;
 
@@ -38,6 +41,7 @@ pub use checkpoint::{AuditSigner, Checkpoint, verify_signed};
 pub use error::{Error, Result};
 pub use keyring::{DataKey, KeyUnwrap, KeyWrap, Keyring};
 pub use objects::{LocalFolder, ObjectStore, ObjectWriter};
+pub use otp::{OneTimeCodes, SecretCode};
 pub use s3::{S3Config, S3Credentials, S3Store};
 pub use stream::{
     HEADER_LEN, ReadPlan, SEGMENT_LEN, StreamOpener, StreamSealer, TAG_LEN, open_to_vec,
