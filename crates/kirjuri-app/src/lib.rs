@@ -5,7 +5,9 @@
 //! background jobs started in one call (`jobs`), the audit log
 //! and its signed checkpoints (`audit`, `audit_chain`), the erasure ledger
 //! (`ledger`), backup and restore (`backup`), batch import (`import`),
-//! moving an embedded register to PostgreSQL and S3 (`migrate`) and demo
+//! moving an embedded register to PostgreSQL and S3 (`migrate`), signed ZIP
+//! packages of personal data for the data subject or an authority
+//! (`package`) and demo
 //! data (`demo`). The web
 //! layer (`kirjuri-web`) and the command line (`kirjuri`) each call into it.
 //!
@@ -29,6 +31,7 @@ pub mod intake;
 pub mod jobs;
 pub mod ledger;
 pub mod migrate;
+pub mod package;
 pub mod purge;
 pub mod read;
 pub mod retention;
