@@ -7,7 +7,7 @@
 //! (`ledger`), backup and restore (`backup`), batch import (`import`),
 //! moving an embedded register to PostgreSQL and S3 (`migrate`), signed ZIP
 //! packages of personal data for the data subject or an authority
-//! (`package`) and demo
+//! (`package`), signed erasure receipts (`receipt`) and demo
 //! data (`demo`). The web
 //! layer (`kirjuri-web`) and the command line (`kirjuri`) each call into it.
 //!
@@ -34,6 +34,7 @@ pub mod migrate;
 pub mod package;
 pub mod purge;
 pub mod read;
+pub mod receipt;
 pub mod retention;
 pub mod session;
 

@@ -36,7 +36,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::AsyncWriteExt as _;
 use kirjuri_vault::AuditSigner;
-use kirjuri_vault::checkpoint::{verifier_public_key, verify_bytes};
+use kirjuri_vault::checkpoint::{verifier_public_key, verify_document};
 use ring::digest::{Context, SHA256, digest};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -186,7 +186,7 @@ impl<W: AsyncWrite + Unpin> PackageWriter<W> {
         })?;
         let signature = SignatureFile {
             key: signer.verifier_key(),
-            sig: BASE64.encode(signer.sign_bytes(&signed_message(&text))),
+            sig: BASE64.encode(signer.sign_document(SIGNED_PREFIX, &text)),
         };
         let signature = serde_json::to_vec(&signature).map_err(|source| Error::Encode {
             what: "a package signature",
@@ -236,13 +236,6 @@ fn check_path(path: &str) -> Result<()> {
     }
 }
 
-/// What the signature covers: the prefix and the manifest's digest.
-fn signed_message(manifest: &[u8]) -> Vec<u8> {
-    let mut message = SIGNED_PREFIX.to_vec();
-    message.extend_from_slice(digest(&SHA256, manifest).as_ref());
-    message
-}
-
 fn zip_error(e: async_zip::error::ZipError) -> Error {
     Error::Other {
         step: "write a ZIP package",
@@ -271,7 +264,7 @@ pub fn verify(entries: &[(String, Vec<u8>)], verifier_key: &str) -> Result<Manif
     let sig = BASE64
         .decode(signature.sig.as_bytes())
         .map_err(|_| damaged("the signature is not base64"))?;
-    verify_bytes(&key, &signed_message(text), &sig)
+    verify_document(&key, SIGNED_PREFIX, text, &sig)
         .map_err(|_| damaged("the manifest's signature does not verify with this key"))?;
     let manifest: Manifest =
         serde_json::from_slice(text).map_err(|_| damaged("unreadable manifest.json"))?;
