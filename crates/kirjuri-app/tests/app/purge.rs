@@ -19,11 +19,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use kirjuri_app::audit::to_row;
-use kirjuri_app::purge::{LEASE_JOB, PurgeItem, PurgeLease, Purger};
+use kirjuri_app::purge::{
+    ExclusiveRunError, LEASE_JOB, PurgeItem, PurgeLease, Purger, run_exclusive,
+};
 use kirjuri_app::{Config, Error, Kirjuri};
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::clock::{Clock, FixedClock};
@@ -169,6 +172,23 @@ impl Fixture {
         }
     }
 
+    /// Asserts each of `objects` is intact ([`Self::assert_intact`]).
+    async fn assert_all_intact(&self, objects: &[ObjectRow]) {
+        for object in objects {
+            self.assert_intact(object).await;
+        }
+    }
+
+    /// A purge at `at` takes the call: each of its `objects`, and its
+    /// contact.
+    async fn assert_purges_all(&self, at: DateTime<Utc>, objects: &[ObjectRow]) {
+        let items = self.purge_at(at).await;
+        assert_eq!(items.len(), objects.len() + 1, "{items:?}");
+        for object in objects {
+            self.assert_gone(object).await;
+        }
+    }
+
     /// Asserts the object is gone: no row (no wrapped key), no file, a
     /// finished tombstone with its sha256, and a read answers "gone".
     async fn assert_gone(&self, object: &ObjectRow) {
@@ -297,9 +317,7 @@ async fn survives_until(f: &Fixture, started_at: &str, deadline: &str) {
         items.iter().all(|i| i.contact_id != contact),
         "nothing of the call made {started_at} goes before its deadline: {items:?}"
     );
-    for object in &objects {
-        f.assert_intact(object).await;
-    }
+    f.assert_all_intact(&objects).await;
 
     let items = f.purge_at(deadline + second()).await;
     let taken: BTreeSet<Uuid> = items
@@ -447,17 +465,11 @@ async fn a_held_recording_survives_and_goes_on_the_first_purge_after_its_hold_is
     // it stay, and so does the contact.
     let items = f.purge_at(deadline + Duration::days(200)).await;
     assert!(items.is_empty(), "{items:?}");
-    for object in &objects {
-        f.assert_intact(object).await;
-    }
+    f.assert_all_intact(&objects).await;
 
     let lifted_at = deadline + Duration::days(201);
     f.lift_hold(hold, lifted_at).await;
-    let items = f.purge_at(lifted_at + second()).await;
-    assert_eq!(items.len(), objects.len() + 1, "{items:?}");
-    for object in &objects {
-        f.assert_gone(object).await;
-    }
+    f.assert_purges_all(lifted_at + second(), &objects).await;
 }
 
 #[tokio::test]
@@ -479,14 +491,8 @@ async fn a_held_contact_survives_until_its_hold_expires() {
     assert!(f.purge_at(deadline + second()).await.is_empty());
     // At the very instant it expires the hold no longer keeps anything.
     assert!(f.purge_at(expires_at - second()).await.is_empty());
-    for object in &objects {
-        f.assert_intact(object).await;
-    }
-    let items = f.purge_at(expires_at).await;
-    assert_eq!(items.len(), objects.len() + 1, "{items:?}");
-    for object in &objects {
-        f.assert_gone(object).await;
-    }
+    f.assert_all_intact(&objects).await;
+    f.assert_purges_all(expires_at, &objects).await;
 }
 
 // ---- copies, dry runs, interrupted runs ------------------------------------------
@@ -692,6 +698,40 @@ async fn one_purge_at_a_time_and_a_dead_holders_lease_is_taken_over() {
         PurgeLease::try_acquire(&f.app).await.unwrap().is_some(),
         "the dead holder's lease is taken over"
     );
+}
+
+#[tokio::test]
+async fn an_exclusive_run_refuses_while_another_holds_the_lease() {
+    let f = fixture().await;
+    let (_, objects) = f.call_with_recording("2026-03-02T10:00:00+02:00").await;
+    let other = Kirjuri::open((*f.app.config).clone(), f.clock.clone())
+        .await
+        .unwrap();
+    let held = PurgeLease::try_acquire(&other)
+        .await
+        .unwrap()
+        .expect("free");
+    f.clock.set(recording(&objects).retain_until + second());
+
+    let patience = StdDuration::from_millis(50);
+    let busy = run_exclusive(&f.app, false, 100, patience, |_| {}).await;
+    assert!(
+        matches!(busy, Err(ExclusiveRunError::Busy { patience: p }) if p == patience),
+        "{busy:?}"
+    );
+    // Nothing was purged, and a dry run needs no lease.
+    f.assert_all_intact(&objects).await;
+    let dry = run_exclusive(&f.app, true, 100, patience, |_| {})
+        .await
+        .unwrap();
+    let due = recording(&objects).id;
+    assert!(
+        dry.items.iter().any(|i| i.id == *due.as_uuid()),
+        "the recording is due: {:?}",
+        dry.items
+    );
+    f.assert_all_intact(&objects).await;
+    held.release().await;
 }
 
 #[tokio::test]

@@ -117,6 +117,17 @@ async fn busy_log(app: &TestApp) -> [u64; 3] {
     sizes
 }
 
+/// A fresh app with a busy log whose guards are dropped and that the SQL
+/// `tamper` writes (given the checkpoints) then changes: the checkpoints,
+/// and the first problem `audit verify` names.
+async fn tampered(tamper: impl FnOnce([u64; 3]) -> String) -> ([u64; 3], String) {
+    let app = spawn_app().await;
+    let checkpoints = busy_log(&app).await;
+    drop_guards(&app);
+    app.sql(&tamper(checkpoints));
+    (checkpoints, assert_broken(&app, &[]))
+}
+
 /// Drops the triggers that guard the audit tables, as a tamperer would.
 fn drop_guards(app: &TestApp) {
     app.sql(
@@ -715,14 +726,13 @@ async fn audit_verify_passes_an_untouched_log_and_summarises_it() {
 
 #[tokio::test]
 async fn audit_verify_names_the_interval_of_an_altered_event() {
-    let app = spawn_app().await;
-    let [c1, c2, _] = busy_log(&app).await;
-    drop_guards(&app);
-    app.sql(&format!(
-        "UPDATE audit_events SET purpose = 'training' WHERE seq = {};",
-        c1 + 2
-    ));
-    let first = assert_broken(&app, &[]);
+    let ([c1, c2, _], first) = tampered(|[c1, _, _]| {
+        format!(
+            "UPDATE audit_events SET purpose = 'training' WHERE seq = {};",
+            c1 + 2
+        )
+    })
+    .await;
     assert!(
         first.starts_with(&format!(
             "events {}..{c2} (between checkpoints {c1} and {c2}) changed",
@@ -734,14 +744,9 @@ async fn audit_verify_names_the_interval_of_an_altered_event() {
 
 #[tokio::test]
 async fn audit_verify_names_a_deleted_event_exactly() {
-    let app = spawn_app().await;
-    let [c1, _, _] = busy_log(&app).await;
-    drop_guards(&app);
-    app.sql(&format!("DELETE FROM audit_events WHERE seq = {};", c1 + 3));
-    assert_eq!(
-        assert_broken(&app, &[]),
-        format!("event {} missing (deleted)", c1 + 3)
-    );
+    let ([c1, _, _], first) =
+        tampered(|[c1, _, _]| format!("DELETE FROM audit_events WHERE seq = {};", c1 + 3)).await;
+    assert_eq!(first, format!("event {} missing (deleted)", c1 + 3));
 }
 
 #[tokio::test]
@@ -759,18 +764,17 @@ async fn audit_verify_detects_inserted_events() {
     );
 
     // …or in the middle, renumbering everything after it.
-    let app = spawn_app().await;
-    let [c1, c2, _] = busy_log(&app).await;
-    drop_guards(&app);
-    let k = c1 + 1;
-    app.sql(&format!(
-        "UPDATE audit_events SET seq = seq + 1000000 WHERE seq > {k}; \
-         UPDATE audit_events SET seq = seq - 999999 WHERE seq > 1000000; \
-         INSERT INTO audit_events (seq, at, actor, action, object, purpose, outcome, details) \
-         SELECT {k} + 1, at + 1, actor, action, object, purpose, outcome, details \
-         FROM audit_events WHERE seq = {k};"
-    ));
-    let first = assert_broken(&app, &[]);
+    let ([c1, c2, _], first) = tampered(|[c1, _, _]| {
+        let k = c1 + 1;
+        format!(
+            "UPDATE audit_events SET seq = seq + 1000000 WHERE seq > {k}; \
+             UPDATE audit_events SET seq = seq - 999999 WHERE seq > 1000000; \
+             INSERT INTO audit_events (seq, at, actor, action, object, purpose, outcome, details) \
+             SELECT {k} + 1, at + 1, actor, action, object, purpose, outcome, details \
+             FROM audit_events WHERE seq = {k};"
+        )
+    })
+    .await;
     assert!(
         first.starts_with(&format!("events {}..{c2} ", c1 + 1)),
         "{first}"
@@ -779,27 +783,25 @@ async fn audit_verify_detects_inserted_events() {
 
 #[tokio::test]
 async fn audit_verify_detects_reordered_events() {
-    let app = spawn_app().await;
-    let [c1, c2, _] = busy_log(&app).await;
-    drop_guards(&app);
-    let (a, b) = (c1 + 1, c1 + 4);
-    app.sql(&format!(
-        "UPDATE audit_events SET seq = -1 WHERE seq = {a}; \
-         UPDATE audit_events SET seq = {a} WHERE seq = {b}; \
-         UPDATE audit_events SET seq = {b} WHERE seq = -1;"
-    ));
-    let first = assert_broken(&app, &[]);
+    let ([c1, c2, _], first) = tampered(|[c1, _, _]| {
+        let (a, b) = (c1 + 1, c1 + 4);
+        format!(
+            "UPDATE audit_events SET seq = -1 WHERE seq = {a}; \
+             UPDATE audit_events SET seq = {a} WHERE seq = {b}; \
+             UPDATE audit_events SET seq = {b} WHERE seq = -1;"
+        )
+    })
+    .await;
+    let a = c1 + 1;
     assert!(first.starts_with(&format!("events {a}..{c2} ")), "{first}");
 }
 
 #[tokio::test]
 async fn audit_verify_detects_a_truncated_log() {
-    let app = spawn_app().await;
-    let [_, _, c3] = busy_log(&app).await;
-    drop_guards(&app);
-    app.sql(&format!("DELETE FROM audit_events WHERE seq > {};", c3 - 2));
+    let ([_, _, c3], first) =
+        tampered(|[_, _, c3]| format!("DELETE FROM audit_events WHERE seq > {};", c3 - 2)).await;
     assert_eq!(
-        assert_broken(&app, &[]),
+        first,
         format!(
             "the log is truncated: it ends at event {} but checkpoint {c3} signs {c3} events",
             c3 - 2

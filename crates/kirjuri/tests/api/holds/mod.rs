@@ -419,148 +419,108 @@ async fn bad_holds_are_refused_with_a_clear_4xx_and_nothing_is_stored() {
         body.as_object_mut().unwrap().remove(key);
         body
     };
-    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
+    let set = |key: &str, value: Value| to_vec(&with(key, value));
+    let no_id = "01890000-0000-7000-8000-000000000000";
+    let on_recording = {
+        let mut body = without("contact");
+        body["recording"] = json!(no_id);
+        to_vec(&body)
+    };
+    let on_phone = |phone: &str| {
+        let mut body = without("contact");
+        body["query"] = json!({"phone": phone, "from": "2026-01-01", "to": "2026-12-31"});
+        body["purpose"] = json!("legal_claim");
+        to_vec(&body)
+    };
+    let too_late = json!((today + Months::new(25)).to_string());
+    // Every one is a 400 with its own code.
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "no review date",
             to_vec(&without("review_by")),
-            StatusCode::BAD_REQUEST,
             "invalid_body",
         ),
         (
             "review more than 24 months ahead",
-            to_vec(&with(
-                "review_by",
-                json!((today + Months::new(25)).to_string()),
-            )),
-            StatusCode::BAD_REQUEST,
+            set("review_by", too_late),
             "invalid_review_date",
         ),
         (
             "review in the past",
-            to_vec(&with("review_by", json!("2020-01-01"))),
-            StatusCode::BAD_REQUEST,
+            set("review_by", json!("2020-01-01")),
             "invalid_review_date",
         ),
         (
             "review today",
-            to_vec(&with("review_by", json!(today.to_string()))),
-            StatusCode::BAD_REQUEST,
+            set("review_by", json!(today.to_string())),
             "invalid_review_date",
         ),
         (
             "review not a date",
-            to_vec(&with("review_by", json!("next spring"))),
-            StatusCode::BAD_REQUEST,
+            set("review_by", json!("next spring")),
             "invalid_date",
         ),
         (
             "unknown owner",
-            to_vec(&with("owner", json!("nobody"))),
-            StatusCode::BAD_REQUEST,
+            set("owner", json!("nobody")),
             "invalid_owner",
         ),
         (
             "an agent as owner",
-            to_vec(&with("owner", json!("aino"))),
-            StatusCode::BAD_REQUEST,
+            set("owner", json!("aino")),
             "invalid_owner",
         ),
         (
             "bad ground kind",
-            to_vec(&with("ground_kind", json!("hunch"))),
-            StatusCode::BAD_REQUEST,
+            set("ground_kind", json!("hunch")),
             "invalid_ground_kind",
         ),
-        (
-            "empty ground",
-            to_vec(&with("ground", json!("   "))),
-            StatusCode::BAD_REQUEST,
-            "invalid_text",
-        ),
+        ("empty ground", set("ground", json!("   ")), "invalid_text"),
         (
             "10 kB ground",
-            to_vec(&with("ground", json!("x".repeat(10_000)))),
-            StatusCode::BAD_REQUEST,
+            set("ground", json!("x".repeat(10_000))),
             "invalid_text",
         ),
         (
             "unknown JSON field",
-            to_vec(&with("note", json!("hello"))),
-            StatusCode::BAD_REQUEST,
+            set("note", json!("hello")),
             "invalid_body",
         ),
-        (
-            "malformed JSON",
-            b"{\"contact\": ".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
+        ("malformed JSON", b"{\"contact\": ".to_vec(), "invalid_body"),
         (
             "unknown contact id",
-            to_vec(&with(
-                "contact",
-                json!("01890000-0000-7000-8000-000000000000"),
-            )),
-            StatusCode::BAD_REQUEST,
+            set("contact", json!(no_id)),
             "unknown_target",
         ),
-        (
-            "unknown recording id",
-            to_vec(&{
-                let mut body = without("contact");
-                body["recording"] = json!("01890000-0000-7000-8000-000000000000");
-                body
-            }),
-            StatusCode::BAD_REQUEST,
-            "unknown_target",
-        ),
+        ("unknown recording id", on_recording, "unknown_target"),
         (
             "two targets",
-            to_vec(&with(
-                "recording",
-                json!("01890000-0000-7000-8000-000000000000"),
-            )),
-            StatusCode::BAD_REQUEST,
+            set("recording", json!(no_id)),
             "invalid_body",
         ),
         (
             "expiry in the past",
-            to_vec(&with("expires_at", json!("2020-01-01"))),
-            StatusCode::BAD_REQUEST,
+            set("expires_at", json!("2020-01-01")),
             "invalid_date",
         ),
         (
             "a query that matches nothing",
-            to_vec(&{
-                let mut body = without("contact");
-                body["query"] =
-                    json!({"phone": "040 000 0001", "from": "2026-01-01", "to": "2026-12-31"});
-                body["purpose"] = json!("legal_claim");
-                body
-            }),
-            StatusCode::BAD_REQUEST,
+            on_phone("040 000 0001"),
             "no_match",
         ),
         (
             "a query with a bad number",
-            to_vec(&{
-                let mut body = without("contact");
-                body["query"] =
-                    json!({"phone": "not a number", "from": "2026-01-01", "to": "2026-12-31"});
-                body["purpose"] = json!("legal_claim");
-                body
-            }),
-            StatusCode::BAD_REQUEST,
+            on_phone("not a number"),
             "invalid_identifier",
         ),
     ];
 
-    for (what, body, status, expected) in cases {
+    for (what, body, expected) in cases {
         // Act
         let response = post_raw(&app, &token, "/api/v1/holds", body).await;
 
         // Assert
-        let (code, message) = assert_error(response, status).await;
+        let (code, message) = assert_error(response, StatusCode::BAD_REQUEST).await;
         assert_eq!(code, expected, "{what}: {message}");
         assert!(
             !message.contains("xxxxxxxx"),
