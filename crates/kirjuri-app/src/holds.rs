@@ -342,6 +342,19 @@ pub struct DraftNames {
     pub expires_on: &'static str,
 }
 
+impl DraftNames {
+    /// The flags of `kirjuri hold add`.
+    pub const COMMAND_LINE: DraftNames = DraftNames {
+        contact: "--contact",
+        recording: "--recording",
+        phone: "--phone",
+        from: "--from",
+        to: "--to",
+        review_by: "--review",
+        expires_on: "--expires",
+    };
+}
+
 impl HoldDraft<'_> {
     /// The hold to place: the target first, then the ground's kind, the
     /// dates and the purpose, each refused (400) with the field's name as
@@ -877,16 +890,6 @@ impl Kirjuri {
 mod tests {
     use super::*;
 
-    const FLAGS: DraftNames = DraftNames {
-        contact: "--contact",
-        recording: "--recording",
-        phone: "--phone",
-        from: "--from",
-        to: "--to",
-        review_by: "--review",
-        expires_on: "--expires",
-    };
-
     fn draft(on: DraftTarget<'_>) -> HoldDraft<'_> {
         HoldDraft {
             on,
@@ -900,7 +903,7 @@ mod tests {
     }
 
     fn refusal(draft: HoldDraft<'_>) -> (&'static str, String) {
-        match draft.parse(&FLAGS) {
+        match draft.parse(&DraftNames::COMMAND_LINE) {
             Err(Error::BadRequest { code, message }) => (code, message),
             other => panic!("not refused: {other:?}"),
         }
@@ -911,7 +914,7 @@ mod tests {
         let contact = ContactId::new_v7();
         let id = contact.to_string();
         let hold = draft(DraftTarget::Contact(&format!(" {id} ")))
-            .parse(&FLAGS)
+            .parse(&DraftNames::COMMAND_LINE)
             .unwrap();
         assert_eq!(hold.on, HoldOn::Contact(contact));
         assert_eq!(hold.ground_kind, GroundKind::Case);
@@ -929,7 +932,7 @@ mod tests {
             from: "2026-01-01",
             to: "2026-12-31",
         })
-        .parse(&FLAGS)
+        .parse(&DraftNames::COMMAND_LINE)
         .unwrap();
         let HoldOn::Phone { phone, from, to } = phone.on else {
             panic!("not a phone hold");

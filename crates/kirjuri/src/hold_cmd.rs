@@ -90,17 +90,6 @@ pub struct AddArgs {
     pub expires: Option<String>,
 }
 
-/// The command line's names for a hold's fields, for refusals.
-const FLAG_NAMES: DraftNames = DraftNames {
-    contact: "--contact",
-    recording: "--recording",
-    phone: "--phone",
-    from: "--from",
-    to: "--to",
-    review_by: "--review",
-    expires_on: "--expires",
-};
-
 impl AddArgs {
     fn into_new_hold(self) -> kirjuri_app::Result<NewHold> {
         // clap lets exactly one target through.
@@ -126,7 +115,7 @@ impl AddArgs {
             // as a search for that purpose, without an actor.
             purpose: Some(Purpose::LegalClaim.as_str()),
         }
-        .parse(&FLAG_NAMES)
+        .parse(&DraftNames::COMMAND_LINE)
     }
 }
 

@@ -55,13 +55,13 @@ pub(super) async fn replay(
         let (contacts, objects_erased): (Vec<&LedgerEntry>, Vec<&LedgerEntry>) =
             block.entries.iter().partition(|e| e.is_contact());
 
-        let ids = ids_of(&objects_erased, ObjectId::from_uuid);
-        let existing = store.existing_objects(&ids).await?;
+        let object_ids = ids_of(&objects_erased, ObjectId::from_uuid);
+        let existing = store.existing_objects(&object_ids).await?;
         let shreds = shreds_of(
             &objects_erased,
             ObjectId::from_uuid,
             existing,
-            |entry, id, until| object_shred(entry, id, until, block.seq, now),
+            |e, id, until| object_shred(e, id, until, block.seq, now),
         );
         if !shreds.is_empty() {
             let destroyed = store.shred_objects(&shreds, ShredMode::Forced).await?;
@@ -75,15 +75,11 @@ pub(super) async fn replay(
             counts.objects_shredded += destroyed.len() as u64;
         }
 
-        let unerased = store
-            .unerased_contacts(&ids_of(&contacts, ContactId::from_uuid))
-            .await?;
-        let shreds = shreds_of(
-            &contacts,
-            ContactId::from_uuid,
-            unerased,
-            |entry, id, until| contact_shred(entry, id, until, block.seq, now),
-        );
+        let contact_ids = ids_of(&contacts, ContactId::from_uuid);
+        let unerased = store.unerased_contacts(&contact_ids).await?;
+        let shreds = shreds_of(&contacts, ContactId::from_uuid, unerased, |e, id, until| {
+            contact_shred(e, id, until, block.seq, now)
+        });
         if !shreds.is_empty() {
             let erased = store.erase_contacts(&shreds, ShredMode::Forced).await?;
             counts.contacts_erased += erased.len() as u64;

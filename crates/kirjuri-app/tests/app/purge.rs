@@ -172,6 +172,14 @@ impl Fixture {
         }
     }
 
+    /// Another instance on the same data folder and clock, as a second
+    /// process would be.
+    async fn second_instance(&self) -> Kirjuri {
+        Kirjuri::open((*self.app.config).clone(), self.clock.clone())
+            .await
+            .unwrap()
+    }
+
     /// Asserts each of `objects` is intact ([`Self::assert_intact`]).
     async fn assert_all_intact(&self, objects: &[ObjectRow]) {
         for object in objects {
@@ -297,6 +305,14 @@ fn kirjuri_vault_sha256(bytes: &[u8]) -> String {
 
 fn recording(objects: &[ObjectRow]) -> &ObjectRow {
     objects.iter().find(|o| o.kind == "recording").unwrap()
+}
+
+/// A hold target naming a whole contact.
+fn whole_contact(contact_id: ContactId) -> HoldTarget {
+    HoldTarget {
+        contact_id,
+        object_id: None,
+    }
 }
 
 fn second() -> Duration {
@@ -479,10 +495,7 @@ async fn a_held_contact_survives_until_its_hold_expires() {
     let deadline = recording(&objects).retain_until;
     let expires_at = deadline + Duration::days(30);
     f.place_hold(
-        HoldTarget {
-            contact_id: contact,
-            object_id: None,
-        },
+        whole_contact(contact),
         Some(expires_at),
         utc("2026-06-01T00:00:00Z"),
     )
@@ -546,15 +559,8 @@ async fn the_dry_run_lists_exactly_what_the_real_run_at_the_same_instant_destroy
             .await;
     }
     // One expired call is held.
-    f.place_hold(
-        HoldTarget {
-            contact_id: calls[1].0,
-            object_id: None,
-        },
-        None,
-        utc("2026-10-01T00:00:00Z"),
-    )
-    .await;
+    f.place_hold(whole_contact(calls[1].0), None, utc("2026-10-01T00:00:00Z"))
+        .await;
     let now = utc("2027-05-05T12:00:00Z");
     f.clock.set(now);
 
@@ -666,9 +672,7 @@ async fn a_purge_finishes_what_an_interrupted_one_left_after_destroying_the_keys
 #[tokio::test]
 async fn one_purge_at_a_time_and_a_dead_holders_lease_is_taken_over() {
     let f = fixture().await;
-    let other = Kirjuri::open((*f.app.config).clone(), f.clock.clone())
-        .await
-        .unwrap();
+    let other = f.second_instance().await;
 
     let held = PurgeLease::try_acquire(&other)
         .await
@@ -704,9 +708,7 @@ async fn one_purge_at_a_time_and_a_dead_holders_lease_is_taken_over() {
 async fn an_exclusive_run_refuses_while_another_holds_the_lease() {
     let f = fixture().await;
     let (_, objects) = f.call_with_recording("2026-03-02T10:00:00+02:00").await;
-    let other = Kirjuri::open((*f.app.config).clone(), f.clock.clone())
-        .await
-        .unwrap();
+    let other = f.second_instance().await;
     let held = PurgeLease::try_acquire(&other)
         .await
         .unwrap()
@@ -742,24 +744,10 @@ async fn the_scheduled_run_purges_under_the_lease_and_reminds_of_holds_due_for_r
     let now = utc("2027-03-01T00:00:00Z");
     // Due in 10 days (reminded: the default is 14), due in 30 (not yet).
     let soon = f
-        .place_hold(
-            HoldTarget {
-                contact_id: kept,
-                object_id: None,
-            },
-            None,
-            now - Duration::days(355),
-        )
+        .place_hold(whole_contact(kept), None, now - Duration::days(355))
         .await;
     let later = f
-        .place_hold(
-            HoldTarget {
-                contact_id: kept,
-                object_id: None,
-            },
-            None,
-            now - Duration::days(335),
-        )
+        .place_hold(whole_contact(kept), None, now - Duration::days(335))
         .await;
     f.clock.set(now);
 
@@ -803,9 +791,7 @@ async fn the_scheduled_run_purges_under_the_lease_and_reminds_of_holds_due_for_r
     assert_eq!(reminders.len(), 1);
     assert_eq!(reminders[0].event.object, Some(soon.id.to_string()));
     // The lease was released.
-    let other = Kirjuri::open((*f.app.config).clone(), f.clock.clone())
-        .await
-        .unwrap();
+    let other = f.second_instance().await;
     assert!(PurgeLease::try_acquire(&other).await.unwrap().is_some());
 }
 

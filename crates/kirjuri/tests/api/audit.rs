@@ -128,6 +128,20 @@ async fn tampered(tamper: impl FnOnce([u64; 3]) -> String) -> ([u64; 3], String)
     (checkpoints, assert_broken(&app, &[]))
 }
 
+/// The highest sequence number in the audit log.
+fn audit_head(app: &TestApp) -> u64 {
+    app.sql("SELECT max(seq) FROM audit_events;")
+        .trim()
+        .parse()
+        .expect("a sequence number")
+}
+
+/// `audit checkpoint --export --out FILE`.
+fn export_to(file: &Path) -> [&str; 5] {
+    let out = file.to_str().expect("a UTF-8 path");
+    ["audit", "checkpoint", "--export", "--out", out]
+}
+
 /// Drops the triggers that guard the audit tables, as a tamperer would.
 fn drop_guards(app: &TestApp) {
     app.sql(
@@ -628,11 +642,7 @@ async fn serve_signs_a_checkpoint_every_n_events_and_the_rest_at_a_graceful_stop
     for _ in 0..12 {
         app.contact_as_supervisor(&id).await;
     }
-    let head: u64 = app
-        .sql("SELECT max(seq) FROM audit_events;")
-        .trim()
-        .parse()
-        .unwrap();
+    let head = audit_head(&app);
     let signed = wait_for_checkpoint(&app, |size| size + 5 > head);
     app.contact_as_supervisor(&id).await;
     app.stop();
@@ -653,11 +663,7 @@ async fn serve_signs_unsigned_events_once_the_interval_has_passed() {
     .await;
     let id = app.new_call("aino").await;
     app.contact_as_supervisor(&id).await;
-    let head: u64 = app
-        .sql("SELECT max(seq) FROM audit_events;")
-        .trim()
-        .parse()
-        .unwrap();
+    let head = audit_head(&app);
     // `serve`'s own background jobs (the purge's run record) may append
     // after `head`; what matters is that everything up to it gets signed.
     assert!(wait_for_checkpoint(&app, |size| size >= head) >= head);
@@ -867,13 +873,7 @@ async fn audit_verify_detects_a_validly_signed_checkpoint_of_another_history() {
     let (ok, text) = other(&["token", "create", "--user", "aino"]);
     assert!(ok, "{text}");
     let forked_note = copy.path().join("forked-checkpoint.txt");
-    let (ok, text) = other(&[
-        "audit",
-        "checkpoint",
-        "--export",
-        "--out",
-        forked_note.to_str().unwrap(),
-    ]);
+    let (ok, text) = other(&export_to(&forked_note));
     assert!(ok, "{text}");
     let forked_size = c1 + 1;
     assert!(text.contains(&format!("size {forked_size}")), "{text}");
@@ -914,16 +914,7 @@ async fn a_witness_checkpoint_catches_a_rollback_the_log_alone_cannot_show() {
         app.contact_as_supervisor(&id).await;
     }
     let witness = app.data_dir().join("witness.txt");
-    let (ok, text) = kirjuri(
-        &app,
-        &[
-            "audit",
-            "checkpoint",
-            "--export",
-            "--out",
-            witness.to_str().unwrap(),
-        ],
-    );
+    let (ok, text) = kirjuri(&app, &export_to(&witness));
     assert!(ok, "{text}");
     let exported = early + 4;
     assert_intact(&app, &["--checkpoint", witness.to_str().unwrap()]);

@@ -39,6 +39,13 @@ async fn get_json(app: &TestApp, token: &str, path: &str) -> Response {
     app.get(Some(token), &app.url(path), None).await
 }
 
+/// A hold's page of targets, as its registrar reads it: `query` is the
+/// query string (`limit=`, `after=`).
+async fn hold_page(app: &TestApp, id: &str, query: &str) -> Value {
+    let path = format!("/api/v1/holds/{id}?{query}");
+    json_ok(get_json(app, &app.tokens.sanna, &path).await).await
+}
+
 /// The server's "today" in Helsinki, read from the retention overview (the
 /// server is another process on the real clock).
 async fn server_today(app: &TestApp) -> NaiveDate {
@@ -306,28 +313,12 @@ async fn a_phone_query_hold_takes_that_numbers_contacts_within_the_dates_and_nev
         json!({"query": {"phone": true, "from": "2026-11-01", "to": "2026-11-30", "matched": 2}})
     );
     // A page at a time, with a cursor.
-    let first = json_ok(
-        get_json(
-            &app,
-            &app.tokens.sanna,
-            &format!("/api/v1/holds/{id}?limit=1"),
-        )
-        .await,
-    )
-    .await;
+    let first = hold_page(&app, &id, "limit=1").await;
     assert_eq!(first["target_list"].as_array().unwrap().len(), 1);
     let next = first["next"]
         .as_str()
         .expect("a cursor for the second page");
-    let second = json_ok(
-        get_json(
-            &app,
-            &app.tokens.sanna,
-            &format!("/api/v1/holds/{id}?limit=1&after={next}"),
-        )
-        .await,
-    )
-    .await;
+    let second = hold_page(&app, &id, &format!("limit=1&after={next}")).await;
     assert_eq!(second["target_list"].as_array().unwrap().len(), 1);
     assert_ne!(second["target_list"][0], first["target_list"][0]);
     assert_eq!(second["next"], Value::Null);
@@ -434,85 +425,26 @@ async fn bad_holds_are_refused_with_a_clear_4xx_and_nothing_is_stored() {
     };
     let too_late = json!((today + Months::new(25)).to_string());
     // Every one is a 400 with its own code.
+    #[rustfmt::skip]
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        (
-            "no review date",
-            to_vec(&without("review_by")),
-            "invalid_body",
-        ),
-        (
-            "review more than 24 months ahead",
-            set("review_by", too_late),
-            "invalid_review_date",
-        ),
-        (
-            "review in the past",
-            set("review_by", json!("2020-01-01")),
-            "invalid_review_date",
-        ),
-        (
-            "review today",
-            set("review_by", json!(today.to_string())),
-            "invalid_review_date",
-        ),
-        (
-            "review not a date",
-            set("review_by", json!("next spring")),
-            "invalid_date",
-        ),
-        (
-            "unknown owner",
-            set("owner", json!("nobody")),
-            "invalid_owner",
-        ),
-        (
-            "an agent as owner",
-            set("owner", json!("aino")),
-            "invalid_owner",
-        ),
-        (
-            "bad ground kind",
-            set("ground_kind", json!("hunch")),
-            "invalid_ground_kind",
-        ),
+        ("no review date", to_vec(&without("review_by")), "invalid_body"),
+        ("review more than 24 months ahead", set("review_by", too_late), "invalid_review_date"),
+        ("review in the past", set("review_by", json!("2020-01-01")), "invalid_review_date"),
+        ("review today", set("review_by", json!(today.to_string())), "invalid_review_date"),
+        ("review not a date", set("review_by", json!("next spring")), "invalid_date"),
+        ("unknown owner", set("owner", json!("nobody")), "invalid_owner"),
+        ("an agent as owner", set("owner", json!("aino")), "invalid_owner"),
+        ("bad ground kind", set("ground_kind", json!("hunch")), "invalid_ground_kind"),
         ("empty ground", set("ground", json!("   ")), "invalid_text"),
-        (
-            "10 kB ground",
-            set("ground", json!("x".repeat(10_000))),
-            "invalid_text",
-        ),
-        (
-            "unknown JSON field",
-            set("note", json!("hello")),
-            "invalid_body",
-        ),
+        ("10 kB ground", set("ground", json!("x".repeat(10_000))), "invalid_text"),
+        ("unknown JSON field", set("note", json!("hello")), "invalid_body"),
         ("malformed JSON", b"{\"contact\": ".to_vec(), "invalid_body"),
-        (
-            "unknown contact id",
-            set("contact", json!(no_id)),
-            "unknown_target",
-        ),
+        ("unknown contact id", set("contact", json!(no_id)), "unknown_target"),
         ("unknown recording id", on_recording, "unknown_target"),
-        (
-            "two targets",
-            set("recording", json!(no_id)),
-            "invalid_body",
-        ),
-        (
-            "expiry in the past",
-            set("expires_at", json!("2020-01-01")),
-            "invalid_date",
-        ),
-        (
-            "a query that matches nothing",
-            on_phone("040 000 0001"),
-            "no_match",
-        ),
-        (
-            "a query with a bad number",
-            on_phone("not a number"),
-            "invalid_identifier",
-        ),
+        ("two targets", set("recording", json!(no_id)), "invalid_body"),
+        ("expiry in the past", set("expires_at", json!("2020-01-01")), "invalid_date"),
+        ("a query that matches nothing", on_phone("040 000 0001"), "no_match"),
+        ("a query with a bad number", on_phone("not a number"), "invalid_identifier"),
     ];
 
     for (what, body, expected) in cases {
