@@ -142,12 +142,7 @@ impl Fixture {
 
     /// Asserts the object is intact: row, file, readable when a recording.
     async fn assert_intact(&self, object: &ObjectRow) {
-        let rows = self
-            .app
-            .store
-            .objects_for_contact(&object.contact_id)
-            .await
-            .unwrap();
+        let rows = self.rows_of(object.contact_id).await;
         let row = rows
             .iter()
             .find(|r| r.id == object.id)
@@ -180,6 +175,11 @@ impl Fixture {
             .unwrap()
     }
 
+    /// The object rows of `contact` now.
+    async fn rows_of(&self, contact: ContactId) -> Vec<ObjectRow> {
+        self.app.store.objects_for_contact(&contact).await.unwrap()
+    }
+
     /// Asserts each of `objects` is intact ([`Self::assert_intact`]).
     async fn assert_all_intact(&self, objects: &[ObjectRow]) {
         for object in objects {
@@ -200,12 +200,7 @@ impl Fixture {
     /// Asserts the object is gone: no row (no wrapped key), no file, a
     /// finished tombstone with its sha256, and a read answers "gone".
     async fn assert_gone(&self, object: &ObjectRow) {
-        let rows = self
-            .app
-            .store
-            .objects_for_contact(&object.contact_id)
-            .await
-            .unwrap();
+        let rows = self.rows_of(object.contact_id).await;
         assert!(
             rows.iter().all(|r| r.id != object.id),
             "{} {} still has its row",

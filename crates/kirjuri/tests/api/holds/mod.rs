@@ -92,6 +92,11 @@ async fn place(app: &TestApp, token: &str, body: &Value) -> Value {
     answer
 }
 
+/// Places a hold on a whole contact, to be reviewed by `review`.
+async fn place_on_contact(app: &TestApp, token: &str, contact: &str, review: &str) -> Value {
+    place(app, token, &hold_body(json!({"contact": contact}), review)).await
+}
+
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -121,12 +126,7 @@ async fn a_registrar_places_lists_shows_reviews_and_lifts_a_hold_on_a_contact() 
     let review = review_in(&app, 6).await;
 
     // Act: place
-    let placed = place(
-        &app,
-        &registrar,
-        &hold_body(json!({"contact": contact}), &review),
-    )
-    .await;
+    let placed = place_on_contact(&app, &registrar, &contact, &review).await;
     let id = placed["id"].as_str().unwrap().to_owned();
 
     // Assert
@@ -633,12 +633,7 @@ async fn the_retention_overview_shows_upcoming_deadlines_active_holds_and_the_po
     let contact = app.new_call("aino").await;
     let ack = app.store_recording(&contact, &wav(8000)).await;
     let review = review_in(&app, 1).await;
-    let placed = place(
-        &app,
-        &registrar,
-        &hold_body(json!({"contact": contact}), &review),
-    )
-    .await;
+    let placed = place_on_contact(&app, &registrar, &contact, &review).await;
 
     // Act
     let overview = json_ok(get_json(&app, &registrar, "/api/v1/retention?days=3650").await).await;
@@ -737,12 +732,7 @@ async fn a_held_recording_survives_the_purge_and_a_purged_one_answers_410_with_i
     app.store_recording(&held, &wav(8000)).await;
     let free_ack = app.store_recording(&free, &wav(8001)).await;
     let review = review_in(&app, 6).await;
-    place(
-        &app,
-        &app.tokens.sanna,
-        &hold_body(json!({"contact": held}), &review),
-    )
-    .await;
+    place_on_contact(&app, &app.tokens.sanna, &held, &review).await;
 
     let free_key = app.sql(&format!(
         "SELECT hex(wrapped_key) FROM objects WHERE kind = 'recording' AND contact_id = \
@@ -927,12 +917,7 @@ async fn the_contact_page_shows_deadlines_holds_and_tombstones_and_an_erased_con
     app.store_recording(&held, &wav(8000)).await;
     let purged_ack = app.store_recording(&purged, &wav(8001)).await;
     let review = review_in(&app, 6).await;
-    let hold = place(
-        &app,
-        &app.tokens.sanna,
-        &hold_body(json!({"contact": held}), &review),
-    )
-    .await;
+    let hold = place_on_contact(&app, &app.tokens.sanna, &held, &review).await;
     let purge = app.cli(&["purge"]);
     assert!(purge.status.success(), "{}", stderr(&purge));
     let sanna = ui_session(&app, "sanna", "supervisor").await;
