@@ -703,12 +703,14 @@ async fn one_purge_at_a_time_and_a_dead_holders_lease_is_taken_over() {
 async fn an_exclusive_run_refuses_while_another_holds_the_lease() {
     let f = fixture().await;
     let (_, objects) = f.call_with_recording("2026-03-02T10:00:00+02:00").await;
+    // The recording is due, and another instance holds the lease (taken at
+    // this instant, so it is not stale).
+    f.clock.set(recording(&objects).retain_until + second());
     let other = f.second_instance().await;
     let held = PurgeLease::try_acquire(&other)
         .await
         .unwrap()
         .expect("free");
-    f.clock.set(recording(&objects).retain_until + second());
 
     let patience = StdDuration::from_millis(50);
     let busy = run_exclusive(&f.app, false, 100, patience, |_| {}).await;
@@ -718,14 +720,13 @@ async fn an_exclusive_run_refuses_while_another_holds_the_lease() {
     );
     // Nothing was purged, and a dry run needs no lease.
     f.assert_all_intact(&objects).await;
-    let dry = run_exclusive(&f.app, true, 100, patience, |_| {})
-        .await
-        .unwrap();
+    let mut listed = Vec::new();
+    let dry = run_exclusive(&f.app, true, 100, patience, |item| listed.push(item.id)).await;
+    assert!(dry.unwrap().dry_run);
     let due = recording(&objects).id;
     assert!(
-        dry.items.iter().any(|i| i.id == *due.as_uuid()),
-        "the recording is due: {:?}",
-        dry.items
+        listed.contains(due.as_uuid()),
+        "the recording is due: {listed:?}"
     );
     f.assert_all_intact(&objects).await;
     held.release().await;
