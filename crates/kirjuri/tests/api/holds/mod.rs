@@ -313,12 +313,12 @@ async fn a_phone_query_hold_takes_that_numbers_contacts_within_the_dates_and_nev
         json!({"query": {"phone": true, "from": "2026-11-01", "to": "2026-11-30", "matched": 2}})
     );
     // A page at a time, with a cursor.
-    let first = hold_page(&app, &id, "limit=1").await;
+    let first = hold_page(&app, id, "limit=1").await;
     assert_eq!(first["target_list"].as_array().unwrap().len(), 1);
     let next = first["next"]
         .as_str()
         .expect("a cursor for the second page");
-    let second = hold_page(&app, &id, &format!("limit=1&after={next}")).await;
+    let second = hold_page(&app, id, &format!("limit=1&after={next}")).await;
     assert_eq!(second["target_list"].as_array().unwrap().len(), 1);
     assert_ne!(second["target_list"][0], first["target_list"][0]);
     assert_eq!(second["next"], Value::Null);
