@@ -257,7 +257,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 },
         } => {
             let expires_at = expires_in_days
-                .map(|days| app.clock.now() + chrono::Duration::days(i64::from(days)));
+                .map(|days| app.token_expiry(days))
+                .transpose()?;
             let token = app.create_token(&user, name, expires_at).await?;
             println!("{}", token.expose_secret());
             Ok(ExitCode::SUCCESS)

@@ -10,6 +10,7 @@
     reason = "a test binary: a failed expectation is a failed test"
 )]
 
+mod audit;
 mod backup;
 mod purge;
 
