@@ -3,9 +3,12 @@
 //! [`AccountStore`], [`AuditStore`], [`RetentionStore`], [`Coordination`];
 //! all in [`prelude`]). [`SqliteStore`] is the embedded default (one file in
 //! the data folder); [`PostgresStore`] implements the same traits for a
-//! database shared by several nodes, with its own SQL and its own migrations
-//! (`migrations/sqlite/`, `migrations/postgres/`). There is no `Any` driver
-//! and no SQL outside this crate.
+//! database shared by several nodes, with its own migrations
+//! (`migrations/sqlite/`, `migrations/postgres/`). A query that is the same
+//! in both dialects is written once, generic over the crate-private
+//! `backend::Backend` (contacts, objects, accounts, coordination); what
+//! differs stays in each adapter. There is no `Any` driver and no SQL
+//! outside this crate.
 //!
 //! **This crate never sees plaintext personal data.** Everything personal
 //! arrives already sealed by the vault (a contact's document, its wrapped
@@ -46,6 +49,7 @@ mod accounts_sql;
 mod audited;
 mod backend;
 mod codec;
+mod contacts_sql;
 mod coordination;
 pub mod copy;
 mod error;

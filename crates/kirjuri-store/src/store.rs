@@ -6,8 +6,8 @@
 //! bundles them: everything the server and the command line ask of the
 //! database, independent of which database it is. A caller that needs only
 //! one capability can ask for only that trait; `Arc<dyn Store>` has them
-//! all. Each backend (SQLite, PostgreSQL) implements them with its own SQL
-//! and migrations; no caller ever writes SQL. `crate::prelude` imports every
+//! all. Each backend (SQLite, PostgreSQL) implements them, sharing the SQL
+//! the two dialects have in common; no caller ever writes SQL. `crate::prelude` imports every
 //! trait at once, so their methods can be called on a `dyn Store`.
 //!
 //! What this module is not: an implementation (the adapters are) or the

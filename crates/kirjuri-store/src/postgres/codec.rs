@@ -6,15 +6,19 @@
 //! implementation for PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgQueryResult, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::postgres::{PgPool, PgQueryResult, PgRow};
+use sqlx::{Postgres, Row, Transaction};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Unique};
 use crate::error::{Error, Result};
 use crate::model::truncate_to_storage;
 
 impl Backend for Postgres {
     const GREATEST: &'static str = "greatest";
+    const BYTEWISE: &'static str = "\"C\"";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const JSON_CAST: &'static str = "::jsonb";
+    const INDEX_JOIN: &'static str = "JOIN";
 
     type Time = DateTime<Utc>;
 
@@ -47,6 +51,27 @@ impl Backend for Postgres {
     }
 
     fn get_opt_uuid(row: &PgRow, column: &str) -> Result<Option<uuid::Uuid>> {
+        Ok(row.try_get(column)?)
+    }
+
+    async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+        super::begin_locked(pool, super::AUDIT_LOCK).await
+    }
+
+    fn write_error(err: sqlx::Error, uniques: &[Unique], fallback: &'static str) -> Error {
+        let keys: Vec<_> = uniques.iter().map(|u| (u.postgres, u.what)).collect();
+        write_error(err, &keys, fallback)
+    }
+
+    fn get_bytes(row: &PgRow, column: &str) -> Result<Vec<u8>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_bool(row: &PgRow, column: &str) -> Result<bool> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_int(row: &PgRow, column: &str) -> Result<i64> {
         Ok(row.try_get(column)?)
     }
 

@@ -4,14 +4,18 @@
 //! migration and the crate doc; this module is their single implementation.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
-use sqlx::{Row, Sqlite};
+use sqlx::sqlite::{SqlitePool, SqliteQueryResult, SqliteRow};
+use sqlx::{Row, Sqlite, Transaction};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Unique};
 use crate::error::{Error, Result};
 
 impl Backend for Sqlite {
     const GREATEST: &'static str = "max";
+    const BYTEWISE: &'static str = "BINARY";
+    const FOR_UPDATE: &'static str = "";
+    const JSON_CAST: &'static str = "";
+    const INDEX_JOIN: &'static str = "CROSS JOIN";
 
     type Time = i64;
 
@@ -44,6 +48,27 @@ impl Backend for Sqlite {
     }
 
     fn get_opt_uuid(row: &SqliteRow, column: &str) -> Result<Option<uuid::Uuid>> {
+        Ok(row.try_get(column)?)
+    }
+
+    async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+        Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    fn write_error(err: sqlx::Error, uniques: &[Unique], fallback: &'static str) -> Error {
+        let keys: Vec<_> = uniques.iter().map(|u| (u.sqlite, u.what)).collect();
+        write_error(err, &keys, fallback)
+    }
+
+    fn get_bytes(row: &SqliteRow, column: &str) -> Result<Vec<u8>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_bool(row: &SqliteRow, column: &str) -> Result<bool> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_int(row: &SqliteRow, column: &str) -> Result<i64> {
         Ok(row.try_get(column)?)
     }
 
