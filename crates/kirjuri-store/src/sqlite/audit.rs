@@ -1,6 +1,7 @@
-//! The audit log in SQLite: append and read events in sequence order, query
-//! them by the ids they name, and keep the signed checkpoints of their
-//! Merkle tree (AUD-2). Append-only is enforced by the schema's triggers, not
+//! The audit log in SQLite: append events, read them as stored and hash
+//! their Merkle leaves in bulk; the reads, the search and the signed
+//! checkpoints (AUD-2) that are the same on both backends are
+//! [`audit_sql`]'s, re-exported here. Append-only is enforced by the schema's triggers, not
 //! by this code, so no query anyone writes against the pool can rewrite
 //! history. The tree, the signatures and their verification live in the
 //! server (`kirjuri_app::audit_chain`); this module only stores and reads.
@@ -10,14 +11,16 @@ use std::path::Path;
 use kirjuri_core::audit::{LeafFields, leaf_hash_of};
 use kirjuri_core::ids::UserId;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::codec::{get_json, get_length, get_opt_uuid, get_time, length, micros};
+use super::codec::micros;
+use crate::audit_sql;
+pub(super) use crate::audit_sql::{
+    after, checkpoint, checkpoints, head, latest_checkpoint, log_id, search,
+};
 use crate::audited::AuditLog;
 use crate::error::{Error, Result};
-use crate::model::{
-    AuditCheckpointRow, AuditFilter, AuditLeaf, AuditRecord, NewAuditEvent, StoredAuditEvent,
-};
+use crate::model::{AuditCheckpointRow, AuditLeaf, NewAuditEvent, StoredAuditEvent};
 
 /// Appends `event` on `conn` (inside the caller's transaction, if any) and
 /// returns its sequence number.
@@ -36,23 +39,6 @@ pub(super) async fn insert(conn: &mut SqliteConnection, event: &NewAuditEvent) -
     .fetch_one(conn)
     .await?;
     Ok(seq)
-}
-
-/// Up to `limit` events after `after_seq`, in order.
-pub(super) async fn after(
-    pool: &SqlitePool,
-    after_seq: i64,
-    limit: u32,
-) -> Result<Vec<AuditRecord>> {
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-         WHERE seq > ? ORDER BY seq LIMIT ?",
-    )
-    .bind(after_seq)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(record).collect()
 }
 
 /// How many events one multi-row insert carries (7 parameters each, far
@@ -86,29 +72,13 @@ pub(super) async fn insert_all<'a>(
     Ok(())
 }
 
-/// The highest sequence number; 0 for an empty log.
-pub(super) async fn head(pool: &SqlitePool) -> Result<i64> {
-    let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_events")
-        .fetch_one(pool)
-        .await?;
-    Ok(head.unwrap_or(0))
-}
-
 /// Up to `limit` events after `after_seq`, as stored.
 pub(super) async fn stored_after(
     pool: &SqlitePool,
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<StoredAuditEvent>> {
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-         WHERE seq > ? ORDER BY seq LIMIT ?",
-    )
-    .bind(after_seq)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(stored).collect()
+    audit_sql::events(pool, after_seq, limit, stored).await
 }
 
 /// A [`StoredAuditEvent`] from an event's columns, as stored.
@@ -234,135 +204,14 @@ fn scan_leaves(path: &Path, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>
     Ok(leaves)
 }
 
-/// Events matching `filter`, in sequence order. Each criterion has an index
-/// that leads with it and continues with `seq`, so a page costs the page.
-pub(super) async fn search(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
-    let mut sql = String::from(
-        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-         WHERE seq > ?",
-    );
-    if filter.reference.is_some() {
-        sql.push_str(" AND seq IN (SELECT seq FROM audit_refs WHERE ref = ? AND seq > ?)");
-    }
-    if filter.actor.is_some() {
-        sql.push_str(" AND actor = ?");
-    }
-    if filter.action.is_some() {
-        sql.push_str(" AND action = ?");
-    }
-    sql.push_str(" ORDER BY seq LIMIT ?");
-    // Only fixed fragments are concatenated; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(filter.after_seq);
-    if let Some(reference) = &filter.reference {
-        query = query.bind(reference.as_str()).bind(filter.after_seq);
-    }
-    if let Some(actor) = &filter.actor {
-        query = query.bind(actor.as_uuid());
-    }
-    if let Some(action) = &filter.action {
-        query = query.bind(action.as_str());
-    }
-    let rows = query.bind(i64::from(filter.limit)).fetch_all(pool).await?;
-    rows.iter().map(record).collect()
-}
-
-/// The log's identity from the migration that created it.
-pub(super) async fn log_id(pool: &SqlitePool) -> Result<String> {
-    let id: Option<String> = sqlx::query_scalar("SELECT log_id FROM audit_log WHERE id = 1")
-        .fetch_optional(pool)
-        .await?;
-    id.ok_or_else(|| Error::Corrupt("audit_log: the log identity is missing".into()))
-}
-
-/// Up to `limit` checkpoints above `after_size`, by size.
-pub(super) async fn checkpoints(
-    pool: &SqlitePool,
-    after_size: Option<u64>,
-    limit: u32,
-) -> Result<Vec<AuditCheckpointRow>> {
-    let after = match after_size {
-        Some(size) => length(size, "audit_checkpoints.size")?,
-        None => -1,
-    };
-    let rows = sqlx::query(
-        "SELECT size, root, note, frontier, created_at FROM audit_checkpoints \
-         WHERE size > ? ORDER BY size LIMIT ?",
-    )
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(checkpoint).collect()
-}
-
-/// The checkpoint of the largest size.
-pub(super) async fn latest_checkpoint(pool: &SqlitePool) -> Result<Option<AuditCheckpointRow>> {
-    let row = sqlx::query(
-        "SELECT size, root, note, frontier, created_at FROM audit_checkpoints \
-         ORDER BY size DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(checkpoint).transpose()
-}
-
-/// Stores `row` inside the caller's write transaction if the largest stored
-/// size is still `previous`; `false` if another writer moved on first.
+/// Stores checkpoint `row` inside the caller's write transaction if the
+/// largest stored size is still `previous` ([`audit_sql::insert_checkpoint`]).
 pub(super) async fn insert_checkpoint(
     conn: &mut SqliteConnection,
     row: &AuditCheckpointRow,
     previous: Option<u64>,
 ) -> Result<bool> {
-    let latest: Option<i64> = sqlx::query_scalar("SELECT max(size) FROM audit_checkpoints")
-        .fetch_one(&mut *conn)
-        .await?;
-    let previous = previous
-        .map(|size| length(size, "audit_checkpoints.size"))
-        .transpose()?;
-    if latest != previous {
-        return Ok(false);
-    }
-    // The primary key refuses a second checkpoint of the same size even if
-    // the check above were ever bypassed.
-    let inserted = sqlx::query(
-        "INSERT INTO audit_checkpoints (size, root, note, frontier, created_at) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
-    )
-    .bind(length(row.size, "audit_checkpoints.size")?)
-    .bind(row.root.as_slice())
-    .bind(row.note.as_str())
-    .bind(row.frontier.as_slice())
-    .bind(micros(row.created_at))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
-}
-
-fn record(row: &SqliteRow) -> Result<AuditRecord> {
-    Ok(AuditRecord {
-        seq: row.try_get("seq")?,
-        event: NewAuditEvent {
-            at: get_time(row, "at")?,
-            actor: get_opt_uuid(row, "actor")?.map(UserId::from_uuid),
-            action: row.try_get("action")?,
-            object: row.try_get("object")?,
-            purpose: row.try_get("purpose")?,
-            outcome: row.try_get("outcome")?,
-            details: get_json(row, "details")?,
-        },
-    })
-}
-
-/// An [`AuditCheckpointRow`] from a checkpoint's columns.
-pub(super) fn checkpoint(row: &SqliteRow) -> Result<AuditCheckpointRow> {
-    Ok(AuditCheckpointRow {
-        size: get_length(row, "size")?,
-        root: row.try_get("root")?,
-        note: row.try_get("note")?,
-        frontier: row.try_get("frontier")?,
-        created_at: get_time(row, "created_at")?,
-    })
+    audit_sql::insert_checkpoint::<Sqlite>(conn, row, previous).await
 }
 
 /// The audited write appends through [`insert_all`].
