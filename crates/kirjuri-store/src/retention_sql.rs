@@ -70,6 +70,17 @@ pub(crate) const HELD_CONTACT: &str = "EXISTS (SELECT 1 FROM legal_hold_targets 
 pub(crate) const TOMBSTONE_COLUMNS: &str = "id, contact_id, kind, rule, reason, sha256, \
     retain_until, deleted_at, ledgered_at, storage_deleted_at";
 
+/// The columns of a [`HoldRow`] from the table aliased `h`; `json_text`
+/// reads the JSON scope as text.
+fn hold_columns(json_text: &str) -> String {
+    format!(
+        "h.id AS id, h.ground_kind AS ground_kind, h.ground AS ground, h.owner AS owner, \
+         h.review_by AS review_by, h.expires_at AS expires_at, h.scope{json_text} AS scope, \
+         h.created_at AS created_at, h.created_by AS created_by, h.lifted_at AS lifted_at, \
+         h.lifted_by AS lifted_by, h.lift_reason AS lift_reason, h.reminded_at AS reminded_at"
+    )
+}
+
 /// The connection of a store's database.
 type Conn<S> = <<S as SqlStore>::Db as Database>::Connection;
 
@@ -82,9 +93,6 @@ pub(crate) trait RetentionSql: SqlStore<Db: AuditLog> {
     /// Rows per statement of a batch.
     const CHUNK: usize;
 
-    /// The columns of a [`HoldRow`] from the table aliased `h`.
-    const HOLD_COLUMNS: &'static str;
-
     /// The columns of an [`ObjectRow`] from the table aliased `o`.
     const OBJECT_COLUMNS: &'static str;
 
@@ -94,6 +102,10 @@ pub(crate) trait RetentionSql: SqlStore<Db: AuditLog> {
     /// What follows a bound text to make it a JSON value (`::jsonb` in
     /// PostgreSQL; nothing in SQLite, whose JSON is text).
     const JSON: &'static str;
+
+    /// What follows a JSON column to read it as text (`::text` in
+    /// PostgreSQL; nothing in SQLite).
+    const JSON_TEXT: &'static str;
 
     /// The unique constraint on a hold's id, as the adapter's
     /// [`RetentionSql::write_error`] names it.
@@ -233,11 +245,11 @@ where
     }
 
     async fn hold(&self, id: &Uuid) -> Result<Option<HoldSummary>> {
-        hold(self.sql_pool(), S::HOLD_COLUMNS, id).await
+        hold(self.sql_pool(), &hold_columns(S::JSON_TEXT), id).await
     }
 
     async fn holds(&self, active_at: Option<DateTime<Utc>>) -> Result<Vec<HoldSummary>> {
-        holds(self.sql_pool(), S::HOLD_COLUMNS, active_at).await
+        holds(self.sql_pool(), &hold_columns(S::JSON_TEXT), active_at).await
     }
 
     async fn hold_targets(
@@ -259,7 +271,7 @@ where
     }
 
     async fn holds_for_contact(&self, contact: &ContactId) -> Result<Vec<HoldRow>> {
-        holds_for_contact(self.sql_pool(), S::HOLD_COLUMNS, contact).await
+        holds_for_contact(self.sql_pool(), &hold_columns(S::JSON_TEXT), contact).await
     }
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]

@@ -39,13 +39,9 @@ const WHOLE: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
 
 impl RetentionSql for PostgresStore {
     const CHUNK: usize = CHUNK;
-    const HOLD_COLUMNS: &'static str = "h.id AS id, h.ground_kind AS ground_kind, \
-        h.ground AS ground, h.owner AS owner, h.review_by AS review_by, \
-        h.expires_at AS expires_at, h.scope::text AS scope, h.created_at AS created_at, \
-        h.created_by AS created_by, h.lifted_at AS lifted_at, h.lifted_by AS lifted_by, \
-        h.lift_reason AS lift_reason, h.reminded_at AS reminded_at";
     const OBJECT_COLUMNS: &'static str = objects::COLUMNS;
     const CONTACT_COLUMNS: &'static str = contacts::COLUMNS;
+    const JSON_TEXT: &'static str = "::text";
     const JSON: &'static str = "::jsonb";
     const HOLD_ID_UNIQUE: &'static str = "legal_holds_pkey";
     const UNINDEXED: &'static str = "";

@@ -32,13 +32,9 @@ const CHUNK: usize = 500;
 
 impl RetentionSql for SqliteStore {
     const CHUNK: usize = CHUNK;
-    const HOLD_COLUMNS: &'static str = "h.id AS id, h.ground_kind AS ground_kind, \
-        h.ground AS ground, h.owner AS owner, h.review_by AS review_by, \
-        h.expires_at AS expires_at, h.scope AS scope, h.created_at AS created_at, \
-        h.created_by AS created_by, h.lifted_at AS lifted_at, h.lifted_by AS lifted_by, \
-        h.lift_reason AS lift_reason, h.reminded_at AS reminded_at";
     const OBJECT_COLUMNS: &'static str = objects::COLUMNS;
     const CONTACT_COLUMNS: &'static str = contacts::COLUMNS;
+    const JSON_TEXT: &'static str = "";
     const JSON: &'static str = "";
     const HOLD_ID_UNIQUE: &'static str = "legal_holds.id";
     const UNINDEXED: &'static str = "+";

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::support::{
     Backend, TestDatabase, all_audit, at, audit, backends, contact, contact_with_external_id,
-    entry, now, object, pending, postgres, sha, token, user,
+    entry, now, object, pending, postgres, racing_deliveries_store_one_contact, sha, token, user,
 };
 
 /// `n` more stores on the test's database, each with a pool of its own.
@@ -416,31 +416,11 @@ async fn many_nodes_migrating_and_opening_one_new_database_at_once_all_succeed()
 async fn concurrent_deliveries_of_one_external_id_through_separate_pools_store_one_contact() {
     let test = postgres().await;
     let handles = nodes(&test.database.url, 4).await;
-
-    let tasks = (0..24).map(|i| {
-        let store = handles[i % handles.len()].clone();
-        tokio::spawn(async move {
-            let row = contact_with_external_id("pbx-race");
-            let outcome = store
-                .insert_contact(&row, &[entry("phone", 3)], &audit("c"))
-                .await
-                .unwrap();
-            match outcome {
-                InsertOutcome::Created => (true, row.id),
-                InsertOutcome::Existing(id) => (false, id),
-            }
-        })
-    });
-    let results: Vec<(bool, _)> = futures::future::join_all(tasks)
-        .await
+    let handles = handles
         .into_iter()
-        .map(Result::unwrap)
+        .map(|store| Arc::new(store) as Arc<dyn Store>)
         .collect();
-
-    assert_eq!(results.iter().filter(|(created, _)| *created).count(), 1);
-    assert!(results.iter().all(|(_, id)| *id == results[0].1));
-    assert_eq!(test.store.count_contacts().await.unwrap(), 1);
-    assert_eq!(all_audit(&test.store).await.len(), 1);
+    racing_deliveries_store_one_contact(&test.store, handles).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
