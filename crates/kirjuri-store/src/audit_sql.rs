@@ -8,7 +8,7 @@
 //! byte, for hashing) and the bulk leaf readers.
 
 use kirjuri_core::ids::UserId;
-use sqlx::{Encode, Executor, Pool, QueryBuilder, Row, Type};
+use sqlx::{Encode, Executor, Pool, QueryBuilder, Row, Transaction, Type};
 use uuid::Uuid;
 
 use crate::backend::Backend;
@@ -163,12 +163,12 @@ where
     row.as_ref().map(checkpoint).transpose()
 }
 
-/// Stores `row` on `conn` if the largest stored size is still `previous`;
+/// Stores `row` in `tx` if the largest stored size is still `previous`;
 /// `false` if another writer moved on first. The caller's transaction
 /// keeps other writers out meanwhile (SQLite's write lock, PostgreSQL's
 /// checkpoint lock).
 pub(crate) async fn insert_checkpoint<DB: Backend>(
-    conn: &mut DB::Connection,
+    tx: &mut Transaction<'_, DB>,
     row: &AuditCheckpointRow,
     previous: Option<u64>,
 ) -> Result<bool>
@@ -178,6 +178,7 @@ where
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
+    let conn: &mut DB::Connection = tx;
     let latest = sqlx::query("SELECT size FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?

@@ -24,16 +24,16 @@ use futures::TryStreamExt;
 use kirjuri_core::audit::{LeafFields, leaf_hash_of};
 use kirjuri_core::ids::UserId;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Postgres, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use super::codec::ts;
 use crate::audit_sql;
 pub(super) use crate::audit_sql::{
-    after, checkpoint, checkpoints, head, latest_checkpoint, log_id, search,
+    after, checkpoint, checkpoints, head, insert_checkpoint, latest_checkpoint, log_id, search,
 };
 use crate::audited::AuditLog;
 use crate::error::{Error, Result};
-use crate::model::{AuditCheckpointRow, AuditLeaf, NewAuditEvent, StoredAuditEvent};
+use crate::model::{AuditLeaf, NewAuditEvent, StoredAuditEvent};
 
 /// Events per statement of a bulk append: large enough that the round trip
 /// is noise, small enough that the bound arrays stay a few megabytes.
@@ -282,16 +282,6 @@ impl<'a> CopyReader<'a> {
         }
         Ok(Some(fields))
     }
-}
-
-/// Stores checkpoint `row` inside the caller's write transaction if the
-/// largest stored size is still `previous` ([`audit_sql::insert_checkpoint`]).
-pub(super) async fn insert_checkpoint(
-    conn: &mut PgConnection,
-    row: &AuditCheckpointRow,
-    previous: Option<u64>,
-) -> Result<bool> {
-    audit_sql::insert_checkpoint::<Postgres>(conn, row, previous).await
 }
 
 /// The audited write appends through [`insert_all`].

@@ -11,16 +11,16 @@ use std::path::Path;
 use kirjuri_core::audit::{LeafFields, leaf_hash_of};
 use kirjuri_core::ids::UserId;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::codec::micros;
 use crate::audit_sql;
 pub(super) use crate::audit_sql::{
-    after, checkpoint, checkpoints, head, latest_checkpoint, log_id, search,
+    after, checkpoint, checkpoints, head, insert_checkpoint, latest_checkpoint, log_id, search,
 };
 use crate::audited::AuditLog;
 use crate::error::{Error, Result};
-use crate::model::{AuditCheckpointRow, AuditLeaf, NewAuditEvent, StoredAuditEvent};
+use crate::model::{AuditLeaf, NewAuditEvent, StoredAuditEvent};
 
 /// Appends `event` on `conn` (inside the caller's transaction, if any) and
 /// returns its sequence number.
@@ -202,16 +202,6 @@ fn scan_leaves(path: &Path, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>
         });
     }
     Ok(leaves)
-}
-
-/// Stores checkpoint `row` inside the caller's write transaction if the
-/// largest stored size is still `previous` ([`audit_sql::insert_checkpoint`]).
-pub(super) async fn insert_checkpoint(
-    conn: &mut SqliteConnection,
-    row: &AuditCheckpointRow,
-    previous: Option<u64>,
-) -> Result<bool> {
-    audit_sql::insert_checkpoint::<Sqlite>(conn, row, previous).await
 }
 
 /// The audited write appends through [`insert_all`].

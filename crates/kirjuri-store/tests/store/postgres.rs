@@ -32,6 +32,29 @@ async fn nodes(url: &str, n: usize) -> Vec<PostgresStore> {
     nodes
 }
 
+/// Twenty thousand contacts of fifty agents, a minute apart, and with
+/// `index` a phone entry each: enough rows for the planner to choose as it
+/// would at scale.
+async fn seed_contacts(store: &PostgresStore, index: bool) {
+    let mut sql = String::from(
+        "INSERT INTO contacts (id, channel, started_at, agent, created_at, created_by, \
+             sealed_document, document_key, retain_until) \
+         SELECT gen_random_uuid(), 'call_in', now() - i * interval '1 minute', 'agent' || (i % 50), \
+             now(), gen_random_uuid(), '\\x00', '\\x00', now() \
+         FROM generate_series(1, 20000) AS i;",
+    );
+    if index {
+        sql.push_str(
+            " INSERT INTO contact_index (contact_id, kind, hash) \
+             SELECT id, 'phone', sha256(id::text::bytea) FROM contacts;",
+        );
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
 /// `VACUUM ANALYZE` of `tables` (each its own statement: VACUUM cannot run
 /// in a transaction block), as autovacuum would do after a bulk load.
 async fn vacuum(store: &PostgresStore, tables: &[&str]) {
@@ -552,18 +575,7 @@ async fn a_phone_lookup_reads_the_hash_index_and_each_contact_by_id() {
     let test = postgres().await;
     // Enough rows, and statistics, for the planner to choose as it would
     // at scale.
-    sqlx::raw_sql(
-        "INSERT INTO contacts (id, channel, started_at, agent, created_at, created_by, \
-             sealed_document, document_key, retain_until) \
-         SELECT gen_random_uuid(), 'call_in', now() - i * interval '1 minute', 'agent' || (i % 50), \
-             now(), gen_random_uuid(), '\\x00', '\\x00', now() \
-         FROM generate_series(1, 20000) AS i; \
-         INSERT INTO contact_index (contact_id, kind, hash) \
-         SELECT id, 'phone', sha256(id::text::bytea) FROM contacts;",
-    )
-    .execute(test.store.pool())
-    .await
-    .unwrap();
+    seed_contacts(&test.store, true).await;
     vacuum(&test.store, &["contacts", "contact_index"]).await;
     let by_phone = ContactFilter {
         index: vec![entry("phone", 1)],
@@ -599,16 +611,7 @@ async fn a_phone_lookup_reads_the_hash_index_and_each_contact_by_id() {
 #[tokio::test]
 async fn an_agents_newest_contacts_come_from_the_agent_index_already_in_order() {
     let test = postgres().await;
-    sqlx::raw_sql(
-        "INSERT INTO contacts (id, channel, started_at, agent, created_at, created_by, \
-             sealed_document, document_key, retain_until) \
-         SELECT gen_random_uuid(), 'call_in', now() - i * interval '1 minute', 'agent' || (i % 50), \
-             now(), gen_random_uuid(), '\\x00', '\\x00', now() \
-         FROM generate_series(1, 20000) AS i;",
-    )
-    .execute(test.store.pool())
-    .await
-    .unwrap();
+    seed_contacts(&test.store, false).await;
     vacuum(&test.store, &["contacts"]).await;
     let filter = ContactFilter {
         agent: Some("agent7".into()),
