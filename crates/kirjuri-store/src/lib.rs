@@ -46,6 +46,7 @@
 
 mod accounts;
 mod accounts_sql;
+mod audit_sql;
 mod audited;
 mod backend;
 mod codec;

@@ -78,6 +78,18 @@ impl Backend for Postgres {
     fn get_count(row: &PgRow, column: &str) -> Result<u64> {
         get_count(row, column)
     }
+
+    fn get_bool(row: &PgRow, column: &str) -> Result<bool> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_i64(row: &PgRow, column: &str) -> Result<i64> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_bytes(row: &PgRow, column: &str) -> Result<Vec<u8>> {
+        Ok(row.try_get(column)?)
+    }
 }
 
 /// A timestamp as bound: whole microseconds, exactly what the column keeps.

@@ -76,6 +76,18 @@ impl Backend for Sqlite {
         let value: i64 = row.try_get(column)?;
         u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: negative count")))
     }
+
+    fn get_bool(row: &SqliteRow, column: &str) -> Result<bool> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_i64(row: &SqliteRow, column: &str) -> Result<i64> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_bytes(row: &SqliteRow, column: &str) -> Result<Vec<u8>> {
+        Ok(row.try_get(column)?)
+    }
 }
 
 /// A timestamp as stored: microseconds since the Unix epoch, UTC.
