@@ -65,7 +65,7 @@ where
     let row = sqlx::query("SELECT coalesce(max(seq), 0) AS head FROM audit_events")
         .fetch_one(pool)
         .await?;
-    DB::get_i64(&row, "head")
+    DB::get_int(&row, "head")
 }
 
 /// Events matching `filter`, in sequence order. Each criterion has an index
@@ -182,7 +182,7 @@ where
     let latest = sqlx::query("SELECT size FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?
-        .map(|latest| DB::get_i64(&latest, "size"))
+        .map(|latest| DB::get_int(&latest, "size"))
         .transpose()?;
     let previous = previous
         .map(|size| length(size, "audit_checkpoints.size"))
@@ -213,7 +213,7 @@ where
 {
     type Db<R> = <R as Row>::Database;
     Ok(AuditRecord {
-        seq: Db::<R>::get_i64(row, "seq")?,
+        seq: Db::<R>::get_int(row, "seq")?,
         event: NewAuditEvent {
             at: Db::<R>::get_time(row, "at")?,
             actor: Db::<R>::get_opt_uuid(row, "actor")?.map(UserId::from_uuid),
@@ -233,7 +233,7 @@ where
 {
     type Db<R> = <R as Row>::Database;
     Ok(AuditCheckpointRow {
-        size: stored_length(Db::<R>::get_i64(row, "size")?, "size")?,
+        size: stored_length(Db::<R>::get_int(row, "size")?, "size")?,
         root: Db::<R>::get_bytes(row, "root")?,
         note: Db::<R>::get_text(row, "note")?,
         frontier: Db::<R>::get_bytes(row, "frontier")?,

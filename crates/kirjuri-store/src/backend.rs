@@ -109,15 +109,6 @@ pub(crate) trait Backend: Database<Arguments: IntoArguments<Self>> {
 
     /// Reads a count (a signed integer column that is never negative).
     fn get_count(row: &Self::Row, column: &str) -> Result<u64>;
-
-    /// Reads a boolean (SQLite: an integer 0 or 1).
-    fn get_bool(row: &Self::Row, column: &str) -> Result<bool>;
-
-    /// Reads a 64-bit integer column.
-    fn get_i64(row: &Self::Row, column: &str) -> Result<i64>;
-
-    /// Reads a byte-string column (`BLOB`, `bytea`).
-    fn get_bytes(row: &Self::Row, column: &str) -> Result<Vec<u8>>;
 }
 
 /// A unique constraint as each backend reports it, and what a conflict on

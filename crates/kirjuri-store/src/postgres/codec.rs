@@ -78,18 +78,6 @@ impl Backend for Postgres {
     fn get_count(row: &PgRow, column: &str) -> Result<u64> {
         get_count(row, column)
     }
-
-    fn get_bool(row: &PgRow, column: &str) -> Result<bool> {
-        Ok(row.try_get(column)?)
-    }
-
-    fn get_i64(row: &PgRow, column: &str) -> Result<i64> {
-        Ok(row.try_get(column)?)
-    }
-
-    fn get_bytes(row: &PgRow, column: &str) -> Result<Vec<u8>> {
-        Ok(row.try_get(column)?)
-    }
 }
 
 /// A timestamp as bound: whole microseconds, exactly what the column keeps.
@@ -103,20 +91,6 @@ pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
 /// An optional timestamp as bound.
 pub(crate) fn opt_ts(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     t.map(ts)
-}
-
-/// An unsigned length as stored (`bigint` is signed).
-pub(crate) use crate::codec::length;
-
-/// Reads a non-negative `bigint` length column.
-pub(crate) fn get_length(row: &PgRow, column: &str) -> Result<u64> {
-    crate::codec::stored_length(row.try_get(column)?, column)
-}
-
-/// Reads a JSON column selected as text (`media::text AS media`, or the
-/// audit log's `details`, which is text).
-pub(crate) fn get_json(row: &PgRow, column: &str) -> Result<serde_json::Value> {
-    crate::codec::json(&row.try_get::<String, _>(column)?, column)
 }
 
 /// Reads a `bigint` count.

@@ -38,9 +38,10 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::codec::{length, opt_ts, ts};
+use super::codec::{opt_ts, ts};
 use super::{PostgresStore, accounts, audit, contacts, objects, retention};
 use crate::accounts as accounts_rules;
+use crate::codec::length;
 use crate::copy::{
     Batch, ContactRecord, Cursor, Export, HoldTargetRecord, Import, ImportTransaction,
     SessionRecord, Table, UserRecord, page_select,

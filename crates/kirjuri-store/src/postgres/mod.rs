@@ -70,7 +70,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Acquire, PgConnection, Postgres, Transaction};
 
-use crate::audited::{self, Audited};
+use crate::audited;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -174,14 +174,6 @@ impl PostgresStore {
     /// the module docs; [`Backend::begin_write`]).
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
         Postgres::begin_write(&self.pool).await
-    }
-
-    /// The audited write: [`audited::write_audited_if`] on this store.
-    pub(crate) async fn write_audited_if<'e, T>(
-        &self,
-        write: impl AsyncFnOnce(&mut PgConnection) -> Result<Audited<'e, T>>,
-    ) -> Result<T> {
-        audited::write_audited_if(self, write).await
     }
 
     /// [`audited::write_audited`] on this store.

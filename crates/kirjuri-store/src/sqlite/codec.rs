@@ -76,18 +76,6 @@ impl Backend for Sqlite {
         let value: i64 = row.try_get(column)?;
         u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: negative count")))
     }
-
-    fn get_bool(row: &SqliteRow, column: &str) -> Result<bool> {
-        Ok(row.try_get(column)?)
-    }
-
-    fn get_i64(row: &SqliteRow, column: &str) -> Result<i64> {
-        Ok(row.try_get(column)?)
-    }
-
-    fn get_bytes(row: &SqliteRow, column: &str) -> Result<Vec<u8>> {
-        Ok(row.try_get(column)?)
-    }
 }
 
 /// A timestamp as stored: microseconds since the Unix epoch, UTC.
@@ -99,9 +87,6 @@ pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
 pub(crate) fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(micros)
 }
-
-/// An unsigned length as stored (SQLite integers are signed 64-bit).
-pub(crate) use crate::codec::length;
 
 /// Reads a timestamp column.
 pub(crate) fn get_time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
@@ -123,16 +108,6 @@ pub(crate) fn get_uuid(row: &SqliteRow, column: &str) -> Result<uuid::Uuid> {
 /// Reads a nullable UUID column.
 pub(crate) fn get_opt_uuid(row: &SqliteRow, column: &str) -> Result<Option<uuid::Uuid>> {
     Ok(row.try_get(column)?)
-}
-
-/// Reads a non-negative length column.
-pub(crate) fn get_length(row: &SqliteRow, column: &str) -> Result<u64> {
-    crate::codec::stored_length(row.try_get(column)?, column)
-}
-
-/// Reads a JSON text column.
-pub(crate) fn get_json(row: &SqliteRow, column: &str) -> Result<serde_json::Value> {
-    crate::codec::json(&row.try_get::<String, _>(column)?, column)
 }
 
 pub(crate) fn time_from_micros(value: i64, column: &str) -> Result<DateTime<Utc>> {

@@ -49,7 +49,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
-use crate::audited::{self, Audited};
+use crate::audited;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -148,14 +148,6 @@ impl SqliteStore {
     /// ([`Backend::begin_write`]).
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
         Sqlite::begin_write(&self.pool).await
-    }
-
-    /// The audited write: [`audited::write_audited_if`] on this store.
-    async fn write_audited_if<'e, T>(
-        &self,
-        write: impl AsyncFnOnce(&mut SqliteConnection) -> Result<Audited<'e, T>>,
-    ) -> Result<T> {
-        audited::write_audited_if(self, write).await
     }
 
     /// [`audited::write_audited`] on this store.
