@@ -11,6 +11,7 @@
 )]
 
 mod backup;
+mod outbox;
 mod purge;
 
 use futures::StreamExt;
