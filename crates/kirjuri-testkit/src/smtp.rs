@@ -69,7 +69,9 @@ impl SmtpServer {
     /// Starts the server (again) on its port.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "the SMTP server is running already");
-        let child = Command::new("python3")
+        // Debian's Python, where python3-aiosmtpd is installed (not a
+        // python3 that happens to come first on PATH).
+        let child = Command::new("/usr/bin/python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{}", self.port))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])

@@ -97,8 +97,10 @@ pub enum SmtpTls {
 pub struct EmailSenderConfig {
     /// `file` or `smtp`.
     pub sender: SenderKind,
-    /// `smtp://host:port` (with `sender = "smtp"`).
-    pub url: Option<String>,
+    /// `smtp://host:port` (with `sender = "smtp"`). Kept like a secret: a
+    /// mistaken one may carry a password.
+    #[serde(skip_serializing)]
+    pub url: Option<SecretText>,
     /// How the connection is protected.
     pub tls: SmtpTls,
     /// The `From:` address (`Name <address>` or a bare address).
@@ -130,8 +132,9 @@ pub struct SmsSenderConfig {
     /// `file` or `kannel`.
     pub sender: SenderKind,
     /// Kannel's smsbox, `http(s)://host:sendsms-port` (with `sender =
-    /// "kannel"`); `/cgi-bin/sendsms` is appended.
-    pub url: Option<String>,
+    /// "kannel"`); `/cgi-bin/sendsms` is appended. Kept like a secret.
+    #[serde(skip_serializing)]
+    pub url: Option<SecretText>,
     /// The `sendsms-user`'s name.
     pub username: Option<String>,
     /// The `sendsms-user`'s password.
@@ -262,9 +265,12 @@ impl OutboxConfig {
     pub(crate) fn email_endpoint(&self) -> Result<Option<Endpoint>> {
         match self.email.sender {
             SenderKind::File => Ok(None),
-            SenderKind::Smtp => {
-                endpoint("outbox.email.url", self.email.url.as_deref(), &["smtp"]).map(Some)
-            }
+            SenderKind::Smtp => endpoint(
+                "outbox.email.url",
+                self.email.url.as_ref().map(SecretText::expose),
+                &["smtp"],
+            )
+            .map(Some),
             SenderKind::Kannel => Err(Error::config(
                 "outbox.email.sender",
                 "must be \"file\" or \"smtp\" (kannel carries SMS only)",
@@ -279,7 +285,7 @@ impl OutboxConfig {
             SenderKind::Kannel => {
                 let endpoint = endpoint(
                     "outbox.sms.url",
-                    self.sms.url.as_deref(),
+                    self.sms.url.as_ref().map(SecretText::expose),
                     &["http", "https"],
                 )?;
                 if self.sms.username.as_deref().is_none_or(str::is_empty) {

@@ -48,7 +48,7 @@ async fn fixture(configure: impl FnOnce(&mut Config)) -> Fixture {
 fn smtp_config(url: String) -> impl FnOnce(&mut Config) {
     move |config: &mut Config| {
         config.outbox.email.sender = SenderKind::Smtp;
-        config.outbox.email.url = Some(url);
+        config.outbox.email.url = Some(SecretText::new(url));
         config.outbox.email.tls = SmtpTls::None;
         config.outbox.email.from = "Kirjuri <kirjuri@example.fi>".into();
         config.outbox.send_timeout_seconds = 5;
@@ -60,7 +60,7 @@ fn kannel_config(url: String, password: &str) -> impl FnOnce(&mut Config) {
     let password = password.to_owned();
     move |config: &mut Config| {
         config.outbox.sms.sender = SenderKind::Kannel;
-        config.outbox.sms.url = Some(url);
+        config.outbox.sms.url = Some(SecretText::new(url));
         config.outbox.sms.username = Some(kannel::USERNAME.into());
         config.outbox.sms.password = Some(SecretText::new(password));
         config.outbox.send_timeout_seconds = 5;
@@ -353,21 +353,21 @@ async fn hostile_outbox_configuration_is_refused_naming_the_setting_and_never_th
             "outbox.email.url",
             Box::new(|c| {
                 c.outbox.email.sender = SenderKind::Smtp;
-                c.outbox.email.url = Some("not a url".into());
+                c.outbox.email.url = Some(SecretText::new("not a url"));
             }),
         ),
         (
             "outbox.email.url",
             Box::new(|c| {
                 c.outbox.email.sender = SenderKind::Smtp;
-                c.outbox.email.url = Some("http://mail.example.fi".into());
+                c.outbox.email.url = Some(SecretText::new("http://mail.example.fi"));
             }),
         ),
         (
             "outbox.email.url",
             Box::new(|c| {
                 c.outbox.email.sender = SenderKind::Smtp;
-                c.outbox.email.url = Some("smtp://user:hunter2@mail.example.fi".into());
+                c.outbox.email.url = Some(SecretText::new("smtp://user:hunter2@mail.example.fi"));
             }),
         ),
         (
@@ -390,14 +390,14 @@ async fn hostile_outbox_configuration_is_refused_naming_the_setting_and_never_th
             "outbox.sms.url",
             Box::new(|c| {
                 c.outbox.sms.sender = SenderKind::Kannel;
-                c.outbox.sms.url = Some("ftp://sms.example.fi".into());
+                c.outbox.sms.url = Some(SecretText::new("ftp://sms.example.fi"));
             }),
         ),
         (
             "outbox.sms.username",
             Box::new(|c| {
                 c.outbox.sms.sender = SenderKind::Kannel;
-                c.outbox.sms.url = Some("http://sms.example.fi:13013".into());
+                c.outbox.sms.url = Some(SecretText::new("http://sms.example.fi:13013"));
                 c.outbox.sms.password = Some(SecretText::new("hunter2"));
             }),
         ),
@@ -405,7 +405,7 @@ async fn hostile_outbox_configuration_is_refused_naming_the_setting_and_never_th
             "outbox.sms.password",
             Box::new(|c| {
                 c.outbox.sms.sender = SenderKind::Kannel;
-                c.outbox.sms.url = Some("http://sms.example.fi:13013".into());
+                c.outbox.sms.url = Some(SecretText::new("http://sms.example.fi:13013"));
                 c.outbox.sms.username = Some("kirjuri".into());
             }),
         ),
