@@ -248,7 +248,7 @@ impl OutboxConfig {
             self.send_timeout_seconds.saturating_add(1),
         )?;
         self.email_endpoint()?;
-        self.email.from_mailbox()?;
+        self.email.sender_mailbox()?;
         self.sms_endpoint()?;
         if let Some(from) = &self.sms.from
             && (from.is_empty() || from.chars().count() > 16 || from.chars().any(char::is_control))
@@ -312,7 +312,7 @@ impl OutboxConfig {
 
 impl EmailSenderConfig {
     /// The `From:` mailbox.
-    pub(crate) fn from_mailbox(&self) -> Result<lettre::message::Mailbox> {
+    pub(crate) fn sender_mailbox(&self) -> Result<lettre::message::Mailbox> {
         self.from.parse().map_err(|_| {
             Error::config(
                 "outbox.email.from",

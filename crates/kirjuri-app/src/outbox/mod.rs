@@ -171,7 +171,7 @@ impl Senders {
     pub fn from_config(config: &Config) -> Result<Self> {
         let outbox = &config.outbox;
         outbox.validate()?;
-        let folder = file::FileSender::new(config.outbox_dir(), outbox.email.from_mailbox()?);
+        let folder = file::FileSender::new(config.outbox_dir(), outbox.email.sender_mailbox()?);
         let email: Arc<dyn Sender> = match outbox.email_endpoint()? {
             None => Arc::new(folder.clone()),
             Some(endpoint) => Arc::new(smtp::SmtpSender::new(&outbox.email, &endpoint, outbox)?),

@@ -73,7 +73,7 @@ impl SmtpSender {
         }
         Ok(Self {
             transport: builder.build(),
-            from: config.from_mailbox()?,
+            from: config.sender_mailbox()?,
         })
     }
 }
