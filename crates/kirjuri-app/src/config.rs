@@ -82,6 +82,8 @@ pub struct Config {
     pub objects: ObjectsConfig,
     /// How nodes sharing a database tell each other they are alive.
     pub cluster: ClusterConfig,
+    /// How email and SMS leave (the durable outbox's senders and pace).
+    pub outbox: crate::outbox::OutboxConfig,
 }
 
 impl Default for Config {
@@ -113,6 +115,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             objects: ObjectsConfig::default(),
             cluster: ClusterConfig::default(),
+            outbox: crate::outbox::OutboxConfig::default(),
         }
     }
 }
@@ -147,6 +150,11 @@ impl Config {
     /// The encrypted object folder.
     pub fn objects_dir(&self) -> PathBuf {
         self.data.join("objects")
+    }
+
+    /// Where the file sender writes messages (`outbox.*.sender = "file"`).
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data.join("outbox")
     }
 
     /// Lock files that mark live processes (see `app::Instance`).

@@ -1,7 +1,8 @@
 //! Kirjuri's application, with no HTTP in it: the assembled app (`app`),
 //! intake of contacts and recordings (`intake`), the audited read path
 //! (`read`), accounts and tokens (`auth`), sessions (`session`), legal holds
-//! (`holds`), retention and the purge (`retention`, `purge`), `serve`'s
+//! (`holds`), retention and the purge (`retention`, `purge`), the durable
+//! outbox for email and SMS (`outbox`), `serve`'s
 //! background jobs started in one call (`jobs`), the audit log
 //! and its signed checkpoints (`audit`, `audit_chain`), the erasure ledger
 //! (`ledger`), backup and restore (`backup`), batch import (`import`),
@@ -31,6 +32,7 @@ pub mod intake;
 pub mod jobs;
 pub mod ledger;
 pub mod migrate;
+pub mod outbox;
 pub mod package;
 pub mod purge;
 pub mod read;

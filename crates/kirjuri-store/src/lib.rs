@@ -1,7 +1,7 @@
 //! Kirjuri's database: the schema, its migrations and every query, behind
 //! the [`Store`] trait and its capability traits ([`ContactStore`],
-//! [`AccountStore`], [`AuditStore`], [`RetentionStore`], [`Coordination`];
-//! all in [`prelude`]). [`SqliteStore`] is the embedded default (one file in
+//! [`AccountStore`], [`AuditStore`], [`RetentionStore`], [`Coordination`],
+//! [`OutboxStore`]; all in [`prelude`]). [`SqliteStore`] is the embedded default (one file in
 //! the data folder); [`PostgresStore`] implements the same traits for a
 //! database shared by several nodes, with its own migrations
 //! (`migrations/sqlite/`, `migrations/postgres/`). A query that is the same
@@ -55,6 +55,7 @@ mod coordination;
 pub mod copy;
 mod error;
 mod model;
+mod outbox;
 mod postgres;
 mod preferences;
 mod retention;
@@ -69,6 +70,7 @@ mod store;
 /// trait prelude, like `std::io::prelude`, is the exception it allows).
 pub mod prelude {
     pub use crate::coordination::Coordination;
+    pub use crate::outbox::OutboxStore;
     pub use crate::retention::RetentionStore;
     pub use crate::store::{AccountStore, AuditStore, ContactStore, Store};
 }
@@ -82,6 +84,10 @@ pub use model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow, truncate_to_storage,
 };
 pub use model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+pub use outbox::{
+    ClaimedMessage, NewOutboxMessage, OutboxChannel, OutboxClaim, OutboxEntry, OutboxState,
+    OutboxStore, Settlement,
+};
 pub use postgres::PostgresStore;
 pub use retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,

@@ -1,8 +1,9 @@
 //! The store's capability traits — [`ContactStore`] (contacts and their
 //! objects), [`AccountStore`] (accounts, tokens, sessions, second factors),
 //! [`AuditStore`] (the audit log and its checkpoints), with
-//! [`RetentionStore`] (holds, purge, tombstones) and [`Coordination`]
-//! (leases, heartbeats) in modules of their own — and [`Store`], which
+//! [`RetentionStore`] (holds, purge, tombstones), [`Coordination`]
+//! (leases, heartbeats) and [`OutboxStore`] (email and SMS waiting to
+//! leave) in modules of their own — and [`Store`], which
 //! bundles them: everything the server and the command line ask of the
 //! database, independent of which database it is. A caller that needs only
 //! one capability can ask for only that trait; `Arc<dyn Store>` has them
@@ -36,17 +37,30 @@ use crate::model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+use crate::outbox::OutboxStore;
 use crate::retention::RetentionStore;
 
 /// Kirjuri's database: every capability in one trait object.
 /// Implemented by every type that implements all the capability traits.
 pub trait Store:
-    ContactStore + AccountStore + AuditStore + RetentionStore + Coordination + std::fmt::Debug
+    ContactStore
+    + AccountStore
+    + AuditStore
+    + RetentionStore
+    + Coordination
+    + OutboxStore
+    + std::fmt::Debug
 {
 }
 
 impl<T> Store for T where
-    T: ContactStore + AccountStore + AuditStore + RetentionStore + Coordination + std::fmt::Debug
+    T: ContactStore
+        + AccountStore
+        + AuditStore
+        + RetentionStore
+        + Coordination
+        + OutboxStore
+        + std::fmt::Debug
 {
 }
 

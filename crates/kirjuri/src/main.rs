@@ -10,6 +10,7 @@ mod backup_cmd;
 mod hold_cmd;
 mod import;
 mod migrate_cmd;
+mod outbox_cmd;
 mod purge_cmd;
 mod retention_cmd;
 mod users_cmd;
@@ -81,6 +82,11 @@ enum Command {
     Hold {
         #[command(subcommand)]
         command: hold_cmd::HoldCommand,
+    },
+    /// The durable outbox of email and SMS: delivery state, never content.
+    Outbox {
+        #[command(subcommand)]
+        command: outbox_cmd::OutboxCommand,
     },
     /// Destroy what is past its retention deadline and not held (RET-3).
     Purge(purge_cmd::PurgeArgs),
@@ -272,6 +278,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import { paths } => import::run(&app, &paths).await,
         Command::Audit { command } => audit_cmd::run(&app, command).await,
         Command::Hold { command } => hold_cmd::run(&app, command).await,
+        Command::Outbox { command } => outbox_cmd::run(&app, command).await,
         Command::Purge(args) => purge_cmd::run(&app, args).await,
         Command::Retention { command } => retention_cmd::run(&app, command).await,
         Command::Backup(args) => backup_cmd::backup(&app, args).await,

@@ -12,6 +12,7 @@
 
 mod audit;
 mod backup;
+mod outbox;
 mod purge;
 
 use futures::StreamExt;
