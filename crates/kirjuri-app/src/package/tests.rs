@@ -31,7 +31,12 @@ async fn build(files: &[(&str, &[u8])], signer: &AuditSigner) -> Vec<u8> {
     let mut details = serde_json::Map::new();
     details.insert("reference".into(), "DSR-2026-000001".into());
     package
-        .finish("kirjuri-access-package", details, Utc::now(), signer)
+        .finish(
+            "kirjuri-access-package",
+            details,
+            "2026-12-06T10:00:00Z".parse().unwrap(),
+            signer,
+        )
         .await
         .unwrap()
 }
