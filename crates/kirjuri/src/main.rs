@@ -12,6 +12,7 @@ mod import;
 mod migrate_cmd;
 mod outbox_cmd;
 mod purge_cmd;
+mod receipt_cmd;
 mod retention_cmd;
 mod users_cmd;
 
@@ -87,6 +88,11 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         command: outbox_cmd::OutboxCommand,
+    },
+    /// Signed erasure receipts, checked offline (DSR-4).
+    Receipt {
+        #[command(subcommand)]
+        command: receipt_cmd::ReceiptCommand,
     },
     /// Destroy what is past its retention deadline and not held (RET-3).
     Purge(purge_cmd::PurgeArgs),
@@ -207,6 +213,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    // A receipt is checked offline: no configuration, no data folder.
+    if let Command::Receipt { command } = cli.command {
+        return receipt_cmd::run(command);
+    }
     let listen = match &cli.command {
         Command::Serve { listen, .. } => *listen,
         _ => None,
@@ -282,7 +292,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(args) => purge_cmd::run(&app, args).await,
         Command::Retention { command } => retention_cmd::run(&app, command).await,
         Command::Backup(args) => backup_cmd::backup(&app, args).await,
-        Command::Restore(_) | Command::MigrateStore(_) => {
+        Command::Restore(_) | Command::MigrateStore(_) | Command::Receipt { .. } => {
             unreachable!("handled before the data folder is opened")
         }
     }

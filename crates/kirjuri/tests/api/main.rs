@@ -31,4 +31,5 @@ mod import;
 mod leaks;
 mod migrate;
 mod purge;
+mod receipt;
 mod recordings;
