@@ -153,8 +153,8 @@ pub fn is_working_day(date: NaiveDate, policy: HolidayPolicy) -> bool {
 /// of `chrono`'s range, `date` (nothing later exists).
 pub fn next_working_day(date: NaiveDate, policy: HolidayPolicy) -> NaiveDate {
     let mut day = date;
-    // A run of days off is at most four long (Christmas Eve to a Sunday),
-    // so this loop is short.
+    // A run of days off is at most five long (a weekend, then Christmas
+    // Eve to St Stephen's Day), so this loop is short.
     while !is_working_day(day, policy) {
         match day.succ_opt() {
             Some(next) => day = next,
@@ -287,6 +287,7 @@ mod tests {
             ("2026-04-03", "2026-04-07"), // Good Friday over Easter Monday
             ("2026-12-31", "2026-12-31"), // New Year's Eve is a working day
             ("2027-01-01", "2027-01-04"), // New Year's Day (Fri) to Monday
+            ("2103-12-22", "2103-12-27"), // Saturday to Wednesday: five days off
         ] {
             assert_eq!(next_working_day(date(from), policy), date(to), "{from}");
         }

@@ -319,8 +319,9 @@ mod tests {
 
     proptest::proptest! {
         /// For any day of receipt 1900–2200: the due date is a working day
-        /// at most a month and five days later (the longest run of days
-        /// off is four), never before the month is up, and a later receipt
+        /// at most five days after the month is up (the longest run of days
+        /// off: a weekend, then Christmas Eve to St Stephen's Day), never
+        /// before it, and a later receipt
         /// never gets an earlier due date.
         #[test]
         fn the_due_date_is_a_working_day_a_month_on_and_monotonic(days in 0u64..110_000) {
@@ -329,7 +330,7 @@ mod tests {
             let month_up = received.checked_add_months(Months::new(1)).unwrap();
             proptest::prop_assert!(calendar::is_working_day(due, HolidayPolicy::default()));
             proptest::prop_assert!(due >= month_up);
-            proptest::prop_assert!((due - month_up).num_days() <= 4, "{received} -> {due}");
+            proptest::prop_assert!((due - month_up).num_days() <= 5, "{received} -> {due}");
             let next = received.succ_opt().unwrap();
             proptest::prop_assert!(clock(&next.to_string()).due_date(next) >= due);
         }

@@ -177,7 +177,11 @@ fn cited_ids(text: &str, prefixes: &std::collections::BTreeSet<String>) -> Vec<S
             let before_ok = start == 0
                 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'-');
             let after = digits_at + digits;
-            let after_ok = after == bytes.len() || !bytes[after].is_ascii_alphanumeric();
+            // `DSR-2026-000123` is a request's reference, not a requirement.
+            let reference = bytes.get(after) == Some(&b'-')
+                && bytes.get(after + 1).is_some_and(u8::is_ascii_digit);
+            let after_ok =
+                after == bytes.len() || !(bytes[after].is_ascii_alphanumeric() || reference);
             if digits > 0 && before_ok && after_ok {
                 found.push(text[start..after].to_owned());
             }
@@ -234,7 +238,10 @@ fn every_requirement_id_the_code_cites_is_defined_in_the_docs() {
 fn a_requirement_id_is_found_only_as_a_word_of_its_own() {
     let prefixes = ["RET".to_owned(), "SEC".to_owned()].into_iter().collect();
     assert_eq!(
-        cited_ids("RET-3, (SEC-12). X-RET-1 RET-2a SEC- RET-", &prefixes),
-        vec!["RET-3".to_owned(), "SEC-12".to_owned()]
+        cited_ids(
+            "RET-3, (SEC-12). X-RET-1 RET-2a SEC- RET- RET-2026-000123 RET-4-",
+            &prefixes
+        ),
+        vec!["RET-3".to_owned(), "RET-4".to_owned(), "SEC-12".to_owned()]
     );
 }

@@ -57,7 +57,9 @@ fn a_changed_foreign_oversized_or_broken_receipt_is_refused_with_the_reason() {
     let cases: Vec<(&str, Vec<u8>, &[&str], &str)> = vec![
         (
             "count lowered",
-            RECEIPT.replace("\"contacts\": 12", "\"contacts\": 2").into_bytes(),
+            RECEIPT
+                .replace("\"contacts\": 12", "\"contacts\": 2")
+                .into_bytes(),
             &[],
             "signature does not match",
         ),
@@ -69,12 +71,24 @@ fn a_changed_foreign_oversized_or_broken_receipt_is_refused_with_the_reason() {
         ),
         (
             "field added",
-            RECEIPT.replace("\"v\": 1,", "\"v\": 1, \"name\": \"x\",").into_bytes(),
+            RECEIPT
+                .replace("\"v\": 1,", "\"v\": 1, \"name\": \"x\",")
+                .into_bytes(),
             &[],
             "wrong fields",
         ),
-        ("another key", RECEIPT.as_bytes().to_vec(), &["--key", OTHER_KEY], "another key"),
-        ("cut short", RECEIPT.as_bytes()[..200].to_vec(), &[], "cut short"),
+        (
+            "another key",
+            RECEIPT.as_bytes().to_vec(),
+            &["--key", OTHER_KEY],
+            "another key",
+        ),
+        (
+            "cut short",
+            RECEIPT.as_bytes()[..200].to_vec(),
+            &[],
+            "cut short",
+        ),
         ("not JSON", b"\x00\xff<receipt/>".to_vec(), &[], "not JSON"),
         ("empty", Vec::new(), &[], "cut short"),
         ("oversized", vec![b' '; 2 << 20], &[], "larger"),
