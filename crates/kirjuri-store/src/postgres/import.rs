@@ -889,7 +889,7 @@ impl Export for PostgresStore {
             )?),
             Table::AuditCheckpoints => Batch::AuditCheckpoints(collect(
                 &self.export_keyed(table, after, limit).await?,
-                audit::checkpoint,
+                crate::audit_sql::checkpoint,
             )?),
         })
     }

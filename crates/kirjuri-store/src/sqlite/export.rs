@@ -276,7 +276,7 @@ impl Export for SqliteExport {
             )?),
             Table::AuditCheckpoints => Batch::AuditCheckpoints(collect(
                 &self.keyed(table, after, limit).await?,
-                super::audit::checkpoint,
+                crate::audit_sql::checkpoint,
             )?),
         })
     }

@@ -6,7 +6,7 @@
 //! up to ten thousand objects per call, so deletes, tombstones and index
 //! removals go in multi-row statements of [`CHUNK`] rows (SQLite's
 //! statement cache keeps them prepared), and so do the audit events (the
-//! audit module's `insert_all`, in input order).
+//! audit module's bulk append, in input order).
 //!
 //! Every audited write takes the write lock first (`BEGIN IMMEDIATE`,
 //! [`SqliteStore::begin_write`]) and appends its audit events in the same
