@@ -153,7 +153,7 @@ impl SqliteExport {
     async fn contacts(&self, after: Option<Cursor>, limit: u32) -> Result<Vec<ContactRecord>> {
         let sql = format!(
             "SELECT {}, c.erased_at AS erased_at FROM contacts AS c {} ORDER BY c.id LIMIT ?",
-            super::contacts::COLUMNS,
+            crate::contacts_sql::CONTACT_COLUMNS,
             after_clause(after, "c.id"),
         );
         let query = bind_key(sqlx::query(sqlx::AssertSqlSafe(sql)), after)?;

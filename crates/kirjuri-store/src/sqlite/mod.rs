@@ -43,12 +43,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
 
-use crate::backend::Backend;
 use crate::error::{Error, Result};
 
 pub use backup::SnapshotContents;
@@ -137,12 +136,6 @@ impl SqliteStore {
     /// backups, tests).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    /// Starts a write transaction holding SQLite's write lock
-    /// ([`Backend::begin_write`]).
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Sqlite::begin_write(&self.pool).await
     }
 }
 
