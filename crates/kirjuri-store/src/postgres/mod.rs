@@ -58,7 +58,6 @@
 mod accounts;
 mod audit;
 mod codec;
-mod contacts;
 mod import;
 mod objects;
 mod retention;

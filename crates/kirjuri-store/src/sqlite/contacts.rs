@@ -1,18 +1,6 @@
-//! Contacts in SQLite: the contact queries are written once, for both
-//! backends, in `crate::contacts_sql`; this module names their row
-//! decoder for SQLite's rows (for the copies of the
-//! register), and asserts the search's query plans on SQLite.
-
-use sqlx::Sqlite;
-use sqlx::sqlite::SqliteRow;
-
-use crate::error::Result;
-use crate::model::ContactRow;
-
-/// A [`ContactRow`] from its columns (`crate::contacts_sql`'s).
-pub(super) fn from_row(row: &SqliteRow) -> Result<ContactRow> {
-    crate::contacts_sql::contact_from_row::<Sqlite>(row)
-}
+//! Contacts in SQLite: the contact queries and their row decoder are
+//! written once, for both backends, in `crate::contacts_sql`; this module
+//! only asserts the search's query plans on SQLite.
 
 #[cfg(test)]
 #[allow(
