@@ -1,20 +1,164 @@
-//! The audit log's reads and checkpoints, written once over [`Backend`]:
-//! events in sequence order, the search by the ids they name, the log's
-//! identity, and the signed checkpoints of its Merkle tree (AUD-2), with
-//! their row decoders. Each adapter's `audit` module re-exports these and
-//! keeps only what differs: the append (PostgreSQL numbers events itself
-//! under its audit lock and appends in bulk through arrays; SQLite's
-//! `INTEGER PRIMARY KEY` numbers them), the events as stored (byte for
-//! byte, for hashing) and the bulk leaf readers.
+//! [`AuditStore`] on SQL, written once over [`Backend`]: the append, events
+//! in sequence order, the search by the ids they name, the log's identity,
+//! and the signed checkpoints of its Merkle tree (AUD-2), with their row
+//! decoders. Every [`AuditSql`] store (both adapters) gets the whole trait
+//! from the blanket implementation here; an adapter's `audit` module
+//! supplies only what differs ([`AuditSql`]): the statement that appends
+//! one event (PostgreSQL numbers events itself under its audit lock;
+//! SQLite's `INTEGER PRIMARY KEY` numbers them) and the transaction it
+//! runs in, the bulk append ([`AuditLog`]), the events as stored (byte for
+//! byte, for hashing), the bulk leaf readers, and the checkpoint's lock.
 
+use async_trait::async_trait;
 use kirjuri_core::ids::UserId;
-use sqlx::{Encode, Executor, Pool, QueryBuilder, Row, Transaction, Type};
+use sqlx::{Database, Encode, Executor, Pool, QueryBuilder, Row, Transaction, Type};
 use uuid::Uuid;
 
-use crate::backend::Backend;
+use crate::audited::{self, AuditLog};
+use crate::backend::{Backend, SqlStore};
 use crate::codec::{json, length, stored_length};
 use crate::error::{Error, Result};
-use crate::model::{AuditCheckpointRow, AuditFilter, AuditRecord, NewAuditEvent};
+use crate::model::{
+    AuditCheckpointRow, AuditFilter, AuditLeaf, AuditRecord, NewAuditEvent, StoredAuditEvent,
+};
+use crate::store::AuditStore;
+
+/// A row of a store's database.
+type DbRow<S> = <<S as SqlStore>::Db as Database>::Row;
+
+/// What differs between the adapters' audit logs; the rest of
+/// [`AuditStore`] is written once, below.
+pub(crate) trait AuditSql: SqlStore<Db: AuditLog> {
+    /// The statement that appends one event ([`insert`]): its seven values
+    /// `at, actor, action, object, purpose, outcome, details` are `$1` to
+    /// `$7`, and it returns the event's `seq`.
+    const INSERT_EVENT: &'static str;
+
+    /// Appends `event` alone, in a transaction of its own, and returns its
+    /// sequence number ([`AuditStore::append_audit`]).
+    fn append_one(&self, event: &NewAuditEvent) -> impl Future<Output = Result<i64>> + Send;
+
+    /// A [`StoredAuditEvent`] from an event's columns, as stored.
+    fn stored(row: &DbRow<Self>) -> Result<StoredAuditEvent>;
+
+    /// [`AuditStore::audit_leaves`], by the adapter's bulk reader.
+    fn leaves(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<AuditLeaf>>> + Send;
+
+    /// Begins the transaction that stores a checkpoint, which keeps other
+    /// checkpoint writers out until it ends: the audited write's own by
+    /// default (SQLite's write lock).
+    fn begin_checkpoint(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>>> + Send {
+        Self::Db::begin_write(self.sql_pool())
+    }
+}
+
+#[async_trait]
+impl<S> AuditStore for S
+where
+    S: AuditSql,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q [u8]: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Uuid>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+{
+    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
+        self.append_one(event).await
+    }
+
+    async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>> {
+        after(self.sql_pool(), after_seq, limit).await
+    }
+
+    async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<()> {
+        audited::write_audited(self, events, async |_| Ok(())).await
+    }
+
+    async fn audit_head(&self) -> Result<i64> {
+        head(self.sql_pool()).await
+    }
+
+    async fn stored_audit_events(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredAuditEvent>> {
+        events(self.sql_pool(), after_seq, limit, S::stored).await
+    }
+
+    async fn audit_leaves(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
+        self.leaves(after_seq, limit).await
+    }
+
+    async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        search(self.sql_pool(), filter).await
+    }
+
+    async fn audit_log_id(&self) -> Result<String> {
+        log_id(self.sql_pool()).await
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        after_size: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<AuditCheckpointRow>> {
+        checkpoints(self.sql_pool(), after_size, limit).await
+    }
+
+    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>> {
+        latest_checkpoint(self.sql_pool()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(size = checkpoint.size))]
+    async fn insert_audit_checkpoint(
+        &self,
+        checkpoint: &AuditCheckpointRow,
+        previous: Option<u64>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_checkpoint().await?;
+        let stored = insert_checkpoint(&mut tx, checkpoint, previous).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+}
+
+/// Appends `event` on `conn` by `sql` (an [`AuditSql::INSERT_EVENT`]),
+/// inside the caller's transaction if any, and returns its sequence number.
+pub(crate) async fn insert<DB: Backend>(
+    conn: &mut DB::Connection,
+    sql: &'static str,
+    event: &NewAuditEvent,
+) -> Result<i64>
+where
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let row = sqlx::query(sql)
+        .bind(DB::time(event.at))
+        .bind(event.actor.map(|actor| *actor.as_uuid()))
+        .bind(event.action.as_str())
+        .bind(event.object.as_deref())
+        .bind(event.purpose.as_deref())
+        .bind(event.outcome.as_str())
+        .bind(event.details.to_string())
+        .fetch_one(conn)
+        .await?;
+    DB::get_int(&row, "seq")
+}
 
 /// An event's columns.
 const EVENT_COLUMNS: &str = "seq, at, actor, action, object, purpose, outcome, details";

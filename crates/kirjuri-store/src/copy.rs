@@ -16,7 +16,9 @@
 //!   commits them all at once — a copy stopped part-way leaves the target as
 //!   empty as it found it.
 //!
-//! [`copy_rows`] and [`compare_rows`] drive them; they know no SQL.
+//! [`copy_rows`] and [`compare_rows`] drive them; they know no SQL. The
+//! row decoders both adapters' pages share ([`contact_records`],
+//! [`attach_index`]) are written once here, over `Backend`.
 //!
 //! Not copied: uploads in flight (`pending_objects`: a copy runs only while
 //! no process uses the source, so these are leftovers of dead processes
@@ -29,6 +31,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::backend::Backend;
 use crate::error::Result;
 use crate::model::{
     AuditCheckpointRow, ContactRow, IndexEntry, ObjectRow, SessionRow, StoredAuditEvent, TokenRow,
@@ -542,6 +545,47 @@ fn page_sql(sql: &str, key: &str, after: Option<Cursor>) -> String {
         None => (String::new(), "$1"),
     };
     sql.replace("{after}", &clause).replace("$LIMIT", limit)
+}
+
+/// The [`ContactRecord`]s of a page of rows of the contact columns
+/// (`crate::contacts_sql::CONTACT_COLUMNS`) and `erased_at`, without their
+/// index entries ([`attach_index`]).
+pub(crate) fn contact_records<DB: Backend>(rows: &[DB::Row]) -> Result<Vec<ContactRecord>> {
+    rows.iter()
+        .map(|row| {
+            Ok(ContactRecord {
+                contact: crate::contacts_sql::contact_from_row::<DB>(row)?,
+                erased_at: DB::get_opt_time(row, "erased_at")?,
+                index: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// Gives each of `contacts` its index entries from `entries` (rows of
+/// `contact_id, kind, hash`), in the key order (kind, then hash, bytewise).
+pub(crate) fn attach_index<DB: Backend>(
+    contacts: &mut [ContactRecord],
+    entries: &[DB::Row],
+) -> Result<()> {
+    let mut by_contact: std::collections::HashMap<Uuid, Vec<IndexEntry>> =
+        std::collections::HashMap::new();
+    for row in entries {
+        by_contact
+            .entry(DB::get_uuid(row, "contact_id")?)
+            .or_default()
+            .push(IndexEntry {
+                kind: DB::get_text(row, "kind")?,
+                hash: DB::get_bytes(row, "hash")?,
+            });
+    }
+    for contact in contacts {
+        if let Some(mut index) = by_contact.remove(contact.contact.id.as_uuid()) {
+            index.sort_by(|a, b| (a.kind.as_bytes(), &a.hash).cmp(&(b.kind.as_bytes(), &b.hash)));
+            contact.index = index;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

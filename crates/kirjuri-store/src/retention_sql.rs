@@ -10,8 +10,10 @@
 //!   the batch hooks);
 //! * **the erasure's locking**: PostgreSQL locks the contacts' rows before
 //!   re-checking for uploads in flight (see `postgres::retention`);
-//! * **column and constraint spellings** (PostgreSQL reads `jsonb` as text,
-//!   names its unique constraints, and has no unary `+` on a timestamp).
+//! * **column spellings** (PostgreSQL reads `jsonb` as text and has no
+//!   unary `+` on a timestamp); the rest that differs (JSON casts,
+//!   constraint names, the write transaction, row decoding) is
+//!   [`Backend`]'s.
 //!
 //! Two things shape the SQL here:
 //! * **"Held" is one predicate**, written once per subject
@@ -23,7 +25,7 @@
 //!   update), so nothing can change in between.
 //!
 //! Every audited write runs in [`audited::run`](crate::audited::run) in
-//! the adapter's write transaction ([`RetentionSql::begin_audited`]), which
+//! the backend's write transaction ([`Backend::begin_write`]), which
 //! owns the transaction discipline (SQLite's `BEGIN IMMEDIATE`,
 //! PostgreSQL's audit lock) and appends the audit events in the same
 //! transaction.
@@ -34,11 +36,12 @@ use std::marker::PhantomData;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
-use sqlx::{Database, Encode, Executor, Pool, QueryBuilder, Row, Transaction, Type};
+use sqlx::{Database, Encode, Executor, Pool, QueryBuilder, Row, Type};
 use uuid::Uuid;
 
 use crate::audited::{self, AuditLog, Audited};
-use crate::backend::{Backend, SqlStore};
+use crate::backend::{Backend, SqlStore, Unique};
+use crate::contacts_sql::{CONTACT_COLUMNS, OBJECT_COLUMNS, contact_from_row, object_from_row};
 use crate::error::{Error, Result};
 use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
 use crate::retention::{
@@ -66,6 +69,9 @@ pub(crate) const HELD_CONTACT: &str = "EXISTS (SELECT 1 FROM legal_hold_targets 
     WHERE t.contact_id = c.id \
       AND h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ";
 
+/// The unique constraint on a hold's id.
+const HOLD_ID: Unique = Unique::new("legal_holds.id", "legal_holds_pkey", "hold id");
+
 /// The columns of a [`TombstoneRow`].
 pub(crate) const TOMBSTONE_COLUMNS: &str = "id, contact_id, kind, rule, reason, sha256, \
     retain_until, deleted_at, ledgered_at, storage_deleted_at";
@@ -84,32 +90,15 @@ fn hold_columns(json_text: &str) -> String {
 /// The connection of a store's database.
 type Conn<S> = <<S as SqlStore>::Db as Database>::Connection;
 
-/// A row of a store's database.
-type DbRow<S> = <<S as SqlStore>::Db as Database>::Row;
-
 /// What differs between the adapters' retention SQL; the rest of
 /// [`RetentionStore`] is written once, below.
 pub(crate) trait RetentionSql: SqlStore<Db: AuditLog> {
     /// Rows per statement of a batch.
     const CHUNK: usize;
 
-    /// The columns of an [`ObjectRow`] from the table aliased `o`.
-    const OBJECT_COLUMNS: &'static str;
-
-    /// The columns of a [`ContactRow`] from the table aliased `c`.
-    const CONTACT_COLUMNS: &'static str;
-
-    /// What follows a bound text to make it a JSON value (`::jsonb` in
-    /// PostgreSQL; nothing in SQLite, whose JSON is text).
-    const JSON: &'static str;
-
     /// What follows a JSON column to read it as text (`::text` in
     /// PostgreSQL; nothing in SQLite).
     const JSON_TEXT: &'static str;
-
-    /// The unique constraint on a hold's id, as the adapter's
-    /// [`RetentionSql::write_error`] names it.
-    const HOLD_ID_UNIQUE: &'static str;
 
     /// What goes before a column to keep the planner off its index (SQLite's
     /// unary `+`; nothing in PostgreSQL).
@@ -117,22 +106,6 @@ pub(crate) trait RetentionSql: SqlStore<Db: AuditLog> {
 
     /// The statement that begins a write that appends no audit event.
     const BEGIN_WRITE: &'static str;
-
-    /// Begins an audited write transaction (the adapter's `begin_write`).
-    fn begin_audited(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>>> + Send;
-
-    /// The adapter's translation of a failed write.
-    fn write_error(
-        err: sqlx::Error,
-        uniques: &[(&str, &'static str)],
-        fallback: &'static str,
-    ) -> Error;
-
-    /// An [`ObjectRow`] from [`RetentionSql::OBJECT_COLUMNS`].
-    fn object_from_row(row: &DbRow<Self>) -> Result<ObjectRow>;
-
-    /// A [`ContactRow`] from [`RetentionSql::CONTACT_COLUMNS`].
-    fn contact_from_row(row: &DbRow<Self>) -> Result<ContactRow>;
 
     /// Pushes "is one of `ids`" after a column: ` IN (…)` or ` = ANY(…)`.
     fn push_ids(query: &mut QueryBuilder<Self::Db>, ids: impl IntoIterator<Item = Uuid>);
@@ -208,13 +181,13 @@ where
         audit: &NewAuditEvent,
     ) -> Result<()> {
         let targets = distinct_targets(targets);
-        let tx = self.begin_audited().await?;
+        let tx = S::Db::begin_write(self.sql_pool()).await?;
         audited::run(tx, async |tx| {
             let sql = format!(
                 "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, \
                  scope, created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7{}, $8, $9, $10, $11, $12, $13)",
-                S::JSON
+                S::Db::JSON_CAST
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(hold.id)
@@ -232,7 +205,7 @@ where
                 .bind(hold.reminded_at.map(S::Db::time))
                 .execute(&mut *tx)
                 .await
-                .map_err(|err| S::write_error(err, &[(S::HOLD_ID_UNIQUE, "hold id")], "hold"))?;
+                .map_err(|err| S::Db::write_error(err, &[HOLD_ID], "hold"))?;
             for chunk in targets.chunks(S::CHUNK) {
                 if S::insert_targets(tx, hold.id, chunk).await? != chunk.len() as u64 {
                     // Dropping the transaction rolls back the hold and its targets.
@@ -276,7 +249,7 @@ where
 
     #[tracing::instrument(skip_all, fields(hold_id = %id))]
     async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
-        let tx = self.begin_audited().await?;
+        let tx = S::Db::begin_write(self.sql_pool()).await?;
         audited::run(tx, async |tx| {
             self::lift::<S::Db>(tx, id, lift, audit).await
         })
@@ -290,7 +263,7 @@ where
         review_by: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let tx = self.begin_audited().await?;
+        let tx = S::Db::begin_write(self.sql_pool()).await?;
         audited::run(tx, async |tx| {
             set_review::<S::Db>(tx, id, review_by).await?;
             Ok(Audited::commit((), [audit]))
@@ -305,7 +278,7 @@ where
         at: DateTime<Utc>,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let tx = self.begin_audited().await?;
+        let tx = S::Db::begin_write(self.sql_pool()).await?;
         audited::run(tx, async |tx| {
             mark_reminded::<S::Db>(tx, id, at).await?;
             Ok(Audited::commit((), [audit]))
@@ -321,7 +294,7 @@ where
     ) -> Result<Vec<ObjectRow>> {
         let mut query = Sql::<S>::expired_objects_query("", now, after, limit);
         let rows = query.build().fetch_all(self.sql_pool()).await?;
-        rows.iter().map(S::object_from_row).collect()
+        rows.iter().map(object_from_row::<S::Db>).collect()
     }
 
     async fn expired_contacts(
@@ -332,7 +305,7 @@ where
     ) -> Result<Vec<ContactRow>> {
         let mut query = Sql::<S>::expired_contacts_query("", now, after, limit);
         let rows = query.build().fetch_all(self.sql_pool()).await?;
-        rows.iter().map(S::contact_from_row).collect()
+        rows.iter().map(contact_from_row::<S::Db>).collect()
     }
 
     #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
@@ -340,7 +313,7 @@ where
         if shreds.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = self.begin_audited().await?;
+        let tx = S::Db::begin_write(self.sql_pool()).await?;
         audited::run(tx, async |tx| {
             let mut deleted = HashSet::with_capacity(shreds.len());
             for chunk in shreds.chunks(S::CHUNK) {
@@ -376,7 +349,7 @@ where
         if unique.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = self.begin_audited().await?;
+        let tx = S::Db::begin_write(self.sql_pool()).await?;
         audited::run(tx, async |tx| {
             let mut erased = HashSet::with_capacity(unique.len());
             for chunk in unique.chunks(S::CHUNK) {
@@ -507,7 +480,7 @@ where
         // A policy change can touch millions of rows: a statement per table
         // and chunk where the backend can.
         let earliest = earliest_deadlines(changes);
-        let tx = self.begin_audited().await?;
+        let tx = S::Db::begin_write(self.sql_pool()).await?;
         audited::run(tx, async |tx| {
             let mut changed = 0;
             for (table, contact) in [("objects", false), ("contacts", true)] {
@@ -570,7 +543,7 @@ where
     ) -> QueryBuilder<S::Db> {
         let mut query = QueryBuilder::new(format!(
             "{head}SELECT {} FROM objects AS o WHERE o.retain_until <= ",
-            S::OBJECT_COLUMNS
+            OBJECT_COLUMNS
         ));
         query.push_bind(S::Db::time(now));
         if let Some((retain_until, id)) = after {
@@ -600,7 +573,7 @@ where
     ) -> QueryBuilder<S::Db> {
         let mut query = QueryBuilder::new(format!(
             "{head}SELECT {} FROM contacts AS c WHERE c.erased_at IS NULL AND c.retain_until <= ",
-            S::CONTACT_COLUMNS
+            CONTACT_COLUMNS
         ));
         query.push_bind(S::Db::time(now));
         if let Some((retain_until, id)) = after {

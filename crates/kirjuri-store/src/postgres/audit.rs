@@ -1,7 +1,8 @@
-//! The audit log in PostgreSQL: append events, read them as stored and hash
-//! their Merkle leaves in bulk — the same behaviour as `sqlite::audit`; the
-//! reads, the search and the signed checkpoints (AUD-2) that are the same
-//! on both backends are [`audit_sql`]'s, re-exported here.
+//! The audit log in PostgreSQL: its [`AuditSql`] pieces (the append, the
+//! events as stored, the bulk leaf reader, the checkpoint's lock) and its
+//! bulk append ([`AuditLog`]) — the same behaviour as `sqlite::audit`;
+//! everything the two backends share, the rest of the store's audit trait
+//! included, is [`audit_sql`]'s.
 //!
 //! Sequence numbers: every transaction that appends takes the audit lock
 //! first (see [`PostgresStore::begin_write`](super::PostgresStore)) and holds
@@ -22,15 +23,12 @@
 
 use futures::TryStreamExt;
 use kirjuri_core::audit::{LeafFields, leaf_hash_of};
-use kirjuri_core::ids::UserId;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 
+use super::PostgresStore;
 use super::codec::ts;
-use crate::audit_sql;
-pub(super) use crate::audit_sql::{
-    after, checkpoint, checkpoints, head, insert_checkpoint, latest_checkpoint, log_id, search,
-};
+use crate::audit_sql::{self, AuditSql};
 use crate::audited::AuditLog;
 use crate::error::{Error, Result};
 use crate::model::{AuditLeaf, NewAuditEvent, StoredAuditEvent};
@@ -43,76 +41,74 @@ const INSERT_CHUNK: usize = 10_000;
 /// `timestamptz` values count from it.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
-/// Appends `event` inside the caller's write transaction, which must hold
-/// the audit lock ([`PostgresStore::begin_write`](super::PostgresStore)),
-/// and returns its sequence number.
-pub(crate) async fn insert(conn: &mut PgConnection, event: &NewAuditEvent) -> Result<i64> {
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_events (seq, at, actor, action, object, purpose, outcome, details) \
+/// The audit log's per-backend pieces; [`audit_sql`] writes the rest of
+/// [`AuditStore`](crate::store::AuditStore) once.
+impl AuditSql for PostgresStore {
+    /// Numbers the event `max(seq) + 1`, which the audit lock makes safe.
+    const INSERT_EVENT: &'static str = "INSERT INTO audit_events (seq, at, actor, action, object, purpose, outcome, details) \
          SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4, $5, $6, $7 FROM audit_events \
-         RETURNING seq",
-    )
-    .bind(ts(event.at))
-    .bind(event.actor.as_ref().map(UserId::as_uuid))
-    .bind(event.action.as_str())
-    .bind(event.object.as_deref())
-    .bind(event.purpose.as_deref())
-    .bind(event.outcome.as_str())
-    .bind(event.details.to_string())
-    .fetch_one(conn)
-    .await?;
-    Ok(seq)
-}
+         RETURNING seq";
 
-/// Appends `events` in order inside the caller's write transaction (which
-/// must hold the audit lock), a few thousand per statement.
-pub(crate) async fn insert_all<'a>(
-    conn: &mut PgConnection,
-    events: impl IntoIterator<Item = &'a NewAuditEvent>,
-) -> Result<()> {
-    let events: Vec<&NewAuditEvent> = events.into_iter().collect();
-    for chunk in events.chunks(INSERT_CHUNK) {
-        let at: Vec<_> = chunk.iter().map(|e| ts(e.at)).collect();
-        let actor: Vec<_> = chunk
-            .iter()
-            .map(|e| e.actor.map(|a| *a.as_uuid()))
-            .collect();
-        let action: Vec<&str> = chunk.iter().map(|e| e.action.as_str()).collect();
-        let object: Vec<Option<&str>> = chunk.iter().map(|e| e.object.as_deref()).collect();
-        let purpose: Vec<Option<&str>> = chunk.iter().map(|e| e.purpose.as_deref()).collect();
-        let outcome: Vec<&str> = chunk.iter().map(|e| e.outcome.as_str()).collect();
-        let details: Vec<String> = chunk.iter().map(|e| e.details.to_string()).collect();
-        // WITH ORDINALITY numbers the events in array order: 1, 2, … after
-        // the head.
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, action, object, purpose, outcome, details) \
-             SELECT h.head + e.n, e.at, e.actor, e.action, e.object, e.purpose, e.outcome, \
-                 e.details \
-             FROM (SELECT coalesce(max(seq), 0) AS head FROM audit_events) AS h, \
-                 unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
-                        $6::text[], $7::text[]) \
-                 WITH ORDINALITY AS e(at, actor, action, object, purpose, outcome, details, n)",
-        )
-        .bind(at)
-        .bind(actor)
-        .bind(action)
-        .bind(object)
-        .bind(purpose)
-        .bind(outcome)
-        .bind(details)
-        .execute(&mut *conn)
-        .await?;
+    async fn append_one(&self, event: &NewAuditEvent) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let seq = audit_sql::insert::<Postgres>(&mut tx, Self::INSERT_EVENT, event).await?;
+        tx.commit().await?;
+        Ok(seq)
     }
-    Ok(())
+
+    fn stored(row: &PgRow) -> Result<StoredAuditEvent> {
+        stored(row)
+    }
+
+    async fn leaves(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
+        leaves(&self.pool, after_seq, limit).await
+    }
+
+    async fn begin_checkpoint(&self) -> Result<Transaction<'static, Postgres>> {
+        // Its own lock, not the audit lock: signing never waits for writers.
+        super::begin_locked(&self.pool, super::CHECKPOINT_LOCK).await
+    }
 }
 
-/// Up to `limit` events after `after_seq`, as stored.
-pub(super) async fn stored_after(
-    pool: &PgPool,
-    after_seq: i64,
-    limit: u32,
-) -> Result<Vec<StoredAuditEvent>> {
-    audit_sql::events(pool, after_seq, limit, stored).await
+/// The audited write appends `events` in order inside its transaction
+/// (which holds the audit lock), a few thousand per statement.
+impl AuditLog for sqlx::Postgres {
+    async fn append(conn: &mut PgConnection, events: Vec<&NewAuditEvent>) -> Result<()> {
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let at: Vec<_> = chunk.iter().map(|e| ts(e.at)).collect();
+            let actor: Vec<_> = chunk
+                .iter()
+                .map(|e| e.actor.map(|a| *a.as_uuid()))
+                .collect();
+            let action: Vec<&str> = chunk.iter().map(|e| e.action.as_str()).collect();
+            let object: Vec<Option<&str>> = chunk.iter().map(|e| e.object.as_deref()).collect();
+            let purpose: Vec<Option<&str>> = chunk.iter().map(|e| e.purpose.as_deref()).collect();
+            let outcome: Vec<&str> = chunk.iter().map(|e| e.outcome.as_str()).collect();
+            let details: Vec<String> = chunk.iter().map(|e| e.details.to_string()).collect();
+            // WITH ORDINALITY numbers the events in array order: 1, 2, … after
+            // the head.
+            sqlx::query(
+                "INSERT INTO audit_events (seq, at, actor, action, object, purpose, outcome, \
+                     details) \
+                 SELECT h.head + e.n, e.at, e.actor, e.action, e.object, e.purpose, e.outcome, \
+                     e.details \
+                 FROM (SELECT coalesce(max(seq), 0) AS head FROM audit_events) AS h, \
+                     unnest($1::timestamptz[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+                            $6::text[], $7::text[]) \
+                     WITH ORDINALITY AS e(at, actor, action, object, purpose, outcome, details, n)",
+            )
+            .bind(at)
+            .bind(actor)
+            .bind(action)
+            .bind(object)
+            .bind(purpose)
+            .bind(outcome)
+            .bind(details)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// A [`StoredAuditEvent`] from an event's columns, as stored.
@@ -138,7 +134,7 @@ pub(super) fn stored(row: &PgRow) -> Result<StoredAuditEvent> {
 /// hashes it on a blocking thread, so the async workers stay free and the
 /// next page can be read meanwhile. `COPY` takes no parameters; the two
 /// numbers are formatted into it, which is safe for integers.
-pub(super) async fn leaves(pool: &PgPool, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
+async fn leaves(pool: &PgPool, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
     if limit == 0 {
         return Ok(Vec::new());
     }
@@ -281,15 +277,5 @@ impl<'a> CopyReader<'a> {
             };
         }
         Ok(Some(fields))
-    }
-}
-
-/// The audited write appends through [`insert_all`].
-impl AuditLog for sqlx::Postgres {
-    fn append<'c>(
-        conn: &'c mut PgConnection,
-        events: Vec<&'c NewAuditEvent>,
-    ) -> impl Future<Output = Result<()>> + Send + 'c {
-        insert_all(conn, events)
     }
 }

@@ -29,8 +29,6 @@
 //! Not here: deciding what to copy or in which order (`copy`), objects'
 //! bytes, and everything a running register does (`Store`).
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
@@ -39,7 +37,7 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::codec::{opt_ts, ts};
-use super::{PostgresStore, accounts, audit, contacts, objects, retention};
+use super::{PostgresStore, accounts, audit, objects, retention};
 use crate::accounts as accounts_rules;
 use crate::codec::length;
 use crate::copy::{
@@ -48,8 +46,8 @@ use crate::copy::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    AuditCheckpointRow, ContactRow, IndexEntry, ObjectRow, SealedSecret, SessionRow,
-    StoredAuditEvent, TokenRow, TotpRow,
+    AuditCheckpointRow, ContactRow, ObjectRow, SealedSecret, SessionRow, StoredAuditEvent,
+    TokenRow, TotpRow,
 };
 use crate::retention::{HoldRow, HoldTarget, TombstoneRow};
 
@@ -748,16 +746,7 @@ impl PostgresStore {
                 ));
             }
         };
-        let mut contacts = rows
-            .iter()
-            .map(|row| {
-                Ok(ContactRecord {
-                    contact: contacts::from_row(row)?,
-                    erased_at: row.try_get("erased_at")?,
-                    index: Vec::new(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut contacts = crate::copy::contact_records::<Postgres>(&rows)?;
         let (Some(first), Some(last)) = (contacts.first(), contacts.last()) else {
             return Ok(contacts);
         };
@@ -769,24 +758,7 @@ impl PostgresStore {
         .bind(last.contact.id.as_uuid())
         .fetch_all(&self.pool)
         .await?;
-        let mut by_contact: HashMap<Uuid, Vec<IndexEntry>> = HashMap::new();
-        for row in &entries {
-            by_contact
-                .entry(row.try_get("contact_id")?)
-                .or_default()
-                .push(IndexEntry {
-                    kind: row.try_get("kind")?,
-                    hash: row.try_get("hash")?,
-                });
-        }
-        for contact in &mut contacts {
-            if let Some(mut index) = by_contact.remove(contact.contact.id.as_uuid()) {
-                index.sort_by(|a, b| {
-                    (a.kind.as_bytes(), &a.hash).cmp(&(b.kind.as_bytes(), &b.hash))
-                });
-                contact.index = index;
-            }
-        }
+        crate::copy::attach_index::<Postgres>(&mut contacts, &entries)?;
         Ok(contacts)
     }
 
@@ -889,7 +861,7 @@ impl Export for PostgresStore {
             )?),
             Table::AuditCheckpoints => Batch::AuditCheckpoints(collect(
                 &self.export_keyed(table, after, limit).await?,
-                audit::checkpoint,
+                crate::audit_sql::checkpoint,
             )?),
         })
     }

@@ -58,7 +58,6 @@
 mod accounts;
 mod audit;
 mod codec;
-mod contacts;
 mod import;
 mod objects;
 mod retention;
@@ -66,16 +65,12 @@ mod retention;
 use std::collections::HashSet;
 use std::str::FromStr;
 
-use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Acquire, PgConnection, Postgres, Transaction};
+use sqlx::{Acquire, Postgres, Transaction};
 
-use crate::audited;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
-use crate::model::{AuditRecord, ContactFilter, NewAuditEvent};
-use crate::store::AuditStore;
+use crate::model::ContactFilter;
 
 /// The schema, embedded at compile time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -174,15 +169,6 @@ impl PostgresStore {
     /// the module docs; [`Backend::begin_write`]).
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
         Postgres::begin_write(&self.pool).await
-    }
-
-    /// [`audited::write_audited`] on this store.
-    pub(crate) async fn write_audited<'e, T>(
-        &self,
-        events: impl IntoIterator<Item = &'e NewAuditEvent>,
-        write: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
-    ) -> Result<T> {
-        audited::write_audited(self, events, write).await
     }
 }
 
@@ -311,73 +297,6 @@ async fn grant(pool: &PgPool, role: &str) -> Result<()> {
 /// `name` as a quoted SQL identifier.
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-#[async_trait]
-impl AuditStore for PostgresStore {
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
-        let mut tx = self.begin_write().await?;
-        let seq = audit::insert(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(seq)
-    }
-
-    async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>> {
-        audit::after(&self.pool, after_seq, limit).await
-    }
-
-    async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<()> {
-        self.write_audited(events, async |_| Ok(())).await
-    }
-
-    async fn audit_head(&self) -> Result<i64> {
-        audit::head(&self.pool).await
-    }
-
-    async fn stored_audit_events(
-        &self,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredAuditEvent>> {
-        audit::stored_after(&self.pool, after_seq, limit).await
-    }
-
-    async fn audit_leaves(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
-        audit::leaves(&self.pool, after_seq, limit).await
-    }
-
-    async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        audit::search(&self.pool, filter).await
-    }
-
-    async fn audit_log_id(&self) -> Result<String> {
-        audit::log_id(&self.pool).await
-    }
-
-    async fn audit_checkpoints(
-        &self,
-        after_size: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<AuditCheckpointRow>> {
-        audit::checkpoints(&self.pool, after_size, limit).await
-    }
-
-    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>> {
-        audit::latest_checkpoint(&self.pool).await
-    }
-
-    #[tracing::instrument(skip_all, fields(size = checkpoint.size))]
-    async fn insert_audit_checkpoint(
-        &self,
-        checkpoint: &AuditCheckpointRow,
-        previous: Option<u64>,
-    ) -> Result<bool> {
-        // Its own lock, not the audit lock: signing never waits for writers.
-        let mut tx = begin_locked(&self.pool, CHECKPOINT_LOCK).await?;
-        let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
-        tx.commit().await?;
-        Ok(stored)
-    }
 }
 
 impl crate::backend::SqlStore for PostgresStore {

@@ -17,15 +17,13 @@
 //!   it.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Transaction};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::PostgresStore;
 use super::codec::{opt_ts, ts, write_error};
-use super::{PostgresStore, contacts, objects};
 use crate::backend::Backend;
-use crate::error::{Error, Result};
-use crate::model::{ContactRow, ObjectRow};
+use crate::error::Result;
 use crate::retention::{HoldTarget, Shred, ShredMode, TombstoneRow};
 use crate::retention_sql::{HELD_CONTACT, RetentionSql};
 pub(super) use crate::retention_sql::{hold_from_row, tombstone_from_row};
@@ -39,33 +37,9 @@ const WHOLE: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
 
 impl RetentionSql for PostgresStore {
     const CHUNK: usize = CHUNK;
-    const OBJECT_COLUMNS: &'static str = objects::COLUMNS;
-    const CONTACT_COLUMNS: &'static str = contacts::COLUMNS;
     const JSON_TEXT: &'static str = "::text";
-    const JSON: &'static str = "::jsonb";
-    const HOLD_ID_UNIQUE: &'static str = "legal_holds_pkey";
     const UNINDEXED: &'static str = "";
     const BEGIN_WRITE: &'static str = "BEGIN";
-
-    async fn begin_audited(&self) -> Result<Transaction<'static, Postgres>> {
-        self.begin_write().await
-    }
-
-    fn write_error(
-        err: sqlx::Error,
-        uniques: &[(&str, &'static str)],
-        fallback: &'static str,
-    ) -> Error {
-        write_error(err, uniques, fallback)
-    }
-
-    fn object_from_row(row: &PgRow) -> Result<ObjectRow> {
-        objects::from_row(row)
-    }
-
-    fn contact_from_row(row: &PgRow) -> Result<ContactRow> {
-        contacts::from_row(row)
-    }
 
     fn push_ids(query: &mut QueryBuilder<Postgres>, ids: impl IntoIterator<Item = Uuid>) {
         let ids: Vec<Uuid> = ids.into_iter().collect();

@@ -1,84 +1,73 @@
-//! The audit log in SQLite: append events, read them as stored and hash
-//! their Merkle leaves in bulk; the reads, the search and the signed
-//! checkpoints (AUD-2) that are the same on both backends are
-//! [`audit_sql`]'s, re-exported here. Append-only is enforced by the schema's triggers, not
-//! by this code, so no query anyone writes against the pool can rewrite
+//! The audit log in SQLite: its [`AuditSql`] pieces (the append, the events
+//! as stored, the bulk leaf reader) and its bulk append ([`AuditLog`]);
+//! everything the two backends share, the rest of the store's audit trait
+//! included, is [`audit_sql`]'s. Append-only is enforced by the schema's
+//! triggers, not by this code, so no query anyone writes against the pool can rewrite
 //! history. The tree, the signatures and their verification live in the
 //! server (`kirjuri_app::audit_chain`); this module only stores and reads.
 
 use std::path::Path;
 
 use kirjuri_core::audit::{LeafFields, leaf_hash_of};
-use kirjuri_core::ids::UserId;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use super::SqliteStore;
 use super::codec::micros;
-use crate::audit_sql;
-pub(super) use crate::audit_sql::{
-    after, checkpoint, checkpoints, head, insert_checkpoint, latest_checkpoint, log_id, search,
-};
+use crate::audit_sql::{self, AuditSql};
 use crate::audited::AuditLog;
 use crate::error::{Error, Result};
 use crate::model::{AuditLeaf, NewAuditEvent, StoredAuditEvent};
-
-/// Appends `event` on `conn` (inside the caller's transaction, if any) and
-/// returns its sequence number.
-pub(super) async fn insert(conn: &mut SqliteConnection, event: &NewAuditEvent) -> Result<i64> {
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_events (at, actor, action, object, purpose, outcome, details) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-    )
-    .bind(micros(event.at))
-    .bind(event.actor.as_ref().map(UserId::as_uuid))
-    .bind(event.action.as_str())
-    .bind(event.object.as_deref())
-    .bind(event.purpose.as_deref())
-    .bind(event.outcome.as_str())
-    .bind(event.details.to_string())
-    .fetch_one(conn)
-    .await?;
-    Ok(seq)
-}
 
 /// How many events one multi-row insert carries (7 parameters each, far
 /// below SQLite's 32 766).
 const INSERT_CHUNK: usize = 500;
 
-/// Appends `events` in order inside the caller's transaction: a multi-row
-/// insert per [`INSERT_CHUNK`] events, whose rows take their sequence
-/// numbers in the order given. One statement per event would cost the purge
-/// a round trip through sqlx's worker per destroyed object (~3x the time).
-pub(super) async fn insert_all<'a>(
-    conn: &mut SqliteConnection,
-    events: impl IntoIterator<Item = &'a NewAuditEvent>,
-) -> Result<()> {
-    let events: Vec<&NewAuditEvent> = events.into_iter().collect();
-    for chunk in events.chunks(INSERT_CHUNK) {
-        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO audit_events (at, actor, action, object, purpose, outcome, details) ",
-        );
-        query.push_values(chunk, |mut row, event| {
-            row.push_bind(micros(event.at))
-                .push_bind(event.actor.as_ref().map(|actor| *actor.as_uuid()))
-                .push_bind(event.action.clone())
-                .push_bind(event.object.clone())
-                .push_bind(event.purpose.clone())
-                .push_bind(event.outcome.clone())
-                .push_bind(event.details.to_string());
-        });
-        query.build().execute(&mut *conn).await?;
+/// The audit log's per-backend pieces; [`audit_sql`] writes the rest of
+/// [`AuditStore`](crate::store::AuditStore) once.
+impl AuditSql for SqliteStore {
+    const INSERT_EVENT: &'static str = "INSERT INTO audit_events (at, actor, action, object, purpose, outcome, details) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq";
+
+    async fn append_one(&self, event: &NewAuditEvent) -> Result<i64> {
+        // One statement is its own transaction.
+        let mut conn = self.pool.acquire().await?;
+        audit_sql::insert::<sqlx::Sqlite>(&mut conn, Self::INSERT_EVENT, event).await
     }
-    Ok(())
+
+    fn stored(row: &SqliteRow) -> Result<StoredAuditEvent> {
+        stored(row)
+    }
+
+    async fn leaves(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
+        leaves(&self.pool, self.path.as_deref(), after_seq, limit).await
+    }
 }
 
-/// Up to `limit` events after `after_seq`, as stored.
-pub(super) async fn stored_after(
-    pool: &SqlitePool,
-    after_seq: i64,
-    limit: u32,
-) -> Result<Vec<StoredAuditEvent>> {
-    audit_sql::events(pool, after_seq, limit, stored).await
+/// The audited write appends `events` in order inside the caller's
+/// transaction: a multi-row insert per [`INSERT_CHUNK`] events, whose rows
+/// take their sequence numbers in the order given. One statement per event
+/// would cost the purge a round trip through sqlx's worker per destroyed
+/// object (~3x the time).
+impl AuditLog for sqlx::Sqlite {
+    async fn append(conn: &mut SqliteConnection, events: Vec<&NewAuditEvent>) -> Result<()> {
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO audit_events (at, actor, action, object, purpose, outcome, details) ",
+            );
+            query.push_values(chunk, |mut row, event| {
+                row.push_bind(micros(event.at))
+                    .push_bind(event.actor.as_ref().map(|actor| *actor.as_uuid()))
+                    .push_bind(event.action.clone())
+                    .push_bind(event.object.clone())
+                    .push_bind(event.purpose.clone())
+                    .push_bind(event.outcome.clone())
+                    .push_bind(event.details.to_string());
+            });
+            query.build().execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A [`StoredAuditEvent`] from an event's columns, as stored.
@@ -102,8 +91,8 @@ pub(super) fn stored(row: &SqliteRow) -> Result<StoredAuditEvent> {
 /// hashing it there: through the pool every row would be copied into owned
 /// values and passed across a channel, which costs far more than hashing
 /// it. WAL gives this reader a consistent snapshot like any other. In
-/// memory (tests) it hashes what [`stored_after`] returns.
-pub(super) async fn leaves(
+/// memory (tests) it hashes the events as [`stored`].
+async fn leaves(
     pool: &SqlitePool,
     path: Option<&Path>,
     after_seq: i64,
@@ -111,7 +100,7 @@ pub(super) async fn leaves(
 ) -> Result<Vec<AuditLeaf>> {
     let Some(path) = path else {
         let mut buffer = Vec::with_capacity(512);
-        return Ok(stored_after(pool, after_seq, limit)
+        return Ok(audit_sql::events(pool, after_seq, limit, stored)
             .await?
             .iter()
             .map(|event| AuditLeaf {
@@ -202,16 +191,6 @@ fn scan_leaves(path: &Path, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>
         });
     }
     Ok(leaves)
-}
-
-/// The audited write appends through [`insert_all`].
-impl AuditLog for sqlx::Sqlite {
-    fn append<'c>(
-        conn: &'c mut SqliteConnection,
-        events: Vec<&'c NewAuditEvent>,
-    ) -> impl Future<Output = Result<()>> + Send + 'c {
-        insert_all(conn, events)
-    }
 }
 
 #[cfg(test)]

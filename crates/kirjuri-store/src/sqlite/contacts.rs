@@ -1,21 +1,6 @@
-//! Contacts in SQLite: the contact queries are written once, for both
-//! backends, in `crate::contacts_sql`; this module names their columns and
-//! row decoder for SQLite's rows (for the retention queries and the copies
-//! of the register), and asserts the search's query plans on SQLite.
-
-use sqlx::Sqlite;
-use sqlx::sqlite::SqliteRow;
-
-use crate::error::Result;
-use crate::model::ContactRow;
-
-/// The columns of a [`ContactRow`] from the table aliased `c`.
-pub(super) use crate::contacts_sql::CONTACT_COLUMNS as COLUMNS;
-
-/// A [`ContactRow`] from [`COLUMNS`].
-pub(super) fn from_row(row: &SqliteRow) -> Result<ContactRow> {
-    crate::contacts_sql::contact_from_row::<Sqlite>(row)
-}
+//! Contacts in SQLite: the contact queries and their row decoder are
+//! written once, for both backends, in `crate::contacts_sql`; this module
+//! only asserts the search's query plans on SQLite.
 
 #[cfg(test)]
 #[allow(

@@ -11,14 +11,11 @@
 //!
 //! Not here: writing (the embedded store is only ever a copy's source).
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::Mutex;
-use uuid::Uuid;
 
 use super::SqliteStore;
 use super::codec::{get_opt_time, get_opt_uuid, get_time, get_uuid};
@@ -28,7 +25,7 @@ use crate::copy::{
     page_select,
 };
 use crate::error::{Error, Result};
-use crate::model::{IndexEntry, SealedSecret, SessionRow, TokenRow, TotpRow};
+use crate::model::{SealedSecret, SessionRow, TokenRow, TotpRow};
 use crate::retention::HoldTarget;
 
 /// A consistent read of one SQLite register, page by page.
@@ -153,22 +150,13 @@ impl SqliteExport {
     async fn contacts(&self, after: Option<Cursor>, limit: u32) -> Result<Vec<ContactRecord>> {
         let sql = format!(
             "SELECT {}, c.erased_at AS erased_at FROM contacts AS c {} ORDER BY c.id LIMIT ?",
-            super::contacts::COLUMNS,
+            crate::contacts_sql::CONTACT_COLUMNS,
             after_clause(after, "c.id"),
         );
         let query = bind_key(sqlx::query(sqlx::AssertSqlSafe(sql)), after)?;
         let mut tx = self.tx.lock().await;
         let rows = query.bind(i64::from(limit)).fetch_all(&mut **tx).await?;
-        let mut contacts = rows
-            .iter()
-            .map(|row| {
-                Ok(ContactRecord {
-                    contact: super::contacts::from_row(row)?,
-                    erased_at: get_opt_time(row, "erased_at")?,
-                    index: Vec::new(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut contacts = crate::copy::contact_records::<Sqlite>(&rows)?;
         let (Some(first), Some(last)) = (contacts.first(), contacts.last()) else {
             return Ok(contacts);
         };
@@ -182,24 +170,7 @@ impl SqliteExport {
         .bind(last.contact.id.as_uuid())
         .fetch_all(&mut **tx)
         .await?;
-        let mut by_contact: HashMap<Uuid, Vec<IndexEntry>> = HashMap::new();
-        for row in &entries {
-            by_contact
-                .entry(get_uuid(row, "contact_id")?)
-                .or_default()
-                .push(IndexEntry {
-                    kind: row.try_get("kind")?,
-                    hash: row.try_get("hash")?,
-                });
-        }
-        for contact in &mut contacts {
-            if let Some(mut index) = by_contact.remove(contact.contact.id.as_uuid()) {
-                index.sort_by(|a, b| {
-                    (a.kind.as_bytes(), &a.hash).cmp(&(b.kind.as_bytes(), &b.hash))
-                });
-                contact.index = index;
-            }
-        }
+        crate::copy::attach_index::<Sqlite>(&mut contacts, &entries)?;
         Ok(contacts)
     }
 
@@ -276,7 +247,7 @@ impl Export for SqliteExport {
             )?),
             Table::AuditCheckpoints => Batch::AuditCheckpoints(collect(
                 &self.keyed(table, after, limit).await?,
-                super::audit::checkpoint,
+                crate::audit_sql::checkpoint,
             )?),
         })
     }
@@ -322,7 +293,7 @@ mod tests {
 
     use super::*;
     use crate::copy::PAGE_ROWS;
-    use crate::model::{ContactRow, NewAuditEvent};
+    use crate::model::{ContactRow, IndexEntry, NewAuditEvent};
     use crate::prelude::*;
 
     fn at(seconds: i64) -> DateTime<Utc> {

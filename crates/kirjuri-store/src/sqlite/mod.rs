@@ -43,18 +43,12 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqliteConnection, Transaction};
 
-use crate::audited;
-use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
-use crate::model::{AuditRecord, NewAuditEvent};
-use crate::store::AuditStore;
 
 pub use backup::SnapshotContents;
 pub use export::SqliteExport;
@@ -82,7 +76,7 @@ pub struct SqliteStore {
     /// The connection pool; cloning the store shares it.
     pool: SqlitePool,
     /// The database file (`None` in memory), for bulk reads that bypass the
-    /// pool (see `audit::leaves`).
+    /// pool (the audit log's bulk leaf reader, `audit`).
     path: Option<std::path::PathBuf>,
 }
 
@@ -142,21 +136,6 @@ impl SqliteStore {
     /// backups, tests).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    /// Starts a write transaction holding SQLite's write lock
-    /// ([`Backend::begin_write`]).
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Sqlite::begin_write(&self.pool).await
-    }
-
-    /// [`audited::write_audited`] on this store.
-    async fn write_audited<'e, T>(
-        &self,
-        events: impl IntoIterator<Item = &'e NewAuditEvent>,
-        write: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T>,
-    ) -> Result<T> {
-        audited::write_audited(self, events, write).await
     }
 }
 
@@ -249,71 +228,6 @@ fn lost_race(err: &Error) -> bool {
             .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
         Error::Migrate(_) => true,
         _ => false,
-    }
-}
-
-#[async_trait]
-impl AuditStore for SqliteStore {
-    async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
-        // One statement is its own transaction.
-        let mut conn = self.pool.acquire().await?;
-        audit::insert(&mut conn, event).await
-    }
-
-    async fn audit_events(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>> {
-        audit::after(&self.pool, after_seq, limit).await
-    }
-
-    async fn append_audit_batch(&self, events: &[NewAuditEvent]) -> Result<()> {
-        self.write_audited(events, async |_| Ok(())).await
-    }
-
-    async fn audit_head(&self) -> Result<i64> {
-        audit::head(&self.pool).await
-    }
-
-    async fn stored_audit_events(
-        &self,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredAuditEvent>> {
-        audit::stored_after(&self.pool, after_seq, limit).await
-    }
-
-    async fn audit_leaves(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
-        audit::leaves(&self.pool, self.path.as_deref(), after_seq, limit).await
-    }
-
-    async fn search_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        audit::search(&self.pool, filter).await
-    }
-
-    async fn audit_log_id(&self) -> Result<String> {
-        audit::log_id(&self.pool).await
-    }
-
-    async fn audit_checkpoints(
-        &self,
-        after_size: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<AuditCheckpointRow>> {
-        audit::checkpoints(&self.pool, after_size, limit).await
-    }
-
-    async fn latest_audit_checkpoint(&self) -> Result<Option<AuditCheckpointRow>> {
-        audit::latest_checkpoint(&self.pool).await
-    }
-
-    #[tracing::instrument(skip_all, fields(size = checkpoint.size))]
-    async fn insert_audit_checkpoint(
-        &self,
-        checkpoint: &AuditCheckpointRow,
-        previous: Option<u64>,
-    ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
-        tx.commit().await?;
-        Ok(stored)
     }
 }
 

@@ -6,21 +6,19 @@
 //! up to ten thousand objects per call, so deletes, tombstones and index
 //! removals go in multi-row statements of [`CHUNK`] rows (SQLite's
 //! statement cache keeps them prepared), and so do the audit events (the
-//! audit module's `insert_all`, in input order).
+//! audit module's bulk append, in input order).
 //!
 //! Every audited write takes the write lock first (`BEGIN IMMEDIATE`,
-//! [`SqliteStore::begin_write`]) and appends its audit events in the same
+//! `Backend::begin_write`) and appends its audit events in the same
 //! transaction.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+use super::SqliteStore;
 use super::codec::{get_uuid, micros, opt_micros, write_error};
-use super::{SqliteStore, contacts, objects};
-use crate::error::{Error, Result};
-use crate::model::{ContactRow, ObjectRow};
+use crate::error::Result;
 use crate::retention::{HoldTarget, Shred, ShredMode, TombstoneRow};
 use crate::retention_sql::{HELD_CONTACT, RetentionSql, TOMBSTONE_COLUMNS};
 pub(super) use crate::retention_sql::{hold_from_row, tombstone_from_row};
@@ -32,33 +30,9 @@ const CHUNK: usize = 500;
 
 impl RetentionSql for SqliteStore {
     const CHUNK: usize = CHUNK;
-    const OBJECT_COLUMNS: &'static str = objects::COLUMNS;
-    const CONTACT_COLUMNS: &'static str = contacts::COLUMNS;
     const JSON_TEXT: &'static str = "";
-    const JSON: &'static str = "";
-    const HOLD_ID_UNIQUE: &'static str = "legal_holds.id";
     const UNINDEXED: &'static str = "+";
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
-
-    async fn begin_audited(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.begin_write().await
-    }
-
-    fn write_error(
-        err: sqlx::Error,
-        uniques: &[(&str, &'static str)],
-        fallback: &'static str,
-    ) -> Error {
-        write_error(err, uniques, fallback)
-    }
-
-    fn object_from_row(row: &SqliteRow) -> Result<ObjectRow> {
-        objects::from_row(row)
-    }
-
-    fn contact_from_row(row: &SqliteRow) -> Result<ContactRow> {
-        contacts::from_row(row)
-    }
 
     fn push_ids(query: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = Uuid>) {
         query.push(" IN (");

@@ -20,7 +20,8 @@ use serde_json::json;
 
 use crate::support::{
     Backend, TestDatabase, all_audit, at, audit, backends, contact, contact_with_external_id,
-    entry, now, object, pending, postgres, racing_deliveries_store_one_contact, sha, token, user,
+    entry, handles_opened_at_once_share_one_database, now, object, pending, postgres,
+    racing_deliveries_store_one_contact, sha, token, user,
 };
 
 /// `n` more stores on the test's database, each with a pool of its own.
@@ -408,27 +409,17 @@ async fn many_nodes_migrating_and_opening_one_new_database_at_once_all_succeed()
     let role = database.create_role().await;
     let url = Arc::new(database.url.clone());
 
-    let opened = futures::future::join_all((0..6).map(|i| {
+    handles_opened_at_once_share_one_database(|i| {
         let url = Arc::clone(&url);
         let role = role.clone();
-        tokio::spawn(async move {
+        async move {
             if i % 2 == 0 {
                 PostgresStore::migrate(&url, Some(&role)).await.unwrap();
             }
             PostgresStore::open(&url).await
-        })
-    }))
+        }
+    })
     .await;
-
-    let stores: Vec<PostgresStore> = opened.into_iter().map(|r| r.unwrap().unwrap()).collect();
-    let row = contact("aino", at("2026-11-29T07:00:00Z"));
-    stores[0]
-        .insert_contact(&row, &[], &audit("c"))
-        .await
-        .unwrap();
-    for store in &stores {
-        assert_eq!(store.count_contacts().await.unwrap(), 1);
-    }
     let app = PostgresStore::connect(&database.url_as(&role))
         .await
         .unwrap();

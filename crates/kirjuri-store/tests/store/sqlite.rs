@@ -10,8 +10,9 @@ use kirjuri_store::{CommitOutcome, InsertOutcome, SqliteStore};
 use sqlx::Row;
 
 use crate::support::{
-    all_audit, at, audit, contact, contact_with_external_id, db_path, entry, file, memory, object,
-    pending, racing_deliveries_store_one_contact, sha,
+    all_audit, at, audit, contact, contact_with_external_id, db_path, entry, file,
+    handles_opened_at_once_share_one_database, memory, object, pending,
+    racing_deliveries_store_one_contact, sha,
 };
 
 /// Asserts that `sql` against the audit log is refused by the trigger.
@@ -141,21 +142,11 @@ async fn many_handles_opening_one_new_file_at_the_same_moment_all_succeed() {
         let dir = tempfile::tempdir().unwrap();
         let path = Arc::new(db_path(&dir));
 
-        let opened = futures::future::join_all((0..6).map(|_| {
+        handles_opened_at_once_share_one_database(|_| {
             let path = Arc::clone(&path);
-            tokio::spawn(async move { SqliteStore::open(&path).await })
-        }))
+            async move { SqliteStore::open(&path).await }
+        })
         .await;
-
-        let stores: Vec<SqliteStore> = opened.into_iter().map(|r| r.unwrap().unwrap()).collect();
-        let row = contact("aino", at("2026-11-29T07:00:00Z"));
-        stores[0]
-            .insert_contact(&row, &[], &audit("c"))
-            .await
-            .unwrap();
-        for store in &stores {
-            assert_eq!(store.count_contacts().await.unwrap(), 1);
-        }
     }
 }
 

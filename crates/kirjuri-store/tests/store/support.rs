@@ -340,3 +340,23 @@ pub async fn racing_deliveries_store_one_contact(store: &dyn Store, handles: Vec
     assert_eq!(store.count_contacts().await.unwrap(), 1);
     assert_eq!(all_audit(store).await.len(), 1);
 }
+
+/// Opens six handles on one new database at the same moment (`open(i)`
+/// each, on its own task), all of which must succeed, then writes a
+/// contact through the first and checks every handle sees it.
+pub async fn handles_opened_at_once_share_one_database<S, F>(open: impl Fn(usize) -> F)
+where
+    S: Store + 'static,
+    F: Future<Output = kirjuri_store::Result<S>> + Send + 'static,
+{
+    let opened = futures::future::join_all((0..6).map(|i| tokio::spawn(open(i)))).await;
+    let stores: Vec<S> = opened.into_iter().map(|r| r.unwrap().unwrap()).collect();
+    let row = contact("aino", at("2026-11-29T07:00:00Z"));
+    stores[0]
+        .insert_contact(&row, &[], &audit("c"))
+        .await
+        .unwrap();
+    for store in &stores {
+        assert_eq!(store.count_contacts().await.unwrap(), 1);
+    }
+}
