@@ -52,6 +52,8 @@ mod error;
 mod model;
 mod postgres;
 mod preferences;
+pub mod requests;
+mod requests_sql;
 mod retention;
 mod retention_sql;
 mod sqlite;
@@ -64,11 +66,13 @@ mod store;
 /// trait prelude, like `std::io::prelude`, is the exception it allows).
 pub mod prelude {
     pub use crate::coordination::Coordination;
+    pub use crate::requests::RequestStore;
     pub use crate::retention::RetentionStore;
     pub use crate::store::{AccountStore, AuditStore, ContactStore, Store};
 }
 
 pub use coordination::Coordination;
+pub use requests::RequestStore;
 pub use error::{Error, Result};
 pub use model::SessionPreferences;
 pub use model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};

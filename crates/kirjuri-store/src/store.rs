@@ -36,17 +36,18 @@ use crate::model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+use crate::requests::RequestStore;
 use crate::retention::RetentionStore;
 
 /// Kirjuri's database: every capability in one trait object.
 /// Implemented by every type that implements all the capability traits.
 pub trait Store:
-    ContactStore + AccountStore + AuditStore + RetentionStore + Coordination + std::fmt::Debug
+    ContactStore + AccountStore + AuditStore + RetentionStore + RequestStore + Coordination + std::fmt::Debug
 {
 }
 
 impl<T> Store for T where
-    T: ContactStore + AccountStore + AuditStore + RetentionStore + Coordination + std::fmt::Debug
+    T: ContactStore + AccountStore + AuditStore + RetentionStore + RequestStore + Coordination + std::fmt::Debug
 {
 }
 

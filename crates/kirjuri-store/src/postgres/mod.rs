@@ -61,6 +61,7 @@ mod contacts;
 mod import;
 mod objects;
 mod retention;
+mod requests;
 
 use std::collections::HashSet;
 use std::str::FromStr;

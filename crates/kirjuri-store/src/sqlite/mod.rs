@@ -37,6 +37,7 @@ mod contacts;
 mod export;
 mod objects;
 mod retention;
+mod requests;
 
 use std::collections::HashSet;
 use std::path::Path;
