@@ -31,6 +31,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod purge;
 pub mod read;
+pub mod requests;
 pub mod retention;
 pub mod session;
 
