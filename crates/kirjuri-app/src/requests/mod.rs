@@ -745,7 +745,12 @@ impl Kirjuri {
             .await?;
         let transition: Transition = transition.trim().parse()?;
         let row = self.request_row(id).await?;
-        if transition == Transition::Refuse {
+        let proven_enough = row
+            .assurance_proven
+            .is_some_and(|p| p >= row.assurance_needed);
+        // A closed request refuses every move alike (core says so first).
+        let open = !row.state.is_final();
+        if open && transition == Transition::Refuse {
             return Err(Error::Conflict {
                 code: "refusal_needs_approval",
                 message: "a refusal needs a legal ground and a second registrar: propose it with \
@@ -753,10 +758,7 @@ impl Kirjuri {
                     .into(),
             });
         }
-        let proven_enough = row
-            .assurance_proven
-            .is_some_and(|p| p >= row.assurance_needed);
-        let next = if transition == Transition::Verify && !proven_enough {
+        let next = if open && transition == Transition::Verify && !proven_enough {
             Err(kirjuri_core::Error::Refused {
                 code: "not_verified",
                 reason: "identity is not proven well enough for this request: verify it in \

@@ -21,6 +21,7 @@
 mod accounts;
 mod contract;
 mod postgres;
+mod requests;
 mod retention;
 mod sqlite;
 mod support;

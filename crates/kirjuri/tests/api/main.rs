@@ -32,3 +32,4 @@ mod leaks;
 mod migrate;
 mod purge;
 mod recordings;
+mod requests;
