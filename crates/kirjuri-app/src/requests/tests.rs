@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kirjuri_core::access::Actor;
-use kirjuri_core::clock::FixedClock;
+use kirjuri_core::clock::{Clock, FixedClock};
 use kirjuri_core::ids::UserId;
 use kirjuri_core::request::RequestState;
 use kirjuri_core::role::Role;
@@ -95,16 +95,16 @@ impl Fixture {
 
     /// Stores a code the test knows for the request's phone.
     async fn known_code(&self, id: Uuid, code: &str) {
-        let kind = IndexKind::Phone;
-        let hash = self
-            .app
-            .keyring
-            .blind_indexer()
-            .hash(kind, "+358401234567")
-            .to_vec();
+        self.known_code_to(id, IndexKind::Phone, "+358401234567", code)
+            .await;
+    }
+
+    /// Stores a code the test knows for one of the request's addresses.
+    async fn known_code_to(&self, id: Uuid, kind: IndexKind, address: &str, code: &str) {
+        let hash = self.app.keyring.blind_indexer().hash(kind, address).to_vec();
         let now = self.clock.now();
         let row = CodeRow {
-            kind: "phone".into(),
+            kind: kind.as_str().into(),
             code_hash: self
                 .app
                 .keyring
@@ -282,9 +282,37 @@ async fn an_emailed_code_is_not_enough_for_the_recordings() {
         .await
         .unwrap();
     assert!(matches!(sent, VerificationOutcome::CodeSent(_)));
-    // Start is refused: low < substantial.
-    assert_eq!(f.step(r.id, "start").await.unwrap_err().code(), "not_verified");
+    f.known_code_to(r.id, IndexKind::Email, "maija.meikalainen@example.fi", "246810")
+        .await;
+    let VerificationOutcome::Verified { assurance, request } = f
+        .app
+        .verify_request(
+            actor,
+            *actor_id,
+            r.id,
+            VerificationInput {
+                method: "email_code".into(),
+                document_type: None,
+                document_last4: None,
+                send_to: None,
+                code: Some("246810".into()),
+            },
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the code was not accepted");
+    };
+    // Proven, but only to low: still received, and neither verify nor
+    // start moves it.
+    assert_eq!(assurance, Assurance::Low);
+    assert_eq!(request.state, RequestState::Received);
+    assert!(!request.verification.verified);
     assert_eq!(f.step(r.id, "verify").await.unwrap_err().code(), "not_verified");
+    assert_eq!(
+        f.step(r.id, "start").await.unwrap_err().code(),
+        "transition_refused"
+    );
 }
 
 #[tokio::test]
