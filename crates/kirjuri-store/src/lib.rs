@@ -72,7 +72,6 @@ pub mod prelude {
 }
 
 pub use coordination::Coordination;
-pub use requests::RequestStore;
 pub use error::{Error, Result};
 pub use model::SessionPreferences;
 pub use model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -82,6 +81,7 @@ pub use model::{
 };
 pub use model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
 pub use postgres::PostgresStore;
+pub use requests::RequestStore;
 pub use retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,

@@ -278,8 +278,7 @@ pub trait RequestStore: Send + Sync {
     /// [`Error::Conflict`](crate::Error::Conflict) if the request changed
     /// since `expected_version` was read, [`Error::NotFound`](crate::Error::NotFound)
     /// if it does not exist.
-    async fn update_request(&self, update: &RequestUpdate, audit: &[NewAuditEvent])
-    -> Result<()>;
+    async fn update_request(&self, update: &RequestUpdate, audit: &[NewAuditEvent]) -> Result<()>;
 
     /// Stores a request's new code of its kind (replacing the one it had)
     /// with a timeline entry and `audit`.

@@ -35,9 +35,7 @@ type Conn<S> = <<S as SqlStore>::Db as Database>::Connection;
 /// transaction.
 pub(crate) trait RequestSql: SqlStore<Db: AuditLog> {
     /// Begins an audited write transaction (the adapter's `begin_write`).
-    fn begin_audited(
-        &self,
-    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>>> + Send;
+    fn begin_audited(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>>> + Send;
 }
 
 /// The columns of a [`RequestRow`].
@@ -368,11 +366,7 @@ where
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %update.row.id))]
-    async fn update_request(
-        &self,
-        update: &RequestUpdate,
-        audit: &[NewAuditEvent],
-    ) -> Result<()> {
+    async fn update_request(&self, update: &RequestUpdate, audit: &[NewAuditEvent]) -> Result<()> {
         let tx = self.begin_audited().await?;
         audited::run(tx, async |tx| {
             let row = &update.row;

@@ -42,12 +42,24 @@ use crate::retention::RetentionStore;
 /// Kirjuri's database: every capability in one trait object.
 /// Implemented by every type that implements all the capability traits.
 pub trait Store:
-    ContactStore + AccountStore + AuditStore + RetentionStore + RequestStore + Coordination + std::fmt::Debug
+    ContactStore
+    + AccountStore
+    + AuditStore
+    + RetentionStore
+    + RequestStore
+    + Coordination
+    + std::fmt::Debug
 {
 }
 
 impl<T> Store for T where
-    T: ContactStore + AccountStore + AuditStore + RetentionStore + RequestStore + Coordination + std::fmt::Debug
+    T: ContactStore
+        + AccountStore
+        + AuditStore
+        + RetentionStore
+        + RequestStore
+        + Coordination
+        + std::fmt::Debug
 {
 }
 

@@ -499,12 +499,11 @@ impl Kirjuri {
     fn seal_details(&self, id: Uuid, details: &Details) -> Result<SealedSecret> {
         let object = ObjectId::from_uuid(id);
         let key = self.keyring.generate_data_key()?;
-        let plaintext = Zeroizing::new(serde_json::to_vec(details).map_err(|source| {
-            Error::Encode {
+        let plaintext =
+            Zeroizing::new(serde_json::to_vec(details).map_err(|source| Error::Encode {
                 what: "a request's details",
                 source,
-            }
-        })?);
+            })?);
         Ok(SealedSecret {
             sealed: seal_to_vec(&key, &object, &plaintext)?,
             wrapped_key: self.keyring.wrap(&key, &object)?,
@@ -593,7 +592,10 @@ impl Kirjuri {
         for (kind, values, field) in groups {
             let normalised = normalise_all(values, field, |v| normalise_identifier(kind, v))?;
             for (keep, indexed) in normalised {
-                index.push((kind.as_str().to_owned(), indexer.hash(kind, &indexed).to_vec()));
+                index.push((
+                    kind.as_str().to_owned(),
+                    indexer.hash(kind, &indexed).to_vec(),
+                ));
                 match kind {
                     IndexKind::Phone => kept.phone.push(keep),
                     IndexKind::Email => kept.email.push(keep),
@@ -680,7 +682,12 @@ impl Kirjuri {
 
     /// One request (`GET /api/v1/requests/{id}`), audited as
     /// `request.read`.
-    pub async fn read_request(&self, actor: &Actor, actor_id: UserId, id: Uuid) -> Result<RequestView> {
+    pub async fn read_request(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: Uuid,
+    ) -> Result<RequestView> {
         self.require_requests(actor, actor_id, Action::ReadRequests)
             .await?;
         let row = self.request_row(id).await?;
@@ -939,10 +946,11 @@ impl Kirjuri {
                 "a refusal needs a second registrar's approval; you proposed this one",
             ));
         }
-        let next = match row
-            .state
-            .apply(Transition::Refuse, row.assurance_proven, row.assurance_needed)
-        {
+        let next = match row.state.apply(
+            Transition::Refuse,
+            row.assurance_proven,
+            row.assurance_needed,
+        ) {
             Ok(next) => next,
             Err(refusal) => {
                 return Err(self
@@ -972,7 +980,10 @@ impl Kirjuri {
         if row.state.is_final() {
             return Err(Error::Conflict {
                 code: "request_closed",
-                message: format!("the request is {}; nothing more can be done to it", row.state),
+                message: format!(
+                    "the request is {}; nothing more can be done to it",
+                    row.state
+                ),
             });
         }
         Ok(row)

@@ -51,7 +51,12 @@ impl Step {
     }
 
     /// The audit event: `request.<kind>` on `request` (none for the queue).
-    pub fn audit(&self, at: DateTime<Utc>, actor: Option<UserId>, request: Option<Uuid>) -> NewAuditEvent {
+    pub fn audit(
+        &self,
+        at: DateTime<Utc>,
+        actor: Option<UserId>,
+        request: Option<Uuid>,
+    ) -> NewAuditEvent {
         NewAuditEvent {
             at,
             actor,

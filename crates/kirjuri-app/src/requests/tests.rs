@@ -48,7 +48,10 @@ async fn fixture(config: RequestsConfig) -> Fixture {
     let clock = Arc::new(FixedClock::new(now));
     let app = Kirjuri::open(config, clock.clone()).await.unwrap();
     let password = SecretString::from("A-Long-Test-Passw0rd-For-Requests");
-    let rea = app.add_user("rea", Role::Registrar, &password).await.unwrap();
+    let rea = app
+        .add_user("rea", Role::Registrar, &password)
+        .await
+        .unwrap();
     let rauno = app
         .add_user("rauno", Role::Registrar, &password)
         .await
@@ -90,7 +93,9 @@ impl Fixture {
 
     async fn step(&self, id: Uuid, transition: &str) -> Result<RequestView> {
         let (actor, actor_id) = &self.rea;
-        self.app.move_request(actor, *actor_id, id, transition).await
+        self.app
+            .move_request(actor, *actor_id, id, transition)
+            .await
     }
 
     /// Stores a code the test knows for the request's phone.
@@ -101,7 +106,12 @@ impl Fixture {
 
     /// Stores a code the test knows for one of the request's addresses.
     async fn known_code_to(&self, id: Uuid, kind: IndexKind, address: &str, code: &str) {
-        let hash = self.app.keyring.blind_indexer().hash(kind, address).to_vec();
+        let hash = self
+            .app
+            .keyring
+            .blind_indexer()
+            .hash(kind, address)
+            .to_vec();
         let now = self.clock.now();
         let row = CodeRow {
             kind: kind.as_str().into(),
@@ -161,7 +171,11 @@ async fn awaiting_identity_stops_the_clock_by_default_and_the_due_date_moves_by_
     // Ten days waiting for proof of identity.
     f.clock.set(f.clock.now() + TimeDelta::days(10));
     let view = f.app.read_request(&f.rea.0, f.rea.1, r.id).await.unwrap();
-    assert_eq!(view.due_date.to_string(), "2026-04-13", "2 Apr + 10 days = Sun 12 Apr → Mon");
+    assert_eq!(
+        view.due_date.to_string(),
+        "2026-04-13",
+        "2 Apr + 10 days = Sun 12 Apr → Mon"
+    );
     let (actor, actor_id) = &f.rea;
     let outcome = f
         .app
@@ -188,7 +202,14 @@ async fn awaiting_identity_stops_the_clock_by_default_and_the_due_date_moves_by_
     let kinds: Vec<&str> = request.timeline.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
-        ["registered", "moved", "clock_paused", "verified", "moved", "clock_resumed"]
+        [
+            "registered",
+            "moved",
+            "clock_paused",
+            "verified",
+            "moved",
+            "clock_resumed"
+        ]
     );
     // The pause is kept: later the due date stays where the wait put it.
     f.clock.set(f.clock.now() + TimeDelta::days(5));
@@ -231,18 +252,30 @@ async fn the_right_code_is_accepted_but_not_after_three_wrong_ones_nor_once_expi
         .find(|i| i.kind == "phone")
         .unwrap();
     assert_eq!(phone.proven_by.as_deref(), Some("code"));
-    assert_eq!(f.confirm(r.id, "123456").await.unwrap_err().code(), "no_code");
+    assert_eq!(
+        f.confirm(r.id, "123456").await.unwrap_err().code(),
+        "no_code"
+    );
 
     // Three wrong, then the right one: refused.
     let r = f.register(&["access"]).await;
     f.known_code(r.id, "654321").await;
-    assert_eq!(f.confirm(r.id, "000000").await.unwrap_err().code(), "code_wrong");
-    assert_eq!(f.confirm(r.id, "000001").await.unwrap_err().code(), "code_wrong");
+    assert_eq!(
+        f.confirm(r.id, "000000").await.unwrap_err().code(),
+        "code_wrong"
+    );
+    assert_eq!(
+        f.confirm(r.id, "000001").await.unwrap_err().code(),
+        "code_wrong"
+    );
     assert_eq!(
         f.confirm(r.id, "000002").await.unwrap_err().code(),
         "code_exhausted"
     );
-    assert_eq!(f.confirm(r.id, "654321").await.unwrap_err().code(), "no_code");
+    assert_eq!(
+        f.confirm(r.id, "654321").await.unwrap_err().code(),
+        "no_code"
+    );
 
     // Expired: even the right one.
     let r = f.register(&["access"]).await;
@@ -252,7 +285,10 @@ async fn the_right_code_is_accepted_but_not_after_three_wrong_ones_nor_once_expi
         f.confirm(r.id, "111111").await.unwrap_err().code(),
         "code_expired"
     );
-    assert_eq!(f.confirm(r.id, "111111").await.unwrap_err().code(), "no_code");
+    assert_eq!(
+        f.confirm(r.id, "111111").await.unwrap_err().code(),
+        "no_code"
+    );
     let view = f.app.read_request(&f.rea.0, f.rea.1, r.id).await.unwrap();
     assert!(!view.verification.verified);
 }
@@ -282,8 +318,13 @@ async fn an_emailed_code_is_not_enough_for_the_recordings() {
         .await
         .unwrap();
     assert!(matches!(sent, VerificationOutcome::CodeSent(_)));
-    f.known_code_to(r.id, IndexKind::Email, "maija.meikalainen@example.fi", "246810")
-        .await;
+    f.known_code_to(
+        r.id,
+        IndexKind::Email,
+        "maija.meikalainen@example.fi",
+        "246810",
+    )
+    .await;
     let VerificationOutcome::Verified { assurance, request } = f
         .app
         .verify_request(
@@ -308,7 +349,10 @@ async fn an_emailed_code_is_not_enough_for_the_recordings() {
     assert_eq!(assurance, Assurance::Low);
     assert_eq!(request.state, RequestState::Received);
     assert!(!request.verification.verified);
-    assert_eq!(f.step(r.id, "verify").await.unwrap_err().code(), "not_verified");
+    assert_eq!(
+        f.step(r.id, "verify").await.unwrap_err().code(),
+        "not_verified"
+    );
     assert_eq!(
         f.step(r.id, "start").await.unwrap_err().code(),
         "transition_refused"
@@ -332,7 +376,13 @@ async fn a_refusal_needs_a_ground_and_a_second_registrar() {
     assert_eq!(error.code(), "invalid_ground");
     let view = f
         .app
-        .propose_refusal(rea, *rea_id, r.id, "legal_obligation", "Accounting Act 2:10")
+        .propose_refusal(
+            rea,
+            *rea_id,
+            r.id,
+            "legal_obligation",
+            "Accounting Act 2:10",
+        )
         .await
         .unwrap();
     assert_eq!(view.refusal.unwrap().ground, "legal_obligation");

@@ -339,7 +339,10 @@ impl Kirjuri {
             tries_left: policy.code_tries,
             created_at: now,
         };
-        let step = Step::done("code_sent", json!({"method": method, "kind": kind.as_str()}));
+        let step = Step::done(
+            "code_sent",
+            json!({"method": method, "kind": kind.as_str()}),
+        );
         match self
             .store
             .put_code(
@@ -385,7 +388,11 @@ impl Kirjuri {
         let tried = Step::done("code_tried", detail.clone());
         let taken = self
             .store
-            .take_code_try(&id, kind.as_str(), &tried.audit(now, Some(actor_id), Some(id)))
+            .take_code_try(
+                &id,
+                kind.as_str(),
+                &tried.audit(now, Some(actor_id), Some(id)),
+            )
             .await?;
         let Some(taken) = taken else {
             self.audit_step(

@@ -60,8 +60,8 @@ mod codec;
 mod contacts;
 mod import;
 mod objects;
-mod retention;
 mod requests;
+mod retention;
 
 use std::collections::HashSet;
 use std::str::FromStr;

@@ -36,8 +36,8 @@ mod codec;
 mod contacts;
 mod export;
 mod objects;
-mod retention;
 mod requests;
+mod retention;
 
 use std::collections::HashSet;
 use std::path::Path;

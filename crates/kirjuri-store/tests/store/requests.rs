@@ -9,7 +9,9 @@
 
 use chrono::{NaiveDate, TimeDelta};
 use kirjuri_core::ids::UserId;
-use kirjuri_core::request::{Assurance, RequestChannel, RequestState, RequestType, VerificationMethod};
+use kirjuri_core::request::{
+    Assurance, RequestChannel, RequestState, RequestType, VerificationMethod,
+};
 use kirjuri_store::requests::{
     CodeRow, IdentifierProof, NewRequest, RequestEventRow, RequestRow, RequestUpdate,
     VerificationRow,
@@ -191,7 +193,12 @@ async fn twenty_parallel_tries_get_three_on_every_backend() {
         let (row, _) = insert(backend.store.as_ref(), 2026).await;
         backend
             .store
-            .put_code(&row.id, &code(3), &event("code_sent"), &audit("request.code_sent"))
+            .put_code(
+                &row.id,
+                &code(3),
+                &event("code_sent"),
+                &audit("request.code_sent"),
+            )
             .await
             .unwrap();
         let tries = (0..20).map(|_| {

@@ -31,7 +31,9 @@ use super::Caller;
 use super::retention::json_body;
 use crate::error::Result;
 use kirjuri_app::app::Kirjuri;
-use kirjuri_app::requests::{RegisterInput, VerificationInput, VerificationOutcome, parse_request_id};
+use kirjuri_app::requests::{
+    RegisterInput, VerificationInput, VerificationOutcome, parse_request_id,
+};
 
 /// `POST /api/v1/requests/{id}/transition`.
 #[derive(Deserialize)]

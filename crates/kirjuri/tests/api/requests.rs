@@ -123,7 +123,10 @@ impl Registry {
     async fn approve(&self, token: &str, id: &str) -> Response {
         self.app
             .client
-            .post(self.app.url(&format!("/api/v1/requests/{id}/refusal/approve")))
+            .post(
+                self.app
+                    .url(&format!("/api/v1/requests/{id}/refusal/approve")),
+            )
             .bearer_auth(token)
             .send()
             .await
@@ -219,7 +222,10 @@ async fn a_registered_request_gets_a_reference_and_the_regulations_due_date() {
         assert_eq!(location, format!("/api/v1/requests/{id}"));
         let shown = r.show(id).await;
         assert_eq!(shown["due_date"], due);
-        assert!(shown["days_left"].as_i64().unwrap() < 0, "long overdue: {shown}");
+        assert!(
+            shown["days_left"].as_i64().unwrap() < 0,
+            "long overdue: {shown}"
+        );
         assert_eq!(shown["overdue"], true);
         assert_eq!(shown["verification"]["verified"], false);
         assert_eq!(shown["verification"]["needed"], "substantial");
@@ -319,7 +325,14 @@ async fn every_transition_over_http_is_allowed_or_refused_as_the_table_says() {
         ("refused", [Err("transition_refused"); 6]),
         ("withdrawn", [Err("transition_refused"); 6]),
     ];
-    let transitions = ["ask_identity", "verify", "start", "answer", "refuse", "withdraw"];
+    let transitions = [
+        "ask_identity",
+        "verify",
+        "start",
+        "answer",
+        "refuse",
+        "withdraw",
+    ];
     for (from, wants) in table {
         for (transition, want) in transitions.iter().zip(wants) {
             let id = r.request_in(from).await;
@@ -343,16 +356,25 @@ async fn every_transition_over_http_is_allowed_or_refused_as_the_table_says() {
         .audit()
         .await
         .into_iter()
-        .filter(|e| e["action"] == "request.step_refused" && e["details"]["refused"] == "not_verified")
+        .filter(|e| {
+            e["action"] == "request.step_refused" && e["details"]["refused"] == "not_verified"
+        })
         .collect();
     assert!(!refused.is_empty());
-    assert!(refused.iter().all(|e| e["outcome"] == "denied" && e["actor"] == "rea"));
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["outcome"] == "denied" && e["actor"] == "rea")
+    );
     // An unknown transition is the caller's mistake.
     let id = r.register(&["access"]).await;
     assert_error(r.step(&id, "teleport").await, StatusCode::BAD_REQUEST).await;
     // A request that releases nothing (information) may start unverified.
     let id = r.register(&["information"]).await;
-    assert_eq!(json_ok(r.step(&id, "start").await).await["state"], "in_progress");
+    assert_eq!(
+        json_ok(r.step(&id, "start").await).await["state"],
+        "in_progress"
+    );
 }
 
 #[tokio::test]
@@ -379,7 +401,14 @@ async fn an_in_person_check_records_the_registrar_and_the_document_type_and_veri
         .collect();
     assert_eq!(
         kinds,
-        ["registered", "moved", "clock_paused", "verified", "moved", "clock_resumed"]
+        [
+            "registered",
+            "moved",
+            "clock_paused",
+            "verified",
+            "moved",
+            "clock_resumed"
+        ]
     );
     assert!(
         shown["verification"]["identifiers"]
@@ -396,10 +425,22 @@ async fn an_in_person_check_records_the_registrar_and_the_document_type_and_veri
         json!({"method": "in_person", "document_type": "passport", "document_last4": "1234", "scan": "…"}),
         json!({"method": "in_person"}),
     ] {
-        let response = post(&r.app, &r.rea, &format!("/api/v1/requests/{id}/verification"), &bad).await;
+        let response = post(
+            &r.app,
+            &r.rea,
+            &format!("/api/v1/requests/{id}/verification"),
+            &bad,
+        )
+        .await;
         assert_error(response, StatusCode::BAD_REQUEST).await;
     }
-    assert_eq!(r.show(&id).await["verification"]["checks"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r.show(&id).await["verification"]["checks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -426,10 +467,16 @@ async fn a_code_has_three_tries_and_then_even_the_right_one_is_refused() {
         let (code, _) = assert_error(r.try_code(&id, wrong).await, StatusCode::CONFLICT).await;
         codes.push(code);
     }
-    assert_eq!(codes, ["code_wrong", "code_wrong", "code_exhausted", "no_code"]);
+    assert_eq!(
+        codes,
+        ["code_wrong", "code_wrong", "code_exhausted", "no_code"]
+    );
     let shown = r.show(&id).await;
     assert_eq!(shown["verification"]["verified"], false);
-    assert_eq!(shown["timeline"].as_array().unwrap().last().unwrap()["kind"], "code_discarded");
+    assert_eq!(
+        shown["timeline"].as_array().unwrap().last().unwrap()["kind"],
+        "code_discarded"
+    );
     // Not a code at all: refused before any try is spent.
     r.send_code(&id).await;
     for bad in ["12345", "12a456", "", "1234567890123"] {
@@ -494,7 +541,11 @@ async fn a_refusal_needs_a_legal_ground_and_another_registrars_approval() {
         json!({"ground": "excessive", "reasoning": "  "}),
         json!({"ground": "excessive"}),
     ] {
-        assert_error(post(&r.app, &r.rea, &path, &bad).await, StatusCode::BAD_REQUEST).await;
+        assert_error(
+            post(&r.app, &r.rea, &path, &bad).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     let (code, _) = assert_error(r.approve(&r.rauno, &id).await, StatusCode::CONFLICT).await;
     assert_eq!(code, "no_refusal_proposed");
@@ -516,7 +567,11 @@ async fn a_refusal_needs_a_legal_ground_and_another_registrars_approval() {
         .count();
     assert_eq!(own, 1);
     // A supervisor may read but not approve.
-    assert_error(r.approve(&r.app.tokens.sanna, &id).await, StatusCode::FORBIDDEN).await;
+    assert_error(
+        r.approve(&r.app.tokens.sanna, &id).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     let refused = json_ok(r.approve(&r.rauno, &id).await).await;
     assert_eq!(refused["state"], "refused");
     assert!(refused["closed_at"].is_string());
@@ -528,7 +583,15 @@ async fn a_refusal_needs_a_legal_ground_and_another_registrars_approval() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["registered", "refusal_proposed", "refusal_approved", "moved"]);
+    assert_eq!(
+        kinds,
+        [
+            "registered",
+            "refusal_proposed",
+            "refusal_approved",
+            "moved"
+        ]
+    );
     let (code, _) = assert_error(r.propose(&id).await, StatusCode::CONFLICT).await;
     assert_eq!(code, "request_closed");
 }
@@ -540,9 +603,15 @@ async fn one_extension_of_one_or_two_months_with_a_reason() {
     let before = r.show(&id).await["due_date"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/requests/{id}/extension");
     for (bad, status) in [
-        (json!({"months": 3, "reason": "complex"}), StatusCode::CONFLICT),
+        (
+            json!({"months": 3, "reason": "complex"}),
+            StatusCode::CONFLICT,
+        ),
         (json!({"months": 2, "reason": ""}), StatusCode::BAD_REQUEST),
-        (json!({"months": -1, "reason": "complex"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"months": -1, "reason": "complex"}),
+            StatusCode::BAD_REQUEST,
+        ),
         (json!({"months": 2}), StatusCode::BAD_REQUEST),
     ] {
         assert_error(post(&r.app, &r.rea, &path, &bad).await, status).await;
@@ -552,14 +621,26 @@ async fn one_extension_of_one_or_two_months_with_a_reason() {
     assert_eq!(extended["extension"]["months"], 2);
     assert!(extended["due_date"].as_str().unwrap() > before.as_str());
     assert!(!extended.to_string().contains("three systems"));
-    let (code, _) = assert_error(post(&r.app, &r.rea, &path, &ext).await, StatusCode::CONFLICT).await;
+    let (code, _) = assert_error(
+        post(&r.app, &r.rea, &path, &ext).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(code, "extension_refused");
     // After the due date: refused.
     let mut old = body(&["access"]);
     old["received_at"] = json!("2025-01-31T10:00:00+02:00");
-    let old: Value = post(&r.app, &r.rea, "/api/v1/requests", &old).await.json().await.unwrap();
+    let old: Value = post(&r.app, &r.rea, "/api/v1/requests", &old)
+        .await
+        .json()
+        .await
+        .unwrap();
     let late = format!("/api/v1/requests/{}/extension", old["id"].as_str().unwrap());
-    let (code, _) = assert_error(post(&r.app, &r.rea, &late, &ext).await, StatusCode::CONFLICT).await;
+    let (code, _) = assert_error(
+        post(&r.app, &r.rea, &late, &ext).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert_eq!(code, "extension_refused");
 }
 
@@ -570,7 +651,11 @@ async fn agents_admins_and_integrations_get_403_and_unknown_ids_404() {
     let responsible = r.app.add_account("vastaava", "responsible");
     let id = r.register(&["access"]).await;
     for token in [&r.app.tokens.aino, &admin, &r.app.tokens.pbx] {
-        assert_error(get(&r.app, token, "/api/v1/requests").await, StatusCode::FORBIDDEN).await;
+        assert_error(
+            get(&r.app, token, "/api/v1/requests").await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
         assert_error(
             get(&r.app, token, &format!("/api/v1/requests/{id}")).await,
             StatusCode::FORBIDDEN,
@@ -590,15 +675,31 @@ async fn agents_admins_and_integrations_get_403_and_unknown_ids_404() {
         .await;
     }
     // A supervisor reads, and may not register.
-    json_ok(get(&r.app, &r.app.tokens.sanna, &format!("/api/v1/requests/{id}")).await).await;
+    json_ok(
+        get(
+            &r.app,
+            &r.app.tokens.sanna,
+            &format!("/api/v1/requests/{id}"),
+        )
+        .await,
+    )
+    .await;
     assert_error(
-        post(&r.app, &r.app.tokens.sanna, "/api/v1/requests", &body(&["access"])).await,
+        post(
+            &r.app,
+            &r.app.tokens.sanna,
+            "/api/v1/requests",
+            &body(&["access"]),
+        )
+        .await,
         StatusCode::FORBIDDEN,
     )
     .await;
     // The responsible person handles requests too.
     assert_eq!(
-        post(&r.app, &responsible, "/api/v1/requests", &body(&["access"])).await.status(),
+        post(&r.app, &responsible, "/api/v1/requests", &body(&["access"]))
+            .await
+            .status(),
         StatusCode::CREATED
     );
     let denied = r
@@ -610,7 +711,11 @@ async fn agents_admins_and_integrations_get_403_and_unknown_ids_404() {
     assert!(denied >= 7, "{denied}");
     // Unknown, malformed and other kinds of ids: 404.
     let contact = r.app.new_call("aino").await;
-    for missing in ["0192f5c4-8f5e-7000-8000-000000000001", "not-an-id", contact.as_str()] {
+    for missing in [
+        "0192f5c4-8f5e-7000-8000-000000000001",
+        "not-an-id",
+        contact.as_str(),
+    ] {
         assert_error(
             get(&r.app, &r.rea, &format!("/api/v1/requests/{missing}")).await,
             StatusCode::NOT_FOUND,
@@ -631,15 +736,31 @@ async fn hostile_input_gets_a_clear_4xx_and_stores_nothing() {
     };
     let many: Vec<String> = (0..10_000).map(|n| format!("040{n:07}")).collect();
     let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
-        ("bad JSON", b"{\"types\": [\"access\"".to_vec(), StatusCode::BAD_REQUEST),
-        ("not an object", b"[1, 2, 3]".to_vec(), StatusCode::BAD_REQUEST),
-        ("unknown field", serde_json::to_vec(&with("evil", json!(1))).unwrap(), StatusCode::BAD_REQUEST),
+        (
+            "bad JSON",
+            b"{\"types\": [\"access\"".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not an object",
+            b"[1, 2, 3]".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown field",
+            serde_json::to_vec(&with("evil", json!(1))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
         (
             "unknown identifier kind",
             serde_json::to_vec(&with("identifiers", json!({"hetu": ["010101-123N"]}))).unwrap(),
             StatusCode::BAD_REQUEST,
         ),
-        ("1 MB", vec![b' '; 1 << 20 | 1], StatusCode::PAYLOAD_TOO_LARGE),
+        (
+            "1 MB",
+            vec![b' '; 1 << 20 | 1],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
         (
             "10,000 identifiers",
             serde_json::to_vec(&with("identifiers", json!({"phone": many}))).unwrap(),
@@ -655,14 +776,46 @@ async fn hostile_input_gets_a_clear_4xx_and_stores_nothing() {
             serde_json::to_vec(&with("identifiers", json!({}))).unwrap(),
             StatusCode::BAD_REQUEST,
         ),
-        ("31 Feb", serde_json::to_vec(&with("received_at", json!("2025-02-31T10:00:00Z"))).unwrap(), StatusCode::BAD_REQUEST),
-        ("not a date", serde_json::to_vec(&with("received_at", json!("yesterday"))).unwrap(), StatusCode::BAD_REQUEST),
-        ("future", serde_json::to_vec(&with("received_at", json!("2999-01-01T00:00:00Z"))).unwrap(), StatusCode::BAD_REQUEST),
-        ("control characters", serde_json::to_vec(&with("name", json!("Tiina\u{0}\u{1b}[2J"))).unwrap(), StatusCode::BAD_REQUEST),
-        ("no types", serde_json::to_vec(&with("types", json!([]))).unwrap(), StatusCode::BAD_REQUEST),
-        ("unknown type", serde_json::to_vec(&with("types", json!(["everything"]))).unwrap(), StatusCode::BAD_REQUEST),
-        ("unknown channel", serde_json::to_vec(&with("channel", json!("pigeon"))).unwrap(), StatusCode::BAD_REQUEST),
-        ("unknown language", serde_json::to_vec(&with("language", json!("de"))).unwrap(), StatusCode::BAD_REQUEST),
+        (
+            "31 Feb",
+            serde_json::to_vec(&with("received_at", json!("2025-02-31T10:00:00Z"))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not a date",
+            serde_json::to_vec(&with("received_at", json!("yesterday"))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "future",
+            serde_json::to_vec(&with("received_at", json!("2999-01-01T00:00:00Z"))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "control characters",
+            serde_json::to_vec(&with("name", json!("Tiina\u{0}\u{1b}[2J"))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "no types",
+            serde_json::to_vec(&with("types", json!([]))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown type",
+            serde_json::to_vec(&with("types", json!(["everything"]))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown channel",
+            serde_json::to_vec(&with("channel", json!("pigeon"))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown language",
+            serde_json::to_vec(&with("language", json!("de"))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
         (
             "objection without purposes",
             serde_json::to_vec(&body(&["objection"])).unwrap(),
@@ -678,14 +831,22 @@ async fn hostile_input_gets_a_clear_4xx_and_stores_nothing() {
             .unwrap(),
             StatusCode::BAD_REQUEST,
         ),
-        ("wrong shape", serde_json::to_vec(&with("types", json!("access"))).unwrap(), StatusCode::BAD_REQUEST),
+        (
+            "wrong shape",
+            serde_json::to_vec(&with("types", json!("access"))).unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (what, bytes, status) in cases {
         let response = post_raw(&r.app, &r.rea, "/api/v1/requests", bytes).await;
         let (_, message) = assert_error(response, status).await;
-        assert!(!message.contains("not a number") && !message.contains("Tiina"), "{what}: {message}");
+        assert!(
+            !message.contains("not a number") && !message.contains("Tiina"),
+            "{what}: {message}"
+        );
     }
-    let text = r.app
+    let text = r
+        .app
         .client
         .post(r.app.url("/api/v1/requests"))
         .bearer_auth(&r.rea)
@@ -696,13 +857,19 @@ async fn hostile_input_gets_a_clear_4xx_and_stores_nothing() {
         .unwrap();
     assert_error(text, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     for table in ["requests", "request_identifiers", "request_events"] {
-        assert_eq!(r.app.sql(&format!("SELECT count(*) FROM {table}")).trim(), "0", "{table}");
+        assert_eq!(
+            r.app.sql(&format!("SELECT count(*) FROM {table}")).trim(),
+            "0",
+            "{table}"
+        );
     }
     // Objection with objectable purposes is fine.
     let mut objection = body(&["objection"]);
     objection["objection_purposes"] = json!(["survey", "training"]);
     assert_eq!(
-        post(&r.app, &r.rea, "/api/v1/requests", &objection).await.status(),
+        post(&r.app, &r.rea, "/api/v1/requests", &objection)
+            .await
+            .status(),
         StatusCode::CREATED
     );
 }
@@ -712,7 +879,11 @@ async fn the_audit_log_has_every_step_and_neither_it_nor_the_database_holds_an_i
     let r = registry().await;
     let mut request = body(&["access", "erasure"]);
     request["description"] = json!("Please send me every recording of my calls about the leak.");
-    let created: Value = post(&r.app, &r.rea, "/api/v1/requests", &request).await.json().await.unwrap();
+    let created: Value = post(&r.app, &r.rea, "/api/v1/requests", &request)
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     r.step(&id, "ask_identity").await;
     r.send_code(&id).await;
@@ -746,9 +917,16 @@ async fn the_audit_log_has_every_step_and_neither_it_nor_the_database_holds_an_i
         "request.extended",
         "request.read",
     ] {
-        assert!(actions.contains(&action), "{action} missing from {actions:?}");
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
     }
-    assert!(events.iter().all(|e| e["action"] != "request.registered" || e["actor"] == "rea"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["action"] != "request.registered" || e["actor"] == "rea")
+    );
     let log = serde_json::to_string(&events).unwrap();
     let needles = [
         PHONE,
