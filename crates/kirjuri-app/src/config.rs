@@ -84,6 +84,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Data-subject requests: clock pauses, holidays, assurance, codes.
     pub requests: crate::requests::RequestsConfig,
+    /// How email and SMS leave (the durable outbox's senders and pace).
+    pub outbox: crate::outbox::OutboxConfig,
 }
 
 impl Default for Config {
@@ -116,6 +118,7 @@ impl Default for Config {
             objects: ObjectsConfig::default(),
             cluster: ClusterConfig::default(),
             requests: crate::requests::RequestsConfig::default(),
+            outbox: crate::outbox::OutboxConfig::default(),
         }
     }
 }
@@ -150,6 +153,11 @@ impl Config {
     /// The encrypted object folder.
     pub fn objects_dir(&self) -> PathBuf {
         self.data.join("objects")
+    }
+
+    /// Where the file sender writes messages (`outbox.*.sender = "file"`).
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data.join("outbox")
     }
 
     /// Lock files that mark live processes (see `app::Instance`).

@@ -364,25 +364,43 @@ impl Error {
     /// than the operator (storage, integrity, a bug). Only the caller's
     /// errors may show their message; the others show their code and are
     /// logged.
+    ///
+    /// The match names every variant, so a new one must be placed on one
+    /// side or the other.
     pub fn is_callers(&self) -> bool {
-        !matches!(
-            self,
+        match self {
+            Error::BadRequest { .. }
+            | Error::Conflict { .. }
+            | Error::Wav(_)
+            | Error::Unauthenticated
+            | Error::LoginFailed
+            | Error::TotpRequired
+            | Error::TooManyRequests { .. }
+            | Error::Busy
+            | Error::CsrfFailed
+            | Error::Forbidden(_)
+            | Error::NotFound
+            | Error::Gone { .. }
+            | Error::TooLarge { .. }
+            | Error::UnsupportedMediaType(_)
+            | Error::RangeNotSatisfiable { .. }
+            | Error::BodyRead => true,
             Error::Integrity(_)
-                | Error::Vault(_)
-                | Error::Store(_)
-                | Error::Internal(_)
-                | Error::Config { .. }
-                | Error::Io { .. }
-                | Error::Join { .. }
-                | Error::Encode { .. }
-                | Error::Decode { .. }
-                | Error::Damaged(_)
-                | Error::PasswordHash(_)
-                | Error::StoreOpen { .. }
-                | Error::Other { .. }
-                | Error::File(_)
-                | Error::AuditChain(_)
-        )
+            | Error::Vault(_)
+            | Error::Store(_)
+            | Error::StoreOpen { .. }
+            | Error::File(_)
+            | Error::Io { .. }
+            | Error::Join { .. }
+            | Error::Damaged(_)
+            | Error::Encode { .. }
+            | Error::Decode { .. }
+            | Error::PasswordHash(_)
+            | Error::Config { .. }
+            | Error::Internal(_)
+            | Error::Other { .. }
+            | Error::AuditChain(_) => false,
+        }
     }
 }
 

@@ -284,6 +284,117 @@ pub fn parse_hold_id(value: &str) -> Result<Uuid> {
     Uuid::parse_str(value.trim()).map_err(|_| Error::NotFound)
 }
 
+/// A hold as a caller wrote it — the API's JSON body, the flags of
+/// `kirjuri hold add` — before anything in it is parsed.
+/// [`HoldDraft::parse`] makes the [`NewHold`], refusing bad input with the
+/// caller's own name for the field ([`DraftNames`]).
+pub struct HoldDraft<'a> {
+    /// What it is placed on.
+    pub on: DraftTarget<'a>,
+    /// Its kind of ground (`case`, `statute`, …).
+    pub ground_kind: &'a str,
+    /// The ground.
+    pub ground: String,
+    /// The owner's account name.
+    pub owner: String,
+    /// The review date, `YYYY-MM-DD`.
+    pub review_by: &'a str,
+    /// The day it ends by itself, `YYYY-MM-DD`, if it does.
+    pub expires_on: Option<&'a str>,
+    /// The purpose stated, if any.
+    pub purpose: Option<&'a str>,
+}
+
+/// What a [`HoldDraft`] is placed on, as written.
+pub enum DraftTarget<'a> {
+    /// A contact's id.
+    Contact(&'a str),
+    /// A recording's (object) id.
+    Recording(&'a str),
+    /// A phone number and the first and last day (`YYYY-MM-DD`).
+    Phone {
+        /// The number in any accepted form.
+        phone: &'a str,
+        /// The first day.
+        from: &'a str,
+        /// The last day.
+        to: &'a str,
+    },
+}
+
+/// How a caller names the fields of a [`HoldDraft`]: `review_by` in the
+/// API's body is `--review` on the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct DraftNames {
+    /// The contact target.
+    pub contact: &'static str,
+    /// The recording target.
+    pub recording: &'static str,
+    /// A query's phone number.
+    pub phone: &'static str,
+    /// A query's first day.
+    pub from: &'static str,
+    /// A query's last day.
+    pub to: &'static str,
+    /// The review date.
+    pub review_by: &'static str,
+    /// The end date.
+    pub expires_on: &'static str,
+}
+
+impl DraftNames {
+    /// The flags of `kirjuri hold add`.
+    pub const COMMAND_LINE: DraftNames = DraftNames {
+        contact: "--contact",
+        recording: "--recording",
+        phone: "--phone",
+        from: "--from",
+        to: "--to",
+        review_by: "--review",
+        expires_on: "--expires",
+    };
+}
+
+impl HoldDraft<'_> {
+    /// The hold to place: the target first, then the ground's kind, the
+    /// dates and the purpose, each refused (400) with the field's name as
+    /// `names` gives it, never its value.
+    pub fn parse(self, names: &DraftNames) -> Result<NewHold> {
+        let bad_id = |field: &str, what: &str| {
+            Error::bad_request("unknown_target", format!("{field} must be a {what}'s id"))
+        };
+        let on = match self.on {
+            DraftTarget::Contact(id) => HoldOn::Contact(
+                id.trim()
+                    .parse()
+                    .map_err(|_| bad_id(names.contact, "contact"))?,
+            ),
+            DraftTarget::Recording(id) => HoldOn::Recording(
+                id.trim()
+                    .parse()
+                    .map_err(|_| bad_id(names.recording, "recording"))?,
+            ),
+            DraftTarget::Phone { phone, from, to } => HoldOn::Phone {
+                phone: PhoneNumber::parse(phone, names.phone)?,
+                from: parse_date(from, names.from)?,
+                to: parse_date(to, names.to)?,
+            },
+        };
+        Ok(NewHold {
+            on,
+            ground_kind: self.ground_kind.parse()?,
+            ground: self.ground,
+            owner: self.owner,
+            review_by: parse_date(self.review_by, names.review_by)?,
+            expires_on: self
+                .expires_on
+                .map(|d| parse_date(d, names.expires_on))
+                .transpose()?,
+            purpose: self.purpose.map(str::parse::<Purpose>).transpose()?,
+        })
+    }
+}
+
 /// A target cursor: `CONTACT` or `CONTACT:OBJECT`.
 fn cursor(target: &HoldTarget) -> String {
     match target.object_id {
@@ -778,6 +889,83 @@ impl Kirjuri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn draft(on: DraftTarget<'_>) -> HoldDraft<'_> {
+        HoldDraft {
+            on,
+            ground_kind: "case",
+            ground: "Case 12/2026".to_owned(),
+            owner: "sanna".to_owned(),
+            review_by: "2027-01-31",
+            expires_on: Some("2027-06-30"),
+            purpose: Some("legal_claim"),
+        }
+    }
+
+    fn refusal(draft: HoldDraft<'_>) -> (&'static str, String) {
+        match draft.parse(&DraftNames::COMMAND_LINE) {
+            Err(Error::BadRequest { code, message }) => (code, message),
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_draft_parses_into_the_hold_it_describes() {
+        let contact = ContactId::new_v7();
+        let id = contact.to_string();
+        let hold = draft(DraftTarget::Contact(&format!(" {id} ")))
+            .parse(&DraftNames::COMMAND_LINE)
+            .unwrap();
+        assert_eq!(hold.on, HoldOn::Contact(contact));
+        assert_eq!(hold.ground_kind, GroundKind::Case);
+        assert_eq!(hold.ground, "Case 12/2026");
+        assert_eq!(hold.owner, "sanna");
+        assert_eq!(
+            hold.review_by,
+            NaiveDate::from_ymd_opt(2027, 1, 31).unwrap()
+        );
+        assert_eq!(hold.expires_on, NaiveDate::from_ymd_opt(2027, 6, 30));
+        assert_eq!(hold.purpose, Some(Purpose::LegalClaim));
+
+        let phone = draft(DraftTarget::Phone {
+            phone: "040 123 4567",
+            from: "2026-01-01",
+            to: "2026-12-31",
+        })
+        .parse(&DraftNames::COMMAND_LINE)
+        .unwrap();
+        let HoldOn::Phone { phone, from, to } = phone.on else {
+            panic!("not a phone hold");
+        };
+        assert_eq!(phone.e164(), "+358401234567");
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-01-01".into(), "2026-12-31".into())
+        );
+    }
+
+    #[test]
+    fn a_bad_draft_is_refused_naming_the_field_as_the_caller_wrote_it() {
+        let (code, message) = refusal(draft(DraftTarget::Contact("0401234567")));
+        assert_eq!(code, "unknown_target");
+        assert_eq!(message, "--contact must be a contact's id");
+        let (code, message) = refusal(draft(DraftTarget::Recording("x")));
+        assert_eq!(code, "unknown_target");
+        assert_eq!(message, "--recording must be a recording's id");
+        let (code, message) = refusal(draft(DraftTarget::Phone {
+            phone: "040 123 4567",
+            from: "spring",
+            to: "2026-12-31",
+        }));
+        assert_eq!(code, "invalid_date");
+        assert!(message.starts_with("--from "), "{message}");
+        let mut late = draft(DraftTarget::Contact("01890000-0000-7000-8000-000000000000"));
+        late.review_by = "next year";
+        let (code, message) = refusal(late);
+        assert_eq!(code, "invalid_date");
+        assert!(message.starts_with("--review "), "{message}");
+        assert!(!message.contains("next year"), "{message}");
+    }
 
     #[test]
     fn ground_kinds_parse_from_their_names_only() {

@@ -248,15 +248,7 @@ impl Kirjuri {
             return same_or_conflict(&existing, &sha256);
         }
 
-        let object_id = ObjectId::new_v7();
-        let pending = PendingObject {
-            id: object_id,
-            contact_id,
-            kind: RECORDING.to_owned(),
-            instance_id: self.instance.id.clone(),
-            started_at: self.clock.now(),
-        };
-        self.store.begin_object(&pending).await?;
+        let object_id = self.begin_object(contact_id, RECORDING).await?;
         let mut writer = match self.objects.put(&object_id).await {
             Ok(writer) => writer,
             Err(e) => {
@@ -270,14 +262,12 @@ impl Kirjuri {
             Ok(done) => done,
             Err(e) => {
                 let _ = writer.abort().await;
-                self.objects.delete(&object_id).await?;
-                self.store.abort_object(&object_id).await?;
+                self.discard_object(&object_id).await?;
                 return Err(e);
             }
         };
         if let Err(e) = writer.commit().await {
-            self.objects.delete(&object_id).await?;
-            self.store.abort_object(&object_id).await?;
+            self.discard_object(&object_id).await?;
             return Err(e.into());
         }
 
@@ -332,11 +322,33 @@ impl Kirjuri {
                 same_or_conflict(&existing, &sha256)
             }
             Err(e) => {
-                self.objects.delete(&object_id).await?;
-                self.store.abort_object(&object_id).await?;
+                self.discard_object(&object_id).await?;
                 Err(e.into())
             }
         }
+    }
+
+    /// A new object of `kind` for `contact_id`, recorded as pending (so a
+    /// crash before its commit leaves nothing a sweep cannot find).
+    async fn begin_object(&self, contact_id: ContactId, kind: &str) -> Result<ObjectId> {
+        let object_id = ObjectId::new_v7();
+        let pending = PendingObject {
+            id: object_id,
+            contact_id,
+            kind: kind.to_owned(),
+            instance_id: self.instance.id.clone(),
+            started_at: self.clock.now(),
+        };
+        self.store.begin_object(&pending).await?;
+        Ok(object_id)
+    }
+
+    /// Undoes a pending object that failed before its commit: its bytes,
+    /// then its pending row.
+    async fn discard_object(&self, object_id: &ObjectId) -> Result<()> {
+        self.objects.delete(object_id).await?;
+        self.store.abort_object(object_id).await?;
+        Ok(())
     }
 
     /// Stores waveform peaks sealed beside their recording; they follow the
@@ -353,15 +365,7 @@ impl Kirjuri {
             what: "peaks",
             source,
         })?;
-        let object_id = ObjectId::new_v7();
-        let pending = PendingObject {
-            id: object_id,
-            contact_id,
-            kind: WAVEFORM.to_owned(),
-            instance_id: self.instance.id.clone(),
-            started_at: self.clock.now(),
-        };
-        self.store.begin_object(&pending).await?;
+        let object_id = self.begin_object(contact_id, WAVEFORM).await?;
         let key = self.keyring.generate_data_key()?;
         let sealed = seal_to_vec(&key, &object_id, &plaintext)?;
         let stored_len = sealed.len() as u64;
@@ -372,8 +376,7 @@ impl Kirjuri {
         }
         .await;
         if let Err(e) = written {
-            self.objects.delete(&object_id).await?;
-            self.store.abort_object(&object_id).await?;
+            self.discard_object(&object_id).await?;
             return Err(e.into());
         }
         let row = ObjectRow {

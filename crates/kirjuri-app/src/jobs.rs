@@ -1,7 +1,7 @@
 //! What `serve` runs beside the web layer, started with one call
 //! ([`Kirjuri::start_jobs`]): start-up recovery, then the audit checkpointer
-//! (AUD-2), periodic recovery under the `recover` lease, and the purge job
-//! (RET-3), all behind one [`Background`] handle whose `stop` ends them in
+//! (AUD-2), periodic recovery under the `recover` lease, the purge job
+//! (RET-3) and the outbox's delivery job, all behind one [`Background`] handle whose `stop` ends them in
 //! order — the checkpointer last, so a graceful stop leaves no event
 //! unsigned.
 //!
@@ -10,7 +10,7 @@
 
 use crate::app::Background;
 use crate::audit_chain::{AuditChain, start_checkpointer};
-use crate::{Kirjuri, purge};
+use crate::{Kirjuri, outbox, purge};
 
 /// Why [`Kirjuri::start_jobs`] started nothing.
 #[derive(Debug, thiserror::Error)]
@@ -21,15 +21,20 @@ pub enum StartJobsError {
     /// The audit signing key could not be opened (or created).
     #[error("failed to open the audit signing key")]
     SigningKey(#[source] crate::Error),
+    /// The outbox's senders could not be set up from the configuration.
+    #[error("failed to set up the outbox's senders")]
+    Outbox(#[source] crate::Error),
 }
 
 impl Kirjuri {
     /// Runs start-up recovery, then starts `serve`'s background jobs: the
     /// checkpointer (signing while serving and once more when stopped),
-    /// periodic recovery, and the purge every
-    /// `retention.purge_interval_seconds`. Stopping the handle stops them
-    /// (recovery, purge, then the checkpointer); dropping it aborts them.
+    /// periodic recovery, the purge every
+    /// `retention.purge_interval_seconds`, and the outbox's delivery job.
+    /// Stopping the handle stops them (recovery, purge, delivery, then the
+    /// checkpointer); dropping it aborts them.
     pub async fn start_jobs(&self) -> Result<Background, StartJobsError> {
+        let delivery = outbox::start_job(self.clone()).map_err(StartJobsError::Outbox)?;
         self.recover().await.map_err(StartJobsError::Recovery)?;
         let chain = AuditChain::for_app(self)
             .await
@@ -41,6 +46,7 @@ impl Kirjuri {
             stop.cancelled().await;
             recovery.stop().await;
             purge.stop().await;
+            delivery.stop().await;
             checkpointer.stop().await;
         }))
     }

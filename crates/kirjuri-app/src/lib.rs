@@ -1,11 +1,14 @@
 //! Kirjuri's application, with no HTTP in it: the assembled app (`app`),
 //! intake of contacts and recordings (`intake`), the audited read path
 //! (`read`), accounts and tokens (`auth`), sessions (`session`), legal holds
-//! (`holds`), retention and the purge (`retention`, `purge`), `serve`'s
+//! (`holds`), retention and the purge (`retention`, `purge`), the durable
+//! outbox for email and SMS (`outbox`), `serve`'s
 //! background jobs started in one call (`jobs`), the audit log
 //! and its signed checkpoints (`audit`, `audit_chain`), the erasure ledger
 //! (`ledger`), backup and restore (`backup`), batch import (`import`),
-//! moving an embedded register to PostgreSQL and S3 (`migrate`) and demo
+//! moving an embedded register to PostgreSQL and S3 (`migrate`), signed ZIP
+//! packages of personal data for the data subject or an authority
+//! (`package`), signed erasure receipts (`receipt`) and demo
 //! data (`demo`). The web
 //! layer (`kirjuri-web`) and the command line (`kirjuri`) each call into it.
 //!
@@ -29,8 +32,11 @@ pub mod intake;
 pub mod jobs;
 pub mod ledger;
 pub mod migrate;
+pub mod outbox;
+pub mod package;
 pub mod purge;
 pub mod read;
+pub mod receipt;
 pub mod requests;
 pub mod retention;
 pub mod session;

@@ -940,18 +940,7 @@ fn layout_of(object: &ObjectRow) -> Result<AudioLayout> {
         .get("encoding")
         .and_then(serde_json::Value::as_str)
         .unwrap_or("");
-    let encoding = [
-        Encoding::PcmU8,
-        Encoding::PcmS16,
-        Encoding::PcmS24,
-        Encoding::PcmS32,
-        Encoding::Float32,
-        Encoding::Float64,
-        Encoding::MuLaw,
-        Encoding::ALaw,
-    ]
-    .into_iter()
-    .find(|e| e.as_str() == encoding);
+    let encoding = Encoding::from_wire(encoding);
     let broken = || Error::Decode {
         what: "the media description of recording",
         id: object.id.to_string(),

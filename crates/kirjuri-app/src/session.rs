@@ -61,7 +61,7 @@ use std::net::IpAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use kirjuri_core::access::{Action, Actor};
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::ids::UserId;
@@ -191,6 +191,18 @@ impl Kirjuri {
         self.config.tls_cert.is_some()
     }
 
+    /// Takes one attempt from address `ip`'s sign-in allowance, or refuses
+    /// with [`Error::TooManyRequests`]; returns the time it was taken at.
+    fn reserve_login_attempt(&self, ip: IpAddr) -> Result<DateTime<Utc>> {
+        let now = self.clock.now();
+        self.login_throttle
+            .reserve(ip, now)
+            .map_err(|retry_after| Error::TooManyRequests {
+                retry_after_seconds: retry_after,
+            })?;
+        Ok(now)
+    }
+
     /// Signs in with a name, a password and — once enrolled — a TOTP code,
     /// from client address `ip`.
     ///
@@ -206,12 +218,7 @@ impl Kirjuri {
         totp: Option<&str>,
         ip: IpAddr,
     ) -> Result<SignedIn> {
-        let now = self.clock.now();
-        self.login_throttle
-            .reserve(ip, now)
-            .map_err(|retry_after| Error::TooManyRequests {
-                retry_after_seconds: retry_after,
-            })?;
+        let now = self.reserve_login_attempt(ip)?;
         // A refusal for lack of a place costs the server nothing: it does
         // not drain the address's allowance.
         let slot = self.passwords.admit().inspect_err(|_| {
@@ -367,12 +374,7 @@ impl Kirjuri {
         ip: IpAddr,
     ) -> Result<()> {
         const WRONG: &str = "the password or code is wrong, or the account is locked";
-        let now = self.clock.now();
-        self.login_throttle
-            .reserve(ip, now)
-            .map_err(|retry_after| Error::TooManyRequests {
-                retry_after_seconds: retry_after,
-            })?;
+        self.reserve_login_attempt(ip)?;
         let result = async {
             self.check_password(self.passwords.admit()?, user, password)
                 .await?;

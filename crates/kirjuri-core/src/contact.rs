@@ -480,23 +480,9 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = r#"{
-      "external_id": "pbx-2026-000123",
-      "channel": "call_in",
-      "started_at": "2026-11-29T09:15:02+02:00",
-      "ended_at": "2026-11-29T09:19:40+02:00",
-      "service": "water-billing",
-      "agent": "aino",
-      "customer": {"name": "Matti Meikäläinen", "phone": "040 123 4567",
-                   "phone_withheld": false, "email": "matti@example.fi",
-                   "address": "Esimerkkitie 1, 00100 Helsinki", "language": "fi"},
-      "contact_person": {"name": "Isännöinti Oy / Liisa", "phone": "+358 9 123 456"},
-      "account": {"customer_number": "123456", "billing": "…", "payment_status": "…"},
-      "property": {"name": "As Oy Esimerkki", "address": "…",
-                   "property_id": "91-403-1-1", "type": "apartment_building",
-                   "connection": "…", "details": "…"},
-      "service_content": "Water bill complaint"
-    }"#;
+    /// The README's example contact, shared with the test kit's
+    /// `design_example`.
+    const EXAMPLE: &str = include_str!("contact/design_example.json");
 
     #[test]
     fn the_design_example_parses_and_normalises() {

@@ -78,18 +78,30 @@ mod tests {
         NaiveDate::from_ymd_opt(year, month, day).unwrap()
     }
 
+    /// A recording of a call at `call` is kept until `deadline`.
+    fn assert_deadline(call: &str, deadline: &str) {
+        assert_eq!(
+            recording_retain_until(at(call)),
+            utc(deadline),
+            "a call at {call}"
+        );
+    }
+
+    /// Data of a call at `call` kept `months` is kept until `deadline`.
+    fn assert_months(call: &str, months: u32, deadline: &str) {
+        assert_eq!(
+            retain_until_months(at(call), months),
+            utc(deadline),
+            "a call at {call}, {months} months"
+        );
+    }
+
     #[test]
     fn a_recording_is_kept_until_helsinki_midnight_twelve_months_later() {
         // Winter: Helsinki is UTC+2.
-        assert_eq!(
-            recording_retain_until(at("2026-01-15T10:00:00+02:00")),
-            utc("2027-01-14T22:00:00Z")
-        );
+        assert_deadline("2026-01-15T10:00:00+02:00", "2027-01-14T22:00:00Z");
         // Summer: Helsinki is UTC+3.
-        assert_eq!(
-            recording_retain_until(at("2026-06-15T10:00:00+03:00")),
-            utc("2027-06-14T21:00:00Z")
-        );
+        assert_deadline("2026-06-15T10:00:00+03:00", "2027-06-14T21:00:00Z");
     }
 
     #[test]
@@ -114,79 +126,40 @@ mod tests {
     #[test]
     fn calls_either_side_of_helsinki_midnight_get_consecutive_deadlines() {
         // Summer midnight is 21:00 UTC.
-        assert_eq!(
-            recording_retain_until(at("2026-06-30T20:59:59Z")),
-            utc("2027-06-29T21:00:00Z")
-        );
-        assert_eq!(
-            recording_retain_until(at("2026-06-30T21:00:00Z")),
-            utc("2027-06-30T21:00:00Z")
-        );
+        assert_deadline("2026-06-30T20:59:59Z", "2027-06-29T21:00:00Z");
+        assert_deadline("2026-06-30T21:00:00Z", "2027-06-30T21:00:00Z");
         // Winter midnight is 22:00 UTC.
-        assert_eq!(
-            recording_retain_until(at("2026-12-31T21:59:59Z")),
-            utc("2027-12-30T22:00:00Z")
-        );
-        assert_eq!(
-            recording_retain_until(at("2026-12-31T22:00:00Z")),
-            utc("2027-12-31T22:00:00Z")
-        );
+        assert_deadline("2026-12-31T21:59:59Z", "2027-12-30T22:00:00Z");
+        assert_deadline("2026-12-31T22:00:00Z", "2027-12-31T22:00:00Z");
     }
 
     #[test]
     fn month_ends_stay_month_ends_over_twelve_months() {
-        assert_eq!(
-            recording_retain_until(at("2026-01-31T12:00:00+02:00")),
-            utc("2027-01-30T22:00:00Z")
-        );
-        assert_eq!(
-            recording_retain_until(at("2026-03-31T12:00:00+03:00")),
-            utc("2027-03-30T21:00:00Z")
-        );
-        assert_eq!(
-            recording_retain_until(at("2026-08-31T12:00:00+03:00")),
-            utc("2027-08-30T21:00:00Z")
-        );
+        assert_deadline("2026-01-31T12:00:00+02:00", "2027-01-30T22:00:00Z");
+        assert_deadline("2026-03-31T12:00:00+03:00", "2027-03-30T21:00:00Z");
+        assert_deadline("2026-08-31T12:00:00+03:00", "2027-08-30T21:00:00Z");
     }
 
     #[test]
     fn shorter_periods_clamp_to_the_last_day_of_a_shorter_month() {
         // 31 Jan + 1 month = 28 Feb (2026 is not a leap year).
-        assert_eq!(
-            retain_until_months(at("2026-01-31T12:00:00+02:00"), 1),
-            utc("2026-02-27T22:00:00Z")
-        );
+        assert_months("2026-01-31T12:00:00+02:00", 1, "2026-02-27T22:00:00Z");
         // 31 Jan 2028 + 1 month = 29 Feb (leap year).
-        assert_eq!(
-            retain_until_months(at("2028-01-31T12:00:00+02:00"), 1),
-            utc("2028-02-28T22:00:00Z")
-        );
+        assert_months("2028-01-31T12:00:00+02:00", 1, "2028-02-28T22:00:00Z");
         // 31 Mar + 1 month = 30 Apr.
-        assert_eq!(
-            retain_until_months(at("2026-03-31T12:00:00+03:00"), 1),
-            utc("2026-04-29T21:00:00Z")
-        );
+        assert_months("2026-03-31T12:00:00+03:00", 1, "2026-04-29T21:00:00Z");
         // 31 Aug + 6 months = 28 Feb.
-        assert_eq!(
-            retain_until_months(at("2026-08-31T12:00:00+03:00"), 6),
-            utc("2027-02-27T22:00:00Z")
-        );
+        assert_months("2026-08-31T12:00:00+03:00", 6, "2027-02-27T22:00:00Z");
     }
 
     #[test]
     fn a_leap_day_call_is_kept_until_28_february_next_year() {
-        assert_eq!(
-            recording_retain_until(at("2028-02-29T12:00:00+02:00")),
-            utc("2029-02-27T22:00:00Z")
-        );
+        assert_deadline("2028-02-29T12:00:00+02:00", "2029-02-27T22:00:00Z");
     }
 
     #[test]
     fn a_28_february_call_is_not_stretched_to_a_leap_day() {
-        assert_eq!(
-            recording_retain_until(at("2027-02-28T12:00:00+02:00")),
-            utc("2028-02-27T22:00:00Z")
-        );
+        assert_deadline("2027-02-28T12:00:00+02:00", "2028-02-27T22:00:00Z");
     }
 
     #[test]
@@ -194,26 +167,14 @@ mod tests {
         // 29 Mar 2026: clocks go 03:00 → 04:00. 29 Mar 2027 is summer time
         // (2027 changes on 28 Mar), so its midnight is 21:00 UTC.
         let expected = utc("2027-03-28T21:00:00Z");
-        assert_eq!(
-            recording_retain_until(at("2026-03-28T22:30:00Z")),
-            expected,
-            "00:30 EET"
-        );
-        assert_eq!(
-            recording_retain_until(at("2026-03-29T00:59:59Z")),
-            expected,
-            "02:59:59 EET"
-        );
-        assert_eq!(
-            recording_retain_until(at("2026-03-29T01:00:00Z")),
-            expected,
-            "04:00 EEST"
-        );
-        assert_eq!(
-            recording_retain_until(at("2026-03-29T20:59:59Z")),
-            expected,
-            "23:59:59 EEST"
-        );
+        for (call, local_time) in [
+            ("2026-03-28T22:30:00Z", "00:30 EET"),
+            ("2026-03-29T00:59:59Z", "02:59:59 EET"),
+            ("2026-03-29T01:00:00Z", "04:00 EEST"),
+            ("2026-03-29T20:59:59Z", "23:59:59 EEST"),
+        ] {
+            assert_eq!(recording_retain_until(at(call)), expected, "{local_time}");
+        }
     }
 
     #[test]
@@ -221,43 +182,26 @@ mod tests {
         // 25 Oct 2026: clocks go 04:00 → 03:00, so 03:30 happens twice.
         // 25 Oct 2027 is still summer time (2027 changes on 31 Oct).
         let expected = utc("2027-10-24T21:00:00Z");
-        assert_eq!(
-            recording_retain_until(at("2026-10-25T00:30:00Z")),
-            expected,
-            "03:30 EEST"
-        );
-        assert_eq!(
-            recording_retain_until(at("2026-10-25T01:30:00Z")),
-            expected,
-            "03:30 EET"
-        );
-        assert_eq!(
-            recording_retain_until(at("2026-10-25T21:59:59Z")),
-            expected,
-            "23:59:59 EET"
-        );
+        for (call, local_time) in [
+            ("2026-10-25T00:30:00Z", "03:30 EEST"),
+            ("2026-10-25T01:30:00Z", "03:30 EET"),
+            ("2026-10-25T21:59:59Z", "23:59:59 EET"),
+        ] {
+            assert_eq!(recording_retain_until(at(call)), expected, "{local_time}");
+        }
     }
 
     #[test]
     fn deadlines_falling_on_a_clock_change_day_start_at_its_midnight() {
         // 28 Mar 2027 changes at 03:00, so its midnight is still UTC+2.
-        assert_eq!(
-            recording_retain_until(at("2026-03-28T12:00:00+02:00")),
-            utc("2027-03-27T22:00:00Z")
-        );
+        assert_deadline("2026-03-28T12:00:00+02:00", "2027-03-27T22:00:00Z");
         // 31 Oct 2027 changes at 04:00, so its midnight is still UTC+3.
-        assert_eq!(
-            recording_retain_until(at("2026-10-31T12:00:00+02:00")),
-            utc("2027-10-30T21:00:00Z")
-        );
+        assert_deadline("2026-10-31T12:00:00+02:00", "2027-10-30T21:00:00Z");
     }
 
     #[test]
     fn zero_months_is_the_start_of_the_call_day() {
-        assert_eq!(
-            retain_until_months(at("2026-05-20T15:00:00+03:00"), 0),
-            utc("2026-05-19T21:00:00Z")
-        );
+        assert_months("2026-05-20T15:00:00+03:00", 0, "2026-05-19T21:00:00Z");
     }
 
     #[test]

@@ -104,6 +104,11 @@ impl Encoding {
         }
     }
 
+    /// The encoding with this wire name (the inverse of [`Encoding::as_str`]).
+    pub fn from_wire(name: &str) -> Option<Encoding> {
+        Encoding::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
     /// Bits per sample as stored.
     pub fn bits_per_sample(self) -> u16 {
         match self {

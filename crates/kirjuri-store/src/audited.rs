@@ -5,15 +5,48 @@
 //! IMMEDIATE`; PostgreSQL's read committed with the audit lock taken
 //! first), append the events it names after the write's own statements, in
 //! order, and commit — or drop the transaction, rolling back, where the
-//! write decided it changed nothing. Each adapter's `write_audited` opens
-//! its transaction and hands it to [`run`], which appends with the
-//! adapter's [`AuditLog`]; the adapters' query modules hold only SQL and
-//! row decoding.
+//! write decided it changed nothing. [`write_audited_if`] and
+//! [`write_audited`] open that transaction on any [`SqlStore`] (the one
+//! thing that differs is [`Backend::begin_write`]) and hand it to [`run`],
+//! which appends with the adapter's [`AuditLog`]; the query modules hold
+//! only SQL and row decoding.
 
 use sqlx::{Database, Transaction};
 
+use crate::backend::{Backend, SqlStore};
 use crate::error::Result;
 use crate::model::NewAuditEvent;
+
+/// The connection of a store's database, as an audited write gets it.
+pub(crate) type Conn<S> = <<S as SqlStore>::Db as Database>::Connection;
+
+/// The audited write ([`run`]) in a transaction from
+/// [`Backend::begin_write`].
+pub(crate) async fn write_audited_if<'e, S: SqlStore, T>(
+    store: &S,
+    write: impl AsyncFnOnce(&mut Conn<S>) -> Result<Audited<'e, T>>,
+) -> Result<T>
+where
+    S::Db: AuditLog,
+{
+    let tx = S::Db::begin_write(store.sql_pool()).await?;
+    run(tx, write).await
+}
+
+/// [`write_audited_if`] for a write that always commits, with `events`.
+pub(crate) async fn write_audited<'e, S: SqlStore, T>(
+    store: &S,
+    events: impl IntoIterator<Item = &'e NewAuditEvent>,
+    write: impl AsyncFnOnce(&mut Conn<S>) -> Result<T>,
+) -> Result<T>
+where
+    S::Db: AuditLog,
+{
+    write_audited_if(store, async |conn| {
+        Ok(Audited::commit(write(conn).await?, events))
+    })
+    .await
+}
 
 /// A database whose adapter appends audit events: its audit module's bulk
 /// append, inside the caller's transaction.

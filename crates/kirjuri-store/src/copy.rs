@@ -465,6 +465,85 @@ pub async fn occupied_tables(store: &dyn Export) -> Result<Vec<TableCount>> {
     Ok(occupied)
 }
 
+/// The `SELECT` of a page of a keyed table (contacts and hold targets have
+/// queries of their own: their rows come with more) after `after`, up to
+/// a bound limit, with numbered placeholders (both backends take them): the
+/// cursor's key `$1` if any, then the limit. `json_text` reads a JSON column
+/// as text (`::text` in PostgreSQL, nothing in SQLite).
+pub(crate) fn page_select(table: Table, json_text: &str, after: Option<Cursor>) -> Option<String> {
+    let (sql, key) = select(table)?;
+    Some(page_sql(sql, key, after).replace("$JSON", json_text))
+}
+
+/// `SELECT`s of the keyed tables, with `{after}` where a page's `WHERE` goes,
+/// and the key column.
+fn select(table: Table) -> Option<(&'static str, &'static str)> {
+    Some(match table {
+        Table::Users => (
+            "SELECT u.id, u.name, u.role, u.password_hash, u.disabled, u.created_at, \
+                 u.confidentiality_agreement, u.failed_logins, u.locked_at, u.language, \
+                 EXISTS (SELECT 1 FROM user_totp AS t \
+                         WHERE t.user_id = u.id AND t.sealed_secret IS NOT NULL) AS totp_enabled \
+             FROM users AS u {after} ORDER BY u.id LIMIT $LIMIT",
+            "u.id",
+        ),
+        Table::Tokens => (
+            "SELECT id, user_id, label, token_hash, created_at, expires_at, revoked_at, \
+                 last_used_at FROM api_tokens {after} ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::Totp => (
+            "SELECT user_id, wrapped_key, sealed_secret, pending_wrapped_key, \
+                 pending_sealed_secret, last_step FROM user_totp {after} \
+             ORDER BY user_id LIMIT $LIMIT",
+            "user_id",
+        ),
+        Table::Sessions => (
+            "SELECT id, secret_hash, user_id, created_at, last_seen_at, purpose FROM sessions \
+             {after} ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::Objects => (
+            "SELECT id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, \
+                 media$JSON AS media, retain_until, source_id, created_at FROM objects {after} \
+             ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::Holds => (
+            "SELECT id, ground_kind, ground, owner, review_by, expires_at, scope$JSON AS scope, \
+                 created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at \
+             FROM legal_holds {after} ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::Tombstones => (
+            "SELECT id, contact_id, kind, rule, reason, sha256, retain_until, deleted_at, \
+                 ledgered_at, storage_deleted_at FROM tombstones {after} ORDER BY id LIMIT $LIMIT",
+            "id",
+        ),
+        Table::AuditEvents => (
+            "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
+             {after} ORDER BY seq LIMIT $LIMIT",
+            "seq",
+        ),
+        Table::AuditCheckpoints => (
+            "SELECT size, root, note, frontier, created_at FROM audit_checkpoints {after} \
+             ORDER BY size LIMIT $LIMIT",
+            "size",
+        ),
+        Table::Contacts | Table::HoldTargets => return None,
+    })
+}
+
+/// Fills in a keyed `SELECT`'s page bounds: `$1` is the cursor if any, the
+/// limit the next parameter.
+fn page_sql(sql: &str, key: &str, after: Option<Cursor>) -> String {
+    let (clause, limit) = match after {
+        Some(_) => (format!("WHERE {key} > $1"), "$2"),
+        None => (String::new(), "$1"),
+    };
+    sql.replace("{after}", &clause).replace("$LIMIT", limit)
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,

@@ -1,11 +1,14 @@
 //! Kirjuri's database: the schema, its migrations and every query, behind
 //! the [`Store`] trait and its capability traits ([`ContactStore`],
-//! [`AccountStore`], [`AuditStore`], [`RetentionStore`], [`Coordination`];
-//! all in [`prelude`]). [`SqliteStore`] is the embedded default (one file in
+//! [`AccountStore`], [`AuditStore`], [`RetentionStore`], [`Coordination`],
+//! [`OutboxStore`]; all in [`prelude`]). [`SqliteStore`] is the embedded default (one file in
 //! the data folder); [`PostgresStore`] implements the same traits for a
-//! database shared by several nodes, with its own SQL and its own migrations
-//! (`migrations/sqlite/`, `migrations/postgres/`). There is no `Any` driver
-//! and no SQL outside this crate.
+//! database shared by several nodes, with its own migrations
+//! (`migrations/sqlite/`, `migrations/postgres/`). A query that is the same
+//! in both dialects is written once, generic over the crate-private
+//! `backend::Backend` (contacts, objects, accounts, coordination); what
+//! differs stays in each adapter. There is no `Any` driver and no SQL
+//! outside this crate.
 //!
 //! **This crate never sees plaintext personal data.** Everything personal
 //! arrives already sealed by the vault (a contact's document, its wrapped
@@ -43,13 +46,16 @@
 
 mod accounts;
 mod accounts_sql;
+mod audit_sql;
 mod audited;
 mod backend;
 mod codec;
+mod contacts_sql;
 mod coordination;
 pub mod copy;
 mod error;
 mod model;
+mod outbox;
 mod postgres;
 mod preferences;
 pub mod requests;
@@ -66,6 +72,7 @@ mod store;
 /// trait prelude, like `std::io::prelude`, is the exception it allows).
 pub mod prelude {
     pub use crate::coordination::Coordination;
+    pub use crate::outbox::OutboxStore;
     pub use crate::requests::RequestStore;
     pub use crate::retention::RetentionStore;
     pub use crate::store::{AccountStore, AuditStore, ContactStore, Store};
@@ -80,6 +87,10 @@ pub use model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow, truncate_to_storage,
 };
 pub use model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+pub use outbox::{
+    ClaimedMessage, NewOutboxMessage, OutboxChannel, OutboxClaim, OutboxEntry, OutboxState,
+    OutboxStore, Settlement,
+};
 pub use postgres::PostgresStore;
 pub use requests::RequestStore;
 pub use retention::{

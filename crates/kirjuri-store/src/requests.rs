@@ -33,6 +33,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::model::{NewAuditEvent, SealedSecret};
+use crate::outbox::NewOutboxMessage;
 
 /// A request as stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -220,6 +221,8 @@ pub struct NewRequest {
     pub identifiers: Vec<(String, Vec<u8>)>,
     /// The `registered` entry.
     pub event: RequestEventRow,
+    /// Messages it causes (the receipt), queued in the same transaction.
+    pub messages: Vec<NewOutboxMessage>,
 }
 
 /// A change to a request: its new row and what goes with it.
@@ -239,6 +242,9 @@ pub struct RequestUpdate {
     pub discard_code: Option<String>,
     /// Timeline entries.
     pub events: Vec<RequestEventRow>,
+    /// Messages it causes (a notice to the requester), queued in the same
+    /// transaction.
+    pub messages: Vec<NewOutboxMessage>,
 }
 
 /// Data-subject requests, on either database.
@@ -281,11 +287,12 @@ pub trait RequestStore: Send + Sync {
     async fn update_request(&self, update: &RequestUpdate, audit: &[NewAuditEvent]) -> Result<()>;
 
     /// Stores a request's new code of its kind (replacing the one it had)
-    /// with a timeline entry and `audit`.
+    /// with the message carrying it, a timeline entry and `audit`.
     async fn put_code(
         &self,
         request: &Uuid,
         code: &CodeRow,
+        message: Option<&NewOutboxMessage>,
         event: &RequestEventRow,
         audit: &NewAuditEvent,
     ) -> Result<()>;

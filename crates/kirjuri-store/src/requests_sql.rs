@@ -1,11 +1,11 @@
 //! [`RequestStore`]'s SQL, written once for both databases over
 //! [`Backend`]: every statement here is the same in SQLite and PostgreSQL
 //! (numbered placeholders, timestamps through [`Backend::time`], dates and
-//! JSON as text). What an adapter supplies is its audited write
-//! transaction ([`RequestSql::begin_audited`], in `sqlite/requests.rs` and
-//! `postgres/requests.rs`); every write runs in it through
-//! [`audited::run`], so a change, its timeline entries and its audit events
-//! commit together. Within that transaction writers are serialised on both
+//! JSON as text). Every write is the shared audited write
+//! ([`audited::write_audited_if`], in the backend's write transaction), so a
+//! change, its timeline entries, the messages it causes (queued in the
+//! outbox in the same transaction) and its audit events commit together.
+//! Within that transaction writers are serialised on both
 //! databases (SQLite's write lock; PostgreSQL's audit lock), which is what
 //! makes "the next reference of the year" safe; the unique constraint on
 //! `reference` backs it.
@@ -16,27 +16,18 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use kirjuri_core::ids::UserId;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, Row, Transaction, Type};
+use sqlx::{ColumnIndex, Database, Encode, Executor, Type};
 use uuid::Uuid;
 
-use crate::audited::{self, AuditLog, Audited};
-use crate::backend::{Backend, SqlStore};
+use crate::audited::{self, AuditLog, Audited, Conn};
+use crate::backend::{Backend, SqlStore, Unique};
 use crate::error::{Error, Result};
 use crate::model::{NewAuditEvent, SealedSecret};
+use crate::outbox::{NewOutboxMessage, insert_message};
 use crate::requests::{
     CodeRow, CodeTry, IdentifierProof, NewRequest, RefusalProposal, RequestEventRow,
     RequestIdentifierRow, RequestRow, RequestStore, RequestUpdate, VerificationRow,
 };
-
-/// The connection of a store's database.
-type Conn<S> = <<S as SqlStore>::Db as Database>::Connection;
-
-/// What an adapter supplies for [`RequestStore`]: its audited write
-/// transaction.
-pub(crate) trait RequestSql: SqlStore<Db: AuditLog> {
-    /// Begins an audited write transaction (the adapter's `begin_write`).
-    fn begin_audited(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>>> + Send;
-}
 
 /// The columns of a [`RequestRow`].
 const REQUEST_COLUMNS: &str = "id, reference, types, channel, language, state, received_at, \
@@ -78,11 +69,7 @@ fn to_u32(value: u64, column: &'static str) -> Result<u32> {
     u32::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: out of range")))
 }
 
-fn request_from_row<DB: Backend>(row: &DB::Row) -> Result<RequestRow>
-where
-    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
-    for<'s> &'s str: ColumnIndex<DB::Row>,
-{
+fn request_from_row<DB: Backend>(row: &DB::Row) -> Result<RequestRow> {
     let refusal = match DB::get_opt_text(row, "refusal_ground")? {
         Some(ground) => Some(RefusalProposal {
             ground,
@@ -119,8 +106,8 @@ where
         )?,
         refusal,
         details: SealedSecret {
-            wrapped_key: row.try_get("details_key")?,
-            sealed: row.try_get("sealed_details")?,
+            wrapped_key: DB::get_bytes(row, "details_key")?,
+            sealed: DB::get_bytes(row, "sealed_details")?,
         },
         version: DB::get_count(row, "version")?,
         created_at: DB::get_time(row, "created_at")?,
@@ -133,7 +120,8 @@ where
 /// Inserts a timeline entry. Runs inside the caller's transaction.
 async fn insert_event<S>(conn: &mut Conn<S>, request: Uuid, event: &RequestEventRow) -> Result<()>
 where
-    S: RequestSql,
+    S: SqlStore,
+    S::Db: AuditLog,
     for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<Uuid>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
@@ -159,7 +147,8 @@ where
 /// write transaction.
 async fn next_reference<S>(conn: &mut Conn<S>, year: i32) -> Result<String>
 where
-    S: RequestSql,
+    S: SqlStore,
+    S::Db: AuditLog,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'s> &'s str: ColumnIndex<<S::Db as Database>::Row>,
     for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
@@ -186,7 +175,8 @@ where
 #[async_trait]
 impl<S> RequestStore for S
 where
-    S: RequestSql,
+    S: SqlStore,
+    S::Db: AuditLog,
     for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<Uuid>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
@@ -196,7 +186,8 @@ where
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Vec<u8>: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<<S::Db as Backend>::Time>: Encode<'q, S::Db> + Type<S::Db>,
-    for<'r> Vec<u8>: Decode<'r, S::Db>,
+    for<'q> &'q Uuid: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q [u8]: Encode<'q, S::Db> + Type<S::Db>,
     for<'s> &'s str: ColumnIndex<<S::Db as Database>::Row>,
     for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
 {
@@ -207,8 +198,7 @@ where
         year: i32,
         audit: &NewAuditEvent,
     ) -> Result<String> {
-        let tx = self.begin_audited().await?;
-        audited::run(tx, async |tx| {
+        audited::write_audited_if(self, async |tx| {
             let row = &new.row;
             let reference = next_reference::<S>(tx, year).await?;
             let sql = format!(
@@ -241,7 +231,17 @@ where
                 .bind(row.retain_until.map(S::Db::time))
                 .execute(&mut *tx)
                 .await
-                .map_err(|err| unique_or(err, "request"))?;
+                .map_err(|err| {
+                    S::Db::write_error(
+                        err,
+                        &[Unique::new(
+                            "requests.reference",
+                            "requests_reference_key",
+                            "request reference",
+                        )],
+                        "request",
+                    )
+                })?;
             for (kind, hash) in &new.identifiers {
                 sqlx::query(
                     "INSERT INTO request_identifiers (request_id, kind, hash) \
@@ -254,6 +254,9 @@ where
                 .await?;
             }
             insert_event::<S>(tx, row.id, &new.event).await?;
+            for message in &new.messages {
+                insert_message::<S::Db>(tx, message).await?;
+            }
             Ok(Audited::commit(reference, [audit]))
         })
         .await
@@ -308,7 +311,7 @@ where
                 };
                 Ok(RequestIdentifierRow {
                     kind: S::Db::get_text(row, "kind")?,
-                    hash: row.try_get("hash")?,
+                    hash: S::Db::get_bytes(row, "hash")?,
                     proof,
                 })
             })
@@ -367,8 +370,7 @@ where
 
     #[tracing::instrument(skip_all, fields(request_id = %update.row.id))]
     async fn update_request(&self, update: &RequestUpdate, audit: &[NewAuditEvent]) -> Result<()> {
-        let tx = self.begin_audited().await?;
-        audited::run(tx, async |tx| {
+        audited::write_audited_if(self, async |tx| {
             let row = &update.row;
             let done = sqlx::query(
                 "UPDATE requests SET state = $1, due_date = $2, calendar_version = $3, \
@@ -444,6 +446,9 @@ where
             for event in &update.events {
                 insert_event::<S>(tx, row.id, event).await?;
             }
+            for message in &update.messages {
+                insert_message::<S::Db>(tx, message).await?;
+            }
             Ok(Audited::commit((), audit))
         })
         .await
@@ -453,11 +458,11 @@ where
         &self,
         request: &Uuid,
         code: &CodeRow,
+        message: Option<&NewOutboxMessage>,
         event: &RequestEventRow,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let tx = self.begin_audited().await?;
-        audited::run(tx, async |tx| {
+        audited::write_audited_if(self, async |tx| {
             sqlx::query(
                 "INSERT INTO request_codes \
                  (request_id, kind, address_hash, code_hash, expires_at, tries_left, created_at) \
@@ -481,6 +486,9 @@ where
                 Some(db) if db.is_foreign_key_violation() => Error::NotFound,
                 _ => Error::Database(err),
             })?;
+            if let Some(message) = message {
+                insert_message::<S::Db>(tx, message).await?;
+            }
             insert_event::<S>(tx, *request, event).await?;
             Ok(Audited::commit((), [audit]))
         })
@@ -493,8 +501,7 @@ where
         kind: &str,
         audit: &NewAuditEvent,
     ) -> Result<Option<CodeTry>> {
-        let tx = self.begin_audited().await?;
-        audited::run(tx, async |tx| {
+        audited::write_audited_if(self, async |tx| {
             let taken = sqlx::query(
                 "UPDATE request_codes SET tries_left = tries_left - 1 \
                  WHERE request_id = $1 AND kind = $2 AND tries_left > 0 \
@@ -506,8 +513,8 @@ where
             .await?;
             let taken = match taken {
                 Some(row) => Some(CodeTry {
-                    address_hash: row.try_get("address_hash")?,
-                    code_hash: row.try_get("code_hash")?,
+                    address_hash: S::Db::get_bytes(&row, "address_hash")?,
+                    code_hash: S::Db::get_bytes(&row, "code_hash")?,
                     expires_at: S::Db::get_time(&row, "expires_at")?,
                     tries_left: to_u32(
                         S::Db::get_count(&row, "tries_left")?,
@@ -529,8 +536,7 @@ where
         event: &RequestEventRow,
         audit: &NewAuditEvent,
     ) -> Result<()> {
-        let tx = self.begin_audited().await?;
-        audited::run(tx, async |tx| {
+        audited::write_audited_if(self, async |tx| {
             sqlx::query("DELETE FROM request_codes WHERE request_id = $1 AND kind = $2")
                 .bind(*request)
                 .bind(kind)
@@ -540,14 +546,5 @@ where
             Ok(Audited::commit((), [audit]))
         })
         .await
-    }
-}
-
-/// A failed insert: a unique constraint is [`Error::Conflict`] naming
-/// `what`, anything else the database's error.
-fn unique_or(err: sqlx::Error, what: &'static str) -> Error {
-    match err.as_database_error() {
-        Some(db) if db.is_unique_violation() => Error::Conflict(what),
-        _ => Error::Database(err),
     }
 }

@@ -1,23 +1,674 @@
-//! The retention statements and row decoders that are the same on both
-//! backends, written once over [`Backend`]: reading holds, lifting a hold,
-//! moving its review date, marking its reminder sent; reading a hold, a
-//! hold's summary and a tombstone from their columns. The adapters supply
-//! the SQL text that differs (their hold columns: PostgreSQL reads `jsonb`
-//! as text). Each adapter's [`RetentionStore`](crate::RetentionStore)
-//! runs them inside its own audited write (`write_audited`), which owns the
-//! transaction discipline; what differs between the dialects (batched
-//! targets, the purge's statements) stays in the adapters' `retention`.
+//! [`RetentionStore`] on SQL, written once over [`Backend`]: legal holds,
+//! the purge's queries and one-way steps, tombstones, deadlines. Every
+//! [`RetentionSql`] store (both adapters) gets the whole trait from the
+//! blanket implementation here; an adapter's `retention` module supplies
+//! only what really differs between the dialects:
+//! * **how a batch travels**: SQLite lists its rows in multi-row statements
+//!   of a few hundred rows (its statement cache keeps them prepared);
+//!   PostgreSQL binds arrays (`unnest`, `= ANY`), one statement per ten
+//!   thousand rows ([`RetentionSql::CHUNK`], [`RetentionSql::push_ids`] and
+//!   the batch hooks);
+//! * **the erasure's locking**: PostgreSQL locks the contacts' rows before
+//!   re-checking for uploads in flight (see `postgres::retention`);
+//! * **column and constraint spellings** (PostgreSQL reads `jsonb` as text,
+//!   names its unique constraints, and has no unary `+` on a timestamp).
+//!
+//! Two things shape the SQL here:
+//! * **"Held" is one predicate**, written once per subject
+//!   ([`HELD_OBJECT`], [`HELD_CONTACT`]) and used by every query and every
+//!   re-check, so the dry run, the purge and the deadline listing cannot
+//!   disagree about it. It is a lookup in `legal_hold_targets_by_contact`,
+//!   per row.
+//! * **The re-check is in the write itself** (the delete, the erasure's
+//!   update), so nothing can change in between.
+//!
+//! Every audited write runs in [`audited::run`](crate::audited::run) in
+//! the adapter's write transaction ([`RetentionSql::begin_audited`]), which
+//! owns the transaction discipline (SQLite's `BEGIN IMMEDIATE`,
+//! PostgreSQL's audit lock) and appends the audit events in the same
+//! transaction.
 
+use std::collections::HashSet;
+use std::marker::PhantomData;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use kirjuri_core::ids::{ContactId, UserId};
-use sqlx::{Encode, Executor, Pool, Row, Type};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
+use sqlx::{Database, Encode, Executor, Pool, QueryBuilder, Row, Transaction, Type};
 use uuid::Uuid;
 
-use crate::audited::Audited;
-use crate::backend::Backend;
+use crate::audited::{self, AuditLog, Audited};
+use crate::backend::{Backend, SqlStore};
 use crate::error::{Error, Result};
-use crate::model::NewAuditEvent;
-use crate::retention::{HoldLift, HoldRow, HoldSummary, TombstoneRow};
+use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
+use crate::retention::{
+    Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
+    ShredMode, TombstoneRow, TombstoneStep,
+};
+use crate::retention::{
+    contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
+};
+
+/// Whether an active hold keeps the object `o`, up to the instant's
+/// parameter (the caller binds the instant and closes with `))`). A target
+/// keeps its contact's object when it names the whole contact, the object,
+/// or the object's source.
+pub(crate) const HELD_OBJECT: &str = "EXISTS (SELECT 1 FROM legal_hold_targets AS t \
+    JOIN legal_holds AS h ON h.id = t.hold_id \
+    WHERE t.contact_id = o.contact_id \
+      AND (t.object_id IS NULL OR t.object_id = o.id OR t.object_id = o.source_id) \
+      AND h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ";
+
+/// Whether an active hold keeps the contact `c` or any of its objects, up
+/// to the instant's parameter.
+pub(crate) const HELD_CONTACT: &str = "EXISTS (SELECT 1 FROM legal_hold_targets AS t \
+    JOIN legal_holds AS h ON h.id = t.hold_id \
+    WHERE t.contact_id = c.id \
+      AND h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ";
+
+/// The columns of a [`TombstoneRow`].
+pub(crate) const TOMBSTONE_COLUMNS: &str = "id, contact_id, kind, rule, reason, sha256, \
+    retain_until, deleted_at, ledgered_at, storage_deleted_at";
+
+/// The columns of a [`HoldRow`] from the table aliased `h`; `json_text`
+/// reads the JSON scope as text.
+fn hold_columns(json_text: &str) -> String {
+    format!(
+        "h.id AS id, h.ground_kind AS ground_kind, h.ground AS ground, h.owner AS owner, \
+         h.review_by AS review_by, h.expires_at AS expires_at, h.scope{json_text} AS scope, \
+         h.created_at AS created_at, h.created_by AS created_by, h.lifted_at AS lifted_at, \
+         h.lifted_by AS lifted_by, h.lift_reason AS lift_reason, h.reminded_at AS reminded_at"
+    )
+}
+
+/// The connection of a store's database.
+type Conn<S> = <<S as SqlStore>::Db as Database>::Connection;
+
+/// A row of a store's database.
+type DbRow<S> = <<S as SqlStore>::Db as Database>::Row;
+
+/// What differs between the adapters' retention SQL; the rest of
+/// [`RetentionStore`] is written once, below.
+pub(crate) trait RetentionSql: SqlStore<Db: AuditLog> {
+    /// Rows per statement of a batch.
+    const CHUNK: usize;
+
+    /// The columns of an [`ObjectRow`] from the table aliased `o`.
+    const OBJECT_COLUMNS: &'static str;
+
+    /// The columns of a [`ContactRow`] from the table aliased `c`.
+    const CONTACT_COLUMNS: &'static str;
+
+    /// What follows a bound text to make it a JSON value (`::jsonb` in
+    /// PostgreSQL; nothing in SQLite, whose JSON is text).
+    const JSON: &'static str;
+
+    /// What follows a JSON column to read it as text (`::text` in
+    /// PostgreSQL; nothing in SQLite).
+    const JSON_TEXT: &'static str;
+
+    /// The unique constraint on a hold's id, as the adapter's
+    /// [`RetentionSql::write_error`] names it.
+    const HOLD_ID_UNIQUE: &'static str;
+
+    /// What goes before a column to keep the planner off its index (SQLite's
+    /// unary `+`; nothing in PostgreSQL).
+    const UNINDEXED: &'static str;
+
+    /// The statement that begins a write that appends no audit event.
+    const BEGIN_WRITE: &'static str;
+
+    /// Begins an audited write transaction (the adapter's `begin_write`).
+    fn begin_audited(&self) -> impl Future<Output = Result<Transaction<'static, Self::Db>>> + Send;
+
+    /// The adapter's translation of a failed write.
+    fn write_error(
+        err: sqlx::Error,
+        uniques: &[(&str, &'static str)],
+        fallback: &'static str,
+    ) -> Error;
+
+    /// An [`ObjectRow`] from [`RetentionSql::OBJECT_COLUMNS`].
+    fn object_from_row(row: &DbRow<Self>) -> Result<ObjectRow>;
+
+    /// A [`ContactRow`] from [`RetentionSql::CONTACT_COLUMNS`].
+    fn contact_from_row(row: &DbRow<Self>) -> Result<ContactRow>;
+
+    /// Pushes "is one of `ids`" after a column: ` IN (…)` or ` = ANY(…)`.
+    fn push_ids(query: &mut QueryBuilder<Self::Db>, ids: impl IntoIterator<Item = Uuid>);
+
+    /// Inserts up to [`RetentionSql::CHUNK`] targets of hold `hold` that
+    /// exist, returning how many it inserted.
+    fn insert_targets(
+        conn: &mut Conn<Self>,
+        hold: Uuid,
+        targets: &[HoldTarget],
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// A page of hold `id`'s targets in [`HoldTarget`]'s order.
+    fn hold_targets_query(
+        id: Uuid,
+        after: Option<HoldTarget>,
+        limit: u32,
+    ) -> QueryBuilder<Self::Db>;
+
+    /// Erases the contacts of up to [`RetentionSql::CHUNK`] `shreds` (one
+    /// each) that `mode` allows and are not yet erased, returning the ids
+    /// erased.
+    fn erase(
+        conn: &mut Conn<Self>,
+        shreds: &[&Shred],
+        mode: ShredMode,
+    ) -> impl Future<Output = Result<Vec<Uuid>>> + Send;
+
+    /// Inserts up to [`RetentionSql::CHUNK`] tombstones, keeping any that
+    /// already exists.
+    fn insert_tombstones(
+        conn: &mut Conn<Self>,
+        tombstones: &[&TombstoneRow],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Lowers `table`'s deadlines to up to [`RetentionSql::CHUNK`] `rows`
+    /// (id, new deadline) where the new one is earlier, returning how many
+    /// rows changed.
+    fn shorten(
+        conn: &mut Conn<Self>,
+        table: &str,
+        rows: &[(Uuid, DateTime<Utc>)],
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// [`RetentionStore::flush_erasures`].
+    fn flush(&self) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+#[async_trait]
+impl<S> RetentionStore for S
+where
+    S: RetentionSql,
+    for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Uuid>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<<S::Db as Backend>::Time>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
+{
+    async fn flush_erasures(&self) -> Result<()> {
+        self.flush().await
+    }
+
+    #[tracing::instrument(skip_all, fields(hold_id = %hold.id, targets = targets.len()))]
+    async fn insert_hold(
+        &self,
+        hold: &HoldRow,
+        targets: &[HoldTarget],
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let targets = distinct_targets(targets);
+        let tx = self.begin_audited().await?;
+        audited::run(tx, async |tx| {
+            let sql = format!(
+                "INSERT INTO legal_holds (id, ground_kind, ground, owner, review_by, expires_at, \
+                 scope, created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7{}, $8, $9, $10, $11, $12, $13)",
+                S::JSON
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(hold.id)
+                .bind(hold.ground_kind.as_str())
+                .bind(hold.ground.as_str())
+                .bind(*hold.owner.as_uuid())
+                .bind(S::Db::time(hold.review_by))
+                .bind(hold.expires_at.map(S::Db::time))
+                .bind(hold.scope.to_string())
+                .bind(S::Db::time(hold.created_at))
+                .bind(*hold.created_by.as_uuid())
+                .bind(hold.lifted_at.map(S::Db::time))
+                .bind(hold.lifted_by.as_ref().map(|by| *by.as_uuid()))
+                .bind(hold.lift_reason.as_deref())
+                .bind(hold.reminded_at.map(S::Db::time))
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| S::write_error(err, &[(S::HOLD_ID_UNIQUE, "hold id")], "hold"))?;
+            for chunk in targets.chunks(S::CHUNK) {
+                if S::insert_targets(tx, hold.id, chunk).await? != chunk.len() as u64 {
+                    // Dropping the transaction rolls back the hold and its targets.
+                    return Err(Error::NotFound);
+                }
+            }
+            Ok(Audited::commit((), [audit]))
+        })
+        .await
+    }
+
+    async fn hold(&self, id: &Uuid) -> Result<Option<HoldSummary>> {
+        hold(self.sql_pool(), &hold_columns(S::JSON_TEXT), id).await
+    }
+
+    async fn holds(&self, active_at: Option<DateTime<Utc>>) -> Result<Vec<HoldSummary>> {
+        holds(self.sql_pool(), &hold_columns(S::JSON_TEXT), active_at).await
+    }
+
+    async fn hold_targets(
+        &self,
+        id: &Uuid,
+        after: Option<HoldTarget>,
+        limit: u32,
+    ) -> Result<Vec<HoldTarget>> {
+        let mut query = S::hold_targets_query(*id, after, limit);
+        let rows = query.build().fetch_all(self.sql_pool()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(HoldTarget {
+                    contact_id: ContactId::from_uuid(S::Db::get_uuid(row, "contact_id")?),
+                    object_id: S::Db::get_opt_uuid(row, "object_id")?.map(ObjectId::from_uuid),
+                })
+            })
+            .collect()
+    }
+
+    async fn holds_for_contact(&self, contact: &ContactId) -> Result<Vec<HoldRow>> {
+        holds_for_contact(self.sql_pool(), &hold_columns(S::JSON_TEXT), contact).await
+    }
+
+    #[tracing::instrument(skip_all, fields(hold_id = %id))]
+    async fn lift_hold(&self, id: &Uuid, lift: &HoldLift, audit: &NewAuditEvent) -> Result<bool> {
+        let tx = self.begin_audited().await?;
+        audited::run(tx, async |tx| {
+            self::lift::<S::Db>(tx, id, lift, audit).await
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(hold_id = %id))]
+    async fn set_hold_review(
+        &self,
+        id: &Uuid,
+        review_by: DateTime<Utc>,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let tx = self.begin_audited().await?;
+        audited::run(tx, async |tx| {
+            set_review::<S::Db>(tx, id, review_by).await?;
+            Ok(Audited::commit((), [audit]))
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(hold_id = %id))]
+    async fn mark_hold_reminded(
+        &self,
+        id: &Uuid,
+        at: DateTime<Utc>,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        let tx = self.begin_audited().await?;
+        audited::run(tx, async |tx| {
+            mark_reminded::<S::Db>(tx, id, at).await?;
+            Ok(Audited::commit((), [audit]))
+        })
+        .await
+    }
+
+    async fn expired_objects(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, ObjectId)>,
+        limit: u32,
+    ) -> Result<Vec<ObjectRow>> {
+        let mut query = Sql::<S>::expired_objects_query("", now, after, limit);
+        let rows = query.build().fetch_all(self.sql_pool()).await?;
+        rows.iter().map(S::object_from_row).collect()
+    }
+
+    async fn expired_contacts(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, ContactId)>,
+        limit: u32,
+    ) -> Result<Vec<ContactRow>> {
+        let mut query = Sql::<S>::expired_contacts_query("", now, after, limit);
+        let rows = query.build().fetch_all(self.sql_pool()).await?;
+        rows.iter().map(S::contact_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
+    async fn shred_objects(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ObjectId>> {
+        if shreds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tx = self.begin_audited().await?;
+        audited::run(tx, async |tx| {
+            let mut deleted = HashSet::with_capacity(shreds.len());
+            for chunk in shreds.chunks(S::CHUNK) {
+                let ids = chunk.iter().map(|shred| shred.tombstone.id);
+                let rows = Sql::<S>::shred_query("", ids, mode)
+                    .build()
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in &rows {
+                    deleted.insert(S::Db::get_uuid(row, "id")?);
+                }
+            }
+            let done = in_input_order(shreds, &deleted);
+            let tombstones: Vec<&TombstoneRow> =
+                done.iter().map(|shred| &shred.tombstone).collect();
+            for chunk in tombstones.chunks(S::CHUNK) {
+                S::insert_tombstones(tx, chunk).await?;
+            }
+            let ids = done
+                .iter()
+                .map(|shred| ObjectId::from_uuid(shred.tombstone.id))
+                .collect();
+            Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
+    async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>> {
+        // One row per contact: an `UPDATE … FROM` matching a contact twice
+        // would take either row's time.
+        let unique = first_of_each(shreds);
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tx = self.begin_audited().await?;
+        audited::run(tx, async |tx| {
+            let mut erased = HashSet::with_capacity(unique.len());
+            for chunk in unique.chunks(S::CHUNK) {
+                erased.extend(S::erase(tx, chunk, mode).await?);
+            }
+            let done: Vec<&Shred> = unique
+                .into_iter()
+                .filter(|shred| erased.contains(&shred.tombstone.id))
+                .collect();
+            for chunk in done.chunks(S::CHUNK) {
+                let mut query = QueryBuilder::new("DELETE FROM contact_index WHERE contact_id");
+                S::push_ids(&mut query, chunk.iter().map(|shred| shred.tombstone.id));
+                query.build().execute(&mut *tx).await?;
+            }
+            let tombstones: Vec<TombstoneRow> =
+                done.iter().map(|shred| contact_tombstone(shred)).collect();
+            let tombstones: Vec<&TombstoneRow> = tombstones.iter().collect();
+            for chunk in tombstones.chunks(S::CHUNK) {
+                S::insert_tombstones(tx, chunk).await?;
+            }
+            let ids = done
+                .iter()
+                .map(|shred| ContactId::from_uuid(shred.tombstone.id))
+                .collect();
+            Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+        })
+        .await
+    }
+
+    async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>> {
+        // The WHERE is the partial index's own, so the index serves it in order.
+        let sql = format!(
+            "SELECT {TOMBSTONE_COLUMNS} FROM tombstones \
+             WHERE ledgered_at IS NULL OR storage_deleted_at IS NULL \
+             ORDER BY deleted_at, id LIMIT $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(self.sql_pool())
+            .await?;
+        rows.iter().map(tombstone_from_row).collect()
+    }
+
+    async fn mark_tombstones(
+        &self,
+        ids: &[Uuid],
+        step: TombstoneStep,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let column = match step {
+            TombstoneStep::Ledgered => "ledgered_at",
+            TombstoneStep::StorageDeleted => "storage_deleted_at",
+        };
+        let mut tx = self.sql_pool().begin_with(S::BEGIN_WRITE).await?;
+        for chunk in ids.chunks(S::CHUNK) {
+            // Only where still NULL: the first time a step was done stays
+            // the time it was done.
+            let mut query = QueryBuilder::new(format!("UPDATE tombstones SET {column} = "));
+            query.push_bind(S::Db::time(at)).push(" WHERE id");
+            S::push_ids(&mut query, chunk.iter().copied());
+            query.push(format!(" AND {column} IS NULL"));
+            query.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tombstones_for_contact(&self, contact: &ContactId) -> Result<Vec<TombstoneRow>> {
+        let sql = format!(
+            "SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE contact_id = $1 \
+             ORDER BY deleted_at, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(*contact.as_uuid())
+            .fetch_all(self.sql_pool())
+            .await?;
+        rows.iter().map(tombstone_from_row).collect()
+    }
+
+    async fn tombstone(&self, id: &Uuid) -> Result<Option<TombstoneRow>> {
+        let sql = format!("SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(*id)
+            .fetch_optional(self.sql_pool())
+            .await?
+            .as_ref()
+            .map(tombstone_from_row)
+            .transpose()
+    }
+
+    async fn count_tombstones(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT count(*) AS n FROM tombstones")
+            .fetch_one(self.sql_pool())
+            .await?;
+        S::Db::get_count(&row, "n")
+    }
+
+    async fn upcoming_deadlines(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Deadline>> {
+        let mut query = Sql::<S>::upcoming_query("", from, until, limit);
+        let rows = query.build().fetch_all(self.sql_pool()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Deadline {
+                    id: S::Db::get_uuid(row, "id")?,
+                    contact_id: ContactId::from_uuid(S::Db::get_uuid(row, "contact_id")?),
+                    kind: S::Db::get_text(row, "kind")?,
+                    retain_until: S::Db::get_time(row, "retain_until")?,
+                    held: S::Db::get_bool(row, "held")?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(changes = changes.len()))]
+    async fn shorten_deadlines(
+        &self,
+        changes: &[DeadlineChange],
+        audit: &[NewAuditEvent],
+    ) -> Result<u64> {
+        // A policy change can touch millions of rows: a statement per table
+        // and chunk where the backend can.
+        let earliest = earliest_deadlines(changes);
+        let tx = self.begin_audited().await?;
+        audited::run(tx, async |tx| {
+            let mut changed = 0;
+            for (table, contact) in [("objects", false), ("contacts", true)] {
+                let rows: Vec<(Uuid, DateTime<Utc>)> = earliest
+                    .iter()
+                    .filter(|((is_contact, _), _)| *is_contact == contact)
+                    .map(|((_, id), at)| (*id, *at))
+                    .collect();
+                for chunk in rows.chunks(S::CHUNK) {
+                    changed += S::shorten(tx, table, chunk).await?;
+                }
+            }
+            Ok(Audited::commit(changed, audit))
+        })
+        .await
+    }
+}
+
+/// The purge's queries over a [`RetentionSql`] store's database, each
+/// after `head` (empty, or `EXPLAIN QUERY PLAN ` in SQLite's plan tests).
+pub(crate) struct Sql<S>(PhantomData<S>);
+
+impl<S> Sql<S>
+where
+    S: RetentionSql,
+    for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+{
+    /// Deletes the objects `ids` that `mode` allows, returning the ids
+    /// deleted. The re-check is in the delete itself, so nothing can change
+    /// in between. [`RetentionSql::UNINDEXED`] keeps the deadline index out
+    /// of it: with an index on both terms, SQLite's planner may walk every
+    /// expired object per chunk instead of looking the chunk's ids up.
+    pub(crate) fn shred_query(
+        head: &str,
+        ids: impl IntoIterator<Item = Uuid>,
+        mode: ShredMode,
+    ) -> QueryBuilder<S::Db> {
+        let mut query = QueryBuilder::new(format!("{head}DELETE FROM objects AS o WHERE o.id"));
+        S::push_ids(&mut query, ids);
+        if let ShredMode::Expired { now } = mode {
+            query
+                .push(format!(" AND {}o.retain_until <= ", S::UNINDEXED))
+                .push_bind(S::Db::time(now))
+                .push(" AND NOT ")
+                .push(HELD_OBJECT)
+                .push_bind(S::Db::time(now))
+                .push("))");
+        }
+        query.push(" RETURNING id");
+        query
+    }
+
+    /// The expired, unheld objects at `now`, by deadline.
+    pub(crate) fn expired_objects_query(
+        head: &str,
+        now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, ObjectId)>,
+        limit: u32,
+    ) -> QueryBuilder<S::Db> {
+        let mut query = QueryBuilder::new(format!(
+            "{head}SELECT {} FROM objects AS o WHERE o.retain_until <= ",
+            S::OBJECT_COLUMNS
+        ));
+        query.push_bind(S::Db::time(now));
+        if let Some((retain_until, id)) = after {
+            query
+                .push(" AND (o.retain_until, o.id) > (")
+                .push_bind(S::Db::time(retain_until))
+                .push(", ")
+                .push_bind(*id.as_uuid())
+                .push(")");
+        }
+        query
+            .push(" AND NOT ")
+            .push(HELD_OBJECT)
+            .push_bind(S::Db::time(now))
+            .push("))")
+            .push(" ORDER BY o.retain_until, o.id LIMIT ")
+            .push_bind(i64::from(limit));
+        query
+    }
+
+    /// The contacts the purge erases at `now`, by deadline.
+    pub(crate) fn expired_contacts_query(
+        head: &str,
+        now: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, ContactId)>,
+        limit: u32,
+    ) -> QueryBuilder<S::Db> {
+        let mut query = QueryBuilder::new(format!(
+            "{head}SELECT {} FROM contacts AS c WHERE c.erased_at IS NULL AND c.retain_until <= ",
+            S::CONTACT_COLUMNS
+        ));
+        query.push_bind(S::Db::time(now));
+        if let Some((retain_until, id)) = after {
+            query
+                .push(" AND (c.retain_until, c.id) > (")
+                .push_bind(S::Db::time(retain_until))
+                .push(", ")
+                .push_bind(*id.as_uuid())
+                .push(")");
+        }
+        // Not held means none of its objects is held either (every target
+        // names its contact), so what remains of its objects needs only be
+        // expired.
+        query
+            .push(" AND NOT ")
+            .push(HELD_CONTACT)
+            .push_bind(S::Db::time(now))
+            .push("))")
+            .push(" AND NOT EXISTS (SELECT 1 FROM pending_objects AS p WHERE p.contact_id = c.id)")
+            .push(
+                " AND NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.contact_id = c.id \
+                 AND o.retain_until > ",
+            )
+            .push_bind(S::Db::time(now))
+            .push(") ORDER BY c.retain_until, c.id LIMIT ")
+            .push_bind(i64::from(limit));
+        query
+    }
+
+    /// Deadlines in `(from, until]`: each side takes its own index in order
+    /// with its own limit, and the two are merged.
+    pub(crate) fn upcoming_query(
+        head: &str,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> QueryBuilder<S::Db> {
+        let mut query = QueryBuilder::new(format!(
+            "{head}SELECT id, contact_id, kind, retain_until, held FROM (\
+             SELECT * FROM (SELECT o.id AS id, o.contact_id AS contact_id, o.kind AS kind, \
+                 o.retain_until AS retain_until, "
+        ));
+        query
+            .push(HELD_OBJECT)
+            .push_bind(S::Db::time(from))
+            .push(")) AS held FROM objects AS o WHERE o.retain_until > ")
+            .push_bind(S::Db::time(from))
+            .push(" AND o.retain_until <= ")
+            .push_bind(S::Db::time(until))
+            .push(" ORDER BY o.retain_until, o.id LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(
+                ") AS due_objects UNION ALL SELECT * FROM (SELECT c.id AS id, c.id AS contact_id, \
+                     'contact' AS kind, c.retain_until AS retain_until, ",
+            )
+            .push(HELD_CONTACT)
+            .push_bind(S::Db::time(from))
+            .push(")) AS held FROM contacts AS c WHERE c.erased_at IS NULL AND c.retain_until > ")
+            .push_bind(S::Db::time(from))
+            .push(" AND c.retain_until <= ")
+            .push_bind(S::Db::time(until))
+            .push(" ORDER BY c.retain_until, c.id LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(") AS due_contacts) AS due ORDER BY retain_until, id LIMIT ")
+            .push_bind(i64::from(limit));
+        query
+    }
+}
 
 /// A hold's target count, as a column of a query over `h`.
 const TARGET_COUNT: &str =

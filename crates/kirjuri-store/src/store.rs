@@ -1,13 +1,14 @@
 //! The store's capability traits — [`ContactStore`] (contacts and their
 //! objects), [`AccountStore`] (accounts, tokens, sessions, second factors),
 //! [`AuditStore`] (the audit log and its checkpoints), with
-//! [`RetentionStore`] (holds, purge, tombstones) and [`Coordination`]
-//! (leases, heartbeats) in modules of their own — and [`Store`], which
+//! [`RetentionStore`] (holds, purge, tombstones), [`Coordination`]
+//! (leases, heartbeats) and [`OutboxStore`] (email and SMS waiting to
+//! leave) in modules of their own — and [`Store`], which
 //! bundles them: everything the server and the command line ask of the
 //! database, independent of which database it is. A caller that needs only
 //! one capability can ask for only that trait; `Arc<dyn Store>` has them
-//! all. Each backend (SQLite, PostgreSQL) implements them with its own SQL
-//! and migrations; no caller ever writes SQL. `crate::prelude` imports every
+//! all. Each backend (SQLite, PostgreSQL) implements them, sharing the SQL
+//! the two dialects have in common; no caller ever writes SQL. `crate::prelude` imports every
 //! trait at once, so their methods can be called on a `dyn Store`.
 //!
 //! What this module is not: an implementation (the adapters are) or the
@@ -36,6 +37,7 @@ use crate::model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+use crate::outbox::OutboxStore;
 use crate::requests::RequestStore;
 use crate::retention::RetentionStore;
 
@@ -48,6 +50,7 @@ pub trait Store:
     + RetentionStore
     + RequestStore
     + Coordination
+    + OutboxStore
     + std::fmt::Debug
 {
 }
@@ -59,6 +62,7 @@ impl<T> Store for T where
         + RetentionStore
         + RequestStore
         + Coordination
+        + OutboxStore
         + std::fmt::Debug
 {
 }

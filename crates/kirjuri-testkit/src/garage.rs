@@ -259,6 +259,20 @@ impl Garage {
         )
     }
 
+    /// A scale-out node's whole configuration file: its data folder, the
+    /// key files in `keys` (shared by the nodes), a PostgreSQL database
+    /// (its URL goes in through `KIRJURI_DATABASE__URL`) and this bucket
+    /// under `prefix`.
+    pub fn node_toml(&self, data: &Path, keys: &Path, prefix: &str) -> String {
+        format!(
+            "data = \"{data}\"\nkey_file = \"{keys}/keyring.json\"\n\
+             audit_key_file = \"{keys}/audit-signing.key\"\n\n[database]\ncountry = \"FI\"\n\n{objects}",
+            data = data.display(),
+            keys = keys.display(),
+            objects = self.objects_toml(prefix, None),
+        )
+    }
+
     /// The credentials as the environment a `kirjuri` command reads them
     /// from (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
     pub fn aws_env(&self) -> Vec<(String, String)> {

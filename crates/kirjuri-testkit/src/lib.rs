@@ -11,6 +11,9 @@
 //!   listens, captures its output, is killed when dropped).
 //! - [`app`]: [`app::TestApp`], a running server over a fresh data folder
 //!   with an account and token per role, and a method per endpoint.
+//! - [`smtp`]: an aiosmtpd SMTP server delivering into a Maildir, and
+//!   [`kannel`]: Kannel's bearerbox and smsbox with the fake SMSC — the
+//!   outbox's real servers, on free ports, killed on drop.
 //! - [`fixtures`]: what the tests deliver and how they check answers
 //!   (contacts, WAVs, bodies, error shapes, file scans).
 //!
@@ -32,8 +35,10 @@
 pub mod app;
 pub mod fixtures;
 pub mod garage;
+pub mod kannel;
 pub mod postgres;
 pub mod server;
+pub mod smtp;
 
 /// Why a server or command the caller asked for did not start or failed:
 /// what was attempted and, in the text, what it said (test support keeps

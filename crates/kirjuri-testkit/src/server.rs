@@ -104,7 +104,22 @@ impl Kirjuri {
     }
 
     /// Runs `kirjuri ARGS`, feeding it `stdin`, and returns what happened.
-    pub fn run<S: AsRef<OsStr>>(&self, args: &[S], stdin: Option<&str>) -> Output {
+    pub fn run<S: AsRef<OsStr> + std::fmt::Debug>(
+        &self,
+        args: &[S],
+        stdin: Option<&str>,
+    ) -> Output {
+        self.try_run(args, stdin).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Kirjuri::run`], returning what went wrong (it did not start,
+    /// took no input, could not be waited for) instead of panicking.
+    pub fn try_run<S: AsRef<OsStr> + std::fmt::Debug>(
+        &self,
+        args: &[S],
+        stdin: Option<&str>,
+    ) -> Result<Output, SetupError> {
+        let fail = |what: &str| SetupError(format!("kirjuri {args:?}: {what}"));
         let mut child = self
             .command(args)
             .stdin(if stdin.is_some() {
@@ -115,18 +130,18 @@ impl Kirjuri {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{} does not start: {e}", self.binary.display()));
+            .map_err(|e| fail(&format!("does not start: {e}")))?;
         if let Some(text) = stdin {
             child
                 .stdin
                 .take()
-                .expect("stdin is piped")
+                .ok_or_else(|| fail("no stdin"))?
                 .write_all(text.as_bytes())
-                .expect("write to kirjuri's stdin");
+                .map_err(|e| fail(&format!("cannot write to its stdin: {e}")))?;
         }
         child
             .wait_with_output()
-            .expect("kirjuri runs to completion")
+            .map_err(|e| fail(&format!("cannot wait for it: {e}")))
     }
 
     /// Like [`Kirjuri::run`], asserting success (failing with both outputs);
@@ -153,28 +168,7 @@ impl Kirjuri {
         stdin: Option<&str>,
     ) -> Result<String, SetupError> {
         let fail = |what: &str| SetupError(format!("kirjuri {args:?}: {what}"));
-        let mut child = self
-            .command(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| fail(&format!("does not start: {e}")))?;
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .ok_or_else(|| fail("no stdin"))?
-                .write_all(text.as_bytes())
-                .map_err(|e| fail(&format!("cannot write to its stdin: {e}")))?;
-        }
-        let output = child
-            .wait_with_output()
-            .map_err(|e| fail(&format!("cannot wait for it: {e}")))?;
+        let output = self.try_run(args, stdin)?;
         if !output.status.success() {
             return Err(fail(&format!("failed: {}", describe(&output))));
         }

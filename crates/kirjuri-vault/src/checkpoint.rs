@@ -501,7 +501,7 @@ fn create_key_file(path: &Path, contents: &[u8], rng: &dyn SecureRandom) -> Resu
     )?)
 }
 
-// --- signatures over arbitrary bytes (the erasure ledger, backup manifests) ---
+// --- signatures of other records (ledger blocks, manifests, receipts) ---
 
 impl AuditSigner {
     /// The raw 32-byte Ed25519 public key.
@@ -511,28 +511,46 @@ impl AuditSigner {
         key
     }
 
-    /// A raw Ed25519 signature of `message` with the audit key, for records
-    /// other than checkpoints (the erasure ledger's blocks, a backup's
-    /// manifest). The caller puts a domain-separation prefix of its own at
-    /// the start of `message`, so that a signature made for one kind of
-    /// record can never be passed off as another (a checkpoint note's first
-    /// line is its origin, which such a prefix never is).
-    pub fn sign_bytes(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+    /// The audit key's Ed25519 signature of a record other than a
+    /// checkpoint (an erasure-ledger block, a backup's or a package's
+    /// manifest, an erasure receipt): over `domain ‖ SHA-256(document)`.
+    /// `domain` names the kind of record and its version, ending in a
+    /// newline (e.g. `b"kirjuri-backup-manifest/v1\n"`), so that a signature
+    /// made for one kind can never be passed off as another (a checkpoint
+    /// note's first line is its origin, which such a domain never is).
+    /// Signing the digest hashes each byte once with SHA-256 instead of
+    /// twice with SHA-512 (Ed25519's own hashing): a third of the cost for
+    /// a large document.
+    pub fn sign_document(&self, domain: &[u8], document: &[u8]) -> [u8; SIGNATURE_LEN] {
         let mut signature = [0u8; SIGNATURE_LEN];
-        signature.copy_from_slice(self.key_pair.sign(message).as_ref());
+        signature.copy_from_slice(
+            self.key_pair
+                .sign(&document_message(domain, document))
+                .as_ref(),
+        );
         signature
     }
 }
 
-/// Checks a raw Ed25519 `signature` of `message` by `public_key` (as from
-/// [`AuditSigner::sign_bytes`]); [`Error::Integrity`] if it does not verify.
-pub fn verify_bytes(
+/// What [`AuditSigner::sign_document`] signs.
+fn document_message(domain: &[u8], document: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(domain.len() + 32);
+    message.extend_from_slice(domain);
+    message.extend_from_slice(digest(&SHA256, document).as_ref());
+    message
+}
+
+/// Checks an Ed25519 `signature` of `document` in `domain` by
+/// `public_key` (as from [`AuditSigner::sign_document`]);
+/// [`Error::Integrity`] if it does not verify.
+pub fn verify_document(
     public_key: &[u8; PUBLIC_KEY_LEN],
-    message: &[u8],
+    domain: &[u8],
+    document: &[u8],
     signature: &[u8],
 ) -> Result<()> {
     UnparsedPublicKey::new(&ED25519, public_key)
-        .verify(message, signature)
+        .verify(&document_message(domain, document), signature)
         .map_err(|_| Error::Integrity("the Ed25519 signature does not verify".into()))
 }
 
@@ -1043,26 +1061,30 @@ mod tests {
     }
 
     #[test]
-    fn raw_signatures_verify_with_the_public_key_and_fail_on_any_change() {
+    fn document_signatures_verify_with_the_key_in_their_domain_only() {
         let dir = tempfile::tempdir().unwrap();
         let signer = signer_in(dir.path());
-        let message = b"kirjuri-test/v1\nsome bytes";
-        let signature = signer.sign_bytes(message);
+        let (domain, document) = (b"kirjuri-test/v1\n", b"some bytes");
+        let signature = signer.sign_document(domain, document);
         let public = verifier_public_key(&signer.verifier_key()).unwrap();
         assert_eq!(public, signer.public_key());
-        verify_bytes(&public, message, &signature).unwrap();
-        let mut changed = message.to_vec();
+        verify_document(&public, domain, document, &signature).unwrap();
+        let mut changed = document.to_vec();
         changed[3] ^= 1;
         assert!(matches!(
-            verify_bytes(&public, &changed, &signature),
+            verify_document(&public, domain, &changed, &signature),
+            Err(Error::Integrity(_))
+        ));
+        assert!(matches!(
+            verify_document(&public, b"kirjuri-other/v1\n", document, &signature),
             Err(Error::Integrity(_))
         ));
         let other = go_signer();
         assert!(matches!(
-            verify_bytes(&other.public_key(), message, &signature),
+            verify_document(&other.public_key(), domain, document, &signature),
             Err(Error::Integrity(_))
         ));
-        assert!(verify_bytes(&public, message, &signature[..63]).is_err());
+        assert!(verify_document(&public, domain, document, &signature[..63]).is_err());
         assert!(verifier_public_key("not a key").is_err());
     }
 }

@@ -158,6 +158,19 @@ impl LocalFolder {
     }
 }
 
+/// The length of a byte range asked of a store, refusing one that runs
+/// backwards or would not fit in memory.
+pub(crate) fn range_len(range: &Range<u64>) -> Result<usize> {
+    if range.start > range.end {
+        return Err(Error::InvalidInput(format!(
+            "range {}..{} runs backwards",
+            range.start, range.end
+        )));
+    }
+    usize::try_from(range.end - range.start)
+        .map_err(|_| Error::InvalidInput("range too large for memory".into()))
+}
+
 /// Ids of the files in `dir` named `<uuid>.<ext>`; other names are ignored.
 fn ids_in(dir: &Path, ext: &str, ids: &mut Vec<ObjectId>) -> Result<()> {
     let entries = match fs::read_dir(dir) {
@@ -218,14 +231,7 @@ impl ObjectStore for LocalFolder {
     }
 
     async fn get_range(&self, id: &ObjectId, range: Range<u64>) -> Result<Bytes> {
-        if range.start > range.end {
-            return Err(Error::InvalidInput(format!(
-                "range {}..{} runs backwards",
-                range.start, range.end
-            )));
-        }
-        let len = usize::try_from(range.end - range.start)
-            .map_err(|_| Error::InvalidInput("range too large for memory".into()))?;
+        let len = range_len(&range)?;
         let id = *id;
         let path = self.object_path(&id);
         blocking(move || {

@@ -218,30 +218,7 @@ impl Setup {
         let keys = folder.join("keys");
         fs::write(
             &config,
-            format!(
-                r#"data = "{data}"
-key_file = "{keys}/keyring.json"
-audit_key_file = "{keys}/audit-signing.key"
-
-[database]
-country = "FI"
-
-[objects]
-backend = "s3"
-
-[objects.s3]
-endpoint = "{endpoint}"
-region = "garage"
-bucket = "{bucket}"
-prefix = "{prefix}"
-allow_http = true
-country = "FI"
-"#,
-                data = folder.join(format!("node{n}")).display(),
-                keys = keys.display(),
-                endpoint = garage.endpoint,
-                bucket = garage.bucket,
-            ),
+            garage.node_toml(&folder.join(format!("node{n}")), &keys, prefix),
         )?;
         Ok(Setup {
             kirjuri: Self::kirjuri()

@@ -12,9 +12,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use kirjuri_app::holds::{HoldOn, HoldView, NewHold, parse_date, parse_hold_id};
+use kirjuri_app::holds::{
+    DraftNames, DraftTarget, HoldDraft, HoldView, NewHold, parse_date, parse_hold_id,
+};
 use kirjuri_app::{Error, Kirjuri};
-use kirjuri_core::phone::PhoneNumber;
 use kirjuri_core::purpose::Purpose;
 
 /// `kirjuri hold …`.
@@ -91,43 +92,30 @@ pub struct AddArgs {
 
 impl AddArgs {
     fn into_new_hold(self) -> kirjuri_app::Result<NewHold> {
-        let bad_id = |what: &'static str| Error::bad_request("unknown_target", what);
-        let on = if let Some(contact) = self.contact {
-            HoldOn::Contact(
-                contact
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad_id("--contact must be a contact's id"))?,
-            )
-        } else if let Some(recording) = self.recording {
-            HoldOn::Recording(
-                recording
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad_id("--recording must be a recording's id"))?,
-            )
+        // clap lets exactly one target through.
+        let on = if let Some(contact) = &self.contact {
+            DraftTarget::Contact(contact)
+        } else if let Some(recording) = &self.recording {
+            DraftTarget::Recording(recording)
         } else {
-            HoldOn::Phone {
-                phone: PhoneNumber::parse(self.phone.as_deref().unwrap_or(""), "--phone")?,
-                from: parse_date(self.from.as_deref().unwrap_or(""), "--from")?,
-                to: parse_date(self.to.as_deref().unwrap_or(""), "--to")?,
+            DraftTarget::Phone {
+                phone: self.phone.as_deref().unwrap_or(""),
+                from: self.from.as_deref().unwrap_or(""),
+                to: self.to.as_deref().unwrap_or(""),
             }
         };
-        Ok(NewHold {
+        HoldDraft {
             on,
-            ground_kind: self.ground_kind.parse()?,
-            ground: self.ground,
-            owner: self.owner,
-            review_by: parse_date(&self.review, "--review")?,
-            expires_on: self
-                .expires
-                .as_deref()
-                .map(|d| parse_date(d, "--expires"))
-                .transpose()?,
+            ground_kind: &self.ground_kind,
+            ground: self.ground.clone(),
+            owner: self.owner.clone(),
+            review_by: &self.review,
+            expires_on: self.expires.as_deref(),
             // The operator holds for legal claims; a phone query is audited
             // as a search for that purpose, without an actor.
-            purpose: Some(Purpose::LegalClaim),
-        })
+            purpose: Some(Purpose::LegalClaim.as_str()),
+        }
+        .parse(&DraftNames::COMMAND_LINE)
     }
 }
 

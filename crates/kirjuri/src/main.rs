@@ -10,7 +10,9 @@ mod backup_cmd;
 mod hold_cmd;
 mod import;
 mod migrate_cmd;
+mod outbox_cmd;
 mod purge_cmd;
+mod receipt_cmd;
 mod retention_cmd;
 mod users_cmd;
 
@@ -81,6 +83,16 @@ enum Command {
     Hold {
         #[command(subcommand)]
         command: hold_cmd::HoldCommand,
+    },
+    /// The durable outbox of email and SMS: delivery state, never content.
+    Outbox {
+        #[command(subcommand)]
+        command: outbox_cmd::OutboxCommand,
+    },
+    /// Signed erasure receipts, checked offline (DSR-4).
+    Receipt {
+        #[command(subcommand)]
+        command: receipt_cmd::ReceiptCommand,
     },
     /// Destroy what is past its retention deadline and not held (RET-3).
     Purge(purge_cmd::PurgeArgs),
@@ -201,6 +213,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    // A receipt is checked offline: no configuration, no data folder.
+    if let Command::Receipt { command } = cli.command {
+        return receipt_cmd::run(command);
+    }
     let listen = match &cli.command {
         Command::Serve { listen, .. } => *listen,
         _ => None,
@@ -257,7 +273,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 },
         } => {
             let expires_at = expires_in_days
-                .map(|days| app.clock.now() + chrono::Duration::days(i64::from(days)));
+                .map(|days| app.token_expiry(days))
+                .transpose()?;
             let token = app.create_token(&user, name, expires_at).await?;
             println!("{}", token.expose_secret());
             Ok(ExitCode::SUCCESS)
@@ -271,10 +288,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import { paths } => import::run(&app, &paths).await,
         Command::Audit { command } => audit_cmd::run(&app, command).await,
         Command::Hold { command } => hold_cmd::run(&app, command).await,
+        Command::Outbox { command } => outbox_cmd::run(&app, command).await,
         Command::Purge(args) => purge_cmd::run(&app, args).await,
         Command::Retention { command } => retention_cmd::run(&app, command).await,
         Command::Backup(args) => backup_cmd::backup(&app, args).await,
-        Command::Restore(_) | Command::MigrateStore(_) => {
+        Command::Restore(_) | Command::MigrateStore(_) | Command::Receipt { .. } => {
             unreachable!("handled before the data folder is opened")
         }
     }

@@ -26,7 +26,20 @@ const TOKEN_PREFIX: &str = "kjr_";
 /// A token label longer than this is refused.
 const MAX_LABEL_CHARS: usize = 100;
 
+/// When a token issued at `now` to last `days` days expires; refused (400)
+/// when that is past the last date there is.
+fn expiry_after(now: DateTime<Utc>, days: u32) -> Result<DateTime<Utc>> {
+    now.checked_add_signed(TimeDelta::days(i64::from(days)))
+        .ok_or_else(|| Error::bad_request("invalid_parameter", "the token's lifetime is too long"))
+}
+
 impl Kirjuri {
+    /// When a token issued now to last `days` days expires (the command
+    /// line's `--expires-in-days`, the API's `expires_in_days`).
+    pub fn token_expiry(&self, days: u32) -> Result<DateTime<Utc>> {
+        expiry_after(self.clock.now(), days)
+    }
+
     /// Issues an API token for `user`; returns it (shown once, stored hashed).
     /// The operator's path (`kirjuri token create`).
     pub async fn create_token(
@@ -236,5 +249,32 @@ impl Kirjuri {
             self.store.touch_token(&row.id, now).await?;
         }
         Ok((actor_of(&user)?, user.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_expires_whole_days_after_it_is_issued() {
+        let now = DateTime::parse_from_rfc3339("2026-03-28T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(expiry_after(now, 0).unwrap(), now);
+        // Days of 24 hours: a clock change in Helsinki does not matter.
+        assert_eq!(
+            expiry_after(now, 90).unwrap().to_rfc3339(),
+            "2026-06-26T12:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn a_lifetime_past_the_last_date_is_refused_not_a_panic() {
+        let now = DateTime::parse_from_rfc3339("2026-03-28T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let refused = expiry_after(now, u32::MAX).unwrap_err();
+        assert_eq!(refused.code(), "invalid_parameter");
     }
 }

@@ -15,7 +15,6 @@ use chrono::{DateTime, Utc};
 use kirjuri_core::ids::ObjectId;
 use kirjuri_vault::AuditSigner;
 use kirjuri_vault::fsio::{fsync_dir, write_new_private};
-use ring::digest::SHA256;
 use serde::{Deserialize, Serialize};
 
 use super::{MANIFEST_FILE, MAX_MANIFEST, SIGNATURE_FILE, SIGNED_PREFIX, io_error, refused};
@@ -99,20 +98,13 @@ pub(super) fn write_manifest(out: &Path, manifest: &Manifest, signer: &AuditSign
         source,
     })?;
     text.push(b'\n');
-    let signature = signer.sign_bytes(&signed_message(&text));
+    let signature = signer.sign_document(SIGNED_PREFIX, &text);
     write_new_private(
         &out.join(SIGNATURE_FILE),
         format!("{}\n", BASE64.encode(signature)).as_bytes(),
     )?;
     write_new_private(&out.join(MANIFEST_FILE), &text)?;
     Ok(fsync_dir(out)?)
-}
-
-/// What a manifest signature covers.
-pub(super) fn signed_message(manifest: &[u8]) -> Vec<u8> {
-    let mut message = SIGNED_PREFIX.to_vec();
-    message.extend_from_slice(ring::digest::digest(&SHA256, manifest).as_ref());
-    message
 }
 
 /// Reads `manifest.json` and `manifest.sig`.

@@ -7,6 +7,7 @@
 //! backup (`restore.rs`).
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -54,22 +55,14 @@ pub(super) async fn replay(
         let (contacts, objects_erased): (Vec<&LedgerEntry>, Vec<&LedgerEntry>) =
             block.entries.iter().partition(|e| e.is_contact());
 
-        let ids: Vec<ObjectId> = objects_erased
-            .iter()
-            .map(|e| ObjectId::from_uuid(e.id))
-            .collect();
-        let existing: HashMap<ObjectId, DateTime<Utc>> =
-            store.existing_objects(&ids).await?.into_iter().collect();
-        let mut seen = HashSet::new();
-        let shreds: Vec<Shred> = objects_erased
-            .iter()
-            .filter_map(|entry| {
-                let id = ObjectId::from_uuid(entry.id);
-                let retain_until = *existing.get(&id)?;
-                seen.insert(id)
-                    .then(|| object_shred(entry, id, retain_until, block.seq, now))
-            })
-            .collect();
+        let object_ids = ids_of(&objects_erased, ObjectId::from_uuid);
+        let existing = store.existing_objects(&object_ids).await?;
+        let shreds = shreds_of(
+            &objects_erased,
+            ObjectId::from_uuid,
+            existing,
+            |e, id, until| object_shred(e, id, until, block.seq, now),
+        );
         if !shreds.is_empty() {
             let destroyed = store.shred_objects(&shreds, ShredMode::Forced).await?;
             for id in &destroyed {
@@ -82,28 +75,43 @@ pub(super) async fn replay(
             counts.objects_shredded += destroyed.len() as u64;
         }
 
-        let ids: Vec<ContactId> = contacts
-            .iter()
-            .map(|e| ContactId::from_uuid(e.id))
-            .collect();
-        let unerased: HashMap<ContactId, DateTime<Utc>> =
-            store.unerased_contacts(&ids).await?.into_iter().collect();
-        let mut seen = HashSet::new();
-        let shreds: Vec<Shred> = contacts
-            .iter()
-            .filter_map(|entry| {
-                let id = ContactId::from_uuid(entry.id);
-                let retain_until = *unerased.get(&id)?;
-                seen.insert(id)
-                    .then(|| contact_shred(entry, id, retain_until, block.seq, now))
-            })
-            .collect();
+        let contact_ids = ids_of(&contacts, ContactId::from_uuid);
+        let unerased = store.unerased_contacts(&contact_ids).await?;
+        let shreds = shreds_of(&contacts, ContactId::from_uuid, unerased, |e, id, until| {
+            contact_shred(e, id, until, block.seq, now)
+        });
         if !shreds.is_empty() {
             let erased = store.erase_contacts(&shreds, ShredMode::Forced).await?;
             counts.contacts_erased += erased.len() as u64;
         }
     }
     Ok(counts)
+}
+
+/// The ids the ledger's `entries` name.
+fn ids_of<I>(entries: &[&LedgerEntry], id: impl Fn(uuid::Uuid) -> I) -> Vec<I> {
+    entries.iter().map(|e| id(e.id)).collect()
+}
+
+/// One shred for each of `entries` that came back with the restore —
+/// `found` holds those, with their retention deadline — and once only,
+/// however often the ledger names it.
+fn shreds_of<I: Copy + Eq + Hash>(
+    entries: &[&LedgerEntry],
+    id: impl Fn(uuid::Uuid) -> I,
+    found: Vec<(I, DateTime<Utc>)>,
+    shred: impl Fn(&LedgerEntry, I, DateTime<Utc>) -> Shred,
+) -> Vec<Shred> {
+    let found: HashMap<I, DateTime<Utc>> = found.into_iter().collect();
+    let mut seen = HashSet::new();
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let id = id(entry.id);
+            let retain_until = *found.get(&id)?;
+            seen.insert(id).then(|| shred(entry, id, retain_until))
+        })
+        .collect()
 }
 
 pub(super) fn object_shred(
@@ -123,20 +131,30 @@ pub(super) fn object_shred(
         erased_at: entry.deleted_at,
     };
     Shred {
-        tombstone: TombstoneRow {
-            id: entry.id,
-            contact_id: entry.contact_id,
-            kind: entry.kind.clone(),
-            rule: entry.rule.clone(),
-            reason: REPLAY_REASON.to_owned(),
-            sha256: entry.sha256.clone(),
-            retain_until,
-            deleted_at: now,
-            // It is in the ledger already: that is where it came from.
-            ledgered_at: Some(now),
-            storage_deleted_at: None,
-        },
+        tombstone: replay_tombstone(entry, retain_until, now),
         audit: to_row(now, None, &event),
+    }
+}
+
+/// The tombstone of `entry` replayed at `now`, as an object's: its bytes
+/// are still to be deleted.
+fn replay_tombstone(
+    entry: &LedgerEntry,
+    retain_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> TombstoneRow {
+    TombstoneRow {
+        id: entry.id,
+        contact_id: entry.contact_id,
+        kind: entry.kind.clone(),
+        rule: entry.rule.clone(),
+        reason: REPLAY_REASON.to_owned(),
+        sha256: entry.sha256.clone(),
+        retain_until,
+        deleted_at: now,
+        // It is in the ledger already: that is where it came from.
+        ledgered_at: Some(now),
+        storage_deleted_at: None,
     }
 }
 
@@ -154,17 +172,12 @@ pub(super) fn contact_shred(
         erased_at: entry.deleted_at,
     };
     Shred {
+        // A document has no hash kept and nothing left in storage.
         tombstone: TombstoneRow {
-            id: entry.id,
             contact_id: id,
-            kind: entry.kind.clone(),
-            rule: entry.rule.clone(),
-            reason: REPLAY_REASON.to_owned(),
             sha256: None,
-            retain_until,
-            deleted_at: now,
-            ledgered_at: Some(now),
             storage_deleted_at: Some(now),
+            ..replay_tombstone(entry, retain_until, now)
         },
         audit: to_row(now, None, &event),
     }

@@ -20,14 +20,15 @@ use kirjuri_core::clock::Clock;
 use kirjuri_core::ids::ObjectId;
 use kirjuri_store::SqliteStore;
 use kirjuri_store::prelude::*;
-use kirjuri_vault::checkpoint::{verifier_public_key, verify_bytes};
+use kirjuri_vault::checkpoint::{verifier_public_key, verify_document};
 use kirjuri_vault::fsio::{blocking, create_private_dir, fsync_dir, write_new_private};
 use kirjuri_vault::{AuditSigner, Keyring, LocalFolder, ObjectStore};
 use ring::digest::{Context, SHA256};
 use zeroize::Zeroizing;
 
+use super::SIGNED_PREFIX;
 use super::create::backup_object_path;
-use super::manifest::{FileDigest, Manifest, ObjectDigest, read_manifest_files, signed_message};
+use super::manifest::{FileDigest, Manifest, ObjectDigest, read_manifest_files};
 use super::replay::replay;
 use super::staging::{RestoreClaim, Staging, remove_stale};
 use super::{
@@ -60,7 +61,7 @@ pub async fn restore(
     // 1. The manifest, and who vouches for it.
     let (manifest_bytes, signature) = read_manifest_files(from)?;
     let (key, key_source) = resolve_key(config, from, options.verifier_key.as_deref())?;
-    verify_bytes(&key, &signed_message(&manifest_bytes), &signature).map_err(|_| {
+    verify_document(&key, SIGNED_PREFIX, &manifest_bytes, &signature).map_err(|_| {
         refused(
             "backup_manifest_invalid",
             format!(

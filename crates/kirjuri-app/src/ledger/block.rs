@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use kirjuri_core::ids::ContactId;
 use kirjuri_store::TombstoneRow;
 use kirjuri_vault::AuditSigner;
-use kirjuri_vault::checkpoint::verify_bytes;
+use kirjuri_vault::checkpoint::verify_document;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -171,7 +171,7 @@ pub(super) fn encode_block(
         what: "a ledger block",
         source,
     })?;
-    let signature = BASE64.encode(signer.sign_bytes(&signed_message(&body)));
+    let signature = BASE64.encode(signer.sign_document(SIGNED_PREFIX, &body));
     let mut line = Vec::with_capacity(body.len() + SIGNATURE_B64_LEN + 24);
     line.extend_from_slice(LINE_START.as_bytes());
     line.extend_from_slice(signature.as_bytes());
@@ -179,14 +179,6 @@ pub(super) fn encode_block(
     line.extend_from_slice(&body);
     line.extend_from_slice(b"}\n");
     Ok(line)
-}
-
-/// What a block's signature covers: the prefix and the body's SHA-256.
-pub(super) fn signed_message(body: &[u8]) -> Vec<u8> {
-    let mut message = Vec::with_capacity(SIGNED_PREFIX.len() + 32);
-    message.extend_from_slice(SIGNED_PREFIX);
-    message.extend_from_slice(&sha256(body));
-    message
 }
 
 /// Checks one line (without its newline): its framing and its signature by
@@ -207,7 +199,7 @@ pub(super) fn parse_line(line: &[u8], key: &[u8; 32]) -> std::result::Result<Blo
     let signature = BASE64
         .decode(signature)
         .map_err(|_| "its signature is not base64".to_owned())?;
-    verify_bytes(key, &signed_message(body), &signature).map_err(|_| {
+    verify_document(key, SIGNED_PREFIX, body, &signature).map_err(|_| {
         "its signature does not verify (the block was changed, or signed by another key)".to_owned()
     })?;
     let block: BlockIn = serde_json::from_slice(body)

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use futures::StreamExt;
 use kirjuri_core::ids::ObjectId;
 use kirjuri_store::ObjectRow;
-use kirjuri_store::copy::{self, Batch, Export, Table};
+use kirjuri_store::copy::{self, Batch, Cursor, Export, Table};
 use kirjuri_vault::{LocalFolder, ObjectStore};
 
 use super::target::TargetObjects;
@@ -68,19 +68,12 @@ pub(super) async fn refuse_foreign_objects(
     let mut foreign: HashSet<ObjectId> = listed.into_iter().collect();
     let mut after = None;
     loop {
-        let batch = source
-            .export(Table::Objects, after, copy::PAGE_ROWS)
-            .await?;
-        let Batch::Objects(rows) = &batch else {
-            return Err(Error::WrongPage);
-        };
-        for row in rows {
+        let (rows, next) = object_page(source, after).await?;
+        for row in &rows {
             foreign.remove(&row.id);
         }
-        if rows.len() < copy::PAGE_ROWS as usize {
-            break;
-        }
-        after = batch.next_cursor();
+        let Some(next) = next else { break };
+        after = Some(next);
     }
     if !foreign.is_empty() {
         return Err(Error::ForeignObjects {
@@ -105,12 +98,7 @@ pub(super) async fn transfer_objects(
     let mut tally = ObjectTally::default();
     let mut after = None;
     loop {
-        let batch = source
-            .export(Table::Objects, after, copy::PAGE_ROWS)
-            .await?;
-        let Batch::Objects(rows) = &batch else {
-            return Err(Error::WrongPage);
-        };
+        let (rows, next) = object_page(source, after).await?;
         let mut results = futures::stream::iter(rows.iter())
             .map(|row| transfer_object(row, source_objects, target, mode))
             .buffer_unordered(usize::from(jobs));
@@ -128,12 +116,31 @@ pub(super) async fn transfer_objects(
             }
             done();
         }
-        if rows.len() < copy::PAGE_ROWS as usize {
-            break;
-        }
-        after = batch.next_cursor();
+        let Some(next) = next else { break };
+        after = Some(next);
     }
     Ok(tally)
+}
+
+/// A page of the source's object rows after `after`, and the cursor of the
+/// next page (`None` after the last).
+async fn object_page(
+    source: &dyn Export,
+    after: Option<Cursor>,
+) -> Result<(Vec<ObjectRow>, Option<Cursor>)> {
+    let batch = source
+        .export(Table::Objects, after, copy::PAGE_ROWS)
+        .await?;
+    let next = batch.next_cursor();
+    let Batch::Objects(rows) = batch else {
+        return Err(Error::WrongPage);
+    };
+    let next = if rows.len() < copy::PAGE_ROWS as usize {
+        None
+    } else {
+        next
+    };
+    Ok((rows, next))
 }
 
 async fn transfer_object(

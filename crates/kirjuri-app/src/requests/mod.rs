@@ -30,10 +30,15 @@
 //!   person) approves it, which moves the request to `refused`. A plain
 //!   `refuse` transition is refused (409 `refusal_needs_approval`).
 //!
-//! Not here: sending (the one-time code and the receipt leave through the
-//! outbox once it exists), the access package, erasure, or the public form.
+//! - **Letters** (`letters`): the one-time code, an extension's notice and
+//!   a refusal (with the supervisory authority) are queued in the outbox in
+//!   the same transaction as the change; the receipt, which carries the
+//!   reference the store assigns on insert, is queued right after it.
+//!
+//! Not here: the access package, erasure, or the public form.
 
 mod config;
+mod letters;
 mod steps;
 mod verify;
 
@@ -667,11 +672,24 @@ impl Kirjuri {
             event: step.timeline(now, Some(actor_id)),
             row,
             identifiers: index,
+            messages: Vec::new(),
         };
         let reference = self
             .store
             .insert_request(&new, year, &step.audit(now, Some(actor_id), Some(id)))
             .await?;
+        // The receipt names the reference, which exists only now. A failure
+        // to queue it does not undo the registration (the registrar can
+        // tell the requester the reference); it is logged by id.
+        match self.receipt_message(&details, language, &reference, new.row.due_date) {
+            Ok(Some(message)) => {
+                if let Err(e) = self.store.enqueue_message(&message).await {
+                    tracing::error!(request = %id, error = %e, "the receipt was not queued");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(request = %id, error = %e, "the receipt was not sealed"),
+        }
         Ok(Registered {
             id,
             reference,
@@ -852,14 +870,23 @@ impl Kirjuri {
             return Err(self.refuse_step(actor_id, &row, "extend", refusal).await?);
         }
         let mut details = self.open_details(&row)?;
+        let due = clock.due_date(today(now));
+        let notice = self.extension_message(
+            &details,
+            row.language.parse()?,
+            &row.reference,
+            due,
+            &reason,
+        )?;
         details.extension_reason = Some(reason);
         let mut row = row;
         row.details = self.seal_details(row.id, &details)?;
-        let step = Step::done(
-            "extended",
-            json!({"months": months, "due_date": clock.due_date(today(now))}),
-        );
-        self.save(row, &clock, now, actor_id, vec![step], Extras::default())
+        let step = Step::done("extended", json!({"months": months, "due_date": due}));
+        let extras = Extras {
+            messages: notice.into_iter().collect(),
+            ..Extras::default()
+        };
+        self.save(row, &clock, now, actor_id, vec![step], extras)
             .await
     }
 
@@ -968,10 +995,22 @@ impl Kirjuri {
                 json!({"transition": Transition::Refuse, "from": from, "to": next}),
             ),
         ];
+        let details = self.open_details(&row)?;
+        let ground: RefusalGround = proposal.ground.parse()?;
+        let letter = self.refusal_message(
+            &details,
+            row.language.parse()?,
+            &row.reference,
+            ground,
+            details.refusal_reasoning.as_deref().unwrap_or(""),
+        )?;
         let mut row = row;
         self.enter(&mut row, &mut clock, next, now, &mut steps)?;
-        self.save(row, &clock, now, actor_id, steps, Extras::default())
-            .await
+        let extras = Extras {
+            messages: letter.into_iter().collect(),
+            ..Extras::default()
+        };
+        self.save(row, &clock, now, actor_id, steps, extras).await
     }
 
     /// The request `id` if it is still open; 409 `request_closed` if not.
@@ -1048,6 +1087,7 @@ impl Kirjuri {
             verification: extras.verification,
             proven: extras.proven,
             discard_code: extras.discard_code,
+            messages: extras.messages,
         };
         match self.store.update_request(&update, &audit).await {
             Ok(()) => {}
@@ -1174,6 +1214,7 @@ pub(crate) struct Extras {
     verification: Option<VerificationRow>,
     proven: Vec<(String, Vec<u8>, IdentifierProof)>,
     discard_code: Option<String>,
+    messages: Vec<kirjuri_store::NewOutboxMessage>,
 }
 
 /// The clock's stored JSON.

@@ -136,7 +136,7 @@ impl Fixture {
         let audit = Step::done("code_sent", serde_json::json!({})).audit(now, None, Some(id));
         self.app
             .store
-            .put_code(&id, &row, &event, &audit)
+            .put_code(&id, &row, None, &event, &audit)
             .await
             .unwrap();
     }

@@ -9,7 +9,8 @@
 //!   request count as proven by the registrar (basis `in_person_check`).
 //! - **Send a code** (`{"method": "email_code" | "sms_code", "send_to":
 //!   {"kind", "value"}}`): the address must be one of the request's own
-//!   identifiers of the method's kind. A fresh code of
+//!   identifiers of the method's kind. The code leaves through the outbox,
+//!   queued in the same transaction that stores its hash. A fresh code of
 //!   `[requests] code_digits` digits replaces the request's previous code
 //!   of that kind; only its keyed hash is stored (scoped to the request,
 //!   the kind and the address), for `code_ttl_seconds` and `code_tries`
@@ -248,7 +249,7 @@ impl Kirjuri {
             Extras {
                 verification: Some(verification),
                 proven,
-                discard_code: None,
+                ..Extras::default()
             },
         )
         .await
@@ -309,7 +310,7 @@ impl Kirjuri {
                 format!("{method} sends to send_to.kind \"{}\"", kind.as_str()),
             ));
         }
-        let (_, indexed) = normalise_identifier(kind, &to.value)?;
+        let (address, indexed) = normalise_identifier(kind, &to.value)?;
         let address_hash = self.keyring.blind_indexer().hash(kind, &indexed).to_vec();
         let row = self.open_row(id).await?;
         let known = self
@@ -339,6 +340,13 @@ impl Kirjuri {
             tries_left: policy.code_tries,
             created_at: now,
         };
+        let message = self.code_message(
+            kind == IndexKind::Email,
+            &address,
+            row.language.parse()?,
+            code.expose(),
+            policy.code_ttl_seconds.div_ceil(60),
+        )?;
         let step = Step::done(
             "code_sent",
             json!({"method": method, "kind": kind.as_str()}),
@@ -348,6 +356,7 @@ impl Kirjuri {
             .put_code(
                 &id,
                 &stored,
+                Some(&message),
                 &step.timeline(now, Some(actor_id)),
                 &step.audit(now, Some(actor_id), Some(id)),
             )
@@ -443,6 +452,7 @@ impl Kirjuri {
                         verification: Some(verification),
                         proven: vec![(kind.as_str().to_owned(), taken.address_hash, proof)],
                         discard_code: Some(kind.as_str().to_owned()),
+                        messages: Vec::new(),
                     },
                 )
                 .await

@@ -10,7 +10,9 @@
     reason = "a test binary: a failed expectation is a failed test"
 )]
 
+mod audit;
 mod backup;
+mod outbox;
 mod purge;
 
 use futures::StreamExt;

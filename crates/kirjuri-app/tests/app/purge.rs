@@ -19,11 +19,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use kirjuri_app::audit::to_row;
-use kirjuri_app::purge::{LEASE_JOB, PurgeItem, PurgeLease, Purger};
+use kirjuri_app::purge::{
+    ExclusiveRunError, LEASE_JOB, PurgeItem, PurgeLease, Purger, run_exclusive,
+};
 use kirjuri_app::{Config, Error, Kirjuri};
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::clock::{Clock, FixedClock};
@@ -139,12 +142,7 @@ impl Fixture {
 
     /// Asserts the object is intact: row, file, readable when a recording.
     async fn assert_intact(&self, object: &ObjectRow) {
-        let rows = self
-            .app
-            .store
-            .objects_for_contact(&object.contact_id)
-            .await
-            .unwrap();
+        let rows = self.rows_of(object.contact_id).await;
         let row = rows
             .iter()
             .find(|r| r.id == object.id)
@@ -169,15 +167,40 @@ impl Fixture {
         }
     }
 
+    /// Another instance on the same data folder and clock, as a second
+    /// process would be.
+    async fn second_instance(&self) -> Kirjuri {
+        Kirjuri::open((*self.app.config).clone(), self.clock.clone())
+            .await
+            .unwrap()
+    }
+
+    /// The object rows of `contact` now.
+    async fn rows_of(&self, contact: ContactId) -> Vec<ObjectRow> {
+        self.app.store.objects_for_contact(&contact).await.unwrap()
+    }
+
+    /// Asserts each of `objects` is intact ([`Self::assert_intact`]).
+    async fn assert_all_intact(&self, objects: &[ObjectRow]) {
+        for object in objects {
+            self.assert_intact(object).await;
+        }
+    }
+
+    /// A purge at `at` takes the call: each of its `objects`, and its
+    /// contact.
+    async fn assert_purges_all(&self, at: DateTime<Utc>, objects: &[ObjectRow]) {
+        let items = self.purge_at(at).await;
+        assert_eq!(items.len(), objects.len() + 1, "{items:?}");
+        for object in objects {
+            self.assert_gone(object).await;
+        }
+    }
+
     /// Asserts the object is gone: no row (no wrapped key), no file, a
     /// finished tombstone with its sha256, and a read answers "gone".
     async fn assert_gone(&self, object: &ObjectRow) {
-        let rows = self
-            .app
-            .store
-            .objects_for_contact(&object.contact_id)
-            .await
-            .unwrap();
+        let rows = self.rows_of(object.contact_id).await;
         assert!(
             rows.iter().all(|r| r.id != object.id),
             "{} {} still has its row",
@@ -279,6 +302,14 @@ fn recording(objects: &[ObjectRow]) -> &ObjectRow {
     objects.iter().find(|o| o.kind == "recording").unwrap()
 }
 
+/// A hold target naming a whole contact.
+fn whole_contact(contact_id: ContactId) -> HoldTarget {
+    HoldTarget {
+        contact_id,
+        object_id: None,
+    }
+}
+
 fn second() -> Duration {
     Duration::seconds(1)
 }
@@ -297,9 +328,7 @@ async fn survives_until(f: &Fixture, started_at: &str, deadline: &str) {
         items.iter().all(|i| i.contact_id != contact),
         "nothing of the call made {started_at} goes before its deadline: {items:?}"
     );
-    for object in &objects {
-        f.assert_intact(object).await;
-    }
+    f.assert_all_intact(&objects).await;
 
     let items = f.purge_at(deadline + second()).await;
     let taken: BTreeSet<Uuid> = items
@@ -447,17 +476,11 @@ async fn a_held_recording_survives_and_goes_on_the_first_purge_after_its_hold_is
     // it stay, and so does the contact.
     let items = f.purge_at(deadline + Duration::days(200)).await;
     assert!(items.is_empty(), "{items:?}");
-    for object in &objects {
-        f.assert_intact(object).await;
-    }
+    f.assert_all_intact(&objects).await;
 
     let lifted_at = deadline + Duration::days(201);
     f.lift_hold(hold, lifted_at).await;
-    let items = f.purge_at(lifted_at + second()).await;
-    assert_eq!(items.len(), objects.len() + 1, "{items:?}");
-    for object in &objects {
-        f.assert_gone(object).await;
-    }
+    f.assert_purges_all(lifted_at + second(), &objects).await;
 }
 
 #[tokio::test]
@@ -467,10 +490,7 @@ async fn a_held_contact_survives_until_its_hold_expires() {
     let deadline = recording(&objects).retain_until;
     let expires_at = deadline + Duration::days(30);
     f.place_hold(
-        HoldTarget {
-            contact_id: contact,
-            object_id: None,
-        },
+        whole_contact(contact),
         Some(expires_at),
         utc("2026-06-01T00:00:00Z"),
     )
@@ -479,14 +499,8 @@ async fn a_held_contact_survives_until_its_hold_expires() {
     assert!(f.purge_at(deadline + second()).await.is_empty());
     // At the very instant it expires the hold no longer keeps anything.
     assert!(f.purge_at(expires_at - second()).await.is_empty());
-    for object in &objects {
-        f.assert_intact(object).await;
-    }
-    let items = f.purge_at(expires_at).await;
-    assert_eq!(items.len(), objects.len() + 1, "{items:?}");
-    for object in &objects {
-        f.assert_gone(object).await;
-    }
+    f.assert_all_intact(&objects).await;
+    f.assert_purges_all(expires_at, &objects).await;
 }
 
 // ---- copies, dry runs, interrupted runs ------------------------------------------
@@ -540,15 +554,8 @@ async fn the_dry_run_lists_exactly_what_the_real_run_at_the_same_instant_destroy
             .await;
     }
     // One expired call is held.
-    f.place_hold(
-        HoldTarget {
-            contact_id: calls[1].0,
-            object_id: None,
-        },
-        None,
-        utc("2026-10-01T00:00:00Z"),
-    )
-    .await;
+    f.place_hold(whole_contact(calls[1].0), None, utc("2026-10-01T00:00:00Z"))
+        .await;
     let now = utc("2027-05-05T12:00:00Z");
     f.clock.set(now);
 
@@ -660,9 +667,7 @@ async fn a_purge_finishes_what_an_interrupted_one_left_after_destroying_the_keys
 #[tokio::test]
 async fn one_purge_at_a_time_and_a_dead_holders_lease_is_taken_over() {
     let f = fixture().await;
-    let other = Kirjuri::open((*f.app.config).clone(), f.clock.clone())
-        .await
-        .unwrap();
+    let other = f.second_instance().await;
 
     let held = PurgeLease::try_acquire(&other)
         .await
@@ -695,6 +700,39 @@ async fn one_purge_at_a_time_and_a_dead_holders_lease_is_taken_over() {
 }
 
 #[tokio::test]
+async fn an_exclusive_run_refuses_while_another_holds_the_lease() {
+    let f = fixture().await;
+    let (_, objects) = f.call_with_recording("2026-03-02T10:00:00+02:00").await;
+    // The recording is due, and another instance holds the lease (taken at
+    // this instant, so it is not stale).
+    f.clock.set(recording(&objects).retain_until + second());
+    let other = f.second_instance().await;
+    let held = PurgeLease::try_acquire(&other)
+        .await
+        .unwrap()
+        .expect("free");
+
+    let patience = StdDuration::from_millis(50);
+    let busy = run_exclusive(&f.app, false, 100, patience, |_| {}).await;
+    assert!(
+        matches!(busy, Err(ExclusiveRunError::Busy { patience: p }) if p == patience),
+        "{busy:?}"
+    );
+    // Nothing was purged, and a dry run needs no lease.
+    f.assert_all_intact(&objects).await;
+    let mut listed = Vec::new();
+    let dry = run_exclusive(&f.app, true, 100, patience, |item| listed.push(item.id)).await;
+    assert!(dry.unwrap().dry_run);
+    let due = recording(&objects).id;
+    assert!(
+        listed.contains(due.as_uuid()),
+        "the recording is due: {listed:?}"
+    );
+    f.assert_all_intact(&objects).await;
+    held.release().await;
+}
+
+#[tokio::test]
 async fn the_scheduled_run_purges_under_the_lease_and_reminds_of_holds_due_for_review() {
     let f = fixture().await;
     let (contact, objects) = f.call_with_recording("2026-02-02T10:00:00+02:00").await;
@@ -702,24 +740,10 @@ async fn the_scheduled_run_purges_under_the_lease_and_reminds_of_holds_due_for_r
     let now = utc("2027-03-01T00:00:00Z");
     // Due in 10 days (reminded: the default is 14), due in 30 (not yet).
     let soon = f
-        .place_hold(
-            HoldTarget {
-                contact_id: kept,
-                object_id: None,
-            },
-            None,
-            now - Duration::days(355),
-        )
+        .place_hold(whole_contact(kept), None, now - Duration::days(355))
         .await;
     let later = f
-        .place_hold(
-            HoldTarget {
-                contact_id: kept,
-                object_id: None,
-            },
-            None,
-            now - Duration::days(335),
-        )
+        .place_hold(whole_contact(kept), None, now - Duration::days(335))
         .await;
     f.clock.set(now);
 
@@ -763,9 +787,7 @@ async fn the_scheduled_run_purges_under_the_lease_and_reminds_of_holds_due_for_r
     assert_eq!(reminders.len(), 1);
     assert_eq!(reminders[0].event.object, Some(soon.id.to_string()));
     // The lease was released.
-    let other = Kirjuri::open((*f.app.config).clone(), f.clock.clone())
-        .await
-        .unwrap();
+    let other = f.second_instance().await;
     assert!(PurgeLease::try_acquire(&other).await.unwrap().is_some());
 }
 

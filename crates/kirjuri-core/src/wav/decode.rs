@@ -328,23 +328,12 @@ mod tests {
         validator.audio_layout().unwrap()
     }
 
-    const ENCODINGS: [Encoding; 8] = [
-        Encoding::PcmU8,
-        Encoding::PcmS16,
-        Encoding::PcmS24,
-        Encoding::PcmS32,
-        Encoding::Float32,
-        Encoding::Float64,
-        Encoding::MuLaw,
-        Encoding::ALaw,
-    ];
-
     #[test]
     fn every_encoding_transcodes_to_pcm16_close_to_the_pcm16_original_in_any_chunking() {
         let reference = wav_bytes(Encoding::PcmS16, 2, 8000, 4000, false);
         let ref_layout = layout_of(&reference);
         let ref_audio = &reference[ref_layout.data_offset as usize..];
-        for encoding in ENCODINGS {
+        for encoding in Encoding::ALL {
             let bytes = wav_bytes(encoding, 2, 8000, 4000, false);
             let layout = layout_of(&bytes);
             let audio = &bytes

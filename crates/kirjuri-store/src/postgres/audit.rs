@@ -1,6 +1,7 @@
-//! The audit log in PostgreSQL: append and read events in sequence order,
-//! query them by the ids they name, and keep the signed checkpoints of their
-//! Merkle tree (AUD-2) — the same behaviour as `sqlite::audit`.
+//! The audit log in PostgreSQL: append events, read them as stored and hash
+//! their Merkle leaves in bulk — the same behaviour as `sqlite::audit`; the
+//! reads, the search and the signed checkpoints (AUD-2) that are the same
+//! on both backends are [`audit_sql`]'s, re-exported here.
 //!
 //! Sequence numbers: every transaction that appends takes the audit lock
 //! first (see [`PostgresStore::begin_write`](super::PostgresStore)) and holds
@@ -23,14 +24,16 @@ use futures::TryStreamExt;
 use kirjuri_core::audit::{LeafFields, leaf_hash_of};
 use kirjuri_core::ids::UserId;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
-use super::codec::{get_json, get_length, length, ts};
+use super::codec::ts;
+use crate::audit_sql;
+pub(super) use crate::audit_sql::{
+    after, checkpoint, checkpoints, head, insert_checkpoint, latest_checkpoint, log_id, search,
+};
 use crate::audited::AuditLog;
 use crate::error::{Error, Result};
-use crate::model::{
-    AuditCheckpointRow, AuditFilter, AuditLeaf, AuditRecord, NewAuditEvent, StoredAuditEvent,
-};
+use crate::model::{AuditLeaf, NewAuditEvent, StoredAuditEvent};
 
 /// Events per statement of a bulk append: large enough that the round trip
 /// is noise, small enough that the bound arrays stay a few megabytes.
@@ -103,42 +106,13 @@ pub(crate) async fn insert_all<'a>(
     Ok(())
 }
 
-/// Up to `limit` events after `after_seq`, in order.
-pub(super) async fn after(pool: &PgPool, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>> {
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-         WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
-    .bind(after_seq)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(record).collect()
-}
-
-/// The highest sequence number; 0 for an empty log.
-pub(super) async fn head(pool: &PgPool) -> Result<i64> {
-    let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_events")
-        .fetch_one(pool)
-        .await?;
-    Ok(head.unwrap_or(0))
-}
-
 /// Up to `limit` events after `after_seq`, as stored.
 pub(super) async fn stored_after(
     pool: &PgPool,
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<StoredAuditEvent>> {
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-         WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
-    .bind(after_seq)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(stored).collect()
+    audit_sql::events(pool, after_seq, limit, stored).await
 }
 
 /// A [`StoredAuditEvent`] from an event's columns, as stored.
@@ -308,137 +282,6 @@ impl<'a> CopyReader<'a> {
         }
         Ok(Some(fields))
     }
-}
-
-/// Events matching `filter`, in sequence order. Each criterion has an index
-/// that leads with it and continues with `seq`, so a page costs the page.
-pub(super) async fn search(pool: &PgPool, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
-    // Only fixed fragments are pushed as SQL; every value is bound.
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-         WHERE seq > ",
-    );
-    query.push_bind(filter.after_seq);
-    if let Some(reference) = &filter.reference {
-        query
-            .push(" AND seq IN (SELECT seq FROM audit_refs WHERE ref = ")
-            .push_bind(reference.as_str())
-            .push(" AND seq > ")
-            .push_bind(filter.after_seq)
-            .push(")");
-    }
-    if let Some(actor) = &filter.actor {
-        query.push(" AND actor = ").push_bind(*actor.as_uuid());
-    }
-    if let Some(action) = &filter.action {
-        query.push(" AND action = ").push_bind(action.as_str());
-    }
-    query
-        .push(" ORDER BY seq LIMIT ")
-        .push_bind(i64::from(filter.limit));
-    let rows = query.build().fetch_all(pool).await?;
-    rows.iter().map(record).collect()
-}
-
-/// The log's identity from the migration that created it.
-pub(super) async fn log_id(pool: &PgPool) -> Result<String> {
-    let id: Option<String> = sqlx::query_scalar("SELECT log_id FROM audit_log WHERE id = 1")
-        .fetch_optional(pool)
-        .await?;
-    id.ok_or_else(|| Error::Corrupt("audit_log: the log identity is missing".into()))
-}
-
-/// Up to `limit` checkpoints above `after_size`, by size.
-pub(super) async fn checkpoints(
-    pool: &PgPool,
-    after_size: Option<u64>,
-    limit: u32,
-) -> Result<Vec<AuditCheckpointRow>> {
-    let after = match after_size {
-        Some(size) => length(size, "audit_checkpoints.size")?,
-        None => -1,
-    };
-    let rows = sqlx::query(
-        "SELECT size, root, note, frontier, created_at FROM audit_checkpoints \
-         WHERE size > $1 ORDER BY size LIMIT $2",
-    )
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(checkpoint).collect()
-}
-
-/// The checkpoint of the largest size.
-pub(super) async fn latest_checkpoint(pool: &PgPool) -> Result<Option<AuditCheckpointRow>> {
-    let row = sqlx::query(
-        "SELECT size, root, note, frontier, created_at FROM audit_checkpoints \
-         ORDER BY size DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(checkpoint).transpose()
-}
-
-/// Stores `row` inside the caller's transaction, which must hold the
-/// checkpoint lock, if the largest stored size is still `previous`;
-/// `false` if another writer moved on first.
-pub(super) async fn insert_checkpoint(
-    conn: &mut PgConnection,
-    row: &AuditCheckpointRow,
-    previous: Option<u64>,
-) -> Result<bool> {
-    let latest: Option<i64> = sqlx::query_scalar("SELECT max(size) FROM audit_checkpoints")
-        .fetch_one(&mut *conn)
-        .await?;
-    let previous = previous
-        .map(|size| length(size, "audit_checkpoints.size"))
-        .transpose()?;
-    if latest != previous {
-        return Ok(false);
-    }
-    // The primary key refuses a second checkpoint of the same size even if
-    // the lock were ever bypassed.
-    let inserted = sqlx::query(
-        "INSERT INTO audit_checkpoints (size, root, note, frontier, created_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (size) DO NOTHING",
-    )
-    .bind(length(row.size, "audit_checkpoints.size")?)
-    .bind(row.root.as_slice())
-    .bind(row.note.as_str())
-    .bind(row.frontier.as_slice())
-    .bind(ts(row.created_at))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
-}
-
-fn record(row: &PgRow) -> Result<AuditRecord> {
-    let actor: Option<uuid::Uuid> = row.try_get("actor")?;
-    Ok(AuditRecord {
-        seq: row.try_get("seq")?,
-        event: NewAuditEvent {
-            at: row.try_get("at")?,
-            actor: actor.map(UserId::from_uuid),
-            action: row.try_get("action")?,
-            object: row.try_get("object")?,
-            purpose: row.try_get("purpose")?,
-            outcome: row.try_get("outcome")?,
-            details: get_json(row, "details")?,
-        },
-    })
-}
-
-/// An [`AuditCheckpointRow`] from a checkpoint's columns.
-pub(super) fn checkpoint(row: &PgRow) -> Result<AuditCheckpointRow> {
-    Ok(AuditCheckpointRow {
-        size: get_length(row, "size")?,
-        root: row.try_get("root")?,
-        note: row.try_get("note")?,
-        frontier: row.try_get("frontier")?,
-        created_at: row.try_get("created_at")?,
-    })
 }
 
 /// The audited write appends through [`insert_all`].

@@ -6,15 +6,19 @@
 //! implementation for PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgQueryResult, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::postgres::{PgPool, PgQueryResult, PgRow};
+use sqlx::{Postgres, Row, Transaction};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Unique};
 use crate::error::{Error, Result};
 use crate::model::truncate_to_storage;
 
 impl Backend for Postgres {
     const GREATEST: &'static str = "greatest";
+    const BYTEWISE: &'static str = "\"C\"";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const JSON_CAST: &'static str = "::jsonb";
+    const INDEX_JOIN: &'static str = "JOIN";
 
     type Time = DateTime<Utc>;
 
@@ -50,6 +54,27 @@ impl Backend for Postgres {
         Ok(row.try_get(column)?)
     }
 
+    async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+        super::begin_locked(pool, super::AUDIT_LOCK).await
+    }
+
+    fn write_error(err: sqlx::Error, uniques: &[Unique], fallback: &'static str) -> Error {
+        let keys: Vec<_> = uniques.iter().map(|u| (u.postgres, u.what)).collect();
+        write_error(err, &keys, fallback)
+    }
+
+    fn get_bytes(row: &PgRow, column: &str) -> Result<Vec<u8>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_bool(row: &PgRow, column: &str) -> Result<bool> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_int(row: &PgRow, column: &str) -> Result<i64> {
+        Ok(row.try_get(column)?)
+    }
+
     fn get_count(row: &PgRow, column: &str) -> Result<u64> {
         get_count(row, column)
     }
@@ -66,20 +91,6 @@ pub(crate) fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
 /// An optional timestamp as bound.
 pub(crate) fn opt_ts(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     t.map(ts)
-}
-
-/// An unsigned length as stored (`bigint` is signed).
-pub(crate) use crate::codec::length;
-
-/// Reads a non-negative `bigint` length column.
-pub(crate) fn get_length(row: &PgRow, column: &str) -> Result<u64> {
-    crate::codec::stored_length(row.try_get(column)?, column)
-}
-
-/// Reads a JSON column selected as text (`media::text AS media`, or the
-/// audit log's `details`, which is text).
-pub(crate) fn get_json(row: &PgRow, column: &str) -> Result<serde_json::Value> {
-    crate::codec::json(&row.try_get::<String, _>(column)?, column)
 }
 
 /// Reads a `bigint` count.

@@ -38,12 +38,13 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::codec::{length, opt_ts, ts};
+use super::codec::{opt_ts, ts};
 use super::{PostgresStore, accounts, audit, contacts, objects, retention};
 use crate::accounts as accounts_rules;
+use crate::codec::length;
 use crate::copy::{
     Batch, ContactRecord, Cursor, Export, HoldTargetRecord, Import, ImportTransaction,
-    SessionRecord, Table, UserRecord,
+    SessionRecord, Table, UserRecord, page_select,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -639,75 +640,6 @@ async fn insert_checkpoints(conn: &mut Conn, rows: &[AuditCheckpointRow]) -> Res
 
 // --- reading back -------------------------------------------------------
 
-/// `SELECT`s of the keyed tables, with `{after}` where a page's `WHERE` goes,
-/// and the key column.
-fn select(table: Table) -> Option<(&'static str, &'static str)> {
-    Some(match table {
-        Table::Users => (
-            "SELECT u.id, u.name, u.role, u.password_hash, u.disabled, u.created_at, \
-                 u.confidentiality_agreement, u.failed_logins, u.locked_at, u.language, \
-                 EXISTS (SELECT 1 FROM user_totp AS t \
-                         WHERE t.user_id = u.id AND t.sealed_secret IS NOT NULL) AS totp_enabled \
-             FROM users AS u {after} ORDER BY u.id LIMIT $LIMIT",
-            "u.id",
-        ),
-        Table::Tokens => (
-            "SELECT id, user_id, label, token_hash, created_at, expires_at, revoked_at, \
-                 last_used_at FROM api_tokens {after} ORDER BY id LIMIT $LIMIT",
-            "id",
-        ),
-        Table::Totp => (
-            "SELECT user_id, wrapped_key, sealed_secret, pending_wrapped_key, \
-                 pending_sealed_secret, last_step FROM user_totp {after} \
-             ORDER BY user_id LIMIT $LIMIT",
-            "user_id",
-        ),
-        Table::Sessions => (
-            "SELECT id, secret_hash, user_id, created_at, last_seen_at, purpose FROM sessions \
-             {after} ORDER BY id LIMIT $LIMIT",
-            "id",
-        ),
-        Table::Objects => (
-            "SELECT id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, \
-                 media::text AS media, retain_until, source_id, created_at FROM objects {after} \
-             ORDER BY id LIMIT $LIMIT",
-            "id",
-        ),
-        Table::Holds => (
-            "SELECT id, ground_kind, ground, owner, review_by, expires_at, scope::text AS scope, \
-                 created_at, created_by, lifted_at, lifted_by, lift_reason, reminded_at \
-             FROM legal_holds {after} ORDER BY id LIMIT $LIMIT",
-            "id",
-        ),
-        Table::Tombstones => (
-            "SELECT id, contact_id, kind, rule, reason, sha256, retain_until, deleted_at, \
-                 ledgered_at, storage_deleted_at FROM tombstones {after} ORDER BY id LIMIT $LIMIT",
-            "id",
-        ),
-        Table::AuditEvents => (
-            "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-             {after} ORDER BY seq LIMIT $LIMIT",
-            "seq",
-        ),
-        Table::AuditCheckpoints => (
-            "SELECT size, root, note, frontier, created_at FROM audit_checkpoints {after} \
-             ORDER BY size LIMIT $LIMIT",
-            "size",
-        ),
-        Table::Contacts | Table::HoldTargets => return None,
-    })
-}
-
-/// Fills in a keyed `SELECT`'s page bounds: `$1` is the cursor if any, the
-/// limit the next parameter.
-fn page_sql(sql: &str, key: &str, after: Option<Cursor>) -> String {
-    let (clause, limit) = match after {
-        Some(_) => (format!("WHERE {key} > $1"), "$2"),
-        None => (String::new(), "$1"),
-    };
-    sql.replace("{after}", &clause).replace("$LIMIT", limit)
-}
-
 fn user(row: &PgRow) -> Result<UserRecord> {
     Ok(UserRecord {
         user: accounts::user_from_row(row)?,
@@ -765,13 +697,12 @@ impl PostgresStore {
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Vec<PgRow>> {
-        let Some((sql, key)) = select(table) else {
+        let Some(sql) = page_select(table, "::text", after) else {
             return Err(Error::Corrupt(format!(
                 "export: {} is not keyed",
                 table.name()
             )));
         };
-        let sql = page_sql(sql, key, after);
         let query = sqlx::query(sqlx::AssertSqlSafe(sql));
         let query = match after {
             None => query,

@@ -4,7 +4,8 @@
 //! SQLite adapter does — the same error mapping, orderings and microsecond
 //! timestamps; the shared contract tests run against both — and this module
 //! owns what differs: connecting, privileges, and the transaction
-//! discipline. The queries live in one submodule per area.
+//! discipline. The queries live in one submodule per area, or, where both
+//! backends share them, in the crate's `*_sql` modules.
 //!
 //! **Roles.** Two ways to run:
 //! * One role: [`PostgresStore::open`] connects, applies any pending
@@ -31,8 +32,8 @@
 //! refuses a server without a valid certificate for its host name.
 //!
 //! **Audit order across nodes.** Every transaction that appends to the
-//! audit log starts with [`PostgresStore::begin_write`] (the audited writes
-//! through `write_audited`, which runs the flow of `crate::audited` once): `BEGIN ISOLATION
+//! audit log starts with `Backend::begin_write` (the audited writes
+//! through `crate::audited`'s `write_audited`): `BEGIN ISOLATION
 //! LEVEL READ COMMITTED` and a transaction-scoped advisory lock
 //! ([`AUDIT_LOCK`]) held until commit or rollback. Under it the audit
 //! module numbers events `max(seq) + 1`, so sequence numbers are commit
@@ -60,28 +61,21 @@ mod codec;
 mod contacts;
 mod import;
 mod objects;
-mod requests;
 mod retention;
 
 use std::collections::HashSet;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Acquire, PgConnection, Postgres, Transaction};
 
-use crate::audited::{self, Audited};
+use crate::audited;
+use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::model::SessionPreferences;
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
-use crate::model::{
-    AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
-    NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
-};
-use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
-use crate::store::{AccountStore, AuditStore, ContactStore};
+use crate::model::{AuditRecord, ContactFilter, NewAuditEvent};
+use crate::store::AuditStore;
 
 /// The schema, embedded at compile time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -168,7 +162,7 @@ impl PostgresStore {
     /// per row of `EXPLAIN` — for diagnostics, benchmarks and the test that
     /// keeps the phone lookup on its indexes.
     pub async fn explain_search(&self, filter: &ContactFilter) -> Result<Vec<String>> {
-        let mut query = contacts::search_query("EXPLAIN ", filter);
+        let mut query = crate::contacts_sql::search_query::<Postgres>("EXPLAIN ", filter);
         let rows = query.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| Ok(sqlx::Row::try_get::<String, _>(row, 0)?))
@@ -177,45 +171,32 @@ impl PostgresStore {
 
     /// Starts a write transaction holding the audit lock until it ends:
     /// every transaction that appends an audit event must begin here (see
-    /// the module docs). Read committed, whatever the server's default.
+    /// the module docs; [`Backend::begin_write`]).
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {
-        self.begin_locked(AUDIT_LOCK).await
+        Postgres::begin_write(&self.pool).await
     }
 
-    /// Starts a read committed transaction that first takes the
-    /// transaction-scoped advisory lock `lock`, held until it ends.
-    async fn begin_locked(&self, lock: i64) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-            .await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(lock)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
-    }
-
-    /// The audited write ([`audited::run`]) in a transaction from
-    /// [`Self::begin_write`], appending with [`audit`]'s `insert_all`.
-    pub(crate) async fn write_audited_if<'e, T>(
-        &self,
-        write: impl AsyncFnOnce(&mut PgConnection) -> Result<Audited<'e, T>>,
-    ) -> Result<T> {
-        let tx = self.begin_write().await?;
-        audited::run(tx, write).await
-    }
-
-    /// [`Self::write_audited_if`] for a write that always commits, with
-    /// `events`.
+    /// [`audited::write_audited`] on this store.
     pub(crate) async fn write_audited<'e, T>(
         &self,
         events: impl IntoIterator<Item = &'e NewAuditEvent>,
         write: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
     ) -> Result<T> {
-        self.write_audited_if(async |conn| Ok(Audited::commit(write(conn).await?, events)))
-            .await
+        audited::write_audited(self, events, write).await
     }
+}
+
+/// Starts a read committed transaction that first takes the
+/// transaction-scoped advisory lock `lock`, held until it ends.
+async fn begin_locked(pool: &PgPool, lock: i64) -> Result<Transaction<'static, Postgres>> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// Connection options from a URL. The URL may hold a password; it is never
@@ -333,281 +314,6 @@ fn quote_ident(name: &str) -> String {
 }
 
 #[async_trait]
-impl ContactStore for PostgresStore {
-    #[tracing::instrument(skip_all, fields(contact_id = %contact.id))]
-    async fn insert_contact(
-        &self,
-        contact: &ContactRow,
-        index: &[IndexEntry],
-        audit: &NewAuditEvent,
-    ) -> Result<InsertOutcome> {
-        self.write_audited_if(async |tx| {
-            let outcome = contacts::insert(tx, contact, index).await?;
-            // On `Existing` the transaction wrote nothing: roll it back.
-            let created = outcome == InsertOutcome::Created;
-            Ok(Audited::commit_if(created, outcome, [audit]))
-        })
-        .await
-    }
-
-    async fn contact(&self, id: &ContactId) -> Result<Option<ContactRow>> {
-        contacts::get(&self.pool, id).await
-    }
-
-    async fn search_contacts(&self, filter: &ContactFilter) -> Result<Vec<ContactRow>> {
-        contacts::search(&self.pool, filter).await
-    }
-
-    async fn count_contacts(&self) -> Result<u64> {
-        contacts::count(&self.pool).await
-    }
-
-    #[tracing::instrument(skip_all, fields(object_id = %pending.id, contact_id = %pending.contact_id))]
-    async fn begin_object(&self, pending: &PendingObject) -> Result<()> {
-        objects::begin(&self.pool, pending).await
-    }
-
-    #[tracing::instrument(skip_all, fields(object_id = %object.id, contact_id = %object.contact_id))]
-    async fn commit_object(
-        &self,
-        object: &ObjectRow,
-        audit: &NewAuditEvent,
-    ) -> Result<CommitOutcome> {
-        self.write_audited_if(async |tx| {
-            let outcome = objects::commit(tx, object).await?;
-            // Commit in both cases: the pending row is gone either way.
-            let committed = outcome == CommitOutcome::Committed;
-            Ok(Audited::commit(outcome, committed.then_some(audit)))
-        })
-        .await
-    }
-
-    async fn abort_object(&self, id: &ObjectId) -> Result<()> {
-        objects::abort(&self.pool, id).await
-    }
-
-    async fn pending_objects(&self) -> Result<Vec<PendingObject>> {
-        objects::pending(&self.pool).await
-    }
-
-    async fn object_for_contact(
-        &self,
-        contact_id: &ContactId,
-        kind: &str,
-    ) -> Result<Option<ObjectRow>> {
-        objects::for_contact_kind(&self.pool, contact_id, kind).await
-    }
-
-    async fn objects_for_contact(&self, contact_id: &ContactId) -> Result<Vec<ObjectRow>> {
-        objects::for_contact(&self.pool, contact_id).await
-    }
-
-    async fn object(&self, id: &ObjectId) -> Result<Option<ObjectRow>> {
-        objects::by_id(&self.pool, id).await
-    }
-
-    async fn known_object_ids(&self) -> Result<HashSet<ObjectId>> {
-        objects::known_ids(&self.pool).await
-    }
-}
-
-#[async_trait]
-impl AccountStore for PostgresStore {
-    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::insert_user(tx, user).await)
-            .await
-    }
-
-    async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
-        accounts::user_by_name(&self.pool, name).await
-    }
-
-    async fn user(&self, id: &UserId) -> Result<Option<UserRow>> {
-        accounts::user(&self.pool, id).await
-    }
-
-    #[tracing::instrument(skip_all, fields(token_id = %token.id, user_id = %token.user_id))]
-    async fn insert_token(&self, token: &TokenRow, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::insert_token(tx, token).await)
-            .await
-    }
-
-    async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>> {
-        accounts::token_by_hash(&self.pool, hash).await
-    }
-
-    async fn touch_token(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
-        accounts::touch_token(&self.pool, id, at).await
-    }
-
-    // --- accounts: administration, lockout, TOTP, sessions, tokens -------
-
-    async fn users(&self) -> Result<Vec<UserRow>> {
-        accounts::users(&self.pool).await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn update_user(
-        &self,
-        id: &UserId,
-        update: &UserUpdate,
-        audit: &[NewAuditEvent],
-    ) -> Result<()> {
-        let at = audit
-            .first()
-            .map(|e| e.at)
-            .ok_or(Error::Conflict("no audit event"))?;
-        self.write_audited(audit, async |tx| {
-            accounts::update_user(tx, id, update, at).await
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn reserve_login_attempt(&self, id: &UserId, lock_after: u32) -> Result<bool> {
-        // One statement needs no transaction, nor the audit lock: nothing is
-        // audited until the attempt settles.
-        let mut conn = self.pool.acquire().await?;
-        accounts::reserve_login_attempt(&mut conn, id, lock_after).await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn clear_login_attempts(&self, id: &UserId) -> Result<bool> {
-        let mut conn = self.pool.acquire().await?;
-        accounts::clear_login_attempts(&mut conn, id).await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn record_failed_login(
-        &self,
-        id: &UserId,
-        lock_after: u32,
-        failed: &NewAuditEvent,
-        lockout: &NewAuditEvent,
-    ) -> Result<FailedLogin> {
-        self.write_audited_if(async |tx| {
-            let outcome = accounts::record_failed_login(tx, id, lock_after, failed.at).await?;
-            let lockout = outcome.locked_now.then_some(lockout);
-            Ok(Audited::commit(
-                outcome,
-                std::iter::once(failed).chain(lockout),
-            ))
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            crate::accounts_sql::unlock_user::<Postgres>(tx, id).await
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn set_password(
-        &self,
-        id: &UserId,
-        password_hash: &str,
-        keep_session: Option<&uuid::Uuid>,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            accounts::set_password(tx, id, password_hash, keep_session, audit.at).await
-        })
-        .await
-    }
-
-    async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
-        crate::accounts_sql::totp::<Postgres>(&self.pool, user).await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %user))]
-    async fn begin_totp(
-        &self,
-        user: &UserId,
-        pending: &SealedSecret,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            crate::accounts_sql::begin_totp::<Postgres>(tx, user, pending).await
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %user))]
-    async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            crate::accounts_sql::confirm_totp::<Postgres>(tx, user, step).await
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(session_id = %session.id, user_id = %session.user_id))]
-    async fn insert_session(
-        &self,
-        session: &SessionRow,
-        totp_step: Option<i64>,
-        cutoff: SessionCutoff,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            accounts::insert_session(tx, session, totp_step, cutoff).await
-        })
-        .await
-    }
-
-    async fn session_by_hash(&self, hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
-        accounts::session_by_hash(&self.pool, hash).await
-    }
-
-    async fn touch_session(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
-        accounts::touch_session(&self.pool, id, at).await
-    }
-
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn delete_session(&self, id: &uuid::Uuid, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::delete_session(tx, id).await)
-            .await
-    }
-
-    async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
-        crate::preferences::session_preferences(&self.pool, id).await
-    }
-
-    async fn set_session_purpose(&self, id: &uuid::Uuid, purpose: Option<&str>) -> Result<()> {
-        crate::preferences::set_session_purpose(&self.pool, id, purpose).await
-    }
-
-    async fn set_user_language(&self, id: &UserId, language: Option<&str>) -> Result<()> {
-        crate::preferences::set_user_language(&self.pool, id, language).await
-    }
-
-    async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
-        accounts::tokens(&self.pool, user).await
-    }
-
-    async fn token(&self, id: &uuid::Uuid) -> Result<Option<TokenRow>> {
-        accounts::token(&self.pool, id).await
-    }
-
-    #[tracing::instrument(skip_all, fields(token_id = %id))]
-    async fn revoke_token(
-        &self,
-        id: &uuid::Uuid,
-        at: DateTime<Utc>,
-        audit: &NewAuditEvent,
-    ) -> Result<bool> {
-        self.write_audited_if(async |tx| {
-            let changed = accounts::revoke_token(tx, id, at).await?;
-            Ok(Audited::commit_if(changed, changed, [audit]))
-        })
-        .await
-    }
-}
-
-#[async_trait]
 impl AuditStore for PostgresStore {
     async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64> {
         let mut tx = self.begin_write().await?;
@@ -667,7 +373,7 @@ impl AuditStore for PostgresStore {
         previous: Option<u64>,
     ) -> Result<bool> {
         // Its own lock, not the audit lock: signing never waits for writers.
-        let mut tx = self.begin_locked(CHECKPOINT_LOCK).await?;
+        let mut tx = begin_locked(&self.pool, CHECKPOINT_LOCK).await?;
         let stored = audit::insert_checkpoint(&mut tx, checkpoint, previous).await?;
         tx.commit().await?;
         Ok(stored)

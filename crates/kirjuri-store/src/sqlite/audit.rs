@@ -1,6 +1,7 @@
-//! The audit log in SQLite: append and read events in sequence order, query
-//! them by the ids they name, and keep the signed checkpoints of their
-//! Merkle tree (AUD-2). Append-only is enforced by the schema's triggers, not
+//! The audit log in SQLite: append events, read them as stored and hash
+//! their Merkle leaves in bulk; the reads, the search and the signed
+//! checkpoints (AUD-2) that are the same on both backends are
+//! [`audit_sql`]'s, re-exported here. Append-only is enforced by the schema's triggers, not
 //! by this code, so no query anyone writes against the pool can rewrite
 //! history. The tree, the signatures and their verification live in the
 //! server (`kirjuri_app::audit_chain`); this module only stores and reads.
@@ -12,12 +13,14 @@ use kirjuri_core::ids::UserId;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
-use super::codec::{get_json, get_length, get_opt_uuid, get_time, length, micros};
+use super::codec::micros;
+use crate::audit_sql;
+pub(super) use crate::audit_sql::{
+    after, checkpoint, checkpoints, head, insert_checkpoint, latest_checkpoint, log_id, search,
+};
 use crate::audited::AuditLog;
 use crate::error::{Error, Result};
-use crate::model::{
-    AuditCheckpointRow, AuditFilter, AuditLeaf, AuditRecord, NewAuditEvent, StoredAuditEvent,
-};
+use crate::model::{AuditLeaf, NewAuditEvent, StoredAuditEvent};
 
 /// Appends `event` on `conn` (inside the caller's transaction, if any) and
 /// returns its sequence number.
@@ -36,23 +39,6 @@ pub(super) async fn insert(conn: &mut SqliteConnection, event: &NewAuditEvent) -
     .fetch_one(conn)
     .await?;
     Ok(seq)
-}
-
-/// Up to `limit` events after `after_seq`, in order.
-pub(super) async fn after(
-    pool: &SqlitePool,
-    after_seq: i64,
-    limit: u32,
-) -> Result<Vec<AuditRecord>> {
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-         WHERE seq > ? ORDER BY seq LIMIT ?",
-    )
-    .bind(after_seq)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(record).collect()
 }
 
 /// How many events one multi-row insert carries (7 parameters each, far
@@ -86,29 +72,13 @@ pub(super) async fn insert_all<'a>(
     Ok(())
 }
 
-/// The highest sequence number; 0 for an empty log.
-pub(super) async fn head(pool: &SqlitePool) -> Result<i64> {
-    let head: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_events")
-        .fetch_one(pool)
-        .await?;
-    Ok(head.unwrap_or(0))
-}
-
 /// Up to `limit` events after `after_seq`, as stored.
 pub(super) async fn stored_after(
     pool: &SqlitePool,
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<StoredAuditEvent>> {
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-         WHERE seq > ? ORDER BY seq LIMIT ?",
-    )
-    .bind(after_seq)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(stored).collect()
+    audit_sql::events(pool, after_seq, limit, stored).await
 }
 
 /// A [`StoredAuditEvent`] from an event's columns, as stored.
@@ -234,137 +204,6 @@ fn scan_leaves(path: &Path, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>
     Ok(leaves)
 }
 
-/// Events matching `filter`, in sequence order. Each criterion has an index
-/// that leads with it and continues with `seq`, so a page costs the page.
-pub(super) async fn search(pool: &SqlitePool, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
-    let mut sql = String::from(
-        "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-         WHERE seq > ?",
-    );
-    if filter.reference.is_some() {
-        sql.push_str(" AND seq IN (SELECT seq FROM audit_refs WHERE ref = ? AND seq > ?)");
-    }
-    if filter.actor.is_some() {
-        sql.push_str(" AND actor = ?");
-    }
-    if filter.action.is_some() {
-        sql.push_str(" AND action = ?");
-    }
-    sql.push_str(" ORDER BY seq LIMIT ?");
-    // Only fixed fragments are concatenated; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(filter.after_seq);
-    if let Some(reference) = &filter.reference {
-        query = query.bind(reference.as_str()).bind(filter.after_seq);
-    }
-    if let Some(actor) = &filter.actor {
-        query = query.bind(actor.as_uuid());
-    }
-    if let Some(action) = &filter.action {
-        query = query.bind(action.as_str());
-    }
-    let rows = query.bind(i64::from(filter.limit)).fetch_all(pool).await?;
-    rows.iter().map(record).collect()
-}
-
-/// The log's identity from the migration that created it.
-pub(super) async fn log_id(pool: &SqlitePool) -> Result<String> {
-    let id: Option<String> = sqlx::query_scalar("SELECT log_id FROM audit_log WHERE id = 1")
-        .fetch_optional(pool)
-        .await?;
-    id.ok_or_else(|| Error::Corrupt("audit_log: the log identity is missing".into()))
-}
-
-/// Up to `limit` checkpoints above `after_size`, by size.
-pub(super) async fn checkpoints(
-    pool: &SqlitePool,
-    after_size: Option<u64>,
-    limit: u32,
-) -> Result<Vec<AuditCheckpointRow>> {
-    let after = match after_size {
-        Some(size) => length(size, "audit_checkpoints.size")?,
-        None => -1,
-    };
-    let rows = sqlx::query(
-        "SELECT size, root, note, frontier, created_at FROM audit_checkpoints \
-         WHERE size > ? ORDER BY size LIMIT ?",
-    )
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(checkpoint).collect()
-}
-
-/// The checkpoint of the largest size.
-pub(super) async fn latest_checkpoint(pool: &SqlitePool) -> Result<Option<AuditCheckpointRow>> {
-    let row = sqlx::query(
-        "SELECT size, root, note, frontier, created_at FROM audit_checkpoints \
-         ORDER BY size DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(checkpoint).transpose()
-}
-
-/// Stores `row` inside the caller's write transaction if the largest stored
-/// size is still `previous`; `false` if another writer moved on first.
-pub(super) async fn insert_checkpoint(
-    conn: &mut SqliteConnection,
-    row: &AuditCheckpointRow,
-    previous: Option<u64>,
-) -> Result<bool> {
-    let latest: Option<i64> = sqlx::query_scalar("SELECT max(size) FROM audit_checkpoints")
-        .fetch_one(&mut *conn)
-        .await?;
-    let previous = previous
-        .map(|size| length(size, "audit_checkpoints.size"))
-        .transpose()?;
-    if latest != previous {
-        return Ok(false);
-    }
-    // The primary key refuses a second checkpoint of the same size even if
-    // the check above were ever bypassed.
-    let inserted = sqlx::query(
-        "INSERT INTO audit_checkpoints (size, root, note, frontier, created_at) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
-    )
-    .bind(length(row.size, "audit_checkpoints.size")?)
-    .bind(row.root.as_slice())
-    .bind(row.note.as_str())
-    .bind(row.frontier.as_slice())
-    .bind(micros(row.created_at))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
-}
-
-fn record(row: &SqliteRow) -> Result<AuditRecord> {
-    Ok(AuditRecord {
-        seq: row.try_get("seq")?,
-        event: NewAuditEvent {
-            at: get_time(row, "at")?,
-            actor: get_opt_uuid(row, "actor")?.map(UserId::from_uuid),
-            action: row.try_get("action")?,
-            object: row.try_get("object")?,
-            purpose: row.try_get("purpose")?,
-            outcome: row.try_get("outcome")?,
-            details: get_json(row, "details")?,
-        },
-    })
-}
-
-/// An [`AuditCheckpointRow`] from a checkpoint's columns.
-pub(super) fn checkpoint(row: &SqliteRow) -> Result<AuditCheckpointRow> {
-    Ok(AuditCheckpointRow {
-        size: get_length(row, "size")?,
-        root: row.try_get("root")?,
-        note: row.try_get("note")?,
-        frontier: row.try_get("frontier")?,
-        created_at: get_time(row, "created_at")?,
-    })
-}
-
 /// The audited write appends through [`insert_all`].
 impl AuditLog for sqlx::Sqlite {
     fn append<'c>(
@@ -377,11 +216,16 @@ impl AuditLog for sqlx::Sqlite {
 
 #[cfg(test)]
 mod tests {
+    //! What only SQLite's audit module shows: its triggers, its two leaf
+    //! readers agreeing, a fresh log identity per database. The audit log's
+    //! contract (stored events, search, checkpoints, leaves) runs on every
+    //! backend in `tests/store/contract.rs`.
+
     use chrono::{DateTime, Utc};
     use kirjuri_core::ids::UserId;
     use serde_json::json;
 
-    use crate::model::{AuditCheckpointRow, AuditFilter, NewAuditEvent};
+    use crate::model::{AuditCheckpointRow, NewAuditEvent};
     use crate::prelude::*;
     use crate::sqlite::SqliteStore;
 
@@ -414,178 +258,6 @@ mod tests {
             frontier: vec![1; 32 * size.count_ones() as usize],
             created_at: at(0),
         }
-    }
-
-    #[tokio::test]
-    async fn stored_events_come_back_byte_for_byte_with_gapless_sequence_numbers() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        assert_eq!(store.audit_head().await.unwrap(), 0);
-        let actor = UserId::new_v7();
-        store
-            .append_audit(&event(
-                1,
-                Some(actor),
-                "contact.viewed",
-                json!({"b": 1, "a": [2, "x"]}),
-            ))
-            .await
-            .unwrap();
-        store
-            .append_audit_batch(&[
-                event(2, None, "user.created", json!({})),
-                event(3, None, "user.created", json!({})),
-            ])
-            .await
-            .unwrap();
-        assert_eq!(store.audit_head().await.unwrap(), 3);
-        let stored = store.stored_audit_events(0, 10).await.unwrap();
-        assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
-        assert_eq!(stored[0].details, r#"{"a":[2,"x"],"b":1}"#);
-        assert_eq!(stored[0].actor.as_deref(), Some(&actor.as_bytes()[..]));
-        assert_eq!(stored[0].at_micros, at(1).timestamp_micros());
-        assert_eq!(stored[1].actor, None);
-        assert_eq!(store.stored_audit_events(2, 10).await.unwrap().len(), 1);
-        assert_eq!(store.stored_audit_events(0, 2).await.unwrap().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn audit_queries_find_events_by_the_ids_they_name_by_actor_and_by_action() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        let (aino, sanna) = (UserId::new_v7(), UserId::new_v7());
-        let contact = "0192f5c4-8f5e-7000-8000-0000000000aa";
-        let events = [
-            // 1: viewed the contact (object).
-            NewAuditEvent {
-                object: Some(contact.into()),
-                ..event(1, Some(aino), "contact.viewed", json!({}))
-            },
-            // 2: read its recording (details.contact).
-            event(
-                2,
-                Some(sanna),
-                "recording.read",
-                json!({"contact": contact}),
-            ),
-            // 3: a search that returned it among others.
-            NewAuditEvent {
-                object: None,
-                ..event(
-                    3,
-                    Some(sanna),
-                    "contact.search",
-                    json!({"results": ["other", contact]}),
-                )
-            },
-            // 4: unrelated.
-            event(
-                4,
-                Some(aino),
-                "contact.viewed",
-                json!({"results": {"contact": contact}}),
-            ),
-        ];
-        for e in &events {
-            store.append_audit(e).await.unwrap();
-        }
-        let seqs = |records: Vec<crate::model::AuditRecord>| {
-            records.iter().map(|r| r.seq).collect::<Vec<_>>()
-        };
-        let all = AuditFilter {
-            limit: 100,
-            ..AuditFilter::default()
-        };
-        let about = AuditFilter {
-            reference: Some(contact.into()),
-            ..all.clone()
-        };
-        assert_eq!(seqs(store.search_audit(&about).await.unwrap()), [1, 2, 3]);
-        let by_sanna = AuditFilter {
-            actor: Some(sanna),
-            ..all.clone()
-        };
-        assert_eq!(seqs(store.search_audit(&by_sanna).await.unwrap()), [2, 3]);
-        let viewed = AuditFilter {
-            action: Some("contact.viewed".into()),
-            ..all.clone()
-        };
-        assert_eq!(seqs(store.search_audit(&viewed).await.unwrap()), [1, 4]);
-        let viewed_by_aino_about = AuditFilter {
-            actor: Some(aino),
-            ..about.clone()
-        };
-        assert_eq!(
-            seqs(store.search_audit(&viewed_by_aino_about).await.unwrap()),
-            [1]
-        );
-        // Paging: after the cursor, at most `limit`.
-        let page = AuditFilter {
-            after_seq: 1,
-            limit: 1,
-            ..about
-        };
-        assert_eq!(seqs(store.search_audit(&page).await.unwrap()), [2]);
-        assert_eq!(
-            store.search_audit(&all).await.unwrap()[1].event.details,
-            json!({"contact": contact})
-        );
-    }
-
-    #[tokio::test]
-    async fn a_checkpoint_is_stored_only_on_top_of_the_one_its_writer_extended() {
-        let store = SqliteStore::in_memory().await.unwrap();
-        assert!(store.latest_audit_checkpoint().await.unwrap().is_none());
-        // The first needs "no checkpoint yet".
-        assert!(
-            !store
-                .insert_audit_checkpoint(&checkpoint(4), Some(2))
-                .await
-                .unwrap()
-        );
-        assert!(
-            store
-                .insert_audit_checkpoint(&checkpoint(4), None)
-                .await
-                .unwrap()
-        );
-        // A racer that also started from nothing loses, whatever its size.
-        assert!(
-            !store
-                .insert_audit_checkpoint(&checkpoint(4), None)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .insert_audit_checkpoint(&checkpoint(5), None)
-                .await
-                .unwrap()
-        );
-        assert!(
-            store
-                .insert_audit_checkpoint(&checkpoint(7), Some(4))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .insert_audit_checkpoint(&checkpoint(9), Some(4))
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            store.latest_audit_checkpoint().await.unwrap(),
-            Some(checkpoint(7))
-        );
-        let all = store.audit_checkpoints(None, 10).await.unwrap();
-        assert_eq!(all, [checkpoint(4), checkpoint(7)]);
-        assert_eq!(
-            store.audit_checkpoints(Some(4), 10).await.unwrap(),
-            [checkpoint(7)]
-        );
-        assert_eq!(
-            store.audit_checkpoints(None, 1).await.unwrap(),
-            [checkpoint(4)]
-        );
     }
 
     #[tokio::test]
@@ -628,7 +300,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bulk_leaves_equal_the_hashes_of_the_stored_rows_on_file_and_in_memory() {
+    async fn the_same_rows_give_the_same_leaves_on_a_file_and_in_memory() {
+        // On a file the leaves come from rusqlite's bulk reader, in memory
+        // from the pool: the contract tests check each against the stored
+        // rows; this checks the two paths against each other.
         let dir = tempfile::tempdir().unwrap();
         let file = SqliteStore::open(&dir.path().join("kirjuri.db"))
             .await
@@ -645,37 +320,10 @@ mod tests {
             .collect();
         for store in [&file, &memory] {
             store.append_audit_batch(&events).await.unwrap();
-            let mut buffer = Vec::new();
-            let expected: Vec<(i64, [u8; 32])> = store
-                .stored_audit_events(0, 1000)
-                .await
-                .unwrap()
-                .iter()
-                .map(|e| {
-                    (
-                        e.seq,
-                        kirjuri_core::audit::leaf_hash_of(&e.leaf_fields(), &mut buffer),
-                    )
-                })
-                .collect();
-            assert_eq!(expected.len(), 300);
-            let mut got = Vec::new();
-            let mut after = i64::MIN;
-            loop {
-                let page = store.audit_leaves(after, 64).await.unwrap();
-                got.extend(page.iter().map(|l| (l.seq, l.leaf)));
-                match page.last() {
-                    Some(last) => after = last.seq,
-                    None => break,
-                }
-            }
-            assert_eq!(got, expected);
         }
-        // The same rows give the same leaves whichever path reads them.
-        assert_eq!(
-            file.audit_leaves(0, 1000).await.unwrap(),
-            memory.audit_leaves(0, 1000).await.unwrap()
-        );
+        let leaves = file.audit_leaves(0, 1000).await.unwrap();
+        assert_eq!(leaves.len(), 300);
+        assert_eq!(leaves, memory.audit_leaves(0, 1000).await.unwrap());
     }
 
     #[tokio::test]

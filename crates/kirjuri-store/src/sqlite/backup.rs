@@ -127,23 +127,12 @@ impl SqliteStore {
         &self,
         ids: &[ObjectId],
     ) -> Result<Vec<(ObjectId, DateTime<Utc>)>> {
-        let mut found = Vec::new();
-        for chunk in ids.chunks(ID_CHUNK) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("SELECT id, retain_until FROM objects WHERE id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id.as_uuid());
-            }
-            query.push(")");
-            for row in query.build().fetch_all(&self.pool).await? {
-                found.push((
-                    ObjectId::from_uuid(get_uuid(&row, "id")?),
-                    get_time(&row, "retain_until")?,
-                ));
-            }
-        }
-        Ok(found)
+        let ids = ids.iter().map(|id| *id.as_uuid());
+        let found = self.deadlines("objects WHERE", ids).await?;
+        Ok(found
+            .into_iter()
+            .map(|(id, at)| (ObjectId::from_uuid(id), at))
+            .collect())
     }
 
     /// Of `ids`, the contacts whose documents are not erased, with their
@@ -152,21 +141,35 @@ impl SqliteStore {
         &self,
         ids: &[ContactId],
     ) -> Result<Vec<(ContactId, DateTime<Utc>)>> {
+        let ids = ids.iter().map(|id| *id.as_uuid());
+        let found = self
+            .deadlines("contacts WHERE erased_at IS NULL AND", ids)
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|(id, at)| (ContactId::from_uuid(id), at))
+            .collect())
+    }
+
+    /// The ids and deadlines of the rows of `from` (a table and the start
+    /// of a `WHERE`) whose id is one of `ids`.
+    async fn deadlines(
+        &self,
+        from: &str,
+        ids: impl Iterator<Item = Uuid>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>> {
+        let ids: Vec<Uuid> = ids.collect();
         let mut found = Vec::new();
         for chunk in ids.chunks(ID_CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT id, retain_until FROM contacts WHERE erased_at IS NULL AND id IN (",
-            );
+            let mut query =
+                QueryBuilder::<Sqlite>::new(format!("SELECT id, retain_until FROM {from} id IN ("));
             let mut list = query.separated(", ");
             for id in chunk {
-                list.push_bind(*id.as_uuid());
+                list.push_bind(*id);
             }
             query.push(")");
             for row in query.build().fetch_all(&self.pool).await? {
-                found.push((
-                    ContactId::from_uuid(get_uuid(&row, "id")?),
-                    get_time(&row, "retain_until")?,
-                ));
+                found.push((get_uuid(&row, "id")?, get_time(&row, "retain_until")?));
             }
         }
         Ok(found)

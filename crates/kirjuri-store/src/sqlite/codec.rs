@@ -4,14 +4,18 @@
 //! migration and the crate doc; this module is their single implementation.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
-use sqlx::{Row, Sqlite};
+use sqlx::sqlite::{SqlitePool, SqliteQueryResult, SqliteRow};
+use sqlx::{Row, Sqlite, Transaction};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Unique};
 use crate::error::{Error, Result};
 
 impl Backend for Sqlite {
     const GREATEST: &'static str = "max";
+    const BYTEWISE: &'static str = "BINARY";
+    const FOR_UPDATE: &'static str = "";
+    const JSON_CAST: &'static str = "";
+    const INDEX_JOIN: &'static str = "CROSS JOIN";
 
     type Time = i64;
 
@@ -47,6 +51,27 @@ impl Backend for Sqlite {
         Ok(row.try_get(column)?)
     }
 
+    async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+        Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    fn write_error(err: sqlx::Error, uniques: &[Unique], fallback: &'static str) -> Error {
+        let keys: Vec<_> = uniques.iter().map(|u| (u.sqlite, u.what)).collect();
+        write_error(err, &keys, fallback)
+    }
+
+    fn get_bytes(row: &SqliteRow, column: &str) -> Result<Vec<u8>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_bool(row: &SqliteRow, column: &str) -> Result<bool> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_int(row: &SqliteRow, column: &str) -> Result<i64> {
+        Ok(row.try_get(column)?)
+    }
+
     fn get_count(row: &SqliteRow, column: &str) -> Result<u64> {
         let value: i64 = row.try_get(column)?;
         u64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: negative count")))
@@ -62,9 +87,6 @@ pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
 pub(crate) fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(micros)
 }
-
-/// An unsigned length as stored (SQLite integers are signed 64-bit).
-pub(crate) use crate::codec::length;
 
 /// Reads a timestamp column.
 pub(crate) fn get_time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
@@ -86,16 +108,6 @@ pub(crate) fn get_uuid(row: &SqliteRow, column: &str) -> Result<uuid::Uuid> {
 /// Reads a nullable UUID column.
 pub(crate) fn get_opt_uuid(row: &SqliteRow, column: &str) -> Result<Option<uuid::Uuid>> {
     Ok(row.try_get(column)?)
-}
-
-/// Reads a non-negative length column.
-pub(crate) fn get_length(row: &SqliteRow, column: &str) -> Result<u64> {
-    crate::codec::stored_length(row.try_get(column)?, column)
-}
-
-/// Reads a JSON text column.
-pub(crate) fn get_json(row: &SqliteRow, column: &str) -> Result<serde_json::Value> {
-    crate::codec::json(&row.try_get::<String, _>(column)?, column)
 }
 
 pub(crate) fn time_from_micros(value: i64, column: &str) -> Result<DateTime<Utc>> {

@@ -25,6 +25,7 @@ use super::codec::{get_opt_time, get_opt_uuid, get_time, get_uuid};
 use crate::accounts;
 use crate::copy::{
     Batch, ContactRecord, Cursor, Export, HoldTargetRecord, SessionRecord, Table, UserRecord,
+    page_select,
 };
 use crate::error::{Error, Result};
 use crate::model::{IndexEntry, SealedSecret, SessionRow, TokenRow, TotpRow};
@@ -131,64 +132,6 @@ fn hold_target(row: &SqliteRow) -> Result<HoldTargetRecord> {
     })
 }
 
-/// `SELECT`s of each table (keyed tables only: contacts and hold targets have
-/// queries of their own), with `{after}` where the page's `WHERE` goes.
-fn select(table: Table) -> Option<(&'static str, &'static str)> {
-    Some(match table {
-        Table::Users => (
-            "SELECT u.id, u.name, u.role, u.password_hash, u.disabled, u.created_at, \
-                 u.confidentiality_agreement, u.failed_logins, u.locked_at, u.language, \
-                 EXISTS (SELECT 1 FROM user_totp AS t \
-                         WHERE t.user_id = u.id AND t.sealed_secret IS NOT NULL) AS totp_enabled \
-             FROM users AS u {after} ORDER BY u.id LIMIT ?",
-            "u.id",
-        ),
-        Table::Tokens => (
-            "SELECT id, user_id, label, token_hash, created_at, expires_at, revoked_at, \
-                 last_used_at FROM api_tokens {after} ORDER BY id LIMIT ?",
-            "id",
-        ),
-        Table::Totp => (
-            "SELECT user_id, wrapped_key, sealed_secret, pending_wrapped_key, \
-                 pending_sealed_secret, last_step FROM user_totp {after} \
-             ORDER BY user_id LIMIT ?",
-            "user_id",
-        ),
-        Table::Sessions => (
-            "SELECT id, secret_hash, user_id, created_at, last_seen_at, purpose FROM sessions \
-             {after} ORDER BY id LIMIT ?",
-            "id",
-        ),
-        Table::Objects => (
-            "SELECT id, contact_id, kind, wrapped_key, sha256, plaintext_len, stored_len, media, \
-                 retain_until, source_id, created_at FROM objects {after} ORDER BY id LIMIT ?",
-            "id",
-        ),
-        Table::Holds => (
-            "SELECT id, ground_kind, ground, owner, review_by, expires_at, scope, created_at, \
-                 created_by, lifted_at, lifted_by, lift_reason, reminded_at FROM legal_holds \
-             {after} ORDER BY id LIMIT ?",
-            "id",
-        ),
-        Table::Tombstones => (
-            "SELECT id, contact_id, kind, rule, reason, sha256, retain_until, deleted_at, \
-                 ledgered_at, storage_deleted_at FROM tombstones {after} ORDER BY id LIMIT ?",
-            "id",
-        ),
-        Table::AuditEvents => (
-            "SELECT seq, at, actor, action, object, purpose, outcome, details FROM audit_events \
-             {after} ORDER BY seq LIMIT ?",
-            "seq",
-        ),
-        Table::AuditCheckpoints => (
-            "SELECT size, root, note, frontier, created_at FROM audit_checkpoints {after} \
-             ORDER BY size LIMIT ?",
-            "size",
-        ),
-        Table::Contacts | Table::HoldTargets => return None,
-    })
-}
-
 impl SqliteExport {
     async fn keyed(
         &self,
@@ -196,13 +139,12 @@ impl SqliteExport {
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Vec<SqliteRow>> {
-        let Some((sql, key)) = select(table) else {
+        let Some(sql) = page_select(table, "", after) else {
             return Err(Error::Corrupt(format!(
                 "export: {} is not keyed",
                 table.name()
             )));
         };
-        let sql = sql.replace("{after}", &after_clause(after, key));
         let query = bind_key(sqlx::query(sqlx::AssertSqlSafe(sql)), after)?;
         let mut tx = self.tx.lock().await;
         Ok(query.bind(i64::from(limit)).fetch_all(&mut **tx).await?)

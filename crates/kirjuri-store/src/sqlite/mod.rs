@@ -1,7 +1,8 @@
 //! The SQLite adapter: [`SqliteStore`] opens (and creates, and migrates) one
 //! database file and implements [`Store`] with SQLite's SQL. The queries live
-//! in one submodule per area; this module owns the connection settings and
-//! the transaction discipline.
+//! in one submodule per area, or, where both backends share them, in the
+//! crate's `*_sql` modules; this module owns the connection settings and the
+//! transaction discipline (its `BEGIN IMMEDIATE` is `Backend::begin_write`).
 //!
 //! Connection settings, and why:
 //! * WAL journal (set once, when the file is prepared; it is persistent):
@@ -36,32 +37,24 @@ mod codec;
 mod contacts;
 mod export;
 mod objects;
-mod requests;
 mod retention;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 
-use crate::audited::{self, Audited};
+use crate::audited;
+use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::model::SessionPreferences;
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
-use crate::model::{
-    AuditRecord, CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome,
-    NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
-};
-use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
-use crate::store::{AccountStore, AuditStore, ContactStore};
+use crate::model::{AuditRecord, NewAuditEvent};
+use crate::store::AuditStore;
 
 pub use backup::SnapshotContents;
 pub use export::SqliteExport;
@@ -151,30 +144,19 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Starts a write transaction holding SQLite's write lock.
+    /// Starts a write transaction holding SQLite's write lock
+    /// ([`Backend::begin_write`]).
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Sqlite::begin_write(&self.pool).await
     }
 
-    /// The audited write ([`audited::run`]) in a transaction from
-    /// [`Self::begin_write`], appending with [`audit`]'s `insert_all`.
-    async fn write_audited_if<'e, T>(
-        &self,
-        write: impl AsyncFnOnce(&mut SqliteConnection) -> Result<Audited<'e, T>>,
-    ) -> Result<T> {
-        let tx = self.begin_write().await?;
-        audited::run(tx, write).await
-    }
-
-    /// [`Self::write_audited_if`] for a write that always commits, with
-    /// `events`.
+    /// [`audited::write_audited`] on this store.
     async fn write_audited<'e, T>(
         &self,
         events: impl IntoIterator<Item = &'e NewAuditEvent>,
         write: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T>,
     ) -> Result<T> {
-        self.write_audited_if(async |conn| Ok(Audited::commit(write(conn).await?, events)))
-            .await
+        audited::write_audited(self, events, write).await
     }
 }
 
@@ -267,283 +249,6 @@ fn lost_race(err: &Error) -> bool {
             .is_some_and(|code| matches!(code & 0xff, 5 | 6)),
         Error::Migrate(_) => true,
         _ => false,
-    }
-}
-
-#[async_trait]
-impl ContactStore for SqliteStore {
-    #[tracing::instrument(skip_all, fields(contact_id = %contact.id))]
-    async fn insert_contact(
-        &self,
-        contact: &ContactRow,
-        index: &[IndexEntry],
-        audit: &NewAuditEvent,
-    ) -> Result<InsertOutcome> {
-        self.write_audited_if(async |tx| {
-            let outcome = contacts::insert(tx, contact, index).await?;
-            // On `Existing` the transaction wrote nothing: roll it back.
-            let created = outcome == InsertOutcome::Created;
-            Ok(Audited::commit_if(created, outcome, [audit]))
-        })
-        .await
-    }
-
-    async fn contact(&self, id: &ContactId) -> Result<Option<ContactRow>> {
-        contacts::get(&self.pool, id).await
-    }
-
-    async fn search_contacts(&self, filter: &ContactFilter) -> Result<Vec<ContactRow>> {
-        contacts::search(&self.pool, filter).await
-    }
-
-    async fn count_contacts(&self) -> Result<u64> {
-        contacts::count(&self.pool).await
-    }
-
-    #[tracing::instrument(skip_all, fields(object_id = %pending.id, contact_id = %pending.contact_id))]
-    async fn begin_object(&self, pending: &PendingObject) -> Result<()> {
-        objects::begin(&self.pool, pending).await
-    }
-
-    #[tracing::instrument(skip_all, fields(object_id = %object.id, contact_id = %object.contact_id))]
-    async fn commit_object(
-        &self,
-        object: &ObjectRow,
-        audit: &NewAuditEvent,
-    ) -> Result<CommitOutcome> {
-        self.write_audited_if(async |tx| {
-            let outcome = objects::commit(tx, object).await?;
-            // Commit in both cases: the pending row is gone either way.
-            let committed = outcome == CommitOutcome::Committed;
-            Ok(Audited::commit(outcome, committed.then_some(audit)))
-        })
-        .await
-    }
-
-    async fn abort_object(&self, id: &ObjectId) -> Result<()> {
-        objects::abort(&self.pool, id).await
-    }
-
-    async fn pending_objects(&self) -> Result<Vec<PendingObject>> {
-        objects::pending(&self.pool).await
-    }
-
-    async fn object_for_contact(
-        &self,
-        contact_id: &ContactId,
-        kind: &str,
-    ) -> Result<Option<ObjectRow>> {
-        objects::for_contact_kind(&self.pool, contact_id, kind).await
-    }
-
-    async fn objects_for_contact(&self, contact_id: &ContactId) -> Result<Vec<ObjectRow>> {
-        objects::for_contact(&self.pool, contact_id).await
-    }
-
-    async fn object(&self, id: &ObjectId) -> Result<Option<ObjectRow>> {
-        objects::by_id(&self.pool, id).await
-    }
-
-    async fn known_object_ids(&self) -> Result<HashSet<ObjectId>> {
-        objects::known_ids(&self.pool).await
-    }
-}
-
-#[async_trait]
-impl AccountStore for SqliteStore {
-    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    async fn insert_user(&self, user: &UserRow, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::insert_user(tx, user).await)
-            .await
-    }
-
-    async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
-        accounts::user_by_name(&self.pool, name).await
-    }
-
-    async fn user(&self, id: &UserId) -> Result<Option<UserRow>> {
-        accounts::user(&self.pool, id).await
-    }
-
-    #[tracing::instrument(skip_all, fields(token_id = %token.id, user_id = %token.user_id))]
-    async fn insert_token(&self, token: &TokenRow, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::insert_token(tx, token).await)
-            .await
-    }
-
-    async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<(TokenRow, UserRow)>> {
-        accounts::token_by_hash(&self.pool, hash).await
-    }
-
-    async fn touch_token(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
-        accounts::touch_token(&self.pool, id, at).await
-    }
-
-    // --- accounts: administration, lockout, TOTP, sessions, tokens -------
-
-    async fn users(&self) -> Result<Vec<UserRow>> {
-        accounts::users(&self.pool).await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn update_user(
-        &self,
-        id: &UserId,
-        update: &UserUpdate,
-        audit: &[NewAuditEvent],
-    ) -> Result<()> {
-        let at = audit
-            .first()
-            .map(|e| e.at)
-            .ok_or(Error::Conflict("no audit event"))?;
-        self.write_audited(audit, async |tx| {
-            accounts::update_user(tx, id, update, at).await
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn reserve_login_attempt(&self, id: &UserId, lock_after: u32) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let reserved = accounts::reserve_login_attempt(&mut tx, id, lock_after).await?;
-        tx.commit().await?;
-        Ok(reserved)
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn clear_login_attempts(&self, id: &UserId) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let cleared = accounts::clear_login_attempts(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(cleared)
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn record_failed_login(
-        &self,
-        id: &UserId,
-        lock_after: u32,
-        failed: &NewAuditEvent,
-        lockout: &NewAuditEvent,
-    ) -> Result<FailedLogin> {
-        self.write_audited_if(async |tx| {
-            let outcome = accounts::record_failed_login(tx, id, lock_after, failed.at).await?;
-            let lockout = outcome.locked_now.then_some(lockout);
-            Ok(Audited::commit(
-                outcome,
-                std::iter::once(failed).chain(lockout),
-            ))
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn unlock_user(&self, id: &UserId, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            crate::accounts_sql::unlock_user::<Sqlite>(tx, id).await
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn set_password(
-        &self,
-        id: &UserId,
-        password_hash: &str,
-        keep_session: Option<&uuid::Uuid>,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            accounts::set_password(tx, id, password_hash, keep_session, audit.at).await
-        })
-        .await
-    }
-
-    async fn totp(&self, user: &UserId) -> Result<Option<TotpRow>> {
-        crate::accounts_sql::totp::<Sqlite>(&self.pool, user).await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %user))]
-    async fn begin_totp(
-        &self,
-        user: &UserId,
-        pending: &SealedSecret,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            crate::accounts_sql::begin_totp::<Sqlite>(tx, user, pending).await
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %user))]
-    async fn confirm_totp(&self, user: &UserId, step: i64, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            crate::accounts_sql::confirm_totp::<Sqlite>(tx, user, step).await
-        })
-        .await
-    }
-
-    #[tracing::instrument(skip_all, fields(session_id = %session.id, user_id = %session.user_id))]
-    async fn insert_session(
-        &self,
-        session: &SessionRow,
-        totp_step: Option<i64>,
-        cutoff: SessionCutoff,
-        audit: &NewAuditEvent,
-    ) -> Result<()> {
-        self.write_audited([audit], async |tx| {
-            accounts::insert_session(tx, session, totp_step, cutoff).await
-        })
-        .await
-    }
-
-    async fn session_by_hash(&self, hash: &[u8]) -> Result<Option<(SessionRow, UserRow)>> {
-        accounts::session_by_hash(&self.pool, hash).await
-    }
-
-    async fn touch_session(&self, id: &uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
-        accounts::touch_session(&self.pool, id, at).await
-    }
-
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn delete_session(&self, id: &uuid::Uuid, audit: &NewAuditEvent) -> Result<()> {
-        self.write_audited([audit], async |tx| accounts::delete_session(tx, id).await)
-            .await
-    }
-
-    async fn session_preferences(&self, id: &uuid::Uuid) -> Result<SessionPreferences> {
-        crate::preferences::session_preferences(&self.pool, id).await
-    }
-
-    async fn set_session_purpose(&self, id: &uuid::Uuid, purpose: Option<&str>) -> Result<()> {
-        crate::preferences::set_session_purpose(&self.pool, id, purpose).await
-    }
-
-    async fn set_user_language(&self, id: &UserId, language: Option<&str>) -> Result<()> {
-        crate::preferences::set_user_language(&self.pool, id, language).await
-    }
-
-    async fn tokens(&self, user: Option<&UserId>) -> Result<Vec<TokenRow>> {
-        accounts::tokens(&self.pool, user).await
-    }
-
-    async fn token(&self, id: &uuid::Uuid) -> Result<Option<TokenRow>> {
-        accounts::token(&self.pool, id).await
-    }
-
-    #[tracing::instrument(skip_all, fields(token_id = %id))]
-    async fn revoke_token(
-        &self,
-        id: &uuid::Uuid,
-        at: DateTime<Utc>,
-        audit: &NewAuditEvent,
-    ) -> Result<bool> {
-        self.write_audited_if(async |tx| {
-            let changed = accounts::revoke_token(tx, id, at).await?;
-            Ok(Audited::commit_if(changed, changed, [audit]))
-        })
-        .await
     }
 }
 

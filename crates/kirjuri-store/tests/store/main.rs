@@ -20,6 +20,7 @@
 
 mod accounts;
 mod contract;
+mod outbox;
 mod postgres;
 mod requests;
 mod retention;

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::support::{
     Backend, TestDatabase, all_audit, at, audit, backends, contact, contact_with_external_id,
-    entry, now, object, pending, postgres, sha, token, user,
+    entry, now, object, pending, postgres, racing_deliveries_store_one_contact, sha, token, user,
 };
 
 /// `n` more stores on the test's database, each with a pool of its own.
@@ -30,6 +30,29 @@ async fn nodes(url: &str, n: usize) -> Vec<PostgresStore> {
         nodes.push(PostgresStore::connect(url).await.unwrap());
     }
     nodes
+}
+
+/// Twenty thousand contacts of fifty agents, a minute apart, and with
+/// `index` a phone entry each: enough rows for the planner to choose as it
+/// would at scale.
+async fn seed_contacts(store: &PostgresStore, index: bool) {
+    let mut sql = String::from(
+        "INSERT INTO contacts (id, channel, started_at, agent, created_at, created_by, \
+             sealed_document, document_key, retain_until) \
+         SELECT gen_random_uuid(), 'call_in', now() - i * interval '1 minute', 'agent' || (i % 50), \
+             now(), gen_random_uuid(), '\\x00', '\\x00', now() \
+         FROM generate_series(1, 20000) AS i;",
+    );
+    if index {
+        sql.push_str(
+            " INSERT INTO contact_index (contact_id, kind, hash) \
+             SELECT id, 'phone', sha256(id::text::bytea) FROM contacts;",
+        );
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(store.pool())
+        .await
+        .unwrap();
 }
 
 /// `VACUUM ANALYZE` of `tables` (each its own statement: VACUUM cannot run
@@ -416,31 +439,11 @@ async fn many_nodes_migrating_and_opening_one_new_database_at_once_all_succeed()
 async fn concurrent_deliveries_of_one_external_id_through_separate_pools_store_one_contact() {
     let test = postgres().await;
     let handles = nodes(&test.database.url, 4).await;
-
-    let tasks = (0..24).map(|i| {
-        let store = handles[i % handles.len()].clone();
-        tokio::spawn(async move {
-            let row = contact_with_external_id("pbx-race");
-            let outcome = store
-                .insert_contact(&row, &[entry("phone", 3)], &audit("c"))
-                .await
-                .unwrap();
-            match outcome {
-                InsertOutcome::Created => (true, row.id),
-                InsertOutcome::Existing(id) => (false, id),
-            }
-        })
-    });
-    let results: Vec<(bool, _)> = futures::future::join_all(tasks)
-        .await
+    let handles = handles
         .into_iter()
-        .map(Result::unwrap)
+        .map(|store| Arc::new(store) as Arc<dyn Store>)
         .collect();
-
-    assert_eq!(results.iter().filter(|(created, _)| *created).count(), 1);
-    assert!(results.iter().all(|(_, id)| *id == results[0].1));
-    assert_eq!(test.store.count_contacts().await.unwrap(), 1);
-    assert_eq!(all_audit(&test.store).await.len(), 1);
+    racing_deliveries_store_one_contact(&test.store, handles).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -572,18 +575,7 @@ async fn a_phone_lookup_reads_the_hash_index_and_each_contact_by_id() {
     let test = postgres().await;
     // Enough rows, and statistics, for the planner to choose as it would
     // at scale.
-    sqlx::raw_sql(
-        "INSERT INTO contacts (id, channel, started_at, agent, created_at, created_by, \
-             sealed_document, document_key, retain_until) \
-         SELECT gen_random_uuid(), 'call_in', now() - i * interval '1 minute', 'agent' || (i % 50), \
-             now(), gen_random_uuid(), '\\x00', '\\x00', now() \
-         FROM generate_series(1, 20000) AS i; \
-         INSERT INTO contact_index (contact_id, kind, hash) \
-         SELECT id, 'phone', sha256(id::text::bytea) FROM contacts;",
-    )
-    .execute(test.store.pool())
-    .await
-    .unwrap();
+    seed_contacts(&test.store, true).await;
     vacuum(&test.store, &["contacts", "contact_index"]).await;
     let by_phone = ContactFilter {
         index: vec![entry("phone", 1)],
@@ -619,16 +611,7 @@ async fn a_phone_lookup_reads_the_hash_index_and_each_contact_by_id() {
 #[tokio::test]
 async fn an_agents_newest_contacts_come_from_the_agent_index_already_in_order() {
     let test = postgres().await;
-    sqlx::raw_sql(
-        "INSERT INTO contacts (id, channel, started_at, agent, created_at, created_by, \
-             sealed_document, document_key, retain_until) \
-         SELECT gen_random_uuid(), 'call_in', now() - i * interval '1 minute', 'agent' || (i % 50), \
-             now(), gen_random_uuid(), '\\x00', '\\x00', now() \
-         FROM generate_series(1, 20000) AS i;",
-    )
-    .execute(test.store.pool())
-    .await
-    .unwrap();
+    seed_contacts(&test.store, false).await;
     vacuum(&test.store, &["contacts"]).await;
     let filter = ContactFilter {
         agent: Some("agent7".into()),

@@ -65,6 +65,7 @@ async fn insert(store: &dyn Store, year: i32) -> (RequestRow, String) {
         row: row.clone(),
         identifiers: vec![("phone".into(), vec![1; 32]), ("email".into(), vec![2; 32])],
         event: event("registered"),
+        messages: Vec::new(),
     };
     let reference = store
         .insert_request(&new, year, &audit("request.registered"))
@@ -133,6 +134,7 @@ on_every_backend! {
             proven: vec![("phone".into(), vec![1; 32], proof.clone())],
             discard_code: None,
             events: vec![event("verified"), event("moved")],
+            messages: Vec::new(),
         };
         store
             .update_request(&update, &[audit("request.verified"), audit("request.moved")])
@@ -166,7 +168,7 @@ on_every_backend! {
 
     async fn a_code_gives_its_tries_one_by_one_and_a_new_one_replaces_it(store: &dyn Store) {
         let (row, _) = insert(store, 2026).await;
-        store.put_code(&row.id, &code(3), &event("code_sent"), &audit("request.code_sent")).await.unwrap();
+        store.put_code(&row.id, &code(3), None, &event("code_sent"), &audit("request.code_sent")).await.unwrap();
         let before = all_audit(store).await.len();
         for left in [2, 1, 0] {
             let taken = store.take_code_try(&row.id, "phone", &audit("request.code_tried")).await.unwrap().unwrap();
@@ -176,12 +178,12 @@ on_every_backend! {
         assert!(store.take_code_try(&row.id, "phone", &audit("request.code_tried")).await.unwrap().is_none());
         assert_eq!(all_audit(store).await.len(), before + 3, "no try, no event");
         assert!(store.take_code_try(&row.id, "email", &audit("request.code_tried")).await.unwrap().is_none());
-        store.put_code(&row.id, &code(3), &event("code_sent"), &audit("request.code_sent")).await.unwrap();
+        store.put_code(&row.id, &code(3), None, &event("code_sent"), &audit("request.code_sent")).await.unwrap();
         assert!(store.take_code_try(&row.id, "phone", &audit("request.code_tried")).await.unwrap().is_some());
         store.discard_code(&row.id, "phone", &event("code_discarded"), &audit("request.code_discarded")).await.unwrap();
         assert!(store.take_code_try(&row.id, "phone", &audit("request.code_tried")).await.unwrap().is_none());
         assert!(matches!(
-            store.put_code(&Uuid::now_v7(), &code(3), &event("code_sent"), &audit("x")).await,
+            store.put_code(&Uuid::now_v7(), &code(3), None, &event("code_sent"), &audit("x")).await,
             Err(Error::NotFound) | Err(Error::Database(_))
         ));
     }
@@ -196,6 +198,7 @@ async fn twenty_parallel_tries_get_three_on_every_backend() {
             .put_code(
                 &row.id,
                 &code(3),
+                None,
                 &event("code_sent"),
                 &audit("request.code_sent"),
             )

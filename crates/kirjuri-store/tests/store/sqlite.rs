@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use crate::support::{
     all_audit, at, audit, contact, contact_with_external_id, db_path, entry, file, memory, object,
-    pending, sha,
+    pending, racing_deliveries_store_one_contact, sha,
 };
 
 /// Asserts that `sql` against the audit log is refused by the trigger.
@@ -162,35 +162,11 @@ async fn many_handles_opening_one_new_file_at_the_same_moment_all_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deliveries_of_one_external_id_through_separate_handles_store_one_contact() {
     let test = file().await;
-    let mut handles = vec![test.store.clone()];
+    let mut handles: Vec<Arc<dyn Store>> = vec![Arc::new(test.store.clone())];
     for _ in 0..3 {
-        handles.push(SqliteStore::open(&test.path()).await.unwrap());
+        handles.push(Arc::new(SqliteStore::open(&test.path()).await.unwrap()));
     }
-
-    let tasks = (0..24).map(|i| {
-        let store = handles[i % handles.len()].clone();
-        tokio::spawn(async move {
-            let row = contact_with_external_id("pbx-race");
-            let outcome = store
-                .insert_contact(&row, &[entry("phone", 3)], &audit("c"))
-                .await
-                .unwrap();
-            match outcome {
-                InsertOutcome::Created => (true, row.id),
-                InsertOutcome::Existing(id) => (false, id),
-            }
-        })
-    });
-    let results: Vec<(bool, _)> = futures::future::join_all(tasks)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-
-    assert_eq!(results.iter().filter(|(created, _)| *created).count(), 1);
-    assert!(results.iter().all(|(_, id)| *id == results[0].1));
-    assert_eq!(test.store.count_contacts().await.unwrap(), 1);
-    assert_eq!(all_audit(&test.store).await.len(), 1);
+    racing_deliveries_store_one_contact(&test.store, handles).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -18,8 +18,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::role::Role;
 use kirjuri_store::{
-    ContactRow, IndexEntry, NewAuditEvent, ObjectRow, PendingObject, PostgresStore, SqliteStore,
-    Store, TokenRow, UserRow,
+    ContactRow, IndexEntry, InsertOutcome, NewAuditEvent, ObjectRow, PendingObject, PostgresStore,
+    SqliteStore, Store, TokenRow, UserRow,
 };
 pub use kirjuri_testkit::postgres::TestDatabase;
 use tempfile::TempDir;
@@ -308,4 +308,35 @@ pub fn sha(digit: char) -> String {
 /// Every audit event in the store.
 pub async fn all_audit(store: &dyn Store) -> Vec<kirjuri_store::AuditRecord> {
     store.audit_events(0, u32::MAX).await.expect("audit events")
+}
+
+/// Delivers one external id 24 times at once, through each of `handles` in
+/// turn (separate pools or file handles on `store`'s database, standing in
+/// for nodes or processes), and asserts that exactly one delivery created
+/// the contact, every other got its id, and one audit event was written.
+pub async fn racing_deliveries_store_one_contact(store: &dyn Store, handles: Vec<Arc<dyn Store>>) {
+    let tasks = (0..24).map(|i| {
+        let store = Arc::clone(&handles[i % handles.len()]);
+        tokio::spawn(async move {
+            let row = contact_with_external_id("pbx-race");
+            let outcome = store
+                .insert_contact(&row, &[entry("phone", 3)], &audit("c"))
+                .await
+                .unwrap();
+            match outcome {
+                InsertOutcome::Created => (true, row.id),
+                InsertOutcome::Existing(id) => (false, id),
+            }
+        })
+    });
+    let results: Vec<(bool, _)> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+
+    assert_eq!(results.iter().filter(|(created, _)| *created).count(), 1);
+    assert!(results.iter().all(|(_, id)| *id == results[0].1));
+    assert_eq!(store.count_contacts().await.unwrap(), 1);
+    assert_eq!(all_audit(store).await.len(), 1);
 }

@@ -35,7 +35,7 @@ use super::{
     MAX_QUOTED_BODY, MAX_RETRIES, MIN_PART_SIZE, OBJECT_EXT, REQUEST_TIMEOUT, RETRY_TIMEOUT,
 };
 use crate::error::{Error, Result};
-use crate::objects::{ObjectStore, ObjectWriter};
+use crate::objects::{ObjectStore, ObjectWriter, range_len};
 
 /// Objects in an S3-compatible bucket. Cheap to clone; clones share the
 /// connection pool.
@@ -415,14 +415,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn get_range(&self, id: &ObjectId, range: Range<u64>) -> Result<Bytes> {
-        if range.start > range.end {
-            return Err(Error::InvalidInput(format!(
-                "range {}..{} runs backwards",
-                range.start, range.end
-            )));
-        }
-        let wanted = usize::try_from(range.end - range.start)
-            .map_err(|_| Error::InvalidInput("range too large for memory".into()))?;
+        let wanted = range_len(&range)?;
         let truncated = |len: u64| Error::Truncated {
             id: *id,
             wanted: range.end,

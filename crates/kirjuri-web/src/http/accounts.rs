@@ -12,7 +12,6 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use chrono::{DateTime, TimeDelta, Utc};
 use kirjuri_core::access::Action;
 use kirjuri_core::role::Role;
 use secrecy::{ExposeSecret, SecretString};
@@ -21,6 +20,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::Caller;
+use super::params::query;
 use crate::error::Result;
 use crate::http::cookies::{clear_session_cookie, session_cookie};
 use kirjuri_app::Error;
@@ -65,25 +65,6 @@ fn body<T: DeserializeOwned>(body: std::result::Result<Json<T>, JsonRejection>) 
                 "the body is not JSON of the expected shape".to_owned()
             };
             Err(Error::bad_request("invalid_body", message).into())
-        }
-    }
-}
-
-fn query<T>(query: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
-    match query {
-        Ok(Query(value)) => Ok(value),
-        Err(rejection) => {
-            let text = rejection.body_text();
-            let field = text.split('`').nth(1).unwrap_or("");
-            Err(Error::bad_request(
-                "invalid_parameter",
-                if text.contains("unknown field") {
-                    format!("unknown query parameter '{field}'")
-                } else {
-                    "the query string is malformed".to_owned()
-                },
-            )
-            .into())
         }
     }
 }
@@ -323,7 +304,7 @@ pub async fn create_token(
         )
         .into());
     }
-    let expires_at: DateTime<Utc> = app.clock.now() + TimeDelta::days(i64::from(days));
+    let expires_at = app.token_expiry(days)?;
     let requester = TokenRequester {
         actor: &caller.actor,
         actor_id: caller.id,

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Caller;
+use super::params::{self, content_type};
 use crate::error::Result;
 use crate::http::range::RangeHeader;
 use kirjuri_app::Error;
@@ -54,7 +55,7 @@ fn read_context(
     caller: &Caller,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<(kirjuri_core::access::Actor, kirjuri_core::purpose::Purpose)> {
-    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let query = params::query(query)?;
     let purpose = require_purpose(query.purpose.as_deref())?;
     let reason = ticket_reference(query.reason.as_deref())?;
     Ok((caller.actor_with_reason(reason), purpose))
@@ -63,15 +64,6 @@ fn read_context(
 fn contact_id(raw: &str) -> kirjuri_app::Result<ContactId> {
     // A malformed id cannot name anything: same answer as a missing one.
     raw.parse().map_err(|_| Error::NotFound)
-}
-
-fn content_type(headers: &HeaderMap) -> &str {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim)
-        .unwrap_or("")
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -92,19 +84,6 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes> {
         }
         .into()),
         Err(_) => Err(Error::BodyRead.into()),
-    }
-}
-
-fn query_error(e: &axum::extract::rejection::QueryRejection) -> Error {
-    let text = e.body_text();
-    let field = text.split('`').nth(1).unwrap_or("");
-    if text.contains("unknown field") {
-        Error::bad_request(
-            "invalid_parameter",
-            format!("unknown query parameter '{field}'"),
-        )
-    } else {
-        Error::bad_request("invalid_parameter", "the query string is malformed")
     }
 }
 
@@ -165,7 +144,7 @@ pub async fn search(
     caller: Caller,
     query: std::result::Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
-    let Query(query) = query.map_err(|e| query_error(&e))?;
+    let query = params::query(query)?;
     let actor = caller.actor_with_reason(ticket_reference(query.reason.as_deref())?);
     let contacts = app.search(&actor, caller.id, &query).await?;
     Ok(Json(json!({ "contacts": contacts, "count": contacts.len() })).into_response())
@@ -217,18 +196,7 @@ pub async fn download_recording(
     headers: HeaderMap,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
-    let (actor, purpose) = read_context(&caller, query)?;
-    let range = RangeHeader::from_headers(&headers);
-    let body = app
-        .read_recording(
-            &actor,
-            caller.id,
-            contact_id(&id)?,
-            purpose,
-            range_request(&range),
-        )
-        .await?;
-    audio_response(body, "attachment")
+    send_recording(&app, &caller, &id, &headers, query, Rendition::Original).await
 }
 
 /// `GET /api/v1/contacts/{id}/recording/playback?purpose=…`: 16-bit PCM WAV
@@ -240,18 +208,43 @@ pub async fn playback_recording(
     headers: HeaderMap,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
-    let (actor, purpose) = read_context(&caller, query)?;
-    let range = RangeHeader::from_headers(&headers);
-    let body = app
-        .read_playback(
-            &actor,
-            caller.id,
-            contact_id(&id)?,
-            purpose,
-            range_request(&range),
-        )
-        .await?;
-    audio_response(body, "inline")
+    send_recording(&app, &caller, &id, &headers, query, Rendition::Playback).await
+}
+
+/// Which form of a recording a read sends.
+#[derive(Debug, Clone, Copy)]
+enum Rendition {
+    /// The stored file, as a download.
+    Original,
+    /// 16-bit PCM for the browser's player, inline.
+    Playback,
+}
+
+/// A recording read: the purpose from the query, the range from `Range`,
+/// then the bytes in the asked-for form.
+async fn send_recording(
+    app: &Kirjuri,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+    rendition: Rendition,
+) -> Result<Response> {
+    let (actor, purpose) = read_context(caller, query)?;
+    let range = RangeHeader::from_headers(headers);
+    let (id, range) = (contact_id(id)?, range_request(&range));
+    match rendition {
+        Rendition::Original => audio_response(
+            app.read_recording(&actor, caller.id, id, purpose, range)
+                .await?,
+            "attachment",
+        ),
+        Rendition::Playback => audio_response(
+            app.read_playback(&actor, caller.id, id, purpose, range)
+                .await?,
+            "inline",
+        ),
+    }
 }
 
 /// `GET /api/v1/contacts/{id}/recording/peaks?purpose=…`: the waveform.

@@ -1,7 +1,7 @@
 //! The session cookie: the `Set-Cookie` values that hand a browser its
-//! session and take it back, and finding the session secret among a
-//! request's cookies. What a session is and how it is checked is the
-//! application's (`kirjuri_app::session`).
+//! session and take it back, and finding the session secret (or any
+//! cookie) among a request's cookies. What a session is and how it is
+//! checked is the application's (`kirjuri_app::session`).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use kirjuri_app::Error;
@@ -31,13 +31,19 @@ pub fn clear_session_cookie(secure: bool) -> HeaderValue {
 
 /// The session secret in a request's `Cookie` headers, if any.
 pub fn session_secret(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// A cookie's value from the request's `Cookie` headers, if present and
+/// not empty.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(key, _)| *key == name)
         .map(|(_, value)| value.trim())
         .filter(|value| !value.is_empty())
 }

@@ -8,6 +8,7 @@ mod audit;
 pub mod connections;
 mod contacts;
 pub mod cookies;
+mod params;
 pub mod range;
 mod requests;
 mod retention;

@@ -19,17 +19,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use kirjuri_core::access::Action;
-use kirjuri_core::phone::PhoneNumber;
-use kirjuri_core::purpose::Purpose;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::Caller;
+use super::params::{content_type, query};
 use crate::error::Result;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
-use kirjuri_app::holds::{HoldOn, NewHold, parse_date, parse_hold_id};
+use kirjuri_app::holds::{DraftNames, DraftTarget, HoldDraft, NewHold, parse_date, parse_hold_id};
 
 /// `POST /api/v1/holds`: exactly one of `contact`, `recording`, `query`.
 #[derive(Deserialize)]
@@ -110,13 +109,7 @@ pub(super) async fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
 ) -> kirjuri_app::Result<T> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim)
-        .unwrap_or("");
-    if content_type != "application/json" {
+    if content_type(headers) != "application/json" {
         return Err(Error::UnsupportedMediaType(
             "the body must be sent as Content-Type: application/json",
         ));
@@ -151,42 +144,26 @@ fn describe_json_error(e: &serde_json::Error) -> Error {
     Error::bad_request("invalid_body", message)
 }
 
-fn query<T>(query: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
-    match query {
-        Ok(Query(value)) => Ok(value),
-        Err(rejection) => {
-            let text = rejection.body_text();
-            let field = text.split('`').nth(1).unwrap_or("");
-            Err(Error::bad_request(
-                "invalid_parameter",
-                if text.contains("unknown field") {
-                    format!("unknown query parameter '{field}'")
-                } else {
-                    "the query string is malformed".to_owned()
-                },
-            )
-            .into())
-        }
-    }
-}
+/// The API's names for a hold body's fields, for refusals.
+const BODY_NAMES: DraftNames = DraftNames {
+    contact: "contact",
+    recording: "recording",
+    phone: "query.phone",
+    from: "query.from",
+    to: "query.to",
+    review_by: "review_by",
+    expires_on: "expires_at",
+};
 
 impl HoldBody {
     fn into_new_hold(self) -> Result<NewHold> {
-        let on = match (self.contact, self.recording, self.query) {
-            (Some(contact), None, None) => {
-                HoldOn::Contact(contact.trim().parse().map_err(|_| {
-                    Error::bad_request("unknown_target", "contact must be a contact's id")
-                })?)
-            }
-            (None, Some(recording), None) => {
-                HoldOn::Recording(recording.trim().parse().map_err(|_| {
-                    Error::bad_request("unknown_target", "recording must be a recording's id")
-                })?)
-            }
-            (None, None, Some(query)) => HoldOn::Phone {
-                phone: PhoneNumber::parse(&query.phone, "query.phone")?,
-                from: parse_date(&query.from, "query.from")?,
-                to: parse_date(&query.to, "query.to")?,
+        let on = match (&self.contact, &self.recording, &self.query) {
+            (Some(contact), None, None) => DraftTarget::Contact(contact),
+            (None, Some(recording), None) => DraftTarget::Recording(recording),
+            (None, None, Some(query)) => DraftTarget::Phone {
+                phone: &query.phone,
+                from: &query.from,
+                to: &query.to,
             },
             _ => {
                 return Err(Error::bad_request(
@@ -196,23 +173,16 @@ impl HoldBody {
                 .into());
             }
         };
-        Ok(NewHold {
+        let draft = HoldDraft {
             on,
-            ground_kind: self.ground_kind.as_deref().unwrap_or("case").parse()?,
+            ground_kind: self.ground_kind.as_deref().unwrap_or("case"),
             ground: self.ground,
             owner: self.owner,
-            review_by: parse_date(&self.review_by, "review_by")?,
-            expires_on: self
-                .expires_at
-                .as_deref()
-                .map(|d| parse_date(d, "expires_at"))
-                .transpose()?,
-            purpose: self
-                .purpose
-                .as_deref()
-                .map(str::parse::<Purpose>)
-                .transpose()?,
-        })
+            review_by: &self.review_by,
+            expires_on: self.expires_at.as_deref(),
+            purpose: self.purpose.as_deref(),
+        };
+        Ok(draft.parse(&BODY_NAMES)?)
     }
 }
 

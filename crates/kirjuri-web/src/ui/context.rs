@@ -31,6 +31,7 @@ use serde::de::DeserializeOwned;
 use super::i18n::{Lang, Tr};
 use super::{asset, html};
 use crate::http::cookies;
+pub use crate::http::cookies::cookie;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::session::Session;
@@ -91,19 +92,6 @@ pub fn cookie_lang(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE)
         .and_then(Lang::from_code)
         .unwrap_or(Lang::Fi)
-}
-
-/// A cookie's value from the request, if present.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
 }
 
 /// The `Set-Cookie` value remembering a language for a year.

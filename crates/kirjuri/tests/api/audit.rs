@@ -117,6 +117,31 @@ async fn busy_log(app: &TestApp) -> [u64; 3] {
     sizes
 }
 
+/// A fresh app with a busy log whose guards are dropped and that the SQL
+/// `tamper` writes (given the checkpoints) then changes: the checkpoints,
+/// and the first problem `audit verify` names.
+async fn tampered(tamper: impl FnOnce([u64; 3]) -> String) -> ([u64; 3], String) {
+    let app = spawn_app().await;
+    let checkpoints = busy_log(&app).await;
+    drop_guards(&app);
+    app.sql(&tamper(checkpoints));
+    (checkpoints, assert_broken(&app, &[]))
+}
+
+/// The highest sequence number in the audit log.
+fn audit_head(app: &TestApp) -> u64 {
+    app.sql("SELECT max(seq) FROM audit_events;")
+        .trim()
+        .parse()
+        .expect("a sequence number")
+}
+
+/// `audit checkpoint --export --out FILE`.
+fn export_to(file: &Path) -> [&str; 5] {
+    let out = file.to_str().expect("a UTF-8 path");
+    ["audit", "checkpoint", "--export", "--out", out]
+}
+
 /// Drops the triggers that guard the audit tables, as a tamperer would.
 fn drop_guards(app: &TestApp) {
     app.sql(
@@ -617,11 +642,7 @@ async fn serve_signs_a_checkpoint_every_n_events_and_the_rest_at_a_graceful_stop
     for _ in 0..12 {
         app.contact_as_supervisor(&id).await;
     }
-    let head: u64 = app
-        .sql("SELECT max(seq) FROM audit_events;")
-        .trim()
-        .parse()
-        .unwrap();
+    let head = audit_head(&app);
     let signed = wait_for_checkpoint(&app, |size| size + 5 > head);
     app.contact_as_supervisor(&id).await;
     app.stop();
@@ -642,11 +663,7 @@ async fn serve_signs_unsigned_events_once_the_interval_has_passed() {
     .await;
     let id = app.new_call("aino").await;
     app.contact_as_supervisor(&id).await;
-    let head: u64 = app
-        .sql("SELECT max(seq) FROM audit_events;")
-        .trim()
-        .parse()
-        .unwrap();
+    let head = audit_head(&app);
     // `serve`'s own background jobs (the purge's run record) may append
     // after `head`; what matters is that everything up to it gets signed.
     assert!(wait_for_checkpoint(&app, |size| size >= head) >= head);
@@ -715,14 +732,13 @@ async fn audit_verify_passes_an_untouched_log_and_summarises_it() {
 
 #[tokio::test]
 async fn audit_verify_names_the_interval_of_an_altered_event() {
-    let app = spawn_app().await;
-    let [c1, c2, _] = busy_log(&app).await;
-    drop_guards(&app);
-    app.sql(&format!(
-        "UPDATE audit_events SET purpose = 'training' WHERE seq = {};",
-        c1 + 2
-    ));
-    let first = assert_broken(&app, &[]);
+    let ([c1, c2, _], first) = tampered(|[c1, _, _]| {
+        format!(
+            "UPDATE audit_events SET purpose = 'training' WHERE seq = {};",
+            c1 + 2
+        )
+    })
+    .await;
     assert!(
         first.starts_with(&format!(
             "events {}..{c2} (between checkpoints {c1} and {c2}) changed",
@@ -734,14 +750,9 @@ async fn audit_verify_names_the_interval_of_an_altered_event() {
 
 #[tokio::test]
 async fn audit_verify_names_a_deleted_event_exactly() {
-    let app = spawn_app().await;
-    let [c1, _, _] = busy_log(&app).await;
-    drop_guards(&app);
-    app.sql(&format!("DELETE FROM audit_events WHERE seq = {};", c1 + 3));
-    assert_eq!(
-        assert_broken(&app, &[]),
-        format!("event {} missing (deleted)", c1 + 3)
-    );
+    let ([c1, _, _], first) =
+        tampered(|[c1, _, _]| format!("DELETE FROM audit_events WHERE seq = {};", c1 + 3)).await;
+    assert_eq!(first, format!("event {} missing (deleted)", c1 + 3));
 }
 
 #[tokio::test]
@@ -759,18 +770,17 @@ async fn audit_verify_detects_inserted_events() {
     );
 
     // …or in the middle, renumbering everything after it.
-    let app = spawn_app().await;
-    let [c1, c2, _] = busy_log(&app).await;
-    drop_guards(&app);
-    let k = c1 + 1;
-    app.sql(&format!(
-        "UPDATE audit_events SET seq = seq + 1000000 WHERE seq > {k}; \
-         UPDATE audit_events SET seq = seq - 999999 WHERE seq > 1000000; \
-         INSERT INTO audit_events (seq, at, actor, action, object, purpose, outcome, details) \
-         SELECT {k} + 1, at + 1, actor, action, object, purpose, outcome, details \
-         FROM audit_events WHERE seq = {k};"
-    ));
-    let first = assert_broken(&app, &[]);
+    let ([c1, c2, _], first) = tampered(|[c1, _, _]| {
+        let k = c1 + 1;
+        format!(
+            "UPDATE audit_events SET seq = seq + 1000000 WHERE seq > {k}; \
+             UPDATE audit_events SET seq = seq - 999999 WHERE seq > 1000000; \
+             INSERT INTO audit_events (seq, at, actor, action, object, purpose, outcome, details) \
+             SELECT {k} + 1, at + 1, actor, action, object, purpose, outcome, details \
+             FROM audit_events WHERE seq = {k};"
+        )
+    })
+    .await;
     assert!(
         first.starts_with(&format!("events {}..{c2} ", c1 + 1)),
         "{first}"
@@ -779,27 +789,25 @@ async fn audit_verify_detects_inserted_events() {
 
 #[tokio::test]
 async fn audit_verify_detects_reordered_events() {
-    let app = spawn_app().await;
-    let [c1, c2, _] = busy_log(&app).await;
-    drop_guards(&app);
-    let (a, b) = (c1 + 1, c1 + 4);
-    app.sql(&format!(
-        "UPDATE audit_events SET seq = -1 WHERE seq = {a}; \
-         UPDATE audit_events SET seq = {a} WHERE seq = {b}; \
-         UPDATE audit_events SET seq = {b} WHERE seq = -1;"
-    ));
-    let first = assert_broken(&app, &[]);
+    let ([c1, c2, _], first) = tampered(|[c1, _, _]| {
+        let (a, b) = (c1 + 1, c1 + 4);
+        format!(
+            "UPDATE audit_events SET seq = -1 WHERE seq = {a}; \
+             UPDATE audit_events SET seq = {a} WHERE seq = {b}; \
+             UPDATE audit_events SET seq = {b} WHERE seq = -1;"
+        )
+    })
+    .await;
+    let a = c1 + 1;
     assert!(first.starts_with(&format!("events {a}..{c2} ")), "{first}");
 }
 
 #[tokio::test]
 async fn audit_verify_detects_a_truncated_log() {
-    let app = spawn_app().await;
-    let [_, _, c3] = busy_log(&app).await;
-    drop_guards(&app);
-    app.sql(&format!("DELETE FROM audit_events WHERE seq > {};", c3 - 2));
+    let ([_, _, c3], first) =
+        tampered(|[_, _, c3]| format!("DELETE FROM audit_events WHERE seq > {};", c3 - 2)).await;
     assert_eq!(
-        assert_broken(&app, &[]),
+        first,
         format!(
             "the log is truncated: it ends at event {} but checkpoint {c3} signs {c3} events",
             c3 - 2
@@ -865,13 +873,7 @@ async fn audit_verify_detects_a_validly_signed_checkpoint_of_another_history() {
     let (ok, text) = other(&["token", "create", "--user", "aino"]);
     assert!(ok, "{text}");
     let forked_note = copy.path().join("forked-checkpoint.txt");
-    let (ok, text) = other(&[
-        "audit",
-        "checkpoint",
-        "--export",
-        "--out",
-        forked_note.to_str().unwrap(),
-    ]);
+    let (ok, text) = other(&export_to(&forked_note));
     assert!(ok, "{text}");
     let forked_size = c1 + 1;
     assert!(text.contains(&format!("size {forked_size}")), "{text}");
@@ -912,16 +914,7 @@ async fn a_witness_checkpoint_catches_a_rollback_the_log_alone_cannot_show() {
         app.contact_as_supervisor(&id).await;
     }
     let witness = app.data_dir().join("witness.txt");
-    let (ok, text) = kirjuri(
-        &app,
-        &[
-            "audit",
-            "checkpoint",
-            "--export",
-            "--out",
-            witness.to_str().unwrap(),
-        ],
-    );
+    let (ok, text) = kirjuri(&app, &export_to(&witness));
     assert!(ok, "{text}");
     let exported = early + 4;
     assert_intact(&app, &["--checkpoint", witness.to_str().unwrap()]);

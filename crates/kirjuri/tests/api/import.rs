@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{PURPOSE, TestApp, ids_of, json_ok, noise_wav, sha256_hex, spawn_app, wav};
+use crate::helpers::{
+    PURPOSE, TestApp, call, ids_of, json_ok, noise_wav, sha256_hex, spawn_app, wav,
+};
 
 /// What the spool folder holds and what a correct import makes of it.
 struct Spool {
@@ -23,15 +25,10 @@ struct Spool {
 }
 
 fn sidecar(external_id: &str, agent: &str, phone: &str) -> Value {
-    json!({
-        "external_id": external_id,
-        "channel": "call_in",
-        "started_at": "2026-11-29T09:15:02+02:00",
-        "ended_at": "2026-11-29T09:19:40+02:00",
-        "service": "water-billing",
-        "agent": agent,
-        "customer": {"name": format!("Import customer {external_id}"), "phone": phone}
-    })
+    let mut sidecar = call(agent);
+    sidecar["external_id"] = json!(external_id);
+    sidecar["customer"] = json!({"name": format!("Import customer {external_id}"), "phone": phone});
+    sidecar
 }
 
 fn write(path: &Path, bytes: &[u8]) {

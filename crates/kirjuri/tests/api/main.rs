@@ -31,5 +31,6 @@ mod import;
 mod leaks;
 mod migrate;
 mod purge;
+mod receipt;
 mod recordings;
 mod requests;

@@ -83,24 +83,8 @@ async fn count_rows(url: &str, table: &str) -> i64 {
 /// either). The URL goes in through the environment (`KIRJURI_DATABASE__URL`).
 fn node_config(dir: &Path, source: &Path, prefix: &str) -> PathBuf {
     let path = dir.join("node.toml");
-    let g = garage();
-    std::fs::write(
-        &path,
-        format!(
-            r#"data = "{data}"
-key_file = "{keys}/keyring.json"
-audit_key_file = "{keys}/audit-signing.key"
-
-[database]
-country = "FI"
-
-{objects}"#,
-            data = dir.join("node-data").display(),
-            keys = source.join("keys").display(),
-            objects = g.objects_toml(prefix, None),
-        ),
-    )
-    .unwrap();
+    let toml = garage().node_toml(&dir.join("node-data"), &source.join("keys"), prefix);
+    std::fs::write(&path, toml).unwrap();
     path
 }
 

@@ -487,6 +487,86 @@ async fn a_code_has_three_tries_and_then_even_the_right_one_is_refused() {
     assert_eq!(code, "code_wrong", "the three tries were all still there");
 }
 
+/// The outbox's file sender's letters (`.eml` and `.txt` under
+/// `<data>/outbox/`) holding `needle` (an SMS names its kind; an email is
+/// found by its text), oldest first, once there are more than `seen`.
+async fn letters(app: &TestApp, needle: &str, seen: usize) -> Vec<String> {
+    for _ in 0..150 {
+        let mut files: Vec<_> = crate::helpers::files_under(&app.data_dir().join("outbox"))
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "txt" || e == "eml"))
+            .collect();
+        files.sort();
+        let texts: Vec<String> = files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .filter(|t| t.contains(needle))
+            .collect();
+        if texts.len() > seen {
+            return texts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no new letter with {needle} in the outbox folder");
+}
+
+/// The six digits of the newest code letter, after `seen` of them.
+async fn newest_code(app: &TestApp, seen: usize) -> String {
+    let texts = letters(app, "dsr.code", seen).await;
+    let text = texts.last().unwrap();
+    let body = text.split("\n\n").nth(1).unwrap_or(text);
+    body.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_code_and_the_receipt_leave_through_the_outbox_and_the_right_code_verifies() {
+    let r = registry_with(&[("KIRJURI_OUTBOX__POLL_SECONDS", "1")]).await;
+    let id = r.register(&["access"]).await;
+    let reference = r.show(&id).await["reference"].as_str().unwrap().to_owned();
+    // The receipt goes to the first email address, in Finnish.
+    let receipts = letters(&r.app, &format!("Viite: {reference}"), 0).await;
+    assert!(
+        receipts[0].contains("Vastaamme viimeist"),
+        "{}",
+        receipts[0]
+    );
+    assert_eq!(r.send_code(&id).await.status(), StatusCode::ACCEPTED);
+    let code = newest_code(&r.app, 0).await;
+    let verified = json_ok(r.try_code(&id, &code).await).await;
+    assert_eq!(verified["assurance"], "substantial");
+    assert_eq!(verified["state"], "verified");
+    let phone = verified["verification"]["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "phone")
+        .unwrap()
+        .clone();
+    assert_eq!(phone["proven_by"], "code");
+    // Used up.
+    let (used, _) = assert_error(r.try_code(&id, &code).await, StatusCode::CONFLICT).await;
+    assert_eq!(used, "no_code");
+
+    // Three wrong ones, then the right one: refused.
+    let id = r.register(&["access"]).await;
+    assert_eq!(r.send_code(&id).await.status(), StatusCode::ACCEPTED);
+    let code = newest_code(&r.app, 1).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for want in ["code_wrong", "code_wrong", "code_exhausted", "no_code"] {
+        let tried = if want == "no_code" {
+            code.as_str()
+        } else {
+            wrong
+        };
+        let (got, _) = assert_error(r.try_code(&id, tried).await, StatusCode::CONFLICT).await;
+        assert_eq!(got, want);
+    }
+    assert_eq!(r.show(&id).await["verification"]["verified"], false);
+}
+
 #[tokio::test]
 async fn an_expired_code_is_refused() {
     let r = registry_with(&[("KIRJURI_REQUESTS__CODE_TTL_SECONDS", "1")]).await;
@@ -947,15 +1027,20 @@ async fn the_audit_log_has_every_step_and_neither_it_nor_the_database_holds_an_i
     for needle in needles {
         assert!(!log.contains(needle), "the audit log holds {needle}");
     }
-    // The database files, read as a thief would.
-    let found = find_in_files(
+    // The data folder, read as a thief would — but for the file sender's
+    // outbox folder, which holds the letters in plaintext by design (the
+    // embedded default, for a newcomer to read; production sends them).
+    let found: Vec<String> = find_in_files(
         r.app.data_dir(),
         &needles
             .iter()
             .filter(|n| n.len() > 4)
             .map(|n| ((*n).to_owned(), n.as_bytes().to_vec()))
             .collect::<Vec<_>>(),
-    );
+    )
+    .into_iter()
+    .filter(|f| !f.contains("/outbox/"))
+    .collect();
     assert!(found.is_empty(), "plaintext in the data folder: {found:?}");
     let db = std::fs::read(r.app.data_dir().join("kirjuri.db")).unwrap();
     assert!(!crate::helpers::contains(&db, LAST4.as_bytes()));

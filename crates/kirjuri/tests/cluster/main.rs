@@ -43,6 +43,7 @@ use kirjuri_core::ids::{ContactId, ObjectId};
 use kirjuri_core::wav::{Encoding, synth};
 use kirjuri_store::prelude::*;
 use kirjuri_store::{AuditFilter, PostgresStore};
+use kirjuri_testkit::fixtures::{noise_wav, sha256_hex};
 use kirjuri_testkit::garage::{fresh_prefix, garage};
 use kirjuri_testkit::postgres::TestDatabase;
 use kirjuri_testkit::server::{Kirjuri, Logs, Server as Node};
@@ -251,28 +252,6 @@ fn small_wav(seed: u32) -> Vec<u8> {
     synth::wav_bytes(Encoding::PcmS16, 1, 8000, 8000 + seed * 7, false)
 }
 
-/// A stereo 16-bit WAV of about `data_len` bytes of noise.
-fn large_wav(data_len: usize, seed: u64) -> Vec<u8> {
-    let data_len = data_len / 4 * 4;
-    let mut wav = synth::header(Encoding::PcmS16, 2, 8000, data_len as u64, false);
-    let total = wav.len() + data_len;
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while wav.len() < total {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        wav.extend_from_slice(&state.to_le_bytes());
-    }
-    wav.truncate(total);
-    wav
-}
-
-/// Lower-case hex SHA-256.
-fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = sha2check::digest::digest(&sha2check::digest::SHA256, bytes);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The outcome of one HTTP call: status and JSON body, or `None` when the
 /// node did not answer (it was killed).
 type Answer = Option<(StatusCode, Value)>;
@@ -341,6 +320,34 @@ struct Delivery {
     recording_acknowledged: bool,
 }
 
+/// The successes among two simultaneous answers to the same delivery of
+/// `external_id`, asserting that none was refused (only failed: a node
+/// down) and that when both succeeded exactly one made the thing (201) and
+/// the other found it (200). `what` names the delivery and what only one
+/// of the two does, for the messages.
+fn agreeing<'a>(
+    answers: &'a [Answer],
+    external_id: &str,
+    (delivery, only_one): (&str, &str),
+) -> Vec<&'a (StatusCode, Value)> {
+    for (status, body) in answers.iter().flatten() {
+        assert!(
+            status.is_success() || status.is_server_error(),
+            "{external_id}: {delivery} was refused with {status}: {body}"
+        );
+    }
+    let ok = successes(answers);
+    if ok.len() == 2 {
+        let statuses: BTreeSet<u16> = ok.iter().map(|(s, _)| s.as_u16()).collect();
+        assert_eq!(
+            statuses,
+            BTreeSet::from([200, 201]),
+            "{external_id}: exactly one of two simultaneous {only_one}"
+        );
+    }
+    ok
+}
+
 /// Delivers `delivery` to both `nodes` at once: the contact, then its
 /// recording. Asserts that the two answers agree — one 201 and one 200 when
 /// both nodes answer — and never conflict.
@@ -355,14 +362,11 @@ async fn deliver_to_two(
         post_contact(client, nodes[1], token, &delivery.contact),
     );
     let answers = [a, b];
-    for (status, body) in answers.iter().flatten() {
-        assert!(
-            status.is_success() || status.is_server_error(),
-            "{}: a contact delivery was refused with {status}: {body}",
-            delivery.external_id
-        );
-    }
-    let ok = successes(&answers);
+    let ok = agreeing(
+        &answers,
+        &delivery.external_id,
+        ("a contact delivery", "deliveries creates the contact"),
+    );
     let ids: BTreeSet<String> = ok
         .iter()
         .map(|(_, body)| body["id"].as_str().expect("an id").to_owned())
@@ -372,15 +376,6 @@ async fn deliver_to_two(
         "{}: two nodes created two contacts for one external id: {ids:?}",
         delivery.external_id
     );
-    if ok.len() == 2 {
-        let statuses: BTreeSet<u16> = ok.iter().map(|(s, _)| s.as_u16()).collect();
-        assert_eq!(
-            statuses,
-            BTreeSet::from([200, 201]),
-            "{}: exactly one of two simultaneous deliveries creates the contact",
-            delivery.external_id
-        );
-    }
     let Some(id) = ids.into_iter().next() else {
         return;
     };
@@ -390,26 +385,14 @@ async fn deliver_to_two(
         put_recording(client, nodes[1], token, &id, delivery.wav.clone()),
     );
     let answers = [a, b];
+    let ok = agreeing(
+        &answers,
+        &delivery.external_id,
+        ("a recording delivery", "uploads stores the recording"),
+    );
     let sha256 = sha256_hex(&delivery.wav);
-    for (status, body) in answers.iter().flatten() {
-        assert!(
-            status.is_success() || status.is_server_error(),
-            "{}: a recording delivery was refused with {status}: {body}",
-            delivery.external_id
-        );
-        if status.is_success() {
-            assert_eq!(body["sha256"], sha256.as_str(), "{}", delivery.external_id);
-        }
-    }
-    let ok = successes(&answers);
-    if ok.len() == 2 {
-        let statuses: BTreeSet<u16> = ok.iter().map(|(s, _)| s.as_u16()).collect();
-        assert_eq!(
-            statuses,
-            BTreeSet::from([200, 201]),
-            "{}: exactly one of two simultaneous uploads stores the recording",
-            delivery.external_id
-        );
+    for (_, body) in &ok {
+        assert_eq!(body["sha256"], sha256.as_str(), "{}", delivery.external_id);
     }
     delivery.recording_acknowledged = !ok.is_empty();
 }
@@ -506,7 +489,7 @@ async fn three_nodes_share_one_database_and_bucket_without_duplicates_losses_or_
         .expect("node 2 answers");
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let big_id: ContactId = body["id"].as_str().unwrap().parse().unwrap();
-    let big_wav = large_wav(40 << 20, 77);
+    let big_wav = noise_wav(40 << 20, 77);
     let big_upload = {
         let client = client.clone();
         let node = addresses[2].clone();

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use kirjuri_core::wav::Encoding;
 use kirjuri_core::wav::synth;
+use kirjuri_testkit::fixtures::design_example;
 use kirjuri_testkit::server::{Kirjuri, Server};
 use serde_json::{Value, json};
 
@@ -433,24 +434,16 @@ impl Ui {
                 value["id"].as_str().unwrap().to_owned()
             }
         };
-        let call = create(json!({
-            "external_id": "pbx-e2e-1",
-            "channel": "call_in",
-            "started_at": "2026-11-27T09:15:02+02:00",
-            "ended_at": "2026-11-27T09:15:22+02:00",
-            "service": "water-billing",
-            "agent": "aino",
-            "customer": {"name": CUSTOMER, "phone": "+358 40 123 4567",
-                         "email": "matti@example.fi", "address": "Esimerkkitie 1, 00100 Helsinki",
-                         "language": "fi"},
-            "contact_person": {"name": "Isännöinti Oy / Liisa", "phone": "+358 9 123 456"},
-            "account": {"customer_number": "123456", "billing": "e-invoice", "payment_status": "paid"},
-            "property": {"name": "As Oy Esimerkki", "address": "Esimerkkitie 1",
-                         "property_id": "91-403-1-1", "type": "apartment_building",
-                         "connection": "DN32", "details": "Meter in the basement"},
-            "service_content": "Water bill complaint"
-        }))
-        .await;
+        // The README's example, on another day, with the page's customer.
+        let mut call = design_example("pbx-e2e-1");
+        call["started_at"] = json!("2026-11-27T09:15:02+02:00");
+        call["ended_at"] = json!("2026-11-27T09:15:22+02:00");
+        call["customer"] = json!({"name": CUSTOMER, "phone": "+358 40 123 4567",
+                                  "email": "matti@example.fi", "address": "Esimerkkitie 1, 00100 Helsinki",
+                                  "language": "fi"});
+        call["account"]["billing"] = json!("e-invoice");
+        call["property"]["details"] = json!("Meter in the basement");
+        let call = create(call).await;
         // 20 seconds of stereo 16-bit PCM at 8 kHz: long enough to watch
         // playback advance and to seek into.
         let wav = synth::wav_bytes(Encoding::PcmS16, 2, 8000, 8000 * 20, false);

@@ -39,6 +39,13 @@ async fn get_json(app: &TestApp, token: &str, path: &str) -> Response {
     app.get(Some(token), &app.url(path), None).await
 }
 
+/// A hold's page of targets, as its registrar reads it: `query` is the
+/// query string (`limit=`, `after=`).
+async fn hold_page(app: &TestApp, id: &str, query: &str) -> Value {
+    let path = format!("/api/v1/holds/{id}?{query}");
+    json_ok(get_json(app, &app.tokens.sanna, &path).await).await
+}
+
 /// The server's "today" in Helsinki, read from the retention overview (the
 /// server is another process on the real clock).
 async fn server_today(app: &TestApp) -> NaiveDate {
@@ -85,6 +92,11 @@ async fn place(app: &TestApp, token: &str, body: &Value) -> Value {
     answer
 }
 
+/// Places a hold on a whole contact, to be reviewed by `review`.
+async fn place_on_contact(app: &TestApp, token: &str, contact: &str, review: &str) -> Value {
+    place(app, token, &hold_body(json!({"contact": contact}), review)).await
+}
+
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -114,12 +126,7 @@ async fn a_registrar_places_lists_shows_reviews_and_lifts_a_hold_on_a_contact() 
     let review = review_in(&app, 6).await;
 
     // Act: place
-    let placed = place(
-        &app,
-        &registrar,
-        &hold_body(json!({"contact": contact}), &review),
-    )
-    .await;
+    let placed = place_on_contact(&app, &registrar, &contact, &review).await;
     let id = placed["id"].as_str().unwrap().to_owned();
 
     // Assert
@@ -306,28 +313,12 @@ async fn a_phone_query_hold_takes_that_numbers_contacts_within_the_dates_and_nev
         json!({"query": {"phone": true, "from": "2026-11-01", "to": "2026-11-30", "matched": 2}})
     );
     // A page at a time, with a cursor.
-    let first = json_ok(
-        get_json(
-            &app,
-            &app.tokens.sanna,
-            &format!("/api/v1/holds/{id}?limit=1"),
-        )
-        .await,
-    )
-    .await;
+    let first = hold_page(&app, id, "limit=1").await;
     assert_eq!(first["target_list"].as_array().unwrap().len(), 1);
     let next = first["next"]
         .as_str()
         .expect("a cursor for the second page");
-    let second = json_ok(
-        get_json(
-            &app,
-            &app.tokens.sanna,
-            &format!("/api/v1/holds/{id}?limit=1&after={next}"),
-        )
-        .await,
-    )
-    .await;
+    let second = hold_page(&app, id, &format!("limit=1&after={next}")).await;
     assert_eq!(second["target_list"].as_array().unwrap().len(), 1);
     assert_ne!(second["target_list"][0], first["target_list"][0]);
     assert_eq!(second["next"], Value::Null);
@@ -419,148 +410,49 @@ async fn bad_holds_are_refused_with_a_clear_4xx_and_nothing_is_stored() {
         body.as_object_mut().unwrap().remove(key);
         body
     };
-    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
-        (
-            "no review date",
-            to_vec(&without("review_by")),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "review more than 24 months ahead",
-            to_vec(&with(
-                "review_by",
-                json!((today + Months::new(25)).to_string()),
-            )),
-            StatusCode::BAD_REQUEST,
-            "invalid_review_date",
-        ),
-        (
-            "review in the past",
-            to_vec(&with("review_by", json!("2020-01-01"))),
-            StatusCode::BAD_REQUEST,
-            "invalid_review_date",
-        ),
-        (
-            "review today",
-            to_vec(&with("review_by", json!(today.to_string()))),
-            StatusCode::BAD_REQUEST,
-            "invalid_review_date",
-        ),
-        (
-            "review not a date",
-            to_vec(&with("review_by", json!("next spring"))),
-            StatusCode::BAD_REQUEST,
-            "invalid_date",
-        ),
-        (
-            "unknown owner",
-            to_vec(&with("owner", json!("nobody"))),
-            StatusCode::BAD_REQUEST,
-            "invalid_owner",
-        ),
-        (
-            "an agent as owner",
-            to_vec(&with("owner", json!("aino"))),
-            StatusCode::BAD_REQUEST,
-            "invalid_owner",
-        ),
-        (
-            "bad ground kind",
-            to_vec(&with("ground_kind", json!("hunch"))),
-            StatusCode::BAD_REQUEST,
-            "invalid_ground_kind",
-        ),
-        (
-            "empty ground",
-            to_vec(&with("ground", json!("   "))),
-            StatusCode::BAD_REQUEST,
-            "invalid_text",
-        ),
-        (
-            "10 kB ground",
-            to_vec(&with("ground", json!("x".repeat(10_000)))),
-            StatusCode::BAD_REQUEST,
-            "invalid_text",
-        ),
-        (
-            "unknown JSON field",
-            to_vec(&with("note", json!("hello"))),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "malformed JSON",
-            b"{\"contact\": ".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "unknown contact id",
-            to_vec(&with(
-                "contact",
-                json!("01890000-0000-7000-8000-000000000000"),
-            )),
-            StatusCode::BAD_REQUEST,
-            "unknown_target",
-        ),
-        (
-            "unknown recording id",
-            to_vec(&{
-                let mut body = without("contact");
-                body["recording"] = json!("01890000-0000-7000-8000-000000000000");
-                body
-            }),
-            StatusCode::BAD_REQUEST,
-            "unknown_target",
-        ),
-        (
-            "two targets",
-            to_vec(&with(
-                "recording",
-                json!("01890000-0000-7000-8000-000000000000"),
-            )),
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-        ),
-        (
-            "expiry in the past",
-            to_vec(&with("expires_at", json!("2020-01-01"))),
-            StatusCode::BAD_REQUEST,
-            "invalid_date",
-        ),
-        (
-            "a query that matches nothing",
-            to_vec(&{
-                let mut body = without("contact");
-                body["query"] =
-                    json!({"phone": "040 000 0001", "from": "2026-01-01", "to": "2026-12-31"});
-                body["purpose"] = json!("legal_claim");
-                body
-            }),
-            StatusCode::BAD_REQUEST,
-            "no_match",
-        ),
-        (
-            "a query with a bad number",
-            to_vec(&{
-                let mut body = without("contact");
-                body["query"] =
-                    json!({"phone": "not a number", "from": "2026-01-01", "to": "2026-12-31"});
-                body["purpose"] = json!("legal_claim");
-                body
-            }),
-            StatusCode::BAD_REQUEST,
-            "invalid_identifier",
-        ),
+    let set = |key: &str, value: Value| to_vec(&with(key, value));
+    let no_id = "01890000-0000-7000-8000-000000000000";
+    let on_recording = {
+        let mut body = without("contact");
+        body["recording"] = json!(no_id);
+        to_vec(&body)
+    };
+    let on_phone = |phone: &str| {
+        let mut body = without("contact");
+        body["query"] = json!({"phone": phone, "from": "2026-01-01", "to": "2026-12-31"});
+        body["purpose"] = json!("legal_claim");
+        to_vec(&body)
+    };
+    let too_late = json!((today + Months::new(25)).to_string());
+    // Every one is a 400 with its own code.
+    #[rustfmt::skip]
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("no review date", to_vec(&without("review_by")), "invalid_body"),
+        ("review more than 24 months ahead", set("review_by", too_late), "invalid_review_date"),
+        ("review in the past", set("review_by", json!("2020-01-01")), "invalid_review_date"),
+        ("review today", set("review_by", json!(today.to_string())), "invalid_review_date"),
+        ("review not a date", set("review_by", json!("next spring")), "invalid_date"),
+        ("unknown owner", set("owner", json!("nobody")), "invalid_owner"),
+        ("an agent as owner", set("owner", json!("aino")), "invalid_owner"),
+        ("bad ground kind", set("ground_kind", json!("hunch")), "invalid_ground_kind"),
+        ("empty ground", set("ground", json!("   ")), "invalid_text"),
+        ("10 kB ground", set("ground", json!("x".repeat(10_000))), "invalid_text"),
+        ("unknown JSON field", set("note", json!("hello")), "invalid_body"),
+        ("malformed JSON", b"{\"contact\": ".to_vec(), "invalid_body"),
+        ("unknown contact id", set("contact", json!(no_id)), "unknown_target"),
+        ("unknown recording id", on_recording, "unknown_target"),
+        ("two targets", set("recording", json!(no_id)), "invalid_body"),
+        ("expiry in the past", set("expires_at", json!("2020-01-01")), "invalid_date"),
+        ("a query that matches nothing", on_phone("040 000 0001"), "no_match"),
+        ("a query with a bad number", on_phone("not a number"), "invalid_identifier"),
     ];
 
-    for (what, body, status, expected) in cases {
+    for (what, body, expected) in cases {
         // Act
         let response = post_raw(&app, &token, "/api/v1/holds", body).await;
 
         // Assert
-        let (code, message) = assert_error(response, status).await;
+        let (code, message) = assert_error(response, StatusCode::BAD_REQUEST).await;
         assert_eq!(code, expected, "{what}: {message}");
         assert!(
             !message.contains("xxxxxxxx"),
@@ -741,12 +633,7 @@ async fn the_retention_overview_shows_upcoming_deadlines_active_holds_and_the_po
     let contact = app.new_call("aino").await;
     let ack = app.store_recording(&contact, &wav(8000)).await;
     let review = review_in(&app, 1).await;
-    let placed = place(
-        &app,
-        &registrar,
-        &hold_body(json!({"contact": contact}), &review),
-    )
-    .await;
+    let placed = place_on_contact(&app, &registrar, &contact, &review).await;
 
     // Act
     let overview = json_ok(get_json(&app, &registrar, "/api/v1/retention?days=3650").await).await;
@@ -845,12 +732,7 @@ async fn a_held_recording_survives_the_purge_and_a_purged_one_answers_410_with_i
     app.store_recording(&held, &wav(8000)).await;
     let free_ack = app.store_recording(&free, &wav(8001)).await;
     let review = review_in(&app, 6).await;
-    place(
-        &app,
-        &app.tokens.sanna,
-        &hold_body(json!({"contact": held}), &review),
-    )
-    .await;
+    place_on_contact(&app, &app.tokens.sanna, &held, &review).await;
 
     let free_key = app.sql(&format!(
         "SELECT hex(wrapped_key) FROM objects WHERE kind = 'recording' AND contact_id = \
@@ -1035,12 +917,7 @@ async fn the_contact_page_shows_deadlines_holds_and_tombstones_and_an_erased_con
     app.store_recording(&held, &wav(8000)).await;
     let purged_ack = app.store_recording(&purged, &wav(8001)).await;
     let review = review_in(&app, 6).await;
-    let hold = place(
-        &app,
-        &app.tokens.sanna,
-        &hold_body(json!({"contact": held}), &review),
-    )
-    .await;
+    let hold = place_on_contact(&app, &app.tokens.sanna, &held, &review).await;
     let purge = app.cli(&["purge"]);
     assert!(purge.status.success(), "{}", stderr(&purge));
     let sanna = ui_session(&app, "sanna", "supervisor").await;
