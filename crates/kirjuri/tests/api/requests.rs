@@ -1022,7 +1022,7 @@ async fn the_audit_log_has_every_step_and_neither_it_nor_the_database_holds_an_i
         "Tilaaja",
         LAST4,
         "leak",
-        "2019",
+        "calls of 2019",
     ];
     for needle in needles {
         assert!(!log.contains(needle), "the audit log holds {needle}");
