@@ -345,6 +345,7 @@ impl Kirjuri {
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         check_locations(&config)?;
         check_cluster(&config)?;
+        config.requests.validate()?;
         config.outbox.validate()?;
         owner_only_folder(&config.data)?;
         let keyring = Keyring::open_or_create(&config.key_file())?;

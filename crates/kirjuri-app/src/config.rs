@@ -82,6 +82,8 @@ pub struct Config {
     pub objects: ObjectsConfig,
     /// How nodes sharing a database tell each other they are alive.
     pub cluster: ClusterConfig,
+    /// Data-subject requests: clock pauses, holidays, assurance, codes.
+    pub requests: crate::requests::RequestsConfig,
     /// How email and SMS leave (the durable outbox's senders and pace).
     pub outbox: crate::outbox::OutboxConfig,
 }
@@ -115,6 +117,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             objects: ObjectsConfig::default(),
             cluster: ClusterConfig::default(),
+            requests: crate::requests::RequestsConfig::default(),
             outbox: crate::outbox::OutboxConfig::default(),
         }
     }

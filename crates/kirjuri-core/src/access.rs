@@ -60,11 +60,17 @@ pub enum Action {
     ManageHolds,
     /// See retention deadlines, tombstones and holds (RET-1…RET-3).
     ReadRetention,
+    /// Register data-subject requests and move them: verify, extend,
+    /// propose and approve a refusal (DSR-1, DSR-2).
+    HandleRequests,
+    /// See the data-subject requests' queue and a request's state,
+    /// deadline, verification and timeline (no personal data).
+    ReadRequests,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 13] = [
         Action::CreateContact,
         Action::UploadRecording,
         Action::ReadContact,
@@ -76,6 +82,8 @@ impl Action {
         Action::ManageOwnAccount,
         Action::ManageHolds,
         Action::ReadRetention,
+        Action::HandleRequests,
+        Action::ReadRequests,
     ];
 
     /// Whether the action reads personal data (and so needs a purpose).
@@ -100,6 +108,8 @@ impl Action {
             Action::ManageOwnAccount => "manage_own_account",
             Action::ManageHolds => "manage_holds",
             Action::ReadRetention => "read_retention",
+            Action::HandleRequests => "handle_requests",
+            Action::ReadRequests => "read_requests",
         }
     }
 }
@@ -224,6 +234,18 @@ pub fn authorize(
             return allow_if(matches!(
                 actor.role,
                 Role::Registrar | Role::Supervisor | Role::Admin
+            ));
+        }
+        // Registrars handle data-subject requests and the responsible person
+        // answers for them (notice §11, §13); supervisors may follow the
+        // queue. Agents, administrators, maintainers and integrations never.
+        Action::HandleRequests => {
+            return allow_if(matches!(actor.role, Role::Registrar | Role::Responsible));
+        }
+        Action::ReadRequests => {
+            return allow_if(matches!(
+                actor.role,
+                Role::Registrar | Role::Responsible | Role::Supervisor
             ));
         }
         Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
@@ -352,6 +374,10 @@ mod tests {
             Action::ManageHolds | Action::ReadRetention => {
                 return only(&[Role::Registrar, Role::Supervisor, Role::Admin]);
             }
+            Action::HandleRequests => return only(&[Role::Registrar, Role::Responsible]),
+            Action::ReadRequests => {
+                return only(&[Role::Registrar, Role::Responsible, Role::Supervisor]);
+            }
             Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
         }
         let Some(purpose) = purpose else {
@@ -424,7 +450,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 11 * 4 * 9);
+        assert_eq!(n, 7 * 2 * 13 * 4 * 9);
     }
 
     #[test]

@@ -58,6 +58,8 @@ mod model;
 mod outbox;
 mod postgres;
 mod preferences;
+pub mod requests;
+mod requests_sql;
 mod retention;
 mod retention_sql;
 mod sqlite;
@@ -71,6 +73,7 @@ mod store;
 pub mod prelude {
     pub use crate::coordination::Coordination;
     pub use crate::outbox::OutboxStore;
+    pub use crate::requests::RequestStore;
     pub use crate::retention::RetentionStore;
     pub use crate::store::{AccountStore, AuditStore, ContactStore, Store};
 }
@@ -89,6 +92,7 @@ pub use outbox::{
     OutboxStore, Settlement,
 };
 pub use postgres::PostgresStore;
+pub use requests::RequestStore;
 pub use retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
     ShredMode, TombstoneRow, TombstoneStep,

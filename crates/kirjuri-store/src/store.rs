@@ -38,6 +38,7 @@ use crate::model::{
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
 use crate::outbox::OutboxStore;
+use crate::requests::RequestStore;
 use crate::retention::RetentionStore;
 
 /// Kirjuri's database: every capability in one trait object.
@@ -47,6 +48,7 @@ pub trait Store:
     + AccountStore
     + AuditStore
     + RetentionStore
+    + RequestStore
     + Coordination
     + OutboxStore
     + std::fmt::Debug
@@ -58,6 +60,7 @@ impl<T> Store for T where
         + AccountStore
         + AuditStore
         + RetentionStore
+        + RequestStore
         + Coordination
         + OutboxStore
         + std::fmt::Debug

@@ -22,6 +22,7 @@ mod accounts;
 mod contract;
 mod outbox;
 mod postgres;
+mod requests;
 mod retention;
 mod sqlite;
 mod support;

@@ -10,6 +10,7 @@ mod contacts;
 pub mod cookies;
 mod params;
 pub mod range;
+mod requests;
 mod retention;
 pub mod transport;
 
@@ -183,6 +184,28 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/api/v1/holds/{id}/lift", post(retention::lift)),
         RouteSpec::guarded("/api/v1/holds/{id}/review", post(retention::review)),
         RouteSpec::guarded("/api/v1/retention", get(retention::overview)),
+        RouteSpec::guarded(
+            "/api/v1/requests",
+            get(requests::queue).post(requests::register),
+        ),
+        RouteSpec::guarded("/api/v1/requests/{id}", get(requests::show)),
+        RouteSpec::guarded(
+            "/api/v1/requests/{id}/verification",
+            post(requests::verification),
+        ),
+        RouteSpec::guarded(
+            "/api/v1/requests/{id}/transition",
+            post(requests::transition),
+        ),
+        RouteSpec::guarded("/api/v1/requests/{id}/extension", post(requests::extension)),
+        RouteSpec::guarded(
+            "/api/v1/requests/{id}/refusal",
+            post(requests::propose_refusal),
+        ),
+        RouteSpec::guarded(
+            "/api/v1/requests/{id}/refusal/approve",
+            post(requests::approve_refusal),
+        ),
         RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
         RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
         RouteSpec::guarded(

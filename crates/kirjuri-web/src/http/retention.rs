@@ -104,7 +104,7 @@ pub struct RetentionQuery {
 
 /// Reads and parses a small JSON body: Content-Type checked, size capped,
 /// unknown fields refused, and errors that name a field at most.
-async fn json_body<T: DeserializeOwned>(
+pub(super) async fn json_body<T: DeserializeOwned>(
     app: &Kirjuri,
     headers: &HeaderMap,
     body: Body,

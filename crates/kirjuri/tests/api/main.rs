@@ -33,3 +33,4 @@ mod migrate;
 mod purge;
 mod receipt;
 mod recordings;
+mod requests;

@@ -1,0 +1,149 @@
+//! `[requests]`: the data-subject request policy an operator may change —
+//! which states stop the clock, which eves count as days off, what
+//! assurance each request type needs, how long a one-time code lives and
+//! how many tries it has, and how long a closed request's record is kept.
+//! Every default is the law's or the privacy notice's reading; none needs
+//! configuring.
+//!
+//! ```toml
+//! [requests]
+//! pause_states = ["awaiting_identity"]   # [] lets the clock run throughout
+//! retention_years = 3
+//! code_ttl_seconds = 900
+//! code_tries = 3
+//! [requests.holidays]
+//! christmas_eve = true
+//! midsummer_eve = true
+//! [requests.assurance]
+//! release = "substantial"
+//! change = "substantial"
+//! objection = "low"
+//! information = "low"
+//! ```
+
+use kirjuri_core::calendar::HolidayPolicy;
+use kirjuri_core::request::{AssurancePolicy, CODE_TRIES, CODE_TTL_MINUTES, RequestState};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The data-subject request policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestsConfig {
+    /// States in which the deadline's clock stops (Art. 12(6): waiting for
+    /// proof of identity). Entering one pauses the clock, leaving it
+    /// resumes; each is audited. Empty: the clock always runs.
+    pub pause_states: Vec<RequestState>,
+    /// Whether Christmas Eve and Midsummer Eve count as days off.
+    pub holidays: HolidayPolicy,
+    /// The assurance each request type needs before work starts.
+    pub assurance: AssurancePolicy,
+    /// Years a closed request's record is kept after closure.
+    pub retention_years: u32,
+    /// How long a one-time code works, in seconds.
+    pub code_ttl_seconds: u64,
+    /// How many tries a one-time code has.
+    pub code_tries: u32,
+    /// Digits of a one-time code (6–10).
+    pub code_digits: u32,
+}
+
+impl Default for RequestsConfig {
+    fn default() -> Self {
+        Self {
+            pause_states: vec![RequestState::AwaitingIdentity],
+            holidays: HolidayPolicy::default(),
+            assurance: AssurancePolicy::default(),
+            retention_years: 3,
+            code_ttl_seconds: u64::try_from(CODE_TTL_MINUTES * 60).unwrap_or(900),
+            code_tries: CODE_TRIES,
+            code_digits: 6,
+        }
+    }
+}
+
+impl RequestsConfig {
+    /// Refuses a policy that cannot work, naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(state) = self.pause_states.iter().find(|s| s.is_final()) {
+            return Err(Error::config(
+                "requests.pause_states",
+                format!("may not name the final state {state}: a closed request has no clock"),
+            ));
+        }
+        if !(1..=10).contains(&self.retention_years) {
+            return Err(Error::config(
+                "requests.retention_years",
+                format!("must be between 1 and 10 (it is {})", self.retention_years),
+            ));
+        }
+        if !(1..=86_400).contains(&self.code_ttl_seconds) {
+            return Err(Error::config(
+                "requests.code_ttl_seconds",
+                format!(
+                    "must be between 1 and 86400 (it is {})",
+                    self.code_ttl_seconds
+                ),
+            ));
+        }
+        if !(1..=10).contains(&self.code_tries) {
+            return Err(Error::config(
+                "requests.code_tries",
+                format!("must be between 1 and 10 (it is {})", self.code_tries),
+            ));
+        }
+        if !kirjuri_vault::otp::DIGITS.contains(&self.code_digits) {
+            return Err(Error::config(
+                "requests.code_digits",
+                format!("must be between 6 and 10 (it is {})", self.code_digits),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `state` stops the clock.
+    pub fn pauses(&self, state: RequestState) -> bool {
+        self.pause_states.contains(&state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_pause_only_while_awaiting_identity_and_validate() {
+        let config = RequestsConfig::default();
+        config.validate().unwrap();
+        assert!(config.pauses(RequestState::AwaitingIdentity));
+        assert!(!config.pauses(RequestState::Received));
+        assert_eq!(config.code_ttl_seconds, 900);
+        assert_eq!(config.code_tries, 3);
+    }
+
+    #[test]
+    fn a_final_pause_state_and_silly_numbers_are_refused_naming_the_setting() {
+        let mut config = RequestsConfig {
+            pause_states: vec![RequestState::Answered],
+            ..RequestsConfig::default()
+        };
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("requests.pause_states"), "{error}");
+        config.pause_states.clear();
+        config.code_digits = 4;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("requests.code_digits"), "{error}");
+    }
+
+    #[test]
+    fn the_policy_reads_from_toml() {
+        let config: RequestsConfig = toml::from_str(
+            "pause_states = []\n[holidays]\nchristmas_eve = false\nmidsummer_eve = true\n",
+        )
+        .unwrap();
+        assert!(config.pause_states.is_empty());
+        assert!(!config.holidays.christmas_eve);
+        assert!(toml::from_str::<RequestsConfig>("pause = []").is_err());
+    }
+}

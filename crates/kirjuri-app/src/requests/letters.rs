@@ -1,0 +1,244 @@
+//! What a data-subject request sends the requester, in their language
+//! (fi, sv, en), through the outbox: the receipt with the reference and due
+//! date (reference §4 A.2), a one-time code, the notice of an extension
+//! with its reason (B.12), and a refusal naming its ground, the
+//! supervisory authority and how to complain (DSR-5, K.58). Each is sealed
+//! into an outbox message here and queued by the store in the same
+//! transaction as the change that causes it.
+//!
+//! A letter goes to the request's first email address, or else by SMS to
+//! its first phone number; a request with neither (a letter by post) gets
+//! none from here.
+
+use chrono::NaiveDate;
+use kirjuri_store::NewOutboxMessage;
+
+use super::{Details, Language, RefusalGround};
+use crate::app::Kirjuri;
+use crate::error::Result;
+use crate::outbox::Content;
+
+/// The supervisory authority, as every outcome letter names it.
+const AUTHORITY: [&str; 3] = [
+    "Tietosuojavaltuutetun toimisto, PL 800, 00531 Helsinki, tietosuoja.fi",
+    "Dataombudsmannens byrå, PB 800, 00531 Helsingfors, tietosuoja.fi/sv",
+    "Office of the Data Protection Ombudsman, P.O. Box 800, 00531 Helsinki, tietosuoja.fi/en",
+];
+
+fn pick(language: Language, [fi, sv, en]: [&'static str; 3]) -> &'static str {
+    match language {
+        Language::Fi => fi,
+        Language::Sv => sv,
+        Language::En => en,
+    }
+}
+
+/// A letter: a subject (for email) and its text.
+struct Letter {
+    subject: String,
+    text: String,
+}
+
+/// The receipt of a new request.
+fn receipt(language: Language, reference: &str, due: NaiveDate) -> Letter {
+    let due = due.format("%-d.%-m.%Y");
+    match language {
+        Language::Fi => Letter {
+            subject: format!("Pyyntönne on vastaanotettu ({reference})"),
+            text: format!(
+                "Olemme vastaanottaneet tietosuojapyyntönne. Viite: {reference}.\n\
+                 Vastaamme viimeistään {due}."
+            ),
+        },
+        Language::Sv => Letter {
+            subject: format!("Er begäran har tagits emot ({reference})"),
+            text: format!(
+                "Vi har tagit emot er begäran om dataskydd. Referens: {reference}.\n\
+                 Vi svarar senast {due}."
+            ),
+        },
+        Language::En => Letter {
+            subject: format!("Your request has been received ({reference})"),
+            text: format!(
+                "We have received your data protection request. Reference: {reference}.\n\
+                 We will answer by {due}."
+            ),
+        },
+    }
+}
+
+/// A one-time code.
+fn code(language: Language, code: &str, minutes: u64) -> Letter {
+    match language {
+        Language::Fi => Letter {
+            subject: "Vahvistuskoodi".into(),
+            text: format!("Vahvistuskoodinne on {code}. Se on voimassa {minutes} min."),
+        },
+        Language::Sv => Letter {
+            subject: "Verifieringskod".into(),
+            text: format!("Er verifieringskod är {code}. Den gäller i {minutes} min."),
+        },
+        Language::En => Letter {
+            subject: "Verification code".into(),
+            text: format!("Your verification code is {code}. It is valid for {minutes} min."),
+        },
+    }
+}
+
+/// The notice of an extension, with its reason.
+fn extension(language: Language, reference: &str, due: NaiveDate, reason: &str) -> Letter {
+    let due = due.format("%-d.%-m.%Y");
+    match language {
+        Language::Fi => Letter {
+            subject: format!("Pyyntönne käsittelyaikaa on jatkettu ({reference})"),
+            text: format!("Vastaamme viimeistään {due}. Syy: {reason}"),
+        },
+        Language::Sv => Letter {
+            subject: format!("Tiden för er begäran har förlängts ({reference})"),
+            text: format!("Vi svarar senast {due}. Orsak: {reason}"),
+        },
+        Language::En => Letter {
+            subject: format!("The time to answer your request is extended ({reference})"),
+            text: format!("We will answer by {due}. Reason: {reason}"),
+        },
+    }
+}
+
+/// A refusal: its ground and reasoning, the authority, how to complain.
+fn refusal(language: Language, reference: &str, ground: RefusalGround, reasoning: &str) -> Letter {
+    let authority = pick(language, AUTHORITY);
+    match language {
+        Language::Fi => Letter {
+            subject: format!("Päätös pyyntöönne ({reference})"),
+            text: format!(
+                "Pyyntönne on hylätty. Peruste: {ground}. {reasoning}\n\
+                 Voitte tehdä valituksen valvontaviranomaiselle: {authority}, \
+                 tai hakea muutosta tuomioistuimesta."
+            ),
+        },
+        Language::Sv => Letter {
+            subject: format!("Beslut om er begäran ({reference})"),
+            text: format!(
+                "Er begäran har avslagits. Grund: {ground}. {reasoning}\n\
+                 Ni kan klaga hos tillsynsmyndigheten: {authority}, \
+                 eller söka ändring i domstol."
+            ),
+        },
+        Language::En => Letter {
+            subject: format!("Decision on your request ({reference})"),
+            text: format!(
+                "Your request has been refused. Ground: {ground}. {reasoning}\n\
+                 You may lodge a complaint with the supervisory authority: {authority}, \
+                 or seek a judicial remedy."
+            ),
+        },
+    }
+}
+
+impl Kirjuri {
+    /// Seals `letter` of `kind` to the requester's first email, or else by
+    /// SMS to their first phone; `None` when they gave neither.
+    fn letter_to(
+        &self,
+        details: &Details,
+        kind: &str,
+        letter: Letter,
+    ) -> Result<Option<NewOutboxMessage>> {
+        let content = if let Some(email) = details.identifiers.email.first() {
+            Content::email(email, &letter.subject, &letter.text)?
+        } else if let Some(phone) = details.identifiers.phone.first() {
+            Content::sms(phone, &letter.text)?
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(self.seal_message(kind, &content)?))
+    }
+
+    /// The receipt of a new request.
+    pub(super) fn receipt_message(
+        &self,
+        details: &Details,
+        language: Language,
+        reference: &str,
+        due: NaiveDate,
+    ) -> Result<Option<NewOutboxMessage>> {
+        self.letter_to(details, "dsr.receipt", receipt(language, reference, due))
+    }
+
+    /// The notice of an extension.
+    pub(super) fn extension_message(
+        &self,
+        details: &Details,
+        language: Language,
+        reference: &str,
+        due: NaiveDate,
+        reason: &str,
+    ) -> Result<Option<NewOutboxMessage>> {
+        self.letter_to(
+            details,
+            "dsr.extension",
+            extension(language, reference, due, reason),
+        )
+    }
+
+    /// The letter of a refusal.
+    pub(super) fn refusal_message(
+        &self,
+        details: &Details,
+        language: Language,
+        reference: &str,
+        ground: RefusalGround,
+        reasoning: &str,
+    ) -> Result<Option<NewOutboxMessage>> {
+        self.letter_to(
+            details,
+            "dsr.refusal",
+            refusal(language, reference, ground, reasoning),
+        )
+    }
+
+    /// A one-time code to `to` (an address of the request's, normalised)
+    /// by email or SMS.
+    pub(super) fn code_message(
+        &self,
+        email: bool,
+        to: &str,
+        language: Language,
+        digits: &str,
+        minutes: u64,
+    ) -> Result<NewOutboxMessage> {
+        let letter = code(language, digits, minutes);
+        let content = if email {
+            Content::email(to, &letter.subject, &letter.text)?
+        } else {
+            Content::sms(to, &letter.text)?
+        };
+        self.seal_message("dsr.code", &content)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_letter_names_the_ombudsman_and_the_complaint() {
+        for (language, needle) in [
+            (Language::Fi, "Tietosuojavaltuutetun"),
+            (Language::Sv, "Dataombudsmannens"),
+            (Language::En, "Data Protection Ombudsman"),
+        ] {
+            let letter = refusal(language, "DSR-2026-000001", RefusalGround::Excessive, "x");
+            assert!(letter.text.contains(needle), "{language}");
+            assert!(letter.text.contains("excessive"));
+        }
+    }
+
+    #[test]
+    fn a_receipt_names_the_reference_and_the_due_date() {
+        let due = NaiveDate::from_ymd_opt(2026, 2, 3).unwrap();
+        let letter = receipt(Language::Fi, "DSR-2026-000042", due);
+        assert!(letter.text.contains("DSR-2026-000042"));
+        assert!(letter.text.contains("3.2.2026"));
+    }
+}

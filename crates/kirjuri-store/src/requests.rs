@@ -1,0 +1,320 @@
+//! Data-subject requests in the database ([`RequestStore`], DSR-1, DSR-2):
+//! the request itself, the identifiers it covers, its identity checks, its
+//! one-time codes and its timeline, as rows. What a requester wrote — the
+//! identifiers as typed, a name, free text, an extension's reason, a
+//! document's last four characters — arrives sealed by the vault
+//! ([`SealedSecret`]); identifiers are the contacts' blind-index hashes, so
+//! a request finds its subject's contacts; codes are keyed hashes. The rest
+//! (states, dates, methods, assurance levels, grounds' codes) names no one.
+//!
+//! Every change commits together with its audit events and timeline
+//! entries, or not at all. A change to a request names the `version` it
+//! read ([`RequestUpdate::expected_version`]): of two registrars moving one
+//! request at once, one wins and the other gets
+//! [`Error::Conflict`](crate::Error::Conflict) (`"request version"`). A
+//! one-time code's try is taken in one guarded statement
+//! ([`RequestStore::take_code_try`]), so parallel tries never get more
+//! tries in all than the code had.
+//!
+//! What this module is not: the rules (which move is allowed, what a code
+//! try comes to — `kirjuri_core::request`), sealing or hashing (the vault),
+//! or the SQL (`requests_sql`, written once for both databases).
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use kirjuri_core::ids::UserId;
+use kirjuri_core::purpose::Purpose;
+use kirjuri_core::request::{
+    Assurance, DocumentType, RequestChannel, RequestState, RequestType, VerificationMethod,
+};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::model::{NewAuditEvent, SealedSecret};
+use crate::outbox::NewOutboxMessage;
+
+/// A request as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    /// Its id.
+    pub id: Uuid,
+    /// `DSR-YYYY-NNNNNN`; assigned by [`RequestStore::insert_request`]
+    /// (what a new row carries here is ignored).
+    pub reference: String,
+    /// What is asked, at least one.
+    pub types: Vec<RequestType>,
+    /// How it came in.
+    pub channel: RequestChannel,
+    /// The requester's language: `fi`, `sv` or `en`.
+    pub language: String,
+    /// Where it stands.
+    pub state: RequestState,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+    /// The due date in force at the last change.
+    pub due_date: NaiveDate,
+    /// The calendar rules that computed it.
+    pub calendar_version: String,
+    /// The clock it came from (holiday policy, extension, pauses), as the
+    /// application's JSON; no free text.
+    pub clock: String,
+    /// The assurance its types need.
+    pub assurance_needed: Assurance,
+    /// The best assurance proven so far.
+    pub assurance_proven: Option<Assurance>,
+    /// For an objection: the purposes objected to.
+    pub objection_purposes: Vec<Purpose>,
+    /// A refusal waiting for a second registrar's approval.
+    pub refusal: Option<RefusalProposal>,
+    /// Everything personal, sealed.
+    pub details: SealedSecret,
+    /// Bumped by every change.
+    pub version: u64,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// Who registered it (`None`: the public form).
+    pub created_by: Option<UserId>,
+    /// When it was answered, refused or withdrawn.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When its record may go (closure plus the retention period).
+    pub retain_until: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for RequestRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestRow")
+            .field("id", &self.id)
+            .field("reference", &self.reference)
+            .field("state", &self.state)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A proposed refusal: the legal ground's code, who proposed it and when.
+/// Its reasoning is in the sealed details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalProposal {
+    /// The ground's code from the application's maintained list.
+    pub ground: String,
+    /// The registrar who proposed it.
+    pub by: UserId,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// One identifier a request covers: its blind-index kind and hash, and
+/// whether (and how) it is proven to be the requester's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestIdentifierRow {
+    /// `phone`, `email`, `customer_number`, `property_id`.
+    pub kind: String,
+    /// The blind-index hash.
+    pub hash: Vec<u8>,
+    /// How it was proven, if it was.
+    pub proof: Option<IdentifierProof>,
+}
+
+/// How an identifier was proven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentifierProof {
+    /// `code` or `registrar`.
+    pub by: String,
+    /// A registrar's basis, as a fixed code (e.g. `in_person_check`).
+    pub basis: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// An identity check of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationRow {
+    /// Its id.
+    pub id: Uuid,
+    /// How identity was proven.
+    pub method: VerificationMethod,
+    /// The assurance it gives.
+    pub assurance: Assurance,
+    /// The registrar who checked (`None` for a code).
+    pub verifier: Option<UserId>,
+    /// The document shown in person.
+    pub document_type: Option<DocumentType>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A one-time code as stored: where it went (kind and blind-index hash)
+/// and its keyed hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeRow {
+    /// `phone` or `email`.
+    pub kind: String,
+    /// The blind-index hash of the address it was sent to.
+    pub address_hash: Vec<u8>,
+    /// The code's keyed hash.
+    pub code_hash: Vec<u8>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Tries it has.
+    pub tries_left: u32,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for CodeRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeRow")
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
+            .field("tries_left", &self.tries_left)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One try taken from a code: what to check it against, and the tries it
+/// has left after this one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeTry {
+    /// The blind-index hash of the address the code was sent to.
+    pub address_hash: Vec<u8>,
+    /// The code's keyed hash.
+    pub code_hash: Vec<u8>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Tries left after this one.
+    pub tries_left: u32,
+}
+
+impl fmt::Debug for CodeTry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeTry")
+            .field("expires_at", &self.expires_at)
+            .field("tries_left", &self.tries_left)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An entry of a request's timeline: a kind and non-personal facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestEventRow {
+    /// Its id (time-ordered).
+    pub id: Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (`None`: the requester or the system).
+    pub actor: Option<UserId>,
+    /// E.g. `registered`, `moved`, `verified`.
+    pub kind: String,
+    /// States, methods, months, a ground's code — never personal data.
+    pub detail: serde_json::Value,
+}
+
+/// A new request with the identifiers it covers and its first timeline
+/// entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRequest {
+    /// The request (version 1; its reference is assigned on insert).
+    pub row: RequestRow,
+    /// `(kind, blind-index hash)` of each identifier, none proven yet.
+    pub identifiers: Vec<(String, Vec<u8>)>,
+    /// The `registered` entry.
+    pub event: RequestEventRow,
+    /// Messages it causes (the receipt), queued in the same transaction.
+    pub messages: Vec<NewOutboxMessage>,
+}
+
+/// A change to a request: its new row and what goes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestUpdate {
+    /// The request as it is to be (`version` one more than
+    /// `expected_version`).
+    pub row: RequestRow,
+    /// The version the change was computed from.
+    pub expected_version: u64,
+    /// An identity check to record.
+    pub verification: Option<VerificationRow>,
+    /// Identifiers `(kind, hash)` now proven, and how (those proven
+    /// already keep their first proof).
+    pub proven: Vec<(String, Vec<u8>, IdentifierProof)>,
+    /// A code kind whose code is used up.
+    pub discard_code: Option<String>,
+    /// Timeline entries.
+    pub events: Vec<RequestEventRow>,
+    /// Messages it causes (a notice to the requester), queued in the same
+    /// transaction.
+    pub messages: Vec<NewOutboxMessage>,
+}
+
+/// Data-subject requests, on either database.
+#[async_trait]
+pub trait RequestStore: Send + Sync {
+    /// Stores a new request with its identifiers, its first timeline entry
+    /// and `audit`, and returns the reference it was given: the next free
+    /// `DSR-{year}-NNNNNN` (numbered in commit order; unique by
+    /// constraint).
+    async fn insert_request(
+        &self,
+        new: &NewRequest,
+        year: i32,
+        audit: &NewAuditEvent,
+    ) -> Result<String>;
+
+    /// The request with this id.
+    async fn request(&self, id: &Uuid) -> Result<Option<RequestRow>>;
+
+    /// Every open request (not answered, refused or withdrawn), by stored
+    /// due date, at most `limit`.
+    async fn open_requests(&self, limit: u32) -> Result<Vec<RequestRow>>;
+
+    /// How many requests the register holds.
+    async fn count_requests(&self) -> Result<u64>;
+
+    /// A request's identifiers.
+    async fn request_identifiers(&self, id: &Uuid) -> Result<Vec<RequestIdentifierRow>>;
+
+    /// A request's identity checks, oldest first.
+    async fn request_verifications(&self, id: &Uuid) -> Result<Vec<VerificationRow>>;
+
+    /// A request's timeline, oldest first.
+    async fn request_events(&self, id: &Uuid) -> Result<Vec<RequestEventRow>>;
+
+    /// Applies `update` with `audit`, in one transaction.
+    /// [`Error::Conflict`](crate::Error::Conflict) if the request changed
+    /// since `expected_version` was read, [`Error::NotFound`](crate::Error::NotFound)
+    /// if it does not exist.
+    async fn update_request(&self, update: &RequestUpdate, audit: &[NewAuditEvent]) -> Result<()>;
+
+    /// Stores a request's new code of its kind (replacing the one it had)
+    /// with the message carrying it, a timeline entry and `audit`.
+    async fn put_code(
+        &self,
+        request: &Uuid,
+        code: &CodeRow,
+        message: Option<&NewOutboxMessage>,
+        event: &RequestEventRow,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+
+    /// Takes one try of the request's code of `kind`, with `audit`: `None`
+    /// (and nothing written, `audit` neither) if it has none or none with
+    /// tries left. One statement decides, so of
+    /// any number of parallel tries at most `tries_left` get one.
+    async fn take_code_try(
+        &self,
+        request: &Uuid,
+        kind: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<Option<CodeTry>>;
+
+    /// Discards the request's code of `kind` (expired or out of tries)
+    /// with a timeline entry and `audit`.
+    async fn discard_code(
+        &self,
+        request: &Uuid,
+        kind: &str,
+        event: &RequestEventRow,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+}

@@ -1,0 +1,550 @@
+//! [`RequestStore`]'s SQL, written once for both databases over
+//! [`Backend`]: every statement here is the same in SQLite and PostgreSQL
+//! (numbered placeholders, timestamps through [`Backend::time`], dates and
+//! JSON as text). Every write is the shared audited write
+//! ([`audited::write_audited_if`], in the backend's write transaction), so a
+//! change, its timeline entries, the messages it causes (queued in the
+//! outbox in the same transaction) and its audit events commit together.
+//! Within that transaction writers are serialised on both
+//! databases (SQLite's write lock; PostgreSQL's audit lock), which is what
+//! makes "the next reference of the year" safe; the unique constraint on
+//! `reference` backs it.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use kirjuri_core::ids::UserId;
+use sqlx::{ColumnIndex, Database, Encode, Executor, Type};
+use uuid::Uuid;
+
+use crate::audited::{self, AuditLog, Audited, Conn};
+use crate::backend::{Backend, SqlStore, Unique};
+use crate::error::{Error, Result};
+use crate::model::{NewAuditEvent, SealedSecret};
+use crate::outbox::{NewOutboxMessage, insert_message};
+use crate::requests::{
+    CodeRow, CodeTry, IdentifierProof, NewRequest, RefusalProposal, RequestEventRow,
+    RequestIdentifierRow, RequestRow, RequestStore, RequestUpdate, VerificationRow,
+};
+
+/// The columns of a [`RequestRow`].
+const REQUEST_COLUMNS: &str = "id, reference, types, channel, language, state, received_at, \
+    due_date, calendar_version, clock, assurance_needed, assurance_proven, objection_purposes, \
+    refusal_ground, refusal_proposed_by, refusal_proposed_at, sealed_details, details_key, \
+    version, created_at, created_by, closed_at, retain_until";
+
+/// Open requests the queue reads at most, whatever is asked.
+pub const MAX_OPEN: u32 = 10_000;
+
+/// Items joined for a text column: `access,erasure`.
+fn join<T: Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A stored wire name, parsed; a name this build does not know is corrupt.
+fn parse<T: FromStr>(text: &str, column: &'static str) -> Result<T> {
+    text.parse()
+        .map_err(|_| Error::Corrupt(format!("{column}: unknown value")))
+}
+
+/// A joined text column, split and parsed.
+fn split<T: FromStr>(text: &str, column: &'static str) -> Result<Vec<T>> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| parse(s, column))
+        .collect()
+}
+
+fn to_i64(value: u64, column: &'static str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: out of range")))
+}
+
+fn to_u32(value: u64, column: &'static str) -> Result<u32> {
+    u32::try_from(value).map_err(|_| Error::Corrupt(format!("{column}: out of range")))
+}
+
+fn request_from_row<DB: Backend>(row: &DB::Row) -> Result<RequestRow> {
+    let refusal = match DB::get_opt_text(row, "refusal_ground")? {
+        Some(ground) => Some(RefusalProposal {
+            ground,
+            by: UserId::from_uuid(
+                DB::get_opt_uuid(row, "refusal_proposed_by")?
+                    .ok_or_else(|| Error::Corrupt("refusal_proposed_by: missing".into()))?,
+            ),
+            at: DB::get_opt_time(row, "refusal_proposed_at")?
+                .ok_or_else(|| Error::Corrupt("refusal_proposed_at: missing".into()))?,
+        }),
+        None => None,
+    };
+    Ok(RequestRow {
+        id: DB::get_uuid(row, "id")?,
+        reference: DB::get_text(row, "reference")?,
+        types: split(&DB::get_text(row, "types")?, "requests.types")?,
+        channel: parse(&DB::get_text(row, "channel")?, "requests.channel")?,
+        language: DB::get_text(row, "language")?,
+        state: parse(&DB::get_text(row, "state")?, "requests.state")?,
+        received_at: DB::get_time(row, "received_at")?,
+        due_date: parse::<NaiveDate>(&DB::get_text(row, "due_date")?, "requests.due_date")?,
+        calendar_version: DB::get_text(row, "calendar_version")?,
+        clock: DB::get_text(row, "clock")?,
+        assurance_needed: parse(
+            &DB::get_text(row, "assurance_needed")?,
+            "requests.assurance_needed",
+        )?,
+        assurance_proven: DB::get_opt_text(row, "assurance_proven")?
+            .map(|a| parse(&a, "requests.assurance_proven"))
+            .transpose()?,
+        objection_purposes: split(
+            &DB::get_text(row, "objection_purposes")?,
+            "requests.objection_purposes",
+        )?,
+        refusal,
+        details: SealedSecret {
+            wrapped_key: DB::get_bytes(row, "details_key")?,
+            sealed: DB::get_bytes(row, "sealed_details")?,
+        },
+        version: DB::get_count(row, "version")?,
+        created_at: DB::get_time(row, "created_at")?,
+        created_by: DB::get_opt_uuid(row, "created_by")?.map(UserId::from_uuid),
+        closed_at: DB::get_opt_time(row, "closed_at")?,
+        retain_until: DB::get_opt_time(row, "retain_until")?,
+    })
+}
+
+/// Inserts a timeline entry. Runs inside the caller's transaction.
+async fn insert_event<S>(conn: &mut Conn<S>, request: Uuid, event: &RequestEventRow) -> Result<()>
+where
+    S: SqlStore,
+    S::Db: AuditLog,
+    for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Uuid>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
+{
+    sqlx::query(
+        "INSERT INTO request_events (id, request_id, at, actor, kind, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(event.id)
+    .bind(request)
+    .bind(S::Db::time(event.at))
+    .bind(event.actor.map(|a| *a.as_uuid()))
+    .bind(event.kind.as_str())
+    .bind(event.detail.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The next reference of `year`, read inside the caller's (serialised)
+/// write transaction.
+async fn next_reference<S>(conn: &mut Conn<S>, year: i32) -> Result<String>
+where
+    S: SqlStore,
+    S::Db: AuditLog,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'s> &'s str: ColumnIndex<<S::Db as Database>::Row>,
+    for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
+{
+    let prefix = format!("DSR-{year}-");
+    let last = sqlx::query(
+        "SELECT reference FROM requests WHERE reference LIKE $1 \
+         ORDER BY reference DESC LIMIT 1",
+    )
+    .bind(format!("{prefix}%"))
+    .fetch_optional(conn)
+    .await?;
+    let number = match last {
+        Some(row) => {
+            let reference = S::Db::get_text(&row, "reference")?;
+            let tail = reference.strip_prefix(&prefix).unwrap_or("");
+            parse::<u64>(tail, "requests.reference")? + 1
+        }
+        None => 1,
+    };
+    Ok(format!("{prefix}{number:06}"))
+}
+
+#[async_trait]
+impl<S> RequestStore for S
+where
+    S: SqlStore,
+    S::Db: AuditLog,
+    for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Uuid>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Vec<u8>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<<S::Db as Backend>::Time>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q Uuid: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q [u8]: Encode<'q, S::Db> + Type<S::Db>,
+    for<'s> &'s str: ColumnIndex<<S::Db as Database>::Row>,
+    for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
+{
+    #[tracing::instrument(skip_all, fields(request_id = %new.row.id))]
+    async fn insert_request(
+        &self,
+        new: &NewRequest,
+        year: i32,
+        audit: &NewAuditEvent,
+    ) -> Result<String> {
+        audited::write_audited_if(self, async |tx| {
+            let row = &new.row;
+            let reference = next_reference::<S>(tx, year).await?;
+            let sql = format!(
+                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                 $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(row.id)
+                .bind(reference.clone())
+                .bind(join(&row.types))
+                .bind(row.channel.as_str())
+                .bind(row.language.clone())
+                .bind(row.state.as_str())
+                .bind(S::Db::time(row.received_at))
+                .bind(row.due_date.to_string())
+                .bind(row.calendar_version.clone())
+                .bind(row.clock.clone())
+                .bind(row.assurance_needed.as_str())
+                .bind(row.assurance_proven.map(|a| a.as_str()))
+                .bind(join(&row.objection_purposes))
+                .bind(row.refusal.as_ref().map(|r| r.ground.clone()))
+                .bind(row.refusal.as_ref().map(|r| *r.by.as_uuid()))
+                .bind(row.refusal.as_ref().map(|r| S::Db::time(r.at)))
+                .bind(row.details.sealed.clone())
+                .bind(row.details.wrapped_key.clone())
+                .bind(to_i64(row.version, "requests.version")?)
+                .bind(S::Db::time(row.created_at))
+                .bind(row.created_by.map(|u| *u.as_uuid()))
+                .bind(row.closed_at.map(S::Db::time))
+                .bind(row.retain_until.map(S::Db::time))
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| {
+                    S::Db::write_error(
+                        err,
+                        &[Unique::new(
+                            "requests.reference",
+                            "requests_reference_key",
+                            "request reference",
+                        )],
+                        "request",
+                    )
+                })?;
+            for (kind, hash) in &new.identifiers {
+                sqlx::query(
+                    "INSERT INTO request_identifiers (request_id, kind, hash) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(row.id)
+                .bind(kind.as_str())
+                .bind(hash.clone())
+                .execute(&mut *tx)
+                .await?;
+            }
+            insert_event::<S>(tx, row.id, &new.event).await?;
+            for message in &new.messages {
+                insert_message::<S::Db>(tx, message).await?;
+            }
+            Ok(Audited::commit(reference, [audit]))
+        })
+        .await
+    }
+
+    async fn request(&self, id: &Uuid) -> Result<Option<RequestRow>> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(*id)
+            .fetch_optional(self.sql_pool())
+            .await?;
+        row.map(|row| request_from_row::<S::Db>(&row)).transpose()
+    }
+
+    async fn open_requests(&self, limit: u32) -> Result<Vec<RequestRow>> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE closed_at IS NULL \
+             ORDER BY due_date, id LIMIT $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit.min(MAX_OPEN)))
+            .fetch_all(self.sql_pool())
+            .await?;
+        rows.iter().map(request_from_row::<S::Db>).collect()
+    }
+
+    async fn count_requests(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT count(*) AS n FROM requests")
+            .fetch_one(self.sql_pool())
+            .await?;
+        S::Db::get_count(&row, "n")
+    }
+
+    async fn request_identifiers(&self, id: &Uuid) -> Result<Vec<RequestIdentifierRow>> {
+        let rows = sqlx::query(
+            "SELECT kind, hash, proven_by, basis, proven_at FROM request_identifiers \
+             WHERE request_id = $1 ORDER BY kind, hash",
+        )
+        .bind(*id)
+        .fetch_all(self.sql_pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let proof = match S::Db::get_opt_text(row, "proven_by")? {
+                    Some(by) => Some(IdentifierProof {
+                        by,
+                        basis: S::Db::get_opt_text(row, "basis")?,
+                        at: S::Db::get_opt_time(row, "proven_at")?
+                            .ok_or_else(|| Error::Corrupt("proven_at: missing".into()))?,
+                    }),
+                    None => None,
+                };
+                Ok(RequestIdentifierRow {
+                    kind: S::Db::get_text(row, "kind")?,
+                    hash: S::Db::get_bytes(row, "hash")?,
+                    proof,
+                })
+            })
+            .collect()
+    }
+
+    async fn request_verifications(&self, id: &Uuid) -> Result<Vec<VerificationRow>> {
+        let rows = sqlx::query(
+            "SELECT id, method, assurance, verifier, document_type, at \
+             FROM request_verifications WHERE request_id = $1 ORDER BY at, id",
+        )
+        .bind(*id)
+        .fetch_all(self.sql_pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(VerificationRow {
+                    id: S::Db::get_uuid(row, "id")?,
+                    method: parse(&S::Db::get_text(row, "method")?, "verifications.method")?,
+                    assurance: parse(
+                        &S::Db::get_text(row, "assurance")?,
+                        "verifications.assurance",
+                    )?,
+                    verifier: S::Db::get_opt_uuid(row, "verifier")?.map(UserId::from_uuid),
+                    document_type: S::Db::get_opt_text(row, "document_type")?
+                        .map(|d| parse(&d, "verifications.document_type"))
+                        .transpose()?,
+                    at: S::Db::get_time(row, "at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn request_events(&self, id: &Uuid) -> Result<Vec<RequestEventRow>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, kind, detail FROM request_events \
+             WHERE request_id = $1 ORDER BY at, id",
+        )
+        .bind(*id)
+        .fetch_all(self.sql_pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let detail = S::Db::get_text(row, "detail")?;
+                Ok(RequestEventRow {
+                    id: S::Db::get_uuid(row, "id")?,
+                    at: S::Db::get_time(row, "at")?,
+                    actor: S::Db::get_opt_uuid(row, "actor")?.map(UserId::from_uuid),
+                    kind: S::Db::get_text(row, "kind")?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|_| Error::Corrupt("request_events.detail: not JSON".into()))?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %update.row.id))]
+    async fn update_request(&self, update: &RequestUpdate, audit: &[NewAuditEvent]) -> Result<()> {
+        audited::write_audited_if(self, async |tx| {
+            let row = &update.row;
+            let done = sqlx::query(
+                "UPDATE requests SET state = $1, due_date = $2, calendar_version = $3, \
+                 clock = $4, assurance_proven = $5, refusal_ground = $6, \
+                 refusal_proposed_by = $7, refusal_proposed_at = $8, sealed_details = $9, \
+                 details_key = $10, version = $11, closed_at = $12, retain_until = $13 \
+                 WHERE id = $14 AND version = $15",
+            )
+            .bind(row.state.as_str())
+            .bind(row.due_date.to_string())
+            .bind(row.calendar_version.clone())
+            .bind(row.clock.clone())
+            .bind(row.assurance_proven.map(|a| a.as_str()))
+            .bind(row.refusal.as_ref().map(|r| r.ground.clone()))
+            .bind(row.refusal.as_ref().map(|r| *r.by.as_uuid()))
+            .bind(row.refusal.as_ref().map(|r| S::Db::time(r.at)))
+            .bind(row.details.sealed.clone())
+            .bind(row.details.wrapped_key.clone())
+            .bind(to_i64(row.version, "requests.version")?)
+            .bind(row.closed_at.map(S::Db::time))
+            .bind(row.retain_until.map(S::Db::time))
+            .bind(row.id)
+            .bind(to_i64(update.expected_version, "requests.version")?)
+            .execute(&mut *tx)
+            .await?;
+            if S::Db::rows_affected(&done) == 0 {
+                let exists = sqlx::query("SELECT 1 AS one FROM requests WHERE id = $1")
+                    .bind(row.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match exists {
+                    Some(_) => Error::Conflict("request version"),
+                    None => Error::NotFound,
+                });
+            }
+            if let Some(v) = &update.verification {
+                sqlx::query(
+                    "INSERT INTO request_verifications \
+                     (id, request_id, method, assurance, verifier, document_type, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(v.id)
+                .bind(row.id)
+                .bind(v.method.as_str())
+                .bind(v.assurance.as_str())
+                .bind(v.verifier.map(|u| *u.as_uuid()))
+                .bind(v.document_type.map(|d| d.as_str()))
+                .bind(S::Db::time(v.at))
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (kind, hash, proof) in &update.proven {
+                sqlx::query(
+                    "UPDATE request_identifiers SET proven_by = $1, basis = $2, proven_at = $3 \
+                     WHERE request_id = $4 AND kind = $5 AND hash = $6 AND proven_by IS NULL",
+                )
+                .bind(proof.by.as_str())
+                .bind(proof.basis.as_deref())
+                .bind(S::Db::time(proof.at))
+                .bind(row.id)
+                .bind(kind.as_str())
+                .bind(hash.clone())
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(kind) = &update.discard_code {
+                sqlx::query("DELETE FROM request_codes WHERE request_id = $1 AND kind = $2")
+                    .bind(row.id)
+                    .bind(kind.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for event in &update.events {
+                insert_event::<S>(tx, row.id, event).await?;
+            }
+            for message in &update.messages {
+                insert_message::<S::Db>(tx, message).await?;
+            }
+            Ok(Audited::commit((), audit))
+        })
+        .await
+    }
+
+    async fn put_code(
+        &self,
+        request: &Uuid,
+        code: &CodeRow,
+        message: Option<&NewOutboxMessage>,
+        event: &RequestEventRow,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        audited::write_audited_if(self, async |tx| {
+            sqlx::query(
+                "INSERT INTO request_codes \
+                 (request_id, kind, address_hash, code_hash, expires_at, tries_left, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (request_id, kind) DO UPDATE SET \
+                 address_hash = excluded.address_hash, code_hash = excluded.code_hash, \
+                 expires_at = excluded.expires_at, tries_left = excluded.tries_left, \
+                 created_at = excluded.created_at",
+            )
+            .bind(*request)
+            .bind(code.kind.as_str())
+            .bind(code.address_hash.clone())
+            .bind(code.code_hash.clone())
+            .bind(S::Db::time(code.expires_at))
+            .bind(i64::from(code.tries_left))
+            .bind(S::Db::time(code.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| match err.as_database_error() {
+                // The request is gone (a foreign key).
+                Some(db) if db.is_foreign_key_violation() => Error::NotFound,
+                _ => Error::Database(err),
+            })?;
+            if let Some(message) = message {
+                insert_message::<S::Db>(tx, message).await?;
+            }
+            insert_event::<S>(tx, *request, event).await?;
+            Ok(Audited::commit((), [audit]))
+        })
+        .await
+    }
+
+    async fn take_code_try(
+        &self,
+        request: &Uuid,
+        kind: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<Option<CodeTry>> {
+        audited::write_audited_if(self, async |tx| {
+            let taken = sqlx::query(
+                "UPDATE request_codes SET tries_left = tries_left - 1 \
+                 WHERE request_id = $1 AND kind = $2 AND tries_left > 0 \
+                 RETURNING address_hash, code_hash, expires_at, tries_left",
+            )
+            .bind(*request)
+            .bind(kind)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let taken = match taken {
+                Some(row) => Some(CodeTry {
+                    address_hash: S::Db::get_bytes(&row, "address_hash")?,
+                    code_hash: S::Db::get_bytes(&row, "code_hash")?,
+                    expires_at: S::Db::get_time(&row, "expires_at")?,
+                    tries_left: to_u32(
+                        S::Db::get_count(&row, "tries_left")?,
+                        "request_codes.tries_left",
+                    )?,
+                }),
+                None => None,
+            };
+            // No try taken: nothing changed, and the caller audits the refusal.
+            Ok(Audited::commit_if(taken.is_some(), taken, [audit]))
+        })
+        .await
+    }
+
+    async fn discard_code(
+        &self,
+        request: &Uuid,
+        kind: &str,
+        event: &RequestEventRow,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        audited::write_audited_if(self, async |tx| {
+            sqlx::query("DELETE FROM request_codes WHERE request_id = $1 AND kind = $2")
+                .bind(*request)
+                .bind(kind)
+                .execute(&mut *tx)
+                .await?;
+            insert_event::<S>(tx, *request, event).await?;
+            Ok(Audited::commit((), [audit]))
+        })
+        .await
+    }
+}

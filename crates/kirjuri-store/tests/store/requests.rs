@@ -1,0 +1,225 @@
+//! What every store promises about data-subject requests
+//! ([`RequestStore`]): references numbered per year in commit order, a
+//! change committed with its timeline and audit events or not at all, a
+//! stale version refused, identifiers proven once, and a code's tries
+//! taken one statement at a time — twenty parallel tries on every backend
+//! get the code's three and no more.
+//!
+//! [`RequestStore`]: kirjuri_store::RequestStore
+
+use chrono::{NaiveDate, TimeDelta};
+use kirjuri_core::ids::UserId;
+use kirjuri_core::request::{
+    Assurance, RequestChannel, RequestState, RequestType, VerificationMethod,
+};
+use kirjuri_store::requests::{
+    CodeRow, IdentifierProof, NewRequest, RequestEventRow, RequestRow, RequestUpdate,
+    VerificationRow,
+};
+use kirjuri_store::{Error, SealedSecret, Store};
+use uuid::Uuid;
+
+use crate::support::{all_audit, audit, backends, now, on_every_backend};
+
+fn request() -> RequestRow {
+    RequestRow {
+        id: Uuid::now_v7(),
+        reference: String::new(),
+        types: vec![RequestType::Access, RequestType::Erasure],
+        channel: RequestChannel::InPerson,
+        language: "fi".into(),
+        state: RequestState::Received,
+        received_at: now(),
+        due_date: NaiveDate::from_ymd_opt(2026, 12, 29).unwrap(),
+        calendar_version: "fi-2026.1".into(),
+        clock: r#"{"pauses":[]}"#.into(),
+        assurance_needed: Assurance::Substantial,
+        assurance_proven: None,
+        objection_purposes: Vec::new(),
+        refusal: None,
+        details: SealedSecret {
+            wrapped_key: vec![0x5A; 60],
+            sealed: vec![0xA5; 200],
+        },
+        version: 1,
+        created_at: now(),
+        created_by: Some(UserId::new_v7()),
+        closed_at: None,
+        retain_until: None,
+    }
+}
+
+fn event(kind: &str) -> RequestEventRow {
+    RequestEventRow {
+        id: Uuid::now_v7(),
+        at: now(),
+        actor: None,
+        kind: kind.into(),
+        detail: serde_json::json!({"state": "received"}),
+    }
+}
+
+async fn insert(store: &dyn Store, year: i32) -> (RequestRow, String) {
+    let row = request();
+    let new = NewRequest {
+        row: row.clone(),
+        identifiers: vec![("phone".into(), vec![1; 32]), ("email".into(), vec![2; 32])],
+        event: event("registered"),
+        messages: Vec::new(),
+    };
+    let reference = store
+        .insert_request(&new, year, &audit("request.registered"))
+        .await
+        .unwrap();
+    (row, reference)
+}
+
+fn code(tries: u32) -> CodeRow {
+    CodeRow {
+        kind: "phone".into(),
+        address_hash: vec![1; 32],
+        code_hash: vec![7; 32],
+        expires_at: now() + TimeDelta::minutes(15),
+        tries_left: tries,
+        created_at: now(),
+    }
+}
+
+on_every_backend! {
+    async fn references_count_up_per_year_and_a_request_reads_back_as_written(store: &dyn Store) {
+        let (row, first) = insert(store, 2026).await;
+        let (_, second) = insert(store, 2026).await;
+        let (_, other_year) = insert(store, 2027).await;
+        assert_eq!(first, "DSR-2026-000001");
+        assert_eq!(second, "DSR-2026-000002");
+        assert_eq!(other_year, "DSR-2027-000001");
+        let stored = store.request(&row.id).await.unwrap().unwrap();
+        assert_eq!(stored, RequestRow { reference: first, ..row.clone() });
+        assert_eq!(store.count_requests().await.unwrap(), 3);
+        assert_eq!(store.open_requests(10).await.unwrap().len(), 3);
+        let identifiers = store.request_identifiers(&row.id).await.unwrap();
+        assert_eq!(identifiers.len(), 2);
+        assert!(identifiers.iter().all(|i| i.proof.is_none()));
+        let events = store.request_events(&row.id).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, "registered");
+        assert!(store.request(&Uuid::now_v7()).await.unwrap().is_none());
+    }
+
+    async fn a_change_commits_with_its_events_and_a_stale_version_is_refused(store: &dyn Store) {
+        let (row, reference) = insert(store, 2026).await;
+        let before = all_audit(store).await.len();
+        let verifier = UserId::new_v7();
+        let proof = IdentifierProof { by: "registrar".into(), basis: Some("in_person_check".into()), at: now() };
+        let changed = RequestRow {
+            reference,
+            state: RequestState::Answered,
+            assurance_proven: Some(Assurance::High),
+            version: 2,
+            closed_at: Some(now()),
+            retain_until: Some(now() + TimeDelta::days(3 * 365)),
+            ..row.clone()
+        };
+        let update = RequestUpdate {
+            row: changed.clone(),
+            expected_version: 1,
+            verification: Some(VerificationRow {
+                id: Uuid::now_v7(),
+                method: VerificationMethod::InPerson,
+                assurance: Assurance::High,
+                verifier: Some(verifier),
+                document_type: Some(kirjuri_core::request::DocumentType::IdCard),
+                at: now(),
+            }),
+            proven: vec![("phone".into(), vec![1; 32], proof.clone())],
+            discard_code: None,
+            events: vec![event("verified"), event("moved")],
+            messages: Vec::new(),
+        };
+        store
+            .update_request(&update, &[audit("request.verified"), audit("request.moved")])
+            .await
+            .unwrap();
+        assert_eq!(store.request(&row.id).await.unwrap().unwrap(), changed);
+        assert_eq!(all_audit(store).await.len(), before + 2);
+        assert_eq!(store.request_events(&row.id).await.unwrap().len(), 3);
+        let checks = store.request_verifications(&row.id).await.unwrap();
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].verifier, Some(verifier));
+        let proven: Vec<_> = store
+            .request_identifiers(&row.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|i| i.proof)
+            .collect();
+        assert_eq!(proven, [proof]);
+        assert!(store.open_requests(10).await.unwrap().is_empty());
+        // The same change again names a version that is gone: nothing is written.
+        assert!(matches!(
+            store.update_request(&update, &[audit("request.moved")]).await,
+            Err(Error::Conflict(_))
+        ));
+        assert_eq!(all_audit(store).await.len(), before + 2);
+        assert_eq!(store.request_events(&row.id).await.unwrap().len(), 3);
+        let missing = RequestUpdate { row: RequestRow { id: Uuid::now_v7(), ..changed }, ..update };
+        assert!(matches!(store.update_request(&missing, &[]).await, Err(Error::NotFound)));
+    }
+
+    async fn a_code_gives_its_tries_one_by_one_and_a_new_one_replaces_it(store: &dyn Store) {
+        let (row, _) = insert(store, 2026).await;
+        store.put_code(&row.id, &code(3), None, &event("code_sent"), &audit("request.code_sent")).await.unwrap();
+        let before = all_audit(store).await.len();
+        for left in [2, 1, 0] {
+            let taken = store.take_code_try(&row.id, "phone", &audit("request.code_tried")).await.unwrap().unwrap();
+            assert_eq!(taken.tries_left, left);
+            assert_eq!(taken.code_hash, vec![7; 32]);
+        }
+        assert!(store.take_code_try(&row.id, "phone", &audit("request.code_tried")).await.unwrap().is_none());
+        assert_eq!(all_audit(store).await.len(), before + 3, "no try, no event");
+        assert!(store.take_code_try(&row.id, "email", &audit("request.code_tried")).await.unwrap().is_none());
+        store.put_code(&row.id, &code(3), None, &event("code_sent"), &audit("request.code_sent")).await.unwrap();
+        assert!(store.take_code_try(&row.id, "phone", &audit("request.code_tried")).await.unwrap().is_some());
+        store.discard_code(&row.id, "phone", &event("code_discarded"), &audit("request.code_discarded")).await.unwrap();
+        assert!(store.take_code_try(&row.id, "phone", &audit("request.code_tried")).await.unwrap().is_none());
+        assert!(matches!(
+            store.put_code(&Uuid::now_v7(), &code(3), None, &event("code_sent"), &audit("x")).await,
+            Err(Error::NotFound) | Err(Error::Database(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn twenty_parallel_tries_get_three_on_every_backend() {
+    for backend in backends().await {
+        let (row, _) = insert(backend.store.as_ref(), 2026).await;
+        backend
+            .store
+            .put_code(
+                &row.id,
+                &code(3),
+                None,
+                &event("code_sent"),
+                &audit("request.code_sent"),
+            )
+            .await
+            .unwrap();
+        let tries = (0..20).map(|_| {
+            let store = backend.store.clone();
+            tokio::spawn(async move {
+                store
+                    .take_code_try(&row.id, "phone", &audit("request.code_tried"))
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        });
+        let mut taken = 0;
+        for try_ in futures::future::join_all(tries).await {
+            if try_.unwrap() {
+                taken += 1;
+            }
+        }
+        assert_eq!(taken, 3, "{}", backend.name);
+    }
+}

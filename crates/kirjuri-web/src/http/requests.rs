@@ -1,0 +1,208 @@
+//! Handlers for data-subject requests (`/api/v1/requests…`, DSR-1, DSR-2)
+//! — for registrars and the responsible person; supervisors may read.
+//! Thin: each asks the access decision first (so a refused caller gets 403,
+//! audited, whatever it sent and whether the request exists), reads the
+//! body with the holds' JSON reader (Content-Type checked, capped at
+//! `max_json_bytes`, unknown fields refused, errors naming a field at most
+//! — these bodies carry phone numbers), calls one `Kirjuri` method and
+//! shapes the answer. The rules are `kirjuri_app::requests`'.
+//!
+//! | | |
+//! |---|---|
+//! | `POST /api/v1/requests` | register → 201 `{id, reference, state, due_date}` |
+//! | `GET /api/v1/requests` | the queue of open requests, overdue first |
+//! | `GET /api/v1/requests/{id}` | one request: state, due date, days left, verification, timeline |
+//! | `POST …/{id}/verification` | in person → 200 `{assurance, …}`; `send_to` → 202; `code` → 200 |
+//! | `POST …/{id}/transition` | `{"transition"}` |
+//! | `POST …/{id}/extension` | `{"months", "reason"}` |
+//! | `POST …/{id}/refusal` | `{"ground", "reasoning"}`: propose |
+//! | `POST …/{id}/refusal/approve` | a second registrar approves |
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kirjuri_core::access::Action;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Caller;
+use super::retention::json_body;
+use crate::error::Result;
+use kirjuri_app::app::Kirjuri;
+use kirjuri_app::requests::{
+    RegisterInput, VerificationInput, VerificationOutcome, parse_request_id,
+};
+
+/// `POST /api/v1/requests/{id}/transition`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionBody {
+    transition: String,
+}
+
+/// `POST /api/v1/requests/{id}/extension`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionBody {
+    months: u32,
+    reason: String,
+}
+
+/// `POST /api/v1/requests/{id}/refusal`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalBody {
+    ground: String,
+    reasoning: String,
+}
+
+/// Refuses a caller whose role may not `action` (403, audited).
+async fn require(app: &Kirjuri, caller: &Caller, action: Action) -> Result<()> {
+    Ok(app
+        .require_requests(&caller.actor, caller.id, action)
+        .await?)
+}
+
+/// `POST /api/v1/requests` — 201 `{id, reference, state, due_date}`.
+pub async fn register(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let input: RegisterInput = json_body(&app, &headers, body).await?;
+    let registered = app
+        .register_request(&caller.actor, caller.id, input)
+        .await?;
+    let mut response = (StatusCode::CREATED, Json(&registered)).into_response();
+    if let Ok(location) = format!("/api/v1/requests/{}", registered.id).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/requests` — `{"requests": [...]}`, overdue first.
+pub async fn queue(State(app): State<Kirjuri>, caller: Caller) -> Result<Response> {
+    let requests = app.request_queue(&caller.actor, caller.id).await?;
+    Ok(Json(json!({ "requests": requests })).into_response())
+}
+
+/// `GET /api/v1/requests/{id}`.
+pub async fn show(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require(&app, &caller, Action::ReadRequests).await?;
+    let view = app
+        .read_request(&caller.actor, caller.id, parse_request_id(&id)?)
+        .await?;
+    Ok(Json(view).into_response())
+}
+
+/// `POST /api/v1/requests/{id}/verification` — in person or a code
+/// confirmed: 200 `{assurance, state, verification, request}`; a code
+/// sent: 202 `{method, sent_to, expires_at, tries}`.
+pub async fn verification(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let input: VerificationInput = json_body(&app, &headers, body).await?;
+    let outcome = app
+        .verify_request(&caller.actor, caller.id, parse_request_id(&id)?, input)
+        .await?;
+    Ok(match outcome {
+        VerificationOutcome::Verified { assurance, request } => Json(json!({
+            "assurance": assurance,
+            "state": request.state,
+            "verification": request.verification,
+            "request": request,
+        }))
+        .into_response(),
+        VerificationOutcome::CodeSent(sent) => (StatusCode::ACCEPTED, Json(sent)).into_response(),
+    })
+}
+
+/// `POST /api/v1/requests/{id}/transition` `{"transition"}`.
+pub async fn transition(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let input: TransitionBody = json_body(&app, &headers, body).await?;
+    let view = app
+        .move_request(
+            &caller.actor,
+            caller.id,
+            parse_request_id(&id)?,
+            &input.transition,
+        )
+        .await?;
+    Ok(Json(view).into_response())
+}
+
+/// `POST /api/v1/requests/{id}/extension` `{"months", "reason"}`.
+pub async fn extension(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let input: ExtensionBody = json_body(&app, &headers, body).await?;
+    let view = app
+        .extend_request(
+            &caller.actor,
+            caller.id,
+            parse_request_id(&id)?,
+            input.months,
+            &input.reason,
+        )
+        .await?;
+    Ok(Json(view).into_response())
+}
+
+/// `POST /api/v1/requests/{id}/refusal` `{"ground", "reasoning"}`.
+pub async fn propose_refusal(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let input: RefusalBody = json_body(&app, &headers, body).await?;
+    let view = app
+        .propose_refusal(
+            &caller.actor,
+            caller.id,
+            parse_request_id(&id)?,
+            &input.ground,
+            &input.reasoning,
+        )
+        .await?;
+    Ok(Json(view).into_response())
+}
+
+/// `POST /api/v1/requests/{id}/refusal/approve` (no body).
+pub async fn approve_refusal(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let view = app
+        .approve_refusal(&caller.actor, caller.id, parse_request_id(&id)?)
+        .await?;
+    Ok(Json(view).into_response())
+}
