@@ -214,8 +214,16 @@ async fn a_registered_request_gets_a_reference_and_the_regulations_due_date() {
         assert_eq!(created["due_date"], due, "{received_at}");
         assert_eq!(created["state"], "received");
         let reference = created["reference"].as_str().unwrap();
+        // `DSR-<year>-<six-digit sequence>`.
+        let parts: Vec<&str> = reference.split('-').collect();
         assert!(
-            reference.len() == "DSR-2026-000001".len() && reference.starts_with("DSR-20"),
+            parts.len() == 3
+                && parts[0] == "DSR"
+                && parts[1].len() == 4
+                && parts[2].len() == 6
+                && parts[1..]
+                    .iter()
+                    .all(|p| p.bytes().all(|b| b.is_ascii_digit())),
             "{reference}"
         );
         let id = created["id"].as_str().unwrap();
