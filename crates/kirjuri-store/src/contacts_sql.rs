@@ -366,6 +366,40 @@ where
         rows.iter().map(contact_from_row::<S::Db>).collect()
     }
 
+    async fn contacts_bearing_any(
+        &self,
+        index: &[IndexEntry],
+        limit: u32,
+    ) -> Result<Vec<ContactId>> {
+        if index.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Each (kind, hash) pair is an equality on contact_index_by_hash;
+        // the OR of them is a union of index range scans on both databases.
+        let mut query = QueryBuilder::<S::Db>::new(
+            "SELECT c.id AS id FROM contacts AS c WHERE c.id IN \
+             (SELECT i.contact_id FROM contact_index AS i WHERE ",
+        );
+        for (n, entry) in index.iter().enumerate() {
+            if n > 0 {
+                query.push(" OR ");
+            }
+            query
+                .push("(i.kind = ")
+                .push_bind(entry.kind.as_str())
+                .push(" AND i.hash = ")
+                .push_bind(entry.hash.as_slice())
+                .push(")");
+        }
+        query
+            .push(") ORDER BY c.started_at, c.id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(self.sql_pool()).await?;
+        rows.iter()
+            .map(|row| Ok(ContactId::from_uuid(S::Db::get_uuid(row, "id")?)))
+            .collect()
+    }
+
     async fn count_contacts(&self) -> Result<u64> {
         let row = sqlx::query("SELECT count(*) AS n FROM contacts")
             .fetch_one(self.sql_pool())

@@ -93,6 +93,17 @@ pub trait ContactStore: Send + Sync {
     /// How many contacts the register holds.
     async fn count_contacts(&self) -> Result<u64>;
 
+    /// The ids of contacts bearing *any* of `index`'s entries — as customer
+    /// or as contact person, whichever the entry was indexed from — oldest
+    /// first (`started_at`, then `id`), at most `limit`. A data subject's
+    /// contacts across all their identifiers (DSR-3); one indexed lookup
+    /// per entry, duplicates removed.
+    async fn contacts_bearing_any(
+        &self,
+        index: &[IndexEntry],
+        limit: u32,
+    ) -> Result<Vec<ContactId>>;
+
     // --- objects --------------------------------------------------------
 
     /// Registers an upload before its first byte is stored, so an orphan

@@ -40,6 +40,7 @@
 mod config;
 mod letters;
 mod steps;
+mod subject;
 mod verify;
 
 use std::collections::HashMap;
@@ -70,6 +71,7 @@ use zeroize::Zeroizing;
 
 pub use config::RequestsConfig;
 pub use steps::Step;
+pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
 pub use verify::{CodeSent, VerificationInput, VerificationOutcome};
 
 use crate::app::Kirjuri;
@@ -356,6 +358,10 @@ pub struct RequestView {
     pub extension: Option<ExtensionView>,
     pub objection_purposes: Vec<Purpose>,
     pub verification: VerificationView,
+    /// How many contacts the proven identifiers find (at most
+    /// [`MAX_SUBJECT_CONTACTS`] + 1): what a package or an execution would
+    /// cover.
+    pub subject_contacts: usize,
     pub refusal: Option<RefusalView>,
     pub timeline: Vec<TimelineEntry>,
     pub created_at: DateTime<Utc>,
@@ -1118,6 +1124,14 @@ impl Kirjuri {
         let today = today(self.clock.now());
         let clock = StoredClock::load(&row)?;
         let identifiers = self.store.request_identifiers(&row.id).await?;
+        let subject_contacts = self
+            .store
+            .contacts_bearing_any(
+                &subject::proven_entries(&identifiers),
+                MAX_SUBJECT_CONTACTS + 1,
+            )
+            .await?
+            .len();
         let checks = self.store.request_verifications(&row.id).await?;
         let events = self.store.request_events(&row.id).await?;
         let mut names: HashMap<UserId, Option<String>> = HashMap::new();
@@ -1198,6 +1212,7 @@ impl Kirjuri {
                     })
                     .collect(),
             },
+            subject_contacts,
             refusal,
             timeline,
             created_at: row.created_at,

@@ -224,6 +224,25 @@ on_every_backend! {
         assert_eq!(ids(&reversed), vec![both.id]);
     }
 
+    async fn contacts_bearing_any_entry_are_found_once_each_oldest_first(store: &dyn Store) {
+        let both = contact("aino", at("2026-11-02T09:00:00Z"));
+        let phone_only = contact("liisa", at("2026-11-03T09:00:00Z"));
+        let email_only = contact("aino", at("2026-11-01T09:00:00Z"));
+        let neither = contact("aino", at("2026-11-04T09:00:00Z"));
+        store.insert_contact(&both, &[entry("phone", 1), entry("email", 2)], &audit("c")).await.unwrap();
+        store.insert_contact(&phone_only, &[entry("phone", 1)], &audit("c")).await.unwrap();
+        store.insert_contact(&email_only, &[entry("email", 2), entry("name", 9)], &audit("c")).await.unwrap();
+        store.insert_contact(&neither, &[entry("phone", 3), entry("email", 1)], &audit("c")).await.unwrap();
+
+        let found = store.contacts_bearing_any(&[entry("phone", 1), entry("email", 2)], 100).await.unwrap();
+        let limited = store.contacts_bearing_any(&[entry("phone", 1), entry("email", 2)], 2).await.unwrap();
+
+        assert_eq!(found, vec![email_only.id, both.id, phone_only.id]);
+        assert_eq!(limited, vec![email_only.id, both.id]);
+        assert!(store.contacts_bearing_any(&[], 100).await.unwrap().is_empty());
+        assert!(store.contacts_bearing_any(&[entry("customer_number", 1)], 100).await.unwrap().is_empty());
+    }
+
     async fn the_same_hash_under_another_kind_does_not_match(store: &dyn Store) {
         let row = contact("aino", at("2026-11-01T09:00:00Z"));
         store.insert_contact(&row, &[entry("phone", 1)], &audit("c")).await.unwrap();
