@@ -986,8 +986,9 @@ async fn run_job(app: Kirjuri, stop: CancellationToken) {
     }
 }
 
-/// One scheduled run: under the lease, the purge and then the hold-review
-/// reminders. Failures are logged; the next interval retries.
+/// One scheduled run: under the lease, the purge, then the hold-review
+/// reminders and the data-subject requests' watch (deadline reminders, the
+/// end of closed requests' records). Failures are logged; the next interval retries.
 pub async fn scheduled_run(app: &Kirjuri, stop: &CancellationToken) -> Option<PurgeReport> {
     let lease = match PurgeLease::try_acquire(app).await {
         Ok(Some(lease)) => lease.stop_on(stop.clone()),
@@ -1006,6 +1007,9 @@ pub async fn scheduled_run(app: &Kirjuri, stop: &CancellationToken) -> Option<Pu
             Ok(0) => {}
             Ok(n) => tracing::info!(reminded = n, "legal holds due for review"),
             Err(e) => tracing::error!(error = %e, "failed to check hold review dates"),
+        }
+        if let Err(e) = app.watch_requests().await {
+            tracing::error!(error = %e, "failed to watch data-subject requests' deadlines and records");
         }
     }
     lease.release().await;

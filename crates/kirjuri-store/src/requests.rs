@@ -286,6 +286,35 @@ pub trait RequestStore: Send + Sync {
     /// if it does not exist.
     async fn update_request(&self, update: &RequestUpdate, audit: &[NewAuditEvent]) -> Result<()>;
 
+    /// Adds `event` to a request's timeline with the `messages` it causes
+    /// and `audit`, without changing the request itself (its version
+    /// stays, so a registrar's change in flight is not disturbed): a
+    /// deadline reminder. [`Error::NotFound`](crate::Error::NotFound) if the
+    /// request does not exist.
+    async fn note_request(
+        &self,
+        request: &Uuid,
+        event: &RequestEventRow,
+        messages: &[NewOutboxMessage],
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+
+    /// Closed requests whose record is due to go (`retain_until <= now`),
+    /// as `(id, reference)`, soonest first, at most `limit`.
+    async fn expired_requests(&self, now: DateTime<Utc>, limit: u32)
+    -> Result<Vec<(Uuid, String)>>;
+
+    /// Deletes a request whose record is due to go (`retain_until <= now`)
+    /// with everything it holds (identifiers, checks, codes, timeline), and
+    /// appends `audit`. `false` (and nothing written) if there is no such
+    /// request — gone already, or not due.
+    async fn delete_request(
+        &self,
+        id: &Uuid,
+        now: DateTime<Utc>,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
+
     /// Stores a request's new code of its kind (replacing the one it had)
     /// with the message carrying it, a timeline entry and `audit`.
     async fn put_code(

@@ -14,7 +14,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use kirjuri_core::ids::UserId;
 use sqlx::{ColumnIndex, Database, Encode, Executor, Type};
 use uuid::Uuid;
@@ -34,6 +34,16 @@ const REQUEST_COLUMNS: &str = "id, reference, types, channel, language, state, r
     due_date, calendar_version, clock, assurance_needed, assurance_proven, objection_purposes, \
     refusal_ground, refusal_proposed_by, refusal_proposed_at, sealed_details, details_key, \
     version, created_at, created_by, closed_at, retain_until";
+
+/// The tables holding a request's parts by `request_id`, deleted with it
+/// when its record's retention ends. A new table referring to requests
+/// belongs here.
+const REQUEST_PARTS: [&str; 4] = [
+    "request_codes",
+    "request_events",
+    "request_verifications",
+    "request_identifiers",
+];
 
 /// Open requests the queue reads at most, whatever is asked.
 pub const MAX_OPEN: u32 = 10_000;
@@ -450,6 +460,85 @@ where
                 insert_message::<S::Db>(tx, message).await?;
             }
             Ok(Audited::commit((), audit))
+        })
+        .await
+    }
+
+    async fn note_request(
+        &self,
+        request: &Uuid,
+        event: &RequestEventRow,
+        messages: &[NewOutboxMessage],
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        audited::write_audited_if(self, async |tx| {
+            let exists = sqlx::query("SELECT 1 AS one FROM requests WHERE id = $1")
+                .bind(*request)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(Error::NotFound);
+            }
+            insert_event::<S>(tx, *request, event).await?;
+            for message in messages {
+                insert_message::<S::Db>(tx, message).await?;
+            }
+            Ok(Audited::commit((), [audit]))
+        })
+        .await
+    }
+
+    async fn expired_requests(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, reference FROM requests WHERE retain_until <= $1 \
+             ORDER BY retain_until, id LIMIT $2",
+        )
+        .bind(S::Db::time(now))
+        .bind(i64::from(limit))
+        .fetch_all(self.sql_pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    S::Db::get_uuid(row, "id")?,
+                    S::Db::get_text(row, "reference")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn delete_request(
+        &self,
+        id: &Uuid,
+        now: DateTime<Utc>,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        audited::write_audited_if(self, async |tx| {
+            let due =
+                sqlx::query("SELECT 1 AS one FROM requests WHERE id = $1 AND retain_until <= $2")
+                    .bind(*id)
+                    .bind(S::Db::time(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if due.is_none() {
+                return Ok(Audited::commit_if(false, false, [audit]));
+            }
+            for table in REQUEST_PARTS {
+                let sql = format!("DELETE FROM {table} WHERE request_id = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM requests WHERE id = $1")
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(Audited::commit(true, [audit]))
         })
         .await
     }

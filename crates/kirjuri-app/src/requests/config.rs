@@ -11,6 +11,7 @@
 //! retention_years = 3
 //! code_ttl_seconds = 900
 //! code_tries = 3
+//! alert_to = ["tietosuoja@example.fi"]  # deadline alerts (T-7, T-2, T-0)
 //! [requests.holidays]
 //! christmas_eve = true
 //! midsummer_eve = true
@@ -22,6 +23,7 @@
 //! ```
 
 use kirjuri_core::calendar::HolidayPolicy;
+use kirjuri_core::email::EmailAddress;
 use kirjuri_core::request::{AssurancePolicy, CODE_TRIES, CODE_TTL_MINUTES, RequestState};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +49,12 @@ pub struct RequestsConfig {
     pub code_tries: u32,
     /// Digits of a one-time code (6–10).
     pub code_digits: u32,
+    /// Where deadline alerts go by email (the data protection officer,
+    /// the registrars' shared mailbox): at seven days, two days and on
+    /// the due day, each once. Empty: the alert is the timeline entry and
+    /// audit event only. Alerts carry the reference and dates, never
+    /// personal data.
+    pub alert_to: Vec<String>,
 }
 
 impl Default for RequestsConfig {
@@ -59,6 +67,7 @@ impl Default for RequestsConfig {
             code_ttl_seconds: u64::try_from(CODE_TTL_MINUTES * 60).unwrap_or(900),
             code_tries: CODE_TRIES,
             code_digits: 6,
+            alert_to: Vec::new(),
         }
     }
 }
@@ -99,6 +108,20 @@ impl RequestsConfig {
                 format!("must be between 6 and 10 (it is {})", self.code_digits),
             ));
         }
+        if self.alert_to.len() > 20 {
+            return Err(Error::config(
+                "requests.alert_to",
+                format!("at most 20 addresses (it has {})", self.alert_to.len()),
+            ));
+        }
+        for (n, address) in self.alert_to.iter().enumerate() {
+            if EmailAddress::parse(address, "requests.alert_to").is_err() {
+                return Err(Error::config(
+                    "requests.alert_to",
+                    format!("entry {} is not an email address", n + 1),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -134,6 +157,14 @@ mod tests {
         config.code_digits = 4;
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains("requests.code_digits"), "{error}");
+        config.code_digits = 6;
+        config.alert_to = vec!["dpo@example.fi".into(), "not an address".into()];
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("requests.alert_to") && error.contains("entry 2"),
+            "{error}"
+        );
+        assert!(!error.contains("not an address"), "{error}");
     }
 
     #[test]

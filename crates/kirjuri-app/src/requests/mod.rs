@@ -42,6 +42,7 @@ mod letters;
 mod steps;
 mod subject;
 mod verify;
+mod watch;
 
 use std::collections::HashMap;
 
@@ -73,6 +74,7 @@ pub use config::RequestsConfig;
 pub use steps::Step;
 pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
 pub use verify::{CodeSent, VerificationInput, VerificationOutcome};
+pub use watch::WatchReport;
 
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};

@@ -408,3 +408,136 @@ async fn the_sealed_details_hold_what_was_given_and_the_row_does_not() {
     assert!(!row.clock.contains("Maija"));
     assert!(r.reference.starts_with("DSR-2026-"), "{}", r.reference);
 }
+
+/// The reminders on a request's timeline, as `(reminder, due date)`.
+async fn reminders(f: &Fixture, id: Uuid) -> Vec<(String, String)> {
+    f.app
+        .store
+        .request_events(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "reminder")
+        .map(|e| {
+            (
+                e.detail["reminder"].as_str().unwrap().to_owned(),
+                e.detail["due_date"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs the watch once a day at 08:00 UTC from the clock's day to `until`.
+async fn watch_daily_until(f: &Fixture, until: &str) {
+    let until: DateTime<Utc> = format!("{until}T08:00:00Z").parse().unwrap();
+    while f.clock.now() <= until {
+        f.app.watch_requests().await.unwrap();
+        f.clock.set(f.clock.now() + TimeDelta::days(1));
+    }
+}
+
+#[tokio::test]
+async fn reminders_come_at_seven_two_and_zero_days_once_each_and_again_after_an_extension() {
+    let f = fixture(RequestsConfig {
+        alert_to: vec![
+            "tietosuoja@example.fi".into(),
+            "rekisteri@example.fi".into(),
+        ],
+        ..RequestsConfig::default()
+    })
+    .await;
+    // Received Monday 2 March 2026: due Thursday 2 April.
+    let r = f.register(&["access"]).await;
+    assert_eq!(r.due_date.to_string(), "2026-04-02");
+
+    watch_daily_until(&f, "2026-03-27").await;
+    assert_eq!(
+        reminders(&f, r.id).await,
+        [("seven_days".to_owned(), "2026-04-02".to_owned())]
+    );
+    let (rea, rea_id) = &f.rea;
+    let view = f
+        .app
+        .extend_request(rea, *rea_id, r.id, 1, "Many recordings to review")
+        .await
+        .unwrap();
+    assert_eq!(view.due_date.to_string(), "2026-05-04");
+
+    watch_daily_until(&f, "2026-05-10").await;
+    let got = reminders(&f, r.id).await;
+    assert_eq!(
+        got,
+        [
+            ("seven_days", "2026-04-02"),
+            ("seven_days", "2026-05-04"),
+            ("two_days", "2026-05-04"),
+            ("due_day", "2026-05-04"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let alerts = f.app.store.outbox_messages(100).await.unwrap();
+    let alerts = alerts
+        .iter()
+        .filter(|m| m.kind == "dsr.deadline_alert")
+        .count();
+    assert_eq!(alerts, 4 * 2, "each reminder alerts both addresses once");
+    let audited = f
+        .app
+        .store
+        .search_audit(&kirjuri_store::AuditFilter {
+            action: Some("request.reminder".into()),
+            limit: 100,
+            ..kirjuri_store::AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 4);
+}
+
+#[tokio::test]
+async fn a_paused_clock_sends_no_reminder() {
+    let f = fixture(RequestsConfig::default()).await;
+    let r = f.register(&["access"]).await;
+    f.step(r.id, "ask_identity").await.unwrap();
+    watch_daily_until(&f, "2026-04-10").await;
+    assert!(reminders(&f, r.id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_closed_requests_record_goes_after_its_retention_and_not_a_day_before() {
+    let f = fixture(RequestsConfig::default()).await;
+    let r = f.register(&["information"]).await;
+    let view = f.step(r.id, "withdraw").await.unwrap();
+    let retain_until = view.retain_until.unwrap();
+    assert!(retain_until - view.closed_at.unwrap() >= TimeDelta::days(3 * 365));
+
+    f.clock.set(retain_until - TimeDelta::days(1));
+    assert_eq!(f.app.watch_requests().await.unwrap().deleted, 0);
+    assert!(f.app.store.request(&r.id).await.unwrap().is_some());
+
+    f.clock.set(retain_until);
+    assert_eq!(f.app.watch_requests().await.unwrap().deleted, 1);
+    assert!(f.app.store.request(&r.id).await.unwrap().is_none());
+    assert!(f.app.store.request_events(&r.id).await.unwrap().is_empty());
+    assert!(
+        f.app
+            .store
+            .request_identifiers(&r.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let audited = f
+        .app
+        .store
+        .search_audit(&kirjuri_store::AuditFilter {
+            action: Some("request.record_deleted".into()),
+            limit: 10,
+            ..kirjuri_store::AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].event.details["reference"], r.reference.as_str());
+    assert_eq!(f.app.watch_requests().await.unwrap().deleted, 0);
+}

@@ -166,6 +166,54 @@ on_every_backend! {
         assert!(matches!(store.update_request(&missing, &[]).await, Err(Error::NotFound)));
     }
 
+    async fn a_note_keeps_the_version_and_a_closed_record_goes_only_when_due(store: &dyn Store) {
+        let (row, reference) = insert(store, 2026).await;
+        store.put_code(&row.id, &code(3), None, &event("code_sent"), &audit("request.code_sent")).await.unwrap();
+        store.note_request(&row.id, &event("reminder"), &[], &audit("request.reminder")).await.unwrap();
+        assert_eq!(store.request(&row.id).await.unwrap().unwrap().version, 1);
+        assert_eq!(store.request_events(&row.id).await.unwrap().len(), 3);
+        assert!(matches!(
+            store.note_request(&Uuid::now_v7(), &event("reminder"), &[], &audit("x")).await,
+            Err(Error::NotFound)
+        ));
+        let closed = RequestRow {
+            reference: reference.clone(),
+            state: RequestState::Withdrawn,
+            version: 2,
+            closed_at: Some(now()),
+            retain_until: Some(now() + TimeDelta::days(1095)),
+            ..row.clone()
+        };
+        let update = RequestUpdate {
+            row: closed,
+            expected_version: 1,
+            verification: None,
+            proven: Vec::new(),
+            discard_code: None,
+            events: vec![event("moved")],
+            messages: Vec::new(),
+        };
+        store.update_request(&update, &[audit("request.moved")]).await.unwrap();
+        let (open, _) = insert(store, 2026).await;
+        let before = all_audit(store).await.len();
+
+        let early = now() + TimeDelta::days(1094);
+        assert!(store.expired_requests(early, 10).await.unwrap().is_empty());
+        assert!(!store.delete_request(&row.id, early, &audit("request.record_deleted")).await.unwrap());
+        assert_eq!(all_audit(store).await.len(), before, "nothing due, nothing audited");
+
+        let due = now() + TimeDelta::days(1095);
+        assert_eq!(store.expired_requests(due, 10).await.unwrap(), [(row.id, reference)]);
+        assert!(store.delete_request(&row.id, due, &audit("request.record_deleted")).await.unwrap());
+        assert!(store.request(&row.id).await.unwrap().is_none());
+        assert!(store.request_events(&row.id).await.unwrap().is_empty());
+        assert!(store.request_identifiers(&row.id).await.unwrap().is_empty());
+        assert!(store.take_code_try(&row.id, "phone", &audit("x")).await.unwrap().is_none());
+        assert_eq!(all_audit(store).await.len(), before + 1);
+        assert!(!store.delete_request(&open.id, due, &audit("x")).await.unwrap(), "an open request stays");
+        assert!(store.request(&open.id).await.unwrap().is_some());
+    }
+
     async fn a_code_gives_its_tries_one_by_one_and_a_new_one_replaces_it(store: &dyn Store) {
         let (row, _) = insert(store, 2026).await;
         store.put_code(&row.id, &code(3), None, &event("code_sent"), &audit("request.code_sent")).await.unwrap();
