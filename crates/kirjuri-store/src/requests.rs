@@ -268,6 +268,18 @@ pub trait RequestStore: Send + Sync {
     /// due date, at most `limit`.
     async fn open_requests(&self, limit: u32) -> Result<Vec<RequestRow>>;
 
+    /// Other requests than `except` received in `[from, to]` that cover
+    /// any of `identifiers` (`(kind, blind-index hash)`, proven or not),
+    /// oldest first, at most `limit`: the candidates for a duplicate.
+    async fn requests_sharing_identifiers(
+        &self,
+        except: &Uuid,
+        identifiers: &[(String, Vec<u8>)],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<RequestRow>>;
+
     /// How many requests the register holds.
     async fn count_requests(&self) -> Result<u64>;
 

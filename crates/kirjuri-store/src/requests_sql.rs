@@ -16,7 +16,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use kirjuri_core::ids::UserId;
-use sqlx::{ColumnIndex, Database, Encode, Executor, Type};
+use sqlx::{ColumnIndex, Database, Encode, Executor, QueryBuilder, Type};
 use uuid::Uuid;
 
 use crate::audited::{self, AuditLog, Audited, Conn};
@@ -290,6 +290,46 @@ where
             .bind(i64::from(limit.min(MAX_OPEN)))
             .fetch_all(self.sql_pool())
             .await?;
+        rows.iter().map(request_from_row::<S::Db>).collect()
+    }
+
+    async fn requests_sharing_identifiers(
+        &self,
+        except: &Uuid,
+        identifiers: &[(String, Vec<u8>)],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<RequestRow>> {
+        if identifiers.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Each pair is an equality on request_identifiers_by_hash.
+        let mut query = QueryBuilder::<S::Db>::new(format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE id IN \
+             (SELECT i.request_id FROM request_identifiers AS i WHERE "
+        ));
+        for (n, (kind, hash)) in identifiers.iter().enumerate() {
+            if n > 0 {
+                query.push(" OR ");
+            }
+            query
+                .push("(i.kind = ")
+                .push_bind(kind.as_str())
+                .push(" AND i.hash = ")
+                .push_bind(hash.as_slice())
+                .push(")");
+        }
+        query
+            .push(") AND id <> ")
+            .push_bind(*except)
+            .push(" AND received_at >= ")
+            .push_bind(S::Db::time(from))
+            .push(" AND received_at <= ")
+            .push_bind(S::Db::time(to))
+            .push(" ORDER BY received_at, id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows = query.build().fetch_all(self.sql_pool()).await?;
         rows.iter().map(request_from_row::<S::Db>).collect()
     }
 

@@ -38,6 +38,7 @@
 //! Not here: the access package, erasure, or the public form.
 
 mod config;
+mod duplicates;
 mod letters;
 mod steps;
 mod subject;
@@ -71,6 +72,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub use config::RequestsConfig;
+pub use duplicates::{DUPLICATE_WINDOW_DAYS, DuplicateView};
 pub use steps::Step;
 pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
 pub use verify::{CodeSent, VerificationInput, VerificationOutcome};
@@ -364,6 +366,9 @@ pub struct RequestView {
     /// [`MAX_SUBJECT_CONTACTS`] + 1): what a package or an execution would
     /// cover.
     pub subject_contacts: usize,
+    /// Other requests within [`DUPLICATE_WINDOW_DAYS`] that cover one of
+    /// its identifiers and ask for one of the same rights.
+    pub possible_duplicates: Vec<DuplicateView>,
     pub refusal: Option<RefusalView>,
     pub timeline: Vec<TimelineEntry>,
     pub created_at: DateTime<Utc>,
@@ -1134,6 +1139,7 @@ impl Kirjuri {
             )
             .await?
             .len();
+        let possible_duplicates = self.possible_duplicates(&row, &identifiers).await?;
         let checks = self.store.request_verifications(&row.id).await?;
         let events = self.store.request_events(&row.id).await?;
         let mut names: HashMap<UserId, Option<String>> = HashMap::new();
@@ -1215,6 +1221,7 @@ impl Kirjuri {
                     .collect(),
             },
             subject_contacts,
+            possible_duplicates,
             refusal,
             timeline,
             created_at: row.created_at,

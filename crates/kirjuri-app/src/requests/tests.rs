@@ -541,3 +541,57 @@ async fn a_closed_requests_record_goes_after_its_retention_and_not_a_day_before(
     assert_eq!(audited[0].event.details["reference"], r.reference.as_str());
     assert_eq!(f.app.watch_requests().await.unwrap().deleted, 0);
 }
+
+#[tokio::test]
+async fn a_request_names_others_within_thirty_days_for_the_same_person_and_right() {
+    let f = fixture(RequestsConfig::default()).await;
+    let (rea, rea_id) = &f.rea;
+    let register = |types: &[&str], phone: &str, email: &str| {
+        let mut input = input(types);
+        input.identifiers.phone = vec![phone.into()];
+        input.identifiers.email = vec![email.into()];
+        f.app.register_request(rea, *rea_id, input)
+    };
+    let first = register(&["access"], "040 123 4567", "maija@example.fi")
+        .await
+        .unwrap();
+    f.clock.set(f.clock.now() + TimeDelta::days(10));
+    let by_email = register(&["erasure", "access"], "050 765 4321", "MAIJA@example.fi")
+        .await
+        .unwrap();
+    let other_right = register(&["erasure"], "040 123 4567", "x@example.fi")
+        .await
+        .unwrap();
+    let other_person = register(&["access"], "044 000 0000", "y@example.fi")
+        .await
+        .unwrap();
+    f.clock.set(f.clock.now() + TimeDelta::days(35));
+    let much_later = register(&["access"], "040 123 4567", "z@example.fi")
+        .await
+        .unwrap();
+
+    let app = &f.app;
+    let duplicates = |id: Uuid| async move {
+        app.read_request(rea, *rea_id, id)
+            .await
+            .unwrap()
+            .possible_duplicates
+            .into_iter()
+            .map(|d| (d.reference, d.common_types))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        duplicates(first.id).await,
+        [(by_email.reference.clone(), vec![RequestType::Access])]
+    );
+    assert_eq!(
+        duplicates(by_email.id).await,
+        [(first.reference.clone(), vec![RequestType::Access])]
+    );
+    assert!(
+        duplicates(other_right.id).await.is_empty(),
+        "the same phone as the first, but another right"
+    );
+    assert!(duplicates(other_person.id).await.is_empty());
+    assert!(duplicates(much_later.id).await.is_empty(), "45 days apart");
+}
