@@ -64,7 +64,7 @@ impl Kirjuri {
                     .copied()
                     .filter(|t| row.types.contains(t))
                     .collect();
-                (!common_types.is_empty()).then(|| DuplicateView {
+                (!common_types.is_empty()).then_some(DuplicateView {
                     id: other.id,
                     reference: other.reference,
                     state: other.state,
