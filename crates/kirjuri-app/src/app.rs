@@ -336,6 +336,9 @@ pub struct Kirjuri {
     pub login_throttle: Arc<LoginThrottle>,
     /// Where Argon2 runs: a bounded pool, shared by every request.
     pub passwords: Arc<PasswordWork>,
+    /// A strong electronic identification service, if the deployment
+    /// plugs one in ([`Kirjuri::with_strong_identification`]).
+    pub strong_identification: Option<Arc<dyn crate::requests::StrongIdentification>>,
 }
 
 impl Kirjuri {
@@ -374,6 +377,7 @@ impl Kirjuri {
             instance: Arc::new(instance),
             login_throttle,
             passwords: Arc::new(PasswordWork::for_this_machine()?),
+            strong_identification: None,
         })
     }
 

@@ -39,6 +39,7 @@
 
 mod config;
 mod duplicates;
+mod eid;
 mod letters;
 mod steps;
 mod subject;
@@ -73,6 +74,7 @@ use zeroize::Zeroizing;
 
 pub use config::RequestsConfig;
 pub use duplicates::{DUPLICATE_WINDOW_DAYS, DuplicateView};
+pub use eid::{EidAssertion, MAX_ASSERTION_BYTES, StrongIdentification};
 pub use steps::Step;
 pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
 pub use verify::{CodeSent, VerificationInput, VerificationOutcome};

@@ -154,6 +154,7 @@ impl Fixture {
                     document_last4: None,
                     send_to: None,
                     code: Some(code.into()),
+                    assertion: None,
                 },
             )
             .await
@@ -189,6 +190,7 @@ async fn awaiting_identity_stops_the_clock_by_default_and_the_due_date_moves_by_
                 document_last4: Some("x9q7".into()),
                 send_to: None,
                 code: None,
+                assertion: None,
             },
         )
         .await
@@ -313,6 +315,7 @@ async fn an_emailed_code_is_not_enough_for_the_recordings() {
                     value: "maija.meikalainen@example.fi".into(),
                 }),
                 code: None,
+                assertion: None,
             },
         )
         .await
@@ -337,6 +340,7 @@ async fn an_emailed_code_is_not_enough_for_the_recordings() {
                 document_last4: None,
                 send_to: None,
                 code: Some("246810".into()),
+                assertion: None,
             },
         )
         .await
@@ -594,4 +598,95 @@ async fn a_request_names_others_within_thirty_days_for_the_same_person_and_right
     );
     assert!(duplicates(other_person.id).await.is_empty());
     assert!(duplicates(much_later.id).await.is_empty(), "45 days apart");
+}
+
+/// A strong identification whose assertions are `"<assurance>:<phone>"`,
+/// as a deployment's plug-in would hand back what the provider signed.
+#[derive(Debug)]
+struct TestProvider;
+
+#[async_trait::async_trait]
+impl StrongIdentification for TestProvider {
+    async fn check(&self, _request: Uuid, assertion: &str) -> Result<EidAssertion> {
+        let (assurance, phone) = assertion.split_once(':').ok_or(Error::bad_request(
+            "invalid_assertion",
+            "the provider refused the assertion",
+        ))?;
+        Ok(EidAssertion {
+            provider: "test-idp".into(),
+            assurance: assurance.parse()?,
+            identifiers: vec![(IndexKind::Phone, phone.into())],
+        })
+    }
+}
+
+fn eid(assertion: &str) -> VerificationInput {
+    VerificationInput {
+        method: "strong_electronic".into(),
+        document_type: None,
+        document_last4: None,
+        send_to: None,
+        code: None,
+        assertion: Some(assertion.into()),
+    }
+}
+
+#[tokio::test]
+async fn strong_identification_is_refused_until_plugged_in_and_then_proves_only_what_it_ties() {
+    let f = fixture(RequestsConfig::default()).await;
+    let (rea, rea_id) = &f.rea;
+    let r = f.register(&["access"]).await;
+    let error = f
+        .app
+        .verify_request(rea, *rea_id, r.id, eid("high:040 123 4567"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "eid_not_configured");
+
+    let app = f
+        .app
+        .clone()
+        .with_strong_identification(Arc::new(TestProvider));
+    for (assertion, code) in [
+        ("garbage", "invalid_assertion"),
+        ("low:040 123 4567", "eid_assurance_too_low"),
+        ("high:050 999 9999", "eid_no_match"),
+    ] {
+        let error = app
+            .verify_request(rea, *rea_id, r.id, eid(assertion))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), code, "{assertion}");
+    }
+    let huge = "x".repeat(MAX_ASSERTION_BYTES + 1);
+    let error = app
+        .verify_request(rea, *rea_id, r.id, eid(&huge))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid_assertion");
+    assert_eq!(
+        app.read_request(rea, *rea_id, r.id).await.unwrap().state,
+        RequestState::Received,
+        "nothing refused changed the request"
+    );
+
+    let outcome = app
+        .verify_request(rea, *rea_id, r.id, eid("high:+358401234567"))
+        .await
+        .unwrap();
+    let VerificationOutcome::Verified { assurance, request } = outcome else {
+        panic!("not verified: {outcome:?}");
+    };
+    assert_eq!(assurance, kirjuri_core::request::Assurance::High);
+    assert_eq!(request.state, RequestState::Verified);
+    let proven: Vec<_> = request
+        .verification
+        .identifiers
+        .iter()
+        .filter_map(|i| i.basis.clone().map(|b| (i.kind.clone(), b)))
+        .collect();
+    assert_eq!(
+        proven,
+        [("phone".to_owned(), "strong_electronic".to_owned())]
+    );
 }

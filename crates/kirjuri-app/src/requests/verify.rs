@@ -65,6 +65,9 @@ pub struct VerificationInput {
     pub send_to: Option<SendTo>,
     #[serde(default)]
     pub code: Option<String>,
+    /// For `strong_electronic`: what the identity provider returned.
+    #[serde(default)]
+    pub assertion: Option<String>,
 }
 
 impl std::fmt::Debug for VerificationInput {
@@ -192,10 +195,22 @@ impl Kirjuri {
                     )),
                 }
             }
-            VerificationMethod::StrongElectronic => Err(Error::bad_request(
-                "invalid_method",
-                "strong electronic identification is not configured on this server",
-            )),
+            VerificationMethod::StrongElectronic => {
+                only(
+                    input.send_to.is_none()
+                        && input.code.is_none()
+                        && input.document_type.is_none()
+                        && input.document_last4.is_none(),
+                    "a strong electronic identification takes assertion only",
+                )?;
+                let Some(assertion) = &input.assertion else {
+                    return Err(Error::bad_request(
+                        "invalid_body",
+                        "a strong electronic identification needs the provider's assertion",
+                    ));
+                };
+                self.verify_strong(actor_id, id, assertion).await
+            }
         }
     }
 
@@ -258,7 +273,7 @@ impl Kirjuri {
     /// Stores a verification, raising the proven assurance and, when it
     /// now reaches what is needed, moving an unverified request on to
     /// `verified`.
-    async fn record_verification(
+    pub(super) async fn record_verification(
         &self,
         mut row: RequestRow,
         now: DateTime<Utc>,
