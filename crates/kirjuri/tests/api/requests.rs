@@ -1053,3 +1053,85 @@ async fn the_audit_log_has_every_step_and_neither_it_nor_the_database_holds_an_i
     let db = std::fs::read(r.app.data_dir().join("kirjuri.db")).unwrap();
     assert!(!crate::helpers::contains(&db, LAST4.as_bytes()));
 }
+
+#[tokio::test]
+async fn a_request_counts_the_contacts_its_proven_identifiers_find_and_names_its_duplicates() {
+    let r = registry().await;
+    // Two calls from the design example's customer (040 123 4567), one
+    // from someone else.
+    for (external, phone) in [
+        ("c-1", "040 123 4567"),
+        ("c-2", "040 123 4567"),
+        ("c-3", "050 000 0001"),
+    ] {
+        let mut contact = crate::helpers::design_example(external);
+        contact["customer"]["phone"] = json!(phone);
+        let response = r.app.create_contact(&r.app.tokens.pbx, &contact).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let register = |phone: &'static str, types: &'static [&'static str]| {
+        let body = json!({
+            "types": types,
+            "channel": "phone",
+            "language": "fi",
+            "identifiers": {"phone": [phone]},
+        });
+        let r = &r;
+        async move {
+            let response = post(&r.app, &r.rea, "/api/v1/requests", &body).await;
+            assert_eq!(response.status(), StatusCode::CREATED);
+            let created: Value = response.json().await.unwrap();
+            created["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = register("040 123 4567", &["access"]).await;
+    let second = register("+358401234567", &["access", "erasure"]).await;
+
+    let shown = r.show(&first).await;
+    assert_eq!(
+        shown["subject_contacts"], 0,
+        "nothing is found by an unproven identifier"
+    );
+    let duplicates = shown["possible_duplicates"].as_array().unwrap();
+    assert_eq!(duplicates.len(), 1);
+    assert_eq!(duplicates[0]["id"], second.as_str());
+    assert_eq!(duplicates[0]["common_types"], json!(["access"]));
+
+    let verified = r.in_person(&first).await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    assert_eq!(r.show(&first).await["subject_contacts"], 2);
+}
+
+#[tokio::test]
+async fn strong_identification_without_a_plug_in_is_refused_and_changes_nothing() {
+    let r = registry().await;
+    let id = r.register(&["access"]).await;
+    let path = format!("/api/v1/requests/{id}/verification");
+    let response = post(
+        &r.app,
+        &r.rea,
+        &path,
+        &json!({"method": "strong_electronic", "assertion": "PHNhbWxwOlJlc3BvbnNlLz4="}),
+    )
+    .await;
+    let (code, _) = assert_error(response, StatusCode::CONFLICT).await;
+    assert_eq!(code, "eid_not_configured");
+    for bad in [
+        json!({"method": "strong_electronic"}),
+        json!({"method": "strong_electronic", "assertion": "x", "code": "123456"}),
+    ] {
+        assert_error(
+            post(&r.app, &r.rea, &path, &bad).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let shown = r.show(&id).await;
+    assert_eq!(shown["state"], "received");
+    assert!(
+        shown["verification"]["checks"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
