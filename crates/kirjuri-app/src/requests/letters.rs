@@ -1,8 +1,9 @@
 //! What a data-subject request sends the requester, in their language
 //! (fi, sv, en), through the outbox: the receipt with the reference and due
 //! date (reference §4 A.2), a one-time code, the notice of an extension
-//! with its reason (B.12), and a refusal naming its ground, the
-//! supervisory authority and how to complain (DSR-5, K.58). Each is sealed
+//! with its reason (B.12), the outcome of an answered request, and a
+//! refusal naming its ground — both outcomes naming the supervisory
+//! authority and how to complain (DSR-5, K.58). Each is sealed
 //! into an outbox message here and queued by the store in the same
 //! transaction as the change that causes it.
 //!
@@ -11,6 +12,7 @@
 //! none from here.
 
 use chrono::NaiveDate;
+use kirjuri_core::request::RequestType;
 use kirjuri_store::NewOutboxMessage;
 
 use super::{Details, Language, RefusalGround};
@@ -135,6 +137,59 @@ fn refusal(language: Language, reference: &str, ground: RefusalGround, reasoning
     }
 }
 
+/// The outcome of an answered request: what it asked for, that it is
+/// done, and where to complain (DSR-5).
+fn outcome(language: Language, reference: &str, types: &[RequestType]) -> Letter {
+    let authority = pick(language, AUTHORITY);
+    let types = types
+        .iter()
+        .map(|t| pick(language, type_names(*t)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match language {
+        Language::Fi => Letter {
+            subject: format!("Pyyntönne on käsitelty ({reference})"),
+            text: format!(
+                "Pyyntönne ({types}) on käsitelty. Viite: {reference}.\n\
+                 Jos ette ole tyytyväinen, voitte tehdä valituksen valvontaviranomaiselle: \
+                 {authority}."
+            ),
+        },
+        Language::Sv => Letter {
+            subject: format!("Er begäran har behandlats ({reference})"),
+            text: format!(
+                "Er begäran ({types}) har behandlats. Referens: {reference}.\n\
+                 Om ni inte är nöjd kan ni klaga hos tillsynsmyndigheten: {authority}."
+            ),
+        },
+        Language::En => Letter {
+            subject: format!("Your request has been handled ({reference})"),
+            text: format!(
+                "Your request ({types}) has been handled. Reference: {reference}.\n\
+                 If you are not satisfied, you may lodge a complaint with the supervisory \
+                 authority: {authority}."
+            ),
+        },
+    }
+}
+
+/// A right's name in each language.
+fn type_names(kind: RequestType) -> [&'static str; 3] {
+    match kind {
+        RequestType::Access => ["tietojen tarkastus", "rätt till tillgång", "access"],
+        RequestType::Rectification => ["tietojen oikaisu", "rättelse", "rectification"],
+        RequestType::Erasure => ["tietojen poistaminen", "radering", "erasure"],
+        RequestType::Restriction => [
+            "käsittelyn rajoittaminen",
+            "begränsning av behandling",
+            "restriction",
+        ],
+        RequestType::Objection => ["vastustaminen", "invändning", "objection"],
+        RequestType::Portability => ["siirtäminen", "dataportabilitet", "portability"],
+        RequestType::Information => ["tiedonsaanti", "information", "information"],
+    }
+}
+
 impl Kirjuri {
     /// Seals `letter` of `kind` to the requester's first email, or else by
     /// SMS to their first phone; `None` when they gave neither.
@@ -197,6 +252,17 @@ impl Kirjuri {
         )
     }
 
+    /// The letter telling the outcome of an answered request.
+    pub(super) fn outcome_message(
+        &self,
+        details: &Details,
+        language: Language,
+        reference: &str,
+        types: &[RequestType],
+    ) -> Result<Option<NewOutboxMessage>> {
+        self.letter_to(details, "dsr.outcome", outcome(language, reference, types))
+    }
+
     /// A one-time code to `to` (an address of the request's, normalised)
     /// by email or SMS.
     pub(super) fn code_message(
@@ -231,6 +297,28 @@ mod tests {
             let letter = refusal(language, "DSR-2026-000001", RefusalGround::Excessive, "x");
             assert!(letter.text.contains(needle), "{language}");
             assert!(letter.text.contains("excessive"));
+        }
+    }
+
+    #[test]
+    fn every_outcome_letter_names_the_rights_and_the_ombudsman() {
+        for (language, right, authority) in [
+            (
+                Language::Fi,
+                "tietojen poistaminen",
+                "Tietosuojavaltuutetun",
+            ),
+            (Language::Sv, "radering", "Dataombudsmannens"),
+            (Language::En, "erasure", "Data Protection Ombudsman"),
+        ] {
+            let letter = outcome(
+                language,
+                "DSR-2026-000007",
+                &[RequestType::Access, RequestType::Erasure],
+            );
+            assert!(letter.text.contains(right), "{language}: {}", letter.text);
+            assert!(letter.text.contains(authority), "{language}");
+            assert!(letter.subject.contains("DSR-2026-000007"));
         }
     }
 

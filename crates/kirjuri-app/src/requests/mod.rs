@@ -30,7 +30,8 @@
 //!   person) approves it, which moves the request to `refused`. A plain
 //!   `refuse` transition is refused (409 `refusal_needs_approval`).
 //!
-//! - **Letters** (`letters`): the one-time code, an extension's notice and
+//! - **Letters** (`letters`): the one-time code, an extension's notice, the
+//!   outcome of an answered request and
 //!   a refusal (with the supervisory authority) are queued in the outbox in
 //!   the same transaction as the change; the receipt, which carries the
 //!   reference the store assigns on insert, is queued right after it.
@@ -821,6 +822,18 @@ impl Kirjuri {
         let mut steps = Vec::new();
         let from = row.state;
         let mut row = row;
+        // The requester is told the outcome, in the same transaction (DSR-5).
+        let mut extras = Extras::default();
+        if next == RequestState::Answered {
+            let language: Language = row.language.parse()?;
+            let details = self.open_details(&row)?;
+            extras.messages.extend(self.outcome_message(
+                &details,
+                language,
+                &row.reference,
+                &row.types,
+            )?);
+        }
         self.enter(&mut row, &mut clock, next, now, &mut steps)?;
         steps.insert(
             0,
@@ -829,8 +842,7 @@ impl Kirjuri {
                 json!({"transition": transition, "from": from, "to": next}),
             ),
         );
-        self.save(row, &clock, now, actor_id, steps, Extras::default())
-            .await
+        self.save(row, &clock, now, actor_id, steps, extras).await
     }
 
     /// Audits a refused step and turns core's refusal into the caller's

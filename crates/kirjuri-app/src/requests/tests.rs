@@ -690,3 +690,40 @@ async fn strong_identification_is_refused_until_plugged_in_and_then_proves_only_
         [("phone".to_owned(), "strong_electronic".to_owned())]
     );
 }
+
+#[tokio::test]
+async fn an_answered_request_tells_the_requester_the_outcome_in_the_same_change() {
+    let f = fixture(RequestsConfig::default()).await;
+    let (rea, rea_id) = &f.rea;
+    let r = f.register(&["access"]).await;
+    f.app
+        .verify_request(
+            rea,
+            *rea_id,
+            r.id,
+            VerificationInput {
+                method: "in_person".into(),
+                document_type: Some("passport".into()),
+                document_last4: Some("X9Q7".into()),
+                send_to: None,
+                code: None,
+                assertion: None,
+            },
+        )
+        .await
+        .unwrap();
+    f.step(r.id, "start").await.unwrap();
+    let outcomes = async || {
+        f.app
+            .store
+            .outbox_messages(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == "dsr.outcome")
+            .count()
+    };
+    assert_eq!(outcomes().await, 0);
+    f.step(r.id, "answer").await.unwrap();
+    assert_eq!(outcomes().await, 1);
+}
