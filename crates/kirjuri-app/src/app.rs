@@ -350,6 +350,7 @@ impl Kirjuri {
         check_cluster(&config)?;
         config.requests.validate()?;
         config.outbox.validate()?;
+        config.register.validate()?;
         owner_only_folder(&config.data)?;
         let keyring = Keyring::open_or_create(&config.key_file())?;
         let store = open_store(&config).await?;

@@ -86,6 +86,9 @@ pub struct Config {
     pub requests: crate::requests::RequestsConfig,
     /// How email and SMS leave (the durable outbox's senders and pace).
     pub outbox: crate::outbox::OutboxConfig,
+    /// The register's description: the privacy notice's and the Art. 30
+    /// record's source.
+    pub register: crate::register::RegisterConfig,
 }
 
 impl Default for Config {
@@ -119,6 +122,7 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             requests: crate::requests::RequestsConfig::default(),
             outbox: crate::outbox::OutboxConfig::default(),
+            register: crate::register::RegisterConfig::default(),
         }
     }
 }
