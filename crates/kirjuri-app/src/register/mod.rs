@@ -363,7 +363,45 @@ impl ProcessingRecord {
     }
 }
 
+impl ProcessingRecord {
+    /// The record as CSV: a header `section,value`, then [`Self::rows`].
+    pub fn to_csv(&self) -> Result<Vec<u8>> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        // Writing into a Vec fails only on a broken record shape.
+        let failed = |_: csv::Error| Error::Internal("the record's CSV could not be written");
+        writer.write_record(["section", "value"]).map_err(failed)?;
+        for (section, value) in self.rows() {
+            writer
+                .write_record([section, value.as_str()])
+                .map_err(failed)?;
+        }
+        writer
+            .into_inner()
+            .map_err(|_| Error::Internal("the record's CSV could not be finished"))
+    }
+}
+
 impl Kirjuri {
+    /// `GET /api/v1/processing-record`: the Art. 30 record for those who
+    /// may read the retention overview (registrars, the responsible
+    /// person, supervisors, administrators); others are refused 403,
+    /// audited.
+    pub async fn read_processing_record(
+        &self,
+        actor: &kirjuri_core::access::Actor,
+        actor_id: kirjuri_core::ids::UserId,
+        language: &str,
+    ) -> Result<ProcessingRecord> {
+        self.authorize_register(
+            actor,
+            actor_id,
+            kirjuri_core::access::Action::ReadRetention,
+            None,
+        )
+        .await?;
+        self.processing_record(language)
+    }
+
     /// The Art. 30 record in `language` (`fi`, `sv` or `en`), from the
     /// description and the retention policies in force.
     pub fn processing_record(&self, language: &str) -> Result<ProcessingRecord> {

@@ -10,6 +10,7 @@ mod contacts;
 pub mod cookies;
 mod params;
 pub mod range;
+mod register;
 mod requests;
 mod retention;
 pub mod transport;
@@ -184,6 +185,7 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/api/v1/holds/{id}/lift", post(retention::lift)),
         RouteSpec::guarded("/api/v1/holds/{id}/review", post(retention::review)),
         RouteSpec::guarded("/api/v1/retention", get(retention::overview)),
+        RouteSpec::guarded("/api/v1/processing-record", get(register::record)),
         RouteSpec::guarded(
             "/api/v1/requests",
             get(requests::queue).post(requests::register),

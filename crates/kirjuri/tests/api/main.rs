@@ -33,4 +33,5 @@ mod migrate;
 mod purge;
 mod receipt;
 mod recordings;
+mod register;
 mod requests;
