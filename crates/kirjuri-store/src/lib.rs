@@ -55,6 +55,7 @@ mod coordination;
 pub mod copy;
 mod error;
 mod model;
+pub mod notices;
 mod outbox;
 mod postgres;
 mod preferences;
@@ -72,6 +73,7 @@ mod store;
 /// trait prelude, like `std::io::prelude`, is the exception it allows).
 pub mod prelude {
     pub use crate::coordination::Coordination;
+    pub use crate::notices::NoticeStore;
     pub use crate::outbox::OutboxStore;
     pub use crate::requests::RequestStore;
     pub use crate::retention::RetentionStore;

@@ -37,6 +37,7 @@ use crate::model::{
     NewAuditEvent, ObjectRow, PendingObject, TokenRow, UserRow,
 };
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
+use crate::notices::NoticeStore;
 use crate::outbox::OutboxStore;
 use crate::requests::RequestStore;
 use crate::retention::RetentionStore;
@@ -51,6 +52,7 @@ pub trait Store:
     + RequestStore
     + Coordination
     + OutboxStore
+    + NoticeStore
     + std::fmt::Debug
 {
 }
@@ -63,6 +65,7 @@ impl<T> Store for T where
         + RequestStore
         + Coordination
         + OutboxStore
+        + NoticeStore
         + std::fmt::Debug
 {
 }
