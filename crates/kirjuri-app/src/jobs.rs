@@ -1,5 +1,7 @@
 //! What `serve` runs beside the web layer, started with one call
-//! ([`Kirjuri::start_jobs`]): start-up recovery, then the audit checkpointer
+//! ([`Kirjuri::start_jobs`]): start-up recovery and the privacy notice's
+//! publication (a new version when the description changed), then the
+//! audit checkpointer
 //! (AUD-2), periodic recovery under the `recover` lease, the purge job
 //! (RET-3) and the outbox's delivery job, all behind one [`Background`] handle whose `stop` ends them in
 //! order — the checkpointer last, so a graceful stop leaves no event
@@ -24,6 +26,9 @@ pub enum StartJobsError {
     /// The outbox's senders could not be set up from the configuration.
     #[error("failed to set up the outbox's senders")]
     Outbox(#[source] crate::Error),
+    /// The privacy notice's current version could not be published.
+    #[error("failed to publish the privacy notice's current version")]
+    Notice(#[source] crate::Error),
 }
 
 impl Kirjuri {
@@ -36,6 +41,13 @@ impl Kirjuri {
     pub async fn start_jobs(&self) -> Result<Background, StartJobsError> {
         let delivery = outbox::start_job(self.clone()).map_err(StartJobsError::Outbox)?;
         self.recover().await.map_err(StartJobsError::Recovery)?;
+        if self
+            .publish_notice()
+            .await
+            .map_err(StartJobsError::Notice)?
+        {
+            tracing::info!("published a new version of the privacy notice");
+        }
         let chain = AuditChain::for_app(self)
             .await
             .map_err(StartJobsError::SigningKey)?;

@@ -227,6 +227,13 @@ impl TestApp {
         self.start();
     }
 
+    /// Kills the server with SIGKILL and starts a new one on the same
+    /// folder with `envs` added to its environment (a changed setting).
+    pub fn restart_with_env(&mut self, envs: &[(&str, &str)]) {
+        self.kirjuri = self.kirjuri.clone().envs(envs.iter().copied());
+        self.restart();
+    }
+
     /// Sends SIGTERM (a graceful shutdown request) to the server.
     pub fn terminate(&self) {
         self.server().terminate();

@@ -7,8 +7,8 @@
 use kirjuri_core::purpose::Purpose;
 
 use super::{
-    ContactPoint, Controller, LegalBasis, ProtectionOfficer, PurposeEntry, RecipientCategory,
-    RecipientKind, RegisterConfig, Text,
+    ChangeNotice, ContactPoint, Controller, LegalBasis, ProtectionOfficer, PurposeEntry,
+    RecipientCategory, RecipientKind, RegisterConfig, Text,
 };
 
 fn text(fi: &str, sv: &str, en: &str) -> Text {
@@ -262,5 +262,6 @@ pub(super) fn hsy() -> RegisterConfig {
              office; identity is verified before it is handled. You may complain to the \
              Office of the Data Protection Ombudsman.",
         ),
+        change: ChangeNotice::default(),
     }
 }

@@ -16,6 +16,9 @@
 //! dated versions.
 
 mod defaults;
+mod notice;
+
+pub use notice::{NoticeChange, NoticeView, VersionSummary};
 
 use kirjuri_core::email::EmailAddress;
 use kirjuri_core::location::check_country;
@@ -178,6 +181,31 @@ pub struct RegisterConfig {
     pub security: Vec<Text>,
     /// The rights and how to use them (§11).
     pub rights: Text,
+    /// How the change that makes the current version is announced. Not
+    /// part of the description (its digest leaves it out).
+    #[serde(skip_serializing)]
+    pub change: ChangeNotice,
+}
+
+/// `[register.change]`: the announcement of a change to the notice
+/// (§14): whether it is significant — a banner on the public pages for
+/// `banner_days` — and a note on what changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChangeNotice {
+    pub significant: bool,
+    pub note: Option<Text>,
+    pub banner_days: u32,
+}
+
+impl Default for ChangeNotice {
+    fn default() -> Self {
+        Self {
+            significant: false,
+            note: None,
+            banner_days: 30,
+        }
+    }
 }
 
 impl Default for RegisterConfig {
@@ -246,15 +274,27 @@ impl RegisterConfig {
         self.sources.check("register.sources")?;
         self.transfers.check("register.transfers")?;
         self.rights.check("register.rights")?;
+        if let Some(note) = &self.change.note {
+            note.check("register.change.note")?;
+        }
+        if !(1..=365).contains(&self.change.banner_days) {
+            return Err(Error::config(
+                "register.change.banner_days",
+                format!(
+                    "must be between 1 and 365 (it is {})",
+                    self.change.banner_days
+                ),
+            ));
+        }
         Ok(())
     }
 }
 
 /// One retention rule as the record shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionEntry {
     /// `call_recording`, `chat_transcript`, …
-    pub kind: &'static str,
+    pub kind: String,
     /// Calendar months after the contact's day.
     pub months: u32,
     /// The rule's legal or contractual reference.
@@ -262,7 +302,7 @@ pub struct RetentionEntry {
 }
 
 /// A purpose as the record shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordPurpose {
     pub purpose: Purpose,
     pub legal_basis: LegalBasis,
@@ -270,14 +310,14 @@ pub struct RecordPurpose {
 }
 
 /// A recipient category as the record shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordRecipient {
     pub kind: RecipientKind,
     pub description: String,
 }
 
 /// The record of processing activities, Art. 30(1), in one language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessingRecord {
     /// A digest of everything below (the description and the rules in
     /// force): a new version whenever any of it changes.
@@ -421,7 +461,7 @@ impl Kirjuri {
             .map(|kind| {
                 let policy = self.config.retention.policy(*kind);
                 RetentionEntry {
-                    kind: kind.as_str(),
+                    kind: kind.as_str().to_owned(),
                     months: policy.months,
                     reference: policy.reference.clone(),
                 }

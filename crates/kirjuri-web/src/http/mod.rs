@@ -8,7 +8,7 @@ mod audit;
 pub mod connections;
 mod contacts;
 pub mod cookies;
-mod params;
+pub(crate) mod params;
 pub mod range;
 mod register;
 mod requests;
@@ -221,6 +221,10 @@ pub fn routes() -> Vec<RouteSpec> {
             get(ui::account::login_form).post(ui::account::login),
         ),
         RouteSpec::public("/static/{*path}", get(ui::asset::serve)),
+        // The privacy notice (NOT-1): public, no sign-in.
+        RouteSpec::public("/privacy", get(ui::privacy::notice)),
+        RouteSpec::public("/privacy/versions", get(ui::privacy::versions)),
+        RouteSpec::public("/privacy/versions/{version}", get(ui::privacy::version)),
         RouteSpec::guarded("/", get(ui::home)),
         RouteSpec::guarded("/logout", post(ui::account::logout)),
         RouteSpec::guarded(

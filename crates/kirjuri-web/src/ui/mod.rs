@@ -31,6 +31,7 @@ pub mod contact;
 pub mod context;
 pub mod format;
 pub mod i18n;
+pub mod privacy;
 pub mod purpose;
 pub mod search;
 

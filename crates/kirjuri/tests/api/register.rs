@@ -116,3 +116,95 @@ async fn read(app: &crate::helpers::TestApp) -> Value {
     let url = app.url("/api/v1/processing-record");
     json_ok(app.get(Some(&app.tokens.sanna), &url, None).await).await
 }
+
+/// `GET path` without signing in: status and body.
+async fn public(app: &crate::helpers::TestApp, path: &str) -> (StatusCode, String) {
+    let response = app.get(None, &app.url(path), None).await;
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_public_notice_is_versioned_and_a_significant_change_shows_a_banner() {
+    let mut app = spawn_app().await;
+    let (status, fi) = public(&app, "/privacy").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        fi.contains("<html lang=\"fi\">") && fi.contains("Tietosuojaseloste"),
+        "{fi}"
+    );
+    assert!(fi.contains("Ilmalantori 1") && fi.contains("chat_transcript: 12 kuukautta"));
+    assert!(!fi.contains("notice-banner"));
+    for (lang, words) in [("sv", "Dataskyddsbeskrivning"), ("en", "Privacy notice")] {
+        let (status, page) = public(&app, &format!("/privacy?lang={lang}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains(&format!("<html lang=\"{lang}\">")) && page.contains(words));
+    }
+    let first = json_ok(
+        app.get(
+            Some(&app.tokens.sanna),
+            &app.url("/api/v1/processing-record"),
+            None,
+        )
+        .await,
+    )
+    .await["version"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The operator shortens chat retention and marks the change significant.
+    app.restart_with_env(&[
+        ("KIRJURI_RETENTION__CHAT_TRANSCRIPT__MONTHS", "6"),
+        ("KIRJURI_REGISTER__CHANGE__SIGNIFICANT", "true"),
+        (
+            "KIRJURI_REGISTER__CHANGE__NOTE__FI",
+            "Chat-keskustelut säilytetään 6 kuukautta.",
+        ),
+        (
+            "KIRJURI_REGISTER__CHANGE__NOTE__SV",
+            "Chattsamtal sparas i 6 månader.",
+        ),
+        (
+            "KIRJURI_REGISTER__CHANGE__NOTE__EN",
+            "Chats are kept for 6 months.",
+        ),
+    ]);
+    let (_, en) = public(&app, "/privacy?lang=en").await;
+    assert!(
+        en.contains("notice-banner") && en.contains("Chats are kept for 6 months."),
+        "{en}"
+    );
+    assert!(en.contains("chat_transcript: 6 months"));
+    assert!(
+        en.contains("<del>retention: chat_transcript: 12 months"),
+        "{en}"
+    );
+    assert!(
+        en.contains("<ins>retention: chat_transcript: 6 months"),
+        "{en}"
+    );
+
+    let (_, versions) = public(&app, "/privacy/versions?lang=en").await;
+    assert_eq!(versions.matches("<li>").count(), 2, "{versions}");
+    let (status, older) = public(&app, &format!("/privacy/versions/{first}?lang=en")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(older.contains("older-version") && older.contains("chat_transcript: 12 months"));
+
+    // A restart without a change publishes nothing new.
+    app.restart();
+    let (_, versions) = public(&app, "/privacy/versions").await;
+    assert_eq!(versions.matches("<li>").count(), 2);
+
+    for (path, status) in [
+        ("/privacy?lang=de", StatusCode::BAD_REQUEST),
+        ("/privacy?debug=1", StatusCode::BAD_REQUEST),
+        ("/privacy/versions/ffffffffffff", StatusCode::NOT_FOUND),
+        ("/privacy/versions/..%2f..%2fetc", StatusCode::NOT_FOUND),
+        (
+            &format!("/privacy/versions/{}", "a".repeat(5000)),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        assert_eq!(public(&app, path).await.0, status, "{path}");
+    }
+}
