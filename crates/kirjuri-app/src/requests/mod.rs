@@ -70,7 +70,7 @@ use zeroize::Zeroizing;
 
 pub use config::RequestsConfig;
 pub use steps::Step;
-pub use verify::{CodeSent, VerificationInput, VerificationOutcome};
+pub use verify::{CodeSent, SendTo, VerificationInput, VerificationOutcome};
 
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
