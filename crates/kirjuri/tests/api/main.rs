@@ -34,3 +34,4 @@ mod purge;
 mod receipt;
 mod recordings;
 mod requests;
+mod requests_ui;
