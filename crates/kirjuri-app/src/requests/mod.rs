@@ -78,7 +78,7 @@ pub use duplicates::{DUPLICATE_WINDOW_DAYS, DuplicateView};
 pub use eid::{EidAssertion, MAX_ASSERTION_BYTES, StrongIdentification};
 pub use steps::Step;
 pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
-pub use verify::{CodeSent, VerificationInput, VerificationOutcome};
+pub use verify::{CodeSent, SendTo, VerificationInput, VerificationOutcome};
 pub use watch::WatchReport;
 
 use crate::app::Kirjuri;

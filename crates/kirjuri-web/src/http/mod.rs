@@ -236,6 +236,15 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/search", get(ui::search::form).post(ui::search::search)),
         RouteSpec::guarded("/contacts/{id}", get(ui::contact::page)),
         RouteSpec::guarded("/audit", get(ui::audit::page)),
+        RouteSpec::guarded("/requests", get(ui::requests::queue)),
+        RouteSpec::guarded(
+            "/requests/new",
+            get(ui::requests::new_form).post(ui::requests::register),
+        ),
+        RouteSpec::guarded(
+            "/requests/{id}",
+            get(ui::requests::page).post(ui::requests::act),
+        ),
         RouteSpec::guarded(
             "/admin/users",
             get(ui::admin::users).post(ui::admin::add_user),

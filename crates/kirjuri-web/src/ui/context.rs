@@ -68,6 +68,24 @@ pub const TRANSLATED_ERRORS: &[&str] = &[
     "range_not_satisfiable",
     "body_too_large",
     "internal",
+    "not_verified",
+    "refusal_needs_approval",
+    "transition_refused",
+    "own_refusal",
+    "code_wrong",
+    "code_exhausted",
+    "code_expired",
+    "no_code",
+    "request_changed",
+    "request_closed",
+    "refusal_pending",
+    "no_refusal_proposed",
+    "extension_refused",
+    "invalid_body",
+    "invalid_document_last4",
+    "invalid_text",
+    "unknown_identifier",
+    "invalid_code",
 ];
 
 /// A signed-in person looking at a page.
@@ -221,6 +239,8 @@ impl Staff {
             here: local_path(Some(&self.here)).unwrap_or_else(|| "/search".into()),
             show_admin: matches!(self.actor.role, Role::Admin | Role::Responsible),
             show_audit: self.may_read_audit(),
+            show_requests: authorize(&self.actor, Action::ReadRequests, Object::Register, None)
+                .is_allowed(),
         }
     }
 
@@ -249,6 +269,9 @@ pub struct Frame {
     pub show_admin: bool,
     /// Whether to link the audit view.
     pub show_audit: bool,
+    /// Whether to link the data-subject requests (registrars, the
+    /// responsible person, supervisors).
+    pub show_requests: bool,
 }
 
 impl Frame {
@@ -263,6 +286,7 @@ impl Frame {
             here: "/".into(),
             show_admin: false,
             show_audit: false,
+            show_requests: false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The staff's web UI (issue 4): server-rendered pages for signing in,
 //! choosing the purpose of the work, searching, reading a contact and
-//! listening to its recording, administering accounts and reading the audit
-//! log — in Finnish, Swedish and English.
+//! listening to its recording, administering accounts, reading the audit
+//! log and handling data-subject requests — in Finnish, Swedish and English.
 //!
 //! Shape: every page is an askama template (`templates/`, checked at compile
 //! time) rendered by a thin handler that calls the same `Kirjuri` methods as
@@ -33,6 +33,7 @@ pub mod format;
 pub mod i18n;
 pub mod privacy;
 pub mod purpose;
+pub mod requests;
 pub mod search;
 
 use askama::Template;

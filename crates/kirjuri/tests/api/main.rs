@@ -35,3 +35,4 @@ mod receipt;
 mod recordings;
 mod register;
 mod requests;
+mod requests_ui;

@@ -279,6 +279,42 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     open_call_as(&ui, &other, "rita", "data_subject_request").await;
     wait_for(&other, "holds").await;
     assert_accessible(&other, "contact-holds").await;
+
+    // The registrar's request pages: the empty queue, the registration form
+    // (empty and refused), one request (with a refused step shown on it,
+    // then verified in person) and the queue with it.
+    other.goto(&ui.url("/requests")).await.unwrap();
+    wait_for(&other, "queue-empty").await;
+    assert_accessible(&other, "requests-empty").await;
+    click(&other, "register-request").await;
+    wait_for(&other, "register-submit").await;
+    assert_accessible(&other, "request-new").await;
+    fill(&other, "email", "tiina@example.fi").await;
+    click(&other, "register-submit").await;
+    wait_for(&other, "register-error").await;
+    assert_accessible(&other, "request-new-error").await;
+    click(&other, "type-access").await;
+    fill(&other, "email", "tiina@example.fi").await;
+    click(&other, "register-submit").await;
+    wait_for(&other, "reference").await;
+    assert_accessible(&other, "request").await;
+    harness::js(
+        &other,
+        "document.getElementById('move-transition').value = 'verify'; return true;",
+    )
+    .await;
+    click(&other, "move").await;
+    wait_for(&other, "request-error").await;
+    assert!(source(&other).await.contains("not_verified"));
+    assert_accessible(&other, "request-refused-step").await;
+    fill(&other, "document-last4", "X9Q7").await;
+    click(&other, "verify-in-person").await;
+    wait_for(&other, "request-notice").await;
+    assert_accessible(&other, "request-verified").await;
+    screenshot(&other, "a11y-request-verified").await;
+    other.goto(&ui.url("/requests")).await.unwrap();
+    wait_for(&other, "queue").await;
+    assert_accessible(&other, "requests").await;
     click(&other, "sign-out").await;
     wait_for(&other, "login-message").await;
 

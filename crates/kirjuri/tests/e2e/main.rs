@@ -414,3 +414,80 @@ async fn a_supervisor_sees_who_accessed_a_contact_and_why_and_reads_the_audit_lo
     let _ = ui.data_dir();
     supervisor.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_registrar_registers_an_in_person_request_in_finnish_sees_it_in_the_queue_and_verifies_it()
+ {
+    let _turn = serial().await;
+    let mut ui = Ui::start().await;
+    ui.cli(
+        &[
+            "user",
+            "add",
+            "reija",
+            "--role",
+            "registrar",
+            "--password-stdin",
+        ],
+        Some(&format!("{}\n", harness::PASSWORD)),
+    );
+    let registrar = ui.browser().await;
+    registrar.goto(&ui.url("/requests")).await.unwrap();
+    sign_in(&ui, &registrar, "reija").await;
+    if path(&registrar).await.starts_with("/purpose") {
+        choose_purpose(&registrar, "data_subject_request").await;
+    }
+    registrar.goto(&ui.url("/requests/new")).await.unwrap();
+    assert!(source(&registrar).await.contains("lang=\"fi\""));
+    click(&registrar, "type-access").await;
+    click(&registrar, "type-erasure").await;
+    fill(&registrar, "name", CUSTOMER).await;
+    fill(&registrar, "phone", "040 123 4567").await;
+    click(&registrar, "register-submit").await;
+    wait_until("reference", || async {
+        registrar.find(Locator::Id("reference")).await.is_ok()
+    })
+    .await;
+    let reference = registrar
+        .find(Locator::Id("reference"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(reference.starts_with("DSR-"), "{reference}");
+    assert!(!source(&registrar).await.contains(CUSTOMER));
+
+    registrar.goto(&ui.url("/requests")).await.unwrap();
+    wait_until("queue", || async {
+        registrar.find(Locator::Id("queue")).await.is_ok()
+    })
+    .await;
+    registrar
+        .find(Locator::LinkText(&reference))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until("document-last4", || async {
+        registrar.find(Locator::Id("document-last4")).await.is_ok()
+    })
+    .await;
+    fill(&registrar, "document-last4", "X9Q7").await;
+    click(&registrar, "verify-in-person").await;
+    wait_until("request-notice", || async {
+        registrar.find(Locator::Id("request-notice")).await.is_ok()
+    })
+    .await;
+    let state = registrar
+        .find(Locator::Id("request-state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(state, "Varmistettu", "the request is verified");
+    screenshot(&registrar, "request-verified-in-person").await;
+    registrar.close().await.unwrap();
+}
