@@ -368,6 +368,33 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     screenshot(&other, "a11y-sign-in-totp").await;
     other.close().await.unwrap();
 
+    // The public privacy notice, its versions and one version, in each
+    // language, without signing in.
+    let public = ui.browser().await;
+    for lang in ["fi", "sv", "en"] {
+        public
+            .goto(&ui.url(&format!("/privacy?lang={lang}")))
+            .await
+            .unwrap();
+        wait_for(&public, "notice-version").await;
+        assert_accessible(&public, &format!("privacy-{lang}")).await;
+    }
+    public
+        .goto(&ui.url("/privacy/versions?lang=sv"))
+        .await
+        .unwrap();
+    wait_for(&public, "versions").await;
+    assert_accessible(&public, "privacy-versions").await;
+    let version = public
+        .find(fantoccini::Locator::Css("#versions a"))
+        .await
+        .unwrap();
+    version.click().await.unwrap();
+    wait_for(&public, "notice-version").await;
+    assert_accessible(&public, "privacy-version").await;
+    screenshot(&public, "a11y-privacy-version").await;
+    public.close().await.unwrap();
+
     // --- every HTML page of the routes list was checked ---------------------
     let unchecked = harness::unchecked_pages(&ui, &admin, &ui.call).await;
     assert!(
