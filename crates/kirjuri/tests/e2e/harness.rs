@@ -384,6 +384,12 @@ impl Ui {
     /// supervisor, `ville` admin, `pbx` integration; a recorded call of
     /// aino's and a chat of bertta's) and chromedriver.
     pub async fn start() -> Ui {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Ui::start`] with `envs` in the server's environment (e.g. the
+    /// outbox's SMTP sender).
+    pub async fn start_with(envs: &[(&str, &str)]) -> Ui {
         assert!(
             Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
             "browser tests need Debian's chromium and chromium-driver (scripts/test installs them)"
@@ -410,7 +416,7 @@ impl Ui {
             .trim()
             .to_owned();
 
-        let server = kirjuri(data.path()).serve();
+        let server = kirjuri(data.path()).envs(envs.iter().copied()).serve();
         let base = server.address().to_owned();
 
         // reqwest is built without a TLS crypto provider of its own (the
