@@ -20,6 +20,7 @@
 
 mod accounts;
 mod contract;
+mod copy;
 mod outbox;
 mod postgres;
 mod requests;
