@@ -101,6 +101,12 @@ pub(crate) trait Backend: Database<Arguments: IntoArguments<Self>> {
     /// Reads a binary column.
     fn get_bytes(row: &Self::Row, column: &str) -> Result<Vec<u8>>;
 
+    /// Reads a nullable binary column.
+    fn get_opt_bytes(row: &Self::Row, column: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Reads a nullable 64-bit integer column.
+    fn get_opt_int(row: &Self::Row, column: &str) -> Result<Option<i64>>;
+
     /// Reads a boolean column (an integer in SQLite).
     fn get_bool(row: &Self::Row, column: &str) -> Result<bool>;
 

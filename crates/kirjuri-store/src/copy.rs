@@ -11,21 +11,37 @@
 //! would no longer verify. So a backend offers two more traits here:
 //! * [`Export`]: a page of a table's rows strictly after a [`Cursor`], in the
 //!   table's key order (ids bytewise, as both backends order `uuid`s;
-//!   sequence numbers and sizes numerically);
+//!   sequence numbers and sizes numerically; text by its bytes);
 //! * [`Import`]: a transaction that takes pages ([`Batch`]) of raw rows and
 //!   commits them all at once — a copy stopped part-way leaves the target as
 //!   empty as it found it.
 //!
 //! [`copy_rows`] and [`compare_rows`] drive them; they know no SQL. The
 //! row decoders both adapters' pages share ([`contact_records`],
-//! [`attach_index`]) are written once here, over `Backend`.
+//! [`attach_index`], [`spec_row`]) are written once here, over `Backend`.
 //!
-//! Not copied: uploads in flight (`pending_objects`: a copy runs only while
-//! no process uses the source, so these are leftovers of dead processes
-//! that start-up recovery would delete), job leases and instance heartbeats
-//! (runtime state), and derived query indexes (`audit_refs`: each backend
-//! derives its own from the events). Object bytes are not this crate's
-//! business: the caller copies them between object stores.
+//! Two kinds of table. The first ones (accounts … checkpoints) have typed
+//! rows and a [`Batch`] variant each, because their rows carry more than
+//! one table (a contact its index entries) or are read through the
+//! store's own decoders. Every other table is *declared*: a [`TableSpec`]
+//! names its columns with a [`ColumnType`] each (id, bytes, text — which
+//! holds JSON and dates kept as text —, integer, instant) and its key, and
+//! travels as [`Batch::Rows`] of [`Value`]s, read through `Backend`'s typed
+//! getters and written by each adapter by type, so no adapter code changes
+//! when a table is added. **To add a table to the copy: declare its
+//! `TableSpec` constant here and put `Table::Rows(&IT)` in [`Table::ALL`]
+//! after every table it refers to.** The outbox and the data-subject
+//! requests' five tables are declared so.
+//!
+//! Not copied ([`NOT_COPIED`], with the reasons): uploads in flight
+//! (`pending_objects`), job leases and instance heartbeats (runtime state),
+//! and derived query indexes (`audit_refs`). Copied inside another table's
+//! pages: [`COPIED_WITH`]. Every table of both migrated schemas must be in
+//! one of the three lists — the store tests list `sqlite_master` and
+//! `information_schema` and fail otherwise, so a table added by a migration
+//! cannot be silently left behind. Outbox claims are copied as they are
+//! (see [`OUTBOX`] for why). Object bytes are not this crate's business:
+//! the caller copies them between object stores.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -65,11 +81,14 @@ pub enum Table {
     AuditEvents,
     /// `audit_checkpoints`.
     AuditCheckpoints,
+    /// A table copied column for column as its [`TableSpec`] declares.
+    Rows(&'static TableSpec),
 }
 
 impl Table {
-    /// Every table, parents before children.
-    pub const ALL: [Table; 11] = [
+    /// Every table, parents before children. A table declared by a
+    /// [`TableSpec`] is added here, after the tables it refers to.
+    pub const ALL: [Table; 18] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -81,6 +100,13 @@ impl Table {
         Table::Tombstones,
         Table::AuditEvents,
         Table::AuditCheckpoints,
+        Table::Rows(&OUTBOX),
+        Table::Rows(&REQUESTS),
+        Table::Rows(&REQUEST_IDENTIFIERS),
+        Table::Rows(&REQUEST_VERIFICATIONS),
+        Table::Rows(&REQUEST_CODES),
+        Table::Rows(&REQUEST_EVENTS),
+        Table::Rows(&NOTICE_VERSIONS),
     ];
 
     /// The table's name in both schemas.
@@ -97,8 +123,253 @@ impl Table {
             Table::Tombstones => "tombstones",
             Table::AuditEvents => "audit_events",
             Table::AuditCheckpoints => "audit_checkpoints",
+            Table::Rows(spec) => spec.name,
         }
     }
+}
+
+/// How a column of a [`TableSpec`] is read and written: the same Rust value
+/// on both backends, whatever each stores. Every column may be NULL (the
+/// target's schema says which may not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ColumnType {
+    /// An id: a 16-byte blob in SQLite, `uuid` in PostgreSQL.
+    Id,
+    /// Bytes (ciphertext, wrapped keys, hashes): `BLOB` / `bytea`.
+    Bytes,
+    /// Text, JSON kept as text, and dates kept as text (`YYYY-MM-DD`):
+    /// `TEXT` / `text`, byte for byte. (A `jsonb` column would need a type
+    /// of its own: PostgreSQL normalises it.)
+    Text,
+    /// A 64-bit integer (states' versions, counts): `INTEGER` / `bigint`.
+    Int,
+    /// An instant: integer microseconds / `timestamptz`.
+    Time,
+}
+
+/// A table copied as it is declared: its name (the same in both schemas),
+/// its primary key (the page order) and every column with its type. Adding
+/// a table to the copy is one such constant and its place in [`Table::ALL`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableSpec {
+    /// The table's name in both schemas.
+    pub name: &'static str,
+    /// The primary key's columns, in the order pages follow (ids and
+    /// bytes bytewise, text by its bytes, numbers numerically).
+    pub key: &'static [&'static str],
+    /// Every column, with its type.
+    pub columns: &'static [(&'static str, ColumnType)],
+}
+
+impl std::fmt::Debug for TableSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl TableSpec {
+    /// The positions of the key's columns among the columns.
+    fn key_positions(&self) -> impl Iterator<Item = usize> + '_ {
+        self.key
+            .iter()
+            .filter_map(|key| self.columns.iter().position(|(name, _)| name == key))
+    }
+
+    /// The type of the column `name`.
+    fn column_type(&self, name: &str) -> Option<ColumnType> {
+        self.columns
+            .iter()
+            .find(|(column, _)| *column == name)
+            .map(|(_, ty)| *ty)
+    }
+}
+
+use ColumnType::{Bytes, Id, Int, Text, Time};
+
+/// `outbox`: messages waiting to leave, sealed, copied with their delivery
+/// state as it is. A message a dead sender had claimed (`sending`, with its
+/// instance id in `claimed_by`) stays claimed: no process on the target has
+/// that id, so the claim runs out at `claimed_until` and the delivery job
+/// takes the message again (`attempts` + 1), exactly as the source would
+/// have. It is not reset to `queued`, which would only send it sooner: a
+/// sender that died after handing the message over may have sent it
+/// either way, so the copy neither loses a message nor adds a send the
+/// source would not have made.
+pub const OUTBOX: TableSpec = TableSpec {
+    name: "outbox",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("channel", Text),
+        ("kind", Text),
+        ("wrapped_key", Bytes),
+        ("sealed", Bytes),
+        ("created_at", Time),
+        ("state", Text),
+        ("attempts", Int),
+        ("next_attempt_at", Time),
+        ("claimed_by", Text),
+        ("claimed_until", Time),
+        ("settled_at", Time),
+        ("last_error", Text),
+    ],
+};
+
+/// `requests`: data-subject requests, with their sealed details, due date
+/// (text), clock (JSON text) and version.
+pub const REQUESTS: TableSpec = TableSpec {
+    name: "requests",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("reference", Text),
+        ("types", Text),
+        ("channel", Text),
+        ("language", Text),
+        ("state", Text),
+        ("received_at", Time),
+        ("due_date", Text),
+        ("calendar_version", Text),
+        ("clock", Text),
+        ("assurance_needed", Text),
+        ("assurance_proven", Text),
+        ("objection_purposes", Text),
+        ("refusal_ground", Text),
+        ("refusal_proposed_by", Id),
+        ("refusal_proposed_at", Time),
+        ("sealed_details", Bytes),
+        ("details_key", Bytes),
+        ("version", Int),
+        ("created_at", Time),
+        ("created_by", Id),
+        ("closed_at", Time),
+        ("retain_until", Time),
+    ],
+};
+
+/// `request_identifiers`: the identifiers a request covers, as blind-index
+/// hashes, proven or not.
+pub const REQUEST_IDENTIFIERS: TableSpec = TableSpec {
+    name: "request_identifiers",
+    key: &["request_id", "kind", "hash"],
+    columns: &[
+        ("request_id", Id),
+        ("kind", Text),
+        ("hash", Bytes),
+        ("proven_by", Text),
+        ("basis", Text),
+        ("proven_at", Time),
+    ],
+};
+
+/// `request_verifications`: a request's identity checks.
+pub const REQUEST_VERIFICATIONS: TableSpec = TableSpec {
+    name: "request_verifications",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("request_id", Id),
+        ("method", Text),
+        ("assurance", Text),
+        ("verifier", Id),
+        ("document_type", Text),
+        ("at", Time),
+    ],
+};
+
+/// `request_codes`: one-time codes still live, as keyed hashes with their
+/// tries left (copied, so a requester's code still works after the move).
+pub const REQUEST_CODES: TableSpec = TableSpec {
+    name: "request_codes",
+    key: &["request_id", "kind"],
+    columns: &[
+        ("request_id", Id),
+        ("kind", Text),
+        ("address_hash", Bytes),
+        ("code_hash", Bytes),
+        ("expires_at", Time),
+        ("tries_left", Int),
+        ("created_at", Time),
+    ],
+};
+
+/// `request_events`: a request's timeline.
+pub const REQUEST_EVENTS: TableSpec = TableSpec {
+    name: "request_events",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("request_id", Id),
+        ("at", Time),
+        ("actor", Id),
+        ("kind", Text),
+        ("detail", Text),
+    ],
+};
+
+/// `notice_versions`: the privacy notice as published, version by version.
+pub const NOTICE_VERSIONS: TableSpec = TableSpec {
+    name: "notice_versions",
+    key: &["version"],
+    columns: &[
+        ("version", Text),
+        ("published_at", Time),
+        ("significant", Int),
+        ("note", Text),
+        ("content", Text),
+    ],
+};
+
+/// Tables of the schemas that the copy does not write row by row, and why.
+/// Every table of both schemas is either in [`Table::ALL`], in
+/// [`COPIED_WITH`] or here; a test lists the migrated schemas and fails
+/// otherwise, so a new table cannot be forgotten.
+pub const NOT_COPIED: &[(&str, &str)] = &[
+    (
+        "pending_objects",
+        "uploads in flight: a copy runs only while no process uses the source, \
+         so these are dead processes' leftovers that start-up recovery deletes",
+    ),
+    ("job_leases", "runtime state: leases of running jobs"),
+    (
+        "instances",
+        "runtime state: heartbeats of running processes",
+    ),
+    (
+        "audit_refs",
+        "a derived query index: each backend derives its own from the events",
+    ),
+    (
+        "_sqlx_migrations",
+        "the schema's own version, made by migrating",
+    ),
+];
+
+/// Tables copied inside another table's pages: (table, with what).
+pub const COPIED_WITH: &[(&str, &str)] = &[
+    (
+        "contact_index",
+        "contacts: each contact's page carries its entries",
+    ),
+    (
+        "audit_log",
+        "the log's identity, given to `Import::begin_import`",
+    ),
+];
+
+/// A value of a [`TableSpec`]'s column, `None` for NULL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// [`ColumnType::Id`].
+    Id(Option<Uuid>),
+    /// [`ColumnType::Bytes`].
+    Bytes(Option<Vec<u8>>),
+    /// [`ColumnType::Text`].
+    Text(Option<String>),
+    /// [`ColumnType::Int`].
+    Int(Option<i64>),
+    /// [`ColumnType::Time`].
+    Time(Option<DateTime<Utc>>),
 }
 
 /// An account as stored, with what [`UserRow`] leaves out.
@@ -165,6 +436,8 @@ pub enum Batch {
     AuditEvents(Vec<StoredAuditEvent>),
     /// [`Table::AuditCheckpoints`].
     AuditCheckpoints(Vec<AuditCheckpointRow>),
+    /// [`Table::Rows`]: each row's values in the spec's column order.
+    Rows(&'static TableSpec, Vec<Vec<Value>>),
 }
 
 /// Where a page starts: rows strictly after this key. Keys, per table:
@@ -172,8 +445,9 @@ pub enum Batch {
 /// * `seq` for events, `size` for checkpoints — [`Cursor::Number`];
 /// * `(hold_id, contact_id, object_id)` for hold targets, a whole-contact
 ///   target's missing object id counting as the nil UUID (which no object
-///   has) — [`Cursor::HoldTarget`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///   has) — [`Cursor::HoldTarget`];
+/// * a [`TableSpec`]'s key columns — [`Cursor::Key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
     /// After this id.
     Id(Uuid),
@@ -181,6 +455,8 @@ pub enum Cursor {
     Number(i64),
     /// After this hold target.
     HoldTarget(Uuid, Uuid, Uuid),
+    /// After this key of a [`TableSpec`] (its key columns' values).
+    Key(Vec<Value>),
 }
 
 impl Batch {
@@ -198,6 +474,7 @@ impl Batch {
             Batch::Tombstones(_) => Table::Tombstones,
             Batch::AuditEvents(_) => Table::AuditEvents,
             Batch::AuditCheckpoints(_) => Table::AuditCheckpoints,
+            Batch::Rows(spec, _) => Table::Rows(spec),
         }
     }
 
@@ -215,6 +492,7 @@ impl Batch {
             Batch::Tombstones(rows) => rows.len(),
             Batch::AuditEvents(rows) => rows.len(),
             Batch::AuditCheckpoints(rows) => rows.len(),
+            Batch::Rows(_, rows) => rows.len(),
         }
     }
 
@@ -255,6 +533,14 @@ impl Batch {
                 let size = rows.get(i)?.size;
                 Cursor::Number(i64::try_from(size).unwrap_or(i64::MAX))
             }
+            Batch::Rows(spec, rows) => {
+                let row = rows.get(i)?;
+                Cursor::Key(
+                    spec.key_positions()
+                        .filter_map(|at| row.get(at).cloned())
+                        .collect(),
+                )
+            }
         })
     }
 
@@ -285,6 +571,7 @@ impl Batch {
             (Batch::Tombstones(a), Batch::Tombstones(b)) => first(a, b),
             (Batch::AuditEvents(a), Batch::AuditEvents(b)) => first(a, b),
             (Batch::AuditCheckpoints(a), Batch::AuditCheckpoints(b)) => first(a, b),
+            (Batch::Rows(x, a), Batch::Rows(y, b)) if x == y => first(a, b),
             _ => return Some("a page of another table".to_owned()),
         }?;
         let key = self.key_at(at).or_else(|| other.key_at(at));
@@ -294,9 +581,26 @@ impl Batch {
             Some(Cursor::HoldTarget(hold, contact, object)) => {
                 format!("hold {hold}, contact {contact}, object {object}")
             }
+            Some(Cursor::Key(values)) => format!("key ({})", shown_key(&values)),
             None => format!("row {at}"),
         })
     }
+}
+
+/// A [`Cursor::Key`] as it may be shown: ids and numbers; text and bytes
+/// (a blind-index hash, a code's kind) as `_`, since a spec does not say
+/// whether they name anyone.
+fn shown_key(values: &[Value]) -> String {
+    values
+        .iter()
+        .map(|value| match value {
+            Value::Id(Some(id)) => id.to_string(),
+            Value::Int(Some(n)) => n.to_string(),
+            Value::Id(None) | Value::Int(None) => "null".to_owned(),
+            Value::Bytes(_) | Value::Text(_) | Value::Time(_) => "_".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reading a register's tables in pages, for a copy or its verification.
@@ -425,8 +729,8 @@ pub async fn compare_rows(
         let mut after = None;
         loop {
             let (left, right) = tokio::try_join!(
-                source.export(table, after, PAGE_ROWS),
-                target.export(table, after, PAGE_ROWS),
+                source.export(table, after.clone(), PAGE_ROWS),
+                target.export(table, after.clone(), PAGE_ROWS),
             )?;
             source_rows += left.len() as u64;
             target_rows += right.len() as u64;
@@ -473,7 +777,7 @@ pub async fn occupied_tables(store: &dyn Export) -> Result<Vec<TableCount>> {
 /// a bound limit, with numbered placeholders (both backends take them): the
 /// cursor's key `$1` if any, then the limit. `json_text` reads a JSON column
 /// as text (`::text` in PostgreSQL, nothing in SQLite).
-pub(crate) fn page_select(table: Table, json_text: &str, after: Option<Cursor>) -> Option<String> {
+pub(crate) fn page_select(table: Table, json_text: &str, after: Option<&Cursor>) -> Option<String> {
     let (sql, key) = select(table)?;
     Some(page_sql(sql, key, after).replace("$JSON", json_text))
 }
@@ -533,18 +837,99 @@ fn select(table: Table) -> Option<(&'static str, &'static str)> {
              ORDER BY size LIMIT $LIMIT",
             "size",
         ),
-        Table::Contacts | Table::HoldTargets => return None,
+        Table::Contacts | Table::HoldTargets | Table::Rows(_) => return None,
     })
 }
 
 /// Fills in a keyed `SELECT`'s page bounds: `$1` is the cursor if any, the
 /// limit the next parameter.
-fn page_sql(sql: &str, key: &str, after: Option<Cursor>) -> String {
+fn page_sql(sql: &str, key: &str, after: Option<&Cursor>) -> String {
     let (clause, limit) = match after {
         Some(_) => (format!("WHERE {key} > $1"), "$2"),
         None => (String::new(), "$1"),
     };
     sql.replace("{after}", &clause).replace("$LIMIT", limit)
+}
+
+/// The `SELECT` of a page of a [`TableSpec`]'s rows on `DB`: every column,
+/// in key order, after the key bound as `$1…$k` if `after` (one per key
+/// column), then the limit. Text key columns are compared by their bytes
+/// ([`Backend::BYTEWISE`]), so both backends page in one order.
+pub(crate) fn spec_select<DB: Backend>(spec: &TableSpec, after: bool) -> String {
+    let key: Vec<String> = spec
+        .key
+        .iter()
+        .map(|column| match spec.column_type(column) {
+            Some(ColumnType::Text) => format!("{column} COLLATE {}", DB::BYTEWISE),
+            _ => (*column).to_owned(),
+        })
+        .collect();
+    let columns: Vec<&str> = spec.columns.iter().map(|(name, _)| *name).collect();
+    let (clause, limit) = if after {
+        let params: Vec<String> = (1..=key.len()).map(|i| format!("${i}")).collect();
+        (
+            format!("WHERE ({}) > ({}) ", key.join(", "), params.join(", ")),
+            key.len() + 1,
+        )
+    } else {
+        (String::new(), 1)
+    };
+    format!(
+        "SELECT {} FROM {} {clause}ORDER BY {} LIMIT ${limit}",
+        columns.join(", "),
+        spec.name,
+        key.join(", "),
+    )
+}
+
+/// A row of a [`TableSpec`]'s page, read by each column's type.
+pub(crate) fn spec_row<DB: Backend>(spec: &TableSpec, row: &DB::Row) -> Result<Vec<Value>> {
+    spec.columns
+        .iter()
+        .map(|(name, ty)| {
+            Ok(match ty {
+                ColumnType::Id => Value::Id(DB::get_opt_uuid(row, name)?),
+                ColumnType::Bytes => Value::Bytes(DB::get_opt_bytes(row, name)?),
+                ColumnType::Text => Value::Text(DB::get_opt_text(row, name)?),
+                ColumnType::Int => Value::Int(DB::get_opt_int(row, name)?),
+                ColumnType::Time => Value::Time(DB::get_opt_time(row, name)?),
+            })
+        })
+        .collect()
+}
+
+/// The key values of a [`Cursor::Key`] for `spec`, refusing another kind
+/// of cursor or a key of the wrong length.
+pub(crate) fn spec_key<'c>(spec: &TableSpec, after: Option<&'c Cursor>) -> Result<&'c [Value]> {
+    match after {
+        None => Ok(&[]),
+        Some(Cursor::Key(values)) if values.len() == spec.key.len() => Ok(values),
+        Some(_) => Err(crate::error::Error::Corrupt(format!(
+            "export cursor: wrong kind for {}",
+            spec.name
+        ))),
+    }
+}
+
+/// One column of a page of a [`TableSpec`]'s rows, as the values `pick`
+/// takes from a [`Value`] of the column's type (a value of another type is
+/// an error, never silently NULL).
+pub(crate) fn spec_column<T>(
+    spec: &TableSpec,
+    rows: &[Vec<Value>],
+    at: usize,
+    pick: impl Fn(&Value) -> Option<Option<T>>,
+) -> Result<Vec<Option<T>>> {
+    rows.iter()
+        .map(|row| {
+            row.get(at).and_then(&pick).ok_or_else(|| {
+                crate::error::Error::Corrupt(format!(
+                    "copy: {}: a value of another type in column {at}",
+                    spec.name
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The [`ContactRecord`]s of a page of rows of the contact columns
@@ -627,5 +1012,52 @@ mod tests {
         let missing = Batch::AuditEvents(vec![event(1, "{}")]);
         assert_eq!(source.first_difference(&missing).as_deref(), Some("key 2"));
         assert_eq!(source.first_difference(&source.clone()), None);
+    }
+
+    #[test]
+    fn every_declared_tables_key_is_among_its_columns() {
+        for table in Table::ALL {
+            if let Table::Rows(spec) = table {
+                assert_eq!(
+                    spec.key_positions().count(),
+                    spec.key.len(),
+                    "{}: a key column is not declared",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_declared_tables_page_follows_its_whole_key_text_by_its_bytes() {
+        let sql = spec_select::<sqlx::Postgres>(&REQUEST_CODES, true);
+        assert!(sql.starts_with("SELECT request_id, kind, address_hash, code_hash,"));
+        assert!(sql.ends_with(
+            "FROM request_codes WHERE (request_id, kind COLLATE \"C\") > ($1, $2) \
+             ORDER BY request_id, kind COLLATE \"C\" LIMIT $3"
+        ));
+        let first = spec_select::<sqlx::Postgres>(&OUTBOX, false);
+        assert!(first.ends_with("FROM outbox ORDER BY id LIMIT $1"));
+    }
+
+    #[test]
+    fn a_declared_tables_difference_shows_ids_but_not_hashes() {
+        let id = Uuid::now_v7();
+        let row = |hash: u8| {
+            vec![
+                Value::Id(Some(id)),
+                Value::Text(Some("phone".into())),
+                Value::Bytes(Some(vec![hash; 32])),
+                Value::Text(None),
+                Value::Text(None),
+                Value::Time(None),
+            ]
+        };
+        let source = Batch::Rows(&REQUEST_IDENTIFIERS, vec![row(1)]);
+        let target = Batch::Rows(&REQUEST_IDENTIFIERS, vec![row(2)]);
+        assert_eq!(
+            source.first_difference(&target),
+            Some(format!("key ({id}, _, _)"))
+        );
     }
 }

@@ -55,7 +55,7 @@ fn from_row<DB: Backend>(row: &DB::Row) -> Result<NoticeVersionRow> {
     Ok(NoticeVersionRow {
         version: DB::get_text(row, "version")?,
         published_at: DB::get_time(row, "published_at")?,
-        significant: DB::get_bool(row, "significant")?,
+        significant: DB::get_int(row, "significant")? != 0,
         note: DB::get_opt_text(row, "note")?,
         content: DB::get_text(row, "content")?,
     })
@@ -68,7 +68,6 @@ where
     S::Db: AuditLog,
     for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> Option<String>: Encode<'q, S::Db> + Type<S::Db>,
-    for<'q> bool: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
     for<'s> &'s str: ColumnIndex<<S::Db as Database>::Row>,
     for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
@@ -81,7 +80,7 @@ where
             )
             .bind(row.version.as_str())
             .bind(S::Db::time(row.published_at))
-            .bind(row.significant)
+            .bind(i64::from(row.significant))
             .bind(row.note.clone())
             .bind(row.content.as_str())
             .execute(&mut *tx)

@@ -12,8 +12,12 @@
 //! with their chosen purpose (kept, so nobody is signed out by the move),
 //! contacts with their blind-index entries, object rows, legal holds and
 //! their targets, tombstones, the audit log with its sequence numbers, its
-//! signed checkpoints and its identity — and every object's bytes, object
-//! store to object store. What it leaves: uploads in flight (there are none
+//! signed checkpoints and its identity, the outbox's messages in whatever
+//! state they are (a dead sender's claim runs out on the target and the
+//! message is tried again, as it would have been on the source),
+//! data-subject requests with their identifiers, identity checks, live
+//! codes and timelines (`kirjuri_store::copy::Table::ALL` is the list) —
+//! and every object's bytes, object store to object store. What it leaves: uploads in flight (there are none
 //! while the folder is at rest; rows left by dead processes are what
 //! start-up recovery would delete), job leases and instance heartbeats
 //! (runtime state), and the key files, which never live in the database or

@@ -67,6 +67,14 @@ impl Backend for Postgres {
         Ok(row.try_get(column)?)
     }
 
+    fn get_opt_bytes(row: &PgRow, column: &str) -> Result<Option<Vec<u8>>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_opt_int(row: &PgRow, column: &str) -> Result<Option<i64>> {
+        Ok(row.try_get(column)?)
+    }
+
     fn get_bool(row: &PgRow, column: &str) -> Result<bool> {
         Ok(row.try_get(column)?)
     }

@@ -41,8 +41,9 @@ use super::{PostgresStore, accounts, audit, objects, retention};
 use crate::accounts as accounts_rules;
 use crate::codec::length;
 use crate::copy::{
-    Batch, ContactRecord, Cursor, Export, HoldTargetRecord, Import, ImportTransaction,
-    SessionRecord, Table, UserRecord, page_select,
+    Batch, COPIED_WITH, ColumnType, ContactRecord, Cursor, Export, HoldTargetRecord, Import,
+    ImportTransaction, SessionRecord, Table, TableSpec, UserRecord, Value, page_select,
+    spec_column, spec_key, spec_row, spec_select,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -51,9 +52,17 @@ use crate::model::{
 };
 use crate::retention::{HoldRow, HoldTarget, TombstoneRow};
 
-/// Every table an import fills, locked and checked empty up front.
-const IMPORTED: &str = "users, api_tokens, user_totp, sessions, contacts, contact_index, \
-    objects, legal_holds, legal_hold_targets, tombstones, audit_events, audit_checkpoints";
+/// Every table an import fills, locked and checked empty up front: the
+/// copy's tables and those copied with them, except the audit log's
+/// identity (one row a fresh schema already holds, replaced below).
+fn imported() -> Vec<&'static str> {
+    Table::ALL
+        .iter()
+        .map(|table| table.name())
+        .chain(COPIED_WITH.iter().map(|(name, _)| *name))
+        .filter(|name| *name != "audit_log")
+        .collect()
+}
 
 /// The nil UUID standing for "no object" (a whole-contact hold target) in
 /// the hold targets' key order; no object has it.
@@ -63,12 +72,14 @@ const NIL: Uuid = Uuid::nil();
 impl Import for PostgresStore {
     async fn begin_import(&self, log_id: &str) -> Result<Box<dyn ImportTransaction>> {
         let mut tx = self.pool.begin().await?;
+        let imported = imported();
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "LOCK TABLE {IMPORTED} IN EXCLUSIVE MODE"
+            "LOCK TABLE {} IN EXCLUSIVE MODE",
+            imported.join(", ")
         )))
         .execute(&mut *tx)
         .await?;
-        for table in IMPORTED.split(", ") {
+        for table in imported {
             let any: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT EXISTS (SELECT 1 FROM {table})"
             )))
@@ -131,13 +142,14 @@ impl ImportTransaction for PgImport {
             Batch::Tombstones(rows) => insert_tombstones(conn, rows).await,
             Batch::AuditEvents(rows) => insert_events(conn, rows).await,
             Batch::AuditCheckpoints(rows) => insert_checkpoints(conn, rows).await,
+            Batch::Rows(spec, rows) => insert_rows(conn, spec, rows).await,
         }
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
         let PgImport { tx, pool } = *self;
         tx.commit().await?;
-        for table in IMPORTED.split(", ") {
+        for table in imported() {
             // Statistics and the visibility map; a failure here loses
             // nothing (autovacuum gets there later), so it is only logged.
             if let Err(error) =
@@ -636,6 +648,60 @@ async fn insert_checkpoints(conn: &mut Conn, rows: &[AuditCheckpointRow]) -> Res
     Ok(())
 }
 
+/// A page of a [`TableSpec`]'s rows, in one `INSERT … SELECT FROM
+/// UNNEST(arrays)`: one array per column, typed as the column's type.
+async fn insert_rows(conn: &mut Conn, spec: &TableSpec, rows: &[Vec<Value>]) -> Result<()> {
+    let names: Vec<&str> = spec.columns.iter().map(|(name, _)| *name).collect();
+    let arrays: Vec<String> = spec
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| {
+            let ty = match ty {
+                ColumnType::Id => "uuid",
+                ColumnType::Bytes => "bytea",
+                ColumnType::Text => "text",
+                ColumnType::Int => "int8",
+                ColumnType::Time => "timestamptz",
+            };
+            format!("${}::{ty}[]", i + 1)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) SELECT * FROM UNNEST({})",
+        spec.name,
+        names.join(", "),
+        arrays.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (at, (_, ty)) in spec.columns.iter().enumerate() {
+        query = match ty {
+            ColumnType::Id => query.bind(spec_column(spec, rows, at, |v| match v {
+                Value::Id(id) => Some(*id),
+                _ => None,
+            })?),
+            ColumnType::Bytes => query.bind(spec_column(spec, rows, at, |v| match v {
+                Value::Bytes(bytes) => Some(bytes.clone()),
+                _ => None,
+            })?),
+            ColumnType::Text => query.bind(spec_column(spec, rows, at, |v| match v {
+                Value::Text(text) => Some(text.clone()),
+                _ => None,
+            })?),
+            ColumnType::Int => query.bind(spec_column(spec, rows, at, |v| match v {
+                Value::Int(n) => Some(*n),
+                _ => None,
+            })?),
+            ColumnType::Time => query.bind(spec_column(spec, rows, at, |v| match v {
+                Value::Time(t) => Some(opt_ts(*t)),
+                _ => None,
+            })?),
+        };
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
 // --- reading back -------------------------------------------------------
 
 fn user(row: &PgRow) -> Result<UserRecord> {
@@ -695,7 +761,7 @@ impl PostgresStore {
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Vec<PgRow>> {
-        let Some(sql) = page_select(table, "::text", after) else {
+        let Some(sql) = page_select(table, "::text", after.as_ref()) else {
             return Err(Error::Corrupt(format!(
                 "export: {} is not keyed",
                 table.name()
@@ -706,13 +772,37 @@ impl PostgresStore {
             None => query,
             Some(Cursor::Id(id)) => query.bind(id),
             Some(Cursor::Number(n)) => query.bind(n),
-            Some(Cursor::HoldTarget(..)) => {
+            Some(Cursor::HoldTarget(..) | Cursor::Key(_)) => {
                 return Err(Error::Corrupt(
                     "export cursor: wrong kind for the table".into(),
                 ));
             }
         };
         Ok(query.bind(i64::from(limit)).fetch_all(&self.pool).await?)
+    }
+
+    async fn export_rows(
+        &self,
+        spec: &TableSpec,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Vec<Value>>> {
+        let key = spec_key(spec, after)?;
+        let sql = spec_select::<Postgres>(spec, after.is_some());
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in key {
+            query = match value {
+                Value::Id(id) => query.bind(*id),
+                Value::Bytes(bytes) => query.bind(bytes.clone()),
+                Value::Text(text) => query.bind(text.clone()),
+                Value::Int(n) => query.bind(*n),
+                Value::Time(at) => query.bind(opt_ts(*at)),
+            };
+        }
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| spec_row::<Postgres>(spec, row))
+            .collect()
     }
 
     async fn export_contacts(
@@ -825,6 +915,9 @@ impl PostgresStore {
 impl Export for PostgresStore {
     async fn export(&self, table: Table, after: Option<Cursor>, limit: u32) -> Result<Batch> {
         Ok(match table {
+            Table::Rows(spec) => {
+                Batch::Rows(spec, self.export_rows(spec, after.as_ref(), limit).await?)
+            }
             Table::Contacts => Batch::Contacts(self.export_contacts(after, limit).await?),
             Table::HoldTargets => Batch::HoldTargets(self.export_hold_targets(after, limit).await?),
             Table::Users => Batch::Users(collect(

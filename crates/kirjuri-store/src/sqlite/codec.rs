@@ -64,6 +64,14 @@ impl Backend for Sqlite {
         Ok(row.try_get(column)?)
     }
 
+    fn get_opt_bytes(row: &SqliteRow, column: &str) -> Result<Option<Vec<u8>>> {
+        Ok(row.try_get(column)?)
+    }
+
+    fn get_opt_int(row: &SqliteRow, column: &str) -> Result<Option<i64>> {
+        Ok(row.try_get(column)?)
+    }
+
     fn get_bool(row: &SqliteRow, column: &str) -> Result<bool> {
         Ok(row.try_get(column)?)
     }

@@ -20,9 +20,10 @@ use tokio::sync::Mutex;
 use super::SqliteStore;
 use super::codec::{get_opt_time, get_opt_uuid, get_time, get_uuid};
 use crate::accounts;
+use crate::backend::Backend;
 use crate::copy::{
-    Batch, ContactRecord, Cursor, Export, HoldTargetRecord, SessionRecord, Table, UserRecord,
-    page_select,
+    Batch, ContactRecord, Cursor, Export, HoldTargetRecord, SessionRecord, Table, TableSpec,
+    UserRecord, Value, page_select, spec_key, spec_row, spec_select,
 };
 use crate::error::{Error, Result};
 use crate::model::{SealedSecret, SessionRow, TokenRow, TotpRow};
@@ -49,7 +50,7 @@ impl SqliteStore {
 }
 
 /// The `WHERE` of a page after `after` on the key `column`, if any.
-fn after_clause(after: Option<Cursor>, column: &str) -> String {
+fn after_clause(after: Option<&Cursor>, column: &str) -> String {
     match after {
         Some(_) => format!("WHERE {column} > ?"),
         None => String::new(),
@@ -65,12 +66,26 @@ fn bind_key<'q>(
         None => query,
         Some(Cursor::Id(id)) => query.bind(id),
         Some(Cursor::Number(n)) => query.bind(n),
-        Some(Cursor::HoldTarget(..)) => {
+        Some(Cursor::HoldTarget(..) | Cursor::Key(_)) => {
             return Err(Error::Corrupt(
                 "export cursor: wrong kind for the table".into(),
             ));
         }
     })
+}
+
+/// Binds one value of a [`TableSpec`]'s key, as SQLite stores its type.
+fn bind_value<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    value: &Value,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    match value {
+        Value::Id(id) => query.bind(*id),
+        Value::Bytes(bytes) => query.bind(bytes.clone()),
+        Value::Text(text) => query.bind(text.clone()),
+        Value::Int(n) => query.bind(*n),
+        Value::Time(at) => query.bind(at.map(<Sqlite as Backend>::time)),
+    }
 }
 
 fn user(row: &SqliteRow) -> Result<UserRecord> {
@@ -136,7 +151,7 @@ impl SqliteExport {
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<Vec<SqliteRow>> {
-        let Some(sql) = page_select(table, "", after) else {
+        let Some(sql) = page_select(table, "", after.as_ref()) else {
             return Err(Error::Corrupt(format!(
                 "export: {} is not keyed",
                 table.name()
@@ -147,11 +162,30 @@ impl SqliteExport {
         Ok(query.bind(i64::from(limit)).fetch_all(&mut **tx).await?)
     }
 
+    async fn rows(
+        &self,
+        spec: &TableSpec,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<Vec<Value>>> {
+        let key = spec_key(spec, after)?;
+        let sql = spec_select::<Sqlite>(spec, after.is_some());
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in key {
+            query = bind_value(query, value);
+        }
+        let mut tx = self.tx.lock().await;
+        let rows = query.bind(i64::from(limit)).fetch_all(&mut **tx).await?;
+        rows.iter()
+            .map(|row| spec_row::<Sqlite>(spec, row))
+            .collect()
+    }
+
     async fn contacts(&self, after: Option<Cursor>, limit: u32) -> Result<Vec<ContactRecord>> {
         let sql = format!(
             "SELECT {}, c.erased_at AS erased_at FROM contacts AS c {} ORDER BY c.id LIMIT ?",
             crate::contacts_sql::CONTACT_COLUMNS,
-            after_clause(after, "c.id"),
+            after_clause(after.as_ref(), "c.id"),
         );
         let query = bind_key(sqlx::query(sqlx::AssertSqlSafe(sql)), after)?;
         let mut tx = self.tx.lock().await;
@@ -219,6 +253,7 @@ impl SqliteExport {
 impl Export for SqliteExport {
     async fn export(&self, table: Table, after: Option<Cursor>, limit: u32) -> Result<Batch> {
         Ok(match table {
+            Table::Rows(spec) => Batch::Rows(spec, self.rows(spec, after.as_ref(), limit).await?),
             Table::Contacts => Batch::Contacts(self.contacts(after, limit).await?),
             Table::HoldTargets => Batch::HoldTargets(self.hold_targets(after, limit).await?),
             Table::Users => Batch::Users(collect(&self.keyed(table, after, limit).await?, user)?),

@@ -20,6 +20,7 @@
 
 mod accounts;
 mod contract;
+mod copy;
 mod notices;
 mod outbox;
 mod postgres;

@@ -1,11 +1,14 @@
 //! `kirjuri migrate-store` against the real engines (issue 6, "Moving up"):
 //! an embedded instance populated through the real binary — accounts, tokens,
 //! a browser session, contacts with recordings, a legal hold, a purge's
-//! tombstones, signed audit checkpoints — is moved to a fresh PostgreSQL
+//! tombstones, signed audit checkpoints, data-subject requests in several
+//! states (a live code, an in-person check, a closed answer) and the
+//! outbox messages they queued — is moved to a fresh PostgreSQL
 //! database and a Garage bucket, and then served from there by `kirjuri
 //! serve`: the same tokens read the same contacts, recordings come back bit
 //! for bit, phone searches find the same contacts through the copied blind
-//! indexes, and `kirjuri audit verify` passes on the target. The hostile
+//! indexes, the requests show the same reference, state, due date and
+//! timeline, and `kirjuri audit verify` passes on the target. The hostile
 //! cases: a target that is not empty, an unreachable database, wrong
 //! credentials (never echoed), a source folder in use, a bucket holding
 //! another register's objects — and a re-run that finds the objects of a
@@ -154,6 +157,36 @@ impl Server {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// `POST path` with `body` as `token`, which must succeed; its answer.
+    async fn post_ok(&self, token: &str, path: &str, body: &Value) -> Value {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "POST {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// What a user sees of a request after a move: its reference, state,
+    /// due date and timeline.
+    async fn request(&self, token: &str, id: &str) -> Value {
+        let response = self.get(token, &format!("/api/v1/requests/{id}")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let shown: Value = response.json().await.unwrap();
+        json!({
+            "reference": shown["reference"],
+            "state": shown["state"],
+            "due_date": shown["due_date"],
+            "timeline": shown["timeline"],
+        })
+    }
+
     async fn put_recording(&self, token: &str, id: &str, wav: Vec<u8>) {
         let response = self
             .client
@@ -279,6 +312,11 @@ struct Source {
     shared_phone: Vec<String>,
     /// A browser session of `sanna`'s.
     cookie: String,
+    /// The registrar's token.
+    rita: String,
+    /// Data-subject requests: id, and reference, state, due date and
+    /// timeline as served.
+    requests: Vec<(String, Value)>,
 }
 
 /// A stereo 16-bit 8 kHz WAV of `seconds` seconds.
@@ -344,6 +382,13 @@ async fn populate() -> Source {
     )
     .trim()
     .to_owned();
+    let rita = kirjuri_ok(
+        &["token", "create", "--user", "rita", d[0], d[1]],
+        &[],
+        None,
+    )
+    .trim()
+    .to_owned();
 
     let server = Server::start(&d, &[]);
     let mut contacts = Vec::new();
@@ -387,6 +432,48 @@ async fn populate() -> Source {
     for (id, _) in &contacts {
         let _ = server.recording(&sanna, id).await;
     }
+    // Data-subject requests, each queueing its receipt in the outbox: one
+    // with a live code (queued too), nothing proven; one checked in person
+    // and answered (closed, kept three years); one awaiting identity.
+    let mut request_ids = Vec::new();
+    for i in 0..3 {
+        let body = json!({
+            "types": ["access"],
+            "channel": "in_person",
+            "language": "fi",
+            "identifiers": {"phone": [SHARED_PHONE], "email": [format!("asiakas{i}@example.fi")]},
+            "name": format!("Asiakas {i}"),
+        });
+        let created = server.post_ok(&rita, "/api/v1/requests", &body).await;
+        request_ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let verification = |id: &str| format!("/api/v1/requests/{id}/verification");
+    let transition = |id: &str| format!("/api/v1/requests/{id}/transition");
+    let code = json!({"method": "sms_code", "send_to": {"kind": "phone", "value": SHARED_PHONE}});
+    server
+        .post_ok(&rita, &verification(&request_ids[0]), &code)
+        .await;
+    let in_person =
+        json!({"method": "in_person", "document_type": "passport", "document_last4": "X9Q7"});
+    server
+        .post_ok(&rita, &verification(&request_ids[1]), &in_person)
+        .await;
+    for step in ["start", "answer"] {
+        server
+            .post_ok(
+                &rita,
+                &transition(&request_ids[1]),
+                &json!({ "transition": step }),
+            )
+            .await;
+    }
+    server
+        .post_ok(
+            &rita,
+            &transition(&request_ids[2]),
+            &json!({"transition": "ask_identity"}),
+        )
+        .await;
     server.stop();
 
     let hold = kirjuri(
@@ -424,6 +511,13 @@ async fn populate() -> Source {
         server.search_phone(&sanna, SHARED_PHONE).await,
         shared_phone
     );
+    let mut requests = Vec::new();
+    for id in request_ids {
+        let shown = server.request(&rita, &id).await;
+        requests.push((id, shown));
+    }
+    let states: Vec<_> = requests.iter().map(|(_, r)| r["state"].clone()).collect();
+    assert_eq!(states, ["received", "answered", "awaiting_identity"]);
     let cookie = server.sign_in("sanna").await;
     server.stop();
     kirjuri_ok(&["audit", "checkpoint", d[0], d[1]], &[], None);
@@ -436,6 +530,8 @@ async fn populate() -> Source {
         contacts: served,
         shared_phone,
         cookie,
+        rita,
+        requests,
     }
 }
 
@@ -509,6 +605,12 @@ async fn a_migrated_register_is_served_from_postgresql_and_s3_exactly_as_before(
         ("tombstones", 2),
         ("audit_events", 20),
         ("audit_checkpoints", 1),
+        ("outbox", 4),
+        ("requests", 3),
+        ("request_identifiers", 6),
+        ("request_verifications", 1),
+        ("request_codes", 1),
+        ("request_events", 7),
     ] {
         let (source_rows, target_rows) = counts
             .get(table)
@@ -524,6 +626,9 @@ async fn a_migrated_register_is_served_from_postgresql_and_s3_exactly_as_before(
         ("objects", "objects"),
         ("audit_events", "audit_events"),
         ("tombstones", "tombstones"),
+        ("outbox", "outbox"),
+        ("requests", "requests"),
+        ("request_events", "request_events"),
     ] {
         assert_eq!(
             count_rows(&url, table).await as u64,
@@ -550,6 +655,13 @@ async fn a_migrated_register_is_served_from_postgresql_and_s3_exactly_as_before(
         node.search_phone(&src.sanna, SHARED_PHONE).await,
         src.shared_phone
     );
+    for (id, before) in &src.requests {
+        assert_eq!(
+            &node.request(&src.rita, id).await,
+            before,
+            "request {id} as served after the move"
+        );
+    }
     assert_eq!(
         node.whoami(&src.cookie).await,
         StatusCode::OK,
