@@ -35,12 +35,17 @@
 //!   the same transaction as the change; the receipt, which carries the
 //!   reference the store assigns on insert, is queued right after it.
 //!
-//! Not here: the access package, erasure, or the public form.
+//! - **The access package** (`access`, `summary`): DSR-3's ZIP for a
+//!   verified access or portability request.
+//!
+//! Not here: erasure, or the public form.
 
+mod access;
 mod config;
 mod letters;
 mod steps;
 mod subject;
+mod summary;
 mod verify;
 
 use std::collections::HashMap;
@@ -69,6 +74,7 @@ use serde_json::json;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+pub use access::{AccessPackage, PackageCounts};
 pub use config::RequestsConfig;
 pub use steps::Step;
 pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
@@ -1240,5 +1246,7 @@ fn clock_json(clock: &RequestClock) -> Result<String> {
     })
 }
 
+#[cfg(test)]
+mod schema_coverage;
 #[cfg(test)]
 mod tests;
