@@ -7,6 +7,7 @@
 //! Not here: the package itself (`access`).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::*;
 
