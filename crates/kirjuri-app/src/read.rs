@@ -769,6 +769,13 @@ impl Kirjuri {
             Some(object) => object,
             None => return Err(self.gone(&id, kind, "this recording").await),
         };
+        let opener = self.open_object(&object).await?;
+        Ok((object, opener))
+    }
+
+    /// Opens a stored object for decryption, checking its file's length
+    /// first. Neither authorizes nor audits: its callers do both.
+    async fn open_object(&self, object: &ObjectRow) -> Result<StreamOpener> {
         // A shortened object file is tampering or corruption; say so before
         // sending anything rather than part-way through.
         let stored = self.objects.len(&object.id).await?;
@@ -783,8 +790,29 @@ impl Kirjuri {
             .objects
             .get_range(&object.id, 0..HEADER_LEN as u64)
             .await?;
-        let opener = StreamOpener::new(&key, &object.id, &header, object.plaintext_len)?;
-        Ok((object, opener))
+        Ok(StreamOpener::new(
+            &key,
+            &object.id,
+            &header,
+            object.plaintext_len,
+        )?)
+    }
+
+    /// The whole plaintext of a stored object, decrypted segment by segment
+    /// as it is read (constant memory). For the access package, whose
+    /// caller has authorized and audited the release already.
+    pub(crate) async fn object_plaintext(
+        &self,
+        object: &ObjectRow,
+    ) -> Result<impl Stream<Item = std::result::Result<Bytes, Error>> + Send + use<>> {
+        let opener = self.open_object(object).await?;
+        segment_stream(
+            self.objects.clone(),
+            object.id,
+            object.stored_len,
+            opener,
+            0..object.plaintext_len,
+        )
     }
 
     /// `GET /api/v1/contacts/{id}/recording`, whole or one byte range.

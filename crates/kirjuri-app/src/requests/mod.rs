@@ -36,14 +36,19 @@
 //!   the same transaction as the change; the receipt, which carries the
 //!   reference the store assigns on insert, is queued right after it.
 //!
-//! Not here: the access package, erasure, or the public form.
+//! - **The access package** (`access`, `summary`): DSR-3's ZIP for a
+//!   verified access or portability request.
+//!
+//! Not here: erasure, or the public form.
 
+mod access;
 mod config;
 mod duplicates;
 mod eid;
 mod letters;
 mod steps;
 mod subject;
+mod summary;
 mod verify;
 mod watch;
 
@@ -73,6 +78,7 @@ use serde_json::json;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+pub use access::{AccessPackage, PackageCounts};
 pub use config::RequestsConfig;
 pub use duplicates::{DUPLICATE_WINDOW_DAYS, DuplicateView};
 pub use eid::{EidAssertion, MAX_ASSERTION_BYTES, StrongIdentification};
@@ -1263,5 +1269,7 @@ fn clock_json(clock: &RequestClock) -> Result<String> {
     })
 }
 
+#[cfg(test)]
+mod schema_coverage;
 #[cfg(test)]
 mod tests;

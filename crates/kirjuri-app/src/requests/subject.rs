@@ -48,10 +48,6 @@ impl Kirjuri {
     /// The subject of `row`: its proven identifiers and the contacts they
     /// find. No audit of its own: the caller's step (a package, an
     /// execution) is the event.
-    #[allow(
-        dead_code,
-        reason = "the access package and execution call it (issue 12)"
-    )]
     pub(crate) async fn subject_of(&self, row: &RequestRow) -> Result<Subject> {
         let identifiers = self.store.request_identifiers(&row.id).await?;
         let proven = proven_entries(&identifiers);

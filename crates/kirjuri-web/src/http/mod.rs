@@ -208,6 +208,7 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/requests/{id}/refusal/approve",
             post(requests::approve_refusal),
         ),
+        RouteSpec::guarded("/api/v1/requests/{id}/package", get(requests::package)),
         RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
         RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
         RouteSpec::guarded(

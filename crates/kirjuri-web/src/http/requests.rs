@@ -17,10 +17,11 @@
 //! | `POST …/{id}/extension` | `{"months", "reason"}` |
 //! | `POST …/{id}/refusal` | `{"ground", "reasoning"}`: propose |
 //! | `POST …/{id}/refusal/approve` | a second registrar approves |
+//! | `GET …/{id}/package?purpose=data_subject_request` | the access package, a streamed ZIP |
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kirjuri_core::access::Action;
@@ -28,9 +29,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Caller;
+use super::params;
 use super::retention::json_body;
 use crate::error::Result;
 use kirjuri_app::app::Kirjuri;
+use kirjuri_app::read::require_purpose;
 use kirjuri_app::requests::{
     RegisterInput, VerificationInput, VerificationOutcome, parse_request_id,
 };
@@ -205,4 +208,40 @@ pub async fn approve_refusal(
         .approve_refusal(&caller.actor, caller.id, parse_request_id(&id)?)
         .await?;
     Ok(Json(view).into_response())
+}
+
+/// `GET /api/v1/requests/{id}/package` — the one parameter.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageQuery {
+    purpose: Option<String>,
+}
+
+/// `GET /api/v1/requests/{id}/package?purpose=data_subject_request` — the
+/// access package, streamed as it is written (`application/zip`, named
+/// after the request's reference).
+pub async fn package(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<PackageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let query = params::query(query)?;
+    let purpose = require_purpose(query.purpose.as_deref())?;
+    let package = app
+        .access_package(&caller.actor, caller.id, parse_request_id(&id)?, purpose)
+        .await?;
+    let disposition = format!("attachment; filename=\"{}.zip\"", package.reference);
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(package.body));
+    Ok(axum::http::Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/zip")
+        .header(header::CONTENT_DISPOSITION, disposition)
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body)
+        .map_err(|e| kirjuri_app::Error::Other {
+            step: "failed to build a response",
+            source: Box::new(e),
+        })?)
 }

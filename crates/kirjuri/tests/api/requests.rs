@@ -6,6 +6,8 @@
 //! unknown ids, hostile input storing nothing, and the audit log and the
 //! database file holding none of the identifiers sent.
 
+mod package;
+
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode};

@@ -1,0 +1,465 @@
+//! The access package (DSR-3, issue 12 §6): for a verified access or
+//! portability request, one ZIP streamed in constant memory through
+//! [`PackageWriter`] that holds everything the register keeps about the
+//! request's subject:
+//!
+//! - `contacts/<id>.json` — each contact's opened document and its
+//!   metadata (channel, times, service, the handling staff's *role*, the
+//!   stored objects with their retention deadlines);
+//! - `recordings/<contact id>/<kind>.<ext>` — every stored object of those
+//!   contacts (the recording as the original bytes, bit for bit, and its
+//!   derived artefacts), decrypted while streaming; the manifest gives each
+//!   file's SHA-256;
+//! - `access-history.json` — who read the subject's contacts, when and for
+//!   which purpose, from the audit log;
+//! - `summary.html` — Art. 15(1)(a)–(h) in the request's language, with a
+//!   table of contents (`summary`).
+//!
+//! **Decisions.**
+//! - *Staff are named by role, not by name*, in the contacts and in the
+//!   access history: the staff's names are their own personal data, and
+//!   Art. 15(1)(c) asks for recipients, which a role answers; the audit
+//!   log keeps the names for a supervisory authority.
+//! - *Recordings need substantial assurance.* A request whose proven
+//!   assurance is below `Substantial` (an emailed code, where the policy
+//!   lets one verify) gets its contacts and summary, and no recordings;
+//!   the summary and the manifest say why. Refusing the whole package
+//!   would withhold what a low level may rightly release.
+//! - *The release is audited before the first byte*: one
+//!   `request.package_released` step with the counts, and for each
+//!   contact a `contact.viewed` and for each object a `recording.read`
+//!   event with purpose `data_subject_request`, in one batch — so a later
+//!   package's access history shows this release. A refused download is a
+//!   `request.package_refused` step with outcome `denied`.
+//!
+//! Not here: the ZIP format (`package`), who the subject is (`subject`),
+//! HTTP (the web layer streams [`AccessPackage::body`]).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
+use kirjuri_core::access::{Action, Actor};
+use kirjuri_core::audit::AuditEvent;
+use kirjuri_core::ids::{ContactId, UserId};
+use kirjuri_core::purpose::Purpose;
+use kirjuri_core::request::{Assurance, RequestState, RequestType};
+use kirjuri_store::requests::RequestRow;
+use kirjuri_store::{AuditFilter, ContactRow, NewAuditEvent, ObjectRow};
+use kirjuri_vault::AuditSigner;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::io::DuplexStream;
+use tokio_util::io::StreamReader;
+use uuid::Uuid;
+
+use super::summary::{self, SummaryFacts};
+use super::{Language, Step};
+use crate::app::Kirjuri;
+use crate::audit::to_row;
+use crate::error::{Error, Result};
+use crate::intake::RECORDING;
+use crate::package::PackageWriter;
+
+/// The manifest's `type`.
+pub const PACKAGE_KIND: &str = "kirjuri-access-package";
+
+/// The assurance below which no recording is released.
+pub const RECORDINGS_NEED: Assurance = Assurance::Substantial;
+
+/// Bytes buffered between the package writer and the response, at most.
+const PIPE_BYTES: usize = 256 * 1024;
+
+/// Access-history events read per contact, at most.
+const HISTORY_LIMIT: u32 = 1000;
+
+/// The audit actions that are a read of a contact.
+const READ_ACTIONS: [&str; 3] = ["contact.viewed", "recording.read", "contact.search"];
+
+/// How many files of each kind a package holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PackageCounts {
+    /// Contacts, each as JSON.
+    pub contacts: usize,
+    /// Recordings, as their original bytes.
+    pub recordings: usize,
+    /// Other stored objects (waveforms, …).
+    pub other_objects: usize,
+    /// Access-history entries.
+    pub access_history: usize,
+}
+
+/// A package being written: its request's reference and counts, and the
+/// ZIP's bytes as they come. Dropping `body` stops the writer.
+pub struct AccessPackage {
+    /// `DSR-YYYY-NNNNNN`, for the file name.
+    pub reference: String,
+    /// What it holds.
+    pub counts: PackageCounts,
+    /// The ZIP, streamed; an error part-way ends it without a central
+    /// directory, which no unzip tool takes for a whole package.
+    pub body: DuplexStream,
+}
+
+impl std::fmt::Debug for AccessPackage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessPackage")
+            .field("reference", &self.reference)
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One contact of the subject, with what goes into the package.
+struct Item {
+    row: ContactRow,
+    objects: Vec<ObjectRow>,
+    agent_role: String,
+}
+
+/// One line of the access history.
+#[derive(Debug, Clone, Serialize)]
+struct HistoryEntry {
+    at: DateTime<Utc>,
+    contact: String,
+    action: String,
+    /// The reader's role (see the module's decisions), or `system`.
+    role: String,
+    purpose: Option<String>,
+}
+
+impl Kirjuri {
+    /// `GET /api/v1/requests/{id}/package?purpose=data_subject_request`:
+    /// checks, audits, and starts writing the access package of request
+    /// `id`.
+    pub async fn access_package(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: Uuid,
+        purpose: Purpose,
+    ) -> Result<AccessPackage> {
+        self.require_requests(actor, actor_id, Action::HandleRequests)
+            .await?;
+        if purpose != Purpose::DataSubjectRequest {
+            return Err(Error::bad_request(
+                "purpose_not_allowed",
+                "an access package is read with purpose=data_subject_request",
+            ));
+        }
+        let row = self.request_row(id).await?;
+        let wants_copy = row
+            .types
+            .iter()
+            .any(|t| matches!(t, RequestType::Access | RequestType::Portability));
+        if !wants_copy {
+            return Err(self
+                .refuse_package(actor_id, &row, "not_an_access_request")
+                .await?);
+        }
+        if !matches!(row.state, RequestState::Verified | RequestState::InProgress) {
+            return Err(self.refuse_package(actor_id, &row, "not_verified").await?);
+        }
+        let with_recordings = row.assurance_proven.is_some_and(|a| a >= RECORDINGS_NEED);
+        let subject = self.subject_of(&row).await?;
+
+        let mut roles: HashMap<UserId, String> = HashMap::new();
+        let mut items = Vec::with_capacity(subject.contacts.len());
+        let mut history = Vec::new();
+        let mut counts = PackageCounts::default();
+        for contact in &subject.contacts {
+            let Some(contact_row) = self.store.contact(contact).await? else {
+                continue;
+            };
+            let mut objects = self.store.objects_for_contact(contact).await?;
+            if !with_recordings {
+                objects.clear();
+            }
+            for object in &objects {
+                if object.kind == RECORDING {
+                    counts.recordings += 1;
+                } else {
+                    counts.other_objects += 1;
+                }
+            }
+            let agent_role = match self.store.user_by_name(&contact_row.agent).await? {
+                Some(user) => user.role.as_str().to_owned(),
+                None => "staff".to_owned(),
+            };
+            history.extend(self.access_history(contact, &mut roles).await?);
+            items.push(Item {
+                row: contact_row,
+                objects,
+                agent_role,
+            });
+        }
+        counts.contacts = items.len();
+        counts.access_history = history.len();
+        history.sort_by_key(|h| h.at);
+
+        self.audit_release(actor_id, &row, &items, counts).await?;
+
+        let signer = AuditSigner::open_or_create(
+            &self.config.audit_key_file(),
+            &crate::audit_chain::origin(&self.store.audit_log_id().await?),
+        )?;
+        let language: Language = row.language.parse()?;
+        let facts = SummaryFacts {
+            reference: row.reference.clone(),
+            language,
+            counts,
+            recordings_withheld: !with_recordings,
+            retention: self
+                .config
+                .retention
+                .policies()
+                .map(|(kind, policy)| (kind.as_str().to_owned(), policy.months))
+                .collect(),
+        };
+        let (sink, body) = tokio::io::duplex(PIPE_BYTES);
+        let app = self.clone();
+        let reference = row.reference.clone();
+        let details = manifest_details(&reference, counts, with_recordings);
+        let now = self.clock.now();
+        tokio::spawn(async move {
+            let written = app
+                .write_package(sink, items, history, facts, details, now, &signer)
+                .await;
+            if let Err(e) = written {
+                // Ids and the error's code only; the body is cut off.
+                tracing::warn!(request = %row.id, code = e.code(), error = %e,
+                    "an access package was cut off");
+            }
+        });
+        Ok(AccessPackage {
+            reference,
+            counts,
+            body,
+        })
+    }
+
+    /// Audits a refused download and returns the caller's 409.
+    async fn refuse_package(
+        &self,
+        actor_id: UserId,
+        row: &RequestRow,
+        code: &'static str,
+    ) -> Result<Error> {
+        let step = Step::refused("package_refused", code, json!({"state": row.state}));
+        self.audit_step(actor_id, Some(row.id), &step).await?;
+        Ok(Error::Conflict {
+            code,
+            message: match code {
+                "not_verified" => "the requester's identity is not verified yet".to_owned(),
+                _ => "the request asks for no copy of the data (access or portability)".to_owned(),
+            },
+        })
+    }
+
+    /// The reads of `contact` in the audit log, readers shown by role.
+    async fn access_history(
+        &self,
+        contact: &ContactId,
+        roles: &mut HashMap<UserId, String>,
+    ) -> Result<Vec<HistoryEntry>> {
+        let filter = AuditFilter {
+            reference: Some(contact.to_string()),
+            actor: None,
+            action: None,
+            after_seq: 0,
+            limit: HISTORY_LIMIT,
+        };
+        let mut entries = Vec::new();
+        for record in self.store.search_audit(&filter).await? {
+            let event = record.event;
+            if event.outcome != "success" || !READ_ACTIONS.contains(&event.action.as_str()) {
+                continue;
+            }
+            let role = match event.actor {
+                None => "system".to_owned(),
+                Some(actor) => match roles.get(&actor) {
+                    Some(role) => role.clone(),
+                    None => {
+                        let role = match self.store.user(&actor).await? {
+                            Some(user) => user.role.as_str().to_owned(),
+                            None => "staff".to_owned(),
+                        };
+                        roles.insert(actor, role.clone());
+                        role
+                    }
+                },
+            };
+            entries.push(HistoryEntry {
+                at: event.at,
+                contact: contact.to_string(),
+                action: event.action,
+                role,
+                purpose: event.purpose,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// One batch: the request's step with the counts, and a read event per
+    /// contact and per object released.
+    async fn audit_release(
+        &self,
+        actor_id: UserId,
+        row: &RequestRow,
+        items: &[Item],
+        counts: PackageCounts,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let step = Step::done("package_released", json!({ "counts": counts }));
+        let mut events: Vec<NewAuditEvent> = vec![step.audit(now, Some(actor_id), Some(row.id))];
+        for item in items {
+            let viewed = AuditEvent::ContactViewed {
+                contact: item.row.id,
+                purpose: Purpose::DataSubjectRequest,
+                reason: None,
+            };
+            events.push(to_row(now, Some(actor_id), &viewed));
+            for object in &item.objects {
+                let read = AuditEvent::RecordingRead {
+                    contact: item.row.id,
+                    object: object.id,
+                    purpose: Purpose::DataSubjectRequest,
+                    range: None,
+                    reason: None,
+                };
+                events.push(to_row(now, Some(actor_id), &read));
+            }
+        }
+        self.store.append_audit_batch(&events).await?;
+        Ok(())
+    }
+
+    /// Writes the package's files in order, then the signed manifest.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call, from access_package only"
+    )]
+    async fn write_package(
+        &self,
+        sink: DuplexStream,
+        items: Vec<Item>,
+        history: Vec<HistoryEntry>,
+        facts: SummaryFacts,
+        details: serde_json::Map<String, Value>,
+        now: DateTime<Utc>,
+        signer: &AuditSigner,
+    ) -> Result<()> {
+        let mut writer = PackageWriter::new(sink);
+        let mut contents = Vec::new();
+        for item in &items {
+            let path = format!("contacts/{}.json", item.row.id);
+            let json = self.contact_json(item)?;
+            writer.add_bytes(&path, &json).await?;
+            contents.push(path);
+            for object in &item.objects {
+                let path = format!(
+                    "recordings/{}/{}.{}",
+                    item.row.id,
+                    object.kind,
+                    extension(&object.kind)
+                );
+                let stream =
+                    Box::pin(self.object_plaintext(object).await?).map_err(std::io::Error::other);
+                let listed = writer.add(&path, StreamReader::new(stream)).await?;
+                if object.kind == RECORDING && listed.sha256 != object.sha256 {
+                    return Err(Error::Integrity(kirjuri_vault::Error::Integrity(format!(
+                        "recording {} does not hash to its intake digest",
+                        object.id
+                    ))));
+                }
+                contents.push(path);
+            }
+        }
+        let history =
+            serde_json::to_vec_pretty(&json!({ "reads": history })).map_err(|source| {
+                Error::Encode {
+                    what: "an access history",
+                    source,
+                }
+            })?;
+        writer.add_bytes("access-history.json", &history).await?;
+        contents.push("access-history.json".to_owned());
+        let html = summary::render(&facts, &contents);
+        writer.add_bytes("summary.html", html.as_bytes()).await?;
+        writer.finish(PACKAGE_KIND, details, now, signer).await?;
+        Ok(())
+    }
+
+    /// A contact as the package gives it: the opened document with the
+    /// agent's name replaced by their role, and the row's metadata.
+    fn contact_json(&self, item: &Item) -> Result<Vec<u8>> {
+        let document = self.open_document(&item.row)?;
+        let mut document = serde_json::to_value(&document).map_err(|source| Error::Encode {
+            what: "a contact document",
+            source,
+        })?;
+        if let Some(map) = document.as_object_mut() {
+            map.remove("agent");
+        }
+        let objects: Vec<Value> = item
+            .objects
+            .iter()
+            .map(|o| {
+                json!({
+                    "id": o.id,
+                    "kind": o.kind,
+                    "sha256": o.sha256,
+                    "bytes": o.plaintext_len,
+                    "retain_until": o.retain_until,
+                })
+            })
+            .collect();
+        let value = json!({
+            "id": item.row.id,
+            "channel": item.row.channel,
+            "started_at": item.row.started_at,
+            "ended_at": item.row.ended_at,
+            "service": item.row.service,
+            "agent_role": item.agent_role,
+            "retain_until": item.row.retain_until,
+            "document": document,
+            "objects": objects,
+        });
+        serde_json::to_vec_pretty(&value).map_err(|source| Error::Encode {
+            what: "a contact for a package",
+            source,
+        })
+    }
+}
+
+/// The manifest's own fields.
+fn manifest_details(
+    reference: &str,
+    counts: PackageCounts,
+    with_recordings: bool,
+) -> serde_json::Map<String, Value> {
+    let mut details = serde_json::Map::new();
+    details.insert("reference".into(), json!(reference));
+    details.insert("purpose".into(), json!(Purpose::DataSubjectRequest));
+    details.insert(
+        "counts".into(),
+        json!({
+            "contacts": counts.contacts,
+            "recordings": counts.recordings,
+            "other_objects": counts.other_objects,
+            "access_history": counts.access_history,
+        }),
+    );
+    if !with_recordings {
+        details.insert(
+            "recordings_withheld".into(),
+            json!(format!("assurance below {}", RECORDINGS_NEED.as_str())),
+        );
+    }
+    details
+}
+
+/// A stored object's file extension.
+fn extension(kind: &str) -> &'static str {
+    if kind == RECORDING { "wav" } else { "json" }
+}
