@@ -47,6 +47,11 @@ pub struct RequestsConfig {
     pub code_tries: u32,
     /// Digits of a one-time code (6–10).
     pub code_digits: u32,
+    /// Posts of the public request form one client address may make in a
+    /// burst (refilled over `public_window_seconds`).
+    pub public_per_address: u32,
+    /// The time in which an address's public-form allowance refills.
+    pub public_window_seconds: u64,
 }
 
 impl Default for RequestsConfig {
@@ -59,6 +64,8 @@ impl Default for RequestsConfig {
             code_ttl_seconds: u64::try_from(CODE_TTL_MINUTES * 60).unwrap_or(900),
             code_tries: CODE_TRIES,
             code_digits: 6,
+            public_per_address: 5,
+            public_window_seconds: 3600,
         }
     }
 }

@@ -219,6 +219,9 @@ pub fn routes() -> Vec<RouteSpec> {
             get(ui::account::login_form).post(ui::account::login),
         ),
         RouteSpec::public("/static/{*path}", get(ui::asset::serve)),
+        // The public request page (DSR-1): no account; its own form token
+        // and a per-address allowance (`ui::public`).
+        RouteSpec::public("/request", get(ui::public::form).post(ui::public::submit)),
         RouteSpec::guarded("/", get(ui::home)),
         RouteSpec::guarded("/logout", post(ui::account::logout)),
         RouteSpec::guarded(
@@ -406,7 +409,13 @@ mod tests {
     use kirjuri_app::config::Config;
 
     /// The only routes that may answer without credentials.
-    const PUBLIC_ALLOWED: &[&str] = &["/healthz", "/api/v1/session", "/login", "/static/{*path}"];
+    const PUBLIC_ALLOWED: &[&str] = &[
+        "/healthz",
+        "/api/v1/session",
+        "/login",
+        "/static/{*path}",
+        "/request",
+    ];
 
     fn concrete(path: &str) -> String {
         path.split('/')

@@ -31,6 +31,7 @@ pub mod contact;
 pub mod context;
 pub mod format;
 pub mod i18n;
+pub mod public;
 pub mod purpose;
 pub mod requests;
 pub mod search;
