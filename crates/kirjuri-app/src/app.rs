@@ -334,6 +334,9 @@ pub struct Kirjuri {
     pub instance: Arc<Instance>,
     /// Failed sign-ins per client address (in memory, per process).
     pub login_throttle: Arc<LoginThrottle>,
+    /// The public request form's per-address allowance (every post takes
+    /// one, refused or not), in memory, per process.
+    pub public_request_throttle: Arc<LoginThrottle>,
     /// Where Argon2 runs: a bounded pool, shared by every request.
     pub passwords: Arc<PasswordWork>,
     /// A strong electronic identification service, if the deployment
@@ -369,6 +372,10 @@ impl Kirjuri {
             config.login_ip_max_failures,
             config.login_ip_window_seconds,
         ));
+        let public_request_throttle = Arc::new(LoginThrottle::new(
+            config.requests.public_per_address,
+            config.requests.public_window_seconds,
+        ));
         Ok(Self {
             store,
             keyring: Arc::new(keyring),
@@ -377,6 +384,7 @@ impl Kirjuri {
             config: Arc::new(config),
             instance: Arc::new(instance),
             login_throttle,
+            public_request_throttle,
             passwords: Arc::new(PasswordWork::for_this_machine()?),
             strong_identification: None,
         })

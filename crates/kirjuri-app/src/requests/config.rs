@@ -55,6 +55,11 @@ pub struct RequestsConfig {
     /// audit event only. Alerts carry the reference and dates, never
     /// personal data.
     pub alert_to: Vec<String>,
+    /// Posts of the public request form one client address may make in a
+    /// burst (refilled over `public_window_seconds`).
+    pub public_per_address: u32,
+    /// The time in which an address's public-form allowance refills.
+    pub public_window_seconds: u64,
 }
 
 impl Default for RequestsConfig {
@@ -68,6 +73,8 @@ impl Default for RequestsConfig {
             code_tries: CODE_TRIES,
             code_digits: 6,
             alert_to: Vec::new(),
+            public_per_address: 5,
+            public_window_seconds: 3600,
         }
     }
 }

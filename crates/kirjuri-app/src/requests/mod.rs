@@ -39,7 +39,8 @@
 //! - **The access package** (`access`, `summary`): DSR-3's ZIP for a
 //!   verified access or portability request.
 //!
-//! Not here: erasure, or the public form.
+//! Not here: erasure, or the public form's page (the web layer's; it calls
+//! [`Kirjuri::register_public_request`]).
 
 mod access;
 mod config;
@@ -562,6 +563,36 @@ impl Kirjuri {
     ) -> Result<Registered> {
         self.require_requests(actor, actor_id, Action::HandleRequests)
             .await?;
+        self.register(Some(actor_id), input).await
+    }
+
+    /// Registers a request sent with the public form (`/request`): no
+    /// account, channel `web`, received now; otherwise exactly as staff
+    /// register one. The caller (the web layer) has already applied the
+    /// per-address allowance ([`Kirjuri::take_public_request_allowance`]).
+    pub async fn register_public_request(&self, mut input: RegisterInput) -> Result<Registered> {
+        input.channel = RequestChannel::Web.as_str().to_owned();
+        input.received_at = None;
+        self.register(None, input).await
+    }
+
+    /// Takes one post from client address `ip`'s allowance for the public
+    /// form, or refuses with [`Error::TooManyRequests`].
+    pub fn take_public_request_allowance(&self, ip: std::net::IpAddr) -> Result<()> {
+        self.public_request_throttle
+            .reserve(ip, self.clock.now())
+            .map_err(|retry_after| Error::TooManyRequests {
+                retry_after_seconds: retry_after,
+            })
+    }
+
+    /// [`Kirjuri::register_request`]'s work, by `created_by` (`None`: the
+    /// requester, through the public form).
+    async fn register(
+        &self,
+        created_by: Option<UserId>,
+        input: RegisterInput,
+    ) -> Result<Registered> {
         let now = self.clock.now();
         let types: Vec<RequestType> = parse_all(&input.types)?;
         if types.is_empty() {
@@ -676,7 +707,7 @@ impl Kirjuri {
             details: self.seal_details(id, &details)?,
             version: 1,
             created_at: now,
-            created_by: Some(actor_id),
+            created_by,
             closed_at: None,
             retain_until: None,
         };
@@ -691,14 +722,14 @@ impl Kirjuri {
         );
         let year = now.with_timezone(&Helsinki).year();
         let new = NewRequest {
-            event: step.timeline(now, Some(actor_id)),
+            event: step.timeline(now, created_by),
             row,
             identifiers: index,
             messages: Vec::new(),
         };
         let reference = self
             .store
-            .insert_request(&new, year, &step.audit(now, Some(actor_id), Some(id)))
+            .insert_request(&new, year, &step.audit(now, created_by, Some(id)))
             .await?;
         // The receipt names the reference, which exists only now. A failure
         // to queue it does not undo the registration (the registrar can

@@ -226,6 +226,9 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::public("/privacy", get(ui::privacy::notice)),
         RouteSpec::public("/privacy/versions", get(ui::privacy::versions)),
         RouteSpec::public("/privacy/versions/{version}", get(ui::privacy::version)),
+        // The public request page (DSR-1): no account; its own form token
+        // and a per-address allowance (`ui::public`).
+        RouteSpec::public("/request", get(ui::public::form).post(ui::public::submit)),
         RouteSpec::guarded("/", get(ui::home)),
         RouteSpec::guarded("/logout", post(ui::account::logout)),
         RouteSpec::guarded(
@@ -413,7 +416,13 @@ mod tests {
     use kirjuri_app::config::Config;
 
     /// The only routes that may answer without credentials.
-    const PUBLIC_ALLOWED: &[&str] = &["/healthz", "/api/v1/session", "/login", "/static/{*path}"];
+    const PUBLIC_ALLOWED: &[&str] = &[
+        "/healthz",
+        "/api/v1/session",
+        "/login",
+        "/static/{*path}",
+        "/request",
+    ];
 
     fn concrete(path: &str) -> String {
         path.split('/')

@@ -283,7 +283,9 @@ impl Frame {
             role: None,
             purpose: None,
             csrf: String::new(),
-            here: "/".into(),
+            // The page the language links lead to: sign-in, unless the
+            // public request page sets its own.
+            here: "/login".into(),
             show_admin: false,
             show_audit: false,
             show_requests: false,

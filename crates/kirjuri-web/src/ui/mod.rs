@@ -32,6 +32,7 @@ pub mod context;
 pub mod format;
 pub mod i18n;
 pub mod privacy;
+pub mod public;
 pub mod purpose;
 pub mod requests;
 pub mod search;

@@ -45,6 +45,19 @@ pub struct Choice {
     pub value: &'static str,
     /// Label.
     pub label: String,
+    /// Whether it is chosen (a form given back keeps its choices).
+    pub on: bool,
+}
+
+impl Choice {
+    /// `value`, labelled from the catalogue's `prefix` section.
+    pub fn new(t: Tr, prefix: &str, value: &'static str, on: bool) -> Self {
+        Self {
+            value,
+            label: t.label(prefix, value),
+            on,
+        }
+    }
 }
 
 /// An error shown on a page: its code and the translation key explaining it.
@@ -215,10 +228,7 @@ impl RequestPage {
             // A refusal goes through its own two-step form.
             .filter(|tr| **tr != Transition::Refuse)
             .filter(|tr| view.state.apply(**tr, v.proven, v.needed).is_ok())
-            .map(|tr| Choice {
-                value: tr.as_str(),
-                label: t.label("request_transition", tr.as_str()),
-            })
+            .map(|tr| Choice::new(t, "request_transition", tr.as_str(), false))
             .collect();
         Self {
             frame: staff.frame(),
@@ -289,17 +299,11 @@ impl RequestPage {
             transitions,
             documents: DocumentType::ALL
                 .iter()
-                .map(|d| Choice {
-                    value: d.as_str(),
-                    label: t.label("document_type", d.as_str()),
-                })
+                .map(|d| Choice::new(t, "document_type", d.as_str(), false))
                 .collect(),
             grounds: RefusalGround::ALL
                 .iter()
-                .map(|g| Choice {
-                    value: g.as_str(),
-                    label: t.label("refusal_ground", g.as_str()),
-                })
+                .map(|g| Choice::new(t, "refusal_ground", g.as_str(), false))
                 .collect(),
             notice: None,
             error: None,
@@ -474,10 +478,10 @@ pub async fn act(
 pub struct RegisterPage {
     frame: Frame,
     t: Tr,
-    types: Vec<(Choice, bool)>,
-    purposes: Vec<(Choice, bool)>,
-    channels: Vec<(Choice, bool)>,
-    languages: Vec<(Choice, bool)>,
+    types: Vec<Choice>,
+    purposes: Vec<Choice>,
+    channels: Vec<Choice>,
+    languages: Vec<Choice>,
     /// Only the fields that are not personal are kept for a re-render;
     /// the identifiers, name and description are typed again.
     error: Option<(&'static str, String)>,
@@ -499,51 +503,22 @@ fn register_page(staff: &Staff, chosen: &[(String, String)], error: Option<Error
         t,
         types: RequestType::ALL
             .iter()
-            .map(|k| {
-                (
-                    Choice {
-                        value: k.as_str(),
-                        label: t.label("request_type", k.as_str()),
-                    },
-                    has("types", k.as_str()),
-                )
-            })
+            .map(|k| Choice::new(t, "request_type", k.as_str(), has("types", k.as_str())))
             .collect(),
         purposes: OBJECTABLE_PURPOSES
             .iter()
             .map(|p| {
-                (
-                    Choice {
-                        value: p.as_str(),
-                        label: t.label("purpose", p.as_str()),
-                    },
-                    has("objection_purposes", p.as_str()),
-                )
+                let on = has("objection_purposes", p.as_str());
+                Choice::new(t, "purpose", p.as_str(), on)
             })
             .collect(),
         channels: STAFF_CHANNELS
-            .iter()
-            .map(|c| {
-                (
-                    Choice {
-                        value: c,
-                        label: t.label("request_channel", c),
-                    },
-                    *c == channel,
-                )
-            })
+            .into_iter()
+            .map(|c| Choice::new(t, "request_channel", c, c == channel))
             .collect(),
         languages: ["fi", "sv", "en"]
-            .iter()
-            .map(|l| {
-                (
-                    Choice {
-                        value: l,
-                        label: t.label("requester_language", l),
-                    },
-                    *l == language,
-                )
-            })
+            .into_iter()
+            .map(|l| Choice::new(t, "requester_language", l, l == language))
             .collect(),
         error: error.as_ref().map(shown),
     };

@@ -30,6 +30,7 @@ mod holds;
 mod import;
 mod leaks;
 mod migrate;
+mod public_request;
 mod purge;
 mod receipt;
 mod recordings;

@@ -157,8 +157,8 @@ async fn a_registrar_registers_moves_and_verifies_a_request_through_the_pages_an
 async fn an_agent_gets_403_on_the_request_pages_and_a_supervisor_reads_but_cannot_post_them() {
     let app = spawn_app().await;
     let token = app.add_account("rea", "registrar");
-    app.add_account("aino", "agent");
-    app.add_account("sanna", "supervisor");
+    app.add_account("agnes", "agent");
+    app.add_account("saga", "supervisor");
     let (rea, rea_csrf) = session(&app, "rea", "registrar").await;
     let (_, location, _) = form(
         &app,
@@ -168,7 +168,7 @@ async fn an_agent_gets_403_on_the_request_pages_and_a_supervisor_reads_but_canno
     )
     .await;
 
-    let (agent, agent_csrf) = session(&app, "aino", "agent").await;
+    let (agent, agent_csrf) = session(&app, "agnes", "agent").await;
     for path in ["/requests", "/requests/new", location.as_str()] {
         let (status, _) = page(&app, &agent, path).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
@@ -182,7 +182,7 @@ async fn an_agent_gets_403_on_the_request_pages_and_a_supervisor_reads_but_canno
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let (supervisor, csrf) = session(&app, "sanna", "supervisor").await;
+    let (supervisor, csrf) = session(&app, "saga", "supervisor").await;
     let (status, shown) = page(&app, &supervisor, "/requests").await;
     assert_eq!(status, StatusCode::OK);
     assert!(!shown.contains("/requests/new"), "no registration link");

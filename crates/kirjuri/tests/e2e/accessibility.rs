@@ -85,6 +85,28 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     assert_accessible(&agent, "sign-in-sv").await;
     agent.goto(&ui.url("/login?lang=fi")).await.unwrap();
 
+    // --- the public request page, in every language ------------------------
+    let public = ui.browser().await;
+    for lang in ["fi", "sv", "en"] {
+        public
+            .goto(&ui.url(&format!("/request?lang={lang}")))
+            .await
+            .unwrap();
+        assert!(source(&public).await.contains(&format!("lang=\"{lang}\"")));
+        assert_accessible(&public, &format!("public-request-{lang}")).await;
+        fill(&public, "email", "not an email").await;
+        click(&public, "request-submit").await;
+        wait_for(&public, "error-summary").await;
+        assert_accessible(&public, &format!("public-request-errors-{lang}")).await;
+    }
+    screenshot(&public, "a11y-public-request-errors-en").await;
+    click(&public, "type-access").await;
+    fill(&public, "email", "tiina@example.fi").await;
+    click(&public, "request-submit").await;
+    wait_for(&public, "sent-reference").await;
+    assert_accessible(&public, "public-request-sent").await;
+    public.close().await.unwrap();
+
     // --- an agent's pages (Finnish, the default) ----------------------------
     sign_in(&ui, &agent, "aino").await;
     assert!(path(&agent).await.starts_with("/purpose"));
@@ -280,12 +302,13 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     wait_for(&other, "holds").await;
     assert_accessible(&other, "contact-holds").await;
 
-    // The registrar's request pages: the empty queue, the registration form
+    // The registrar's request pages: the queue, the registration form
     // (empty and refused), one request (with a refused step shown on it,
     // then verified in person) and the queue with it.
+    // (The queue holds the request sent with the public form above.)
     other.goto(&ui.url("/requests")).await.unwrap();
-    wait_for(&other, "queue-empty").await;
-    assert_accessible(&other, "requests-empty").await;
+    wait_for(&other, "queue").await;
+    assert_accessible(&other, "requests-public").await;
     click(&other, "register-request").await;
     wait_for(&other, "register-submit").await;
     assert_accessible(&other, "request-new").await;

@@ -416,7 +416,7 @@ async fn a_supervisor_sees_who_accessed_a_contact_and_why_and_reads_the_audit_lo
 }
 
 #[tokio::test]
-async fn a_registrar_registers_an_in_person_request_in_finnish_sees_it_in_the_queue_and_verifies_it()
+async fn a_customer_sends_the_public_form_in_finnish_and_a_registrar_finds_it_in_the_queue_and_verifies_it_in_person()
  {
     let _turn = serial().await;
     let mut ui = Ui::start().await;
@@ -431,34 +431,40 @@ async fn a_registrar_registers_an_in_person_request_in_finnish_sees_it_in_the_qu
         ],
         Some(&format!("{}\n", harness::PASSWORD)),
     );
-    let registrar = ui.browser().await;
-    registrar.goto(&ui.url("/requests")).await.unwrap();
-    sign_in(&ui, &registrar, "reija").await;
-    if path(&registrar).await.starts_with("/purpose") {
-        choose_purpose(&registrar, "data_subject_request").await;
-    }
-    registrar.goto(&ui.url("/requests/new")).await.unwrap();
-    assert!(source(&registrar).await.contains("lang=\"fi\""));
-    click(&registrar, "type-access").await;
-    click(&registrar, "type-erasure").await;
-    fill(&registrar, "name", CUSTOMER).await;
-    fill(&registrar, "phone", "040 123 4567").await;
-    click(&registrar, "register-submit").await;
-    wait_until("reference", || async {
-        registrar.find(Locator::Id("reference")).await.is_ok()
+
+    // The customer: plain form fields and a submit button, nothing more.
+    let customer = ui.browser().await;
+    customer.goto(&ui.url("/request")).await.unwrap();
+    assert!(source(&customer).await.contains("lang=\"fi\""));
+    click(&customer, "type-access").await;
+    click(&customer, "type-erasure").await;
+    fill(&customer, "name", CUSTOMER).await;
+    fill(&customer, "phone", "040 123 4567").await;
+    fill(&customer, "email", "matti@example.fi").await;
+    click(&customer, "request-submit").await;
+    wait_until("the receipt page", || async {
+        customer.find(Locator::Id("sent-reference")).await.is_ok()
     })
     .await;
-    let reference = registrar
-        .find(Locator::Id("reference"))
+    let reference = customer
+        .find(Locator::Id("sent-reference"))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
     assert!(reference.starts_with("DSR-"), "{reference}");
-    assert!(!source(&registrar).await.contains(CUSTOMER));
+    screenshot(&customer, "public-request-sent").await;
+    customer.close().await.unwrap();
 
+    // The registrar.
+    let registrar = ui.browser().await;
     registrar.goto(&ui.url("/requests")).await.unwrap();
+    sign_in(&ui, &registrar, "reija").await;
+    if path(&registrar).await.starts_with("/purpose") {
+        choose_purpose(&registrar, "data_subject_request").await;
+        registrar.goto(&ui.url("/requests")).await.unwrap();
+    }
     wait_until("queue", || async {
         registrar.find(Locator::Id("queue")).await.is_ok()
     })
@@ -474,6 +480,7 @@ async fn a_registrar_registers_an_in_person_request_in_finnish_sees_it_in_the_qu
         registrar.find(Locator::Id("document-last4")).await.is_ok()
     })
     .await;
+    assert!(!source(&registrar).await.contains(CUSTOMER));
     fill(&registrar, "document-last4", "X9Q7").await;
     click(&registrar, "verify-in-person").await;
     wait_until("request-notice", || async {
