@@ -38,6 +38,7 @@
 //! Not here: the access package, erasure, or the public form.
 
 mod config;
+mod execute;
 mod letters;
 mod steps;
 mod subject;
@@ -70,6 +71,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub use config::RequestsConfig;
+pub use execute::{ExecuteInput, Executed};
 pub use steps::Step;
 pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
 pub use verify::{CodeSent, VerificationInput, VerificationOutcome};
