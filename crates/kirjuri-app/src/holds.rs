@@ -419,7 +419,7 @@ fn parse_cursor(value: &str) -> Result<HoldTarget> {
 }
 
 /// The Helsinki day of an instant.
-fn local_day(at: DateTime<Utc>) -> NaiveDate {
+pub(crate) fn local_day(at: DateTime<Utc>) -> NaiveDate {
     local_call_date(at.fixed_offset())
 }
 

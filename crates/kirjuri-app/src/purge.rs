@@ -457,7 +457,7 @@ impl<'a> Purger<'a> {
                 .iter()
                 .map(|row| Candidate {
                     item: object_item(row),
-                    shred: object_shred(row, config, self.now),
+                    shred: object_shred(row, config, self.now, REASON),
                 })
                 .collect(),
             Phase::Contacts => self
@@ -472,7 +472,7 @@ impl<'a> Purger<'a> {
                 .iter()
                 .map(|row| Candidate {
                     item: contact_item(row),
-                    shred: contact_shred(row, config, self.now),
+                    shred: contact_shred(row, config, self.now, REASON),
                 })
                 .collect(),
         })
@@ -741,6 +741,123 @@ impl Kirjuri {
     }
 }
 
+/// The tombstone reason of an erasure a data subject asked for (DSR-4).
+pub const ERASURE_REQUEST_REASON: &str = "erasure_request";
+
+/// What [`Kirjuri::erase_unheld`] destroyed and left.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasure {
+    /// Objects whose data keys were destroyed.
+    pub objects: u64,
+    /// Contacts whose documents and blind indexes were erased.
+    pub contacts: u64,
+    /// Objects still there afterwards (a hold keeps them).
+    pub kept_objects: BTreeMap<ContactId, u64>,
+    /// Contacts still there afterwards (a hold keeps them or one of their
+    /// objects).
+    pub kept_contacts: Vec<ContactId>,
+    /// Steps after the key destruction that failed (ids only); the next
+    /// purge run finishes them from the tombstones.
+    pub failures: Vec<String>,
+}
+
+impl Kirjuri {
+    /// Erases everything of `contacts` that no active hold keeps, whatever
+    /// its deadline (a data subject's erasure, DSR-4), on the purge's own
+    /// path: data keys destroyed with a tombstone and an audit event each
+    /// (crypto-shredding), then the contacts' documents and blind indexes,
+    /// then the erasure ledger and the object bytes — the same steps, so an
+    /// interrupted erasure is finished by the next purge run. Idempotent:
+    /// what is already erased is skipped.
+    pub(crate) async fn erase_unheld(
+        &self,
+        contacts: &[ContactId],
+        reason: &str,
+    ) -> Result<Erasure> {
+        let purger = Purger::new(self);
+        let now = purger.now;
+        let mode = ShredMode::Unheld { now };
+        let config = &self.config.retention;
+        let mut object_shreds = Vec::new();
+        let mut rows = Vec::new();
+        for id in contacts {
+            let Some(row) = self.store.contact(id).await? else {
+                continue;
+            };
+            if row.is_erased() {
+                continue;
+            }
+            for object in self.store.objects_for_contact(id).await? {
+                object_shreds.push(object_shred(&object, config, now, reason));
+            }
+            rows.push(row);
+        }
+        let shredded: HashSet<Uuid> = self
+            .store
+            .shred_objects(&object_shreds, mode)
+            .await?
+            .iter()
+            .map(|id| *id.as_uuid())
+            .collect();
+        let contact_shreds: Vec<Shred> = rows
+            .iter()
+            .map(|row| contact_shred(row, config, now, reason))
+            .collect();
+        let erased: HashSet<ContactId> = self
+            .store
+            .erase_contacts(&contact_shreds, mode)
+            .await?
+            .into_iter()
+            .collect();
+        let tombstones: Vec<TombstoneRow> = object_shreds
+            .iter()
+            .filter(|s| shredded.contains(&s.tombstone.id))
+            .chain(
+                contact_shreds
+                    .iter()
+                    .filter(|s| erased.contains(&ContactId::from_uuid(s.tombstone.id))),
+            )
+            .map(|s| s.tombstone.clone())
+            .collect();
+        let mut report = PurgeReport {
+            now,
+            ..PurgeReport::default()
+        };
+        let ledger = match ErasureLedger::for_app(self) {
+            Ok(ledger) => Some(ledger),
+            Err(e) => {
+                report.fail("opening the erasure ledger", &e);
+                None
+            }
+        };
+        purger
+            .finish(&tombstones, ledger.as_ref(), &mut report)
+            .await;
+        if !tombstones.is_empty()
+            && let Err(e) = self.store.flush_erasures().await
+        {
+            report.fail("flushing erased rows out of the database's log", &e);
+        }
+        let mut erasure = Erasure {
+            objects: shredded.len() as u64,
+            contacts: erased.len() as u64,
+            failures: report.failures,
+            ..Erasure::default()
+        };
+        for row in &rows {
+            if erased.contains(&row.id) {
+                continue;
+            }
+            erasure.kept_contacts.push(row.id);
+            let left = self.store.objects_for_contact(&row.id).await?.len() as u64;
+            if left > 0 {
+                erasure.kept_objects.insert(row.id, left);
+            }
+        }
+        Ok(erasure)
+    }
+}
+
 /// The stored kind whose policy governs an object or contact of `kind`
 /// (`recording`, `waveform`, …, `contact`): derived artefacts never outlive
 /// their source, so an unknown kind with a source counts as derived.
@@ -780,7 +897,12 @@ fn contact_item(row: &ContactRow) -> PurgeItem {
     }
 }
 
-fn object_shred(row: &ObjectRow, config: &RetentionConfig, now: DateTime<Utc>) -> Shred {
+fn object_shred(
+    row: &ObjectRow,
+    config: &RetentionConfig,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Shred {
     let rule = rule_for_kind(config, &row.kind, row.source.is_some());
     let event = AuditEvent::ObjectPurged {
         object: row.id,
@@ -796,7 +918,7 @@ fn object_shred(row: &ObjectRow, config: &RetentionConfig, now: DateTime<Utc>) -
             contact_id: row.contact_id,
             kind: row.kind.clone(),
             rule,
-            reason: REASON.to_owned(),
+            reason: reason.to_owned(),
             sha256: Some(row.sha256.clone()),
             retain_until: row.retain_until,
             deleted_at: now,
@@ -807,7 +929,12 @@ fn object_shred(row: &ObjectRow, config: &RetentionConfig, now: DateTime<Utc>) -
     }
 }
 
-fn contact_shred(row: &ContactRow, config: &RetentionConfig, now: DateTime<Utc>) -> Shred {
+fn contact_shred(
+    row: &ContactRow,
+    config: &RetentionConfig,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Shred {
     let rule = rule_for_kind(config, CONTACT_KIND, false);
     let event = AuditEvent::ContactErased {
         contact: row.id,
@@ -820,7 +947,7 @@ fn contact_shred(row: &ContactRow, config: &RetentionConfig, now: DateTime<Utc>)
             contact_id: row.id,
             kind: CONTACT_KIND.to_owned(),
             rule,
-            reason: REASON.to_owned(),
+            reason: reason.to_owned(),
             sha256: None,
             retain_until: row.retain_until,
             deleted_at: now,

@@ -166,6 +166,33 @@ pub enum ShredMode {
     /// Everything named that still exists — replaying the erasure ledger
     /// after a restore, where the erasure already happened once.
     Forced,
+    /// Whatever is unheld at `now`, whatever its deadline — a data
+    /// subject's erasure request (DSR-4). A contact is erased only once it
+    /// has no objects left, as in `Expired`.
+    Unheld {
+        /// The erasure's instant.
+        now: DateTime<Utc>,
+    },
+}
+
+impl ShredMode {
+    /// The instant at which the deadline must have passed, if this mode
+    /// checks deadlines.
+    pub(crate) fn deadline(self) -> Option<DateTime<Utc>> {
+        match self {
+            ShredMode::Expired { now } => Some(now),
+            ShredMode::Forced | ShredMode::Unheld { .. } => None,
+        }
+    }
+
+    /// The instant at which no hold may keep what is destroyed, if this
+    /// mode checks holds (and, for a contact, that no object is left).
+    pub(crate) fn unheld_at(self) -> Option<DateTime<Utc>> {
+        match self {
+            ShredMode::Expired { now } | ShredMode::Unheld { now } => Some(now),
+            ShredMode::Forced => None,
+        }
+    }
 }
 
 /// A deadline coming up (`GET /api/v1/retention`).

@@ -521,10 +521,13 @@ where
     ) -> QueryBuilder<S::Db> {
         let mut query = QueryBuilder::new(format!("{head}DELETE FROM objects AS o WHERE o.id"));
         S::push_ids(&mut query, ids);
-        if let ShredMode::Expired { now } = mode {
+        if let Some(deadline) = mode.deadline() {
             query
                 .push(format!(" AND {}o.retain_until <= ", S::UNINDEXED))
-                .push_bind(S::Db::time(now))
+                .push_bind(S::Db::time(deadline));
+        }
+        if let Some(now) = mode.unheld_at() {
+            query
                 .push(" AND NOT ")
                 .push(HELD_OBJECT)
                 .push_bind(S::Db::time(now))

@@ -124,10 +124,13 @@ impl RetentionSql for PostgresStore {
             "::timestamptz[]) AS v(id, at) \
                  WHERE c.id = v.id AND c.erased_at IS NULL",
         );
-        if let ShredMode::Expired { now } = mode {
+        if let Some(deadline) = mode.deadline() {
             query
                 .push(" AND c.retain_until <= ")
-                .push_bind(ts(now))
+                .push_bind(ts(deadline));
+        }
+        if let Some(now) = mode.unheld_at() {
+            query
                 .push(" AND NOT ")
                 .push(HELD_CONTACT)
                 .push_bind(ts(now))

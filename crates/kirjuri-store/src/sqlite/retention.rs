@@ -194,10 +194,13 @@ fn erase_query(
             .push_unseparated(")");
     }
     query.push(") AS v WHERE c.id = v.column1 AND +c.erased_at IS NULL");
-    if let ShredMode::Expired { now } = mode {
+    if let Some(deadline) = mode.deadline() {
         query
             .push(" AND +c.retain_until <= ")
-            .push_bind(micros(now))
+            .push_bind(micros(deadline));
+    }
+    if let Some(now) = mode.unheld_at() {
+        query
             .push(" AND NOT ")
             .push(HELD_CONTACT)
             .push_bind(micros(now))

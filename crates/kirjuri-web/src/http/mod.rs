@@ -209,6 +209,8 @@ pub fn routes() -> Vec<RouteSpec> {
             post(requests::approve_refusal),
         ),
         RouteSpec::guarded("/api/v1/requests/{id}/package", get(requests::package)),
+        RouteSpec::guarded("/api/v1/requests/{id}/execute", post(requests::execute)),
+        RouteSpec::guarded("/api/v1/requests/{id}/receipt", get(requests::receipt)),
         RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
         RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
         RouteSpec::guarded(

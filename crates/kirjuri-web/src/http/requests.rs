@@ -18,6 +18,8 @@
 //! | `POST …/{id}/refusal` | `{"ground", "reasoning"}`: propose |
 //! | `POST …/{id}/refusal/approve` | a second registrar approves |
 //! | `GET …/{id}/package?purpose=data_subject_request` | the access package, a streamed ZIP |
+//! | `POST …/{id}/execute` | `{"action": "erase"}` → 200 `{erased, kept, receipt}` |
+//! | `GET …/{id}/receipt` | the signed erasure receipt |
 
 use axum::Json;
 use axum::body::Body;
@@ -35,7 +37,7 @@ use crate::error::Result;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::read::require_purpose;
 use kirjuri_app::requests::{
-    RegisterInput, VerificationInput, VerificationOutcome, parse_request_id,
+    ExecuteInput, RegisterInput, VerificationInput, VerificationOutcome, parse_request_id,
 };
 
 /// `POST /api/v1/requests/{id}/transition`.
@@ -244,4 +246,34 @@ pub async fn package(
             step: "failed to build a response",
             source: Box::new(e),
         })?)
+}
+
+/// `POST /api/v1/requests/{id}/execute` `{"action"}` — 200 with what was
+/// done and, for an erasure, the signed receipt.
+pub async fn execute(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let input: ExecuteInput = json_body(&app, &headers, body).await?;
+    let executed = app
+        .execute_request(&caller.actor, caller.id, parse_request_id(&id)?, input)
+        .await?;
+    Ok(Json(executed).into_response())
+}
+
+/// `GET /api/v1/requests/{id}/receipt` — the signed erasure receipt file.
+pub async fn receipt(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require(&app, &caller, Action::ReadRequests).await?;
+    let receipt = app
+        .request_receipt(&caller.actor, caller.id, parse_request_id(&id)?)
+        .await?;
+    Ok(Json(receipt).into_response())
 }

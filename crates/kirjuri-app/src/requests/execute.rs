@@ -1,0 +1,269 @@
+//! Carrying out a verified request (DSR-4, issue 12 §7): `POST
+//! /api/v1/requests/{id}/execute` with `{"action": "erase"}`, and the
+//! signed erasure receipt it leaves (`GET /api/v1/requests/{id}/receipt`).
+//!
+//! **Erasure.** Everything of the subject's contacts (found by
+//! [`Kirjuri::subject_of`], by proven identifiers only) that no active
+//! legal hold keeps is destroyed on the purge's own path
+//! ([`Kirjuri::erase_unheld`]: crypto-shredding, tombstones, the erasure
+//! ledger). What stays is listed by the holds' ground kind and end date.
+//! A statutory duty to keep is expressed as a hold with ground kind
+//! `statute`; there is no second mechanism.
+//!
+//! **States.** Only a request in `verified` or `in_progress` may be
+//! executed (anything else: 409 `not_verified`, audited as denied). A
+//! `verified` request moves to `in_progress`; answering it (DSR-5, the
+//! letter) stays the registrar's step, so execute never closes a request.
+//!
+//! **Once.** The execution claims the request first with the request's
+//! optimistic version (a timeline step `erasure_started`): of two parallel
+//! executions exactly one claims it; the other gets 409 `request_changed`.
+//! A request with an `erasure_started` step refuses another erasure (409
+//! `already_executed`); an execution that failed after its claim is
+//! finished by the purge (its tombstones), not by executing again. The
+//! signed receipt is kept in the `erased` step's facts (it holds no
+//! personal data), so the registrar can fetch it again.
+//!
+//! Not here: restriction, objection and rectification (not built yet), the
+//! access package (`access`), the letters (`letters`).
+
+use std::collections::BTreeMap;
+
+use chrono::SecondsFormat;
+use kirjuri_core::access::{Action, Actor};
+use kirjuri_core::ids::UserId;
+use kirjuri_core::request::{RequestState, RequestType, Transition};
+use kirjuri_vault::AuditSigner;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::steps::Step;
+use super::{Extras, StoredClock};
+use crate::app::Kirjuri;
+use crate::error::{Error, Result};
+use crate::holds::local_day;
+use crate::purge::ERASURE_REQUEST_REASON;
+use crate::receipt::{self, Counts, ErasureReceipt, Kept, RECEIPT_TYPE};
+
+/// The name the receipt's signing key is opened under.
+const RECEIPT_SIGNER: &str = "erasure-receipt";
+
+/// The timeline step that claims an erasure.
+const STARTED: &str = "erasure_started";
+
+/// The timeline step that records a finished erasure and its receipt.
+const ERASED: &str = "erased";
+
+/// `POST /api/v1/requests/{id}/execute`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteInput {
+    /// `erase` (restriction, objection and rectification are to come).
+    pub action: String,
+}
+
+/// What an execution did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Executed {
+    /// The action carried out.
+    pub action: &'static str,
+    /// The request's state afterwards.
+    pub state: RequestState,
+    /// What was destroyed.
+    pub erased: Counts,
+    /// What was kept, by ground and end date.
+    pub kept: Vec<Kept>,
+    /// The signed receipt file (as `kirjuri receipt verify` reads it).
+    pub receipt: Value,
+}
+
+impl Kirjuri {
+    /// Carries out a verified request's `action` (only `erase` so far).
+    pub async fn execute_request(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: Uuid,
+        input: ExecuteInput,
+    ) -> Result<Executed> {
+        self.require_requests(actor, actor_id, Action::HandleRequests)
+            .await?;
+        let action = input.action.trim();
+        if action != "erase" {
+            return Err(Error::bad_request(
+                "invalid_action",
+                "action must be erase (restriction, objection and rectification are not \
+                 available yet)",
+            ));
+        }
+        let row = self.request_row(id).await?;
+        if !matches!(row.state, RequestState::Verified | RequestState::InProgress) {
+            self.audit_step(
+                actor_id,
+                Some(row.id),
+                &Step::refused(
+                    "execute_refused",
+                    "not_verified",
+                    json!({"action": action, "state": row.state}),
+                ),
+            )
+            .await?;
+            return Err(Error::Conflict {
+                code: "not_verified",
+                message: format!(
+                    "the request is {}; only a verified request can be carried out",
+                    row.state
+                ),
+            });
+        }
+        if !row.types.contains(&RequestType::Erasure) {
+            return Err(Error::Conflict {
+                code: "not_requested",
+                message: "the request does not ask for erasure".into(),
+            });
+        }
+        let events = self.store.request_events(&row.id).await?;
+        // A started one counts: two executions one after the other must not
+        // both erase (the second would sign a receipt of nothing).
+        if events.iter().any(|e| e.kind == ERASED || e.kind == STARTED) {
+            return Err(Error::Conflict {
+                code: "already_executed",
+                message: "the erasure of this request was carried out already; fetch its \
+                          receipt"
+                    .into(),
+            });
+        }
+        // Claim: of two parallel executions only one saves this version.
+        let now = self.clock.now();
+        let mut clock = StoredClock::load(&row)?;
+        let mut steps = vec![Step::done(STARTED, json!({"action": action}))];
+        let mut claimed = row.clone();
+        if row.state == RequestState::Verified {
+            // Through core's transition table, as a registrar's `start`.
+            let next = row.state.apply(
+                Transition::Start,
+                row.assurance_proven,
+                row.assurance_needed,
+            )?;
+            steps.push(Step::done(
+                "moved",
+                json!({"transition": Transition::Start, "from": row.state, "to": next}),
+            ));
+            self.enter(&mut claimed, &mut clock, next, now, &mut steps)?;
+        }
+        self.save(claimed, &clock, now, actor_id, steps, Extras::default())
+            .await?;
+
+        let subject = self.subject_of(&row).await?;
+        let erasure = self
+            .erase_unheld(&subject.contacts, ERASURE_REQUEST_REASON)
+            .await?;
+        let kept = self.kept_grounds(&erasure).await?;
+        let executed_at = self.clock.now();
+        let receipt = ErasureReceipt {
+            kind: RECEIPT_TYPE.to_owned(),
+            v: 1,
+            receipt_id: Uuid::now_v7(),
+            request_reference: row.reference.clone(),
+            executed_at: executed_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            erased: Counts {
+                contacts: erasure.contacts,
+                objects: erasure.objects,
+            },
+            kept: kept.clone(),
+            ledger_block: None,
+        };
+        let signer = AuditSigner::open_or_create(&self.config.audit_key_file(), RECEIPT_SIGNER)?;
+        let signed = receipt::sign(&receipt, &signer)?;
+        let receipt_value: Value =
+            serde_json::from_str(&signed).map_err(|source| Error::Encode {
+                what: "an erasure receipt",
+                source,
+            })?;
+        let row = self.request_row(id).await?;
+        let clock = StoredClock::load(&row)?;
+        let step = Step::done(
+            ERASED,
+            json!({
+                "contacts": erasure.contacts,
+                "objects": erasure.objects,
+                "kept": kept,
+                "unfinished_steps": erasure.failures.len(),
+                "receipt": receipt_value,
+            }),
+        );
+        let state = row.state;
+        self.save(
+            row,
+            &clock,
+            executed_at,
+            actor_id,
+            vec![step],
+            Extras::default(),
+        )
+        .await?;
+        Ok(Executed {
+            action: "erase",
+            state,
+            erased: receipt.erased,
+            kept,
+            receipt: receipt_value,
+        })
+    }
+
+    /// The signed receipt of a request's erasure (`GET
+    /// /api/v1/requests/{id}/receipt`), or 404 if none was made.
+    pub async fn request_receipt(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        id: Uuid,
+    ) -> Result<Value> {
+        self.require_requests(actor, actor_id, Action::ReadRequests)
+            .await?;
+        let row = self.request_row(id).await?;
+        let events = self.store.request_events(&row.id).await?;
+        let receipt = events
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == ERASED)
+            .and_then(|e| e.detail.get("receipt").cloned())
+            .ok_or(Error::NotFound)?;
+        self.audit_step(
+            actor_id,
+            Some(row.id),
+            &Step::done("receipt_read", json!({})),
+        )
+        .await?;
+        Ok(receipt)
+    }
+
+    /// What an erasure left, by the ground of each active hold on it and
+    /// the hold's end date; one entry per (ground, end date).
+    async fn kept_grounds(&self, erasure: &crate::purge::Erasure) -> Result<Vec<Kept>> {
+        let now = self.clock.now();
+        let mut grounds: BTreeMap<(String, Option<String>), Counts> = BTreeMap::new();
+        for contact in &erasure.kept_contacts {
+            let holds = self.store.holds_for_contact(contact).await?;
+            let objects = erasure.kept_objects.get(contact).copied().unwrap_or(0);
+            for hold in holds.iter().filter(|h| h.is_active(now)) {
+                // The day as the hold shows it (`HoldView::expires_on`).
+                let until = hold.expires_at.map(|at| local_day(at).to_string());
+                let counts = grounds
+                    .entry((hold.ground_kind.clone(), until))
+                    .or_default();
+                counts.contacts += 1;
+                counts.objects += objects;
+            }
+        }
+        Ok(grounds
+            .into_iter()
+            .map(|((ground, until), counts)| Kept {
+                ground,
+                until,
+                counts,
+            })
+            .collect())
+    }
+}
