@@ -65,7 +65,10 @@ async fn post(
         .unwrap()
 }
 
-fn valid<'a>(token: &'a str) -> Vec<(&'a str, &'a str)> {
+/// One refused post: what it tries, its fields, the status it gets.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, StatusCode);
+
+fn valid(token: &str) -> Vec<(&str, &str)> {
     vec![
         ("form_token", token),
         ("lang", "fi"),
@@ -130,7 +133,7 @@ async fn the_public_form_refuses_forged_tokens_huge_bodies_and_hostile_input_and
     };
     let leaked: &'static str = Box::leak(huge.into_boxed_str());
     let long: &'static str = Box::leak(long.into_boxed_str());
-    let cases: Vec<(&str, Vec<(&str, &str)>, StatusCode)> = vec![
+    let cases: Vec<Case> = vec![
         ("no token", valid(""), StatusCode::FORBIDDEN),
         (
             "a forged token",
