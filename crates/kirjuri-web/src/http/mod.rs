@@ -417,13 +417,17 @@ mod tests {
     use super::*;
     use kirjuri_app::config::Config;
 
-    /// The only routes that may answer without credentials.
+    /// The only routes that may answer without credentials: health, sign-in,
+    /// assets, the public request form and the privacy notice.
     const PUBLIC_ALLOWED: &[&str] = &[
         "/healthz",
         "/api/v1/session",
         "/login",
         "/static/{*path}",
         "/request",
+        "/privacy",
+        "/privacy/versions",
+        "/privacy/versions/{version}",
     ];
 
     fn concrete(path: &str) -> String {

@@ -193,6 +193,7 @@ pub fn basis_name(basis: &LegalBasis, language: &str) -> &'static str {
 #[derive(Template)]
 #[template(path = "privacy.html")]
 struct NoticePage<'a> {
+    css: String,
     l: &'static Labels,
     view: &'a NoticeView,
 }
@@ -200,6 +201,7 @@ struct NoticePage<'a> {
 #[derive(Template)]
 #[template(path = "privacy_versions.html")]
 struct VersionsPage<'a> {
+    css: String,
     l: &'static Labels,
     versions: &'a [VersionSummary],
 }
@@ -223,6 +225,7 @@ pub async fn notice(
     let lang = lang(request)?;
     let view = app.notice(&lang, None).await?;
     render(&NoticePage {
+        css: crate::ui::asset::url("kirjuri.css"),
         l: labels(&lang),
         view: &view,
     })
@@ -236,6 +239,7 @@ pub async fn versions(
     let lang = lang(request)?;
     let versions = app.notice_versions(&lang).await?;
     render(&VersionsPage {
+        css: crate::ui::asset::url("kirjuri.css"),
         l: labels(&lang),
         versions: &versions,
     })
@@ -253,6 +257,7 @@ pub async fn version(
     }
     let view = app.notice(&lang, Some(&version)).await?;
     render(&NoticePage {
+        css: crate::ui::asset::url("kirjuri.css"),
         l: labels(&lang),
         view: &view,
     })
