@@ -154,8 +154,8 @@ impl Kirjuri {
             now,
             actor_id,
             step,
+            verification,
             Extras {
-                verification: Some(verification),
                 proven,
                 ..Extras::default()
             },

@@ -261,8 +261,8 @@ impl Kirjuri {
             now,
             actor_id,
             step,
+            verification,
             Extras {
-                verification: Some(verification),
                 proven,
                 ..Extras::default()
             },
@@ -279,13 +279,11 @@ impl Kirjuri {
         now: DateTime<Utc>,
         actor_id: UserId,
         step: Step,
-        extras: Extras,
+        verification: VerificationRow,
+        mut extras: Extras,
     ) -> Result<VerificationOutcome> {
-        let assurance = extras
-            .verification
-            .as_ref()
-            .map(|v| v.assurance)
-            .ok_or(Error::Internal("a verification without its record"))?;
+        let assurance = verification.assurance;
+        extras.verification = Some(verification);
         let proven = row.assurance_proven.map_or(assurance, |p| p.max(assurance));
         row.assurance_proven = Some(proven);
         let mut clock = StoredClock::load(&row)?;
@@ -463,11 +461,11 @@ impl Kirjuri {
                     now,
                     actor_id,
                     step,
+                    verification,
                     Extras {
-                        verification: Some(verification),
                         proven: vec![(kind.as_str().to_owned(), taken.address_hash, proof)],
                         discard_code: Some(kind.as_str().to_owned()),
-                        messages: Vec::new(),
+                        ..Extras::default()
                     },
                 )
                 .await
