@@ -104,6 +104,15 @@ pub enum Error {
     /// Valid credentials, but the access decision said no.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The data subject has restricted the processing of their data or
+    /// objected to this purpose (DSR-4): `restricted` or `objected`.
+    #[error("{message}")]
+    Limited {
+        /// `restricted` or `objected`.
+        code: &'static str,
+        /// Explanation.
+        message: &'static str,
+    },
     /// Not there — or not yours, which must look the same.
     #[error("not found")]
     NotFound,
@@ -326,7 +335,9 @@ impl Error {
     /// error (`{"error":{"code":…}}` in the API; the CLI prints it too).
     pub fn code(&self) -> &'static str {
         match self {
-            Error::BadRequest { code, .. } | Error::Conflict { code, .. } => code,
+            Error::BadRequest { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::Limited { code, .. } => code,
             Error::Wav(e) => e.code(),
             Error::Unauthenticated => "unauthenticated",
             Error::LoginFailed => "login_failed",
@@ -379,6 +390,7 @@ impl Error {
             | Error::Busy
             | Error::CsrfFailed
             | Error::Forbidden(_)
+            | Error::Limited { .. }
             | Error::NotFound
             | Error::Gone { .. }
             | Error::TooLarge { .. }

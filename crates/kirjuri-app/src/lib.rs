@@ -41,6 +41,7 @@ pub mod register;
 pub mod requests;
 pub mod retention;
 pub mod session;
+pub mod subject_limits;
 
 pub use app::Kirjuri;
 pub use config::Config;

@@ -10,7 +10,12 @@
 //! before the contact is looked up, and a missing contact is audited as a
 //! refusal (`not_found`) just as an agent's reach for another agent's
 //! contact is (`not_owner`), both answered 404 — so both paths do the same
-//! work: one lookup, one audit append.
+//! work: one lookup, one look at the subject's limits, one audit append.
+//!
+//! What the contact's data subject has forbidden (a restriction, an
+//! objection to the purpose; DSR-4) is part of the decision on every path:
+//! a contact or recording read answers 403 `restricted` or `objected`, and a
+//! search leaves such contacts out of its results (and counts them).
 //!
 //! A maintainer's read (`metadata_only`, ACC-1) is answered from the row's
 //! plain columns — channel, times, agent, service, stored objects — and the
@@ -166,6 +171,16 @@ pub struct SearchQuery {
     pub purpose: Option<String>,
     /// A ticket reference (`INC-12345`; a maintainer must give one, ACC-1).
     pub reason: Option<String>,
+}
+
+/// What a search found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    /// The contacts the searcher may read for the purpose, newest first.
+    pub contacts: Vec<ContactView>,
+    /// Contacts that matched but whose data subject restricted processing
+    /// or objected to the purpose (DSR-4): left out, only counted.
+    pub withheld: usize,
 }
 
 /// A search's filters as its audit event records them: validated and
@@ -379,6 +394,10 @@ impl Kirjuri {
                 .await?);
         }
         let Some(contact) = self.store.contact(&id).await? else {
+            // The same work as for a contact that is there (its limits are
+            // looked up before the decision): a missing one must not answer
+            // faster than another agent's.
+            self.limits_of(&id).await?;
             return Err(self
                 .refuse(
                     actor_id,
@@ -391,12 +410,13 @@ impl Kirjuri {
                 .await?);
         };
         let agent = UserName::parse(&contact.agent, "agent")?;
+        let limits = self.limits_of(&contact.id).await?;
         let decision = authorize(
             actor,
             action,
             Object::Contact {
                 agent: &agent,
-                forbidden_purposes: &[],
+                limits: limits.subject(),
             },
             Some(purpose),
         );
@@ -521,7 +541,7 @@ impl Kirjuri {
         actor: &Actor,
         actor_id: UserId,
         query: &SearchQuery,
-    ) -> Result<Vec<ContactView>> {
+    ) -> Result<SearchResults> {
         let purpose = require_purpose(query.purpose.as_deref())?;
         let by_identifier = [
             &query.phone,
@@ -631,9 +651,13 @@ impl Kirjuri {
             match agent {
                 // An agent filtering on someone else simply finds nothing.
                 Some(other) if other != actor.name.as_str() => {
-                    return self
+                    let contacts = self
                         .audited_search(actor_id, purpose, &index, &filters, Vec::new())
-                        .await;
+                        .await?;
+                    return Ok(SearchResults {
+                        contacts,
+                        withheld: 0,
+                    });
                 }
                 _ => Some(actor.name.as_str().to_owned()),
             }
@@ -651,14 +675,29 @@ impl Kirjuri {
         let rows = self
             .search_rows(filter, channel.map(|c| c.as_str()), service)
             .await?;
-        let mut views = Vec::with_capacity(rows.len());
         // An erased contact keeps its row (times, agent) but nothing to show.
-        for row in rows.iter().filter(|r| !r.is_erased()) {
+        let rows: Vec<&ContactRow> = rows.iter().filter(|r| !r.is_erased()).collect();
+        // A contact whose subject forbade this purpose is left out, and
+        // counted, so the searcher knows why fewer came back.
+        let ids: Vec<ContactId> = rows.iter().map(|r| r.id).collect();
+        let limits = self.limits_on(&ids).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        let mut withheld = 0;
+        for row in rows {
+            let forbidden = limits
+                .get(&row.id)
+                .and_then(|l| l.subject().forbids(purpose));
+            if forbidden.is_some() {
+                withheld += 1;
+                continue;
+            }
             let objects = self.store.objects_for_contact(&row.id).await?;
             views.push(self.view_for(row, &objects, metadata_only)?);
         }
-        self.audited_search(actor_id, purpose, &index, &filters, views)
-            .await
+        let contacts = self
+            .audited_search(actor_id, purpose, &index, &filters, views)
+            .await?;
+        Ok(SearchResults { contacts, withheld })
     }
 
     /// The rows of a search, newest first. Service and channel are plain
@@ -1086,9 +1125,16 @@ pub fn denial_error(denial: Denial) -> Error {
         Denial::PurposeNotAllowed => {
             Error::Forbidden("your role may not read personal data for this purpose")
         }
-        Denial::PurposeForbiddenBySubject => {
-            Error::Forbidden("the data subject has restricted this purpose")
-        }
+        Denial::Restricted => Error::Limited {
+            code: "restricted",
+            message: "the data subject has restricted the processing of this data (GDPR Art. 18): \
+                      it may be read only for a legal claim or the subject's own request",
+        },
+        Denial::Objected => Error::Limited {
+            code: "objected",
+            message: "the data subject has objected to this purpose (GDPR Art. 21): their data \
+                      may not be read for it",
+        },
         Denial::ReasonRequired => Error::bad_request(
             "reason_required",
             "a maintainer must state the reason for each access with reason=",

@@ -4,8 +4,9 @@
 //! before touching personal data.
 //!
 //! It does not look anything up: callers pass the facts (who owns the contact,
-//! whether a maintainer has an agreement on file, which purposes the subject
-//! has forbidden), so the whole rule set is testable as a table.
+//! whether a maintainer has an agreement on file, whether the subject has
+//! restricted processing or objected to purposes — [`SubjectLimits`]), so
+//! the whole rule set is testable as a table.
 //!
 //! Maintainers (ACC-1) reach only what technical maintenance needs: with an
 //! agreement on file, a ticket reference and the purpose `development`, the
@@ -127,9 +128,43 @@ pub enum Object<'a> {
     Contact {
         /// The agent who handled it.
         agent: &'a UserName,
-        /// Purposes the data subject has forbidden (restriction/objection, DSR-4).
-        forbidden_purposes: &'a [Purpose],
+        /// What the data subject has forbidden (restriction/objection, DSR-4).
+        limits: SubjectLimits<'a>,
     },
+}
+
+/// What a contact's data subject has forbidden (DSR-4): a restriction of
+/// processing (GDPR Art. 18) and objections to purposes (Art. 21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SubjectLimits<'a> {
+    /// Processing is restricted: nothing but storage, legal claims and the
+    /// subject's own request (Art. 18(2)).
+    pub restricted: bool,
+    /// Purposes the subject objected to.
+    pub objected: &'a [Purpose],
+}
+
+impl SubjectLimits<'_> {
+    /// No limits.
+    pub const NONE: SubjectLimits<'static> = SubjectLimits {
+        restricted: false,
+        objected: &[],
+    };
+
+    /// Why reading for `purpose` is refused, if it is. The handling of the
+    /// subject's own request and legal claims are never refused (Art.
+    /// 18(2), 21(1)); a restriction is named before an objection.
+    pub fn forbids(&self, purpose: Purpose) -> Option<Denial> {
+        if matches!(purpose, Purpose::DataSubjectRequest | Purpose::LegalClaim) {
+            None
+        } else if self.restricted {
+            Some(Denial::Restricted)
+        } else if self.objected.contains(&purpose) {
+            Some(Denial::Objected)
+        } else {
+            None
+        }
+    }
 }
 
 /// Why access was refused. The server maps these to statuses; for
@@ -144,8 +179,10 @@ pub enum Denial {
     MissingPurpose,
     /// The role may not read for this purpose.
     PurposeNotAllowed,
-    /// The subject has restricted or objected to this purpose.
-    PurposeForbiddenBySubject,
+    /// The subject has restricted the processing of their data (Art. 18).
+    Restricted,
+    /// The subject has objected to this purpose (Art. 21).
+    Objected,
     /// A maintainer without a confidentiality agreement on file.
     NoConfidentialityAgreement,
     /// A maintainer's access without a stated reason.
@@ -160,7 +197,8 @@ impl Denial {
             Denial::NotOwner => "not_owner",
             Denial::MissingPurpose => "missing_purpose",
             Denial::PurposeNotAllowed => "purpose_not_allowed",
-            Denial::PurposeForbiddenBySubject => "purpose_forbidden_by_subject",
+            Denial::Restricted => "restricted",
+            Denial::Objected => "objected",
             Denial::NoConfidentialityAgreement => "no_confidentiality_agreement",
             Denial::ReasonRequired => "reason_required",
         }
@@ -293,18 +331,13 @@ pub fn authorize(
             scope_to_own,
             metadata_only,
         },
-        Object::Contact {
-            agent,
-            forbidden_purposes,
-        } => {
+        Object::Contact { agent, limits } => {
             if scope_to_own && agent != &actor.name {
                 return Deny(Denial::NotOwner);
             }
-            // A subject's objection binds everyone except the handling of
-            // their own request and legal claims (GDPR Art. 18(2), 21(1)).
-            let exempt = matches!(purpose, Purpose::DataSubjectRequest | Purpose::LegalClaim);
-            if !exempt && forbidden_purposes.contains(&purpose) {
-                return Deny(Denial::PurposeForbiddenBySubject);
+            // A subject's restriction or objection binds everyone.
+            if let Some(denial) = limits.forbids(purpose) {
+                return Deny(denial);
             }
             Allow {
                 scope_to_own: false,
@@ -431,11 +464,11 @@ mod tests {
                                 Target::ByIdentifier => Object::RegisterByIdentifier,
                                 Target::Own => Object::Contact {
                                     agent: &own_name,
-                                    forbidden_purposes: &[],
+                                    limits: SubjectLimits::NONE,
                                 },
                                 Target::Other => Object::Contact {
                                     agent: &other_name,
-                                    forbidden_purposes: &[],
+                                    limits: SubjectLimits::NONE,
                                 },
                             };
                             let got = authorize(&actor(role, agreement), action, object, purpose);
@@ -458,7 +491,7 @@ mod tests {
         let name = UserName::parse("aino", "test").unwrap();
         let contact = Object::Contact {
             agent: &name,
-            forbidden_purposes: &[],
+            limits: SubjectLimits::NONE,
         };
         let maintainer = actor(Role::Maintainer, true);
         let development = Some(Purpose::Development);
@@ -523,7 +556,7 @@ mod tests {
         let name = UserName::parse("aino", "test").unwrap();
         let object = Object::Contact {
             agent: &name,
-            forbidden_purposes: &[],
+            limits: SubjectLimits::NONE,
         };
         let mut maintainer = actor(Role::Maintainer, true);
         maintainer.reason = None;
@@ -553,7 +586,10 @@ mod tests {
         let name = UserName::parse("aino", "test").unwrap();
         let object = Object::Contact {
             agent: &name,
-            forbidden_purposes: &[Purpose::Training],
+            limits: SubjectLimits {
+                restricted: false,
+                objected: &[Purpose::Training],
+            },
         };
         let supervisor = actor(Role::Supervisor, false);
         assert_eq!(
@@ -563,7 +599,7 @@ mod tests {
                 object,
                 Some(Purpose::Training)
             ),
-            Decision::Deny(Denial::PurposeForbiddenBySubject)
+            Decision::Deny(Denial::Objected)
         );
         assert!(
             authorize(
@@ -582,6 +618,43 @@ mod tests {
                 Some(Purpose::DataSubjectRequest)
             )
             .is_allowed()
+        );
+    }
+
+    #[test]
+    fn a_restriction_leaves_only_legal_claims_and_the_subjects_own_request() {
+        let name = UserName::parse("aino", "test").unwrap();
+        let object = Object::Contact {
+            agent: &name,
+            limits: SubjectLimits {
+                restricted: true,
+                objected: &[Purpose::Training],
+            },
+        };
+        let supervisor = actor(Role::Supervisor, false);
+        for purpose in Purpose::ALL {
+            let decision = authorize(&supervisor, Action::ReadRecording, object, Some(purpose));
+            match purpose {
+                Purpose::LegalClaim | Purpose::DataSubjectRequest => {
+                    assert!(decision.is_allowed(), "{purpose}")
+                }
+                // The restriction is named even where an objection also applies.
+                _ => assert_eq!(decision, Decision::Deny(Denial::Restricted), "{purpose}"),
+            }
+        }
+        // The owner rule still comes first: another agent learns nothing.
+        let other = Actor {
+            name: UserName::parse("eero", "test").unwrap(),
+            ..actor(Role::Agent, false)
+        };
+        assert_eq!(
+            authorize(
+                &other,
+                Action::ReadContact,
+                object,
+                Some(Purpose::QualityAssurance)
+            ),
+            Decision::Deny(Denial::NotOwner)
         );
     }
 }

@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 18] = [
+    pub const ALL: [Table; 20] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -107,6 +107,8 @@ impl Table {
         Table::Rows(&REQUEST_CODES),
         Table::Rows(&REQUEST_EVENTS),
         Table::Rows(&NOTICE_VERSIONS),
+        Table::Rows(&SUBJECT_LIMITS),
+        Table::Rows(&SUBJECT_LIMIT_IDENTIFIERS),
     ];
 
     /// The table's name in both schemas.
@@ -318,6 +320,30 @@ pub const NOTICE_VERSIONS: TableSpec = TableSpec {
         ("note", Text),
         ("content", Text),
     ],
+};
+
+/// `subject_limits`: restrictions and objections (they outlive their
+/// requests, so nothing here refers to `requests`).
+pub const SUBJECT_LIMITS: TableSpec = TableSpec {
+    name: "subject_limits",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("request_id", Id),
+        ("kind", Text),
+        ("purpose", Text),
+        ("created_at", Time),
+        ("created_by", Id),
+        ("lifted_at", Time),
+        ("lifted_by", Id),
+    ],
+};
+
+/// `subject_limit_identifiers`: the blind-index hashes a limit binds.
+pub const SUBJECT_LIMIT_IDENTIFIERS: TableSpec = TableSpec {
+    name: "subject_limit_identifiers",
+    key: &["limit_id", "kind", "hash"],
+    columns: &[("limit_id", Id), ("kind", Text), ("hash", Bytes)],
 };
 
 /// Tables of the schemas that the copy does not write row by row, and why.

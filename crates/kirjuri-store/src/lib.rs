@@ -54,6 +54,7 @@ mod contacts_sql;
 mod coordination;
 pub mod copy;
 mod error;
+pub mod limits;
 mod model;
 pub mod notices;
 mod outbox;
@@ -73,6 +74,7 @@ mod store;
 /// trait prelude, like `std::io::prelude`, is the exception it allows).
 pub mod prelude {
     pub use crate::coordination::Coordination;
+    pub use crate::limits::LimitStore;
     pub use crate::notices::NoticeStore;
     pub use crate::outbox::OutboxStore;
     pub use crate::requests::RequestStore;

@@ -32,6 +32,7 @@ use kirjuri_core::request::{
 use uuid::Uuid;
 
 use crate::error::Result;
+use crate::limits::LimitChanges;
 use crate::model::{NewAuditEvent, SealedSecret};
 use crate::outbox::NewOutboxMessage;
 
@@ -245,6 +246,8 @@ pub struct RequestUpdate {
     /// Messages it causes (a notice to the requester), queued in the same
     /// transaction.
     pub messages: Vec<NewOutboxMessage>,
+    /// Restrictions and objections it makes or lifts (DSR-4).
+    pub limits: LimitChanges,
 }
 
 /// Data-subject requests, on either database.

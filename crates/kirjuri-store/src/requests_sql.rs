@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::audited::{self, AuditLog, Audited, Conn};
 use crate::backend::{Backend, SqlStore, Unique};
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::model::{NewAuditEvent, SealedSecret};
 use crate::outbox::{NewOutboxMessage, insert_message};
 use crate::requests::{
@@ -499,6 +500,7 @@ where
             for message in &update.messages {
                 insert_message::<S::Db>(tx, message).await?;
             }
+            limits::apply_changes::<S>(tx, row.id, &update.limits).await?;
             Ok(Audited::commit((), audit))
         })
         .await

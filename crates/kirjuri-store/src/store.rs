@@ -30,6 +30,7 @@ use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 
 use crate::coordination::Coordination;
 use crate::error::Result;
+use crate::limits::LimitStore;
 use crate::model::SessionPreferences;
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
 use crate::model::{
@@ -53,6 +54,7 @@ pub trait Store:
     + Coordination
     + OutboxStore
     + NoticeStore
+    + LimitStore
     + std::fmt::Debug
 {
 }
@@ -66,6 +68,7 @@ impl<T> Store for T where
         + Coordination
         + OutboxStore
         + NoticeStore
+        + LimitStore
         + std::fmt::Debug
 {
 }

@@ -12,6 +12,7 @@
 //! code_ttl_seconds = 900
 //! code_tries = 3
 //! alert_to = ["tietosuoja@example.fi"]  # deadline alerts (T-7, T-2, T-0)
+//! lift_notice_days = 7   # a restriction is lifted this long after the subject is told
 //! [requests.holidays]
 //! christmas_eve = true
 //! midsummer_eve = true
@@ -60,6 +61,10 @@ pub struct RequestsConfig {
     pub public_per_address: u32,
     /// The time in which an address's public-form allowance refills.
     pub public_window_seconds: u64,
+    /// Days between telling the subject that their restriction will be
+    /// lifted and its lifting (GDPR Art. 18(3): they are told first, and
+    /// have time to act). 0 lifts it as the notice is queued.
+    pub lift_notice_days: u32,
 }
 
 impl Default for RequestsConfig {
@@ -75,6 +80,7 @@ impl Default for RequestsConfig {
             alert_to: Vec::new(),
             public_per_address: 5,
             public_window_seconds: 3600,
+            lift_notice_days: 7,
         }
     }
 }
@@ -113,6 +119,12 @@ impl RequestsConfig {
             return Err(Error::config(
                 "requests.code_digits",
                 format!("must be between 6 and 10 (it is {})", self.code_digits),
+            ));
+        }
+        if self.lift_notice_days > 60 {
+            return Err(Error::config(
+                "requests.lift_notice_days",
+                format!("must be between 0 and 60 (it is {})", self.lift_notice_days),
             ));
         }
         if self.alert_to.len() > 20 {
@@ -172,6 +184,19 @@ mod tests {
             "{error}"
         );
         assert!(!error.contains("not an address"), "{error}");
+    }
+
+    #[test]
+    fn a_lift_notice_beyond_sixty_days_is_refused_naming_the_setting() {
+        let mut config = RequestsConfig {
+            lift_notice_days: 61,
+            ..RequestsConfig::default()
+        };
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("requests.lift_notice_days"), "{error}");
+        config.lift_notice_days = 0;
+        config.validate().unwrap();
+        assert_eq!(RequestsConfig::default().lift_notice_days, 7);
     }
 
     #[test]

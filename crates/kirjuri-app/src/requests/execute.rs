@@ -24,20 +24,25 @@
 //! signed receipt is kept in the `erased` step's facts (it holds no
 //! personal data), so the registrar can fetch it again.
 //!
-//! Not here: restriction, objection and rectification (not built yet), the
-//! access package (`access`), the letters (`letters`).
+//! Not here: restriction, objection and their lifting (`limits`, which
+//! shares this module's gate: [`Kirjuri::executable`] and
+//! [`Kirjuri::started`]), rectification (not built yet), the access package
+//! (`access`), the letters (`letters`).
 
 use std::collections::BTreeMap;
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use kirjuri_core::access::{Action, Actor};
+use kirjuri_core::deadline::RequestClock;
 use kirjuri_core::ids::UserId;
 use kirjuri_core::request::{RequestState, RequestType, Transition};
+use kirjuri_store::requests::RequestRow;
 use kirjuri_vault::AuditSigner;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::limits::{LimitAction, LimitView};
 use super::steps::Step;
 use super::{Extras, StoredClock};
 use crate::app::Kirjuri;
@@ -59,11 +64,13 @@ const ERASED: &str = "erased";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteInput {
-    /// `erase` (restriction, objection and rectification are to come).
+    /// `erase`, `restrict`, `object` or `lift_restriction`.
     pub action: String,
 }
 
-/// What an execution did.
+/// What an execution did: for an erasure what was destroyed and kept and
+/// the receipt; for a restriction, objection or lifting the limits it made
+/// or lifted.
 #[derive(Debug, Clone, Serialize)]
 pub struct Executed {
     /// The action carried out.
@@ -71,15 +78,22 @@ pub struct Executed {
     /// The request's state afterwards.
     pub state: RequestState,
     /// What was destroyed.
-    pub erased: Counts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased: Option<Counts>,
     /// What was kept, by ground and end date.
-    pub kept: Vec<Kept>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<Vec<Kept>>,
     /// The signed receipt file (as `kirjuri receipt verify` reads it).
-    pub receipt: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Value>,
+    /// The request's restrictions and objections, as they now stand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Vec<LimitView>>,
 }
 
 impl Kirjuri {
-    /// Carries out a verified request's `action` (only `erase` so far).
+    /// Carries out a verified request's `action`: `erase` here;
+    /// `restrict`, `object` and `lift_restriction` in `limits`.
     pub async fn execute_request(
         &self,
         actor: &Actor,
@@ -90,39 +104,24 @@ impl Kirjuri {
         self.require_requests(actor, actor_id, Action::HandleRequests)
             .await?;
         let action = input.action.trim();
-        if action != "erase" {
-            return Err(Error::bad_request(
-                "invalid_action",
-                "action must be erase (restriction, objection and rectification are not \
-                 available yet)",
-            ));
+        let limit = match action {
+            "erase" => None,
+            "restrict" => Some(LimitAction::Restrict),
+            "object" => Some(LimitAction::Object),
+            "lift_restriction" => Some(LimitAction::LiftRestriction),
+            _ => {
+                return Err(Error::bad_request(
+                    "invalid_action",
+                    "action must be erase, restrict, object or lift_restriction",
+                ));
+            }
+        };
+        if let Some(limit) = limit {
+            return self.execute_limit(actor_id, id, limit).await;
         }
-        let row = self.request_row(id).await?;
-        if !matches!(row.state, RequestState::Verified | RequestState::InProgress) {
-            self.audit_step(
-                actor_id,
-                Some(row.id),
-                &Step::refused(
-                    "execute_refused",
-                    "not_verified",
-                    json!({"action": action, "state": row.state}),
-                ),
-            )
+        let row = self
+            .executable(actor_id, id, action, RequestType::Erasure)
             .await?;
-            return Err(Error::Conflict {
-                code: "not_verified",
-                message: format!(
-                    "the request is {}; only a verified request can be carried out",
-                    row.state
-                ),
-            });
-        }
-        if !row.types.contains(&RequestType::Erasure) {
-            return Err(Error::Conflict {
-                code: "not_requested",
-                message: "the request does not ask for erasure".into(),
-            });
-        }
         let events = self.store.request_events(&row.id).await?;
         // A started one counts: two executions one after the other must not
         // both erase (the second would sign a receipt of nothing).
@@ -138,20 +137,7 @@ impl Kirjuri {
         let now = self.clock.now();
         let mut clock = StoredClock::load(&row)?;
         let mut steps = vec![Step::done(STARTED, json!({"action": action}))];
-        let mut claimed = row.clone();
-        if row.state == RequestState::Verified {
-            // Through core's transition table, as a registrar's `start`.
-            let next = row.state.apply(
-                Transition::Start,
-                row.assurance_proven,
-                row.assurance_needed,
-            )?;
-            steps.push(Step::done(
-                "moved",
-                json!({"transition": Transition::Start, "from": row.state, "to": next}),
-            ));
-            self.enter(&mut claimed, &mut clock, next, now, &mut steps)?;
-        }
+        let claimed = self.started(&row, &mut clock, now, &mut steps)?;
         self.save(claimed, &clock, now, actor_id, steps, Extras::default())
             .await?;
 
@@ -206,10 +192,76 @@ impl Kirjuri {
         Ok(Executed {
             action: "erase",
             state,
-            erased: receipt.erased,
-            kept,
-            receipt: receipt_value,
+            erased: Some(receipt.erased),
+            kept: Some(kept),
+            receipt: Some(receipt_value),
+            limits: None,
         })
+    }
+
+    /// The request `id`, if it may be carried out for `action`: verified
+    /// or in progress (else 409 `not_verified`, audited as refused) and
+    /// asking for `needed` (else 409 `not_requested`).
+    pub(super) async fn executable(
+        &self,
+        actor_id: UserId,
+        id: Uuid,
+        action: &str,
+        needed: RequestType,
+    ) -> Result<RequestRow> {
+        let row = self.request_row(id).await?;
+        if !matches!(row.state, RequestState::Verified | RequestState::InProgress) {
+            self.audit_step(
+                actor_id,
+                Some(row.id),
+                &Step::refused(
+                    "execute_refused",
+                    "not_verified",
+                    json!({"action": action, "state": row.state}),
+                ),
+            )
+            .await?;
+            return Err(Error::Conflict {
+                code: "not_verified",
+                message: format!(
+                    "the request is {}; only a verified request can be carried out",
+                    row.state
+                ),
+            });
+        }
+        if !row.types.contains(&needed) {
+            return Err(Error::Conflict {
+                code: "not_requested",
+                message: format!("the request does not ask for {needed}"),
+            });
+        }
+        Ok(row)
+    }
+
+    /// `row` as carrying out its work leaves it: a verified request moves
+    /// to `in_progress` (through core's transition table, as a registrar's
+    /// `start`, with its step); one in progress stays.
+    pub(super) fn started(
+        &self,
+        row: &RequestRow,
+        clock: &mut RequestClock,
+        now: DateTime<Utc>,
+        steps: &mut Vec<Step>,
+    ) -> Result<RequestRow> {
+        let mut started = row.clone();
+        if row.state == RequestState::Verified {
+            let next = row.state.apply(
+                Transition::Start,
+                row.assurance_proven,
+                row.assurance_needed,
+            )?;
+            steps.push(Step::done(
+                "moved",
+                json!({"transition": Transition::Start, "from": row.state, "to": next}),
+            ));
+            self.enter(&mut started, clock, next, now, steps)?;
+        }
+        Ok(started)
     }
 
     /// The signed receipt of a request's erasure (`GET

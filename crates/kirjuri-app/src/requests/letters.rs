@@ -106,6 +106,40 @@ fn extension(language: Language, reference: &str, due: NaiveDate, reason: &str) 
     }
 }
 
+/// The notice that a restriction will be lifted (Art. 18(3)), sent before
+/// it is: the day it ends, and that the requester may contact us or
+/// complain before then.
+fn lift(language: Language, reference: &str, on: NaiveDate) -> Letter {
+    let on = on.format("%-d.%-m.%Y");
+    let authority = pick(language, AUTHORITY);
+    match language {
+        Language::Fi => Letter {
+            subject: format!("Käsittelyn rajoitus päättyy ({reference})"),
+            text: format!(
+                "Pyytämänne tietojenne käsittelyn rajoitus päättyy {on}. Jos haluatte \
+                 esittää tästä huomautuksia, ottakaa yhteyttä ennen sitä viitteellä \
+                 {reference}. Voitte myös tehdä valituksen valvontaviranomaiselle: {authority}."
+            ),
+        },
+        Language::Sv => Letter {
+            subject: format!("Begränsningen av behandlingen upphör ({reference})"),
+            text: format!(
+                "Den begränsning av behandlingen av era uppgifter som ni begärde upphör {on}. \
+                 Om ni vill invända, kontakta oss före dess med referensen {reference}. Ni \
+                 kan också klaga hos tillsynsmyndigheten: {authority}."
+            ),
+        },
+        Language::En => Letter {
+            subject: format!("The restriction of processing will end ({reference})"),
+            text: format!(
+                "The restriction of the processing of your data that you asked for ends on \
+                 {on}. If you wish to object, contact us before then quoting {reference}. You \
+                 may also complain to the supervisory authority: {authority}."
+            ),
+        },
+    }
+}
+
 /// A refusal: its ground and reasoning, the authority, how to complain.
 fn refusal(language: Language, reference: &str, ground: RefusalGround, reasoning: &str) -> Letter {
     let authority = pick(language, AUTHORITY);
@@ -252,6 +286,21 @@ impl Kirjuri {
         )
     }
 
+    /// The notice that a restriction ends on `on` (Art. 18(3)).
+    pub(super) fn lift_message(
+        &self,
+        details: &Details,
+        language: Language,
+        reference: &str,
+        on: NaiveDate,
+    ) -> Result<Option<NewOutboxMessage>> {
+        self.letter_to(
+            details,
+            "dsr.restriction_lift",
+            lift(language, reference, on),
+        )
+    }
+
     /// The letter telling the outcome of an answered request.
     pub(super) fn outcome_message(
         &self,
@@ -319,6 +368,20 @@ mod tests {
             assert!(letter.text.contains(right), "{language}: {}", letter.text);
             assert!(letter.text.contains(authority), "{language}");
             assert!(letter.subject.contains("DSR-2026-000007"));
+        }
+    }
+
+    #[test]
+    fn every_lift_notice_names_the_day_the_reference_and_the_ombudsman() {
+        let on = NaiveDate::from_ymd_opt(2026, 12, 14).unwrap();
+        for (language, authority) in [Language::Fi, Language::Sv, Language::En]
+            .into_iter()
+            .zip(AUTHORITY)
+        {
+            let letter = lift(language, "DSR-2026-000007", on);
+            assert!(letter.subject.contains("DSR-2026-000007"), "{language:?}");
+            assert!(letter.text.contains("14.12.2026"), "{language:?}");
+            assert!(letter.text.contains(authority), "{language:?}");
         }
     }
 

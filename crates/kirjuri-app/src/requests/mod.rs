@@ -48,6 +48,7 @@ mod duplicates;
 mod eid;
 mod execute;
 mod letters;
+mod limits;
 mod steps;
 mod subject;
 mod summary;
@@ -85,6 +86,7 @@ pub use config::RequestsConfig;
 pub use duplicates::{DUPLICATE_WINDOW_DAYS, DuplicateView};
 pub use eid::{EidAssertion, MAX_ASSERTION_BYTES, StrongIdentification};
 pub use execute::{ExecuteInput, Executed};
+pub use limits::LimitView;
 pub use steps::Step;
 pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
 pub use verify::{CodeSent, SendTo, VerificationInput, VerificationOutcome};
@@ -381,6 +383,8 @@ pub struct RequestView {
     /// Other requests within [`DUPLICATE_WINDOW_DAYS`] that cover one of
     /// its identifiers and ask for one of the same rights.
     pub possible_duplicates: Vec<DuplicateView>,
+    /// The restrictions and objections it made, with their liftings.
+    pub limits: Vec<LimitView>,
     pub refusal: Option<RefusalView>,
     pub timeline: Vec<TimelineEntry>,
     pub created_at: DateTime<Utc>,
@@ -1154,6 +1158,7 @@ impl Kirjuri {
             proven: extras.proven,
             discard_code: extras.discard_code,
             messages: extras.messages,
+            limits: extras.limits,
         };
         match self.store.update_request(&update, &audit).await {
             Ok(()) => {}
@@ -1193,6 +1198,7 @@ impl Kirjuri {
             .await?
             .len();
         let possible_duplicates = self.possible_duplicates(&row, &identifiers).await?;
+        let limits = limits::views(&self.store.request_limits(&row.id).await?);
         let checks = self.store.request_verifications(&row.id).await?;
         let events = self.store.request_events(&row.id).await?;
         let mut names: HashMap<UserId, Option<String>> = HashMap::new();
@@ -1275,6 +1281,7 @@ impl Kirjuri {
             },
             subject_contacts,
             possible_duplicates,
+            limits,
             refusal,
             timeline,
             created_at: row.created_at,
@@ -1292,6 +1299,7 @@ pub(crate) struct Extras {
     proven: Vec<(String, Vec<u8>, IdentifierProof)>,
     discard_code: Option<String>,
     messages: Vec<kirjuri_store::NewOutboxMessage>,
+    limits: kirjuri_store::limits::LimitChanges,
 }
 
 /// The clock's stored JSON.

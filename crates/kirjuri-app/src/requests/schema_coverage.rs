@@ -95,6 +95,14 @@ const MAPPING: &[(&str, Coverage)] = &[
     ),
     ("request_codes", NotPersonal("one-time codes, as HMACs")),
     (
+        "subject_limits",
+        NotPersonal("the subject's own restrictions and objections: kinds, purposes, dates"),
+    ),
+    (
+        "subject_limit_identifiers",
+        NotPersonal("the identifiers a limit binds, as keyed hashes the request gave"),
+    ),
+    (
         "request_events",
         NotPersonal("the request's timeline: states and dates"),
     ),

@@ -17,13 +17,15 @@ use kirjuri_core::request::{
 use kirjuri_store::copy::{
     self, Batch, COPIED_WITH, Export, Import, NOT_COPIED, REQUEST_IDENTIFIERS, Table,
 };
+use kirjuri_store::limits::{LimitChanges, LimitKind, NewSubjectLimit};
 use kirjuri_store::prelude::*;
 use kirjuri_store::requests::{
     CodeRow, IdentifierProof, NewRequest, RequestEventRow, RequestRow, RequestUpdate,
     VerificationRow,
 };
 use kirjuri_store::{
-    Error, NewOutboxMessage, OutboxChannel, OutboxClaim, OutboxState, SealedSecret, Settlement,
+    Error, IndexEntry, NewOutboxMessage, OutboxChannel, OutboxClaim, OutboxState, SealedSecret,
+    Settlement,
 };
 use uuid::Uuid;
 
@@ -252,6 +254,27 @@ async fn seed(store: &dyn Store) -> Vec<RequestRow> {
         discard_code: None,
         events: vec![event("verified"), event("moved")],
         messages: Vec::new(),
+        // An objection, with the two tables it fills.
+        limits: LimitChanges {
+            new: vec![NewSubjectLimit {
+                id: Uuid::now_v7(),
+                kind: LimitKind::Objection,
+                purpose: Some("training".into()),
+                created_at: now(),
+                created_by: UserId::new_v7(),
+                identifiers: vec![
+                    IndexEntry {
+                        kind: "phone".into(),
+                        hash: vec![1; 32],
+                    },
+                    IndexEntry {
+                        kind: "email".into(),
+                        hash: vec![2; 32],
+                    },
+                ],
+            }],
+            lift: Vec::new(),
+        },
     };
     store
         .update_request(
@@ -310,6 +333,8 @@ async fn outbox_and_requests_copy_from_sqlite_to_postgres_bit_for_bit_and_read_b
     assert_eq!(rows("request_verifications"), 1);
     assert_eq!(rows("request_codes"), 1);
     assert_eq!(rows("request_events"), 7);
+    assert_eq!(rows("subject_limits"), 1);
+    assert_eq!(rows("subject_limit_identifiers"), 2);
     for comparison in &comparisons {
         assert!(comparison.is_equal(), "{comparison:?}");
     }

@@ -21,6 +21,7 @@
 mod accounts;
 mod contract;
 mod copy;
+mod limits;
 mod notices;
 mod outbox;
 mod postgres;

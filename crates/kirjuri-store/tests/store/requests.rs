@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::support::{all_audit, audit, backends, now, on_every_backend};
 
-fn request() -> RequestRow {
+pub(crate) fn request() -> RequestRow {
     RequestRow {
         id: Uuid::now_v7(),
         reference: String::new(),
@@ -49,7 +49,7 @@ fn request() -> RequestRow {
     }
 }
 
-fn event(kind: &str) -> RequestEventRow {
+pub(crate) fn event(kind: &str) -> RequestEventRow {
     RequestEventRow {
         id: Uuid::now_v7(),
         at: now(),
@@ -135,6 +135,7 @@ on_every_backend! {
             discard_code: None,
             events: vec![event("verified"), event("moved")],
             messages: Vec::new(),
+            limits: Default::default(),
         };
         store
             .update_request(&update, &[audit("request.verified"), audit("request.moved")])
@@ -192,6 +193,7 @@ on_every_backend! {
             discard_code: None,
             events: vec![event("moved")],
             messages: Vec::new(),
+            limits: Default::default(),
         };
         store.update_request(&update, &[audit("request.moved")]).await.unwrap();
         let (open, _) = insert(store, 2026).await;

@@ -146,8 +146,13 @@ pub async fn search(
 ) -> Result<Response> {
     let query = params::query(query)?;
     let actor = caller.actor_with_reason(ticket_reference(query.reason.as_deref())?);
-    let contacts = app.search(&actor, caller.id, &query).await?;
-    Ok(Json(json!({ "contacts": contacts, "count": contacts.len() })).into_response())
+    let found = app.search(&actor, caller.id, &query).await?;
+    Ok(Json(json!({
+        "contacts": found.contacts,
+        "count": found.contacts.len(),
+        "withheld": found.withheld,
+    }))
+    .into_response())
 }
 
 /// `PUT /api/v1/contacts/{id}/recording` — the WAV body, streamed.

@@ -180,6 +180,8 @@ pub struct SearchPage {
     pub error: Option<(&'static str, String)>,
     /// Whether the viewer is an agent (sees own contacts only).
     pub own_only: bool,
+    /// Matches left out because their subject forbade the purpose (DSR-4).
+    pub withheld: usize,
 }
 
 impl SearchPage {
@@ -203,6 +205,7 @@ impl SearchPage {
             results,
             error: None,
             own_only: staff.actor.role == kirjuri_core::role::Role::Agent,
+            withheld: 0,
         }
     }
 }
@@ -226,10 +229,16 @@ pub async fn run(app: &Kirjuri, staff: &Staff, form: SearchForm) -> Response {
     };
     let query = form.query(purpose.as_str());
     match app.search(&staff.actor, staff.id, &query).await {
-        Ok(views) => {
+        Ok(found) => {
             let t = staff.tr();
-            let rows = views.iter().map(|v| ResultRow::from_view(v, t)).collect();
-            html(&SearchPage::new(staff, form, Some(rows)))
+            let rows = found
+                .contacts
+                .iter()
+                .map(|v| ResultRow::from_view(v, t))
+                .collect();
+            let mut page = SearchPage::new(staff, form, Some(rows));
+            page.withheld = found.withheld;
+            html(&page)
         }
         Err(e @ Error::BadRequest { .. }) => {
             let code = e.code();

@@ -30,6 +30,7 @@ mod helpers;
 mod holds;
 mod import;
 mod leaks;
+mod limits;
 mod migrate;
 mod public_request;
 mod purge;
