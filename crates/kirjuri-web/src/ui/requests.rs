@@ -21,7 +21,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use kirjuri_core::access::{Action, Object, authorize};
-use kirjuri_core::request::{DocumentType, OBJECTABLE_PURPOSES, RequestType, Transition};
+use kirjuri_core::request::{
+    DocumentType, OBJECTABLE_PURPOSES, RequestState, RequestType, Transition,
+};
 use serde::Deserialize;
 
 use super::context::{Frame, Posted, Staff, TRANSLATED_ERRORS, filled, see_other};
@@ -31,8 +33,8 @@ use super::i18n::Tr;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::requests::{
-    Identifiers, QueueItem, RefusalGround, RegisterInput, RequestView, SendTo, VerificationInput,
-    parse_request_id,
+    ExecuteInput, Identifiers, QueueItem, RefusalGround, RegisterInput, RequestView, SendTo,
+    VerificationInput, parse_request_id,
 };
 
 /// The channels staff register a request from (the web channel is the
@@ -186,6 +188,18 @@ pub struct IdentifierLine {
     pub proven: String,
 }
 
+/// A restriction or objection of the request, as shown.
+pub struct LimitLine {
+    /// Restriction or objection (label).
+    pub kind: String,
+    /// The purpose objected to (label), or empty.
+    pub purpose: String,
+    /// When it was made.
+    pub made: String,
+    /// When it ends or ended, or empty.
+    pub lifted: String,
+}
+
 /// One request.
 #[derive(Template)]
 #[template(path = "request.html")]
@@ -217,6 +231,45 @@ pub struct RequestPage {
     grounds: Vec<Choice>,
     notice: Option<String>,
     error: Option<(&'static str, String)>,
+    /// The request's restrictions and objections.
+    limits: Vec<LimitLine>,
+    /// The executions that may be carried out now (`erase`, `restrict`,
+    /// `object`, `lift_restriction`), with their button labels.
+    executions: Vec<Choice>,
+}
+
+/// What a request may have carried out now, from its view: an erasure,
+/// restriction or objection once verified and open (the server refuses
+/// what was done already, 409 `already_executed`); a lifting while a
+/// restriction is in force, whatever the state.
+fn executions(view: &RequestView, t: Tr) -> Vec<Choice> {
+    let open = matches!(
+        view.state,
+        RequestState::Verified | RequestState::InProgress
+    );
+    let asks = |kind: RequestType| view.types.contains(&kind);
+    let restricted = |lifted: bool| {
+        view.limits
+            .iter()
+            .any(|l| l.kind == "restriction" && l.lifted_at.is_some() == lifted)
+    };
+    let mut actions = Vec::new();
+    if open && asks(RequestType::Erasure) {
+        actions.push("erase");
+    }
+    if open && asks(RequestType::Restriction) && !restricted(false) && !restricted(true) {
+        actions.push("restrict");
+    }
+    if open && asks(RequestType::Objection) && !view.limits.iter().any(|l| l.kind == "objection") {
+        actions.push("object");
+    }
+    if restricted(false) {
+        actions.push("lift_restriction");
+    }
+    actions
+        .into_iter()
+        .map(|a| Choice::new(t, "request_execution", a, false))
+        .collect()
 }
 
 impl RequestPage {
@@ -307,6 +360,21 @@ impl RequestPage {
                 .collect(),
             notice: None,
             error: None,
+            limits: view
+                .limits
+                .iter()
+                .map(|l| LimitLine {
+                    kind: t.label("limit_kind", l.kind),
+                    purpose: l
+                        .purpose
+                        .as_deref()
+                        .map(|p| t.label("purpose", p))
+                        .unwrap_or_default(),
+                    made: format::time(l.created_at),
+                    lifted: l.lifted_at.map(format::time).unwrap_or_default(),
+                })
+                .collect(),
+            executions: executions(view, t),
         }
     }
 }
@@ -366,6 +434,8 @@ pub struct ActionForm {
     ground: String,
     #[serde(default)]
     reasoning: String,
+    #[serde(default)]
+    execution: String,
 }
 
 /// `POST /requests/{id}` — move, verify, send or confirm a code, extend,
@@ -458,6 +528,17 @@ pub async fn act(
             .approve_refusal(actor, who, request)
             .await
             .map(|_| "requests.refusal_approved"),
+        "execute" => app
+            .execute_request(
+                actor,
+                who,
+                request,
+                ExecuteInput {
+                    action: form.execution,
+                },
+            )
+            .await
+            .map(|_| "requests.executed"),
         _ => Err(Error::bad_request(
             "invalid_parameter",
             "unknown form action",

@@ -428,3 +428,136 @@ async fn lifting_a_restriction_tells_the_subject_first_and_binds_until_the_notic
         "1"
     );
 }
+
+// ---- the web UI -------------------------------------------------------------
+
+/// Signs `name` in through the browser endpoint: (cookie, CSRF token).
+async fn ui_session(app: &TestApp, name: &str, role: &str) -> (String, String) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"name": name, "password": format!("Api-Test-Passw0rd-{name}-{role}")}))
+        .send()
+        .await
+        .unwrap();
+    kirjuri_testkit::fixtures::browser_session(response).await
+}
+
+/// Posts a urlencoded form with the session; (status, body).
+async fn ui_post(app: &TestApp, cookie: &str, path: &str, body: String) -> (StatusCode, String) {
+    let response = app
+        .client
+        .post(app.url(path))
+        .header(reqwest::header::COOKIE, cookie)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn ui_get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_registrar_restricts_on_the_request_page_and_the_supervisors_pages_say_why() {
+    // Arrange
+    let app = spawn_app_with_env(&[]).await;
+    let rea = app.add_account("rea", "registrar");
+    let subject = recorded_call(&app, PHONE).await;
+    let id = verified_request(&app, &rea, &["restriction"], &[]).await;
+    let (registrar, csrf) = ui_session(&app, "rea", "registrar").await;
+    let (status, page) = ui_get(&app, &registrar, &format!("/requests/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("id=\"execute-restrict\""),
+        "the button is offered"
+    );
+    assert!(
+        !page.contains("id=\"execute-erase\""),
+        "erasure was not asked for"
+    );
+
+    // Act: without the CSRF token nothing happens; with it, the restriction.
+    let (status, _) = ui_post(
+        &app,
+        &registrar,
+        &format!("/requests/{id}"),
+        "action=execute&execution=restrict".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(reads(&app, &subject, "quality_assurance").await, ok());
+    let (status, page) = ui_post(
+        &app,
+        &registrar,
+        &format!("/requests/{id}"),
+        format!("csrf_token={csrf}&action=execute&execution=restrict"),
+    )
+    .await;
+
+    // Assert: the page lists the restriction and offers its lifting.
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"limits\""), "{page}");
+    assert!(page.contains("id=\"execute-lift_restriction\""), "{page}");
+    assert!(!page.contains("id=\"execute-restrict\""), "restricted once");
+    // A second press (a stale page) is refused on the page, with its code.
+    let (status, page) = ui_post(
+        &app,
+        &registrar,
+        &format!("/requests/{id}"),
+        format!("csrf_token={csrf}&action=execute&execution=restrict"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("already_executed"), "{page}");
+    // The supervisor's contact page and search say why.
+    let (supervisor, csrf) = ui_session(&app, "sanna", "supervisor").await;
+    let (status, _) = ui_post(
+        &app,
+        &supervisor,
+        "/purpose",
+        format!("csrf_token={csrf}&purpose=quality_assurance"),
+    )
+    .await;
+    assert!(status.is_success() || status.is_redirection(), "{status}");
+    let (status, page) = ui_get(&app, &supervisor, &format!("/contacts/{subject}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(!page.contains("Liisa"), "no personal data on the refusal");
+    let (status, page) = ui_post(
+        &app,
+        &supervisor,
+        "/search",
+        format!("csrf_token={csrf}&phone=040+765+4321"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("id=\"left-out\""), "{page}");
+    assert!(!page.contains("Liisa"), "the left-out contact is not shown");
+    // An agent is not offered the request page at all.
+    let (agent, csrf) = ui_session(&app, "aino", "agent").await;
+    let (status, _) = ui_post(
+        &app,
+        &agent,
+        &format!("/requests/{id}"),
+        format!("csrf_token={csrf}&action=execute&execution=lift_restriction"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reads(&app, &subject, "training").await,
+        all(StatusCode::FORBIDDEN, Some("restricted"))
+    );
+}
