@@ -96,7 +96,7 @@ pub enum LocationError {
 
     /// A real country outside the EU/EEA.
     #[error(
-        "storage location country {0} is outside the EU/EEA; personal data may be stored only \
+        "country {0} is outside the EU/EEA; personal data may be stored, processed or sent only \
          in an EU member state, Iceland, Liechtenstein or Norway (privacy notice §9, DIS-1)"
     )]
     OutsideEea(String),

@@ -10,18 +10,21 @@
 //! from = "Kirjuri <kirjasto@example.fi>"
 //! username = "kirjuri"              # optional; the password is better set as
 //!                                   # KIRJURI_OUTBOX__EMAIL__PASSWORD
+//! country = "FI"                    # required: where the server runs (EU/EEA only)
 //! [outbox.sms]
 //! sender = "kannel"                 # or "file"
 //! url = "http://sms.example.fi:13013"
 //! username = "kirjuri"
 //! password = "…"                    # KIRJURI_OUTBOX__SMS__PASSWORD
 //! from = "Kirjuri"
+//! country = "FI"                    # required: where the gateway runs (EU/EEA only)
 //! ```
 //!
 //! Passwords are [`SecretText`]: never serialised, redacted in `Debug`, and
 //! no refusal quotes them (nor a URL, which may carry user info).
 //! [`OutboxConfig::validate`] refuses a bad value naming the setting.
 
+use kirjuri_core::location::check_country;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -110,6 +113,9 @@ pub struct EmailSenderConfig {
     /// SMTP AUTH password.
     #[serde(skip_serializing)]
     pub password: Option<SecretText>,
+    /// The ISO 3166-1 country where the SMTP server runs (required with
+    /// `sender = "smtp"`; it must be in the EU/EEA, notice §9, DIS-1).
+    pub country: Option<String>,
 }
 
 impl Default for EmailSenderConfig {
@@ -121,6 +127,7 @@ impl Default for EmailSenderConfig {
             from: "Kirjuri <kirjuri@kirjuri.invalid>".to_owned(),
             username: None,
             password: None,
+            country: None,
         }
     }
 }
@@ -143,6 +150,9 @@ pub struct SmsSenderConfig {
     /// The sender shown on the phone (a number or up to 11 letters); none:
     /// Kannel's `global-sender`.
     pub from: Option<String>,
+    /// The ISO 3166-1 country where the SMS gateway runs (required with
+    /// `sender = "kannel"`; it must be in the EU/EEA, notice §9, DIS-1).
+    pub country: Option<String>,
 }
 
 impl Default for SmsSenderConfig {
@@ -153,6 +163,7 @@ impl Default for SmsSenderConfig {
             username: None,
             password: None,
             from: None,
+            country: None,
         }
     }
 }
@@ -265,12 +276,15 @@ impl OutboxConfig {
     pub(crate) fn email_endpoint(&self) -> Result<Option<Endpoint>> {
         match self.email.sender {
             SenderKind::File => Ok(None),
-            SenderKind::Smtp => endpoint(
-                "outbox.email.url",
-                self.email.url.as_ref().map(SecretText::expose),
-                &["smtp"],
-            )
-            .map(Some),
+            SenderKind::Smtp => {
+                let endpoint = endpoint(
+                    "outbox.email.url",
+                    self.email.url.as_ref().map(SecretText::expose),
+                    &["smtp"],
+                )?;
+                endpoint_country("outbox.email.country", self.email.country.as_deref())?;
+                Ok(Some(endpoint))
+            }
             SenderKind::Kannel => Err(Error::config(
                 "outbox.email.sender",
                 "must be \"file\" or \"smtp\" (kannel carries SMS only)",
@@ -300,6 +314,7 @@ impl OutboxConfig {
                         "is required with sender = \"kannel\" (the sendsms-user's password)",
                     ));
                 }
+                endpoint_country("outbox.sms.country", self.sms.country.as_deref())?;
                 Ok(Some(endpoint))
             }
             SenderKind::Smtp => Err(Error::config(
@@ -320,6 +335,21 @@ impl EmailSenderConfig {
             )
         })
     }
+}
+
+/// Checks an endpoint's declared country at `setting`: required, and in the
+/// EU/EEA — messages pass through it, so it is processing there (DIS-1).
+fn endpoint_country(setting: &'static str, country: Option<&str>) -> Result<()> {
+    let Some(country) = country else {
+        return Err(Error::config(
+            setting,
+            "is required with this sender: declare the ISO 3166-1 country code (e.g. \"FI\") \
+             where the server runs",
+        ));
+    };
+    check_country(country)
+        .map(|_| ())
+        .map_err(|e| Error::config(setting, format!("is refused: {e}")))
 }
 
 /// Parses the URL at `setting`: one of `schemes`, a host, no path beyond

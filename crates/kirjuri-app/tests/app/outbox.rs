@@ -51,6 +51,7 @@ fn smtp_config(url: String) -> impl FnOnce(&mut Config) {
         config.outbox.email.url = Some(SecretText::new(url));
         config.outbox.email.tls = SmtpTls::None;
         config.outbox.email.from = "Kirjuri <kirjuri@example.fi>".into();
+        config.outbox.email.country = Some("FI".into());
         config.outbox.send_timeout_seconds = 5;
         config.outbox.lease_seconds = 60;
     }
@@ -63,6 +64,7 @@ fn kannel_config(url: String, password: &str) -> impl FnOnce(&mut Config) {
         config.outbox.sms.url = Some(SecretText::new(url));
         config.outbox.sms.username = Some(kannel::USERNAME.into());
         config.outbox.sms.password = Some(SecretText::new(password));
+        config.outbox.sms.country = Some("FI".into());
         config.outbox.send_timeout_seconds = 5;
     }
 }
@@ -407,6 +409,31 @@ async fn hostile_outbox_configuration_is_refused_naming_the_setting_and_never_th
                 c.outbox.sms.sender = SenderKind::Kannel;
                 c.outbox.sms.url = Some(SecretText::new("http://sms.example.fi:13013"));
                 c.outbox.sms.username = Some("kirjuri".into());
+            }),
+        ),
+        (
+            "outbox.email.country",
+            Box::new(|c| {
+                c.outbox.email.sender = SenderKind::Smtp;
+                c.outbox.email.url = Some(SecretText::new("smtp://mail.example.fi:25"));
+            }),
+        ),
+        (
+            "outbox.email.country",
+            Box::new(|c| {
+                c.outbox.email.sender = SenderKind::Smtp;
+                c.outbox.email.url = Some(SecretText::new("smtp://mail.example.fi:25"));
+                c.outbox.email.country = Some("US".into());
+            }),
+        ),
+        (
+            "outbox.sms.country",
+            Box::new(|c| {
+                c.outbox.sms.sender = SenderKind::Kannel;
+                c.outbox.sms.url = Some(SecretText::new("http://sms.example.fi:13013"));
+                c.outbox.sms.username = Some("kirjuri".into());
+                c.outbox.sms.password = Some(SecretText::new("hunter2"));
+                c.outbox.sms.country = Some("CH".into());
             }),
         ),
         (
