@@ -113,6 +113,15 @@ pub enum Error {
         /// Explanation.
         message: &'static str,
     },
+    /// Well formed, but refused on its meaning: a recipient outside the
+    /// EU/EEA, a refusal without a legal ground.
+    #[error("{message}")]
+    Unprocessable {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
     /// Not there — or not yours, which must look the same.
     #[error("not found")]
     NotFound,
@@ -337,7 +346,8 @@ impl Error {
         match self {
             Error::BadRequest { code, .. }
             | Error::Conflict { code, .. }
-            | Error::Limited { code, .. } => code,
+            | Error::Limited { code, .. }
+            | Error::Unprocessable { code, .. } => code,
             Error::Wav(e) => e.code(),
             Error::Unauthenticated => "unauthenticated",
             Error::LoginFailed => "login_failed",
@@ -391,6 +401,7 @@ impl Error {
             | Error::CsrfFailed
             | Error::Forbidden(_)
             | Error::Limited { .. }
+            | Error::Unprocessable { .. }
             | Error::NotFound
             | Error::Gone { .. }
             | Error::TooLarge { .. }

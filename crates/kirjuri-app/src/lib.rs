@@ -37,6 +37,7 @@ pub mod package;
 pub mod purge;
 pub mod read;
 pub mod receipt;
+pub mod recipients;
 pub mod register;
 pub mod requests;
 pub mod retention;

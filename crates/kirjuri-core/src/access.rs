@@ -67,11 +67,16 @@ pub enum Action {
     /// See the data-subject requests' queue and a request's state,
     /// deadline, verification and timeline (no personal data).
     ReadRequests,
+    /// Keep the recipients register and disclosures to recipients (DIS-1,
+    /// DIS-2; notice §8).
+    ManageDisclosures,
+    /// See the recipients register and the disclosures made.
+    ReadDisclosures,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 15] = [
         Action::CreateContact,
         Action::UploadRecording,
         Action::ReadContact,
@@ -85,6 +90,8 @@ impl Action {
         Action::ReadRetention,
         Action::HandleRequests,
         Action::ReadRequests,
+        Action::ManageDisclosures,
+        Action::ReadDisclosures,
     ];
 
     /// Whether the action reads personal data (and so needs a purpose).
@@ -111,6 +118,8 @@ impl Action {
             Action::ReadRetention => "read_retention",
             Action::HandleRequests => "handle_requests",
             Action::ReadRequests => "read_requests",
+            Action::ManageDisclosures => "manage_disclosures",
+            Action::ReadDisclosures => "read_disclosures",
         }
     }
 }
@@ -277,10 +286,12 @@ pub fn authorize(
         // Registrars handle data-subject requests and the responsible person
         // answers for them (notice §11, §13); supervisors may follow the
         // queue. Agents, administrators, maintainers and integrations never.
-        Action::HandleRequests => {
+        // Disclosures are the registrars' too (notice §8, §13), followed by
+        // supervisors like the requests' queue.
+        Action::HandleRequests | Action::ManageDisclosures => {
             return allow_if(matches!(actor.role, Role::Registrar | Role::Responsible));
         }
-        Action::ReadRequests => {
+        Action::ReadRequests | Action::ReadDisclosures => {
             return allow_if(matches!(
                 actor.role,
                 Role::Registrar | Role::Responsible | Role::Supervisor
@@ -407,8 +418,10 @@ mod tests {
             Action::ManageHolds | Action::ReadRetention => {
                 return only(&[Role::Registrar, Role::Supervisor, Role::Admin]);
             }
-            Action::HandleRequests => return only(&[Role::Registrar, Role::Responsible]),
-            Action::ReadRequests => {
+            Action::HandleRequests | Action::ManageDisclosures => {
+                return only(&[Role::Registrar, Role::Responsible]);
+            }
+            Action::ReadRequests | Action::ReadDisclosures => {
                 return only(&[Role::Registrar, Role::Responsible, Role::Supervisor]);
             }
             Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
@@ -483,7 +496,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 13 * 4 * 9);
+        assert_eq!(n, 7 * 2 * 15 * 4 * 9);
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 20] = [
+    pub const ALL: [Table; 21] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -109,6 +109,7 @@ impl Table {
         Table::Rows(&NOTICE_VERSIONS),
         Table::Rows(&SUBJECT_LIMITS),
         Table::Rows(&SUBJECT_LIMIT_IDENTIFIERS),
+        Table::Rows(&RECIPIENTS),
     ];
 
     /// The table's name in both schemas.
@@ -344,6 +345,23 @@ pub const SUBJECT_LIMIT_IDENTIFIERS: TableSpec = TableSpec {
     name: "subject_limit_identifiers",
     key: &["limit_id", "kind", "hash"],
     columns: &[("limit_id", Id), ("kind", Text), ("hash", Bytes)],
+};
+
+/// `recipients`: the recipients register (organisations, DIS-1).
+pub const RECIPIENTS: TableSpec = TableSpec {
+    name: "recipients",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("name", Text),
+        ("kind", Text),
+        ("country", Text),
+        ("agreement", Text),
+        ("purposes", Text),
+        ("created_at", Time),
+        ("created_by", Id),
+        ("removed_at", Time),
+    ],
 };
 
 /// Tables of the schemas that the copy does not write row by row, and why.

@@ -60,6 +60,7 @@ pub mod notices;
 mod outbox;
 mod postgres;
 mod preferences;
+pub mod recipients;
 pub mod requests;
 mod requests_sql;
 mod retention;
@@ -77,6 +78,7 @@ pub mod prelude {
     pub use crate::limits::LimitStore;
     pub use crate::notices::NoticeStore;
     pub use crate::outbox::OutboxStore;
+    pub use crate::recipients::RecipientStore;
     pub use crate::requests::RequestStore;
     pub use crate::retention::RetentionStore;
     pub use crate::store::{AccountStore, AuditStore, ContactStore, Store};

@@ -40,6 +40,7 @@ use crate::model::{
 use crate::model::{FailedLogin, SealedSecret, SessionCutoff, SessionRow, TotpRow, UserUpdate};
 use crate::notices::NoticeStore;
 use crate::outbox::OutboxStore;
+use crate::recipients::RecipientStore;
 use crate::requests::RequestStore;
 use crate::retention::RetentionStore;
 
@@ -55,6 +56,7 @@ pub trait Store:
     + OutboxStore
     + NoticeStore
     + LimitStore
+    + RecipientStore
     + std::fmt::Debug
 {
 }
@@ -69,6 +71,7 @@ impl<T> Store for T where
         + OutboxStore
         + NoticeStore
         + LimitStore
+        + RecipientStore
         + std::fmt::Debug
 {
 }

@@ -37,7 +37,7 @@ pub fn status(error: &Error) -> StatusCode {
     }
     match error {
         Error::BadRequest { .. } | Error::BodyRead => StatusCode::BAD_REQUEST,
-        Error::Wav(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Wav(_) | Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Unauthenticated | Error::LoginFailed | Error::TotpRequired => {
             StatusCode::UNAUTHORIZED
         }

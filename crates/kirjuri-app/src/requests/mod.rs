@@ -972,18 +972,17 @@ impl Kirjuri {
     ) -> Result<RequestView> {
         self.require_requests(actor, actor_id, Action::HandleRequests)
             .await?;
-        let ground: RefusalGround = ground.trim().parse().map_err(|_| {
-            Error::bad_request(
-                "invalid_ground",
-                format!(
-                    "ground must be one of {}",
-                    RefusalGround::ALL
-                        .iter()
-                        .map(|g| g.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
+        // No refusal without a legal ground from the list (K.58): 422.
+        let ground: RefusalGround = ground.trim().parse().map_err(|_| Error::Unprocessable {
+            code: "invalid_ground",
+            message: format!(
+                "a refusal needs a legal ground, one of {}",
+                RefusalGround::ALL
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         })?;
         let reasoning = text(reasoning, "reasoning", MAX_TEXT_CHARS, true)?;
         let row = self.open_row(id).await?;

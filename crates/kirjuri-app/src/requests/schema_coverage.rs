@@ -95,6 +95,10 @@ const MAPPING: &[(&str, Coverage)] = &[
     ),
     ("request_codes", NotPersonal("one-time codes, as HMACs")),
     (
+        "recipients",
+        NotPersonal("the recipients register: organisations, their countries and agreements"),
+    ),
+    (
         "subject_limits",
         NotPersonal("the subject's own restrictions and objections: kinds, purposes, dates"),
     ),

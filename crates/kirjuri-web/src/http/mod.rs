@@ -10,6 +10,7 @@ mod contacts;
 pub mod cookies;
 pub(crate) mod params;
 pub mod range;
+mod recipients;
 mod register;
 mod requests;
 mod retention;
@@ -211,6 +212,10 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/api/v1/requests/{id}/package", get(requests::package)),
         RouteSpec::guarded("/api/v1/requests/{id}/execute", post(requests::execute)),
         RouteSpec::guarded("/api/v1/requests/{id}/receipt", get(requests::receipt)),
+        RouteSpec::guarded(
+            "/api/v1/recipients",
+            get(recipients::list).post(recipients::add),
+        ),
         RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
         RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
         RouteSpec::guarded(

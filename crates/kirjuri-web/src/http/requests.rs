@@ -59,6 +59,9 @@ pub struct ExtensionBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefusalBody {
+    /// Missing is the same as empty: a refusal without a legal ground, 422
+    /// (reference K.58), not a malformed body.
+    #[serde(default)]
     ground: String,
     reasoning: String,
 }

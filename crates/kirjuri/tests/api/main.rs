@@ -35,6 +35,7 @@ mod migrate;
 mod public_request;
 mod purge;
 mod receipt;
+mod recipients;
 mod recordings;
 mod register;
 mod requests;

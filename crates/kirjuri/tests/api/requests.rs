@@ -626,8 +626,20 @@ async fn a_refusal_needs_a_legal_ground_and_another_registrars_approval() {
     let r = registry().await;
     let id = r.register(&["erasure"]).await;
     let path = format!("/api/v1/requests/{id}/refusal");
+    // Without a legal ground from the list: 422 (reference K.58).
     for bad in [
         json!({"ground": "we_do_not_want_to", "reasoning": "no"}),
+        json!({"ground": "", "reasoning": "no"}),
+        json!({"reasoning": "no"}),
+    ] {
+        let (code, _) = assert_error(
+            post(&r.app, &r.rea, &path, &bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(code, "invalid_ground");
+    }
+    for bad in [
         json!({"ground": "excessive", "reasoning": "  "}),
         json!({"ground": "excessive"}),
     ] {
