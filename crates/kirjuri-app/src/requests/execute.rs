@@ -24,8 +24,11 @@
 //! signed receipt is kept in the `erased` step's facts (it holds no
 //! personal data), so the registrar can fetch it again.
 //!
-//! Not here: restriction, objection and rectification (not built yet), the
-//! access package (`access`), the letters (`letters`).
+//! **Rectification** (`{"action": "rectify", "contact", "changes"}`) is
+//! dispatched to `rectify` once the request's state is checked.
+//!
+//! Not here: restriction and objection (not built yet), the access package
+//! (`access`), the letters (`letters`).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::rectify::{Changes, Rectified};
 use super::steps::Step;
 use super::{Extras, StoredClock};
 use crate::app::Kirjuri;
@@ -59,13 +63,29 @@ const ERASED: &str = "erased";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteInput {
-    /// `erase` (restriction, objection and rectification are to come).
+    /// `erase` or `rectify` (restriction and objection are to come).
     pub action: String,
+    /// For `rectify`: the contact to change.
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// For `rectify`: the new values.
+    #[serde(default)]
+    pub changes: Option<Changes>,
 }
 
-/// What an execution did.
+/// What an execution did, by action.
 #[derive(Debug, Clone, Serialize)]
-pub struct Executed {
+#[serde(untagged)]
+pub enum Executed {
+    /// `erase`.
+    Erased(Erased),
+    /// `rectify`.
+    Rectified(Rectified),
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Erased {
     /// The action carried out.
     pub action: &'static str,
     /// The request's state afterwards.
@@ -79,7 +99,7 @@ pub struct Executed {
 }
 
 impl Kirjuri {
-    /// Carries out a verified request's `action` (only `erase` so far).
+    /// Carries out a verified request's `action` (`erase`, `rectify`).
     pub async fn execute_request(
         &self,
         actor: &Actor,
@@ -89,11 +109,12 @@ impl Kirjuri {
     ) -> Result<Executed> {
         self.require_requests(actor, actor_id, Action::HandleRequests)
             .await?;
-        let action = input.action.trim();
-        if action != "erase" {
+        let action = input.action.trim().to_owned();
+        let action = action.as_str();
+        if !matches!(action, "erase" | "rectify") {
             return Err(Error::bad_request(
                 "invalid_action",
-                "action must be erase (restriction, objection and rectification are not \
+                "action must be erase or rectify (restriction and objection are not \
                  available yet)",
             ));
         }
@@ -116,6 +137,10 @@ impl Kirjuri {
                     row.state
                 ),
             });
+        }
+        if action == "rectify" {
+            let rectified = self.rectify(actor_id, row, input).await?;
+            return Ok(Executed::Rectified(rectified));
         }
         if !row.types.contains(&RequestType::Erasure) {
             return Err(Error::Conflict {
@@ -203,13 +228,13 @@ impl Kirjuri {
             Extras::default(),
         )
         .await?;
-        Ok(Executed {
+        Ok(Executed::Erased(Erased {
             action: "erase",
             state,
             erased: receipt.erased,
             kept,
             receipt: receipt_value,
-        })
+        }))
     }
 
     /// The signed receipt of a request's erasure (`GET
