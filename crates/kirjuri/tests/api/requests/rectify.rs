@@ -5,7 +5,8 @@
 //! contact is 404 exactly like a missing one; an unverified request is
 //! 409, audited; an invalid value, an unknown field or an oversized body
 //! changes nothing; two parallel rectifications both land, each with its
-//! history row; an erasure destroys the history. A portability request's
+//! history row; a held contact may be rectified, its old version kept; an
+//! erasure destroys the history. A portability request's
 //! package holds the contacts as JSON only when a purpose rests on a
 //! contract, and otherwise says why not.
 
@@ -301,6 +302,48 @@ async fn two_parallel_rectifications_both_land_and_each_keeps_its_version() {
         assert_eq!(second_doc["address"], "Uusi katu 2, 00100 Helsinki");
     }
     assert_eq!(r.show(&id).await["state"], "in_progress");
+}
+
+#[tokio::test]
+async fn a_held_contact_may_be_rectified_and_its_old_version_stays_with_it() {
+    // Arrange: a contact under a legal hold.
+    let r = registry().await;
+    let contact = subject_contact(&r.app, "rect-7").await;
+    // A review date two months from the server's today (the server is
+    // another process on the real clock).
+    let overview = json_ok(get(&r.app, &r.app.tokens.sanna, "/api/v1/retention").await).await;
+    let now: chrono::DateTime<chrono::Utc> = overview["now"].as_str().unwrap().parse().unwrap();
+    let review = (now.date_naive() + chrono::Days::new(60)).to_string();
+    let hold = json!({
+        "contact": contact,
+        "ground_kind": "complaint",
+        "ground": "Complaint 2026-117 (Consumer Disputes Board)",
+        "owner": "sanna",
+        "review_by": review,
+    });
+    let placed = post(&r.app, &r.rea, "/api/v1/holds", &hold).await;
+    assert_eq!(
+        placed.status(),
+        StatusCode::CREATED,
+        "{}",
+        placed.text().await.unwrap()
+    );
+    let id = r.verified(&["rectification"]).await;
+
+    // Act
+    let done = json_ok(
+        r.rectify(&id, &contact, json!({"customer": {"phone": NEW_PHONE}}))
+            .await,
+    )
+    .await;
+
+    // Assert: changed, and the version the hold keeps is in the history.
+    assert_eq!(done["kept_by_hold"], true, "{done}");
+    let history = json_ok(r.history(&r.rea, &contact).await).await;
+    assert_eq!(
+        history["versions"][0]["document"]["customer"]["phone"],
+        PHONE_E164
+    );
 }
 
 #[tokio::test]
