@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use kirjuri_core::audit::AuditEvent;
-use kirjuri_core::contact::{ContactInput, ValidContact};
+use kirjuri_core::contact::{ContactDocument, ContactInput, ValidContact};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::wav::decode::{PeakBuilder, Peaks};
 use kirjuri_core::wav::{AudioLayout, WavInfo, WavValidator};
@@ -145,6 +145,25 @@ impl Kirjuri {
         entries
     }
 
+    /// Seals a validated contact document under a new data key, wrapped
+    /// with the contact's id as associated data: the sealed document and
+    /// the wrapped key, as `contacts` keeps them (intake, and a
+    /// rectification's new version).
+    pub(crate) fn seal_document(
+        &self,
+        id: ContactId,
+        document: &ContactDocument,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let document_id = ObjectId::from_uuid(*id.as_uuid());
+        let key = self.keyring.generate_data_key()?;
+        let plaintext = serde_json::to_vec(document).map_err(|source| Error::Encode {
+            what: "a contact",
+            source,
+        })?;
+        let sealed = seal_to_vec(&key, &document_id, &plaintext)?;
+        Ok((sealed, self.keyring.wrap(&key, &document_id)?))
+    }
+
     /// Stores a new contact, or returns the one already stored under the
     /// same `external_id`.
     pub async fn create_contact(
@@ -154,13 +173,7 @@ impl Kirjuri {
     ) -> Result<(ContactId, Created)> {
         let contact = input.validate()?;
         let id = ContactId::new_v7();
-        let document_id = ObjectId::from_uuid(*id.as_uuid());
-        let key = self.keyring.generate_data_key()?;
-        let plaintext = serde_json::to_vec(&contact.document).map_err(|source| Error::Encode {
-            what: "a contact",
-            source,
-        })?;
-        let sealed_document = seal_to_vec(&key, &document_id, &plaintext)?;
+        let (sealed_document, document_key) = self.seal_document(id, &contact.document)?;
         let document = &contact.document;
         let row = ContactRow {
             id,
@@ -173,7 +186,7 @@ impl Kirjuri {
             created_at: self.clock.now(),
             created_by: actor.unwrap_or_else(|| UserId::from_uuid(uuid::Uuid::nil())),
             sealed_document,
-            document_key: self.keyring.wrap(&key, &document_id)?,
+            document_key,
             retain_until: self
                 .config
                 .retention

@@ -285,11 +285,22 @@ fn view_of(row: &ContactRow, document: ContactDocument, objects: &[ObjectRow]) -
 impl Kirjuri {
     /// Decrypts a contact's sealed document.
     pub fn open_document(&self, row: &ContactRow) -> Result<ContactDocument> {
-        let document_id = ObjectId::from_uuid(*row.id.as_uuid());
-        let key = self.keyring.unwrap(&row.document_key, &document_id)?;
-        let plaintext = open_to_vec(&key, &document_id, &row.sealed_document)?;
+        self.open_sealed_document(row.id, &row.document_key, &row.sealed_document)
+    }
+
+    /// Decrypts a document of contact `id` sealed under `wrapped_key`: the
+    /// contact's own, or an earlier version a rectification kept.
+    pub(crate) fn open_sealed_document(
+        &self,
+        id: ContactId,
+        wrapped_key: &[u8],
+        sealed: &[u8],
+    ) -> Result<ContactDocument> {
+        let document_id = ObjectId::from_uuid(*id.as_uuid());
+        let key = self.keyring.unwrap(wrapped_key, &document_id)?;
+        let plaintext = open_to_vec(&key, &document_id, sealed)?;
         serde_json::from_slice(&plaintext)
-            .map_err(|e| Error::decode("the document of contact", row.id, &e))
+            .map_err(|e| Error::decode("the document of contact", id, &e))
     }
 
     fn view(&self, row: &ContactRow, objects: &[ObjectRow]) -> Result<ContactView> {
@@ -371,7 +382,7 @@ impl Kirjuri {
     /// lookup; a missing contact is audited as a refusal (`not_found`) and
     /// answered exactly as an agent's reach for another agent's contact.
     /// Answers the row and whether only its metadata may be shown.
-    async fn authorized_contact(
+    pub(crate) async fn authorized_contact(
         &self,
         actor: &Actor,
         actor_id: UserId,

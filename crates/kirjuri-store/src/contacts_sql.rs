@@ -236,23 +236,41 @@ where
             });
     }
 
-    if !index.is_empty() {
-        // One statement for all entries; a repeated entry is stored once.
-        let mut query =
-            QueryBuilder::<DB>::new("INSERT INTO contact_index (contact_id, kind, hash) ");
-        query.push_values(index, |mut row, entry| {
-            row.push_bind(*contact.id.as_uuid())
-                .push_bind(entry.kind.as_str())
-                .push_bind(entry.hash.as_slice());
-        });
-        query
-            .push(" ON CONFLICT DO NOTHING")
-            .build()
-            .execute(&mut *conn)
-            .await
-            .map_err(|err| DB::write_error(err, &[], "contact index entry"))?;
-    }
+    insert_index::<DB>(conn, &contact.id, index).await?;
     Ok(InsertOutcome::Created)
+}
+
+/// Adds a contact's blind-index entries (intake's, and a rectification's
+/// after it deleted the old ones). Runs inside the caller's transaction.
+pub(crate) async fn insert_index<DB: Backend>(
+    conn: &mut DB::Connection,
+    contact: &ContactId,
+    index: &[IndexEntry],
+) -> Result<()>
+where
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: Default,
+{
+    if index.is_empty() {
+        return Ok(());
+    }
+    // One statement for all entries; a repeated entry is stored once.
+    let mut query = QueryBuilder::<DB>::new("INSERT INTO contact_index (contact_id, kind, hash) ");
+    query.push_values(index, |mut row, entry| {
+        row.push_bind(*contact.as_uuid())
+            .push_bind(entry.kind.as_str())
+            .push_bind(entry.hash.as_slice());
+    });
+    query
+        .push(" ON CONFLICT DO NOTHING")
+        .build()
+        .execute(&mut *conn)
+        .await
+        .map_err(|err| DB::write_error(err, &[], "contact index entry"))?;
+    Ok(())
 }
 
 /// Turns a pending upload into a committed object, unless the contact

@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 21] = [
+    pub const ALL: [Table; 22] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -110,6 +110,7 @@ impl Table {
         Table::Rows(&SUBJECT_LIMITS),
         Table::Rows(&SUBJECT_LIMIT_IDENTIFIERS),
         Table::Rows(&RECIPIENTS),
+        Table::Rows(&CONTACT_HISTORY),
     ];
 
     /// The table's name in both schemas.
@@ -307,6 +308,24 @@ pub const REQUEST_EVENTS: TableSpec = TableSpec {
         ("actor", Id),
         ("kind", Text),
         ("detail", Text),
+    ],
+};
+
+/// `contact_history`: contacts' earlier versions kept by rectifications,
+/// still sealed under their own wrapped keys (after `contacts`, which they
+/// refer to).
+pub const CONTACT_HISTORY: TableSpec = TableSpec {
+    name: "contact_history",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("contact_id", Id),
+        ("request_id", Id),
+        ("changed_at", Time),
+        ("changed_by", Id),
+        ("sealed_document", Bytes),
+        ("document_key", Bytes),
+        ("changed_fields", Text),
     ],
 };
 

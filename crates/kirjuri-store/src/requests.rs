@@ -24,7 +24,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use kirjuri_core::ids::UserId;
+use kirjuri_core::ids::{ContactId, UserId};
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::request::{
     Assurance, DocumentType, RequestChannel, RequestState, RequestType, VerificationMethod,
@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::limits::LimitChanges;
-use crate::model::{NewAuditEvent, SealedSecret};
+use crate::model::{IndexEntry, NewAuditEvent, SealedSecret};
 use crate::outbox::NewOutboxMessage;
 
 /// A request as stored.
@@ -250,6 +250,72 @@ pub struct RequestUpdate {
     pub limits: LimitChanges,
 }
 
+/// An earlier version of a contact's document, kept by a rectification
+/// (DSR-4): the document it replaced, still sealed under its own data key
+/// (wrapped with the contact's id as associated data, as in `contacts`),
+/// and the names — never the values — of the fields that changed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ContactHistoryRow {
+    /// Its id (time-ordered).
+    pub id: Uuid,
+    /// The contact.
+    pub contact_id: ContactId,
+    /// The request that asked for the change.
+    pub request_id: Uuid,
+    /// When the change was made.
+    pub changed_at: DateTime<Utc>,
+    /// The registrar who made it.
+    pub changed_by: UserId,
+    /// The replaced document, sealed.
+    pub sealed_document: Vec<u8>,
+    /// Its wrapped data key.
+    pub document_key: Vec<u8>,
+    /// The changed fields' names, e.g. `customer.phone`.
+    pub changed_fields: Vec<String>,
+}
+
+impl fmt::Debug for ContactHistoryRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContactHistoryRow")
+            .field("id", &self.id)
+            .field("contact_id", &self.contact_id)
+            .field("request_id", &self.request_id)
+            .field("changed_fields", &self.changed_fields)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A rectification of a contact (DSR-4), applied in one transaction: the
+/// new sealed document and key, the blind-index entries replaced, the
+/// replaced document kept in `contact_history`, the request's timeline
+/// entry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rectification {
+    /// The sealed document the change was computed from: the change
+    /// applies only if it is still the contact's.
+    pub expected_document: Vec<u8>,
+    /// The new document, sealed.
+    pub sealed_document: Vec<u8>,
+    /// Its wrapped data key.
+    pub document_key: Vec<u8>,
+    /// The new document's blind-index entries (they replace all the
+    /// contact's entries).
+    pub index: Vec<IndexEntry>,
+    /// The replaced version (its `sealed_document` and `document_key` are
+    /// the contact's as read).
+    pub history: ContactHistoryRow,
+    /// The request's timeline entry.
+    pub event: RequestEventRow,
+}
+
+impl fmt::Debug for Rectification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rectification")
+            .field("history", &self.history)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Data-subject requests, on either database.
 #[async_trait]
 pub trait RequestStore: Send + Sync {
@@ -361,4 +427,18 @@ pub trait RequestStore: Send + Sync {
         event: &RequestEventRow,
         audit: &NewAuditEvent,
     ) -> Result<()>;
+
+    /// Applies a rectification with `audit`, in one transaction.
+    /// [`Error::Conflict`](crate::Error::Conflict) (`"contact version"`)
+    /// if the contact's document is no longer `expected_document` (another
+    /// change won; read it again), [`Error::NotFound`](crate::Error::NotFound)
+    /// if the contact does not exist or is erased.
+    async fn rectify_contact(
+        &self,
+        rectification: &Rectification,
+        audit: &[NewAuditEvent],
+    ) -> Result<()>;
+
+    /// A contact's earlier versions, oldest first.
+    async fn contact_history(&self, contact: &ContactId) -> Result<Vec<ContactHistoryRow>>;
 }

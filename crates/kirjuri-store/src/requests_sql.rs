@@ -15,19 +15,21 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use kirjuri_core::ids::UserId;
+use kirjuri_core::ids::{ContactId, UserId};
 use sqlx::{ColumnIndex, Database, Encode, Executor, QueryBuilder, Type};
 use uuid::Uuid;
 
 use crate::audited::{self, AuditLog, Audited, Conn};
 use crate::backend::{Backend, SqlStore, Unique};
+use crate::contacts_sql::insert_index;
 use crate::error::{Error, Result};
 use crate::limits;
 use crate::model::{NewAuditEvent, SealedSecret};
 use crate::outbox::{NewOutboxMessage, insert_message};
 use crate::requests::{
-    CodeRow, CodeTry, IdentifierProof, NewRequest, RefusalProposal, RequestEventRow,
-    RequestIdentifierRow, RequestRow, RequestStore, RequestUpdate, VerificationRow,
+    CodeRow, CodeTry, ContactHistoryRow, IdentifierProof, NewRequest, Rectification,
+    RefusalProposal, RequestEventRow, RequestIdentifierRow, RequestRow, RequestStore,
+    RequestUpdate, VerificationRow,
 };
 
 /// The columns of a [`RequestRow`].
@@ -45,6 +47,10 @@ const REQUEST_PARTS: [&str; 4] = [
     "request_verifications",
     "request_identifiers",
 ];
+
+/// The columns of a [`ContactHistoryRow`].
+const HISTORY_COLUMNS: &str = "id, contact_id, request_id, changed_at, changed_by, \
+    sealed_document, document_key, changed_fields";
 
 /// Open requests the queue reads at most, whatever is asked.
 pub const MAX_OPEN: u32 = 10_000;
@@ -677,5 +683,94 @@ where
             Ok(Audited::commit((), [audit]))
         })
         .await
+    }
+
+    #[tracing::instrument(skip_all, fields(contact_id = %rectification.history.contact_id))]
+    async fn rectify_contact(
+        &self,
+        rectification: &Rectification,
+        audit: &[NewAuditEvent],
+    ) -> Result<()> {
+        audited::write_audited_if(self, async |tx| {
+            let history = &rectification.history;
+            let contact = *history.contact_id.as_uuid();
+            // The guard on the document read is what keeps two parallel
+            // rectifications from losing one's history row: the second
+            // matches nothing and computes its change again.
+            let done = sqlx::query(
+                "UPDATE contacts SET sealed_document = $1, document_key = $2 \
+                 WHERE id = $3 AND sealed_document = $4 AND erased_at IS NULL",
+            )
+            .bind(rectification.sealed_document.as_slice())
+            .bind(rectification.document_key.as_slice())
+            .bind(contact)
+            .bind(rectification.expected_document.as_slice())
+            .execute(&mut *tx)
+            .await?;
+            if S::Db::rows_affected(&done) == 0 {
+                let live = sqlx::query(
+                    "SELECT 1 AS one FROM contacts WHERE id = $1 AND erased_at IS NULL",
+                )
+                .bind(contact)
+                .fetch_optional(&mut *tx)
+                .await?;
+                return Err(match live {
+                    Some(_) => Error::Conflict("contact version"),
+                    None => Error::NotFound,
+                });
+            }
+            let sql = format!(
+                "INSERT INTO contact_history ({HISTORY_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(history.id)
+                .bind(contact)
+                .bind(history.request_id)
+                .bind(S::Db::time(history.changed_at))
+                .bind(*history.changed_by.as_uuid())
+                .bind(history.sealed_document.as_slice())
+                .bind(history.document_key.as_slice())
+                .bind(join(&history.changed_fields))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM contact_index WHERE contact_id = $1")
+                .bind(contact)
+                .execute(&mut *tx)
+                .await?;
+            insert_index::<S::Db>(tx, &history.contact_id, &rectification.index).await?;
+            insert_event::<S>(tx, history.request_id, &rectification.event).await?;
+            Ok(Audited::commit((), audit))
+        })
+        .await
+    }
+
+    async fn contact_history(&self, contact: &ContactId) -> Result<Vec<ContactHistoryRow>> {
+        let sql = format!(
+            "SELECT {HISTORY_COLUMNS} FROM contact_history WHERE contact_id = $1 \
+             ORDER BY changed_at, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(*contact.as_uuid())
+            .fetch_all(self.sql_pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ContactHistoryRow {
+                    id: S::Db::get_uuid(row, "id")?,
+                    contact_id: ContactId::from_uuid(S::Db::get_uuid(row, "contact_id")?),
+                    request_id: S::Db::get_uuid(row, "request_id")?,
+                    changed_at: S::Db::get_time(row, "changed_at")?,
+                    changed_by: UserId::from_uuid(S::Db::get_uuid(row, "changed_by")?),
+                    sealed_document: S::Db::get_bytes(row, "sealed_document")?,
+                    document_key: S::Db::get_bytes(row, "document_key")?,
+                    changed_fields: S::Db::get_text(row, "changed_fields")?
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                })
+            })
+            .collect()
     }
 }

@@ -316,7 +316,8 @@ pub trait RetentionStore: Send + Sync {
     /// `mode` allows (for `Expired`, the conditions of
     /// [`RetentionStore::expired_contacts`] with no objects left at all),
     /// empties `sealed_document` and `document_key`, deletes its index
-    /// entries, inserts the tombstone and appends the audit event. The row
+    /// entries and its earlier versions (`contact_history`, kept by
+    /// rectifications), inserts the tombstone and appends the audit event. The row
     /// keeps its id, external id, channel, times, agent and service, so a
     /// redelivery still finds it. Returns the ids erased.
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>>;

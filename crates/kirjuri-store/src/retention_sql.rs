@@ -360,9 +360,15 @@ where
                 .filter(|shred| erased.contains(&shred.tombstone.id))
                 .collect();
             for chunk in done.chunks(S::CHUNK) {
-                let mut query = QueryBuilder::new("DELETE FROM contact_index WHERE contact_id");
-                S::push_ids(&mut query, chunk.iter().map(|shred| shred.tombstone.id));
-                query.build().execute(&mut *tx).await?;
+                // The index entries and the earlier versions kept by
+                // rectifications (their sealed documents and keys) go with
+                // the contact's own document.
+                for table in ["contact_index", "contact_history"] {
+                    let mut query =
+                        QueryBuilder::new(format!("DELETE FROM {table} WHERE contact_id"));
+                    S::push_ids(&mut query, chunk.iter().map(|shred| shred.tombstone.id));
+                    query.build().execute(&mut *tx).await?;
+                }
             }
             let tombstones: Vec<TombstoneRow> =
                 done.iter().map(|shred| contact_tombstone(shred)).collect();

@@ -5,13 +5,23 @@
 //!
 //! - `contacts/<id>.json` — each contact's opened document and its
 //!   metadata (channel, times, service, the handling staff's *role*, the
-//!   stored objects with their retention deadlines);
+//!   stored objects with their retention deadlines), and its earlier
+//!   versions kept by rectifications (`previous_versions`);
 //! - `recordings/<contact id>/<kind>.<ext>` — every stored object of those
 //!   contacts (the recording as the original bytes, bit for bit, and its
 //!   derived artefacts), decrypted while streaming; the manifest gives each
 //!   file's SHA-256;
 //! - `access-history.json` — who read the subject's contacts, when and for
 //!   which purpose, from the audit log;
+//! - `portability.json` — for a portability request only (Art. 20): the
+//!   contacts' documents as machine-readable JSON, *if* the register
+//!   processes them on consent or a contract (a purpose whose
+//!   [`LegalBasis::allows_portability`]); otherwise the file lists no
+//!   contacts and says why, and the summary explains it in the requester's
+//!   language. Every contact is processed for every purpose of the
+//!   register, so one portable purpose makes all of them portable. The
+//!   default register (a public body's notice) rests on legal obligation,
+//!   so by default nothing is portable;
 //! - `summary.html` — Art. 15(1)(a)–(h) in the request's language, with a
 //!   table of contents (`summary`).
 //!
@@ -44,7 +54,7 @@ use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::ids::{ContactId, UserId};
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::request::{Assurance, RequestState, RequestType};
-use kirjuri_store::requests::RequestRow;
+use kirjuri_store::requests::{ContactHistoryRow, RequestRow};
 use kirjuri_store::{AuditFilter, ContactRow, NewAuditEvent, ObjectRow};
 use kirjuri_vault::AuditSigner;
 use serde::Serialize;
@@ -53,13 +63,14 @@ use tokio::io::DuplexStream;
 use tokio_util::io::StreamReader;
 use uuid::Uuid;
 
-use super::summary::{self, SummaryFacts};
+use super::summary::{self, Portability, SummaryFacts};
 use super::{Language, Step};
 use crate::app::Kirjuri;
 use crate::audit::to_row;
 use crate::error::{Error, Result};
 use crate::intake::RECORDING;
 use crate::package::PackageWriter;
+use crate::register::LegalBasis;
 
 /// The manifest's `type`.
 pub const PACKAGE_KIND: &str = "kirjuri-access-package";
@@ -115,6 +126,8 @@ struct Item {
     row: ContactRow,
     objects: Vec<ObjectRow>,
     agent_role: String,
+    /// Its earlier versions, kept by rectifications.
+    history: Vec<ContactHistoryRow>,
 }
 
 /// One line of the access history.
@@ -191,6 +204,7 @@ impl Kirjuri {
                 row: contact_row,
                 objects,
                 agent_role,
+                history: self.store.contact_history(contact).await?,
             });
         }
         counts.contacts = items.len();
@@ -209,6 +223,10 @@ impl Kirjuri {
             language,
             counts,
             recordings_withheld: !with_recordings,
+            portability: row
+                .types
+                .contains(&RequestType::Portability)
+                .then(|| self.portability()),
             retention: self
                 .config
                 .retention
@@ -219,7 +237,17 @@ impl Kirjuri {
         let (sink, body) = tokio::io::duplex(PIPE_BYTES);
         let app = self.clone();
         let reference = row.reference.clone();
-        let details = manifest_details(&reference, counts, with_recordings);
+        let mut details = manifest_details(&reference, counts, with_recordings);
+        if let Some(portability) = &facts.portability {
+            details.insert(
+                "portability".into(),
+                json!(if portability.included() {
+                    "included"
+                } else {
+                    "excluded"
+                }),
+            );
+        }
         let now = self.clock.now();
         tokio::spawn(async move {
             let written = app
@@ -384,22 +412,109 @@ impl Kirjuri {
             })?;
         writer.add_bytes("access-history.json", &history).await?;
         contents.push("access-history.json".to_owned());
+        if let Some(portability) = &facts.portability {
+            let json = self.portability_json(portability, &items)?;
+            writer.add_bytes("portability.json", &json).await?;
+            contents.push("portability.json".to_owned());
+        }
         let html = summary::render(&facts, &contents);
         writer.add_bytes("summary.html", html.as_bytes()).await?;
         writer.finish(PACKAGE_KIND, details, now, signer).await?;
         Ok(())
     }
 
-    /// A contact as the package gives it: the opened document with the
-    /// agent's name replaced by their role, and the row's metadata.
-    fn contact_json(&self, item: &Item) -> Result<Vec<u8>> {
-        let document = self.open_document(&item.row)?;
+    /// Which of the register's purposes make its data portable (Art.
+    /// 20(1)(a): consent or a contract), and the bases of the others.
+    fn portability(&self) -> Portability {
+        let mut portable = Vec::new();
+        let mut excluded_bases: Vec<LegalBasis> = Vec::new();
+        for entry in &self.config.register.purposes {
+            if entry.legal_basis.allows_portability() {
+                portable.push((entry.purpose, entry.legal_basis));
+            } else if !excluded_bases.contains(&entry.legal_basis) {
+                excluded_bases.push(entry.legal_basis);
+            }
+        }
+        Portability {
+            portable,
+            excluded_bases,
+        }
+    }
+
+    /// `portability.json`: the contacts' documents if a portable purpose
+    /// covers them, otherwise none and why.
+    fn portability_json(&self, portability: &Portability, items: &[Item]) -> Result<Vec<u8>> {
+        let mut contacts = Vec::new();
+        if portability.included() {
+            for item in items {
+                contacts.push(json!({
+                    "id": item.row.id,
+                    "channel": item.row.channel,
+                    "started_at": item.row.started_at,
+                    "ended_at": item.row.ended_at,
+                    "service": item.row.service,
+                    "document": self.package_document(&item.row.id, &item.row.document_key,
+                        &item.row.sealed_document)?,
+                }));
+            }
+        }
+        let purposes: Vec<Value> = portability
+            .portable
+            .iter()
+            .map(|(purpose, basis)| json!({"purpose": purpose, "legal_basis": basis}))
+            .collect();
+        let mut value = json!({
+            "type": "kirjuri-portability",
+            "v": 1,
+            "portable_purposes": purposes,
+            "contacts": contacts,
+        });
+        if !portability.included() {
+            value["excluded"] = json!({
+                "reason": "no_portable_legal_basis",
+                "legal_bases": portability.excluded_bases,
+                "explanation": "The right to data portability (GDPR Art. 20(1)(a)) covers only \
+                    data processed on consent or a contract; this register processes the data \
+                    under a legal obligation or a task in the public interest.",
+            });
+        }
+        serde_json::to_vec_pretty(&value).map_err(|source| Error::Encode {
+            what: "a portability file",
+            source,
+        })
+    }
+
+    /// A document of contact `id` as the package gives it: opened, the
+    /// agent's name left out (their role is in the contact's metadata).
+    fn package_document(&self, id: &ContactId, key: &[u8], sealed: &[u8]) -> Result<Value> {
+        let document = self.open_sealed_document(*id, key, sealed)?;
         let mut document = serde_json::to_value(&document).map_err(|source| Error::Encode {
             what: "a contact document",
             source,
         })?;
         if let Some(map) = document.as_object_mut() {
             map.remove("agent");
+        }
+        Ok(document)
+    }
+
+    /// A contact as the package gives it: the opened document with the
+    /// agent's name replaced by their role, the row's metadata, and the
+    /// earlier versions a rectification kept.
+    fn contact_json(&self, item: &Item) -> Result<Vec<u8>> {
+        let document = self.package_document(
+            &item.row.id,
+            &item.row.document_key,
+            &item.row.sealed_document,
+        )?;
+        let mut previous_versions = Vec::with_capacity(item.history.len());
+        for version in &item.history {
+            previous_versions.push(json!({
+                "changed_at": version.changed_at,
+                "changed_fields": version.changed_fields,
+                "document": self.package_document(&item.row.id, &version.document_key,
+                    &version.sealed_document)?,
+            }));
         }
         let objects: Vec<Value> = item
             .objects
@@ -423,6 +538,7 @@ impl Kirjuri {
             "agent_role": item.agent_role,
             "retain_until": item.row.retain_until,
             "document": document,
+            "previous_versions": previous_versions,
             "objects": objects,
         });
         serde_json::to_vec_pretty(&value).map_err(|source| Error::Encode {

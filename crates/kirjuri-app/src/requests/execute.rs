@@ -24,9 +24,12 @@
 //! signed receipt is kept in the `erased` step's facts (it holds no
 //! personal data), so the registrar can fetch it again.
 //!
+//! **Rectification** (`{"action": "rectify", "contact", "changes"}`) is
+//! dispatched to `rectify` once the request's state is checked.
+//!
 //! Not here: restriction, objection and their lifting (`limits`, which
 //! shares this module's gate: [`Kirjuri::executable`] and
-//! [`Kirjuri::started`]), rectification (not built yet), the access package
+//! [`Kirjuri::started`]), the access package
 //! (`access`), the letters (`letters`).
 
 use std::collections::BTreeMap;
@@ -42,7 +45,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::limits::{LimitAction, LimitView};
+use super::limits::{LimitAction, Limited};
+use super::rectify::{Changes, Rectified};
 use super::steps::Step;
 use super::{Extras, StoredClock};
 use crate::app::Kirjuri;
@@ -64,36 +68,46 @@ const ERASED: &str = "erased";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteInput {
-    /// `erase`, `restrict`, `object` or `lift_restriction`.
+    /// `erase`, `rectify`, `restrict`, `object` or `lift_restriction`.
     pub action: String,
+    /// For `rectify`: the contact to change.
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// For `rectify`: the new values.
+    #[serde(default)]
+    pub changes: Option<Changes>,
 }
 
-/// What an execution did: for an erasure what was destroyed and kept and
-/// the receipt; for a restriction, objection or lifting the limits it made
-/// or lifted.
+/// What an execution did, by action.
 #[derive(Debug, Clone, Serialize)]
-pub struct Executed {
+#[serde(untagged)]
+pub enum Executed {
+    /// `erase`.
+    Erased(Erased),
+    /// `rectify`.
+    Rectified(Rectified),
+    /// `restrict`, `object` or `lift_restriction`.
+    Limited(Limited),
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Erased {
     /// The action carried out.
     pub action: &'static str,
     /// The request's state afterwards.
     pub state: RequestState,
     /// What was destroyed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub erased: Option<Counts>,
+    pub erased: Counts,
     /// What was kept, by ground and end date.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kept: Option<Vec<Kept>>,
+    pub kept: Vec<Kept>,
     /// The signed receipt file (as `kirjuri receipt verify` reads it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub receipt: Option<Value>,
-    /// The request's restrictions and objections, as they now stand.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limits: Option<Vec<LimitView>>,
+    pub receipt: Value,
 }
 
 impl Kirjuri {
-    /// Carries out a verified request's `action`: `erase` here;
-    /// `restrict`, `object` and `lift_restriction` in `limits`.
+    /// Carries out a verified request's `action`: `erase` here, `rectify`
+    /// in `rectify`; `restrict`, `object` and `lift_restriction` in `limits`.
     pub async fn execute_request(
         &self,
         actor: &Actor,
@@ -103,21 +117,31 @@ impl Kirjuri {
     ) -> Result<Executed> {
         self.require_requests(actor, actor_id, Action::HandleRequests)
             .await?;
-        let action = input.action.trim();
+        let action = input.action.trim().to_owned();
+        let action = action.as_str();
         let limit = match action {
-            "erase" => None,
+            "erase" | "rectify" => None,
             "restrict" => Some(LimitAction::Restrict),
             "object" => Some(LimitAction::Object),
             "lift_restriction" => Some(LimitAction::LiftRestriction),
             _ => {
                 return Err(Error::bad_request(
                     "invalid_action",
-                    "action must be erase, restrict, object or lift_restriction",
+                    "action must be erase, rectify, restrict, object or lift_restriction",
                 ));
             }
         };
         if let Some(limit) = limit {
-            return self.execute_limit(actor_id, id, limit).await;
+            return Ok(Executed::Limited(
+                self.execute_limit(actor_id, id, limit).await?,
+            ));
+        }
+        if action == "rectify" {
+            let row = self
+                .executable(actor_id, id, action, RequestType::Rectification)
+                .await?;
+            let rectified = self.rectify(actor_id, row, input).await?;
+            return Ok(Executed::Rectified(rectified));
         }
         let row = self
             .executable(actor_id, id, action, RequestType::Erasure)
@@ -189,14 +213,13 @@ impl Kirjuri {
             Extras::default(),
         )
         .await?;
-        Ok(Executed {
+        Ok(Executed::Erased(Erased {
             action: "erase",
             state,
-            erased: Some(receipt.erased),
-            kept: Some(kept),
-            receipt: Some(receipt_value),
-            limits: None,
-        })
+            erased: receipt.erased,
+            kept,
+            receipt: receipt_value,
+        }))
     }
 
     /// The request `id`, if it may be carried out for `action`: verified

@@ -36,7 +36,6 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::execute::Executed;
 use super::steps::Step;
 use super::{Extras, Language, StoredClock};
 use crate::app::Kirjuri;
@@ -88,6 +87,17 @@ pub struct LimitView {
     pub lifted_at: Option<DateTime<Utc>>,
 }
 
+/// What a restriction, objection or lifting did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Limited {
+    /// The action carried out.
+    pub action: &'static str,
+    /// The request's state afterwards.
+    pub state: kirjuri_core::request::RequestState,
+    /// The request's restrictions and objections, as they now stand.
+    pub limits: Vec<LimitView>,
+}
+
 impl From<&SubjectLimitRow> for LimitView {
     fn from(row: &SubjectLimitRow) -> Self {
         Self {
@@ -114,7 +124,7 @@ impl Kirjuri {
         actor_id: UserId,
         id: Uuid,
         action: LimitAction,
-    ) -> Result<Executed> {
+    ) -> Result<Limited> {
         let name = action.name();
         let row = if action == LimitAction::LiftRestriction {
             let row = self.request_row(id).await?;
@@ -225,13 +235,10 @@ impl Kirjuri {
             }
         };
         let view = self.save(row, &clock, now, actor_id, steps, extras).await?;
-        Ok(Executed {
+        Ok(Limited {
             action: name,
             state: view.state,
-            erased: None,
-            kept: None,
-            receipt: None,
-            limits: Some(view.limits),
+            limits: view.limits,
         })
     }
 

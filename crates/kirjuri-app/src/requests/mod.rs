@@ -39,6 +39,9 @@
 //! - **The access package** (`access`, `summary`): DSR-3's ZIP for a
 //!   verified access or portability request.
 //!
+//! - **Rectification** (`rectify`): a subject's contact corrected with
+//!   its earlier version kept, readable by registrars only.
+//!
 //! Not here: erasure, or the public form's page (the web layer's; it calls
 //! [`Kirjuri::register_public_request`]).
 
@@ -49,6 +52,7 @@ mod eid;
 mod execute;
 mod letters;
 mod limits;
+mod rectify;
 mod steps;
 mod subject;
 mod summary;
@@ -85,8 +89,9 @@ pub use access::{AccessPackage, PackageCounts};
 pub use config::RequestsConfig;
 pub use duplicates::{DUPLICATE_WINDOW_DAYS, DuplicateView};
 pub use eid::{EidAssertion, MAX_ASSERTION_BYTES, StrongIdentification};
-pub use execute::{ExecuteInput, Executed};
-pub use limits::LimitView;
+pub use execute::{Erased, ExecuteInput, Executed};
+pub use limits::{LimitView, Limited};
+pub use rectify::{Changes, ContactVersion, Rectified};
 pub use steps::Step;
 pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
 pub use verify::{CodeSent, SendTo, VerificationInput, VerificationOutcome};

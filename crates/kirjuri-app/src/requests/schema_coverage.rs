@@ -32,6 +32,10 @@ const MAPPING: &[(&str, Coverage)] = &[
         InPackage("keyed hashes of identifiers the contacts' JSON carries in the clear"),
     ),
     (
+        "contact_history",
+        InPackage("contacts/<id>.json: previous_versions, each earlier document opened"),
+    ),
+    (
         "objects",
         InPackage("recordings/<contact>/<kind>.*: every stored object, original bytes"),
     ),

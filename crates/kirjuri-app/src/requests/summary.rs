@@ -13,8 +13,11 @@
 
 use html_escape::encode_text;
 
+use kirjuri_core::purpose::Purpose;
+
 use super::Language;
 use super::access::PackageCounts;
+use crate::register::LegalBasis;
 
 /// What the summary states besides its fixed texts.
 #[derive(Debug, Clone)]
@@ -29,6 +32,25 @@ pub struct SummaryFacts {
     pub recordings_withheld: bool,
     /// Retention policies in force: the stored kind and its months.
     pub retention: Vec<(String, u32)>,
+    /// For a portability request: what Art. 20 covers.
+    pub portability: Option<Portability>,
+}
+
+/// What the right to data portability (Art. 20(1)(a)) covers in this
+/// register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Portability {
+    /// The purposes processed on consent or a contract, with the basis.
+    pub portable: Vec<(Purpose, LegalBasis)>,
+    /// The bases of the register's other purposes.
+    pub excluded_bases: Vec<LegalBasis>,
+}
+
+impl Portability {
+    /// Whether any data are portable.
+    pub fn included(&self) -> bool {
+        !self.portable.is_empty()
+    }
 }
 
 /// One language's fixed texts.
@@ -59,6 +81,12 @@ struct Texts {
     automated: &'static str,
     files_h: &'static str,
     files: &'static str,
+    portability_h: &'static str,
+    portability_included: &'static str,
+    portability_excluded: &'static str,
+    public_task: &'static str,
+    legal_obligation: &'static str,
+    other_basis: &'static str,
 }
 
 const FI: Texts = Texts {
@@ -100,6 +128,16 @@ const FI: Texts = Texts {
     files_h: "Paketin tiedostot",
     files: "Jokaisen tiedoston SHA-256-tiiviste on tiedostossa manifest.json, jonka \
         allekirjoitus on tiedostossa manifest.sig.",
+    portability_h: "Tietojen siirto järjestelmästä toiseen (20 art.)",
+    portability_included: "Suostumukseen tai sopimukseen perustuvasti käsitellyt tietosi ovat \
+        koneluettavassa muodossa tiedostossa portability.json.",
+    portability_excluded: "Oikeus siirtää tiedot järjestelmästä toiseen koskee vain \
+        tietoja, joita käsitellään suostumuksen tai sopimuksen perusteella. Tämän rekisterin \
+        tietoja käsitellään muulla perusteella, joten siirrettäviä tietoja ei ole \
+        (tiedosto portability.json on tyhjä). Käsittelyperusteet:",
+    public_task: "yleistä etua koskevan tehtävän suorittaminen",
+    legal_obligation: "rekisterinpitäjän lakisääteinen velvoite",
+    other_basis: "muu peruste",
 };
 
 const SV: Texts = Texts {
@@ -142,6 +180,16 @@ const SV: Texts = Texts {
     files_h: "Paketets filer",
     files: "Varje fils SHA-256-kontrollsumma finns i manifest.json, vars signatur finns i \
         manifest.sig.",
+    portability_h: "Dataportabilitet (art. 20)",
+    portability_included: "Dina uppgifter som behandlas på grundval av samtycke eller avtal \
+        finns i maskinläsbar form i filen portability.json.",
+    portability_excluded: "Rätten till dataportabilitet gäller endast uppgifter som \
+        behandlas på grundval av samtycke eller avtal. Uppgifterna i detta register behandlas \
+        på en annan grund, så det finns inga uppgifter att flytta (filen portability.json är \
+        tom). Rättslig grund:",
+    public_task: "en uppgift av allmänt intresse",
+    legal_obligation: "en rättslig förpliktelse för den personuppgiftsansvarige",
+    other_basis: "en annan grund",
 };
 
 const EN: Texts = Texts {
@@ -181,6 +229,15 @@ const EN: Texts = Texts {
     files_h: "The package's files",
     files: "Every file's SHA-256 is listed in manifest.json, whose signature is in \
         manifest.sig.",
+    portability_h: "Data portability (Art. 20)",
+    portability_included: "Your data processed on consent or a contract are in \
+        portability.json, in a machine-readable form.",
+    portability_excluded: "The right to data portability covers only data processed on \
+        consent or a contract. This register processes your data on another basis, so there \
+        are no data to port (portability.json is empty). Legal basis:",
+    public_task: "a task carried out in the public interest",
+    legal_obligation: "a legal obligation of the controller",
+    other_basis: "another basis",
 };
 
 fn texts(language: Language) -> &'static Texts {
@@ -189,6 +246,23 @@ fn texts(language: Language) -> &'static Texts {
         Language::Sv => &SV,
         Language::En => &EN,
     }
+}
+
+/// Why the portability part holds what it holds.
+fn portability_text(t: &Texts, portability: &Portability) -> String {
+    if portability.included() {
+        return t.portability_included.to_owned();
+    }
+    let bases: Vec<&str> = portability
+        .excluded_bases
+        .iter()
+        .map(|basis| match basis {
+            LegalBasis::PublicTask => t.public_task,
+            LegalBasis::LegalObligation => t.legal_obligation,
+            _ => t.other_basis,
+        })
+        .collect();
+    format!("{} {}.", t.portability_excluded, bases.join(", "))
 }
 
 /// The summary page for `facts`, listing the package's `files`.
@@ -226,6 +300,13 @@ pub fn render(facts: &SummaryFacts, files: &[String]) -> String {
     ));
     if facts.recordings_withheld {
         html.push_str(&format!("<p><strong>{}</strong></p>\n", t.withheld));
+    }
+    if let Some(portability) = &facts.portability {
+        html.push_str(&format!(
+            "<section id=\"portability\">\n<h2>{}</h2>\n<p>{}</p>\n</section>\n",
+            t.portability_h,
+            portability_text(t, portability)
+        ));
     }
     html.push_str(&format!(
         "<nav aria-labelledby=\"toc\">\n<h2 id=\"toc\">{}</h2>\n<ol>\n",
@@ -308,7 +389,26 @@ mod tests {
             counts: PackageCounts::default(),
             recordings_withheld: true,
             retention: vec![("call_recording".into(), 12)],
+            portability: None,
         }
+    }
+
+    #[test]
+    fn a_portability_request_on_a_legal_obligation_is_told_why_nothing_is_portable() {
+        let mut facts = facts(Language::Sv);
+        facts.portability = Some(Portability {
+            portable: Vec::new(),
+            excluded_bases: vec![LegalBasis::LegalObligation, LegalBasis::PublicTask],
+        });
+        let sv = render(&facts, &[]);
+        assert!(sv.contains("Dataportabilitet"), "{sv}");
+        assert!(sv.contains("rättslig förpliktelse"), "{sv}");
+        assert!(sv.contains("allmänt intresse"), "{sv}");
+        facts.portability = Some(Portability {
+            portable: vec![(Purpose::OrderVerification, LegalBasis::Contract)],
+            excluded_bases: Vec::new(),
+        });
+        assert!(render(&facts, &[]).contains("maskinläsbar"));
     }
 
     #[test]

@@ -3,23 +3,26 @@
 //! change committed with its timeline and audit events or not at all, a
 //! stale version refused, identifiers proven once, and a code's tries
 //! taken one statement at a time — twenty parallel tries on every backend
-//! get the code's three and no more.
+//! get the code's three and no more. A rectification replaces a contact's
+//! document and index entries with its history row and timeline entry in
+//! one transaction, refuses a stale document, and an erasure takes the
+//! history with the contact.
 //!
 //! [`RequestStore`]: kirjuri_store::RequestStore
 
 use chrono::{NaiveDate, TimeDelta};
-use kirjuri_core::ids::UserId;
+use kirjuri_core::ids::{ContactId, UserId};
 use kirjuri_core::request::{
     Assurance, RequestChannel, RequestState, RequestType, VerificationMethod,
 };
 use kirjuri_store::requests::{
-    CodeRow, IdentifierProof, NewRequest, RequestEventRow, RequestRow, RequestUpdate,
-    VerificationRow,
+    CodeRow, ContactHistoryRow, IdentifierProof, NewRequest, Rectification, RequestEventRow,
+    RequestRow, RequestUpdate, VerificationRow,
 };
-use kirjuri_store::{Error, SealedSecret, Store};
+use kirjuri_store::{ContactFilter, Error, SealedSecret, Shred, ShredMode, Store, TombstoneRow};
 use uuid::Uuid;
 
-use crate::support::{all_audit, audit, backends, now, on_every_backend};
+use crate::support::{all_audit, audit, backends, contact, entry, now, on_every_backend};
 
 pub(crate) fn request() -> RequestRow {
     RequestRow {
@@ -271,5 +274,92 @@ async fn twenty_parallel_tries_get_three_on_every_backend() {
             }
         }
         assert_eq!(taken, 3, "{}", backend.name);
+    }
+}
+
+/// A rectification of `contact` (whose document is `from`) by `request`,
+/// to a document of `byte`s found by phone `phone`.
+fn rectification(
+    contact: ContactId,
+    request: Uuid,
+    from: &[u8],
+    byte: u8,
+    phone: u8,
+) -> Rectification {
+    Rectification {
+        expected_document: from.to_vec(),
+        sealed_document: vec![byte; 300],
+        document_key: vec![byte; 60],
+        index: vec![entry("phone", phone)],
+        history: ContactHistoryRow {
+            id: Uuid::now_v7(),
+            contact_id: contact,
+            request_id: request,
+            changed_at: now(),
+            changed_by: UserId::new_v7(),
+            sealed_document: from.to_vec(),
+            document_key: vec![0x5A; 60],
+            changed_fields: vec!["customer.phone".into(), "customer.name".into()],
+        },
+        event: event("rectified"),
+    }
+}
+
+fn by_phone(byte: u8) -> ContactFilter {
+    ContactFilter {
+        index: vec![entry("phone", byte)],
+        limit: 10,
+        ..ContactFilter::default()
+    }
+}
+
+on_every_backend! {
+    async fn a_rectification_keeps_the_old_version_refuses_a_stale_one_and_goes_with_the_erasure(store: &dyn Store) {
+        let (request, _) = insert(store, 2026).await;
+        let row = contact("aino", now());
+        store.insert_contact(&row, &[entry("phone", 1)], &audit("contact.create")).await.unwrap();
+        let events = all_audit(store).await.len();
+
+        let first = rectification(row.id, request.id, &row.sealed_document, 0xB1, 2);
+        store.rectify_contact(&first, &[audit("request.rectified")]).await.unwrap();
+        let stale = rectification(row.id, request.id, &row.sealed_document, 0xC1, 3);
+        let refused = store.rectify_contact(&stale, &[audit("request.rectified")]).await;
+
+        assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+        let now_row = store.contact(&row.id).await.unwrap().unwrap();
+        assert_eq!(now_row.sealed_document, vec![0xB1; 300]);
+        assert_eq!(now_row.document_key, vec![0xB1; 60]);
+        assert!(store.search_contacts(&by_phone(1)).await.unwrap().is_empty());
+        assert_eq!(store.search_contacts(&by_phone(2)).await.unwrap().len(), 1);
+        assert!(store.search_contacts(&by_phone(3)).await.unwrap().is_empty());
+        let history = store.contact_history(&row.id).await.unwrap();
+        assert_eq!(history, vec![first.history.clone()]);
+        let timeline = store.request_events(&request.id).await.unwrap();
+        assert_eq!(timeline.last().unwrap().kind, "rectified");
+        assert_eq!(all_audit(store).await.len(), events + 1);
+
+        let missing = rectification(ContactId::new_v7(), request.id, &row.sealed_document, 1, 4);
+        assert!(matches!(store.rectify_contact(&missing, &[]).await, Err(Error::NotFound)));
+
+        let erasure = Shred {
+            tombstone: TombstoneRow {
+                id: *row.id.as_uuid(),
+                contact_id: row.id,
+                kind: "contact".into(),
+                rule: "erasure request".into(),
+                reason: "erasure_request".into(),
+                sha256: None,
+                retain_until: row.retain_until,
+                deleted_at: now(),
+                ledgered_at: None,
+                storage_deleted_at: None,
+            },
+            audit: audit("retention.erase"),
+        };
+        store.erase_contacts(&[erasure], ShredMode::Forced).await.unwrap();
+        assert!(store.contact_history(&row.id).await.unwrap().is_empty());
+        assert!(store.search_contacts(&by_phone(2)).await.unwrap().is_empty());
+        let after = rectification(row.id, request.id, &[], 0xD1, 5);
+        assert!(matches!(store.rectify_contact(&after, &[]).await, Err(Error::NotFound)));
     }
 }

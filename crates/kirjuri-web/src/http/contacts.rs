@@ -138,6 +138,22 @@ pub async fn read(
     Ok(Json(view).into_response())
 }
 
+/// `GET /api/v1/contacts/{id}/history?purpose=data_subject_request`: the
+/// contact's earlier versions kept by rectifications, opened — for those
+/// who handle data-subject requests only.
+pub async fn history(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let (actor, purpose) = read_context(&caller, query)?;
+    let versions = app
+        .contact_history(&actor, caller.id, contact_id(&id)?, purpose)
+        .await?;
+    Ok(Json(json!({ "contact": id, "versions": versions })).into_response())
+}
+
 /// `GET /api/v1/contacts?phone=…&purpose=…`.
 pub async fn search(
     State(app): State<Kirjuri>,

@@ -149,6 +149,7 @@ pub fn routes() -> Vec<RouteSpec> {
             get(contacts::search).post(contacts::create),
         ),
         RouteSpec::guarded("/api/v1/contacts/{id}", get(contacts::read)),
+        RouteSpec::guarded("/api/v1/contacts/{id}/history", get(contacts::history)),
         RouteSpec::guarded("/api/v1/audit", get(audit::list)),
         RouteSpec::guarded(
             "/api/v1/contacts/{id}/recording",

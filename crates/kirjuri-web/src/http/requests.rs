@@ -18,7 +18,7 @@
 //! | `POST …/{id}/refusal` | `{"ground", "reasoning"}`: propose |
 //! | `POST …/{id}/refusal/approve` | a second registrar approves |
 //! | `GET …/{id}/package?purpose=data_subject_request` | the access package, a streamed ZIP |
-//! | `POST …/{id}/execute` | `{"action": "erase"}` → 200 `{erased, kept, receipt}` |
+//! | `POST …/{id}/execute` | `{"action": "erase"}` → 200 `{erased, kept, receipt}`; `{"action": "rectify", "contact", "changes"}` → 200 `{contact, changed_fields, version, notify_recipients}` |
 //! | `GET …/{id}/receipt` | the signed erasure receipt |
 
 use axum::Json;

@@ -535,6 +535,8 @@ pub async fn act(
                 request,
                 ExecuteInput {
                     action: form.execution,
+                    contact: None,
+                    changes: None,
                 },
             )
             .await

@@ -7,6 +7,7 @@
 //! database file holding none of the identifiers sent.
 
 mod package;
+mod rectify;
 
 use std::time::Duration;
 
