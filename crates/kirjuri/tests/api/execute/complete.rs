@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chrono::{Months, Utc};
+use chrono::Months;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -22,6 +22,7 @@ use crate::helpers::{
     KIRJURI, PURPOSE, TestApp, assert_error, call, files_under, ids_of, json_ok, noise_wav,
     spawn_app_with_env,
 };
+use crate::holds::server_today;
 
 /// The background purge must not run on its own during a test.
 const QUIET_PURGE: (&str, &str) = ("KIRJURI_RETENTION__PURGE_INTERVAL_SECONDS", "86400");
@@ -154,7 +155,7 @@ async fn verified_request(app: &TestApp, token: &str) -> String {
 
 /// A hold on `contact` with ground kind `complaint`, ending `expires_on`.
 async fn hold(app: &TestApp, token: &str, contact: &str, expires_on: &str) {
-    let review = (Utc::now().date_naive() + Months::new(2)).to_string();
+    let review = (server_today(app).await + Months::new(2)).to_string();
     let response = post(
         app,
         token,
@@ -236,7 +237,7 @@ async fn an_erasure_leaves_only_the_held_contact_findable_by_any_identifier_and_
     let app = spawn_app_with_env(&[QUIET_PURGE]).await;
     let rea = app.add_account("rea", "registrar");
     let s = subject(&app).await;
-    let expires_on = (Utc::now().date_naive() + Months::new(6)).to_string();
+    let expires_on = (server_today(&app).await + Months::new(6)).to_string();
     hold(&app, &rea, &s.held, &expires_on).await;
     let everyone = |ids: &[&str]| ids.iter().map(|i| (*i).to_owned()).collect::<BTreeSet<_>>();
     let before = [
@@ -301,7 +302,7 @@ async fn the_receipt_verifies_cites_the_ledger_block_and_holds_no_personal_data(
     let app = spawn_app_with_env(&[QUIET_PURGE]).await;
     let rea = app.add_account("rea", "registrar");
     let s = subject(&app).await;
-    let expires_on = (Utc::now().date_naive() + Months::new(6)).to_string();
+    let expires_on = (server_today(&app).await + Months::new(6)).to_string();
     hold(&app, &rea, &s.held, &expires_on).await;
     let mut erased_objects = BTreeSet::new();
     for contact in s.erasable() {
