@@ -534,7 +534,10 @@ impl<'a> Purger<'a> {
                 to_ledger.iter().map(|t| LedgerEntry::from(*t)).collect();
             let started = Instant::now();
             match ledger.append(&entries).await {
-                Ok(()) => outcome.ledgered = to_ledger.iter().map(|t| t.id).collect(),
+                Ok(head) => {
+                    outcome.ledgered = to_ledger.iter().map(|t| t.id).collect();
+                    outcome.ledger_block = head.map(|h| h.seq);
+                }
                 Err(e) => outcome
                     .failures
                     .push(format!("appending to the erasure ledger: {e}")),
@@ -569,6 +572,7 @@ impl<'a> Purger<'a> {
         report: &mut PurgeReport,
     ) -> Finished {
         *report.timings.entry("ledger").or_default() += outcome.ledger_time;
+        let ledger_block = outcome.ledger_block;
         *report.timings.entry("delete").or_default() += outcome.delete_time;
         for failure in &outcome.failures {
             tracing::error!(error = %failure, "a purge step failed; the next run retries it");
@@ -605,7 +609,11 @@ impl<'a> Purger<'a> {
             .iter()
             .filter(|t| ledgered.contains(&t.id) && storage_done.contains(&t.id))
             .count() as u64;
-        Finished { steps, done }
+        Finished {
+            steps,
+            done,
+            ledger_block,
+        }
     }
 
     /// Marks `step` done for `ids`; `false` (recorded) if that failed.
@@ -671,6 +679,8 @@ struct Candidate {
 struct OutsideSteps {
     /// Appended to the erasure ledger.
     ledgered: Vec<Uuid>,
+    /// The ledger block that holds the last of them.
+    ledger_block: Option<u64>,
     /// Bytes deleted (or none to delete).
     deleted: Vec<Uuid>,
     /// What failed, by step (ids only).
@@ -722,6 +732,8 @@ struct Finished {
     steps: u64,
     /// Tombstones with every step done now.
     done: u64,
+    /// The erasure-ledger block this call appended (the last, if several).
+    ledger_block: Option<u64>,
 }
 
 impl Kirjuri {
@@ -759,6 +771,10 @@ pub struct Erasure {
     /// Steps after the key destruction that failed (ids only); the next
     /// purge run finishes them from the tombstones.
     pub failures: Vec<String>,
+    /// The erasure-ledger block that records what was destroyed (the last
+    /// one, if it took several); `None` when nothing was destroyed or the
+    /// ledger step failed (the next purge run ledgers it then).
+    pub ledger_block: Option<u64>,
 }
 
 impl Kirjuri {
@@ -830,7 +846,7 @@ impl Kirjuri {
                 None
             }
         };
-        purger
+        let finished = purger
             .finish(&tombstones, ledger.as_ref(), &mut report)
             .await;
         if !tombstones.is_empty()
@@ -842,6 +858,7 @@ impl Kirjuri {
             objects: shredded.len() as u64,
             contacts: erased.len() as u64,
             failures: report.failures,
+            ledger_block: finished.ledger_block,
             ..Erasure::default()
         };
         for row in &rows {

@@ -101,10 +101,13 @@ impl ErasureLedger {
     /// Appends `entries` as one signed block (several blocks above
     /// [`MAX_BLOCK_ENTRIES`]); durable when it returns. Safe with concurrent
     /// appenders in other processes. Nothing is written if any entry is
-    /// malformed. An empty slice writes nothing.
-    pub async fn append(&self, entries: &[LedgerEntry]) -> Result<()> {
+    /// malformed. An empty slice writes nothing. Answers the head the last
+    /// block written made (its `seq` is the block that records the last of
+    /// `entries`, whatever other appenders wrote since), or `None` when
+    /// nothing was written.
+    pub async fn append(&self, entries: &[LedgerEntry]) -> Result<Option<LedgerHead>> {
         if entries.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         if let Some((index, problem)) = entries
             .iter()
@@ -118,10 +121,11 @@ impl ErasureLedger {
         let inner = Arc::clone(&self.inner);
         let entries = entries.to_vec();
         blocking(move || {
+            let mut head = None;
             for chunk in entries.chunks(MAX_BLOCK_ENTRIES) {
-                inner.append_block(chunk)?;
+                head = Some(inner.append_block(chunk)?);
             }
-            Ok(())
+            Ok(head)
         })
         .await
     }
@@ -251,8 +255,9 @@ impl Inner {
         })
     }
 
-    /// Writes one block of at most [`MAX_BLOCK_ENTRIES`] entries.
-    fn append_block(&self, entries: &[LedgerEntry]) -> Result<()> {
+    /// Writes one block of at most [`MAX_BLOCK_ENTRIES`] entries; answers
+    /// the head it made.
+    fn append_block(&self, entries: &[LedgerEntry]) -> Result<LedgerHead> {
         let mut cached = self.cached_tail();
         let _lock = self.lock()?;
         let tail = self.tail(&mut cached)?;
@@ -296,11 +301,12 @@ impl Inner {
                 error,
             ));
         }
+        let head = LedgerHead { seq, hash };
         *cached = Some(Tail {
             file_no,
             file_len: start_len + line_len,
-            head: LedgerHead { seq, hash },
+            head,
         });
-        Ok(())
+        Ok(head)
     }
 }

@@ -80,12 +80,12 @@ fn write_lines(path: &Path, lines: &[Vec<u8>]) {
 async fn appended_blocks_read_back_in_order_with_their_entries() {
     let (temp, dir, key) = fixture();
     let ledger = open(temp.path(), &dir);
-    ledger.append(&batch(1, 3)).await.unwrap();
-    ledger.append(&[]).await.unwrap();
+    let first = ledger.append(&batch(1, 3)).await.unwrap();
+    assert_eq!(ledger.append(&[]).await.unwrap(), None);
     let mut contact = entry(4);
     contact.kind = "contact".into();
     contact.sha256 = None;
-    ledger.append(&[contact.clone()]).await.unwrap();
+    let second = ledger.append(&[contact.clone()]).await.unwrap();
 
     let blocks = read_all(&dir, key).unwrap();
     assert_eq!(blocks.len(), 2, "an empty batch writes no block");
@@ -98,6 +98,9 @@ async fn appended_blocks_read_back_in_order_with_their_entries() {
     assert_eq!(summary.head, ledger.head().await.unwrap());
     assert_eq!(summary.head.seq, 2);
     assert_eq!(summary.head.hash, blocks[1].hash);
+    // Each append answers the block it wrote (what an erasure receipt cites).
+    assert_eq!(first.map(|h| h.seq), Some(1));
+    assert_eq!(second, Some(summary.head));
     // The folder is private.
     assert_eq!(
         fs::metadata(&dir).unwrap().permissions().mode() & 0o777,

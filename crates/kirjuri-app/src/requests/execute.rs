@@ -182,7 +182,7 @@ impl Kirjuri {
                 objects: erasure.objects,
             },
             kept: kept.clone(),
-            ledger_block: None,
+            ledger_block: erasure.ledger_block,
         };
         let signer = AuditSigner::open_or_create(&self.config.audit_key_file(), RECEIPT_SIGNER)?;
         let signed = receipt::sign(&receipt, &signer)?;

@@ -3,7 +3,11 @@
 //! audited as denied, otherwise); an erasure leaves nothing findable by the
 //! subject's identifiers, answers a signed receipt that `kirjuri receipt
 //! verify` accepts offline and that the registrar can fetch again, and is
-//! done once (a second execute gets 409 `already_executed`).
+//! done once (a second execute gets 409 `already_executed`). That it is
+//! complete — every identifier, holds, parallel executions, backups, a
+//! failed deletion — is proven in `complete`.
+
+mod complete;
 
 use std::process::Command;
 

@@ -48,7 +48,7 @@ async fn hold_page(app: &TestApp, id: &str, query: &str) -> Value {
 
 /// The server's "today" in Helsinki, read from the retention overview (the
 /// server is another process on the real clock).
-async fn server_today(app: &TestApp) -> NaiveDate {
+pub(crate) async fn server_today(app: &TestApp) -> NaiveDate {
     let overview = json_ok(get_json(app, &app.tokens.sanna, "/api/v1/retention").await).await;
     let now: DateTime<Utc> = overview["now"].as_str().unwrap().parse().unwrap();
     now.with_timezone(&chrono_tz::Europe::Helsinki).date_naive()
