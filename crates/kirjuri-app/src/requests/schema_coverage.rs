@@ -95,6 +95,10 @@ const MAPPING: &[(&str, Coverage)] = &[
     ),
     ("request_codes", NotPersonal("one-time codes, as HMACs")),
     (
+        "delivery_links",
+        NotPersonal("one-time download links and their codes, as HMACs and blind-index hashes"),
+    ),
+    (
         "request_events",
         NotPersonal("the request's timeline: states and dates"),
     ),
