@@ -457,7 +457,7 @@ mod tests {
             proof: by.map(|by| IdentifierProof {
                 by: by.into(),
                 basis: None,
-                at: Utc::now(),
+                at: DateTime::<Utc>::UNIX_EPOCH,
             }),
         }
     }

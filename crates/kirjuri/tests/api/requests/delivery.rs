@@ -218,12 +218,21 @@ async fn a_link_delivers_the_package_once_and_then_answers_410() {
     assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
     let expires: chrono::DateTime<chrono::Utc> =
         body["expires_at"].as_str().unwrap().parse().unwrap();
-    let days = (expires - chrono::Utc::now()).num_hours() as f64 / 24.0;
-    assert!((6.9..=7.0).contains(&days), "{days}");
+    let shown = r.show(&id).await;
+    let sent = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "delivery_link_sent")
+        .unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    assert_eq!(expires - sent, chrono::TimeDelta::days(7));
     let link = newest_link(&r.app, 0).await;
     assert_eq!(link.len(), 43, "256 bits, base64url");
     assert!(!body.to_string().contains(&link));
-    let shown = r.show(&id).await;
     assert!(!shown.to_string().contains(&link));
     assert!(
         shown["timeline"]
