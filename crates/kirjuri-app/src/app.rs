@@ -337,6 +337,13 @@ pub struct Kirjuri {
     /// The public request form's per-address allowance (every post takes
     /// one, refused or not), in memory, per process.
     pub public_request_throttle: Arc<LoginThrottle>,
+    /// The public download pages' per-address allowance (every post takes
+    /// one), as the form's but in a bucket of its own.
+    pub public_download_throttle: Arc<LoginThrottle>,
+    /// The address `serve` listens on (`http://127.0.0.1:8080`), set once
+    /// it is bound: what links in letters start with when `[requests]
+    /// public_base_url` is not set.
+    pub served_url: Arc<std::sync::OnceLock<String>>,
     /// Where Argon2 runs: a bounded pool, shared by every request.
     pub passwords: Arc<PasswordWork>,
     /// A strong electronic identification service, if the deployment
@@ -376,6 +383,10 @@ impl Kirjuri {
             config.requests.public_per_address,
             config.requests.public_window_seconds,
         ));
+        let public_download_throttle = Arc::new(LoginThrottle::new(
+            config.requests.public_per_address,
+            config.requests.public_window_seconds,
+        ));
         Ok(Self {
             store,
             keyring: Arc::new(keyring),
@@ -385,6 +396,8 @@ impl Kirjuri {
             instance: Arc::new(instance),
             login_throttle,
             public_request_throttle,
+            public_download_throttle,
+            served_url: Arc::new(std::sync::OnceLock::new()),
             passwords: Arc::new(PasswordWork::for_this_machine()?),
             strong_identification: None,
         })

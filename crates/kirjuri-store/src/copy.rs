@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 22] = [
+    pub const ALL: [Table; 23] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -106,6 +106,7 @@ impl Table {
         Table::Rows(&REQUEST_VERIFICATIONS),
         Table::Rows(&REQUEST_CODES),
         Table::Rows(&REQUEST_EVENTS),
+        Table::Rows(&DELIVERY_LINKS),
         Table::Rows(&NOTICE_VERSIONS),
         Table::Rows(&SUBJECT_LIMITS),
         Table::Rows(&SUBJECT_LIMIT_IDENTIFIERS),
@@ -326,6 +327,28 @@ pub const CONTACT_HISTORY: TableSpec = TableSpec {
         ("sealed_document", Bytes),
         ("document_key", Bytes),
         ("changed_fields", Text),
+    ],
+};
+
+/// `delivery_links`: one-time links delivering access packages, as keyed
+/// hashes (copied, so a link sent before the move still works after it).
+pub const DELIVERY_LINKS: TableSpec = TableSpec {
+    name: "delivery_links",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("request_id", Id),
+        ("token_hash", Bytes),
+        ("kind", Text),
+        ("address_hash", Bytes),
+        ("expires_at", Time),
+        ("created_at", Time),
+        ("created_by", Id),
+        ("used_at", Time),
+        ("revoked_at", Time),
+        ("code_hash", Bytes),
+        ("code_expires_at", Time),
+        ("code_tries_left", Int),
     ],
 };
 

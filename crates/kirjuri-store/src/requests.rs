@@ -1,6 +1,8 @@
 //! Data-subject requests in the database ([`RequestStore`], DSR-1, DSR-2):
 //! the request itself, the identifiers it covers, its identity checks, its
-//! one-time codes and its timeline, as rows. What a requester wrote — the
+//! one-time codes, the links that deliver its access package
+//! ([`DeliveryLinkRow`]: single use, marked used in the transaction that
+//! audits the release) and its timeline, as rows. What a requester wrote — the
 //! identifiers as typed, a name, free text, an extension's reason, a
 //! document's last four characters — arrives sealed by the vault
 //! ([`SealedSecret`]); identifiers are the contacts' blind-index hashes, so
@@ -193,6 +195,60 @@ impl fmt::Debug for CodeTry {
         f.debug_struct("CodeTry")
             .field("expires_at", &self.expires_at)
             .field("tries_left", &self.tries_left)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A one-time link that delivers a request's access package to its data
+/// subject: the token's keyed hash, the proven address its code goes to
+/// (kind and blind-index hash), and its one-time code once one is sent.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeliveryLinkRow {
+    /// Its id.
+    pub id: Uuid,
+    /// The request it delivers.
+    pub request_id: Uuid,
+    /// The token's keyed hash (what a presented token is looked up by).
+    pub token_hash: Vec<u8>,
+    /// `phone` or `email`: where its code goes.
+    pub kind: String,
+    /// The blind-index hash of that address.
+    pub address_hash: Vec<u8>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// The registrar who made it.
+    pub created_by: Option<UserId>,
+    /// When the package was downloaded with it.
+    pub used_at: Option<DateTime<Utc>>,
+    /// When a newer link replaced it.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Its code's keyed hash, once one is sent.
+    pub code_hash: Option<Vec<u8>>,
+    /// When that code stops working.
+    pub code_expires_at: Option<DateTime<Utc>>,
+    /// Tries that code has left.
+    pub code_tries_left: u32,
+}
+
+impl DeliveryLinkRow {
+    /// Whether it can still be used at `now`: not used, not revoked, not
+    /// expired.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.used_at.is_none() && self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+impl fmt::Debug for DeliveryLinkRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryLinkRow")
+            .field("id", &self.id)
+            .field("request_id", &self.request_id)
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
+            .field("used_at", &self.used_at)
+            .field("revoked_at", &self.revoked_at)
             .finish_non_exhaustive()
     }
 }
@@ -441,4 +497,53 @@ pub trait RequestStore: Send + Sync {
 
     /// A contact's earlier versions, oldest first.
     async fn contact_history(&self, contact: &ContactId) -> Result<Vec<ContactHistoryRow>>;
+    /// Stores a new delivery link of `link.request_id`, revoking (at
+    /// `link.created_at`) every older link of it not yet used, with the
+    /// message carrying it, a timeline entry and `audit`.
+    async fn put_delivery_link(
+        &self,
+        link: &DeliveryLinkRow,
+        message: &NewOutboxMessage,
+        event: &RequestEventRow,
+        audit: &NewAuditEvent,
+    ) -> Result<()>;
+
+    /// The delivery link whose token has this keyed hash, live or not.
+    async fn delivery_link(&self, token_hash: &[u8]) -> Result<Option<DeliveryLinkRow>>;
+
+    /// Gives the live (at `now`) link `link` a new code (replacing any it
+    /// had) with the message carrying it and `audit`; `false` (and nothing
+    /// written) if the link is no longer live.
+    async fn put_link_code(
+        &self,
+        link: &Uuid,
+        code: &CodeRow,
+        now: DateTime<Utc>,
+        message: &NewOutboxMessage,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
+
+    /// Takes one try of a live link's code, with `audit`, as
+    /// [`RequestStore::take_code_try`] does: `None` (nothing written) if
+    /// it has no code with tries left, or is used or revoked.
+    async fn take_link_code_try(
+        &self,
+        link: &Uuid,
+        audit: &NewAuditEvent,
+    ) -> Result<Option<CodeTry>>;
+
+    /// Discards a link's code (expired or out of tries) with `audit`.
+    async fn discard_link_code(&self, link: &Uuid, audit: &NewAuditEvent) -> Result<()>;
+
+    /// Marks the link used at `now` — only if it is live then — with the
+    /// release's timeline entry and audit events, in one transaction:
+    /// `false` (and nothing written) if it was not live, so of parallel
+    /// downloads exactly one gets `true`.
+    async fn use_delivery_link(
+        &self,
+        link: &Uuid,
+        now: DateTime<Utc>,
+        event: &RequestEventRow,
+        audit: &[NewAuditEvent],
+    ) -> Result<bool>;
 }

@@ -27,9 +27,9 @@ use crate::limits;
 use crate::model::{NewAuditEvent, SealedSecret};
 use crate::outbox::{NewOutboxMessage, insert_message};
 use crate::requests::{
-    CodeRow, CodeTry, ContactHistoryRow, IdentifierProof, NewRequest, Rectification,
-    RefusalProposal, RequestEventRow, RequestIdentifierRow, RequestRow, RequestStore,
-    RequestUpdate, VerificationRow,
+    CodeRow, CodeTry, ContactHistoryRow, DeliveryLinkRow, IdentifierProof, NewRequest,
+    Rectification, RefusalProposal, RequestEventRow, RequestIdentifierRow, RequestRow,
+    RequestStore, RequestUpdate, VerificationRow,
 };
 
 /// The columns of a [`RequestRow`].
@@ -41,7 +41,8 @@ const REQUEST_COLUMNS: &str = "id, reference, types, channel, language, state, r
 /// The tables holding a request's parts by `request_id`, deleted with it
 /// when its record's retention ends. A new table referring to requests
 /// belongs here.
-const REQUEST_PARTS: [&str; 4] = [
+const REQUEST_PARTS: [&str; 5] = [
+    "delivery_links",
     "request_codes",
     "request_events",
     "request_verifications",
@@ -131,6 +132,31 @@ fn request_from_row<DB: Backend>(row: &DB::Row) -> Result<RequestRow> {
         created_by: DB::get_opt_uuid(row, "created_by")?.map(UserId::from_uuid),
         closed_at: DB::get_opt_time(row, "closed_at")?,
         retain_until: DB::get_opt_time(row, "retain_until")?,
+    })
+}
+
+/// The columns of a [`DeliveryLinkRow`].
+const LINK_COLUMNS: &str = "id, request_id, token_hash, kind, address_hash, expires_at, \
+    created_at, created_by, used_at, revoked_at, code_hash, code_expires_at, code_tries_left";
+
+fn link_from_row<DB: Backend>(row: &DB::Row) -> Result<DeliveryLinkRow> {
+    Ok(DeliveryLinkRow {
+        id: DB::get_uuid(row, "id")?,
+        request_id: DB::get_uuid(row, "request_id")?,
+        token_hash: DB::get_bytes(row, "token_hash")?,
+        kind: DB::get_text(row, "kind")?,
+        address_hash: DB::get_bytes(row, "address_hash")?,
+        expires_at: DB::get_time(row, "expires_at")?,
+        created_at: DB::get_time(row, "created_at")?,
+        created_by: DB::get_opt_uuid(row, "created_by")?.map(UserId::from_uuid),
+        used_at: DB::get_opt_time(row, "used_at")?,
+        revoked_at: DB::get_opt_time(row, "revoked_at")?,
+        code_hash: DB::get_opt_bytes(row, "code_hash")?,
+        code_expires_at: DB::get_opt_time(row, "code_expires_at")?,
+        code_tries_left: to_u32(
+            DB::get_count(row, "code_tries_left")?,
+            "delivery_links.code_tries_left",
+        )?,
     })
 }
 
@@ -745,6 +771,51 @@ where
         .await
     }
 
+    async fn put_delivery_link(
+        &self,
+        link: &DeliveryLinkRow,
+        message: &NewOutboxMessage,
+        event: &RequestEventRow,
+        audit: &NewAuditEvent,
+    ) -> Result<()> {
+        audited::write_audited_if(self, async |tx| {
+            sqlx::query(
+                "UPDATE delivery_links SET revoked_at = $1 \
+                 WHERE request_id = $2 AND used_at IS NULL AND revoked_at IS NULL",
+            )
+            .bind(S::Db::time(link.created_at))
+            .bind(link.request_id)
+            .execute(&mut *tx)
+            .await?;
+            // A new link has no code yet.
+            sqlx::query(
+                "INSERT INTO delivery_links (id, request_id, token_hash, kind, address_hash, \
+                 expires_at, created_at, created_by, used_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(link.id)
+            .bind(link.request_id)
+            .bind(link.token_hash.clone())
+            .bind(link.kind.as_str())
+            .bind(link.address_hash.clone())
+            .bind(S::Db::time(link.expires_at))
+            .bind(S::Db::time(link.created_at))
+            .bind(link.created_by.map(|u| *u.as_uuid()))
+            .bind(link.used_at.map(S::Db::time))
+            .bind(link.revoked_at.map(S::Db::time))
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| match err.as_database_error() {
+                Some(db) if db.is_foreign_key_violation() => Error::NotFound,
+                _ => Error::Database(err),
+            })?;
+            insert_message::<S::Db>(tx, message).await?;
+            insert_event::<S>(tx, link.request_id, event).await?;
+            Ok(Audited::commit((), [audit]))
+        })
+        .await
+    }
+
     async fn contact_history(&self, contact: &ContactId) -> Result<Vec<ContactHistoryRow>> {
         let sql = format!(
             "SELECT {HISTORY_COLUMNS} FROM contact_history WHERE contact_id = $1 \
@@ -772,5 +843,118 @@ where
                 })
             })
             .collect()
+    }
+
+    async fn delivery_link(&self, token_hash: &[u8]) -> Result<Option<DeliveryLinkRow>> {
+        let sql = format!("SELECT {LINK_COLUMNS} FROM delivery_links WHERE token_hash = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash)
+            .fetch_optional(self.sql_pool())
+            .await?;
+        row.map(|row| link_from_row::<S::Db>(&row)).transpose()
+    }
+
+    async fn put_link_code(
+        &self,
+        link: &Uuid,
+        code: &CodeRow,
+        now: DateTime<Utc>,
+        message: &NewOutboxMessage,
+        audit: &NewAuditEvent,
+    ) -> Result<bool> {
+        audited::write_audited_if(self, async |tx| {
+            let done = sqlx::query(
+                "UPDATE delivery_links SET code_hash = $1, code_expires_at = $2, \
+                 code_tries_left = $3 WHERE id = $4 AND used_at IS NULL \
+                 AND revoked_at IS NULL AND expires_at > $5",
+            )
+            .bind(code.code_hash.clone())
+            .bind(S::Db::time(code.expires_at))
+            .bind(i64::from(code.tries_left))
+            .bind(*link)
+            .bind(S::Db::time(now))
+            .execute(&mut *tx)
+            .await?;
+            if S::Db::rows_affected(&done) == 0 {
+                return Ok(Audited::commit_if(false, false, [audit]));
+            }
+            insert_message::<S::Db>(tx, message).await?;
+            Ok(Audited::commit(true, [audit]))
+        })
+        .await
+    }
+
+    async fn take_link_code_try(
+        &self,
+        link: &Uuid,
+        audit: &NewAuditEvent,
+    ) -> Result<Option<CodeTry>> {
+        audited::write_audited_if(self, async |tx| {
+            let taken = sqlx::query(
+                "UPDATE delivery_links SET code_tries_left = code_tries_left - 1 \
+                 WHERE id = $1 AND code_hash IS NOT NULL AND code_tries_left > 0 \
+                 AND used_at IS NULL AND revoked_at IS NULL \
+                 RETURNING address_hash, code_hash, code_expires_at, code_tries_left",
+            )
+            .bind(*link)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let taken = match taken {
+                Some(row) => Some(CodeTry {
+                    address_hash: S::Db::get_bytes(&row, "address_hash")?,
+                    code_hash: S::Db::get_bytes(&row, "code_hash")?,
+                    expires_at: S::Db::get_time(&row, "code_expires_at")?,
+                    tries_left: to_u32(
+                        S::Db::get_count(&row, "code_tries_left")?,
+                        "delivery_links.code_tries_left",
+                    )?,
+                }),
+                None => None,
+            };
+            Ok(Audited::commit_if(taken.is_some(), taken, [audit]))
+        })
+        .await
+    }
+
+    async fn discard_link_code(&self, link: &Uuid, audit: &NewAuditEvent) -> Result<()> {
+        audited::write_audited_if(self, async |tx| {
+            sqlx::query(
+                "UPDATE delivery_links SET code_hash = NULL, code_expires_at = NULL, \
+                 code_tries_left = 0 WHERE id = $1",
+            )
+            .bind(*link)
+            .execute(&mut *tx)
+            .await?;
+            Ok(Audited::commit((), [audit]))
+        })
+        .await
+    }
+
+    async fn use_delivery_link(
+        &self,
+        link: &Uuid,
+        now: DateTime<Utc>,
+        event: &RequestEventRow,
+        audit: &[NewAuditEvent],
+    ) -> Result<bool> {
+        audited::write_audited_if(self, async |tx| {
+            let used = sqlx::query(
+                "UPDATE delivery_links SET used_at = $1, code_hash = NULL, \
+                 code_expires_at = NULL, code_tries_left = 0 \
+                 WHERE id = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+                 RETURNING request_id",
+            )
+            .bind(S::Db::time(now))
+            .bind(*link)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = used else {
+                return Ok(Audited::commit_if(false, false, audit));
+            };
+            let request = S::Db::get_uuid(&row, "request_id")?;
+            insert_event::<S>(tx, request, event).await?;
+            Ok(Audited::commit(true, audit))
+        })
+        .await
     }
 }

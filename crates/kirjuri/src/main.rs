@@ -326,6 +326,8 @@ async fn listen_and_serve(app: &Kirjuri, demo: bool) -> Result<()> {
         "http"
     };
     let base_url = format!("{scheme}://{address}");
+    // Links in letters start here unless `[requests] public_base_url` says.
+    let _ = app.served_url.set(base_url.clone());
     let shutdown = shutdown_signal()?;
     if demo {
         match kirjuri_app::demo::populate(app, 24).await? {

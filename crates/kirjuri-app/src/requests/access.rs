@@ -35,6 +35,9 @@
 //!   lets one verify) gets its contacts and summary, and no recordings;
 //!   the summary and the manifest say why. Refusing the whole package
 //!   would withhold what a low level may rightly release.
+//! - *Others' data* (Art. 15(4), `review`): contacts that name a third
+//!   party block the package until a registrar's review; `withhold` leaves
+//!   their objects out, listed in the summary and the manifest.
 //! - *The release is audited before the first byte*: one
 //!   `request.package_released` step with the counts, and for each
 //!   contact a `contact.viewed` and for each object a `recording.read`
@@ -63,6 +66,7 @@ use tokio::io::DuplexStream;
 use tokio_util::io::StreamReader;
 use uuid::Uuid;
 
+use super::review::{ReviewDecision, has_third_party};
 use super::summary::{self, Portability, SummaryFacts};
 use super::{Language, Step};
 use crate::app::Kirjuri;
@@ -141,6 +145,53 @@ struct HistoryEntry {
     purpose: Option<String>,
 }
 
+/// Who a package goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recipient {
+    /// A registrar, through the API (`GET …/package`).
+    Staff(UserId),
+    /// The data subject, through the one-time link `link`.
+    Subject { link: Uuid },
+}
+
+impl Recipient {
+    fn actor(self) -> Option<UserId> {
+        match self {
+            Recipient::Staff(id) => Some(id),
+            Recipient::Subject { .. } => None,
+        }
+    }
+}
+
+/// A package's contents, decided and not yet released.
+pub(super) struct Prepared {
+    items: Vec<Item>,
+    history: Vec<HistoryEntry>,
+    counts: PackageCounts,
+    with_recordings: bool,
+    /// Contacts whose objects the Art. 15(4) review withholds.
+    third_party_withheld: Vec<ContactId>,
+}
+
+/// Why `row` may not have a package now, if it may not: it asks for no
+/// copy, or its identity is not verified (a delivery link also works once
+/// the request is answered, since the link was sent before).
+pub(super) fn package_refusal(row: &RequestRow, answered_ok: bool) -> Option<&'static str> {
+    let wants_copy = row
+        .types
+        .iter()
+        .any(|t| matches!(t, RequestType::Access | RequestType::Portability));
+    if !wants_copy {
+        return Some("not_an_access_request");
+    }
+    let state_ok = matches!(row.state, RequestState::Verified | RequestState::InProgress)
+        || (answered_ok && row.state == RequestState::Answered);
+    if !state_ok {
+        return Some("not_verified");
+    }
+    None
+}
+
 impl Kirjuri {
     /// `GET /api/v1/requests/{id}/package?purpose=data_subject_request`:
     /// checks, audits, and starts writing the access package of request
@@ -161,30 +212,51 @@ impl Kirjuri {
             ));
         }
         let row = self.request_row(id).await?;
-        let wants_copy = row
-            .types
-            .iter()
-            .any(|t| matches!(t, RequestType::Access | RequestType::Portability));
-        if !wants_copy {
-            return Err(self
-                .refuse_package(actor_id, &row, "not_an_access_request")
-                .await?);
+        if let Some(code) = package_refusal(&row, false) {
+            return Err(self.refuse_package(Some(actor_id), &row, code).await?);
         }
-        if !matches!(row.state, RequestState::Verified | RequestState::InProgress) {
-            return Err(self.refuse_package(actor_id, &row, "not_verified").await?);
-        }
+        let prepared = self.prepare_package(&row, Some(actor_id)).await?;
+        let now = self.clock.now();
+        let (_, events) = self.release_events(Recipient::Staff(actor_id), &row, &prepared, now);
+        self.store.append_audit_batch(&events).await?;
+        self.start_package(&row, prepared, now).await
+    }
+
+    /// What the package of `row` holds, checked against the Art. 15(4)
+    /// review (409 `third_party_review_needed`, audited for `actor`, when
+    /// a contact has a third party and no review is recorded).
+    pub(super) async fn prepare_package(
+        &self,
+        row: &RequestRow,
+        actor: Option<UserId>,
+    ) -> Result<Prepared> {
         let with_recordings = row.assurance_proven.is_some_and(|a| a >= RECORDINGS_NEED);
-        let subject = self.subject_of(&row).await?;
+        let subject = self.subject_of(row).await?;
+        let review = self.open_details(row)?.third_party_review;
 
         let mut roles: HashMap<UserId, String> = HashMap::new();
         let mut items = Vec::with_capacity(subject.contacts.len());
         let mut history = Vec::new();
         let mut counts = PackageCounts::default();
+        let mut third_party_withheld = Vec::new();
+        let mut unreviewed = false;
         for contact in &subject.contacts {
             let Some(contact_row) = self.store.contact(contact).await? else {
                 continue;
             };
             let mut objects = self.store.objects_for_contact(contact).await?;
+            if has_third_party(&self.open_document(&contact_row)?) {
+                match review.as_ref().map(|r| r.decision) {
+                    None => unreviewed = true,
+                    Some(ReviewDecision::Withhold) => {
+                        if !objects.is_empty() {
+                            third_party_withheld.push(*contact);
+                        }
+                        objects.clear();
+                    }
+                    Some(ReviewDecision::Release) => {}
+                }
+            }
             if !with_recordings {
                 objects.clear();
             }
@@ -207,17 +279,86 @@ impl Kirjuri {
                 history: self.store.contact_history(contact).await?,
             });
         }
+        if unreviewed {
+            return Err(self
+                .refuse_package(actor, row, "third_party_review_needed")
+                .await?);
+        }
         counts.contacts = items.len();
         counts.access_history = history.len();
         history.sort_by_key(|h| h.at);
+        Ok(Prepared {
+            items,
+            history,
+            counts,
+            with_recordings,
+            third_party_withheld,
+        })
+    }
 
-        self.audit_release(actor_id, &row, &items, counts).await?;
+    /// The release's step (its timeline entry for a delivery link) and
+    /// audit events: the step with the counts, and a read event per
+    /// contact and per object released, all by the recipient's actor.
+    pub(super) fn release_events(
+        &self,
+        to: Recipient,
+        row: &RequestRow,
+        prepared: &Prepared,
+        now: DateTime<Utc>,
+    ) -> (Step, Vec<NewAuditEvent>) {
+        let actor = to.actor();
+        let detail = match to {
+            Recipient::Staff(_) => json!({ "counts": prepared.counts }),
+            Recipient::Subject { link } => json!({
+                "counts": prepared.counts,
+                "to": "data_subject",
+                "link": link,
+            }),
+        };
+        let step = Step::done("package_released", detail);
+        let mut events: Vec<NewAuditEvent> = vec![step.audit(now, actor, Some(row.id))];
+        for item in &prepared.items {
+            let viewed = AuditEvent::ContactViewed {
+                contact: item.row.id,
+                purpose: Purpose::DataSubjectRequest,
+                reason: None,
+            };
+            events.push(to_row(now, actor, &viewed));
+            for object in &item.objects {
+                let read = AuditEvent::RecordingRead {
+                    contact: item.row.id,
+                    object: object.id,
+                    purpose: Purpose::DataSubjectRequest,
+                    range: None,
+                    reason: None,
+                };
+                events.push(to_row(now, actor, &read));
+            }
+        }
+        (step, events)
+    }
 
+    /// Starts writing a released package: the ZIP streams from the
+    /// returned body.
+    pub(super) async fn start_package(
+        &self,
+        row: &RequestRow,
+        prepared: Prepared,
+        now: DateTime<Utc>,
+    ) -> Result<AccessPackage> {
         let signer = AuditSigner::open_or_create(
             &self.config.audit_key_file(),
             &crate::audit_chain::origin(&self.store.audit_log_id().await?),
         )?;
         let language: Language = row.language.parse()?;
+        let Prepared {
+            items,
+            history,
+            counts,
+            with_recordings,
+            third_party_withheld,
+        } = prepared;
+        let withheld: Vec<String> = third_party_withheld.iter().map(|c| c.to_string()).collect();
         let facts = SummaryFacts {
             reference: row.reference.clone(),
             language,
@@ -227,6 +368,7 @@ impl Kirjuri {
                 .types
                 .contains(&RequestType::Portability)
                 .then(|| self.portability()),
+            third_party_withheld: withheld.clone(),
             retention: self
                 .config
                 .retention
@@ -237,7 +379,7 @@ impl Kirjuri {
         let (sink, body) = tokio::io::duplex(PIPE_BYTES);
         let app = self.clone();
         let reference = row.reference.clone();
-        let mut details = manifest_details(&reference, counts, with_recordings);
+        let mut details = manifest_details(&reference, counts, with_recordings, &withheld);
         if let Some(portability) = &facts.portability {
             details.insert(
                 "portability".into(),
@@ -248,14 +390,14 @@ impl Kirjuri {
                 }),
             );
         }
-        let now = self.clock.now();
+        let request = row.id;
         tokio::spawn(async move {
             let written = app
                 .write_package(sink, items, history, facts, details, now, &signer)
                 .await;
             if let Err(e) = written {
                 // Ids and the error's code only; the body is cut off.
-                tracing::warn!(request = %row.id, code = e.code(), error = %e,
+                tracing::warn!(request = %request, code = e.code(), error = %e,
                     "an access package was cut off");
             }
         });
@@ -266,19 +408,25 @@ impl Kirjuri {
         })
     }
 
-    /// Audits a refused download and returns the caller's 409.
-    async fn refuse_package(
+    /// Audits a refused release (by `actor`; `None`: through a delivery
+    /// link) and returns the caller's 409.
+    pub(super) async fn refuse_package(
         &self,
-        actor_id: UserId,
+        actor: Option<UserId>,
         row: &RequestRow,
         code: &'static str,
     ) -> Result<Error> {
         let step = Step::refused("package_refused", code, json!({"state": row.state}));
-        self.audit_step(actor_id, Some(row.id), &step).await?;
+        self.store
+            .append_audit(&step.audit(self.clock.now(), actor, Some(row.id)))
+            .await?;
         Ok(Error::Conflict {
             code,
             message: match code {
                 "not_verified" => "the requester's identity is not verified yet".to_owned(),
+                "third_party_review_needed" => "a contact of the subject names another person: \
+                    record the Art. 15(4) review first (POST …/third-party-review)"
+                    .to_owned(),
                 _ => "the request asks for no copy of the data (access or portability)".to_owned(),
             },
         })
@@ -326,40 +474,6 @@ impl Kirjuri {
             });
         }
         Ok(entries)
-    }
-
-    /// One batch: the request's step with the counts, and a read event per
-    /// contact and per object released.
-    async fn audit_release(
-        &self,
-        actor_id: UserId,
-        row: &RequestRow,
-        items: &[Item],
-        counts: PackageCounts,
-    ) -> Result<()> {
-        let now = self.clock.now();
-        let step = Step::done("package_released", json!({ "counts": counts }));
-        let mut events: Vec<NewAuditEvent> = vec![step.audit(now, Some(actor_id), Some(row.id))];
-        for item in items {
-            let viewed = AuditEvent::ContactViewed {
-                contact: item.row.id,
-                purpose: Purpose::DataSubjectRequest,
-                reason: None,
-            };
-            events.push(to_row(now, Some(actor_id), &viewed));
-            for object in &item.objects {
-                let read = AuditEvent::RecordingRead {
-                    contact: item.row.id,
-                    object: object.id,
-                    purpose: Purpose::DataSubjectRequest,
-                    range: None,
-                    reason: None,
-                };
-                events.push(to_row(now, Some(actor_id), &read));
-            }
-        }
-        self.store.append_audit_batch(&events).await?;
-        Ok(())
     }
 
     /// Writes the package's files in order, then the signed manifest.
@@ -553,6 +667,7 @@ fn manifest_details(
     reference: &str,
     counts: PackageCounts,
     with_recordings: bool,
+    third_party_withheld: &[String],
 ) -> serde_json::Map<String, Value> {
     let mut details = serde_json::Map::new();
     details.insert("reference".into(), json!(reference));
@@ -570,6 +685,12 @@ fn manifest_details(
         details.insert(
             "recordings_withheld".into(),
             json!(format!("assurance below {}", RECORDINGS_NEED.as_str())),
+        );
+    }
+    if !third_party_withheld.is_empty() {
+        details.insert(
+            "third_party_withheld".into(),
+            json!({"ground": "GDPR Art. 15(4)", "contacts": third_party_withheld}),
         );
     }
     details

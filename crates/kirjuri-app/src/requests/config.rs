@@ -1,7 +1,8 @@
 //! `[requests]`: the data-subject request policy an operator may change —
 //! which states stop the clock, which eves count as days off, what
 //! assurance each request type needs, how long a one-time code lives and
-//! how many tries it has, and how long a closed request's record is kept.
+//! how many tries it has, how long a closed request's record is kept, and
+//! how long a delivery link works and where it points.
 //! Every default is the law's or the privacy notice's reading; none needs
 //! configuring.
 //!
@@ -13,6 +14,8 @@
 //! code_tries = 3
 //! alert_to = ["tietosuoja@example.fi"]  # deadline alerts (T-7, T-2, T-0)
 //! lift_notice_days = 7   # a restriction is lifted this long after the subject is told
+//! link_days = 7                         # a delivery link's life (1–30 days)
+//! public_base_url = "https://kirjuri.example.fi"  # what links in letters start with
 //! [requests.holidays]
 //! christmas_eve = true
 //! midsummer_eve = true
@@ -65,6 +68,12 @@ pub struct RequestsConfig {
     /// lifted and its lifting (GDPR Art. 18(3): they are told first, and
     /// have time to act). 0 lifts it as the notice is queued.
     pub lift_notice_days: u32,
+    /// Days a delivery link of an access package works (1–30).
+    pub link_days: u32,
+    /// The public address the requester reaches the server at, as links
+    /// in letters start (`https://kirjuri.example.fi`, no path). Unset:
+    /// the address the server listens on.
+    pub public_base_url: Option<String>,
 }
 
 impl Default for RequestsConfig {
@@ -81,6 +90,8 @@ impl Default for RequestsConfig {
             public_per_address: 5,
             public_window_seconds: 3600,
             lift_notice_days: 7,
+            link_days: 7,
+            public_base_url: None,
         }
     }
 }
@@ -141,6 +152,29 @@ impl RequestsConfig {
                 ));
             }
         }
+        if !(1..=30).contains(&self.link_days) {
+            return Err(Error::config(
+                "requests.link_days",
+                format!("must be between 1 and 30 (it is {})", self.link_days),
+            ));
+        }
+        if let Some(base) = &self.public_base_url {
+            let rest = base
+                .strip_prefix("https://")
+                .or_else(|| base.strip_prefix("http://"));
+            let ok = rest.is_some_and(|host| {
+                !host.is_empty()
+                    && host.len() <= 200
+                    && !host.contains(['/', '?', '#', '@'])
+                    && !host.chars().any(|c| c.is_whitespace() || c.is_control())
+            });
+            if !ok {
+                return Err(Error::config(
+                    "requests.public_base_url",
+                    "must be http(s)://host[:port] with no path, e.g. https://kirjuri.example.fi",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -184,6 +218,25 @@ mod tests {
             "{error}"
         );
         assert!(!error.contains("not an address"), "{error}");
+        config.alert_to.clear();
+        for days in [0, 31] {
+            config.link_days = days;
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("requests.link_days"), "{error}");
+        }
+        config.link_days = 30;
+        for bad in [
+            "kirjuri.example.fi",
+            "https://x.fi/path",
+            "ftp://x.fi",
+            "https://",
+        ] {
+            config.public_base_url = Some(bad.into());
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("requests.public_base_url"), "{error}");
+        }
+        config.public_base_url = Some("https://kirjuri.example.fi:8443".into());
+        config.validate().unwrap();
     }
 
     #[test]

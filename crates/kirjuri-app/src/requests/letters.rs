@@ -1,6 +1,7 @@
 //! What a data-subject request sends the requester, in their language
 //! (fi, sv, en), through the outbox: the receipt with the reference and due
-//! date (reference §4 A.2), a one-time code, the notice of an extension
+//! date (reference §4 A.2), a one-time code, the link that delivers an
+//! access package (C.19), the notice of an extension
 //! with its reason (B.12), the outcome of an answered request, and a
 //! refusal naming its ground — both outcomes naming the supervisory
 //! authority and how to complain (DSR-5, K.58). Each is sealed
@@ -83,6 +84,36 @@ fn code(language: Language, code: &str, minutes: u64) -> Letter {
         Language::En => Letter {
             subject: "Verification code".into(),
             text: format!("Your verification code is {code}. It is valid for {minutes} min."),
+        },
+    }
+}
+
+/// The link to an access package, until when it works.
+fn link(language: Language, reference: &str, url: &str, until: &str) -> Letter {
+    match language {
+        Language::Fi => Letter {
+            subject: format!("Tietonne ovat ladattavissa ({reference})"),
+            text: format!(
+                "Pyyntönne {reference} tiedot ovat ladattavissa osoitteessa\n{url}\n\
+                 Linkki toimii kerran, {until} asti. Sivulla saatte vahvistuskoodin \
+                 tähän osoitteeseen."
+            ),
+        },
+        Language::Sv => Letter {
+            subject: format!("Era uppgifter kan laddas ned ({reference})"),
+            text: format!(
+                "Uppgifterna för er begäran {reference} kan laddas ned på\n{url}\n\
+                 Länken fungerar en gång, till {until}. På sidan får ni en \
+                 verifieringskod till denna adress."
+            ),
+        },
+        Language::En => Letter {
+            subject: format!("Your data is ready to download ({reference})"),
+            text: format!(
+                "The data of your request {reference} can be downloaded at\n{url}\n\
+                 The link works once, until {until}. On the page you get a \
+                 verification code to this address."
+            ),
         },
     }
 }
@@ -310,6 +341,26 @@ impl Kirjuri {
         types: &[RequestType],
     ) -> Result<Option<NewOutboxMessage>> {
         self.letter_to(details, "dsr.outcome", outcome(language, reference, types))
+    }
+
+    /// The delivery link `url` to `to` (a proven address of the
+    /// request's, normalised) by email or SMS.
+    pub(super) fn link_message(
+        &self,
+        email: bool,
+        to: &str,
+        language: Language,
+        reference: &str,
+        url: &str,
+        until: &str,
+    ) -> Result<NewOutboxMessage> {
+        let letter = link(language, reference, url, until);
+        let content = if email {
+            Content::email(to, &letter.subject, &letter.text)?
+        } else {
+            Content::sms(to, &letter.text)?
+        };
+        self.seal_message("dsr.link", &content)
     }
 
     /// A one-time code to `to` (an address of the request's, normalised)

@@ -37,7 +37,9 @@
 //!   reference the store assigns on insert, is queued right after it.
 //!
 //! - **The access package** (`access`, `summary`): DSR-3's ZIP for a
-//!   verified access or portability request.
+//!   verified access or portability request; delivered to the requester
+//!   through a one-time link (`delivery`), after the Art. 15(4) review
+//!   where others' data is in it (`review`).
 //!
 //! - **Rectification** (`rectify`): a subject's contact corrected with
 //!   its earlier version kept, readable by registrars only.
@@ -47,12 +49,14 @@
 
 mod access;
 mod config;
+mod delivery;
 mod duplicates;
 mod eid;
 mod execute;
 mod letters;
 mod limits;
 mod rectify;
+mod review;
 mod steps;
 mod subject;
 mod summary;
@@ -87,11 +91,13 @@ use zeroize::Zeroizing;
 
 pub use access::{AccessPackage, PackageCounts};
 pub use config::RequestsConfig;
+pub use delivery::{DOWNLOAD_PATH, Delivered, DownloadLink, MAX_TOKEN_CHARS};
 pub use duplicates::{DUPLICATE_WINDOW_DAYS, DuplicateView};
 pub use eid::{EidAssertion, MAX_ASSERTION_BYTES, StrongIdentification};
 pub use execute::{Erased, ExecuteInput, Executed};
 pub use limits::{LimitView, Limited};
 pub use rectify::{Changes, ContactVersion, Rectified};
+pub use review::{MAX_NOTE_CHARS, ReviewDecision, ReviewInput};
 pub use steps::Step;
 pub use subject::{MAX_SUBJECT_CONTACTS, Subject};
 pub use verify::{CodeSent, SendTo, VerificationInput, VerificationOutcome};
@@ -209,6 +215,8 @@ pub(crate) struct Details {
     extension_reason: Option<String>,
     document_last4: Vec<String>,
     refusal_reasoning: Option<String>,
+    /// The Art. 15(4) review, once recorded.
+    third_party_review: Option<review::ThirdPartyReview>,
 }
 
 /// The clock as stored in the clear: no reason text (that is sealed).

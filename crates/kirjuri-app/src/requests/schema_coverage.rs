@@ -111,6 +111,10 @@ const MAPPING: &[(&str, Coverage)] = &[
         NotPersonal("the identifiers a limit binds, as keyed hashes the request gave"),
     ),
     (
+        "delivery_links",
+        NotPersonal("one-time download links and their codes, as HMACs and blind-index hashes"),
+    ),
+    (
         "request_events",
         NotPersonal("the request's timeline: states and dates"),
     ),

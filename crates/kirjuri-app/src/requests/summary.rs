@@ -30,6 +30,8 @@ pub struct SummaryFacts {
     pub counts: PackageCounts,
     /// Recordings left out because the proven assurance is too low.
     pub recordings_withheld: bool,
+    /// Contacts (ids) whose recordings the Art. 15(4) review withholds.
+    pub third_party_withheld: Vec<String>,
     /// Retention policies in force: the stored kind and its months.
     pub retention: Vec<(String, u32)>,
     /// For a portability request: what Art. 20 covers.
@@ -64,6 +66,7 @@ struct Texts {
     recordings: &'static str,
     history: &'static str,
     withheld: &'static str,
+    third_party: &'static str,
     purposes_h: &'static str,
     purposes: &'static str,
     categories_h: &'static str,
@@ -101,6 +104,9 @@ const FI: Texts = Texts {
     withheld: "Puhelutallenteita ei ole liitetty, koska henkilöllisyytesi on todennettu vain \
         heikolla varmuustasolla (esimerkiksi sähköpostiin lähetetyllä koodilla). Saat tallenteet, \
         kun henkilöllisyytesi on todennettu tekstiviestikoodilla tai henkilökohtaisesti.",
+    third_party: "Seuraavien yhteydenottojen tallenteita ei ole liitetty, koska niissä on \
+        myös toisen henkilön tietoja ja niiden luovuttaminen voisi loukata tämän oikeuksia \
+        (EU:n tietosuoja-asetuksen 15 artiklan 4 kohta):",
     purposes_h: "Käsittelyn tarkoitukset (15(1)(a) art.)",
     purposes: "Tilausten ja reklamaatioiden todentaminen, palvelun laadun varmistaminen ja \
         koulutus, asiakaskyselyt, palvelun kehittäminen, oikeudellisten vaatimusten \
@@ -152,6 +158,9 @@ const SV: Texts = Texts {
     withheld: "Samtalsinspelningar har inte bifogats, eftersom din identitet har styrkts \
         endast med låg tillitsnivå (till exempel med en kod per e-post). Du får inspelningarna \
         när din identitet har styrkts med en sms-kod eller personligen.",
+    third_party: "Inspelningarna av följande kontakter har inte bifogats, eftersom de \
+        också innehåller en annan persons uppgifter och ett utlämnande kunde inkräkta på \
+        dennes rättigheter (artikel 15.4 i EU:s dataskyddsförordning):",
     purposes_h: "Ändamål med behandlingen (art. 15.1 a)",
     purposes: "Verifiering av beställningar och reklamationer, kvalitetssäkring och \
         utbildning, kundenkäter, utveckling av tjänsten, rättsliga anspråk och behandling av \
@@ -204,6 +213,9 @@ const EN: Texts = Texts {
     withheld: "Call recordings are not included, because your identity was proven only at a \
         low level of assurance (for example by a code sent by email). You will receive them \
         once your identity is proven by a text-message code or in person.",
+    third_party: "The recordings of the following contacts are not included, because they \
+        also hold another person's data and releasing them could adversely affect that \
+        person's rights (GDPR Article 15(4)):",
     purposes_h: "Purposes of the processing (Art. 15(1)(a))",
     purposes: "Verifying orders and complaints, quality assurance and training, customer \
         surveys, developing the service, legal claims, and handling data subjects' requests.",
@@ -308,6 +320,16 @@ pub fn render(facts: &SummaryFacts, files: &[String]) -> String {
             portability_text(t, portability)
         ));
     }
+    if !facts.third_party_withheld.is_empty() {
+        html.push_str(&format!(
+            "<section id=\"third-party\">\n<p><strong>{}</strong></p>\n<ul>\n",
+            t.third_party
+        ));
+        for contact in &facts.third_party_withheld {
+            html.push_str(&format!("<li><code>{}</code></li>\n", encode_text(contact)));
+        }
+        html.push_str("</ul>\n</section>\n");
+    }
     html.push_str(&format!(
         "<nav aria-labelledby=\"toc\">\n<h2 id=\"toc\">{}</h2>\n<ol>\n",
         t.contents
@@ -388,6 +410,7 @@ mod tests {
             language,
             counts: PackageCounts::default(),
             recordings_withheld: true,
+            third_party_withheld: vec!["0193a1a4-0000-7000-8000-000000000001".into()],
             retention: vec![("call_recording".into(), 12)],
             portability: None,
         }
@@ -422,6 +445,9 @@ mod tests {
         assert!(en.contains("Data Protection Ombudsman"));
         assert!(en.contains("call_recording: 12 months"));
         assert!(en.contains("Call recordings are not included"));
+        assert!(en.contains("Article 15(4)"));
+        assert!(en.contains("0193a1a4-0000-7000-8000-000000000001"));
+        assert!(fi.contains("15 artiklan 4 kohta"));
     }
 
     #[test]

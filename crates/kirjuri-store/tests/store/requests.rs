@@ -6,7 +6,9 @@
 //! get the code's three and no more. A rectification replaces a contact's
 //! document and index entries with its history row and timeline entry in
 //! one transaction, refuses a stale document, and an erasure takes the
-//! history with the contact.
+//! history with the contact. A delivery link revokes the older ones, its
+//! code's tries are guarded alike, and of twenty parallel uses exactly one
+//! marks it used, with its audit events.
 //!
 //! [`RequestStore`]: kirjuri_store::RequestStore
 
@@ -16,10 +18,13 @@ use kirjuri_core::request::{
     Assurance, RequestChannel, RequestState, RequestType, VerificationMethod,
 };
 use kirjuri_store::requests::{
-    CodeRow, ContactHistoryRow, IdentifierProof, NewRequest, Rectification, RequestEventRow,
-    RequestRow, RequestUpdate, VerificationRow,
+    CodeRow, ContactHistoryRow, DeliveryLinkRow, IdentifierProof, NewRequest, Rectification,
+    RequestEventRow, RequestRow, RequestUpdate, VerificationRow,
 };
-use kirjuri_store::{ContactFilter, Error, SealedSecret, Shred, ShredMode, Store, TombstoneRow};
+use kirjuri_store::{
+    ContactFilter, Error, NewOutboxMessage, OutboxChannel, SealedSecret, Shred, ShredMode, Store,
+    TombstoneRow,
+};
 use uuid::Uuid;
 
 use crate::support::{all_audit, audit, backends, contact, entry, now, on_every_backend};
@@ -361,5 +366,174 @@ on_every_backend! {
         assert!(store.search_contacts(&by_phone(2)).await.unwrap().is_empty());
         let after = rectification(row.id, request.id, &[], 0xD1, 5);
         assert!(matches!(store.rectify_contact(&after, &[]).await, Err(Error::NotFound)));
+    }
+}
+
+fn link(request: Uuid, token: u8) -> DeliveryLinkRow {
+    DeliveryLinkRow {
+        id: Uuid::now_v7(),
+        request_id: request,
+        token_hash: vec![token; 32],
+        kind: "email".into(),
+        address_hash: vec![2; 32],
+        expires_at: now() + TimeDelta::days(7),
+        created_at: now(),
+        created_by: Some(UserId::new_v7()),
+        used_at: None,
+        revoked_at: None,
+        code_hash: None,
+        code_expires_at: None,
+        code_tries_left: 0,
+    }
+}
+
+fn letter() -> NewOutboxMessage {
+    NewOutboxMessage {
+        id: Uuid::now_v7(),
+        channel: OutboxChannel::Email,
+        kind: "dsr.link".into(),
+        sealed: SealedSecret {
+            wrapped_key: vec![7; 61],
+            sealed: vec![0xC3; 90],
+        },
+        created_at: now(),
+        next_attempt_at: now(),
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_link_revokes_older_ones_guards_its_code_and_is_used_once_on_every_backend() {
+    for backend in backends().await {
+        let store = backend.store.as_ref();
+        let name = backend.name;
+        let (row, _) = insert(store, 2026).await;
+        let first = link(row.id, 1);
+        let sent = event("delivery_link_sent");
+        store
+            .put_delivery_link(
+                &first,
+                &letter(),
+                &sent,
+                &audit("request.delivery_link_sent"),
+            )
+            .await
+            .unwrap();
+        let second = DeliveryLinkRow {
+            id: Uuid::now_v7(),
+            created_at: now() + TimeDelta::seconds(1),
+            ..link(row.id, 2)
+        };
+        store
+            .put_delivery_link(
+                &second,
+                &letter(),
+                &event("delivery_link_sent"),
+                &audit("request.delivery_link_sent"),
+            )
+            .await
+            .unwrap();
+        let stored = store.delivery_link(&[1; 32]).await.unwrap().unwrap();
+        assert!(stored.revoked_at.is_some(), "{name}");
+        assert!(!stored.is_live(now()), "{name}");
+        let live = store.delivery_link(&[2; 32]).await.unwrap().unwrap();
+        assert_eq!(live, second, "{name}");
+        assert!(store.delivery_link(&[3; 32]).await.unwrap().is_none());
+
+        // A revoked link takes no code; the live one does, with 3 tries.
+        let put = |id: Uuid| async move {
+            store
+                .put_link_code(
+                    &id,
+                    &code(3),
+                    now(),
+                    &letter(),
+                    &audit("request.download_code_sent"),
+                )
+                .await
+                .unwrap()
+        };
+        assert!(!put(first.id).await, "{name}");
+        assert!(put(second.id).await, "{name}");
+        let mut taken = 0;
+        while store
+            .take_link_code_try(&second.id, &audit("request.download_code_tried"))
+            .await
+            .unwrap()
+            .is_some()
+        {
+            taken += 1;
+        }
+        assert_eq!(taken, 3, "{name}");
+        store
+            .discard_link_code(&second.id, &audit("request.download_code_discarded"))
+            .await
+            .unwrap();
+
+        // Twenty parallel uses: one marks it used, with its events.
+        let released = all_audit(store)
+            .await
+            .iter()
+            .filter(|r| r.event.action == "request.package_released")
+            .count();
+        let uses = (0..20).map(|_| {
+            let store = backend.store.clone();
+            let id = second.id;
+            tokio::spawn(async move {
+                store
+                    .use_delivery_link(
+                        &id,
+                        now() + TimeDelta::minutes(1),
+                        &event("package_released"),
+                        &[audit("request.package_released"), audit("recording.read")],
+                    )
+                    .await
+                    .unwrap()
+            })
+        });
+        let used = futures::future::join_all(uses)
+            .await
+            .into_iter()
+            .filter(|u| *u.as_ref().unwrap())
+            .count();
+        assert_eq!(used, 1, "{name}");
+        let after = all_audit(store)
+            .await
+            .iter()
+            .filter(|r| r.event.action == "request.package_released")
+            .count();
+        assert_eq!(after, released + 1, "{name}");
+        let stored = store.delivery_link(&[2; 32]).await.unwrap().unwrap();
+        assert!(stored.used_at.is_some(), "{name}");
+        assert!(
+            store
+                .take_link_code_try(&second.id, &audit("request.download_code_tried"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Expired links are not used either.
+        let third = DeliveryLinkRow {
+            expires_at: now(),
+            created_at: now() + TimeDelta::seconds(2),
+            ..link(row.id, 3)
+        };
+        store
+            .put_delivery_link(&third, &letter(), &event("delivery_link_sent"), &audit("x"))
+            .await
+            .unwrap();
+        let late = store
+            .use_delivery_link(&third.id, now(), &event("package_released"), &[audit("y")])
+            .await
+            .unwrap();
+        assert!(!late, "{name}");
+        let timeline = store.request_events(&row.id).await.unwrap();
+        assert_eq!(
+            timeline
+                .iter()
+                .filter(|e| e.kind == "package_released")
+                .count(),
+            1,
+            "{name}"
+        );
     }
 }

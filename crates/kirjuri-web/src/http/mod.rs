@@ -12,7 +12,7 @@ pub(crate) mod params;
 pub mod range;
 mod recipients;
 mod register;
-mod requests;
+pub(crate) mod requests;
 mod retention;
 pub mod transport;
 
@@ -211,6 +211,11 @@ pub fn routes() -> Vec<RouteSpec> {
             post(requests::approve_refusal),
         ),
         RouteSpec::guarded("/api/v1/requests/{id}/package", get(requests::package)),
+        RouteSpec::guarded("/api/v1/requests/{id}/deliver", post(requests::deliver)),
+        RouteSpec::guarded(
+            "/api/v1/requests/{id}/third-party-review",
+            post(requests::third_party_review),
+        ),
         RouteSpec::guarded("/api/v1/requests/{id}/execute", post(requests::execute)),
         RouteSpec::guarded("/api/v1/requests/{id}/receipt", get(requests::receipt)),
         RouteSpec::guarded(
@@ -237,6 +242,17 @@ pub fn routes() -> Vec<RouteSpec> {
         // The public request page (DSR-1): no account; its own form token
         // and a per-address allowance (`ui::public`).
         RouteSpec::public("/request", get(ui::public::form).post(ui::public::submit)),
+        // The access package's delivery link (C.19): no account; the link's
+        // token, a one-time code to the proven address, the same form token
+        // and an allowance of its own (`ui::download`).
+        RouteSpec::public(
+            "/request/download/{token}",
+            get(ui::download::page).post(ui::download::download),
+        ),
+        RouteSpec::public(
+            "/request/download/{token}/code",
+            post(ui::download::send_code),
+        ),
         RouteSpec::guarded("/", get(ui::home)),
         RouteSpec::guarded("/logout", post(ui::account::logout)),
         RouteSpec::guarded(
@@ -431,6 +447,8 @@ mod tests {
         "/login",
         "/static/{*path}",
         "/request",
+        "/request/download/{token}",
+        "/request/download/{token}/code",
         "/privacy",
         "/privacy/versions",
         "/privacy/versions/{version}",

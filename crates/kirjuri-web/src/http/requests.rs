@@ -18,7 +18,9 @@
 //! | `POST …/{id}/refusal` | `{"ground", "reasoning"}`: propose |
 //! | `POST …/{id}/refusal/approve` | a second registrar approves |
 //! | `GET …/{id}/package?purpose=data_subject_request` | the access package, a streamed ZIP |
-//! | `POST …/{id}/execute` | `{"action": "erase"}` → 200 `{erased, kept, receipt}`; `{"action": "rectify", "contact", "changes"}` → 200 `{contact, changed_fields, version, notify_recipients}` |
+//! | `POST …/{id}/deliver` | a one-time link to the requester → 201 `{expires_at}` |
+//! | `POST …/{id}/third-party-review` | `{"decision", "note"}`: the Art. 15(4) review |
+//! | `POST …/{id}/execute` | `{"action": "erase"}` → 200 `{erased, kept, receipt}`; `{"action": "rectify", "contact", "changes"}` → 200 `{contact, changed_fields, version, notify_recipients}`; `{"action": "restrict" | "object" | "lift_restriction"}` → 200 `{action, state, limits}` |
 //! | `GET …/{id}/receipt` | the signed erasure receipt |
 
 use axum::Json;
@@ -37,7 +39,8 @@ use crate::error::Result;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::read::require_purpose;
 use kirjuri_app::requests::{
-    ExecuteInput, RegisterInput, VerificationInput, VerificationOutcome, parse_request_id,
+    ExecuteInput, RegisterInput, ReviewInput, VerificationInput, VerificationOutcome,
+    parse_request_id,
 };
 
 /// `POST /api/v1/requests/{id}/transition`.
@@ -237,6 +240,13 @@ pub async fn package(
     let package = app
         .access_package(&caller.actor, caller.id, parse_request_id(&id)?, purpose)
         .await?;
+    zip_response(package)
+}
+
+/// An access package as a response: streamed as it is written
+/// (`application/zip`, named after the request's reference, never cached)
+/// — for staff and for the requester's delivery link alike.
+pub fn zip_response(package: kirjuri_app::requests::AccessPackage) -> Result<Response> {
     let disposition = format!("attachment; filename=\"{}.zip\"", package.reference);
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(package.body));
     Ok(axum::http::Response::builder()
@@ -249,6 +259,37 @@ pub async fn package(
             step: "failed to build a response",
             source: Box::new(e),
         })?)
+}
+
+/// `POST /api/v1/requests/{id}/deliver` (no body) — 201 `{expires_at}`:
+/// the link went to the requester's proven address; staff never get it.
+pub async fn deliver(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let delivered = app
+        .deliver_package(&caller.actor, caller.id, parse_request_id(&id)?)
+        .await?;
+    Ok((StatusCode::CREATED, Json(delivered)).into_response())
+}
+
+/// `POST /api/v1/requests/{id}/third-party-review` `{"decision", "note"}`
+/// — the request after it.
+pub async fn third_party_review(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let input: ReviewInput = json_body(&app, &headers, body).await?;
+    let view = app
+        .review_third_parties(&caller.actor, caller.id, parse_request_id(&id)?, input)
+        .await?;
+    Ok(Json(view).into_response())
 }
 
 /// `POST /api/v1/requests/{id}/execute` `{"action"}` — 200 with what was

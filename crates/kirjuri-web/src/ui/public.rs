@@ -64,12 +64,12 @@ const MAX_ID_CHARS: usize = 64;
 #[derive(Deserialize)]
 pub struct LangQuery {
     #[serde(default)]
-    lang: Option<String>,
+    pub(super) lang: Option<String>,
 }
 
 /// The language of a public page: `?lang=` (or the form's `lang`), else
 /// the first language of `Accept-Language` the UI speaks, else Finnish.
-fn chosen_lang(explicit: Option<&str>, headers: &HeaderMap) -> Lang {
+pub(super) fn chosen_lang(explicit: Option<&str>, headers: &HeaderMap) -> Lang {
     if let Some(lang) = explicit.and_then(Lang::from_code) {
         return lang;
     }
@@ -163,11 +163,10 @@ fn form_page(
     general: Option<Error>,
     secure: bool,
 ) -> Response {
-    let Ok(token) = kirjuri_app::auth::random_secret("") else {
-        return PageError::new(lang, Error::Internal("the system random source failed"))
-            .into_response();
+    let token = match new_form_token() {
+        Ok(token) => token,
+        Err(e) => return PageError::new(lang, e).into_response(),
     };
-    let token = token.expose_secret().to_owned();
     let t = Tr::new(lang);
     let has = |field: &str, value: &str| fields.iter().any(|(k, v)| k == field && v == value);
     let status = match (&general, errors.is_empty()) {
@@ -202,15 +201,37 @@ fn form_page(
             (code, key)
         }),
     };
-    let secure = if secure { "; Secure" } else { "" };
     let mut response = html(&page);
     *response.status_mut() = status;
+    with_form_cookie(response, &token, secure)
+}
+
+/// A fresh form token, for a page's hidden field and its cookie.
+pub(super) fn new_form_token() -> Result<String, Error> {
+    Ok(kirjuri_app::auth::random_secret("")?
+        .expose_secret()
+        .to_owned())
+}
+
+/// `response` with the form token's cookie (scoped to `/request` and the
+/// pages under it, an hour).
+pub(super) fn with_form_cookie(response: Response, token: &str, secure: bool) -> Response {
+    let secure = if secure { "; Secure" } else { "" };
     match HeaderValue::from_str(&format!(
         "{FORM_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/request; Max-Age=3600{secure}"
     )) {
         Ok(cookie) => with_header(response, header::SET_COOKIE, cookie),
         Err(_) => response,
     }
+}
+
+/// Whether the posted `form_token` equals the cookie's, in constant time.
+pub(super) fn form_token_ok(headers: &HeaderMap, given: Option<&str>) -> bool {
+    cookie(headers, FORM_COOKIE).is_some_and(|expected| {
+        let given = given.unwrap_or("");
+        let (a, b) = (expected.as_bytes(), given.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    })
 }
 
 /// `GET /request` — the empty form.
@@ -304,12 +325,7 @@ pub async fn submit(
             .collect()
     };
     let lang = chosen_lang(one("lang"), &headers);
-    let token_ok = cookie(&headers, FORM_COOKIE).is_some_and(|expected| {
-        let given = one("form_token").unwrap_or("");
-        let (a, b) = (expected.as_bytes(), given.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    });
-    if !token_ok {
+    if !form_token_ok(&headers, one("form_token")) {
         return form_page(
             lang,
             &fields,

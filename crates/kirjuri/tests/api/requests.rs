@@ -6,6 +6,7 @@
 //! unknown ids, hostile input storing nothing, and the audit log and the
 //! database file holding none of the identifiers sent.
 
+mod delivery;
 mod package;
 mod rectify;
 

@@ -335,6 +335,59 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     wait_for(&other, "request-notice").await;
     assert_accessible(&other, "request-verified").await;
     screenshot(&other, "a11y-request-verified").await;
+
+    // The requester's download pages (C.19): the link's page in each
+    // language, the code sent, a wrong code, and a link that is gone.
+    let request_path = path(&other).await;
+    let request_id = request_path
+        .trim_start_matches("/requests/")
+        .split(['?', '#', '/'])
+        .next()
+        .unwrap()
+        .to_owned();
+    let delivered = http
+        .post(ui.url(&format!("/api/v1/requests/{request_id}/deliver")))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        delivered.status(),
+        reqwest::StatusCode::CREATED,
+        "{}",
+        delivered.text().await.unwrap()
+    );
+    let letter = harness::letters_in(|| harness::outbox_files(&ui), "/request/download/", 0).await;
+    let link = harness::link_in(letter.last().unwrap());
+    let requester = ui.browser().await;
+    for lang in ["sv", "en", "fi"] {
+        requester
+            .goto(&ui.url(&format!("/request/download/{link}?lang={lang}")))
+            .await
+            .unwrap();
+        wait_for(&requester, "send-code").await;
+        assert!(
+            source(&requester)
+                .await
+                .contains(&format!("lang=\"{lang}\""))
+        );
+        assert_accessible(&requester, &format!("public-download-{lang}")).await;
+    }
+    click(&requester, "send-code").await;
+    wait_for(&requester, "download-notice").await;
+    assert_accessible(&requester, "public-download-code-sent").await;
+    fill(&requester, "code", "12").await;
+    click(&requester, "download").await;
+    wait_for(&requester, "download-error").await;
+    assert_accessible(&requester, "public-download-error").await;
+    screenshot(&requester, "a11y-public-download-error").await;
+    requester
+        .goto(&ui.url(&format!("/request/download/{}", "A".repeat(43))))
+        .await
+        .unwrap();
+    wait_for(&requester, "link-gone").await;
+    assert_accessible(&requester, "public-download-gone").await;
+    requester.close().await.unwrap();
     other.goto(&ui.url("/requests")).await.unwrap();
     wait_for(&other, "queue").await;
     assert_accessible(&other, "requests").await;

@@ -653,3 +653,82 @@ pub async fn screenshot(browser: &Client, name: &str) {
     std::fs::write(&file, png).unwrap();
     println!("screenshot: {}", file.display());
 }
+
+/// A message's text with quoted-printable undone (soft line breaks joined,
+/// `=XX` decoded), so a link or a code split by the encoding reads whole.
+pub fn unquote(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'='
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The texts (quoted-printable undone) of the messages in `files` that
+/// hold `needle`, once there are more than `seen` of them, oldest first.
+pub async fn letters_in(
+    files: impl Fn() -> Vec<PathBuf>,
+    needle: &str,
+    seen: usize,
+) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut paths = files();
+        paths.sort();
+        let texts: Vec<String> = paths
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .map(|t| unquote(&t))
+            .filter(|t| t.contains(needle))
+            .collect();
+        if texts.len() > seen {
+            return texts;
+        }
+        if Instant::now() >= deadline {
+            let seen: Vec<String> = paths
+                .iter()
+                .filter_map(|f| std::fs::read_to_string(f).ok())
+                .map(|t| unquote(&t))
+                .collect();
+            panic!("no new letter with {needle} within {WAIT:?}; the letters: {seen:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The token of the link in `letter` (`…/request/download/<token>`).
+pub fn link_in(letter: &str) -> String {
+    letter
+        .split("/request/download/")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no link in {letter:?}"))
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// The letters the file sender wrote under `<data>/outbox/`.
+pub fn outbox_files(ui: &Ui) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(ui.data_dir().join("outbox")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "eml" || e == "txt"))
+        .collect()
+}

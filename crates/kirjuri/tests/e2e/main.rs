@@ -15,6 +15,7 @@
 )]
 
 mod accessibility;
+mod delivery;
 mod harness;
 
 use fantoccini::Locator;

@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 use super::{PHONE, Registry, get, registry};
 use crate::helpers::{TestApp, assert_error, contains, design_example, noise_wav};
 
-const PACKAGE_QUERY: &str = "purpose=data_subject_request";
+pub(super) const PACKAGE_QUERY: &str = "purpose=data_subject_request";
 
 /// A call by the subject (their phone as the customer's) with a
 /// recording; answers the contact's id and the uploaded bytes.
-async fn subject_call(app: &TestApp, external_id: &str, seed: u64) -> (String, Vec<u8>) {
+pub(super) async fn subject_call(app: &TestApp, external_id: &str, seed: u64) -> (String, Vec<u8>) {
     let mut contact = design_example(external_id);
     contact["customer"]["phone"] = json!(PHONE);
     contact["customer"]["name"] = json!("Tiina Tilaaja-Kuusikoski");
@@ -61,7 +61,7 @@ pub(super) fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 impl Registry {
-    async fn package(&self, token: &str, id: &str, query: &str) -> reqwest::Response {
+    pub(super) async fn package(&self, token: &str, id: &str, query: &str) -> reqwest::Response {
         get(
             &self.app,
             token,
