@@ -33,8 +33,8 @@ use super::i18n::Tr;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::requests::{
-    ExecuteInput, Identifiers, QueueItem, RefusalGround, RegisterInput, RequestView, SendTo,
-    VerificationInput, parse_request_id,
+    ExecuteInput, Identifiers, MAX_NOTE_CHARS, QueueItem, RefusalGround, RegisterInput,
+    RequestView, ReviewInput, SendTo, VerificationInput, parse_request_id,
 };
 
 /// The channels staff register a request from (the web channel is the
@@ -236,6 +236,12 @@ pub struct RequestPage {
     /// The executions that may be carried out now (`erase`, `restrict`,
     /// `object`, `lift_restriction`), with their button labels.
     executions: Vec<Choice>,
+    /// Whether the request asks for a copy (access or portability) and is
+    /// verified and open: the package may be delivered, after the Art.
+    /// 15(4) review where one is needed (the server says so).
+    deliverable: bool,
+    /// The longest review note.
+    max_note: usize,
 }
 
 /// What a request may have carried out now, from its view: an erasure,
@@ -375,6 +381,12 @@ impl RequestPage {
                 })
                 .collect(),
             executions: executions(view, t),
+            deliverable: matches!(
+                view.state,
+                RequestState::Verified | RequestState::InProgress
+            ) && (view.types.contains(&RequestType::Access)
+                || view.types.contains(&RequestType::Portability)),
+            max_note: MAX_NOTE_CHARS,
         }
     }
 }
@@ -436,6 +448,10 @@ pub struct ActionForm {
     reasoning: String,
     #[serde(default)]
     execution: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    note: String,
 }
 
 /// `POST /requests/{id}` — move, verify, send or confirm a code, extend,
@@ -541,6 +557,22 @@ pub async fn act(
             )
             .await
             .map(|_| "requests.executed"),
+        "deliver" => app
+            .deliver_package(actor, who, request)
+            .await
+            .map(|_| "requests.delivered"),
+        "third_party_review" => app
+            .review_third_parties(
+                actor,
+                who,
+                request,
+                ReviewInput {
+                    decision: form.decision,
+                    note: form.note,
+                },
+            )
+            .await
+            .map(|_| "requests.reviewed"),
         _ => Err(Error::bad_request(
             "invalid_parameter",
             "unknown form action",

@@ -123,6 +123,13 @@ fn ok() -> Vec<(StatusCode, Option<String>)> {
     ]
 }
 
+/// How many restrictions and objections the request's view lists.
+async fn limits_listed(app: &TestApp, token: &str, id: &str) -> usize {
+    let url = app.url(&format!("/api/v1/requests/{id}"));
+    let view = json_ok(app.get(Some(token), &url, None).await).await;
+    view["limits"].as_array().unwrap().len()
+}
+
 async fn search(app: &TestApp, phone: &str, purpose: &str) -> Value {
     json_ok(
         app.search(&app.tokens.sanna, &[("phone", phone), ("purpose", purpose)])
@@ -195,16 +202,7 @@ async fn a_restriction_refuses_every_purpose_but_legal_claims_and_the_subjects_o
         .count();
     assert!(denied >= 12, "{denied} denied reads audited");
     // The request's view lists the restriction.
-    let view = json_ok(
-        app.get(
-            Some(&rea),
-            &app.url(&format!("/api/v1/requests/{id}")),
-            None,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(view["limits"].as_array().unwrap().len(), 1, "{view}");
+    assert_eq!(limits_listed(&app, &rea, &id).await, 1);
 }
 
 #[tokio::test]
@@ -358,16 +356,7 @@ async fn two_registrars_restricting_at_once_make_one_restriction() {
             .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
         "{statuses:?}"
     );
-    let view = json_ok(
-        app.get(
-            Some(&rea),
-            &app.url(&format!("/api/v1/requests/{id}")),
-            None,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(view["limits"].as_array().unwrap().len(), 1, "{view}");
+    assert_eq!(limits_listed(&app, &rea, &id).await, 1);
 }
 
 #[tokio::test]

@@ -292,3 +292,73 @@ async fn a_form_without_the_sessions_csrf_token_or_with_hostile_input_stores_not
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// The review form's fields: release, with `note`.
+fn review<'a>(csrf: &'a str, note: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("csrf_token", csrf),
+        ("action", "third_party_review"),
+        ("decision", "release"),
+        ("note", note),
+    ]
+}
+
+#[tokio::test]
+async fn a_registrar_records_the_third_party_review_and_sends_the_link_from_the_request_page() {
+    // Arrange: a verified access request, and a call of the subject that
+    // names a contact person too (another person: the review is needed).
+    let app = spawn_app().await;
+    app.add_account("rea", "registrar");
+    let (cookie, csrf) = session(&app, "rea", "registrar").await;
+    let (_, location, _) = form(
+        &app,
+        &cookie,
+        "/requests/new",
+        &registration(&csrf, EMAIL, NAME),
+    )
+    .await;
+    let verify = [
+        ("csrf_token", csrf.as_str()),
+        ("action", "in_person"),
+        ("document_type", "passport"),
+        ("document_last4", "X9Q7"),
+    ];
+    assert_eq!(
+        form(&app, &cookie, &location, &verify).await.0,
+        StatusCode::OK
+    );
+    let mut call = crate::helpers::call("aino");
+    call["customer"] = json!({"name": NAME, "email": EMAIL});
+    call["contact_person"] = json!({"name": "Isännöitsijä Ilkka", "phone": "040 999 8888"});
+    app.new_contact(&call).await;
+    let (_, shown) = page(&app, &cookie, &location).await;
+    assert!(
+        shown.contains("id=\"deliver\""),
+        "the delivery form is offered"
+    );
+    let deliver = [("csrf_token", csrf.as_str()), ("action", "deliver")];
+    let links = || app.sql("SELECT count(*) FROM outbox WHERE kind = 'dsr.link'");
+
+    // Act and assert: without the review the page says why, and nothing is sent.
+    let (status, _, shown) = form(&app, &cookie, &location, &deliver).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(shown.contains("third_party_review_needed"), "{shown}");
+    assert_eq!(links().trim(), "0");
+    // A hostile note is refused and records nothing.
+    let long = "x".repeat(600);
+    let bad = review(&csrf, &long);
+    assert_eq!(
+        form(&app, &cookie, &location, &bad).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let good = review(&csrf, "Isännöitsijän osuus on vain varauksen vahvistus.");
+    let (status, _, shown) = form(&app, &cookie, &location, &good).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    let (status, _, shown) = form(&app, &cookie, &location, &deliver).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert!(shown.contains("id=\"request-notice\""));
+    assert_eq!(links().trim(), "1");
+    // The note is sealed: the page shows no word of it.
+    let (_, shown) = page(&app, &cookie, &location).await;
+    assert!(!shown.contains("varauksen vahvistus"));
+}
