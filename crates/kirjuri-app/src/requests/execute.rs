@@ -68,7 +68,8 @@ const ERASED: &str = "erased";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteInput {
-    /// `erase`, `rectify`, `restrict`, `object` or `lift_restriction`.
+    /// `erase`, `rectify`, `restrict`, `object`, `lift_restriction` or
+    /// `override_objection`.
     pub action: String,
     /// For `rectify`: the contact to change.
     #[serde(default)]
@@ -76,6 +77,13 @@ pub struct ExecuteInput {
     /// For `rectify`: the new values.
     #[serde(default)]
     pub changes: Option<Changes>,
+    /// For `override_objection`: the purpose whose objection is overridden.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// For `override_objection`: the compelling legitimate grounds (Art.
+    /// 21(1)), kept sealed with the request.
+    #[serde(default)]
+    pub grounds: Option<String>,
 }
 
 /// What an execution did, by action.
@@ -119,15 +127,33 @@ impl Kirjuri {
             .await?;
         let action = input.action.trim().to_owned();
         let action = action.as_str();
+        // A field the action does not take is refused, not ignored: a
+        // registrar who sent one meant something else.
+        let rectifying = action == "rectify";
+        let overriding = action == "override_objection";
+        if (!rectifying && (input.contact.is_some() || input.changes.is_some()))
+            || (!overriding && (input.purpose.is_some() || input.grounds.is_some()))
+        {
+            return Err(Error::bad_request(
+                "invalid_parameter",
+                "contact and changes go with rectify only; purpose and grounds with \
+                 override_objection only",
+            ));
+        }
         let limit = match action {
             "erase" | "rectify" => None,
             "restrict" => Some(LimitAction::Restrict),
             "object" => Some(LimitAction::Object),
             "lift_restriction" => Some(LimitAction::LiftRestriction),
+            "override_objection" => Some(LimitAction::OverrideObjection {
+                purpose: input.purpose.clone().unwrap_or_default(),
+                grounds: input.grounds.clone().unwrap_or_default(),
+            }),
             _ => {
                 return Err(Error::bad_request(
                     "invalid_action",
-                    "action must be erase, rectify, restrict, object or lift_restriction",
+                    "action must be erase, rectify, restrict, object, lift_restriction or \
+                     override_objection",
                 ));
             }
         };

@@ -18,6 +18,15 @@
 //! once per purpose (409 `already_executed`); two parallel executions meet
 //! the request's optimistic version, so one gets 409 `request_changed`.
 //!
+//! **Overriding an objection** (Art. 21(1), reference D.24): `{"action":
+//! "override_objection", "purpose", "grounds"}` lifts the request's
+//! objection to one purpose at once, when a registrar records compelling
+//! legitimate grounds (at most [`MAX_GROUNDS_CHARS`] characters). The
+//! grounds are sealed with the request (they may describe the person's
+//! case); the timeline step and audit event name the purpose only. An
+//! objection to surveys cannot be overridden: direct marketing yields to
+//! every objection (Art. 21(3)).
+//!
 //! **Lifting** (Art. 18(3)): the subject is told first. Lifting queues the
 //! notice in the same transaction and the restriction ends
 //! `[requests] lift_notice_days` later (default 7), so the subject has
@@ -42,8 +51,24 @@ use crate::app::Kirjuri;
 use crate::error::{Error, Result};
 use crate::holds::local_day;
 
+/// Longest compelling grounds.
+pub const MAX_GROUNDS_CHARS: usize = 4000;
+
+/// Compelling grounds recorded against an objection, sealed with the
+/// request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Override {
+    /// The purpose whose objection was overridden.
+    purpose: Purpose,
+    /// Why (the controller's compelling legitimate grounds).
+    grounds: String,
+    /// When.
+    at: DateTime<Utc>,
+}
+
 /// A limit-making action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LimitAction {
     /// Restrict processing (Art. 18).
     Restrict,
@@ -51,22 +76,40 @@ pub(crate) enum LimitAction {
     Object,
     /// Lift the request's restriction, after telling the subject.
     LiftRestriction,
+    /// Lift the request's objection to `purpose` on recorded compelling
+    /// grounds.
+    OverrideObjection {
+        /// The purpose, as given.
+        purpose: String,
+        /// The grounds, as given.
+        grounds: String,
+    },
 }
 
 impl LimitAction {
-    fn name(self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             LimitAction::Restrict => "restrict",
             LimitAction::Object => "object",
             LimitAction::LiftRestriction => "lift_restriction",
+            LimitAction::OverrideObjection { .. } => "override_objection",
         }
     }
 
-    fn needs(self) -> RequestType {
+    fn needs(&self) -> RequestType {
         match self {
             LimitAction::Restrict | LimitAction::LiftRestriction => RequestType::Restriction,
-            LimitAction::Object => RequestType::Objection,
+            LimitAction::Object | LimitAction::OverrideObjection { .. } => RequestType::Objection,
         }
+    }
+
+    /// Whether it may be done in any state (it lifts what a request made,
+    /// usually after the request was answered).
+    fn lifts(&self) -> bool {
+        matches!(
+            self,
+            LimitAction::LiftRestriction | LimitAction::OverrideObjection { .. }
+        )
     }
 }
 
@@ -126,12 +169,12 @@ impl Kirjuri {
         action: LimitAction,
     ) -> Result<Limited> {
         let name = action.name();
-        let row = if action == LimitAction::LiftRestriction {
+        let row = if action.lifts() {
             let row = self.request_row(id).await?;
-            if !row.types.contains(&RequestType::Restriction) {
+            if !row.types.contains(&action.needs()) {
                 return Err(Error::Conflict {
                     code: "not_requested",
-                    message: "the request does not ask for restriction".into(),
+                    message: format!("the request does not ask for {}", action.needs()),
                 });
             }
             row
@@ -230,6 +273,57 @@ impl Kirjuri {
                 steps.push(Step::done(
                     "restriction_lift",
                     json!({"lifts_at": lifts_at, "notice_queued": notified}),
+                ));
+                row
+            }
+            LimitAction::OverrideObjection { purpose, grounds } => {
+                let purpose: Purpose = purpose.trim().parse()?;
+                if purpose == Purpose::Survey {
+                    return Err(Error::Unprocessable {
+                        code: "objection_absolute",
+                        message: "an objection to surveys (direct marketing) cannot be \
+                                  overridden (GDPR Art. 21(3))"
+                            .into(),
+                    });
+                }
+                let grounds = grounds.trim();
+                if grounds.is_empty() || grounds.chars().count() > MAX_GROUNDS_CHARS {
+                    return Err(Error::bad_request(
+                        "grounds_required",
+                        format!(
+                            "grounds: the compelling legitimate grounds, 1–{MAX_GROUNDS_CHARS} \
+                             characters"
+                        ),
+                    ));
+                }
+                let Some(objection) = existing.iter().find(|l| {
+                    l.kind == LimitKind::Objection
+                        && l.lifted_at.is_none()
+                        && l.purpose.as_deref() == Some(purpose.as_str())
+                }) else {
+                    return Err(Error::Conflict {
+                        code: "not_objected",
+                        message: format!(
+                            "the request has no objection to {purpose} in force to override"
+                        ),
+                    });
+                };
+                extras.limits.lift.push(LimitLift {
+                    id: objection.id,
+                    at: now,
+                    by: actor_id,
+                });
+                let mut details = self.open_details(&row)?;
+                details.objection_overrides.push(Override {
+                    purpose,
+                    grounds: grounds.to_owned(),
+                    at: now,
+                });
+                let mut row = row;
+                row.details = self.seal_details(row.id, &details)?;
+                steps.push(Step::done(
+                    "objection_overridden",
+                    json!({"purpose": purpose}),
                 ));
                 row
             }

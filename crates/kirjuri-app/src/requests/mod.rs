@@ -217,6 +217,9 @@ pub(crate) struct Details {
     refusal_reasoning: Option<String>,
     /// The Art. 15(4) review, once recorded.
     third_party_review: Option<review::ThirdPartyReview>,
+    /// Compelling grounds recorded to override an objection (Art. 21(1)),
+    /// by purpose.
+    objection_overrides: Vec<limits::Override>,
 }
 
 /// The clock as stored in the clear: no reason text (that is sealed).

@@ -553,6 +553,8 @@ pub async fn act(
                     action: form.execution,
                     contact: None,
                     changes: None,
+                    purpose: None,
+                    grounds: None,
                 },
             )
             .await

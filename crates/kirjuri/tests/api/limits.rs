@@ -550,3 +550,85 @@ async fn a_registrar_restricts_on_the_request_page_and_the_supervisors_pages_say
         all(StatusCode::FORBIDDEN, Some("restricted"))
     );
 }
+
+#[tokio::test]
+async fn an_objection_is_overridden_only_on_recorded_grounds_and_never_for_surveys() {
+    // Arrange
+    let app = spawn_app_with_env(&[]).await;
+    let rea = app.add_account("rea", "registrar");
+    let subject = recorded_call(&app, PHONE).await;
+    let id = verified_request(&app, &rea, &["objection"], &["training", "survey"]).await;
+    json_ok(execute(&app, &rea, &id, "object").await).await;
+    let path = format!("/api/v1/requests/{id}/execute");
+    let grounds = "Koulutusaineisto tarvitaan lakisääteiseen häiriötilanneharjoitukseen.";
+    let override_ = |purpose: &str, grounds: &str| json!({"action": "override_objection", "purpose": purpose, "grounds": grounds});
+
+    // Act and assert: refusals first, each with its code, nothing lifted.
+    let cases = [
+        (
+            override_("survey", grounds),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "objection_absolute",
+        ),
+        (
+            override_("training", "  "),
+            StatusCode::BAD_REQUEST,
+            "grounds_required",
+        ),
+        (
+            override_("training", &"x".repeat(4001)),
+            StatusCode::BAD_REQUEST,
+            "grounds_required",
+        ),
+        (
+            override_("quality_assurance", grounds),
+            StatusCode::CONFLICT,
+            "not_objected",
+        ),
+    ];
+    for (body, status, expected) in cases {
+        let (code, _) = assert_error(post(&app, &rea, &path, &body).await, status).await;
+        assert_eq!(code, expected, "{body}");
+    }
+    let response = post(
+        &app,
+        &app.tokens.sanna,
+        &path,
+        &override_("training", grounds),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a supervisor may not"
+    );
+    assert_eq!(
+        reads(&app, &subject, "training").await,
+        all(StatusCode::FORBIDDEN, Some("objected"))
+    );
+    let done = json_ok(post(&app, &rea, &path, &override_("training", grounds)).await).await;
+
+    // The objection to training is lifted at once, the one to surveys stands.
+    assert_eq!(done["action"], "override_objection", "{done}");
+    assert_eq!(reads(&app, &subject, "training").await, ok());
+    let (code, _) = assert_error(
+        post(&app, &rea, &path, &override_("training", grounds)).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(code, "not_objected", "overridden once");
+    // The grounds are sealed: neither the timeline nor the audit log has them.
+    let view = json_ok(
+        app.get(
+            Some(&rea),
+            &app.url(&format!("/api/v1/requests/{id}")),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert!(!view.to_string().contains("häiriötilanne"), "{view}");
+    let log = json_ok(app.audit_log(&app.tokens.sanna, &[("limit", "1000")]).await).await;
+    assert!(!log.to_string().contains("häiriötilanne"));
+    assert!(log.to_string().contains("objection_overridden"));
+}
