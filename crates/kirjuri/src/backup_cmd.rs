@@ -41,6 +41,11 @@ pub struct RestoreArgs {
     /// folder's key.
     #[arg(long)]
     pub verifier_key: Option<String>,
+    /// Restore into a new data folder without an erasure ledger, vouching
+    /// that nothing was erased since the backup (otherwise refused: the
+    /// erased data would come back).
+    #[arg(long)]
+    pub without_ledger: bool,
 }
 
 /// Runs `backup`.
@@ -88,6 +93,7 @@ pub async fn restore(config: Config, args: RestoreArgs) -> Result<ExitCode> {
         from: args.from.clone(),
         force: args.force,
         verifier_key: args.verifier_key,
+        without_ledger: args.without_ledger,
     };
     let report = backup::restore(&config, Arc::new(SystemClock), &options)
         .await

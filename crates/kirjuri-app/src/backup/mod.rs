@@ -133,6 +133,9 @@ pub struct RestoreOptions {
     /// A note verifier key to check the manifest and the ledger with,
     /// instead of the data folder's (or the backup's) audit key.
     pub verifier_key: Option<String>,
+    /// Restore into a new data folder with no erasure ledger: the operator
+    /// vouches that nothing was erased since the backup.
+    pub without_ledger: bool,
 }
 
 /// Which key checked the backup's manifest and the ledger.

@@ -136,6 +136,28 @@ pub async fn restore(
 
     // 3. The erasure ledger must verify and still hold the backup's head.
     let ledger_dir = config.ledger_dir();
+    // A backup from before any erasure records block 0, which an absent
+    // ledger "holds" too. Into a folder with a database of its own, an
+    // absent ledger means that register never erased anything; into a
+    // fresh folder (a new machine), it may mean the ledger was left
+    // behind — and everything erased since the backup would come back.
+    if manifest.ledger.seq == 0
+        && !has_database
+        && !options.without_ledger
+        && !ledger_has_files(&ledger_dir)?
+    {
+        return Err(refused(
+            "ledger_missing",
+            format!(
+                "there is no erasure ledger at {} and the data folder is new: restoring without \
+                 it would bring back everything erased since the backup. Copy the ledger (or \
+                 its write-once copy) there or point ledger_dir at it, then run restore again; \
+                 if this register has never erased anything since the backup, pass \
+                 --without-ledger; nothing was restored",
+                ledger_dir.display()
+            ),
+        ));
+    }
     let ledger_head = verify_ledger(&ledger_dir, key, &manifest.ledger).await?;
 
     // 4. Stage: copy and check everything, replay the ledger there.
@@ -266,6 +288,18 @@ pub(super) fn resolve_key(
             own.display()
         ),
     ))
+}
+
+/// Whether the ledger folder holds any file (a missing folder holds none).
+fn ledger_has_files(dir: &Path) -> Result<bool> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_some()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(format!(
+            "reading the erasure ledger folder {}",
+            dir.display()
+        ))(e)),
+    }
 }
 
 /// Verifies the whole ledger and that it contains the block the backup

@@ -167,6 +167,7 @@ async fn an_object_purged_between_snapshot_and_copy_is_recorded_and_stays_erased
             from: out.clone(),
             force: true,
             verifier_key: None,
+            without_ledger: false,
         },
     )
     .await

@@ -494,6 +494,20 @@ async fn a_backup_from_before_an_erasure_restored_into_a_fresh_folder_serves_non
             std::fs::remove_file(&path).unwrap();
         }
     }
+    // Without the ledger, a restore into the new folder is refused: the
+    // backup predates every erasure, so nothing else would stop the erased
+    // data coming back.
+    let refused = fresh.cli(&["restore", "--from", backup.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("ledger_missing") || said.contains("no erasure ledger"),
+        "{said}"
+    );
+    assert!(
+        !fresh.data_dir().join("kirjuri.db").exists(),
+        "nothing restored"
+    );
     let ledger = fresh.data_dir().join("erasure-ledger");
     std::fs::create_dir(&ledger).unwrap();
     for file in files_under(&app.data_dir().join("erasure-ledger")) {
