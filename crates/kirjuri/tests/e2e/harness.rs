@@ -79,7 +79,7 @@ pub struct Ui {
     pub call: String,
     /// The chat handled by `bertta`.
     pub chat: String,
-    _server: Server,
+    server: Server,
     driver: Process,
     driver_url: String,
     data: tempfile::TempDir,
@@ -494,7 +494,7 @@ impl Ui {
             base,
             call,
             chat,
-            _server: server,
+            server,
             driver,
             driver_url,
             data,
@@ -535,6 +535,15 @@ impl Ui {
             .connect(&self.driver_url)
             .await
             .expect("a Chromium session")
+    }
+
+    /// Stops the server and starts it again on the same data folder with
+    /// `envs` (an operator changing the configuration); `base` follows the
+    /// new address.
+    pub fn restart_with(&mut self, envs: &[(&str, &str)]) {
+        self.server.stop();
+        self.server = kirjuri(self.data.path()).envs(envs.iter().copied()).serve();
+        self.base = self.server.address().to_owned();
     }
 
     /// The server's data folder.

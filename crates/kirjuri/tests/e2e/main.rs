@@ -17,6 +17,7 @@
 mod accessibility;
 mod delivery;
 mod harness;
+mod privacy;
 
 use fantoccini::Locator;
 use harness::{
