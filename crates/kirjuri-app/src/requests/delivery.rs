@@ -43,6 +43,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::access::{AccessPackage, Recipient, package_refusal};
+use super::verify::code_refusal;
 use super::{Details, Step, normalise_identifier};
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
@@ -386,28 +387,15 @@ impl Kirjuri {
                     &Step::refused("download_code_rejected", "code_wrong", detail),
                 )
                 .await?;
-                Err(Error::Conflict {
-                    code: "code_wrong",
-                    message: format!("the code is wrong; {tries_left} tries left"),
-                })
+                Err(code_refusal(CodeOutcome::Wrong { tries_left }).1)
             }
             outcome @ (CodeOutcome::Exhausted | CodeOutcome::Expired) => {
-                let (code, message) = if outcome == CodeOutcome::Expired {
-                    ("code_expired", "the code has expired; send a new one")
-                } else {
-                    (
-                        "code_exhausted",
-                        "the code is wrong and has no tries left; it is discarded — send a new one",
-                    )
-                };
+                let (code, refusal) = code_refusal(outcome);
                 let step = Step::refused("download_code_discarded", code, detail);
                 self.store
                     .discard_link_code(&link.id, &step.audit(now, None, Some(row.id)))
                     .await?;
-                Err(Error::Conflict {
-                    code,
-                    message: message.into(),
-                })
+                Err(refusal)
             }
         }
     }

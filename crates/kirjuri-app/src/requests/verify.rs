@@ -481,20 +481,10 @@ impl Kirjuri {
                     &Step::refused("code_rejected", "code_wrong", detail),
                 )
                 .await?;
-                Err(Error::Conflict {
-                    code: "code_wrong",
-                    message: format!("the code is wrong; {tries_left} tries left"),
-                })
+                Err(code_refusal(CodeOutcome::Wrong { tries_left }).1)
             }
             outcome @ (CodeOutcome::Exhausted | CodeOutcome::Expired) => {
-                let (code, message) = if outcome == CodeOutcome::Expired {
-                    ("code_expired", "the code has expired; send a new one")
-                } else {
-                    (
-                        "code_exhausted",
-                        "the code is wrong and has no tries left; it is discarded — send a new one",
-                    )
-                };
+                let (code, refusal) = code_refusal(outcome);
                 let step = Step::refused("code_discarded", code, detail);
                 self.store
                     .discard_code(
@@ -504,11 +494,30 @@ impl Kirjuri {
                         &step.audit(now, Some(actor_id), Some(id)),
                     )
                     .await?;
-                Err(Error::Conflict {
-                    code,
-                    message: message.into(),
-                })
+                Err(refusal)
             }
         }
     }
+}
+
+/// A refused code try (`Wrong`, `Expired` or `Exhausted`; an accepted one
+/// is not refused and answers as exhausted, which no caller asks for): the
+/// refusal's code for its step and the caller's 409 — one wording for the
+/// registrar's check and the requester's download alike.
+pub(super) fn code_refusal(outcome: CodeOutcome) -> (&'static str, Error) {
+    let (code, message) = match outcome {
+        CodeOutcome::Wrong { tries_left } => (
+            "code_wrong",
+            format!("the code is wrong; {tries_left} tries left"),
+        ),
+        CodeOutcome::Expired => (
+            "code_expired",
+            "the code has expired; send a new one".to_owned(),
+        ),
+        CodeOutcome::Exhausted | CodeOutcome::Accepted => (
+            "code_exhausted",
+            "the code is wrong and has no tries left; it is discarded — send a new one".to_owned(),
+        ),
+    };
+    (code, Error::Conflict { code, message })
 }
