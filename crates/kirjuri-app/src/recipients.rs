@@ -11,8 +11,6 @@
 //! may read it. Every registration is audited in the same transaction.
 //! Disclosures, which will name a recipient, are not here.
 
-use std::fmt::Write as _;
-
 use chrono::{DateTime, Utc};
 use kirjuri_core::access::{Action, Actor};
 use kirjuri_core::ids::UserId;
@@ -105,19 +103,17 @@ fn line(field: &'static str, value: &str) -> Result<String> {
 
 /// The country, if it is in the EU/EEA (else 422 with the reason).
 fn eea_country(country: &str) -> Result<&'static str> {
-    check_country(country).map_err(|e| {
-        let code = match e {
-            LocationError::OutsideEea(_) => "outside_eea",
-            _ => "invalid_country",
-        };
-        let mut message = format!("country: {e}");
-        if code == "outside_eea" {
-            let _ = write!(
-                message,
-                "; a recipient there would be a transfer the privacy notice rules out"
-            );
-        }
-        Error::Unprocessable { code, message }
+    check_country(country).map_err(|e| match e {
+        LocationError::OutsideEea(_) => Error::Unprocessable {
+            code: "outside_eea",
+            message: format!(
+                "country: {e}; a recipient there would be a transfer the privacy notice rules out"
+            ),
+        },
+        _ => Error::Unprocessable {
+            code: "invalid_country",
+            message: format!("country: {e}"),
+        },
     })
 }
 

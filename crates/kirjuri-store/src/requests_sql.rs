@@ -161,6 +161,20 @@ fn link_from_row<DB: Backend>(row: &DB::Row) -> Result<DeliveryLinkRow> {
 }
 
 /// Inserts a timeline entry. Runs inside the caller's transaction.
+/// A taken code try, from a row with `address_hash`, `code_hash`,
+/// `expires_at` and `tries_left` (`what` names the stored column).
+fn code_try<DB: Backend>(row: &DB::Row, what: &'static str) -> Result<CodeTry>
+where
+    for<'s> &'s str: ColumnIndex<DB::Row>,
+{
+    Ok(CodeTry {
+        address_hash: DB::get_bytes(row, "address_hash")?,
+        code_hash: DB::get_bytes(row, "code_hash")?,
+        expires_at: DB::get_time(row, "expires_at")?,
+        tries_left: to_u32(DB::get_count(row, "tries_left")?, what)?,
+    })
+}
+
 async fn insert_event<S>(conn: &mut Conn<S>, request: Uuid, event: &RequestEventRow) -> Result<()>
 where
     S: SqlStore,
@@ -674,18 +688,9 @@ where
             .bind(kind)
             .fetch_optional(&mut *tx)
             .await?;
-            let taken = match taken {
-                Some(row) => Some(CodeTry {
-                    address_hash: S::Db::get_bytes(&row, "address_hash")?,
-                    code_hash: S::Db::get_bytes(&row, "code_hash")?,
-                    expires_at: S::Db::get_time(&row, "expires_at")?,
-                    tries_left: to_u32(
-                        S::Db::get_count(&row, "tries_left")?,
-                        "request_codes.tries_left",
-                    )?,
-                }),
-                None => None,
-            };
+            let taken = taken
+                .map(|row| code_try::<S::Db>(&row, "request_codes.tries_left"))
+                .transpose()?;
             // No try taken: nothing changed, and the caller audits the refusal.
             Ok(Audited::commit_if(taken.is_some(), taken, [audit]))
         })
@@ -894,23 +899,15 @@ where
                 "UPDATE delivery_links SET code_tries_left = code_tries_left - 1 \
                  WHERE id = $1 AND code_hash IS NOT NULL AND code_tries_left > 0 \
                  AND used_at IS NULL AND revoked_at IS NULL \
-                 RETURNING address_hash, code_hash, code_expires_at, code_tries_left",
+                 RETURNING address_hash, code_hash, code_expires_at AS expires_at, \
+                 code_tries_left AS tries_left",
             )
             .bind(*link)
             .fetch_optional(&mut *tx)
             .await?;
-            let taken = match taken {
-                Some(row) => Some(CodeTry {
-                    address_hash: S::Db::get_bytes(&row, "address_hash")?,
-                    code_hash: S::Db::get_bytes(&row, "code_hash")?,
-                    expires_at: S::Db::get_time(&row, "code_expires_at")?,
-                    tries_left: to_u32(
-                        S::Db::get_count(&row, "code_tries_left")?,
-                        "delivery_links.code_tries_left",
-                    )?,
-                }),
-                None => None,
-            };
+            let taken = taken
+                .map(|row| code_try::<S::Db>(&row, "delivery_links.code_tries_left"))
+                .transpose()?;
             Ok(Audited::commit_if(taken.is_some(), taken, [audit]))
         })
         .await

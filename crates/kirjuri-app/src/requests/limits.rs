@@ -41,11 +41,13 @@ use kirjuri_core::ids::UserId;
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::request::RequestType;
 use kirjuri_store::limits::{LimitKind, LimitLift, NewSubjectLimit, SubjectLimitRow};
+use kirjuri_store::requests::RequestRow;
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::steps::Step;
+use super::subject::Subject;
 use super::{Extras, Language, StoredClock};
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
@@ -338,10 +340,7 @@ impl Kirjuri {
 
     /// The request's subject, refused (409 `no_proven_identifiers`) when no
     /// identifier of it is proven: a limit must bind someone.
-    async fn proven_subject(
-        &self,
-        row: &kirjuri_store::requests::RequestRow,
-    ) -> Result<super::subject::Subject> {
+    async fn proven_subject(&self, row: &RequestRow) -> Result<Subject> {
         let subject = self.subject_of(row).await?;
         if subject.proven.is_empty() {
             return Err(Error::Conflict {

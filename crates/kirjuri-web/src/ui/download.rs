@@ -110,12 +110,7 @@ fn link_page(
         notice,
         error: error.map(|e| {
             let code = e.code();
-            let key = if t.has(&format!("download.error_{code}")) {
-                format!("download.error_{code}")
-            } else {
-                "download.error_generic".to_owned()
-            };
-            (code, key)
+            (code, t.error_key("download", code))
         }),
     };
     let mut response = html(&page);

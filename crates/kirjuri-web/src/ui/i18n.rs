@@ -153,6 +153,18 @@ impl Tr {
     pub fn has(&self, key: &str) -> bool {
         catalogues()[self.lang.index()].contains_key(key)
     }
+
+    /// The key of `section`'s text for an error `code`: its own
+    /// (`section.error_<code>`) when the catalogue has one, else
+    /// `section.error_generic`.
+    pub fn error_key(&self, section: &str, code: &str) -> String {
+        let own = format!("{section}.error_{code}");
+        if self.has(&own) {
+            own
+        } else {
+            format!("{section}.error_generic")
+        }
+    }
 }
 
 #[cfg(test)]

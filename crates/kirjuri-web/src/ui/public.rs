@@ -193,12 +193,7 @@ fn form_page(
         errors,
         general: general.map(|e| {
             let code = e.code();
-            let key = if t.has(&format!("public.error_{code}")) {
-                format!("public.error_{code}")
-            } else {
-                "public.error_generic".to_owned()
-            };
-            (code, key)
+            (code, t.error_key("public", code))
         }),
     };
     let mut response = html(&page);

@@ -266,36 +266,32 @@ async fn limits_need_a_verified_request_of_their_type_and_a_registrar() {
     let access = verified_request(&app, &rea, &["access"], &[]).await;
 
     // Act and assert: each refusal with its code, and nothing bound.
-    let (code, _) = assert_error(
-        execute(&app, &rea, &unverified, "restrict").await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_eq!(code, "not_verified");
-    let (code, _) = assert_error(
-        execute(&app, &rea, &access, "restrict").await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_eq!(code, "not_requested");
-    let (code, _) = assert_error(
-        execute(&app, &rea, &access, "object").await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_eq!(code, "not_requested");
-    let (code, _) = assert_error(
-        execute(&app, &rea, &access, "lift_restriction").await,
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_eq!(code, "not_requested");
-    let (code, _) = assert_error(
-        execute(&app, &rea, &access, "forget_everything").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    assert_eq!(code, "invalid_action");
+    let cases = [
+        (
+            &unverified,
+            "restrict",
+            StatusCode::CONFLICT,
+            "not_verified",
+        ),
+        (&access, "restrict", StatusCode::CONFLICT, "not_requested"),
+        (&access, "object", StatusCode::CONFLICT, "not_requested"),
+        (
+            &access,
+            "lift_restriction",
+            StatusCode::CONFLICT,
+            "not_requested",
+        ),
+        (
+            &access,
+            "forget_everything",
+            StatusCode::BAD_REQUEST,
+            "invalid_action",
+        ),
+    ];
+    for (id, action, status, expected) in cases {
+        let (code, _) = assert_error(execute(&app, &rea, id, action).await, status).await;
+        assert_eq!(code, expected, "{action}");
+    }
     let response = post(
         &app,
         &rea,
