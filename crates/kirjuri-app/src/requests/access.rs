@@ -54,7 +54,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
 use kirjuri_core::access::{Action, Actor};
 use kirjuri_core::audit::AuditEvent;
-use kirjuri_core::ids::{ContactId, UserId};
+use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::request::{Assurance, RequestState, RequestType};
 use kirjuri_store::requests::{ContactHistoryRow, RequestRow};
@@ -125,8 +125,18 @@ impl std::fmt::Debug for AccessPackage {
     }
 }
 
-/// One contact of the subject, with what goes into the package.
+/// One contact of the subject, as `prepare_package` decided it: ids only.
+/// The rows themselves (the sealed document, the objects, the earlier
+/// versions) are read again while writing, one contact at a time, so the
+/// memory a package takes does not grow with the subject's contacts.
 struct Item {
+    contact: ContactId,
+    /// The objects released, by id and kind.
+    objects: Vec<(ObjectId, String)>,
+}
+
+/// A contact's rows, read while its files are written.
+struct Loaded {
     row: ContactRow,
     objects: Vec<ObjectRow>,
     agent_role: String,
@@ -267,16 +277,10 @@ impl Kirjuri {
                     counts.other_objects += 1;
                 }
             }
-            let agent_role = match self.store.user_by_name(&contact_row.agent).await? {
-                Some(user) => user.role.as_str().to_owned(),
-                None => "staff".to_owned(),
-            };
             history.extend(self.access_history(contact, &mut roles).await?);
             items.push(Item {
-                row: contact_row,
-                objects,
-                agent_role,
-                history: self.store.contact_history(contact).await?,
+                contact: *contact,
+                objects: objects.into_iter().map(|o| (o.id, o.kind)).collect(),
             });
         }
         if unreviewed {
@@ -319,15 +323,15 @@ impl Kirjuri {
         let mut events: Vec<NewAuditEvent> = vec![step.audit(now, actor, Some(row.id))];
         for item in &prepared.items {
             let viewed = AuditEvent::ContactViewed {
-                contact: item.row.id,
+                contact: item.contact,
                 purpose: Purpose::DataSubjectRequest,
                 reason: None,
             };
             events.push(to_row(now, actor, &viewed));
-            for object in &item.objects {
+            for (object, _) in &item.objects {
                 let read = AuditEvent::RecordingRead {
-                    contact: item.row.id,
-                    object: object.id,
+                    contact: item.contact,
+                    object: *object,
                     purpose: Purpose::DataSubjectRequest,
                     range: None,
                     reason: None,
@@ -493,15 +497,17 @@ impl Kirjuri {
     ) -> Result<()> {
         let mut writer = PackageWriter::new(sink);
         let mut contents = Vec::new();
+        let mut roles: HashMap<String, String> = HashMap::new();
         for item in &items {
-            let path = format!("contacts/{}.json", item.row.id);
-            let json = self.contact_json(item)?;
+            let loaded = self.load_item(item, &mut roles).await?;
+            let path = format!("contacts/{}.json", item.contact);
+            let json = self.contact_json(&loaded)?;
             writer.add_bytes(&path, &json).await?;
             contents.push(path);
-            for object in &item.objects {
+            for object in &loaded.objects {
                 let path = format!(
                     "recordings/{}/{}.{}",
-                    item.row.id,
+                    item.contact,
                     object.kind,
                     extension(&object.kind)
                 );
@@ -527,7 +533,7 @@ impl Kirjuri {
         writer.add_bytes("access-history.json", &history).await?;
         contents.push("access-history.json".to_owned());
         if let Some(portability) = &facts.portability {
-            let json = self.portability_json(portability, &items)?;
+            let json = self.portability_json(portability, &items).await?;
             writer.add_bytes("portability.json", &json).await?;
             contents.push("portability.json".to_owned());
         }
@@ -557,18 +563,25 @@ impl Kirjuri {
 
     /// `portability.json`: the contacts' documents if a portable purpose
     /// covers them, otherwise none and why.
-    fn portability_json(&self, portability: &Portability, items: &[Item]) -> Result<Vec<u8>> {
+    async fn portability_json(
+        &self,
+        portability: &Portability,
+        items: &[Item],
+    ) -> Result<Vec<u8>> {
         let mut contacts = Vec::new();
         if portability.included() {
             for item in items {
+                let Some(row) = self.store.contact(&item.contact).await? else {
+                    return Err(changed_while_writing(item.contact));
+                };
                 contacts.push(json!({
-                    "id": item.row.id,
-                    "channel": item.row.channel,
-                    "started_at": item.row.started_at,
-                    "ended_at": item.row.ended_at,
-                    "service": item.row.service,
-                    "document": self.package_document(&item.row.id, &item.row.document_key,
-                        &item.row.sealed_document)?,
+                    "id": row.id,
+                    "channel": row.channel,
+                    "started_at": row.started_at,
+                    "ended_at": row.ended_at,
+                    "service": row.service,
+                    "document": self.package_document(&row.id, &row.document_key,
+                        &row.sealed_document)?,
                 }));
             }
         }
@@ -612,10 +625,43 @@ impl Kirjuri {
         Ok(document)
     }
 
+    /// Reads the rows of `item` again for writing: the contact, the
+    /// objects prepared (all of them still there, or the package is cut
+    /// off: its audit events named them), the staff's role and the earlier
+    /// versions. `roles` remembers the roles of agents already seen.
+    async fn load_item(&self, item: &Item, roles: &mut HashMap<String, String>) -> Result<Loaded> {
+        let Some(row) = self.store.contact(&item.contact).await? else {
+            return Err(changed_while_writing(item.contact));
+        };
+        let mut objects = self.store.objects_for_contact(&item.contact).await?;
+        objects.retain(|o| item.objects.iter().any(|(id, _)| *id == o.id));
+        if objects.len() != item.objects.len() {
+            return Err(changed_while_writing(item.contact));
+        }
+        let agent_role = match roles.get(&row.agent) {
+            Some(role) => role.clone(),
+            None => {
+                let role = match self.store.user_by_name(&row.agent).await? {
+                    Some(user) => user.role.as_str().to_owned(),
+                    None => "staff".to_owned(),
+                };
+                roles.insert(row.agent.clone(), role.clone());
+                role
+            }
+        };
+        let history = self.store.contact_history(&item.contact).await?;
+        Ok(Loaded {
+            row,
+            objects,
+            agent_role,
+            history,
+        })
+    }
+
     /// A contact as the package gives it: the opened document with the
     /// agent's name replaced by their role, the row's metadata, and the
     /// earlier versions a rectification kept.
-    fn contact_json(&self, item: &Item) -> Result<Vec<u8>> {
+    fn contact_json(&self, item: &Loaded) -> Result<Vec<u8>> {
         let document = self.package_document(
             &item.row.id,
             &item.row.document_key,
@@ -694,6 +740,16 @@ fn manifest_details(
         );
     }
     details
+}
+
+/// A contact or object that was prepared went away (a purge or an
+/// erasure) before its files were written: the package is cut off rather
+/// than released without what its audit events name.
+fn changed_while_writing(contact: ContactId) -> Error {
+    Error::Conflict {
+        code: "changed_while_packaging",
+        message: format!("contact {contact} changed while its package was written"),
+    }
 }
 
 /// A stored object's file extension.

@@ -60,6 +60,15 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// for "kibibytes" rather than pages).
 const CACHE_SIZE: &str = "-32768";
 
+/// SQLite's memory in this process, all connections together, in bytes:
+/// past it, the page caches recycle their pages instead of growing. Without
+/// it each of the pool's connections could fill its own `CACHE_SIZE`, and a
+/// long read over many rows (an access package of thousands of contacts,
+/// which reads through whichever connections are free) grew the server by
+/// the pages it touched. The same as one connection's cache, so one busy
+/// connection (a purge) keeps what it had.
+const SOFT_HEAP_LIMIT: &str = "33554432";
+
 /// How long a connection waits for another one's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -94,6 +103,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .pragma("cache_size", CACHE_SIZE)
+            .pragma("soft_heap_limit", SOFT_HEAP_LIMIT)
             .pragma("temp_store", "memory")
             // A destroyed wrapped key must not linger in free pages of the
             // file (crypto-shredding): deleted content is overwritten.
