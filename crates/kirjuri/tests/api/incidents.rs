@@ -83,6 +83,14 @@ fn breach(hours: i64) -> Value {
     })
 }
 
+/// Asserts 201 and returns the JSON body.
+async fn created(response: Response) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "expected 201: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
 /// Records `body` as `token`, asserting 201; returns the incident.
 async fn recorded(app: &TestApp, token: &str, body: &Value) -> Value {
     let response = record(app, token, body).await;
@@ -316,7 +324,7 @@ async fn updates_are_appended_in_order_even_in_parallel_and_never_move_the_clock
         async move { post(app, rea, path, &json!({"note": format!("note {i}")})).await }
     }))
     .await;
-    let revised = json_ok(post(&app, &rea, &path, &json!({"approx_subjects": 55})).await).await;
+    let revised = created(post(&app, &rea, &path, &json!({"approx_subjects": 55})).await).await;
 
     // Assert
     assert!(notes.iter().all(|r| r.status() == StatusCode::CREATED));
@@ -403,7 +411,7 @@ async fn the_clock_alerts_at_24_48_and_66_hours_and_a_late_notification_needs_it
     // …and with them it is recorded as late.
     let mut with_reasons = late.clone();
     with_reasons["delay_reasons"] = json!("The export's contents were confirmed only on day 3");
-    let view = json_ok(post(&app, &rea, &path, &with_reasons).await).await;
+    let view = created(post(&app, &rea, &path, &with_reasons).await).await;
     assert_eq!(view["clock"]["state"], "notified_late");
     // The 25-hour one notified now is on time; the 1-hour one decided not to notify.
     let on_time = format!("/api/v1/incidents/{}/updates", ids[1].1.as_str().unwrap());
@@ -421,7 +429,7 @@ async fn the_clock_alerts_at_24_48_and_66_hours_and_a_late_notification_needs_it
     let not_needed = format!("/api/v1/incidents/{}/updates", ids[0].1.as_str().unwrap());
     let body =
         json!({"notify_authority": false, "notify_reasoning": "Encrypted; no risk (Art. 33(1))"});
-    let view = json_ok(post(&app, &rea, &not_needed, &body).await).await;
+    let view = created(post(&app, &rea, &not_needed, &body).await).await;
     assert_eq!(view["clock"]["state"], "not_required");
     // A breach recorded late with its notification needs the reasons at once.
     let mut recorded_late = breach(80);
