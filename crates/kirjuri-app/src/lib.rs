@@ -28,6 +28,7 @@ pub mod demo;
 pub mod error;
 pub mod holds;
 pub mod import;
+pub mod incidents;
 pub mod intake;
 pub mod jobs;
 pub mod ledger;

@@ -72,11 +72,16 @@ pub enum Action {
     ManageDisclosures,
     /// See the recipients register and the disclosures made.
     ReadDisclosures,
+    /// Record personal-data breaches, their updates, and run the impact
+    /// query over the audit log (Art. 33(5); reference §4 I.48–50).
+    ManageIncidents,
+    /// See the breach register and its 72-hour clocks.
+    ReadIncidents,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 17] = [
         Action::CreateContact,
         Action::UploadRecording,
         Action::ReadContact,
@@ -92,6 +97,8 @@ impl Action {
         Action::ReadRequests,
         Action::ManageDisclosures,
         Action::ReadDisclosures,
+        Action::ManageIncidents,
+        Action::ReadIncidents,
     ];
 
     /// Whether the action reads personal data (and so needs a purpose).
@@ -120,6 +127,8 @@ impl Action {
             Action::ReadRequests => "read_requests",
             Action::ManageDisclosures => "manage_disclosures",
             Action::ReadDisclosures => "read_disclosures",
+            Action::ManageIncidents => "manage_incidents",
+            Action::ReadIncidents => "read_incidents",
         }
     }
 }
@@ -288,10 +297,12 @@ pub fn authorize(
         // queue. Agents, administrators, maintainers and integrations never.
         // Disclosures are the registrars' too (notice §8, §13), followed by
         // supervisors like the requests' queue.
-        Action::HandleRequests | Action::ManageDisclosures => {
+        // The breach register too (Art. 33(5)): kept by those who answer
+        // to the supervisory authority, followed by supervisors.
+        Action::HandleRequests | Action::ManageDisclosures | Action::ManageIncidents => {
             return allow_if(matches!(actor.role, Role::Registrar | Role::Responsible));
         }
-        Action::ReadRequests | Action::ReadDisclosures => {
+        Action::ReadRequests | Action::ReadDisclosures | Action::ReadIncidents => {
             return allow_if(matches!(
                 actor.role,
                 Role::Registrar | Role::Responsible | Role::Supervisor
@@ -418,10 +429,10 @@ mod tests {
             Action::ManageHolds | Action::ReadRetention => {
                 return only(&[Role::Registrar, Role::Supervisor, Role::Admin]);
             }
-            Action::HandleRequests | Action::ManageDisclosures => {
+            Action::HandleRequests | Action::ManageDisclosures | Action::ManageIncidents => {
                 return only(&[Role::Registrar, Role::Responsible]);
             }
-            Action::ReadRequests | Action::ReadDisclosures => {
+            Action::ReadRequests | Action::ReadDisclosures | Action::ReadIncidents => {
                 return only(&[Role::Registrar, Role::Responsible, Role::Supervisor]);
             }
             Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
@@ -496,7 +507,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 15 * 4 * 9);
+        assert_eq!(n, 7 * 2 * 17 * 4 * 9);
     }
 
     #[test]

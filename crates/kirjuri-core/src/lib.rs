@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod breach;
 pub mod calendar;
 pub mod clock;
 pub mod contact;

@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 23] = [
+    pub const ALL: [Table; 25] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -112,6 +112,8 @@ impl Table {
         Table::Rows(&SUBJECT_LIMIT_IDENTIFIERS),
         Table::Rows(&RECIPIENTS),
         Table::Rows(&CONTACT_HISTORY),
+        Table::Rows(&INCIDENTS),
+        Table::Rows(&INCIDENT_UPDATES),
     ];
 
     /// The table's name in both schemas.
@@ -403,6 +405,35 @@ pub const RECIPIENTS: TableSpec = TableSpec {
         ("created_at", Time),
         ("created_by", Id),
         ("removed_at", Time),
+    ],
+};
+
+/// `incidents`: the breach register's fixed facts (Art. 33(5)).
+pub const INCIDENTS: TableSpec = TableSpec {
+    name: "incidents",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("detected_at", Time),
+        ("aware_at", Time),
+        ("created_at", Time),
+        ("created_by", Id),
+    ],
+};
+
+/// `incident_updates`: a breach's entries, their text sealed.
+pub const INCIDENT_UPDATES: TableSpec = TableSpec {
+    name: "incident_updates",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("incident_id", Id),
+        ("n", Int),
+        ("at", Time),
+        ("by_user", Id),
+        ("facts", Text),
+        ("sealed", Bytes),
+        ("wrapped_key", Bytes),
     ],
 };
 

@@ -54,6 +54,7 @@ mod contacts_sql;
 mod coordination;
 pub mod copy;
 mod error;
+pub mod incidents;
 pub mod limits;
 mod model;
 pub mod notices;
@@ -75,6 +76,7 @@ mod store;
 /// trait prelude, like `std::io::prelude`, is the exception it allows).
 pub mod prelude {
     pub use crate::coordination::Coordination;
+    pub use crate::incidents::IncidentStore;
     pub use crate::limits::LimitStore;
     pub use crate::notices::NoticeStore;
     pub use crate::outbox::OutboxStore;

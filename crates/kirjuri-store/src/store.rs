@@ -30,6 +30,7 @@ use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 
 use crate::coordination::Coordination;
 use crate::error::Result;
+use crate::incidents::IncidentStore;
 use crate::limits::LimitStore;
 use crate::model::SessionPreferences;
 use crate::model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
@@ -57,6 +58,7 @@ pub trait Store:
     + NoticeStore
     + LimitStore
     + RecipientStore
+    + IncidentStore
     + std::fmt::Debug
 {
 }
@@ -72,6 +74,7 @@ impl<T> Store for T where
         + NoticeStore
         + LimitStore
         + RecipientStore
+        + IncidentStore
         + std::fmt::Debug
 {
 }

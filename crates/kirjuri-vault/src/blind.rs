@@ -101,7 +101,30 @@ impl BlindIndexer {
         out.copy_from_slice(tag.as_ref());
         out
     }
+
+    /// A subject's reference for a breach's impact query (Art. 33(3)(a),
+    /// 34): `HMAC(K, "subject-reference" ‖ 0x00 ‖ kind ‖ 0x00 ‖ id)` over a
+    /// stored blind-index hash (`kind` its index kind) or a contact's id
+    /// (`kind` = `contact`). A name for the subject that a registrar can
+    /// hand on and match again later, which is neither the identifier nor
+    /// the blind index the database keeps. No index kind is called
+    /// `subject-reference`, so no reference equals an index hash.
+    pub fn subject_reference(&self, kind: &str, id: &[u8]) -> [u8; 32] {
+        let mut context = hmac::Context::with_key(&self.key);
+        context.update(SUBJECT_REFERENCE.as_bytes());
+        context.update(&[0]);
+        context.update(kind.as_bytes());
+        context.update(&[0]);
+        context.update(id);
+        let tag = context.sign();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
 }
+
+/// The HMAC domain of [`BlindIndexer::subject_reference`].
+const SUBJECT_REFERENCE: &str = "subject-reference";
 
 impl fmt::Debug for BlindIndexer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,6 +138,16 @@ mod tests {
 
     fn indexer(byte: u8) -> BlindIndexer {
         BlindIndexer::derive(&[byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_subject_reference_is_stable_keyed_and_never_an_index_hash() {
+        let hash = indexer(1).hash(IndexKind::Phone, "+358401234567");
+        let reference = indexer(1).subject_reference("phone", &hash);
+        assert_eq!(reference, indexer(1).subject_reference("phone", &hash));
+        assert_ne!(reference, indexer(2).subject_reference("phone", &hash));
+        assert_ne!(reference, indexer(1).subject_reference("email", &hash));
+        assert_ne!(reference, hash);
     }
 
     #[test]

@@ -103,6 +103,18 @@ const MAPPING: &[(&str, Coverage)] = &[
         NotPersonal("the recipients register: organisations, their countries and agreements"),
     ),
     (
+        "incidents",
+        NotPersonal("the breach register's fixed facts: times and who recorded them"),
+    ),
+    (
+        "incident_updates",
+        NotPersonal(
+            "the controller's Art. 33(5) documentation of a breach: counts and decisions, \
+             its text sealed and keyed to no subject (the subjects a breach touched are \
+             found by the impact query and told under Art. 34, not through this table)",
+        ),
+    ),
+    (
         "subject_limits",
         NotPersonal("the subject's own restrictions and objections: kinds, purposes, dates"),
     ),

@@ -21,6 +21,7 @@
 mod accounts;
 mod contract;
 mod copy;
+mod incidents;
 mod limits;
 mod notices;
 mod outbox;

@@ -8,6 +8,7 @@ mod audit;
 pub mod connections;
 mod contacts;
 pub mod cookies;
+mod incidents;
 pub(crate) mod params;
 pub mod range;
 mod recipients;
@@ -222,6 +223,13 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/recipients",
             get(recipients::list).post(recipients::add),
         ),
+        RouteSpec::guarded(
+            "/api/v1/incidents",
+            get(incidents::list).post(incidents::record),
+        ),
+        RouteSpec::guarded("/api/v1/incidents/{id}", get(incidents::show)),
+        RouteSpec::guarded("/api/v1/incidents/{id}/updates", post(incidents::update)),
+        RouteSpec::guarded("/api/v1/incidents/{id}/impact", post(incidents::impact)),
         RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
         RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
         RouteSpec::guarded(
@@ -265,6 +273,15 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/contacts/{id}", get(ui::contact::page)),
         RouteSpec::guarded("/audit", get(ui::audit::page)),
         RouteSpec::guarded("/requests", get(ui::requests::queue)),
+        RouteSpec::guarded("/incidents", get(ui::incidents::list)),
+        RouteSpec::guarded(
+            "/incidents/new",
+            get(ui::incidents::new_form).post(ui::incidents::record),
+        ),
+        RouteSpec::guarded(
+            "/incidents/{id}",
+            get(ui::incidents::page).post(ui::incidents::act),
+        ),
         RouteSpec::guarded(
             "/requests/new",
             get(ui::requests::new_form).post(ui::requests::register),

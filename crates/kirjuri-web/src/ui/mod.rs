@@ -32,6 +32,7 @@ pub mod context;
 pub mod download;
 pub mod format;
 pub mod i18n;
+pub mod incidents;
 pub mod privacy;
 pub mod public;
 pub mod purpose;

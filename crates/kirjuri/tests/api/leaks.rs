@@ -260,3 +260,90 @@ async fn no_personal_data_or_audio_appears_in_plaintext_in_the_data_folder_or_th
         "plaintext found after shutdown: {stopped:#?}"
     );
 }
+
+#[tokio::test]
+async fn an_incidents_text_appears_in_no_file_and_no_log() {
+    // Arrange: a breach whose free text names people, recorded, refused
+    // (a late notification without reasons, a text too long), updated and
+    // read back — every path an incident's text takes.
+    let mut app = spawn_app_with_env(&DEBUG_LOG).await;
+    let rea = app.add_account("rea", "registrar");
+    let post = |path: &str, body: &Value| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(&rea)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(body).unwrap())
+            .send()
+    };
+    let breach = json!({
+        "detected_at": "2026-03-02T07:30:00Z",
+        "aware_at": "2026-03-02T08:00:00Z",
+        "nature": "Laptop of Zygmunt Brzęczyszczykiewicz stolen in Kvarkkikuja",
+        "data_categories": ["Quuxphone numbers of Ölvirsdóttir"],
+        "subject_categories": ["Xylofoni customers"],
+        "approx_subjects": 2,
+        "approx_records": 3,
+        "consequences": "Hippogriff callers identified",
+        "measures": "Revoked tokens of Zygmunt",
+        "notify_authority": true,
+        "notify_reasoning": "Risk to Ölvirsdóttir"
+    });
+
+    // Act
+    let created = post("/api/v1/incidents", &breach).await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let updates = format!("/api/v1/incidents/{id}/updates");
+    let refused = post(
+        &updates,
+        &json!({"authority_notified_at": "2026-03-09T08:00:00Z",
+        "authority_reference": "TSV-Brzęczyszczykiewicz"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let mut long = "Zygmunt ".repeat(600);
+    long.push_str("Brzęczyszczykiewicz");
+    let refused = post(&updates, &json!({"note": long})).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let updated = post(
+        &updates,
+        &json!({"authority_notified_at": "2026-03-09T08:00:00Z",
+        "authority_reference": "TSV-Brzęczyszczykiewicz",
+        "delay_reasons": "Ölvirsdóttir was abroad"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(updated.status(), StatusCode::CREATED);
+    let shown = app
+        .get(
+            Some(&rea),
+            &app.url(&format!("/api/v1/incidents/{id}")),
+            None,
+        )
+        .await;
+    assert!(shown.text().await.unwrap().contains("Brzęczyszczykiewicz"));
+
+    // Assert
+    let needles = text_needles(&[
+        "Brzęczyszczykiewicz",
+        "Zygmunt",
+        "Ölvirsdóttir",
+        "Quuxphone",
+        "Xylofoni",
+        "Hippogriff",
+        "Kvarkkikuja",
+    ]);
+    let running = leaks(&app, &needles);
+    assert!(running.is_empty(), "plaintext found: {running:#?}");
+    app.stop();
+    let stopped = leaks(&app, &needles);
+    assert!(
+        stopped.is_empty(),
+        "plaintext found after shutdown: {stopped:#?}"
+    );
+}

@@ -29,6 +29,7 @@ mod execute;
 mod helpers;
 mod holds;
 mod import;
+mod incidents;
 mod leaks;
 mod limits;
 mod migrate;

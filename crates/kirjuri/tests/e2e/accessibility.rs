@@ -6,6 +6,8 @@
 //! results, an empty result and an erroneous search, a contact with the
 //! recording player, with the access list and with legal holds, the
 //! refusal pages (403 and 404), the password form (also with an error), the
+//! breach register's pages (the list, the form and its refusal, one incident
+//! with its impact answer and an update), the
 //! tokens page, the users page (also with a notice, a password shown once
 //! and the responsible person's registrar form) and the audit log, in
 //! Finnish, Swedish and English. The test then fails if any HTML page of
@@ -388,6 +390,55 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     wait_for(&requester, "link-gone").await;
     assert_accessible(&requester, "public-download-gone").await;
     requester.close().await.unwrap();
+    // The breach register (Art. 33(5)): the empty list, the form (refused,
+    // naming the field), one incident, its impact query's answer, an
+    // update, and the list with the incident's clock.
+    other.goto(&ui.url("/incidents")).await.unwrap();
+    wait_for(&other, "incidents-empty").await;
+    assert_accessible(&other, "incidents-empty").await;
+    click(&other, "record-incident").await;
+    wait_for(&other, "record-submit").await;
+    assert_accessible(&other, "incident-new").await;
+    let fill_breach = |aware: &'static str| {
+        format!(
+            "const v = {{detected_at: '2026-03-02T09:00', aware_at: '{aware}', \
+             nature: 'Lost laptop', data_categories: 'phone numbers', \
+             subject_categories: 'customers', approx_subjects: '3', approx_records: '5', \
+             consequences: 'Callers identified', measures: 'Tokens revoked', \
+             notify_reasoning: 'Risk to callers'}}; \
+             for (const [k, x] of Object.entries(v)) document.getElementById(k).value = x; \
+             return true;"
+        )
+    };
+    harness::js(&other, &fill_breach("2026-03-02T08:00")).await;
+    click(&other, "record-submit").await;
+    wait_for(&other, "incident-error").await;
+    assert!(source(&other).await.contains("invalid_field"));
+    assert_accessible(&other, "incident-new-error").await;
+    harness::js(&other, &fill_breach("2026-03-02T09:30")).await;
+    click(&other, "record-submit").await;
+    wait_for(&other, "incident-current").await;
+    assert_accessible(&other, "incident").await;
+    harness::js(
+        &other,
+        "document.getElementById('impact-from').value = '2026-01-01T00:00'; \
+         document.getElementById('impact-to').value = '2026-12-31T00:00'; \
+         document.getElementById('impact-user').value = 'aino'; return true;",
+    )
+    .await;
+    click(&other, "impact-submit").await;
+    wait_for(&other, "impact-result").await;
+    assert_accessible(&other, "incident-impact").await;
+    fill(&other, "note", "Police report filed").await;
+    click(&other, "update-submit").await;
+    wait_for(&other, "incident-notice").await;
+    assert_accessible(&other, "incident-updated").await;
+    other.goto(&ui.url("/incidents")).await.unwrap();
+    wait_for(&other, "incidents").await;
+    assert!(source(&other).await.contains("myöhässä") || source(&other).await.contains("Myöhässä"));
+    assert_accessible(&other, "incidents").await;
+    screenshot(&other, "a11y-incidents").await;
+
     other.goto(&ui.url("/requests")).await.unwrap();
     wait_for(&other, "queue").await;
     assert_accessible(&other, "requests").await;
