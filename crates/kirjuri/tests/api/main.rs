@@ -40,3 +40,4 @@ mod recordings;
 mod register;
 mod requests;
 mod requests_ui;
+mod transcripts;
