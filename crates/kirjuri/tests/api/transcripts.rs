@@ -61,7 +61,21 @@ fn transcript(tag: &str) -> Vec<u8> {
     .unwrap()
 }
 
-impl TestApp {
+/// The transcript endpoints, as this test calls them.
+trait Chats {
+    async fn put_transcript(
+        &self,
+        token: &str,
+        id: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response;
+    async fn get_transcript(&self, token: &str, id: &str) -> reqwest::Response;
+    async fn chat_webhook(&self, body: &[u8], signature: Option<&str>) -> reqwest::Response;
+    fn count(&self, sql: &str) -> u64;
+}
+
+impl Chats for TestApp {
     /// `PUT …/transcript` as `token` with `content_type`.
     async fn put_transcript(
         &self,
