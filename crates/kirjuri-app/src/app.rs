@@ -361,6 +361,7 @@ impl Kirjuri {
         config.requests.validate()?;
         config.outbox.validate()?;
         config.register.validate()?;
+        config.webhooks.validate()?;
         owner_only_folder(&config.data)?;
         let keyring = Keyring::open_or_create(&config.key_file())?;
         let store = open_store(&config).await?;

@@ -89,6 +89,9 @@ pub struct Config {
     /// The register's description: the privacy notice's and the Art. 30
     /// record's source.
     pub register: crate::register::RegisterConfig,
+    /// Secrets of the systems that call Kirjuri's webhooks (the chat
+    /// system's, `[webhooks] chat_secret`).
+    pub webhooks: crate::transcripts::WebhooksConfig,
 }
 
 impl Default for Config {
@@ -123,6 +126,7 @@ impl Default for Config {
             requests: crate::requests::RequestsConfig::default(),
             outbox: crate::outbox::OutboxConfig::default(),
             register: crate::register::RegisterConfig::default(),
+            webhooks: crate::transcripts::WebhooksConfig::default(),
         }
     }
 }

@@ -343,7 +343,7 @@ impl Kirjuri {
 
     /// A new object of `kind` for `contact_id`, recorded as pending (so a
     /// crash before its commit leaves nothing a sweep cannot find).
-    async fn begin_object(&self, contact_id: ContactId, kind: &str) -> Result<ObjectId> {
+    pub(crate) async fn begin_object(&self, contact_id: ContactId, kind: &str) -> Result<ObjectId> {
         let object_id = ObjectId::new_v7();
         let pending = PendingObject {
             id: object_id,
@@ -358,7 +358,7 @@ impl Kirjuri {
 
     /// Undoes a pending object that failed before its commit: its bytes,
     /// then its pending row.
-    async fn discard_object(&self, object_id: &ObjectId) -> Result<()> {
+    pub(crate) async fn discard_object(&self, object_id: &ObjectId) -> Result<()> {
         self.objects.delete(object_id).await?;
         self.store.abort_object(object_id).await?;
         Ok(())

@@ -44,6 +44,7 @@ pub mod requests;
 pub mod retention;
 pub mod session;
 pub mod subject_limits;
+pub mod transcripts;
 
 pub use app::Kirjuri;
 pub use config::Config;

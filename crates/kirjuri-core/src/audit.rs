@@ -100,6 +100,28 @@ pub enum AuditEvent {
         /// The ticket reference given with the request (maintainers must).
         reason: Option<TicketReference>,
     },
+    /// A chat transcript was stored; its sha256 is of the bytes delivered.
+    TranscriptCreated {
+        /// The contact it belongs to.
+        contact: ContactId,
+        /// The stored object.
+        object: ObjectId,
+        /// sha256 of the bytes as received.
+        sha256: String,
+        /// Size in bytes.
+        bytes: u64,
+    },
+    /// A chat transcript was read.
+    TranscriptRead {
+        /// The contact.
+        contact: ContactId,
+        /// The object.
+        object: ObjectId,
+        /// Why.
+        purpose: Purpose,
+        /// The ticket reference given with the request.
+        reason: Option<TicketReference>,
+    },
     /// A search of the register.
     Search {
         /// Why.
@@ -394,6 +416,8 @@ impl AuditEvent {
             AuditEvent::ContactViewed { .. } => "contact.viewed",
             AuditEvent::RecordingCreated { .. } => "recording.created",
             AuditEvent::RecordingRead { .. } => "recording.read",
+            AuditEvent::TranscriptCreated { .. } => "transcript.created",
+            AuditEvent::TranscriptRead { .. } => "transcript.read",
             AuditEvent::Search { .. } => "contact.search",
             AuditEvent::AccessDenied { .. } => "access.denied",
             AuditEvent::UserCreated { .. } => "user.created",
@@ -438,6 +462,8 @@ impl AuditEvent {
             }
             AuditEvent::RecordingCreated { object, .. }
             | AuditEvent::RecordingRead { object, .. }
+            | AuditEvent::TranscriptCreated { object, .. }
+            | AuditEvent::TranscriptRead { object, .. }
             | AuditEvent::DerivedCreated { object, .. } => Some(object.to_string()),
             AuditEvent::Search { .. } | AuditEvent::AuditRead { .. } => None,
             AuditEvent::HoldPlaced { hold, .. }
@@ -478,6 +504,7 @@ impl AuditEvent {
         match self {
             AuditEvent::ContactViewed { purpose, .. }
             | AuditEvent::RecordingRead { purpose, .. }
+            | AuditEvent::TranscriptRead { purpose, .. }
             | AuditEvent::Search { purpose, .. } => Some(*purpose),
             AuditEvent::AccessDenied { purpose, .. } => *purpose,
             _ => None,
@@ -508,6 +535,12 @@ impl AuditEvent {
                 sha256,
                 bytes,
                 ..
+            }
+            | AuditEvent::TranscriptCreated {
+                contact,
+                sha256,
+                bytes,
+                ..
             } => {
                 json!({"contact": contact, "sha256": sha256, "bytes": bytes})
             }
@@ -526,6 +559,12 @@ impl AuditEvent {
                 }
                 details
             }
+            AuditEvent::TranscriptRead {
+                contact, reason, ..
+            } => match reason {
+                Some(reason) => json!({"contact": contact, "reason": reason}),
+                None => json!({"contact": contact}),
+            },
             AuditEvent::Search {
                 criteria,
                 filters,

@@ -27,6 +27,7 @@ pub mod request;
 pub mod retention;
 pub mod role;
 pub mod ticket;
+pub mod transcript;
 pub mod username;
 pub mod wav;
 pub mod wire;

@@ -9,8 +9,8 @@
 //!   versions kept by rectifications (`previous_versions`);
 //! - `recordings/<contact id>/<kind>.<ext>` — every stored object of those
 //!   contacts (the recording as the original bytes, bit for bit, and its
-//!   derived artefacts), decrypted while streaming; the manifest gives each
-//!   file's SHA-256;
+//!   derived artefacts, and a chat's `transcript.json` as delivered),
+//!   decrypted while streaming; the manifest gives each file's SHA-256;
 //! - `access-history.json` — who read the subject's contacts, when and for
 //!   which purpose, from the audit log;
 //! - `portability.json` — for a portability request only (Art. 20): the
@@ -75,6 +75,7 @@ use crate::error::{Error, Result};
 use crate::intake::RECORDING;
 use crate::package::PackageWriter;
 use crate::register::LegalBasis;
+use crate::transcripts::TRANSCRIPT;
 
 /// The manifest's `type`.
 pub const PACKAGE_KIND: &str = "kirjuri-access-package";
@@ -89,7 +90,12 @@ const PIPE_BYTES: usize = 256 * 1024;
 const HISTORY_LIMIT: u32 = 1000;
 
 /// The audit actions that are a read of a contact.
-const READ_ACTIONS: [&str; 3] = ["contact.viewed", "recording.read", "contact.search"];
+const READ_ACTIONS: [&str; 4] = [
+    "contact.viewed",
+    "recording.read",
+    "transcript.read",
+    "contact.search",
+];
 
 /// How many files of each kind a package holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -328,13 +334,22 @@ impl Kirjuri {
                 reason: None,
             };
             events.push(to_row(now, actor, &viewed));
-            for (object, _) in &item.objects {
-                let read = AuditEvent::RecordingRead {
-                    contact: item.contact,
-                    object: *object,
-                    purpose: Purpose::DataSubjectRequest,
-                    range: None,
-                    reason: None,
+            for (object, kind) in &item.objects {
+                let read = if kind == TRANSCRIPT {
+                    AuditEvent::TranscriptRead {
+                        contact: item.contact,
+                        object: *object,
+                        purpose: Purpose::DataSubjectRequest,
+                        reason: None,
+                    }
+                } else {
+                    AuditEvent::RecordingRead {
+                        contact: item.contact,
+                        object: *object,
+                        purpose: Purpose::DataSubjectRequest,
+                        range: None,
+                        reason: None,
+                    }
                 };
                 events.push(to_row(now, actor, &read));
             }
@@ -514,7 +529,9 @@ impl Kirjuri {
                 let stream =
                     Box::pin(self.object_plaintext(object).await?).map_err(std::io::Error::other);
                 let listed = writer.add(&path, StreamReader::new(stream)).await?;
-                if object.kind == RECORDING && listed.sha256 != object.sha256 {
+                if matches!(object.kind.as_str(), RECORDING | TRANSCRIPT)
+                    && listed.sha256 != object.sha256
+                {
                     return Err(Error::Integrity(kirjuri_vault::Error::Integrity(format!(
                         "recording {} does not hash to its intake digest",
                         object.id

@@ -1,7 +1,9 @@
-//! Handlers for `/api/v1/contacts…`: create, read, search, and the recording's
-//! upload and download. A reader's `reason=` is parsed here into a ticket
-//! reference (`INC-12345`) or refused (400 `invalid_reason`): it goes to the
-//! audit log, which is never purged, so free text never may.
+//! Handlers for `/api/v1/contacts…`: create, read, search, the recording's
+//! and the chat transcript's upload and download, and the chat system's
+//! signed webhook (`/api/v1/webhooks/chat`). A reader's `reason=` is parsed
+//! here into a ticket reference (`INC-12345`) or refused (400
+//! `invalid_reason`): it goes to the audit log, which is never purged, so
+//! free text never may.
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -311,4 +313,94 @@ fn audio_response(body: RecordingBody, disposition: &'static str) -> Result<Resp
 /// The parsed `Range`, as the application takes it.
 fn range_request(range: &Option<RangeHeader>) -> Option<&dyn RangeRequest> {
     range.as_ref().map(|r| r as &dyn RangeRequest)
+}
+
+/// `PUT /api/v1/contacts/{id}/transcript` — a chat's transcript JSON,
+/// answered like a recording (201 with its sha256, the same bytes again 200,
+/// different bytes 409).
+pub async fn upload_transcript(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    app.authorize_register(&caller.actor, caller.id, Action::UploadRecording, None)
+        .await?;
+    let id = contact_id(&id)?;
+    if content_type(&headers) != "application/json" {
+        return Err(Error::UnsupportedMediaType(
+            "a transcript must be sent as Content-Type: application/json",
+        )
+        .into());
+    }
+    let bytes = read_transcript_body(&headers, body).await?;
+    let (ack, created) = app.store_transcript(Some(caller.id), id, &bytes).await?;
+    Ok((created_status(created), Json(ack)).into_response())
+}
+
+/// `GET /api/v1/contacts/{id}/transcript?purpose=…`: the transcript as
+/// delivered.
+pub async fn download_transcript(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let (actor, purpose) = read_context(&caller, query)?;
+    let bytes = app
+        .read_transcript(&actor, caller.id, contact_id(&id)?, purpose)
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/webhooks/chat`: the chat system's signed delivery of a
+/// contact and its transcript. Public: the HMAC signature is its credential,
+/// checked before the body is parsed.
+pub async fn chat_webhook(
+    State(app): State<Kirjuri>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    // The contact and the transcript, each within its own bound.
+    let limit = kirjuri_core::transcript::MAX_BYTES + app.config.max_json_bytes;
+    if declared_length(&headers).is_some_and(|n| n > limit as u64) {
+        return Err(Error::TooLarge {
+            limit: limit as u64,
+        }
+        .into());
+    }
+    let bytes = read_limited(body, limit).await?;
+    let signature = headers
+        .get(kirjuri_app::transcripts::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let (ack, created) = app.receive_chat_webhook(signature, &bytes).await?;
+    Ok((created_status(created), Json(ack)).into_response())
+}
+
+/// A transcript's body, refused (413) past the schema's bound.
+async fn read_transcript_body(headers: &HeaderMap, body: Body) -> Result<Bytes> {
+    let limit = kirjuri_core::transcript::MAX_BYTES;
+    if declared_length(headers).is_some_and(|n| n > limit as u64) {
+        return Err(Error::TooLarge {
+            limit: limit as u64,
+        }
+        .into());
+    }
+    read_limited(body, limit).await
+}
+
+fn created_status(created: Created) -> StatusCode {
+    if created == Created::New {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
 }

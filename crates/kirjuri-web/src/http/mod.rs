@@ -157,6 +157,12 @@ pub fn routes() -> Vec<RouteSpec> {
             put(contacts::upload_recording).get(contacts::download_recording),
         ),
         RouteSpec::guarded(
+            "/api/v1/contacts/{id}/transcript",
+            put(contacts::upload_transcript).get(contacts::download_transcript),
+        ),
+        // The chat system's webhook: its HMAC signature is its credential.
+        RouteSpec::public("/api/v1/webhooks/chat", post(contacts::chat_webhook)),
+        RouteSpec::guarded(
             "/api/v1/contacts/{id}/recording/playback",
             get(contacts::playback_recording),
         ),
@@ -469,6 +475,7 @@ mod tests {
         "/privacy",
         "/privacy/versions",
         "/privacy/versions/{version}",
+        "/api/v1/webhooks/chat",
     ];
 
     fn concrete(path: &str) -> String {

@@ -17,11 +17,20 @@
 //! audited), draws the waveform from `…/recording/peaks`, and offers the
 //! bit-exact original for download. Purposes and ids are not personal data,
 //! so these URLs may carry them.
+//!
+//! A chat's transcript is shown as the conversation: an ordered list of its
+//! messages, each with who wrote it (the role in words, then the name
+//! given), when, its text and its attachments' names. It is read through
+//! `Kirjuri::read_conversation` with the session's purpose — the purpose
+//! chosen before any page shows personal data, as the player's requests
+//! carry it — so it is authorised and audited (`transcript.read`) like the
+//! API's read.
 
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use kirjuri_core::ids::ContactId;
+use kirjuri_core::transcript::Transcript;
 
 use super::context::{Frame, Staff, encode_query};
 use super::format;
@@ -31,6 +40,7 @@ use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::audit::{AuditEntry, AuditQuery};
 use kirjuri_app::read::{ContactView, TombstoneView};
+use kirjuri_app::transcripts::TRANSCRIPT;
 
 /// Access-log lines shown on the page (the audit view has the rest).
 const ACCESS_LINES: u32 = 200;
@@ -65,6 +75,51 @@ pub struct Player {
     pub channels: u16,
     /// Seconds, for the no-JS description.
     pub duration: String,
+}
+
+/// One message of a chat, as the conversation shows it.
+pub struct Line {
+    /// The role in words, and the name given, if any.
+    pub who: String,
+    /// When, in the page's format.
+    pub at: String,
+    /// The machine-readable time for `<time datetime>`.
+    pub datetime: String,
+    /// What was written.
+    pub text: String,
+    /// Attachments: name, media type and size in words.
+    pub attachments: Vec<String>,
+}
+
+/// The conversation of a chat transcript, in order.
+fn conversation(transcript: &Transcript, t: Tr) -> Vec<Line> {
+    let names: std::collections::HashMap<&str, &str> = transcript
+        .participants
+        .iter()
+        .filter_map(|p| p.name.as_deref().map(|n| (p.id.as_str(), n)))
+        .collect();
+    transcript
+        .messages
+        .iter()
+        .map(|m| {
+            let role = t.label("chat_role", m.from.as_str());
+            let who = match m.participant.as_deref().and_then(|p| names.get(p)) {
+                Some(name) => format!("{role} · {name}"),
+                None => role,
+            };
+            Line {
+                who,
+                at: format::time_fixed(m.at),
+                datetime: m.at.to_rfc3339(),
+                text: m.text.clone(),
+                attachments: m
+                    .attachments
+                    .iter()
+                    .map(|a| format!("{} ({}, {})", a.name, a.media_type, format::bytes(a.bytes)))
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// One access to the contact.
@@ -117,6 +172,8 @@ pub struct ContactPage {
     heading: String,
     sections: Vec<Section>,
     player: Option<Player>,
+    /// A chat's messages, when it has a transcript.
+    conversation: Option<Vec<Line>>,
     accesses: Option<Vec<Access>>,
     accesses_more: bool,
     /// The tombstone of an erased contact (then there are no sections).
@@ -307,6 +364,7 @@ fn erased_page(staff: &Staff, id: ContactId, tombstone_json: &serde_json::Value)
         heading: t.t("contact.erased_title").to_owned(),
         sections: Vec::new(),
         player: None,
+        conversation: None,
         accesses: None,
         accesses_more: false,
         erased: Some(tombstone(&view, t)),
@@ -385,6 +443,17 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
         channels: r.channels,
         duration: format::duration_ms(r.duration_ms),
     });
+    let conversation = if view.objects.iter().any(|o| o.kind == TRANSCRIPT) {
+        match app
+            .read_conversation(&staff.actor, staff.id, id, purpose)
+            .await
+        {
+            Ok(transcript) => Some(conversation(&transcript, t)),
+            Err(e) => return staff.error(e),
+        }
+    } else {
+        None
+    };
     let (accesses, accesses_more) = if staff.may_read_audit() {
         let query = AuditQuery {
             contact: Some(id.to_string()),
@@ -431,6 +500,7 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
         heading,
         sections: sections(&view, t),
         player,
+        conversation,
         accesses,
         accesses_more,
         erased: None,

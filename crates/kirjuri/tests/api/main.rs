@@ -41,3 +41,4 @@ mod recordings;
 mod register;
 mod requests;
 mod requests_ui;
+mod transcripts;

@@ -4,7 +4,8 @@
 //! error, a sign-out notice, the second-factor field and in Swedish), the
 //! purpose choice (also with its "choose one" error), the search form, its
 //! results, an empty result and an erroneous search, a contact with the
-//! recording player, with the access list and with legal holds, the
+//! recording player, with the access list and with legal holds, a chat's
+//! conversation, the
 //! refusal pages (403 and 404), the password form (also with an error), the
 //! breach register's pages (the list, the form and its refusal, one incident
 //! with its impact answer and an update), the
@@ -220,6 +221,14 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     switch_language(&supervisor, "sv").await;
     assert_accessible(&supervisor, "contact-accesses-sv").await;
     screenshot(&supervisor, "a11y-contact-sv").await;
+    // A chat's conversation (issue 14 §1), read with the session's purpose.
+    supervisor
+        .goto(&ui.url(&format!("/contacts/{}", ui.chat)))
+        .await
+        .unwrap();
+    wait_for(&supervisor, "conversation").await;
+    assert_accessible(&supervisor, "contact-conversation-sv").await;
+    screenshot(&supervisor, "a11y-contact-conversation-sv").await;
     supervisor.goto(&ui.url("/search")).await.unwrap();
     assert_accessible(&supervisor, "search-sv").await;
     search_phone(&ui, &supervisor, "050 765 4321", "results").await;

@@ -473,6 +473,27 @@ impl Ui {
             "service_content": "Moving house"
         }))
         .await;
+        // Its conversation, for the contact page's transcript.
+        let transcript = json!({
+            "participants": [{"id": "c", "role": "customer", "name": OTHER_CUSTOMER},
+                             {"id": "a", "role": "agent", "name": "Bertta"}],
+            "messages": [
+                {"at": "2026-11-27T10:00:05+02:00", "from": "bot", "text": "Hei! Miten voin auttaa?"},
+                {"at": "2026-11-27T10:00:30+02:00", "from": "customer", "participant": "c",
+                 "text": "Muutan ensi kuussa.\nMiten vesisopimus siirtyy?",
+                 "attachments": [{"name": "vuokrasopimus.pdf", "media_type": "application/pdf", "bytes": 48213}]},
+                {"at": "2026-11-27T10:01:10+02:00", "from": "agent", "participant": "a",
+                 "text": "Teen siirron, kun kerrot muuttopäivän."}
+            ]
+        });
+        let response = http
+            .put(format!("{base}/api/v1/contacts/{chat}/transcript"))
+            .bearer_auth(&token)
+            .json(&transcript)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
 
         let port = free_port();
         let driver = Process(
