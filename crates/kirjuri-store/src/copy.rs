@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 23] = [
+    pub const ALL: [Table; 26] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -112,6 +112,9 @@ impl Table {
         Table::Rows(&SUBJECT_LIMIT_IDENTIFIERS),
         Table::Rows(&RECIPIENTS),
         Table::Rows(&CONTACT_HISTORY),
+        Table::Rows(&DISCLOSURES),
+        Table::Rows(&DISCLOSURE_CONTACTS),
+        Table::Rows(&DISCLOSURE_LINKS),
     ];
 
     /// The table's name in both schemas.
@@ -403,6 +406,50 @@ pub const RECIPIENTS: TableSpec = TableSpec {
         ("created_at", Time),
         ("created_by", Id),
         ("removed_at", Time),
+    ],
+};
+
+/// `disclosures`: the disclosure ledger (DIS-2), its legal ground and
+/// reference sealed.
+pub const DISCLOSURES: TableSpec = TableSpec {
+    name: "disclosures",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("recipient_id", Id),
+        ("state", Text),
+        ("categories", Text),
+        ("sealed", Bytes),
+        ("wrapped_key", Bytes),
+        ("n_contacts", Int),
+        ("requested_at", Time),
+        ("requested_by", Id),
+        ("decided_at", Time),
+        ("decided_by", Id),
+    ],
+};
+
+/// `disclosure_contacts`: the contacts each disclosure covers.
+pub const DISCLOSURE_CONTACTS: TableSpec = TableSpec {
+    name: "disclosure_contacts",
+    key: &["disclosure_id", "contact_id"],
+    columns: &[("disclosure_id", Id), ("contact_id", Id)],
+};
+
+/// `disclosure_links`: one-time links to approved disclosures' packages,
+/// as keyed hashes (copied, so a link given before the move still works).
+pub const DISCLOSURE_LINKS: TableSpec = TableSpec {
+    name: "disclosure_links",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("disclosure_id", Id),
+        ("token_hash", Bytes),
+        ("expires_at", Time),
+        ("created_at", Time),
+        ("created_by", Id),
+        ("used_at", Time),
+        ("revoked_at", Time),
     ],
 };
 

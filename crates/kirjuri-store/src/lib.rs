@@ -53,6 +53,7 @@ mod codec;
 mod contacts_sql;
 mod coordination;
 pub mod copy;
+pub mod disclosures;
 mod error;
 pub mod limits;
 mod model;
@@ -75,6 +76,7 @@ mod store;
 /// trait prelude, like `std::io::prelude`, is the exception it allows).
 pub mod prelude {
     pub use crate::coordination::Coordination;
+    pub use crate::disclosures::DisclosureStore;
     pub use crate::limits::LimitStore;
     pub use crate::notices::NoticeStore;
     pub use crate::outbox::OutboxStore;

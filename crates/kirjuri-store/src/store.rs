@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 
 use crate::coordination::Coordination;
+use crate::disclosures::DisclosureStore;
 use crate::error::Result;
 use crate::limits::LimitStore;
 use crate::model::SessionPreferences;
@@ -57,6 +58,7 @@ pub trait Store:
     + NoticeStore
     + LimitStore
     + RecipientStore
+    + DisclosureStore
     + std::fmt::Debug
 {
 }
@@ -72,6 +74,7 @@ impl<T> Store for T where
         + NoticeStore
         + LimitStore
         + RecipientStore
+        + DisclosureStore
         + std::fmt::Debug
 {
 }

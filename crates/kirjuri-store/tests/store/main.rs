@@ -21,6 +21,7 @@
 mod accounts;
 mod contract;
 mod copy;
+mod disclosures;
 mod limits;
 mod notices;
 mod outbox;

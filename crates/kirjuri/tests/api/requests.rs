@@ -7,7 +7,7 @@
 //! database file holding none of the identifiers sent.
 
 mod delivery;
-mod package;
+pub(crate) mod package;
 mod rectify;
 
 use std::time::Duration;

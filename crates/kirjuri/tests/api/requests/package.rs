@@ -32,7 +32,7 @@ pub(super) async fn subject_call(app: &TestApp, external_id: &str, seed: u64) ->
 
 /// The package's entries in archive order, read by an independent reader
 /// (Python's `zipfile`).
-pub(super) fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("package.zip");
     std::fs::write(&file, bytes).unwrap();
