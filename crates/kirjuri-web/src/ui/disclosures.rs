@@ -346,55 +346,52 @@ pub async fn new_form(State(app): State<Kirjuri>, staff: Staff) -> Response {
     new_page(&app, &staff, None).await
 }
 
-/// The posted request form.
-#[derive(Deserialize)]
-pub struct NewForm {
-    #[serde(default)]
-    recipient: String,
-    #[serde(default)]
-    legal_ground: String,
-    #[serde(default)]
-    reference: String,
-    #[serde(default)]
-    contacts: String,
-    #[serde(default)]
-    note: String,
-    #[serde(default)]
-    categories: Vec<String>,
+/// The posted request form (`categories` repeats, so it is read as
+/// pairs): the API's input, or what was wrong with it.
+fn disclosure_input(form: &[(String, String)]) -> Result<DisclosureInput, Error> {
+    let one = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let recipient = parse_disclosure_id(one("recipient")).map_err(|_| Error::Unprocessable {
+        code: "unknown_recipient",
+        message: "recipient: choose one from the register".into(),
+    })?;
+    let mut contacts = Vec::new();
+    for part in one("contacts")
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|p| !p.is_empty())
+    {
+        // One over the limit is enough for the application to refuse.
+        if contacts.len() > MAX_CONTACTS {
+            break;
+        }
+        contacts.push(parse_disclosure_id(part).map_err(|_| {
+            Error::bad_request("invalid_scope", "contacts: each must be a contact's id")
+        })?);
+    }
+    let note = one("note").trim();
+    Ok(DisclosureInput {
+        recipient,
+        legal_ground: one("legal_ground").to_owned(),
+        reference: one("reference").to_owned(),
+        scope: ScopeInput { contacts },
+        categories: Some(
+            form.iter()
+                .filter(|(k, _)| k == "categories")
+                .map(|(_, v)| v.clone())
+                .collect(),
+        ),
+        note: (!note.is_empty()).then(|| note.to_owned()),
+    })
 }
 
 /// `POST /disclosures/new` — 303 to the new disclosure, or the form again
 /// with what was wrong (nothing stored).
-pub async fn create(State(app): State<Kirjuri>, posted: Posted<NewForm>) -> Response {
+pub async fn create(State(app): State<Kirjuri>, posted: Posted<Vec<(String, String)>>) -> Response {
     let Posted { staff, form } = posted;
-    let parsed = (|| -> Result<DisclosureInput, Error> {
-        let recipient = parse_disclosure_id(&form.recipient).map_err(|_| Error::Unprocessable {
-            code: "unknown_recipient",
-            message: "recipient: choose one from the register".into(),
-        })?;
-        let mut contacts = Vec::new();
-        for part in form
-            .contacts
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|p| !p.is_empty())
-        {
-            if contacts.len() > MAX_CONTACTS {
-                break;
-            }
-            contacts.push(parse_disclosure_id(part).map_err(|_| {
-                Error::bad_request("invalid_scope", "contacts: each must be a contact's id")
-            })?);
-        }
-        Ok(DisclosureInput {
-            recipient,
-            legal_ground: form.legal_ground.clone(),
-            reference: form.reference.clone(),
-            scope: ScopeInput { contacts },
-            categories: Some(form.categories.clone()),
-            note: Some(form.note.clone()).filter(|n| !n.trim().is_empty()),
-        })
-    })();
-    let result = match parsed {
+    let result = match disclosure_input(&form) {
         Ok(input) => app.request_disclosure(&staff.actor, staff.id, input).await,
         Err(e) => Err(e),
     };
