@@ -209,6 +209,8 @@ async fn a_single_person_police_release_is_refused_and_an_approved_one_yields_ex
     for (id, wav) in &w.subject {
         expected.insert(format!("contacts/{id}.json"));
         expected.insert(format!("recordings/{id}/recording.wav"));
+        // The recordings category carries what derives from a recording.
+        expected.insert(format!("recordings/{id}/waveform.json"));
         assert_eq!(
             files[format!("recordings/{id}/recording.wav").as_str()],
             wav.as_slice()
@@ -348,9 +350,10 @@ async fn who_may_ask_approve_and_download_and_unknown_ids() {
     .await;
     assert_eq!(refused["state"], "refused");
     assert_eq!(refused["refusal_reason"], "No legal ground for recordings");
+    // Decided already: 409 for anyone, its requester too.
     assert_eq!(
         w.approve(&w.rea, &second).await.status(),
-        StatusCode::FORBIDDEN
+        StatusCode::CONFLICT
     );
     assert_eq!(
         w.approve(&w.rolf, &second).await.status(),
@@ -401,10 +404,10 @@ async fn hostile_json_is_refused_and_stores_nothing() {
     cases.push((control, StatusCode::BAD_REQUEST, "invalid_text"));
     let mut extra = w.body(&[first]);
     extra["approved"] = json!(true);
-    cases.push((extra, StatusCode::BAD_REQUEST, "unknown_field"));
+    cases.push((extra, StatusCode::BAD_REQUEST, "invalid_body"));
     let mut nested = w.body(&[first]);
     nested["scope"]["recordings"] = json!(["all"]);
-    cases.push((nested, StatusCode::BAD_REQUEST, "unknown_field"));
+    cases.push((nested, StatusCode::BAD_REQUEST, "invalid_body"));
     let mut category = w.body(&[first]);
     category["categories"] = json!(["everything"]);
     cases.push((category, StatusCode::BAD_REQUEST, ""));
