@@ -104,6 +104,10 @@ pub enum Error {
     /// Valid credentials, but the access decision said no.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A step that needs a second person was tried by the first: the
+    /// requester of a disclosure approving or refusing it (`four_eyes`).
+    #[error("{0}")]
+    FourEyes(&'static str),
     /// The data subject has restricted the processing of their data or
     /// objected to this purpose (DSR-4): `restricted` or `objected`.
     #[error("{message}")]
@@ -356,6 +360,7 @@ impl Error {
             Error::Busy => "busy",
             Error::CsrfFailed => "csrf_failed",
             Error::Forbidden(_) => "forbidden",
+            Error::FourEyes(_) => "four_eyes",
             Error::NotFound => "not_found",
             Error::Gone { .. } => "gone",
             Error::TooLarge { .. } => "body_too_large",
@@ -400,6 +405,7 @@ impl Error {
             | Error::Busy
             | Error::CsrfFailed
             | Error::Forbidden(_)
+            | Error::FourEyes(_)
             | Error::Limited { .. }
             | Error::Unprocessable { .. }
             | Error::NotFound

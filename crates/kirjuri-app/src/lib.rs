@@ -25,6 +25,7 @@ pub mod auth;
 pub mod backup;
 pub mod config;
 pub mod demo;
+pub mod disclosures;
 pub mod error;
 pub mod holds;
 pub mod import;

@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 25] = [
+    pub const ALL: [Table; 28] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -114,6 +114,9 @@ impl Table {
         Table::Rows(&CONTACT_HISTORY),
         Table::Rows(&INCIDENTS),
         Table::Rows(&INCIDENT_UPDATES),
+        Table::Rows(&DISCLOSURES),
+        Table::Rows(&DISCLOSURE_CONTACTS),
+        Table::Rows(&DISCLOSURE_LINKS),
     ];
 
     /// The table's name in both schemas.
@@ -434,6 +437,50 @@ pub const INCIDENT_UPDATES: TableSpec = TableSpec {
         ("facts", Text),
         ("sealed", Bytes),
         ("wrapped_key", Bytes),
+    ],
+};
+
+/// `disclosures`: the disclosure ledger (DIS-2), its legal ground and
+/// reference sealed.
+pub const DISCLOSURES: TableSpec = TableSpec {
+    name: "disclosures",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("recipient_id", Id),
+        ("state", Text),
+        ("categories", Text),
+        ("sealed", Bytes),
+        ("wrapped_key", Bytes),
+        ("n_contacts", Int),
+        ("requested_at", Time),
+        ("requested_by", Id),
+        ("decided_at", Time),
+        ("decided_by", Id),
+    ],
+};
+
+/// `disclosure_contacts`: the contacts each disclosure covers.
+pub const DISCLOSURE_CONTACTS: TableSpec = TableSpec {
+    name: "disclosure_contacts",
+    key: &["disclosure_id", "contact_id"],
+    columns: &[("disclosure_id", Id), ("contact_id", Id)],
+};
+
+/// `disclosure_links`: one-time links to approved disclosures' packages,
+/// as keyed hashes (copied, so a link given before the move still works).
+pub const DISCLOSURE_LINKS: TableSpec = TableSpec {
+    name: "disclosure_links",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("disclosure_id", Id),
+        ("token_hash", Bytes),
+        ("expires_at", Time),
+        ("created_at", Time),
+        ("created_by", Id),
+        ("used_at", Time),
+        ("revoked_at", Time),
     ],
 };
 

@@ -53,6 +53,7 @@ mod codec;
 mod contacts_sql;
 mod coordination;
 pub mod copy;
+pub mod disclosures;
 mod error;
 pub mod incidents;
 pub mod limits;
@@ -76,6 +77,7 @@ mod store;
 /// trait prelude, like `std::io::prelude`, is the exception it allows).
 pub mod prelude {
     pub use crate::coordination::Coordination;
+    pub use crate::disclosures::DisclosureStore;
     pub use crate::incidents::IncidentStore;
     pub use crate::limits::LimitStore;
     pub use crate::notices::NoticeStore;

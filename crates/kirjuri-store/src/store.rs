@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 
 use crate::coordination::Coordination;
+use crate::disclosures::DisclosureStore;
 use crate::error::Result;
 use crate::incidents::IncidentStore;
 use crate::limits::LimitStore;
@@ -59,6 +60,7 @@ pub trait Store:
     + LimitStore
     + RecipientStore
     + IncidentStore
+    + DisclosureStore
     + std::fmt::Debug
 {
 }
@@ -75,6 +77,7 @@ impl<T> Store for T where
         + LimitStore
         + RecipientStore
         + IncidentStore
+        + DisclosureStore
         + std::fmt::Debug
 {
 }

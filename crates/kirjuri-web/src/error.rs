@@ -43,7 +43,9 @@ pub fn status(error: &Error) -> StatusCode {
         }
         Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Busy => StatusCode::SERVICE_UNAVAILABLE,
-        Error::CsrfFailed | Error::Forbidden(_) | Error::Limited { .. } => StatusCode::FORBIDDEN,
+        Error::CsrfFailed | Error::Forbidden(_) | Error::FourEyes(_) | Error::Limited { .. } => {
+            StatusCode::FORBIDDEN
+        }
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::Gone { .. } => StatusCode::GONE,
         Error::Conflict { .. } => StatusCode::CONFLICT,

@@ -13,6 +13,9 @@
 //!   decrypted while streaming; the manifest gives each file's SHA-256;
 //! - `access-history.json` — who read the subject's contacts, when and for
 //!   which purpose, from the audit log;
+//! - `disclosures.json` — the approved disclosures of the subject's
+//!   contacts: recipient, kind, country, legal ground, date (Art.
+//!   15(1)(c); `disclosures`);
 //! - `portability.json` — for a portability request only (Art. 20): the
 //!   contacts' documents as machine-readable JSON, *if* the register
 //!   processes them on consent or a contract (a purpose whose
@@ -549,6 +552,17 @@ impl Kirjuri {
             })?;
         writer.add_bytes("access-history.json", &history).await?;
         contents.push("access-history.json".to_owned());
+        // The recipients the subject's data was disclosed to (Art.
+        // 15(1)(c), AUD-3): name, kind, country, legal ground, date.
+        let ids: Vec<ContactId> = items.iter().map(|i| i.contact).collect();
+        let disclosures =
+            serde_json::to_vec_pretty(&json!({ "disclosures": self.disclosures_of(&ids).await? }))
+                .map_err(|source| Error::Encode {
+                    what: "a subject's disclosures",
+                    source,
+                })?;
+        writer.add_bytes("disclosures.json", &disclosures).await?;
+        contents.push("disclosures.json".to_owned());
         if let Some(portability) = &facts.portability {
             let json = self.portability_json(portability, &items).await?;
             writer.add_bytes("portability.json", &json).await?;
@@ -580,11 +594,7 @@ impl Kirjuri {
 
     /// `portability.json`: the contacts' documents if a portable purpose
     /// covers them, otherwise none and why.
-    async fn portability_json(
-        &self,
-        portability: &Portability,
-        items: &[Item],
-    ) -> Result<Vec<u8>> {
+    async fn portability_json(&self, portability: &Portability, items: &[Item]) -> Result<Vec<u8>> {
         let mut contacts = Vec::new();
         if portability.included() {
             for item in items {
@@ -630,7 +640,12 @@ impl Kirjuri {
 
     /// A document of contact `id` as the package gives it: opened, the
     /// agent's name left out (their role is in the contact's metadata).
-    fn package_document(&self, id: &ContactId, key: &[u8], sealed: &[u8]) -> Result<Value> {
+    pub(crate) fn package_document(
+        &self,
+        id: &ContactId,
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<Value> {
         let document = self.open_sealed_document(*id, key, sealed)?;
         let mut document = serde_json::to_value(&document).map_err(|source| Error::Encode {
             what: "a contact document",
@@ -770,6 +785,6 @@ fn changed_while_writing(contact: ContactId) -> Error {
 }
 
 /// A stored object's file extension.
-fn extension(kind: &str) -> &'static str {
+pub(crate) fn extension(kind: &str) -> &'static str {
     if kind == RECORDING { "wav" } else { "json" }
 }

@@ -108,9 +108,15 @@ fn proven_address(identifiers: &[RequestIdentifierRow]) -> Option<&RequestIdenti
 }
 
 impl Kirjuri {
-    /// The keyed hash of a presented token; a token that cannot be one
-    /// (too long, not base64url) is refused before any look-up.
+    /// The keyed hash of a presented delivery-link token.
     fn link_token_hash(&self, token: &str) -> Result<Vec<u8>> {
+        self.scoped_token_hash(TOKEN_SCOPE, token)
+    }
+
+    /// The keyed hash, scoped to `scope`, of a presented one-time link
+    /// token (a delivery link's, a disclosure link's); a token that cannot
+    /// be one (too long, not base64url) is refused before any look-up.
+    pub(crate) fn scoped_token_hash(&self, scope: &[u8], token: &str) -> Result<Vec<u8>> {
         let shaped = !token.is_empty()
             && token.len() <= MAX_TOKEN_CHARS
             && token
@@ -122,11 +128,7 @@ impl Kirjuri {
                 "the link is not one this server makes",
             ));
         }
-        Ok(self
-            .keyring
-            .one_time_codes()
-            .hash(TOKEN_SCOPE, token)
-            .to_vec())
+        Ok(self.keyring.one_time_codes().hash(scope, token).to_vec())
     }
 
     /// The live link with `token`, or [`Error::Gone`].
@@ -160,7 +162,7 @@ impl Kirjuri {
 
     /// Where links in letters start: `[requests] public_base_url`, else
     /// the address `serve` listens on.
-    fn public_base(&self) -> Result<String> {
+    pub(crate) fn public_base(&self) -> Result<String> {
         self.config
             .requests
             .public_base_url

@@ -89,6 +89,7 @@ use serde_json::json;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+pub(crate) use access::extension;
 pub use access::{AccessPackage, PackageCounts};
 pub use config::RequestsConfig;
 pub use delivery::{DOWNLOAD_PATH, Delivered, DownloadLink, MAX_TOKEN_CHARS};
@@ -416,7 +417,12 @@ pub fn parse_request_id(value: &str) -> Result<Uuid> {
 
 /// A free text: trimmed, 1..=`max` characters, no control characters but
 /// (when `multiline`) newlines and tabs.
-fn text(value: &str, field: &'static str, max: usize, multiline: bool) -> Result<String> {
+pub(crate) fn text(
+    value: &str,
+    field: &'static str,
+    max: usize,
+    multiline: bool,
+) -> Result<String> {
     let value = value.trim();
     if value.is_empty() {
         return Err(Error::bad_request(
@@ -547,25 +553,44 @@ impl Kirjuri {
     /// Seals a request's details under a fresh data key, with its id as
     /// associated data — as a contact's document is sealed.
     fn seal_details(&self, id: Uuid, details: &Details) -> Result<SealedSecret> {
+        self.seal_json(id, "a request's details", details)
+    }
+
+    /// Seals `value` as JSON under a fresh data key wrapped with `id` as
+    /// associated data (a request's details, a disclosure's grounds).
+    pub(crate) fn seal_json<T: Serialize>(
+        &self,
+        id: Uuid,
+        what: &'static str,
+        value: &T,
+    ) -> Result<SealedSecret> {
         let object = ObjectId::from_uuid(id);
         let key = self.keyring.generate_data_key()?;
-        let plaintext =
-            Zeroizing::new(serde_json::to_vec(details).map_err(|source| Error::Encode {
-                what: "a request's details",
-                source,
-            })?);
+        let plaintext = Zeroizing::new(
+            serde_json::to_vec(value).map_err(|source| Error::Encode { what, source })?,
+        );
         Ok(SealedSecret {
             sealed: seal_to_vec(&key, &object, &plaintext)?,
             wrapped_key: self.keyring.wrap(&key, &object)?,
         })
     }
 
+    /// Opens what [`Kirjuri::seal_json`] sealed under `id`.
+    pub(crate) fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        id: Uuid,
+        what: &'static str,
+        sealed: &SealedSecret,
+    ) -> Result<T> {
+        let object = ObjectId::from_uuid(id);
+        let key = self.keyring.unwrap(&sealed.wrapped_key, &object)?;
+        let plaintext = Zeroizing::new(open_to_vec(&key, &object, &sealed.sealed)?);
+        serde_json::from_slice(&plaintext).map_err(|e| Error::decode(what, id, &e))
+    }
+
     /// Opens a request's details.
     fn open_details(&self, row: &RequestRow) -> Result<Details> {
-        let object = ObjectId::from_uuid(row.id);
-        let key = self.keyring.unwrap(&row.details.wrapped_key, &object)?;
-        let plaintext = Zeroizing::new(open_to_vec(&key, &object, &row.details.sealed)?);
-        serde_json::from_slice(&plaintext).map_err(|e| Error::decode("a request", row.id, &e))
+        self.open_json(row.id, "a request", &row.details)
     }
 
     /// The request `id`, or 404.

@@ -115,6 +115,18 @@ const MAPPING: &[(&str, Coverage)] = &[
         ),
     ),
     (
+        "disclosures",
+        InPackage("disclosures.json: each recipient, its kind, country, legal ground and date"),
+    ),
+    (
+        "disclosure_contacts",
+        InPackage("disclosures.json: the subject's contacts each disclosure covered"),
+    ),
+    (
+        "disclosure_links",
+        NotPersonal("one-time links to a disclosure's package: keyed hashes and times"),
+    ),
+    (
         "subject_limits",
         NotPersonal("the subject's own restrictions and objections: kinds, purposes, dates"),
     ),

@@ -21,6 +21,7 @@
 mod accounts;
 mod contract;
 mod copy;
+mod disclosures;
 mod incidents;
 mod limits;
 mod notices;

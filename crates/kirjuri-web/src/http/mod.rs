@@ -8,6 +8,7 @@ mod audit;
 pub mod connections;
 mod contacts;
 pub mod cookies;
+mod disclosures;
 mod incidents;
 pub(crate) mod params;
 pub mod range;
@@ -236,6 +237,21 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/api/v1/incidents/{id}", get(incidents::show)),
         RouteSpec::guarded("/api/v1/incidents/{id}/updates", post(incidents::update)),
         RouteSpec::guarded("/api/v1/incidents/{id}/impact", post(incidents::impact)),
+        RouteSpec::guarded(
+            "/api/v1/disclosures",
+            get(disclosures::list).post(disclosures::request),
+        ),
+        RouteSpec::guarded("/api/v1/disclosures/{id}", get(disclosures::show)),
+        RouteSpec::guarded(
+            "/api/v1/disclosures/{id}/approve",
+            post(disclosures::approve),
+        ),
+        RouteSpec::guarded("/api/v1/disclosures/{id}/refuse", post(disclosures::refuse)),
+        RouteSpec::guarded(
+            "/api/v1/disclosures/{id}/package",
+            get(disclosures::package),
+        ),
+        RouteSpec::guarded("/api/v1/disclosures/{id}/link", post(disclosures::link)),
         RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
         RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
         RouteSpec::guarded(
@@ -267,6 +283,12 @@ pub fn routes() -> Vec<RouteSpec> {
             "/request/download/{token}/code",
             post(ui::download::send_code),
         ),
+        // A disclosure's one-time link (DIS-2): no account; the link's
+        // token alone, used once by the POST (`ui::disclosures`).
+        RouteSpec::public(
+            "/disclosure/download/{token}",
+            get(ui::disclosures::link_page).post(ui::disclosures::link_download),
+        ),
         RouteSpec::guarded("/", get(ui::home)),
         RouteSpec::guarded("/logout", post(ui::account::logout)),
         RouteSpec::guarded(
@@ -287,6 +309,15 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded(
             "/incidents/{id}",
             get(ui::incidents::page).post(ui::incidents::act),
+        ),
+        RouteSpec::guarded("/disclosures", get(ui::disclosures::list)),
+        RouteSpec::guarded(
+            "/disclosures/new",
+            get(ui::disclosures::new_form).post(ui::disclosures::create),
+        ),
+        RouteSpec::guarded(
+            "/disclosures/{id}",
+            get(ui::disclosures::page).post(ui::disclosures::act),
         ),
         RouteSpec::guarded(
             "/requests/new",
@@ -472,6 +503,7 @@ mod tests {
         "/request",
         "/request/download/{token}",
         "/request/download/{token}/code",
+        "/disclosure/download/{token}",
         "/privacy",
         "/privacy/versions",
         "/privacy/versions/{version}",

@@ -29,6 +29,7 @@ pub mod asset;
 pub mod audit;
 pub mod contact;
 pub mod context;
+pub mod disclosures;
 pub mod download;
 pub mod format;
 pub mod i18n;

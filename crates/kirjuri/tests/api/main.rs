@@ -25,6 +25,7 @@ mod audit;
 mod backup;
 mod contacts;
 mod crash;
+mod disclosures;
 mod execute;
 mod helpers;
 mod holds;

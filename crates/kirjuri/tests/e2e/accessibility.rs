@@ -451,6 +451,31 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     other.goto(&ui.url("/requests")).await.unwrap();
     wait_for(&other, "queue").await;
     assert_accessible(&other, "requests").await;
+
+    // The registrar's disclosure pages (DIS-2): the list, the request form
+    // and its refusal, an unknown disclosure (404) and a recipient's link
+    // that no longer works (410).
+    other.goto(&ui.url("/disclosures")).await.unwrap();
+    wait_for(&other, "request-disclosure").await;
+    assert_accessible(&other, "disclosures").await;
+    click(&other, "request-disclosure").await;
+    wait_for(&other, "submit-disclosure").await;
+    assert_accessible(&other, "disclosure-new").await;
+    click(&other, "submit-disclosure").await;
+    wait_for(&other, "disclosure-error").await;
+    assert_accessible(&other, "disclosure-new-error").await;
+    other
+        .goto(&ui.url("/disclosures/0192f5c4-8f5e-7000-8000-000000000001"))
+        .await
+        .unwrap();
+    wait_for(&other, "error-code").await;
+    assert_accessible(&other, "disclosure-404").await;
+    other
+        .goto(&ui.url(&format!("/disclosure/download/{}", "A".repeat(43))))
+        .await
+        .unwrap();
+    wait_for(&other, "link-gone").await;
+    assert_accessible(&other, "disclosure-link-gone").await;
     click(&other, "sign-out").await;
     wait_for(&other, "login-message").await;
 

@@ -1,0 +1,662 @@
+//! Disclosures (`/api/v1/disclosures`, DIS-2, issue 13 §5) through the real
+//! binary: a police release asked for and approved by one person is
+//! refused (403 `four_eyes`); approved by a second registrar it yields a
+//! ZIP of exactly the scoped contacts and their recordings, bit for bit,
+//! under a manifest that verifies offline; agents and integrations cannot
+//! ask, supervisors cannot approve or download; hostile JSON stores
+//! nothing; of parallel approvals exactly one wins; the recipient's link
+//! works once and not after it expires; and the disclosure shows in the
+//! subject's access package and in the audit log with its recipient.
+
+use std::collections::{BTreeSet, HashMap};
+
+use futures::future::join_all;
+use kirjuri_app::package;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, design_example, json_ok, noise_wav, spawn_app};
+use crate::requests::package::unzip;
+
+const PHONE: &str = "040 765 4321";
+const GROUND: &str = "Poliisilaki 872/2011 4 luku 3 §";
+const CASE: &str = "5500/R/12345/26";
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Option<&Value>) -> Response {
+    let mut request = app.client.post(app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(body).unwrap());
+    }
+    request.send().await.unwrap()
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> Response {
+    app.get(Some(token), &app.url(path), None).await
+}
+
+/// A server with registrars `rea` and `rolf`, a police recipient and two
+/// calls of one subject plus one of someone else, each with a recording.
+struct World {
+    app: TestApp,
+    rea: String,
+    rolf: String,
+    police: String,
+    /// The subject's calls and their uploaded bytes.
+    subject: Vec<(String, Vec<u8>)>,
+    /// Someone else's call.
+    other: String,
+}
+
+async fn world() -> World {
+    let app = spawn_app().await;
+    let rea = app.add_account("rea", "registrar");
+    let rolf = app.add_account("rolf", "registrar");
+    let created = post(
+        &app,
+        &rea,
+        "/api/v1/recipients",
+        Some(&json!({"name": "Helsingin poliisilaitos", "kind": "police", "country": "FI"})),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let police = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut subject = Vec::new();
+    for (n, external) in ["pbx-1", "pbx-2"].into_iter().enumerate() {
+        let mut contact = design_example(external);
+        contact["customer"]["phone"] = json!(PHONE);
+        contact["contact_person"] = Value::Null;
+        let id = app.new_contact(&contact).await;
+        let wav = noise_wav(120_000, n as u64 + 1);
+        app.store_recording(&id, &wav).await;
+        subject.push((id, wav));
+    }
+    let other = app.new_contact(&design_example("pbx-3")).await;
+    app.store_recording(&other, &noise_wav(8000, 9)).await;
+    World {
+        app,
+        rea,
+        rolf,
+        police,
+        subject,
+        other,
+    }
+}
+
+impl World {
+    fn body(&self, contacts: &[&str]) -> Value {
+        json!({"recipient": self.police, "legal_ground": GROUND, "reference": CASE,
+               "scope": {"contacts": contacts}})
+    }
+
+    /// Asks for a disclosure of the subject's calls as `token`; its id.
+    async fn ask(&self, token: &str) -> String {
+        let ids: Vec<&str> = self.subject.iter().map(|(id, _)| id.as_str()).collect();
+        let response = post(
+            &self.app,
+            token,
+            "/api/v1/disclosures",
+            Some(&self.body(&ids)),
+        )
+        .await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["state"], "awaiting_approval");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn approve(&self, token: &str, id: &str) -> Response {
+        post(
+            &self.app,
+            token,
+            &format!("/api/v1/disclosures/{id}/approve"),
+            None,
+        )
+        .await
+    }
+
+    fn rows(&self, table: &str) -> u64 {
+        self.app
+            .sql(&format!("SELECT count(*) FROM {table};"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    async fn audit(&self) -> Vec<Value> {
+        let page = json_ok(
+            self.app
+                .audit_log(&self.app.tokens.sanna, &[("limit", "1000")])
+                .await,
+        )
+        .await;
+        page["events"].as_array().unwrap().clone()
+    }
+}
+
+/// The path of a link's URL, from its `/disclosure/download/` on.
+fn link_path(url: &str) -> String {
+    let at = url.find("/disclosure/download/").unwrap();
+    url[at..].to_owned()
+}
+
+#[tokio::test]
+async fn a_single_person_police_release_is_refused_and_an_approved_one_yields_exactly_its_scope() {
+    // Arrange
+    let w = world().await;
+
+    // Act: a registrar asks and approves alone; a supervisor asks, a
+    // registrar approves.
+    let alone = w.ask(&w.rea).await;
+    let own = w.approve(&w.rea, &alone).await;
+    let early = get(
+        &w.app,
+        &w.rea,
+        &format!("/api/v1/disclosures/{alone}/package"),
+    )
+    .await;
+    let asked = w.ask(&w.app.tokens.sanna).await;
+    let by_supervisor = w.approve(&w.app.tokens.sanna, &asked).await;
+    let approved = w.approve(&w.rea, &asked).await;
+    let again = w.approve(&w.rolf, &asked).await;
+    let refuse_approved = post(
+        &w.app,
+        &w.rolf,
+        &format!("/api/v1/disclosures/{asked}/refuse"),
+        Some(&json!({"reason": "Too late"})),
+    )
+    .await;
+    let response = get(
+        &w.app,
+        &w.rea,
+        &format!("/api/v1/disclosures/{asked}/package"),
+    )
+    .await;
+
+    // Assert: four eyes.
+    let (code, _) = assert_error(own, StatusCode::FORBIDDEN).await;
+    assert_eq!(code, "four_eyes");
+    let (code, _) = assert_error(early, StatusCode::CONFLICT).await;
+    assert_eq!(code, "not_approved");
+    assert_eq!(by_supervisor.status(), StatusCode::FORBIDDEN);
+    let approved = json_ok(approved).await;
+    assert_eq!(approved["state"], "approved");
+    assert_eq!(approved["decided_by"], "rea");
+    assert_eq!(approved["requested_by"], "sanna");
+    let (code, _) = assert_error(again, StatusCode::CONFLICT).await;
+    assert_eq!(code, "already_decided");
+    assert_eq!(refuse_approved.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        json_ok(get(&w.app, &w.rea, &format!("/api/v1/disclosures/{alone}")).await).await["state"],
+        "awaiting_approval"
+    );
+
+    // Exactly the scoped objects, bit for bit, and nothing else.
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let entries = unzip(&response.bytes().await.unwrap());
+    let files: HashMap<&str, &[u8]> = entries
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let mut expected: BTreeSet<String> =
+        ["manifest.json", "manifest.sig"].map(str::to_owned).into();
+    for (id, wav) in &w.subject {
+        expected.insert(format!("contacts/{id}.json"));
+        expected.insert(format!("recordings/{id}/recording.wav"));
+        // The recordings category carries what derives from a recording.
+        expected.insert(format!("recordings/{id}/waveform.json"));
+        assert_eq!(
+            files[format!("recordings/{id}/recording.wav").as_str()],
+            wav.as_slice()
+        );
+        let contact: Value =
+            serde_json::from_slice(files[format!("contacts/{id}.json").as_str()]).unwrap();
+        assert_eq!(contact["id"], id.as_str());
+    }
+    let got: BTreeSet<String> = files.keys().map(|k| (*k).to_owned()).collect();
+    assert_eq!(got, expected);
+    assert!(!files.keys().any(|k| k.contains(&w.other)));
+
+    // The manifest verifies offline with the key `kirjuri audit verify` names.
+    let sig: Value = serde_json::from_slice(files["manifest.sig"]).unwrap();
+    let key = sig["key"].as_str().unwrap();
+    let verify = w.app.cli(&["audit", "verify"]);
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains(&format!("verifier key: {key}")),
+        "{verify:?}"
+    );
+    let manifest = package::verify(&entries, key).unwrap();
+    assert_eq!(manifest.kind, "disclosure");
+    assert_eq!(manifest.details["disclosure"], asked.as_str());
+    assert_eq!(manifest.details["recipient"]["id"], w.police.as_str());
+    assert_eq!(manifest.details["recipient"]["kind"], "police");
+    assert_eq!(manifest.details["legal_ground"], GROUND);
+    assert_eq!(manifest.details["reference"], CASE);
+    let mut tampered = entries.clone();
+    let wav = tampered
+        .iter_mut()
+        .find(|(p, _)| p.ends_with(".wav"))
+        .unwrap();
+    wav.1[100] ^= 1;
+    assert!(package::verify(&tampered, key).is_err());
+
+    // The audit log: each step with the recipient, a denial, no grounds.
+    let events = w.audit().await;
+    let of = |action: &str, outcome: &str| {
+        events
+            .iter()
+            .filter(|e| e["action"] == action && e["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(of("disclosure.requested", "success"), 2);
+    assert_eq!(of("disclosure.approved", "success"), 1);
+    assert_eq!(of("disclosure.approved", "denied"), 1);
+    assert_eq!(of("disclosure.package_released", "success"), 1);
+    for event in events
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("disclosure."))
+    {
+        assert_eq!(event["details"]["recipient"], w.police.as_str(), "{event}");
+    }
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(CASE) && !text.contains("Poliisilaki"));
+}
+
+#[tokio::test]
+async fn who_may_ask_approve_and_download_and_unknown_ids() {
+    // Arrange
+    let w = world().await;
+    let ids: Vec<&str> = w.subject.iter().map(|(id, _)| id.as_str()).collect();
+    let body = w.body(&ids);
+
+    // Act and assert: agents and integrations cannot ask, or even list.
+    for token in [&w.app.tokens.aino, &w.app.tokens.pbx] {
+        let response = post(&w.app, token, "/api/v1/disclosures", Some(&body)).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            get(&w.app, token, "/api/v1/disclosures").await.status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    let id = w.ask(&w.rea).await;
+    let list = json_ok(get(&w.app, &w.app.tokens.sanna, "/api/v1/disclosures").await).await;
+    assert_eq!(list["disclosures"].as_array().unwrap().len(), 1);
+    // A supervisor reads but neither refuses, downloads nor makes links.
+    for path in ["refuse", "link"] {
+        let response = post(
+            &w.app,
+            &w.app.tokens.sanna,
+            &format!("/api/v1/disclosures/{id}/{path}"),
+            Some(&json!({"reason": "no"})),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(w.approve(&w.rolf, &id).await.status(), StatusCode::OK);
+    assert_eq!(
+        get(
+            &w.app,
+            &w.app.tokens.sanna,
+            &format!("/api/v1/disclosures/{id}/package")
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(
+            &w.app,
+            &w.app.tokens.aino,
+            &format!("/api/v1/disclosures/{id}/package")
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    // Unknown and garbage ids.
+    let unknown = "0192f5c4-8f5e-7000-8000-000000000001";
+    for path in [
+        format!("/api/v1/disclosures/{unknown}/approve"),
+        "/api/v1/disclosures/not-an-id/approve".to_owned(),
+    ] {
+        assert_eq!(
+            post(&w.app, &w.rea, &path, None).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(
+        get(&w.app, &w.rea, &format!("/api/v1/disclosures/{unknown}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // A refusal with its reason, by another registrar; then state filters.
+    let second = w.ask(&w.rea).await;
+    let refused = json_ok(
+        post(
+            &w.app,
+            &w.rolf,
+            &format!("/api/v1/disclosures/{second}/refuse"),
+            Some(&json!({"reason": "No legal ground for recordings"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(refused["state"], "refused");
+    assert_eq!(refused["refusal_reason"], "No legal ground for recordings");
+    // Decided already: 409 for anyone, its requester too.
+    assert_eq!(
+        w.approve(&w.rea, &second).await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        w.approve(&w.rolf, &second).await.status(),
+        StatusCode::CONFLICT
+    );
+    let approved = json_ok(get(&w.app, &w.rea, "/api/v1/disclosures?state=approved").await).await;
+    assert_eq!(approved["disclosures"].as_array().unwrap().len(), 1);
+    assert_eq!(approved["disclosures"][0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn hostile_json_is_refused_and_stores_nothing() {
+    // Arrange
+    let w = world().await;
+    let (first, _) = &w.subject[0];
+    let unknown = "0192f5c4-8f5e-7000-8000-000000000001";
+    let many: Vec<String> = (0..1001)
+        .map(|n| format!("0192f5c4-8f5e-7000-8000-{n:012}"))
+        .collect();
+    let before = (w.rows("disclosures"), w.rows("disclosure_contacts"));
+
+    // Act and assert
+    let mut cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"recipient": unknown, "legal_ground": GROUND, "reference": CASE,
+                   "scope": {"contacts": [first]}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_recipient",
+        ),
+        (
+            w.body(&[first, unknown]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_contacts",
+        ),
+        (w.body(&[]), StatusCode::BAD_REQUEST, "invalid_scope"),
+        (
+            json!({"recipient": w.police, "legal_ground": GROUND, "reference": CASE,
+                   "scope": {"contacts": many}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+    ];
+    let mut long = w.body(&[first]);
+    long["legal_ground"] = json!("x".repeat(201));
+    cases.push((long, StatusCode::BAD_REQUEST, "invalid_text"));
+    let mut control = w.body(&[first]);
+    control["reference"] = json!("5500\u{0}R");
+    cases.push((control, StatusCode::BAD_REQUEST, "invalid_text"));
+    let mut extra = w.body(&[first]);
+    extra["approved"] = json!(true);
+    cases.push((extra, StatusCode::BAD_REQUEST, "invalid_body"));
+    let mut nested = w.body(&[first]);
+    nested["scope"]["recordings"] = json!(["all"]);
+    cases.push((nested, StatusCode::BAD_REQUEST, "invalid_body"));
+    let mut category = w.body(&[first]);
+    category["categories"] = json!(["everything"]);
+    cases.push((category, StatusCode::BAD_REQUEST, ""));
+    let mut blank = w.body(&[first]);
+    blank["reference"] = json!("   ");
+    cases.push((blank, StatusCode::BAD_REQUEST, "invalid_text"));
+    for (body, status, expected) in cases {
+        let (code, message) = assert_error(
+            post(
+                &w.app,
+                &w.app.tokens.sanna,
+                "/api/v1/disclosures",
+                Some(&body),
+            )
+            .await,
+            status,
+        )
+        .await;
+        if !expected.is_empty() {
+            assert_eq!(code, expected, "{message}");
+        }
+        assert!(
+            !message.contains(unknown) && !message.contains(first.as_str()),
+            "{message}"
+        );
+    }
+    let mut huge = w.body(&[first]);
+    huge["note"] = json!("x".repeat(5_000_000));
+    let response = post(
+        &w.app,
+        &w.app.tokens.sanna,
+        "/api/v1/disclosures",
+        Some(&huge),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let broken = w
+        .app
+        .client
+        .post(w.app.url("/api/v1/disclosures"))
+        .bearer_auth(&w.app.tokens.sanna)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body("{\"recipient\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+
+    // Nothing was stored.
+    assert_eq!(
+        (w.rows("disclosures"), w.rows("disclosure_contacts")),
+        before
+    );
+    assert_eq!(before, (0, 0));
+}
+
+#[tokio::test]
+async fn of_parallel_approvals_by_two_registrars_exactly_one_wins() {
+    // Arrange
+    let w = world().await;
+    let id = w.ask(&w.app.tokens.sanna).await;
+
+    // Act
+    let rush = join_all((0..8).map(|n| {
+        let token = if n % 2 == 0 { &w.rea } else { &w.rolf };
+        w.approve(token, &id)
+    }))
+    .await;
+
+    // Assert
+    let statuses: Vec<StatusCode> = rush.iter().map(Response::status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    let approved = w
+        .audit()
+        .await
+        .iter()
+        .filter(|e| e["action"] == "disclosure.approved" && e["outcome"] == "success")
+        .count();
+    assert_eq!(approved, 1);
+}
+
+#[tokio::test]
+async fn the_recipients_link_works_once_and_not_after_it_expires() {
+    // Arrange
+    let w = world().await;
+    let id = w.ask(&w.app.tokens.sanna).await;
+    let path = format!("/api/v1/disclosures/{id}/link");
+    let (code, _) = assert_error(
+        post(&w.app, &w.rea, &path, None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(code, "not_approved");
+    assert_eq!(w.approve(&w.rea, &id).await.status(), StatusCode::OK);
+    let anonymous = reqwest::Client::new();
+
+    // Act: a link; its page; two parallel downloads; a third.
+    let created = post(&w.app, &w.rolf, &path, Some(&json!({"days": 3}))).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    let link = link_path(created["url"].as_str().unwrap());
+    let page = anonymous.get(w.app.url(&link)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Helsingin poliisilaitos")
+    );
+    let downloads = join_all((0..2).map(|_| anonymous.post(w.app.url(&link)).send())).await;
+    let mut zips = Vec::new();
+    for response in downloads {
+        let response = response.unwrap();
+        if response.status() == StatusCode::OK {
+            zips.push(response.bytes().await.unwrap());
+        } else {
+            assert_eq!(response.status(), StatusCode::GONE);
+        }
+    }
+    let third = anonymous.post(w.app.url(&link)).send().await.unwrap();
+
+    // Assert: once, and the package is whole.
+    assert_eq!(zips.len(), 1);
+    let entries = unzip(&zips[0]);
+    let sig: Value =
+        serde_json::from_slice(&entries.iter().find(|(p, _)| p == "manifest.sig").unwrap().1)
+            .unwrap();
+    package::verify(&entries, sig["key"].as_str().unwrap()).unwrap();
+    assert_eq!(third.status(), StatusCode::GONE);
+    assert_eq!(
+        anonymous
+            .get(w.app.url(&link))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::GONE
+    );
+
+    // A new link, expired by moving the database's clock back; garbage.
+    let created: Value = post(&w.app, &w.rolf, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = link_path(created["url"].as_str().unwrap());
+    let week = 31 * 86_400 * 1_000_000_i64;
+    w.app.sql(&format!(
+        "UPDATE disclosure_links SET expires_at = expires_at - {week} WHERE used_at IS NULL;"
+    ));
+    let expired = anonymous.post(w.app.url(&second)).send().await.unwrap();
+    assert_eq!(expired.status(), StatusCode::GONE);
+    let garbage = anonymous
+        .post(
+            w.app
+                .url(&format!("/disclosure/download/{}", "A".repeat(43))),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), StatusCode::GONE);
+    let releases: Vec<Value> = w
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "disclosure.package_released")
+        .collect();
+    assert_eq!(releases.len(), 1);
+    assert_eq!(releases[0]["details"]["via"], "link");
+    assert_eq!(releases[0]["details"]["recipient"], w.police.as_str());
+}
+
+#[tokio::test]
+async fn an_approved_disclosure_shows_in_the_subjects_access_package() {
+    // Arrange: a disclosure of the subject's first call, approved.
+    let w = world().await;
+    let (first, _) = &w.subject[0];
+    let response = post(
+        &w.app,
+        &w.app.tokens.sanna,
+        "/api/v1/disclosures",
+        Some(&w.body(&[first])),
+    )
+    .await;
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(w.approve(&w.rea, &id).await.status(), StatusCode::OK);
+    // The subject's access request, verified in person.
+    let request = post(
+        &w.app,
+        &w.rea,
+        "/api/v1/requests",
+        Some(
+            &json!({"types": ["access"], "channel": "in_person", "language": "fi",
+                     "identifiers": {"phone": [PHONE]}}),
+        ),
+    )
+    .await;
+    assert_eq!(request.status(), StatusCode::CREATED);
+    let request = request.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verified = post(
+        &w.app,
+        &w.rea,
+        &format!("/api/v1/requests/{request}/verification"),
+        Some(
+            &json!({"method": "in_person", "document_type": "passport", "document_last4": "X9Q7"}),
+        ),
+    )
+    .await;
+    assert_eq!(verified.status(), StatusCode::OK);
+
+    // Act
+    let response = get(
+        &w.app,
+        &w.rea,
+        &format!("/api/v1/requests/{request}/package?purpose=data_subject_request"),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    let entries = unzip(&response.bytes().await.unwrap());
+    let disclosures = &entries
+        .iter()
+        .find(|(p, _)| p == "disclosures.json")
+        .expect("disclosures.json")
+        .1;
+    let listed: Value = serde_json::from_slice(disclosures).unwrap();
+    let listed = listed["disclosures"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["recipient"], "Helsingin poliisilaitos");
+    assert_eq!(listed[0]["kind"], "police");
+    assert_eq!(listed[0]["country"], "FI");
+    assert_eq!(listed[0]["legal_ground"], GROUND);
+    assert!(listed[0]["date"].is_string());
+    assert_eq!(listed[0]["contacts"], json!([first]));
+}
