@@ -415,7 +415,7 @@ async fn the_clock_alerts_at_24_48_and_66_hours_and_a_late_notification_needs_it
     assert_eq!(view["clock"]["state"], "notified_late");
     // The 25-hour one notified now is on time; the 1-hour one decided not to notify.
     let on_time = format!("/api/v1/incidents/{}/updates", ids[1].1.as_str().unwrap());
-    let view = json_ok(
+    let view = created(
         post(
             &app,
             &rea,

@@ -279,6 +279,24 @@ async fn hostile_transcripts_are_refused_with_a_clear_error_and_nothing_is_store
     ];
 
     for (what, body, status) in cases {
+        // Past the lingering close's 8 MiB (`connections::LINGER_BYTES`) the
+        // server resets the connection after its 413, so a client still
+        // sending may see the reset instead of the answer: either way,
+        // nothing may be stored (checked below).
+        if body.len() > 8 << 20 {
+            let sent = app
+                .client
+                .put(app.url(&format!("/api/v1/contacts/{id}/transcript")))
+                .bearer_auth(pbx)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await;
+            if let Ok(response) = sent {
+                assert_eq!(response.status(), status, "{what}");
+            }
+            continue;
+        }
         // Act
         let response = app.put_transcript(pbx, &id, "application/json", body).await;
 
@@ -286,6 +304,11 @@ async fn hostile_transcripts_are_refused_with_a_clear_error_and_nothing_is_store
         let (_, message) = assert_error(response, status).await;
         assert!(!message.contains("Kuunsilta"), "{what}: {message}");
     }
+    // Just over the limit, the answer arrives whole and names the limit.
+    let over = serde_json::to_vec(&json!({"messages": [message(&"x".repeat(5 << 20))]})).unwrap();
+    let response = app.put_transcript(pbx, &id, "application/json", over).await;
+    let (_, message) = assert_error(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert!(!message.contains("xxxx"), "{message}");
     let wrong_type = app
         .put_transcript(pbx, &id, "text/plain", transcript("typed"))
         .await;

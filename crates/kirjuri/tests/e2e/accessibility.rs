@@ -476,6 +476,9 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
         .unwrap();
     wait_for(&other, "link-gone").await;
     assert_accessible(&other, "disclosure-link-gone").await;
+    // The public page has no sign-out: back to a signed-in one.
+    other.goto(&ui.url("/")).await.unwrap();
+    wait_for(&other, "sign-out").await;
     click(&other, "sign-out").await;
     wait_for(&other, "login-message").await;
 
