@@ -27,6 +27,9 @@
 //! **Rectification** (`{"action": "rectify", "contact", "changes"}`) is
 //! dispatched to `rectify` once the request's state is checked.
 //!
+//! Each of erasure, rectification and restriction then queues the Art. 19
+//! tasks for the recipients that received the data (`follow_up`).
+//!
 //! Not here: restriction, objection and their lifting (`limits`, which
 //! shares this module's gate: [`Kirjuri::executable`] and
 //! [`Kirjuri::started`]), the access package
@@ -158,15 +161,31 @@ impl Kirjuri {
             }
         };
         if let Some(limit) = limit {
-            return Ok(Executed::Limited(
-                self.execute_limit(actor_id, id, limit).await?,
-            ));
+            // Art. 19 names restriction (not objection or its lifting).
+            let found = if matches!(limit, LimitAction::Restrict) {
+                let row = self.request_row(id).await?;
+                let subject = self.subject_of(&row).await?;
+                self.recipients_of(&subject.contacts).await?
+            } else {
+                Vec::new()
+            };
+            let limited = self.execute_limit(actor_id, id, limit).await?;
+            self.queue_recipient_tasks(actor_id, id, "restrict", &found)
+                .await?;
+            return Ok(Executed::Limited(limited));
         }
         if action == "rectify" {
             let row = self
                 .executable(actor_id, id, action, RequestType::Rectification)
                 .await?;
-            let rectified = self.rectify(actor_id, row, input).await?;
+            let mut rectified = self.rectify(actor_id, row, input).await?;
+            let found = self.recipients_of(&[rectified.contact]).await?;
+            rectified.notify_recipients = self
+                .queue_recipient_tasks(actor_id, id, "rectify", &found)
+                .await?
+                .iter()
+                .map(Uuid::to_string)
+                .collect();
             return Ok(Executed::Rectified(rectified));
         }
         let row = self
@@ -192,6 +211,8 @@ impl Kirjuri {
             .await?;
 
         let subject = self.subject_of(&row).await?;
+        // Read before the contacts go: the disclosures keep their ids.
+        let found = self.recipients_of(&subject.contacts).await?;
         let erasure = self
             .erase_unheld(&subject.contacts, ERASURE_REQUEST_REASON)
             .await?;
@@ -239,6 +260,8 @@ impl Kirjuri {
             Extras::default(),
         )
         .await?;
+        self.queue_recipient_tasks(actor_id, id, "erase", &found)
+            .await?;
         Ok(Executed::Erased(Erased {
             action: "erase",
             state,

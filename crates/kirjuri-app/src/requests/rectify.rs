@@ -44,9 +44,10 @@
 //! old value is readable or findable). The step records `kept_by_hold`.
 //!
 //! **Art. 19.** Recipients to whom the data were disclosed must be told of
-//! a rectification. Kirjuri records no disclosures to recipients yet, so
-//! the step and the answer carry `notify_recipients: []`: there is nobody
-//! to notify, said explicitly rather than left out.
+//! a rectification. After it, `execute` queues a follow-up task per
+//! recipient that received this contact (`follow_up`) and the answer's
+//! `notify_recipients` lists their ids; the `rectified` step's own
+//! `notify_recipients` stays `[]`, the tasks being steps of their own.
 //!
 //! Not here: the dispatch and state check (`execute`), who the subject is
 //! (`subject`), the SQL (`kirjuri_store::requests`).
@@ -297,7 +298,7 @@ pub struct Rectified {
     /// Whether an active legal hold keeps the contact (its earlier version
     /// stays with it).
     pub kept_by_hold: bool,
-    /// Art. 19: the recipients to tell of the change; none are recorded.
+    /// Art. 19: the recipients to tell of the change (a task each).
     pub notify_recipients: Vec<String>,
 }
 

@@ -227,6 +227,14 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/api/v1/requests/{id}/execute", post(requests::execute)),
         RouteSpec::guarded("/api/v1/requests/{id}/receipt", get(requests::receipt)),
         RouteSpec::guarded(
+            "/api/v1/requests/{id}/recipient-tasks",
+            get(requests::recipient_tasks),
+        ),
+        RouteSpec::guarded(
+            "/api/v1/requests/{id}/recipient-tasks/{task}",
+            post(requests::close_recipient_task),
+        ),
+        RouteSpec::guarded(
             "/api/v1/recipients",
             get(recipients::list).post(recipients::add),
         ),

@@ -39,8 +39,8 @@ use crate::error::Result;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::read::require_purpose;
 use kirjuri_app::requests::{
-    ExecuteInput, RegisterInput, ReviewInput, VerificationInput, VerificationOutcome,
-    parse_request_id,
+    CloseTaskInput, ExecuteInput, RegisterInput, ReviewInput, VerificationInput,
+    VerificationOutcome, parse_request_id,
 };
 
 /// `POST /api/v1/requests/{id}/transition`.
@@ -320,4 +320,44 @@ pub async fn receipt(
         .request_receipt(&caller.actor, caller.id, parse_request_id(&id)?)
         .await?;
     Ok(Json(receipt).into_response())
+}
+
+/// `GET /api/v1/requests/{id}/recipient-tasks` — the request's Art. 19
+/// follow-up tasks.
+pub async fn recipient_tasks(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    require(&app, &caller, Action::ReadRequests).await?;
+    let tasks = app
+        .recipient_tasks(&caller.actor, caller.id, parse_request_id(&id)?)
+        .await?;
+    Ok(Json(json!({ "tasks": tasks })).into_response())
+}
+
+/// `POST /api/v1/requests/{id}/recipient-tasks/{task}` —
+/// `{"outcome": "notified"|"impossible"|"disproportionate", "reason"?}`.
+pub async fn close_recipient_task(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path((id, task)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    require(&app, &caller, Action::HandleRequests).await?;
+    let input: CloseTaskInput = json_body(&app, &headers, body).await?;
+    let task = task
+        .parse()
+        .map_err(|_| kirjuri_app::error::Error::NotFound)?;
+    let closed = app
+        .close_recipient_task(
+            &caller.actor,
+            caller.id,
+            parse_request_id(&id)?,
+            task,
+            input,
+        )
+        .await?;
+    Ok(Json(closed).into_response())
 }

@@ -660,3 +660,204 @@ async fn an_approved_disclosure_shows_in_the_subjects_access_package() {
     assert!(listed[0]["date"].is_string());
     assert_eq!(listed[0]["contacts"], json!([first]));
 }
+
+/// An erasure request for the subject's phone, verified in person by `token`.
+async fn verified_erasure(app: &TestApp, token: &str) -> String {
+    let created = post(
+        app,
+        token,
+        "/api/v1/requests",
+        Some(
+            &json!({"types": ["erasure"], "channel": "in_person", "language": "fi",
+                     "identifiers": {"phone": [PHONE]}, "name": "Eero Esimerkki"}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verified = post(
+        app,
+        token,
+        &format!("/api/v1/requests/{id}/verification"),
+        Some(&json!({"method": "in_person", "document_type": "passport",
+                     "document_last4": "X9Q7"})),
+    )
+    .await;
+    json_ok(verified).await;
+    id
+}
+
+#[tokio::test]
+async fn an_erasure_after_two_disclosures_makes_two_follow_up_tasks_closed_with_their_outcome() {
+    // Arrange: the subject's calls disclosed twice (police, then an
+    // authority), both approved by the second registrar; a third disclosure
+    // of someone else's call only.
+    let w = world().await;
+    let first = w.ask(&w.rea).await;
+    json_ok(w.approve(&w.rolf, &first).await).await;
+    let authority = post(
+        &w.app,
+        &w.rea,
+        "/api/v1/recipients",
+        Some(&json!({"name": "Energiavirasto", "kind": "authority", "country": "FI"})),
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ids: Vec<&str> = w.subject.iter().map(|(id, _)| id.as_str()).collect();
+    let mut body = w.body(&ids);
+    body["recipient"] = json!(authority);
+    let second = post(&w.app, &w.rea, "/api/v1/disclosures", Some(&body)).await;
+    assert_eq!(second.status(), StatusCode::CREATED);
+    let second = second.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    json_ok(w.approve(&w.rolf, &second).await).await;
+    let elsewhere = post(
+        &w.app,
+        &w.rea,
+        "/api/v1/disclosures",
+        Some(&w.body(&[&w.other])),
+    )
+    .await;
+    let elsewhere = elsewhere.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    json_ok(w.approve(&w.rolf, &elsewhere).await).await;
+    let request = verified_erasure(&w.app, &w.rea).await;
+
+    // Act
+    let erased = post(
+        &w.app,
+        &w.rea,
+        &format!("/api/v1/requests/{request}/execute"),
+        Some(&json!({"action": "erase"})),
+    )
+    .await;
+    json_ok(erased).await;
+
+    // Assert: exactly the two disclosures of the subject, both open.
+    let tasks_path = format!("/api/v1/requests/{request}/recipient-tasks");
+    let tasks = json_ok(get(&w.app, &w.rea, &tasks_path).await).await["tasks"].clone();
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    let disclosures: BTreeSet<&str> = tasks
+        .iter()
+        .map(|t| t["disclosure"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        disclosures,
+        BTreeSet::from([first.as_str(), second.as_str()])
+    );
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["state"] == "open" && t["after"] == "erase")
+    );
+    let names: BTreeSet<&str> = tasks
+        .iter()
+        .map(|t| t["recipient_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["Energiavirasto", "Helsingin poliisilaitos"])
+    );
+
+    // Closing: notified; impossible needs a reason code; once only.
+    let close = |task: &str| format!("{tasks_path}/{task}");
+    let (t1, t2) = (
+        tasks[0]["id"].as_str().unwrap(),
+        tasks[1]["id"].as_str().unwrap(),
+    );
+    let done = json_ok(
+        post(
+            &w.app,
+            &w.rea,
+            &close(t1),
+            Some(&json!({"outcome": "notified"})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(done["state"], "notified");
+    let refusals = [
+        (
+            json!({"outcome": "impossible"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason_required",
+        ),
+        (
+            json!({"outcome": "impossible", "reason": "they said so"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_reason",
+        ),
+        (
+            json!({"outcome": "notified", "reason": "recipient_ceased"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            json!({"outcome": "forgotten"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_outcome",
+        ),
+        (
+            json!({"outcome": "notified", "extra": 1}),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+    ];
+    for (body, status, code) in refusals {
+        let (got, _) =
+            assert_error(post(&w.app, &w.rea, &close(t2), Some(&body)).await, status).await;
+        assert_eq!(got, code, "{body}");
+    }
+    let again = post(
+        &w.app,
+        &w.rea,
+        &close(t1),
+        Some(&json!({"outcome": "notified"})),
+    )
+    .await;
+    assert_eq!(
+        assert_error(again, StatusCode::CONFLICT).await.0,
+        "task_closed"
+    );
+    let impossible = json!({"outcome": "impossible", "reason": "recipient_ceased"});
+    let closed = json_ok(post(&w.app, &w.rea, &close(t2), Some(&impossible)).await).await;
+    assert_eq!(closed["state"], "impossible");
+    assert_eq!(closed["reason"], "recipient_ceased");
+
+    // Someone else's ids and roles: an unknown task, another request's
+    // task, an agent and a supervisor's close.
+    let unknown = close("01a24d59-8975-753e-bbba-ff4bde1d5a73");
+    assert_error(
+        post(&w.app, &w.rea, &unknown, Some(&impossible)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let other_request = verified_erasure(&w.app, &w.rea).await;
+    let foreign = format!("/api/v1/requests/{other_request}/recipient-tasks/{t1}");
+    assert_error(
+        post(&w.app, &w.rea, &foreign, Some(&impossible)).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let agent = &w.app.tokens.aino;
+    assert_error(get(&w.app, agent, &tasks_path).await, StatusCode::FORBIDDEN).await;
+    let supervisor = &w.app.tokens.sanna;
+    assert_error(
+        post(&w.app, supervisor, &close(t2), Some(&impossible)).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
