@@ -861,3 +861,77 @@ async fn an_erasure_after_two_disclosures_makes_two_follow_up_tasks_closed_with_
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_restricted_subject_goes_to_the_police_but_not_to_a_partner() {
+    // Arrange: the subject's processing restricted through a verified
+    // restriction request; a partner beside the police.
+    let w = world().await;
+    let created = post(
+        &w.app,
+        &w.rea,
+        "/api/v1/requests",
+        Some(
+            &json!({"types": ["restriction"], "channel": "in_person", "language": "fi",
+                     "identifiers": {"phone": [PHONE]}, "name": "Eero Esimerkki"}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let request = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verified = post(
+        &w.app,
+        &w.rea,
+        &format!("/api/v1/requests/{request}/verification"),
+        Some(&json!({"method": "in_person", "document_type": "passport",
+                     "document_last4": "X9Q7"})),
+    )
+    .await;
+    json_ok(verified).await;
+    let restricted = post(
+        &w.app,
+        &w.rea,
+        &format!("/api/v1/requests/{request}/execute"),
+        Some(&json!({"action": "restrict"})),
+    )
+    .await;
+    json_ok(restricted).await;
+    let partner = post(
+        &w.app,
+        &w.rea,
+        "/api/v1/recipients",
+        Some(
+            &json!({"name": "Laatukumppani Oy", "kind": "partner", "country": "FI",
+                     "purposes": ["quality_assurance"]}),
+        ),
+    )
+    .await
+    .json::<Value>()
+    .await
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ids: Vec<&str> = w.subject.iter().map(|(id, _)| id.as_str()).collect();
+    let mut to_partner = w.body(&ids);
+    to_partner["recipient"] = json!(partner);
+    let before = w.rows("disclosures");
+
+    // Act
+    let refused = post(&w.app, &w.rea, "/api/v1/disclosures", Some(&to_partner)).await;
+
+    // Assert: refused, naming no one, nothing stored; the police may still
+    // receive the data (Art. 18(2)).
+    let (code, message) = assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(code, "restricted");
+    assert!(
+        !message.contains(PHONE) && !message.contains("Eero"),
+        "{message}"
+    );
+    assert_eq!(w.rows("disclosures"), before);
+    w.ask(&w.rea).await;
+    assert_eq!(w.rows("disclosures"), before + 1);
+}
