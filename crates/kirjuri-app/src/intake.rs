@@ -207,6 +207,38 @@ impl Kirjuri {
         })
     }
 
+    /// The contact an object of `kind` (`what`, for the 410's message) is
+    /// delivered to: 404 when there is none, and 410 when the contact or an
+    /// earlier object of that kind was destroyed — a late or retried
+    /// delivery must not bring personal data back after its deadline.
+    pub(crate) async fn deliverable_contact(
+        &self,
+        contact_id: &ContactId,
+        kind: &str,
+        what: &'static str,
+    ) -> Result<ContactRow> {
+        let contact = self
+            .store
+            .contact(contact_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if contact.is_erased() {
+            return Err(self
+                .gone(contact_id, "contact", "this contact's data")
+                .await);
+        }
+        if self
+            .store
+            .tombstones_for_contact(contact_id)
+            .await?
+            .iter()
+            .any(|t| t.kind == kind)
+        {
+            return Err(self.gone(contact_id, kind, what).await);
+        }
+        Ok(contact)
+    }
+
     /// Streams a recording into the vault. `body` yields the bytes as they
     /// arrive; `limit` caps the total.
     pub async fn store_recording<S, E>(
@@ -221,26 +253,8 @@ impl Kirjuri {
         E: std::fmt::Display,
     {
         let contact = self
-            .store
-            .contact(&contact_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        // A destroyed contact or recording stays destroyed: a late or retried
-        // delivery must not bring personal data back after its deadline.
-        if contact.is_erased() {
-            return Err(self
-                .gone(&contact_id, "contact", "this contact's data")
-                .await);
-        }
-        if self
-            .store
-            .tombstones_for_contact(&contact_id)
-            .await?
-            .iter()
-            .any(|t| t.kind == RECORDING)
-        {
-            return Err(self.gone(&contact_id, RECORDING, "this recording").await);
-        }
+            .deliverable_contact(&contact_id, RECORDING, "this recording")
+            .await?;
         if !matches!(contact.channel.as_str(), "call_in" | "call_out") {
             return Err(Error::Conflict {
                 code: "not_a_call",

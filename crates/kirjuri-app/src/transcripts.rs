@@ -178,26 +178,8 @@ impl Kirjuri {
         body: &[u8],
     ) -> Result<(TranscriptAck, Created)> {
         let contact = self
-            .store
-            .contact(&contact_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        // A destroyed contact or transcript stays destroyed: a retried
-        // delivery must not bring it back after its deadline.
-        if contact.is_erased() {
-            return Err(self
-                .gone(&contact_id, "contact", "this contact's data")
-                .await);
-        }
-        if self
-            .store
-            .tombstones_for_contact(&contact_id)
-            .await?
-            .iter()
-            .any(|t| t.kind == TRANSCRIPT)
-        {
-            return Err(self.gone(&contact_id, TRANSCRIPT, "this transcript").await);
-        }
+            .deliverable_contact(&contact_id, TRANSCRIPT, "this transcript")
+            .await?;
         if contact.channel != Channel::Chat.as_str() {
             return Err(Error::Conflict {
                 code: "not_a_chat",

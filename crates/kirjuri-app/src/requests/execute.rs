@@ -165,7 +165,7 @@ impl Kirjuri {
             let found = if matches!(limit, LimitAction::Restrict) {
                 let row = self.request_row(id).await?;
                 let subject = self.subject_of(&row).await?;
-                self.recipients_of(&subject.contacts).await?
+                self.store.disclosed_recipients(&subject.contacts).await?
             } else {
                 Vec::new()
             };
@@ -179,7 +179,10 @@ impl Kirjuri {
                 .executable(actor_id, id, action, RequestType::Rectification)
                 .await?;
             let mut rectified = self.rectify(actor_id, row, input).await?;
-            let found = self.recipients_of(&[rectified.contact]).await?;
+            let found = self
+                .store
+                .disclosed_recipients(&[rectified.contact])
+                .await?;
             rectified.notify_recipients = self
                 .queue_recipient_tasks(actor_id, id, "rectify", &found)
                 .await?
@@ -212,7 +215,7 @@ impl Kirjuri {
 
         let subject = self.subject_of(&row).await?;
         // Read before the contacts go: the disclosures keep their ids.
-        let found = self.recipients_of(&subject.contacts).await?;
+        let found = self.store.disclosed_recipients(&subject.contacts).await?;
         let erasure = self
             .erase_unheld(&subject.contacts, ERASURE_REQUEST_REASON)
             .await?;

@@ -25,7 +25,7 @@
 
 use chrono::{DateTime, Utc};
 use kirjuri_core::access::{Action, Actor};
-use kirjuri_core::ids::{ContactId, UserId};
+use kirjuri_core::ids::UserId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -84,11 +84,6 @@ pub struct RecipientTask {
 }
 
 impl Kirjuri {
-    /// The `(recipient, disclosure)` pairs that received any of `contacts`.
-    pub(super) async fn recipients_of(&self, contacts: &[ContactId]) -> Result<Vec<(Uuid, Uuid)>> {
-        Ok(self.store.disclosed_recipients(contacts).await?)
-    }
-
     /// Adds a task per pair of `found` to request `id` after `after` was
     /// carried out; returns the recipients' ids.
     pub(super) async fn queue_recipient_tasks(
@@ -121,8 +116,12 @@ impl Kirjuri {
             Extras::default(),
         )
         .await?;
-        let mut recipients: Vec<Uuid> = found.iter().map(|(r, _)| *r).collect();
-        recipients.dedup();
+        let mut recipients: Vec<Uuid> = Vec::new();
+        for (recipient, _) in found {
+            if !recipients.contains(recipient) {
+                recipients.push(*recipient);
+            }
+        }
         Ok(recipients)
     }
 

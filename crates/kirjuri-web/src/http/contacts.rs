@@ -77,8 +77,15 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// Reads a whole (small) body, refusing it once it passes `limit`.
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes> {
+/// Reads a whole (small) body, refusing it (413) when its declared length
+/// or the bytes that came pass `limit`.
+async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
+    if declared_length(headers).is_some_and(|n| n > limit as u64) {
+        return Err(Error::TooLarge {
+            limit: limit as u64,
+        }
+        .into());
+    }
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::TooLarge {
@@ -104,22 +111,10 @@ pub async fn create(
         )
         .into());
     }
-    let limit = app.config.max_json_bytes;
-    if declared_length(&headers).is_some_and(|n| n > limit as u64) {
-        return Err(Error::TooLarge {
-            limit: limit as u64,
-        }
-        .into());
-    }
-    let bytes = read_limited(body, limit).await?;
+    let bytes = read_limited(&headers, body, app.config.max_json_bytes).await?;
     let input = ContactInput::from_json(&bytes)?;
     let (id, created) = app.create_contact(Some(caller.id), input).await?;
-    let status = if created == Created::New {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    let mut response = (status, Json(json!({ "id": id }))).into_response();
+    let mut response = (created_status(created), Json(json!({ "id": id }))).into_response();
     if let Ok(location) = format!("/api/v1/contacts/{id}").parse() {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -334,7 +329,7 @@ pub async fn upload_transcript(
         )
         .into());
     }
-    let bytes = read_transcript_body(&headers, body).await?;
+    let bytes = read_limited(&headers, body, kirjuri_core::transcript::MAX_BYTES).await?;
     let (ack, created) = app.store_transcript(Some(caller.id), id, &bytes).await?;
     Ok((created_status(created), Json(ack)).into_response())
 }
@@ -371,13 +366,7 @@ pub async fn chat_webhook(
 ) -> Result<Response> {
     // The contact and the transcript, each within its own bound.
     let limit = kirjuri_core::transcript::MAX_BYTES + app.config.max_json_bytes;
-    if declared_length(&headers).is_some_and(|n| n > limit as u64) {
-        return Err(Error::TooLarge {
-            limit: limit as u64,
-        }
-        .into());
-    }
-    let bytes = read_limited(body, limit).await?;
+    let bytes = read_limited(&headers, body, limit).await?;
     let signature = headers
         .get(kirjuri_app::transcripts::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
@@ -385,18 +374,7 @@ pub async fn chat_webhook(
     Ok((created_status(created), Json(ack)).into_response())
 }
 
-/// A transcript's body, refused (413) past the schema's bound.
-async fn read_transcript_body(headers: &HeaderMap, body: Body) -> Result<Bytes> {
-    let limit = kirjuri_core::transcript::MAX_BYTES;
-    if declared_length(headers).is_some_and(|n| n > limit as u64) {
-        return Err(Error::TooLarge {
-            limit: limit as u64,
-        }
-        .into());
-    }
-    read_limited(body, limit).await
-}
-
+/// 201 for what was new, 200 for the same delivery again.
 fn created_status(created: Created) -> StatusCode {
     if created == Created::New {
         StatusCode::CREATED
