@@ -470,7 +470,10 @@ fn describe_json_error(e: &serde_json::Error, path: &str) -> String {
     }
 }
 
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+/// The text of `text` between the first `start` and the next `end` (a name
+/// serde quotes in its message), for the error messages here and in
+/// `transcript`.
+pub(crate) fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = text.find(start)? + start.len();
     let len = text.get(from..)?.find(end)?;
     text.get(from..from + len)

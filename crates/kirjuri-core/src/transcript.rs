@@ -45,6 +45,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use crate::contact::between;
+
 /// The largest transcript body accepted, in bytes.
 pub const MAX_BYTES: usize = 4 << 20;
 
@@ -422,12 +424,6 @@ fn describe(e: &serde_json::Error, path: &str) -> String {
             }
         }
     }
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let from = text.find(start)? + start.len();
-    let len = text.get(from..)?.find(end)?;
-    text.get(from..from + len)
 }
 
 #[cfg(test)]
