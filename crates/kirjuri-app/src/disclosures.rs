@@ -257,6 +257,18 @@ fn categories_of(row: &DisclosureRow) -> Vec<String> {
         .collect()
 }
 
+/// Whether disclosure `row` releases its contacts' recordings.
+pub(crate) fn releases_recordings(row: &DisclosureRow) -> bool {
+    categories_of(row)
+        .iter()
+        .any(|c| c == Category::Recordings.as_str())
+}
+
+/// How the audit log names disclosure `id` (an event's `object`).
+pub(crate) fn disclosure_ref(id: Uuid) -> String {
+    format!("disclosure:{id}")
+}
+
 /// The parsed disclosure id (or any id a disclosure names), or 404.
 pub fn parse_disclosure_id(value: &str) -> Result<Uuid> {
     Uuid::parse_str(value.trim()).map_err(|_| Error::NotFound)
@@ -277,7 +289,7 @@ impl Kirjuri {
             at,
             actor,
             action: format!("disclosure.{action}"),
-            object: Some(format!("disclosure:{id}")),
+            object: Some(disclosure_ref(id)),
             purpose: None,
             outcome: outcome.into(),
             details,
@@ -729,9 +741,7 @@ impl Kirjuri {
 
     /// What the package of `row` holds.
     async fn disclosure_items(&self, row: &DisclosureRow) -> Result<(Vec<Item>, PackageCounts)> {
-        let recordings = categories_of(row)
-            .iter()
-            .any(|c| c == Category::Recordings.as_str());
+        let recordings = releases_recordings(row);
         let mut counts = PackageCounts::default();
         let mut items = Vec::new();
         for id in self.store.disclosure_contacts(&row.id).await? {

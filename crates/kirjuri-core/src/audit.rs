@@ -20,6 +20,20 @@ use crate::purpose::Purpose;
 use crate::role::Role;
 use crate::ticket::TicketReference;
 
+/// The actions of a successful read that released a contact's personal
+/// data: a contact opened, one of its stored objects (recording,
+/// transcript) read, or contacts a search returned. The one list both the
+/// access package's history (who read your data) and a breach's impact
+/// query count. Each names its contact in `object` (`contact.viewed`), in
+/// `details.contact` (an object's read, whose `object` is the object id)
+/// or in `details.results` (a search).
+pub const PERSONAL_DATA_READS: [&str; 4] = [
+    "contact.viewed",
+    "recording.read",
+    "transcript.read",
+    "contact.search",
+];
+
 /// Whether the audited attempt succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

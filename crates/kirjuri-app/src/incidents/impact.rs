@@ -3,25 +3,30 @@
 //! "objects"?}` — given a time window and an account and/or a set of
 //! contact and object ids, which data subjects did the breach touch?
 //!
-//! **Source: the audit log.** Every read of personal data appends its event
-//! before data leaves (the architecture's first invariant), so the log is
-//! the complete record of what was read: `contact.viewed` (a contact
-//! opened — also each contact of a released access package and of a
-//! history read), `recording.read` (a recording played or downloaded, whole
-//! or a range — also each one in a package), and `contact.search` (the
-//! contacts a search returned). Only successful events count (a denial
-//! released nothing), in `from` ≤ at < `to`, by the account if given, and
-//! — if ids are given — only what names them: a contact viewed, a recording
-//! or any recording of a contact read, a search result among them. The
-//! query pages through the whole selection, so it is exact, never a sample.
+//! **Two sources, both read whole (paged to the end, never sampled):**
 //!
-//! **Where a disclosure source joins:** [`READS`] lists the audit actions
-//! this source counts and [`touched`] says what each one touched; a
-//! disclosure (issue 13 §5) that audits what it released under its own
-//! action adds it to both, or, if it keeps its scope in its own tables, a
-//! second source beside [`Kirjuri::audit_log_impact`] adds its contacts to
-//! the same [`Touched`] before the subjects are formed — `sources` in the
-//! answer names which were read.
+//! - **The audit log** (`audit_log`). Every read of personal data appends
+//!   its event before data leaves (the architecture's first invariant), so
+//!   the log is the complete record of what was read: the actions of
+//!   `kirjuri_core::audit::PERSONAL_DATA_READS` — `contact.viewed` (a
+//!   contact opened — also each contact of a released access package and
+//!   of a history read), `recording.read` and `transcript.read` (a stored
+//!   object read, whole or a range — also each one in a package), and
+//!   `contact.search` (the contacts a search returned). Only successful
+//!   events count (a denial released nothing), in `from` ≤ at < `to`, by
+//!   the account if given, and — if ids are given — only what names them: a
+//!   contact viewed, an object or any object of a contact read, a search
+//!   result among them. It is read when the question names an account or
+//!   ids.
+//! - **The disclosures** (`disclosures`). A disclosure's package is
+//!   audited once, as `disclosure.package_released` naming the disclosure,
+//!   and its scope lives in the disclosure's own tables: each release in
+//!   the window (by the account if given — a recipient's download through
+//!   its link has no account — and of the disclosures named in
+//!   `disclosures` if any) touched every contact of its scope (within the
+//!   ids if given) and, when it released recordings, their recordings as
+//!   stored now. A disclosure sent to the wrong recipient is a breach
+//!   asked about by naming it alone.
 //!
 //! **The answer names no one.** Subjects are keyed references: the
 //! affected contacts are grouped by the identifiers they share (phone,
@@ -38,6 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use kirjuri_core::access::{Action, Actor};
+use kirjuri_core::audit::PERSONAL_DATA_READS;
 use kirjuri_core::ids::{ContactId, UserId};
 use kirjuri_store::incidents::ImpactFilter;
 use kirjuri_store::{AuditRecord, NewAuditEvent};
@@ -47,15 +53,21 @@ use uuid::Uuid;
 
 use super::incident_ref;
 use crate::app::Kirjuri;
+use crate::disclosures::disclosure_ref;
 use crate::error::{Error, Result};
+use crate::intake::RECORDING;
 
-/// The audit actions that read personal data (see the module doc).
-pub const READS: [&str; 3] = ["contact.viewed", "recording.read", "contact.search"];
-
-/// The sources an answer can name.
+/// The audit log as a source (see the module doc).
 pub const AUDIT_LOG: &str = "audit_log";
 
-/// Ids the query may name at most (contacts and objects together).
+/// The disclosures as a source.
+pub const DISCLOSURES: &str = "disclosures";
+
+/// The audit action of a disclosure's released package.
+const RELEASED: &str = "disclosure.package_released";
+
+/// Ids the query may name at most (contacts, objects and disclosures
+/// together).
 pub const MAX_IDS: usize = 1000;
 
 /// The longest window.
@@ -81,9 +93,12 @@ pub struct ImpactInput {
     /// Contact ids whose reads count.
     #[serde(default)]
     pub contacts: Vec<String>,
-    /// Object (recording) ids whose reads count.
+    /// Object (recording, transcript) ids whose reads count.
     #[serde(default)]
     pub objects: Vec<String>,
+    /// Disclosure ids whose releases count.
+    #[serde(default)]
+    pub disclosures: Vec<String>,
 }
 
 /// A data subject the breach touched, by reference.
@@ -150,6 +165,7 @@ struct Question {
     to: DateTime<Utc>,
     user: Option<(String, UserId)>,
     ids: BTreeSet<Uuid>,
+    disclosures: BTreeSet<Uuid>,
 }
 
 fn refused(code: &'static str, message: String) -> Error {
@@ -180,7 +196,8 @@ fn ids(field: &str, values: &[String], into: &mut BTreeSet<Uuid>) -> Result<()> 
     Ok(())
 }
 
-/// What one event touched, as (contacts, recording), within `ids` if given.
+/// What one read event touched, as (contacts, the recording read), within
+/// `ids` if given.
 pub fn touched(record: &AuditRecord, ids: &BTreeSet<Uuid>) -> (Vec<ContactId>, Option<Uuid>) {
     let event = &record.event;
     let named = |id: &Uuid| ids.is_empty() || ids.contains(id);
@@ -190,12 +207,13 @@ pub fn touched(record: &AuditRecord, ids: &BTreeSet<Uuid>) -> (Vec<ContactId>, O
             Some(contact) if named(&contact) => (vec![ContactId::from_uuid(contact)], None),
             _ => (Vec::new(), None),
         },
-        "recording.read" => {
+        action @ ("recording.read" | "transcript.read") => {
             let contact = as_id(event.details.get("contact").and_then(Value::as_str));
             let object = as_id(event.object.as_deref());
             match (contact, object) {
                 (Some(contact), Some(object)) if named(&contact) || named(&object) => {
-                    (vec![ContactId::from_uuid(contact)], Some(object))
+                    let recording = (action == "recording.read").then_some(object);
+                    (vec![ContactId::from_uuid(contact)], recording)
                 }
                 _ => (Vec::new(), None),
             }
@@ -318,15 +336,17 @@ impl Kirjuri {
                 format!("to: the window is at most {MAX_WINDOW_DAYS} days"),
             ));
         }
-        if input.contacts.len() + input.objects.len() > MAX_IDS {
+        if input.contacts.len() + input.objects.len() + input.disclosures.len() > MAX_IDS {
             return Err(refused(
                 "invalid_field",
-                format!("contacts: contacts and objects name at most {MAX_IDS} ids"),
+                format!("contacts: contacts, objects and disclosures name at most {MAX_IDS} ids"),
             ));
         }
         let mut set = BTreeSet::new();
         ids("contacts", &input.contacts, &mut set)?;
         ids("objects", &input.objects, &mut set)?;
+        let mut disclosures = BTreeSet::new();
+        ids("disclosures", &input.disclosures, &mut disclosures)?;
         let user = match input
             .user
             .as_deref()
@@ -345,10 +365,11 @@ impl Kirjuri {
                 Some((row.name, row.id))
             }
         };
-        if user.is_none() && set.is_empty() {
+        if user.is_none() && set.is_empty() && disclosures.is_empty() {
             return Err(refused(
                 "scope_required",
-                "user: name an account, or contacts or objects, whose reads the breach exposed"
+                "user: name an account, or contacts, objects or disclosures, whose reads \
+                 or releases the breach exposed"
                     .into(),
             ));
         }
@@ -357,6 +378,7 @@ impl Kirjuri {
             to,
             user,
             ids: set,
+            disclosures,
         })
     }
 
@@ -368,7 +390,7 @@ impl Kirjuri {
             to: question.to,
             actor: question.user.as_ref().map(|(_, id)| *id),
             refs: question.ids.iter().map(Uuid::to_string).collect(),
-            actions: READS.to_vec(),
+            actions: PERSONAL_DATA_READS.to_vec(),
             after_seq: 0,
             limit: PAGE,
         };
@@ -390,6 +412,96 @@ impl Kirjuri {
         }
     }
 
+    /// The disclosures' source: every release of a package in the window
+    /// (by the account, of the named disclosures, if given), each touching
+    /// its scope's contacts within the ids.
+    async fn disclosure_impact(&self, question: &Question, into: &mut Touched) -> Result<()> {
+        let mut filter = ImpactFilter {
+            from: question.from,
+            to: question.to,
+            actor: question.user.as_ref().map(|(_, id)| *id),
+            refs: question
+                .disclosures
+                .iter()
+                .map(|id| disclosure_ref(*id))
+                .collect(),
+            actions: vec![RELEASED],
+            after_seq: 0,
+            limit: PAGE,
+        };
+        // A disclosure released twice touched the same scope twice.
+        let mut scopes: BTreeMap<Uuid, (Vec<ContactId>, Vec<Uuid>)> = BTreeMap::new();
+        loop {
+            let page = self.store.impact_events(&filter).await?;
+            for record in &page {
+                let Some(id) = record
+                    .event
+                    .object
+                    .as_deref()
+                    .and_then(|o| o.strip_prefix("disclosure:"))
+                    .and_then(|id| Uuid::try_parse(id).ok())
+                else {
+                    continue;
+                };
+                let (contacts, recordings) = match scopes.entry(id) {
+                    std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(entry) => {
+                        entry.insert(self.released_scope(id, &question.ids).await?)
+                    }
+                };
+                if contacts.is_empty() {
+                    continue;
+                }
+                into.events += 1;
+                into.contacts.extend(contacts.iter().copied());
+                into.recordings.extend(recordings.iter().copied());
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE as usize => filter.after_seq = last.seq,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// What releasing disclosure `id` touched within `ids` (all if empty):
+    /// its scope's contacts and, if it released recordings, their
+    /// recordings as stored now.
+    async fn released_scope(
+        &self,
+        id: Uuid,
+        ids: &BTreeSet<Uuid>,
+    ) -> Result<(Vec<ContactId>, Vec<Uuid>)> {
+        let Some(row) = self.store.disclosure(&id).await? else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let recordings_released = crate::disclosures::releases_recordings(&row);
+        let mut contacts = Vec::new();
+        let mut recordings = Vec::new();
+        for contact in self.store.disclosure_contacts(&id).await? {
+            let objects = if recordings_released || !ids.is_empty() {
+                self.store.objects_for_contact(&contact).await?
+            } else {
+                Vec::new()
+            };
+            let named = ids.is_empty()
+                || ids.contains(contact.as_uuid())
+                || (recordings_released && objects.iter().any(|o| ids.contains(o.id.as_uuid())));
+            if !named {
+                continue;
+            }
+            contacts.push(contact);
+            if recordings_released {
+                recordings.extend(
+                    objects
+                        .iter()
+                        .filter(|o| o.kind == RECORDING)
+                        .map(|o| *o.id.as_uuid()),
+                );
+            }
+        }
+        Ok((contacts, recordings))
+    }
+
     /// The impact query (see the module doc): registrars only; audited as
     /// `incident.impact_queried` before the answer is returned.
     pub async fn incident_impact(
@@ -404,7 +516,13 @@ impl Kirjuri {
         self.store.incident(&id).await?.ok_or(Error::NotFound)?;
         let question = self.impact_question(input).await?;
         let mut touched = Touched::default();
-        self.audit_log_impact(&question, &mut touched).await?;
+        let mut sources = Vec::new();
+        if question.user.is_some() || !question.ids.is_empty() {
+            self.audit_log_impact(&question, &mut touched).await?;
+            sources.push(AUDIT_LOG);
+        }
+        self.disclosure_impact(&question, &mut touched).await?;
+        sources.push(DISCLOSURES);
         let list: Vec<ContactId> = touched.contacts.iter().copied().collect();
         let entries = self.store.contact_identifiers(&list).await?;
         let subjects = subjects(self, &touched.contacts, &entries);
@@ -427,7 +545,8 @@ impl Kirjuri {
                     "to": question.to,
                     "user": question.user.as_ref().map(|(_, id)| id),
                     "ids": question.ids.len(),
-                    "sources": [AUDIT_LOG],
+                    "disclosures": question.disclosures.len(),
+                    "sources": sources,
                     "counts": counts,
                 }),
             })
@@ -437,7 +556,7 @@ impl Kirjuri {
             from: question.from,
             to: question.to,
             user: question.user.map(|(name, _)| name),
-            sources: vec![AUDIT_LOG],
+            sources,
             counts,
             subjects,
             contacts: list,

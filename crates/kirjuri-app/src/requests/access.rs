@@ -56,7 +56,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt as _;
 use kirjuri_core::access::{Action, Actor};
-use kirjuri_core::audit::AuditEvent;
+use kirjuri_core::audit::{AuditEvent, PERSONAL_DATA_READS};
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::request::{Assurance, RequestState, RequestType};
@@ -91,14 +91,6 @@ const PIPE_BYTES: usize = 256 * 1024;
 
 /// Access-history events read per contact, at most.
 const HISTORY_LIMIT: u32 = 1000;
-
-/// The audit actions that are a read of a contact.
-const READ_ACTIONS: [&str; 4] = [
-    "contact.viewed",
-    "recording.read",
-    "transcript.read",
-    "contact.search",
-];
 
 /// How many files of each kind a package holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -470,7 +462,7 @@ impl Kirjuri {
         let mut entries = Vec::new();
         for record in self.store.search_audit(&filter).await? {
             let event = record.event;
-            if event.outcome != "success" || !READ_ACTIONS.contains(&event.action.as_str()) {
+            if event.outcome != "success" || !PERSONAL_DATA_READS.contains(&event.action.as_str()) {
                 continue;
             }
             let role = match event.actor {

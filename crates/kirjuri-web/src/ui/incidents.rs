@@ -235,6 +235,8 @@ pub struct IncidentForm {
     user: String,
     #[serde(default)]
     ids: String,
+    #[serde(default)]
+    disclosures: String,
 }
 
 /// A text field: empty is absent.
@@ -284,6 +286,15 @@ fn yes_no(value: &str) -> Option<Value> {
     }
 }
 
+/// Ids separated by white space or commas.
+fn id_list(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// One item a line.
 fn lines(value: &str) -> Option<Value> {
     let items: Vec<Value> = value
@@ -325,13 +336,9 @@ impl IncidentForm {
             from: as_string(local_time(&self.from)),
             to: as_string(local_time(&self.to)),
             user: text(&self.user).and_then(|v| v.as_str().map(str::to_owned)),
-            contacts: self
-                .ids
-                .split(|c: char| c.is_whitespace() || c == ',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            contacts: id_list(&self.ids),
             objects: Vec::new(),
+            disclosures: id_list(&self.disclosures),
         }
     }
 }

@@ -935,3 +935,129 @@ async fn a_restricted_subject_goes_to_the_police_but_not_to_a_partner() {
     w.ask(&w.rea).await;
     assert_eq!(w.rows("disclosures"), before + 1);
 }
+
+#[tokio::test]
+async fn a_breach_impact_query_finds_what_a_released_disclosure_sent_and_nothing_else() {
+    // Arrange: two disclosures approved; only the first released, by rolf.
+    let w = world().await;
+    let sent = w.ask(&w.app.tokens.sanna).await;
+    assert_eq!(w.approve(&w.rea, &sent).await.status(), StatusCode::OK);
+    let other_scope = post(
+        &w.app,
+        &w.app.tokens.sanna,
+        "/api/v1/disclosures",
+        Some(&w.body(&[w.other.as_str()])),
+    )
+    .await;
+    let kept = other_scope.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(w.approve(&w.rea, &kept).await.status(), StatusCode::OK);
+    let from = crate::incidents::now() - chrono::TimeDelta::minutes(5);
+    let package = get(
+        &w.app,
+        &w.rolf,
+        &format!("/api/v1/disclosures/{sent}/package"),
+    )
+    .await;
+    assert_eq!(package.status(), StatusCode::OK);
+    package.bytes().await.unwrap();
+    let to = crate::incidents::now() + chrono::TimeDelta::minutes(5);
+    let incident = crate::incidents::recorded(&w.app, &w.rea, &crate::incidents::breach(1)).await;
+    let path = format!(
+        "/api/v1/incidents/{}/impact",
+        incident["id"].as_str().unwrap()
+    );
+    let window = |extra: Value| {
+        let mut body = json!({"from": from.to_rfc3339(), "to": to.to_rfc3339()});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+
+    // Act: by the disclosure alone (sent to the wrong recipient, say), by
+    // the account that released it, by the unreleased one, and by one of
+    // the subject's recordings.
+    let by_disclosure = json_ok(
+        post(
+            &w.app,
+            &w.rea,
+            &path,
+            Some(&window(json!({"disclosures": [sent]}))),
+        )
+        .await,
+    )
+    .await;
+    let by_user = json_ok(
+        post(
+            &w.app,
+            &w.rea,
+            &path,
+            Some(&window(json!({"user": "rolf"}))),
+        )
+        .await,
+    )
+    .await;
+    let unreleased = json_ok(
+        post(
+            &w.app,
+            &w.rea,
+            &path,
+            Some(&window(json!({"disclosures": [kept]}))),
+        )
+        .await,
+    )
+    .await;
+    let ids: Vec<&str> = w.subject.iter().map(|(id, _)| id.as_str()).collect();
+    let viewed = json_ok(
+        get(
+            &w.app,
+            &w.rea,
+            &format!("/api/v1/contacts/{}?purpose=legal_claim", ids[0]),
+        )
+        .await,
+    )
+    .await;
+    let by_contact = json_ok(
+        post(
+            &w.app,
+            &w.rea,
+            &path,
+            Some(&window(json!({"contacts": [ids[0]]}))),
+        )
+        .await,
+    )
+    .await;
+
+    // Assert: the released scope — the subject's two calls, one subject by
+    // their shared number, both recordings — and not the other call.
+    let contacts = |impact: &Value| -> BTreeSet<String> {
+        impact["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let scope: BTreeSet<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(contacts(&by_disclosure), scope, "{by_disclosure}");
+    assert_eq!(
+        by_disclosure["counts"],
+        json!({"events": 1, "contacts": 2, "recordings": 2, "subjects": 1})
+    );
+    assert_eq!(by_disclosure["sources"], json!(["disclosures"]));
+    assert_eq!(contacts(&by_user), scope, "{by_user}");
+    assert_eq!(by_user["sources"], json!(["audit_log", "disclosures"]));
+    assert_eq!(unreleased["counts"]["contacts"], 0, "{unreleased}");
+    assert!(viewed.is_object());
+    assert_eq!(
+        contacts(&by_contact),
+        BTreeSet::from([ids[0].to_owned()]),
+        "{by_contact}"
+    );
+    assert!(!contacts(&by_contact).contains(&w.other));
+    let text = by_disclosure.to_string();
+    assert!(!text.contains("765") && !text.contains(CASE), "{text}");
+}

@@ -24,7 +24,7 @@ use crate::helpers::{PURPOSE, TestApp, assert_error, call, json_ok, spawn_app, w
     clippy::disallowed_methods,
     reason = "the binary under test reads the real clock; the times are placed relative to it"
 )]
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
@@ -66,7 +66,7 @@ async fn show(app: &TestApp, token: &str, id: &str) -> Response {
 }
 
 /// A breach the controller became aware of `hours` ago.
-fn breach(hours: i64) -> Value {
+pub(crate) fn breach(hours: i64) -> Value {
     let aware = now() - TimeDelta::hours(hours);
     json!({
         "detected_at": rfc3339(aware - TimeDelta::minutes(10)),
@@ -92,7 +92,7 @@ async fn created(response: Response) -> Value {
 }
 
 /// Records `body` as `token`, asserting 201; returns the incident.
-async fn recorded(app: &TestApp, token: &str, body: &Value) -> Value {
+pub(crate) async fn recorded(app: &TestApp, token: &str, body: &Value) -> Value {
     let response = record(app, token, body).await;
     let status = response.status();
     let body: Value = response.json().await.unwrap();
