@@ -33,8 +33,9 @@ use super::i18n::Tr;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::requests::{
-    ExecuteInput, Identifiers, MAX_NOTE_CHARS, QueueItem, RefusalGround, RegisterInput,
-    RequestView, ReviewInput, SendTo, VerificationInput, parse_request_id,
+    CloseTaskInput, ExecuteInput, Identifiers, MAX_NOTE_CHARS, QueueItem, RecipientTask,
+    RefusalGround, RegisterInput, RequestView, ReviewInput, SendTo, VerificationInput,
+    parse_request_id,
 };
 
 /// The channels staff register a request from (the web channel is the
@@ -200,6 +201,31 @@ pub struct LimitLine {
     pub lifted: String,
 }
 
+/// One Art. 19 task: a recipient to tell of a rectification, erasure or
+/// restriction.
+pub struct TaskLine {
+    /// The task's id (the form's `task`).
+    pub id: String,
+    pub recipient: String,
+    pub kind: String,
+    pub country: String,
+    pub after: String,
+    pub made: String,
+    pub state: String,
+    pub closed: String,
+    /// Whether it may still be closed.
+    pub open: bool,
+}
+
+/// The ways to close a task, as the form's one choice: the outcome and,
+/// for one that could not be done, its reason code.
+const TASK_OUTCOMES: [&str; 4] = [
+    "notified",
+    "impossible.recipient_ceased",
+    "impossible.recipient_unreachable",
+    "disproportionate.disproportionate_effort",
+];
+
 /// One request.
 #[derive(Template)]
 #[template(path = "request.html")]
@@ -242,6 +268,10 @@ pub struct RequestPage {
     deliverable: bool,
     /// The longest review note.
     max_note: usize,
+    /// The Art. 19 tasks: recipients to tell of what was carried out.
+    tasks: Vec<TaskLine>,
+    /// How a task may be closed.
+    task_outcomes: Vec<Choice>,
 }
 
 /// What a request may have carried out now, from its view: an erasure,
@@ -387,7 +417,39 @@ impl RequestPage {
             ) && (view.types.contains(&RequestType::Access)
                 || view.types.contains(&RequestType::Portability)),
             max_note: MAX_NOTE_CHARS,
+            tasks: Vec::new(),
+            task_outcomes: TASK_OUTCOMES
+                .iter()
+                .map(|o| Choice::new(t, "task_outcome", o, false))
+                .collect(),
         }
+    }
+
+    /// Shows `tasks`.
+    fn with_tasks(mut self, tasks: &[RecipientTask]) -> Self {
+        let t = self.t;
+        self.tasks = tasks
+            .iter()
+            .map(|task| TaskLine {
+                id: task.id.to_string(),
+                recipient: task.recipient_name.clone(),
+                kind: t.label("recipient_kind", &task.recipient_kind),
+                country: task.recipient_country.clone(),
+                after: t.label("task_after", &task.after),
+                made: format::time(task.created_at),
+                state: match &task.reason {
+                    Some(reason) => format!(
+                        "{} ({})",
+                        t.label("task_state", &task.state),
+                        t.label("task_reason", reason)
+                    ),
+                    None => t.label("task_state", &task.state),
+                },
+                closed: task.closed_at.map(format::time).unwrap_or_default(),
+                open: task.state == "open",
+            })
+            .collect();
+        self
     }
 }
 
@@ -407,8 +469,12 @@ async fn request_page(
         Ok(view) => view,
         Err(e) => return staff.error(e),
     };
+    let tasks = match app.recipient_tasks(&staff.actor, staff.id, id).await {
+        Ok(tasks) => tasks,
+        Err(e) => return staff.error(e),
+    };
     let status = error.as_ref().map_or(StatusCode::OK, crate::error::status);
-    let mut page = RequestPage::new(staff, &view);
+    let mut page = RequestPage::new(staff, &view).with_tasks(&tasks);
     page.notice = notice;
     page.error = error.as_ref().map(shown);
     let mut response = html(&page);
@@ -452,6 +518,10 @@ pub struct ActionForm {
     decision: String,
     #[serde(default)]
     note: String,
+    #[serde(default)]
+    task: String,
+    #[serde(default)]
+    outcome: String,
 }
 
 /// `POST /requests/{id}` — move, verify, send or confirm a code, extend,
@@ -575,6 +645,34 @@ pub async fn act(
             )
             .await
             .map(|_| "requests.reviewed"),
+        "close_task" => match (
+            form.task.trim().parse(),
+            TASK_OUTCOMES.contains(&form.outcome.as_str()),
+        ) {
+            (Ok(task), true) => {
+                let (outcome, reason) = match form.outcome.split_once('.') {
+                    Some((outcome, reason)) => (outcome, Some(reason.to_owned())),
+                    None => (form.outcome.as_str(), None),
+                };
+                app.close_recipient_task(
+                    actor,
+                    who,
+                    request,
+                    task,
+                    CloseTaskInput {
+                        outcome: outcome.to_owned(),
+                        reason,
+                    },
+                )
+                .await
+                .map(|_| "requests.task_closed")
+            }
+            (Err(_), _) => Err(Error::NotFound),
+            (_, false) => Err(Error::bad_request(
+                "invalid_outcome",
+                "choose how the recipient's task ended",
+            )),
+        },
         _ => Err(Error::bad_request(
             "invalid_parameter",
             "unknown form action",

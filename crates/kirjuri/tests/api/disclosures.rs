@@ -1061,3 +1061,85 @@ async fn a_breach_impact_query_finds_what_a_released_disclosure_sent_and_nothing
     let text = by_disclosure.to_string();
     assert!(!text.contains("765") && !text.contains(CASE), "{text}");
 }
+
+/// The request page's form closing `task` with `outcome`.
+fn close<'a>(csrf: &'a str, task: &'a str, outcome: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("csrf_token", csrf),
+        ("action", "close_task"),
+        ("task", task),
+        ("outcome", outcome),
+    ]
+}
+
+#[tokio::test]
+async fn the_request_page_lists_the_art_19_tasks_and_closes_one_with_its_outcome() {
+    // Arrange: the subject's calls disclosed to the police, then erased.
+    use crate::requests_ui::{form, page, session};
+    let w = world().await;
+    let disclosed = w.ask(&w.rea).await;
+    json_ok(w.approve(&w.rolf, &disclosed).await).await;
+    let request = verified_erasure(&w.app, &w.rea).await;
+    let execute = format!("/api/v1/requests/{request}/execute");
+    json_ok(post(&w.app, &w.rea, &execute, Some(&json!({"action": "erase"}))).await).await;
+    let (cookie, csrf) = session(&w.app, "rea", "registrar").await;
+    let path = format!("/requests/{request}");
+    let tasks_path = format!("/api/v1/requests/{request}/recipient-tasks");
+    let task = json_ok(get(&w.app, &w.rea, &tasks_path).await).await["tasks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Act: the page; hostile posts (no token, a foreign task, an outcome
+    // the list lacks); then the real close.
+    let (status, shown) = page(&w.app, &cookie, &path).await;
+    let (csrf, task) = (csrf.as_str(), task.as_str());
+    let forged = form(&w.app, &cookie, &path, &close("forged", task, "notified")).await;
+    let foreign = form(
+        &w.app,
+        &cookie,
+        &path,
+        &close(csrf, "01a24d59-8975-753e-bbba-ff4bde1d5a73", "notified"),
+    )
+    .await;
+    let invented = form(
+        &w.app,
+        &cookie,
+        &path,
+        &close(csrf, task, "impossible.they_said_so"),
+    )
+    .await;
+    let open_after_hostile =
+        json_ok(get(&w.app, &w.rea, &tasks_path).await).await["tasks"][0]["state"].clone();
+    let closed = form(
+        &w.app,
+        &cookie,
+        &path,
+        &close(csrf, task, "impossible.recipient_unreachable"),
+    )
+    .await;
+    let (supervisor, _) = session(&w.app, "sanna", "supervisor").await;
+    let (_, supervisor_sees) = page(&w.app, &supervisor, &path).await;
+
+    // Assert: the recipient with an outcome form; hostile posts change nothing.
+    assert_eq!(status, StatusCode::OK);
+    assert!(shown.contains("Helsingin poliisilaitos"), "{shown}");
+    assert!(shown.contains("name=\"outcome\""));
+    assert_eq!(forged.0, StatusCode::FORBIDDEN);
+    assert_eq!(foreign.0, StatusCode::NOT_FOUND);
+    assert_eq!(invented.0, StatusCode::BAD_REQUEST);
+    assert_eq!(open_after_hostile, "open");
+    assert_eq!(closed.0, StatusCode::OK, "{}", closed.2);
+    let after = json_ok(get(&w.app, &w.rea, &tasks_path).await).await;
+    assert_eq!(after["tasks"][0]["state"], "impossible");
+    assert_eq!(after["tasks"][0]["reason"], "recipient_unreachable");
+    assert!(
+        !closed.2.contains("name=\"outcome\""),
+        "a closed task has no form"
+    );
+    assert!(supervisor_sees.contains("Helsingin poliisilaitos"));
+    assert!(
+        !supervisor_sees.contains("close_task"),
+        "supervisors only read"
+    );
+}

@@ -15,7 +15,7 @@ const EMAIL: &str = "tiina.tilaaja@esimerkki.fi";
 const NAME: &str = "Tiina Tilaaja-Kuusikoski";
 
 /// A browser session of `name`: (cookie, CSRF token).
-async fn session(app: &TestApp, name: &str, role: &str) -> (String, String) {
+pub(crate) async fn session(app: &TestApp, name: &str, role: &str) -> (String, String) {
     let response = app
         .client
         .post(app.url("/api/v1/session"))
@@ -35,7 +35,7 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+pub(crate) async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
     let response = client()
         .get(app.url(path))
         .header(header::COOKIE, cookie)
@@ -45,7 +45,7 @@ async fn page(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-async fn form(
+pub(crate) async fn form(
     app: &TestApp,
     cookie: &str,
     path: &str,

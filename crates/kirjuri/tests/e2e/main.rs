@@ -16,6 +16,7 @@
 
 mod accessibility;
 mod delivery;
+mod follow_up;
 mod harness;
 mod privacy;
 
