@@ -320,6 +320,10 @@ pub fn routes() -> Vec<RouteSpec> {
         ),
         RouteSpec::guarded("/disclosures", get(ui::disclosures::list)),
         RouteSpec::guarded(
+            "/recipients",
+            get(ui::recipients::page).post(ui::recipients::add),
+        ),
+        RouteSpec::guarded(
             "/disclosures/new",
             get(ui::disclosures::new_form).post(ui::disclosures::create),
         ),

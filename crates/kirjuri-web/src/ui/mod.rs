@@ -37,6 +37,7 @@ pub mod incidents;
 pub mod privacy;
 pub mod public;
 pub mod purpose;
+pub mod recipients;
 pub mod requests;
 pub mod search;
 

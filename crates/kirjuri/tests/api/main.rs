@@ -40,6 +40,7 @@ mod receipt;
 mod recipients;
 mod recordings;
 mod register;
+mod registrar_forms;
 mod requests;
 mod requests_ui;
 mod transcripts;

@@ -464,6 +464,26 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     click(&other, "submit-disclosure").await;
     wait_for(&other, "disclosure-error").await;
     assert_accessible(&other, "disclosure-new-error").await;
+    // The recipients register: empty, a refused registration (outside the
+    // EU/EEA), then one registered.
+    other.goto(&ui.url("/recipients")).await.unwrap();
+    wait_for(&other, "recipients-empty").await;
+    assert_accessible(&other, "recipients-empty").await;
+    fill(&other, "recipient-name", "Pilvi Inc").await;
+    fill(&other, "recipient-country", "US").await;
+    click(&other, "add-recipient").await;
+    wait_for(&other, "recipients-error").await;
+    assert_accessible(&other, "recipients-error").await;
+    fill(&other, "recipient-name", "Energiavirasto").await;
+    harness::js(
+        &other,
+        "document.getElementById('recipient-kind').value = 'authority'; return true;",
+    )
+    .await;
+    fill(&other, "recipient-country", "FI").await;
+    click(&other, "add-recipient").await;
+    wait_for(&other, "recipients-notice").await;
+    assert_accessible(&other, "recipients").await;
     other
         .goto(&ui.url("/disclosures/0192f5c4-8f5e-7000-8000-000000000001"))
         .await
