@@ -178,13 +178,14 @@ impl Config {
 /// benchmark harnesses and `scripts/pg` share the prefix for their own knobs
 /// (`KIRJURI_TEST_POSTGRES_URL`, `KIRJURI_BENCH_…`, `KIRJURI_PG_DIR`, …);
 /// those are not configuration and must not be refused as unknown keys.
-/// `KIRJURI_DATA` and `KIRJURI_LOG` are read elsewhere (the `--data` flag,
-/// the log filter). `key` is the variable's name without the prefix, in any
+/// `KIRJURI_DATA`, `KIRJURI_LOG` and `KIRJURI_LOG_FORMAT` are read
+/// elsewhere (the `--data` flag, the log's filter and format). `key` is the variable's name without the prefix, in any
 /// case; a nested key is written with `__` (`KIRJURI_DATABASE__URL`).
 pub fn is_config_env_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key != "data"
         && key != "log"
+        && key != "log_format"
         && !["bench", "test_", "pg_", "garage_"]
             .iter()
             .any(|prefix| key.starts_with(prefix))

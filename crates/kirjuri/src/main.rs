@@ -184,15 +184,37 @@ fn load_config(cli: &Cli, listen: Option<SocketAddr>) -> Result<Config> {
     Ok(config)
 }
 
+/// Starts the log on stderr: the level from `KIRJURI_LOG` (default
+/// `info`), one JSON object a line when `KIRJURI_LOG_FORMAT=json` (for a
+/// log collector), otherwise text — coloured only when stderr is a
+/// terminal and `NO_COLOR` is unset, so a log file or journal gets no
+/// escape codes. What is logged names ids and codes, never personal data
+/// (`tests/api/leaks.rs` checks both formats).
+fn init_log() -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KIRJURI_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let format = std::env::var("KIRJURI_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format.as_str() {
+        "json" => builder.json().with_current_span(false).init(),
+        "" | "text" => {
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(colour).init();
+        }
+        _ => bail!("invalid configuration: KIRJURI_LOG_FORMAT must be text or json"),
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KIRJURI_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(e) = init_log() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PURPOSE, TestApp, contains, find_in_files, ids_of, json_ok, spawn_app_with_env,
+    PURPOSE, TestApp, contains, find_in_files, ids_of, json_ok, spawn_app, spawn_app_with_env,
 };
 
 /// Verbose logging, so anything a handler or library logs at debug is checked too.
@@ -345,5 +345,89 @@ async fn an_incidents_text_appears_in_no_file_and_no_log() {
     assert!(
         stopped.is_empty(),
         "plaintext found after shutdown: {stopped:#?}"
+    );
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_without_colour_or_personal_data() {
+    // Arrange: debug logs as JSON, written to a pipe (not a terminal).
+    let mut app =
+        spawn_app_with_env(&[("KIRJURI_LOG", "debug"), ("KIRJURI_LOG_FORMAT", "json")]).await;
+    let contact = json!({
+        "external_id": "pbx-json-log-1",
+        "channel": "call_in",
+        "started_at": "2026-11-29T09:15:02+02:00",
+        "ended_at": "2026-11-29T09:16:02+02:00",
+        "agent": "aino",
+        "customer": {"name": "Ygritte Quenbyhaugh", "phone": "044 321 9876",
+                     "email": "ygritte@json-canary.example", "language": "fi"}
+    });
+
+    // Act: intake, a read, a search, a refused body that quotes a name.
+    let id = app.new_contact(&contact).await;
+    app.contact_as_supervisor(&id).await;
+    app.search(
+        &app.tokens.sanna,
+        &[("phone", "044 321 9876"), ("purpose", PURPOSE)],
+    )
+    .await;
+    let mut bad = contact.clone();
+    bad["customer"]["nickname"] = json!("Ygritte Quenbyhaugh");
+    let refused = app
+        .client
+        .post(app.url("/api/v1/contacts"))
+        .bearer_auth(&app.tokens.pbx)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    app.stop();
+
+    // Assert: every line a JSON object with a level; no escape codes; no
+    // personal value anywhere.
+    let log = app.stderr();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 3, "the server logged: {log}");
+    for line in &lines {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(event["level"].is_string(), "{line}");
+    }
+    assert!(!log.contains('\u{1b}'), "colour escape codes in a log file");
+    let needles = text_needles(&[
+        "Ygritte",
+        "Quenbyhaugh",
+        "json-canary",
+        "3219876",
+        "321 9876",
+    ]);
+    let found = leaks(&app, &needles);
+    assert!(
+        found.is_empty(),
+        "personal data in the JSON log: {found:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_text_log_to_a_file_has_no_colour_and_an_unknown_log_format_is_refused() {
+    // Arrange
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Act
+    let refused = crate::helpers::run_kirjuri(
+        dir.path(),
+        &["retention", "policies"],
+        None,
+        &[("KIRJURI_LOG_FORMAT".into(), "xml".into())],
+    );
+
+    // Assert
+    assert!(!app.stderr().contains('\u{1b}'), "{}", app.stderr());
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("KIRJURI_LOG_FORMAT must be text or json"),
+        "{said}"
     );
 }
