@@ -122,6 +122,28 @@ pub enum AuditEvent {
         /// The ticket reference given with the request.
         reason: Option<TicketReference>,
     },
+    /// An email message was stored; its sha256 is of the bytes delivered.
+    MessageCreated {
+        /// The contact it belongs to.
+        contact: ContactId,
+        /// The stored object.
+        object: ObjectId,
+        /// sha256 of the bytes as received.
+        sha256: String,
+        /// Size in bytes.
+        bytes: u64,
+    },
+    /// An email message was read.
+    MessageRead {
+        /// The contact.
+        contact: ContactId,
+        /// The object.
+        object: ObjectId,
+        /// Why.
+        purpose: Purpose,
+        /// The ticket reference given with the request.
+        reason: Option<TicketReference>,
+    },
     /// A search of the register.
     Search {
         /// Why.
@@ -418,6 +440,8 @@ impl AuditEvent {
             AuditEvent::RecordingRead { .. } => "recording.read",
             AuditEvent::TranscriptCreated { .. } => "transcript.created",
             AuditEvent::TranscriptRead { .. } => "transcript.read",
+            AuditEvent::MessageCreated { .. } => "message.created",
+            AuditEvent::MessageRead { .. } => "message.read",
             AuditEvent::Search { .. } => "contact.search",
             AuditEvent::AccessDenied { .. } => "access.denied",
             AuditEvent::UserCreated { .. } => "user.created",
@@ -464,6 +488,8 @@ impl AuditEvent {
             | AuditEvent::RecordingRead { object, .. }
             | AuditEvent::TranscriptCreated { object, .. }
             | AuditEvent::TranscriptRead { object, .. }
+            | AuditEvent::MessageCreated { object, .. }
+            | AuditEvent::MessageRead { object, .. }
             | AuditEvent::DerivedCreated { object, .. } => Some(object.to_string()),
             AuditEvent::Search { .. } | AuditEvent::AuditRead { .. } => None,
             AuditEvent::HoldPlaced { hold, .. }
@@ -505,6 +531,7 @@ impl AuditEvent {
             AuditEvent::ContactViewed { purpose, .. }
             | AuditEvent::RecordingRead { purpose, .. }
             | AuditEvent::TranscriptRead { purpose, .. }
+            | AuditEvent::MessageRead { purpose, .. }
             | AuditEvent::Search { purpose, .. } => Some(*purpose),
             AuditEvent::AccessDenied { purpose, .. } => *purpose,
             _ => None,
@@ -541,6 +568,12 @@ impl AuditEvent {
                 sha256,
                 bytes,
                 ..
+            }
+            | AuditEvent::MessageCreated {
+                contact,
+                sha256,
+                bytes,
+                ..
             } => {
                 json!({"contact": contact, "sha256": sha256, "bytes": bytes})
             }
@@ -560,6 +593,9 @@ impl AuditEvent {
                 details
             }
             AuditEvent::TranscriptRead {
+                contact, reason, ..
+            }
+            | AuditEvent::MessageRead {
                 contact, reason, ..
             } => match reason {
                 Some(reason) => json!({"contact": contact, "reason": reason}),

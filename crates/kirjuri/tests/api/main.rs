@@ -26,6 +26,7 @@ mod backup;
 mod contacts;
 mod crash;
 mod disclosures;
+mod email;
 mod execute;
 mod helpers;
 mod holds;
