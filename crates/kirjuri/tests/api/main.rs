@@ -27,6 +27,7 @@ mod contacts;
 mod crash;
 mod disclosures;
 mod email;
+mod email_mta;
 mod execute;
 mod helpers;
 mod holds;
