@@ -750,3 +750,68 @@ async fn hostile_lmtp_clients_get_the_right_replies_and_nothing_is_stored() {
     let stored = good.deliver("a@b.fi", 1, &message("after")).await;
     assert!(stored[0].starts_with("250 2.0.0 stored"), "{stored:?}");
 }
+
+#[tokio::test]
+async fn a_backup_copies_the_message_and_a_restore_brings_it_back_bit_exact() {
+    // Arrange: a message delivered over LMTP and one by the API.
+    let mut app = spawn_with_lmtp(&[("KIRJURI_RETENTION__PURGE_INTERVAL_SECONDS", "86400")]).await;
+    let (mut client, _) = Lmtp::connect(&app.lmtp_address()).await;
+    let by_lmtp = message("backup-lmtp");
+    assert!(client.deliver("a@b.fi", 1, &by_lmtp).await[0].starts_with("250"));
+    let id = app
+        .new_contact(&email_contact("aino", "2026-11-29T09:15:00+02:00"))
+        .await;
+    let by_api = message("backup-api");
+    let put = app
+        .put_message(&app.tokens.pbx, &id, "message/rfc822", by_api.clone())
+        .await;
+    assert_eq!(put.status(), StatusCode::CREATED);
+    let backup_dir = tempfile::tempdir().unwrap();
+    let backup = backup_dir.path().join("backup");
+    let made = app.cli(&["backup", "--out", backup.to_str().unwrap()]);
+    assert!(made.status.success(), "{made:?}");
+
+    // Act: the data folder loses its objects; the backup is restored.
+    app.stop();
+    std::fs::remove_dir_all(app.data_dir().join("objects")).unwrap();
+    let restored = app.cli(&["restore", "--from", backup.to_str().unwrap(), "--force"]);
+    assert!(restored.status.success(), "{restored:?}");
+    app.start();
+
+    // Assert: both read back bit for bit.
+    let read = app.get_message(&app.tokens.aino, &id).await;
+    assert_eq!(read.bytes().await.unwrap().as_ref(), by_api.as_slice());
+    let found = found_by_address(&app, SENDER).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    let mut bodies = Vec::new();
+    for id in &found {
+        bodies.push(
+            app.get_message(&app.tokens.aino, id)
+                .await
+                .bytes()
+                .await
+                .unwrap()
+                .to_vec(),
+        );
+    }
+    assert!(bodies.contains(&by_lmtp), "the LMTP message came back");
+}
+
+#[tokio::test]
+async fn the_lmtp_listener_stops_with_the_server() {
+    // Arrange
+    let mut app = spawn_with_lmtp(&[]).await;
+    let address = app.lmtp_address();
+    let (mut idle, _) = Lmtp::connect(&address).await;
+    assert!(idle.command("LHLO mta.test").await.starts_with("250"));
+
+    // Act
+    app.terminate();
+    let status = app.wait_exit(Duration::from_secs(30));
+
+    // Assert: a clean exit; the open session was told, the port is closed.
+    assert!(status.success(), "{status:?}");
+    let told = idle.reply().await;
+    assert!(told.is_empty() || told.starts_with("421"), "{told}");
+    assert!(TcpStream::connect(&address).await.is_err());
+}
