@@ -67,7 +67,7 @@ MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
 --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
     )
     .into_bytes();
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         out.extend_from_slice(
             b"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"liite.pdf\"\r\n\
 Content-Transfer-Encoding: base64\r\n\r\n",
