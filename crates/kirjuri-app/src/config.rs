@@ -92,6 +92,11 @@ pub struct Config {
     /// Secrets of the systems that call Kirjuri's webhooks (the chat
     /// system's, `[webhooks] chat_secret`).
     pub webhooks: crate::transcripts::WebhooksConfig,
+    /// Where the LMTP listener takes mail from the mail server
+    /// (`KIRJURI_LMTP_LISTEN`); off when unset (docs/email.md).
+    pub lmtp_listen: Option<SocketAddr>,
+    /// Email: the message size limit and the LMTP intake's settings.
+    pub email: crate::messages::EmailConfig,
 }
 
 impl Default for Config {
@@ -127,6 +132,8 @@ impl Default for Config {
             outbox: crate::outbox::OutboxConfig::default(),
             register: crate::register::RegisterConfig::default(),
             webhooks: crate::transcripts::WebhooksConfig::default(),
+            lmtp_listen: None,
+            email: crate::messages::EmailConfig::default(),
         }
     }
 }

@@ -119,7 +119,7 @@ impl StoredKind {
             "recording" => Some(StoredKind::CallRecording),
             "waveform" => Some(StoredKind::Derived),
             "chat_transcript" | "transcript" => Some(StoredKind::ChatTranscript),
-            "email" => Some(StoredKind::Email),
+            "email" | "message" => Some(StoredKind::Email),
             "form_payload" | "form" => Some(StoredKind::FormPayload),
             _ => None,
         }

@@ -32,21 +32,19 @@
 //!
 //! Not here: the schema (`kirjuri_core::transcript`), HTTP (`kirjuri_web`).
 
-use bytes::Bytes;
-use kirjuri_core::access::{Action, Actor};
+use kirjuri_core::access::Actor;
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::contact::{Channel, ContactInput};
 use kirjuri_core::ids::{ContactId, UserId};
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::transcript::{Transcript, TranscriptError};
-use kirjuri_store::{CommitOutcome, ObjectRow};
-use kirjuri_vault::seal_to_vec;
+use kirjuri_store::ObjectRow;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::Kirjuri;
-use crate::audit::to_row;
+use crate::content::{Sealed, WholeObject};
 use crate::error::{Error, Result};
 use crate::intake::Created;
 use crate::retention::StoredKind;
@@ -191,37 +189,10 @@ impl Kirjuri {
         }
         let transcript = Transcript::parse(body).map_err(refused)?;
         let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, body));
-        if let Some(existing) = self
-            .store
-            .object_for_contact(&contact_id, TRANSCRIPT)
-            .await?
-        {
-            return same_or_conflict(&existing, &sha256);
-        }
         let started_at = self.open_document(&contact)?.started_at;
-
-        let object_id = self.begin_object(contact_id, TRANSCRIPT).await?;
-        let key = self.keyring.generate_data_key()?;
-        let sealed = seal_to_vec(&key, &object_id, body)?;
-        let stored_len = sealed.len() as u64;
-        let written = async {
-            let mut writer = self.objects.put(&object_id).await?;
-            writer.write(Bytes::from(sealed)).await?;
-            writer.commit().await
-        }
-        .await;
-        if let Err(e) = written {
-            self.discard_object(&object_id).await?;
-            return Err(e.into());
-        }
-        let row = ObjectRow {
-            id: object_id,
-            contact_id,
-            kind: TRANSCRIPT.to_owned(),
-            wrapped_key: self.keyring.wrap(&key, &object_id)?,
-            sha256: sha256.clone(),
-            plaintext_len: body.len() as u64,
-            stored_len,
+        let object = WholeObject {
+            kind: TRANSCRIPT,
+            body,
             media: json!({
                 "format": "kirjuri-transcript-v1",
                 "messages": transcript.messages.len(),
@@ -230,30 +201,20 @@ impl Kirjuri {
                 .config
                 .retention
                 .retain_until(StoredKind::ChatTranscript, started_at),
-            source: None,
-            created_at: self.clock.now(),
         };
-        let event = AuditEvent::TranscriptCreated {
-            contact: contact_id,
-            object: object_id,
-            sha256: sha256.clone(),
-            bytes: row.plaintext_len,
-        };
-        match self
-            .store
-            .commit_object(&row, &to_row(self.clock.now(), actor, &event))
-            .await
-        {
-            Ok(CommitOutcome::Committed) => Ok((TranscriptAck::from_row(&row), Created::New)),
-            Ok(CommitOutcome::Existing(existing)) => {
-                // A concurrent delivery for the same contact won the race.
-                self.objects.delete(&object_id).await?;
-                same_or_conflict(&existing, &sha256)
-            }
-            Err(e) => {
-                self.discard_object(&object_id).await?;
-                Err(e.into())
-            }
+        let sealed = self
+            .seal_whole_object(actor, contact_id, object, |object, sha256| {
+                AuditEvent::TranscriptCreated {
+                    contact: contact_id,
+                    object,
+                    sha256,
+                    bytes: body.len() as u64,
+                }
+            })
+            .await?;
+        match sealed {
+            Sealed::New(row) => Ok((TranscriptAck::from_row(&row), Created::New)),
+            Sealed::Existing(existing) => same_or_conflict(&existing, &sha256),
         }
     }
 
@@ -266,39 +227,23 @@ impl Kirjuri {
         id: ContactId,
         purpose: Purpose,
     ) -> Result<Vec<u8>> {
-        let (_, metadata_only) = self
-            .authorized_contact(actor, actor_id, Action::ReadContact, id, purpose)
-            .await?;
-        if metadata_only {
-            let event = AuditEvent::AccessDenied {
-                action: "read_transcript",
-                object: Some(id.to_string()),
-                purpose: Some(purpose),
-                reason: "metadata_only",
-            };
-            self.audit(Some(actor_id), &event).await?;
-            return Err(Error::Forbidden(
-                "a maintainer sees a contact's metadata, never its conversation",
-            ));
-        }
-        let object = match self.store.object_for_contact(&id, TRANSCRIPT).await? {
-            Some(object) => object,
-            None => return Err(self.gone(&id, TRANSCRIPT, "this transcript").await),
-        };
-        let event = AuditEvent::TranscriptRead {
-            contact: id,
-            object: object.id,
+        let reason = actor.reason.clone();
+        self.read_whole_object(
+            actor,
+            actor_id,
+            id,
             purpose,
-            reason: actor.reason.clone(),
-        };
-        self.audit(Some(actor_id), &event).await?;
-        let mut plaintext = Vec::with_capacity(usize::try_from(object.plaintext_len).unwrap_or(0));
-        let stream = self.object_plaintext(&object).await?;
-        let mut stream = std::pin::pin!(stream);
-        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
-            plaintext.extend_from_slice(&chunk?);
-        }
-        Ok(plaintext)
+            TRANSCRIPT,
+            "this transcript",
+            "read_transcript",
+            |object| AuditEvent::TranscriptRead {
+                contact: id,
+                object,
+                purpose,
+                reason,
+            },
+        )
+        .await
     }
 
     /// The transcript read as [`Kirjuri::read_transcript`] does, parsed for

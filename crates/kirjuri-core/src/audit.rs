@@ -22,15 +22,16 @@ use crate::ticket::TicketReference;
 
 /// The actions of a successful read that released a contact's personal
 /// data: a contact opened, one of its stored objects (recording,
-/// transcript) read, or contacts a search returned. The one list both the
+/// transcript, email message) read, or contacts a search returned. The one list both the
 /// access package's history (who read your data) and a breach's impact
 /// query count. Each names its contact in `object` (`contact.viewed`), in
 /// `details.contact` (an object's read, whose `object` is the object id)
 /// or in `details.results` (a search).
-pub const PERSONAL_DATA_READS: [&str; 4] = [
+pub const PERSONAL_DATA_READS: [&str; 5] = [
     "contact.viewed",
     "recording.read",
     "transcript.read",
+    "message.read",
     "contact.search",
 ];
 
@@ -127,6 +128,28 @@ pub enum AuditEvent {
     },
     /// A chat transcript was read.
     TranscriptRead {
+        /// The contact.
+        contact: ContactId,
+        /// The object.
+        object: ObjectId,
+        /// Why.
+        purpose: Purpose,
+        /// The ticket reference given with the request.
+        reason: Option<TicketReference>,
+    },
+    /// An email message was stored; its sha256 is of the bytes delivered.
+    MessageCreated {
+        /// The contact it belongs to.
+        contact: ContactId,
+        /// The stored object.
+        object: ObjectId,
+        /// sha256 of the bytes as received.
+        sha256: String,
+        /// Size in bytes.
+        bytes: u64,
+    },
+    /// An email message was read.
+    MessageRead {
         /// The contact.
         contact: ContactId,
         /// The object.
@@ -432,6 +455,8 @@ impl AuditEvent {
             AuditEvent::RecordingRead { .. } => "recording.read",
             AuditEvent::TranscriptCreated { .. } => "transcript.created",
             AuditEvent::TranscriptRead { .. } => "transcript.read",
+            AuditEvent::MessageCreated { .. } => "message.created",
+            AuditEvent::MessageRead { .. } => "message.read",
             AuditEvent::Search { .. } => "contact.search",
             AuditEvent::AccessDenied { .. } => "access.denied",
             AuditEvent::UserCreated { .. } => "user.created",
@@ -478,6 +503,8 @@ impl AuditEvent {
             | AuditEvent::RecordingRead { object, .. }
             | AuditEvent::TranscriptCreated { object, .. }
             | AuditEvent::TranscriptRead { object, .. }
+            | AuditEvent::MessageCreated { object, .. }
+            | AuditEvent::MessageRead { object, .. }
             | AuditEvent::DerivedCreated { object, .. } => Some(object.to_string()),
             AuditEvent::Search { .. } | AuditEvent::AuditRead { .. } => None,
             AuditEvent::HoldPlaced { hold, .. }
@@ -519,6 +546,7 @@ impl AuditEvent {
             AuditEvent::ContactViewed { purpose, .. }
             | AuditEvent::RecordingRead { purpose, .. }
             | AuditEvent::TranscriptRead { purpose, .. }
+            | AuditEvent::MessageRead { purpose, .. }
             | AuditEvent::Search { purpose, .. } => Some(*purpose),
             AuditEvent::AccessDenied { purpose, .. } => *purpose,
             _ => None,
@@ -555,6 +583,12 @@ impl AuditEvent {
                 sha256,
                 bytes,
                 ..
+            }
+            | AuditEvent::MessageCreated {
+                contact,
+                sha256,
+                bytes,
+                ..
             } => {
                 json!({"contact": contact, "sha256": sha256, "bytes": bytes})
             }
@@ -574,6 +608,9 @@ impl AuditEvent {
                 details
             }
             AuditEvent::TranscriptRead {
+                contact, reason, ..
+            }
+            | AuditEvent::MessageRead {
                 contact, reason, ..
             } => match reason {
                 Some(reason) => json!({"contact": contact, "reason": reason}),

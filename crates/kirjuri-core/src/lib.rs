@@ -19,6 +19,7 @@ pub mod hetu;
 pub mod ids;
 pub mod location;
 pub mod merkle;
+pub mod message;
 pub mod name;
 pub mod phone;
 pub mod property_id;

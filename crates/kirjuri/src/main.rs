@@ -357,11 +357,42 @@ async fn listen_and_serve(app: &Kirjuri, demo: bool) -> Result<()> {
             None => println!("the data folder already holds contacts; --demo added nothing"),
         }
     }
+    // The LMTP listener, when set, stops with the HTTP server.
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let lmtp = match app.config.lmtp_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("failed to listen for LMTP on {address}"))?;
+            let bound = listener
+                .local_addr()
+                .context("failed to read the LMTP address")?;
+            println!("LMTP listening on {bound}");
+            let mut stopped = stopped;
+            let shutdown = async move {
+                let _ = stopped.changed().await;
+            };
+            Some(tokio::spawn(kirjuri_web::lmtp::serve(
+                app.clone(),
+                listener,
+                shutdown,
+            )))
+        }
+        None => None,
+    };
     println!("listening on {base_url}");
     std::io::stdout()
         .flush()
         .context("failed to write to stdout")?;
-    kirjuri_web::http::serve(app.clone(), listener, shutdown).await?;
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
+    let served = kirjuri_web::http::serve(app.clone(), listener, shutdown).await;
+    if let Some(lmtp) = lmtp {
+        lmtp.await.context("the LMTP listener failed")??;
+    }
+    served?;
     Ok(())
 }
 

@@ -46,7 +46,10 @@ fn the_unit_verifies_and_its_exposure_is_ok() {
 
     // Assert
     let said = String::from_utf8_lossy(&verify.stderr);
-    assert!(verify.status.success() && said.trim().is_empty(), "verify: {said}");
+    assert!(
+        verify.status.success() && said.trim().is_empty(),
+        "verify: {said}"
+    );
     let report = String::from_utf8_lossy(&security.stdout);
     let level: f64 = report
         .lines()

@@ -9,7 +9,7 @@
 //!   versions kept by rectifications (`previous_versions`);
 //! - `recordings/<contact id>/<kind>.<ext>` — every stored object of those
 //!   contacts (the recording as the original bytes, bit for bit, and its
-//!   derived artefacts, and a chat's `transcript.json` as delivered),
+//!   derived artefacts, and a chat's `transcript.json` and an email's `message.eml` as delivered),
 //!   decrypted while streaming; the manifest gives each file's SHA-256;
 //! - `access-history.json` — who read the subject's contacts, when and for
 //!   which purpose, from the audit log;
@@ -76,6 +76,7 @@ use crate::app::Kirjuri;
 use crate::audit::to_row;
 use crate::error::{Error, Result};
 use crate::intake::RECORDING;
+use crate::messages::MESSAGE;
 use crate::package::PackageWriter;
 use crate::register::LegalBasis;
 use crate::transcripts::TRANSCRIPT;
@@ -337,6 +338,13 @@ impl Kirjuri {
                         purpose: Purpose::DataSubjectRequest,
                         reason: None,
                     }
+                } else if kind == MESSAGE {
+                    AuditEvent::MessageRead {
+                        contact: item.contact,
+                        object: *object,
+                        purpose: Purpose::DataSubjectRequest,
+                        reason: None,
+                    }
                 } else {
                     AuditEvent::RecordingRead {
                         contact: item.contact,
@@ -524,7 +532,7 @@ impl Kirjuri {
                 let stream =
                     Box::pin(self.object_plaintext(object).await?).map_err(std::io::Error::other);
                 let listed = writer.add(&path, StreamReader::new(stream)).await?;
-                if matches!(object.kind.as_str(), RECORDING | TRANSCRIPT)
+                if matches!(object.kind.as_str(), RECORDING | TRANSCRIPT | MESSAGE)
                     && listed.sha256 != object.sha256
                 {
                     return Err(Error::Integrity(kirjuri_vault::Error::Integrity(format!(
@@ -778,5 +786,9 @@ fn changed_while_writing(contact: ContactId) -> Error {
 
 /// A stored object's file extension.
 pub(crate) fn extension(kind: &str) -> &'static str {
-    if kind == RECORDING { "wav" } else { "json" }
+    match kind {
+        RECORDING => "wav",
+        MESSAGE => "eml",
+        _ => "json",
+    }
 }

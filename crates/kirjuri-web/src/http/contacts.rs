@@ -1,5 +1,5 @@
-//! Handlers for `/api/v1/contacts…`: create, read, search, the recording's
-//! and the chat transcript's upload and download, and the chat system's
+//! Handlers for `/api/v1/contacts…`: create, read, search, the recording's,
+//! the chat transcript's and the email message's upload and download, and the chat system's
 //! signed webhook (`/api/v1/webhooks/chat`). A reader's `reason=` is parsed
 //! here into a ticket reference (`INC-12345`) or refused (400
 //! `invalid_reason`): it goes to the audit log, which is never purged, so
@@ -349,6 +349,54 @@ pub async fn download_transcript(
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `PUT /api/v1/contacts/{id}/message` — an email contact's whole RFC 5322
+/// message (`message/rfc822`), stored bit-exact and answered like a
+/// recording (201 with its sha256, the same bytes again 200, different
+/// bytes 409).
+pub async fn upload_message(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    app.authorize_register(&caller.actor, caller.id, Action::UploadRecording, None)
+        .await?;
+    let id = contact_id(&id)?;
+    if content_type(&headers) != "message/rfc822" {
+        return Err(Error::UnsupportedMediaType(
+            "a message must be sent as Content-Type: message/rfc822",
+        )
+        .into());
+    }
+    let bytes = read_limited(&headers, body, app.config.email.max_message_bytes).await?;
+    let (ack, created) = app.store_message(Some(caller.id), id, &bytes).await?;
+    Ok((created_status(created), Json(ack)).into_response())
+}
+
+/// `GET /api/v1/contacts/{id}/message?purpose=…`: the message as
+/// delivered, bit for bit.
+pub async fn download_message(
+    State(app): State<Kirjuri>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let (actor, purpose) = read_context(&caller, query)?;
+    let bytes = app
+        .read_message(&actor, caller.id, contact_id(&id)?, purpose)
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "message/rfc822"),
+            (header::CONTENT_DISPOSITION, "attachment"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         bytes,

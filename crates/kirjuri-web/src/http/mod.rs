@@ -161,6 +161,10 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/contacts/{id}/transcript",
             put(contacts::upload_transcript).get(contacts::download_transcript),
         ),
+        RouteSpec::guarded(
+            "/api/v1/contacts/{id}/message",
+            put(contacts::upload_message).get(contacts::download_message),
+        ),
         // The chat system's webhook: its HMAC signature is its credential.
         RouteSpec::public("/api/v1/webhooks/chat", post(contacts::chat_webhook)),
         RouteSpec::guarded(

@@ -25,11 +25,18 @@
 //! chosen before any page shows personal data, as the player's requests
 //! carry it — so it is authorised and audited (`transcript.read`) like the
 //! API's read.
+//!
+//! An email's message is shown the same way (`Kirjuri::read_email`,
+//! audited as `message.read`): subject, sender, date, then the plain-text
+//! body — or, when there is only HTML, that HTML sanitised with every remote
+//! reference removed ([`sanitise_html`]) — and its attachments listed by
+//! name, type and size; what could not be read is said so.
 
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use kirjuri_core::ids::ContactId;
+use kirjuri_core::message::ParsedMessage;
 use kirjuri_core::transcript::Transcript;
 
 use super::context::{Frame, Staff, encode_query};
@@ -39,6 +46,7 @@ use super::i18n::Tr;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::audit::{AuditEntry, AuditQuery};
+use kirjuri_app::messages::MESSAGE;
 use kirjuri_app::read::{ContactView, TombstoneView};
 use kirjuri_app::transcripts::TRANSCRIPT;
 
@@ -122,6 +130,81 @@ fn conversation(transcript: &Transcript, t: Tr) -> Vec<Line> {
         .collect()
 }
 
+/// An email message, as the contact page shows it.
+pub struct EmailView {
+    /// `Subject` ("" when none).
+    pub subject: String,
+    /// The sender: name and address.
+    pub from: String,
+    /// `Date`, formatted ("" when none or unreadable).
+    pub date: String,
+    /// The plain-text body, preferred.
+    pub text: Option<String>,
+    /// Else the HTML body, sanitised ([`sanitise_html`]).
+    pub html: Option<String>,
+    /// Attachments: name, media type and size in words.
+    pub attachments: Vec<String>,
+    /// What in the message could not be read, in words.
+    pub flags: Vec<String>,
+}
+
+/// An email's HTML made safe to show inside the page: no scripts, styles,
+/// forms, frames or event handlers (ammonia's allow-list), and nothing that
+/// loads or links anything remote — only `mailto:` links survive, relative
+/// URLs and `style` attributes (CSS `url()`) are dropped — so opening a
+/// message tells its sender nothing.
+pub fn sanitise_html(html: &str) -> String {
+    ammonia::Builder::default()
+        .url_schemes(std::collections::HashSet::from(["mailto"]))
+        .url_relative(ammonia::UrlRelative::Deny)
+        .rm_tags(["img"])
+        .clean(html)
+        .to_string()
+}
+
+/// The contact page's view of a parsed message.
+fn email_view(message: &ParsedMessage, t: Tr) -> EmailView {
+    let from = match (&message.from_name, &message.from_address) {
+        (Some(name), Some(address)) => format!("{name} <{address}>"),
+        (Some(one), None) | (None, Some(one)) => one.clone(),
+        (None, None) => String::new(),
+    };
+    EmailView {
+        subject: message.subject.clone().unwrap_or_default(),
+        from,
+        date: message.date.map(format::time_fixed).unwrap_or_default(),
+        text: message.text.clone(),
+        html: if message.text.is_none() {
+            message.html.as_deref().map(sanitise_html)
+        } else {
+            None
+        },
+        attachments: message
+            .attachments
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} ({}, {})",
+                    a.name.as_deref().unwrap_or("—"),
+                    a.content_type,
+                    format::bytes(a.bytes)
+                )
+            })
+            .collect(),
+        flags: message
+            .flags
+            .iter()
+            .map(|f| {
+                let name = serde_json::to_value(f)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                t.label("email_flag", &name)
+            })
+            .collect(),
+    }
+}
+
 /// One access to the contact.
 pub struct Access {
     /// When.
@@ -174,6 +257,8 @@ pub struct ContactPage {
     player: Option<Player>,
     /// A chat's messages, when it has a transcript.
     conversation: Option<Vec<Line>>,
+    /// An email contact's message, when it has one.
+    email: Option<EmailView>,
     accesses: Option<Vec<Access>>,
     accesses_more: bool,
     /// The tombstone of an erased contact (then there are no sections).
@@ -365,6 +450,7 @@ fn erased_page(staff: &Staff, id: ContactId, tombstone_json: &serde_json::Value)
         sections: Vec::new(),
         player: None,
         conversation: None,
+        email: None,
         accesses: None,
         accesses_more: false,
         erased: Some(tombstone(&view, t)),
@@ -454,6 +540,14 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
     } else {
         None
     };
+    let email = if view.objects.iter().any(|o| o.kind == MESSAGE) {
+        match app.read_email(&staff.actor, staff.id, id, purpose).await {
+            Ok(message) => Some(email_view(&message, t)),
+            Err(e) => return staff.error(e),
+        }
+    } else {
+        None
+    };
     let (accesses, accesses_more) = if staff.may_read_audit() {
         let query = AuditQuery {
             contact: Some(id.to_string()),
@@ -501,6 +595,7 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
         sections: sections(&view, t),
         player,
         conversation,
+        email,
         accesses,
         accesses_more,
         erased: None,

@@ -26,6 +26,8 @@ mod backup;
 mod contacts;
 mod crash;
 mod disclosures;
+mod email;
+mod email_mta;
 mod execute;
 mod helpers;
 mod holds;

@@ -4,7 +4,8 @@
 //! error, a sign-out notice, the second-factor field and in Swedish), the
 //! purpose choice (also with its "choose one" error), the search form, its
 //! results, an empty result and an erroneous search, a contact with the
-//! recording player, with the access list and with legal holds, a chat's
+//! recording player, with the access list and with legal holds, an email's
+//! sanitised HTML, a chat's
 //! conversation, the
 //! refusal pages (403 and 404), the password form (also with an error), the
 //! breach register's pages (the list, the form and its refusal, one incident
@@ -229,6 +230,24 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     wait_for(&supervisor, "conversation").await;
     assert_accessible(&supervisor, "contact-conversation-sv").await;
     screenshot(&supervisor, "a11y-contact-conversation-sv").await;
+    // An HTML-only email (issue 14 §2), sanitised: its text shown, nothing
+    // remote left in the page.
+    supervisor
+        .goto(&ui.url(&format!("/contacts/{}", ui.email)))
+        .await
+        .unwrap();
+    wait_for(&supervisor, "email").await;
+    assert_accessible(&supervisor, "contact-email-sv").await;
+    let page = supervisor.source().await.unwrap();
+    assert!(page.contains("Mittarin lukema on <b>1234</b>"), "{page}");
+    for remote in ["tracker.example", "<script", "<form", "<img"] {
+        let email = &page[page.find("id=\"email\"").unwrap()..];
+        assert!(
+            !email.contains(remote),
+            "{remote} left in the email: {email}"
+        );
+    }
+    screenshot(&supervisor, "a11y-contact-email-sv").await;
     supervisor.goto(&ui.url("/search")).await.unwrap();
     assert_accessible(&supervisor, "search-sv").await;
     search_phone(&ui, &supervisor, "050 765 4321", "results").await;

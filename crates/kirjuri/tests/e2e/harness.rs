@@ -79,6 +79,9 @@ pub struct Ui {
     pub call: String,
     /// The chat handled by `bertta`.
     pub chat: String,
+    /// An email of bertta's whose message has only HTML, remote content and
+    /// all (for the sanitised view).
+    pub email: String,
     server: Server,
     driver: Process,
     driver_url: String,
@@ -494,6 +497,38 @@ impl Ui {
             .await
             .unwrap();
         assert!(response.status().is_success(), "{}", response.status());
+        let email = create(json!({
+            "external_id": "email-e2e-1",
+            "channel": "email",
+            "started_at": "2026-11-27T11:00:00+02:00",
+            "service": "water-billing",
+            "agent": "bertta",
+            "customer": {"email": "lukija@example.fi"}
+        }))
+        .await;
+        let message = "From: Lukija <lukija@example.fi>\r\n\
+Subject: Vesimittari\r\n\
+Date: Fri, 27 Nov 2026 11:00:00 +0200\r\n\
+Message-ID: <e2e-1@example.fi>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<html><head><style>body { background: url(https://tracker.example/bg.png) }</style>\
+<script>document.title = 'pwned'</script></head><body>\
+<p>Mittarin lukema on <b>1234</b>.</p>\
+<p><img src=\"https://tracker.example/pixel.gif\" alt=\"\"> \
+<a href=\"https://tracker.example/click\">Katso kuva</a></p>\
+<form action=\"https://tracker.example/form\"><input name=\"x\"></form>\
+</body></html>\r\n";
+        let response = http
+            .put(format!("{base}/api/v1/contacts/{email}/message"))
+            .bearer_auth(&token)
+            .header("content-type", "message/rfc822")
+            .body(message)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
 
         let port = free_port();
         let driver = Process(
@@ -515,6 +550,7 @@ impl Ui {
             base,
             call,
             chat,
+            email,
             server,
             driver,
             driver_url,
