@@ -92,6 +92,10 @@ pub struct Config {
     /// Secrets of the systems that call Kirjuri's webhooks (the chat
     /// system's, `[webhooks] chat_secret`).
     pub webhooks: crate::transcripts::WebhooksConfig,
+    /// The public contact form and the forms API (`[forms]`).
+    pub forms: crate::forms::FormsConfig,
+    /// What attachments may be (`[attachments] media_types`).
+    pub attachments: crate::attachments::AttachmentsConfig,
 }
 
 impl Default for Config {
@@ -127,6 +131,8 @@ impl Default for Config {
             outbox: crate::outbox::OutboxConfig::default(),
             register: crate::register::RegisterConfig::default(),
             webhooks: crate::transcripts::WebhooksConfig::default(),
+            forms: crate::forms::FormsConfig::default(),
+            attachments: crate::attachments::AttachmentsConfig::default(),
         }
     }
 }

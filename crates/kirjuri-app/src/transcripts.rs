@@ -32,7 +32,6 @@
 //!
 //! Not here: the schema (`kirjuri_core::transcript`), HTTP (`kirjuri_web`).
 
-use bytes::Bytes;
 use kirjuri_core::access::{Action, Actor};
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::contact::{Channel, ContactInput};
@@ -40,13 +39,11 @@ use kirjuri_core::ids::{ContactId, UserId};
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::transcript::{Transcript, TranscriptError};
 use kirjuri_store::{CommitOutcome, ObjectRow};
-use kirjuri_vault::seal_to_vec;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::Kirjuri;
-use crate::audit::to_row;
 use crate::error::{Error, Result};
 use crate::intake::Created;
 use crate::retention::StoredKind;
@@ -200,65 +197,45 @@ impl Kirjuri {
         }
         let started_at = self.open_document(&contact)?.started_at;
 
-        let object_id = self.begin_object(contact_id, TRANSCRIPT).await?;
-        let key = self.keyring.generate_data_key()?;
-        let sealed = seal_to_vec(&key, &object_id, body)?;
-        let stored_len = sealed.len() as u64;
-        let written = async {
-            let mut writer = self.objects.put(&object_id).await?;
-            writer.write(Bytes::from(sealed)).await?;
-            writer.commit().await
-        }
-        .await;
-        if let Err(e) = written {
-            self.discard_object(&object_id).await?;
-            return Err(e.into());
-        }
-        let row = ObjectRow {
-            id: object_id,
-            contact_id,
-            kind: TRANSCRIPT.to_owned(),
-            wrapped_key: self.keyring.wrap(&key, &object_id)?,
-            sha256: sha256.clone(),
-            plaintext_len: body.len() as u64,
-            stored_len,
-            media: json!({
-                "format": "kirjuri-transcript-v1",
-                "messages": transcript.messages.len(),
-            }),
-            retain_until: self
-                .config
-                .retention
-                .retain_until(StoredKind::ChatTranscript, started_at),
-            source: None,
-            created_at: self.clock.now(),
-        };
-        let event = AuditEvent::TranscriptCreated {
-            contact: contact_id,
-            object: object_id,
-            sha256: sha256.clone(),
-            bytes: row.plaintext_len,
-        };
-        match self
-            .store
-            .commit_object(&row, &to_row(self.clock.now(), actor, &event))
-            .await
-        {
-            Ok(CommitOutcome::Committed) => Ok((TranscriptAck::from_row(&row), Created::New)),
-            Ok(CommitOutcome::Existing(existing)) => {
-                // A concurrent delivery for the same contact won the race.
-                self.objects.delete(&object_id).await?;
-                same_or_conflict(&existing, &sha256)
-            }
-            Err(e) => {
-                self.discard_object(&object_id).await?;
-                Err(e.into())
-            }
+        let retain_until = self
+            .config
+            .retention
+            .retain_until(StoredKind::ChatTranscript, started_at);
+        let staged = self
+            .stage_object(
+                actor,
+                contact_id,
+                TRANSCRIPT,
+                body,
+                json!({
+                    "format": "kirjuri-transcript-v1",
+                    "messages": transcript.messages.len(),
+                }),
+                retain_until,
+                |object, sha256| AuditEvent::TranscriptCreated {
+                    contact: contact_id,
+                    object,
+                    sha256,
+                    bytes: body.len() as u64,
+                },
+            )
+            .await?;
+        let row = staged.row.clone();
+        // The personal identity codes said in the chat, findable by a
+        // registrar (issue 14 §4); the transcript is UTF-8 JSON, and a code
+        // is plain ASCII in it, never escaped.
+        let index = self.hetu_entries(&String::from_utf8_lossy(body));
+        match self.commit_staged(vec![staged], &index).await? {
+            CommitOutcome::Committed => Ok((TranscriptAck::from_row(&row), Created::New)),
+            // A concurrent delivery for the same contact won the race.
+            CommitOutcome::Existing(existing) => same_or_conflict(&existing, &sha256),
         }
     }
 
     /// `GET /api/v1/contacts/{id}/transcript`: the transcript's bytes as
-    /// delivered, after the access decision and the audit append.
+    /// delivered, after the access decision and the audit append — with
+    /// personal identity codes masked for all but registrars
+    /// ([`crate::forms::sees_identity_codes`]).
     pub async fn read_transcript(
         &self,
         actor: &Actor,
@@ -292,13 +269,15 @@ impl Kirjuri {
             reason: actor.reason.clone(),
         };
         self.audit(Some(actor_id), &event).await?;
-        let mut plaintext = Vec::with_capacity(usize::try_from(object.plaintext_len).unwrap_or(0));
-        let stream = self.object_plaintext(&object).await?;
-        let mut stream = std::pin::pin!(stream);
-        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
-            plaintext.extend_from_slice(&chunk?);
+        let plaintext = self.object_bytes(&object).await?;
+        if crate::forms::sees_identity_codes(actor) {
+            return Ok(plaintext);
         }
-        Ok(plaintext)
+        // Agents and supervisors see `131052-****`: the mask replaces ASCII
+        // with ASCII, so the JSON stays the JSON delivered, codes aside.
+        let text = String::from_utf8(plaintext)
+            .map_err(|_| Error::Damaged(format!("transcript of {id}")))?;
+        Ok(kirjuri_core::hetu::mask_all(&text).into_bytes())
     }
 
     /// The transcript read as [`Kirjuri::read_transcript`] does, parsed for

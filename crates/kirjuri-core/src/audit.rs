@@ -111,6 +111,33 @@ pub enum AuditEvent {
         /// Size in bytes.
         bytes: u64,
     },
+    /// A form's message or an attachment was stored (`kind`: `form` or
+    /// `attachment`).
+    ContentCreated {
+        /// The contact it belongs to.
+        contact: ContactId,
+        /// The stored object.
+        object: ObjectId,
+        /// `form` or `attachment`.
+        kind: &'static str,
+        /// sha256 of the bytes as received.
+        sha256: String,
+        /// Size in bytes.
+        bytes: u64,
+    },
+    /// A form's message or an attachment was read (`kind` as created).
+    ContentRead {
+        /// The contact.
+        contact: ContactId,
+        /// The object.
+        object: ObjectId,
+        /// `form` or `attachment`.
+        kind: &'static str,
+        /// Why.
+        purpose: Purpose,
+        /// The ticket reference given with the request.
+        reason: Option<TicketReference>,
+    },
     /// A chat transcript was read.
     TranscriptRead {
         /// The contact.
@@ -418,6 +445,10 @@ impl AuditEvent {
             AuditEvent::RecordingRead { .. } => "recording.read",
             AuditEvent::TranscriptCreated { .. } => "transcript.created",
             AuditEvent::TranscriptRead { .. } => "transcript.read",
+            AuditEvent::ContentCreated { kind: "form", .. } => "form.created",
+            AuditEvent::ContentCreated { .. } => "attachment.created",
+            AuditEvent::ContentRead { kind: "form", .. } => "form.read",
+            AuditEvent::ContentRead { .. } => "attachment.read",
             AuditEvent::Search { .. } => "contact.search",
             AuditEvent::AccessDenied { .. } => "access.denied",
             AuditEvent::UserCreated { .. } => "user.created",
@@ -464,6 +495,8 @@ impl AuditEvent {
             | AuditEvent::RecordingRead { object, .. }
             | AuditEvent::TranscriptCreated { object, .. }
             | AuditEvent::TranscriptRead { object, .. }
+            | AuditEvent::ContentCreated { object, .. }
+            | AuditEvent::ContentRead { object, .. }
             | AuditEvent::DerivedCreated { object, .. } => Some(object.to_string()),
             AuditEvent::Search { .. } | AuditEvent::AuditRead { .. } => None,
             AuditEvent::HoldPlaced { hold, .. }
@@ -505,6 +538,7 @@ impl AuditEvent {
             AuditEvent::ContactViewed { purpose, .. }
             | AuditEvent::RecordingRead { purpose, .. }
             | AuditEvent::TranscriptRead { purpose, .. }
+            | AuditEvent::ContentRead { purpose, .. }
             | AuditEvent::Search { purpose, .. } => Some(*purpose),
             AuditEvent::AccessDenied { purpose, .. } => *purpose,
             _ => None,
@@ -541,6 +575,12 @@ impl AuditEvent {
                 sha256,
                 bytes,
                 ..
+            }
+            | AuditEvent::ContentCreated {
+                contact,
+                sha256,
+                bytes,
+                ..
             } => {
                 json!({"contact": contact, "sha256": sha256, "bytes": bytes})
             }
@@ -560,6 +600,9 @@ impl AuditEvent {
                 details
             }
             AuditEvent::TranscriptRead {
+                contact, reason, ..
+            }
+            | AuditEvent::ContentRead {
                 contact, reason, ..
             } => match reason {
                 Some(reason) => json!({"contact": contact, "reason": reason}),
