@@ -629,23 +629,43 @@ mod tests {
     fn the_type_is_judged_by_content_not_by_the_claim() {
         let config = AttachmentsConfig::default();
         let pdf = part(b"%PDF-1.7\n...", Some("application/pdf"));
-        assert_eq!(check_part(&config, &pdf, 1, 100).unwrap().1, "application/pdf");
+        assert_eq!(
+            check_part(&config, &pdf, 1, 100).unwrap().1,
+            "application/pdf"
+        );
         let lying = part(b"\x7fELF\x02\x01", Some("application/pdf"));
-        assert_eq!(check_part(&config, &lying, 1, 100).unwrap_err().code(), "attachment_type_not_allowed");
+        assert_eq!(
+            check_part(&config, &lying, 1, 100).unwrap_err().code(),
+            "attachment_type_not_allowed"
+        );
         let mislabelled = part(b"%PDF-1.7\n...", Some("image/png"));
-        assert_eq!(check_part(&config, &mislabelled, 1, 100).unwrap_err().code(), "attachment_type_mismatch");
+        assert_eq!(
+            check_part(&config, &mislabelled, 1, 100)
+                .unwrap_err()
+                .code(),
+            "attachment_type_mismatch"
+        );
         let zip = part(b"PK\x03\x04\x14\x00", Some("application/zip"));
-        assert_eq!(check_part(&config, &zip, 1, 100).unwrap_err().code(), "attachment_type_not_allowed");
+        assert_eq!(
+            check_part(&config, &zip, 1, 100).unwrap_err().code(),
+            "attachment_type_not_allowed"
+        );
     }
 
     #[test]
     fn a_part_over_its_limit_or_without_a_name_is_refused() {
         let config = AttachmentsConfig::default();
         let big = part(b"%PDF-1.7 and more", None);
-        assert_eq!(check_part(&config, &big, 1, 4).unwrap_err().code(), "body_too_large");
+        assert_eq!(
+            check_part(&config, &big, 1, 4).unwrap_err().code(),
+            "body_too_large"
+        );
         let mut unnamed = part(b"%PDF-1.7", None);
         unnamed.name = "C:\\temp\\".into();
-        assert_eq!(check_part(&config, &unnamed, 1, 100).unwrap_err().code(), "attachment_name");
+        assert_eq!(
+            check_part(&config, &unnamed, 1, 100).unwrap_err().code(),
+            "attachment_name"
+        );
         let mut path = part(b"%PDF-1.7", None);
         path.name = "../../etc/lasku.pdf".into();
         assert_eq!(check_part(&config, &path, 1, 100).unwrap().0, "lasku.pdf");

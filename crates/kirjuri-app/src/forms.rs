@@ -32,11 +32,11 @@
 
 use chrono::{DateTime, FixedOffset};
 use kirjuri_core::access::Actor;
-use kirjuri_core::role::Role;
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::contact::{Account, Channel, ContactInput, Customer};
 use kirjuri_core::ids::{ContactId, UserId};
 use kirjuri_core::purpose::Purpose;
+use kirjuri_core::role::Role;
 use kirjuri_store::{CommitOutcome, ObjectRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -58,8 +58,8 @@ const EXTERNAL_PREFIX: &str = "form:";
 #[serde(deny_unknown_fields, default)]
 pub struct FormsConfig {
     /// The services (topics) a form may be about; each becomes the
-    /// contact's service (queue). The public page shows `forms.service.<name>`
-    /// from the translations when there is one, else the name.
+    /// contact's service (queue). The public page shows the label
+    /// from the translations (`form_service.<name>`) when there is one, else the name.
     pub services: Vec<String>,
     /// The account name a form contact's `agent` is: the web-form queue's.
     pub queue: String,
@@ -96,25 +96,41 @@ impl FormsConfig {
     /// Refuses settings that cannot work, naming the setting.
     pub fn validate(&self) -> Result<()> {
         if self.services.is_empty() {
-            return Err(Error::config("forms.services", "must name at least one service"));
+            return Err(Error::config(
+                "forms.services",
+                "must name at least one service",
+            ));
         }
         for service in &self.services {
-            kirjuri_core::contact::check_service(service)
-                .map_err(|_| Error::config("forms.services", "a service must be 1–200 characters without control characters"))?;
+            kirjuri_core::contact::check_service(service).map_err(|_| {
+                Error::config(
+                    "forms.services",
+                    "a service must be 1–200 characters without control characters",
+                )
+            })?;
         }
         kirjuri_core::username::UserName::parse(&self.queue, "forms.queue")
             .map_err(|_| Error::config("forms.queue", "must be a valid account name"))?;
         if self.public_per_address == 0 || self.public_window_seconds == 0 {
-            return Err(Error::config("forms.public_per_address", "the allowance and its window must be positive"));
+            return Err(Error::config(
+                "forms.public_per_address",
+                "the allowance and its window must be positive",
+            ));
         }
         if !(1..=100_000).contains(&self.max_message_chars) {
             return Err(Error::config("forms.max_message_chars", "must be 1–100000"));
         }
         if !(1..=(100 << 20)).contains(&self.max_attachment_bytes) {
-            return Err(Error::config("forms.max_attachment_bytes", "must be 1 byte – 100 MiB"));
+            return Err(Error::config(
+                "forms.max_attachment_bytes",
+                "must be 1 byte – 100 MiB",
+            ));
         }
         if !(0..=MAX_PER_CONTACT).contains(&self.max_attachments) {
-            return Err(Error::config("forms.max_attachments", format!("must be 0–{MAX_PER_CONTACT}")));
+            return Err(Error::config(
+                "forms.max_attachments",
+                format!("must be 0–{MAX_PER_CONTACT}"),
+            ));
         }
         Ok(())
     }
@@ -252,7 +268,10 @@ impl Kirjuri {
         let forms = &self.config.forms;
         let service = input.service.trim().to_owned();
         if !forms.services.iter().any(|s| s == &service) {
-            return Err(invalid("service", format!("must be one of {}", forms.services.join(", "))));
+            return Err(invalid(
+                "service",
+                format!("must be one of {}", forms.services.join(", ")),
+            ));
         }
         let message = input.message.trim().to_owned();
         if message.is_empty() {
@@ -272,7 +291,10 @@ impl Kirjuri {
             blank(&input.customer_number),
         );
         if email.is_none() && phone.is_none() {
-            return Err(invalid("email", "an email address or a phone number is required"));
+            return Err(invalid(
+                "email",
+                "an email address or a phone number is required",
+            ));
         }
         if let Some(number) = &customer_number {
             check_text(number, "customer_number", 64, false)?;
@@ -303,7 +325,10 @@ impl Kirjuri {
                     && !id.chars().any(char::is_control)
                     && id.trim() == id;
                 if !ok {
-                    return Err(invalid("external_id", "1–190 characters without control characters"));
+                    return Err(invalid(
+                        "external_id",
+                        "1–190 characters without control characters",
+                    ));
                 }
                 Some(format!("{EXTERNAL_PREFIX}{id}"))
             }
@@ -353,7 +378,8 @@ impl Kirjuri {
             .deliverable_contact(&contact_id, FORM, "this form")
             .await?;
         if contact_created == Created::Existing {
-            if row.channel != Channel::Form.as_str() || self.open_document(&row)? != valid.document {
+            if row.channel != Channel::Form.as_str() || self.open_document(&row)? != valid.document
+            {
                 return Err(form_exists());
             }
             if let Some(existing) = self.store.object_for_contact(&contact_id, FORM).await? {
@@ -423,7 +449,11 @@ impl Kirjuri {
         }
     }
 
-    async fn same_or_conflict(&self, existing: &ObjectRow, sha256: &str) -> Result<(FormAck, Created)> {
+    async fn same_or_conflict(
+        &self,
+        existing: &ObjectRow,
+        sha256: &str,
+    ) -> Result<(FormAck, Created)> {
         if existing.sha256 != sha256 {
             return Err(form_exists());
         }
@@ -470,8 +500,8 @@ impl Kirjuri {
         };
         self.audit(Some(actor_id), &event).await?;
         let bytes = self.object_bytes(&object).await?;
-        let form: FormMessage = serde_json::from_slice(&bytes)
-            .map_err(|_| Error::Damaged(format!("form of {id}")))?;
+        let form: FormMessage =
+            serde_json::from_slice(&bytes).map_err(|_| Error::Damaged(format!("form of {id}")))?;
         let (message, masked) = masked_for(actor, &form.message);
         Ok(FormView {
             contact_id: id,
@@ -512,7 +542,13 @@ mod tests {
             queue: "no spaces allowed".into(),
             ..FormsConfig::default()
         };
-        assert!(config.validate().unwrap_err().to_string().contains("forms.queue"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("forms.queue")
+        );
     }
 
     #[test]

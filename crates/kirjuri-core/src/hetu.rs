@@ -456,7 +456,9 @@ mod tests {
     #[test]
     fn codes_in_free_text_are_found_only_with_a_valid_check_character() {
         let text = "Hei, hetuni on 131052-308T ja tilaus 131052-308X; lapsen 010516B903X.";
-        let found: Vec<_> = find_all(text).map(|(r, c)| (r, c.as_str().to_owned())).collect();
+        let found: Vec<_> = find_all(text)
+            .map(|(r, c)| (r, c.as_str().to_owned()))
+            .collect();
         assert_eq!(found.len(), 2);
         assert_eq!(&text[found[0].0.clone()], "131052-308T");
         assert_eq!(found[1].1, "010516B903X");

@@ -554,8 +554,7 @@ impl Kirjuri {
                     object.kind.as_str(),
                     RECORDING | TRANSCRIPT | crate::forms::FORM
                 ) || crate::attachments::is_attachment(&object.kind);
-                if hashed_at_intake && listed.sha256 != object.sha256
-                {
+                if hashed_at_intake && listed.sha256 != object.sha256 {
                     return Err(Error::Integrity(kirjuri_vault::Error::Integrity(format!(
                         "recording {} does not hash to its intake digest",
                         object.id
