@@ -1,14 +1,15 @@
 //! Attachments (issue 14 §3): files that came with a contact — a web form's
 //! upload, a form API's `attachments`, and (for the email channel) a
 //! message's parts — each stored as its own sealed object of kind
-//! `attachment.N` (N = 1, 2, … within the contact), read back through the
+//! `attachment_N` (N = 1, 2, … within the contact), read back through the
 //! access decision and the audit log.
 //!
-//! **Why `attachment.N` and not one kind `attachment`.** The objects table
+//! **Why `attachment_N` and not one kind `attachment`.** The objects table
 //! keeps at most one object of each kind per contact (`UNIQUE (contact_id,
 //! kind)`), which is what makes every delivery idempotent. Numbering the
 //! kind keeps that rule — and a repeated delivery finds its attachment N —
-//! without rebuilding the table; [`is_attachment`] names the family.
+//! without rebuilding the table; [`is_attachment`] names the family. The
+//! kind is a lower-case word (`_`, not `.`), as the erasure ledger requires.
 //!
 //! **Sealed, as delivered.** An attachment's bytes are sealed under their
 //! own data key in the vault's stream format, never decompressed or
@@ -51,7 +52,7 @@ use crate::app::Kirjuri;
 use crate::error::{Error, Result};
 use crate::retention::StoredKind;
 
-/// The family name of attachment kinds (`attachment.1`, `attachment.2`, …)
+/// The family name of attachment kinds (`attachment_1`, `attachment_2`, …)
 /// and of their audit events.
 pub const ATTACHMENT: &str = "attachment";
 
@@ -61,16 +62,16 @@ pub const MAX_PER_CONTACT: usize = 20;
 /// The longest file name kept, in characters.
 pub const MAX_NAME_CHARS: usize = 255;
 
-/// Whether an object's kind is an attachment's (`attachment.N`).
+/// Whether an object's kind is an attachment's (`attachment_N`).
 pub fn is_attachment(kind: &str) -> bool {
-    kind.strip_prefix("attachment.")
+    kind.strip_prefix("attachment_")
         .and_then(|n| n.parse::<usize>().ok())
         .is_some_and(|n| (1..=MAX_PER_CONTACT).contains(&n))
 }
 
 /// The kind of a contact's `n`th attachment (from 1).
 pub fn attachment_kind(n: usize) -> String {
-    format!("{ATTACHMENT}.{n}")
+    format!("{ATTACHMENT}_{n}")
 }
 
 /// `[attachments]`: what a contact's files may be.
@@ -673,11 +674,11 @@ mod tests {
 
     #[test]
     fn attachment_kinds_are_numbered_within_the_limit() {
-        assert!(is_attachment("attachment.1"));
+        assert!(is_attachment("attachment_1"));
         assert!(is_attachment(&attachment_kind(MAX_PER_CONTACT)));
-        assert!(!is_attachment("attachment.0"));
+        assert!(!is_attachment("attachment_0"));
         assert!(!is_attachment("attachment"));
-        assert!(!is_attachment("attachment.x"));
+        assert!(!is_attachment("attachment_x"));
         assert!(!is_attachment("recording"));
     }
 }

@@ -83,7 +83,7 @@ pub enum StoredKind {
     Email,
     /// Web form payloads.
     FormPayload,
-    /// Files attached to a form, an email or a chat (`attachment.N`).
+    /// Files attached to a form, an email or a chat (`attachment_N`).
     Attachment,
     /// Waveform peaks and other derived artefacts.
     Derived,

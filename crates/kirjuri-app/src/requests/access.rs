@@ -10,7 +10,7 @@
 //! - `recordings/<contact id>/<kind>.<ext>` — every stored object of those
 //!   contacts (the recording as the original bytes, bit for bit, and its
 //!   derived artefacts, a chat's `transcript.json` and a form's
-//!   `form.json` as delivered, and attachments as `attachment.N.bin`),
+//!   `form.json` as delivered, and attachments as `attachment_N.bin`),
 //!   decrypted while streaming; the manifest gives each file's SHA-256;
 //! - `access-history.json` — who read the subject's contacts, when and for
 //!   which purpose, from the audit log;

@@ -27,6 +27,7 @@ mod contacts;
 mod crash;
 mod disclosures;
 mod execute;
+mod forms;
 mod helpers;
 mod holds;
 mod import;
