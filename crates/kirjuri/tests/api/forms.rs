@@ -617,6 +617,9 @@ async fn blank_form(app: &TestApp, client: &reqwest::Client) -> (String, String)
     (cookie, token)
 }
 
+/// One refused post of the public form: what it tries, its body, its status.
+type PublicCase<'a> = (&'a str, (String, Vec<u8>), StatusCode);
+
 /// A multipart/form-data body of text `fields` and an optional file,
 /// written by hand so that it can also be wrong.
 fn multipart(fields: &[(&str, &[u8])], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
@@ -750,7 +753,7 @@ async fn hostile_posts_to_the_public_contact_form_store_nothing() {
         .collect();
     let big_field = vec![b'a'; 50 << 20];
     let invalid_utf8: &'static [u8] = b"Hei \xff\xfe maailma";
-    let cases: Vec<(&str, (String, Vec<u8>), StatusCode)> = vec![
+    let cases: Vec<PublicCase> = vec![
         (
             "no form token",
             multipart(&without("form_token"), None),
