@@ -39,6 +39,7 @@ use super::i18n::Tr;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::audit::{AuditEntry, AuditQuery};
+use kirjuri_app::forms::FORM;
 use kirjuri_app::read::{ContactView, TombstoneView};
 use kirjuri_app::transcripts::TRANSCRIPT;
 
@@ -162,6 +163,14 @@ pub struct Hold {
     pub state: String,
 }
 
+/// A web form's content on the contact page.
+pub struct FormSection {
+    /// The message, masked as the reader may see it.
+    message: String,
+    /// Each attachment: its description and its download link.
+    attachments: Vec<(String, String)>,
+}
+
 /// The contact page.
 #[derive(Template)]
 #[template(path = "contact.html")]
@@ -174,6 +183,9 @@ pub struct ContactPage {
     player: Option<Player>,
     /// A chat's messages, when it has a transcript.
     conversation: Option<Vec<Line>>,
+    /// A web form's message (codes masked for all but registrars) and its
+    /// attachments, when it has one.
+    form: Option<FormSection>,
     accesses: Option<Vec<Access>>,
     accesses_more: bool,
     /// The tombstone of an erased contact (then there are no sections).
@@ -365,6 +377,7 @@ fn erased_page(staff: &Staff, id: ContactId, tombstone_json: &serde_json::Value)
         sections: Vec::new(),
         player: None,
         conversation: None,
+        form: None,
         accesses: None,
         accesses_more: false,
         erased: Some(tombstone(&view, t)),
@@ -454,6 +467,29 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
     } else {
         None
     };
+    let form = if view.objects.iter().any(|o| o.kind == FORM) {
+        match app.read_form(&staff.actor, staff.id, id, purpose).await {
+            Ok(form) => Some(FormSection {
+                message: form.message,
+                attachments: form
+                    .attachments
+                    .iter()
+                    .map(|a| {
+                        (
+                            format!("{} ({}, {} B)", a.name, a.media_type, a.bytes),
+                            format!(
+                                "/api/v1/contacts/{id}/attachments/{}?purpose={purpose_q}",
+                                a.object
+                            ),
+                        )
+                    })
+                    .collect(),
+            }),
+            Err(e) => return staff.error(e),
+        }
+    } else {
+        None
+    };
     let (accesses, accesses_more) = if staff.may_read_audit() {
         let query = AuditQuery {
             contact: Some(id.to_string()),
@@ -501,6 +537,7 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
         sections: sections(&view, t),
         player,
         conversation,
+        form,
         accesses,
         accesses_more,
         erased: None,
