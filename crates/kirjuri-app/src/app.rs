@@ -340,6 +340,9 @@ pub struct Kirjuri {
     /// The public download pages' per-address allowance (every post takes
     /// one), as the form's but in a bucket of its own.
     pub public_download_throttle: Arc<LoginThrottle>,
+    /// The public contact form's per-address allowance (every post takes
+    /// one), in a bucket of its own (`[forms] public_per_address`).
+    pub public_form_throttle: Arc<LoginThrottle>,
     /// The address `serve` listens on (`http://127.0.0.1:8080`), set once
     /// it is bound: what links in letters start with when `[requests]
     /// public_base_url` is not set.
@@ -363,6 +366,8 @@ impl Kirjuri {
         config.register.validate()?;
         config.webhooks.validate()?;
         config.email.validate(config.lmtp_listen.is_some())?;
+        config.forms.validate()?;
+        config.attachments.validate()?;
         owner_only_folder(&config.data)?;
         let keyring = Keyring::open_or_create(&config.key_file())?;
         let store = open_store(&config).await?;
@@ -389,6 +394,10 @@ impl Kirjuri {
             config.requests.public_per_address,
             config.requests.public_window_seconds,
         ));
+        let public_form_throttle = Arc::new(LoginThrottle::new(
+            config.forms.public_per_address,
+            config.forms.public_window_seconds,
+        ));
         Ok(Self {
             store,
             keyring: Arc::new(keyring),
@@ -399,6 +408,7 @@ impl Kirjuri {
             login_throttle,
             public_request_throttle,
             public_download_throttle,
+            public_form_throttle,
             served_url: Arc::new(std::sync::OnceLock::new()),
             passwords: Arc::new(PasswordWork::for_this_machine()?),
             strong_identification: None,

@@ -97,6 +97,10 @@ pub struct Config {
     pub lmtp_listen: Option<SocketAddr>,
     /// Email: the message size limit and the LMTP intake's settings.
     pub email: crate::messages::EmailConfig,
+    /// The public contact form and the forms API (`[forms]`).
+    pub forms: crate::forms::FormsConfig,
+    /// What attachments may be (`[attachments] media_types`).
+    pub attachments: crate::attachments::AttachmentsConfig,
 }
 
 impl Default for Config {
@@ -134,6 +138,8 @@ impl Default for Config {
             webhooks: crate::transcripts::WebhooksConfig::default(),
             lmtp_listen: None,
             email: crate::messages::EmailConfig::default(),
+            forms: crate::forms::FormsConfig::default(),
+            attachments: crate::attachments::AttachmentsConfig::default(),
         }
     }
 }

@@ -8,16 +8,13 @@
 //!
 //! Not here: recordings (streamed, `intake`), what a kind accepts.
 
-use bytes::Bytes;
 use kirjuri_core::access::{Action, Actor};
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::purpose::Purpose;
-use kirjuri_store::{CommitOutcome, ObjectRow};
-use kirjuri_vault::seal_to_vec;
+use kirjuri_store::{CommitOutcome, IndexEntry, ObjectRow};
 
 use crate::app::Kirjuri;
-use crate::audit::to_row;
 use crate::error::{Error, Result};
 
 /// What sealing a whole object found.
@@ -44,13 +41,15 @@ pub(crate) struct WholeObject<'a> {
 
 impl Kirjuri {
     /// Seals `object` for `contact_id` unless the contact already has one
-    /// of its kind; `event` names the audit event committed with it, given
-    /// the new object's id and the body's sha256.
+    /// of its kind, committing it with `index` (blind-index entries found in
+    /// its text) in one transaction; `event` names the audit event committed
+    /// with it, given the new object's id and the body's sha256.
     pub(crate) async fn seal_whole_object(
         &self,
         actor: Option<UserId>,
         contact_id: ContactId,
         object: WholeObject<'_>,
+        index: &[IndexEntry],
         event: impl FnOnce(ObjectId, String) -> AuditEvent,
     ) -> Result<Sealed> {
         if let Some(existing) = self
@@ -60,50 +59,22 @@ impl Kirjuri {
         {
             return Ok(Sealed::Existing(existing));
         }
-        let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, object.body));
-        let object_id = self.begin_object(contact_id, object.kind).await?;
-        let key = self.keyring.generate_data_key()?;
-        let sealed = seal_to_vec(&key, &object_id, object.body)?;
-        let stored_len = sealed.len() as u64;
-        let written = async {
-            let mut writer = self.objects.put(&object_id).await?;
-            writer.write(Bytes::from(sealed)).await?;
-            writer.commit().await
-        }
-        .await;
-        if let Err(e) = written {
-            self.discard_object(&object_id).await?;
-            return Err(e.into());
-        }
-        let row = ObjectRow {
-            id: object_id,
-            contact_id,
-            kind: object.kind.to_owned(),
-            wrapped_key: self.keyring.wrap(&key, &object_id)?,
-            sha256: sha256.clone(),
-            plaintext_len: object.body.len() as u64,
-            stored_len,
-            media: object.media,
-            retain_until: object.retain_until,
-            source: None,
-            created_at: self.clock.now(),
-        };
-        let event = event(object_id, sha256);
-        match self
-            .store
-            .commit_object(&row, &to_row(self.clock.now(), actor, &event))
-            .await
-        {
-            Ok(CommitOutcome::Committed) => Ok(Sealed::New(row)),
-            Ok(CommitOutcome::Existing(existing)) => {
-                // A concurrent delivery for the same contact won the race.
-                self.objects.delete(&object_id).await?;
-                Ok(Sealed::Existing(existing))
-            }
-            Err(e) => {
-                self.discard_object(&object_id).await?;
-                Err(e.into())
-            }
+        let staged = self
+            .stage_object(
+                actor,
+                contact_id,
+                object.kind,
+                object.body,
+                object.media,
+                object.retain_until,
+                event,
+            )
+            .await?;
+        let row = staged.row.clone();
+        match self.commit_staged(vec![staged], index).await? {
+            CommitOutcome::Committed => Ok(Sealed::New(row)),
+            // A concurrent delivery for the same contact won the race.
+            CommitOutcome::Existing(existing) => Ok(Sealed::Existing(existing)),
         }
     }
 
@@ -146,12 +117,6 @@ impl Kirjuri {
             None => return Err(self.gone(&id, kind, what).await),
         };
         self.audit(Some(actor_id), &event(object.id)).await?;
-        let mut plaintext = Vec::with_capacity(usize::try_from(object.plaintext_len).unwrap_or(0));
-        let stream = self.object_plaintext(&object).await?;
-        let mut stream = std::pin::pin!(stream);
-        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
-            plaintext.extend_from_slice(&chunk?);
-        }
-        Ok(plaintext)
+        self.object_bytes(&object).await
     }
 }

@@ -145,6 +145,26 @@ impl Kirjuri {
         entries
     }
 
+    /// The blind-index entries (kind `hetu`) of every valid personal
+    /// identity code in `text` — a form's message, a transcript, an
+    /// email's text — for [`Kirjuri::commit_staged`] to add beside the
+    /// content (issue 14 §4). The codes themselves stay in the sealed
+    /// content; only their keyed hashes are stored.
+    pub fn hetu_entries(&self, text: &str) -> Vec<IndexEntry> {
+        let indexer = self.keyring.blind_indexer();
+        let mut entries: Vec<IndexEntry> = Vec::new();
+        for (_, code) in kirjuri_core::hetu::find_all(text) {
+            let entry = IndexEntry {
+                kind: IndexKind::Hetu.as_str().to_owned(),
+                hash: indexer.hash(IndexKind::Hetu, code.as_str()).to_vec(),
+            };
+            if !entries.contains(&entry) {
+                entries.push(entry);
+            }
+        }
+        entries
+    }
+
     /// Seals a validated contact document under a new data key, wrapped
     /// with the contact's id as associated data: the sealed document and
     /// the wrapped key, as `contacts` keeps them (intake, and a

@@ -19,6 +19,7 @@
 //! decides the status code.
 
 pub mod app;
+pub mod attachments;
 pub mod audit;
 pub mod audit_chain;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod content;
 pub mod demo;
 pub mod disclosures;
 pub mod error;
+pub mod forms;
 pub mod holds;
 pub mod import;
 pub mod incidents;

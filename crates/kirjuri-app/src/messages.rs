@@ -223,8 +223,11 @@ impl Kirjuri {
                 .retention
                 .retain_until(StoredKind::Email, started_at),
         };
+        // The personal identity codes in its text (decoded from its MIME
+        // transfer encoding), findable by a registrar (issue 14 §4).
+        let index = self.hetu_entries(parsed.text.as_deref().unwrap_or_default());
         let sealed = self
-            .seal_whole_object(actor, contact_id, object, |object, sha256| {
+            .seal_whole_object(actor, contact_id, object, &index, |object, sha256| {
                 AuditEvent::MessageCreated {
                     contact: contact_id,
                     object,

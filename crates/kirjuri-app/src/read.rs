@@ -155,6 +155,9 @@ pub struct SearchQuery {
     pub customer_number: Option<String>,
     /// Customer or contact-person name (exact, normalised).
     pub name: Option<String>,
+    /// A personal identity code said in a contact's content (a form's
+    /// message, a transcript): registrars only (issue 14 §4).
+    pub hetu: Option<String>,
     /// Handling agent's account name.
     pub agent: Option<String>,
     /// The service (queue) the contact was directed to.
@@ -560,6 +563,7 @@ impl Kirjuri {
             &query.property_id,
             &query.customer_number,
             &query.name,
+            &query.hetu,
         ]
         .iter()
         .any(|criterion| criterion.is_some());
@@ -577,6 +581,21 @@ impl Kirjuri {
                 Some(purpose),
             )
             .await?;
+        // The code is the most sensitive identifier the index holds; only
+        // those who answer for data-subject requests and legal claims
+        // search by it (and see it unmasked).
+        if query.hetu.is_some() && !crate::forms::sees_identity_codes(actor) {
+            let event = AuditEvent::AccessDenied {
+                action: "search_by_hetu",
+                object: None,
+                purpose: Some(purpose),
+                reason: "role",
+            };
+            self.audit(Some(actor_id), &event).await?;
+            return Err(Error::Forbidden(
+                "only a registrar searches by personal identity code",
+            ));
+        }
         let indexer = self.keyring.blind_indexer();
         let mut index = Vec::new();
         let mut add = |kind: IndexKind, value: String| {
@@ -608,6 +627,14 @@ impl Kirjuri {
         }
         if let Some(name) = &query.name {
             add(IndexKind::Name, normalise_name(name));
+        }
+        if let Some(hetu) = &query.hetu {
+            add(
+                IndexKind::Hetu,
+                kirjuri_core::hetu::PersonalIdentityCode::parse(hetu, "hetu")?
+                    .as_str()
+                    .to_owned(),
+            );
         }
         let agent = match &query.agent {
             Some(agent) => Some(UserName::parse(agent, "agent")?.as_str().to_owned()),

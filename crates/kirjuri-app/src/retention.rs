@@ -83,6 +83,8 @@ pub enum StoredKind {
     Email,
     /// Web form payloads.
     FormPayload,
+    /// Files attached to a form, an email or a chat (`attachment_N`).
+    Attachment,
     /// Waveform peaks and other derived artefacts.
     Derived,
     /// The contact's own record.
@@ -91,11 +93,12 @@ pub enum StoredKind {
 
 impl StoredKind {
     /// Every kind, in the order policies are shown.
-    pub const ALL: [StoredKind; 6] = [
+    pub const ALL: [StoredKind; 7] = [
         StoredKind::CallRecording,
         StoredKind::ChatTranscript,
         StoredKind::Email,
         StoredKind::FormPayload,
+        StoredKind::Attachment,
         StoredKind::Derived,
         StoredKind::ContactMetadata,
     ];
@@ -107,6 +110,7 @@ impl StoredKind {
             StoredKind::ChatTranscript => "chat_transcript",
             StoredKind::Email => "email",
             StoredKind::FormPayload => "form_payload",
+            StoredKind::Attachment => "attachment",
             StoredKind::Derived => "derived",
             StoredKind::ContactMetadata => "contact_metadata",
         }
@@ -121,6 +125,7 @@ impl StoredKind {
             "chat_transcript" | "transcript" => Some(StoredKind::ChatTranscript),
             "email" | "message" => Some(StoredKind::Email),
             "form_payload" | "form" => Some(StoredKind::FormPayload),
+            _ if crate::attachments::is_attachment(kind) => Some(StoredKind::Attachment),
             _ => None,
         }
     }
@@ -146,6 +151,8 @@ pub struct RetentionConfig {
     pub email: Policy,
     /// Web form payloads.
     pub form_payload: Policy,
+    /// Attachments (of forms, emails and chats), stored as delivered.
+    pub attachment: Policy,
     /// Waveform peaks and other derived artefacts: never longer than their
     /// source, whatever this says.
     pub derived: Policy,
@@ -169,6 +176,7 @@ impl Default for RetentionConfig {
             chat_transcript: Policy::notice(12),
             email: Policy::notice(12),
             form_payload: Policy::notice(12),
+            attachment: Policy::notice(12),
             derived: Policy::notice(12),
             contact_metadata: Policy::notice(12),
             call_recording_exceeds_notice_reason: None,
@@ -193,6 +201,7 @@ impl RetentionConfig {
             StoredKind::ChatTranscript => &self.chat_transcript,
             StoredKind::Email => &self.email,
             StoredKind::FormPayload => &self.form_payload,
+            StoredKind::Attachment => &self.attachment,
             StoredKind::Derived => &self.derived,
             StoredKind::ContactMetadata => &self.contact_metadata,
         }

@@ -202,8 +202,12 @@ impl Kirjuri {
                 .retention
                 .retain_until(StoredKind::ChatTranscript, started_at),
         };
+        // The personal identity codes said in the chat, findable by a
+        // registrar (issue 14 §4); the transcript is UTF-8 JSON, and a code
+        // is plain ASCII in it, never escaped.
+        let index = self.hetu_entries(&String::from_utf8_lossy(body));
         let sealed = self
-            .seal_whole_object(actor, contact_id, object, |object, sha256| {
+            .seal_whole_object(actor, contact_id, object, &index, |object, sha256| {
                 AuditEvent::TranscriptCreated {
                     contact: contact_id,
                     object,
@@ -219,7 +223,9 @@ impl Kirjuri {
     }
 
     /// `GET /api/v1/contacts/{id}/transcript`: the transcript's bytes as
-    /// delivered, after the access decision and the audit append.
+    /// delivered, after the access decision and the audit append — with
+    /// personal identity codes masked for all but registrars
+    /// ([`crate::forms::sees_identity_codes`]).
     pub async fn read_transcript(
         &self,
         actor: &Actor,
@@ -228,22 +234,31 @@ impl Kirjuri {
         purpose: Purpose,
     ) -> Result<Vec<u8>> {
         let reason = actor.reason.clone();
-        self.read_whole_object(
-            actor,
-            actor_id,
-            id,
-            purpose,
-            TRANSCRIPT,
-            "this transcript",
-            "read_transcript",
-            |object| AuditEvent::TranscriptRead {
-                contact: id,
-                object,
+        let plaintext = self
+            .read_whole_object(
+                actor,
+                actor_id,
+                id,
                 purpose,
-                reason,
-            },
-        )
-        .await
+                TRANSCRIPT,
+                "this transcript",
+                "read_transcript",
+                |object| AuditEvent::TranscriptRead {
+                    contact: id,
+                    object,
+                    purpose,
+                    reason,
+                },
+            )
+            .await?;
+        if crate::forms::sees_identity_codes(actor) {
+            return Ok(plaintext);
+        }
+        // Agents and supervisors see `131052-****`: the mask replaces ASCII
+        // with ASCII, so the JSON stays the JSON delivered, codes aside.
+        let text = String::from_utf8(plaintext)
+            .map_err(|_| Error::Damaged(format!("transcript of {id}")))?;
+        Ok(kirjuri_core::hetu::mask_all(&text).into_bytes())
     }
 
     /// The transcript read as [`Kirjuri::read_transcript`] does, parsed for

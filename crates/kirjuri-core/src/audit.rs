@@ -22,16 +22,18 @@ use crate::ticket::TicketReference;
 
 /// The actions of a successful read that released a contact's personal
 /// data: a contact opened, one of its stored objects (recording,
-/// transcript, email message) read, or contacts a search returned. The one list both the
+/// transcript, email message, form, attachment) read, or contacts a search returned. The one list both the
 /// access package's history (who read your data) and a breach's impact
 /// query count. Each names its contact in `object` (`contact.viewed`), in
 /// `details.contact` (an object's read, whose `object` is the object id)
 /// or in `details.results` (a search).
-pub const PERSONAL_DATA_READS: [&str; 5] = [
+pub const PERSONAL_DATA_READS: [&str; 7] = [
     "contact.viewed",
     "recording.read",
     "transcript.read",
     "message.read",
+    "form.read",
+    "attachment.read",
     "contact.search",
 ];
 
@@ -125,6 +127,33 @@ pub enum AuditEvent {
         sha256: String,
         /// Size in bytes.
         bytes: u64,
+    },
+    /// A form's message or an attachment was stored (`kind`: `form` or
+    /// `attachment`).
+    ContentCreated {
+        /// The contact it belongs to.
+        contact: ContactId,
+        /// The stored object.
+        object: ObjectId,
+        /// `form` or `attachment`.
+        kind: &'static str,
+        /// sha256 of the bytes as received.
+        sha256: String,
+        /// Size in bytes.
+        bytes: u64,
+    },
+    /// A form's message or an attachment was read (`kind` as created).
+    ContentRead {
+        /// The contact.
+        contact: ContactId,
+        /// The object.
+        object: ObjectId,
+        /// `form` or `attachment`.
+        kind: &'static str,
+        /// Why.
+        purpose: Purpose,
+        /// The ticket reference given with the request.
+        reason: Option<TicketReference>,
     },
     /// A chat transcript was read.
     TranscriptRead {
@@ -457,6 +486,10 @@ impl AuditEvent {
             AuditEvent::TranscriptRead { .. } => "transcript.read",
             AuditEvent::MessageCreated { .. } => "message.created",
             AuditEvent::MessageRead { .. } => "message.read",
+            AuditEvent::ContentCreated { kind: "form", .. } => "form.created",
+            AuditEvent::ContentCreated { .. } => "attachment.created",
+            AuditEvent::ContentRead { kind: "form", .. } => "form.read",
+            AuditEvent::ContentRead { .. } => "attachment.read",
             AuditEvent::Search { .. } => "contact.search",
             AuditEvent::AccessDenied { .. } => "access.denied",
             AuditEvent::UserCreated { .. } => "user.created",
@@ -505,6 +538,8 @@ impl AuditEvent {
             | AuditEvent::TranscriptRead { object, .. }
             | AuditEvent::MessageCreated { object, .. }
             | AuditEvent::MessageRead { object, .. }
+            | AuditEvent::ContentCreated { object, .. }
+            | AuditEvent::ContentRead { object, .. }
             | AuditEvent::DerivedCreated { object, .. } => Some(object.to_string()),
             AuditEvent::Search { .. } | AuditEvent::AuditRead { .. } => None,
             AuditEvent::HoldPlaced { hold, .. }
@@ -547,6 +582,7 @@ impl AuditEvent {
             | AuditEvent::RecordingRead { purpose, .. }
             | AuditEvent::TranscriptRead { purpose, .. }
             | AuditEvent::MessageRead { purpose, .. }
+            | AuditEvent::ContentRead { purpose, .. }
             | AuditEvent::Search { purpose, .. } => Some(*purpose),
             AuditEvent::AccessDenied { purpose, .. } => *purpose,
             _ => None,
@@ -589,6 +625,12 @@ impl AuditEvent {
                 sha256,
                 bytes,
                 ..
+            }
+            | AuditEvent::ContentCreated {
+                contact,
+                sha256,
+                bytes,
+                ..
             } => {
                 json!({"contact": contact, "sha256": sha256, "bytes": bytes})
             }
@@ -611,6 +653,9 @@ impl AuditEvent {
                 contact, reason, ..
             }
             | AuditEvent::MessageRead {
+                contact, reason, ..
+            }
+            | AuditEvent::ContentRead {
                 contact, reason, ..
             } => match reason {
                 Some(reason) => json!({"contact": contact, "reason": reason}),

@@ -6,8 +6,12 @@
 //! two people born on the same day may differ only by century sign. Lower-case
 //! input is accepted and upper-cased.
 //!
+//! Finding codes in free text ([`find_all`], issue 14 §4) and masking them
+//! ([`mask_all`]) are here too: only a candidate with a valid check character
+//! counts, so an order number that merely looks like a code is left alone.
+//!
 //! Not here: whether a deployment may record codes at all (1050/2018 §29 is a
-//! configuration decision), finding codes in free text, checking a birth date
+//! configuration decision), checking a birth date
 //! against today (this crate reads no clock), or deriving sex from the
 //! individual number. Debug output and errors never show the code.
 
@@ -127,6 +131,54 @@ fn decimal(digits: &[u8]) -> u32 {
     digits
         .iter()
         .fold(0, |value, digit| value * 10 + u32::from(digit - b'0'))
+}
+
+/// Every valid personal identity code in `text`, with its byte range, in
+/// order. A candidate is 11 ASCII characters standing alone (no letter or
+/// digit right before or after it) that [`PersonalIdentityCode::parse`]
+/// accepts, so an invalid check character, date or century sign is no
+/// match. Lower case is found as `parse` accepts it.
+pub fn find_all(
+    text: &str,
+) -> impl Iterator<Item = (std::ops::Range<usize>, PersonalIdentityCode)> + '_ {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at + 11 <= bytes.len() {
+            let start = at;
+            at += 1;
+            let end = start + 11;
+            let alone_before = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+            let alone_after = bytes.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
+            if !(alone_before && alone_after && bytes[start].is_ascii_digit()) {
+                continue;
+            }
+            // Only ASCII is a candidate, so the window is on char boundaries.
+            let Some(window) = text.get(start..end) else {
+                continue;
+            };
+            if let Ok(code) = PersonalIdentityCode::parse(window, "text") {
+                at = end;
+                return Some((start..end, code));
+            }
+        }
+        None
+    })
+}
+
+/// `text` with every code [`find_all`] finds masked after its century sign
+/// (`131052-308T` → `131052-****`): what an agent's view shows. Nothing
+/// else changes, and the length in bytes stays the same.
+pub fn mask_all(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    let mut from = 0;
+    for (range, _) in find_all(text) {
+        masked.push_str(text.get(from..range.start + 7).unwrap_or_default());
+        masked.push_str("****");
+        from = range.end;
+    }
+    masked.push_str(text.get(from..).unwrap_or_default());
+    masked
 }
 
 #[cfg(test)]
@@ -398,6 +450,46 @@ mod tests {
             prop_assume!(wrong != right);
             let tampered = format!("{}{}", &text[..10], wrong as char);
             prop_assert!(PersonalIdentityCode::parse(&tampered, "hetu").is_err());
+        }
+    }
+
+    #[test]
+    fn codes_in_free_text_are_found_only_with_a_valid_check_character() {
+        let text = "Hei, hetuni on 131052-308T ja tilaus 131052-308X; lapsen 010516B903X.";
+        let found: Vec<_> = find_all(text)
+            .map(|(r, c)| (r, c.as_str().to_owned()))
+            .collect();
+        assert_eq!(found.len(), 2);
+        assert_eq!(&text[found[0].0.clone()], "131052-308T");
+        assert_eq!(found[1].1, "010516B903X");
+    }
+
+    #[test]
+    fn a_code_inside_a_longer_token_is_not_one() {
+        assert_eq!(find_all("A131052-308T").count(), 0);
+        assert_eq!(find_all("9131052-308T").count(), 0);
+        assert_eq!(find_all("131052-308T9").count(), 0);
+        assert_eq!(find_all("(131052-308T)").count(), 1);
+        assert_eq!(find_all("131052-308t").count(), 1);
+    }
+
+    #[test]
+    fn masking_keeps_the_date_and_sign_and_hides_the_rest() {
+        let text = "ääkkösiä 131052-308T, väärä 131052-308X ja 020504A902E.";
+        let masked = mask_all(text);
+        assert_eq!(
+            masked,
+            "ääkkösiä 131052-****, väärä 131052-308X ja 020504A****."
+        );
+        assert_eq!(masked.len(), text.len());
+    }
+
+    proptest! {
+        #[test]
+        fn finding_never_panics_and_masking_keeps_the_length(text in "\\PC{0,80}") {
+            let masked = mask_all(&text);
+            prop_assert_eq!(masked.len(), text.len());
+            prop_assert_eq!(find_all(&masked).count(), 0);
         }
     }
 }

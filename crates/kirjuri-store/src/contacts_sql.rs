@@ -457,6 +457,43 @@ where
         .await
     }
 
+    #[tracing::instrument(skip_all, fields(n_objects = objects.len()))]
+    async fn commit_objects(
+        &self,
+        objects: &[ObjectRow],
+        index: &[IndexEntry],
+        audit: &[NewAuditEvent],
+    ) -> Result<CommitOutcome> {
+        let Some(first) = objects.first() else {
+            return Err(Error::Corrupt(
+                "commit_objects: called without an object".into(),
+            ));
+        };
+        if objects.iter().any(|o| o.contact_id != first.contact_id) {
+            return Err(Error::Corrupt(
+                "commit_objects: objects of more than one contact".into(),
+            ));
+        }
+        audited::write_audited_if(self, async |conn| {
+            for object in objects {
+                if let CommitOutcome::Existing(existing) =
+                    commit_object::<S::Db>(conn, object).await?
+                {
+                    // All or nothing: roll back what was committed so far
+                    // (the pending rows come back with the rollback).
+                    return Ok(Audited::commit_if(
+                        false,
+                        CommitOutcome::Existing(existing),
+                        audit,
+                    ));
+                }
+            }
+            insert_index::<S::Db>(conn, &first.contact_id, index).await?;
+            Ok(Audited::commit(CommitOutcome::Committed, audit))
+        })
+        .await
+    }
+
     async fn abort_object(&self, id: &ObjectId) -> Result<()> {
         sqlx::query("DELETE FROM pending_objects WHERE id = $1")
             .bind(*id.as_uuid())

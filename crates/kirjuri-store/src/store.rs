@@ -139,6 +139,21 @@ pub trait ContactStore: Send + Sync {
         audit: &NewAuditEvent,
     ) -> Result<CommitOutcome>;
 
+    /// Commits several uploaded objects of one contact, and blind-index
+    /// entries found in their content, in one transaction with `audit`:
+    /// a message and its attachments, or a form and its attachment, land
+    /// together or not at all. Each object as [`ContactStore::commit_object`];
+    /// if the contact already has an object of any of their kinds, writes
+    /// nothing and returns [`CommitOutcome::Existing`] with that object (the
+    /// caller then discards its uploads). `objects` must not be empty and
+    /// must all belong to the same contact, whose index `index` extends.
+    async fn commit_objects(
+        &self,
+        objects: &[ObjectRow],
+        index: &[IndexEntry],
+        audit: &[NewAuditEvent],
+    ) -> Result<CommitOutcome>;
+
     /// Removes a pending row. Removing one that is not there is not an
     /// error, so clean-up paths can call it unconditionally.
     async fn abort_object(&self, id: &ObjectId) -> Result<()>;

@@ -35,6 +35,10 @@ pub enum IndexKind {
     CustomerNumber,
     /// A normalised personal or organisation name.
     Name,
+    /// A Finnish personal identity code found in a contact's content (a
+    /// form's message, a transcript, an email's text), all 11 characters
+    /// upper case. Searched by registrars only.
+    Hetu,
     /// A service (queue) name. Never stored as an index (the service is a
     /// plain column); only a search's audit event records it, hashed, since
     /// whatever a searcher types there stays in the audit log for good.
@@ -43,12 +47,13 @@ pub enum IndexKind {
 
 impl IndexKind {
     /// Every kind, e.g. for schema checks.
-    pub const ALL: [IndexKind; 6] = [
+    pub const ALL: [IndexKind; 7] = [
         IndexKind::Phone,
         IndexKind::Email,
         IndexKind::PropertyId,
         IndexKind::CustomerNumber,
         IndexKind::Name,
+        IndexKind::Hetu,
         IndexKind::Service,
     ];
 
@@ -61,6 +66,7 @@ impl IndexKind {
             IndexKind::PropertyId => "property_id",
             IndexKind::CustomerNumber => "customer_number",
             IndexKind::Name => "name",
+            IndexKind::Hetu => "hetu",
             IndexKind::Service => "service",
         }
     }

@@ -10,7 +10,8 @@
 //!   the log is the complete record of what was read: the actions of
 //!   `kirjuri_core::audit::PERSONAL_DATA_READS` — `contact.viewed` (a
 //!   contact opened — also each contact of a released access package and
-//!   of a history read), `recording.read`, `transcript.read` and `message.read` (a stored
+//!   of a history read), `recording.read`, `transcript.read`, `message.read`, `form.read` and
+//!   `attachment.read` (a stored
 //!   object read, whole or a range — also each one in a package), and
 //!   `contact.search` (the contacts a search returned). Only successful
 //!   events count (a denial released nothing), in `from` ≤ at < `to`, by
@@ -207,7 +208,8 @@ pub fn touched(record: &AuditRecord, ids: &BTreeSet<Uuid>) -> (Vec<ContactId>, O
             Some(contact) if named(&contact) => (vec![ContactId::from_uuid(contact)], None),
             _ => (Vec::new(), None),
         },
-        action @ ("recording.read" | "transcript.read" | "message.read") => {
+        action @ ("recording.read" | "transcript.read" | "message.read" | "form.read"
+        | "attachment.read") => {
             let contact = as_id(event.details.get("contact").and_then(Value::as_str));
             let object = as_id(event.object.as_deref());
             match (contact, object) {

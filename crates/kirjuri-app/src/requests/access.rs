@@ -9,7 +9,9 @@
 //!   versions kept by rectifications (`previous_versions`);
 //! - `recordings/<contact id>/<kind>.<ext>` — every stored object of those
 //!   contacts (the recording as the original bytes, bit for bit, and its
-//!   derived artefacts, and a chat's `transcript.json` and an email's `message.eml` as delivered),
+//!   derived artefacts, a chat's `transcript.json`, an email's
+//!   `message.eml` and a form's `form.json` as delivered, and attachments as
+//!   `attachment_N.bin`),
 //!   decrypted while streaming; the manifest gives each file's SHA-256;
 //! - `access-history.json` — who read the subject's contacts, when and for
 //!   which purpose, from the audit log;
@@ -331,7 +333,22 @@ impl Kirjuri {
             };
             events.push(to_row(now, actor, &viewed));
             for (object, kind) in &item.objects {
-                let read = if kind == TRANSCRIPT {
+                let content = if kind == crate::forms::FORM {
+                    Some(crate::forms::FORM)
+                } else if crate::attachments::is_attachment(kind) {
+                    Some(crate::attachments::ATTACHMENT)
+                } else {
+                    None
+                };
+                let read = if let Some(content) = content {
+                    AuditEvent::ContentRead {
+                        contact: item.contact,
+                        object: *object,
+                        kind: content,
+                        purpose: Purpose::DataSubjectRequest,
+                        reason: None,
+                    }
+                } else if kind == TRANSCRIPT {
                     AuditEvent::TranscriptRead {
                         contact: item.contact,
                         object: *object,
@@ -532,9 +549,11 @@ impl Kirjuri {
                 let stream =
                     Box::pin(self.object_plaintext(object).await?).map_err(std::io::Error::other);
                 let listed = writer.add(&path, StreamReader::new(stream)).await?;
-                if matches!(object.kind.as_str(), RECORDING | TRANSCRIPT | MESSAGE)
-                    && listed.sha256 != object.sha256
-                {
+                let hashed_at_intake = matches!(
+                    object.kind.as_str(),
+                    RECORDING | TRANSCRIPT | MESSAGE | crate::forms::FORM
+                ) || crate::attachments::is_attachment(&object.kind);
+                if hashed_at_intake && listed.sha256 != object.sha256 {
                     return Err(Error::Integrity(kirjuri_vault::Error::Integrity(format!(
                         "recording {} does not hash to its intake digest",
                         object.id
@@ -789,6 +808,8 @@ pub(crate) fn extension(kind: &str) -> &'static str {
     match kind {
         RECORDING => "wav",
         MESSAGE => "eml",
+        // As delivered; its name and type are in the contact's form.
+        kind if crate::attachments::is_attachment(kind) => "bin",
         _ => "json",
     }
 }

@@ -53,7 +53,7 @@ pub fn ticket_reference(reason: Option<&str>) -> kirjuri_app::Result<Option<Tick
 /// The acting account (with its stated reason) and the purpose of a single
 /// read, from its query string; unknown parameters and a missing or unknown
 /// purpose are refused.
-fn read_context(
+pub(super) fn read_context(
     caller: &Caller,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<(kirjuri_core::access::Actor, kirjuri_core::purpose::Purpose)> {
@@ -63,7 +63,7 @@ fn read_context(
     Ok((caller.actor_with_reason(reason), purpose))
 }
 
-fn contact_id(raw: &str) -> kirjuri_app::Result<ContactId> {
+pub(super) fn contact_id(raw: &str) -> kirjuri_app::Result<ContactId> {
     // A malformed id cannot name anything: same answer as a missing one.
     raw.parse().map_err(|_| Error::NotFound)
 }
@@ -79,7 +79,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 /// Reads a whole (small) body, refusing it (413) when its declared length
 /// or the bytes that came pass `limit`.
-async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
+pub(super) async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
     if declared_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(Error::TooLarge {
             limit: limit as u64,
@@ -423,7 +423,7 @@ pub async fn chat_webhook(
 }
 
 /// 201 for what was new, 200 for the same delivery again.
-fn created_status(created: Created) -> StatusCode {
+pub(super) fn created_status(created: Created) -> StatusCode {
     if created == Created::New {
         StatusCode::CREATED
     } else {

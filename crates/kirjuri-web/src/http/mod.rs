@@ -9,6 +9,7 @@ pub mod connections;
 mod contacts;
 pub mod cookies;
 mod disclosures;
+mod forms;
 mod incidents;
 pub(crate) mod params;
 pub mod range;
@@ -165,6 +166,13 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/contacts/{id}/message",
             put(contacts::upload_message).get(contacts::download_message),
         ),
+        RouteSpec::guarded("/api/v1/forms", post(forms::submit)),
+        RouteSpec::guarded("/api/v1/contacts/{id}/form", get(forms::read)),
+        RouteSpec::guarded("/api/v1/contacts/{id}/attachments", get(forms::list)),
+        RouteSpec::guarded(
+            "/api/v1/contacts/{id}/attachments/{object}",
+            get(forms::download),
+        ),
         // The chat system's webhook: its HMAC signature is its credential.
         RouteSpec::public("/api/v1/webhooks/chat", post(contacts::chat_webhook)),
         RouteSpec::guarded(
@@ -284,6 +292,14 @@ pub fn routes() -> Vec<RouteSpec> {
         // The public request page (DSR-1): no account; its own form token
         // and a per-address allowance (`ui::public`).
         RouteSpec::public("/request", get(ui::public::form).post(ui::public::submit)),
+        // The public contact form; its own body limit (the attachment's),
+        // enforced in the handler after the allowance is taken.
+        RouteSpec::public(
+            "/contact",
+            get(ui::contact_form::form)
+                .post(ui::contact_form::submit)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        ),
         // The access package's delivery link (C.19): no account; the link's
         // token, a one-time code to the proven address, the same form token
         // and an allowance of its own (`ui::download`).
@@ -517,6 +533,7 @@ mod tests {
         "/login",
         "/static/{*path}",
         "/request",
+        "/contact",
         "/request/download/{token}",
         "/request/download/{token}/code",
         "/disclosure/download/{token}",

@@ -46,6 +46,7 @@ use super::i18n::Tr;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
 use kirjuri_app::audit::{AuditEntry, AuditQuery};
+use kirjuri_app::forms::FORM;
 use kirjuri_app::messages::MESSAGE;
 use kirjuri_app::read::{ContactView, TombstoneView};
 use kirjuri_app::transcripts::TRANSCRIPT;
@@ -162,8 +163,16 @@ pub fn sanitise_html(html: &str) -> String {
         .to_string()
 }
 
-/// The contact page's view of a parsed message.
-fn email_view(message: &ParsedMessage, t: Tr) -> EmailView {
+/// The contact page's view of a parsed message; personal identity codes
+/// in its text are masked unless `codes` (registrars, issue 14 §4).
+fn email_view(message: &ParsedMessage, t: Tr, codes: bool) -> EmailView {
+    let mask = |text: &str| {
+        if codes {
+            text.to_owned()
+        } else {
+            kirjuri_core::hetu::mask_all(text)
+        }
+    };
     let from = match (&message.from_name, &message.from_address) {
         (Some(name), Some(address)) => format!("{name} <{address}>"),
         (Some(one), None) | (None, Some(one)) => one.clone(),
@@ -173,9 +182,9 @@ fn email_view(message: &ParsedMessage, t: Tr) -> EmailView {
         subject: message.subject.clone().unwrap_or_default(),
         from,
         date: message.date.map(format::time_fixed).unwrap_or_default(),
-        text: message.text.clone(),
+        text: message.text.as_deref().map(mask),
         html: if message.text.is_none() {
-            message.html.as_deref().map(sanitise_html)
+            message.html.as_deref().map(|h| mask(&sanitise_html(h)))
         } else {
             None
         },
@@ -245,6 +254,14 @@ pub struct Hold {
     pub state: String,
 }
 
+/// A web form's content on the contact page.
+pub struct FormSection {
+    /// The message, masked as the reader may see it.
+    message: String,
+    /// Each attachment: its description and its download link.
+    attachments: Vec<(String, String)>,
+}
+
 /// The contact page.
 #[derive(Template)]
 #[template(path = "contact.html")]
@@ -259,6 +276,9 @@ pub struct ContactPage {
     conversation: Option<Vec<Line>>,
     /// An email contact's message, when it has one.
     email: Option<EmailView>,
+    /// A web form's message (codes masked for all but registrars) and its
+    /// attachments, when it has one.
+    form: Option<FormSection>,
     accesses: Option<Vec<Access>>,
     accesses_more: bool,
     /// The tombstone of an erased contact (then there are no sections).
@@ -451,6 +471,7 @@ fn erased_page(staff: &Staff, id: ContactId, tombstone_json: &serde_json::Value)
         player: None,
         conversation: None,
         email: None,
+        form: None,
         accesses: None,
         accesses_more: false,
         erased: Some(tombstone(&view, t)),
@@ -542,7 +563,34 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
     };
     let email = if view.objects.iter().any(|o| o.kind == MESSAGE) {
         match app.read_email(&staff.actor, staff.id, id, purpose).await {
-            Ok(message) => Some(email_view(&message, t)),
+            Ok(message) => Some(email_view(
+                &message,
+                t,
+                kirjuri_app::forms::sees_identity_codes(&staff.actor),
+            )),
+            Err(e) => return staff.error(e),
+        }
+    } else {
+        None
+    };
+    let form = if view.objects.iter().any(|o| o.kind == FORM) {
+        match app.read_form(&staff.actor, staff.id, id, purpose).await {
+            Ok(form) => Some(FormSection {
+                message: form.message,
+                attachments: form
+                    .attachments
+                    .iter()
+                    .map(|a| {
+                        (
+                            format!("{} ({}, {} B)", a.name, a.media_type, a.bytes),
+                            format!(
+                                "/api/v1/contacts/{id}/attachments/{}?purpose={purpose_q}",
+                                a.object
+                            ),
+                        )
+                    })
+                    .collect(),
+            }),
             Err(e) => return staff.error(e),
         }
     } else {
@@ -596,6 +644,7 @@ pub async fn render(app: &Kirjuri, staff: &Staff, id: &str) -> Response {
         player,
         conversation,
         email,
+        form,
         accesses,
         accesses_more,
         erased: None,

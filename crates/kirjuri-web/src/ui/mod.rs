@@ -28,6 +28,7 @@ pub mod admin;
 pub mod asset;
 pub mod audit;
 pub mod contact;
+pub mod contact_form;
 pub mod context;
 pub mod disclosures;
 pub mod download;

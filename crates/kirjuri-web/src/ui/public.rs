@@ -211,9 +211,21 @@ pub(super) fn new_form_token() -> Result<String, Error> {
 /// `response` with the form token's cookie (scoped to `/request` and the
 /// pages under it, an hour).
 pub(super) fn with_form_cookie(response: Response, token: &str, secure: bool) -> Response {
+    with_form_cookie_at(response, FORM_COOKIE, "/request", token, secure)
+}
+
+/// `response` with a public form's token in cookie `name`, scoped to
+/// `path` for an hour (each public form has its own cookie).
+pub(super) fn with_form_cookie_at(
+    response: Response,
+    name: &str,
+    path: &str,
+    token: &str,
+    secure: bool,
+) -> Response {
     let secure = if secure { "; Secure" } else { "" };
     match HeaderValue::from_str(&format!(
-        "{FORM_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/request; Max-Age=3600{secure}"
+        "{name}={token}; HttpOnly; SameSite=Strict; Path={path}; Max-Age=3600{secure}"
     )) {
         Ok(cookie) => with_header(response, header::SET_COOKIE, cookie),
         Err(_) => response,
@@ -222,7 +234,12 @@ pub(super) fn with_form_cookie(response: Response, token: &str, secure: bool) ->
 
 /// Whether the posted `form_token` equals the cookie's, in constant time.
 pub(super) fn form_token_ok(headers: &HeaderMap, given: Option<&str>) -> bool {
-    cookie(headers, FORM_COOKIE).is_some_and(|expected| {
+    form_token_ok_at(headers, FORM_COOKIE, given)
+}
+
+/// Whether the posted `form_token` equals cookie `name`'s, in constant time.
+pub(super) fn form_token_ok_at(headers: &HeaderMap, name: &str, given: Option<&str>) -> bool {
+    cookie(headers, name).is_some_and(|expected| {
         let given = given.unwrap_or("");
         let (a, b) = (expected.as_bytes(), given.as_bytes());
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -248,7 +265,7 @@ pub async fn form(
 
 /// A field's text: trimmed, or an error when too long or holding control
 /// characters (a description may hold line breaks and tabs).
-fn checked(
+pub(super) fn checked(
     value: Option<&str>,
     field: &'static str,
     max: usize,

@@ -1,5 +1,6 @@
 //! The search page (issue 4, REG-4): by phone, email, property ID, customer
-//! number, name, agent, service, channel and date range.
+//! number, name, agent, service, channel and date range — and, for a
+//! registrar, a personal identity code said in a form or chat.
 //!
 //! The form is POSTed and the results are rendered from the POST, so no
 //! phone number, email or name ever lands in a URL, the browser's history or
@@ -45,6 +46,9 @@ pub struct SearchForm {
     /// Customer or contact-person name.
     #[serde(default)]
     pub name: Option<String>,
+    /// A personal identity code said in a form or chat (registrars only).
+    #[serde(default)]
+    pub hetu: Option<String>,
     /// Handling agent.
     #[serde(default)]
     pub agent: Option<String>,
@@ -75,6 +79,7 @@ impl SearchForm {
             "property_id" => &self.property_id,
             "customer_number" => &self.customer_number,
             "name" => &self.name,
+            "hetu" => &self.hetu,
             "agent" => &self.agent,
             "service" => &self.service,
             "channel" => &self.channel,
@@ -91,6 +96,7 @@ impl SearchForm {
             property_id: filled(&self.property_id),
             customer_number: filled(&self.customer_number),
             name: filled(&self.name),
+            hetu: filled(&self.hetu),
             agent: filled(&self.agent),
             service: filled(&self.service),
             channel: filled(&self.channel),
@@ -182,6 +188,9 @@ pub struct SearchPage {
     pub own_only: bool,
     /// Matches left out because their subject forbade the purpose (DSR-4).
     pub withheld: usize,
+    /// Whether the viewer may search by personal identity code (a
+    /// registrar); the field is not shown to anyone else.
+    pub hetu_search: bool,
 }
 
 impl SearchPage {
@@ -206,6 +215,7 @@ impl SearchPage {
             error: None,
             own_only: staff.actor.role == kirjuri_core::role::Role::Agent,
             withheld: 0,
+            hetu_search: kirjuri_app::forms::sees_identity_codes(&staff.actor),
         }
     }
 }

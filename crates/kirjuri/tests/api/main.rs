@@ -29,6 +29,7 @@ mod disclosures;
 mod email;
 mod email_mta;
 mod execute;
+mod forms;
 mod helpers;
 mod holds;
 mod import;

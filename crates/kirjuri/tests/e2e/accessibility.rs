@@ -7,7 +7,8 @@
 //! recording player, with the access list and with legal holds, an email's
 //! sanitised HTML, a chat's
 //! conversation, the
-//! refusal pages (403 and 404), the password form (also with an error), the
+//! refusal pages (403 and 404), the public contact form (empty, with
+//! errors, and its receipt after a Finnish post with an attachment), the password form (also with an error), the
 //! breach register's pages (the list, the form and its refusal, one incident
 //! with its impact answer and an update), the
 //! tokens page, the users page (also with a notice, a password shown once
@@ -109,6 +110,50 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     click(&public, "request-submit").await;
     wait_for(&public, "sent-reference").await;
     assert_accessible(&public, "public-request-sent").await;
+
+    // --- the public contact form, in every language; sent in Finnish with
+    // an attachment ----------------------------------------------------------
+    for lang in ["sv", "en", "fi"] {
+        public
+            .goto(&ui.url(&format!("/contact?lang={lang}")))
+            .await
+            .unwrap();
+        assert!(source(&public).await.contains(&format!("lang=\"{lang}\"")));
+        assert_accessible(&public, &format!("public-contact-{lang}")).await;
+        fill(&public, "email", "not an email").await;
+        click(&public, "contact-submit").await;
+        wait_for(&public, "error-summary").await;
+        assert_accessible(&public, &format!("public-contact-errors-{lang}")).await;
+    }
+    screenshot(&public, "a11y-public-contact-errors-fi").await;
+    fill(&public, "name", "Tiina Tilaaja").await;
+    fill(&public, "email", "tiina@example.fi").await;
+    public
+        .find(Locator::Id("service"))
+        .await
+        .unwrap()
+        .select_by_value("billing")
+        .await
+        .unwrap();
+    fill(&public, "message", "Laskussani on virhe, katso liite.").await;
+    let attachment =
+        std::env::temp_dir().join(format!("kirjuri-e2e-lasku-{}.pdf", std::process::id()));
+    std::fs::write(&attachment, b"%PDF-1.4\n% lasku\n%%EOF\n").unwrap();
+    public
+        .find(Locator::Id("attachment"))
+        .await
+        .unwrap()
+        .send_keys(&attachment.to_string_lossy())
+        .await
+        .unwrap();
+    click(&public, "contact-submit").await;
+    wait_for(&public, "sent-reference").await;
+    let receipt = source(&public).await;
+    assert!(receipt.contains("Viestisi on vastaanotettu"), "{receipt}");
+    assert!(!receipt.contains("tiina@example.fi"));
+    assert_accessible(&public, "public-contact-sent").await;
+    screenshot(&public, "a11y-public-contact-sent").await;
+    let _ = std::fs::remove_file(&attachment);
     public.close().await.unwrap();
 
     // --- an agent's pages (Finnish, the default) ----------------------------
