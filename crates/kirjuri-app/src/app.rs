@@ -362,6 +362,7 @@ impl Kirjuri {
         config.outbox.validate()?;
         config.register.validate()?;
         config.webhooks.validate()?;
+        config.statistics.validate()?;
         owner_only_folder(&config.data)?;
         let keyring = Keyring::open_or_create(&config.key_file())?;
         let store = open_store(&config).await?;

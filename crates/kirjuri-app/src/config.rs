@@ -92,6 +92,8 @@ pub struct Config {
     /// Secrets of the systems that call Kirjuri's webhooks (the chat
     /// system's, `[webhooks] chat_secret`).
     pub webhooks: crate::transcripts::WebhooksConfig,
+    /// The statistics' disclosure control (`[statistics] k`).
+    pub statistics: crate::statistics::StatisticsConfig,
 }
 
 impl Default for Config {
@@ -127,6 +129,7 @@ impl Default for Config {
             outbox: crate::outbox::OutboxConfig::default(),
             register: crate::register::RegisterConfig::default(),
             webhooks: crate::transcripts::WebhooksConfig::default(),
+            statistics: crate::statistics::StatisticsConfig::default(),
         }
     }
 }
