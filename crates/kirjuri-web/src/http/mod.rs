@@ -16,6 +16,7 @@ mod recipients;
 mod register;
 pub(crate) mod requests;
 mod retention;
+mod statistics;
 pub mod transport;
 
 use std::future::Future;
@@ -196,6 +197,7 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/api/v1/holds/{id}/review", post(retention::review)),
         RouteSpec::guarded("/api/v1/retention", get(retention::overview)),
         RouteSpec::guarded("/api/v1/processing-record", get(register::record)),
+        RouteSpec::guarded("/api/v1/statistics/contacts", get(statistics::contacts)),
         RouteSpec::guarded(
             "/api/v1/requests",
             get(requests::queue).post(requests::register),
@@ -319,6 +321,7 @@ pub fn routes() -> Vec<RouteSpec> {
             get(ui::incidents::page).post(ui::incidents::act),
         ),
         RouteSpec::guarded("/disclosures", get(ui::disclosures::list)),
+        RouteSpec::guarded("/statistics", get(ui::statistics::page)),
         RouteSpec::guarded(
             "/disclosures/new",
             get(ui::disclosures::new_form).post(ui::disclosures::create),

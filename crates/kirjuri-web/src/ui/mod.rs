@@ -39,6 +39,7 @@ pub mod public;
 pub mod purpose;
 pub mod requests;
 pub mod search;
+pub mod statistics;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
