@@ -42,4 +42,5 @@ mod recordings;
 mod register;
 mod requests;
 mod requests_ui;
+mod statistics;
 mod transcripts;
