@@ -6,7 +6,8 @@
 //! results, an empty result and an erroneous search, a contact with the
 //! recording player, with the access list and with legal holds, a chat's
 //! conversation, the
-//! refusal pages (403 and 404), the password form (also with an error), the
+//! refusal pages (403 and 404), the statistics page (chart, table, a
+//! refused window), the password form (also with an error), the
 //! breach register's pages (the list, the form and its refusal, one incident
 //! with its impact answer and an update), the
 //! tokens page, the users page (also with a notice, a password shown once
@@ -451,6 +452,29 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     other.goto(&ui.url("/requests")).await.unwrap();
     wait_for(&other, "queue").await;
     assert_accessible(&other, "requests").await;
+
+    // The statistics page (STAT-1): this month's report with its SVG
+    // chart and the table behind it, one way and two ways, and a refused
+    // window.
+    other.goto(&ui.url("/statistics")).await.unwrap();
+    wait_for(&other, "statistics-chart").await;
+    assert!(source(&other).await.contains("<svg"));
+    assert_accessible(&other, "statistics").await;
+    screenshot(&other, "a11y-statistics").await;
+    other
+        .goto(&ui.url("/statistics?rows=handling_time&columns=&period=day"))
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-table").await;
+    assert_accessible(&other, "statistics-one-way").await;
+    other
+        .goto(&ui.url(
+            "/statistics?rows=channel&columns=period&from=2026-01-02&to=2026-01-31&period=month",
+        ))
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-refused").await;
+    assert_accessible(&other, "statistics-refused").await;
 
     // The registrar's disclosure pages (DIS-2): the list, the request form
     // and its refusal, an unknown disclosure (404) and a recipient's link
