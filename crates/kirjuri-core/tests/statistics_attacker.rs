@@ -14,6 +14,12 @@
 //! matrix is totally unimodular, so with integer published values every
 //! vertex is integral and the LP's bounds are the integer program's.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test should fail loudly at the line that broke"
+)]
+
 use kirjuri_core::statistics::{Threshold, protect};
 use minilp::{ComparisonOp, OptimizationDirection, Problem};
 

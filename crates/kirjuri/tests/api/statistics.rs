@@ -247,12 +247,15 @@ async fn only_supervisors_registrars_and_the_responsible_person_read_statistics(
     assert!(refused >= 4, "refusals are audited: {audit}");
 }
 
+/// A hostile query, the status it gets and its error code.
+type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+
 #[tokio::test]
 async fn hostile_queries_are_refused_and_release_nothing() {
     // Arrange
     let app = spawn_app().await;
     let long_by = "channel,".repeat(200);
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("by", "agent"),
