@@ -29,6 +29,7 @@ use kirjuri_core::contact::Channel;
 use kirjuri_core::ids::UserId;
 use kirjuri_core::statistics::{HandlingTime, Period, Protected, Threshold, protect, round_to};
 use kirjuri_store::NewAuditEvent;
+use kirjuri_store::statistics::RollupGrouping;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -344,7 +345,17 @@ impl Kirjuri {
             .await?;
         let checked = query.check()?;
         let k = self.statistics_threshold()?;
-        let rollups = self.store.contact_rollups(checked.from, checked.to).await?;
+        let keeps = |d: Dimension| checked.by.contains(&d);
+        let grouping = RollupGrouping {
+            day: keeps(Dimension::Period),
+            channel: keeps(Dimension::Channel),
+            service: keeps(Dimension::Service),
+            handling: keeps(Dimension::HandlingTime),
+        };
+        let rollups = self
+            .store
+            .grouped_contact_rollups(checked.from, checked.to, grouping)
+            .await?;
 
         let row_dimension = checked.by[0];
         let column_dimension = checked.by.get(1).copied();

@@ -11,6 +11,9 @@
 //! hold nothing that identifies anyone (no id, no identifier, no agent, no
 //! time finer than a day).
 //!
+//! Reads sum in the database over what a report does not break down by
+//! ([`RollupGrouping`]).
+//!
 //! What this module is not: disclosure control (kirjuri-core
 //! `statistics`), or the reports built from these rows (the application).
 
@@ -45,12 +48,49 @@ pub struct RollupRow {
     pub contacts: u64,
 }
 
+/// Which columns a read of the roll-ups keeps apart; the others are summed
+/// over in the database (so a year's report moves hundreds of rows, not
+/// hundreds of thousands), and come back as `""` (a day: the window's
+/// first with rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupGrouping {
+    /// By day.
+    pub day: bool,
+    /// By channel.
+    pub channel: bool,
+    /// By service.
+    pub service: bool,
+    /// By handling-time bucket.
+    pub handling: bool,
+}
+
+impl RollupGrouping {
+    /// Every column apart: the rows as stored.
+    pub const ALL: RollupGrouping = RollupGrouping {
+        day: true,
+        channel: true,
+        service: true,
+        handling: true,
+    };
+}
+
 /// The statistics' roll-ups, on either database.
 #[async_trait]
 pub trait StatisticsStore: Send + Sync {
     /// The roll-up rows of the days `from ..= to`, by day, channel, service
     /// and bucket.
-    async fn contact_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RollupRow>>;
+    async fn contact_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RollupRow>> {
+        self.grouped_contact_rollups(from, to, RollupGrouping::ALL)
+            .await
+    }
+
+    /// The same, summed over the columns `grouping` does not keep apart.
+    async fn grouped_contact_rollups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        grouping: RollupGrouping,
+    ) -> Result<Vec<RollupRow>>;
 
     /// Adds `rows` to the roll-ups (summing into existing rows): the
     /// benchmark's seeding and a backfill's, never intake's (which counts
@@ -97,16 +137,50 @@ where
     for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
     <S::Db as Database>::Arguments: Default,
 {
-    async fn contact_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RollupRow>> {
-        let rows = sqlx::query(
-            "SELECT day, channel, service, handling, contacts FROM contact_rollups \
-             WHERE day >= $1 AND day <= $2 ORDER BY day, channel, service, handling",
-        )
-        .bind(day_text(from))
-        .bind(day_text(to))
-        .fetch_all(self.sql_pool())
-        .await?;
+    async fn grouped_contact_rollups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        grouping: RollupGrouping,
+    ) -> Result<Vec<RollupRow>> {
+        // Only fixed fragments go into the SQL; the window is bound.
+        let kept = [
+            ("day", grouping.day),
+            ("channel", grouping.channel),
+            ("service", grouping.service),
+            ("handling", grouping.handling),
+        ];
+        let columns: Vec<String> = kept
+            .iter()
+            .map(|(column, keep)| match (keep, *column) {
+                (true, c) => c.to_owned(),
+                (false, "day") => "MIN(day) AS day".to_owned(),
+                (false, c) => format!("'' AS {c}"),
+            })
+            .collect();
+        let group: Vec<&str> = kept
+            .iter()
+            .filter(|(_, keep)| *keep)
+            .map(|(c, _)| *c)
+            .collect();
+        let group_by = if group.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {0} ORDER BY {0}", group.join(", "))
+        };
+        let sql = format!(
+            "SELECT {}, CAST(SUM(contacts) AS BIGINT) AS contacts FROM contact_rollups \
+             WHERE day >= $1 AND day <= $2{group_by}",
+            columns.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(day_text(from))
+            .bind(day_text(to))
+            .fetch_all(self.sql_pool())
+            .await?;
         rows.iter()
+            // No row in the window: SUM over nothing is one row of NULLs.
+            .filter(|row| S::Db::get_opt_text(row, "day").ok().flatten().is_some())
             .map(|row| {
                 let day = S::Db::get_text(row, "day")?;
                 let contacts = S::Db::get_int(row, "contacts")?;

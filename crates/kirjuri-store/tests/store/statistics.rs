@@ -7,7 +7,7 @@
 //! [`StatisticsStore`]: kirjuri_store::statistics::StatisticsStore
 
 use chrono::{NaiveDate, TimeDelta};
-use kirjuri_store::statistics::RollupRow;
+use kirjuri_store::statistics::{RollupGrouping, RollupRow};
 use kirjuri_store::{ContactRow, InsertOutcome, ShredMode, Store};
 
 use crate::retention::erasure;
@@ -75,5 +75,10 @@ on_every_backend! {
 
         let rows = store.contact_rollups(day("2026-01-01"), day("2026-01-31")).await.unwrap();
         assert_eq!(rows, vec![row("2026-01-05", "chat", "a", "lt1m", 7), row("2026-01-06", "chat", "a", "lt1m", 1)]);
+        let by_channel = RollupGrouping { day: false, channel: true, service: false, handling: false };
+        let summed = store.grouped_contact_rollups(day("2026-01-01"), day("2026-01-31"), by_channel).await.unwrap();
+        assert_eq!(summed, vec![row("2026-01-05", "chat", "", "", 8)], "summed in the database");
+        let empty = store.grouped_contact_rollups(day("2027-01-01"), day("2027-01-31"), by_channel).await.unwrap();
+        assert!(empty.is_empty());
     }
 }
