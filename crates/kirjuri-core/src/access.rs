@@ -538,7 +538,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 18 * 4 * 9);
+        assert_eq!(n, 7 * 2 * 19 * 4 * 9);
     }
 
     #[test]
