@@ -368,6 +368,7 @@ impl Kirjuri {
         config.email.validate(config.lmtp_listen.is_some())?;
         config.forms.validate()?;
         config.attachments.validate()?;
+        config.statistics.validate()?;
         owner_only_folder(&config.data)?;
         let keyring = Keyring::open_or_create(&config.key_file())?;
         let store = open_store(&config).await?;

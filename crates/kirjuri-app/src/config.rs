@@ -101,6 +101,8 @@ pub struct Config {
     pub forms: crate::forms::FormsConfig,
     /// What attachments may be (`[attachments] media_types`).
     pub attachments: crate::attachments::AttachmentsConfig,
+    /// The statistics' disclosure control (`[statistics] k`).
+    pub statistics: crate::statistics::StatisticsConfig,
 }
 
 impl Default for Config {
@@ -140,6 +142,7 @@ impl Default for Config {
             email: crate::messages::EmailConfig::default(),
             forms: crate::forms::FormsConfig::default(),
             attachments: crate::attachments::AttachmentsConfig::default(),
+            statistics: crate::statistics::StatisticsConfig::default(),
         }
     }
 }

@@ -48,6 +48,7 @@ pub mod register;
 pub mod requests;
 pub mod retention;
 pub mod session;
+pub mod statistics;
 pub mod subject_limits;
 pub mod transcripts;
 

@@ -80,11 +80,14 @@ pub enum Action {
     /// Ask for a disclosure to a recipient (DIS-2): supervisors as well as
     /// registrars; another registrar approves it (`ManageDisclosures`).
     RequestDisclosure,
+    /// Read the anonymous statistics (STAT-1): aggregates only, after
+    /// disclosure control.
+    ReadStatistics,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::CreateContact,
         Action::UploadRecording,
         Action::ReadContact,
@@ -103,6 +106,7 @@ impl Action {
         Action::ManageIncidents,
         Action::ReadIncidents,
         Action::RequestDisclosure,
+        Action::ReadStatistics,
     ];
 
     /// Whether the action reads personal data (and so needs a purpose).
@@ -134,6 +138,7 @@ impl Action {
             Action::ManageIncidents => "manage_incidents",
             Action::ReadIncidents => "read_incidents",
             Action::RequestDisclosure => "request_disclosure",
+            Action::ReadStatistics => "read_statistics",
         }
     }
 }
@@ -318,6 +323,16 @@ pub fn authorize(
                 Role::Registrar | Role::Responsible | Role::Supervisor
             ));
         }
+        // Statistics plan the service (supervisors) and answer for it
+        // (registrars, the responsible person); they carry no personal
+        // data, but agents, administrators, maintainers and integrations
+        // have no task that needs them.
+        Action::ReadStatistics => {
+            return allow_if(matches!(
+                actor.role,
+                Role::Supervisor | Role::Registrar | Role::Responsible
+            ));
+        }
         Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
     }
     let Some(purpose) = purpose else {
@@ -448,6 +463,9 @@ mod tests {
             | Action::RequestDisclosure => {
                 return only(&[Role::Registrar, Role::Responsible, Role::Supervisor]);
             }
+            Action::ReadStatistics => {
+                return only(&[Role::Supervisor, Role::Registrar, Role::Responsible]);
+            }
             Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
         }
         let Some(purpose) = purpose else {
@@ -520,7 +538,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 18 * 4 * 9);
+        assert_eq!(n, 7 * 2 * 19 * 4 * 9);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod purpose;
 pub mod request;
 pub mod retention;
 pub mod role;
+pub mod statistics;
 pub mod ticket;
 pub mod transcript;
 pub mod username;

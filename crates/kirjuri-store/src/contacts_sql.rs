@@ -237,6 +237,7 @@ where
     }
 
     insert_index::<DB>(conn, &contact.id, index).await?;
+    crate::statistics::count_contact::<DB>(conn, contact).await?;
     Ok(InsertOutcome::Created)
 }
 

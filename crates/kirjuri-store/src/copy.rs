@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 28] = [
+    pub const ALL: [Table; 29] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -117,6 +117,7 @@ impl Table {
         Table::Rows(&DISCLOSURES),
         Table::Rows(&DISCLOSURE_CONTACTS),
         Table::Rows(&DISCLOSURE_LINKS),
+        Table::Rows(&CONTACT_ROLLUPS),
     ];
 
     /// The table's name in both schemas.
@@ -408,6 +409,20 @@ pub const RECIPIENTS: TableSpec = TableSpec {
         ("created_at", Time),
         ("created_by", Id),
         ("removed_at", Time),
+    ],
+};
+
+/// `contact_rollups`: the statistics' anonymous daily counts (STAT-1),
+/// which outlive the contacts they counted.
+pub const CONTACT_ROLLUPS: TableSpec = TableSpec {
+    name: "contact_rollups",
+    key: &["day", "channel", "service", "handling"],
+    columns: &[
+        ("day", Text),
+        ("channel", Text),
+        ("service", Text),
+        ("handling", Text),
+        ("contacts", Int),
     ],
 };
 

@@ -68,6 +68,7 @@ mod requests_sql;
 mod retention;
 mod retention_sql;
 mod sqlite;
+pub mod statistics;
 mod store;
 
 /// Every store trait, for callers that call their methods (on a `dyn
@@ -85,6 +86,7 @@ pub mod prelude {
     pub use crate::recipients::RecipientStore;
     pub use crate::requests::RequestStore;
     pub use crate::retention::RetentionStore;
+    pub use crate::statistics::StatisticsStore;
     pub use crate::store::{AccountStore, AuditStore, ContactStore, Store};
 }
 

@@ -45,6 +45,7 @@ use crate::outbox::OutboxStore;
 use crate::recipients::RecipientStore;
 use crate::requests::RequestStore;
 use crate::retention::RetentionStore;
+use crate::statistics::StatisticsStore;
 
 /// Kirjuri's database: every capability in one trait object.
 /// Implemented by every type that implements all the capability traits.
@@ -61,6 +62,7 @@ pub trait Store:
     + RecipientStore
     + IncidentStore
     + DisclosureStore
+    + StatisticsStore
     + std::fmt::Debug
 {
 }
@@ -78,6 +80,7 @@ impl<T> Store for T where
         + RecipientStore
         + IncidentStore
         + DisclosureStore
+        + StatisticsStore
         + std::fmt::Debug
 {
 }

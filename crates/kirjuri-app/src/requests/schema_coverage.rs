@@ -107,6 +107,13 @@ const MAPPING: &[(&str, Coverage)] = &[
         NotPersonal("the breach register's fixed facts: times and who recorded them"),
     ),
     (
+        "contact_rollups",
+        NotPersonal(
+            "anonymous daily counts of contacts by channel, service and handling time: \
+             no id, identifier or agent",
+        ),
+    ),
+    (
         "incident_updates",
         NotPersonal(
             "the controller's Art. 33(5) documentation of a breach: counts and decisions, \

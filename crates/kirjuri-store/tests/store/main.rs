@@ -30,4 +30,5 @@ mod postgres;
 mod requests;
 mod retention;
 mod sqlite;
+mod statistics;
 mod support;

@@ -132,7 +132,7 @@ fn shred(object: &ObjectRow, at: DateTime<Utc>) -> Shred {
 }
 
 /// The erasure of `contact`'s document at `at`.
-fn erasure(contact: &ContactRow, at: DateTime<Utc>) -> Shred {
+pub(crate) fn erasure(contact: &ContactRow, at: DateTime<Utc>) -> Shred {
     Shred {
         tombstone: TombstoneRow {
             id: *contact.id.as_uuid(),

@@ -17,6 +17,7 @@ mod recipients;
 mod register;
 pub(crate) mod requests;
 mod retention;
+mod statistics;
 pub mod transport;
 
 use std::future::Future;
@@ -208,6 +209,7 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/api/v1/holds/{id}/review", post(retention::review)),
         RouteSpec::guarded("/api/v1/retention", get(retention::overview)),
         RouteSpec::guarded("/api/v1/processing-record", get(register::record)),
+        RouteSpec::guarded("/api/v1/statistics/contacts", get(statistics::contacts)),
         RouteSpec::guarded(
             "/api/v1/requests",
             get(requests::queue).post(requests::register),
@@ -339,6 +341,7 @@ pub fn routes() -> Vec<RouteSpec> {
             get(ui::incidents::page).post(ui::incidents::act),
         ),
         RouteSpec::guarded("/disclosures", get(ui::disclosures::list)),
+        RouteSpec::guarded("/statistics", get(ui::statistics::page)),
         RouteSpec::guarded(
             "/recipients",
             get(ui::recipients::page).post(ui::recipients::add),

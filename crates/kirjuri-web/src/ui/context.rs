@@ -241,6 +241,8 @@ impl Staff {
             show_audit: self.may_read_audit(),
             show_requests: authorize(&self.actor, Action::ReadRequests, Object::Register, None)
                 .is_allowed(),
+            show_statistics: authorize(&self.actor, Action::ReadStatistics, Object::Register, None)
+                .is_allowed(),
         }
     }
 
@@ -272,6 +274,9 @@ pub struct Frame {
     /// Whether to link the data-subject requests (registrars, the
     /// responsible person, supervisors).
     pub show_requests: bool,
+    /// Whether to link the statistics (supervisors, registrars, the
+    /// responsible person).
+    pub show_statistics: bool,
 }
 
 impl Frame {
@@ -289,6 +294,7 @@ impl Frame {
             show_admin: false,
             show_audit: false,
             show_requests: false,
+            show_statistics: false,
         }
     }
 

@@ -41,6 +41,7 @@ pub mod purpose;
 pub mod recipients;
 pub mod requests;
 pub mod search;
+pub mod statistics;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -46,4 +46,5 @@ mod register;
 mod registrar_forms;
 mod requests;
 mod requests_ui;
+mod statistics;
 mod transcripts;

@@ -8,7 +8,9 @@
 //! sanitised HTML, a chat's
 //! conversation, the
 //! refusal pages (403 and 404), the public contact form (empty, with
-//! errors, and its receipt after a Finnish post with an attachment), the password form (also with an error), the
+//! errors, and its receipt after a Finnish post with an attachment), the
+//! statistics page (chart, table, a refused window), the password form
+//! (also with an error), the
 //! breach register's pages (the list, the form and its refusal, one incident
 //! with its impact answer and an update), the
 //! tokens page, the users page (also with a notice, a password shown once
@@ -515,6 +517,36 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     other.goto(&ui.url("/requests")).await.unwrap();
     wait_for(&other, "queue").await;
     assert_accessible(&other, "requests").await;
+
+    // The statistics page (STAT-1): a report with its SVG chart and the
+    // table behind it, two ways and one way, and a refused window.
+    // November 2026 holds the fixture's few contacts, so the chart has a
+    // row for each channel (suppressed: there are fewer than k).
+    other
+        .goto(&ui.url("/statistics?from=2026-11-01&to=2026-11-30"))
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-chart").await;
+    assert!(
+        source(&other).await.contains("peitetty"),
+        "the chart names its suppressed rows"
+    );
+    assert_accessible(&other, "statistics").await;
+    screenshot(&other, "a11y-statistics").await;
+    other
+        .goto(&ui.url("/statistics?rows=handling_time&columns=&period=day"))
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-table").await;
+    assert_accessible(&other, "statistics-one-way").await;
+    other
+        .goto(&ui.url(
+            "/statistics?rows=channel&columns=period&from=2026-01-02&to=2026-01-31&period=month",
+        ))
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-refused").await;
+    assert_accessible(&other, "statistics-refused").await;
 
     // The registrar's disclosure pages (DIS-2): the list, the request form
     // and its refusal, an unknown disclosure (404) and a recipient's link

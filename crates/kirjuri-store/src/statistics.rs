@@ -1,0 +1,234 @@
+//! The statistics' anonymous roll-ups ([`StatisticsStore`], STAT-1;
+//! reference §4 L.63): one row per Helsinki day × channel × service ×
+//! handling-time bucket with how many contacts it counts. Written once for
+//! both backends over [`SqlStore`].
+//!
+//! A contact is counted by [`count_contact`] inside the transaction that
+//! stores it, and only when it is stored — a retried delivery that finds its
+//! external id already there counts nothing — so each contact is counted
+//! exactly once, and the purge that later deletes it (or an erasure) leaves
+//! the count alone: statistics outlive the data they were taken from, and
+//! hold nothing that identifies anyone (no id, no identifier, no agent, no
+//! time finer than a day).
+//!
+//! Reads sum in the database over what a report does not break down by
+//! ([`RollupGrouping`]).
+//!
+//! What this module is not: disclosure control (kirjuri-core
+//! `statistics`), or the reports built from these rows (the application).
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use kirjuri_core::statistics::{HandlingTime, rollup_day};
+use sqlx::{ColumnIndex, Database, Encode, Executor, QueryBuilder, Type};
+
+use crate::audited::Conn;
+use crate::backend::{Backend, SqlStore};
+use crate::error::{Error, Result};
+use crate::model::ContactRow;
+
+/// The stored form of a day: `YYYY-MM-DD`, which sorts as the date.
+fn day_text(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// One roll-up row: how many contacts one day × channel × service ×
+/// handling-time bucket counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupRow {
+    /// The Helsinki calendar day.
+    pub day: NaiveDate,
+    /// The channel's wire name.
+    pub channel: String,
+    /// The service queue; empty for contacts without one.
+    pub service: String,
+    /// The handling-time bucket's wire name ([`HandlingTime::as_str`]).
+    pub handling: String,
+    /// How many contacts.
+    pub contacts: u64,
+}
+
+/// Which columns a read of the roll-ups keeps apart; the others are summed
+/// over in the database (so a year's report moves hundreds of rows, not
+/// hundreds of thousands), and come back as `""` (a day: the window's
+/// first with rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupGrouping {
+    /// By day.
+    pub day: bool,
+    /// By channel.
+    pub channel: bool,
+    /// By service.
+    pub service: bool,
+    /// By handling-time bucket.
+    pub handling: bool,
+}
+
+impl RollupGrouping {
+    /// Every column apart: the rows as stored.
+    pub const ALL: RollupGrouping = RollupGrouping {
+        day: true,
+        channel: true,
+        service: true,
+        handling: true,
+    };
+}
+
+/// The statistics' roll-ups, on either database.
+#[async_trait]
+pub trait StatisticsStore: Send + Sync {
+    /// The roll-up rows of the days `from ..= to`, by day, channel, service
+    /// and bucket.
+    async fn contact_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RollupRow>> {
+        self.grouped_contact_rollups(from, to, RollupGrouping::ALL)
+            .await
+    }
+
+    /// The same, summed over the columns `grouping` does not keep apart.
+    async fn grouped_contact_rollups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        grouping: RollupGrouping,
+    ) -> Result<Vec<RollupRow>>;
+
+    /// Adds `rows` to the roll-ups (summing into existing rows): the
+    /// benchmark's seeding and a backfill's, never intake's (which counts
+    /// in its own transaction).
+    async fn add_contact_rollups(&self, rows: &[RollupRow]) -> Result<()>;
+}
+
+/// Counts a newly stored contact into its roll-up row. Runs inside the
+/// transaction that inserted it.
+pub(crate) async fn count_contact<DB: Backend>(
+    conn: &mut DB::Connection,
+    contact: &ContactRow,
+) -> Result<()>
+where
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let day = day_text(rollup_day(contact.started_at));
+    let handling = HandlingTime::of(contact.started_at, contact.ended_at);
+    sqlx::query(
+        "INSERT INTO contact_rollups (day, channel, service, handling, contacts) \
+         VALUES ($1, $2, $3, $4, 1) \
+         ON CONFLICT (day, channel, service, handling) \
+         DO UPDATE SET contacts = contact_rollups.contacts + 1",
+    )
+    .bind(day.as_str())
+    .bind(contact.channel.as_str())
+    .bind(contact.service.as_deref().unwrap_or(""))
+    .bind(handling.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| DB::write_error(err, &[], "contact roll-up"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl<S> StatisticsStore for S
+where
+    S: SqlStore,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'s> &'s str: ColumnIndex<<S::Db as Database>::Row>,
+    for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
+    <S::Db as Database>::Arguments: Default,
+{
+    async fn grouped_contact_rollups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        grouping: RollupGrouping,
+    ) -> Result<Vec<RollupRow>> {
+        // Only fixed fragments go into the SQL; the window is bound.
+        let kept = [
+            ("day", grouping.day),
+            ("channel", grouping.channel),
+            ("service", grouping.service),
+            ("handling", grouping.handling),
+        ];
+        let columns: Vec<String> = kept
+            .iter()
+            .map(|(column, keep)| match (keep, *column) {
+                (true, c) => c.to_owned(),
+                (false, "day") => "MIN(day) AS day".to_owned(),
+                (false, c) => format!("'' AS {c}"),
+            })
+            .collect();
+        let group: Vec<&str> = kept
+            .iter()
+            .filter(|(_, keep)| *keep)
+            .map(|(c, _)| *c)
+            .collect();
+        let group_by = if group.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {0} ORDER BY {0}", group.join(", "))
+        };
+        let sql = format!(
+            "SELECT {}, CAST(SUM(contacts) AS BIGINT) AS contacts FROM contact_rollups \
+             WHERE day >= $1 AND day <= $2{group_by}",
+            columns.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(day_text(from))
+            .bind(day_text(to))
+            .fetch_all(self.sql_pool())
+            .await?;
+        rows.iter()
+            // No row in the window: SUM over nothing is one row of NULLs.
+            .filter(|row| S::Db::get_opt_text(row, "day").ok().flatten().is_some())
+            .map(|row| {
+                let day = S::Db::get_text(row, "day")?;
+                let contacts = S::Db::get_int(row, "contacts")?;
+                Ok(RollupRow {
+                    day: NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                        .map_err(|_| Error::Corrupt("contact_rollups.day: not a date".into()))?,
+                    channel: S::Db::get_text(row, "channel")?,
+                    service: S::Db::get_text(row, "service")?,
+                    handling: S::Db::get_text(row, "handling")?,
+                    contacts: u64::try_from(contacts)
+                        .map_err(|_| Error::Corrupt("contact_rollups.contacts: negative".into()))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_contact_rollups(&self, rows: &[RollupRow]) -> Result<()> {
+        let mut tx = self.sql_pool().begin().await?;
+        // A few thousand rows a statement keeps under both backends'
+        // bound-parameter limits.
+        for chunk in rows.chunks(2000) {
+            let mut query = QueryBuilder::<S::Db>::new(
+                "INSERT INTO contact_rollups (day, channel, service, handling, contacts) ",
+            );
+            let mut values = Vec::with_capacity(chunk.len());
+            for row in chunk {
+                let contacts = i64::try_from(row.contacts)
+                    .map_err(|_| Error::Corrupt("contact_rollups.contacts: too large".into()))?;
+                values.push((day_text(row.day), row, contacts));
+            }
+            query.push_values(values, |mut b, (day, row, contacts)| {
+                b.push_bind(day)
+                    .push_bind(row.channel.clone())
+                    .push_bind(row.service.clone())
+                    .push_bind(row.handling.clone())
+                    .push_bind(contacts);
+            });
+            query.push(
+                " ON CONFLICT (day, channel, service, handling) \
+                 DO UPDATE SET contacts = contact_rollups.contacts + excluded.contacts",
+            );
+            query
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| S::Db::write_error(err, &[], "contact roll-up"))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
