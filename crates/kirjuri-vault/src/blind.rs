@@ -244,6 +244,7 @@ mod tests {
                 "property_id",
                 "customer_number",
                 "name",
+                "hetu",
                 "service"
             ]
         );
