@@ -15,6 +15,7 @@ use kirjuri_core::purpose::Purpose;
 use kirjuri_store::{CommitOutcome, IndexEntry, ObjectRow};
 
 use crate::app::Kirjuri;
+use crate::attachments::Staged;
 use crate::error::{Error, Result};
 
 /// What sealing a whole object found.
@@ -42,7 +43,9 @@ pub(crate) struct WholeObject<'a> {
 impl Kirjuri {
     /// Seals `object` for `contact_id` unless the contact already has one
     /// of its kind, committing it with `index` (blind-index entries found in
-    /// its text) in one transaction; `event` names the audit event committed
+    /// its text) and the objects staged `with` it (an email's attachments)
+    /// in one transaction — all or nothing; the staged ones are discarded
+    /// if it is not stored; `event` names the audit event committed
     /// with it, given the new object's id and the body's sha256.
     pub(crate) async fn seal_whole_object(
         &self,
@@ -50,6 +53,7 @@ impl Kirjuri {
         contact_id: ContactId,
         object: WholeObject<'_>,
         index: &[IndexEntry],
+        with: Vec<Staged>,
         event: impl FnOnce(ObjectId, String) -> AuditEvent,
     ) -> Result<Sealed> {
         if let Some(existing) = self
@@ -57,9 +61,10 @@ impl Kirjuri {
             .object_for_contact(&contact_id, object.kind)
             .await?
         {
+            self.discard_staged(&with).await?;
             return Ok(Sealed::Existing(existing));
         }
-        let staged = self
+        let staged = match self
             .stage_object(
                 actor,
                 contact_id,
@@ -69,9 +74,18 @@ impl Kirjuri {
                 object.retain_until,
                 event,
             )
-            .await?;
+            .await
+        {
+            Ok(staged) => staged,
+            Err(e) => {
+                self.discard_staged(&with).await?;
+                return Err(e);
+            }
+        };
         let row = staged.row.clone();
-        match self.commit_staged(vec![staged], index).await? {
+        let mut all = vec![staged];
+        all.extend(with);
+        match self.commit_staged(all, index).await? {
             CommitOutcome::Committed => Ok(Sealed::New(row)),
             // A concurrent delivery for the same contact won the race.
             CommitOutcome::Existing(existing) => Ok(Sealed::Existing(existing)),

@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::Kirjuri;
+use crate::attachments::AttachmentPart;
 use crate::content::{Sealed, WholeObject};
 use crate::error::{Error, Result};
 use crate::intake::Created;
@@ -208,13 +209,28 @@ impl Kirjuri {
         }
         let parsed = ParsedMessage::parse(body).map_err(refused)?;
         let sha256 = sha256_hex(body);
+        if let Some(existing) = self.store.object_for_contact(&contact_id, MESSAGE).await? {
+            return Self::same_message_or_conflict(existing, &sha256);
+        }
         let started_at = self.open_document(&contact)?.started_at;
+        let (parts, kept_in_message) = self.extractable_attachments(body);
+        let attachments = self
+            .stage_attachments(
+                actor,
+                contact_id,
+                started_at,
+                &parts,
+                1,
+                self.config.email.max_message_bytes as u64,
+            )
+            .await?;
         let object = WholeObject {
             kind: MESSAGE,
             body,
             media: json!({
                 "format": "message/rfc822",
                 "attachments": parsed.attachments.len(),
+                "attachments_kept_in_message": kept_in_message,
                 "flags": parsed.flags,
                 "thread": parsed.thread_root.as_deref().map(|id| sha256_hex(id.as_bytes())),
             }),
@@ -227,26 +243,71 @@ impl Kirjuri {
         // transfer encoding), findable by a registrar (issue 14 §4).
         let index = self.hetu_entries(parsed.text.as_deref().unwrap_or_default());
         let sealed = self
-            .seal_whole_object(actor, contact_id, object, &index, |object, sha256| {
-                AuditEvent::MessageCreated {
+            .seal_whole_object(
+                actor,
+                contact_id,
+                object,
+                &index,
+                attachments,
+                |object, sha256| AuditEvent::MessageCreated {
                     contact: contact_id,
                     object,
                     sha256,
                     bytes: body.len() as u64,
-                }
-            })
+                },
+            )
             .await?;
         match sealed {
             Sealed::New(row) => Ok((MessageAck::from_row(&row), Created::New)),
-            Sealed::Existing(existing) if existing.sha256 == sha256 => {
-                Ok((MessageAck::from_row(&existing), Created::Existing))
-            }
-            Sealed::Existing(_) => Err(Error::Conflict {
-                code: "message_exists",
-                message: "this contact already has a different message; stored messages are immutable evidence"
-                    .into(),
-            }),
+            Sealed::Existing(existing) => Self::same_message_or_conflict(existing, &sha256),
         }
+    }
+
+    /// The message's attachments that are stored as their own sealed
+    /// objects — those whose type the `[attachments]` policy allows (judged
+    /// by content), named, non-empty, at most `MAX_PER_CONTACT` — and how
+    /// many others stay only inside the sealed message, as a mail server
+    /// keeps what it cannot classify rather than bounce the mail.
+    fn extractable_attachments(&self, body: &[u8]) -> (Vec<AttachmentPart>, usize) {
+        let limit = self.config.email.max_message_bytes as u64;
+        let mut parts = Vec::new();
+        let mut kept = 0;
+        for content in kirjuri_core::message::attachment_contents(body) {
+            let part = AttachmentPart {
+                name: content.name.unwrap_or_else(|| "attachment".to_owned()),
+                media_type: Some(content.content_type),
+                bytes: bytes::Bytes::from(content.bytes),
+            };
+            let fits = parts.len() < crate::attachments::MAX_PER_CONTACT
+                && crate::attachments::check_part(
+                    &self.config.attachments,
+                    &part,
+                    parts.len() + 1,
+                    limit,
+                )
+                .is_ok();
+            if fits {
+                parts.push(part);
+            } else {
+                kept += 1;
+            }
+        }
+        (parts, kept)
+    }
+
+    /// 200 for the same bytes again, 409 for different ones.
+    fn same_message_or_conflict(
+        existing: ObjectRow,
+        sha256: &str,
+    ) -> Result<(MessageAck, Created)> {
+        if existing.sha256 == sha256 {
+            return Ok((MessageAck::from_row(&existing), Created::Existing));
+        }
+        Err(Error::Conflict {
+        code: "message_exists",
+        message: "this contact already has a different message; stored messages are immutable evidence"
+            .into(),
+    })
     }
 
     /// `GET /api/v1/contacts/{id}/message`: the message's bytes as

@@ -207,14 +207,19 @@ impl Kirjuri {
         // is plain ASCII in it, never escaped.
         let index = self.hetu_entries(&String::from_utf8_lossy(body));
         let sealed = self
-            .seal_whole_object(actor, contact_id, object, &index, |object, sha256| {
-                AuditEvent::TranscriptCreated {
+            .seal_whole_object(
+                actor,
+                contact_id,
+                object,
+                &index,
+                Vec::new(),
+                |object, sha256| AuditEvent::TranscriptCreated {
                     contact: contact_id,
                     object,
                     sha256,
                     bytes: body.len() as u64,
-                }
-            })
+                },
+            )
             .await?;
         match sealed {
             Sealed::New(row) => Ok((TranscriptAck::from_row(&row), Created::New)),

@@ -115,6 +115,52 @@ impl std::fmt::Debug for ParsedMessage {
     }
 }
 
+/// An attachment's decoded content, to be stored as its own object. Holds
+/// personal data: never log it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AttachmentContent {
+    /// The file name the sender gave, if any.
+    pub name: Option<String>,
+    /// `type/subtype`, as claimed.
+    pub content_type: String,
+    /// The decoded bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for AttachmentContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AttachmentContent({} bytes)", self.bytes.len())
+    }
+}
+
+/// A part's `type/subtype`, lower case (`application/octet-stream` when it
+/// says none).
+fn content_type_of(part: &mail_parser::MessagePart<'_>) -> String {
+    part.content_type()
+        .map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_owned(),
+        })
+        .unwrap_or_else(|| "application/octet-stream".to_owned())
+        .to_ascii_lowercase()
+}
+
+/// The decoded attachments of a message that [`ParsedMessage::parse`]
+/// accepted, in order (an unparseable message has none).
+pub fn attachment_contents(raw: &[u8]) -> Vec<AttachmentContent> {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        return Vec::new();
+    };
+    message
+        .attachments()
+        .map(|part| AttachmentContent {
+            name: part.attachment_name().map(str::to_owned),
+            content_type: content_type_of(part),
+            bytes: part.contents().to_vec(),
+        })
+        .collect()
+}
+
 impl ParsedMessage {
     /// Checks `raw` against the intake rules and parses it.
     pub fn parse(raw: &[u8]) -> Result<Self, MessageError> {
@@ -144,14 +190,7 @@ impl ParsedMessage {
             .attachments()
             .map(|part| AttachmentInfo {
                 name: part.attachment_name().map(str::to_owned),
-                content_type: part
-                    .content_type()
-                    .map(|ct| match ct.subtype() {
-                        Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                        None => ct.ctype().to_owned(),
-                    })
-                    .unwrap_or_else(|| "application/octet-stream".to_owned())
-                    .to_ascii_lowercase(),
+                content_type: content_type_of(part),
                 bytes: part.len() as u64,
             })
             .collect();

@@ -279,6 +279,62 @@ async fn a_message_is_stored_sealed_answered_like_a_recording_and_read_only_by_i
     let (code, _) = assert_error(different, StatusCode::CONFLICT).await;
     assert_eq!(code, "message_exists");
 
+    // Its PDF is an attachment of its own, sealed, as delivered; a part the
+    // attachment policy does not take stays only inside the message.
+    let listed = json_ok(
+        app.get(
+            Some(&app.tokens.aino),
+            &app.url(&format!(
+                "/api/v1/contacts/{id}/attachments?purpose={PURPOSE}"
+            )),
+            None,
+        )
+        .await,
+    )
+    .await;
+    let files = listed["attachments"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{listed}");
+    assert_eq!(files[0]["name"], "lasku.pdf");
+    assert_eq!(files[0]["media_type"], "application/pdf");
+    let object = files[0]["object"].as_str().unwrap();
+    let file = app
+        .get(
+            Some(&app.tokens.aino),
+            &app.url(&format!(
+                "/api/v1/contacts/{id}/attachments/{object}?purpose={PURPOSE}"
+            )),
+            None,
+        )
+        .await;
+    assert_eq!(file.bytes().await.unwrap().as_ref(), b"%PDF-1.4\n");
+    let mut second = email_contact("aino", "2026-11-29T09:15:00+02:00");
+    second["customer"] = json!({"name": "Toinen Tilaaja", "email": "toinen@esimerkki.fi"});
+    let other = app.new_contact(&second).await;
+    let with_exe = String::from_utf8(message("exe"))
+        .unwrap()
+        .replace(
+            "application/pdf; name=\"lasku.pdf\"",
+            "application/x-msdownload; name=\"x.exe\"",
+        )
+        .replace("filename=\"lasku.pdf\"", "filename=\"x.exe\"")
+        .replace("JVBERi0xLjQK", "TVqQAAMAAAAEAAAA");
+    let stored = app
+        .put_message(pbx, &other, "message/rfc822", with_exe)
+        .await;
+    assert_eq!(stored.status(), StatusCode::CREATED);
+    let none = json_ok(
+        app.get(
+            Some(&app.tokens.aino),
+            &app.url(&format!(
+                "/api/v1/contacts/{other}/attachments?purpose={PURPOSE}"
+            )),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(none["attachments"], json!([]), "{none}");
+
     // Sealed: not a word of it in the data folder (database file included).
     let found = find_in_files(
         app.data_dir(),
@@ -297,7 +353,8 @@ async fn a_message_is_stored_sealed_answered_like_a_recording_and_read_only_by_i
     );
     assert_eq!(
         app.count("SELECT count(*) FROM audit_events WHERE action = 'message.created';"),
-        1
+        2,
+        "this one and the one with the program"
     );
 
     // Another agent gets exactly the answer for a contact that does not exist.
@@ -449,7 +506,7 @@ async fn parallel_deliveries_of_one_message_store_it_once_one_201_the_rest_200()
         .count();
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     assert_eq!((created, ok), (1, 11), "{statuses:?}");
-    assert_eq!(app.object_files().len(), 1);
+    assert_eq!(app.object_files().len(), 2, "the message and its PDF");
     assert_eq!(
         app.count("SELECT count(*) FROM objects WHERE kind = 'message';"),
         1
@@ -485,7 +542,12 @@ async fn a_message_is_destroyed_at_its_deadline_and_stays_gone() {
         app.count("SELECT count(*) FROM tombstones WHERE kind = 'message';"),
         1
     );
-    assert_eq!(app.object_files().len(), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM tombstones WHERE kind = 'attachment_1';"),
+        1,
+        "the old message's PDF goes with it"
+    );
+    assert_eq!(app.object_files().len(), 2, "the new message and its PDF");
     let gone = app.get_message(&app.tokens.sanna, &old_id).await;
     assert!(
         matches!(gone.status(), StatusCode::GONE | StatusCode::NOT_FOUND),
