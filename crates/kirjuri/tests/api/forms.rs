@@ -826,11 +826,24 @@ async fn hostile_posts_to_the_public_contact_form_store_nothing() {
         ),
     ];
 
-    for (what, body, status) in cases {
+    for (what, (content_type, body), status) in cases {
         // Act
-        let response = post_contact_form(&app, &client, &cookie, body).await;
+        let sent = client
+            .post(app.url("/contact"))
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await;
 
-        // Assert: refused; what failed is not quoted back.
+        // Assert: refused; what failed is not quoted back. A body over the
+        // limit may be cut off before the client has written it all (the
+        // server answers 413 and closes): that is a refusal too.
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) if status == StatusCode::PAYLOAD_TOO_LARGE && e.is_request() => continue,
+            Err(e) => panic!("{what}: {e}"),
+        };
         assert_eq!(response.status(), status, "{what}");
         let html = response.text().await.unwrap_or_default();
         assert!(!html.contains("spam.example"), "{what}");
