@@ -249,7 +249,8 @@ impl Kirjuri {
                 object,
                 &index,
                 attachments,
-                |object, sha256| AuditEvent::MessageCreated {
+                |object, sha256| AuditEvent::ContentCreated {
+                    kind: MESSAGE,
                     contact: contact_id,
                     object,
                     sha256,
@@ -328,7 +329,8 @@ impl Kirjuri {
             MESSAGE,
             "this message",
             "read_message",
-            |object| AuditEvent::MessageRead {
+            |object| AuditEvent::ContentRead {
+                kind: MESSAGE,
                 contact: id,
                 object,
                 purpose,

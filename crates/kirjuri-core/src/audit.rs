@@ -128,27 +128,29 @@ pub enum AuditEvent {
         /// Size in bytes.
         bytes: u64,
     },
-    /// A form's message or an attachment was stored (`kind`: `form` or
-    /// `attachment`).
+    /// An email message, a form's message or an attachment was stored
+    /// (`kind`: `message`, `form` or `attachment`); its sha256 is of the
+    /// bytes delivered.
     ContentCreated {
         /// The contact it belongs to.
         contact: ContactId,
         /// The stored object.
         object: ObjectId,
-        /// `form` or `attachment`.
+        /// `message`, `form` or `attachment`.
         kind: &'static str,
         /// sha256 of the bytes as received.
         sha256: String,
         /// Size in bytes.
         bytes: u64,
     },
-    /// A form's message or an attachment was read (`kind` as created).
+    /// An email message, a form's message or an attachment was read
+    /// (`kind` as created).
     ContentRead {
         /// The contact.
         contact: ContactId,
         /// The object.
         object: ObjectId,
-        /// `form` or `attachment`.
+        /// `message`, `form` or `attachment`.
         kind: &'static str,
         /// Why.
         purpose: Purpose,
@@ -157,28 +159,6 @@ pub enum AuditEvent {
     },
     /// A chat transcript was read.
     TranscriptRead {
-        /// The contact.
-        contact: ContactId,
-        /// The object.
-        object: ObjectId,
-        /// Why.
-        purpose: Purpose,
-        /// The ticket reference given with the request.
-        reason: Option<TicketReference>,
-    },
-    /// An email message was stored; its sha256 is of the bytes delivered.
-    MessageCreated {
-        /// The contact it belongs to.
-        contact: ContactId,
-        /// The stored object.
-        object: ObjectId,
-        /// sha256 of the bytes as received.
-        sha256: String,
-        /// Size in bytes.
-        bytes: u64,
-    },
-    /// An email message was read.
-    MessageRead {
         /// The contact.
         contact: ContactId,
         /// The object.
@@ -484,10 +464,14 @@ impl AuditEvent {
             AuditEvent::RecordingRead { .. } => "recording.read",
             AuditEvent::TranscriptCreated { .. } => "transcript.created",
             AuditEvent::TranscriptRead { .. } => "transcript.read",
-            AuditEvent::MessageCreated { .. } => "message.created",
-            AuditEvent::MessageRead { .. } => "message.read",
+            AuditEvent::ContentCreated {
+                kind: "message", ..
+            } => "message.created",
             AuditEvent::ContentCreated { kind: "form", .. } => "form.created",
             AuditEvent::ContentCreated { .. } => "attachment.created",
+            AuditEvent::ContentRead {
+                kind: "message", ..
+            } => "message.read",
             AuditEvent::ContentRead { kind: "form", .. } => "form.read",
             AuditEvent::ContentRead { .. } => "attachment.read",
             AuditEvent::Search { .. } => "contact.search",
@@ -536,8 +520,6 @@ impl AuditEvent {
             | AuditEvent::RecordingRead { object, .. }
             | AuditEvent::TranscriptCreated { object, .. }
             | AuditEvent::TranscriptRead { object, .. }
-            | AuditEvent::MessageCreated { object, .. }
-            | AuditEvent::MessageRead { object, .. }
             | AuditEvent::ContentCreated { object, .. }
             | AuditEvent::ContentRead { object, .. }
             | AuditEvent::DerivedCreated { object, .. } => Some(object.to_string()),
@@ -581,7 +563,6 @@ impl AuditEvent {
             AuditEvent::ContactViewed { purpose, .. }
             | AuditEvent::RecordingRead { purpose, .. }
             | AuditEvent::TranscriptRead { purpose, .. }
-            | AuditEvent::MessageRead { purpose, .. }
             | AuditEvent::ContentRead { purpose, .. }
             | AuditEvent::Search { purpose, .. } => Some(*purpose),
             AuditEvent::AccessDenied { purpose, .. } => *purpose,
@@ -620,12 +601,6 @@ impl AuditEvent {
                 bytes,
                 ..
             }
-            | AuditEvent::MessageCreated {
-                contact,
-                sha256,
-                bytes,
-                ..
-            }
             | AuditEvent::ContentCreated {
                 contact,
                 sha256,
@@ -650,9 +625,6 @@ impl AuditEvent {
                 details
             }
             AuditEvent::TranscriptRead {
-                contact, reason, ..
-            }
-            | AuditEvent::MessageRead {
                 contact, reason, ..
             }
             | AuditEvent::ContentRead {

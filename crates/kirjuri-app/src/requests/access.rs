@@ -335,6 +335,8 @@ impl Kirjuri {
             for (object, kind) in &item.objects {
                 let content = if kind == crate::forms::FORM {
                     Some(crate::forms::FORM)
+                } else if kind == MESSAGE {
+                    Some(MESSAGE)
                 } else if crate::attachments::is_attachment(kind) {
                     Some(crate::attachments::ATTACHMENT)
                 } else {
@@ -350,13 +352,6 @@ impl Kirjuri {
                     }
                 } else if kind == TRANSCRIPT {
                     AuditEvent::TranscriptRead {
-                        contact: item.contact,
-                        object: *object,
-                        purpose: Purpose::DataSubjectRequest,
-                        reason: None,
-                    }
-                } else if kind == MESSAGE {
-                    AuditEvent::MessageRead {
                         contact: item.contact,
                         object: *object,
                         purpose: Purpose::DataSubjectRequest,

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::Caller;
-use super::params::{self, content_type};
+use super::params::{self, content_type, require_content_type};
 use crate::error::Result;
 use crate::http::range::RangeHeader;
 use kirjuri_app::Error;
@@ -105,12 +105,11 @@ pub async fn create(
 ) -> Result<Response> {
     app.authorize_register(&caller.actor, caller.id, Action::CreateContact, None)
         .await?;
-    if content_type(&headers) != "application/json" {
-        return Err(Error::UnsupportedMediaType(
-            "a contact must be sent as Content-Type: application/json",
-        )
-        .into());
-    }
+    require_content_type(
+        &headers,
+        "application/json",
+        "a contact must be sent as Content-Type: application/json",
+    )?;
     let bytes = read_limited(&headers, body, app.config.max_json_bytes).await?;
     let input = ContactInput::from_json(&bytes)?;
     let (id, created) = app.create_contact(Some(caller.id), input).await?;
@@ -323,12 +322,11 @@ pub async fn upload_transcript(
     app.authorize_register(&caller.actor, caller.id, Action::UploadRecording, None)
         .await?;
     let id = contact_id(&id)?;
-    if content_type(&headers) != "application/json" {
-        return Err(Error::UnsupportedMediaType(
-            "a transcript must be sent as Content-Type: application/json",
-        )
-        .into());
-    }
+    require_content_type(
+        &headers,
+        "application/json",
+        "a transcript must be sent as Content-Type: application/json",
+    )?;
     let bytes = read_limited(&headers, body, kirjuri_core::transcript::MAX_BYTES).await?;
     let (ack, created) = app.store_transcript(Some(caller.id), id, &bytes).await?;
     Ok((created_status(created), Json(ack)).into_response())
@@ -370,12 +368,11 @@ pub async fn upload_message(
     app.authorize_register(&caller.actor, caller.id, Action::UploadRecording, None)
         .await?;
     let id = contact_id(&id)?;
-    if content_type(&headers) != "message/rfc822" {
-        return Err(Error::UnsupportedMediaType(
-            "a message must be sent as Content-Type: message/rfc822",
-        )
-        .into());
-    }
+    require_content_type(
+        &headers,
+        "message/rfc822",
+        "a message must be sent as Content-Type: message/rfc822",
+    )?;
     let bytes = read_limited(&headers, body, app.config.email.max_message_bytes).await?;
     let (ack, created) = app.store_message(Some(caller.id), id, &bytes).await?;
     Ok((created_status(created), Json(ack)).into_response())

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use super::Caller;
 use super::contacts::{ReadQuery, contact_id, created_status, read_context, read_limited};
-use super::params::content_type;
+use super::params::require_content_type;
 use crate::error::Result;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
@@ -72,12 +72,11 @@ pub async fn submit(
 ) -> Result<Response> {
     app.authorize_register(&caller.actor, caller.id, Action::CreateContact, None)
         .await?;
-    if content_type(&headers) != "application/json" {
-        return Err(Error::UnsupportedMediaType(
-            "a form must be sent as Content-Type: application/json",
-        )
-        .into());
-    }
+    require_content_type(
+        &headers,
+        "application/json",
+        "a form must be sent as Content-Type: application/json",
+    )?;
     let forms = &app.config.forms;
     // base64 is 4/3 of the bytes; the rest of the JSON within the JSON limit.
     let attachments = forms

@@ -30,6 +30,20 @@ fn query_error(e: &QueryRejection) -> Error {
     }
 }
 
+/// Refuses a body whose media type is not `expected` with 415 and
+/// `refusal` (which says what to send).
+pub fn require_content_type(
+    headers: &HeaderMap,
+    expected: &str,
+    refusal: &'static str,
+) -> Result<(), Error> {
+    if content_type(headers) == expected {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedMediaType(refusal))
+    }
+}
+
 /// The media type of the request's `Content-Type` (parameters dropped), or
 /// `""` without one.
 pub fn content_type(headers: &HeaderMap) -> &str {
