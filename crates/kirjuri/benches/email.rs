@@ -10,7 +10,12 @@
 //!   …/message`;
 //!
 //! each on a freshly started server, reporting messages per second and the
-//! server's peak RSS (`VmHWM` of its `/proc/<pid>/status`).
+//! server's peak RSS (`VmHWM` of its `/proc/<pid>/status`), against the
+//! natural baseline measured in the same run:
+//!
+//! - (c) four threads writing the same messages as plaintext files in a
+//!   temporary folder, each file fsynced (what a Maildir delivery does at
+//!   the least; no sealing, no database, no audit).
 //!
 //! Sizes: `KIRJURI_BENCH_EMAILS` messages (default 10 000);
 //! `KIRJURI_BENCH_QUICK=1` makes it 200 for a smoke run. Not a test: only
@@ -235,15 +240,56 @@ async fn run() -> Result<()> {
     let api_hwm = app.memory().1;
     drop(app);
 
-    println!("| path | messages/s | MB/s | peak RSS |");
-    println!("| --- | --- | --- | --- |");
-    for (path, secs, hwm) in [("LMTP", lmtp_secs, lmtp_hwm), ("API", api_secs, api_hwm)] {
+    // (c) the baseline: the same bytes as fsynced plaintext files.
+    let base_secs = tokio::task::spawn_blocking(move || plain_files(n)).await??;
+
+    println!("| path | messages/s | MB/s | ratio to fsynced files | peak RSS |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (path, secs, hwm) in [
+        ("LMTP", lmtp_secs, Some(lmtp_hwm)),
+        ("API", api_secs, Some(api_hwm)),
+        ("plaintext files + fsync (baseline)", base_secs, None),
+    ] {
         println!(
-            "| {path} | {:.1} | {:.1} | {:.0} MiB |",
+            "| {path} | {:.1} | {:.1} | {:.2} | {} |",
             n as f64 / secs,
             bytes as f64 / 1e6 / secs,
-            hwm as f64 / (1 << 20) as f64
+            base_secs / secs,
+            hwm.map_or("—".to_owned(), |hwm| format!(
+                "{:.0} MiB",
+                hwm as f64 / (1 << 20) as f64
+            ))
         );
     }
     Ok(())
+}
+
+/// The baseline: `IN_FLIGHT` threads each writing their share of the
+/// messages as files, every one fsynced; seconds taken.
+fn plain_files(n: usize) -> Result<f64> {
+    use std::io::Write;
+    let folder = tempfile::tempdir().context("baseline folder")?;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..IN_FLIGHT)
+            .map(|k| {
+                let folder = folder.path();
+                scope.spawn(move || -> Result<()> {
+                    for i in (0..n).filter(|i| i % IN_FLIGHT == k) {
+                        let mut file = std::fs::File::create(folder.join(format!("{i}.eml")))?;
+                        file.write_all(&message(i))?;
+                        file.sync_all()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("a baseline writer panicked"))??;
+        }
+        Ok::<(), anyhow::Error>(())
+    })?;
+    Ok(started.elapsed().as_secs_f64())
 }
