@@ -359,16 +359,7 @@ impl Kirjuri {
     /// the database and object storage it names. Refuses storage declared
     /// outside the EU/EEA before connecting to it.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self> {
-        check_locations(&config)?;
-        check_cluster(&config)?;
-        config.requests.validate()?;
-        config.outbox.validate()?;
-        config.register.validate()?;
-        config.webhooks.validate()?;
-        config.email.validate(config.lmtp_listen.is_some())?;
-        config.forms.validate()?;
-        config.attachments.validate()?;
-        config.statistics.validate()?;
+        config.check()?;
         owner_only_folder(&config.data)?;
         let keyring = Keyring::open_or_create(&config.key_file())?;
         let store = open_store(&config).await?;
@@ -557,6 +548,27 @@ fn log_recovery(recovery: Recovery) {
 
 /// Refuses a configuration whose heartbeat could not tell a slow node from
 /// a dead one.
+impl Config {
+    /// Every check of the configuration that needs nothing but the
+    /// configuration itself (no disk, no network): storage locations, the
+    /// cluster's needs and each section's own rules. [`Kirjuri::open`]
+    /// runs it first; `kirjuri doctor` and the configuration fuzz target
+    /// run it too.
+    pub fn check(&self) -> Result<()> {
+        check_locations(self)?;
+        check_cluster(self)?;
+        self.requests.validate()?;
+        self.outbox.validate()?;
+        self.register.validate()?;
+        self.webhooks.validate()?;
+        self.email.validate(self.lmtp_listen.is_some())?;
+        self.forms.validate()?;
+        self.attachments.validate()?;
+        self.statistics.validate()?;
+        Ok(())
+    }
+}
+
 fn check_cluster(config: &Config) -> Result<()> {
     let cluster = &config.cluster;
     if config.database.url.is_some()
