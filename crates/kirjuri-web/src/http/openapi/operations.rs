@@ -296,7 +296,9 @@ pub fn session() -> Vec<Op> {
             "The caller.",
             keys(&["user", "role"]),
         ),
-        delete("signOut", "accounts", "Sign out; clears the cookie").empty(204, "Signed out."),
+        delete("signOut", "accounts", "Sign out; clears the cookie")
+            .empty(204, "Signed out.")
+            .errors(&[400]),
     ]
 }
 

@@ -18,7 +18,7 @@
 )]
 
 use serde::Deserialize;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{ComponentsBuilder, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -90,7 +90,9 @@ pub fn array(item: RefOr<Schema>) -> RefOr<Schema> {
 pub fn keys(required: &[&str]) -> RefOr<Schema> {
     let mut object = ObjectBuilder::new().schema_type(Type::Object);
     for key in required {
-        object = object.property(*key, ObjectBuilder::new()).required(*key);
+        object = object
+            .property(*key, ObjectBuilder::new().schema_type(SchemaType::AnyValue))
+            .required(*key);
     }
     object.into()
 }
