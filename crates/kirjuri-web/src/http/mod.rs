@@ -447,6 +447,9 @@ pub fn router(app: Kirjuri) -> Router {
     }
     router
         .fallback(not_found)
+        // A method a path does not take gets the one error shape too (axum's
+        // own 405 has an empty body); axum still adds the `Allow` header.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response_with_state(
             tls,
             transport::security_headers,
@@ -555,6 +558,10 @@ async fn not_found() -> HttpError {
     HttpError(Error::NotFound)
 }
 
+async fn method_not_allowed() -> HttpError {
+    HttpError(Error::MethodNotAllowed)
+}
+
 /// Serves the API on `listener` until `shutdown` resolves, then lets
 /// in-flight requests (uploads included) finish before returning. The
 /// connection limits (`header_read_timeout_seconds`,
@@ -592,10 +599,12 @@ mod tests {
     use super::*;
     use kirjuri_app::config::Config;
 
-    /// The only routes that may answer without credentials: health, sign-in,
-    /// assets, the public request form and the privacy notice.
+    /// The only routes that may answer without credentials: health, the API
+    /// description, sign-in, assets, the public request form and the privacy
+    /// notice.
     const PUBLIC_ALLOWED: &[&str] = &[
         "/healthz",
+        "/api/v1/openapi.json",
         "/api/v1/session",
         "/login",
         "/static/{*path}",

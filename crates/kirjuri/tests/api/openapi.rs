@@ -132,3 +132,62 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
     // The server is still up and well after it all.
     assert_eq!(app.healthz().await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_document_is_public_the_same_for_every_caller_holds_no_register_data_and_is_only_read()
+{
+    // Arrange: a contact whose customer's name must not show anywhere.
+    let app = spawn_app().await;
+    let mut contact = crate::helpers::design_example("pbx-openapi-1");
+    contact["customer"]["name"] = "Ulla Openapi-Testinen".into();
+    assert_eq!(
+        app.create_contact(&app.tokens.pbx, &contact).await.status(),
+        StatusCode::CREATED
+    );
+    let url = app.url("/api/v1/openapi.json");
+
+    // Act: anonymous, signed in, and sixteen at once.
+    let anonymous = app.get(None, &url, None).await;
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    let anonymous = anonymous.bytes().await.unwrap();
+    let signed_in = app
+        .get(Some(&app.tokens.sanna), &url, None)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let parallel = futures::future::join_all(
+        (0..16).map(|_| async { app.get(None, &url, None).await.bytes().await.unwrap() }),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(anonymous, signed_in);
+    assert!(parallel.iter().all(|body| *body == anonymous));
+    let text = String::from_utf8(anonymous.to_vec()).unwrap();
+    assert!(!text.contains("Openapi-Testinen"));
+    assert!(!text.contains("pbx-openapi-1"));
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), &url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(vec![b'{'; 64 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()[reqwest::header::ALLOW],
+            "GET,HEAD",
+            "{method}"
+        );
+        let (code, _) =
+            crate::helpers::assert_error(response, StatusCode::METHOD_NOT_ALLOWED).await;
+        assert_eq!(code, "method_not_allowed", "{method}");
+    }
+}
