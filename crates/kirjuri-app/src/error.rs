@@ -129,6 +129,10 @@ pub enum Error {
     /// Not there — or not yours, which must look the same.
     #[error("not found")]
     NotFound,
+    /// The path exists, but not for this method (the answer's `Allow`
+    /// header names the ones it takes).
+    #[error("this path does not take this method; Allow lists the ones it takes")]
+    MethodNotAllowed,
     /// It was there and was destroyed under a retention rule or an erasure
     /// request; `tombstone` is the proof (ids, kind, rule, dates, digest —
     /// no personal data).
@@ -362,6 +366,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::FourEyes(_) => "four_eyes",
             Error::NotFound => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
             Error::Gone { .. } => "gone",
             Error::TooLarge { .. } => "body_too_large",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -409,6 +414,7 @@ impl Error {
             | Error::Limited { .. }
             | Error::Unprocessable { .. }
             | Error::NotFound
+            | Error::MethodNotAllowed
             | Error::Gone { .. }
             | Error::TooLarge { .. }
             | Error::UnsupportedMediaType(_)

@@ -47,6 +47,7 @@ pub fn status(error: &Error) -> StatusCode {
             StatusCode::FORBIDDEN
         }
         Error::NotFound => StatusCode::NOT_FOUND,
+        Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::Gone { .. } => StatusCode::GONE,
         Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

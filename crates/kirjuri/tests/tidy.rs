@@ -89,10 +89,12 @@ fn core_does_no_io_and_knows_no_other_kirjuri_crate() {
     }
 }
 
-/// The crates that speak HTTP or render pages; only the web layer (and the
-/// test kit, for its clients) may depend on them.
-const WEB_ONLY: [&str; 6] = [
+/// The crates that speak HTTP, render pages or describe the HTTP API
+/// (utoipa); only the web layer (and the test kit, for its clients) may
+/// depend on them.
+const WEB_ONLY: [&str; 7] = [
     "axum",
+    "utoipa",
     "askama",
     "hyper",
     "hyper-util",

@@ -11,6 +11,7 @@ pub mod cookies;
 mod disclosures;
 mod forms;
 mod incidents;
+pub mod openapi;
 pub(crate) mod params;
 pub mod range;
 mod recipients;
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::{RequestBodyTimeoutLayer, ResponseBodyTimeoutLayer};
 
 use crate::error::{HttpError, Result};
+use crate::http::openapi::operations;
 use crate::ui;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
@@ -124,6 +126,9 @@ pub struct RouteSpec {
     pub access: Access,
     /// The handlers per method.
     pub handler: MethodRouter<Kirjuri>,
+    /// The OpenAPI description of each method, for every API route
+    /// (`/api/…` and the machine endpoints); empty for the UI's pages.
+    pub doc: Vec<openapi::Op>,
 }
 
 impl RouteSpec {
@@ -132,6 +137,7 @@ impl RouteSpec {
             path,
             access: Access::Guarded,
             handler,
+            doc: Vec::new(),
         }
     }
 
@@ -140,146 +146,204 @@ impl RouteSpec {
             path,
             access: Access::Public,
             handler,
+            doc: Vec::new(),
         }
+    }
+
+    /// The OpenAPI description of the route's methods (`openapi::operations`).
+    fn doc(mut self, doc: Vec<openapi::Op>) -> Self {
+        self.doc = doc;
+        self
     }
 }
 
 /// Every route of the API. Add new routes here — nowhere else.
 pub fn routes() -> Vec<RouteSpec> {
     vec![
-        RouteSpec::public("/healthz", get(healthz)),
+        RouteSpec::public("/healthz", get(healthz)).doc(operations::healthz()),
+        RouteSpec::public("/api/v1/openapi.json", get(openapi::serve)).doc(operations::openapi()),
         RouteSpec::guarded(
             "/api/v1/contacts",
             get(contacts::search).post(contacts::create),
-        ),
-        RouteSpec::guarded("/api/v1/contacts/{id}", get(contacts::read)),
-        RouteSpec::guarded("/api/v1/contacts/{id}/history", get(contacts::history)),
-        RouteSpec::guarded("/api/v1/audit", get(audit::list)),
+        )
+        .doc(operations::contacts()),
+        RouteSpec::guarded("/api/v1/contacts/{id}", get(contacts::read)).doc(operations::contact()),
+        RouteSpec::guarded("/api/v1/contacts/{id}/history", get(contacts::history))
+            .doc(operations::contact_history()),
+        RouteSpec::guarded("/api/v1/audit", get(audit::list)).doc(operations::audit()),
         RouteSpec::guarded(
             "/api/v1/contacts/{id}/recording",
             put(contacts::upload_recording).get(contacts::download_recording),
-        ),
+        )
+        .doc(operations::recording()),
         RouteSpec::guarded(
             "/api/v1/contacts/{id}/transcript",
             put(contacts::upload_transcript).get(contacts::download_transcript),
-        ),
+        )
+        .doc(operations::transcript()),
         RouteSpec::guarded(
             "/api/v1/contacts/{id}/message",
             put(contacts::upload_message).get(contacts::download_message),
-        ),
-        RouteSpec::guarded("/api/v1/forms", post(forms::submit)),
-        RouteSpec::guarded("/api/v1/contacts/{id}/form", get(forms::read)),
-        RouteSpec::guarded("/api/v1/contacts/{id}/attachments", get(forms::list)),
+        )
+        .doc(operations::message()),
+        RouteSpec::guarded("/api/v1/forms", post(forms::submit)).doc(operations::forms()),
+        RouteSpec::guarded("/api/v1/contacts/{id}/form", get(forms::read)).doc(operations::form()),
+        RouteSpec::guarded("/api/v1/contacts/{id}/attachments", get(forms::list))
+            .doc(operations::attachments()),
         RouteSpec::guarded(
             "/api/v1/contacts/{id}/attachments/{object}",
             get(forms::download),
-        ),
+        )
+        .doc(operations::attachment()),
         // The chat system's webhook: its HMAC signature is its credential.
-        RouteSpec::public("/api/v1/webhooks/chat", post(contacts::chat_webhook)),
+        RouteSpec::public("/api/v1/webhooks/chat", post(contacts::chat_webhook))
+            .doc(operations::chat_webhook()),
         RouteSpec::guarded(
             "/api/v1/contacts/{id}/recording/playback",
             get(contacts::playback_recording),
-        ),
+        )
+        .doc(operations::playback()),
         RouteSpec::guarded(
             "/api/v1/contacts/{id}/recording/peaks",
             get(contacts::recording_peaks),
-        ),
+        )
+        .doc(operations::peaks()),
         // Sign-in (POST) is public; who-am-I (GET) and sign-out (DELETE) take a Caller.
         RouteSpec::public(
             "/api/v1/session",
             post(accounts::login)
                 .get(accounts::whoami)
                 .delete(accounts::logout),
-        ),
-        RouteSpec::guarded("/api/v1/session/password", post(accounts::change_password)),
-        RouteSpec::guarded("/api/v1/session/totp", post(accounts::begin_totp)),
-        RouteSpec::guarded("/api/v1/session/totp/confirm", post(accounts::confirm_totp)),
+        )
+        .doc(operations::session()),
+        RouteSpec::guarded("/api/v1/session/password", post(accounts::change_password))
+            .doc(operations::password()),
+        RouteSpec::guarded("/api/v1/session/totp", post(accounts::begin_totp))
+            .doc(operations::totp()),
+        RouteSpec::guarded("/api/v1/session/totp/confirm", post(accounts::confirm_totp))
+            .doc(operations::totp_confirm()),
         RouteSpec::guarded(
             "/api/v1/tokens",
             get(accounts::list_tokens).post(accounts::create_token),
-        ),
-        RouteSpec::guarded("/api/v1/tokens/{id}", delete(accounts::revoke_token)),
+        )
+        .doc(operations::tokens()),
+        RouteSpec::guarded("/api/v1/tokens/{id}", delete(accounts::revoke_token))
+            .doc(operations::token()),
         RouteSpec::guarded(
             "/api/v1/users",
             get(accounts::list_users).post(accounts::create_user),
-        ),
-        RouteSpec::guarded("/api/v1/holds", get(retention::list).post(retention::place)),
-        RouteSpec::guarded("/api/v1/holds/{id}", get(retention::show)),
-        RouteSpec::guarded("/api/v1/holds/{id}/lift", post(retention::lift)),
-        RouteSpec::guarded("/api/v1/holds/{id}/review", post(retention::review)),
-        RouteSpec::guarded("/api/v1/retention", get(retention::overview)),
-        RouteSpec::guarded("/api/v1/processing-record", get(register::record)),
-        RouteSpec::guarded("/api/v1/statistics/contacts", get(statistics::contacts)),
+        )
+        .doc(operations::users()),
+        RouteSpec::guarded("/api/v1/holds", get(retention::list).post(retention::place))
+            .doc(operations::holds()),
+        RouteSpec::guarded("/api/v1/holds/{id}", get(retention::show)).doc(operations::hold()),
+        RouteSpec::guarded("/api/v1/holds/{id}/lift", post(retention::lift))
+            .doc(operations::lift()),
+        RouteSpec::guarded("/api/v1/holds/{id}/review", post(retention::review))
+            .doc(operations::review()),
+        RouteSpec::guarded("/api/v1/retention", get(retention::overview))
+            .doc(operations::retention()),
+        RouteSpec::guarded("/api/v1/processing-record", get(register::record))
+            .doc(operations::processing_record()),
+        RouteSpec::guarded("/api/v1/statistics/contacts", get(statistics::contacts))
+            .doc(operations::statistics()),
         RouteSpec::guarded(
             "/api/v1/requests",
             get(requests::queue).post(requests::register),
-        ),
-        RouteSpec::guarded("/api/v1/requests/{id}", get(requests::show)),
+        )
+        .doc(operations::requests()),
+        RouteSpec::guarded("/api/v1/requests/{id}", get(requests::show)).doc(operations::request()),
         RouteSpec::guarded(
             "/api/v1/requests/{id}/verification",
             post(requests::verification),
-        ),
+        )
+        .doc(operations::verification()),
         RouteSpec::guarded(
             "/api/v1/requests/{id}/transition",
             post(requests::transition),
-        ),
-        RouteSpec::guarded("/api/v1/requests/{id}/extension", post(requests::extension)),
+        )
+        .doc(operations::transition()),
+        RouteSpec::guarded("/api/v1/requests/{id}/extension", post(requests::extension))
+            .doc(operations::extension()),
         RouteSpec::guarded(
             "/api/v1/requests/{id}/refusal",
             post(requests::propose_refusal),
-        ),
+        )
+        .doc(operations::refusal()),
         RouteSpec::guarded(
             "/api/v1/requests/{id}/refusal/approve",
             post(requests::approve_refusal),
-        ),
-        RouteSpec::guarded("/api/v1/requests/{id}/package", get(requests::package)),
-        RouteSpec::guarded("/api/v1/requests/{id}/deliver", post(requests::deliver)),
+        )
+        .doc(operations::approve_refusal()),
+        RouteSpec::guarded("/api/v1/requests/{id}/package", get(requests::package))
+            .doc(operations::request_package()),
+        RouteSpec::guarded("/api/v1/requests/{id}/deliver", post(requests::deliver))
+            .doc(operations::deliver()),
         RouteSpec::guarded(
             "/api/v1/requests/{id}/third-party-review",
             post(requests::third_party_review),
-        ),
-        RouteSpec::guarded("/api/v1/requests/{id}/execute", post(requests::execute)),
-        RouteSpec::guarded("/api/v1/requests/{id}/receipt", get(requests::receipt)),
+        )
+        .doc(operations::third_party_review()),
+        RouteSpec::guarded("/api/v1/requests/{id}/execute", post(requests::execute))
+            .doc(operations::execute()),
+        RouteSpec::guarded("/api/v1/requests/{id}/receipt", get(requests::receipt))
+            .doc(operations::receipt()),
         RouteSpec::guarded(
             "/api/v1/requests/{id}/recipient-tasks",
             get(requests::recipient_tasks),
-        ),
+        )
+        .doc(operations::recipient_tasks()),
         RouteSpec::guarded(
             "/api/v1/requests/{id}/recipient-tasks/{task}",
             post(requests::close_recipient_task),
-        ),
+        )
+        .doc(operations::recipient_task()),
         RouteSpec::guarded(
             "/api/v1/recipients",
             get(recipients::list).post(recipients::add),
-        ),
+        )
+        .doc(operations::recipients()),
         RouteSpec::guarded(
             "/api/v1/incidents",
             get(incidents::list).post(incidents::record),
-        ),
-        RouteSpec::guarded("/api/v1/incidents/{id}", get(incidents::show)),
-        RouteSpec::guarded("/api/v1/incidents/{id}/updates", post(incidents::update)),
-        RouteSpec::guarded("/api/v1/incidents/{id}/impact", post(incidents::impact)),
+        )
+        .doc(operations::incidents()),
+        RouteSpec::guarded("/api/v1/incidents/{id}", get(incidents::show))
+            .doc(operations::incident()),
+        RouteSpec::guarded("/api/v1/incidents/{id}/updates", post(incidents::update))
+            .doc(operations::incident_updates()),
+        RouteSpec::guarded("/api/v1/incidents/{id}/impact", post(incidents::impact))
+            .doc(operations::incident_impact()),
         RouteSpec::guarded(
             "/api/v1/disclosures",
             get(disclosures::list).post(disclosures::request),
-        ),
-        RouteSpec::guarded("/api/v1/disclosures/{id}", get(disclosures::show)),
+        )
+        .doc(operations::disclosures()),
+        RouteSpec::guarded("/api/v1/disclosures/{id}", get(disclosures::show))
+            .doc(operations::disclosure()),
         RouteSpec::guarded(
             "/api/v1/disclosures/{id}/approve",
             post(disclosures::approve),
-        ),
-        RouteSpec::guarded("/api/v1/disclosures/{id}/refuse", post(disclosures::refuse)),
+        )
+        .doc(operations::approve_disclosure()),
+        RouteSpec::guarded("/api/v1/disclosures/{id}/refuse", post(disclosures::refuse))
+            .doc(operations::refuse_disclosure()),
         RouteSpec::guarded(
             "/api/v1/disclosures/{id}/package",
             get(disclosures::package),
-        ),
-        RouteSpec::guarded("/api/v1/disclosures/{id}/link", post(disclosures::link)),
-        RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user)),
-        RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user)),
+        )
+        .doc(operations::disclosure_package()),
+        RouteSpec::guarded("/api/v1/disclosures/{id}/link", post(disclosures::link))
+            .doc(operations::disclosure_link()),
+        RouteSpec::guarded("/api/v1/users/{name}", patch(accounts::change_user))
+            .doc(operations::user()),
+        RouteSpec::guarded("/api/v1/users/{name}/unlock", post(accounts::unlock_user))
+            .doc(operations::unlock()),
         RouteSpec::guarded(
             "/api/v1/users/{name}/password",
             post(accounts::reset_password),
-        ),
+        )
+        .doc(operations::reset_password()),
         // The web UI (issue 4). Pages answer an anonymous caller with a 303
         // to /login, never the page; sign-in and static assets are public.
         RouteSpec::public(
@@ -383,6 +447,9 @@ pub fn router(app: Kirjuri) -> Router {
     }
     router
         .fallback(not_found)
+        // A method a path does not take gets the one error shape too (axum's
+        // own 405 has an empty body); axum still adds the `Allow` header.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response_with_state(
             tls,
             transport::security_headers,
@@ -491,6 +558,10 @@ async fn not_found() -> HttpError {
     HttpError(Error::NotFound)
 }
 
+async fn method_not_allowed() -> HttpError {
+    HttpError(Error::MethodNotAllowed)
+}
+
 /// Serves the API on `listener` until `shutdown` resolves, then lets
 /// in-flight requests (uploads included) finish before returning. The
 /// connection limits (`header_read_timeout_seconds`,
@@ -528,10 +599,12 @@ mod tests {
     use super::*;
     use kirjuri_app::config::Config;
 
-    /// The only routes that may answer without credentials: health, sign-in,
-    /// assets, the public request form and the privacy notice.
+    /// The only routes that may answer without credentials: health, the API
+    /// description, sign-in, assets, the public request form and the privacy
+    /// notice.
     const PUBLIC_ALLOWED: &[&str] = &[
         "/healthz",
+        "/api/v1/openapi.json",
         "/api/v1/session",
         "/login",
         "/static/{*path}",

@@ -37,6 +37,7 @@ mod incidents;
 mod leaks;
 mod limits;
 mod migrate;
+mod openapi;
 mod public_request;
 mod purge;
 mod receipt;
