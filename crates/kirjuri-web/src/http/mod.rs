@@ -11,6 +11,7 @@ pub mod cookies;
 mod disclosures;
 mod forms;
 mod incidents;
+mod metrics;
 pub(crate) mod params;
 pub mod range;
 mod recipients;
@@ -148,6 +149,7 @@ impl RouteSpec {
 pub fn routes() -> Vec<RouteSpec> {
     vec![
         RouteSpec::public("/healthz", get(healthz)),
+        RouteSpec::guarded("/metrics", get(metrics::scrape)),
         RouteSpec::guarded(
             "/api/v1/contacts",
             get(contacts::search).post(contacts::create),
@@ -383,6 +385,12 @@ pub fn router(app: Kirjuri) -> Router {
     }
     router
         .fallback(not_found)
+        // Inside the router's matching (route_layer would miss the
+        // fallback): every answer is counted, by template.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::count,
+        ))
         .layer(axum::middleware::map_response_with_state(
             tls,
             transport::security_headers,
