@@ -226,19 +226,32 @@ impl Background {
     }
 
     /// Asks the task to finish and waits for it (once; later calls return
-    /// at once).
+    /// at once). A caller that stops waiting (a shutdown deadline dropping
+    /// this future) aborts the task, so it never runs on unowned.
     pub async fn stop(&self) {
         self.stop.cancel();
         let task = match self.task.lock() {
             Ok(mut guard) => guard.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        if let Some(task) = task
-            && let Err(e) = task.await
-            && !e.is_cancelled()
-        {
-            tracing::error!(error = %e, "a background task failed");
+        if let Some(task) = task {
+            let mut task = AbortOnDrop(task);
+            if let Err(e) = (&mut task.0).await
+                && !e.is_cancelled()
+            {
+                tracing::error!(error = %e, "a background task failed");
+            }
         }
+    }
+}
+
+/// A task handle that aborts its task when dropped (a finished task is not
+/// affected).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -352,6 +365,8 @@ pub struct Kirjuri {
     /// A strong electronic identification service, if the deployment
     /// plugs one in ([`Kirjuri::with_strong_identification`]).
     pub strong_identification: Option<Arc<dyn crate::requests::StrongIdentification>>,
+    /// What `/metrics` shows: this process's counters, shared by clones.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Kirjuri {
@@ -390,6 +405,7 @@ impl Kirjuri {
             config.forms.public_per_address,
             config.forms.public_window_seconds,
         ));
+        let metrics = Arc::new(crate::metrics::Metrics::new(clock.now()));
         Ok(Self {
             store,
             keyring: Arc::new(keyring),
@@ -404,6 +420,7 @@ impl Kirjuri {
             served_url: Arc::new(std::sync::OnceLock::new()),
             passwords: Arc::new(PasswordWork::for_this_machine()?),
             strong_identification: None,
+            metrics,
         })
     }
 
@@ -556,16 +573,7 @@ impl Config {
     /// run it too.
     pub fn check(&self) -> Result<()> {
         check_locations(self)?;
-        check_cluster(self)?;
-        self.requests.validate()?;
-        self.outbox.validate()?;
-        self.register.validate()?;
-        self.webhooks.validate()?;
-        self.email.validate(self.lmtp_listen.is_some())?;
-        self.forms.validate()?;
-        self.attachments.validate()?;
-        self.statistics.validate()?;
-        Ok(())
+        validate_settings(self)
     }
 }
 
@@ -590,7 +598,24 @@ fn check_cluster(config: &Config) -> Result<()> {
 /// and it must be in the EU/EEA (on AWS: an EU region in that country). The
 /// error names the setting to fix and the value's problem; a URL is never
 /// quoted.
-fn check_locations(config: &Config) -> Result<()> {
+/// Every setting's own check, beyond what parsing the configuration
+/// checks (`Kirjuri::open` and `kirjuri doctor` run the same).
+/// The settings' own rules (the cluster's needs and each section's
+/// checks); `kirjuri doctor` reports them apart from the locations.
+pub(crate) fn validate_settings(config: &Config) -> Result<()> {
+    check_cluster(config)?;
+    config.requests.validate()?;
+    config.outbox.validate()?;
+    config.register.validate()?;
+    config.webhooks.validate()?;
+    config.email.validate(config.lmtp_listen.is_some())?;
+    config.forms.validate()?;
+    config.attachments.validate()?;
+    config.statistics.validate()?;
+    Ok(())
+}
+
+pub(crate) fn check_locations(config: &Config) -> Result<()> {
     if config.database.url.is_some() {
         let Some(country) = &config.database.country else {
             return Err(refused_location(
@@ -689,7 +714,7 @@ pub fn owner_only_folder(dir: &Path) -> Result<()> {
     }
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     let database = &config.database;
     let Some(url) = &database.url else {
         return Ok(Arc::new(SqliteStore::open(&config.database_file()).await?));

@@ -67,6 +67,10 @@ pub struct Config {
     pub header_read_timeout_seconds: u64,
     /// A kept-alive connection with no request for this long is closed.
     pub keep_alive_idle_seconds: u64,
+    /// `serve` exits at most this long after SIGTERM or SIGINT, whatever is
+    /// down: requests in flight, the background jobs and the final audit
+    /// checkpoint get this long in all, and what did not finish is logged.
+    pub shutdown_timeout_seconds: u64,
     /// Connections served at once; at the cap the oldest idle one yields
     /// (see `kirjuri_web::http::connections`). Keep it well under the open-file limit.
     pub max_connections: usize,
@@ -128,6 +132,7 @@ impl Default for Config {
             body_idle_timeout_seconds: 60,
             header_read_timeout_seconds: 10,
             keep_alive_idle_seconds: 5,
+            shutdown_timeout_seconds: 10,
             max_connections: 512,
             ledger_dir: None,
             retention: crate::retention::RetentionConfig::default(),

@@ -272,6 +272,82 @@ pub enum Error {
     AuditChain(String),
 }
 
+/// A failure that is neither the caller's nor a bug: a dependency is down
+/// or the disk is full. The web layer answers these 503 or 507 with a
+/// message saying so, and the client may try again later; nothing was
+/// stored (every write commits whole or not at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Outage {
+    /// The database cannot be reached (connection refused, pool timed out).
+    #[error("the database is unavailable; nothing was stored, try again later")]
+    Database,
+    /// The object store cannot be reached.
+    #[error("the object store is unavailable; nothing was stored, try again later")]
+    ObjectStore,
+    /// The disk (the data folder's or the database's) is full.
+    #[error("the server's storage is full; nothing was stored, try again later")]
+    StorageFull,
+}
+
+impl Outage {
+    /// The error code a client sees.
+    pub fn code(self) -> &'static str {
+        match self {
+            Outage::Database => "database_unavailable",
+            Outage::ObjectStore => "object_store_unavailable",
+            Outage::StorageFull => "storage_full",
+        }
+    }
+}
+
+impl Error {
+    /// The outage behind this error, found by walking its causes: a full
+    /// disk (`ENOSPC`, SQLite's `SQLITE_FULL`), a database connection that
+    /// failed or timed out, or a network failure reaching the object store.
+    pub fn outage(&self) -> Option<Outage> {
+        let under_store = matches!(self, Error::Store(_) | Error::StoreOpen { .. });
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = cause {
+            if let Some(store) = error.downcast_ref::<kirjuri_store::Error>() {
+                if store.is_storage_full() {
+                    return Some(Outage::StorageFull);
+                }
+                if store.is_unreachable() {
+                    return Some(Outage::Database);
+                }
+            }
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind;
+                match io.kind() {
+                    ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+                        return Some(Outage::StorageFull);
+                    }
+                    ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::NotConnected
+                    | ErrorKind::TimedOut
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::BrokenPipe => {
+                        return Some(if under_store {
+                            Outage::Database
+                        } else {
+                            Outage::ObjectStore
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            if error.to_string().contains("No space left on device") {
+                return Some(Outage::StorageFull);
+            }
+            cause = error.source();
+        }
+        None
+    }
+}
+
 /// Result alias for the application crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -351,6 +427,9 @@ impl Error {
     /// The stable, machine-readable code a client or operator sees for this
     /// error (`{"error":{"code":…}}` in the API; the CLI prints it too).
     pub fn code(&self) -> &'static str {
+        if let Some(outage) = self.outage() {
+            return outage.code();
+        }
         match self {
             Error::BadRequest { code, .. }
             | Error::Conflict { code, .. }

@@ -346,6 +346,7 @@ impl Kirjuri {
             .await
         {
             Ok(CommitOutcome::Committed) => {
+                self.metrics.intake(RECORDING, plaintext_len);
                 if let Some(peaks) = peaks {
                     // The waveform is a convenience for the player: failing to
                     // store it must not fail the acknowledged recording. It

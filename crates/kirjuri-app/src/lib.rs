@@ -3,7 +3,8 @@
 //! (`read`), accounts and tokens (`auth`), sessions (`session`), legal holds
 //! (`holds`), retention and the purge (`retention`, `purge`), the durable
 //! outbox for email and SMS (`outbox`), `serve`'s
-//! background jobs started in one call (`jobs`), the audit log
+//! background jobs started in one call (`jobs`), operational metrics
+//! (`metrics`), the installation's self-check (`doctor`), the audit log
 //! and its signed checkpoints (`audit`, `audit_chain`), the erasure ledger
 //! (`ledger`), backup and restore (`backup`), batch import (`import`),
 //! moving an embedded register to PostgreSQL and S3 (`migrate`), signed ZIP
@@ -28,6 +29,7 @@ pub mod config;
 pub mod content;
 pub mod demo;
 pub mod disclosures;
+pub mod doctor;
 pub mod error;
 pub mod forms;
 pub mod holds;
@@ -37,6 +39,7 @@ pub mod intake;
 pub mod jobs;
 pub mod ledger;
 pub mod messages;
+pub mod metrics;
 pub mod migrate;
 pub mod outbox;
 pub mod package;

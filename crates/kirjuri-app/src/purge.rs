@@ -1146,6 +1146,7 @@ pub async fn scheduled_run(app: &Kirjuri, stop: &CancellationToken) -> Option<Pu
         }
     };
     let report = Purger::new(app).pacer(&lease).run().await;
+    app.metrics.purged(&report);
     if !report.interrupted {
         match remind_holds(app).await {
             Ok(0) => {}

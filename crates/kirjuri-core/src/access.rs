@@ -83,11 +83,14 @@ pub enum Action {
     /// Read the anonymous statistics (STAT-1): aggregates only, after
     /// disclosure control.
     ReadStatistics,
+    /// Scrape the operational metrics (`GET /metrics`): counts and ages,
+    /// no personal data.
+    ReadMetrics,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::CreateContact,
         Action::UploadRecording,
         Action::ReadContact,
@@ -107,6 +110,7 @@ impl Action {
         Action::ReadIncidents,
         Action::RequestDisclosure,
         Action::ReadStatistics,
+        Action::ReadMetrics,
     ];
 
     /// Whether the action reads personal data (and so needs a purpose).
@@ -139,6 +143,7 @@ impl Action {
             Action::ReadIncidents => "read_incidents",
             Action::RequestDisclosure => "request_disclosure",
             Action::ReadStatistics => "read_statistics",
+            Action::ReadMetrics => "read_metrics",
         }
     }
 }
@@ -333,6 +338,12 @@ pub fn authorize(
                 Role::Supervisor | Role::Registrar | Role::Responsible
             ));
         }
+        // Whoever runs the service watches it: maintainers and
+        // administrators. The metrics carry no personal data, but the
+        // register's size and pace are nobody else's business.
+        Action::ReadMetrics => {
+            return allow_if(matches!(actor.role, Role::Maintainer | Role::Admin));
+        }
         Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
     }
     let Some(purpose) = purpose else {
@@ -466,6 +477,7 @@ mod tests {
             Action::ReadStatistics => {
                 return only(&[Role::Supervisor, Role::Registrar, Role::Responsible]);
             }
+            Action::ReadMetrics => return only(&[Role::Maintainer, Role::Admin]),
             Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
         }
         let Some(purpose) = purpose else {

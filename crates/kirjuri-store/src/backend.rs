@@ -49,6 +49,10 @@ pub(crate) trait Backend: Database<Arguments: IntoArguments<Self>> {
     /// whose `CROSS JOIN` takes no `ON`).
     const INDEX_JOIN: &'static str;
 
+    /// A query for the database server's clock, as integer microseconds
+    /// since the epoch in column `t` (`kirjuri doctor`'s skew check).
+    const NOW_MICROS: &'static str;
+
     /// A timestamp as bound: microseconds (SQLite) or `timestamptz`.
     type Time: for<'q> Encode<'q, Self> + Type<Self> + Send + Sync + 'static;
 

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Encode, Executor, Type};
 
 use crate::backend::{Backend, SqlStore};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The coordination side of the database; every [`Store`](crate::Store) is
 /// one.
@@ -49,6 +49,10 @@ pub trait Coordination: Send + Sync {
 
     /// Forgets instance `id` (it stopped, or a survivor cleaned up after it).
     async fn remove_instance(&self, id: &str) -> Result<()>;
+
+    /// The database server's clock (for a shared database, another
+    /// machine's), to compare with this one's.
+    async fn database_now(&self) -> Result<DateTime<Utc>>;
 }
 
 #[async_trait]
@@ -117,5 +121,14 @@ where
             .execute(self.sql_pool())
             .await?;
         Ok(())
+    }
+
+    async fn database_now(&self) -> Result<DateTime<Utc>> {
+        let row = sqlx::query(S::Db::NOW_MICROS)
+            .fetch_one(self.sql_pool())
+            .await?;
+        let micros = S::Db::get_int(&row, "t")?;
+        DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| Error::Corrupt("the database's clock".into()))
     }
 }

@@ -37,5 +37,30 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The database could not be reached: the connection failed, broke, or
+    /// no pooled connection came free in time (a server that is down).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            )
+        )
+    }
+
+    /// The database's disk is full: SQLite's `SQLITE_FULL` (13),
+    /// PostgreSQL's `disk_full` (53100).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Database(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("13" | "53100"))
+            }
+            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+}
+
 /// Result alias for the store crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -253,6 +253,10 @@ pub trait OutboxStore: Send + Sync {
 
     /// One message, without its sealed content.
     async fn outbox_message(&self, id: &Uuid) -> Result<Option<OutboxEntry>>;
+
+    /// How many messages are in each state, per kind (for `/metrics` and
+    /// `kirjuri doctor`): `(state, kind, count)`, only non-zero counts.
+    async fn outbox_depth(&self) -> Result<Vec<(OutboxState, String, u64)>>;
 }
 
 /// The one SQL fragment the claim writes differently per database: how the
@@ -456,6 +460,23 @@ where
             .fetch_all(self.sql_pool())
             .await?;
         rows.iter().map(entry_from_row::<S::Db>).collect()
+    }
+
+    async fn outbox_depth(&self) -> Result<Vec<(OutboxState, String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT state, kind, count(*) AS n FROM outbox GROUP BY state, kind ORDER BY state, kind",
+        )
+        .fetch_all(self.sql_pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    S::Db::get_text(row, "state")?.parse()?,
+                    S::Db::get_text(row, "kind")?,
+                    S::Db::get_count(row, "n")?,
+                ))
+            })
+            .collect()
     }
 
     async fn outbox_message(&self, id: &Uuid) -> Result<Option<OutboxEntry>> {

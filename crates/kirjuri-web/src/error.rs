@@ -32,6 +32,14 @@ where
 /// that is the operator's (the application decides which, in
 /// `Error::is_callers`), a precise 4xx (or 503) for the caller's.
 pub fn status(error: &Error) -> StatusCode {
+    if let Some(outage) = error.outage() {
+        return match outage {
+            kirjuri_app::error::Outage::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            kirjuri_app::error::Outage::Database | kirjuri_app::error::Outage::ObjectStore => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+    }
     if !error.is_callers() {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
@@ -62,6 +70,11 @@ pub fn status(error: &Error) -> StatusCode {
 /// The message a client may see: the error's own for the caller's errors,
 /// only its code for the operator's (whose cause is logged here, once).
 pub fn client_message(error: &Error) -> String {
+    if let Some(outage) = error.outage() {
+        // Logged with its cause (which names steps and paths, never data).
+        tracing::warn!(code = outage.code(), error = ?error, "request failed: {outage}");
+        return outage.to_string();
+    }
     if error.is_callers() {
         error.to_string()
     } else {

@@ -7,6 +7,7 @@
 
 mod audit_cmd;
 mod backup_cmd;
+mod doctor_cmd;
 mod hold_cmd;
 mod import;
 mod migrate_cmd;
@@ -21,6 +22,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -107,6 +109,9 @@ enum Command {
     Restore(backup_cmd::RestoreArgs),
     /// Move an embedded data folder to PostgreSQL and an S3 bucket, verified.
     MigrateStore(migrate_cmd::MigrateArgs),
+    /// Check the installation: configuration, key files, locations, free
+    /// space, database and its clock, audit checkpoints, outbox.
+    Doctor(doctor_cmd::DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,13 +230,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // A blocking call stuck on a dead disk or socket must not hold the exit
+    // (`serve`'s own deadline has passed by then).
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -243,6 +252,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve { listen, .. } => *listen,
         _ => None,
     };
+    // The doctor judges a configuration that does not load, too.
+    if matches!(cli.command, Command::Doctor(_)) {
+        let config = load_config(&cli, None);
+        if let Command::Doctor(args) = cli.command {
+            return doctor_cmd::run(config, args).await;
+        }
+    }
     let config = load_config(&cli, listen)?;
     // A restore replaces the data folder, so it runs before anything opens it.
     if let Command::Restore(args) = cli.command {
@@ -314,7 +330,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(args) => purge_cmd::run(&app, args).await,
         Command::Retention { command } => retention_cmd::run(&app, command).await,
         Command::Backup(args) => backup_cmd::backup(&app, args).await,
-        Command::Restore(_) | Command::MigrateStore(_) | Command::Receipt { .. } => {
+        Command::Restore(_)
+        | Command::MigrateStore(_)
+        | Command::Receipt { .. }
+        | Command::Doctor(_) => {
             unreachable!("handled before the data folder is opened")
         }
     }
@@ -325,17 +344,64 @@ async fn serve(app: Kirjuri, demo: bool) -> Result<ExitCode> {
     // purge job; stopping them after the last request has drained signs
     // one more checkpoint, so a graceful stop leaves no event unsigned.
     let jobs = app.start_jobs().await?;
-    let served = listen_and_serve(&app, demo).await;
-    jobs.stop().await;
-    app.close().await;
-    served?;
+    // From the signal on, everything left — draining requests, stopping the
+    // jobs, the final checkpoint, the heartbeat — shares one deadline, so a
+    // node whose database or bucket is down still exits in bounded time.
+    let grace = Duration::from_secs(app.config.shutdown_timeout_seconds);
+    let (signalled, mut signalled_at) = tokio::sync::watch::channel(None);
+    let drain_limit = {
+        let mut signalled_at = signalled_at.clone();
+        async move {
+            let at = match signalled_at.wait_for(Option::is_some).await {
+                Ok(at) => *at,
+                Err(_) => None,
+            };
+            match at {
+                Some(at) => tokio::time::sleep_until(at + grace).await,
+                None => std::future::pending().await,
+            }
+        }
+    };
+    let served = tokio::select! {
+        served = listen_and_serve(&app, demo, signalled) => Some(served),
+        () = drain_limit => None,
+    };
+    let deadline = signalled_at
+        .borrow_and_update()
+        .map_or_else(|| tokio::time::Instant::now() + grace, |at| at + grace);
+    let mut unfinished = Vec::new();
+    if served.is_none() {
+        unfinished.push("requests in flight");
+    }
+    unfinished.extend(jobs.stop_by(deadline).await);
+    if tokio::time::timeout_at(deadline, app.close())
+        .await
+        .is_err()
+    {
+        unfinished.push("instance heartbeat");
+    }
+    drop(jobs);
+    if !unfinished.is_empty() {
+        // Names of steps only: nothing personal is in them.
+        tracing::error!(
+            unfinished = %unfinished.join(", "),
+            shutdown_timeout_seconds = app.config.shutdown_timeout_seconds,
+            "shutdown did not finish in time and was cut short; unsigned audit events are signed at the next start, and a cut-off upload was never acknowledged"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    served.transpose()?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Binds, fills a demo folder if asked, announces the address and serves
-/// until SIGTERM or SIGINT.
-async fn listen_and_serve(app: &Kirjuri, demo: bool) -> Result<()> {
+/// until SIGTERM or SIGINT, whose moment it sends on `signalled`.
+async fn listen_and_serve(
+    app: &Kirjuri,
+    demo: bool,
+    signalled: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(app.config.listen)
         .await
         .with_context(|| format!("failed to listen on {}", app.config.listen))?;
@@ -386,6 +452,7 @@ async fn listen_and_serve(app: &Kirjuri, demo: bool) -> Result<()> {
         .context("failed to write to stdout")?;
     let shutdown = async move {
         shutdown.await;
+        let _ = signalled.send(Some(tokio::time::Instant::now()));
         let _ = stopping.send(true);
     };
     let served = kirjuri_web::http::serve(app.clone(), listener, shutdown).await;

@@ -19,6 +19,8 @@ impl Backend for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const JSON_CAST: &'static str = "::jsonb";
     const INDEX_JOIN: &'static str = "JOIN";
+    const NOW_MICROS: &'static str =
+        "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT) AS t";
 
     type Time = DateTime<Utc>;
 

@@ -191,9 +191,15 @@ fn options(url: &str) -> Result<PgConnectOptions> {
     Ok(PgConnectOptions::from_str(url)?.application_name("kirjuri"))
 }
 
+/// How long a statement waits for a pooled connection: when the server is
+/// down, sqlx keeps trying to connect until then, and the request is
+/// answered 503 `database_unavailable` after it rather than hanging.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn connect_pool(url: &str) -> Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options(url)?)
         .await?)
 }

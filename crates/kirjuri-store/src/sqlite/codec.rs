@@ -16,6 +16,8 @@ impl Backend for Sqlite {
     const FOR_UPDATE: &'static str = "";
     const JSON_CAST: &'static str = "";
     const INDEX_JOIN: &'static str = "CROSS JOIN";
+    const NOW_MICROS: &'static str =
+        "SELECT CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) AS t";
 
     type Time = i64;
 

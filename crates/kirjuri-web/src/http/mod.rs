@@ -11,6 +11,7 @@ pub mod cookies;
 mod disclosures;
 mod forms;
 mod incidents;
+mod metrics;
 pub mod openapi;
 pub(crate) mod params;
 pub mod range;
@@ -162,6 +163,7 @@ pub fn routes() -> Vec<RouteSpec> {
     vec![
         RouteSpec::public("/healthz", get(healthz)).doc(operations::healthz()),
         RouteSpec::public("/api/v1/openapi.json", get(openapi::serve)).doc(operations::openapi()),
+        RouteSpec::guarded("/metrics", get(metrics::scrape)).doc(operations::metrics()),
         RouteSpec::guarded(
             "/api/v1/contacts",
             get(contacts::search).post(contacts::create),
@@ -450,6 +452,12 @@ pub fn router(app: Kirjuri) -> Router {
         // A method a path does not take gets the one error shape too (axum's
         // own 405 has an empty body); axum still adds the `Allow` header.
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the router's matching (route_layer would miss the
+        // fallback): every answer is counted, by template.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::count,
+        ))
         .layer(axum::middleware::map_response_with_state(
             tls,
             transport::security_headers,

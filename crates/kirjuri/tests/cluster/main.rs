@@ -31,6 +31,7 @@
 )]
 
 mod locations;
+mod outage;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

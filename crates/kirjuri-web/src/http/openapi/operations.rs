@@ -26,9 +26,15 @@ pub fn healthz() -> Vec<Op> {
     )]
 }
 
-// A clear place for `/metrics` (Prometheus text, issue 17 §4): its route
-// in the table gets `.doc(operations::metrics())`, a `get(…)` here with
-// `.answer(200, …, "text/plain", string())`.
+/// `/metrics`.
+pub fn metrics() -> Vec<Op> {
+    vec![
+        get("metrics", "operations", "Prometheus metrics")
+            .describe("OpenMetrics text for a maintainer's or admin's scraper: requests by route template, intake bytes, audit appends and checkpoint age, purge progress, outbox depth. No personal data in any label; 503 while the database is unreachable.")
+            .answer(200, "The metrics.", "application/openmetrics-text", string())
+            .errors(&[503]),
+    ]
+}
 
 /// `/api/v1/openapi.json`.
 pub fn openapi() -> Vec<Op> {
