@@ -369,6 +369,7 @@ impl Kirjuri {
         config.forms.validate()?;
         config.attachments.validate()?;
         config.statistics.validate()?;
+        config.surveys.validate()?;
         owner_only_folder(&config.data)?;
         let keyring = Keyring::open_or_create(&config.key_file())?;
         let store = open_store(&config).await?;

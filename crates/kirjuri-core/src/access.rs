@@ -83,11 +83,14 @@ pub enum Action {
     /// Read the anonymous statistics (STAT-1): aggregates only, after
     /// disclosure control.
     ReadStatistics,
+    /// See and change the satisfaction surveys' settings per service
+    /// (SURV-1): supervisors, who run the service.
+    ConfigureSurveys,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 20] = [
         Action::CreateContact,
         Action::UploadRecording,
         Action::ReadContact,
@@ -107,6 +110,7 @@ impl Action {
         Action::ReadIncidents,
         Action::RequestDisclosure,
         Action::ReadStatistics,
+        Action::ConfigureSurveys,
     ];
 
     /// Whether the action reads personal data (and so needs a purpose).
@@ -139,6 +143,7 @@ impl Action {
             Action::ReadIncidents => "read_incidents",
             Action::RequestDisclosure => "request_disclosure",
             Action::ReadStatistics => "read_statistics",
+            Action::ConfigureSurveys => "configure_surveys",
         }
     }
 }
@@ -333,6 +338,11 @@ pub fn authorize(
                 Role::Supervisor | Role::Registrar | Role::Responsible
             ));
         }
+        // Surveys are part of running the service; their settings hold no
+        // personal data.
+        Action::ConfigureSurveys => {
+            return allow_if(actor.role == Role::Supervisor);
+        }
         Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
     }
     let Some(purpose) = purpose else {
@@ -465,6 +475,9 @@ mod tests {
             }
             Action::ReadStatistics => {
                 return only(&[Role::Supervisor, Role::Registrar, Role::Responsible]);
+            }
+            Action::ConfigureSurveys => {
+                return only(&[Role::Supervisor]);
             }
             Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
         }

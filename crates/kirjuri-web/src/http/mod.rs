@@ -18,6 +18,7 @@ mod register;
 pub(crate) mod requests;
 mod retention;
 mod statistics;
+mod surveys;
 pub mod transport;
 
 use std::future::Future;
@@ -210,6 +211,11 @@ pub fn routes() -> Vec<RouteSpec> {
         RouteSpec::guarded("/api/v1/retention", get(retention::overview)),
         RouteSpec::guarded("/api/v1/processing-record", get(register::record)),
         RouteSpec::guarded("/api/v1/statistics/contacts", get(statistics::contacts)),
+        RouteSpec::guarded("/api/v1/surveys/settings", get(surveys::list)),
+        RouteSpec::guarded("/api/v1/surveys/settings/{service}", put(surveys::put)),
+        // Kannel's delivery of a reply SMS: the secret in its query is the
+        // credential (`http::surveys`).
+        RouteSpec::public("/api/v1/surveys/replies", get(surveys::reply)),
         RouteSpec::guarded(
             "/api/v1/requests",
             get(requests::queue).post(requests::register),
@@ -544,6 +550,7 @@ mod tests {
         "/privacy/versions",
         "/privacy/versions/{version}",
         "/api/v1/webhooks/chat",
+        "/api/v1/surveys/replies",
     ];
 
     fn concrete(path: &str) -> String {
