@@ -600,6 +600,29 @@ impl Kirjuri {
             .map_err(|_| Error::Damaged("a survey reply's words are not UTF-8".into()))
     }
 
+    /// The survey invitations that followed `contacts`, as a subject's
+    /// access package lists them (`surveys.json`), the reply's words opened.
+    pub(crate) async fn surveys_of(&self, contacts: &[ContactId]) -> Result<Vec<serde_json::Value>> {
+        let mut listed = Vec::new();
+        for invitation in self.store.invitations_for_contacts(contacts).await? {
+            let comment = if invitation.has_comment {
+                self.survey_comment(&invitation.id).await?
+            } else {
+                None
+            };
+            listed.push(json!({
+                "contact": invitation.contact,
+                "service": invitation.service,
+                "state": invitation.state.as_str(),
+                "sent_at": invitation.sent_at,
+                "answered_at": invitation.answered_at,
+                "score": invitation.score,
+                "comment": comment,
+            }));
+        }
+        Ok(listed)
+    }
+
     /// Erases reply words and invitations past their deadlines at `now`
     /// (the purge's step).
     pub async fn purge_surveys(&self, now: DateTime<Utc>) -> Result<SurveyPurge> {

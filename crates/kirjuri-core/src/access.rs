@@ -551,7 +551,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 19 * 4 * 9);
+        assert_eq!(n, 7 * 2 * 20 * 4 * 9);
     }
 
     #[test]

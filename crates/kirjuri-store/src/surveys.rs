@@ -227,6 +227,10 @@ pub trait SurveyStore: Send + Sync {
     /// The invitation with this id.
     async fn invitation(&self, id: &Uuid) -> Result<Option<InvitationRow>>;
 
+    /// The invitations that followed any of `contacts` (a subject's access
+    /// package), oldest first.
+    async fn invitations_for_contacts(&self, contacts: &[ContactId]) -> Result<Vec<InvitationRow>>;
+
     /// The limits in force at `at` on the person `phone_hash` or on the
     /// contact (through its own blind-index entries), as `(kind, purpose)`.
     async fn survey_limits(
@@ -344,6 +348,7 @@ where
     for<'q> <S::Db as Backend>::Time: Encode<'q, S::Db> + Type<S::Db>,
     for<'s> &'s str: ColumnIndex<<S::Db as Database>::Row>,
     for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
+    <S::Db as Database>::Arguments: Default,
 {
     async fn survey_configs(&self) -> Result<Vec<SurveyConfigRow>> {
         let sql = format!("SELECT {CONFIG_COLUMNS} FROM survey_configs ORDER BY service");
@@ -467,6 +472,25 @@ where
             .fetch_optional(self.sql_pool())
             .await?;
         row.map(|r| invitation_from_row::<S::Db>(&r)).transpose()
+    }
+
+    async fn invitations_for_contacts(&self, contacts: &[ContactId]) -> Result<Vec<InvitationRow>> {
+        let mut found = Vec::new();
+        for chunk in contacts.chunks(500) {
+            let mut query = sqlx::QueryBuilder::<S::Db>::new(format!(
+                "SELECT {INVITATION_COLUMNS} FROM survey_invitations WHERE contact_id IN ("
+            ));
+            let mut ids = query.separated(", ");
+            for contact in chunk {
+                ids.push_bind(*contact.as_uuid());
+            }
+            query.push(") ORDER BY created_at, id");
+            let rows = query.build().fetch_all(self.sql_pool()).await?;
+            for row in &rows {
+                found.push(invitation_from_row::<S::Db>(row)?);
+            }
+        }
+        Ok(found)
     }
 
     async fn survey_limits(
