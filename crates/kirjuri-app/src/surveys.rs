@@ -106,10 +106,7 @@ impl SurveysConfig {
     /// Refuses what cannot work, naming the setting.
     pub fn validate(&self) -> Result<()> {
         if !(1..=24 * 30).contains(&self.reply_window_hours) {
-            return Err(Error::config(
-                "surveys.reply_window_hours",
-                "must be 1–720",
-            ));
+            return Err(Error::config("surveys.reply_window_hours", "must be 1–720"));
         }
         if self.comment_retention_days == 0
             || self.comment_retention_days > self.invitation_retention_days
@@ -189,9 +186,7 @@ pub enum Gate {
 
 /// A service name as a path gives it: the contacts' own rule.
 fn check_service(service: &str) -> Result<()> {
-    if service.is_empty()
-        || service.chars().count() > 200
-        || service.chars().any(char::is_control)
+    if service.is_empty() || service.chars().count() > 200 || service.chars().any(char::is_control)
     {
         return Err(Error::Unprocessable {
             code: "invalid_service",
@@ -355,16 +350,19 @@ impl Kirjuri {
             .hash(IndexKind::Phone, phone.e164())
             .to_vec();
         let now = self.clock.now();
-        if self.survey_blocked(&hash, &contact_id, now).await?.is_some() {
+        if self
+            .survey_blocked(&hash, &contact_id, now)
+            .await?
+            .is_some()
+        {
             return Ok(None);
         }
         let ended = document
             .ended_at
             .unwrap_or(document.started_at)
             .with_timezone(&Utc);
-        let due = quiet.next_allowed(
-            ended.max(now) + Duration::minutes(i64::from(config.delay_minutes)),
-        );
+        let due =
+            quiet.next_allowed(ended.max(now) + Duration::minutes(i64::from(config.delay_minutes)));
         let language = match customer.language.as_deref() {
             Some(l @ ("fi" | "sv" | "en")) => l,
             _ => "fi",
@@ -414,18 +412,16 @@ impl Kirjuri {
         at: DateTime<Utc>,
     ) -> Result<Option<&'static str>> {
         let limits = self.store.survey_limits(phone_hash, contact, at).await?;
-        Ok(
-            if limits.iter().any(|(kind, _)| kind == "restriction") {
-                Some("survey_restricted")
-            } else if limits
-                .iter()
-                .any(|(_, p)| p.as_deref() == Some(Purpose::Survey.as_str()))
-            {
-                Some("survey_objected")
-            } else {
-                None
-            },
-        )
+        Ok(if limits.iter().any(|(kind, _)| kind == "restriction") {
+            Some("survey_restricted")
+        } else if limits
+            .iter()
+            .any(|(_, p)| p.as_deref() == Some(Purpose::Survey.as_str()))
+        {
+            Some("survey_objected")
+        } else {
+            None
+        })
     }
 
     /// The check just before an invitation leaves (see the module's doc).
@@ -602,7 +598,10 @@ impl Kirjuri {
 
     /// The survey invitations that followed `contacts`, as a subject's
     /// access package lists them (`surveys.json`), the reply's words opened.
-    pub(crate) async fn surveys_of(&self, contacts: &[ContactId]) -> Result<Vec<serde_json::Value>> {
+    pub(crate) async fn surveys_of(
+        &self,
+        contacts: &[ContactId],
+    ) -> Result<Vec<serde_json::Value>> {
         let mut listed = Vec::new();
         for invitation in self.store.invitations_for_contacts(contacts).await? {
             let comment = if invitation.has_comment {

@@ -216,11 +216,7 @@ impl Reply {
         let first = chars.next()?;
         let score = first.to_digit(10).filter(|d| (1..=5).contains(d))?;
         let rest = chars.as_str();
-        if rest
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_alphanumeric())
-        {
+        if rest.chars().next().is_some_and(|c| c.is_alphanumeric()) {
             // "12" or "5x" is not a score.
             return None;
         }
@@ -340,7 +336,12 @@ mod tests {
         }
         let long = format!("3 {}", "a".repeat(5000));
         assert_eq!(
-            Reply::parse(&long).unwrap().comment.unwrap().chars().count(),
+            Reply::parse(&long)
+                .unwrap()
+                .comment
+                .unwrap()
+                .chars()
+                .count(),
             MAX_COMMENT_CHARS
         );
         assert!(!format!("{:?}", Reply::parse("2 secret words").unwrap()).contains("secret"));

@@ -254,8 +254,12 @@ pub trait SurveyStore: Send + Sync {
 
     /// Cancels a scheduled invitation with `reason`; `false` if it was not
     /// scheduled.
-    async fn cancel_invitation(&self, id: &Uuid, reason: &str, audit: &NewAuditEvent)
-    -> Result<bool>;
+    async fn cancel_invitation(
+        &self,
+        id: &Uuid,
+        reason: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<bool>;
 
     /// The person's open invitation (sent after `sent_after`, not yet
     /// answered), newest first.
@@ -281,8 +285,7 @@ pub trait SurveyStore: Send + Sync {
     ) -> Result<SurveyPurge>;
 
     /// The survey roll-ups of `from ..= to`, by day and service.
-    async fn survey_rollups(&self, from: NaiveDate, to: NaiveDate)
-    -> Result<Vec<SurveyRollupRow>>;
+    async fn survey_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<SurveyRollupRow>>;
 }
 
 const CONFIG_COLUMNS: &str = "service, enabled, sample_per_mille, delay_minutes, quiet_start, \
@@ -457,7 +460,8 @@ where
     }
 
     async fn invitation_by_message(&self, outbox_id: &Uuid) -> Result<Option<InvitationRow>> {
-        let sql = format!("SELECT {INVITATION_COLUMNS} FROM survey_invitations WHERE outbox_id = $1");
+        let sql =
+            format!("SELECT {INVITATION_COLUMNS} FROM survey_invitations WHERE outbox_id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(*outbox_id)
             .fetch_optional(self.sql_pool())
@@ -735,11 +739,7 @@ where
         })
     }
 
-    async fn survey_rollups(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Vec<SurveyRollupRow>> {
+    async fn survey_rollups(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<SurveyRollupRow>> {
         let rows = sqlx::query(
             "SELECT day, service, invited, answered, score_1, score_2, score_3, score_4, \
                  score_5 FROM survey_rollups WHERE day >= $1 AND day <= $2 \

@@ -332,17 +332,17 @@ impl Kirjuri {
                     Ok(Gate::Stop(code)) => Err(SendError::Permanent(code.to_owned())),
                     Ok(Gate::Wait(until)) => Err(SendError::Held(until)),
                     Ok(Gate::Send) => {
-                    let outgoing = Outgoing {
-                        id: message.id,
-                        kind: message.kind.clone(),
-                        created_at: message.created_at,
-                        content,
-                    };
-                    let sender = senders.for_channel(message.channel);
-                    match tokio::time::timeout(timeout, sender.send(&outgoing)).await {
-                        Ok(result) => result,
-                        Err(_) => Err(SendError::Retryable("timeout".to_owned())),
-                    }
+                        let outgoing = Outgoing {
+                            id: message.id,
+                            kind: message.kind.clone(),
+                            created_at: message.created_at,
+                            content,
+                        };
+                        let sender = senders.for_channel(message.channel);
+                        match tokio::time::timeout(timeout, sender.send(&outgoing)).await {
+                            Ok(result) => result,
+                            Err(_) => Err(SendError::Retryable("timeout".to_owned())),
+                        }
                     }
                 },
             };

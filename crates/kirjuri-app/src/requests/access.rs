@@ -582,11 +582,12 @@ impl Kirjuri {
         contents.push("disclosures.json".to_owned());
         // The satisfaction surveys that followed the subject's contacts:
         // service, times, the score and the reply's words while kept.
-        let surveys = serde_json::to_vec_pretty(&json!({ "surveys": self.surveys_of(&ids).await? }))
-            .map_err(|source| Error::Encode {
-                what: "a subject's surveys",
-                source,
-            })?;
+        let surveys =
+            serde_json::to_vec_pretty(&json!({ "surveys": self.surveys_of(&ids).await? }))
+                .map_err(|source| Error::Encode {
+                    what: "a subject's surveys",
+                    source,
+                })?;
         writer.add_bytes("surveys.json", &surveys).await?;
         contents.push("surveys.json".to_owned());
         if let Some(portability) = &facts.portability {

@@ -133,7 +133,9 @@ const MAPPING: &[(&str, Coverage)] = &[
     ),
     (
         "survey_invitations",
-        InPackage("surveys.json: each invitation after the subject's contacts, its score and words"),
+        InPackage(
+            "surveys.json: each invitation after the subject's contacts, its score and words",
+        ),
     ),
     (
         "incident_updates",

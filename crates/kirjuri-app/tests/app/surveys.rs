@@ -16,12 +16,12 @@ use kirjuri_app::outbox::Senders;
 use kirjuri_app::outbox::config::SecretText;
 use kirjuri_app::{Config, Error, Kirjuri};
 use kirjuri_core::access::Actor;
+use kirjuri_core::clock::FixedClock;
 use kirjuri_core::contact::ContactInput;
 use kirjuri_core::ids::UserId;
 use kirjuri_core::role::Role;
 use kirjuri_core::survey::SurveySettings;
 use kirjuri_core::username::UserName;
-use kirjuri_core::clock::FixedClock;
 use kirjuri_store::OutboxState;
 use kirjuri_store::surveys::InvitationState;
 use kirjuri_vault::IndexKind;
@@ -284,7 +284,8 @@ async fn one_person_gets_at_most_one_invitation_per_period() {
 }
 
 #[tokio::test]
-async fn quiet_hours_hold_an_evening_invitation_to_the_helsinki_morning_across_the_october_change() {
+async fn quiet_hours_hold_an_evening_invitation_to_the_helsinki_morning_across_the_october_change()
+{
     // Sat 24 Oct 2026 22:00 EEST = 19:00Z; the clocks go back that night.
     let f = fixture("2026-10-24T19:00:00Z", settings("21:00", "09:00", 30)).await;
     f.call(Some(PHONE), "c1").await;
@@ -337,7 +338,10 @@ async fn a_reply_is_taken_only_by_the_open_invitation_of_its_number_once_and_sea
     let id: Uuid = f.sql("SELECT hex(id) FROM survey_invitations")[0][0]
         .parse()
         .unwrap();
-    assert_eq!(f.app.survey_comment(&id).await.unwrap().as_deref(), Some(WORDS));
+    assert_eq!(
+        f.app.survey_comment(&id).await.unwrap().as_deref(),
+        Some(WORDS)
+    );
     // Sealed: no word of it in the database files.
     for entry in std::fs::read_dir(&f.app.config.data).unwrap() {
         let path = entry.unwrap().path();
@@ -385,7 +389,11 @@ async fn the_purge_erases_reply_words_and_invitations_and_the_statistics_stay() 
     );
     f.advance(Duration::days(100));
     let report = f.app.purge(false).await.unwrap();
-    assert_eq!(report.counts.get("survey_invitation"), Some(&2), "{report:?}");
+    assert_eq!(
+        report.counts.get("survey_invitation"),
+        Some(&2),
+        "{report:?}"
+    );
     assert_eq!(f.sql("SELECT count(*) FROM survey_invitations")[0][0], "0");
 
     assert_eq!(f.rollups().await, before);
@@ -400,15 +408,27 @@ async fn settings_out_of_range_are_refused_and_only_supervisors_change_them() {
         .app
         .put_survey_settings(&supervisor(), UserId::new_v7(), "billing", &bad)
         .await;
-    assert!(matches!(refused, Err(Error::Unprocessable { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::Unprocessable { .. })),
+        "{refused:?}"
+    );
     let mut agent = supervisor();
     agent.role = Role::Agent;
     let refused = f
         .app
-        .put_survey_settings(&agent, UserId::new_v7(), "billing", &settings("21:00", "09:00", 0))
+        .put_survey_settings(
+            &agent,
+            UserId::new_v7(),
+            "billing",
+            &settings("21:00", "09:00", 0),
+        )
         .await;
     assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
-    let listed = f.app.survey_settings(&supervisor(), UserId::new_v7()).await.unwrap();
+    let listed = f
+        .app
+        .survey_settings(&supervisor(), UserId::new_v7())
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].version, 1);
     assert_eq!(listed[0].settings.quiet_start, "00:00");
