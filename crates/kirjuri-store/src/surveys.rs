@@ -383,13 +383,12 @@ where
                      ON CONFLICT (service) DO NOTHING"
                 )
             } else {
-                format!(
-                    "UPDATE survey_configs SET enabled = $2, sample_per_mille = $3, \
+                "UPDATE survey_configs SET enabled = $2, sample_per_mille = $3, \
                          delay_minutes = $4, quiet_start = $5, quiet_end = $6, \
                          period_days = $7, text_fi = $8, text_sv = $9, text_en = $10, \
                          version = $11, updated_at = $12, updated_by = $13 \
                      WHERE service = $1 AND version = $11 - 1"
-                )
+                    .to_owned()
             };
             let result = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(row.service.as_str())

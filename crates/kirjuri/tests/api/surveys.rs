@@ -74,7 +74,11 @@ async fn only_a_supervisor_changes_survey_settings_and_hostile_ones_store_nothin
         let (status, _) = put(&app, token, "water-billing", body.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         let listed = app
-            .get(Some(token), &app.url("/api/v1/surveys/settings"), None)
+            .get(
+                Some(token.as_str()),
+                &app.url("/api/v1/surveys/settings"),
+                None,
+            )
             .await;
         assert_eq!(listed.status(), StatusCode::FORBIDDEN);
     }
@@ -167,10 +171,11 @@ async fn a_forged_or_malformed_reply_delivery_stores_nothing() {
     extra.push(("token", SECRET));
     extra.push(("score", "5"));
     assert_eq!(reply(&app, &extra).await, StatusCode::BAD_REQUEST);
+    let long_text = "x".repeat(2000);
     for (field, value) in [
         ("from", "not a number"),
         ("id", "a b"),
-        ("text", &"x".repeat(2000)),
+        ("text", long_text.as_str()),
     ] {
         let mut query: Vec<(&str, &str)> = vec![("token", SECRET)];
         query.extend(good.iter().filter(|(k, _)| *k != field));
@@ -199,14 +204,12 @@ async fn a_forged_or_malformed_reply_delivery_stores_nothing() {
 #[tokio::test]
 async fn a_call_is_followed_by_an_invitation_through_kannel_and_the_reply_comes_back_once() {
     let sendsms = free_port();
+    let sms_url = format!("http://127.0.0.1:{sendsms}");
     let app = spawn_app_with_env(&[
         ("KIRJURI_SURVEYS__REPLY_SECRET", SECRET),
         ("KIRJURI_OUTBOX__POLL_SECONDS", "1"),
         ("KIRJURI_OUTBOX__SMS__SENDER", "kannel"),
-        (
-            "KIRJURI_OUTBOX__SMS__URL",
-            &format!("http://127.0.0.1:{sendsms}"),
-        ),
+        ("KIRJURI_OUTBOX__SMS__URL", sms_url.as_str()),
         (
             "KIRJURI_OUTBOX__SMS__USERNAME",
             kirjuri_testkit::kannel::USERNAME,
@@ -222,7 +225,7 @@ async fn a_call_is_followed_by_an_invitation_through_kannel_and_the_reply_comes_
         "{}/api/v1/surveys/replies?token={SECRET}&id=%I&from=%p&to=%P&text=%a",
         app.address
     );
-    let mut gateway = Kannel::start_with_mo(Some(sendsms), Some(&mo_url));
+    let mut gateway = Kannel::start_with_mo(Some(sendsms), Some(mo_url.as_str()));
     let (status, _) = put(
         &app,
         &app.tokens.sanna,
