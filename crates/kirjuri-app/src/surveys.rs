@@ -363,10 +363,11 @@ impl Kirjuri {
             .with_timezone(&Utc);
         let due =
             quiet.next_allowed(ended.max(now) + Duration::minutes(i64::from(config.delay_minutes)));
-        let language = match customer.language.as_deref() {
-            Some(l @ ("fi" | "sv" | "en")) => l,
-            _ => "fi",
-        };
+        let language = customer
+            .language
+            .as_deref()
+            .filter(|l| matches!(*l, "fi" | "sv" | "en"))
+            .unwrap_or("fi");
         let content = Content::sms(phone.e164(), settings.text(language))?;
         let mut message = self.seal_message(INVITATION_KIND, &content)?;
         message.next_attempt_at = due;
