@@ -51,13 +51,8 @@ async fn put(app: &TestApp, token: &str, service: &str, body: String) -> (Status
 }
 
 async fn reply(app: &TestApp, query: &[(&str, &str)]) -> StatusCode {
-    app.client
-        .get(app.url("/api/v1/surveys/replies"))
-        .query(query)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    let url = reqwest::Url::parse_with_params(&app.url("/api/v1/surveys/replies"), query).unwrap();
+    app.client.get(url).send().await.unwrap().status()
 }
 
 fn count(app: &TestApp, sql: &str) -> String {
