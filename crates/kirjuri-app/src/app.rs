@@ -612,6 +612,7 @@ pub(crate) fn validate_settings(config: &Config) -> Result<()> {
     config.forms.validate()?;
     config.attachments.validate()?;
     config.statistics.validate()?;
+    config.surveys.validate()?;
     Ok(())
 }
 

@@ -107,6 +107,10 @@ pub struct Config {
     pub attachments: crate::attachments::AttachmentsConfig,
     /// The statistics' disclosure control (`[statistics] k`).
     pub statistics: crate::statistics::StatisticsConfig,
+    /// Satisfaction surveys: the reply callback's secret and the replies'
+    /// retention (`[surveys]`; the per-service settings are in the
+    /// database).
+    pub surveys: crate::surveys::SurveysConfig,
 }
 
 impl Default for Config {
@@ -148,6 +152,7 @@ impl Default for Config {
             forms: crate::forms::FormsConfig::default(),
             attachments: crate::attachments::AttachmentsConfig::default(),
             statistics: crate::statistics::StatisticsConfig::default(),
+            surveys: crate::surveys::SurveysConfig::default(),
         }
     }
 }

@@ -222,7 +222,15 @@ impl Kirjuri {
             )
             .await?;
         Ok(match outcome {
-            InsertOutcome::Created => (id, Created::New),
+            InsertOutcome::Created => {
+                // A survey invitation (SURV-1) follows a new call only. The
+                // contact is stored either way: a survey that cannot be
+                // scheduled is logged (ids only), never a failed intake.
+                if let Err(e) = self.schedule_survey(id, &contact).await {
+                    tracing::error!(contact = %id, error = %e, "a survey invitation could not be scheduled");
+                }
+                (id, Created::New)
+            }
             InsertOutcome::Existing(existing) => (existing, Created::Existing),
         })
     }

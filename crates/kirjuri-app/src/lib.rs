@@ -53,6 +53,7 @@ pub mod retention;
 pub mod session;
 pub mod statistics;
 pub mod subject_limits;
+pub mod surveys;
 pub mod transcripts;
 
 pub use app::Kirjuri;

@@ -293,6 +293,23 @@ impl<'a> Purger<'a> {
             self.phase(Phase::Contacts, ledger.as_ref(), &mut report)
                 .await;
         }
+        if !report.interrupted {
+            // Survey replies' words and invitations past their own
+            // retention (`surveys`); their roll-ups stay.
+            match self.app.purge_surveys(self.now).await {
+                Ok(purged) => {
+                    for (kind, n) in [
+                        ("survey_comment", purged.comments),
+                        ("survey_invitation", purged.invitations),
+                    ] {
+                        if n > 0 {
+                            *report.counts.entry(kind.to_owned()).or_default() += n;
+                        }
+                    }
+                }
+                Err(e) => report.fail("purging survey replies and invitations", &e),
+            }
+        }
         if !self.dry_run
             && report.counts.values().sum::<u64>() > 0
             && let Err(e) = self.app.store.flush_erasures().await

@@ -86,6 +86,9 @@ pub enum Action {
     /// Scrape the operational metrics (`GET /metrics`): counts and ages,
     /// no personal data.
     ReadMetrics,
+    /// See and change the satisfaction surveys' settings per service
+    /// (SURV-1): supervisors, who run the service.
+    ConfigureSurveys,
 }
 
 impl Action {
@@ -111,6 +114,7 @@ impl Action {
         Action::RequestDisclosure,
         Action::ReadStatistics,
         Action::ReadMetrics,
+        Action::ConfigureSurveys,
     ];
 
     /// Whether the action reads personal data (and so needs a purpose).
@@ -144,6 +148,7 @@ impl Action {
             Action::RequestDisclosure => "request_disclosure",
             Action::ReadStatistics => "read_statistics",
             Action::ReadMetrics => "read_metrics",
+            Action::ConfigureSurveys => "configure_surveys",
         }
     }
 }
@@ -343,6 +348,10 @@ pub fn authorize(
         // register's size and pace are nobody else's business.
         Action::ReadMetrics => {
             return allow_if(matches!(actor.role, Role::Maintainer | Role::Admin));
+        // Surveys are part of running the service; their settings hold no
+        // personal data.
+        Action::ConfigureSurveys => {
+            return allow_if(actor.role == Role::Supervisor);
         }
         Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
     }
@@ -478,6 +487,9 @@ mod tests {
                 return only(&[Role::Supervisor, Role::Registrar, Role::Responsible]);
             }
             Action::ReadMetrics => return only(&[Role::Maintainer, Role::Admin]),
+            Action::ConfigureSurveys => {
+                return only(&[Role::Supervisor]);
+            }
             Action::ReadContact | Action::SearchContacts | Action::ReadRecording => {}
         }
         let Some(purpose) = purpose else {
@@ -550,7 +562,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 19 * 4 * 9);
+        assert_eq!(n, 7 * 2 * 20 * 4 * 9);
     }
 
     #[test]

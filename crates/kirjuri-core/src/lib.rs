@@ -28,6 +28,7 @@ pub mod request;
 pub mod retention;
 pub mod role;
 pub mod statistics;
+pub mod survey;
 pub mod ticket;
 pub mod transcript;
 pub mod username;

@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 29] = [
+    pub const ALL: [Table; 33] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -118,6 +118,10 @@ impl Table {
         Table::Rows(&DISCLOSURE_CONTACTS),
         Table::Rows(&DISCLOSURE_LINKS),
         Table::Rows(&CONTACT_ROLLUPS),
+        Table::Rows(&SURVEY_CONFIGS),
+        Table::Rows(&SURVEY_INVITATIONS),
+        Table::Rows(&SURVEY_RECIPIENTS),
+        Table::Rows(&SURVEY_ROLLUPS),
     ];
 
     /// The table's name in both schemas.
@@ -423,6 +427,84 @@ pub const CONTACT_ROLLUPS: TableSpec = TableSpec {
         ("service", Text),
         ("handling", Text),
         ("contacts", Int),
+    ],
+};
+
+/// `survey_configs`: each service's survey settings (SURV-1).
+pub const SURVEY_CONFIGS: TableSpec = TableSpec {
+    name: "survey_configs",
+    key: &["service"],
+    columns: &[
+        ("service", Text),
+        ("enabled", Int),
+        ("sample_per_mille", Int),
+        ("delay_minutes", Int),
+        ("quiet_start", Text),
+        ("quiet_end", Text),
+        ("period_days", Int),
+        ("text_fi", Text),
+        ("text_sv", Text),
+        ("text_en", Text),
+        ("version", Int),
+        ("updated_at", Time),
+        ("updated_by", Id),
+    ],
+};
+
+/// `survey_invitations`: invitations with their scores and sealed reply
+/// words, by the person's blind-index hash; copied with their state as it
+/// is (a scheduled one's outbox message is copied beside it).
+pub const SURVEY_INVITATIONS: TableSpec = TableSpec {
+    name: "survey_invitations",
+    key: &["id"],
+    columns: &[
+        ("id", Id),
+        ("service", Text),
+        ("contact_id", Id),
+        ("phone_hash", Bytes),
+        ("language", Text),
+        ("outbox_id", Id),
+        ("state", Text),
+        ("reason", Text),
+        ("created_at", Time),
+        ("due_at", Time),
+        ("sent_at", Time),
+        ("answered_at", Time),
+        ("score", Int),
+        ("reply_key", Bytes),
+        ("reply_sealed", Bytes),
+        ("reply_gateway_id", Text),
+        ("reply_retain_until", Time),
+        ("retain_until", Time),
+    ],
+};
+
+/// `survey_recipients`: the last invitation per person, so the period
+/// rule holds on the target too.
+pub const SURVEY_RECIPIENTS: TableSpec = TableSpec {
+    name: "survey_recipients",
+    key: &["phone_hash"],
+    columns: &[
+        ("phone_hash", Bytes),
+        ("invitation_id", Id),
+        ("invited_at", Time),
+    ],
+};
+
+/// `survey_rollups`: the surveys' anonymous daily counts (STAT-1).
+pub const SURVEY_ROLLUPS: TableSpec = TableSpec {
+    name: "survey_rollups",
+    key: &["day", "service"],
+    columns: &[
+        ("day", Text),
+        ("service", Text),
+        ("invited", Int),
+        ("answered", Int),
+        ("score_1", Int),
+        ("score_2", Int),
+        ("score_3", Int),
+        ("score_4", Int),
+        ("score_5", Int),
     ],
 };
 

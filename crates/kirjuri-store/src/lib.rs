@@ -70,6 +70,7 @@ mod retention_sql;
 mod sqlite;
 pub mod statistics;
 mod store;
+pub mod surveys;
 
 /// Every store trait, for callers that call their methods (on a `dyn
 /// Store`, say): `use kirjuri_store::prelude::*;` is the one import they
@@ -88,6 +89,7 @@ pub mod prelude {
     pub use crate::retention::RetentionStore;
     pub use crate::statistics::StatisticsStore;
     pub use crate::store::{AccountStore, AuditStore, ContactStore, Store};
+    pub use crate::surveys::SurveyStore;
 }
 
 pub use coordination::Coordination;

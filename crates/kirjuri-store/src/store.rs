@@ -46,6 +46,7 @@ use crate::recipients::RecipientStore;
 use crate::requests::RequestStore;
 use crate::retention::RetentionStore;
 use crate::statistics::StatisticsStore;
+use crate::surveys::SurveyStore;
 
 /// Kirjuri's database: every capability in one trait object.
 /// Implemented by every type that implements all the capability traits.
@@ -63,6 +64,7 @@ pub trait Store:
     + IncidentStore
     + DisclosureStore
     + StatisticsStore
+    + SurveyStore
     + std::fmt::Debug
 {
 }
@@ -81,6 +83,7 @@ impl<T> Store for T where
         + IncidentStore
         + DisclosureStore
         + StatisticsStore
+        + SurveyStore
         + std::fmt::Debug
 {
 }

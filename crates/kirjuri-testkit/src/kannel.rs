@@ -30,6 +30,8 @@ pub struct Kannel {
     dir: TempDir,
     /// The smsbox's `sendsms` port.
     sendsms_port: u16,
+    /// The bearerbox's fake SMSC port.
+    smsc_port: u16,
     /// bearerbox, fakesmsc, smsbox.
     children: Vec<Child>,
 }
@@ -38,8 +40,19 @@ impl Kannel {
     /// Starts the three processes and waits until `sendsms` answers. Fails
     /// (naming the packages) when Kannel is not installed.
     pub fn start() -> Self {
+        Self::start_with_mo(None, None)
+    }
+
+    /// [`Kannel::start`], with mobile-originated messages (what
+    /// [`Kannel::send_mo`] sends) delivered to `mo_url` by the smsbox's
+    /// `get-url` (Kannel's escapes: `%p` sender, `%P` receiver, `%a` text,
+    /// `%I` message id); no reply goes back (`max-messages = 0`). With
+    /// `sendsms`, its `sendsms` listens there (so a server configured
+    /// before the gateway can name it).
+    pub fn start_with_mo(sendsms: Option<u16>, mo_url: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let (admin, smsbox, smsc, sendsms) = (free_port(), free_port(), free_port(), free_port());
+        let (admin, smsbox, smsc) = (free_port(), free_port(), free_port());
+        let sendsms = sendsms.unwrap_or_else(free_port);
         let conf = dir.path().join("kannel.conf");
         std::fs::write(
             &conf,
@@ -52,13 +65,18 @@ impl Kannel {
                  global-sender = {GLOBAL_SENDER}\n\n\
                  group = sendsms-user\nusername = {USERNAME}\npassword = {PASSWORD}\n\
                  max-messages = 10\nconcatenation = true\n\n\
-                 group = sms-service\nkeyword = default\ntext = \"No service\"\n"
+                 group = sms-service\nkeyword = default\n{}\n",
+                match mo_url {
+                    Some(url) => format!("get-url = \"{url}\"\nmax-messages = 0\ncatch-all = true"),
+                    None => "text = \"No service\"".to_owned(),
+                }
             ),
         )
         .expect("write kannel.conf");
         let mut kannel = Self {
             dir,
             sendsms_port: sendsms,
+            smsc_port: smsc,
             children: Vec::new(),
         };
         kannel.spawn("bearerbox", &["-v", "1"], Some(&conf), "bearerbox.log");
@@ -73,6 +91,38 @@ impl Kannel {
         kannel.spawn("smsbox", &["-v", "1"], Some(&conf), "smsbox.log");
         wait_for_port(sendsms, "smsbox (apt install kannel)");
         kannel
+    }
+
+    /// Sends one mobile-originated SMS from `from` to `to` through the
+    /// fake SMSC: the listening fakesmsc makes way for one that sends it,
+    /// then listens again.
+    pub fn send_mo(&mut self, from: &str, to: &str, text: &str) {
+        // fakesmsc is the second child (bearerbox, fakesmsc, smsbox).
+        if let Some(listener) = self.children.get_mut(1) {
+            let _ = listener.kill();
+            let _ = listener.wait();
+        }
+        let spec = format!("{from} {to} text {text}");
+        let port = self.smsc_port.to_string();
+        let log = std::fs::File::create(self.dir.path().join("fakesmsc-mo.log"))
+            .expect("create a log file");
+        let mut sender = Command::new(FAKESMSC)
+            .args(["-H", "127.0.0.1", "-r", &port, "-m", "1", &spec])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone a log file"))
+            .stderr(log)
+            .spawn()
+            .expect("run fakesmsc (apt install kannel-extras)");
+        // It exits once the message is sent and acknowledged.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = sender.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = sender.kill();
+        let _ = sender.wait();
     }
 
     fn spawn(&mut self, program: &str, args: &[&str], conf: Option<&PathBuf>, log: &str) {

@@ -49,6 +49,7 @@ use crate::Kirjuri;
 use crate::app::Background;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::surveys::Gate;
 
 pub use config::OutboxConfig;
 
@@ -148,6 +149,10 @@ pub enum SendError {
     /// Refused for good (bad address, authentication, a 5xx reply): give up.
     #[error("{0}")]
     Permanent(String),
+    /// Not sent, by the message's own rule, until this instant (a survey
+    /// invitation in quiet hours): queued again for then.
+    #[error("held until {0}")]
+    Held(DateTime<Utc>),
 }
 
 /// One way out for one channel.
@@ -272,6 +277,16 @@ impl Kirjuri {
             .map_err(|e| Error::decode("the outbox message", message.id, &e))
     }
 
+    /// The check a message of its kind needs at send time: a survey
+    /// invitation's ([`Kirjuri::survey_gate`]); every other kind is sent.
+    async fn gate(&self, message: &ClaimedMessage) -> Result<Gate> {
+        if message.kind == crate::surveys::INVITATION_KIND {
+            self.survey_gate(message).await
+        } else {
+            Ok(Gate::Send)
+        }
+    }
+
     /// Sends what is due now, one claim at a time, until nothing is due (or
     /// [`ROUND_LIMIT`] messages): each sent, retried later or given up on.
     pub async fn deliver_due(&self, senders: &Senders) -> Result<Delivery> {
@@ -307,24 +322,39 @@ impl Kirjuri {
                     tracing::error!(id = %message.id, error = %e, "an outbox message cannot be opened");
                     Err(SendError::Permanent("unreadable".to_owned()))
                 }
-                Ok(content) => {
-                    let outgoing = Outgoing {
-                        id: message.id,
-                        kind: message.kind.clone(),
-                        created_at: message.created_at,
-                        content,
-                    };
-                    let sender = senders.for_channel(message.channel);
-                    match tokio::time::timeout(timeout, sender.send(&outgoing)).await {
-                        Ok(result) => result,
-                        Err(_) => Err(SendError::Retryable("timeout".to_owned())),
+                Ok(content) => match self.gate(&message).await {
+                    Err(e) => {
+                        // The check could not be made: try later, never
+                        // send unchecked.
+                        tracing::error!(id = %message.id, error = %e, "an outbox message's send-time check failed");
+                        Err(SendError::Retryable("check_failed".to_owned()))
                     }
-                }
+                    Ok(Gate::Stop(code)) => Err(SendError::Permanent(code.to_owned())),
+                    Ok(Gate::Wait(until)) => Err(SendError::Held(until)),
+                    Ok(Gate::Send) => {
+                        let outgoing = Outgoing {
+                            id: message.id,
+                            kind: message.kind.clone(),
+                            created_at: message.created_at,
+                            content,
+                        };
+                        let sender = senders.for_channel(message.channel);
+                        match tokio::time::timeout(timeout, sender.send(&outgoing)).await {
+                            Ok(result) => result,
+                            Err(_) => Err(SendError::Retryable("timeout".to_owned())),
+                        }
+                    }
+                },
             };
             let at = self.clock.now();
             let attempt = message.claim.attempt;
             let settlement = match outcome {
                 Ok(()) => Settlement::Sent { at },
+                Err(SendError::Held(until)) => Settlement::Retry {
+                    at,
+                    next_attempt_at: until,
+                    error: "held".to_owned(),
+                },
                 Err(SendError::Retryable(error)) if attempt < outbox.max_attempts => {
                     let delay = backoff(outbox, attempt, random_fraction());
                     Settlement::Retry {

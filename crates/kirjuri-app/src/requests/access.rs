@@ -18,6 +18,9 @@
 //! - `disclosures.json` — the approved disclosures of the subject's
 //!   contacts: recipient, kind, country, legal ground, date (Art.
 //!   15(1)(c); `disclosures`);
+//! - `surveys.json` — the satisfaction-survey invitations that followed
+//!   the subject's contacts: service, times, score, the reply's words
+//!   while kept (`surveys`);
 //! - `portability.json` — for a portability request only (Art. 20): the
 //!   contacts' documents as machine-readable JSON, *if* the register
 //!   processes them on consent or a contract (a purpose whose
@@ -577,6 +580,16 @@ impl Kirjuri {
                 })?;
         writer.add_bytes("disclosures.json", &disclosures).await?;
         contents.push("disclosures.json".to_owned());
+        // The satisfaction surveys that followed the subject's contacts:
+        // service, times, the score and the reply's words while kept.
+        let surveys =
+            serde_json::to_vec_pretty(&json!({ "surveys": self.surveys_of(&ids).await? }))
+                .map_err(|source| Error::Encode {
+                    what: "a subject's surveys",
+                    source,
+                })?;
+        writer.add_bytes("surveys.json", &surveys).await?;
+        contents.push("surveys.json".to_owned());
         if let Some(portability) = &facts.portability {
             let json = self.portability_json(portability, &items).await?;
             writer.add_bytes("portability.json", &json).await?;

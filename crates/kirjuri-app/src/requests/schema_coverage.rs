@@ -114,6 +114,30 @@ const MAPPING: &[(&str, Coverage)] = &[
         ),
     ),
     (
+        "survey_configs",
+        NotPersonal("each service's survey settings: rates, hours, texts"),
+    ),
+    (
+        "survey_rollups",
+        NotPersonal(
+            "anonymous daily survey counts by service: invitations, answers, scores; \
+             no id, identifier or words",
+        ),
+    ),
+    (
+        "survey_recipients",
+        NotPersonal(
+            "when a phone's hash was last invited, only to keep the once-per-period rule; \
+             a keyed hash and a date, erased after the longest period",
+        ),
+    ),
+    (
+        "survey_invitations",
+        InPackage(
+            "surveys.json: each invitation after the subject's contacts, its score and words",
+        ),
+    ),
+    (
         "incident_updates",
         NotPersonal(
             "the controller's Art. 33(5) documentation of a breach: counts and decisions, \

@@ -14,6 +14,7 @@ mod audit;
 mod backup;
 mod outbox;
 mod purge;
+mod surveys;
 
 use futures::StreamExt;
 use kirjuri_app::{Error, Kirjuri};

@@ -20,6 +20,7 @@ mod register;
 pub(crate) mod requests;
 mod retention;
 mod statistics;
+mod surveys;
 pub mod transport;
 
 use std::future::Future;
@@ -249,6 +250,14 @@ pub fn routes() -> Vec<RouteSpec> {
             .doc(operations::processing_record()),
         RouteSpec::guarded("/api/v1/statistics/contacts", get(statistics::contacts))
             .doc(operations::statistics()),
+        RouteSpec::guarded("/api/v1/surveys/settings", get(surveys::list))
+            .doc(operations::survey_settings()),
+        RouteSpec::guarded("/api/v1/surveys/settings/{service}", put(surveys::put))
+            .doc(operations::survey_setting()),
+        // Kannel's delivery of a reply SMS: the secret in its query is the
+        // credential (`http::surveys`).
+        RouteSpec::public("/api/v1/surveys/replies", get(surveys::reply))
+            .doc(operations::survey_replies()),
         RouteSpec::guarded(
             "/api/v1/requests",
             get(requests::queue).post(requests::register),
@@ -625,6 +634,7 @@ mod tests {
         "/privacy/versions",
         "/privacy/versions/{version}",
         "/api/v1/webhooks/chat",
+        "/api/v1/surveys/replies",
     ];
 
     fn concrete(path: &str) -> String {

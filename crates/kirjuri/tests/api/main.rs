@@ -52,4 +52,5 @@ mod registrar_forms;
 mod requests;
 mod requests_ui;
 mod statistics;
+mod surveys;
 mod transcripts;

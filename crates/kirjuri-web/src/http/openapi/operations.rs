@@ -913,3 +913,50 @@ pub fn disclosure_link() -> Vec<Op> {
         .errors(&[404, 409, 422]),
     ]
 }
+
+/// `/api/v1/surveys/settings`.
+pub fn survey_settings() -> Vec<Op> {
+    vec![
+        get("surveySettings", "surveys", "Every service's survey settings")
+            .ok(200, "The settings.", keys(&["services"])),
+    ]
+}
+
+/// `/api/v1/surveys/settings/{service}`.
+pub fn survey_setting() -> Vec<Op> {
+    vec![
+        put("putSurveySettings", "surveys", "Set one service's survey settings")
+            .describe("Sampling per mille, delay, quiet hours (HH:MM Helsinki), one invitation per person per period, and the invitation in fi/sv/en. Audited; a parallel change wins with 409.")
+            .path("service", "The service.")
+            .json(keys(&[
+                "enabled",
+                "sample_per_mille",
+                "delay_minutes",
+                "quiet_start",
+                "quiet_end",
+                "period_days",
+                "text_fi",
+                "text_sv",
+                "text_en",
+            ]))
+            .ok(200, "The stored settings.", object())
+            .errors(&[409, 422]),
+    ]
+}
+
+/// `/api/v1/surveys/replies`.
+pub fn survey_replies() -> Vec<Op> {
+    vec![
+        get("surveyReply", "surveys", "A reply SMS, delivered by Kannel's get-url")
+            .describe("Public: the `token` (`[surveys] reply_secret`) is the credential. The answer is the same whether or not the reply matched an invitation.")
+            .public()
+            .query("token", false, string(), "The shared secret.")
+            .query("id", false, string(), "Kannel's message id.")
+            .query("from", false, string(), "The sender's number.")
+            .query("to", false, string(), "The number it was sent to (not used).")
+            .query("text", false, string(), "The reply.")
+            .query("at", false, string(), "Kannel's time stamp (not used).")
+            .ok(200, "Taken (or ignored).", keys(&["accepted"]))
+            .errors(&[400, 401, 404, 422]),
+    ]
+}
