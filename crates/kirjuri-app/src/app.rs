@@ -352,6 +352,9 @@ pub struct Kirjuri {
     /// A strong electronic identification service, if the deployment
     /// plugs one in ([`Kirjuri::with_strong_identification`]).
     pub strong_identification: Option<Arc<dyn crate::requests::StrongIdentification>>,
+    /// Intake's writes of concurrent uploads, sharing their commits
+    /// (`group_commit`).
+    pub group: Arc<crate::group_commit::GroupCommit>,
 }
 
 impl Kirjuri {
@@ -400,6 +403,7 @@ impl Kirjuri {
             config.forms.public_window_seconds,
         ));
         Ok(Self {
+            group: crate::group_commit::GroupCommit::new(store.clone()),
             store,
             keyring: Arc::new(keyring),
             objects,

@@ -30,6 +30,7 @@ pub mod demo;
 pub mod disclosures;
 pub mod error;
 pub mod forms;
+pub mod group_commit;
 pub mod holds;
 pub mod import;
 pub mod incidents;
