@@ -22,6 +22,10 @@ use crate::model::{ObjectRow, PendingObject};
 
 /// One write of a group. Owned, so it can wait in a queue for its turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a queue element, one per upload in flight, moved once; boxing would only add an allocation"
+)]
 pub enum GroupWrite {
     /// [`ContactStore::insert_contact`](crate::ContactStore::insert_contact):
     /// the contact, its blind-index entries and its audit event (appended

@@ -695,6 +695,7 @@ fn print_table(results: &[Outcome], baseline: f64) {
         "p50 ms",
         "p99 ms",
         "PUT p50",
+        "RSS MiB",
         "client",
         "kirjuri",
         "postgres",
