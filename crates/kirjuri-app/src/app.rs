@@ -367,6 +367,9 @@ pub struct Kirjuri {
     pub strong_identification: Option<Arc<dyn crate::requests::StrongIdentification>>,
     /// What `/metrics` shows: this process's counters, shared by clones.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Intake's writes of concurrent uploads, sharing their commits
+    /// (`group_commit`).
+    pub group: Arc<crate::group_commit::GroupCommit>,
 }
 
 impl Kirjuri {
@@ -407,6 +410,7 @@ impl Kirjuri {
         ));
         let metrics = Arc::new(crate::metrics::Metrics::new(clock.now()));
         Ok(Self {
+            group: crate::group_commit::GroupCommit::new(store.clone()),
             store,
             keyring: Arc::new(keyring),
             objects,

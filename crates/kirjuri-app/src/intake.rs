@@ -16,7 +16,8 @@ use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::wav::decode::{PeakBuilder, Peaks};
 use kirjuri_core::wav::{AudioLayout, WavInfo, WavValidator};
 use kirjuri_store::{
-    CommitOutcome, ContactRow, IndexEntry, InsertOutcome, ObjectRow, PendingObject,
+    CommitOutcome, ContactRow, GroupOutcome, GroupWrite, IndexEntry, InsertOutcome, ObjectRow,
+    PendingObject,
 };
 use kirjuri_vault::{
     IndexKind, ObjectWriter, SEGMENT_LEN, StreamSealer, TAG_LEN, seal_to_vec, sealed_len,
@@ -213,26 +214,27 @@ impl Kirjuri {
                 .retain_until(StoredKind::ContactMetadata, document.started_at),
         };
         let event = AuditEvent::ContactCreated { contact: id };
-        let outcome = self
-            .store
-            .insert_contact(
-                &row,
-                &self.index_entries(&contact),
-                &to_row(self.clock.now(), actor, &event),
-            )
-            .await?;
-        Ok(match outcome {
-            InsertOutcome::Created => {
+        let write = GroupWrite::InsertContact {
+            index: self.index_entries(&contact),
+            contact: row,
+            audit: to_row(self.clock.now(), actor, &event),
+        };
+        // Shares its commit with concurrent deliveries (`group_commit`).
+        match self.group.write(write).await? {
+            GroupOutcome::Contact(InsertOutcome::Created) => {
                 // A survey invitation (SURV-1) follows a new call only. The
                 // contact is stored either way: a survey that cannot be
                 // scheduled is logged (ids only), never a failed intake.
                 if let Err(e) = self.schedule_survey(id, &contact).await {
                     tracing::error!(contact = %id, error = %e, "a survey invitation could not be scheduled");
                 }
-                (id, Created::New)
+                Ok((id, Created::New))
             }
-            InsertOutcome::Existing(existing) => (existing, Created::Existing),
-        })
+            GroupOutcome::Contact(InsertOutcome::Existing(existing)) => {
+                Ok((existing, Created::Existing))
+            }
+            _ => Err(Error::Internal("a contact's write answered as another")),
+        }
     }
 
     /// The contact an object of `kind` (`what`, for the 410's message) is
@@ -303,11 +305,28 @@ impl Kirjuri {
             return same_or_conflict(&existing, &sha256);
         }
 
-        let object_id = self.begin_object(contact_id, RECORDING).await?;
+        // The recording and its waveform begin together, in one write that
+        // shares its commit with concurrent uploads.
+        let object_id = ObjectId::new_v7();
+        let waveform_id = ObjectId::new_v7();
+        let pending = |id: ObjectId, kind: &str| PendingObject {
+            id,
+            contact_id,
+            kind: kind.to_owned(),
+            instance_id: self.instance.id.clone(),
+            started_at: self.clock.now(),
+        };
+        self.group
+            .write(GroupWrite::BeginObjects(vec![
+                pending(object_id, RECORDING),
+                pending(waveform_id, WAVEFORM),
+            ]))
+            .await?;
         let mut writer = match self.objects.put(&object_id).await {
             Ok(writer) => writer,
             Err(e) => {
                 self.store.abort_object(&object_id).await?;
+                self.store.abort_object(&waveform_id).await?;
                 return Err(e.into());
             }
         };
@@ -318,14 +337,10 @@ impl Kirjuri {
             Err(e) => {
                 let _ = writer.abort().await;
                 self.discard_object(&object_id).await?;
+                self.store.abort_object(&waveform_id).await?;
                 return Err(e);
             }
         };
-        if let Err(e) = writer.commit().await {
-            self.discard_object(&object_id).await?;
-            return Err(e.into());
-        }
-
         let row = ObjectRow {
             id: object_id,
             contact_id,
@@ -342,44 +357,100 @@ impl Kirjuri {
             source: None,
             created_at: self.clock.now(),
         };
+        // The waveform never outlives its recording.
+        let waveform_until = self
+            .config
+            .retention
+            .derived_retain_until(started_at, row.retain_until);
+        // The recording's fsyncs and the waveform's run at once.
+        let waveform = async {
+            match &peaks {
+                Some(peaks) => Some(
+                    self.write_waveform(contact_id, object_id, waveform_id, peaks, waveform_until)
+                        .await,
+                ),
+                None => None,
+            }
+        };
+        let (committed, waveform) = tokio::join!(writer.commit(), waveform);
+        let waveform = match waveform {
+            Some(Ok(waveform)) => Some(waveform),
+            Some(Err(e)) => {
+                // The waveform is a convenience for the player: failing to
+                // store it must not fail the recording.
+                tracing::warn!(contact_id = %contact_id, error = %e, "failed to store waveform peaks");
+                self.discard_object(&waveform_id).await?;
+                None
+            }
+            None => {
+                self.store.abort_object(&waveform_id).await?;
+                None
+            }
+        };
+        if let Err(e) = committed {
+            self.discard_object(&object_id).await?;
+            if waveform.is_some() {
+                self.discard_object(&waveform_id).await?;
+            }
+            return Err(e.into());
+        }
+
         let event = AuditEvent::RecordingCreated {
             contact: contact_id,
             object: object_id,
             sha256: sha256.clone(),
             bytes: plaintext_len,
         };
-        match self
-            .store
-            .commit_object(&row, &to_row(self.clock.now(), actor, &event))
-            .await
-        {
-            Ok(CommitOutcome::Committed) => {
+        let derived = waveform.map(|waveform| {
+            let event = AuditEvent::DerivedCreated {
+                contact: contact_id,
+                object: waveform_id,
+                kind: WAVEFORM,
+            };
+            (waveform, to_row(self.clock.now(), actor, &event))
+        });
+        let had_waveform = derived.is_some();
+        let write = GroupWrite::CommitObject {
+            object: row.clone(),
+            audit: to_row(self.clock.now(), actor, &event),
+            derived,
+        };
+        // Acknowledged only once the shared commit holding this write is
+        // durable; if it fails, so does this upload.
+        let outcome = self.group.write(write).await;
+        let derived_committed = matches!(
+            outcome,
+            Ok(GroupOutcome::Object {
+                derived_committed: true,
+                ..
+            })
+        );
+        if had_waveform && !derived_committed {
+            self.discard_object(&waveform_id).await?;
+        }
+        match outcome {
+            Ok(GroupOutcome::Object {
+                outcome: CommitOutcome::Committed,
+                ..
+            }) => {
                 self.metrics.intake(RECORDING, plaintext_len);
-                if let Some(peaks) = peaks {
-                    // The waveform is a convenience for the player: failing to
-                    // store it must not fail the acknowledged recording. It
-                    // never outlives its recording.
-                    let waveform_until = self
-                        .config
-                        .retention
-                        .derived_retain_until(started_at, row.retain_until);
-                    if let Err(e) = self
-                        .store_waveform(actor, contact_id, object_id, &peaks, waveform_until)
-                        .await
-                    {
-                        tracing::warn!(contact_id = %contact_id, error = %e, "failed to store waveform peaks");
-                    }
-                }
                 Ok((RecordingAck::from_row(&row), Created::New))
             }
-            Ok(CommitOutcome::Existing(existing)) => {
+            Ok(GroupOutcome::Object {
+                outcome: CommitOutcome::Existing(existing),
+                ..
+            }) => {
                 // A concurrent upload for the same contact won the race.
                 self.objects.delete(&object_id).await?;
                 same_or_conflict(&existing, &sha256)
             }
+            Ok(_) => {
+                self.discard_object(&object_id).await?;
+                Err(Error::Internal("an object's commit answered as another"))
+            }
             Err(e) => {
                 self.discard_object(&object_id).await?;
-                Err(e.into())
+                Err(e)
             }
         }
     }
@@ -407,35 +478,28 @@ impl Kirjuri {
         Ok(())
     }
 
-    /// Stores waveform peaks sealed beside their recording; they follow the
-    /// recording's retention deadline.
-    async fn store_waveform(
+    /// Writes waveform peaks, sealed, as the already begun object
+    /// `object_id` beside their recording `source`, and returns its row for
+    /// the recording's commit; they follow the recording's deadline.
+    async fn write_waveform(
         &self,
-        actor: Option<UserId>,
         contact_id: ContactId,
         source: ObjectId,
+        object_id: ObjectId,
         peaks: &Peaks,
         retain_until: chrono::DateTime<chrono::Utc>,
-    ) -> Result<()> {
+    ) -> Result<ObjectRow> {
         let plaintext = serde_json::to_vec(peaks).map_err(|source| Error::Encode {
             what: "peaks",
             source,
         })?;
-        let object_id = self.begin_object(contact_id, WAVEFORM).await?;
         let key = self.keyring.generate_data_key()?;
         let sealed = seal_to_vec(&key, &object_id, &plaintext)?;
         let stored_len = sealed.len() as u64;
-        let written = async {
-            let mut writer = self.objects.put(&object_id).await?;
-            writer.write(Bytes::from(sealed)).await?;
-            writer.commit().await
-        }
-        .await;
-        if let Err(e) = written {
-            self.discard_object(&object_id).await?;
-            return Err(e.into());
-        }
-        let row = ObjectRow {
+        let mut writer = self.objects.put(&object_id).await?;
+        writer.write(Bytes::from(sealed)).await?;
+        writer.commit().await?;
+        Ok(ObjectRow {
             id: object_id,
             contact_id,
             kind: WAVEFORM.to_owned(),
@@ -447,23 +511,7 @@ impl Kirjuri {
             retain_until,
             source: Some(source),
             created_at: self.clock.now(),
-        };
-        let event = AuditEvent::DerivedCreated {
-            contact: contact_id,
-            object: object_id,
-            kind: WAVEFORM,
-        };
-        match self
-            .store
-            .commit_object(&row, &to_row(self.clock.now(), actor, &event))
-            .await?
-        {
-            CommitOutcome::Committed => Ok(()),
-            CommitOutcome::Existing(_) => {
-                self.objects.delete(&object_id).await?;
-                Ok(())
-            }
-        }
+        })
     }
 
     /// The contact's start time with its original offset, from the sealed document.

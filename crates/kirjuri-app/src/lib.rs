@@ -32,6 +32,7 @@ pub mod disclosures;
 pub mod doctor;
 pub mod error;
 pub mod forms;
+pub mod group_commit;
 pub mod holds;
 pub mod import;
 pub mod incidents;

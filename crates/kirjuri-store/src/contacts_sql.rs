@@ -30,6 +30,7 @@ use crate::audited::{self, AuditLog, Audited};
 use crate::backend::{Backend, SqlStore, Unique};
 use crate::codec::{json, length, stored_length};
 use crate::error::{Error, Result};
+use crate::group::{GroupOutcome, GroupWrite};
 use crate::model::{
     CommitOutcome, ContactFilter, ContactRow, IndexEntry, InsertOutcome, NewAuditEvent, ObjectRow,
     PendingObject,
@@ -334,6 +335,109 @@ where
         .ok_or_else(|| Error::Corrupt("objects.(contact_id, kind): conflict without a row".into()))
 }
 
+/// Registers a pending upload (see [`ContactStore::begin_object`]).
+async fn insert_pending<DB: Backend>(
+    conn: &mut DB::Connection,
+    pending: &PendingObject,
+) -> Result<()>
+where
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    sqlx::query(
+        "INSERT INTO pending_objects (id, contact_id, kind, instance_id, started_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(*pending.id.as_uuid())
+    .bind(*pending.contact_id.as_uuid())
+    .bind(pending.kind.as_str())
+    .bind(pending.instance_id.as_str())
+    .bind(DB::time(pending.started_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| DB::write_error(err, &[], "object id"))?;
+    Ok(())
+}
+
+/// A savepoint statement of [`ContactStore::write_group`] (the same in
+/// both dialects).
+async fn savepoint<DB: Backend>(conn: &mut DB::Connection, statement: &'static str) -> Result<()>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    sqlx::raw_sql(statement).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// One write of a group, inside its savepoint; pushes the audit events it
+/// needs onto `events` (appended only if it succeeds).
+async fn group_write<'e, DB: Backend>(
+    conn: &mut DB::Connection,
+    write: &'e GroupWrite,
+    events: &mut Vec<&'e NewAuditEvent>,
+) -> Result<GroupOutcome>
+where
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<DB::Time>: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: Default,
+{
+    match write {
+        GroupWrite::InsertContact {
+            contact,
+            index,
+            audit,
+        } => {
+            let outcome = insert_contact::<DB>(conn, contact, index).await?;
+            if outcome == InsertOutcome::Created {
+                events.push(audit);
+            }
+            Ok(GroupOutcome::Contact(outcome))
+        }
+        GroupWrite::BeginObjects(pending) => {
+            for one in pending {
+                insert_pending::<DB>(conn, one).await?;
+            }
+            Ok(GroupOutcome::Begun)
+        }
+        GroupWrite::CommitObject {
+            object,
+            audit,
+            derived,
+        } => {
+            let outcome = commit_object::<DB>(conn, object).await?;
+            let mut derived_committed = false;
+            if outcome == CommitOutcome::Committed {
+                events.push(audit);
+                if let Some((derived, derived_audit)) = derived {
+                    savepoint::<DB>(conn, "SAVEPOINT group_derived").await?;
+                    let done = commit_object::<DB>(conn, derived).await;
+                    if matches!(done, Ok(CommitOutcome::Committed)) {
+                        savepoint::<DB>(conn, "RELEASE SAVEPOINT group_derived").await?;
+                        events.push(derived_audit);
+                        derived_committed = true;
+                    } else {
+                        // Its pending row comes back; the caller discards it.
+                        savepoint::<DB>(conn, "ROLLBACK TO SAVEPOINT group_derived").await?;
+                        savepoint::<DB>(conn, "RELEASE SAVEPOINT group_derived").await?;
+                    }
+                }
+            }
+            Ok(GroupOutcome::Object {
+                outcome,
+                derived_committed,
+            })
+        }
+    }
+}
+
 #[async_trait]
 impl<S: SqlStore> ContactStore for S
 where
@@ -428,19 +532,8 @@ where
 
     #[tracing::instrument(skip_all, fields(object_id = %pending.id, contact_id = %pending.contact_id))]
     async fn begin_object(&self, pending: &PendingObject) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO pending_objects (id, contact_id, kind, instance_id, started_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(*pending.id.as_uuid())
-        .bind(*pending.contact_id.as_uuid())
-        .bind(pending.kind.as_str())
-        .bind(pending.instance_id.as_str())
-        .bind(S::Db::time(pending.started_at))
-        .execute(self.sql_pool())
-        .await
-        .map_err(|err| S::Db::write_error(err, &[], "object id"))?;
-        Ok(())
+        let mut conn = self.sql_pool().acquire().await?;
+        insert_pending::<S::Db>(&mut conn, pending).await
     }
 
     #[tracing::instrument(skip_all, fields(object_id = %object.id, contact_id = %object.contact_id))]
@@ -491,6 +584,33 @@ where
             }
             insert_index::<S::Db>(conn, &first.contact_id, index).await?;
             Ok(Audited::commit(CommitOutcome::Committed, audit))
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(n_writes = writes.len()))]
+    async fn write_group(&self, writes: &[GroupWrite]) -> Result<Vec<Result<GroupOutcome>>> {
+        audited::write_audited_if(self, async |conn| {
+            let mut results = Vec::with_capacity(writes.len());
+            let mut events: Vec<&NewAuditEvent> = Vec::new();
+            for write in writes {
+                let mut own = Vec::new();
+                savepoint::<S::Db>(conn, "SAVEPOINT group_write").await?;
+                match group_write::<S::Db>(conn, write, &mut own).await {
+                    Ok(outcome) => {
+                        savepoint::<S::Db>(conn, "RELEASE SAVEPOINT group_write").await?;
+                        events.append(&mut own);
+                        results.push(Ok(outcome));
+                    }
+                    Err(error) => {
+                        // Only this write is undone; the group goes on.
+                        savepoint::<S::Db>(conn, "ROLLBACK TO SAVEPOINT group_write").await?;
+                        savepoint::<S::Db>(conn, "RELEASE SAVEPOINT group_write").await?;
+                        results.push(Err(error));
+                    }
+                }
+            }
+            Ok(Audited::commit(results, events))
         })
         .await
     }

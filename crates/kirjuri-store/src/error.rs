@@ -25,6 +25,12 @@ pub enum Error {
     /// cannot represent. The message names the column, not the value.
     #[error("corrupt value: {0}")]
     Corrupt(String),
+    /// The transaction a group of writes shared failed to append its audit
+    /// events or to commit (`kirjuri-app`'s group commit): this write is
+    /// not stored, nor is any other of its group. The cause is shared by
+    /// all of them.
+    #[error("the shared commit failed: {0}")]
+    SharedCommit(#[source] std::sync::Arc<Error>),
     /// A file of the embedded database could not be created or its
     /// permissions set; `context` names the file.
     #[error("{context}: {source}")]

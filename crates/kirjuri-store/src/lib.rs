@@ -55,6 +55,7 @@ mod coordination;
 pub mod copy;
 pub mod disclosures;
 mod error;
+mod group;
 pub mod incidents;
 pub mod limits;
 mod model;
@@ -94,6 +95,7 @@ pub mod prelude {
 
 pub use coordination::Coordination;
 pub use error::{Error, Result};
+pub use group::{GroupOutcome, GroupWrite};
 pub use model::SessionPreferences;
 pub use model::{AuditCheckpointRow, AuditFilter, AuditLeaf, StoredAuditEvent};
 pub use model::{

@@ -160,6 +160,16 @@ pub trait ContactStore: Send + Sync {
         audit: &[NewAuditEvent],
     ) -> Result<CommitOutcome>;
 
+    /// Group commit: runs `writes` in one transaction, each in a savepoint
+    /// of its own, appends the audit events of those that succeeded (in
+    /// order) and commits once (`group.rs`). The inner results are each
+    /// write's own; the outer error means the shared append or commit
+    /// failed and *none* of them is stored.
+    async fn write_group(
+        &self,
+        writes: &[crate::GroupWrite],
+    ) -> Result<Vec<Result<crate::GroupOutcome>>>;
+
     /// Removes a pending row. Removing one that is not there is not an
     /// error, so clean-up paths can call it unconditionally.
     async fn abort_object(&self, id: &ObjectId) -> Result<()>;

@@ -577,7 +577,15 @@ impl ObjectWriter for LocalWriter {
 }
 
 /// Links the written and fsynced temp file into place without replacing,
-/// unlinks the temp name, fsyncs both directories.
+/// unlinks the temp name, and fsyncs the directory the object now lives in.
+///
+/// The upload folder is not fsynced after the unlink (issue 16: it was one
+/// of four directory fsyncs per upload, all of them on the one `tmp/`
+/// folder every upload shares). Durability does not need it: the object
+/// is durable under its final name once that folder is fsynced. A crash
+/// may bring the temp name back — a second name of the same sealed file,
+/// ciphertext only; `delete` (the purge) removes both names, and recovery
+/// removes it with its object if that was never committed.
 fn commit_file(id: ObjectId, temp_path: &Path, final_path: &Path) -> Result<()> {
     let final_dir = final_path.parent().unwrap_or(Path::new("."));
     if fs::symlink_metadata(final_dir).is_err() {
@@ -602,8 +610,7 @@ fn commit_file(id: ObjectId, temp_path: &Path, final_path: &Path) -> Result<()> 
     }
     fs::remove_file(temp_path)
         .io_context(|| format!("failed to remove {}", temp_path.display()))?;
-    fsync_dir(final_dir)?;
-    Ok(fsync_dir(temp_path.parent().unwrap_or(Path::new(".")))?)
+    Ok(fsync_dir(final_dir)?)
 }
 
 impl Drop for LocalWriter {

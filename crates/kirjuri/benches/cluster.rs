@@ -9,10 +9,20 @@
 //! 3. two nodes on the same PostgreSQL + Garage, the clients split evenly
 //!    between them (what a load balancer would do).
 //!
-//! Each setup gets a fresh database (or data folder) and bucket prefix, a
-//! short untimed warm-up (one upload per client), then
-//! `KIRJURI_BENCH_CLUSTER_RECORDINGS` (default 300) timed uploads from
-//! `KIRJURI_BENCH_CLUSTER_CLIENTS` (default 4) concurrent clients. Every
+//! Each setup runs once per client count in `KIRJURI_BENCH_CLUSTER_CLIENTS`
+//! (a comma-separated list, default `1,4,8,16`; the two-node setup only at
+//! the largest), each time with a fresh database (or data folder) and
+//! bucket prefix, a short untimed warm-up (one upload per client), then
+//! `KIRJURI_BENCH_CLUSTER_RECORDINGS` (default 300) timed uploads.
+//! `KIRJURI_BENCH_CLUSTER_SETUPS=embedded` runs the embedded default alone
+//! (no PostgreSQL or Garage needed).
+//!
+//! The natural baseline, measured in the same run, before and after the
+//! embedded runs (issue 16): 8 threads writing the same WAV bytes as
+//! plaintext files in a folder on the same disk, each file fsynced — no
+//! sealing, no database, no audit, no HTTP. Each setup's rate is reported
+//! as a ratio to the mean of the two (target ≥ 0.5 for the embedded default
+//! at 8 clients), with the node's peak RSS (`VmHWM`). Every
 //! acknowledgement's `sha256` is checked against the WAV sent. Reported per
 //! setup: recordings/s, MB/s of WAV, p50/p99 latency of one delivery
 //! (contact + recording, as the client sees it), and the CPU seconds each
@@ -85,9 +95,67 @@ fn env_number(name: &str, default: usize) -> Result<usize> {
     }
 }
 
+/// The client counts to run each setup with.
+fn client_counts() -> Result<Vec<usize>> {
+    let list = std::env::var(CLIENTS_ENV).unwrap_or_default();
+    if list.trim().is_empty() {
+        return Ok(vec![1, 4, 8, 16]);
+    }
+    list.split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<usize>()
+                .map(|n| n.max(1))
+                .with_context(|| format!("{CLIENTS_ENV} must be whole numbers, comma-separated"))
+        })
+        .collect()
+}
+
+/// Threads of the plaintext baseline.
+const BASELINE_THREADS: usize = 8;
+
+/// The baseline: `n` files of `wav` written by [`BASELINE_THREADS`] threads
+/// into a fresh folder under `root`, each fsynced; files per second.
+fn plaintext_baseline(root: &Path, wav: &Bytes, n: usize) -> Result<f64> {
+    use std::io::Write as _;
+    let folder = tempfile::Builder::new()
+        .prefix("plaintext.")
+        .tempdir_in(root)?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let mut threads = Vec::new();
+        for _ in 0..BASELINE_THREADS {
+            let next = Arc::clone(&next);
+            let dir = folder.path();
+            threads.push(scope.spawn(move || -> Result<()> {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return Ok(());
+                    }
+                    let mut file = fs::File::create(dir.join(format!("{i}.wav")))?;
+                    file.write_all(wav)?;
+                    file.sync_all()?;
+                }
+            }));
+        }
+        for thread in threads {
+            thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("a baseline thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
 async fn run() -> Result<()> {
     let recordings = env_number(RECORDINGS_ENV, 300)?;
-    let clients = env_number(CLIENTS_ENV, 4)?.max(1);
+    let counts = client_counts()?;
+    let clients = counts.iter().copied().max().unwrap_or(1);
+    let embedded_only =
+        std::env::var("KIRJURI_BENCH_CLUSTER_SETUPS").is_ok_and(|s| s == "embedded");
     let tmp_root = Path::new(env!("CARGO_TARGET_TMPDIR"));
     fs::create_dir_all(tmp_root)?;
     let dir = tempfile::Builder::new()
@@ -116,18 +184,20 @@ async fn run() -> Result<()> {
     );
     println!(
         "{recordings} recordings of {SECONDS} s (8 kHz 16-bit stereo WAV, {:.2} MB) per setup, \
-         {clients} concurrent clients",
+         clients {counts:?}",
         wav.len() as f64 / 1e6
     );
 
-    // Dropped before `dir`: stops the servers, then the folder goes.
-    let postgres = OwnPostgres::start(&root.join("pg"))?;
-    let garage = OwnGarage::start(&root.join("garage"), &["--fsync"])?;
     let mut results = Vec::new();
+    // 0. The baseline, before the embedded runs …
+    let baseline_before = plaintext_baseline(&root, &wav, recordings)?;
+    println!(
+        "plaintext baseline ({BASELINE_THREADS} threads, fsync each): {baseline_before:.1} files/s"
+    );
 
-    // 1. The embedded default.
-    {
-        let data = root.join("embedded");
+    // 1. The embedded default, at each client count.
+    for &clients in &counts {
+        let data = root.join(format!("embedded-{clients}"));
         let setup = Setup::embedded(&data);
         let token = setup.accounts()?;
         let node = setup.serve("embedded")?;
@@ -138,7 +208,7 @@ async fn run() -> Result<()> {
         };
         results.push(
             drive(
-                "embedded (SQLite + local folder)",
+                &format!("embedded, {clients} clients"),
                 &[node.0.address().to_owned()],
                 &token,
                 &wav,
@@ -149,11 +219,31 @@ async fn run() -> Result<()> {
             )
             .await?,
         );
+        drop(node);
+        fs::remove_dir_all(&data)?;
+    }
+    // … and after them.
+    let baseline_after = plaintext_baseline(&root, &wav, recordings)?;
+    println!("plaintext baseline again: {baseline_after:.1} files/s");
+    let baseline = (baseline_before + baseline_after) / 2.0;
+    if embedded_only {
+        print_table(&results, baseline);
+        return Ok(());
     }
 
-    // 2. and 3. One and two nodes on PostgreSQL + Garage.
-    for nodes in [1usize, 2] {
-        let name = format!("cluster{nodes}");
+    // Dropped before `dir`: stops the servers, then the folder goes.
+    let postgres = OwnPostgres::start(&root.join("pg"))?;
+    let garage = OwnGarage::start(&root.join("garage"), &["--fsync"])?;
+
+    // 2. and 3. One node at each client count, two nodes at the largest,
+    // on PostgreSQL + Garage.
+    let runs: Vec<(usize, usize)> = counts
+        .iter()
+        .map(|&c| (1, c))
+        .chain(std::iter::once((2, clients)))
+        .collect();
+    for (nodes, clients) in runs {
+        let name = format!("cluster{nodes}c{clients}");
         let url = postgres.create_database(&name).await?;
         let folder = root.join(&name);
         let configs: Vec<Setup> = (0..nodes)
@@ -174,9 +264,9 @@ async fn run() -> Result<()> {
             .map(|node| node.0.address().to_owned())
             .collect();
         let label = if nodes == 1 {
-            "1 node, PostgreSQL + Garage".to_owned()
+            format!("1 node, PG + Garage, {clients} cl")
         } else {
-            format!("{nodes} nodes, PostgreSQL + Garage")
+            format!("{nodes} nodes, PG + Garage, {clients} cl")
         };
         results.push(
             drive(
@@ -186,7 +276,7 @@ async fn run() -> Result<()> {
         );
     }
 
-    print_table(&results);
+    print_table(&results, baseline);
     drop(garage);
     drop(postgres);
     Ok(())
@@ -374,6 +464,21 @@ struct Outcome {
     latencies: Vec<Duration>,
     put_latencies: Vec<Duration>,
     cpu: Cpu,
+    /// The largest peak RSS (`VmHWM`) of the node(s), KiB.
+    peak_rss_kib: u64,
+}
+
+/// A process's peak resident set (`VmHWM`), KiB; 0 if unreadable.
+fn peak_rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 #[allow(
@@ -436,7 +541,14 @@ async fn drive(
     let mut put_latencies: Vec<Duration> = samples.iter().map(|s| s.1).collect();
     latencies.sort();
     put_latencies.sort();
+    let peak_rss_kib = pids
+        .nodes
+        .iter()
+        .map(|pid| peak_rss_kib(*pid))
+        .max()
+        .unwrap_or(0);
     Ok(Outcome {
+        peak_rss_kib,
         label: label.to_owned(),
         recordings,
         wav_bytes: wav.len(),
@@ -570,18 +682,20 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
-fn print_table(results: &[Outcome]) {
+fn print_table(results: &[Outcome], baseline: f64) {
     println!();
     println!(
-        "{:<34} {:>6} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>6} {:>7} {:>8} {:>6} {:>6} {:>6}",
+        "{:<34} {:>6} {:>7} {:>7} {:>6} {:>7} {:>8} {:>8} {:>8} {:>7} | {:>6} {:>7} {:>8} {:>6} {:>6} {:>6}",
         "setup",
         "recs",
         "wall s",
         "rec/s",
+        "ratio",
         "MB/s",
         "p50 ms",
         "p99 ms",
         "PUT p50",
+        "RSS MiB",
         "client",
         "kirjuri",
         "postgres",
@@ -598,15 +712,17 @@ fn print_table(results: &[Outcome]) {
             100.0 * r.cpu.machine_busy as f64 / r.cpu.machine_total as f64
         };
         println!(
-            "{:<34} {:>6} {:>7.1} {:>7.2} {:>7.1} {:>8.0} {:>8.0} {:>8.0} | {:>6} {:>7} {:>8} {:>6} {:>6} {:>5.0}%",
+            "{:<34} {:>6} {:>7.1} {:>7.2} {:>6.2} {:>7.1} {:>8.0} {:>8.0} {:>8.0} {:>7.1} | {:>6} {:>7} {:>8} {:>6} {:>6} {:>5.0}%",
             r.label,
             r.recordings,
             secs,
             r.recordings as f64 / secs,
+            r.recordings as f64 / secs / baseline.max(f64::MIN_POSITIVE),
             (r.recordings * r.wav_bytes) as f64 / 1e6 / secs,
             percentile(&r.latencies, 50.0),
             percentile(&r.latencies, 99.0),
             percentile(&r.put_latencies, 50.0),
+            r.peak_rss_kib as f64 / 1024.0,
             cpu(r.cpu.client),
             cpu(r.cpu.nodes),
             cpu(r.cpu.postgres),
@@ -618,6 +734,11 @@ fn print_table(results: &[Outcome]) {
             busy
         );
     }
+    println!(
+        "\nratio: rec/s over the plaintext baseline's files/s ({baseline:.1}: {BASELINE_THREADS} \
+         threads writing the same WAV bytes as files, each fsynced, mean of before and after the \
+         embedded runs; target ≥ 0.5 at 8 clients). RSS: the node's peak resident set (VmHWM)."
+    );
     println!(
         "\nlatency: one delivery (POST contact + PUT recording) as the client sees it; \
          CPU columns: seconds of CPU each party used during the timed run; `other` is \

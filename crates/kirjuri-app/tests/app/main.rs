@@ -12,6 +12,7 @@
 
 mod audit;
 mod backup;
+mod group_commit;
 mod outbox;
 mod purge;
 mod surveys;

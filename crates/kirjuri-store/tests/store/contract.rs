@@ -391,6 +391,59 @@ on_every_backend! {
         assert!(store.pending_objects().await.unwrap().is_empty());
     }
 
+    async fn a_group_commits_its_writes_together_and_a_failing_write_fails_alone(store: &dyn Store) {
+        use kirjuri_store::{GroupOutcome, GroupWrite};
+        let row = contact("aino", at("2026-11-29T07:15:02Z"));
+        store.insert_contact(&row, &[], &audit("c")).await.unwrap();
+        let first = pending(row.id, "recording");
+        let derived = pending(row.id, "waveform");
+        store.begin_object(&first).await.unwrap();
+        store.begin_object(&derived).await.unwrap();
+        let second = contact("aino", at("2026-11-29T07:16:02Z"));
+        let never_begun = pending(row.id, "transcript");
+        let mut derived_row = object(&derived, &sha('b'));
+        derived_row.source = Some(first.id);
+        let writes = [
+            GroupWrite::CommitObject {
+                object: object(&first, &sha('a')),
+                audit: audit("recording.create"),
+                derived: Some((derived_row.clone(), audit("derived.create"))),
+            },
+            // Fails on its own: no pending row.
+            GroupWrite::CommitObject {
+                object: object(&never_begun, &sha('c')),
+                audit: audit("transcript.create"),
+                derived: None,
+            },
+            GroupWrite::InsertContact {
+                contact: second.clone(),
+                index: vec![],
+                audit: audit("contact.create"),
+            },
+        ];
+
+        let results = store.write_group(&writes).await.unwrap();
+
+        assert_eq!(results.len(), 3);
+        assert_eq!(
+            results[0].as_ref().unwrap(),
+            &GroupOutcome::Object { outcome: CommitOutcome::Committed, derived_committed: true }
+        );
+        assert!(matches!(results[1], Err(Error::NotFound)), "{:?}", results[1]);
+        assert_eq!(results[2].as_ref().unwrap(), &GroupOutcome::Contact(InsertOutcome::Created));
+        assert_eq!(
+            store.object_for_contact(&row.id, "waveform").await.unwrap(),
+            Some(derived_row)
+        );
+        assert_eq!(store.object_for_contact(&row.id, "transcript").await.unwrap(), None);
+        assert!(store.contact(&second.id).await.unwrap().is_some());
+        assert!(store.pending_objects().await.unwrap().is_empty());
+        // The events of the writes that succeeded, in the writes' order.
+        let actions: Vec<String> =
+            all_audit(store).await.into_iter().skip(1).map(|r| r.event.action).collect();
+        assert_eq!(actions, ["recording.create", "derived.create", "contact.create"]);
+    }
+
     async fn of_two_uploads_for_one_contact_and_kind_the_second_gets_the_first(store: &dyn Store) {
         let row = contact("aino", at("2026-11-29T07:15:02Z"));
         store.insert_contact(&row, &[], &audit("c")).await.unwrap();
