@@ -348,6 +348,7 @@ pub fn authorize(
         // register's size and pace are nobody else's business.
         Action::ReadMetrics => {
             return allow_if(matches!(actor.role, Role::Maintainer | Role::Admin));
+        }
         // Surveys are part of running the service; their settings hold no
         // personal data.
         Action::ConfigureSurveys => {
