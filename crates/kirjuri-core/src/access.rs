@@ -93,7 +93,7 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::CreateContact,
         Action::UploadRecording,
         Action::ReadContact,
