@@ -525,7 +525,10 @@ impl Kirjuri {
         if text.chars().count() > MAX_REPLY_CHARS {
             return Err(invalid("text is at most 1600 characters"));
         }
-        let phone = PhoneNumber::parse(from.ok_or_else(|| invalid("from is required"))?, "from")?;
+        // A malformed sender is a malformed delivery (422), as every other
+        // field of it is; the number itself is never quoted.
+        let phone = PhoneNumber::parse(from.ok_or_else(|| invalid("from is required"))?, "from")
+            .map_err(|_| invalid("from is not a phone number"))?;
         let hash = self
             .keyring
             .blind_indexer()

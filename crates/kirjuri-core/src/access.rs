@@ -563,7 +563,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 7 * 2 * 20 * 4 * 9);
+        assert_eq!(n, 7 * 2 * 21 * 4 * 9);
     }
 
     #[test]

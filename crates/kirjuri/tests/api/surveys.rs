@@ -145,7 +145,7 @@ async fn only_a_supervisor_changes_survey_settings_and_hostile_ones_store_nothin
     assert!(
         count(
             &app,
-            "SELECT count(*) FROM audit_log WHERE action = 'survey.configured'"
+            "SELECT count(*) FROM audit_events WHERE action = 'survey.configured'"
         )
         .parse::<usize>()
         .unwrap()

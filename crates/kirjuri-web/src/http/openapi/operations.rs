@@ -917,8 +917,12 @@ pub fn disclosure_link() -> Vec<Op> {
 /// `/api/v1/surveys/settings`.
 pub fn survey_settings() -> Vec<Op> {
     vec![
-        get("surveySettings", "surveys", "Every service's survey settings")
-            .ok(200, "The settings.", keys(&["services"])),
+        get(
+            "surveySettings",
+            "surveys",
+            "Every service's survey settings",
+        )
+        .ok(200, "The settings.", keys(&["services"])),
     ]
 }
 
