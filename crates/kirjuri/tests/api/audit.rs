@@ -185,8 +185,28 @@ fn leaked(bytes: &[u8]) -> Vec<&'static str> {
     PERSONAL
         .iter()
         .copied()
-        .filter(|needle| contains(bytes, needle.as_bytes()))
+        .filter(|needle| {
+            if needle.bytes().all(|b| b.is_ascii_digit()) {
+                // A bare number (a postal code, a local number) is a leak
+                // only as a number of its own: inside a microsecond time, a
+                // sequence number or a hex hash it is chance (a log's dump
+                // holds thousands of digits).
+                number_within(bytes, needle.as_bytes())
+            } else {
+                contains(bytes, needle.as_bytes())
+            }
+        })
         .collect()
+}
+
+/// Whether `number` occurs in `bytes` with no letter or digit either side.
+fn number_within(bytes: &[u8], number: &[u8]) -> bool {
+    bytes.windows(number.len()).enumerate().any(|(at, window)| {
+        let alone = |b: Option<&u8>| b.is_none_or(|b| !b.is_ascii_alphanumeric());
+        window == number
+            && alone(at.checked_sub(1).and_then(|i| bytes.get(i)))
+            && alone(bytes.get(at + number.len()))
+    })
 }
 
 // ---- AUD-1: what is recorded ------------------------------------------------------
