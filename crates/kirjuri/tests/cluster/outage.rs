@@ -110,21 +110,7 @@ async fn a_node_whose_database_was_stopped_exits_within_the_shutdown_timeout_and
     )
     .unwrap();
     let data = root.path().join("node");
-    kirjuri_ok(
-        &config,
-        &data,
-        &["user", "add", "pbx", "--role", "integration"],
-        None,
-    );
-    let token = kirjuri_ok(&config, &data, &["token", "create", "--user", "pbx"], None)
-        .trim()
-        .to_owned();
-    let mut node = Node::start(
-        &binary(&config, &data),
-        "db-node",
-        &[] as &[&str],
-        Logs::default(),
-    );
+    let (mut node, token) = start_node(&config, &data, "db-node");
     let http = client();
     for i in 0..3 {
         let answer = post_contact(
@@ -193,22 +179,7 @@ async fn a_node_whose_object_store_died_under_an_upload_exits_within_the_shutdow
         ),
     )
     .unwrap();
-    let data = root.path().join("node");
-    kirjuri_ok(
-        &config,
-        &data,
-        &["user", "add", "pbx", "--role", "integration"],
-        None,
-    );
-    let token = kirjuri_ok(&config, &data, &["token", "create", "--user", "pbx"], None)
-        .trim()
-        .to_owned();
-    let mut node = Node::start(
-        &binary(&config, &data),
-        "s3-node",
-        &[] as &[&str],
-        Logs::default(),
-    );
+    let (mut node, token) = start_node(&config, &root.path().join("node"), "s3-node");
     let client = client();
     let (status, body) = post_contact(&client, &node.url(""), &token, &phone_contact("s3"))
         .await
@@ -237,4 +208,20 @@ async fn a_node_whose_object_store_died_under_an_upload_exits_within_the_shutdow
             .is_none_or(|(status, _)| !status.is_success()),
         "{answer:?}"
     );
+}
+
+/// A node on `config` with data folder `data`, and the token of its `pbx`
+/// integration account (made before it starts).
+fn start_node(config: &Path, data: &Path, name: &str) -> (Node, String) {
+    kirjuri_ok(
+        config,
+        data,
+        &["user", "add", "pbx", "--role", "integration"],
+        None,
+    );
+    let token = kirjuri_ok(config, data, &["token", "create", "--user", "pbx"], None)
+        .trim()
+        .to_owned();
+    let node = Node::start(&binary(config, data), name, &[] as &[&str], Logs::default());
+    (node, token)
 }
