@@ -15,7 +15,7 @@ use kirjuri_core::access::{Action, Actor};
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::ids::UserId;
 use kirjuri_core::username::UserName;
-use kirjuri_store::{AuditFilter, AuditRecord, NewAuditEvent};
+use kirjuri_store::{AuditFilter, AuditRecord, GroupWrite, NewAuditEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -92,11 +92,13 @@ pub struct AuditPage {
 }
 
 impl Kirjuri {
-    /// Appends an event on its own (reads and denials). Fails closed: the
-    /// caller must not return data when this errs.
+    /// Appends an event on its own (reads and denials), answering once it
+    /// is durable. Fails closed: the caller must not return data when this
+    /// errs. Concurrent appends share one commit (`group_commit`), so
+    /// eight readers seeking at once wait for about one fsync, not eight.
     pub async fn audit(&self, actor: Option<UserId>, event: &AuditEvent) -> Result<()> {
-        self.store
-            .append_audit(&to_row(self.clock.now(), actor, event))
+        self.group
+            .write(GroupWrite::Audit(to_row(self.clock.now(), actor, event)))
             .await?;
         Ok(())
     }

@@ -423,7 +423,8 @@ impl<'a> Purger<'a> {
                 }
                 continue;
             }
-            let shreds: Vec<Shred> = candidates.iter().map(|c| c.shred.clone()).collect();
+            let (items, shreds): (Vec<PurgeItem>, Vec<Shred>) =
+                candidates.into_iter().map(|c| (c.item, c.shred)).unzip();
             let shredding = async {
                 let started = Instant::now();
                 let done = self.shred(phase, &shreds).await;
@@ -441,11 +442,11 @@ impl<'a> Purger<'a> {
                     return;
                 }
             };
-            report.skipped += (candidates.len() - destroyed.len()) as u64;
-            for candidate in candidates {
-                if destroyed.contains(&candidate.item.id) {
-                    previous.push(candidate.shred.tombstone);
-                    self.emit(candidate.item, report);
+            report.skipped += (items.len() - destroyed.len()) as u64;
+            for (item, shred) in items.into_iter().zip(shreds) {
+                if destroyed.contains(&item.id) {
+                    previous.push(shred.tombstone);
+                    self.emit(item, report);
                 }
             }
         }
@@ -606,21 +607,36 @@ impl<'a> Purger<'a> {
             .filter(|t| t.storage_deleted_at.is_some())
             .map(|t| t.id)
             .collect();
-        if !outcome.ledgered.is_empty()
-            && self
-                .mark(&outcome.ledgered, TombstoneStep::Ledgered, report)
-                .await
-        {
-            steps += outcome.ledgered.len() as u64;
-            ledgered.extend(outcome.ledgered);
-        }
-        if !outcome.deleted.is_empty()
-            && self
-                .mark(&outcome.deleted, TombstoneStep::StorageDeleted, report)
-                .await
-        {
-            steps += outcome.deleted.len() as u64;
-            storage_done.extend(outcome.deleted);
+        // A batch's two steps are marked together: the ids both steps did
+        // (every object, usually) in one update, the rest step by step.
+        let deleted: HashSet<Uuid> = outcome.deleted.iter().copied().collect();
+        let (both, only_ledgered): (Vec<Uuid>, Vec<Uuid>) =
+            outcome.ledgered.iter().partition(|id| deleted.contains(id));
+        let both_set: HashSet<Uuid> = both.iter().copied().collect();
+        let only_deleted: Vec<Uuid> = outcome
+            .deleted
+            .iter()
+            .copied()
+            .filter(|id| !both_set.contains(id))
+            .collect();
+        for (ids, marks) in [
+            (
+                both,
+                &[TombstoneStep::Ledgered, TombstoneStep::StorageDeleted][..],
+            ),
+            (only_ledgered, &[TombstoneStep::Ledgered][..]),
+            (only_deleted, &[TombstoneStep::StorageDeleted][..]),
+        ] {
+            if ids.is_empty() || !self.mark(&ids, marks, report).await {
+                continue;
+            }
+            steps += (ids.len() * marks.len()) as u64;
+            for step in marks {
+                match step {
+                    TombstoneStep::Ledgered => ledgered.extend(ids.iter().copied()),
+                    TombstoneStep::StorageDeleted => storage_done.extend(ids.iter().copied()),
+                }
+            }
         }
         let done = tombstones
             .iter()
@@ -633,21 +649,22 @@ impl<'a> Purger<'a> {
         }
     }
 
-    /// Marks `step` done for `ids`; `false` (recorded) if that failed.
-    async fn mark(&self, ids: &[Uuid], step: TombstoneStep, report: &mut PurgeReport) -> bool {
+    /// Marks `steps` done for `ids`; `false` (recorded) if that failed.
+    async fn mark(&self, ids: &[Uuid], steps: &[TombstoneStep], report: &mut PurgeReport) -> bool {
         let started = Instant::now();
         let marked = self
             .app
             .store
-            .mark_tombstones(ids, step, self.app.clock.now())
+            .mark_tombstones(ids, steps, self.app.clock.now())
             .await;
         report.time("mark", started);
         match marked {
             Ok(()) => true,
             Err(e) => {
-                let what = match step {
-                    TombstoneStep::Ledgered => "marking tombstones ledgered",
-                    TombstoneStep::StorageDeleted => "marking object bytes deleted",
+                let what = match steps {
+                    [TombstoneStep::Ledgered] => "marking tombstones ledgered",
+                    [TombstoneStep::StorageDeleted] => "marking object bytes deleted",
+                    _ => "marking tombstones ledgered and object bytes deleted",
                 };
                 report.fail(what, &e);
                 false

@@ -250,7 +250,7 @@ pub struct RecordingBody {
     /// The bytes being sent (inclusive), or `None` for the whole file.
     pub range: Option<RangeInclusive<u64>>,
     /// The plaintext bytes.
-    pub stream: std::pin::Pin<Box<dyn Stream<Item = std::result::Result<Bytes, Error>> + Send>>,
+    pub stream: PlaintextStream,
 }
 
 impl std::fmt::Debug for RecordingBody {
@@ -913,8 +913,6 @@ impl Kirjuri {
             Some(r) => *r.start()..r.end() + 1,
             None => 0..total_len,
         };
-        self.audit_recording_read(actor, actor_id, id, object.id, purpose, range.as_ref())
-            .await?;
         let stream = segment_stream(
             self.objects.clone(),
             object.id,
@@ -922,10 +920,13 @@ impl Kirjuri {
             opener,
             wanted,
         )?;
+        let audit =
+            self.audit_recording_read(actor, actor_id, id, object.id, purpose, range.as_ref());
+        let stream = released_after(audit, Box::pin(stream)).await?;
         Ok(RecordingBody {
             total_len,
             range,
-            stream: Box::pin(stream),
+            stream,
         })
     }
 
@@ -955,9 +956,8 @@ impl Kirjuri {
             Some(r) => (*r.start(), r.end() + 1),
             None => (0, total_len),
         };
-        self.audit_recording_read(actor, actor_id, id, object.id, purpose, range.as_ref())
-            .await?;
-
+        let audit =
+            self.audit_recording_read(actor, actor_id, id, object.id, purpose, range.as_ref());
         let header = rendition.header();
         let header_part = Bytes::from(
             header
@@ -967,6 +967,7 @@ impl Kirjuri {
         );
         let head = futures::stream::iter((!header_part.is_empty()).then_some(Ok(header_part)));
         if end <= PCM16_HEADER_LEN {
+            audit.await?;
             return Ok(RecordingBody {
                 total_len,
                 range,
@@ -1001,10 +1002,11 @@ impl Kirjuri {
             remaining -= take as u64;
             Ok(Bytes::from(out).slice(from..from + take))
         });
+        let stream = released_after(audit, Box::pin(head.chain(audio))).await?;
         Ok(RecordingBody {
             total_len,
             range,
-            stream: Box::pin(head.chain(audio)),
+            stream,
         })
     }
 
@@ -1035,6 +1037,24 @@ impl Kirjuri {
         }
         serde_json::from_slice(&plaintext).map_err(|e| Error::decode("waveform", object.id, &e))
     }
+}
+
+/// A recording's plaintext, streamed.
+type PlaintextStream =
+    std::pin::Pin<Box<dyn Stream<Item = std::result::Result<Bytes, Error>> + Send>>;
+
+/// Releases `stream` only once `audit` (the read's audit append) is
+/// durable, reading and decrypting its first piece meanwhile (issue 16:
+/// a seek's first byte waits for the longer of the two, not their sum).
+/// Nothing leaves before the audit row does: if the append fails, the
+/// piece read is dropped in memory and the error returned.
+async fn released_after(
+    audit: impl Future<Output = Result<()>>,
+    mut stream: PlaintextStream,
+) -> Result<PlaintextStream> {
+    let (audited, first) = tokio::join!(audit, stream.next());
+    audited?;
+    Ok(Box::pin(futures::stream::iter(first).chain(stream)))
 }
 
 /// The stored recording's audio layout, from its media description.

@@ -435,6 +435,10 @@ where
                 derived_committed,
             })
         }
+        GroupWrite::Audit(event) => {
+            events.push(event);
+            Ok(GroupOutcome::Audited)
+        }
     }
 }
 
@@ -594,6 +598,11 @@ where
             let mut results = Vec::with_capacity(writes.len());
             let mut events: Vec<&NewAuditEvent> = Vec::new();
             for write in writes {
+                // An event alone cannot fail on its own: it needs no savepoint.
+                if matches!(write, GroupWrite::Audit(_)) {
+                    results.push(group_write::<S::Db>(conn, write, &mut events).await);
+                    continue;
+                }
                 let mut own = Vec::new();
                 savepoint::<S::Db>(conn, "SAVEPOINT group_write").await?;
                 match group_write::<S::Db>(conn, write, &mut own).await {

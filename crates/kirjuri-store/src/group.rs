@@ -1,5 +1,6 @@
 //! Group commit's store half: several independent writes — from concurrent
-//! uploads, each with its audit event — in **one** transaction, so they
+//! uploads, each with its audit event, and concurrent reads' audit events —
+//! in **one** transaction, so they
 //! share one commit (one WAL fsync on SQLite, one flush on PostgreSQL)
 //! instead of queueing for the write lock one commit each.
 //!
@@ -53,6 +54,12 @@ pub enum GroupWrite {
         /// The derived object and its audit event, if there is one.
         derived: Option<(ObjectRow, NewAuditEvent)>,
     },
+    /// An audit event of its own ([`AuditStore::append_audit`]
+    /// (crate::AuditStore::append_audit) without its sequence number): a
+    /// read's, a refusal's, … Concurrent readers share their commit as
+    /// uploads do, so a read's audit append does not queue for the write
+    /// lock one fsync at a time.
+    Audit(NewAuditEvent),
 }
 
 /// What one [`GroupWrite`] did, once the group committed.
@@ -72,4 +79,6 @@ pub enum GroupOutcome {
         /// Whether the derived object committed.
         derived_committed: bool,
     },
+    /// [`GroupWrite::Audit`]: the event is appended.
+    Audited,
 }

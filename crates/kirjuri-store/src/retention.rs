@@ -325,11 +325,13 @@ pub trait RetentionStore: Send + Sync {
     /// Up to `limit` tombstones with a step still to do, oldest first.
     async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>>;
 
-    /// Records that `step` is done for these tombstones.
+    /// Records that each of `steps` is done for these tombstones, all in
+    /// one statement per chunk (the purge marks a batch's two steps
+    /// together). A step already marked keeps the time it was first done.
     async fn mark_tombstones(
         &self,
         ids: &[Uuid],
-        step: TombstoneStep,
+        steps: &[TombstoneStep],
         at: DateTime<Utc>,
     ) -> Result<()>;
 

@@ -402,24 +402,38 @@ where
     async fn mark_tombstones(
         &self,
         ids: &[Uuid],
-        step: TombstoneStep,
+        steps: &[TombstoneStep],
         at: DateTime<Utc>,
     ) -> Result<()> {
-        if ids.is_empty() {
+        if ids.is_empty() || steps.is_empty() {
             return Ok(());
         }
-        let column = match step {
-            TombstoneStep::Ledgered => "ledgered_at",
-            TombstoneStep::StorageDeleted => "storage_deleted_at",
-        };
+        let columns: Vec<&str> = steps
+            .iter()
+            .map(|step| match step {
+                TombstoneStep::Ledgered => "ledgered_at",
+                TombstoneStep::StorageDeleted => "storage_deleted_at",
+            })
+            .collect();
+        // Only rows with one of the steps still open are touched.
+        let open = columns
+            .iter()
+            .map(|c| format!("{c} IS NULL"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
         let mut tx = self.sql_pool().begin_with(S::BEGIN_WRITE).await?;
         for chunk in ids.chunks(S::CHUNK) {
-            // Only where still NULL: the first time a step was done stays
-            // the time it was done.
-            let mut query = QueryBuilder::new(format!("UPDATE tombstones SET {column} = "));
-            query.push_bind(S::Db::time(at)).push(" WHERE id");
+            let mut query = QueryBuilder::new("UPDATE tombstones SET ");
+            for (n, column) in columns.iter().enumerate() {
+                // `coalesce`: the first time a step was done stays the
+                // time it was done.
+                let comma = if n == 0 { "" } else { ", " };
+                query.push(format!("{comma}{column} = coalesce({column}, "));
+                query.push_bind(S::Db::time(at)).push(")");
+            }
+            query.push(" WHERE id");
             S::push_ids(&mut query, chunk.iter().copied());
-            query.push(format!(" AND {column} IS NULL"));
+            query.push(format!(" AND ({open})"));
             query.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;

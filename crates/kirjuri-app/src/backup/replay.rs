@@ -70,7 +70,7 @@ pub(super) async fn replay(
             }
             let uuids: Vec<uuid::Uuid> = destroyed.iter().map(|id| *id.as_uuid()).collect();
             store
-                .mark_tombstones(&uuids, TombstoneStep::StorageDeleted, now)
+                .mark_tombstones(&uuids, &[TombstoneStep::StorageDeleted], now)
                 .await?;
             counts.objects_shredded += destroyed.len() as u64;
         }

@@ -434,17 +434,27 @@ on_every_backend! {
         assert_eq!(store.unfinished_tombstones(1).await.unwrap().len(), 1);
 
         let ledgered = t0() + TimeDelta::minutes(1);
-        store.mark_tombstones(&ids, TombstoneStep::Ledgered, ledgered).await.unwrap();
-        store.mark_tombstones(&ids, TombstoneStep::Ledgered, ledgered + TimeDelta::minutes(1)).await.unwrap();
-        store.mark_tombstones(&[*early.id.as_uuid()], TombstoneStep::StorageDeleted, ledgered).await.unwrap();
+        store.mark_tombstones(&ids, &[TombstoneStep::Ledgered], ledgered).await.unwrap();
+        store.mark_tombstones(&ids, &[TombstoneStep::Ledgered], ledgered + TimeDelta::minutes(1)).await.unwrap();
+        store.mark_tombstones(&[*early.id.as_uuid()], &[TombstoneStep::StorageDeleted], ledgered).await.unwrap();
 
         let left: Vec<Uuid> = store.unfinished_tombstones(10).await.unwrap().iter().map(|row| row.id).collect();
         assert_eq!(left, vec![*late.id.as_uuid()], "the contact's storage step is done at birth");
         let early_row = store.tombstone(early.id.as_uuid()).await.unwrap().unwrap();
         assert_eq!((early_row.ledgered_at, early_row.storage_deleted_at), (Some(ledgered), Some(ledgered)), "a later mark does not move the first");
-        store.mark_tombstones(&[*late.id.as_uuid()], TombstoneStep::StorageDeleted, ledgered).await.unwrap();
+        store.mark_tombstones(&[*late.id.as_uuid()], &[TombstoneStep::StorageDeleted], ledgered).await.unwrap();
         assert!(store.unfinished_tombstones(10).await.unwrap().is_empty());
         assert_eq!(store.count_tombstones().await.unwrap(), 3);
+
+        // Both steps at once, as the purge marks a batch; the first time stays.
+        let both = add_object(store, &owner, "waveform", expired, None).await;
+        store.shred_objects(&[shred(&both, t0() + micros(11))], ShredMode::Forced).await.unwrap();
+        let steps = [TombstoneStep::Ledgered, TombstoneStep::StorageDeleted];
+        store.mark_tombstones(&[*both.id.as_uuid()], &steps, ledgered).await.unwrap();
+        store.mark_tombstones(&[*both.id.as_uuid()], &steps, ledgered + TimeDelta::minutes(5)).await.unwrap();
+        let row = store.tombstone(both.id.as_uuid()).await.unwrap().unwrap();
+        assert_eq!((row.ledgered_at, row.storage_deleted_at), (Some(ledgered), Some(ledgered)));
+        assert!(store.unfinished_tombstones(10).await.unwrap().is_empty());
     }
 
     // --- holds -------------------------------------------------------------

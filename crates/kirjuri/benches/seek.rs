@@ -1,0 +1,268 @@
+//! Issue 16 §3's seek benchmark, against the real `kirjuri` binary over
+//! loopback HTTP (`kirjuri_testkit`'s `TestApp`, the embedded default): a
+//! supervisor's 1,000 random 64 KiB seeks into a 100 MB recording, made by
+//! 8 keep-alive readers at once (125 each), each `GET …/recording` with a
+//! `Range` header and a purpose — so each is authorised, audited (its
+//! audit row durable before a byte leaves), read and decrypted. Timed at
+//! the client from sending the request to the first body byte; p50 / p95
+//! / p99 / max. Every range returned is compared with the uploaded file.
+//!
+//! The natural baseline, measured in the same run on the same server and
+//! the same 8 connections: the same number of `GET /healthz` — an
+//! unaudited read that touches no database and no object, so the ratio
+//! shows what the audited, decrypted seek adds to the HTTP round trip.
+//! The objects are read into the page cache first (what a seek right after
+//! another is), so the disk's latency is not what is measured.
+//!
+//! Also the server's peak RSS (`VmHWM`). Target (issue 16): first byte
+//! p99 < 5 ms. `KIRJURI_BENCH_QUICK=1` makes the recording 10 MB and the
+//! seeks 200. Not a test: a missed target prints FAIL; only errors exit
+//! non-zero. Run: `cargo bench -p kirjuri --bench seek`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use futures::StreamExt;
+use kirjuri_testkit::TestApp;
+use kirjuri_testkit::fixtures::{noise_wav, sha256_hex};
+
+const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
+/// Concurrent keep-alive readers.
+const READERS: usize = 8;
+/// Bytes per seek.
+const SEEK_LEN: u64 = 64 * 1024;
+/// Issue 16's target for the first byte's p99, in milliseconds.
+const P99_TARGET_MS: f64 = 5.0;
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("seek bench failed: no runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("seek bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
+    let quick = std::env::var("KIRJURI_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let (audio_len, seeks) = if quick {
+        (10_000_000, 200)
+    } else {
+        (100_000_000, 1_000)
+    };
+    let app = TestApp::spawn(KIRJURI, &[]).await;
+    let id = app.new_call("aino").await;
+    let wav = Arc::new(noise_wav(audio_len, 16));
+    let stored = app.store_recording(&id, &wav).await;
+    ensure!(
+        stored["sha256"].as_str() == Some(sha256_hex(&wav).as_str()),
+        "the acknowledgement's sha256 is not the file's: {stored}"
+    );
+    // Into the page cache: every object file read through once.
+    for file in app.object_files() {
+        std::io::copy(&mut std::fs::File::open(&file)?, &mut std::io::sink())?;
+    }
+    // Warm-up, untimed: one seek per reader.
+    let url = app.url(&format!(
+        "/api/v1/contacts/{id}/recording?purpose=quality_assurance"
+    ));
+    let health = app.url("/healthz");
+    let clients: Vec<reqwest::Client> = (0..READERS)
+        .map(|_| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .tcp_nodelay(true)
+                .timeout(Duration::from_secs(60))
+                .build()
+        })
+        .collect::<reqwest::Result<_>>()?;
+    let token = app.tokens.sanna.clone();
+    let plan = |reader: usize, n: usize| -> Vec<u64> {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64 ^ (reader as u64 + 1);
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state % (wav.len() as u64 - SEEK_LEN + 1)
+            })
+            .collect()
+    };
+    for (reader, client) in clients.iter().enumerate() {
+        seek_once(client, &url, &token, plan(reader + 100, 1)[0], &wav).await?;
+    }
+
+    // Baseline then seeks, then the baseline again (its mean), all on the
+    // same connections.
+    let per_reader = seeks / READERS;
+    let base_before = all_readers(&clients, per_reader, |client, _| {
+        let health = health.clone();
+        async move { first_byte(client.get(&health)).await }
+    })
+    .await?;
+    let seek_times = all_readers(&clients, per_reader, |client, (reader, n)| {
+        let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
+        let start = plan(reader, per_reader)[n];
+        async move { seek_once(&client, &url, &token, start, &wav).await }
+    })
+    .await?;
+    let base_after = all_readers(&clients, per_reader, |client, _| {
+        let health = health.clone();
+        async move { first_byte(client.get(&health)).await }
+    })
+    .await?;
+    let (_, hwm) = app.memory();
+
+    let mut base: Vec<f64> = base_before.into_iter().chain(base_after).collect();
+    base.sort_by(f64::total_cmp);
+    let mut seek = seek_times;
+    seek.sort_by(f64::total_cmp);
+    println!(
+        "seek: {} random {} KiB Range GETs into a {:.0} MB recording, {READERS} keep-alive readers at once; load average {}",
+        seek.len(),
+        SEEK_LEN / 1024,
+        wav.len() as f64 / 1e6,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("| first byte, ms | p50 | p95 | p99 | max |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (label, v) in [
+        ("audited, decrypted seek", &seek),
+        ("unaudited `GET /healthz` (baseline)", &base),
+    ] {
+        println!(
+            "| {label} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            quantile(v, 0.50),
+            quantile(v, 0.95),
+            quantile(v, 0.99),
+            quantile(v, 1.0)
+        );
+    }
+    let p99 = quantile(&seek, 0.99);
+    println!(
+        "p99 ratio to the baseline's p99: {:.1}; target p99 < {P99_TARGET_MS} ms: {}",
+        p99 / quantile(&base, 0.99),
+        if p99 < P99_TARGET_MS { "PASS" } else { "FAIL" }
+    );
+    println!(
+        "server peak RSS (VmHWM): {:.0} MiB",
+        hwm as f64 / f64::from(1 << 20)
+    );
+    Ok(())
+}
+
+/// Runs `per_reader` requests on each reader's connection, the readers at
+/// once; each request made by `request(client, (reader, n))` returns its
+/// first-byte time in ms.
+async fn all_readers<F, Fut>(
+    clients: &[reqwest::Client],
+    per_reader: usize,
+    request: F,
+) -> Result<Vec<f64>>
+where
+    F: Fn(reqwest::Client, (usize, usize)) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<f64>> + Send,
+{
+    let tasks: Vec<_> = clients
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(reader, client)| {
+            let request = request.clone();
+            tokio::spawn(async move {
+                let mut times = Vec::with_capacity(per_reader);
+                for n in 0..per_reader {
+                    times.push(request(client.clone(), (reader, n)).await?);
+                }
+                Ok::<_, anyhow::Error>(times)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok(all)
+}
+
+/// One Range GET of `SEEK_LEN` bytes at `start`: its first-byte time in ms,
+/// after checking every byte against `wav`.
+async fn seek_once(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    start: u64,
+    wav: &[u8],
+) -> Result<f64> {
+    let end = start + SEEK_LEN - 1;
+    let sent = Instant::now();
+    let response = client
+        .get(url)
+        .bearer_auth(token)
+        .header("range", format!("bytes={start}-{end}"))
+        .send()
+        .await?;
+    ensure!(
+        response.status() == reqwest::StatusCode::PARTIAL_CONTENT,
+        "Range GET answered {}",
+        response.status()
+    );
+    let mut body = response.bytes_stream();
+    let mut got = Vec::with_capacity(SEEK_LEN as usize);
+    let first = body.next().await.context("an empty body")??;
+    let ms = sent.elapsed().as_secs_f64() * 1e3;
+    got.extend_from_slice(&first);
+    while let Some(chunk) = body.next().await {
+        got.extend_from_slice(&chunk?);
+    }
+    let expected = wav
+        .get(start as usize..=end as usize)
+        .context("a seek past the file")?;
+    ensure!(
+        got == expected,
+        "bytes {start}-{end} differ from the upload"
+    );
+    Ok(ms)
+}
+
+/// Sends `request` and returns the time to its first body byte in ms,
+/// reading the rest.
+async fn first_byte(request: reqwest::RequestBuilder) -> Result<f64> {
+    let sent = Instant::now();
+    let response = request.send().await?;
+    ensure!(response.status().is_success(), "{}", response.status());
+    let mut body = response.bytes_stream();
+    body.next().await.context("an empty body")??;
+    let ms = sent.elapsed().as_secs_f64() * 1e3;
+    while let Some(chunk) = body.next().await {
+        chunk?;
+    }
+    Ok(ms)
+}
+
+/// The `q` quantile of `sorted` (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
