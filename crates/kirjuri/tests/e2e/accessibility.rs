@@ -9,7 +9,8 @@
 //! conversation, the
 //! refusal pages (403 and 404), the public contact form (empty, with
 //! errors, and its receipt after a Finnish post with an attachment), the
-//! statistics page (chart, table, a refused window), the password form
+//! statistics page (each report — contacts, surveys, requests, disclosures
+//! — with its chart and table, and a refused window), the password form
 //! (also with an error), the
 //! breach register's pages (the list, the form and its refusal, one incident
 //! with its impact answer and an update), the
@@ -547,6 +548,34 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
         .unwrap();
     wait_for(&other, "statistics-refused").await;
     assert_accessible(&other, "statistics-refused").await;
+    // The other reports (surveys, data-subject requests, disclosures),
+    // each with its chart and table, chosen in the same GET form.
+    for report in ["surveys", "requests", "disclosures"] {
+        other
+            .goto(&ui.url(&format!(
+                "/statistics?report={report}&from=2026-11-01&to=2026-11-30"
+            )))
+            .await
+            .unwrap();
+        wait_for(&other, "statistics-chart").await;
+        wait_for(&other, "statistics-table").await;
+        assert_accessible(&other, &format!("statistics-{report}")).await;
+    }
+    other
+        .goto(&ui.url(
+            "/statistics?report=surveys&rows=service&columns=period&from=2026-11-01&to=2026-11-30&period=week",
+        ))
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-refused").await;
+    other
+        .goto(&ui.url(
+            "/statistics?report=requests&rows=right&columns=period&from=2026-10-01&to=2026-11-30&period=month",
+        ))
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-table").await;
+    assert_accessible(&other, "statistics-requests-by-month").await;
 
     // The registrar's disclosure pages (DIS-2): the list, the request form
     // and its refusal, an unknown disclosure (404) and a recipient's link
