@@ -208,18 +208,6 @@ const TIMELINESS: [&str; 2] = ["on_time", "late"];
 const RECIPIENT_KINDS: [&str; 4] = ["processor", "partner", "authority", "police"];
 
 impl Dimension {
-    /// Every dimension.
-    pub const ALL: [Dimension; 8] = [
-        Dimension::Channel,
-        Dimension::Service,
-        Dimension::HandlingTime,
-        Dimension::Period,
-        Dimension::Right,
-        Dimension::Outcome,
-        Dimension::Timeliness,
-        Dimension::RecipientKind,
-    ];
-
     /// The wire name (a query's `by`, a cell's key, a CSV column).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -349,6 +349,9 @@ async fn a_mean_score_is_published_only_over_k_answers_with_no_small_score_count
     assert_eq!(fields[12], "true");
 }
 
+/// A hostile query, the status it gets and its error code.
+type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+
 #[tokio::test]
 async fn agents_and_integrations_are_refused_every_report_and_hostile_queries_release_nothing() {
     // Arrange
@@ -369,7 +372,7 @@ async fn agents_and_integrations_are_refused_every_report_and_hostile_queries_re
             "requests" => "service",
             _ => "right",
         };
-        let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 vec![
                     ("by", foreign),
