@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 33] = [
+    pub const ALL: [Table; 35] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -122,6 +122,8 @@ impl Table {
         Table::Rows(&SURVEY_INVITATIONS),
         Table::Rows(&SURVEY_RECIPIENTS),
         Table::Rows(&SURVEY_ROLLUPS),
+        Table::Rows(&REQUEST_ROLLUPS),
+        Table::Rows(&DISCLOSURE_ROLLUPS),
     ];
 
     /// The table's name in both schemas.
@@ -505,6 +507,32 @@ pub const SURVEY_ROLLUPS: TableSpec = TableSpec {
         ("score_3", Int),
         ("score_4", Int),
         ("score_5", Int),
+    ],
+};
+
+/// `request_rollups`: data-subject requests closed, counted by day, right,
+/// outcome and timeliness (STAT-1).
+pub const REQUEST_ROLLUPS: TableSpec = TableSpec {
+    name: "request_rollups",
+    key: &["day", "request_type", "outcome", "timeliness"],
+    columns: &[
+        ("day", Text),
+        ("request_type", Text),
+        ("outcome", Text),
+        ("timeliness", Text),
+        ("requests", Int),
+    ],
+};
+
+/// `disclosure_rollups`: approved disclosures, counted by day and
+/// recipient kind (STAT-1).
+pub const DISCLOSURE_ROLLUPS: TableSpec = TableSpec {
+    name: "disclosure_rollups",
+    key: &["day", "recipient_kind"],
+    columns: &[
+        ("day", Text),
+        ("recipient_kind", Text),
+        ("disclosures", Int),
     ],
 };
 

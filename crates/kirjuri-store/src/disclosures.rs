@@ -358,6 +358,10 @@ where
                 .push_bind(*decision.by.as_uuid());
             let done = query.build().execute(&mut *tx).await?;
             if S::Db::rows_affected(&done) == 1 {
+                if decision.state == APPROVED {
+                    crate::statistics::count_disclosure_approved::<S::Db>(tx, *id, decision.at)
+                        .await?;
+                }
                 return Ok(Audited::commit(Decided::Done, [audit]));
             }
             // Why not: read what is there, in the same transaction.

@@ -469,6 +469,20 @@ where
     async fn update_request(&self, update: &RequestUpdate, audit: &[NewAuditEvent]) -> Result<()> {
         audited::write_audited_if(self, async |tx| {
             let row = &update.row;
+            // Whether this change closes an open request: then it is
+            // counted into the anonymous roll-ups, in this transaction.
+            let closes = match row.closed_at {
+                Some(_) => sqlx::query(
+                    "SELECT 1 AS one FROM requests WHERE id = $1 AND version = $2 \
+                     AND closed_at IS NULL",
+                )
+                .bind(row.id)
+                .bind(to_i64(update.expected_version, "requests.version")?)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some(),
+                None => false,
+            };
             let done = sqlx::query(
                 "UPDATE requests SET state = $1, due_date = $2, calendar_version = $3, \
                  clock = $4, assurance_proven = $5, refusal_ground = $6, \
@@ -502,6 +516,16 @@ where
                     Some(_) => Error::Conflict("request version"),
                     None => Error::NotFound,
                 });
+            }
+            if let (true, Some(closed_at)) = (closes, row.closed_at) {
+                crate::statistics::count_request_closed::<S::Db>(
+                    tx,
+                    &row.types,
+                    row.state.as_str(),
+                    closed_at,
+                    row.due_date,
+                )
+                .await?;
             }
             if let Some(v) = &update.verification {
                 sqlx::query(

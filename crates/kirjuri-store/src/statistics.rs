@@ -1,7 +1,10 @@
 //! The statistics' anonymous roll-ups ([`StatisticsStore`], STAT-1;
 //! reference §4 L.63): one row per Helsinki day × channel × service ×
-//! handling-time bucket with how many contacts it counts. Written once for
-//! both backends over [`SqlStore`].
+//! handling-time bucket with how many contacts it counts; per day closed ×
+//! right × outcome × on time or late, how many data-subject requests
+//! ([`count_request_closed`]); per day approved × recipient kind, how many
+//! disclosures ([`count_disclosure_approved`]). Written once for both
+//! backends over [`SqlStore`].
 //!
 //! A contact is counted by [`count_contact`] inside the transaction that
 //! stores it, and only when it is stored — a retried delivery that finds its
@@ -11,6 +14,11 @@
 //! hold nothing that identifies anyone (no id, no identifier, no agent, no
 //! time finer than a day).
 //!
+//! A request is counted when the change that closes it commits, a
+//! disclosure when its approval does, in that same transaction; neither
+//! count is ever decremented (the purge and erasure leave them, as they
+//! leave the contacts' counts).
+//!
 //! Reads sum in the database over what a report does not break down by
 //! ([`RollupGrouping`]).
 //!
@@ -19,6 +27,8 @@
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
+use kirjuri_core::request::RequestType;
 use kirjuri_core::statistics::{HandlingTime, rollup_day};
 use sqlx::{ColumnIndex, Database, Encode, Executor, QueryBuilder, Type};
 
@@ -46,6 +56,34 @@ pub struct RollupRow {
     pub handling: String,
     /// How many contacts.
     pub contacts: u64,
+}
+
+/// One request roll-up row: how many requests closed on one day, for one
+/// right, with one outcome, on time or late.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRollupRow {
+    /// The Helsinki day it was closed.
+    pub day: NaiveDate,
+    /// The right exercised (a [`RequestType`]'s wire name).
+    pub request_type: String,
+    /// `answered`, `refused` or `withdrawn`.
+    pub outcome: String,
+    /// `on_time` (closed on or before its due date) or `late`.
+    pub timeliness: String,
+    /// How many.
+    pub requests: u64,
+}
+
+/// One disclosure roll-up row: how many disclosures to one kind of
+/// recipient were approved on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisclosureRollupRow {
+    /// The Helsinki day it was approved.
+    pub day: NaiveDate,
+    /// The recipient's kind (`processor`, `partner`, `authority`, `police`).
+    pub recipient_kind: String,
+    /// How many.
+    pub disclosures: u64,
 }
 
 /// Which columns a read of the roll-ups keeps apart; the others are summed
@@ -96,6 +134,105 @@ pub trait StatisticsStore: Send + Sync {
     /// benchmark's seeding and a backfill's, never intake's (which counts
     /// in its own transaction).
     async fn add_contact_rollups(&self, rows: &[RollupRow]) -> Result<()>;
+
+    /// The request roll-up rows of the days `from ..= to`, by day, right,
+    /// outcome and timeliness.
+    async fn request_rollups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<RequestRollupRow>>;
+
+    /// The disclosure roll-up rows of the days `from ..= to`, by day and
+    /// recipient kind.
+    async fn disclosure_rollups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DisclosureRollupRow>>;
+}
+
+/// Whether a request closed at `closed_at` with due date `due` closed in
+/// time: on or before the due date, on the Helsinki calendar.
+pub fn timeliness(closed_at: DateTime<Utc>, due: NaiveDate) -> &'static str {
+    if rollup_day(closed_at) <= due {
+        "on_time"
+    } else {
+        "late"
+    }
+}
+
+/// Counts a request that is closed now — once for each right it asked
+/// for — on the Helsinki day of `closed_at`, with its `outcome` and whether
+/// that day is on or before its `due` date. Runs inside the transaction
+/// that closes it; the caller counts only a request that was open.
+pub(crate) async fn count_request_closed<DB: Backend>(
+    conn: &mut DB::Connection,
+    types: &[RequestType],
+    outcome: &str,
+    closed_at: DateTime<Utc>,
+    due: NaiveDate,
+) -> Result<()>
+where
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let day = day_text(rollup_day(closed_at));
+    let on_time = timeliness(closed_at, due);
+    let mut counted: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+    counted.sort_unstable();
+    counted.dedup();
+    for request_type in counted {
+        sqlx::query(
+            "INSERT INTO request_rollups (day, request_type, outcome, timeliness, requests) \
+             VALUES ($1, $2, $3, $4, 1) \
+             ON CONFLICT (day, request_type, outcome, timeliness) \
+             DO UPDATE SET requests = request_rollups.requests + 1",
+        )
+        .bind(day.as_str())
+        .bind(request_type)
+        .bind(outcome)
+        .bind(on_time)
+        .execute(&mut *conn)
+        .await
+        .map_err(|err| DB::write_error(err, &[], "request roll-up"))?;
+    }
+    Ok(())
+}
+
+/// Counts disclosure `id`, approved at `approved_at`, by its recipient's
+/// kind (read in the same transaction; the recipient's name never leaves
+/// it). Runs inside the transaction that approves it.
+pub(crate) async fn count_disclosure_approved<DB: Backend>(
+    conn: &mut DB::Connection,
+    id: uuid::Uuid,
+    approved_at: DateTime<Utc>,
+) -> Result<()>
+where
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> uuid::Uuid: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let day = day_text(rollup_day(approved_at));
+    sqlx::query(
+        "INSERT INTO disclosure_rollups (day, recipient_kind, disclosures) \
+         SELECT $1, r.kind, 1 FROM disclosures d JOIN recipients r ON r.id = d.recipient_id \
+         WHERE d.id = $2 \
+         ON CONFLICT (day, recipient_kind) \
+         DO UPDATE SET disclosures = disclosure_rollups.disclosures + 1",
+    )
+    .bind(day.as_str())
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| DB::write_error(err, &[], "disclosure roll-up"))?;
+    Ok(())
+}
+
+/// A stored day.
+fn parse_day(text: &str, column: &'static str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| Error::Corrupt(format!("{column}: not a date")))
 }
 
 /// Counts a newly stored contact into its roll-up row. Runs inside the
@@ -230,5 +367,55 @@ where
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn request_rollups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<RequestRollupRow>> {
+        let rows = sqlx::query(
+            "SELECT day, request_type, outcome, timeliness, requests FROM request_rollups \
+             WHERE day >= $1 AND day <= $2 ORDER BY day, request_type, outcome, timeliness",
+        )
+        .bind(day_text(from))
+        .bind(day_text(to))
+        .fetch_all(self.sql_pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RequestRollupRow {
+                    day: parse_day(&S::Db::get_text(row, "day")?, "request_rollups.day")?,
+                    request_type: S::Db::get_text(row, "request_type")?,
+                    outcome: S::Db::get_text(row, "outcome")?,
+                    timeliness: S::Db::get_text(row, "timeliness")?,
+                    requests: S::Db::get_count(row, "requests")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn disclosure_rollups(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DisclosureRollupRow>> {
+        let rows = sqlx::query(
+            "SELECT day, recipient_kind, disclosures FROM disclosure_rollups \
+             WHERE day >= $1 AND day <= $2 ORDER BY day, recipient_kind",
+        )
+        .bind(day_text(from))
+        .bind(day_text(to))
+        .fetch_all(self.sql_pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DisclosureRollupRow {
+                    day: parse_day(&S::Db::get_text(row, "day")?, "disclosure_rollups.day")?,
+                    recipient_kind: S::Db::get_text(row, "recipient_kind")?,
+                    disclosures: S::Db::get_count(row, "disclosures")?,
+                })
+            })
+            .collect()
     }
 }

@@ -335,6 +335,11 @@ async fn outbox_and_requests_copy_from_sqlite_to_postgres_bit_for_bit_and_read_b
     assert_eq!(rows("request_events"), 7);
     assert_eq!(rows("subject_limits"), 1);
     assert_eq!(rows("subject_limit_identifiers"), 2);
+    assert_eq!(
+        rows("request_rollups"),
+        2,
+        "the answered request, counted once for each of its two rights"
+    );
     for comparison in &comparisons {
         assert!(comparison.is_equal(), "{comparison:?}");
     }
@@ -365,6 +370,14 @@ async fn outbox_and_requests_copy_from_sqlite_to_postgres_bit_for_bit_and_read_b
                 .unwrap()
         );
     }
+    let year = (
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+    );
+    assert_eq!(
+        target.request_rollups(year.0, year.1).await.unwrap(),
+        sqlite.store.request_rollups(year.0, year.1).await.unwrap()
+    );
     assert_eq!(
         target.outbox_messages(10).await.unwrap(),
         sqlite.store.outbox_messages(10).await.unwrap()

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::support::{all_audit, audit, now, on_every_backend};
 
-async fn recipient(store: &dyn Store, name: &str) -> Uuid {
+pub(crate) async fn recipient(store: &dyn Store, name: &str) -> Uuid {
     let row = RecipientRow {
         id: Uuid::now_v7(),
         name: name.into(),
@@ -39,7 +39,7 @@ async fn recipient(store: &dyn Store, name: &str) -> Uuid {
     row.id
 }
 
-fn disclosure(recipient: Uuid, requester: UserId, n: usize) -> DisclosureRow {
+pub(crate) fn disclosure(recipient: Uuid, requester: UserId, n: usize) -> DisclosureRow {
     DisclosureRow {
         id: Uuid::now_v7(),
         recipient_id: recipient,
@@ -57,7 +57,7 @@ fn disclosure(recipient: Uuid, requester: UserId, n: usize) -> DisclosureRow {
     }
 }
 
-fn decision(state: &'static str, by: UserId) -> DisclosureDecision {
+pub(crate) fn decision(state: &'static str, by: UserId) -> DisclosureDecision {
     DisclosureDecision {
         state,
         by,

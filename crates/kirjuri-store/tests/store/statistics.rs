@@ -2,16 +2,29 @@
 //! ([`StatisticsStore`]): a stored contact is counted once, on its Helsinki
 //! day, in its channel, service and handling-time bucket; a retried
 //! delivery (the same external id) counts nothing; erasing the contact
-//! leaves the count; rows added in bulk sum into existing ones.
+//! leaves the count; rows added in bulk sum into existing ones. A request
+//! is counted once for each right it asks for, on the Helsinki day the
+//! change that closes it commits, on time or late by its due date, and
+//! not again by a later change; deleting its record leaves the count. An
+//! approved disclosure is counted by its recipient's kind (never its
+//! name), a refused one not at all, and of parallel decisions only the
+//! winner counts.
 //!
 //! [`StatisticsStore`]: kirjuri_store::statistics::StatisticsStore
 
 use chrono::{NaiveDate, TimeDelta};
-use kirjuri_store::statistics::{RollupGrouping, RollupRow};
+use futures::future::join_all;
+use kirjuri_core::ids::UserId;
+use kirjuri_core::request::{RequestState, RequestType};
+use kirjuri_store::disclosures::{APPROVED, Decided, REFUSED};
+use kirjuri_store::requests::{NewRequest, RequestRow, RequestUpdate};
+use kirjuri_store::statistics::{DisclosureRollupRow, RequestRollupRow, RollupGrouping, RollupRow};
 use kirjuri_store::{ContactRow, InsertOutcome, ShredMode, Store};
 
+use crate::disclosures::{decision, disclosure, recipient};
+use crate::requests::{event, request};
 use crate::retention::erasure;
-use crate::support::{at, audit, contact, contact_with_external_id, on_every_backend};
+use crate::support::{at, audit, contact, contact_with_external_id, now, on_every_backend};
 
 fn day(text: &str) -> NaiveDate {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
@@ -80,5 +93,100 @@ on_every_backend! {
         assert_eq!(summed, vec![row("2026-01-05", "chat", "", "", 8)], "summed in the database");
         let empty = store.grouped_contact_rollups(day("2027-01-01"), day("2027-01-31"), by_channel).await.unwrap();
         assert!(empty.is_empty());
+    }
+
+    async fn a_closed_request_is_counted_once_per_right_on_time_or_late_and_outlives_its_record(store: &dyn Store) {
+        // Arrange: one request closed before its due date, one after (the
+        // fixture's `now()` is 29 November 2026, 14:00 in Helsinki).
+        let on_time = RequestRow { due_date: day("2026-11-30"), ..request() };
+        let late = RequestRow {
+            types: vec![RequestType::Objection],
+            due_date: day("2026-11-28"),
+            ..request()
+        };
+        let mut closed = Vec::new();
+        for (row, state) in [(&on_time, RequestState::Answered), (&late, RequestState::Refused)] {
+            let new = NewRequest { row: row.clone(), identifiers: Vec::new(), event: event("registered"), messages: Vec::new() };
+            let reference = store.insert_request(&new, 2026, &audit("request.registered")).await.unwrap();
+            let done = RequestRow {
+                reference,
+                state,
+                version: 2,
+                closed_at: Some(now()),
+                retain_until: Some(now() + TimeDelta::days(1095)),
+                ..row.clone()
+            };
+            closed.push(done);
+        }
+        let update = |row: &RequestRow, expected_version: u64| RequestUpdate {
+            row: row.clone(),
+            expected_version,
+            verification: None,
+            proven: Vec::new(),
+            discard_code: None,
+            events: vec![event("moved")],
+            messages: Vec::new(),
+            limits: Default::default(),
+        };
+
+        // Act: close both; change the closed one again (a note on a
+        // closed request is a new version, not a new closing); a stale
+        // change fails and counts nothing; then delete the record.
+        for row in &closed {
+            store.update_request(&update(row, 1), &[audit("request.moved")]).await.unwrap();
+        }
+        let again = RequestRow { version: 3, ..closed[0].clone() };
+        store.update_request(&update(&again, 2), &[audit("request.moved")]).await.unwrap();
+        let stale = RequestRow { version: 4, ..closed[1].clone() };
+        assert!(store.update_request(&update(&stale, 1), &[audit("request.moved")]).await.is_err());
+        let due = now() + TimeDelta::days(1095);
+        assert!(store.delete_request(&closed[0].id, due, &audit("request.record_deleted")).await.unwrap());
+
+        // Assert
+        let rows = store.request_rollups(day("2026-11-01"), day("2026-11-30")).await.unwrap();
+        let counted = |request_type: &str, outcome: &str, timeliness: &str| RequestRollupRow {
+            day: day("2026-11-29"),
+            request_type: request_type.into(),
+            outcome: outcome.into(),
+            timeliness: timeliness.into(),
+            requests: 1,
+        };
+        assert_eq!(
+            rows,
+            vec![
+                counted("access", "answered", "on_time"),
+                counted("erasure", "answered", "on_time"),
+                counted("objection", "refused", "late"),
+            ]
+        );
+        assert!(store.request_rollups(day("2026-12-01"), day("2026-12-31")).await.unwrap().is_empty());
+    }
+
+    async fn an_approved_disclosure_is_counted_by_recipient_kind_once(store: &dyn Store) {
+        // Arrange
+        let police = recipient(store, "Poliisilaitos").await;
+        let approved = disclosure(police, UserId::new_v7(), 3);
+        let refused = disclosure(police, UserId::new_v7(), 2);
+        let raced = disclosure(police, UserId::new_v7(), 1);
+        for row in [&approved, &refused, &raced] {
+            store.insert_disclosure(row, &[kirjuri_core::ids::ContactId::new_v7()], &audit("disclosure.requested")).await.unwrap();
+        }
+
+        // Act
+        let done = store.decide_disclosure(&approved.id, &decision(APPROVED, UserId::new_v7()), &audit("disclosure.approved")).await.unwrap();
+        store.decide_disclosure(&refused.id, &decision(REFUSED, UserId::new_v7()), &audit("disclosure.refused")).await.unwrap();
+        let deciders: Vec<UserId> = (0..6).map(|_| UserId::new_v7()).collect();
+        let decisions: Vec<_> = deciders.iter().map(|by| decision(APPROVED, *by)).collect();
+        let event = audit("disclosure.approved");
+        let raced_results = join_all(decisions.iter().map(|d| store.decide_disclosure(&raced.id, d, &event))).await;
+
+        // Assert
+        assert_eq!(done, Decided::Done);
+        assert_eq!(raced_results.iter().filter(|r| *r.as_ref().unwrap() == Decided::Done).count(), 1);
+        let rows = store.disclosure_rollups(day("2026-11-01"), day("2026-11-30")).await.unwrap();
+        assert_eq!(
+            rows,
+            vec![DisclosureRollupRow { day: day("2026-11-29"), recipient_kind: "police".into(), disclosures: 2 }]
+        );
     }
 }

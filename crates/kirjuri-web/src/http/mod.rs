@@ -250,6 +250,15 @@ pub fn routes() -> Vec<RouteSpec> {
             .doc(operations::processing_record()),
         RouteSpec::guarded("/api/v1/statistics/contacts", get(statistics::contacts))
             .doc(operations::statistics()),
+        RouteSpec::guarded("/api/v1/statistics/surveys", get(statistics::surveys))
+            .doc(operations::survey_statistics()),
+        RouteSpec::guarded("/api/v1/statistics/requests", get(statistics::requests))
+            .doc(operations::request_statistics()),
+        RouteSpec::guarded(
+            "/api/v1/statistics/disclosures",
+            get(statistics::disclosures),
+        )
+        .doc(operations::disclosure_statistics()),
         RouteSpec::guarded("/api/v1/surveys/settings", get(surveys::list))
             .doc(operations::survey_settings()),
         RouteSpec::guarded("/api/v1/surveys/settings/{service}", put(surveys::put))

@@ -1,11 +1,13 @@
 //! The statistics page (`/statistics`, STAT-1; issue 15): a form choosing
-//! the breakdown, window and period (a GET form — it changes nothing), the
+//! the report (contacts, surveys, data-subject requests, disclosures), its
+//! breakdown, window and period (a GET form — it changes nothing), the
 //! report as a bar chart drawn on the server as SVG (no JavaScript; a
 //! `<title>` and `<desc>` name it for screen readers) and, as its text
 //! alternative, the whole table with its margins, plus a CSV link. Labels
 //! in fi/sv/en.
 //!
-//! The page calls the same `Kirjuri::contact_statistics` as the API, which
+//! The page calls the same `Kirjuri::count_statistics` and
+//! `Kirjuri::survey_statistics` as the API, which
 //! decides access (supervisors, registrars, the responsible person), checks
 //! the query and applies the disclosure control; so the page only ever
 //! shows aggregates already fit to leave. A refused query is shown with its
@@ -20,15 +22,14 @@ use chrono::{Datelike, NaiveDate};
 use chrono_tz::Europe::Helsinki;
 use kirjuri_app::Error;
 use kirjuri_app::app::Kirjuri;
-use kirjuri_app::statistics::{ContactQuery, ContactReport, ReportCell};
+use kirjuri_app::statistics::{
+    CountReport, Report, ReportCell, ReportQuery, SurveyCell, SurveyReport,
+};
 use serde::Deserialize;
 
 use super::context::{Frame, Staff, encode_query};
 use super::html;
 use super::i18n::Tr;
-
-/// The dimensions offered, by wire name.
-const DIMENSIONS: [&str; 4] = ["channel", "service", "handling_time", "period"];
 
 /// The periods offered.
 const PERIODS: [&str; 3] = ["day", "week", "month"];
@@ -45,6 +46,8 @@ const BAR_STEP: u32 = 28;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct StatisticsForm {
+    #[serde(default)]
+    report: String,
     #[serde(default)]
     rows: String,
     #[serde(default)]
@@ -111,6 +114,8 @@ pub struct ReportView {
     pub csv: String,
     /// `k`, for the explanation.
     pub k: u32,
+    /// Whether it is the survey report (its scores' rule is explained).
+    pub survey: bool,
 }
 
 /// The statistics page.
@@ -119,6 +124,7 @@ pub struct ReportView {
 pub struct StatisticsPage {
     frame: Frame,
     t: Tr,
+    reports: Vec<Choice>,
     rows: Vec<Choice>,
     columns: Vec<Choice>,
     periods: Vec<Choice>,
@@ -140,6 +146,10 @@ fn value_label(t: Tr, dimension: &str, value: Option<&str>) -> String {
         ("service", None) => t.t("statistics.no_service").to_owned(),
         ("channel", Some(v)) => t.label("channel", v),
         ("handling_time", Some(v)) => t.label("handling_time", v),
+        ("right", Some(v)) => t.label("request_type", v),
+        ("outcome", Some(v)) => t.label("request_state", v),
+        ("timeliness", Some(v)) => t.label("statistics_timeliness", v),
+        ("recipient_kind", Some(v)) => t.label("recipient_kind", v),
         (_, Some(v)) => v.to_owned(),
         (_, None) => String::new(),
     }
@@ -152,8 +162,168 @@ fn count_text(t: Tr, cell: &ReportCell) -> String {
         .unwrap_or_else(|| t.t("statistics.suppressed").to_owned())
 }
 
-/// The chart and table of a report.
-fn view(t: Tr, report: &ContactReport, csv: String) -> ReportView {
+/// A chart of `bars` (label, value, text) scaled to the largest value.
+fn chart(bars: Vec<(String, Option<u64>, String)>) -> (u32, Vec<Bar>) {
+    let max = bars
+        .iter()
+        .filter_map(|(_, v, _)| *v)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let bars = bars
+        .into_iter()
+        .enumerate()
+        .map(|(n, (label, value, count))| {
+            let y = u32::try_from(n)
+                .unwrap_or(u32::MAX / 2)
+                .saturating_mul(BAR_STEP)
+                + 8;
+            let width = value
+                .map(|c| {
+                    u32::try_from(c.saturating_mul(u64::from(BAR_SPACE)) / max).unwrap_or(BAR_SPACE)
+                })
+                .unwrap_or(0);
+            Bar {
+                label,
+                y,
+                text_y: y + 15,
+                width,
+                count_x: LABEL_WIDTH + width + 6,
+                count,
+            }
+        })
+        .collect::<Vec<_>>();
+    let height = u32::try_from(bars.len())
+        .unwrap_or(0)
+        .saturating_mul(BAR_STEP)
+        .saturating_add(16);
+    (height, bars)
+}
+
+/// A report's caption: "Contacts by channel" and the like.
+fn caption(t: Tr, report: &str, row_dimension: &str) -> String {
+    t.t(&format!("statistics.caption_{report}"))
+        .replace("{n}", &dimension_label(t, row_dimension))
+}
+
+/// The chart's description: its caption and window.
+fn description(caption: &str, from: NaiveDate, to: NaiveDate) -> String {
+    format!(
+        "{} {} – {}",
+        caption,
+        from.format("%-d.%-m.%Y"),
+        to.format("%-d.%-m.%Y")
+    )
+}
+
+/// The chart and table of the survey report: bars for the mean score of
+/// each row (in tenths, so 4.2 is drawn as 42 of 50), and a table with a
+/// line per cell and margin.
+fn survey_view(t: Tr, report: &SurveyReport, csv: String) -> ReportView {
+    let row_dimension = report.by[0];
+    let column_dimension = report.by.get(1).copied();
+    let two_way = column_dimension.is_some();
+    let label_of = |cell: &SurveyCell, dimension: &str| {
+        value_label(
+            t,
+            dimension,
+            cell.labels.get(dimension).cloned().flatten().as_deref(),
+        )
+    };
+    let suppressed = || t.t("statistics.suppressed").to_owned();
+    let mean_text = |cell: &SurveyCell| {
+        cell.mean_score
+            .map(|m| format!("{m:.1}"))
+            .unwrap_or_else(suppressed)
+    };
+    let bar_cells: &[SurveyCell] = if two_way {
+        &report.totals.rows
+    } else {
+        &report.cells
+    };
+    let (height, bars) = chart(
+        bar_cells
+            .iter()
+            .map(|c| {
+                (
+                    label_of(c, row_dimension),
+                    // Tenths of a point, so the bars keep one decimal.
+                    c.mean_score.map(|m| (m * 10.0).round() as u64),
+                    mean_text(c),
+                )
+            })
+            .collect(),
+    );
+    // A line per entry: cells, then the margins, then the total.
+    let total = t.t("statistics.total").to_owned();
+    let line_label = |cell: &SurveyCell| {
+        let row = cell
+            .labels
+            .contains_key(row_dimension)
+            .then(|| label_of(cell, row_dimension));
+        let column = column_dimension
+            .filter(|d| cell.labels.contains_key(d))
+            .map(|d| label_of(cell, d));
+        match (row, column) {
+            (Some(r), Some(c)) => format!("{r} – {c}"),
+            (Some(r), None) if two_way => format!("{r} – {total}"),
+            (Some(r), None) => r,
+            (None, Some(c)) => format!("{total} – {c}"),
+            (None, None) => total.clone(),
+        }
+    };
+    let number = |value: Option<u64>| value.map(|v| v.to_string()).unwrap_or_else(suppressed);
+    let rows = report
+        .cells
+        .iter()
+        .chain(&report.totals.rows)
+        .chain(&report.totals.columns)
+        .chain([&report.totals.all])
+        .map(|cell| {
+            let mut cells = vec![
+                number(cell.invited),
+                number(cell.answered),
+                cell.response_rate
+                    .map(|r| format!("{r} %"))
+                    .unwrap_or_else(suppressed),
+                mean_text(cell),
+            ];
+            cells.extend((0..5).map(|s| number(cell.scores.map(|scores| scores[s]))));
+            TableRow {
+                label: line_label(cell),
+                cells,
+            }
+        })
+        .collect();
+    let mut heads: Vec<String> = ["invited", "answered", "response_rate", "mean_score"]
+        .iter()
+        .map(|k| t.t(&format!("statistics.{k}")).to_owned())
+        .collect();
+    heads.extend((1..=5).map(|s| t.t("statistics.score_n").replace("{n}", &s.to_string())));
+    let caption = caption(t, "surveys", row_dimension);
+    ReportView {
+        description: description(&caption, report.from, report.to),
+        caption,
+        height,
+        bars,
+        heads,
+        corner: match column_dimension {
+            Some(d) => format!(
+                "{} – {}",
+                dimension_label(t, row_dimension),
+                dimension_label(t, d)
+            ),
+            None => dimension_label(t, row_dimension),
+        },
+        rows,
+        csv,
+        k: report.k,
+        survey: true,
+    }
+}
+
+/// The chart and table of a counting report.
+fn view(t: Tr, report: &CountReport, csv: String) -> ReportView {
     let row_dimension = report.by[0];
     let two_way = report.by.len() == 2;
     // The bars: each row's total (two-way) or each cell (one-way).
@@ -169,40 +339,12 @@ fn view(t: Tr, report: &ContactReport, csv: String) -> ReportView {
             cell.labels.get(dimension).cloned().flatten().as_deref(),
         )
     };
-    let max = bar_cells
-        .iter()
-        .filter_map(|c| c.count)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let bars = bar_cells
-        .iter()
-        .enumerate()
-        .map(|(n, cell)| {
-            let y = u32::try_from(n)
-                .unwrap_or(u32::MAX / 2)
-                .saturating_mul(BAR_STEP)
-                + 8;
-            let width = cell
-                .count
-                .map(|c| {
-                    u32::try_from(c.saturating_mul(u64::from(BAR_SPACE)) / max).unwrap_or(BAR_SPACE)
-                })
-                .unwrap_or(0);
-            Bar {
-                label: label_of(cell, row_dimension),
-                y,
-                text_y: y + 15,
-                width,
-                count_x: LABEL_WIDTH + width + 6,
-                count: count_text(t, cell),
-            }
-        })
-        .collect::<Vec<_>>();
-    let height = u32::try_from(bars.len())
-        .unwrap_or(0)
-        .saturating_mul(BAR_STEP)
-        .saturating_add(16);
+    let (height, bars) = chart(
+        bar_cells
+            .iter()
+            .map(|c| (label_of(c, row_dimension), c.count, count_text(t, c)))
+            .collect(),
+    );
 
     let (heads, mut rows) = if two_way {
         let column_dimension = report.by[1];
@@ -241,7 +383,13 @@ fn view(t: Tr, report: &ContactReport, csv: String) -> ReportView {
                 cells: vec![count_text(t, c)],
             })
             .collect();
-        (vec![t.t("statistics.contacts").to_owned()], rows)
+        (
+            vec![
+                t.t(&format!("statistics.count_{}", report.report))
+                    .to_owned(),
+            ],
+            rows,
+        )
     };
     let mut total_cells: Vec<String> = report
         .totals
@@ -255,16 +403,9 @@ fn view(t: Tr, report: &ContactReport, csv: String) -> ReportView {
         cells: total_cells,
     });
 
-    let caption = t
-        .t("statistics.caption")
-        .replace("{n}", &dimension_label(t, row_dimension));
+    let caption = caption(t, report.report, row_dimension);
     ReportView {
-        description: format!(
-            "{} {} – {}",
-            caption,
-            report.from.format("%-d.%-m.%Y"),
-            report.to.format("%-d.%-m.%Y")
-        ),
+        description: description(&caption, report.from, report.to),
         caption,
         height,
         bars,
@@ -273,6 +414,7 @@ fn view(t: Tr, report: &ContactReport, csv: String) -> ReportView {
         rows,
         csv,
         k: report.k,
+        survey: false,
     }
 }
 
@@ -304,6 +446,19 @@ fn choices(t: Tr, values: &[&str], chosen: &str, prefix: &str, none: bool) -> Ve
     out
 }
 
+/// A refused query as the page shows it: its code and the catalogue key
+/// explaining it.
+fn refusal(t: Tr, e: &Error) -> (String, String) {
+    let code = e.code();
+    let key = format!("statistics_error.{code}");
+    let key = if t.has(&key) {
+        key
+    } else {
+        "error.generic".to_owned()
+    };
+    (code.to_owned(), key)
+}
+
 /// `GET /statistics`.
 pub async fn page(
     State(app): State<Kirjuri>,
@@ -312,15 +467,28 @@ pub async fn page(
 ) -> Response {
     let t = staff.tr();
     let (first, last) = this_month(&app);
-    let rows_dim = if form.rows.is_empty() {
-        "channel".to_owned()
+    let (report, unknown_report) = if form.report.is_empty() {
+        (Report::Contacts, None)
     } else {
-        form.rows.clone()
+        match Report::parse(&form.report) {
+            Ok(report) => (report, None),
+            Err(e) => (Report::Contacts, Some(e)),
+        }
     };
-    let columns_dim = if form.rows.is_empty() && form.columns.is_empty() {
-        "service".to_owned()
+    let offered: Vec<&str> = report.dimensions().iter().map(|d| d.as_str()).collect();
+    let defaults: Vec<&str> = report.default_by().iter().map(|d| d.as_str()).collect();
+    // Dimensions of another report (the report was changed and the
+    // breakdown left as it was) give way to this report's defaults.
+    let (rows_dim, columns_dim) = if form.rows.is_empty() || !offered.contains(&form.rows.as_str())
+    {
+        (
+            defaults[0].to_owned(),
+            defaults.get(1).copied().unwrap_or_default().to_owned(),
+        )
+    } else if offered.contains(&form.columns.as_str()) {
+        (form.rows.clone(), form.columns.clone())
     } else {
-        form.columns.clone()
+        (form.rows.clone(), String::new())
     };
     let from = if form.from.is_empty() {
         first.format("%Y-%m-%d").to_string()
@@ -342,44 +510,53 @@ pub async fn page(
     } else {
         format!("{rows_dim},{columns_dim}")
     };
-    let query = ContactQuery {
+    let query = ReportQuery {
         by: Some(by.clone()),
         from: Some(from.clone()),
         to: Some(to.clone()),
         period: Some(period.clone()),
     };
-    let (report, refusal) = match app.contact_statistics(&staff.actor, staff.id, &query).await {
-        Ok(report) => {
-            let csv = format!(
-                "/api/v1/statistics/contacts?by={}&from={}&to={}&period={}&format=csv",
-                encode_query(&by),
-                encode_query(&from),
-                encode_query(&to),
-                encode_query(&period)
-            );
-            (Some(view(t, &report, csv)), None)
-        }
-        Err(e @ Error::Unprocessable { .. }) => {
-            let code = e.code();
-            let key = format!("statistics_error.{code}");
-            let key = if t.has(&key) {
-                key
-            } else {
-                "error.generic".to_owned()
-            };
-            (None, Some((code.to_owned(), key)))
-        }
+    let csv = format!(
+        "/api/v1/statistics/{}?by={}&from={}&to={}&period={}&format=csv",
+        report.as_str(),
+        encode_query(&by),
+        encode_query(&from),
+        encode_query(&to),
+        encode_query(&period)
+    );
+    let shown = match (unknown_report, report) {
+        (Some(e), _) => Err(e),
+        (None, Report::Surveys) => app
+            .survey_statistics(&staff.actor, staff.id, &query)
+            .await
+            .map(|r| survey_view(t, &r, csv)),
+        (None, _) => app
+            .count_statistics(&staff.actor, staff.id, report, &query)
+            .await
+            .map(|r| view(t, &r, csv)),
+    };
+    let (view, refused) = match shown {
+        Ok(view) => (Some(view), None),
+        Err(e @ Error::Unprocessable { .. }) => (None, Some(refusal(t, &e))),
         Err(e) => return staff.error(e),
     };
+    let report_names: Vec<&str> = Report::ALL.iter().map(|r| r.as_str()).collect();
     html(&StatisticsPage {
         frame: staff.frame(),
         t,
-        rows: choices(t, &DIMENSIONS, &rows_dim, "statistics_by", false),
-        columns: choices(t, &DIMENSIONS, &columns_dim, "statistics_by", true),
+        reports: choices(
+            t,
+            &report_names,
+            report.as_str(),
+            "statistics_report",
+            false,
+        ),
+        rows: choices(t, &offered, &rows_dim, "statistics_by", false),
+        columns: choices(t, &offered, &columns_dim, "statistics_by", true),
         periods: choices(t, &PERIODS, &period, "statistics_period", false),
         from,
         to,
-        report,
-        refusal,
+        report: view,
+        refusal: refused,
     })
 }

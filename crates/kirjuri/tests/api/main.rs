@@ -52,5 +52,6 @@ mod registrar_forms;
 mod requests;
 mod requests_ui;
 mod statistics;
+mod statistics_reports;
 mod surveys;
 mod transcripts;

@@ -9,7 +9,8 @@
 //! conversation, the
 //! refusal pages (403 and 404), the public contact form (empty, with
 //! errors, and its receipt after a Finnish post with an attachment), the
-//! statistics page (chart, table, a refused window), the password form
+//! statistics page (each report — contacts, surveys, requests, disclosures
+//! — with its chart and table, and a refused window), the password form
 //! (also with an error), the
 //! breach register's pages (the list, the form and its refusal, one incident
 //! with its impact answer and an update), the
@@ -547,6 +548,63 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
         .unwrap();
     wait_for(&other, "statistics-refused").await;
     assert_accessible(&other, "statistics-refused").await;
+    // The other reports (surveys, data-subject requests, disclosures),
+    // each with its chart and table, chosen in the same GET form. Survey
+    // roll-ups are seeded (the report reads only them): one service with
+    // a mean score, two whose scores are suppressed (too few answers; a
+    // score given by two).
+    let seeded = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 10000", "-batch"])
+        .arg(ui.data_dir().join("kirjuri.db"))
+        .arg(
+            "INSERT INTO survey_rollups (day, service, invited, answered, score_1, score_2, \
+             score_3, score_4, score_5) VALUES ('2026-11-10', 'billing', 30, 12, 0, 0, 0, 6, 6), \
+             ('2026-11-12', 'water', 9, 3, 0, 0, 1, 1, 1), \
+             ('2026-11-13', 'parking', 40, 20, 0, 0, 2, 0, 18)",
+        )
+        .status()
+        .expect("the sqlite3 shell runs (Debian package sqlite3)");
+    assert!(seeded.success());
+    for report in ["surveys", "requests", "disclosures"] {
+        other
+            .goto(&ui.url(&format!(
+                "/statistics?report={report}&from=2026-11-01&to=2026-11-30"
+            )))
+            .await
+            .unwrap();
+        wait_for(&other, "statistics-chart").await;
+        wait_for(&other, "statistics-table").await;
+        assert_accessible(&other, &format!("statistics-{report}")).await;
+    }
+    other
+        .goto(
+            &ui.url(
+                "/statistics?report=surveys&rows=service&columns=&from=2026-11-01&to=2026-11-30",
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-scores").await;
+    assert!(
+        source(&other).await.contains("4.5"),
+        "billing's mean score is drawn"
+    );
+    screenshot(&other, "a11y-statistics-surveys").await;
+    other
+        .goto(&ui.url(
+            "/statistics?report=surveys&rows=service&columns=period&from=2026-11-01&to=2026-11-30&period=week",
+        ))
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-refused").await;
+    other
+        .goto(&ui.url(
+            "/statistics?report=requests&rows=right&columns=period&from=2026-10-01&to=2026-11-30&period=month",
+        ))
+        .await
+        .unwrap();
+    wait_for(&other, "statistics-table").await;
+    assert_accessible(&other, "statistics-requests-by-month").await;
 
     // The registrar's disclosure pages (DIS-2): the list, the request form
     // and its refusal, an unknown disclosure (404) and a recipient's link

@@ -531,20 +531,11 @@ pub fn processing_record() -> Vec<Op> {
     ]
 }
 
-/// `/api/v1/statistics/contacts`.
-pub fn statistics() -> Vec<Op> {
-    vec![
-        get(
-            "contactStatistics",
-            "statistics",
-            "Contact counts with disclosure control",
-        )
-        .query(
-            "by",
-            false,
-            string(),
-            "Comma-separated: `channel`, `service`, …",
-        )
+/// A statistics report's GET: its dimensions named in `by`, the window
+/// and the format.
+fn statistics_report(id: &str, summary: &str, dimensions: &str, answer: &[&str]) -> Op {
+    get(id, "statistics", summary)
+        .query("by", false, string(), dimensions)
         .query("from", false, string(), "YYYY-MM-DD.")
         .query("to", false, string(), "YYYY-MM-DD.")
         .query("period", false, string(), "`day`, `week`, `month`, …")
@@ -552,13 +543,49 @@ pub fn statistics() -> Vec<Op> {
         .answers(
             200,
             "The report, in the format asked for.",
-            &[
-                ("application/json", keys(&["k", "cells"])),
-                ("text/csv", string()),
-            ],
+            &[("application/json", keys(answer)), ("text/csv", string())],
         )
-        .errors(&[400, 422]),
-    ]
+        .errors(&[400, 422])
+}
+
+/// `/api/v1/statistics/contacts`.
+pub fn statistics() -> Vec<Op> {
+    vec![statistics_report(
+        "contactStatistics",
+        "Contact counts with disclosure control",
+        "Comma-separated: `channel`, `service`, …",
+        &["k", "cells"],
+    )]
+}
+
+/// `/api/v1/statistics/surveys`.
+pub fn survey_statistics() -> Vec<Op> {
+    vec![statistics_report(
+        "surveyStatistics",
+        "Survey response rates and scores with disclosure control",
+        "Comma-separated: `service`, `period`.",
+        &["k", "cells"],
+    )]
+}
+
+/// `/api/v1/statistics/requests`.
+pub fn request_statistics() -> Vec<Op> {
+    vec![statistics_report(
+        "requestStatistics",
+        "Data-subject requests closed on time or late, with disclosure control",
+        "Comma-separated: `right`, `outcome`, `timeliness`, `period`.",
+        &["k", "cells"],
+    )]
+}
+
+/// `/api/v1/statistics/disclosures`.
+pub fn disclosure_statistics() -> Vec<Op> {
+    vec![statistics_report(
+        "disclosureStatistics",
+        "Disclosures approved, by recipient kind, with disclosure control",
+        "Comma-separated: `recipient_kind`, `period`.",
+        &["k", "cells"],
+    )]
 }
 
 /// `/api/v1/requests`.
