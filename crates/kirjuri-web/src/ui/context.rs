@@ -243,8 +243,13 @@ impl Staff {
                 .is_allowed(),
             show_statistics: authorize(&self.actor, Action::ReadStatistics, Object::Register, None)
                 .is_allowed(),
-            show_surveys: authorize(&self.actor, Action::ConfigureSurveys, Object::Register, None)
-                .is_allowed(),
+            show_surveys: authorize(
+                &self.actor,
+                Action::ConfigureSurveys,
+                Object::Register,
+                None,
+            )
+            .is_allowed(),
         }
     }
 

@@ -184,8 +184,7 @@ async fn surveys_page(
     refusal: Option<Refusal>,
 ) -> Response {
     let t = staff.tr();
-    let views: Vec<SurveySettingsView> = match app.survey_settings(&staff.actor, staff.id).await
-    {
+    let views: Vec<SurveySettingsView> = match app.survey_settings(&staff.actor, staff.id).await {
         Ok(views) => views,
         Err(e) => return staff.error(e),
     };
