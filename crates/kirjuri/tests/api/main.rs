@@ -53,4 +53,5 @@ mod requests;
 mod requests_ui;
 mod statistics;
 mod surveys;
+mod surveys_ui;
 mod transcripts;
