@@ -51,6 +51,9 @@ fn fields<'a>(csrf: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'
     fields
 }
 
+/// A post and the fields it must have marked.
+type BadPost<'a> = (Vec<(&'a str, &'a str)>, &'a [&'a str]);
+
 /// Whether `body` marks `field` of the new-service form as failing, with
 /// its explanation named by `aria-describedby`.
 fn marks(body: &str, field: &str) -> bool {
@@ -74,7 +77,7 @@ async fn only_a_supervisors_valid_change_is_stored_and_each_bad_field_is_named()
     let by_agent = form(&app, &agent, "/surveys", &fields(&agent_csrf, &[])).await;
     let (agent_get, _) = page(&app, &agent, "/surveys").await;
     let (_, agent_search) = page(&app, &agent, "/search").await;
-    let bad: Vec<(Vec<(&str, &str)>, &[&str])> = vec![
+    let bad: Vec<BadPost> = vec![
         (
             fields(&csrf, &[("sample_per_mille", "1001")]),
             &["sample_per_mille"],
