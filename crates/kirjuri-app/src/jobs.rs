@@ -3,7 +3,8 @@
 //! publication (a new version when the description changed), then the
 //! audit checkpointer
 //! (AUD-2), periodic recovery under the `recover` lease, the purge job
-//! (RET-3) and the outbox's delivery job, all behind one [`Jobs`] handle whose `stop` ends them in
+//! (RET-3), the outbox's delivery job and the one-off count of contacts
+//! stored before the statistics' roll-ups (`rollup_backfill`), all behind one [`Jobs`] handle whose `stop` ends them in
 //! order — the checkpointer last, so a graceful stop leaves no event
 //! unsigned. [`Jobs::stop_by`] bounds that stop by a deadline, so a node
 //! whose database or bucket is down still exits (what did not finish is
@@ -57,8 +58,10 @@ impl Kirjuri {
         let checkpointer = start_checkpointer(chain, self);
         let recovery = self.start_recovery();
         let purge = purge::start_job(self.clone());
+        let backfill = self.start_backfill();
         Ok(Jobs {
             in_stop_order: vec![
+                ("roll-up backfill", backfill),
                 ("periodic recovery", recovery),
                 ("purge", purge),
                 ("outbox delivery", delivery),

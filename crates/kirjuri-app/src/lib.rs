@@ -51,6 +51,7 @@ pub mod recipients;
 pub mod register;
 pub mod requests;
 pub mod retention;
+pub mod rollup_backfill;
 pub mod session;
 pub mod statistics;
 pub mod subject_limits;

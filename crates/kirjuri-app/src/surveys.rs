@@ -151,25 +151,11 @@ pub struct SurveySettingsView {
 impl SurveySettingsView {
     fn from_row(row: SurveyConfigRow) -> Self {
         Self {
-            settings: settings_of(&row),
+            settings: row.settings,
             service: row.service,
             version: row.version,
             updated_at: row.updated_at,
         }
-    }
-}
-
-fn settings_of(row: &SurveyConfigRow) -> SurveySettings {
-    SurveySettings {
-        enabled: row.enabled,
-        sample_per_mille: row.sample_per_mille,
-        delay_minutes: row.delay_minutes,
-        quiet_start: row.quiet_start.clone(),
-        quiet_end: row.quiet_end.clone(),
-        period_days: row.period_days,
-        text_fi: row.text_fi.clone(),
-        text_sv: row.text_sv.clone(),
-        text_en: row.text_en.clone(),
     }
 }
 
@@ -275,15 +261,7 @@ impl Kirjuri {
         let version = current.as_ref().map_or(1, |c| c.version.saturating_add(1));
         let row = SurveyConfigRow {
             service: service.to_owned(),
-            enabled: settings.enabled,
-            sample_per_mille: settings.sample_per_mille,
-            delay_minutes: settings.delay_minutes,
-            quiet_start: settings.quiet_start.clone(),
-            quiet_end: settings.quiet_end.clone(),
-            period_days: settings.period_days,
-            text_fi: settings.text_fi.clone(),
-            text_sv: settings.text_sv.clone(),
-            text_en: settings.text_en.clone(),
+            settings: settings.clone(),
             version,
             updated_at: self.clock.now(),
             updated_by: actor_id,
@@ -336,10 +314,10 @@ impl Kirjuri {
         let Some(config) = self.store.survey_config(service).await? else {
             return Ok(None);
         };
-        if !config.enabled || !sampled(config.sample_per_mille, draw()?) {
+        let settings = &config.settings;
+        if !settings.enabled || !sampled(settings.sample_per_mille, draw()?) {
             return Ok(None);
         }
-        let settings = settings_of(&config);
         let Ok(quiet) = settings.check() else {
             return Ok(None);
         };
@@ -361,8 +339,8 @@ impl Kirjuri {
             .ended_at
             .unwrap_or(document.started_at)
             .with_timezone(&Utc);
-        let due =
-            quiet.next_allowed(ended.max(now) + Duration::minutes(i64::from(config.delay_minutes)));
+        let due = quiet
+            .next_allowed(ended.max(now) + Duration::minutes(i64::from(settings.delay_minutes)));
         let language = customer
             .language
             .as_deref()
@@ -394,7 +372,7 @@ impl Kirjuri {
             .schedule_invitation(
                 &invitation,
                 &message,
-                now - days(config.period_days),
+                now - days(settings.period_days),
                 &event,
             )
             .await?;
@@ -457,7 +435,7 @@ impl Kirjuri {
             return cancel(reason).await;
         }
         let config = match self.store.survey_config(&invitation.service).await? {
-            Some(config) if config.enabled => config,
+            Some(config) if config.settings.enabled => config.settings,
             _ => return cancel("survey_disabled").await,
         };
         let quiet = QuietHours::parse(&config.quiet_start, &config.quiet_end)

@@ -142,32 +142,77 @@ pub struct SurveySettings {
     pub text_en: String,
 }
 
+/// A field of [`SurveySettings`] that fails its check: the field's name
+/// (as in the API's JSON and the settings form) and why, never quoting
+/// the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidField {
+    /// The field.
+    pub field: &'static str,
+    /// What it must be.
+    pub reason: &'static str,
+}
+
 impl SurveySettings {
-    /// Checks every field; the error names the field, never quotes a text.
-    pub fn check(&self) -> Result<QuietHours> {
-        let refuse = |reason: &'static str| {
-            Err(Error::Refused {
-                code: "invalid_survey",
-                reason,
-            })
-        };
+    /// Every field that fails its check, in the fields' order (empty when
+    /// all pass): a form shows each beside its field.
+    pub fn invalid_fields(&self) -> Vec<InvalidField> {
+        let mut invalid = Vec::new();
+        let mut refuse = |field, reason| invalid.push(InvalidField { field, reason });
         if self.sample_per_mille > PER_MILLE {
-            return refuse("sample_per_mille is 0–1000");
+            refuse("sample_per_mille", "sample_per_mille is 0–1000");
         }
         if self.delay_minutes > MAX_DELAY_MINUTES {
-            return refuse("delay_minutes is at most 10080 (a week)");
+            refuse("delay_minutes", "delay_minutes is at most 10080 (a week)");
+        }
+        if parse_time(&self.quiet_start, "").is_err() {
+            refuse("quiet_start", "quiet_start must be a time, HH:MM");
+        }
+        if parse_time(&self.quiet_end, "").is_err() {
+            refuse("quiet_end", "quiet_end must be a time, HH:MM");
         }
         if self.period_days == 0 || self.period_days > MAX_PERIOD_DAYS {
-            return refuse("period_days is 1–730");
+            refuse("period_days", "period_days is 1–730");
         }
-        for text in [&self.text_fi, &self.text_sv, &self.text_en] {
+        let texts = [
+            (
+                "text_fi",
+                &self.text_fi,
+                "text_fi is 1–600 characters",
+                "text_fi has no control characters",
+            ),
+            (
+                "text_sv",
+                &self.text_sv,
+                "text_sv is 1–600 characters",
+                "text_sv has no control characters",
+            ),
+            (
+                "text_en",
+                &self.text_en,
+                "text_en is 1–600 characters",
+                "text_en has no control characters",
+            ),
+        ];
+        for (field, text, length, control) in texts {
             let n = text.chars().count();
             if text.trim().is_empty() || n > MAX_TEXT_CHARS {
-                return refuse("each invitation text is 1–600 characters");
+                refuse(field, length);
+            } else if text.chars().any(|c| c.is_control() && c != '\n') {
+                refuse(field, control);
             }
-            if text.chars().any(|c| c.is_control() && c != '\n') {
-                return refuse("an invitation text has no control characters");
-            }
+        }
+        invalid
+    }
+
+    /// Checks every field; the error names the first failing field (see
+    /// [`SurveySettings::invalid_fields`]), never quotes a text.
+    pub fn check(&self) -> Result<QuietHours> {
+        if let Some(first) = self.invalid_fields().first() {
+            return Err(Error::Refused {
+                code: "invalid_survey",
+                reason: first.reason,
+            });
         }
         QuietHours::parse(&self.quiet_start, &self.quiet_end)
     }
@@ -379,14 +424,48 @@ mod tests {
         assert!(refused(s).contains("delay_minutes"));
         let mut s = settings();
         s.text_sv = "x".repeat(MAX_TEXT_CHARS + 1);
-        assert!(refused(s).contains("text"));
+        assert!(refused(s).contains("text_sv"));
         let mut s = settings();
         s.text_en = "a\u{0}b".into();
-        assert!(refused(s).contains("control"));
+        assert!(refused(s).contains("text_en has no control"));
         let mut s = settings();
         s.quiet_end = "9".into();
         assert!(refused(s).contains("quiet_end"));
         assert_eq!(settings().text("sv"), "Betygsätt 1-5");
         assert_eq!(settings().text("de"), "Arvioi palvelumme 1-5");
+    }
+
+    #[test]
+    fn every_failing_field_is_named_once_in_the_fields_order() {
+        assert!(settings().invalid_fields().is_empty());
+        let s = SurveySettings {
+            sample_per_mille: 1001,
+            quiet_start: "25:00".into(),
+            period_days: 731,
+            text_fi: " ".into(),
+            text_en: "a\u{1b}b".into(),
+            ..settings()
+        };
+        let fields: Vec<&str> = s.invalid_fields().iter().map(|i| i.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "sample_per_mille",
+                "quiet_start",
+                "period_days",
+                "text_fi",
+                "text_en"
+            ]
+        );
+        assert!(
+            s.invalid_fields()
+                .iter()
+                .all(|i| i.reason.starts_with(i.field))
+        );
+        let first = match s.check() {
+            Err(Error::Refused { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(first, "sample_per_mille is 0–1000");
     }
 }

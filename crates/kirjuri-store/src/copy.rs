@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 35] = [
+    pub const ALL: [Table; 36] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -118,6 +118,7 @@ impl Table {
         Table::Rows(&DISCLOSURE_CONTACTS),
         Table::Rows(&DISCLOSURE_LINKS),
         Table::Rows(&CONTACT_ROLLUPS),
+        Table::Rows(&CONTACT_ROLLUP_BACKFILL),
         Table::Rows(&SURVEY_CONFIGS),
         Table::Rows(&SURVEY_INVITATIONS),
         Table::Rows(&SURVEY_RECIPIENTS),
@@ -430,6 +431,14 @@ pub const CONTACT_ROLLUPS: TableSpec = TableSpec {
         ("handling", Text),
         ("contacts", Int),
     ],
+};
+
+/// `contact_rollup_backfill`: the contacts stored before the roll-ups
+/// existed and not yet counted; copied, so the target counts them once.
+pub const CONTACT_ROLLUP_BACKFILL: TableSpec = TableSpec {
+    name: "contact_rollup_backfill",
+    key: &["contact_id"],
+    columns: &[("contact_id", Id)],
 };
 
 /// `survey_configs`: each service's survey settings (SURV-1).

@@ -22,15 +22,26 @@
 //! Reads sum in the database over what a report does not break down by
 //! ([`RollupGrouping`]).
 //!
+//! Contacts stored before the roll-ups existed wait in
+//! `contact_rollup_backfill` (queued by the migration that made it) and
+//! are counted by [`StatisticsStore::backfill_contact_rollups`], a batch
+//! at a time: the transaction that deletes a batch of ids from the queue
+//! counts exactly the ids its delete removed, so each is counted once —
+//! across crashes (nothing commits half) and across processes and nodes
+//! (of two deletes of one id, one finds it gone).
+//!
 //! What this module is not: disclosure control (kirjuri-core
 //! `statistics`), or the reports built from these rows (the application).
 
 use async_trait::async_trait;
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use kirjuri_core::request::RequestType;
 use kirjuri_core::statistics::{HandlingTime, rollup_day};
 use sqlx::{ColumnIndex, Database, Encode, Executor, QueryBuilder, Type};
+use uuid::Uuid;
 
 use crate::audited::Conn;
 use crate::backend::{Backend, SqlStore};
@@ -150,6 +161,54 @@ pub trait StatisticsStore: Send + Sync {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<DisclosureRollupRow>>;
+    /// Counts up to `batch` of the contacts stored before the roll-ups
+    /// existed, each exactly once, in one transaction; returns how many
+    /// (0 when none is left). Idempotent and resumable: a counted contact
+    /// has left the queue, and intake never queues one.
+    async fn backfill_contact_rollups(&self, batch: u32) -> Result<u64>;
+
+    /// How many contacts still wait to be counted.
+    async fn contact_rollup_backlog(&self) -> Result<u64>;
+}
+
+/// Adds `rows` to the roll-ups, summing into existing rows, on `conn`.
+async fn add_rows<DB: Backend>(conn: &mut DB::Connection, rows: &[RollupRow]) -> Result<()>
+where
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: Default,
+{
+    // A few thousand rows a statement keeps under both backends'
+    // bound-parameter limits.
+    for chunk in rows.chunks(2000) {
+        let mut query = QueryBuilder::<DB>::new(
+            "INSERT INTO contact_rollups (day, channel, service, handling, contacts) ",
+        );
+        let mut values = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            let contacts = i64::try_from(row.contacts)
+                .map_err(|_| Error::Corrupt("contact_rollups.contacts: too large".into()))?;
+            values.push((day_text(row.day), row, contacts));
+        }
+        query.push_values(values, |mut b, (day, row, contacts)| {
+            b.push_bind(day)
+                .push_bind(row.channel.clone())
+                .push_bind(row.service.clone())
+                .push_bind(row.handling.clone())
+                .push_bind(contacts);
+        });
+        query.push(
+            " ON CONFLICT (day, channel, service, handling) \
+             DO UPDATE SET contacts = contact_rollups.contacts + excluded.contacts",
+        );
+        query
+            .build()
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| DB::write_error(err, &[], "contact roll-up"))?;
+    }
+    Ok(())
 }
 
 /// Whether a request closed at `closed_at` with due date `due` closed in
@@ -270,6 +329,7 @@ where
     for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
     for<'s> &'s str: ColumnIndex<<S::Db as Database>::Row>,
     for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
     <S::Db as Database>::Arguments: Default,
@@ -336,35 +396,7 @@ where
 
     async fn add_contact_rollups(&self, rows: &[RollupRow]) -> Result<()> {
         let mut tx = self.sql_pool().begin().await?;
-        // A few thousand rows a statement keeps under both backends'
-        // bound-parameter limits.
-        for chunk in rows.chunks(2000) {
-            let mut query = QueryBuilder::<S::Db>::new(
-                "INSERT INTO contact_rollups (day, channel, service, handling, contacts) ",
-            );
-            let mut values = Vec::with_capacity(chunk.len());
-            for row in chunk {
-                let contacts = i64::try_from(row.contacts)
-                    .map_err(|_| Error::Corrupt("contact_rollups.contacts: too large".into()))?;
-                values.push((day_text(row.day), row, contacts));
-            }
-            query.push_values(values, |mut b, (day, row, contacts)| {
-                b.push_bind(day)
-                    .push_bind(row.channel.clone())
-                    .push_bind(row.service.clone())
-                    .push_bind(row.handling.clone())
-                    .push_bind(contacts);
-            });
-            query.push(
-                " ON CONFLICT (day, channel, service, handling) \
-                 DO UPDATE SET contacts = contact_rollups.contacts + excluded.contacts",
-            );
-            query
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(|err| S::Db::write_error(err, &[], "contact roll-up"))?;
-        }
+        add_rows::<S::Db>(&mut tx, rows).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -417,5 +449,66 @@ where
                 })
             })
             .collect()
+    }
+
+    async fn backfill_contact_rollups(&self, batch: u32) -> Result<u64> {
+        let mut tx = self.sql_pool().begin().await?;
+        // The delete is the marker: only the ids it removed are counted here.
+        let taken = sqlx::query(
+            "DELETE FROM contact_rollup_backfill WHERE contact_id IN \
+                 (SELECT contact_id FROM contact_rollup_backfill ORDER BY contact_id LIMIT $1) \
+             RETURNING contact_id",
+        )
+        .bind(i64::from(batch))
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids = taken
+            .iter()
+            .map(|row| S::Db::get_uuid(row, "contact_id"))
+            .collect::<Result<Vec<Uuid>>>()?;
+        let mut counts: BTreeMap<(NaiveDate, String, String, &'static str), u64> = BTreeMap::new();
+        for chunk in ids.chunks(500) {
+            let mut query = QueryBuilder::<S::Db>::new(
+                "SELECT channel, started_at, ended_at, service FROM contacts WHERE id IN (",
+            );
+            let mut bound = query.separated(", ");
+            for id in chunk {
+                bound.push_bind(*id);
+            }
+            query.push(")");
+            // A queued id without its row (never the case: an erased contact
+            // keeps its row) has nothing to count.
+            for row in query.build().fetch_all(&mut *tx).await? {
+                let started = S::Db::get_time(&row, "started_at")?;
+                let ended = S::Db::get_opt_time(&row, "ended_at")?;
+                let key = (
+                    rollup_day(started),
+                    S::Db::get_text(&row, "channel")?,
+                    S::Db::get_opt_text(&row, "service")?.unwrap_or_default(),
+                    HandlingTime::of(started, ended).as_str(),
+                );
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+        let rows: Vec<RollupRow> = counts
+            .into_iter()
+            .map(|((day, channel, service, handling), contacts)| RollupRow {
+                day,
+                channel,
+                service,
+                handling: handling.to_owned(),
+                contacts,
+            })
+            .collect();
+        add_rows::<S::Db>(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(ids.len() as u64)
+    }
+
+    async fn contact_rollup_backlog(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT count(*) AS n FROM contact_rollup_backfill")
+            .fetch_one(self.sql_pool())
+            .await?;
+        S::Db::get_count(&row, "n")
     }
 }

@@ -19,6 +19,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use kirjuri_core::ids::{ContactId, UserId};
+use kirjuri_core::survey::SurveySettings;
 use sqlx::{ColumnIndex, Database, Encode, Executor, Type};
 use uuid::Uuid;
 
@@ -33,29 +34,15 @@ fn day_text(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 
-/// A service's survey settings, as stored.
+/// A service's survey settings, as stored: core's [`SurveySettings`] (the
+/// one definition of the fields and their checks) and who changed them
+/// when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SurveyConfigRow {
     /// The service queue.
     pub service: String,
-    /// Whether invitations are sent.
-    pub enabled: bool,
-    /// Contacts in a thousand invited.
-    pub sample_per_mille: u32,
-    /// Minutes after the contact.
-    pub delay_minutes: u32,
-    /// Quiet hours' start, `HH:MM`.
-    pub quiet_start: String,
-    /// Quiet hours' end, `HH:MM`.
-    pub quiet_end: String,
-    /// One invitation per person in this many days.
-    pub period_days: u32,
-    /// The texts, fi / sv / en.
-    pub text_fi: String,
-    /// Swedish.
-    pub text_sv: String,
-    /// English.
-    pub text_en: String,
+    /// The settings.
+    pub settings: SurveySettings,
     /// Changes so far (1 for the first).
     pub version: u32,
     /// When last changed.
@@ -301,15 +288,17 @@ fn small<T: TryFrom<i64>>(value: i64, what: &'static str) -> Result<T> {
 fn config_from_row<DB: Backend>(row: &DB::Row) -> Result<SurveyConfigRow> {
     Ok(SurveyConfigRow {
         service: DB::get_text(row, "service")?,
-        enabled: DB::get_int(row, "enabled")? != 0,
-        sample_per_mille: small(DB::get_int(row, "sample_per_mille")?, "sample_per_mille")?,
-        delay_minutes: small(DB::get_int(row, "delay_minutes")?, "delay_minutes")?,
-        quiet_start: DB::get_text(row, "quiet_start")?,
-        quiet_end: DB::get_text(row, "quiet_end")?,
-        period_days: small(DB::get_int(row, "period_days")?, "period_days")?,
-        text_fi: DB::get_text(row, "text_fi")?,
-        text_sv: DB::get_text(row, "text_sv")?,
-        text_en: DB::get_text(row, "text_en")?,
+        settings: SurveySettings {
+            enabled: DB::get_int(row, "enabled")? != 0,
+            sample_per_mille: small(DB::get_int(row, "sample_per_mille")?, "sample_per_mille")?,
+            delay_minutes: small(DB::get_int(row, "delay_minutes")?, "delay_minutes")?,
+            quiet_start: DB::get_text(row, "quiet_start")?,
+            quiet_end: DB::get_text(row, "quiet_end")?,
+            period_days: small(DB::get_int(row, "period_days")?, "period_days")?,
+            text_fi: DB::get_text(row, "text_fi")?,
+            text_sv: DB::get_text(row, "text_sv")?,
+            text_en: DB::get_text(row, "text_en")?,
+        },
         version: small(DB::get_int(row, "version")?, "version")?,
         updated_at: DB::get_time(row, "updated_at")?,
         updated_by: UserId::from_uuid(DB::get_uuid(row, "updated_by")?),
@@ -390,17 +379,18 @@ where
                      WHERE service = $1 AND version = $11 - 1"
                     .to_owned()
             };
+            let settings = &row.settings;
             let result = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(row.service.as_str())
-                .bind(i64::from(row.enabled))
-                .bind(i64::from(row.sample_per_mille))
-                .bind(i64::from(row.delay_minutes))
-                .bind(row.quiet_start.as_str())
-                .bind(row.quiet_end.as_str())
-                .bind(i64::from(row.period_days))
-                .bind(row.text_fi.as_str())
-                .bind(row.text_sv.as_str())
-                .bind(row.text_en.as_str())
+                .bind(i64::from(settings.enabled))
+                .bind(i64::from(settings.sample_per_mille))
+                .bind(i64::from(settings.delay_minutes))
+                .bind(settings.quiet_start.as_str())
+                .bind(settings.quiet_end.as_str())
+                .bind(i64::from(settings.period_days))
+                .bind(settings.text_fi.as_str())
+                .bind(settings.text_sv.as_str())
+                .bind(settings.text_en.as_str())
                 .bind(i64::from(row.version.max(1)))
                 .bind(S::Db::time(row.updated_at))
                 .bind(*row.updated_by.as_uuid())

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use futures::StreamExt;
-use kirjuri_testkit::TestApp;
+use kirjuri_testkit::app::TestApp;
 use kirjuri_testkit::fixtures::{noise_wav, sha256_hex};
 
 const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
@@ -90,40 +90,41 @@ async fn run() -> Result<()> {
         })
         .collect::<reqwest::Result<_>>()?;
     let token = app.tokens.sanna.clone();
-    let plan = |reader: usize, n: usize| -> Vec<u64> {
+    // Each reader's seek offsets, fixed (xorshift) so runs compare.
+    let per_reader = seeks / READERS;
+    let wav_len = wav.len() as u64;
+    let plan = move |reader: usize, n: usize| -> Vec<u64> {
         let mut state = 0x2545_F491_4F6C_DD1D_u64 ^ (reader as u64 + 1);
         (0..n)
             .map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                state % (wav.len() as u64 - SEEK_LEN + 1)
+                state % (wav_len - SEEK_LEN + 1)
             })
             .collect()
     };
     for (reader, client) in clients.iter().enumerate() {
         seek_once(client, &url, &token, plan(reader + 100, 1)[0], &wav).await?;
     }
+    let plans: Arc<Vec<Vec<u64>>> = Arc::new((0..READERS).map(|r| plan(r, per_reader)).collect());
 
-    // Baseline then seeks, then the baseline again (its mean), all on the
-    // same connections.
-    let per_reader = seeks / READERS;
-    let base_before = all_readers(&clients, per_reader, |client, _| {
+    // Baseline, seeks, baseline again, all on the same connections.
+    let healthz = move |client: reqwest::Client, _: (usize, usize)| {
         let health = health.clone();
         async move { first_byte(client.get(&health)).await }
-    })
-    .await?;
-    let seek_times = all_readers(&clients, per_reader, |client, (reader, n)| {
+    };
+    let base_before = all_readers(&clients, per_reader, healthz.clone()).await?;
+    let seek_times = {
         let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
-        let start = plan(reader, per_reader)[n];
-        async move { seek_once(&client, &url, &token, start, &wav).await }
-    })
-    .await?;
-    let base_after = all_readers(&clients, per_reader, |client, _| {
-        let health = health.clone();
-        async move { first_byte(client.get(&health)).await }
-    })
-    .await?;
+        all_readers(&clients, per_reader, move |client, (reader, n)| {
+            let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
+            let start = plans[reader][n];
+            async move { seek_once(&client, &url, &token, start, &wav).await }
+        })
+        .await?
+    };
+    let base_after = all_readers(&clients, per_reader, healthz).await?;
     let (_, hwm) = app.memory();
 
     let mut base: Vec<f64> = base_before.into_iter().chain(base_after).collect();

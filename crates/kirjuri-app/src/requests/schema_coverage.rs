@@ -114,6 +114,13 @@ const MAPPING: &[(&str, Coverage)] = &[
         ),
     ),
     (
+        "contact_rollup_backfill",
+        NotPersonal(
+            "ids of contacts not yet counted into the roll-ups: the contacts themselves \
+             are in the package",
+        ),
+    ),
+    (
         "survey_configs",
         NotPersonal("each service's survey settings: rates, hours, texts"),
     ),

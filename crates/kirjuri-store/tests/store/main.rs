@@ -32,3 +32,4 @@ mod retention;
 mod sqlite;
 mod statistics;
 mod support;
+mod surveys;

@@ -190,3 +190,179 @@ on_every_backend! {
         );
     }
 }
+
+/// A register from before the roll-ups: a schema migrated up to (not
+/// including) `before` in `backend`'s migrations, as an earlier release
+/// left it — the migrations copied to a folder of their own, so the
+/// store's migrator later finds them applied with the same checksums.
+async fn migrator_before(
+    backend: &str,
+    before: u32,
+) -> (sqlx::migrate::Migrator, tempfile::TempDir) {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let version: u32 = name[..4].parse().unwrap();
+        if version < before {
+            std::fs::copy(&path, dir.path().join(&name)).unwrap();
+        }
+    }
+    (
+        sqlx::migrate::Migrator::new(dir.path().to_path_buf())
+            .await
+            .unwrap(),
+        dir,
+    )
+}
+
+/// The contacts an earlier release stored (never counted): two in one
+/// bucket of 1 April (Helsinki), one without service or end on 31 March.
+fn earlier_contacts() -> Vec<ContactRow> {
+    vec![
+        contact("aino", at("2026-03-31T21:30:00Z")),
+        contact("bertta", at("2026-04-01T06:00:00Z")),
+        ContactRow {
+            ended_at: None,
+            service: None,
+            ..contact("aino", at("2026-03-31T08:00:00Z"))
+        },
+    ]
+}
+
+/// What the earlier contacts and one contact stored after the upgrade
+/// (1 April, the same bucket as two of them) add up to.
+fn expected_after_backfill() -> Vec<RollupRow> {
+    vec![
+        row("2026-03-31", "call_in", "", "unknown", 1),
+        row("2026-04-01", "call_in", "water-billing", "1to5m", 3),
+    ]
+}
+
+/// What every backend must do with the earlier contacts once upgraded:
+/// they wait in the queue, uncounted; a contact stored now is counted at
+/// intake and never queued; the backfill counts each queued contact once,
+/// in batches, also when several run at once; a second run changes nothing.
+async fn earlier_contacts_are_counted_once(store: &dyn Store) {
+    let april = || store.contact_rollups(day("2026-03-01"), day("2026-04-30"));
+    assert_eq!(store.contact_rollup_backlog().await.unwrap(), 3);
+    assert!(
+        april().await.unwrap().is_empty(),
+        "nothing counted by the upgrade itself"
+    );
+    deliver(store, &contact("sanna", at("2026-04-01T07:00:00Z"))).await;
+    assert_eq!(
+        store.contact_rollup_backlog().await.unwrap(),
+        3,
+        "intake never queues"
+    );
+
+    // Act: four at once (on PostgreSQL, four connections), one contact a
+    // batch, then until the queue is empty.
+    let racing = futures::future::join_all((0..4).map(|_| store.backfill_contact_rollups(1))).await;
+    let mut counted: u64 = racing.into_iter().map(Result::unwrap).sum();
+    loop {
+        let n = store.backfill_contact_rollups(2).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        counted += n;
+    }
+    let once = april().await.unwrap();
+    let again = store.backfill_contact_rollups(1000).await.unwrap();
+
+    // Assert
+    assert_eq!(counted, 3, "each queued contact taken once");
+    assert_eq!(once, expected_after_backfill());
+    assert_eq!(again, 0);
+    assert_eq!(april().await.unwrap(), once, "a second run changes nothing");
+    assert_eq!(store.contact_rollup_backlog().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_contacts_stored_before_the_rollups_are_counted_once_after_the_upgrade() {
+    // Arrange: a register at the schema before 0020 with three contacts.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kirjuri.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (old, _migrations) = migrator_before("sqlite", 20).await;
+    old.run(&pool).await.unwrap();
+    for c in earlier_contacts() {
+        sqlx::query(
+            "INSERT INTO contacts (id, channel, started_at, ended_at, agent, service, created_at, \
+                 created_by, sealed_document, document_key, retain_until) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, x'00', x'00', ?)",
+        )
+        .bind(c.id.as_uuid().as_bytes().to_vec())
+        .bind(&c.channel)
+        .bind(c.started_at.timestamp_micros())
+        .bind(c.ended_at.map(|t| t.timestamp_micros()))
+        .bind(&c.agent)
+        .bind(&c.service)
+        .bind(c.created_at.timestamp_micros())
+        .bind(c.created_by.as_uuid().as_bytes().to_vec())
+        .bind(c.retain_until.timestamp_micros())
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    // Act: this release opens it (0020 … 0025 run now).
+    let store = kirjuri_store::SqliteStore::open(&path).await.unwrap();
+
+    // Assert
+    earlier_contacts_are_counted_once(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_contacts_stored_before_the_rollups_are_counted_once_after_the_upgrade() {
+    // Arrange: a register at the schema before 0017 with three contacts.
+    let database = crate::support::TestDatabase::create().await;
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let (old, _migrations) = migrator_before("postgres", 17).await;
+    old.run(&pool).await.unwrap();
+    for c in earlier_contacts() {
+        sqlx::query(
+            "INSERT INTO contacts (id, channel, started_at, ended_at, agent, service, created_at, \
+                 created_by, sealed_document, document_key, retain_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '\\x00', '\\x00', $9)",
+        )
+        .bind(*c.id.as_uuid())
+        .bind(&c.channel)
+        .bind(c.started_at)
+        .bind(c.ended_at)
+        .bind(&c.agent)
+        .bind(&c.service)
+        .bind(c.created_at)
+        .bind(*c.created_by.as_uuid())
+        .bind(c.retain_until)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    // Act
+    let store = kirjuri_store::PostgresStore::open(&database.url)
+        .await
+        .unwrap();
+
+    // Assert
+    earlier_contacts_are_counted_once(&store).await;
+}
+
+on_every_backend! {
+    async fn a_register_made_after_the_rollups_has_nothing_to_backfill(store: &dyn Store) {
+        deliver(store, &contact("aino", at("2026-04-01T06:00:00Z"))).await;
+
+        assert_eq!(store.contact_rollup_backlog().await.unwrap(), 0);
+        assert_eq!(store.backfill_contact_rollups(1000).await.unwrap(), 0);
+        let rows = store.contact_rollups(day("2026-04-01"), day("2026-04-01")).await.unwrap();
+        assert_eq!(rows, vec![row("2026-04-01", "call_in", "water-billing", "1to5m", 1)]);
+    }
+}

@@ -426,6 +426,7 @@ pub fn routes() -> Vec<RouteSpec> {
         ),
         RouteSpec::guarded("/disclosures", get(ui::disclosures::list)),
         RouteSpec::guarded("/statistics", get(ui::statistics::page)),
+        RouteSpec::guarded("/surveys", get(ui::surveys::page).post(ui::surveys::save)),
         RouteSpec::guarded(
             "/recipients",
             get(ui::recipients::page).post(ui::recipients::add),

@@ -243,6 +243,13 @@ impl Staff {
                 .is_allowed(),
             show_statistics: authorize(&self.actor, Action::ReadStatistics, Object::Register, None)
                 .is_allowed(),
+            show_surveys: authorize(
+                &self.actor,
+                Action::ConfigureSurveys,
+                Object::Register,
+                None,
+            )
+            .is_allowed(),
         }
     }
 
@@ -277,6 +284,8 @@ pub struct Frame {
     /// Whether to link the statistics (supervisors, registrars, the
     /// responsible person).
     pub show_statistics: bool,
+    /// Whether to link the survey settings (supervisors).
+    pub show_surveys: bool,
 }
 
 impl Frame {
@@ -295,6 +304,7 @@ impl Frame {
             show_audit: false,
             show_requests: false,
             show_statistics: false,
+            show_surveys: false,
         }
     }
 

@@ -42,6 +42,7 @@ pub mod recipients;
 pub mod requests;
 pub mod search;
 pub mod statistics;
+pub mod surveys;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -54,4 +54,5 @@ mod requests_ui;
 mod statistics;
 mod statistics_reports;
 mod surveys;
+mod surveys_ui;
 mod transcripts;

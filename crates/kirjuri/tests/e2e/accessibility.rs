@@ -10,7 +10,8 @@
 //! refusal pages (403 and 404), the public contact form (empty, with
 //! errors, and its receipt after a Finnish post with an attachment), the
 //! statistics page (each report — contacts, surveys, requests, disclosures
-//! — with its chart and table, and a refused window), the password form
+//! — with its chart and table, and a refused window), the survey settings
+//! (none yet, a refused change with its field marked, saved), the password form
 //! (also with an error), the
 //! breach register's pages (the list, the form and its refusal, one incident
 //! with its impact answer and an update), the
@@ -308,6 +309,36 @@ async fn every_page_in_every_state_meets_wcag_2_1_aa_by_axe_core() {
     assert_accessible(&supervisor, "purpose-sv").await;
     supervisor.goto(&ui.url("/password")).await.unwrap();
     assert_accessible(&supervisor, "password-sv").await;
+    // The survey settings (SURV-1): none yet, a refused change with its
+    // field marked, then the saved settings with their table and forms.
+    supervisor.goto(&ui.url("/surveys")).await.unwrap();
+    wait_for(&supervisor, "surveys-empty").await;
+    assert_accessible(&supervisor, "surveys-empty-sv").await;
+    fill(&supervisor, "svc-new-service", "water-billing").await;
+    fill(&supervisor, "svc-new-text_fi", "   ").await;
+    fill(
+        &supervisor,
+        "svc-new-text_sv",
+        "Hur lyckades vi? Svara 1-5.",
+    )
+    .await;
+    fill(&supervisor, "svc-new-text_en", "How did we do? Reply 1-5.").await;
+    click(&supervisor, "svc-new-save").await;
+    wait_for(&supervisor, "surveys-error").await;
+    wait_for(&supervisor, "svc-new-text_fi-error").await;
+    assert_accessible(&supervisor, "surveys-error-sv").await;
+    screenshot(&supervisor, "a11y-surveys-error-sv").await;
+    fill(
+        &supervisor,
+        "svc-new-text_fi",
+        "Miten onnistuimme? Vastaa 1-5.",
+    )
+    .await;
+    click(&supervisor, "svc-new-save").await;
+    wait_for(&supervisor, "surveys-notice").await;
+    wait_for(&supervisor, "surveys").await;
+    assert_accessible(&supervisor, "surveys-sv").await;
+    screenshot(&supervisor, "a11y-surveys-sv").await;
     supervisor.close().await.unwrap();
 
     // --- an administrator ---------------------------------------------------
