@@ -121,6 +121,20 @@ const MAPPING: &[(&str, Coverage)] = &[
         ),
     ),
     (
+        "request_rollups",
+        NotPersonal(
+            "anonymous daily counts of closed data-subject requests by right, outcome \
+             and timeliness: no id, reference or identifier",
+        ),
+    ),
+    (
+        "disclosure_rollups",
+        NotPersonal(
+            "anonymous daily counts of approved disclosures by recipient kind: no id, \
+             recipient or case reference",
+        ),
+    ),
+    (
         "survey_configs",
         NotPersonal("each service's survey settings: rates, hours, texts"),
     ),
