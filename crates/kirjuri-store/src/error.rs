@@ -55,12 +55,15 @@ impl Error {
         )
     }
 
-    /// The database's disk is full: SQLite's `SQLITE_FULL` (13),
+    /// The database's disk is full: SQLite's `SQLITE_FULL` (13), or its
+    /// `SQLITE_IOERR_SHMSIZE` (4874: the WAL's shared-memory index could not
+    /// be grown, which is how a full disk meets a connection opening — it
+    /// said "disk I/O error" and looked like a broken disk);
     /// PostgreSQL's `disk_full` (53100).
     pub fn is_storage_full(&self) -> bool {
         match self {
             Error::Database(sqlx::Error::Database(db)) => {
-                matches!(db.code().as_deref(), Some("13" | "53100"))
+                matches!(db.code().as_deref(), Some("13" | "4874" | "53100"))
             }
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
             _ => false,
