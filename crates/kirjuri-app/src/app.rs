@@ -36,15 +36,16 @@
 //! database for a bounded term and renew it while they work; a holder that
 //! dies loses it when the term ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kirjuri_core::clock::Clock;
+use kirjuri_core::ids::ObjectId;
 use kirjuri_core::location::{LocationError, check_storage_location};
 use kirjuri_store::{PostgresStore, SqliteStore, Store};
 use kirjuri_vault::{Keyring, LocalFolder, ObjectStore, S3Credentials, S3Store};
@@ -66,6 +67,29 @@ pub struct Instance {
     /// Heartbeats into the shared database while the app lives; `None` with
     /// the embedded database, where the lock file is the whole story.
     heartbeat: Option<Background>,
+    /// The pending objects this process is writing right now. A pending row
+    /// of this instance that is not here is one whose upload ended without
+    /// cleaning up after itself (the database or the object store was down
+    /// when it tried): [`Kirjuri::recover_own_leftovers`] removes it while
+    /// the process lives, rather than only after its next start.
+    uploads: Mutex<HashSet<ObjectId>>,
+}
+
+/// Marks pending objects as being written by this process until dropped
+/// ([`Instance::track_uploads`]).
+#[derive(Debug)]
+pub(crate) struct UploadsInFlight {
+    instance: Arc<Instance>,
+    ids: Vec<ObjectId>,
+}
+
+impl Drop for UploadsInFlight {
+    fn drop(&mut self) {
+        let mut uploads = self.instance.uploads();
+        for id in &self.ids {
+            uploads.remove(id);
+        }
+    }
 }
 
 /// What this node can see of another process's lock file.
@@ -144,7 +168,32 @@ impl Instance {
             id,
             _lock: lock,
             heartbeat: None,
+            uploads: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// The set of uploads in flight; a panic while it was held left nothing
+    /// half-changed (inserts and removes are single steps).
+    fn uploads(&self) -> std::sync::MutexGuard<'_, HashSet<ObjectId>> {
+        self.uploads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Marks `ids` as written by this process until the guard drops. Call
+    /// it before their pending rows are inserted and keep the guard until
+    /// they are committed or discarded.
+    pub(crate) fn track_uploads(self: &Arc<Self>, ids: &[ObjectId]) -> UploadsInFlight {
+        self.uploads().extend(ids.iter().copied());
+        UploadsInFlight {
+            instance: Arc::clone(self),
+            ids: ids.to_vec(),
+        }
+    }
+
+    /// Whether this process is writing `id` right now.
+    fn is_uploading(&self, id: &ObjectId) -> bool {
+        self.uploads().contains(id)
     }
 
     /// The state of `id`'s lock file in this data folder. A lock file nobody
@@ -527,10 +576,43 @@ impl Kirjuri {
         Ok(recovery)
     }
 
+    /// Removes this process's own pending uploads that are no longer in
+    /// flight: an upload whose failure could not clean up after itself
+    /// because the database or the object store was down at that moment
+    /// (its row stays pending, its bytes may stay in object storage). No
+    /// other node removes them while this one heartbeats, so each node
+    /// sweeps its own. Unlike a dead writer's, nobody can commit these any
+    /// more (only this process would, and it is not writing them), so the
+    /// bytes go first and the row last, as a failed upload's own cleanup
+    /// does: if the store is still down the row stays and the next round
+    /// tries again, rather than the bytes being left with nothing to name
+    /// them. A row whose object did commit only has its pending row removed.
+    pub async fn recover_own_leftovers(&self) -> Result<Recovery> {
+        let mut recovery = Recovery::default();
+        for pending in self.store.pending_objects().await? {
+            if pending.instance_id != self.instance.id || self.instance.is_uploading(&pending.id) {
+                continue;
+            }
+            let committed = self
+                .store
+                .object_for_contact(&pending.contact_id, &pending.kind)
+                .await?
+                .is_some_and(|object| object.id == pending.id);
+            if !committed {
+                self.objects.delete(&pending.id).await?;
+            }
+            self.store.abort_object(&pending.id).await?;
+            recovery.abandoned_uploads += 1;
+        }
+        Ok(recovery)
+    }
+
     /// Starts `serve`'s periodic recovery: every
-    /// `cluster.recover_interval_seconds`, the node holding the `recover`
-    /// lease cleans up uploads of dead processes (other nodes wait their
-    /// turn; the lease passes on when its holder stops renewing it).
+    /// `cluster.recover_interval_seconds`, every node removes its own
+    /// uploads that failed without cleaning up ([`Kirjuri::recover_own_leftovers`]),
+    /// and the node holding the `recover` lease cleans up uploads of dead
+    /// processes (other nodes wait their turn; the lease passes on when its
+    /// holder stops renewing it).
     pub fn start_recovery(&self) -> Background {
         let app = self.clone();
         let every = Duration::from_secs(self.config.cluster.recover_interval_seconds.max(1));
@@ -540,6 +622,13 @@ impl Kirjuri {
                 tokio::select! {
                     () = stop.cancelled() => break,
                     () = tokio::time::sleep(every) => {}
+                }
+                match app.recover_own_leftovers().await {
+                    Ok(recovery) => log_recovery(recovery),
+                    // Still down: the next round tries again.
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "removing failed uploads' leftovers failed")
+                    }
                 }
                 match lease.acquire().await {
                     Ok(true) => match app.recover_abandoned().await {

@@ -48,7 +48,7 @@ use kirjuri_vault::{open_to_vec, seal_to_vec};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::Kirjuri;
+use crate::app::{Kirjuri, UploadsInFlight};
 use crate::error::{Error, Result};
 use crate::retention::StoredKind;
 
@@ -275,6 +275,9 @@ pub struct Staged {
     pub row: ObjectRow,
     /// Its audit event.
     pub event: NewAuditEvent,
+    /// Keeps periodic recovery off its pending row until it is committed
+    /// or discarded.
+    in_flight: UploadsInFlight,
 }
 
 impl Kirjuri {
@@ -297,7 +300,7 @@ impl Kirjuri {
         event: impl FnOnce(ObjectId, String) -> AuditEvent,
     ) -> Result<Staged> {
         let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, plaintext));
-        let object_id = self.begin_object(contact_id, kind).await?;
+        let (object_id, in_flight) = self.begin_object(contact_id, kind).await?;
         let sealed = async {
             let key = self.keyring.generate_data_key()?;
             let sealed = seal_to_vec(&key, &object_id, plaintext)?;
@@ -330,7 +333,11 @@ impl Kirjuri {
             created_at: now,
         };
         let event = crate::audit::to_row(now, actor, &event(object_id, sha256));
-        Ok(Staged { row, event })
+        Ok(Staged {
+            row,
+            event,
+            in_flight,
+        })
     }
 
     /// Commits staged objects with `index` in one transaction. On a
@@ -343,9 +350,15 @@ impl Kirjuri {
         index: &[IndexEntry],
     ) -> Result<CommitOutcome> {
         let rows: Vec<ObjectRow> = staged.iter().map(|s| s.row.clone()).collect();
-        let events: Vec<NewAuditEvent> = staged.into_iter().map(|s| s.event).collect();
+        let mut events = Vec::with_capacity(staged.len());
+        // Held until the commit or the discard is over.
+        let mut in_flight = Vec::with_capacity(staged.len());
+        for s in staged {
+            events.push(s.event);
+            in_flight.push(s.in_flight);
+        }
         let outcome = self.store.commit_objects(&rows, index, &events).await;
-        match outcome {
+        let answer = match outcome {
             Ok(CommitOutcome::Committed) => Ok(CommitOutcome::Committed),
             other => {
                 for row in &rows {
@@ -353,7 +366,9 @@ impl Kirjuri {
                 }
                 Ok(other?)
             }
-        }
+        };
+        drop(in_flight);
+        answer
     }
 
     /// Discards staged objects that will not be committed.

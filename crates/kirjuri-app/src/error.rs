@@ -290,6 +290,49 @@ pub enum Outage {
 }
 
 impl Outage {
+    /// The outage behind `error`, found by walking its causes as
+    /// [`Error::outage`] does; for an error that is not (or does not wrap)
+    /// this crate's, only what is unambiguous: a full disk, or the store's
+    /// own connection failures.
+    pub fn find(error: &(dyn std::error::Error + 'static)) -> Option<Outage> {
+        let mut cause = Some(error);
+        while let Some(error) = cause {
+            if let Some(app) = error.downcast_ref::<Error>() {
+                return app.outage();
+            }
+            if let Some(store) = error.downcast_ref::<kirjuri_store::Error>() {
+                if store.is_storage_full() {
+                    return Some(Outage::StorageFull);
+                }
+                if store.is_unreachable() {
+                    return Some(Outage::Database);
+                }
+            }
+            if let Some(io) = error.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                )
+            {
+                return Some(Outage::StorageFull);
+            }
+            if error.to_string().contains("No space left on device") {
+                return Some(Outage::StorageFull);
+            }
+            cause = error.source();
+        }
+        None
+    }
+
+    /// What happened, for a command's one-line error.
+    pub fn what(self) -> &'static str {
+        match self {
+            Outage::Database => "the database is unavailable",
+            Outage::ObjectStore => "the object store is unavailable",
+            Outage::StorageFull => "the disk is full",
+        }
+    }
+
     /// The error code a client sees.
     pub fn code(self) -> &'static str {
         match self {

@@ -25,7 +25,7 @@ use kirjuri_vault::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::Kirjuri;
+use crate::app::{Kirjuri, UploadsInFlight};
 use crate::audit::to_row;
 use crate::error::{Error, Result};
 use crate::retention::StoredKind;
@@ -309,6 +309,9 @@ impl Kirjuri {
         // shares its commit with concurrent uploads.
         let object_id = ObjectId::new_v7();
         let waveform_id = ObjectId::new_v7();
+        // Until this returns, periodic recovery leaves their pending rows
+        // alone; a failure that cannot clean up leaves them to it.
+        let _in_flight = self.instance.track_uploads(&[object_id, waveform_id]);
         let pending = |id: ObjectId, kind: &str| PendingObject {
             id,
             contact_id,
@@ -456,9 +459,15 @@ impl Kirjuri {
     }
 
     /// A new object of `kind` for `contact_id`, recorded as pending (so a
-    /// crash before its commit leaves nothing a sweep cannot find).
-    pub(crate) async fn begin_object(&self, contact_id: ContactId, kind: &str) -> Result<ObjectId> {
+    /// crash before its commit leaves nothing a sweep cannot find), and
+    /// marked in flight until the returned guard drops.
+    pub(crate) async fn begin_object(
+        &self,
+        contact_id: ContactId,
+        kind: &str,
+    ) -> Result<(ObjectId, UploadsInFlight)> {
         let object_id = ObjectId::new_v7();
+        let in_flight = self.instance.track_uploads(&[object_id]);
         let pending = PendingObject {
             id: object_id,
             contact_id,
@@ -467,7 +476,7 @@ impl Kirjuri {
             started_at: self.clock.now(),
         };
         self.store.begin_object(&pending).await?;
-        Ok(object_id)
+        Ok((object_id, in_flight))
     }
 
     /// Undoes a pending object that failed before its commit: its bytes,

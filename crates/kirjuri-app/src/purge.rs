@@ -51,7 +51,7 @@ use uuid::Uuid;
 
 use crate::app::{Background, JobLease, Kirjuri, scan_local_instances};
 use crate::audit::to_row;
-use crate::error::Result;
+use crate::error::{Outage, Result};
 use crate::ledger::{ErasureLedger, LedgerEntry};
 use crate::retention::{RetentionConfig, StoredKind};
 
@@ -123,6 +123,9 @@ pub struct PurgeReport {
     pub skipped: u64,
     /// Steps that failed, by step and error (ids only); the next run retries.
     pub failures: Vec<String>,
+    /// Why steps failed, when it was a full disk or a dependency down
+    /// rather than a fault of the data (the first such cause met).
+    pub outage: Option<Outage>,
     /// Whether the run stopped early (shutdown, or its lease was lost).
     pub interrupted: bool,
     /// The items, when the run was asked to collect them
@@ -148,9 +151,12 @@ impl PurgeReport {
         *self.timings.entry(step).or_default() += started.elapsed();
     }
 
-    fn fail(&mut self, step: &str, error: &dyn std::fmt::Display) {
+    fn fail(&mut self, step: &str, error: &(dyn std::error::Error + 'static)) {
         tracing::error!(step, error = %error, "a purge step failed; the next run retries it");
         self.failures.push(format!("{step}: {error}"));
+        if self.outage.is_none() {
+            self.outage = Outage::find(error);
+        }
     }
 
     /// The summary lines `kirjuri purge` prints after the items.
@@ -556,9 +562,12 @@ impl<'a> Purger<'a> {
                     outcome.ledgered = to_ledger.iter().map(|t| t.id).collect();
                     outcome.ledger_block = head.map(|h| h.seq);
                 }
-                Err(e) => outcome
-                    .failures
-                    .push(format!("appending to the erasure ledger: {e}")),
+                Err(e) => {
+                    outcome.outage = e.outage();
+                    outcome
+                        .failures
+                        .push(format!("appending to the erasure ledger: {e}"));
+                }
             }
             outcome.ledger_time = started.elapsed();
         }
@@ -596,6 +605,9 @@ impl<'a> Purger<'a> {
             tracing::error!(error = %failure, "a purge step failed; the next run retries it");
         }
         report.failures.extend(outcome.failures);
+        if report.outage.is_none() {
+            report.outage = outcome.outage;
+        }
         let mut steps = 0u64;
         let mut ledgered: HashSet<Uuid> = tombstones
             .iter()
@@ -719,6 +731,8 @@ struct OutsideSteps {
     deleted: Vec<Uuid>,
     /// What failed, by step (ids only).
     failures: Vec<String>,
+    /// Why the ledger step failed, if a full disk or an outage.
+    outage: Option<Outage>,
     /// Time in the ledger append.
     ledger_time: StdDuration,
     /// Time deleting bytes.

@@ -46,21 +46,32 @@ pub enum Error {
 impl Error {
     /// The database could not be reached: the connection failed, broke, or
     /// no pooled connection came free in time (a server that is down).
+    /// A shared commit's failure is its cause's (the error inside the
+    /// `Arc` is not among an error's `source()`s, so callers walking the
+    /// chain would not see it: a connection cut by a database shutdown in
+    /// a group commit was a 500).
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            Error::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-            )
-        )
+        match self {
+            Error::SharedCommit(cause) => cause.is_unreachable(),
+            _ => matches!(
+                self,
+                Error::Database(
+                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+                )
+            ),
+        }
     }
 
-    /// The database's disk is full: SQLite's `SQLITE_FULL` (13),
+    /// The database's disk is full: SQLite's `SQLITE_FULL` (13), or its
+    /// `SQLITE_IOERR_SHMSIZE` (4874: the WAL's shared-memory index could not
+    /// be grown, which is how a full disk meets a connection opening — it
+    /// said "disk I/O error" and looked like a broken disk);
     /// PostgreSQL's `disk_full` (53100).
     pub fn is_storage_full(&self) -> bool {
         match self {
+            Error::SharedCommit(cause) => cause.is_storage_full(),
             Error::Database(sqlx::Error::Database(db)) => {
-                matches!(db.code().as_deref(), Some("13" | "53100"))
+                matches!(db.code().as_deref(), Some("13" | "4874" | "53100"))
             }
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
             _ => false,

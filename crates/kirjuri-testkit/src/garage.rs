@@ -161,18 +161,38 @@ impl OwnGarage {
     /// (e.g. `--fsync`).
     pub fn start(dir: &Path, extra: &[&str]) -> Result<Self, SetupError> {
         let garage = start_in(dir, extra)?;
-        let pid_file = dir.join("garage.pid");
-        let pid = std::fs::read_to_string(&pid_file)
-            .map_err(|e| SetupError(format!("cannot read {}: {e}", pid_file.display())))?
-            .trim()
-            .parse()
-            .map_err(|e| SetupError(format!("{} holds no pid: {e}", pid_file.display())))?;
+        let pid = read_pid(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
             garage,
             pid,
         })
     }
+
+    /// Starts this Garage again after it was stopped or killed, on the same
+    /// ports and with the same keys and data, so clients reconnect to the
+    /// same endpoint.
+    pub fn restart(&mut self) -> Result<(), SetupError> {
+        let again = start_in(&self.dir, &["--same-ports"]).map_err(SetupError)?;
+        if again.endpoint != self.garage.endpoint {
+            return Err(SetupError(format!(
+                "Garage came back at {} instead of {}",
+                again.endpoint, self.garage.endpoint
+            )));
+        }
+        self.pid = read_pid(&self.dir)?;
+        Ok(())
+    }
+}
+
+/// The pid `scripts/garage` wrote into `dir`.
+fn read_pid(dir: &Path) -> Result<u32, SetupError> {
+    let pid_file = dir.join("garage.pid");
+    std::fs::read_to_string(&pid_file)
+        .map_err(|e| SetupError(format!("cannot read {}: {e}", pid_file.display())))?
+        .trim()
+        .parse()
+        .map_err(|e| SetupError(format!("{} holds no pid: {e}", pid_file.display())))
 }
 
 impl std::fmt::Debug for OwnGarage {

@@ -174,25 +174,24 @@ pub struct OwnPostgres {
 impl OwnPostgres {
     /// Starts (creating it with initdb) the cluster in `dir`.
     pub fn start(dir: &Path) -> Result<Self, SetupError> {
-        let script = crate::repository().join("scripts/pg");
-        let output = Command::new(&script)
-            .args(["start", "--dir"])
-            .arg(dir)
-            .output()
-            .map_err(|e| SetupError(format!("cannot run {}: {e}", script.display())))?;
-        if !output.status.success() {
-            return Err(SetupError(format!(
-                "scripts/pg start failed (is PostgreSQL installed? apt-get install \
-                 postgresql): {}",
-                String::from_utf8_lossy(&output.stderr)
-            )));
-        }
-        let url = String::from_utf8(output.stdout)
-            .map_err(|e| SetupError(format!("scripts/pg printed no UTF-8 URL: {e}")))?;
         Ok(Self {
             dir: dir.to_owned(),
-            url: url.trim().to_owned(),
+            url: start_in(dir)?,
         })
+    }
+
+    /// Starts the cluster again after it was stopped (or crashed), on the
+    /// same port, so clients reconnect to the same URL.
+    pub fn restart(&self) -> Result<(), SetupError> {
+        let url = start_in(&self.dir)?;
+        if url == self.url {
+            Ok(())
+        } else {
+            Err(SetupError(format!(
+                "PostgreSQL came back on another port: {url} instead of {}",
+                self.url
+            )))
+        }
     }
 
     /// Its superuser URL.
@@ -210,6 +209,27 @@ impl OwnPostgres {
         try_admin_execute_on(&self.url, &format!("CREATE DATABASE \"{name}\"")).await?;
         Ok(with_database(&self.url, name))
     }
+}
+
+/// Runs `scripts/pg start --dir DIR` (creating the cluster with initdb the
+/// first time; on the port it used last after that) and answers its URL.
+fn start_in(dir: &Path) -> Result<String, SetupError> {
+    let script = crate::repository().join("scripts/pg");
+    let output = Command::new(&script)
+        .args(["start", "--dir"])
+        .arg(dir)
+        .output()
+        .map_err(|e| SetupError(format!("cannot run {}: {e}", script.display())))?;
+    if !output.status.success() {
+        return Err(SetupError(format!(
+            "scripts/pg start failed (is PostgreSQL installed? apt-get install \
+             postgresql): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let url = String::from_utf8(output.stdout)
+        .map_err(|e| SetupError(format!("scripts/pg printed no UTF-8 URL: {e}")))?;
+    Ok(url.trim().to_owned())
 }
 
 impl Drop for OwnPostgres {

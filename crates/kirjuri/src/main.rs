@@ -233,7 +233,13 @@ fn main() -> ExitCode {
     let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A full disk or a dependency down is named first, by the code
+            // the API would answer, so an operator (or a script) sees the
+            // cause before the chain of what it broke.
+            match kirjuri_app::error::Outage::find(e.as_ref()) {
+                Some(outage) => eprintln!("error: {}: {}: {e:#}", outage.code(), outage.what()),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     };

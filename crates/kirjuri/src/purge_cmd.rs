@@ -57,6 +57,15 @@ pub async fn run(app: &Kirjuri, args: PurgeArgs) -> Result<ExitCode> {
     }
     out.flush().context("failed to write to stdout")?;
     drop(out);
+    if let Some(outage) = report.outage {
+        eprintln!(
+            "error: {}: {}; {} purge steps failed, nothing was left half done, and the next \
+             run retries them",
+            outage.code(),
+            outage.what(),
+            report.failures.len()
+        );
+    }
     for failure in &report.failures {
         eprintln!("error: {failure}");
     }

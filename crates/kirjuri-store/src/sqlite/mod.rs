@@ -114,6 +114,7 @@ impl SqliteStore {
         // need not (and must not race to) switch it.
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            .after_release(|conn, _| Box::pin(still_usable(conn)))
             .connect_with(options)
             .await?;
         Ok(Self {
@@ -211,6 +212,25 @@ async fn prepare_file(options: &SqliteConnectOptions) -> Result<()> {
             Err(err) => return Err(err),
         }
     }
+}
+
+/// Whether a connection coming back to the pool may be handed out again.
+/// Not when a transaction on it is still counted open: SQLite rolls a
+/// transaction back by itself on some errors (`SQLITE_FULL` on a full disk
+/// among them), the dropped transaction's own `ROLLBACK` then fails ("no
+/// transaction is active"), and sqlx keeps counting it — every later
+/// `BEGIN` on that connection failed with "attempted to call begin_with at
+/// non-zero transaction depth", even once the disk had space again. Such a
+/// connection is closed; the pool opens a fresh one.
+async fn still_usable(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    use sqlx::Connection as _;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A dropped transaction's ROLLBACK is queued on the connection's worker;
+    // the ping runs after it, so the count is settled by then.
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
 }
 
 async fn try_prepare_file(options: &SqliteConnectOptions) -> Result<()> {

@@ -250,18 +250,42 @@ impl Inner {
                 | object_store::Error::Unauthenticated { .. }
         ) || text.contains(" 403 Forbidden")
             || text.contains(" 401 Unauthorized");
-        self.io_error(what, id, format!("{}{text}", refusal_hint(refused)))
+        let message = format!("{}{text}", refusal_hint(refused));
+        self.io_error_of_kind(what, id, network_failure(error, &text), message)
     }
 
     /// An I/O error with context naming the step, object, bucket and endpoint.
     pub(super) fn io_error(&self, what: &str, id: Option<&ObjectId>, message: String) -> Error {
+        self.io_error_of_kind(what, id, io::ErrorKind::Other, message)
+    }
+
+    /// An I/O error for a request of ours (not through object_store) that
+    /// failed, of the kind of its transport failure.
+    fn request_failure(&self, what: &str, error: reqwest::Error) -> Error {
+        let unreachable = error.is_connect() || error.is_timeout();
+        let text = describe(&error.without_url());
+        let mut kind = network_failure_text(&text);
+        if kind == io::ErrorKind::Other && unreachable {
+            kind = io::ErrorKind::NotConnected;
+        }
+        self.io_error_of_kind(what, None, kind, text)
+    }
+
+    /// [`Inner::io_error`] of `kind`.
+    fn io_error_of_kind(
+        &self,
+        what: &str,
+        id: Option<&ObjectId>,
+        kind: io::ErrorKind,
+        message: String,
+    ) -> Error {
         let object = id.map(|id| format!(" of object {id}")).unwrap_or_default();
         Error::Io {
             context: format!(
                 "S3 {what}{object} failed (bucket {} at {})",
                 self.bucket, self.endpoint
             ),
-            source: io::Error::other(scrub(&message, &self.redact)),
+            source: io::Error::new(kind, scrub(&message, &self.redact)),
         }
     }
 
@@ -296,12 +320,12 @@ impl Inner {
                 .get(url)
                 .send()
                 .await
-                .map_err(|error| self.io_error(what, None, describe(&error.without_url())))?;
+                .map_err(|error| self.request_failure(what, error))?;
             let status = response.status();
             let body = response
                 .bytes()
                 .await
-                .map_err(|error| self.io_error(what, None, describe(&error.without_url())))?;
+                .map_err(|error| self.request_failure(what, error))?;
             if !status.is_success() {
                 let quoted: String = String::from_utf8_lossy(&body)
                     .chars()
@@ -500,5 +524,41 @@ impl ObjectStore for S3Store {
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)
+    }
+}
+
+/// The kind of a failure to reach the store behind `error` (`text` is its
+/// description): the I/O kind in its causes, else what the HTTP client's
+/// message says (object_store keeps the transport error as text: "error
+/// sending request … (Connect): tcp connect error: Connection refused").
+/// `Other` for anything that is not the network — a refusal, a missing
+/// object, a fault — so only an unreachable store reads as one (a 503
+/// `object_store_unavailable` rather than a 500 `vault_failure`).
+fn network_failure(error: &object_store::Error, text: &str) -> io::ErrorKind {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<io::Error>()
+            && io.kind() != io::ErrorKind::Other
+        {
+            return io.kind();
+        }
+        cause = e.source();
+    }
+    network_failure_text(text)
+}
+
+/// The kind of network failure a transport error's `text` names, or
+/// `Other`.
+fn network_failure_text(text: &str) -> io::ErrorKind {
+    if text.contains("Connection refused") {
+        io::ErrorKind::ConnectionRefused
+    } else if text.contains("Connection reset") {
+        io::ErrorKind::ConnectionReset
+    } else if text.contains("timed out") {
+        io::ErrorKind::TimedOut
+    } else if text.contains("error sending request") || text.contains("(Connect)") {
+        io::ErrorKind::NotConnected
+    } else {
+        io::ErrorKind::Other
     }
 }

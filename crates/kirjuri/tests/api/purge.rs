@@ -40,14 +40,14 @@ fn today() -> DateTime<Utc> {
 
 /// One delivered call: the contact id as the API gives it and the
 /// recording's sha256.
-struct Call {
-    id: String,
-    sha256: String,
+pub(crate) struct Call {
+    pub(crate) id: String,
+    pub(crate) sha256: String,
 }
 
 /// Delivers `n` calls that started `days_ago` days ago (a minute apart),
 /// each with a distinct small recording, 8 at a time.
-async fn deliver(app: &TestApp, n: usize, days_ago: i64, tag: &str) -> Vec<Call> {
+pub(crate) async fn deliver(app: &TestApp, n: usize, days_ago: i64, tag: &str) -> Vec<Call> {
     let start = today() - chrono::Duration::days(days_ago);
     futures::stream::iter(0..n)
         .map(|i| {
@@ -77,12 +77,12 @@ async fn deliver(app: &TestApp, n: usize, days_ago: i64, tag: &str) -> Vec<Call>
 }
 
 /// A contact id as the database's `lower(hex(id))` prints it.
-fn hex_id(id: &str) -> String {
+pub(crate) fn hex_id(id: &str) -> String {
     id.replace('-', "").to_ascii_lowercase()
 }
 
 /// `sqlite3` output as a set of lines.
-fn lines(text: &str) -> BTreeSet<String> {
+pub(crate) fn lines(text: &str) -> BTreeSet<String> {
     text.lines().map(str::to_owned).collect()
 }
 
@@ -143,7 +143,7 @@ fn purge_killed_after(app: &TestApp, delay: Duration) -> bool {
 }
 
 /// The item lines of `kirjuri purge` output (the `#` lines are its summary).
-fn item_lines(stdout: &str) -> Vec<String> {
+pub(crate) fn item_lines(stdout: &str) -> Vec<String> {
     stdout
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -152,16 +152,16 @@ fn item_lines(stdout: &str) -> Vec<String> {
 }
 
 /// What the database and the object folder hold, for the invariants.
-struct Snapshot {
+pub(crate) struct Snapshot {
     /// `lower(hex(id))` of every object row.
-    rows: BTreeSet<String>,
+    pub(crate) rows: BTreeSet<String>,
     /// `lower(hex(id))` of every tombstone.
-    tombstones: BTreeSet<String>,
+    pub(crate) tombstones: BTreeSet<String>,
     /// Object ids with a file.
-    files: BTreeSet<String>,
+    pub(crate) files: BTreeSet<String>,
 }
 
-fn snapshot(app: &TestApp) -> Snapshot {
+pub(crate) fn snapshot(app: &TestApp) -> Snapshot {
     let files = app
         .object_files()
         .iter()
@@ -181,7 +181,11 @@ fn snapshot(app: &TestApp) -> Snapshot {
 /// At any point of a purge: an expired object has its row or its tombstone,
 /// never both and never neither; a row always has its file (bytes go only
 /// after the key); unexpired objects are untouched.
-fn assert_consistent(app: &TestApp, expired: &BTreeSet<String>, recent: &BTreeSet<String>) {
+pub(crate) fn assert_consistent(
+    app: &TestApp,
+    expired: &BTreeSet<String>,
+    recent: &BTreeSet<String>,
+) {
     let s = snapshot(app);
     for id in expired {
         assert!(

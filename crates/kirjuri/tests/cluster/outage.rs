@@ -2,9 +2,18 @@
 //! PostgreSQL whose database is stopped, and a node on S3 whose Garage is
 //! killed with an upload in flight, both exit within
 //! `shutdown_timeout_seconds` of SIGTERM, say what they could not finish,
-//! and say nothing personal while doing it. Each test runs its own
+//! and say nothing personal while doing it. And both coming back: under
+//! three concurrent uploaders PostgreSQL crashes and restarts, then Garage
+//! is SIGKILLed and restarts, and the same node, never restarted, refuses
+//! uploads meanwhile with 503 and the dependency's code, takes them again
+//! afterwards, loses nothing it acknowledged (every recording bit-exact),
+//! and — through its periodic recovery — leaves no pending upload and no
+//! object the database does not know. Each test runs its own
 //! PostgreSQL (`scripts/pg --dir`) or Garage (`scripts/garage`) so stopping
 //! it disturbs no other test.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::*;
 use kirjuri_testkit::garage::OwnGarage;
@@ -224,4 +233,320 @@ fn start_node(config: &Path, data: &Path, name: &str) -> (Node, String) {
         .to_owned();
     let node = Node::start(&binary(config, data), name, &[] as &[&str], Logs::default());
     (node, token)
+}
+
+// ---- going away and coming back under concurrent intake ------------------------------
+
+/// Uploaders at once.
+const UPLOADERS: usize = 3;
+/// Deliveries per uploader at most (the test normally stops them sooner).
+const MAX_DELIVERIES: usize = 300;
+/// How long PostgreSQL stays down: longer than the 10 s a request waits
+/// for a pooled connection, so requests are refused rather than only
+/// delayed.
+const DATABASE_OUTAGE: Duration = Duration::from_secs(13);
+/// How long Garage stays down (a request fails at once: connection refused).
+const OBJECT_STORE_OUTAGE: Duration = Duration::from_secs(4);
+
+/// One delivery of the load: what was sent and what the node answered.
+#[derive(Debug)]
+struct Sent {
+    external_id: String,
+    wav: Vec<u8>,
+    /// The answer to the contact's POST.
+    contact: Answer,
+    /// The answer to the recording's PUT, if the contact was made.
+    recording: Option<Answer>,
+}
+
+impl Sent {
+    /// The contact's id, if the node acknowledged it.
+    fn id(&self) -> Option<&str> {
+        match &self.contact {
+            Some((status, body)) if status.is_success() => body["id"].as_str(),
+            _ => None,
+        }
+    }
+
+    /// Whether the node acknowledged the recording.
+    fn recording_acknowledged(&self) -> bool {
+        matches!(&self.recording, Some(Some((status, _))) if status.is_success())
+    }
+}
+
+/// Delivers calls with small recordings one after another until `stop` or
+/// [`MAX_DELIVERIES`]; counts acknowledged recordings in `acknowledged`.
+async fn uploader(
+    client: reqwest::Client,
+    node: String,
+    token: String,
+    worker: usize,
+    stop: Arc<AtomicBool>,
+    acknowledged: Arc<AtomicUsize>,
+) -> Vec<Sent> {
+    let mut sent = Vec::new();
+    for n in 0..MAX_DELIVERIES {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let seed = worker * 1000 + n;
+        let external_id = format!("comeback-{worker}-{n}");
+        let mut delivery = Sent {
+            contact: post_contact(&client, &node, &token, &contact(&external_id, 0, seed)).await,
+            recording: None,
+            wav: small_wav(seed as u32),
+            external_id,
+        };
+        if let Some(id) = delivery.id().map(str::to_owned) {
+            delivery.recording =
+                Some(put_recording(&client, &node, &token, &id, delivery.wav.clone()).await);
+        }
+        if delivery.recording_acknowledged() {
+            acknowledged.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // Refused: a dependency is down; a PBX waits a little too.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        sent.push(delivery);
+    }
+    sent
+}
+
+/// Waits until `acknowledged` has grown by `more` (the node takes uploads
+/// again), failing the test after `limit`.
+async fn until_acknowledged(acknowledged: &AtomicUsize, more: usize, what: &str, node: &Node) {
+    let from = acknowledged.load(Ordering::Relaxed);
+    let started = Instant::now();
+    while acknowledged.load(Ordering::Relaxed) < from + more {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{what}: the node took no uploads for 90 s:\n{}",
+            node.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "{what}: {more} uploads acknowledged after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_and_the_object_store_going_away_and_coming_back_lose_nothing_acknowledged() {
+    // Arrange: a node on its own PostgreSQL and its own Garage, recovery
+    // every second; three uploaders delivering calls with recordings.
+    let root = tempfile::tempdir().unwrap();
+    let pg = OwnPostgres::start(&root.path().join("pg")).expect("scripts/pg starts a cluster");
+    let url = pg.create_database("kirjuri").await.unwrap();
+    let mut garage = OwnGarage::start(&root.path().join("garage"), &[]).expect("Garage starts");
+    let keys = root.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let credentials = garage
+        .garage
+        .credentials_file(&keys.join("s3-credentials.toml"));
+    let prefix = fresh_prefix("comeback");
+    let config = root.path().join("kirjuri.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{url}\"\ncountry = \"FI\"\n\n{}\n\
+             [cluster]\nrecover_interval_seconds = {RECOVER_INTERVAL_SECONDS}\n",
+            garage.garage.objects_toml(&prefix, Some(&credentials))
+        ),
+    )
+    .unwrap();
+    let data = root.path().join("node");
+    kirjuri_ok(
+        &config,
+        &data,
+        &[
+            "user",
+            "add",
+            "sanna",
+            "--role",
+            "supervisor",
+            "--password-stdin",
+        ],
+        Some(&format!("{SANNA_PASSWORD}\n")),
+    );
+    let sanna = kirjuri_ok(
+        &config,
+        &data,
+        &["token", "create", "--user", "sanna"],
+        None,
+    )
+    .trim()
+    .to_owned();
+    let (node, token) = start_node(&config, &data, "comeback-node");
+    let _ = client(); // installs the TLS provider reqwest needs
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let uploaders: Vec<_> = (0..UPLOADERS)
+        .map(|worker| {
+            tokio::spawn(uploader(
+                http.clone(),
+                node.url(""),
+                token.clone(),
+                worker,
+                Arc::clone(&stop),
+                Arc::clone(&acknowledged),
+            ))
+        })
+        .collect();
+    until_acknowledged(&acknowledged, 5, "before the outages", &node).await;
+
+    // Act: PostgreSQL crashes (immediate shutdown) and comes back on the
+    // same port; then Garage is SIGKILLed and comes back on its ports. The
+    // node is not restarted.
+    halt_postgres(&pg).await;
+    tokio::time::sleep(DATABASE_OUTAGE).await;
+    pg.restart().expect("PostgreSQL starts again");
+    until_acknowledged(&acknowledged, 5, "after PostgreSQL came back", &node).await;
+    signal(garage.pid, "-KILL");
+    tokio::time::sleep(OBJECT_STORE_OUTAGE).await;
+    garage.restart().expect("Garage starts again");
+    until_acknowledged(&acknowledged, 5, "after Garage came back", &node).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut sent = Vec::new();
+    for uploader in uploaders {
+        sent.extend(uploader.await.unwrap());
+    }
+
+    // Assert: the node always answered; what it refused it refused 503
+    // with the code of the dependency that was down, and both were seen.
+    let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+    for delivery in &sent {
+        let answers = std::iter::once(&delivery.contact).chain(delivery.recording.as_ref());
+        for answer in answers {
+            let (status, body) = answer.as_ref().unwrap_or_else(|| {
+                panic!("{}: no answer:\n{}", delivery.external_id, node.stderr())
+            });
+            if status.is_success() {
+                continue;
+            }
+            assert_eq!(
+                *status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{}: {body}\n{}",
+                delivery.external_id,
+                node.stderr()
+            );
+            let code = body["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                code == "database_unavailable" || code == "object_store_unavailable",
+                "{}: {body}",
+                delivery.external_id
+            );
+            *codes.entry(code).or_default() += 1;
+        }
+    }
+    let acked: Vec<&Sent> = sent.iter().filter(|d| d.recording_acknowledged()).collect();
+    eprintln!(
+        "{} deliveries, {} recordings acknowledged, refusals by code: {codes:?}",
+        sent.len(),
+        acked.len()
+    );
+    assert!(codes.contains_key("database_unavailable"), "{codes:?}");
+    assert!(codes.contains_key("object_store_unavailable"), "{codes:?}");
+
+    // Nothing acknowledged was lost: every contact is there, every
+    // recording reads back bit-exact — from the same node.
+    let reader = client();
+    for delivery in sent.iter().filter(|d| d.id().is_some()) {
+        let id = delivery.id().unwrap();
+        let response = reader
+            .get(node.url(&format!("/api/v1/contacts/{id}?purpose={PURPOSE}")))
+            .bearer_auth(&sanna)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            delivery.external_id
+        );
+    }
+    for delivery in &acked {
+        let id = delivery.id().unwrap();
+        let response = reader
+            .get(node.url(&format!(
+                "/api/v1/contacts/{id}/recording?purpose={PURPOSE}"
+            )))
+            .bearer_auth(&sanna)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            delivery.external_id
+        );
+        let bytes = response.bytes().await.unwrap();
+        assert!(
+            bytes.as_ref() == delivery.wav.as_slice(),
+            "{}: not the acknowledged recording",
+            delivery.external_id
+        );
+    }
+
+    // No orphan: once the node's recovery has run, no upload is pending and
+    // the bucket holds exactly the objects the database knows.
+    let store = PostgresStore::connect(&url)
+        .await
+        .expect("the test connects to the node's database");
+    let bucket = garage.garage.store_at(&prefix);
+    let (store_ref, bucket_ref) = (&store, &bucket);
+    eventually(
+        "the node removes what failed uploads left",
+        Duration::from_secs(60),
+        || async move {
+            let pending = store_ref.pending_objects().await.unwrap();
+            let rows: BTreeSet<uuid::Uuid> =
+                sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM objects")
+                    .fetch_all(store_ref.pool())
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+            let listed: BTreeSet<uuid::Uuid> = bucket_ref
+                .list()
+                .await
+                .unwrap()
+                .iter()
+                .map(|id| *id.as_uuid())
+                .collect();
+            if !pending.is_empty() || listed != rows {
+                eprintln!(
+                    "waiting: {} pending, {} listed not in rows, {} rows not listed",
+                    pending.len(),
+                    listed.difference(&rows).count(),
+                    rows.difference(&listed).count()
+                );
+                return false;
+            }
+            true
+        },
+    )
+    .await;
+    let stderr = node.stderr();
+    for line in stderr
+        .lines()
+        .filter(|l| l.contains("recovered from an interrupted run") || l.contains("request failed"))
+    {
+        eprintln!("node: {line}");
+    }
+    assert!(!stderr.contains("Cluster Customer"), "{stderr}");
+    assert!(!stderr.contains("40765"), "{stderr}");
+    store.pool().close().await;
+    drop(node);
 }
