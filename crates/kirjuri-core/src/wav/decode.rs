@@ -192,20 +192,41 @@ impl PeakBuilder {
     }
 
     /// Takes the next audio bytes (only bytes inside the data chunk).
+    ///
+    /// The loop is made once per encoding with its conversion inlined
+    /// (the common telephony encodings spelled out): matching the encoding
+    /// for every sample, and dividing by the stride for every frame, used
+    /// to cost intake more CPU than hashing the upload (issue 16 §1).
     pub fn push(&mut self, audio: &[u8]) {
-        let encoding = self.layout.encoding;
-        let width = usize::from(encoding.bytes_per_sample()).max(1);
+        let s16 = |b: &[u8]| {
+            b.first_chunk::<2>()
+                .map_or(0.0, |b| f32::from(i16::from_le_bytes(*b)) / 32768.0)
+        };
+        match self.layout.encoding {
+            Encoding::PcmS16 => self.push_with(audio, s16),
+            Encoding::MuLaw => self.push_with(audio, |b: &[u8]| {
+                f32::from(mulaw_to_linear(b.first().copied().unwrap_or(0xFF))) / 32768.0
+            }),
+            Encoding::ALaw => self.push_with(audio, |b: &[u8]| {
+                f32::from(alaw_to_linear(b.first().copied().unwrap_or(0xD5))) / 32768.0
+            }),
+            other => self.push_with(audio, move |b: &[u8]| sample_f32(other, b)),
+        }
+    }
+
+    /// [`PeakBuilder::push`] with `sample` converting one sample.
+    #[inline(always)]
+    fn push_with(&mut self, audio: &[u8], sample: impl Fn(&[u8]) -> f32) {
+        let width = usize::from(self.layout.encoding.bytes_per_sample()).max(1);
         let frames_per_peak = self.frames_per_peak;
         let stride = self.stride;
         let (current, peaks, in_slice) = (&mut self.current, &mut self.peaks, &mut self.in_slice);
         self.framer.frames(audio, |frame| {
-            if (*in_slice).is_multiple_of(stride) {
-                for (channel, sample) in frame.chunks_exact(width).enumerate() {
-                    if let Some(range) = current.get_mut(channel) {
-                        let x = sample_f32(encoding, sample);
-                        range[0] = range[0].min(x);
-                        range[1] = range[1].max(x);
-                    }
+            if stride == 1 || (*in_slice).is_multiple_of(stride) {
+                for (range, bytes) in current.iter_mut().zip(frame.chunks_exact(width)) {
+                    let x = sample(bytes);
+                    range[0] = range[0].min(x);
+                    range[1] = range[1].max(x);
                 }
             }
             *in_slice += 1;
