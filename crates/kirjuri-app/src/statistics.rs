@@ -42,7 +42,9 @@ use kirjuri_core::access::{Action, Actor};
 use kirjuri_core::contact::Channel;
 use kirjuri_core::ids::UserId;
 use kirjuri_core::request::RequestType;
-use kirjuri_core::statistics::{HandlingTime, Period, Protected, Threshold, protect, round_to};
+use kirjuri_core::statistics::{
+    HandlingTime, Period, Protected, Threshold, protect, protect_one_way, round_to,
+};
 use kirjuri_store::NewAuditEvent;
 use kirjuri_store::statistics::{DisclosureRollupRow, RequestRollupRow, RollupGrouping, RollupRow};
 use kirjuri_store::surveys::SurveyRollupRow;
@@ -710,7 +712,12 @@ fn protected_entries(layout: &Layout, protected: &Protected) -> Vec<Option<u64>>
 /// `counts` through the disclosure control: the entries that may be
 /// published, exact (round them with [`round_to`] to publish).
 fn publish(layout: &Layout, counts: &[u64], k: Threshold) -> Vec<Option<u64>> {
-    protected_entries(layout, &protect(layout.rows(), layout.cols(), counts, k))
+    let protected = if layout.column_dimension.is_some() {
+        protect(layout.rows(), layout.cols(), counts, k)
+    } else {
+        protect_one_way(counts, k)
+    };
+    protected_entries(layout, &protected)
 }
 
 /// Puts values in [`Entries::into_vec`] order back into their places;

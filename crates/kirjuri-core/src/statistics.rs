@@ -277,9 +277,10 @@ pub fn protect(rows: usize, cols: usize, counts: &[u64], k: Threshold) -> Protec
     // Until every sensitive entry can be pushed to k by what is suppressed:
     // take the first that cannot, and suppress a published entry that
     // opens more room for it — one joining what it can already reach to
-    // what can already reach it (the most room; cells before margins; then
-    // the smallest count, so the least is lost). When no single entry
-    // does, the largest cell touching either side goes, which widens it.
+    // what can already reach it: the smallest (cells before margins) that
+    // opens enough room on its own, so the least is lost, or else the one
+    // that opens the most. When no single entry joins the two sides, the
+    // largest cell touching either side goes, which widens it.
     // Suppression only grows and the table is finite, so this ends.
     while let Some((weak, need, room)) = (0..table.arcs())
         .filter(|&e| suppressed[e] && sensitive(table.value[e]))
@@ -305,6 +306,11 @@ pub fn protect(rows: usize, cols: usize, counts: &[u64], k: Threshold) -> Protec
                 suppressed[candidate] = true;
                 let gain = table.headroom(&suppressed, weak, need).flow;
                 suppressed[candidate] = false;
+                if gain >= need {
+                    // The smallest entry that is enough on its own.
+                    best = Some((gain, candidate));
+                    break;
+                }
                 if best.is_none_or(|(g, _)| gain > g) {
                     best = Some((gain, candidate));
                 }
@@ -329,6 +335,68 @@ pub fn protect(rows: usize, cols: usize, counts: &[u64], k: Threshold) -> Protec
         row_totals: (0..rows).map(|i| publish(i * width + cols)).collect(),
         column_totals: (0..cols).map(|j| publish(rows * width + j)).collect(),
         total: publish(rows * width + cols),
+    }
+}
+
+/// Suppresses the cells and the total of a one-way table (a report by one
+/// dimension: cells and their grand total, no other margins), by the same
+/// rule as [`protect`]. Here the rule is plain arithmetic: an attacker who
+/// knows the total and the published cells knows only the *sum* of the
+/// suppressed ones, so a suppressed sensitive cell can be anything up to
+/// that sum; it is protected when the sum is at least k. While it is not,
+/// the smallest published cell that makes it so is suppressed too (or,
+/// if none alone does, the largest), and if the cells run out the total
+/// goes. Kept apart from [`protect`] because a one-way report fed to the
+/// two-way network as an n × 1 table has row totals equal to its cells,
+/// which made no single complement enough and cost the largest cell
+/// instead of the smallest. `row_totals` and `column_totals` are empty.
+pub fn protect_one_way(counts: &[u64], k: Threshold) -> Protected {
+    let k = u64::from(k.get());
+    let sensitive = |v: u64| v > 0 && v < k;
+    let total: u64 = counts.iter().sum();
+    let mut suppressed: Vec<bool> = counts.iter().map(|&v| sensitive(v)).collect();
+    let mut total_suppressed = sensitive(total);
+    while !total_suppressed {
+        let weak = suppressed
+            .iter()
+            .zip(counts)
+            .any(|(&s, &v)| s && sensitive(v));
+        let room: u64 = suppressed
+            .iter()
+            .zip(counts)
+            .filter(|(s, _)| **s)
+            .map(|(_, &v)| v)
+            .sum();
+        if !weak || room >= k {
+            break;
+        }
+        let need = k - room;
+        let published = || {
+            counts
+                .iter()
+                .enumerate()
+                .filter(|&(i, &v)| v > 0 && !suppressed.get(i).copied().unwrap_or(true))
+        };
+        let enough = published()
+            .filter(|&(_, &v)| v >= need)
+            .min_by_key(|&(_, &v)| v);
+        let chosen = enough.or_else(|| published().max_by_key(|&(_, &v)| v));
+        match chosen.and_then(|(i, _)| suppressed.get_mut(i)) {
+            Some(entry) => *entry = true,
+            // Every cell is suppressed and still too little: without the
+            // total there is no sum to solve for.
+            None => total_suppressed = true,
+        }
+    }
+    Protected {
+        cells: counts
+            .iter()
+            .zip(&suppressed)
+            .map(|(&v, &s)| (!s).then_some(v))
+            .collect(),
+        row_totals: Vec::new(),
+        column_totals: Vec::new(),
+        total: (!total_suppressed).then_some(total),
     }
 }
 
@@ -572,6 +640,33 @@ mod tests {
     fn a_table_without_small_cells_is_published_whole() {
         let protected = protect(2, 2, &[5, 10, 0, 30], k5());
         assert_eq!(protected.cells, vec![Some(5), Some(10), Some(0), Some(30)]);
+    }
+
+    #[test]
+    fn a_one_way_table_loses_its_smallest_sufficient_complement() {
+        // Two small cells whose sum reaches k cover each other.
+        let protected = protect_one_way(&[3, 12, 40, 4], k5());
+        assert_eq!(protected.cells, vec![None, Some(12), Some(40), None]);
+        assert_eq!(protected.total, Some(59));
+        // One small cell next to large ones: the smallest that is enough
+        // goes (the 12, not the 40).
+        let protected = protect_one_way(&[3, 12, 40], k5());
+        assert_eq!(protected.cells, vec![None, None, Some(40)]);
+        // The smallest that is enough, even when a smaller one exists.
+        let protected = protect_one_way(&[3, 1, 6, 9], k5());
+        assert_eq!(protected.cells, vec![None, None, None, Some(9)]);
+        // A small total: the total goes, and the cells are all small.
+        let protected = protect_one_way(&[1, 2, 0], k5());
+        assert_eq!(protected.cells, vec![None, None, Some(0)]);
+        assert_eq!(protected.total, None);
+        // One small cell alone, nothing else to hide behind.
+        let protected = protect_one_way(&[4, 0], k5());
+        assert_eq!(protected.cells, vec![None, Some(0)]);
+        assert_eq!(protected.total, None);
+        // Nothing small: everything published.
+        let protected = protect_one_way(&[5, 0, 9], k5());
+        assert_eq!(protected.cells, vec![Some(5), Some(0), Some(9)]);
+        assert_eq!(protected.total, Some(14));
     }
 
     #[test]
