@@ -333,8 +333,10 @@ const DIRECT_ALIGN: usize = 4096;
 
 /// A [`WRITE_CHUNK_LEN`] buffer whose start is aligned for direct I/O.
 struct AlignedBuf {
-    /// The allocation, `DIRECT_ALIGN` larger than needed; never resized, so
-    /// the aligned start stays put.
+    /// The allocation, reserved `DIRECT_ALIGN` larger than needed and never
+    /// grown past that, so the aligned start stays put. Its length is the
+    /// bytes written into it so far (`start` + the high-water mark of
+    /// `len`): it is filled as data arrives, never zeroed ahead.
     storage: Vec<u8>,
     /// Offset of the first aligned byte in `storage`.
     start: usize,
@@ -344,10 +346,12 @@ struct AlignedBuf {
 
 impl AlignedBuf {
     fn new() -> Self {
-        // Zeroed allocations this large come straight from the kernel, which
-        // hands out pages only as they are touched.
-        let storage = vec![0u8; WRITE_CHUNK_LEN + DIRECT_ALIGN];
+        // Reserved, not zeroed: zeroing 4 MiB for every upload (glibc hands
+        // a freed block back from its heap, so calloc must clear it) cost
+        // the cluster bench's small calls more than writing them did.
+        let mut storage: Vec<u8> = Vec::with_capacity(WRITE_CHUNK_LEN + DIRECT_ALIGN);
         let start = (DIRECT_ALIGN - storage.as_ptr().addr() % DIRECT_ALIGN) % DIRECT_ALIGN;
+        storage.resize(start, 0);
         Self {
             storage,
             start,
@@ -363,7 +367,11 @@ impl AlignedBuf {
     fn fill(&mut self, data: &[u8]) -> usize {
         let n = (WRITE_CHUNK_LEN - self.len).min(data.len());
         let at = self.start + self.len;
-        self.storage[at..at + n].copy_from_slice(&data[..n]);
+        // Overwrite what an earlier use of the buffer left, then append;
+        // within the reserved capacity, so the start never moves.
+        let overlap = self.storage.len().saturating_sub(at).min(n);
+        self.storage[at..at + overlap].copy_from_slice(&data[..overlap]);
+        self.storage.extend_from_slice(&data[overlap..n]);
         self.len += n;
         n
     }
@@ -376,6 +384,9 @@ impl AlignedBuf {
     /// The filled bytes, zero-padded to a multiple of `DIRECT_ALIGN`.
     fn padded(&mut self) -> &[u8] {
         let end = self.start + self.len.next_multiple_of(DIRECT_ALIGN);
+        if self.storage.len() < end {
+            self.storage.resize(end, 0);
+        }
         self.storage[self.start + self.len..end].fill(0);
         &self.storage[self.start..end]
     }
@@ -771,6 +782,14 @@ mod tests {
             WRITE_CHUNK_LEN - 10
         );
         assert!(buffer.is_full());
+
+        // Reused, as a spare buffer is: the old bytes are overwritten, the
+        // start stays aligned.
+        buffer.len = 0;
+        assert_eq!(buffer.fill(&[3; 5]), 5);
+        assert_eq!(buffer.filled(), &[3; 5]);
+        assert_eq!(buffer.filled().as_ptr().addr() % DIRECT_ALIGN, 0);
+        assert!(buffer.padded()[5..].iter().all(|&b| b == 0));
     }
 
     #[tokio::test]
