@@ -51,7 +51,7 @@ use uuid::Uuid;
 
 use crate::app::{Background, JobLease, Kirjuri, scan_local_instances};
 use crate::audit::to_row;
-use crate::error::{Outage, Result};
+use crate::error::{Error, Outage, Result};
 use crate::ledger::{ErasureLedger, LedgerEntry};
 use crate::retention::{RetentionConfig, StoredKind};
 
@@ -328,7 +328,12 @@ impl<'a> Purger<'a> {
             failures: report.failures.len() as u64,
         };
         if let Err(e) = self.app.audit(None, &event).await {
-            report.fail("auditing the run", &e);
+            // The store's error says what went wrong (a full disk, say);
+            // the application's says only "database failure".
+            match &e {
+                Error::Store(cause) => report.fail("auditing the run", cause),
+                other => report.fail("auditing the run", other),
+            }
         }
         tracing::info!(
             destroyed = report.total(),
