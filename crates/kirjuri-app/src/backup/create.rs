@@ -11,7 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::ids::ObjectId;
 use kirjuri_store::SqliteStore;
@@ -54,6 +54,10 @@ pub async fn backup(app: &Kirjuri, out: &Path, include_keys: bool) -> Result<Bac
     }
 }
 
+/// An object copied into the backup, or `None` for its digest when it was
+/// gone from object storage (erased since the snapshot, or damage).
+type Copied = (ObjectId, Option<ObjectDigest>);
+
 pub(super) async fn write_backup(
     app: &Kirjuri,
     out: &Path,
@@ -75,19 +79,39 @@ pub(super) async fn write_backup(
     let objects_root = out.join(OBJECTS_DIR);
     create_private_dir(&objects_root)?;
     let source = Arc::clone(&app.objects);
-    let copies: Vec<(ObjectId, Option<ObjectDigest>)> =
+    // After the first failure no new copy starts, but the ones in flight
+    // are run to their end rather than dropped: a dropped copy's file
+    // write could still land after the caller removed the incomplete
+    // backup (the full-disk test saw a `.part` appear mid-cleanup).
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let results: Vec<Result<Option<Copied>>> =
         futures::stream::iter(contents.objects.iter().copied())
             .map(|(id, _contact, stored_len)| {
                 let source = Arc::clone(&source);
                 let root = objects_root.clone();
+                let failed = Arc::clone(&failed);
                 async move {
-                    let copied = copy_out(source.as_ref(), &root, id, stored_len).await?;
-                    Ok::<_, Error>((id, copied))
+                    if failed.load(std::sync::atomic::Ordering::Acquire) {
+                        return Ok(None);
+                    }
+                    match copy_out(source.as_ref(), &root, id, stored_len).await {
+                        Ok(copied) => Ok(Some((id, copied))),
+                        Err(error) => {
+                            failed.store(true, std::sync::atomic::Ordering::Release);
+                            Err(error)
+                        }
+                    }
                 }
             })
             .buffer_unordered(COPY_CONCURRENCY)
-            .try_collect()
-            .await?;
+            .collect()
+            .await;
+    let mut copies: Vec<Copied> = Vec::with_capacity(results.len());
+    for result in results {
+        if let Some(copy) = result? {
+            copies.push(copy);
+        }
+    }
     let mut objects = Vec::with_capacity(copies.len());
     let mut erased_after_snapshot = Vec::new();
     for (id, copied) in copies {
