@@ -314,10 +314,10 @@ pub struct ReportTotals<C> {
     pub all: C,
 }
 
-/// A counting report (contacts, requests, disclosures) after disclosure
-/// control: only aggregates.
+/// A report after disclosure control: only aggregates. Its cells are
+/// counts ([`CountReport`]) or survey figures ([`SurveyReport`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CountReport {
+pub struct PublishedReport<C> {
     /// Which report.
     pub report: &'static str,
     /// The threshold applied.
@@ -333,10 +333,13 @@ pub struct CountReport {
     /// The dimensions, rows first.
     pub by: Vec<&'static str>,
     /// The cells, row-major.
-    pub cells: Vec<ReportCell>,
+    pub cells: Vec<C>,
     /// The margins.
-    pub totals: ReportTotals<ReportCell>,
+    pub totals: ReportTotals<C>,
 }
+
+/// A counting report (contacts, requests, disclosures).
+pub type CountReport = PublishedReport<ReportCell>;
 
 /// One cell or margin of the survey report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -359,28 +362,8 @@ pub struct SurveyCell {
     pub suppressed: bool,
 }
 
-/// The survey report after disclosure control.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SurveyReport {
-    /// `surveys`.
-    pub report: &'static str,
-    /// The threshold applied.
-    pub k: u32,
-    /// The base every published count is rounded to.
-    pub rounding: u32,
-    /// The window's first day.
-    pub from: NaiveDate,
-    /// The window's last day.
-    pub to: NaiveDate,
-    /// Its period.
-    pub period: &'static str,
-    /// The dimensions, rows first.
-    pub by: Vec<&'static str>,
-    /// The cells, row-major.
-    pub cells: Vec<SurveyCell>,
-    /// The margins.
-    pub totals: ReportTotals<SurveyCell>,
-}
+/// The survey report after disclosure control (`report` is `surveys`).
+pub type SurveyReport = PublishedReport<SurveyCell>;
 
 /// A 422 with `code`.
 fn unprocessable(code: &'static str, message: &str) -> Error {
