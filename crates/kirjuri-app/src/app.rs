@@ -558,11 +558,7 @@ impl Kirjuri {
                 continue;
             }
             self.store.abort_object(&pending.id).await?;
-            let committed = self
-                .store
-                .object_for_contact(&pending.contact_id, &pending.kind)
-                .await?
-                .is_some_and(|object| object.id == pending.id);
+            let committed = self.store.object(&pending.id).await?.is_some();
             if !committed {
                 self.objects.delete(&pending.id).await?;
             }
@@ -593,11 +589,7 @@ impl Kirjuri {
             if pending.instance_id != self.instance.id || self.instance.is_uploading(&pending.id) {
                 continue;
             }
-            let committed = self
-                .store
-                .object_for_contact(&pending.contact_id, &pending.kind)
-                .await?
-                .is_some_and(|object| object.id == pending.id);
+            let committed = self.store.object(&pending.id).await?.is_some();
             if !committed {
                 self.objects.delete(&pending.id).await?;
             }

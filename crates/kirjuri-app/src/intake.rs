@@ -480,8 +480,15 @@ impl Kirjuri {
     }
 
     /// Undoes a pending object that failed before its commit: its bytes,
-    /// then its pending row.
+    /// then its pending row. A commit that answered with an error may still
+    /// have committed (the database went down after it wrote COMMIT but
+    /// before the answer reached us), so the bytes go only once the
+    /// database says the row is not there; if it cannot say, both stay
+    /// for the periodic recovery, which asks again.
     pub(crate) async fn discard_object(&self, object_id: &ObjectId) -> Result<()> {
+        if self.store.object(object_id).await?.is_some() {
+            return Ok(());
+        }
         self.objects.delete(object_id).await?;
         self.store.abort_object(object_id).await?;
         Ok(())
