@@ -12,10 +12,19 @@
 //!    writer. Verification is `audit_chain::verify`, the function
 //!    `kirjuri audit verify` calls.
 //!
-//! `KIRJURI_BENCH_AUDIT_DB=PATH` keeps the filled database (and its signing
-//! key beside it) and reuses it when it exists. A benchmark, not a test: it
-//! prints numbers and asserts only that the log verifies.
-//! Run: `cargo bench -p kirjuri-app --bench audit`.
+//!    The same on PostgreSQL when `KIRJURI_BENCH_POSTGRES_URL` names a
+//!    server (a superuser URL, e.g. from `scripts/pg start`): a fresh
+//!    database, dropped afterwards. Baseline in the same run: the hashing
+//!    alone — leaf hash of every event's bytes and the streaming Merkle root,
+//!    in memory on one core — which no verifier can beat. Peak RSS of the
+//!    verification (the fill's is reset first through `/proc/self/clear_refs`).
+//!
+//! `KIRJURI_BENCH_AUDIT_DB=PATH` keeps the filled SQLite database (and its
+//! signing key beside it) and reuses it when it exists. A benchmark, not a
+//! test: it prints numbers and asserts only that the log verifies.
+//! Run: `KIRJURI_BENCH_POSTGRES_URL=$(scripts/pg start --fast) cargo bench -p kirjuri-app --bench audit`
+//! (`KIRJURI_BENCH_AUDIT_EVENTS=10000000` for the 10 M target;
+//! `KIRJURI_BENCH_AUDIT_APPENDS=0` skips the append measurement).
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -35,7 +44,8 @@ use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::role::Role;
 use kirjuri_core::username::UserName;
-use kirjuri_store::{SqliteStore, Store};
+use kirjuri_store::{PostgresStore, SqliteStore, Store};
+use kirjuri_testkit::postgres::{admin_execute_on, with_database};
 
 /// How long each append measurement runs.
 const MEASURE: Duration = Duration::from_secs(5);
@@ -53,9 +63,66 @@ fn main() -> BenchResult<()> {
         .enable_all()
         .build()?
         .block_on(async move {
-            appends().await?;
-            verification(events).await
+            if std::env::var("KIRJURI_BENCH_AUDIT_APPENDS").map_or(true, |v| v != "0") {
+                appends().await?;
+            }
+            hashing_floor(events);
+            sqlite_verification(events).await?;
+            postgres_verification(events).await
         })
+}
+
+/// The baseline: what verifying `events` events costs in hashing alone —
+/// each event's leaf hash over 100 bytes and the streaming root, in memory,
+/// on one core.
+fn hashing_floor(events: u64) {
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let mut tree = kirjuri_core::merkle::TreeBuilder::new();
+    let mut event = [0u8; 100];
+    for i in 0..events {
+        event[..8].copy_from_slice(&i.to_le_bytes());
+        tree.push(kirjuri_core::merkle::leaf_hash(&event));
+    }
+    let root = tree.root();
+    let elapsed = started.elapsed();
+    let cpu = cpu_seconds() - cpu;
+    println!(
+        "baseline: leaf hashes and Merkle root of {events} events in memory, one core: \
+         {elapsed:.3?}, CPU {cpu:.2} s ({:.2} M events/s; root {})",
+        events as f64 / elapsed.as_secs_f64() / 1e6,
+        hex::encode(&root[..4])
+    );
+}
+
+/// This process's peak resident set since the last [`reset_peak_rss`], in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// CPU seconds (user + system, all threads) this process has used.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields 14 and 15 (utime, stime) in clock ticks; the text after the
+    // command's closing parenthesis starts at field 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Starts a new peak-RSS measurement (Linux: writing 5 to `clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn supervisor() -> BenchResult<Actor> {
@@ -142,7 +209,7 @@ async fn appends() -> BenchResult<()> {
     Ok(())
 }
 
-async fn verification(events: u64) -> BenchResult<()> {
+async fn sqlite_verification(events: u64) -> BenchResult<()> {
     let dir = tempfile::tempdir()?;
     let path = match std::env::var_os("KIRJURI_BENCH_AUDIT_DB") {
         Some(path) => PathBuf::from(path),
@@ -151,38 +218,92 @@ async fn verification(events: u64) -> BenchResult<()> {
     let key_file = path.with_extension("signing.key");
     let existing = path.exists();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await?);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let chain = AuditChain::open(Arc::clone(&store), Arc::clone(&clock), &key_file).await?;
     if existing {
         println!(
-            "reusing {} with {} events",
+            "sqlite: reusing {} with {} events",
             path.display(),
             store.audit_head().await?
         );
-    } else {
+    }
+    verification(
+        "sqlite",
+        store,
+        &key_file,
+        if existing { 0 } else { events },
+    )
+    .await?;
+    let size = std::fs::metadata(&path)?.len();
+    println!("sqlite: database {:.0} MiB", size as f64 / (1 << 20) as f64);
+    Ok(())
+}
+
+/// The same on a fresh PostgreSQL database, when the environment names a
+/// server; the database is dropped afterwards.
+async fn postgres_verification(events: u64) -> BenchResult<()> {
+    let Some(server) = std::env::var("KIRJURI_BENCH_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        println!("postgres: skipped (set KIRJURI_BENCH_POSTGRES_URL)");
+        return Ok(());
+    };
+    let name = format!("bench_audit_{}", uuid::Uuid::new_v4().simple());
+    admin_execute_on(&server, &format!("CREATE DATABASE {name}")).await;
+    let dir = tempfile::tempdir()?;
+    let measured = async {
+        let store = PostgresStore::open(&with_database(&server, &name)).await?;
+        let result = verification(
+            "postgres",
+            Arc::new(store.clone()),
+            &dir.path().join("signing.key"),
+            events,
+        )
+        .await;
+        store.pool().close().await;
+        result
+    }
+    .await;
+    admin_execute_on(&server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    measured
+}
+
+/// Fills `store` with `events` events (none: it is filled already) and
+/// times three verifications of it.
+async fn verification(
+    backend: &str,
+    store: Arc<dyn Store>,
+    key_file: &std::path::Path,
+    events: u64,
+) -> BenchResult<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let chain = AuditChain::open(Arc::clone(&store), Arc::clone(&clock), key_file).await?;
+    if events > 0 {
         let started = Instant::now();
         fill(store.as_ref(), &chain, clock.now(), events).await?;
         let elapsed = started.elapsed();
         println!(
-            "filled {events} events with a checkpoint every {PER_CHECKPOINT} in {elapsed:.1?} \
-             ({:.0} events/s in batches)",
+            "{backend}: filled {events} events with a checkpoint every {PER_CHECKPOINT} in \
+             {elapsed:.1?} ({:.0} events/s in batches)",
             events as f64 / elapsed.as_secs_f64()
         );
     }
-    let size = std::fs::metadata(&path)?.len();
-    println!("database: {:.0} MiB", size as f64 / (1 << 20) as f64);
+    reset_peak_rss();
     let key = chain.verifier_key();
     let mut times = Vec::new();
     for run in 0..3 {
+        let cpu = cpu_seconds();
         let started = Instant::now();
         let report =
             audit_chain::verify(Arc::clone(&store), chain.origin(), Some(&key), None).await?;
         let elapsed = started.elapsed();
+        let cpu = cpu_seconds() - cpu;
         if !report.is_intact() {
             return Err(format!("the generated log does not verify: {:?}", report.findings).into());
         }
         println!(
-            "  verify run {run}: {} events, {} checkpoints in {elapsed:.3?} ({:.2} M events/s)",
+            "{backend}:   verify run {run}: {} events, {} checkpoints in {elapsed:.3?} \
+             ({:.2} M events/s); this process's CPU {cpu:.2} s (server and bench; \
+             PostgreSQL's own not counted)",
             report.events,
             report.checkpoints,
             report.events as f64 / elapsed.as_secs_f64() / 1e6
@@ -191,10 +312,12 @@ async fn verification(events: u64) -> BenchResult<()> {
     }
     times.sort();
     println!(
-        "audit verify of {} events: best {:.3?}, median {:.3?} (target ≤ 1 s per million)",
+        "{backend}: audit verify of {} events: best {:.3?}, median {:.3?} (target ≤ 1 s per \
+         million); peak RSS while verifying {}",
         store.audit_head().await?,
         times[0],
-        times[1]
+        times[1],
+        peak_rss_mib().map_or_else(|| "unknown".to_owned(), |mib| format!("{mib:.0} MiB"))
     );
     Ok(())
 }
