@@ -24,7 +24,10 @@
 //! test: it prints numbers and asserts only that the log verifies.
 //! Run: `KIRJURI_BENCH_POSTGRES_URL=$(scripts/pg start --fast) cargo bench -p kirjuri-app --bench audit`
 //! (`KIRJURI_BENCH_AUDIT_EVENTS=10000000` for the 10 M target;
-//! `KIRJURI_BENCH_AUDIT_APPENDS=0` skips the append measurement).
+//! `KIRJURI_BENCH_AUDIT_APPENDS=0` skips the append measurement,
+//! `KIRJURI_BENCH_AUDIT_SQLITE=0` the SQLite one;
+//! `KIRJURI_BENCH_AUDIT_PG_KEEP=NAME` keeps the PostgreSQL database NAME and
+//! its key `NAME.signing.key` in the working folder, and reuses them).
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -44,7 +47,8 @@ use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::purpose::Purpose;
 use kirjuri_core::role::Role;
 use kirjuri_core::username::UserName;
-use kirjuri_store::{PostgresStore, SqliteStore, Store};
+use kirjuri_store::prelude::*;
+use kirjuri_store::{PostgresStore, SqliteStore};
 use kirjuri_testkit::postgres::{admin_execute_on, with_database};
 
 /// How long each append measurement runs.
@@ -67,7 +71,9 @@ fn main() -> BenchResult<()> {
                 appends().await?;
             }
             hashing_floor(events);
-            sqlite_verification(events).await?;
+            if std::env::var("KIRJURI_BENCH_AUDIT_SQLITE").map_or(true, |v| v != "0") {
+                sqlite_verification(events).await?;
+            }
             postgres_verification(events).await
         })
 }
@@ -247,23 +253,42 @@ async fn postgres_verification(events: u64) -> BenchResult<()> {
         println!("postgres: skipped (set KIRJURI_BENCH_POSTGRES_URL)");
         return Ok(());
     };
-    let name = format!("bench_audit_{}", uuid::Uuid::new_v4().simple());
-    admin_execute_on(&server, &format!("CREATE DATABASE {name}")).await;
+    // A kept database (and its signing key in the working folder) is
+    // reused when it exists, like KIRJURI_BENCH_AUDIT_DB.
+    let kept = std::env::var("KIRJURI_BENCH_AUDIT_PG_KEEP")
+        .ok()
+        .filter(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    let name = kept
+        .clone()
+        .unwrap_or_else(|| format!("bench_audit_{}", uuid::Uuid::new_v4().simple()));
     let dir = tempfile::tempdir()?;
+    let key_file = match &kept {
+        Some(name) => PathBuf::from(format!("{name}.signing.key")),
+        None => dir.path().join("signing.key"),
+    };
+    let existing = kept.is_some() && key_file.exists();
+    if !existing {
+        admin_execute_on(&server, &format!("CREATE DATABASE {name}")).await;
+    }
     let measured = async {
         let store = PostgresStore::open(&with_database(&server, &name)).await?;
-        let result = verification(
-            "postgres",
-            Arc::new(store.clone()),
-            &dir.path().join("signing.key"),
-            events,
-        )
-        .await;
+        if existing {
+            println!(
+                "postgres: reusing {name} with {} events",
+                store.audit_head().await?
+            );
+        }
+        let fill = if existing { 0 } else { events };
+        let result = verification("postgres", Arc::new(store.clone()), &key_file, fill).await;
         store.pool().close().await;
         result
     }
     .await;
-    admin_execute_on(&server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    if kept.is_none() {
+        admin_execute_on(&server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    }
     measured
 }
 
