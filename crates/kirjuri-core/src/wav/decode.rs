@@ -293,7 +293,9 @@ impl PeakBuilder {
                 // a multiple of the stride, then every stride-th.
                 let mut at = (stride - *in_slice % stride) % stride;
                 while at < n {
-                    let start = usize::try_from(at).unwrap_or(usize::MAX).saturating_mul(frame);
+                    let start = usize::try_from(at)
+                        .unwrap_or(usize::MAX)
+                        .saturating_mul(frame);
                     let bytes = run.get(start..start + frame).unwrap_or_default();
                     for (range, bytes) in current.iter_mut().zip(bytes.chunks_exact(width)) {
                         let x = sample(bytes);
@@ -307,7 +309,9 @@ impl PeakBuilder {
                     flush(current, peaks);
                     *in_slice = 0;
                 }
-                let used = usize::try_from(n).unwrap_or(usize::MAX).saturating_mul(frame);
+                let used = usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(frame);
                 run = run.get(used..).unwrap_or_default();
             }
         });
