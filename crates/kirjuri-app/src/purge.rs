@@ -152,8 +152,9 @@ impl PurgeReport {
     }
 
     fn fail(&mut self, step: &str, error: &(dyn std::error::Error + 'static)) {
-        tracing::error!(step, error = %error, "a purge step failed; the next run retries it");
-        self.failures.push(format!("{step}: {error}"));
+        let error_text = with_causes(error);
+        tracing::error!(step, error = %error_text, "a purge step failed; the next run retries it");
+        self.failures.push(format!("{step}: {error_text}"));
         if self.outage.is_none() {
             self.outage = Outage::find(error);
         }
@@ -569,9 +570,10 @@ impl<'a> Purger<'a> {
                 }
                 Err(e) => {
                     outcome.outage = e.outage();
-                    outcome
-                        .failures
-                        .push(format!("appending to the erasure ledger: {e}"));
+                    outcome.failures.push(format!(
+                        "appending to the erasure ledger: {}",
+                        with_causes(&e)
+                    ));
                 }
             }
             outcome.ledger_time = started.elapsed();
@@ -747,6 +749,24 @@ struct OutsideSteps {
 /// Deletes the bytes of `(id, is_contact)` objects, several at once (a
 /// contact has none). Returns the ids done, how many failed and the first
 /// failure's message.
+/// `error` followed by each of its causes (`a: b: c`), so that a failure
+/// says what the operating system said ("No space left on device"), not
+/// only which file it was writing. A cause already quoted in the text
+/// before it (the database driver's messages quote theirs) is not repeated.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let said = next.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = next.source();
+    }
+    text
+}
+
 async fn delete_objects(
     objects: &Arc<dyn ObjectStore>,
     ids: Vec<(Uuid, bool)>,
@@ -771,7 +791,7 @@ async fn delete_objects(
             Ok(()) => deleted.push(id),
             Err(e) => {
                 failed += 1;
-                first_failure.get_or_insert_with(|| e.to_string());
+                first_failure.get_or_insert_with(|| with_causes(&e));
             }
         }
     }
@@ -1299,4 +1319,34 @@ pub async fn run_exclusive(
         lease.release().await;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_causes;
+    use crate::Error;
+
+    #[test]
+    fn a_failure_names_the_operating_systems_cause_once() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let error = Error::io(
+            "failed to append to /data/erasure-ledger/ledger-00000001.jsonl",
+            full,
+        );
+        let text = with_causes(&error);
+        assert!(
+            text.starts_with("failed to append to /data/erasure-ledger/"),
+            "{text}"
+        );
+        assert!(text.contains("No space left on device"), "{text}");
+        // A message that already quotes its cause does not repeat it.
+        let quoted = Error::io(
+            "failed: No space left on device (os error 28)",
+            std::io::Error::from_raw_os_error(28),
+        );
+        assert_eq!(
+            with_causes(&quoted),
+            "failed: No space left on device (os error 28)"
+        );
+    }
 }
