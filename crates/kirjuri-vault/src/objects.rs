@@ -936,6 +936,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn delete_many_removes_objects_and_uploads_and_answers_each_in_order() {
+        let (_dir, folder) = folder();
+        let stored = ObjectId::new_v7();
+        put_bytes(&folder, &stored, &[b"kept until now"]).await;
+        let uploading = ObjectId::new_v7();
+        let mut writer = folder.put(&uploading).await.unwrap();
+        writer.write(Bytes::from_static(b"half")).await.unwrap();
+        let absent = ObjectId::new_v7();
+        let other = ObjectId::new_v7();
+        put_bytes(&folder, &other, &[b"not asked"]).await;
+
+        let outcomes = folder.delete_many(&[stored, uploading, absent]).await;
+
+        assert_eq!(outcomes.len(), 3);
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        assert_eq!(temp_files(&folder), 0);
+        assert_eq!(folder.list().await.unwrap(), vec![other]);
+        // Again: deleting what is gone is not an error.
+        let again = folder.delete_many(&[stored, uploading]).await;
+        assert!(again.iter().all(Result::is_ok), "{again:?}");
+        assert!(folder.delete_many(&[]).await.is_empty());
+    }
+
+    #[tokio::test]
     async fn abort_and_drop_leave_no_temp_file() {
         let (_dir, folder) = folder();
         let id = ObjectId::new_v7();
