@@ -12,6 +12,10 @@
 //! `KIRJURI_BENCH_PURGE_BATCH` sets the rows per batch (default: the
 //! purge's own).
 //!
+//! The purge's natural baseline, measured in the same run just before it:
+//! `rm -rf` of as many files of the same size (the unlinks alone, no
+//! database, no ledger).
+//!
 //! Each measurement runs in a child process (this executable again), so its
 //! peak RSS (`VmHWM`) is the run's own, not the set-up's. Each formats its
 //! item lines as `kirjuri purge` does, into a sink.
@@ -210,7 +214,18 @@ fn purge_benchmark(objects: usize) -> BenchResult<()> {
         std::mem::forget(temp);
         return Ok(());
     }
+    let baseline = rm_baseline(&data, objects)?;
+    println!(
+        "  baseline: `rm -rf` of {objects} files of the same size in 256 folders: {:.2} s",
+        baseline.as_secs_f64()
+    );
+    let started = Instant::now();
     let total = run_child("purge", &data)?;
+    let purge = started.elapsed();
+    println!(
+        "  purge / rm: {:.1}x (the purge's child process, start to exit)",
+        purge.as_secs_f64() / baseline.as_secs_f64()
+    );
     let expected = 2 * objects as u64;
     if total != expected {
         return Err(format!("the purge destroyed {total}, expected {expected}").into());
@@ -221,6 +236,42 @@ fn purge_benchmark(objects: usize) -> BenchResult<()> {
     }
     std::fs::remove_dir_all(&data)?;
     Ok(())
+}
+
+/// The natural baseline of the purge, in the same run: writes `n` files
+/// like the object files (same size, spread over 256 folders) next to the
+/// data folder, then times `rm -rf` of them.
+fn rm_baseline(data: &Path, n: usize) -> BenchResult<Duration> {
+    let dir = data.with_extension("rm-baseline");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    for fan in 0..256 {
+        std::fs::create_dir_all(dir.join(format!("{fan:02x}")))?;
+    }
+    let mut bytes = Bytes(0x2545_F491_4F6C_DD1D);
+    let mut written = 0;
+    while written < n {
+        let end = (written + SETUP_TX_ROWS).min(n);
+        let jobs = (written..end)
+            .map(|i| {
+                (
+                    dir.join(format!("{:02x}", i % 256))
+                        .join(format!("{i}.kjr")),
+                    bytes.fill(256),
+                )
+            })
+            .collect();
+        write_files(jobs)?;
+        written = end;
+    }
+    let started = Instant::now();
+    let status = Command::new("rm").arg("-rf").arg(&dir).status()?;
+    let took = started.elapsed();
+    if !status.success() {
+        return Err(format!("rm -rf {} failed: {status}", dir.display()).into());
+    }
+    Ok(took)
 }
 
 // ---- the dry run -------------------------------------------------------------------

@@ -43,7 +43,8 @@ use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::clock::Clock;
 use kirjuri_core::ids::{ContactId, ObjectId};
 use kirjuri_store::{
-    ContactRow, ObjectRow, Shred, ShredMode, TombstoneRow, TombstoneStep, truncate_to_storage,
+    ContactRow, ObjectRow, Shred, ShredMode, StepMarks, TombstoneRow, TombstoneStep,
+    truncate_to_storage,
 };
 use kirjuri_vault::ObjectStore;
 use tokio_util::sync::CancellationToken;
@@ -70,7 +71,8 @@ const LEASE_TTL: StdDuration = StdDuration::from_secs(LEASE_TTL_SECONDS as u64);
 /// mark, one ledger block.
 pub const DEFAULT_BATCH: u32 = 2_000;
 
-/// Object deletions in flight at once (each is a blocking unlink).
+/// Calls deleting object bytes in flight at once, each over its share of a
+/// batch (a folder's is one blocking task of unlinks).
 const DELETE_CONCURRENCY: usize = 32;
 
 /// The tombstone reason of a retention purge.
@@ -132,7 +134,9 @@ pub struct PurgeReport {
     /// ([`Kirjuri::purge`] does).
     pub items: Vec<PurgeItem>,
     /// Time spent per step (`list`, `shred`, `ledger`, `mark`, `delete`), so
-    /// a slow run says where its time went.
+    /// a slow run says where its time went. Marks recorded in a later
+    /// batch's transaction count under `shred`; `mark` is those recorded on
+    /// their own.
     pub timings: BTreeMap<&'static str, StdDuration>,
 }
 
@@ -404,7 +408,10 @@ impl<'a> Purger<'a> {
     /// Phases 2 and 3: expired, unheld objects, or then contacts with
     /// nothing left. Pipelined: while batch k's keys are destroyed in the
     /// database, batch k−1's tombstones go to the erasure ledger and its
-    /// bytes are deleted (no database work), then its steps are marked.
+    /// bytes are deleted (no database work); the steps that did are then
+    /// marked in batch k+1's transaction, so a batch costs one commit. A
+    /// crash loses at most the marks of two batches: the next run finds
+    /// those steps open and does them again (both are idempotent).
     async fn phase(
         &mut self,
         phase: Phase,
@@ -413,6 +420,8 @@ impl<'a> Purger<'a> {
     ) {
         let mut after: Option<(DateTime<Utc>, Uuid)> = None;
         let mut previous: Vec<TombstoneRow> = Vec::new();
+        // Steps done but not yet recorded in the database.
+        let mut marks: Vec<StepMarks> = Vec::new();
         loop {
             if !self.keep_going(report).await {
                 break;
@@ -437,20 +446,26 @@ impl<'a> Purger<'a> {
             }
             let (items, shreds): (Vec<PurgeItem>, Vec<Shred>) =
                 candidates.into_iter().map(|c| (c.item, c.shred)).unzip();
+            let recording = std::mem::take(&mut marks);
             let shredding = async {
                 let started = Instant::now();
-                let done = self.shred(phase, &shreds).await;
+                let done = self.shred(phase, &shreds, &recording).await;
                 (done, started.elapsed())
             };
             let ((shredded, took), io) =
                 tokio::join!(shredding, self.ledger_and_delete(&previous, ledger));
             *report.timings.entry("shred").or_default() += took;
-            self.mark_done(&previous, io, report).await;
+            marks = self.steps_done(io, report);
             previous = Vec::new();
             let destroyed = match shredded {
                 Ok(destroyed) => destroyed,
                 Err(e) => {
                     report.fail(phase.shredding(), &e);
+                    // The marks went down with the shred's transaction: on
+                    // their own, they may still go in.
+                    let mut unrecorded = recording;
+                    unrecorded.append(&mut marks);
+                    self.record(&unrecorded, report).await;
                     return;
                 }
             };
@@ -463,8 +478,10 @@ impl<'a> Purger<'a> {
             }
         }
         if !previous.is_empty() {
-            self.finish(&previous, ledger, report).await;
+            let io = self.ledger_and_delete(&previous, ledger).await;
+            marks.append(&mut self.steps_done(io, report));
         }
+        self.record(&marks, report).await;
     }
 
     /// The next page of what `phase` destroys at the run's instant.
@@ -508,14 +525,20 @@ impl<'a> Purger<'a> {
         })
     }
 
-    /// Destroys keys (objects) or documents (contacts); the ids done.
-    async fn shred(&self, phase: Phase, shreds: &[Shred]) -> kirjuri_store::Result<HashSet<Uuid>> {
+    /// Destroys keys (objects) or documents (contacts), recording `marks`
+    /// in the same transaction; the ids done.
+    async fn shred(
+        &self,
+        phase: Phase,
+        shreds: &[Shred],
+        marks: &[StepMarks],
+    ) -> kirjuri_store::Result<HashSet<Uuid>> {
         let mode = ShredMode::Expired { now: self.now };
         Ok(match phase {
             Phase::Objects => self
                 .app
                 .store
-                .shred_objects(shreds, mode)
+                .shred_objects_marking(shreds, mode, marks)
                 .await?
                 .iter()
                 .map(|id| *id.as_uuid())
@@ -523,7 +546,7 @@ impl<'a> Purger<'a> {
             Phase::Contacts => self
                 .app
                 .store
-                .erase_contacts(shreds, mode)
+                .erase_contacts_marking(shreds, mode, marks)
                 .await?
                 .iter()
                 .map(|id| *id.as_uuid())
@@ -605,16 +628,8 @@ impl<'a> Purger<'a> {
         outcome: OutsideSteps,
         report: &mut PurgeReport,
     ) -> Finished {
-        *report.timings.entry("ledger").or_default() += outcome.ledger_time;
         let ledger_block = outcome.ledger_block;
-        *report.timings.entry("delete").or_default() += outcome.delete_time;
-        for failure in &outcome.failures {
-            tracing::error!(error = %failure, "a purge step failed; the next run retries it");
-        }
-        report.failures.extend(outcome.failures);
-        if report.outage.is_none() {
-            report.outage = outcome.outage;
-        }
+        let marks = self.steps_done(outcome, report);
         let mut steps = 0u64;
         let mut ledgered: HashSet<Uuid> = tombstones
             .iter()
@@ -626,34 +641,15 @@ impl<'a> Purger<'a> {
             .filter(|t| t.storage_deleted_at.is_some())
             .map(|t| t.id)
             .collect();
-        // A batch's two steps are marked together: the ids both steps did
-        // (every object, usually) in one update, the rest step by step.
-        let deleted: HashSet<Uuid> = outcome.deleted.iter().copied().collect();
-        let (both, only_ledgered): (Vec<Uuid>, Vec<Uuid>) =
-            outcome.ledgered.iter().partition(|id| deleted.contains(id));
-        let both_set: HashSet<Uuid> = both.iter().copied().collect();
-        let only_deleted: Vec<Uuid> = outcome
-            .deleted
-            .iter()
-            .copied()
-            .filter(|id| !both_set.contains(id))
-            .collect();
-        for (ids, marks) in [
-            (
-                both,
-                &[TombstoneStep::Ledgered, TombstoneStep::StorageDeleted][..],
-            ),
-            (only_ledgered, &[TombstoneStep::Ledgered][..]),
-            (only_deleted, &[TombstoneStep::StorageDeleted][..]),
-        ] {
-            if ids.is_empty() || !self.mark(&ids, marks, report).await {
+        for mark in &marks {
+            if !self.mark(mark, report).await {
                 continue;
             }
-            steps += (ids.len() * marks.len()) as u64;
-            for step in marks {
+            steps += (mark.ids.len() * mark.steps.len()) as u64;
+            for step in &mark.steps {
                 match step {
-                    TombstoneStep::Ledgered => ledgered.extend(ids.iter().copied()),
-                    TombstoneStep::StorageDeleted => storage_done.extend(ids.iter().copied()),
+                    TombstoneStep::Ledgered => ledgered.extend(mark.ids.iter().copied()),
+                    TombstoneStep::StorageDeleted => storage_done.extend(mark.ids.iter().copied()),
                 }
             }
         }
@@ -668,19 +664,66 @@ impl<'a> Purger<'a> {
         }
     }
 
-    /// Marks `steps` done for `ids`; `false` (recorded) if that failed.
-    async fn mark(&self, ids: &[Uuid], steps: &[TombstoneStep], report: &mut PurgeReport) -> bool {
+    /// The steps [`Purger::ledger_and_delete`] did, as marks to record; its
+    /// timings and failures go to the report. A batch's two steps are
+    /// marked together: the ids both steps did (every object, usually) in
+    /// one mark, the rest step by step.
+    fn steps_done(&self, outcome: OutsideSteps, report: &mut PurgeReport) -> Vec<StepMarks> {
+        *report.timings.entry("ledger").or_default() += outcome.ledger_time;
+        *report.timings.entry("delete").or_default() += outcome.delete_time;
+        for failure in &outcome.failures {
+            tracing::error!(error = %failure, "a purge step failed; the next run retries it");
+        }
+        report.failures.extend(outcome.failures);
+        if report.outage.is_none() {
+            report.outage = outcome.outage;
+        }
+        let deleted: HashSet<Uuid> = outcome.deleted.iter().copied().collect();
+        let (both, only_ledgered): (Vec<Uuid>, Vec<Uuid>) =
+            outcome.ledgered.iter().partition(|id| deleted.contains(id));
+        let both_set: HashSet<Uuid> = both.iter().copied().collect();
+        let only_deleted: Vec<Uuid> = outcome
+            .deleted
+            .iter()
+            .copied()
+            .filter(|id| !both_set.contains(id))
+            .collect();
+        let at = self.app.clock.now();
+        [
+            (
+                both,
+                vec![TombstoneStep::Ledgered, TombstoneStep::StorageDeleted],
+            ),
+            (only_ledgered, vec![TombstoneStep::Ledgered]),
+            (only_deleted, vec![TombstoneStep::StorageDeleted]),
+        ]
+        .into_iter()
+        .filter(|(ids, _)| !ids.is_empty())
+        .map(|(ids, steps)| StepMarks { ids, steps, at })
+        .collect()
+    }
+
+    /// Records `marks` on their own (a mark each), where no batch's
+    /// transaction takes them; a failure is reported.
+    async fn record(&self, marks: &[StepMarks], report: &mut PurgeReport) {
+        for mark in marks {
+            self.mark(mark, report).await;
+        }
+    }
+
+    /// Records one mark; `false` (reported) if that failed.
+    async fn mark(&self, mark: &StepMarks, report: &mut PurgeReport) -> bool {
         let started = Instant::now();
         let marked = self
             .app
             .store
-            .mark_tombstones(ids, steps, self.app.clock.now())
+            .mark_tombstones(&mark.ids, &mark.steps, mark.at)
             .await;
         report.time("mark", started);
         match marked {
             Ok(()) => true,
             Err(e) => {
-                let what = match steps {
+                let what = match mark.steps.as_slice() {
                     [TombstoneStep::Ledgered] => "marking tombstones ledgered",
                     [TombstoneStep::StorageDeleted] => "marking object bytes deleted",
                     _ => "marking tombstones ledgered and object bytes deleted",
@@ -746,9 +789,6 @@ struct OutsideSteps {
     delete_time: StdDuration,
 }
 
-/// Deletes the bytes of `(id, is_contact)` objects, several at once (a
-/// contact has none). Returns the ids done, how many failed and the first
-/// failure's message.
 /// `error` followed by each of its causes (`a: b: c`), so that a failure
 /// says what the operating system said ("No space left on device"), not
 /// only which file it was writing. A cause already quoted in the text
@@ -767,6 +807,10 @@ fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Deletes the bytes of `(id, is_contact)` objects (a contact has none):
+/// [`DELETE_CONCURRENCY`] calls of [`ObjectStore::delete_many`] at once,
+/// each over its share of the batch. Returns the ids done, how many failed
+/// and the first failure's message.
 async fn delete_objects(
     objects: &Arc<dyn ObjectStore>,
     ids: Vec<(Uuid, bool)>,
@@ -774,24 +818,35 @@ async fn delete_objects(
     let mut deleted = Vec::with_capacity(ids.len());
     let mut failed = 0u64;
     let mut first_failure = None;
-    let objects = Arc::clone(objects);
-    let mut deletions = futures::stream::iter(ids)
-        .map(move |(id, contact)| {
-            let objects = Arc::clone(&objects);
+    let mut to_delete = Vec::with_capacity(ids.len());
+    for (id, contact) in ids {
+        if contact {
+            deleted.push(id);
+        } else {
+            to_delete.push(ObjectId::from_uuid(id));
+        }
+    }
+    let per_call = to_delete.len().div_ceil(DELETE_CONCURRENCY).max(1);
+    let shares: Vec<Vec<ObjectId>> = to_delete.chunks(per_call).map(<[_]>::to_vec).collect();
+    let mut deletions = futures::stream::iter(shares)
+        .map(|share| {
+            let objects = Arc::clone(objects);
             async move {
-                if contact {
-                    return (id, Ok(()));
-                }
-                (id, objects.delete(&ObjectId::from_uuid(id)).await)
+                let outcomes = objects.delete_many(&share).await;
+                (share, outcomes)
             }
         })
         .buffer_unordered(DELETE_CONCURRENCY);
-    while let Some((id, outcome)) = deletions.next().await {
-        match outcome {
-            Ok(()) => deleted.push(id),
-            Err(e) => {
-                failed += 1;
-                first_failure.get_or_insert_with(|| with_causes(&e));
+    while let Some((share, outcomes)) = deletions.next().await {
+        // An id without an outcome is not known deleted: the next run
+        // retries it.
+        for (id, outcome) in share.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => deleted.push(*id.as_uuid()),
+                Err(e) => {
+                    failed += 1;
+                    first_failure.get_or_insert_with(|| with_causes(&e));
+                }
             }
         }
     }

@@ -111,7 +111,7 @@ pub use postgres::PostgresStore;
 pub use requests::RequestStore;
 pub use retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
-    ShredMode, TombstoneRow, TombstoneStep,
+    ShredMode, StepMarks, TombstoneRow, TombstoneStep,
 };
 pub use sqlite::{SnapshotContents, SqliteExport, SqliteStore};
 pub use store::{AccountStore, AuditStore, ContactStore, Store};

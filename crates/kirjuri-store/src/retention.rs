@@ -145,6 +145,18 @@ pub enum TombstoneStep {
     StorageDeleted,
 }
 
+/// Steps done for some tombstones, to record ([`RetentionStore::mark_tombstones`],
+/// or with a later batch's destruction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepMarks {
+    /// The tombstones' ids.
+    pub ids: Vec<Uuid>,
+    /// The steps done for every one of them.
+    pub steps: Vec<TombstoneStep>,
+    /// When they were done.
+    pub at: DateTime<Utc>,
+}
+
 /// One object or contact to destroy, with its tombstone and audit event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shred {
@@ -311,6 +323,16 @@ pub trait RetentionStore: Send + Sync {
     /// (already gone, no longer expired, held).
     async fn shred_objects(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ObjectId>>;
 
+    /// [`RetentionStore::shred_objects`], recording `marks` (an earlier
+    /// batch's steps) in the same transaction: the purge's one commit per
+    /// batch. If it fails, neither is done.
+    async fn shred_objects_marking(
+        &self,
+        shreds: &[Shred],
+        mode: ShredMode,
+        marks: &[StepMarks],
+    ) -> Result<Vec<ObjectId>>;
+
     /// Erases contacts' documents: for each shred (by `tombstone.id`, the
     /// contact id), in one transaction, if the contact is not yet erased and
     /// `mode` allows (for `Expired`, the conditions of
@@ -321,6 +343,15 @@ pub trait RetentionStore: Send + Sync {
     /// keeps its id, external id, channel, times, agent and service, so a
     /// redelivery still finds it. Returns the ids erased.
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>>;
+
+    /// [`RetentionStore::erase_contacts`], recording `marks` in the same
+    /// transaction, as [`RetentionStore::shred_objects_marking`] does.
+    async fn erase_contacts_marking(
+        &self,
+        shreds: &[Shred],
+        mode: ShredMode,
+        marks: &[StepMarks],
+    ) -> Result<Vec<ContactId>>;
 
     /// Up to `limit` tombstones with a step still to do, oldest first.
     async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>>;

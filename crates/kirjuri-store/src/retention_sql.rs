@@ -46,7 +46,7 @@ use crate::error::{Error, Result};
 use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
 use crate::retention::{
     Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
-    ShredMode, TombstoneRow, TombstoneStep,
+    ShredMode, StepMarks, TombstoneRow, TombstoneStep,
 };
 use crate::retention::{
     contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
@@ -308,13 +308,25 @@ where
         rows.iter().map(contact_from_row::<S::Db>).collect()
     }
 
-    #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
     async fn shred_objects(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ObjectId>> {
-        if shreds.is_empty() {
+        self.shred_objects_marking(shreds, mode, &[]).await
+    }
+
+    #[tracing::instrument(skip_all, fields(shreds = shreds.len(), marks = marks.len()))]
+    async fn shred_objects_marking(
+        &self,
+        shreds: &[Shred],
+        mode: ShredMode,
+        marks: &[StepMarks],
+    ) -> Result<Vec<ObjectId>> {
+        if shreds.is_empty() && marks.is_empty() {
             return Ok(Vec::new());
         }
         let tx = S::Db::begin_write(self.sql_pool()).await?;
         audited::run(tx, async |tx| {
+            for mark in marks {
+                mark_in::<S>(tx, mark).await?;
+            }
             let mut deleted = HashSet::with_capacity(shreds.len());
             for chunk in shreds.chunks(S::CHUNK) {
                 let ids = chunk.iter().map(|shred| shred.tombstone.id);
@@ -341,16 +353,28 @@ where
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(shreds = shreds.len()))]
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>> {
+        self.erase_contacts_marking(shreds, mode, &[]).await
+    }
+
+    #[tracing::instrument(skip_all, fields(shreds = shreds.len(), marks = marks.len()))]
+    async fn erase_contacts_marking(
+        &self,
+        shreds: &[Shred],
+        mode: ShredMode,
+        marks: &[StepMarks],
+    ) -> Result<Vec<ContactId>> {
         // One row per contact: an `UPDATE … FROM` matching a contact twice
         // would take either row's time.
         let unique = first_of_each(shreds);
-        if unique.is_empty() {
+        if unique.is_empty() && marks.is_empty() {
             return Ok(Vec::new());
         }
         let tx = S::Db::begin_write(self.sql_pool()).await?;
         audited::run(tx, async |tx| {
+            for mark in marks {
+                mark_in::<S>(tx, mark).await?;
+            }
             let mut erased = HashSet::with_capacity(unique.len());
             for chunk in unique.chunks(S::CHUNK) {
                 erased.extend(S::erase(tx, chunk, mode).await?);
@@ -408,34 +432,13 @@ where
         if ids.is_empty() || steps.is_empty() {
             return Ok(());
         }
-        let columns: Vec<&str> = steps
-            .iter()
-            .map(|step| match step {
-                TombstoneStep::Ledgered => "ledgered_at",
-                TombstoneStep::StorageDeleted => "storage_deleted_at",
-            })
-            .collect();
-        // Only rows with one of the steps still open are touched.
-        let open = columns
-            .iter()
-            .map(|c| format!("{c} IS NULL"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
+        let mark = StepMarks {
+            ids: ids.to_vec(),
+            steps: steps.to_vec(),
+            at,
+        };
         let mut tx = self.sql_pool().begin_with(S::BEGIN_WRITE).await?;
-        for chunk in ids.chunks(S::CHUNK) {
-            let mut query = QueryBuilder::new("UPDATE tombstones SET ");
-            for (n, column) in columns.iter().enumerate() {
-                // `coalesce`: the first time a step was done stays the
-                // time it was done.
-                let comma = if n == 0 { "" } else { ", " };
-                query.push(format!("{comma}{column} = coalesce({column}, "));
-                query.push_bind(S::Db::time(at)).push(")");
-            }
-            query.push(" WHERE id");
-            S::push_ids(&mut query, chunk.iter().copied());
-            query.push(format!(" AND ({open})"));
-            query.build().execute(&mut *tx).await?;
-        }
+        mark_in::<S>(&mut tx, &mark).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -517,6 +520,48 @@ where
         })
         .await
     }
+}
+
+/// Records `mark`'s steps done on `conn`, in the caller's transaction: one
+/// statement per chunk, touching only rows with one of the steps still
+/// open. A step already marked keeps the time it was first done.
+async fn mark_in<S>(conn: &mut Conn<S>, mark: &StepMarks) -> Result<()>
+where
+    S: RetentionSql,
+    for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
+    for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
+{
+    if mark.ids.is_empty() || mark.steps.is_empty() {
+        return Ok(());
+    }
+    let columns: Vec<&str> = mark
+        .steps
+        .iter()
+        .map(|step| match step {
+            TombstoneStep::Ledgered => "ledgered_at",
+            TombstoneStep::StorageDeleted => "storage_deleted_at",
+        })
+        .collect();
+    let open = columns
+        .iter()
+        .map(|c| format!("{c} IS NULL"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    for chunk in mark.ids.chunks(S::CHUNK) {
+        let mut query = QueryBuilder::new("UPDATE tombstones SET ");
+        for (n, column) in columns.iter().enumerate() {
+            // `coalesce`: the first time a step was done stays the time it
+            // was done.
+            let comma = if n == 0 { "" } else { ", " };
+            query.push(format!("{comma}{column} = coalesce({column}, "));
+            query.push_bind(S::Db::time(mark.at)).push(")");
+        }
+        query.push(" WHERE id");
+        S::push_ids(&mut query, chunk.iter().copied());
+        query.push(format!(" AND ({open})"));
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// The purge's queries over a [`RetentionSql`] store's database, each

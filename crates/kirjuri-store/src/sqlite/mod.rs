@@ -69,6 +69,14 @@ const CACHE_SIZE: &str = "-32768";
 /// connection (a purge) keeps what it had.
 const SOFT_HEAP_LIMIT: &str = "33554432";
 
+/// Rows a connection's worker thread may hand over before it waits for the
+/// reader to take them (sqlx's default is 50). A purge batch lists and
+/// returns thousands of rows; with 50 the worker and the reader woke each
+/// other every few rows (futex wake-ups were a visible share of the purge's
+/// CPU). A streaming reader that falls behind holds at most this many rows
+/// of a connection's in memory.
+const ROW_BUFFER: usize = 1_024;
+
 /// How long a connection waits for another one's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -105,6 +113,7 @@ impl SqliteStore {
             .pragma("cache_size", CACHE_SIZE)
             .pragma("soft_heap_limit", SOFT_HEAP_LIMIT)
             .pragma("temp_store", "memory")
+            .row_buffer_size(ROW_BUFFER)
             // A destroyed wrapped key must not linger in free pages of the
             // file (crypto-shredding): deleted content is overwritten.
             .pragma("secure_delete", "ON");
