@@ -41,6 +41,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use futures::StreamExt;
 use kirjuri_core::audit::AuditEvent;
 use kirjuri_core::clock::Clock;
+use kirjuri_core::error::with_causes;
 use kirjuri_core::ids::{ContactId, ObjectId};
 use kirjuri_store::{
     ContactRow, ObjectRow, Shred, ShredMode, StepMarks, TombstoneRow, TombstoneStep,
@@ -787,24 +788,6 @@ struct OutsideSteps {
     ledger_time: StdDuration,
     /// Time deleting bytes.
     delete_time: StdDuration,
-}
-
-/// `error` followed by each of its causes (`a: b: c`), so that a failure
-/// says what the operating system said ("No space left on device"), not
-/// only which file it was writing. A cause already quoted in the text
-/// before it (the database driver's messages quote theirs) is not repeated.
-fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        let said = next.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        cause = next.source();
-    }
-    text
 }
 
 /// Deletes the bytes of `(id, is_contact)` objects (a contact has none):

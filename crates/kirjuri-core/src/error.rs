@@ -38,3 +38,21 @@ pub enum Error {
 
 /// Result alias for the core crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `error` followed by each of its causes (`a: b: c`), so that a failure
+/// says what the operating system said ("No space left on device"), not
+/// only which file it was writing. A cause already quoted in the text
+/// before it (database drivers' messages quote theirs) is not repeated.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let said = next.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = next.source();
+    }
+    text
+}

@@ -106,6 +106,21 @@ fn remove_stale_templates(root: &Path) {
     }
 }
 
+/// The resident memory of process `pid` now and at its peak (`VmRSS`,
+/// `VmHWM` from `/proc/<pid>/status`), in bytes; `None` if unreadable.
+pub fn memory_of(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().strip_suffix("kB"))
+            .and_then(|kib| kib.trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 /// Copies a folder tree, leaving out the liveness lock files of the commands
 /// that made it (they are dead; a server would only sweep them away).
 pub fn copy_tree(from: &Path, to: &Path) {
@@ -558,18 +573,7 @@ impl TestApp {
     /// The server's resident memory now and at its peak (`VmRSS`, `VmHWM`
     /// from `/proc/<pid>/status`), in bytes.
     pub fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("read the server's /proc status");
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.trim().strip_suffix("kB"))
-                .and_then(|kib| kib.trim().parse::<u64>().ok())
-                .map(|kib| kib * 1024)
-                .unwrap_or_else(|| panic!("no {name} in the server's /proc status"))
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        memory_of(self.pid()).expect("the server's /proc status has VmRSS and VmHWM")
     }
 
     /// How many sockets the server holds open (listener included), from

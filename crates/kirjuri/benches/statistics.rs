@@ -316,7 +316,8 @@ async fn postgres(contacts: u64) -> Result<Outcome> {
     let reports = time_reports(&client, server.address(), &token, contacts)
         .await
         .with_context(|| format!("the server's log:\n{}", server.stderr()))?;
-    let (rss, hwm) = memory(server.pid())?;
+    let (rss, hwm) = kirjuri_testkit::app::memory_of(server.pid())
+        .context("no VmRSS or VmHWM in the server's /proc status")?;
     let _ = server.try_stop(Duration::from_secs(10));
     drop(server);
     drop(postgres);
@@ -329,22 +330,6 @@ async fn postgres(contacts: u64) -> Result<Outcome> {
         load_before,
         load_after: load_average(),
     })
-}
-
-/// A process's RSS and peak RSS (`VmHWM`), bytes.
-fn memory(pid: u32) -> Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .context("reading the server's /proc status")?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().strip_suffix("kB"))
-            .and_then(|kib| kib.trim().parse::<u64>().ok())
-            .map(|kib| kib * 1024)
-            .with_context(|| format!("no {name} in the server's /proc status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// Every report in [`REPORTS`], twice each, from the server at `base` as

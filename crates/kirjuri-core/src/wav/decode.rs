@@ -478,20 +478,27 @@ mod tests {
         assert_eq!(rendition.header().len() as u64, PCM16_HEADER_LEN);
     }
 
+    /// `audio` with xorshift noise of up to `mask` added to each byte.
+    fn with_noise(audio: &[u8], mask: u8) -> Vec<u8> {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        audio
+            .iter()
+            .map(|byte| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                byte ^ (state as u8 & mask)
+            })
+            .collect()
+    }
+
     #[test]
     fn the_integer_pcm16_peaks_equal_the_per_sample_ones_in_any_chunking() {
         for (channels, frames) in [(1u16, 7_919u32), (2, 48_000), (2, 130), (1, 1)] {
             let bytes = wav_bytes(Encoding::PcmS16, channels, 8000, frames, false);
             let layout = layout_of(&bytes);
-            let mut audio = bytes[layout.data_offset as usize..].to_vec();
             // Noise over the tone, so every slice has its own extremes.
-            let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-            for byte in &mut audio {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                *byte ^= (state & 0x0F) as u8;
-            }
+            let audio = with_noise(&bytes[layout.data_offset as usize..], 0x0F);
             let mut reference = PeakBuilder::new(layout);
             let s16 = |b: &[u8]| {
                 b.first_chunk::<2>()
@@ -547,14 +554,7 @@ mod tests {
         ] {
             let bytes = wav_bytes(encoding, channels, 8000, 40_000, false);
             let mut layout = layout_of(&bytes);
-            let mut audio = bytes[layout.data_offset as usize..].to_vec();
-            let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-            for byte in &mut audio {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                *byte ^= (state & 0x3F) as u8;
-            }
+            let audio = with_noise(&bytes[layout.data_offset as usize..], 0x3F);
             // Claimed long enough that a slice has 1,009 frames and every
             // third is looked at; only the first 40,000 frames are given.
             layout.data_len = 1_009 * MAX_PEAKS * u64::from(layout.block_align);

@@ -1,5 +1,6 @@
-//! What an S3 error may say: the cause chain described in words, a hint
-//! when a connection is refused, and every credential cut out of the text.
+//! What an S3 error may say: a hint when a connection is refused, and every
+//! credential cut out of the text (the cause chain is written by
+//! `kirjuri_core::error::with_causes`).
 //!
 //! Not here: deciding what failed (the callers in `store.rs` and
 //! `upload.rs`).
@@ -16,21 +17,6 @@ pub(super) fn refusal_hint(refused: bool) -> &'static str {
     } else {
         ""
     }
-}
-
-/// The error and all its causes, one after the other.
-pub(super) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// `text` with both halves of `credentials` cut out.

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use tokio::task::JoinSet;
 
 use super::config::{S3Config, S3Credentials, check_endpoint, normalize_prefix};
-use super::redact::{describe, redacted, refusal_hint, scrub};
+use super::redact::{redacted, refusal_hint, scrub};
 use super::upload::S3Writer;
 use super::{
     CONNECT_TIMEOUT, DEFAULT_CONCURRENT_PARTS, DEFAULT_PART_SIZE, LIST_URL_LIFETIME,
@@ -36,6 +36,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::objects::{ObjectStore, ObjectWriter, range_len};
+use kirjuri_core::error::with_causes;
 
 /// Objects in an S3-compatible bucket. Cheap to clone; clones share the
 /// connection pool.
@@ -121,7 +122,7 @@ impl S3Store {
             Error::InvalidInput(format!(
                 "object store: bad S3 configuration for bucket {}: {}",
                 config.bucket,
-                redacted(&describe(&error), &credentials)
+                redacted(&with_causes(&error), &credentials)
             ))
         })?;
         let http = reqwest::Client::builder()
@@ -241,7 +242,7 @@ impl Inner {
         id: Option<&ObjectId>,
         error: &object_store::Error,
     ) -> Error {
-        let text = describe(error);
+        let text = with_causes(error);
         // Some of object_store's calls (listing) report a refusal as a
         // generic error with the status inside, so look at the text too.
         let refused = matches!(
@@ -263,7 +264,7 @@ impl Inner {
     /// failed, of the kind of its transport failure.
     fn request_failure(&self, what: &str, error: reqwest::Error) -> Error {
         let unreachable = error.is_connect() || error.is_timeout();
-        let text = describe(&error.without_url());
+        let text = with_causes(&error.without_url());
         let mut kind = network_failure_text(&text);
         if kind == io::ErrorKind::Other && unreachable {
             kind = io::ErrorKind::NotConnected;
