@@ -79,8 +79,9 @@ struct Verifier {
     anchor: u64,
     /// Events are missing since `anchor` (already reported).
     damaged: bool,
-    /// Consistency proofs being built toward a later checkpoint, each with
-    /// the old root: one per confirmed checkpoint, plus the witness's.
+    /// The witness's consistency proof toward the latest checkpoint while
+    /// it is built, with the witness's root (see [`Verifier::confirm`] for
+    /// why consecutive checkpoints need none).
     proofs: Vec<(ProofBuilder, Hash)>,
     /// The sequence number the next event should have.
     expected: u64,
@@ -256,17 +257,20 @@ impl Verifier {
         }
     }
 
-    /// `main` agrees with `checkpoint`: it becomes the anchor, and a
-    /// consistency proof toward the next checkpoint starts.
+    /// `main` agrees with `checkpoint`: it becomes the anchor.
+    ///
+    /// No consistency proof toward the next checkpoint is built: `main` is
+    /// one unbroken sequence of leaves (a gap or a rebase restarts it, and
+    /// a gap drops every proof), so when it reproduces the next checkpoint
+    /// too, the two signed trees are prefixes of one another by
+    /// construction, and a proof built from those same leaves could not
+    /// fail. Building it cost two SHA-256 blocks per event on the
+    /// verifier's one thread (issue 16 §5). The witness's proof stays: it
+    /// can span a rebase, where it is not implied.
     fn confirm(&mut self, checkpoint: Signed) {
         self.anchor = checkpoint.size;
         self.damaged = false;
         self.alt = None;
-        if let (Some(main), Some(next)) = (&self.main, self.checkpoints.get(self.next_checkpoint))
-            && let Some(proof) = ProofBuilder::new(checkpoint.size, main.frontier(), next.size)
-        {
-            self.proofs.push((proof, checkpoint.root));
-        }
     }
 
     /// `main` does not agree with `checkpoint` (and nothing is pending).
@@ -401,7 +405,8 @@ fn check_row(
 }
 
 /// Verifies the audit log in `store` (see the module docs): reads every
-/// event once, in pages, hashing one page while the next is read.
+/// event once, in pages, hashing one page while the next is read, and
+/// checks the checkpoints' signatures alongside (see [`Checkpoints`]).
 /// `verifier_key` checks the signatures (`None`: any checkpoint is then a
 /// finding); `witness` is a signed checkpoint held outside the data folder.
 /// An `Err` means verification could not run; damage is in the report.
@@ -418,45 +423,16 @@ pub async fn verify(
             tokio::spawn(async move { store.audit_leaves(after, EVENT_PAGE).await }),
         )
     };
-    // Reading the events starts at once, while the checkpoints' signatures
-    // are checked. Two pages are read (and hashed, on blocking threads) at
-    // a time: the next one and the one after it, requested on the guess
-    // that the log is dense (event n has seq n), as an untouched log is. A
-    // page that proves the guess wrong discards the guessed request and
-    // continues from its own last event, so tampering only costs speed.
+    // Reading the events starts at once, as does checking the checkpoints.
+    // Two pages are read (and hashed, on blocking threads) at a time: the
+    // next one and the one after it, requested on the guess that the log
+    // is dense (event n has seq n), as an untouched log is. A page that
+    // proves the guess wrong discards the guessed request and continues
+    // from its own last event, so tampering only costs speed.
     let guess = |after: i64| after.max(0).saturating_add(i64::from(EVENT_PAGE));
     let mut queue = std::collections::VecDeque::from([fetch(i64::MIN), fetch(guess(i64::MIN))]);
+    let mut checkpoints = Checkpoints::start(Arc::clone(&store), verifier_key, origin);
     let mut findings = Vec::new();
-    let mut signed = Vec::new();
-    let mut stored = 0;
-    let mut after = None;
-    loop {
-        let page = store.audit_checkpoints(after, CHECKPOINT_PAGE).await?;
-        for row in &page {
-            stored += 1;
-            let (checkpoint, problem) = check_row(row, verifier_key, origin);
-            if let Some(reason) = problem {
-                findings.push(Finding::BadCheckpoint {
-                    size: row.size,
-                    reason,
-                });
-            }
-            // A frontier is only needed to restart after damage, but one
-            // that does not reproduce its signed root is damage itself.
-            if let Some(checkpoint) = checkpoint {
-                if resume(checkpoint.size, &row.frontier, &checkpoint.root).is_none() {
-                    findings.push(Finding::DamagedFrontier {
-                        size: checkpoint.size,
-                    });
-                }
-                signed.push(checkpoint);
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == CHECKPOINT_PAGE as usize => after = Some(last.size),
-            _ => break,
-        }
-    }
     let witness = match (witness, verifier_key) {
         (None, _) => None,
         (Some(_), None) => {
@@ -478,8 +454,7 @@ pub async fn verify(
             }
         },
     };
-    let latest = signed.last().map(|c| (c.size, c.root));
-    let mut verifier = Verifier::new(signed, witness);
+    let mut verifier = Verifier::new(Vec::new(), witness);
     let mut events = 0u64;
     while let Some((after, pending)) = queue.pop_front() {
         let page = match pending.await {
@@ -511,6 +486,16 @@ pub async fn verify(
             // The last page.
             _ => queue.clear(),
         }
+        // Every checkpoint this page can reach, and the one after it, must
+        // be known before its events are taken in (the witness's proof
+        // needs the latest of all).
+        let reach = page
+            .last()
+            .map_or(0, |last| u64::try_from(last.seq).unwrap_or(0));
+        let all = verifier.witness.is_some_and(|w| w.size <= reach);
+        checkpoints
+            .load(&mut verifier, &mut findings, (!all).then_some(reach))
+            .await?;
         for event in &page {
             events += 1;
             if !verifier.observe(event.seq) {
@@ -528,6 +513,7 @@ pub async fn verify(
             verifier.push(seq, event.leaf);
         }
     }
+    checkpoints.load(&mut verifier, &mut findings, None).await?;
     let last_seq = verifier.expected - 1;
     // Checkpoints up to the last event, then the ones beyond it.
     for below in [Some(last_seq + 1), None] {
@@ -543,6 +529,7 @@ pub async fn verify(
             verifier.reach(frontier.as_deref());
         }
     }
+    let latest = verifier.checkpoints.last().map(|c| (c.size, c.root));
     for finding in verifier.finish() {
         if !findings.contains(&finding) {
             findings.push(finding);
@@ -555,12 +542,130 @@ pub async fn verify(
         origin: origin.to_owned(),
         events,
         last_seq,
-        checkpoints: stored,
+        checkpoints: checkpoints.stored,
         latest,
         witness: witness.map(|w| (w.size, w.root)),
         findings,
         truncated_findings,
     })
+}
+
+/// One stored checkpoint as checked: the checkpoint, when its note is
+/// genuine, and what is wrong with the row.
+type Verdict = (Option<Signed>, Vec<Finding>);
+
+/// The stored checkpoints, read a page at a time and checked (signature,
+/// note, frontier) on a blocking thread by a task of their own while the
+/// events are read and hashed, a page or two ahead of the verifier: at
+/// 10 M events the 39,063 Ed25519 signatures are seconds of one core,
+/// which checking them all first left the rest of the pipeline waiting on
+/// (issue 16 §5). The verifier takes them in order ([`Checkpoints::load`]).
+struct Checkpoints {
+    /// Checked pages, in order; closed after the last.
+    pages: tokio::sync::mpsc::Receiver<Result<Vec<Verdict>>>,
+    /// The largest size received so far.
+    known: Option<u64>,
+    /// Whether the last page has been received.
+    done: bool,
+    /// Checkpoint rows received.
+    stored: u64,
+}
+
+impl Checkpoints {
+    /// Starts reading and checking `store`'s checkpoints.
+    fn start(store: Arc<dyn Store>, key: Option<&str>, origin: &str) -> Self {
+        // One page being checked, one waiting: memory stays a few pages.
+        let (sender, pages) = tokio::sync::mpsc::channel(1);
+        let (key, origin) = (key.map(str::to_owned), origin.to_owned());
+        tokio::spawn(async move {
+            let mut after = None;
+            loop {
+                let checked = match store.audit_checkpoints(after, CHECKPOINT_PAGE).await {
+                    Ok(page) => {
+                        after = match page.last() {
+                            Some(last) if page.len() == CHECKPOINT_PAGE as usize => Some(last.size),
+                            _ => None,
+                        };
+                        let (key, origin) = (key.clone(), origin.clone());
+                        tokio::task::spawn_blocking(move || {
+                            page.iter()
+                                .map(|row| check_checkpoint(row, key.as_deref(), &origin))
+                                .collect()
+                        })
+                        .await
+                        .map_err(|source| Error::Join {
+                            task: "checking the audit checkpoints",
+                            source,
+                        })
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                let last = checked.is_err() || after.is_none();
+                // The verifier has gone (an error, or it finished): stop.
+                if sender.send(checked).await.is_err() || last {
+                    break;
+                }
+            }
+        });
+        Self {
+            pages,
+            known: None,
+            done: false,
+            stored: 0,
+        }
+    }
+
+    /// Hands `verifier` checked pages until it knows a checkpoint beyond
+    /// `beyond` (`None`: all of them); the rows' problems go to `findings`.
+    async fn load(
+        &mut self,
+        verifier: &mut Verifier,
+        findings: &mut Vec<Finding>,
+        beyond: Option<u64>,
+    ) -> Result<()> {
+        while !self.done && beyond.is_none_or(|b| self.known.is_none_or(|k| k <= b)) {
+            let Some(page) = self.pages.recv().await else {
+                // The reader ended without an error after its last page.
+                self.done = true;
+                break;
+            };
+            let page = page?;
+            if page.len() < CHECKPOINT_PAGE as usize {
+                self.done = true;
+            }
+            for (checkpoint, problems) in page {
+                self.stored += 1;
+                findings.extend(problems);
+                if let Some(checkpoint) = checkpoint {
+                    self.known = Some(checkpoint.size);
+                    verifier.checkpoints.push(checkpoint);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a stored checkpoint row ([`check_row`]) and its frontier: a
+/// frontier is only needed to restart after damage, but one that does not
+/// reproduce its signed root is damage itself.
+fn check_checkpoint(row: &AuditCheckpointRow, key: Option<&str>, origin: &str) -> Verdict {
+    let (checkpoint, problem) = check_row(row, key, origin);
+    let mut findings = Vec::new();
+    if let Some(reason) = problem {
+        findings.push(Finding::BadCheckpoint {
+            size: row.size,
+            reason,
+        });
+    }
+    if let Some(checkpoint) = checkpoint
+        && resume(checkpoint.size, &row.frontier, &checkpoint.root).is_none()
+    {
+        findings.push(Finding::DamagedFrontier {
+            size: checkpoint.size,
+        });
+    }
+    (checkpoint, findings)
 }
 
 /// The stored frontier of the checkpoint of `size`.

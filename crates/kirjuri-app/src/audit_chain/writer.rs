@@ -462,6 +462,100 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn checkpoints_over_several_pages_are_all_checked_while_the_events_stream() {
+        // More checkpoints than two pages of them, over more events than
+        // one page of events, so the checked checkpoints are handed to the
+        // verifier page by page as the events arrive.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kirjuri.db");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let chain = chain(Arc::clone(&store), dir.path()).await;
+        let count = 2 * super::super::CHECKPOINT_PAGE + 52;
+        let per = super::super::EVENT_PAGE / count + 1;
+        let mut witness = None;
+        for i in 0..count {
+            append(store.as_ref(), i * per..(i + 1) * per).await;
+            let CheckpointOutcome::Signed(row) = chain.checkpoint().await.unwrap() else {
+                panic!("nothing signed");
+            };
+            if i == 100 {
+                witness = Some(row.note);
+            }
+        }
+        let events = u64::from(count * per);
+        assert!(events > u64::from(super::super::EVENT_PAGE));
+        let report = verify_chain(&chain, witness.as_deref()).await;
+        assert!(report.is_intact(), "{:?}", report.findings);
+        assert_eq!(report.events, events);
+        assert_eq!(report.checkpoints, u64::from(count));
+        assert_eq!(report.latest.map(|l| l.0), Some(events));
+        assert_eq!(report.witness.map(|w| w.0), Some(u64::from(101 * per)));
+
+        // An event changed behind the second page of checkpoints is named
+        // by its interval: that page reached the verifier in time.
+        let changed = u64::from(2 * super::super::CHECKPOINT_PAGE * per - per / 2);
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(&format!(
+            "DROP TRIGGER audit_events_refuse_update; \
+             UPDATE audit_events SET purpose = 'training' WHERE seq = {changed};"
+        ))
+        .unwrap();
+        let last = changed.div_ceil(u64::from(per)) * u64::from(per);
+        let report = verify_chain(&chain, None).await;
+        assert_eq!(
+            report.findings,
+            [Finding::Changed {
+                first: last - u64::from(per) + 1,
+                last,
+                checkpoint: last
+            }]
+        );
+        db.execute_batch(&format!(
+            "UPDATE audit_events SET purpose = 'quality_assurance' WHERE seq = {changed};"
+        ))
+        .unwrap();
+
+        // A forged checkpoint in the last page is named; the genuine ones
+        // before it still count.
+        append(store.as_ref(), count * per..count * per + 1).await;
+        let forger =
+            AuditSigner::open_or_create(&dir.path().join("forger.key"), chain.origin()).unwrap();
+        let mut buffer = Vec::new();
+        let rows = store.stored_audit_events(0, u32::MAX).await.unwrap();
+        let tree: TreeBuilder = rows.iter().map(|r| event_leaf(r, &mut buffer)).collect();
+        let forged = AuditCheckpointRow {
+            size: events + 1,
+            root: tree.root().to_vec(),
+            note: forger
+                .sign(&Checkpoint {
+                    origin: chain.origin().to_owned(),
+                    size: events + 1,
+                    root: tree.root(),
+                })
+                .unwrap(),
+            frontier: frontier_bytes(&tree),
+            created_at: SystemClock.now(),
+        };
+        assert!(
+            store
+                .insert_audit_checkpoint(&forged, Some(events))
+                .await
+                .unwrap()
+        );
+        let report = verify_chain(&chain, witness.as_deref()).await;
+        assert!(
+            matches!(
+                &report.findings[..],
+                [Finding::BadCheckpoint { size, .. }] if *size == events + 1
+            ),
+            "{:?}",
+            report.findings
+        );
+        assert_eq!(report.checkpoints, u64::from(count) + 1);
+        assert_eq!(report.latest.map(|l| l.0), Some(events));
+    }
+
     async fn chain_with_key(store: Arc<dyn Store>, dir: &Path) -> AuditChain {
         chain(store, dir).await
     }
