@@ -131,9 +131,10 @@ pub(super) fn stored(row: &PgRow) -> Result<StoredAuditEvent> {
 ///
 /// Reads the page as one binary `COPY` (the rows arrive as raw column
 /// bytes, with none of a query's per-row decoding into owned values) and
-/// hashes it on a blocking thread, so the async workers stay free and the
-/// next page can be read meanwhile. `COPY` takes no parameters; the two
-/// numbers are formatted into it, which is safe for integers.
+/// parses and hashes each row as it arrives ([`CopyHasher`]), so a page in
+/// flight holds its leaves, not its rows (issue 16 §6: the rows of two
+/// pages were 60 MiB). `COPY` takes no parameters; the two numbers are
+/// formatted into it, which is safe for integers.
 async fn leaves(pool: &PgPool, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>> {
     if limit == 0 {
         return Ok(Vec::new());
@@ -147,47 +148,108 @@ async fn leaves(pool: &PgPool, after_seq: i64, limit: u32) -> Result<Vec<AuditLe
          TO STDOUT (FORMAT binary)"
     );
     let mut conn = pool.acquire().await?;
-    let mut data = Vec::with_capacity((limit.min(1 << 16) as usize) * 256);
-    {
-        let mut stream = conn.copy_out_raw(&sql).await?;
-        while let Some(chunk) = stream.try_next().await? {
-            data.extend_from_slice(&chunk);
-        }
+    let mut stream = conn.copy_out_raw(&sql).await?;
+    let mut hasher = CopyHasher::default();
+    while let Some(chunk) = stream.try_next().await? {
+        hasher.feed(&chunk)?;
     }
-    drop(conn);
-    tokio::task::spawn_blocking(move || hash_copy(&data))
-        .await
-        .map_err(|e| Error::Corrupt(format!("audit_events: the hasher failed ({e})")))?
+    hasher.finish()
 }
 
-/// Hashes the rows of a binary `COPY` of
-/// `seq, at, actor, action, object, purpose, outcome, details`.
-fn hash_copy(data: &[u8]) -> Result<Vec<AuditLeaf>> {
-    let mut reader = CopyReader::new(data)?;
-    let mut leaves = Vec::new();
-    let mut buffer = Vec::with_capacity(512);
-    while let Some(fields) = reader.next_row()? {
-        let [seq, at, actor, action, object, purpose, outcome, details] = fields;
-        let seq = int8(seq, "seq", None)?;
-        let at_micros = int8(at, "at", Some(seq))?
-            .checked_add(PG_EPOCH_MICROS)
-            .ok_or_else(|| wrong_type("at", seq))?;
-        let fields = LeafFields {
-            seq,
-            at_micros,
-            actor,
-            action: required_text(action, "action", seq)?,
-            object: text(object, "object", seq)?,
-            purpose: text(purpose, "purpose", seq)?,
-            outcome: required_text(outcome, "outcome", seq)?,
-            details: required_text(details, "details", seq)?,
+/// Parses a binary `COPY` of
+/// `seq, at, actor, action, object, purpose, outcome, details` as it
+/// arrives, in chunks cut anywhere, and hashes each row into its leaf.
+#[derive(Default)]
+struct CopyHasher {
+    /// Bytes received but not yet parsed: at most one incomplete row (or
+    /// the header), since whole rows are taken out as soon as they are in.
+    pending: Vec<u8>,
+    /// Whether the header has been read.
+    started: bool,
+    /// Whether the end marker has been read.
+    ended: bool,
+    leaves: Vec<AuditLeaf>,
+    /// Scratch space for a leaf's encoding.
+    buffer: Vec<u8>,
+}
+
+impl CopyHasher {
+    /// Takes in the next chunk of the `COPY` data.
+    fn feed(&mut self, chunk: &[u8]) -> Result<()> {
+        if self.ended && !chunk.is_empty() {
+            return Err(CopyReader::malformed());
+        }
+        // Chunks are normally whole rows: parse them in place, and copy
+        // only what a chunk leaves incomplete.
+        let parsed = if self.pending.is_empty() {
+            self.parse(chunk)?
+        } else {
+            self.pending.extend_from_slice(chunk);
+            let pending = std::mem::take(&mut self.pending);
+            let parsed = self.parse(&pending)?;
+            self.pending = pending;
+            self.pending.drain(..parsed);
+            return Ok(());
         };
-        leaves.push(AuditLeaf {
-            seq,
-            leaf: leaf_hash_of(&fields, &mut buffer),
-        });
+        self.pending.extend_from_slice(&chunk[parsed..]);
+        Ok(())
     }
-    Ok(leaves)
+
+    /// Parses and hashes the whole rows at the start of `data`; returns how
+    /// many bytes they (and the header, and the end marker) took.
+    fn parse(&mut self, data: &[u8]) -> Result<usize> {
+        let mut reader = CopyReader { data };
+        if !self.started {
+            if !reader.header()? {
+                return Ok(0);
+            }
+            self.started = true;
+        }
+        let mut consumed = data.len() - reader.data.len();
+        while !self.ended {
+            match reader.next_row()? {
+                CopyRow::Incomplete => break,
+                CopyRow::End => self.ended = true,
+                CopyRow::Fields(fields) => {
+                    let leaf = leaf_of(fields, &mut self.buffer)?;
+                    self.leaves.push(leaf);
+                }
+            }
+            consumed = data.len() - reader.data.len();
+        }
+        Ok(consumed)
+    }
+
+    /// The leaves, once the end marker has been read.
+    fn finish(self) -> Result<Vec<AuditLeaf>> {
+        if !self.ended || !self.pending.is_empty() {
+            return Err(CopyReader::malformed());
+        }
+        Ok(self.leaves)
+    }
+}
+
+/// The leaf of one row's eight fields.
+fn leaf_of(fields: [Option<&[u8]>; 8], buffer: &mut Vec<u8>) -> Result<AuditLeaf> {
+    let [seq, at, actor, action, object, purpose, outcome, details] = fields;
+    let seq = int8(seq, "seq", None)?;
+    let at_micros = int8(at, "at", Some(seq))?
+        .checked_add(PG_EPOCH_MICROS)
+        .ok_or_else(|| wrong_type("at", seq))?;
+    let fields = LeafFields {
+        seq,
+        at_micros,
+        actor,
+        action: required_text(action, "action", seq)?,
+        object: text(object, "object", seq)?,
+        purpose: text(purpose, "purpose", seq)?,
+        outcome: required_text(outcome, "outcome", seq)?,
+        details: required_text(details, "details", seq)?,
+    };
+    Ok(AuditLeaf {
+        seq,
+        leaf: leaf_hash_of(&fields, buffer),
+    })
 }
 
 /// A value of the wrong shape: names the event and column, never the value.
@@ -221,61 +283,212 @@ fn int8(value: Option<&[u8]>, column: &str, seq: Option<i64>) -> Result<i64> {
 /// Reads PostgreSQL's binary `COPY` format: a signature, flags and a header
 /// extension, then per row a 16-bit field count and per field a 32-bit
 /// length (-1 for NULL) and the bytes; a field count of -1 ends the data.
+/// It reads what is there and says when a row is not all there yet.
 struct CopyReader<'a> {
     data: &'a [u8],
+}
+
+/// What [`CopyReader::next_row`] found.
+enum CopyRow<'a> {
+    /// A row's eight fields.
+    Fields([Option<&'a [u8]>; 8]),
+    /// The end marker.
+    End,
+    /// The next row is not complete yet (nothing was taken).
+    Incomplete,
 }
 
 impl<'a> CopyReader<'a> {
     const SIGNATURE: &'static [u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
-    fn new(data: &'a [u8]) -> Result<Self> {
-        let mut reader = Self { data };
-        if reader.take(11)? != Self::SIGNATURE {
-            return Err(Self::malformed());
-        }
-        let _flags = reader.take(4)?;
-        let extension = reader.u32()?;
-        reader.take(extension as usize)?;
-        Ok(reader)
-    }
-
     fn malformed() -> Error {
         Error::Corrupt("audit_events: malformed COPY data".into())
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    /// The next `n` bytes, if they are there.
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.data.len() < n {
-            return Err(Self::malformed());
+            return None;
         }
         let (head, rest) = self.data.split_at(n);
         self.data = rest;
-        Ok(head)
+        Some(head)
     }
 
-    fn u32(&mut self) -> Result<u32> {
+    fn u32(&mut self) -> Option<u32> {
         let bytes = self.take(4)?;
-        Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        Some(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 
-    /// The next row's eight fields, or `None` at the end.
-    fn next_row(&mut self) -> Result<Option<[Option<&'a [u8]>; 8]>> {
-        let count = self.take(2)?;
+    /// Reads the header: `false` (nothing taken) if it is not all there.
+    fn header(&mut self) -> Result<bool> {
+        let start = self.data;
+        let complete = (|| {
+            let signature = self.take(11)?;
+            let _flags = self.take(4)?;
+            let extension = self.u32()?;
+            self.take(extension as usize)?;
+            Some(signature)
+        })();
+        match complete {
+            Some(signature) if signature == Self::SIGNATURE => Ok(true),
+            Some(_) => Err(Self::malformed()),
+            // A wrong signature is refused as soon as its bytes are in.
+            None if !Self::SIGNATURE.starts_with(&start[..start.len().min(11)]) => {
+                Err(Self::malformed())
+            }
+            None => {
+                self.data = start;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The next row, the end marker, or [`CopyRow::Incomplete`].
+    fn next_row(&mut self) -> Result<CopyRow<'a>> {
+        let start = self.data;
+        let Some(count) = self.take(2) else {
+            return Ok(CopyRow::Incomplete);
+        };
         let count = i16::from_be_bytes([count[0], count[1]]);
         if count == -1 {
-            return Ok(None);
+            return Ok(CopyRow::End);
         }
         if count != 8 {
             return Err(Self::malformed());
         }
         let mut fields = [None; 8];
         for field in &mut fields {
-            let length = self.u32()? as i32;
+            let Some(length) = self.u32() else {
+                self.data = start;
+                return Ok(CopyRow::Incomplete);
+            };
+            let length = length as i32;
             *field = match usize::try_from(length) {
-                Ok(length) => Some(self.take(length)?),
+                Ok(length) => match self.take(length) {
+                    Some(bytes) => Some(bytes),
+                    None => {
+                        self.data = start;
+                        return Ok(CopyRow::Incomplete);
+                    }
+                },
                 Err(_) if length == -1 => None,
                 Err(_) => return Err(Self::malformed()),
             };
         }
-        Ok(Some(fields))
+        Ok(CopyRow::Fields(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A binary `COPY` of `rows` (each eight optional fields), header and
+    /// end marker included, as PostgreSQL writes it.
+    fn copy_data(rows: &[[Option<Vec<u8>>; 8]]) -> Vec<u8> {
+        let mut data = CopyReader::SIGNATURE.to_vec();
+        data.extend_from_slice(&0u32.to_be_bytes());
+        data.extend_from_slice(&4u32.to_be_bytes());
+        data.extend_from_slice(b"ext!");
+        for row in rows {
+            data.extend_from_slice(&8i16.to_be_bytes());
+            for field in row {
+                match field {
+                    Some(bytes) => {
+                        data.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                        data.extend_from_slice(bytes);
+                    }
+                    None => data.extend_from_slice(&(-1i32).to_be_bytes()),
+                }
+            }
+        }
+        data.extend_from_slice(&(-1i16).to_be_bytes());
+        data
+    }
+
+    fn row(seq: i64, object: Option<&str>) -> [Option<Vec<u8>>; 8] {
+        [
+            Some(seq.to_be_bytes().to_vec()),
+            Some((seq * 1_000).to_be_bytes().to_vec()),
+            (seq % 2 == 0).then(|| vec![7; 16]),
+            Some(b"recording.read".to_vec()),
+            object.map(|o| o.as_bytes().to_vec()),
+            None,
+            Some(b"success".to_vec()),
+            Some(format!("{{\"n\":{seq}}}").into_bytes()),
+        ]
+    }
+
+    fn hash(chunks: &[&[u8]]) -> Result<Vec<AuditLeaf>> {
+        let mut hasher = CopyHasher::default();
+        for chunk in chunks {
+            hasher.feed(chunk)?;
+        }
+        hasher.finish()
+    }
+
+    #[test]
+    fn rows_cut_anywhere_give_the_leaves_of_the_whole() {
+        let rows: Vec<_> = (1..=5)
+            .map(|seq| row(seq, (seq != 3).then_some("contact:é\"x")))
+            .collect();
+        let data = copy_data(&rows);
+        let whole = hash(&[&data]).unwrap();
+        assert_eq!(
+            whole.iter().map(|l| l.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        let mut buffer = Vec::new();
+        let first = LeafFields {
+            seq: 1,
+            at_micros: 1_000 + PG_EPOCH_MICROS,
+            actor: None,
+            action: "recording.read",
+            object: Some("contact:é\"x"),
+            purpose: None,
+            outcome: "success",
+            details: "{\"n\":1}",
+        };
+        assert_eq!(whole[0].leaf, leaf_hash_of(&first, &mut buffer));
+        for cut in 0..=data.len() {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(hash(&[a, b]).unwrap(), whole, "cut at {cut}");
+        }
+        let bytes: Vec<&[u8]> = data.chunks(1).collect();
+        assert_eq!(hash(&bytes).unwrap(), whole);
+        assert_eq!(hash(&[&copy_data(&[])]).unwrap(), []);
+    }
+
+    #[test]
+    fn broken_or_unfinished_copy_data_is_refused() {
+        let data = copy_data(&[row(1, None), row(2, None)]);
+        // Cut short anywhere: no end marker, so no page.
+        for cut in 0..data.len() {
+            assert!(hash(&[&data[..cut]]).is_err(), "cut at {cut}");
+        }
+        // Bytes after the end marker.
+        let mut extra = data.clone();
+        extra.push(0);
+        assert!(hash(&[&extra]).is_err());
+        assert!(hash(&[&data, b"x"]).is_err());
+        // A wrong signature is refused at once, even before its end.
+        assert!(hash(&[b"PGCOPZ"]).is_err());
+        // A wrong field count, a negative length other than NULL.
+        let mut count = data.clone();
+        count[23] = 7;
+        assert!(hash(&[&count]).is_err());
+        let mut length = data.clone();
+        length[25..29].copy_from_slice(&(-2i32).to_be_bytes());
+        assert!(hash(&[&length]).is_err());
+        // A column of the wrong shape names the column, not the value.
+        let mut short = row(1, Some("secret object"));
+        short[1] = Some(vec![1, 2, 3]);
+        let error = hash(&[&copy_data(&[short])]).unwrap_err().to_string();
+        assert!(error.contains("audit_events.at"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+        let mut invalid = row(1, None);
+        invalid[6] = Some(vec![0xff, 0xfe]);
+        assert!(hash(&[&copy_data(&[invalid])]).is_err());
     }
 }
