@@ -17,7 +17,10 @@
 //!    database, dropped afterwards. Baseline in the same run: the hashing
 //!    alone — leaf hash of every event's bytes and the streaming Merkle root,
 //!    in memory on one core — which no verifier can beat. Peak RSS of the
-//!    verification (the fill's is reset first through `/proc/self/clear_refs`).
+//!    verification (the fill's is reset first through `/proc/self/clear_refs`),
+//!    and each run's CPU seconds: this process's, and a PostgreSQL server's
+//!    when it runs on this machine (`server_cpu_seconds`), since on
+//!    PostgreSQL producing the rows is a large part of the work.
 //!
 //! `KIRJURI_BENCH_AUDIT_DB=PATH` keeps the filled SQLite database (and its
 //! signing key beside it) and reuses it when it exists. A benchmark, not a
@@ -49,7 +52,7 @@ use kirjuri_core::role::Role;
 use kirjuri_core::username::UserName;
 use kirjuri_store::prelude::*;
 use kirjuri_store::{PostgresStore, SqliteStore};
-use kirjuri_testkit::postgres::{admin_execute_on, with_database};
+use kirjuri_testkit::postgres::{admin_execute_on, server_cpu_seconds, with_database};
 
 /// How long each append measurement runs.
 const MEASURE: Duration = Duration::from_secs(5);
@@ -236,6 +239,7 @@ async fn sqlite_verification(events: u64) -> BenchResult<()> {
         store,
         &key_file,
         if existing { 0 } else { events },
+        None,
     )
     .await?;
     let size = std::fs::metadata(&path)?.len();
@@ -281,7 +285,14 @@ async fn postgres_verification(events: u64) -> BenchResult<()> {
             );
         }
         let fill = if existing { 0 } else { events };
-        let result = verification("postgres", Arc::new(store.clone()), &key_file, fill).await;
+        let result = verification(
+            "postgres",
+            Arc::new(store.clone()),
+            &key_file,
+            fill,
+            Some(&server),
+        )
+        .await;
         store.pool().close().await;
         result
     }
@@ -299,6 +310,7 @@ async fn verification(
     store: Arc<dyn Store>,
     key_file: &std::path::Path,
     events: u64,
+    server: Option<&str>,
 ) -> BenchResult<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let chain = AuditChain::open(Arc::clone(&store), Arc::clone(&clock), key_file).await?;
@@ -316,19 +328,30 @@ async fn verification(
     let key = chain.verifier_key();
     let mut times = Vec::new();
     for run in 0..3 {
+        let server_cpu = match server {
+            Some(url) => server_cpu_seconds(url).await,
+            None => None,
+        };
         let cpu = cpu_seconds();
         let started = Instant::now();
         let report =
             audit_chain::verify(Arc::clone(&store), chain.origin(), Some(&key), None).await?;
         let elapsed = started.elapsed();
         let cpu = cpu_seconds() - cpu;
+        let server_cpu = match (server, server_cpu) {
+            (Some(url), Some(before)) => server_cpu_seconds(url).await.map_or_else(
+                || "unknown".to_owned(),
+                |after| format!("{:.2} s", after - before),
+            ),
+            (Some(_), None) => "unknown (not on this machine)".to_owned(),
+            (None, _) => "none (embedded)".to_owned(),
+        };
         if !report.is_intact() {
             return Err(format!("the generated log does not verify: {:?}", report.findings).into());
         }
         println!(
             "{backend}:   verify run {run}: {} events, {} checkpoints in {elapsed:.3?} \
-             ({:.2} M events/s); this process's CPU {cpu:.2} s (server and bench; \
-             PostgreSQL's own not counted)",
+             ({:.2} M events/s); CPU: this process {cpu:.2} s, database server {server_cpu}",
             report.events,
             report.checkpoints,
             report.events as f64 / elapsed.as_secs_f64() / 1e6

@@ -14,7 +14,16 @@
 //! The objects are read into the page cache first (what a seek right after
 //! another is), so the disk's latency is not what is measured.
 //!
-//! Also the server's peak RSS (`VmHWM`). Target (issue 16): first byte
+//! A second baseline, the disk's floor: as many threads as readers, at
+//! once, each appending 256 bytes to one file in the data folder and
+//! `fdatasync`ing it, as many times — what any audited read must wait for
+//! at least (its audit row made durable), without HTTP, database or
+//! decryption.
+//!
+//! Also the server's CPU per seek (its `/proc` times over the seeks: with
+//! 2 cores shared by the server and the readers, CPU queues requests as
+//! much as the disk does) and its peak RSS (`VmHWM`).
+//! `KIRJURI_BENCH_SEEK_READERS=N` runs N readers instead of 8. Target (issue 16): first byte
 //! p99 < 5 ms. `KIRJURI_BENCH_QUICK=1` makes the recording 10 MB and the
 //! seeks 200. Not a test: a missed target prints FAIL; only errors exit
 //! non-zero. Run: `cargo bench -p kirjuri --bench seek`.
@@ -29,7 +38,8 @@ use kirjuri_testkit::app::TestApp;
 use kirjuri_testkit::fixtures::{noise_wav, sha256_hex};
 
 const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
-/// Concurrent keep-alive readers.
+/// Concurrent keep-alive readers (issue 16's figure; the environment's
+/// `KIRJURI_BENCH_SEEK_READERS` changes it, to see what is queueing).
 const READERS: usize = 8;
 /// Bytes per seek.
 const SEEK_LEN: u64 = 64 * 1024;
@@ -58,6 +68,11 @@ fn main() -> ExitCode {
 
 async fn run() -> Result<()> {
     let quick = std::env::var("KIRJURI_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let readers = std::env::var("KIRJURI_BENCH_SEEK_READERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(READERS);
     let (audio_len, seeks) = if quick {
         (10_000_000, 200)
     } else {
@@ -80,7 +95,7 @@ async fn run() -> Result<()> {
         "/api/v1/contacts/{id}/recording?purpose=quality_assurance"
     ));
     let health = app.url("/healthz");
-    let clients: Vec<reqwest::Client> = (0..READERS)
+    let clients: Vec<reqwest::Client> = (0..readers)
         .map(|_| {
             reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -91,7 +106,7 @@ async fn run() -> Result<()> {
         .collect::<reqwest::Result<_>>()?;
     let token = app.tokens.sanna.clone();
     // Each reader's seek offsets, fixed (xorshift) so runs compare.
-    let per_reader = seeks / READERS;
+    let per_reader = seeks / readers;
     let wav_len = wav.len() as u64;
     let plan = move |reader: usize, n: usize| -> Vec<u64> {
         let mut state = 0x2545_F491_4F6C_DD1D_u64 ^ (reader as u64 + 1);
@@ -107,7 +122,7 @@ async fn run() -> Result<()> {
     for (reader, client) in clients.iter().enumerate() {
         seek_once(client, &url, &token, plan(reader + 100, 1)[0], &wav).await?;
     }
-    let plans: Arc<Vec<Vec<u64>>> = Arc::new((0..READERS).map(|r| plan(r, per_reader)).collect());
+    let plans: Arc<Vec<Vec<u64>>> = Arc::new((0..readers).map(|r| plan(r, per_reader)).collect());
 
     // Baseline, seeks, baseline again, all on the same connections.
     let healthz = move |client: reqwest::Client, _: (usize, usize)| {
@@ -115,6 +130,7 @@ async fn run() -> Result<()> {
         async move { first_byte(client.get(&health)).await }
     };
     let base_before = all_readers(&clients, per_reader, healthz.clone()).await?;
+    let cpu_before = cpu_seconds(app.pid());
     let seek_times = {
         let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
         all_readers(&clients, per_reader, move |client, (reader, n)| {
@@ -124,15 +140,18 @@ async fn run() -> Result<()> {
         })
         .await?
     };
+    let seek_cpu = cpu_seconds(app.pid()) - cpu_before;
     let base_after = all_readers(&clients, per_reader, healthz).await?;
     let (_, hwm) = app.memory();
+    let mut floor = durable_appends(app.data_dir(), readers, per_reader).await?;
+    floor.sort_by(f64::total_cmp);
 
     let mut base: Vec<f64> = base_before.into_iter().chain(base_after).collect();
     base.sort_by(f64::total_cmp);
     let mut seek = seek_times;
     seek.sort_by(f64::total_cmp);
     println!(
-        "seek: {} random {} KiB Range GETs into a {:.0} MB recording, {READERS} keep-alive readers at once; load average {}",
+        "seek: {} random {} KiB Range GETs into a {:.0} MB recording, {readers} keep-alive readers at once; load average {}",
         seek.len(),
         SEEK_LEN / 1024,
         wav.len() as f64 / 1e6,
@@ -148,6 +167,7 @@ async fn run() -> Result<()> {
     for (label, v) in [
         ("audited, decrypted seek", &seek),
         ("unaudited `GET /healthz` (baseline)", &base),
+        ("durable 256-byte append, no HTTP (disk floor)", &floor),
     ] {
         println!(
             "| {label} | {:.2} | {:.2} | {:.2} | {:.2} |",
@@ -164,10 +184,63 @@ async fn run() -> Result<()> {
         if p99 < P99_TARGET_MS { "PASS" } else { "FAIL" }
     );
     println!(
+        "p99 ratio to the disk floor's p99: {:.1} (the floor's own p99 {:.2} ms against the target)",
+        p99 / quantile(&floor, 0.99),
+        quantile(&floor, 0.99)
+    );
+    println!(
+        "server CPU per seek: {:.2} ms (the machine has 2 cores for the server and the {readers} readers)",
+        seek_cpu * 1e3 / seek.len() as f64
+    );
+    println!(
         "server peak RSS (VmHWM): {:.0} MiB",
         hwm as f64 / f64::from(1 << 20)
     );
     Ok(())
+}
+
+/// The disk's floor for an audited read: what making one small record
+/// durable costs when `writers` do it at once, as the readers' audit rows
+/// are. Each of `writers` threads appends 256 bytes to one shared file in
+/// the data folder and `fdatasync`s it, `per_writer` times; each append's
+/// time in ms. No audited read can send its first byte sooner than its
+/// row is durable, so a p99 near this one is the disk, not the server.
+async fn durable_appends(
+    dir: &std::path::Path,
+    writers: usize,
+    per_writer: usize,
+) -> Result<Vec<f64>> {
+    use std::io::Write as _;
+    let path = dir.join("bench-durable-appends");
+    let file = Arc::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    let writers: Vec<_> = (0..writers)
+        .map(|_| {
+            let file = Arc::clone(&file);
+            tokio::task::spawn_blocking(move || -> std::io::Result<Vec<f64>> {
+                let record = [b'a'; 256];
+                (0..per_writer)
+                    .map(|_| {
+                        let start = Instant::now();
+                        (&*file).write_all(&record)?;
+                        file.sync_data()?;
+                        Ok(start.elapsed().as_secs_f64() * 1e3)
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for writer in writers {
+        times.extend(writer.await??);
+    }
+    std::fs::remove_file(&path)?;
+    Ok(times)
 }
 
 /// Runs `per_reader` requests on each reader's connection, the readers at
@@ -266,4 +339,20 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
+}
+
+/// The CPU seconds process `pid` has used (`utime + stime` from
+/// `/proc/<pid>/stat`, in the kernel's 100 ticks a second); 0 if unreadable.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name, from field 3 (state).
+    let fields: Vec<&str> = stat
+        .rfind(')')
+        .map_or("", |end| &stat[end + 1..])
+        .split_whitespace()
+        .collect();
+    let ticks = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<f64>().ok());
+    (ticks(14).unwrap_or(0.0) + ticks(15).unwrap_or(0.0)) / 100.0
 }
