@@ -825,12 +825,14 @@ pub struct LeafFields<'a> {
 /// changes its leaf; because every column is, so does editing any of them.
 pub fn encode_leaf(fields: &LeafFields<'_>, out: &mut Vec<u8>) {
     use std::io::Write as _;
-    // Writing to a Vec cannot fail.
-    let _ = write!(
-        out,
-        "{{\"v\":{LEAF_ENCODING_VERSION},\"seq\":{},\"at\":{},\"actor\":",
-        fields.seq, fields.at_micros
-    );
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"v\":");
+    out.extend_from_slice(number.format(LEAF_ENCODING_VERSION).as_bytes());
+    out.extend_from_slice(b",\"seq\":");
+    out.extend_from_slice(number.format(fields.seq).as_bytes());
+    out.extend_from_slice(b",\"at\":");
+    out.extend_from_slice(number.format(fields.at_micros).as_bytes());
+    out.extend_from_slice(b",\"actor\":");
     match fields.actor {
         None => out.extend_from_slice(b"null"),
         Some(bytes) => {
