@@ -23,7 +23,9 @@
 //! Also the server's CPU per seek (its `/proc` times over the seeks: with
 //! 2 cores shared by the server and the readers, CPU queues requests as
 //! much as the disk does) and its peak RSS (`VmHWM`).
-//! `KIRJURI_BENCH_SEEK_READERS=N` runs N readers instead of 8. Target (issue 16): first byte
+//! `KIRJURI_BENCH_SEEK_READERS=N` runs N readers instead of 8, and
+//! `KIRJURI_BENCH_SEEKS=N` makes N seeks (to profile the server, whose pid
+//! is printed at the start). Target (issue 16): first byte
 //! p99 < 5 ms. `KIRJURI_BENCH_QUICK=1` makes the recording 10 MB and the
 //! seeks 200. Not a test: a missed target prints FAIL; only errors exit
 //! non-zero. Run: `cargo bench -p kirjuri --bench seek`.
@@ -78,7 +80,15 @@ async fn run() -> Result<()> {
     } else {
         (100_000_000, 1_000)
     };
+    // More seeks, for a profiler to attach to the server (whose pid is
+    // printed first) while they run.
+    let seeks = std::env::var("KIRJURI_BENCH_SEEKS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n >= readers)
+        .unwrap_or(seeks);
     let app = TestApp::spawn(KIRJURI, &[]).await;
+    eprintln!("seek: server pid {}", app.pid());
     let id = app.new_call("aino").await;
     let wav = Arc::new(noise_wav(audio_len, 16));
     let stored = app.store_recording(&id, &wav).await;
