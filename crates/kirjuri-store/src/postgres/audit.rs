@@ -260,7 +260,7 @@ fn wrong_type(column: &str, seq: i64) -> Error {
 /// A nullable text column.
 fn text<'a>(value: Option<&'a [u8]>, column: &str, seq: i64) -> Result<Option<&'a str>> {
     value
-        .map(|bytes| std::str::from_utf8(bytes).map_err(|_| wrong_type(column, seq)))
+        .map(|bytes| simdutf8::basic::from_utf8(bytes).map_err(|_| wrong_type(column, seq)))
         .transpose()
 }
 

@@ -158,7 +158,7 @@ fn scan_leaves(path: &Path, after_seq: i64, limit: u32) -> Result<Vec<AuditLeaf>
         let text = |index: usize, column: &str| -> Result<Option<&str>> {
             match value(index)? {
                 ValueRef::Null => Ok(None),
-                ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+                ValueRef::Text(bytes) => simdutf8::basic::from_utf8(bytes)
                     .map(Some)
                     .map_err(|_| wrong(column)),
                 _ => Err(wrong(column)),
