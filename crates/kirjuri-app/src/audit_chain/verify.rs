@@ -424,8 +424,8 @@ pub async fn verify(
         )
     };
     // Reading the events starts at once, as does checking the checkpoints.
-    // Two pages are read (and hashed, on blocking threads) at a time: the
-    // next one and the one after it, requested on the guess that the log
+    // Two pages are read (and hashed, by the store) at a time: the next one
+    // and the one after it, requested on the guess that the log
     // is dense (event n has seq n), as an untouched log is. A page that
     // proves the guess wrong discards the guessed request and continues
     // from its own last event, so tampering only costs speed.
