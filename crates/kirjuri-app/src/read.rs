@@ -854,8 +854,9 @@ impl Kirjuri {
     /// first. Neither authorizes nor audits: its callers do both.
     async fn open_object(&self, object: &ObjectRow) -> Result<StreamOpener> {
         // A shortened object file is tampering or corruption; say so before
-        // sending anything rather than part-way through.
-        let stored = self.objects.len(&object.id).await?;
+        // sending anything rather than part-way through. Its length and
+        // header come in one call.
+        let (stored, header) = self.objects.head(&object.id, HEADER_LEN as u64).await?;
         if stored != object.stored_len {
             return Err(Error::Integrity(kirjuri_vault::Error::Integrity(format!(
                 "object {} is {stored} bytes, expected {}",
@@ -863,10 +864,6 @@ impl Kirjuri {
             ))));
         }
         let key = self.keyring.unwrap(&object.wrapped_key, &object.id)?;
-        let header = self
-            .objects
-            .get_range(&object.id, 0..HEADER_LEN as u64)
-            .await?;
         Ok(StreamOpener::new(
             &key,
             &object.id,

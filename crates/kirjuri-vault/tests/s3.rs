@@ -90,6 +90,8 @@ async fn a_multi_part_object_reads_back_bit_exact_across_part_boundaries() {
     assert_eq!(store.len(&id).await.unwrap(), len);
     let whole = store.get_range(&id, 0..len).await.unwrap();
     assert!(whole == data, "whole object differs");
+    let (stored, head) = store.head(&id, 40).await.unwrap();
+    assert!(stored == len && head == data[..40], "head differs");
     for range in [
         0..1,
         part - 1..part + 1,
