@@ -85,7 +85,36 @@ struct Verifier {
     proofs: Vec<(ProofBuilder, Hash)>,
     /// The sequence number the next event should have.
     expected: u64,
-    findings: Vec<Finding>,
+    findings: Kept,
+}
+
+/// The first findings by position, at most [`MAX_FINDINGS`] + 1 of them
+/// (one more than a report shows, which says more were found), however
+/// many there are: damage can be found millions of times over (every other
+/// event deleted), and a verifier that kept them all would grow with the
+/// damage and merge its two lists in quadratic time. Findings arrive
+/// nearly in order; twice the bound are gathered, then sorted and cut.
+#[derive(Debug, Default)]
+struct Kept(Vec<Finding>);
+
+impl Kept {
+    fn push(&mut self, finding: Finding) {
+        self.0.push(finding);
+        if self.0.len() >= 2 * (MAX_FINDINGS + 1) {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        self.0.sort_by_key(Finding::position);
+        self.0.truncate(MAX_FINDINGS + 1);
+    }
+
+    /// The findings kept, by position.
+    fn into_sorted(mut self) -> Vec<Finding> {
+        self.trim();
+        self.0
+    }
 }
 
 fn matches(tree: Option<&TreeBuilder>, checkpoint: &Signed) -> bool {
@@ -105,7 +134,7 @@ impl Verifier {
             damaged: false,
             proofs: Vec::new(),
             expected: 1,
-            findings: Vec::new(),
+            findings: Kept::default(),
         }
     }
 
@@ -349,6 +378,7 @@ impl Verifier {
         }
     }
 
+    /// The findings by position, at most [`MAX_FINDINGS`] + 1 (see [`Kept`]).
     fn finish(mut self) -> Vec<Finding> {
         if let Some((good, failed)) = self.pending.take() {
             self.findings.push(Finding::Mismatch {
@@ -357,8 +387,7 @@ impl Verifier {
                 checkpoint: failed,
             });
         }
-        self.findings.sort_by_key(Finding::position);
-        self.findings
+        self.findings.into_sorted()
     }
 }
 
@@ -432,7 +461,7 @@ pub async fn verify(
     let guess = |after: i64| after.max(0).saturating_add(i64::from(EVENT_PAGE));
     let mut queue = std::collections::VecDeque::from([fetch(i64::MIN), fetch(guess(i64::MIN))]);
     let mut checkpoints = Checkpoints::start(Arc::clone(&store), verifier_key, origin);
-    let mut findings = Vec::new();
+    let mut findings = Kept::default();
     let witness = match (witness, verifier_key) {
         (None, _) => None,
         (Some(_), None) => {
@@ -530,6 +559,7 @@ pub async fn verify(
         }
     }
     let latest = verifier.checkpoints.last().map(|c| (c.size, c.root));
+    let mut findings = findings.into_sorted();
     for finding in verifier.finish() {
         if !findings.contains(&finding) {
             findings.push(finding);
@@ -620,7 +650,7 @@ impl Checkpoints {
     async fn load(
         &mut self,
         verifier: &mut Verifier,
-        findings: &mut Vec<Finding>,
+        findings: &mut Kept,
         beyond: Option<u64>,
     ) -> Result<()> {
         while !self.done && beyond.is_none_or(|b| self.known.is_none_or(|k| k <= b)) {
@@ -635,7 +665,9 @@ impl Checkpoints {
             }
             for (checkpoint, problems) in page {
                 self.stored += 1;
-                findings.extend(problems);
+                for problem in problems {
+                    findings.push(problem);
+                }
                 if let Some(checkpoint) = checkpoint {
                     self.known = Some(checkpoint.size);
                     verifier.checkpoints.push(checkpoint);
@@ -784,6 +816,26 @@ mod tests {
         assert_eq!(run(&empty, &[], None), []);
         let zero = log(3, &[0, 3]);
         assert_eq!(run(&zero, &events(&zero), None), []);
+    }
+
+    #[test]
+    fn damage_found_without_end_keeps_only_the_first_findings() {
+        // Every other event deleted: 5,000 gaps, of which the report keeps
+        // the first ones (and one more, which marks it truncated).
+        let log = log(10_000, &[]);
+        let events: Vec<_> = events(&log).into_iter().step_by(2).collect();
+        let findings = run(&log, &events, None);
+        assert_eq!(findings.len(), MAX_FINDINGS + 1);
+        for (i, finding) in findings.iter().enumerate() {
+            let gap = 2 * i as u64 + 2;
+            assert_eq!(
+                finding,
+                &Finding::Missing {
+                    first: gap,
+                    last: gap
+                }
+            );
+        }
     }
 
     #[test]
