@@ -33,6 +33,14 @@
 //! `KIRJURI_BENCH_PURGE_SETUP_ONLY=1` prepares the purge's folder and
 //! stops, for profiling the child by hand.
 //!
+//! **PostgreSQL**: with `KIRJURI_BENCH_POSTGRES_URL` (a superuser URL of a
+//! server that fsyncs — `scripts/pg start` without `--fast`), the same purge
+//! runs again on a fresh database of that server, filled by `INSERT …
+//! SELECT generate_series` (ids and hashes derived from the row number;
+//! wrapped keys are stand-in bytes: the purge never unwraps them), with the
+//! same object files. `KIRJURI_BENCH_PURGE_BACKENDS=postgres` (or `sqlite`)
+//! runs one backend only. The database is dropped afterwards.
+//!
 //! A benchmark, not a test: it prints numbers and asserts only that the
 //! purge took everything and the dry run listed the expected count.
 //! Run: `cargo bench -p kirjuri-app --bench purge`.
@@ -56,6 +64,8 @@ type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 const CHILD: &str = "KIRJURI_BENCH_PURGE_CHILD";
 /// The data folder a child process opens.
 const CHILD_DATA: &str = "KIRJURI_BENCH_PURGE_CHILD_DATA";
+/// The PostgreSQL URL a child process opens, if any.
+const CHILD_PG: &str = "KIRJURI_BENCH_PURGE_CHILD_PG";
 /// Rows per set-up transaction.
 const SETUP_TX_ROWS: usize = 100_000;
 
@@ -70,8 +80,19 @@ fn main() -> BenchResult<()> {
     let objects = env_count("KIRJURI_BENCH_PURGE_OBJECTS", 1_000_000)?;
     let contacts = env_count("KIRJURI_BENCH_DRYRUN_CONTACTS", 10_000_000)?;
     println!("purge benchmark: {objects} expired recordings; dry run over {contacts} contacts");
-    purge_benchmark(objects)?;
-    dry_run_benchmark(contacts)?;
+    let backends = std::env::var("KIRJURI_BENCH_PURGE_BACKENDS")
+        .unwrap_or_else(|_| "sqlite,postgres".to_owned());
+    if backends.contains("sqlite") {
+        purge_benchmark(objects)?;
+        if std::env::var_os("KIRJURI_BENCH_PURGE_SETUP_ONLY").is_some() {
+            // The prepared folder is all that was asked for.
+            return Ok(());
+        }
+        dry_run_benchmark(contacts)?;
+    }
+    if backends.contains("postgres") {
+        postgres_purge_benchmark(objects)?;
+    }
     Ok(())
 }
 
@@ -89,6 +110,18 @@ fn config(data: &Path) -> Config {
     }
 }
 
+/// The configuration of a data folder whose database is on PostgreSQL.
+fn pg_config(data: &Path, url: &str) -> Config {
+    Config {
+        database: kirjuri_app::config::DatabaseConfig {
+            url: Some(kirjuri_app::config::DatabaseUrl::new(url)),
+            country: Some("FI".into()),
+            ..kirjuri_app::config::DatabaseConfig::default()
+        },
+        ..config(data)
+    }
+}
+
 /// The instant the data sets are built around.
 fn now() -> DateTime<Utc> {
     SystemClock.now()
@@ -97,7 +130,11 @@ fn now() -> DateTime<Utc> {
 // ---- the measurements, in a child process ----------------------------------------
 
 async fn child(which: &str, data: &Path) -> BenchResult<()> {
-    let app = Kirjuri::open(config(data), Arc::new(SystemClock)).await?;
+    let config = match std::env::var(CHILD_PG) {
+        Ok(url) => pg_config(data, &url),
+        Err(_) => config(data),
+    };
+    let app = Kirjuri::open(config, Arc::new(SystemClock)).await?;
     let dry_run = which == "dry-run";
     let started = Instant::now();
     let mut first_contact: Option<Duration> = None;
@@ -145,6 +182,10 @@ async fn child(which: &str, data: &Path) -> BenchResult<()> {
             .map(|(step, t)| format!("{step} {:.2} s", t.as_secs_f64()))
             .collect();
         println!("    steps: {}", steps.join(", "));
+        println!(
+            "    longest batch write (shred or erase, start to commit): {:.3} s",
+            report.longest_write.as_secs_f64()
+        );
     }
     // Machine-readable for the parent's checks.
     println!("TOTAL {}", report.total());
@@ -168,11 +209,20 @@ fn vm_hwm_kib() -> BenchResult<u64> {
 /// Runs this executable as a child for one measurement; returns the item
 /// total it reports.
 fn run_child(which: &str, data: &Path) -> BenchResult<u64> {
-    let output = Command::new(std::env::current_exe()?)
+    run_child_on(which, data, None)
+}
+
+/// [`run_child`], on the PostgreSQL database at `pg` if given.
+fn run_child_on(which: &str, data: &Path, pg: Option<&str>) -> BenchResult<u64> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
         .env(CHILD, which)
         .env(CHILD_DATA, data)
-        .env("KIRJURI_LOG", "warn")
-        .output()?;
+        .env("KIRJURI_LOG", "warn");
+    if let Some(url) = pg {
+        command.env(CHILD_PG, url);
+    }
+    let output = command.output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in stdout.lines().filter(|l| !l.starts_with("TOTAL ")) {
         println!("{line}");
@@ -272,6 +322,148 @@ fn rm_baseline(data: &Path, n: usize) -> BenchResult<Duration> {
         return Err(format!("rm -rf {} failed: {status}", dir.display()).into());
     }
     Ok(took)
+}
+
+// ---- the purge on PostgreSQL -------------------------------------------------------
+
+/// The purge of `objects` expired recordings on a fresh database of the
+/// server `KIRJURI_BENCH_POSTGRES_URL` names, with its own `rm -rf`
+/// baseline; skipped without it.
+fn postgres_purge_benchmark(objects: usize) -> BenchResult<()> {
+    let Some(server) = std::env::var("KIRJURI_BENCH_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        println!("postgres: skipped (set KIRJURI_BENCH_POSTGRES_URL)");
+        return Ok(());
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let name = format!("bench_purge_{}", uuid::Uuid::new_v4().simple());
+    let url = kirjuri_testkit::postgres::with_database(&server, &name);
+    runtime.block_on(kirjuri_testkit::postgres::admin_execute_on(
+        &server,
+        &format!("CREATE DATABASE {name}"),
+    ));
+    let measured = (|| {
+        let temp = tempfile::tempdir()?;
+        let data = std::env::var_os("KIRJURI_BENCH_PURGE_DIR")
+            .map(|dir| PathBuf::from(dir).with_extension("pg"))
+            .unwrap_or_else(|| temp.path().join("purge-pg"));
+        if data.exists() {
+            std::fs::remove_dir_all(&data)?;
+        }
+        let started = Instant::now();
+        runtime.block_on(async {
+            let app = Kirjuri::open(pg_config(&data, &url), Arc::new(SystemClock)).await?;
+            app.close().await;
+            Ok::<_, Box<dyn Error + Send + Sync>>(())
+        })?;
+        pg_fill(&runtime, &data, &url, objects)?;
+        println!(
+            "  postgres set-up: {objects} contacts, recordings and object files in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let baseline = rm_baseline(&data, objects)?;
+        println!(
+            "  postgres baseline: `rm -rf` of {objects} files of the same size in 256 folders: \
+             {:.2} s",
+            baseline.as_secs_f64()
+        );
+        let started = Instant::now();
+        let total = run_child_on("purge", &data, Some(&url))?;
+        let purge = started.elapsed();
+        println!(
+            "  postgres purge / rm: {:.1}x (the purge's child process, start to exit)",
+            purge.as_secs_f64() / baseline.as_secs_f64()
+        );
+        let expected = 2 * objects as u64;
+        if total != expected {
+            return Err(format!("the purge destroyed {total}, expected {expected}").into());
+        }
+        let left = count_files(&data.join("objects"))?;
+        if left != 0 {
+            return Err(format!("{left} object files are left").into());
+        }
+        std::fs::remove_dir_all(&data)?;
+        Ok::<_, Box<dyn Error + Send + Sync>>(())
+    })();
+    runtime.block_on(kirjuri_testkit::postgres::admin_execute_on(
+        &server,
+        &format!("DROP DATABASE {name} WITH (FORCE)"),
+    ));
+    measured
+}
+
+/// A row number's id, the same in SQL (`pg_id`) and here: `prefix` tells
+/// contacts (1) from objects (2).
+fn bench_id(prefix: u8, i: usize) -> String {
+    format!("{prefix:08x}-0000-7000-8000-{i:012x}")
+}
+
+/// [`bench_id`] in SQL, of the row number `i`.
+fn pg_id(prefix: u8) -> String {
+    format!("('{prefix:08x}-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid")
+}
+
+/// Fills the PostgreSQL database at `url` as [`fill`] fills SQLite (every
+/// call expired, two blind-index entries each), with `n` object files.
+fn pg_fill(runtime: &tokio::runtime::Runtime, data: &Path, url: &str, n: usize) -> BenchResult<()> {
+    let (contact, object) = (pg_id(1), pg_id(2));
+    let objects_dir = config(data).objects_dir();
+    let mut bytes = Bytes(0x9E37_79B9_7F4A_7C15);
+    let mut written = 0;
+    while written < n {
+        let end = (written + SETUP_TX_ROWS).min(n);
+        let rows = format!(
+            "FROM (SELECT i, now() - interval '400 days' - make_interval(secs => i % 2000000) \
+             AS t FROM generate_series({written}, {last}) AS i) AS s",
+            last = end - 1
+        );
+        let statements = [
+            format!(
+                "INSERT INTO contacts (id, channel, started_at, agent, service, created_at, \
+                 created_by, sealed_document, document_key, retain_until) \
+                 SELECT {contact}, 'call_in', t, \
+                 (ARRAY['aino', 'bertta', 'cecilia', 'daniel'])[i % 4 + 1], 'water-billing', t, \
+                 '00000000-0000-0000-0000-000000000000', decode(repeat(md5(i::text), 19), 'hex'), \
+                 decode(repeat(md5('k' || i), 2), 'hex'), t + interval '365 days' {rows}"
+            ),
+            format!(
+                "INSERT INTO objects (id, contact_id, kind, wrapped_key, sha256, plaintext_len, \
+                 stored_len, media, retain_until, created_at) \
+                 SELECT {object}, {contact}, 'recording', decode(repeat(md5('w' || i), 3), 'hex'), \
+                 md5('s' || i) || md5('h' || i), 8044, 8088, \
+                 '{{\"container\":\"wav\",\"encoding\":\"pcm_s16le\",\"sample_rate\":8000,\"channels\":1}}', \
+                 t + interval '365 days', t {rows}"
+            ),
+            format!(
+                "INSERT INTO contact_index (contact_id, kind, hash) \
+                 SELECT {contact}, k.kind, sha256(convert_to(k.kind || i, 'UTF8')) \
+                 {rows} CROSS JOIN (VALUES ('phone'), ('name')) AS k (kind)"
+            ),
+        ];
+        for statement in &statements {
+            runtime.block_on(kirjuri_testkit::postgres::admin_execute_on(url, statement));
+        }
+        let jobs = (written..end)
+            .map(|i| {
+                let name = bench_id(2, i);
+                let path = objects_dir
+                    .join(&name[name.len() - 2..])
+                    .join(format!("{name}.kjr"));
+                (path, bytes.fill(256))
+            })
+            .collect();
+        write_files(jobs)?;
+        written = end;
+    }
+    runtime.block_on(kirjuri_testkit::postgres::admin_execute_on(
+        url,
+        "VACUUM ANALYZE",
+    ));
+    Ok(())
 }
 
 // ---- the dry run -------------------------------------------------------------------

@@ -68,8 +68,8 @@ pub const LEASE_TTL_SECONDS: i64 = 120;
 /// [`LEASE_TTL_SECONDS`] as the lease's term.
 const LEASE_TTL: StdDuration = StdDuration::from_secs(LEASE_TTL_SECONDS as u64);
 
-/// Objects or contacts per batch: one transaction each for the shred and each
-/// mark, one ledger block.
+/// Objects or contacts per batch: one transaction (the shred or erasure,
+/// with the previous batches' marks), one ledger block.
 pub const DEFAULT_BATCH: u32 = 2_000;
 
 /// Calls deleting object bytes in flight at once, each over its share of a
@@ -134,11 +134,16 @@ pub struct PurgeReport {
     /// The items, when the run was asked to collect them
     /// ([`Kirjuri::purge`] does).
     pub items: Vec<PurgeItem>,
-    /// Time spent per step (`list`, `shred`, `ledger`, `mark`, `delete`), so
-    /// a slow run says where its time went. Marks recorded in a later
-    /// batch's transaction count under `shred`; `mark` is those recorded on
-    /// their own.
+    /// Time spent per step (`list`, `shred` for objects' keys, `erase` for
+    /// contacts' documents, `ledger`, `mark`, `delete`), so a slow run says
+    /// where its time went. Marks recorded in a later batch's transaction
+    /// count under `shred` or `erase`; `mark` is those recorded on their
+    /// own.
     pub timings: BTreeMap<&'static str, StdDuration>,
+    /// The longest one batch's `shred` or `erase` took, start to commit:
+    /// about how long the run held the database's write lock at once
+    /// (SQLite; it includes waiting for the lock).
+    pub longest_write: StdDuration,
 }
 
 impl PurgeReport {
@@ -455,7 +460,8 @@ impl<'a> Purger<'a> {
             };
             let ((shredded, took), io) =
                 tokio::join!(shredding, self.ledger_and_delete(&previous, ledger));
-            *report.timings.entry("shred").or_default() += took;
+            *report.timings.entry(phase.step()).or_default() += took;
+            report.longest_write = report.longest_write.max(took);
             marks = self.steps_done(io, report);
             previous = Vec::new();
             let destroyed = match shredded {
@@ -750,6 +756,14 @@ impl Phase {
         match self {
             Phase::Objects => "listing expired objects",
             Phase::Contacts => "listing expired contacts",
+        }
+    }
+
+    /// The name of the phase's database step in [`PurgeReport::timings`].
+    fn step(self) -> &'static str {
+        match self {
+            Phase::Objects => "shred",
+            Phase::Contacts => "erase",
         }
     }
 

@@ -150,6 +150,14 @@ pub(crate) trait RetentionSql: SqlStore<Db: AuditLog> {
         rows: &[(Uuid, DateTime<Utc>)],
     ) -> impl Future<Output = Result<u64>> + Send;
 
+    /// The pool the purge's batch writes (shreds and erasures) begin their
+    /// transactions on: SQLite's has a connection of its own that
+    /// checkpoints the log less often (see the `sqlite` module); by default
+    /// the store's pool.
+    fn batch_write_pool(&self) -> &Pool<Self::Db> {
+        self.sql_pool()
+    }
+
     /// [`RetentionStore::flush_erasures`].
     fn flush(&self) -> impl Future<Output = Result<()>> + Send {
         async { Ok(()) }
@@ -322,7 +330,7 @@ where
         if shreds.is_empty() && marks.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = S::Db::begin_write(self.sql_pool()).await?;
+        let tx = S::Db::begin_write(self.batch_write_pool()).await?;
         audited::run(tx, async |tx| {
             for mark in marks {
                 mark_in::<S>(tx, mark).await?;
@@ -370,7 +378,7 @@ where
         if unique.is_empty() && marks.is_empty() {
             return Ok(Vec::new());
         }
-        let tx = S::Db::begin_write(self.sql_pool()).await?;
+        let tx = S::Db::begin_write(self.batch_write_pool()).await?;
         audited::run(tx, async |tx| {
             for mark in marks {
                 mark_in::<S>(tx, mark).await?;

@@ -97,12 +97,24 @@ impl Fixture {
 
     /// Delivers a contact of `channel` without a recording.
     async fn contact(&self, channel: &str, started_at: &str) -> ContactId {
+        self.contact_of(channel, started_at, "Matti Meikäläinen", "040 123 4567")
+            .await
+    }
+
+    /// [`Fixture::contact`] of the customer `name` at `phone`.
+    async fn contact_of(
+        &self,
+        channel: &str,
+        started_at: &str,
+        name: &str,
+        phone: &str,
+    ) -> ContactId {
         let input = json!({
             "channel": channel,
             "started_at": started_at,
             "agent": "aino",
             "service": "water-billing",
-            "customer": {"name": "Matti Meikäläinen", "phone": "040 123 4567"},
+            "customer": {"name": name, "phone": phone},
         });
         let input = ContactInput::from_json(&serde_json::to_vec(&input).unwrap()).unwrap();
         self.app.create_contact(None, input).await.unwrap().0
@@ -452,6 +464,75 @@ async fn an_expired_contact_loses_its_document_and_keeps_a_tombstone() {
     );
     // A second run finds nothing more.
     assert!(f.purge_at(utc("2027-02-10T00:00:01Z")).await.is_empty());
+}
+
+/// Every `(contact_id, kind, hash)` blind-index entry in the database, read
+/// by a connection of the test's own.
+fn index_entries(f: &Fixture) -> BTreeSet<(Vec<u8>, String, Vec<u8>)> {
+    let db = rusqlite::Connection::open(f.app.config.database_file()).unwrap();
+    let mut query = db
+        .prepare("SELECT contact_id, kind, hash FROM contact_index")
+        .unwrap();
+    query
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_purge_of_many_batches_erases_every_expired_contacts_index_entries_and_nothing_else() {
+    // Arrange: 45 contacts with names and phone numbers of their own, 30 of them
+    // expired by the purge's instant; batches of 7, so the erasure runs in
+    // several transactions on the purge's own connection (whose log is
+    // checkpointed less often) and the last batch is partial.
+    let f = fixture().await;
+    let mut expired = BTreeSet::new();
+    for n in 0..45u8 {
+        let day = if n < 30 { "2026-02-10" } else { "2026-09-10" };
+        let started = format!("{day}T10:{:02}:00+02:00", n % 60);
+        let name = format!(
+            "Testi {}{}",
+            char::from(b'A' + n / 26),
+            char::from(b'a' + n % 26)
+        );
+        let contact = f
+            .contact_of("chat", &started, &name, &format!("040 555 {n:04}"))
+            .await;
+        if n < 30 {
+            expired.insert(contact.as_uuid().as_bytes().to_vec());
+        }
+    }
+    let before = index_entries(&f);
+    let (erased, kept): (BTreeSet<_>, BTreeSet<_>) = before
+        .into_iter()
+        .partition(|(id, _, _)| expired.contains(id));
+    assert_eq!(erased.len(), 60, "two entries (name, phone) a contact");
+    f.clock.set(utc("2027-03-01T00:00:00Z"));
+
+    // Act
+    let report = Purger::new(&f.app).batch(7).run().await;
+
+    // Assert: the 30 went, each with both entries; the others' entries are
+    // untouched; and no erased hash is left in the database file or its
+    // write-ahead log.
+    assert!(report.succeeded(), "{:?}", report.failures);
+    assert_eq!(report.counts.get("contact"), Some(&30));
+    assert_eq!(index_entries(&f), kept);
+    let file = f.app.config.database_file();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mut wal = file.into_os_string();
+    wal.push("-wal");
+    bytes.extend(std::fs::read(&wal).unwrap_or_default());
+    for (_, kind, hash) in &erased {
+        assert!(
+            !bytes.windows(hash.len()).any(|w| w == hash.as_slice()),
+            "an erased {kind} hash is still in the database's files"
+        );
+    }
+    for (_, _, hash) in &kept {
+        assert!(bytes.windows(hash.len()).any(|w| w == hash.as_slice()));
+    }
 }
 
 // ---- legal holds -----------------------------------------------------------------

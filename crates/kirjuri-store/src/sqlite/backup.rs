@@ -99,7 +99,7 @@ impl SqliteStore {
         let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
             .fetch_one(&self.pool)
             .await?;
-        self.pool.close().await;
+        self.close_pools().await;
         if busy != 0 {
             return Err(Error::Corrupt(
                 "checkpoint: another connection kept the write-ahead log busy".into(),
@@ -111,7 +111,7 @@ impl SqliteStore {
     /// Closes every connection of the pool (e.g. a second store opened
     /// for a backup).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.close_pools().await;
     }
 
     /// Lists what the database file at `path` holds, reading it through

@@ -13,7 +13,7 @@
 //! transaction.
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use super::SqliteStore;
@@ -158,6 +158,10 @@ impl RetentionSql for SqliteStore {
             changed += done.rows_affected();
         }
         Ok(changed)
+    }
+
+    fn batch_write_pool(&self) -> &SqlitePool {
+        self.purge_pool()
     }
 
     async fn flush(&self) -> Result<()> {
@@ -344,6 +348,33 @@ mod tests {
                 "{plan:#?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn the_purges_writes_checkpoint_the_log_less_often_than_every_other_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("kirjuri.db"))
+            .await
+            .unwrap();
+        let pages = |pool: &SqlitePool| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("PRAGMA wal_autocheckpoint")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+
+        let purge = pages(store.batch_write_pool()).await;
+        let other = pages(store.pool()).await;
+
+        assert_eq!(
+            purge,
+            super::super::PURGE_CHECKPOINT_PAGES.parse::<i64>().unwrap()
+        );
+        assert_eq!(other, 1_000, "SQLite's default");
+        store.close().await;
     }
 
     #[tokio::test]
