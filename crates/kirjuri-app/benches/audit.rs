@@ -137,19 +137,8 @@ fn sample_peak_anon() -> (Arc<AtomicBool>, std::thread::JoinHandle<f64>) {
 
 /// CPU seconds (user + system, all threads) this process has used.
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
-    };
-    // Fields 14 and 15 (utime, stime) in clock ticks; the text after the
-    // command's closing parenthesis starts at field 3.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => (user + system) / 100.0,
-        _ => f64::NAN,
-    }
+    kirjuri_testkit::app::process_times(std::process::id())
+        .map_or(f64::NAN, |t| t.own as f64 / 100.0)
 }
 
 /// Starts a new peak-RSS measurement (Linux: writing 5 to `clear_refs`).
@@ -273,11 +262,7 @@ async fn sqlite_verification(events: u64) -> BenchResult<()> {
 /// The same on a fresh PostgreSQL database, when the environment names a
 /// server; the database is dropped afterwards.
 async fn postgres_verification(events: u64) -> BenchResult<()> {
-    let Some(server) = std::env::var("KIRJURI_BENCH_POSTGRES_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
-        println!("postgres: skipped (set KIRJURI_BENCH_POSTGRES_URL)");
+    let Some(server) = kirjuri_testkit::postgres::bench_server() else {
         return Ok(());
     };
     // A kept database (and its signing key in the working folder) is

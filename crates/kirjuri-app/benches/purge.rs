@@ -264,16 +264,30 @@ fn purge_benchmark(objects: usize) -> BenchResult<()> {
         std::mem::forget(temp);
         return Ok(());
     }
-    let baseline = rm_baseline(&data, objects)?;
+    baseline_and_purge("", &data, objects, None)
+}
+
+/// Times `rm -rf` of `objects` files like the object files, then the
+/// purge of the folder `data` (on the PostgreSQL database at `pg` if
+/// given) in a child process, prints both and their ratio (each line
+/// begins with `label`), checks that every contact and recording went
+/// and no object file is left, and removes the folder.
+fn baseline_and_purge(
+    label: &str,
+    data: &Path,
+    objects: usize,
+    pg: Option<&str>,
+) -> BenchResult<()> {
+    let baseline = rm_baseline(data, objects)?;
     println!(
-        "  baseline: `rm -rf` of {objects} files of the same size in 256 folders: {:.2} s",
+        "  {label}baseline: `rm -rf` of {objects} files of the same size in 256 folders: {:.2} s",
         baseline.as_secs_f64()
     );
     let started = Instant::now();
-    let total = run_child("purge", &data)?;
+    let total = run_child_on("purge", data, pg)?;
     let purge = started.elapsed();
     println!(
-        "  purge / rm: {:.1}x (the purge's child process, start to exit)",
+        "  {label}purge / rm: {:.1}x (the purge's child process, start to exit)",
         purge.as_secs_f64() / baseline.as_secs_f64()
     );
     let expected = 2 * objects as u64;
@@ -284,7 +298,7 @@ fn purge_benchmark(objects: usize) -> BenchResult<()> {
     if left != 0 {
         return Err(format!("{left} object files are left").into());
     }
-    std::fs::remove_dir_all(&data)?;
+    std::fs::remove_dir_all(data)?;
     Ok(())
 }
 
@@ -330,11 +344,7 @@ fn rm_baseline(data: &Path, n: usize) -> BenchResult<Duration> {
 /// server `KIRJURI_BENCH_POSTGRES_URL` names, with its own `rm -rf`
 /// baseline; skipped without it.
 fn postgres_purge_benchmark(objects: usize) -> BenchResult<()> {
-    let Some(server) = std::env::var("KIRJURI_BENCH_POSTGRES_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
-        println!("postgres: skipped (set KIRJURI_BENCH_POSTGRES_URL)");
+    let Some(server) = kirjuri_testkit::postgres::bench_server() else {
         return Ok(());
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -365,29 +375,7 @@ fn postgres_purge_benchmark(objects: usize) -> BenchResult<()> {
             "  postgres set-up: {objects} contacts, recordings and object files in {:.1} s",
             started.elapsed().as_secs_f64()
         );
-        let baseline = rm_baseline(&data, objects)?;
-        println!(
-            "  postgres baseline: `rm -rf` of {objects} files of the same size in 256 folders: \
-             {:.2} s",
-            baseline.as_secs_f64()
-        );
-        let started = Instant::now();
-        let total = run_child_on("purge", &data, Some(&url))?;
-        let purge = started.elapsed();
-        println!(
-            "  postgres purge / rm: {:.1}x (the purge's child process, start to exit)",
-            purge.as_secs_f64() / baseline.as_secs_f64()
-        );
-        let expected = 2 * objects as u64;
-        if total != expected {
-            return Err(format!("the purge destroyed {total}, expected {expected}").into());
-        }
-        let left = count_files(&data.join("objects"))?;
-        if left != 0 {
-            return Err(format!("{left} object files are left").into());
-        }
-        std::fs::remove_dir_all(&data)?;
-        Ok::<_, Box<dyn Error + Send + Sync>>(())
+        baseline_and_purge("postgres ", &data, objects, Some(&url))
     })();
     runtime.block_on(kirjuri_testkit::postgres::admin_execute_on(
         &server,

@@ -48,11 +48,7 @@ async fn run(events: i64) -> BenchResult<()> {
     let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).await?);
     measure("sqlite", sqlite, events).await?;
 
-    let Some(server) = std::env::var("KIRJURI_BENCH_POSTGRES_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-    else {
-        println!("postgres: skipped (set KIRJURI_BENCH_POSTGRES_URL)");
+    let Some(server) = kirjuri_testkit::postgres::bench_server() else {
         return Ok(());
     };
     let name = format!("bench_leaves_{}", uuid::Uuid::new_v4().simple());

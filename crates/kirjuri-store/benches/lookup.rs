@@ -70,9 +70,8 @@ async fn run(contacts: i64) -> Result<(), Box<dyn Error>> {
     if std::env::var("KIRJURI_BENCH_SQLITE").as_deref() != Ok("0") {
         sqlite(contacts).await?;
     }
-    match std::env::var("KIRJURI_BENCH_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => postgres(&url, contacts).await?,
-        _ => println!("postgres: skipped (set KIRJURI_BENCH_POSTGRES_URL)"),
+    if let Some(url) = kirjuri_testkit::postgres::bench_server() {
+        postgres(&url, contacts).await?;
     }
     Ok(())
 }

@@ -121,6 +121,64 @@ pub fn memory_of(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// A process's CPU time from `/proc/<pid>/stat`, in the kernel's clock
+/// ticks (100 a second on Linux): its own (`utime + stime`), its reaped
+/// children's (`cutime + cstime`), and its parent's pid; `None` if
+/// unreadable.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessTimes {
+    /// `utime + stime`.
+    pub own: u64,
+    /// `cutime + cstime`.
+    pub reaped: u64,
+    /// The parent's pid.
+    pub parent: u32,
+}
+
+/// [`ProcessTimes`] of process `pid`.
+pub fn process_times(pid: u32) -> Option<ProcessTimes> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is field 3, ppid 4, utime 14, stime 15, cutime 16, cstime 17.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let number = |field: usize| fields.get(field - 3).and_then(|f| f.parse::<u64>().ok());
+    Some(ProcessTimes {
+        own: number(14)? + number(15)?,
+        reaped: number(16)? + number(17)?,
+        parent: u32::try_from(number(4)?).ok()?,
+    })
+}
+
+/// The CPU ticks of process `root`, of the children it has reaped and of
+/// those still running (a PostgreSQL postmaster and its backends); `None`
+/// if `root` is unreadable (not on this machine).
+pub fn process_tree_ticks(root: u32) -> Option<u64> {
+    let times = process_times(root)?;
+    let mut total = times.own + times.reaped;
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            if let Some(child) = process_times(pid).filter(|c| c.parent == root) {
+                total += child.own;
+            }
+        }
+    }
+    Some(total)
+}
+
+/// `/proc/loadavg`'s three load averages, as a benchmark prints them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Copies a folder tree, leaving out the liveness lock files of the commands
 /// that made it (they are dead; a server would only sweep them away).
 pub fn copy_tree(from: &Path, to: &Path) {

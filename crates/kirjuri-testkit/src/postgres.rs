@@ -160,10 +160,24 @@ pub async fn try_admin_execute_on(url: &str, statement: &str) -> Result<(), Setu
     Ok(())
 }
 
+/// The server a benchmark measures PostgreSQL on: the superuser URL in
+/// `KIRJURI_BENCH_POSTGRES_URL` (e.g. from `scripts/pg start`), or `None`
+/// — after saying on stdout that the PostgreSQL part is skipped.
+pub fn bench_server() -> Option<String> {
+    let url = std::env::var("KIRJURI_BENCH_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    if url.is_none() {
+        println!("postgres: skipped (set KIRJURI_BENCH_POSTGRES_URL)");
+    }
+    url
+}
+
 /// The CPU seconds the PostgreSQL server at `url` has used so far, when it
 /// runs on this machine (`None` otherwise, or if `/proc` says nothing):
 /// its postmaster's own time, the time of the backends and helpers it has
-/// reaped, and the time of those still running, from `/proc/<pid>/stat`.
+/// reaped, and the time of those still running
+/// ([`process_tree_ticks`](crate::app::process_tree_ticks)).
 /// Benchmarks take the difference around a measurement, so the server's
 /// part of a query's cost is counted beside the client's.
 pub async fn server_cpu_seconds(url: &str) -> Option<f64> {
@@ -172,43 +186,10 @@ pub async fn server_cpu_seconds(url: &str) -> Option<f64> {
         .fetch_one(&mut conn)
         .await
         .ok()?;
-    let postmaster = stat_fields(u32::try_from(backend).ok()?)?.parent;
+    let postmaster = crate::app::process_times(u32::try_from(backend).ok()?)?.parent;
     conn.close().await.ok();
-    let own = stat_fields(postmaster)?;
-    let mut ticks = own.ticks + own.reaped_ticks;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
-        if let Some(child) = stat_fields(pid).filter(|c| c.parent == postmaster) {
-            ticks += child.ticks;
-        }
-    }
     // The kernel's clock ticks: 100 per second on Linux's every platform.
-    Some(ticks as f64 / 100.0)
-}
-
-/// What [`server_cpu_seconds`] reads of one process's `/proc/<pid>/stat`.
-struct StatFields {
-    parent: u32,
-    /// `utime + stime`.
-    ticks: u64,
-    /// `cutime + cstime`: its reaped children's.
-    reaped_ticks: u64,
-}
-
-fn stat_fields(pid: u32) -> Option<StatFields> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state): field n is fields[n - 3].
-    let number = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
-    Some(StatFields {
-        parent: u32::try_from(number(4)?).ok()?,
-        ticks: number(14)? + number(15)?,
-        reaped_ticks: number(16)? + number(17)?,
-    })
+    Some(crate::app::process_tree_ticks(postmaster)? as f64 / 100.0)
 }
 
 /// A PostgreSQL cluster of the caller's own in a folder it chooses, durable

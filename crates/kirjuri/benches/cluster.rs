@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use kirjuri_core::wav::{Encoding, synth};
+use kirjuri_testkit::app::{load_average, process_times, process_tree_ticks};
 use kirjuri_testkit::garage::{Garage, OwnGarage};
 use kirjuri_testkit::postgres::OwnPostgres;
 use kirjuri_testkit::server::{Kirjuri, Logs, Server};
@@ -175,12 +176,7 @@ async fn run() -> Result<()> {
     println!(
         "cores: {}, load average: {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load_average()
     );
     println!(
         "{recordings} recordings of {SECONDS} s (8 kHz 16-bit stereo WAV, {:.2} MB) per setup, \
@@ -366,47 +362,6 @@ struct Cpu {
     machine_total: u64,
 }
 
-/// `(utime + stime, cutime + cstime, ppid)` of a process.
-fn proc_times(pid: u32) -> Option<(u64, u64, u32)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may hold
-    // spaces: state is field 3, ppid 4, utime 14, stime 15, cutime 16, cstime 17.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-    Some((
-        number(11)? + number(12)?,
-        number(13)? + number(14)?,
-        u32::try_from(number(1)?).ok()?,
-    ))
-}
-
-/// A process's own CPU ticks plus those of its live children and of the
-/// children it has reaped (PostgreSQL: the postmaster and its backends).
-fn tree_ticks(root: u32) -> u64 {
-    let Some((own, reaped, _)) = proc_times(root) else {
-        return 0;
-    };
-    let mut total = own + reaped;
-    if let Ok(entries) = fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some((ticks, _, ppid)) = proc_times(pid)
-                && ppid == root
-            {
-                total += ticks;
-            }
-        }
-    }
-    total
-}
-
 fn machine_ticks() -> (u64, u64) {
     let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(line) = stat.lines().next() else {
@@ -436,17 +391,14 @@ impl Pids {
         });
         let (machine_busy, machine_total) = machine_ticks();
         Cpu {
-            client: proc_times(std::process::id()).map_or(0, |(ticks, _, _)| ticks),
+            client: process_times(std::process::id()).map_or(0, |t| t.own),
             nodes: self
                 .nodes
                 .iter()
-                .filter_map(|pid| proc_times(*pid).map(|(ticks, _, _)| ticks))
+                .filter_map(|pid| process_times(*pid).map(|t| t.own))
                 .sum(),
-            postgres: postmaster.map_or(0, tree_ticks),
-            garage: self
-                .garage
-                .and_then(proc_times)
-                .map_or(0, |(ticks, _, _)| ticks),
+            postgres: postmaster.and_then(process_tree_ticks).unwrap_or(0),
+            garage: self.garage.and_then(process_times).map_or(0, |t| t.own),
             machine_busy,
             machine_total,
         }

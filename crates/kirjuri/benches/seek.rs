@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use futures::StreamExt;
-use kirjuri_testkit::app::TestApp;
+use kirjuri_testkit::app::{TestApp, load_average, process_times};
 use kirjuri_testkit::fixtures::{noise_wav, sha256_hex};
 
 const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
@@ -165,12 +165,7 @@ async fn run() -> Result<()> {
         seek.len(),
         SEEK_LEN / 1024,
         wav.len() as f64 / 1e6,
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load_average()
     );
     println!("| first byte, ms | p50 | p95 | p99 | max |");
     println!("| --- | ---: | ---: | ---: | ---: |");
@@ -351,18 +346,8 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// The CPU seconds process `pid` has used (`utime + stime` from
-/// `/proc/<pid>/stat`, in the kernel's 100 ticks a second); 0 if unreadable.
+/// The CPU seconds process `pid` has used, in the kernel's 100 ticks a
+/// second; 0 if unreadable.
 fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the parenthesised command name, from field 3 (state).
-    let fields: Vec<&str> = stat
-        .rfind(')')
-        .map_or("", |end| &stat[end + 1..])
-        .split_whitespace()
-        .collect();
-    let ticks = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<f64>().ok());
-    (ticks(14).unwrap_or(0.0) + ticks(15).unwrap_or(0.0)) / 100.0
+    process_times(pid).map_or(0.0, |t| t.own as f64 / 100.0)
 }

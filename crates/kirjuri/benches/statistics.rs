@@ -38,7 +38,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use kirjuri_testkit::app::TestApp;
+use kirjuri_testkit::app::{TestApp, load_average};
 use kirjuri_testkit::postgres::OwnPostgres;
 use kirjuri_testkit::server::{Kirjuri, Logs, Server};
 use sqlx::Connection;
@@ -141,15 +141,6 @@ struct Outcome {
     /// `/proc/loadavg`'s three averages before and after.
     load_before: String,
     load_after: String,
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 async fn run() -> Result<()> {
