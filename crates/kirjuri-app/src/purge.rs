@@ -13,8 +13,11 @@
 //!    here on every copy is unreadable), append the tombstones to the erasure
 //!    ledger, delete the bytes from object storage;
 //! 3. contacts with nothing left and their own deadline passed: erase their
-//!    sealed document, document key and blind indexes, with a tombstone and
-//!    an audit event each, then ledger them.
+//!    sealed document and document key, with a tombstone and an audit event
+//!    each, then ledger them;
+//! 4. delete the erased contacts' blind-index entries, tens of thousands of
+//!    contacts a transaction (dead from their erasure on: no search finds
+//!    an erased contact; see `RetentionStore::sweep_erased_index`).
 //!
 //! A dry run walks phases 2 and 3 with the same queries and the same instant
 //! and destroys nothing, so it lists exactly what a real run would. Items are
@@ -71,6 +74,15 @@ const LEASE_TTL: StdDuration = StdDuration::from_secs(LEASE_TTL_SECONDS as u64);
 /// Objects or contacts per batch: one transaction (the shred or erasure,
 /// with the previous batches' marks), one ledger block.
 pub const DEFAULT_BATCH: u32 = 2_000;
+
+/// Erased contacts whose index entries one transaction of the sweep
+/// deletes (`RetentionStore::sweep_erased_index`). The entries of a batch
+/// of contacts are scattered over the whole blind index, so a transaction
+/// writes about as many index pages for a few thousand contacts as for
+/// tens of thousands: the larger the sweep, the fewer times each page is
+/// written, and the longer one transaction holds SQLite's write lock
+/// (about a second for 50,000 contacts of a million-contact register).
+const SWEEP_CONTACTS: u32 = 50_000;
 
 /// Calls deleting object bytes in flight at once, each over its share of a
 /// batch (a folder's is one blocking task of unlinks).
@@ -135,14 +147,14 @@ pub struct PurgeReport {
     /// ([`Kirjuri::purge`] does).
     pub items: Vec<PurgeItem>,
     /// Time spent per step (`list`, `shred` for objects' keys, `erase` for
-    /// contacts' documents, `ledger`, `mark`, `delete`), so a slow run says
-    /// where its time went. Marks recorded in a later batch's transaction
-    /// count under `shred` or `erase`; `mark` is those recorded on their
-    /// own.
+    /// contacts' documents, `sweep` for their index entries, `ledger`,
+    /// `mark`, `delete`), so a slow run says where its time went. Marks
+    /// recorded in a later batch's transaction count under `shred` or
+    /// `erase`; `mark` is those recorded on their own.
     pub timings: BTreeMap<&'static str, StdDuration>,
-    /// The longest one batch's `shred` or `erase` took, start to commit:
-    /// about how long the run held the database's write lock at once
-    /// (SQLite; it includes waiting for the lock).
+    /// The longest one batch's `shred`, `erase` or `sweep` took, start to
+    /// commit: about how long the run held the database's write lock at
+    /// once (SQLite; it includes waiting for the lock).
     pub longest_write: StdDuration,
 }
 
@@ -327,8 +339,13 @@ impl<'a> Purger<'a> {
                 Err(e) => report.fail("purging survey replies and invitations", &e),
             }
         }
+        let swept = if self.dry_run {
+            0
+        } else {
+            self.sweep_index(&mut report).await
+        };
         if !self.dry_run
-            && report.counts.values().sum::<u64>() > 0
+            && (report.counts.values().sum::<u64>() > 0 || swept > 0)
             && let Err(e) = self.app.store.flush_erasures().await
         {
             report.fail("flushing erased rows out of the database's log", &e);
@@ -357,6 +374,29 @@ impl<'a> Purger<'a> {
             "purge run finished"
         );
         report
+    }
+
+    /// Deletes the index entries of the contacts this run (or an earlier,
+    /// interrupted one) erased, [`SWEEP_CONTACTS`] contacts a transaction;
+    /// how many contacts' entries it deleted.
+    async fn sweep_index(&self, report: &mut PurgeReport) -> u64 {
+        let mut swept = 0;
+        while self.keep_going(report).await {
+            let started = Instant::now();
+            let done = self.app.store.sweep_erased_index(SWEEP_CONTACTS).await;
+            let took = started.elapsed();
+            *report.timings.entry("sweep").or_default() += took;
+            report.longest_write = report.longest_write.max(took);
+            match done {
+                Ok(0) => break,
+                Ok(n) => swept += n,
+                Err(e) => {
+                    report.fail("deleting erased contacts' index entries", &e);
+                    break;
+                }
+            }
+        }
+        swept
     }
 
     async fn keep_going(&self, report: &mut PurgeReport) -> bool {

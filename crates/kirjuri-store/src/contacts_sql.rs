@@ -110,7 +110,10 @@ where
                 .push(" WHERE i.kind = ")
                 .push_bind(first.kind.as_str())
                 .push(" AND i.hash = ")
-                .push_bind(first.hash.as_slice());
+                .push_bind(first.hash.as_slice())
+                // An erased contact's entries are dead until the purge
+                // sweeps them (`RetentionStore::sweep_erased_index`).
+                .push(" AND c.erased_at IS NULL");
         }
         None => {
             query.push("contacts AS c WHERE TRUE");
@@ -503,8 +506,9 @@ where
         }
         // Each (kind, hash) pair is an equality on contact_index_by_hash;
         // the OR of them is a union of index range scans on both databases.
+        // An erased contact's entries are dead until swept.
         let mut query = QueryBuilder::<S::Db>::new(
-            "SELECT c.id AS id FROM contacts AS c WHERE c.id IN \
+            "SELECT c.id AS id FROM contacts AS c WHERE c.erased_at IS NULL AND c.id IN \
              (SELECT i.contact_id FROM contact_index AS i WHERE ",
         );
         for (n, entry) in index.iter().enumerate() {

@@ -88,7 +88,7 @@ pub enum Table {
 impl Table {
     /// Every table, parents before children. A table declared by a
     /// [`TableSpec`] is added here, after the tables it refers to.
-    pub const ALL: [Table; 36] = [
+    pub const ALL: [Table; 37] = [
         Table::Users,
         Table::Tokens,
         Table::Totp,
@@ -119,6 +119,7 @@ impl Table {
         Table::Rows(&DISCLOSURE_LINKS),
         Table::Rows(&CONTACT_ROLLUPS),
         Table::Rows(&CONTACT_ROLLUP_BACKFILL),
+        Table::Rows(&CONTACT_INDEX_SWEEP),
         Table::Rows(&SURVEY_CONFIGS),
         Table::Rows(&SURVEY_INVITATIONS),
         Table::Rows(&SURVEY_RECIPIENTS),
@@ -437,6 +438,15 @@ pub const CONTACT_ROLLUPS: TableSpec = TableSpec {
 /// existed and not yet counted; copied, so the target counts them once.
 pub const CONTACT_ROLLUP_BACKFILL: TableSpec = TableSpec {
     name: "contact_rollup_backfill",
+    key: &["contact_id"],
+    columns: &[("contact_id", Id)],
+};
+
+/// `contact_index_sweep`: erased contacts whose index entries the purge
+/// has still to delete; copied with those entries, so the target's purge
+/// deletes them.
+pub const CONTACT_INDEX_SWEEP: TableSpec = TableSpec {
+    name: "contact_index_sweep",
     key: &["contact_id"],
     columns: &[("contact_id", Id)],
 };

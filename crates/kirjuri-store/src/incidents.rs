@@ -124,7 +124,7 @@ pub trait IncidentStore: Send + Sync {
     /// A page of the audit events `filter` selects, in sequence order.
     async fn impact_events(&self, filter: &ImpactFilter) -> Result<Vec<AuditRecord>>;
 
-    /// The blind-index entries of these contacts.
+    /// The blind-index entries of these contacts (none of an erased one).
     async fn contact_identifiers(
         &self,
         contacts: &[ContactId],
@@ -322,14 +322,18 @@ where
     ) -> Result<Vec<(ContactId, IndexEntry)>> {
         let mut entries = Vec::new();
         for chunk in contacts.chunks(IDS_PER_QUERY) {
+            // An erased contact's entries are dead until the purge sweeps
+            // them (`RetentionStore::sweep_erased_index`).
             let mut query = QueryBuilder::<S::Db>::new(
-                "SELECT contact_id, kind, hash FROM contact_index WHERE contact_id IN (",
+                "SELECT i.contact_id AS contact_id, i.kind AS kind, i.hash AS hash \
+                 FROM contact_index AS i JOIN contacts AS c ON c.id = i.contact_id \
+                 WHERE c.erased_at IS NULL AND i.contact_id IN (",
             );
             let mut ids = query.separated(", ");
             for id in chunk {
                 ids.push_bind(*id.as_uuid());
             }
-            query.push(") ORDER BY contact_id, kind, hash");
+            query.push(") ORDER BY i.contact_id, i.kind, i.hash");
             let rows = query.build().fetch_all(self.sql_pool()).await?;
             for row in &rows {
                 entries.push((

@@ -344,14 +344,27 @@ pub trait RetentionStore: Send + Sync {
     /// redelivery still finds it. Returns the ids erased.
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>>;
 
-    /// [`RetentionStore::erase_contacts`], recording `marks` in the same
-    /// transaction, as [`RetentionStore::shred_objects_marking`] does.
+    /// [`RetentionStore::erase_contacts`] for the purge's batches, recording
+    /// `marks` in the same transaction, as
+    /// [`RetentionStore::shred_objects_marking`] does — except that the
+    /// erased contacts' index entries are queued for
+    /// [`RetentionStore::sweep_erased_index`] instead of deleted: a batch's
+    /// entries are scattered over the whole blind index, and deleting them
+    /// batch by batch rewrote most of its pages for every batch. Until
+    /// swept they are dead: every query that finds contacts by an index
+    /// entry leaves erased contacts out. The caller sweeps before it ends.
     async fn erase_contacts_marking(
         &self,
         shreds: &[Shred],
         mode: ShredMode,
         marks: &[StepMarks],
     ) -> Result<Vec<ContactId>>;
+
+    /// Deletes the index entries of up to `contacts` queued erased contacts
+    /// (lowest ids first) in one transaction and takes them off the queue;
+    /// how many contacts it took (0: the queue is empty). Idempotent and
+    /// safe beside any other writer.
+    async fn sweep_erased_index(&self, contacts: u32) -> Result<u64>;
 
     /// Up to `limit` tombstones with a step still to do, oldest first.
     async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>>;

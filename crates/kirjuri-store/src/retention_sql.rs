@@ -362,61 +362,37 @@ where
     }
 
     async fn erase_contacts(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ContactId>> {
-        self.erase_contacts_marking(shreds, mode, &[]).await
+        erase_in(self, shreds, mode, &[], IndexEntries::Delete).await
     }
 
-    #[tracing::instrument(skip_all, fields(shreds = shreds.len(), marks = marks.len()))]
     async fn erase_contacts_marking(
         &self,
         shreds: &[Shred],
         mode: ShredMode,
         marks: &[StepMarks],
     ) -> Result<Vec<ContactId>> {
-        // One row per contact: an `UPDATE … FROM` matching a contact twice
-        // would take either row's time.
-        let unique = first_of_each(shreds);
-        if unique.is_empty() && marks.is_empty() {
-            return Ok(Vec::new());
-        }
-        let tx = S::Db::begin_write(self.batch_write_pool()).await?;
-        audited::run(tx, async |tx| {
-            for mark in marks {
-                mark_in::<S>(tx, mark).await?;
-            }
-            let mut erased = HashSet::with_capacity(unique.len());
-            for chunk in unique.chunks(S::CHUNK) {
-                erased.extend(S::erase(tx, chunk, mode).await?);
-            }
-            let done: Vec<&Shred> = unique
-                .into_iter()
-                .filter(|shred| erased.contains(&shred.tombstone.id))
-                .collect();
-            for chunk in done.chunks(S::CHUNK) {
-                // The index entries and the earlier versions kept by
-                // rectifications (their sealed documents and keys) go with
-                // the contact's own document.
-                for table in ["contact_index", "contact_history"] {
-                    let mut query =
-                        QueryBuilder::new(format!("DELETE FROM {table} WHERE contact_id"));
-                    S::push_ids(&mut query, chunk.iter().map(|shred| shred.tombstone.id));
-                    query.build().execute(&mut *tx).await?;
-                }
-            }
-            let tombstones: Vec<TombstoneRow> =
-                done.iter().map(|shred| contact_tombstone(shred)).collect();
-            let tombstones: Vec<&TombstoneRow> = tombstones.iter().collect();
-            for chunk in tombstones.chunks(S::CHUNK) {
-                S::insert_tombstones(tx, chunk).await?;
-            }
-            let ids = done
-                .iter()
-                .map(|shred| ContactId::from_uuid(shred.tombstone.id))
-                .collect();
-            Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
-        })
-        .await
+        erase_in(self, shreds, mode, marks, IndexEntries::Queue).await
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn sweep_erased_index(&self, contacts: u32) -> Result<u64> {
+        let taken = "(SELECT contact_id FROM contact_index_sweep ORDER BY contact_id LIMIT $1)";
+        let mut tx = self.batch_write_pool().begin_with(S::BEGIN_WRITE).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM contact_index WHERE contact_id IN {taken}"
+        )))
+        .bind(i64::from(contacts))
+        .execute(&mut *tx)
+        .await?;
+        let swept = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM contact_index_sweep WHERE contact_id IN {taken} RETURNING contact_id"
+        )))
+        .bind(i64::from(contacts))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(swept.len() as u64)
+    }
     async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>> {
         // The WHERE is the partial index's own, so the index serves it in order.
         let sql = format!(
@@ -528,6 +504,93 @@ where
         })
         .await
     }
+}
+
+/// What an erasure does with the erased contacts' index entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IndexEntries {
+    /// Deletes them in the erasure's transaction.
+    Delete,
+    /// Queues the contacts for [`RetentionStore::sweep_erased_index`].
+    Queue,
+}
+
+/// [`RetentionStore::erase_contacts`] and
+/// [`RetentionStore::erase_contacts_marking`]: one transaction on the
+/// store's batch-write pool.
+#[tracing::instrument(skip_all, fields(shreds = shreds.len(), marks = marks.len()))]
+async fn erase_in<S>(
+    store: &S,
+    shreds: &[Shred],
+    mode: ShredMode,
+    marks: &[StepMarks],
+    index: IndexEntries,
+) -> Result<Vec<ContactId>>
+where
+    S: RetentionSql,
+    for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<Uuid>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<<S::Db as Backend>::Time>: Encode<'q, S::Db> + Type<S::Db>,
+    for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
+{
+    // One row per contact: an `UPDATE … FROM` matching a contact twice
+    // would take either row's time.
+    let unique = first_of_each(shreds);
+    if unique.is_empty() && marks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tx = S::Db::begin_write(store.batch_write_pool()).await?;
+    audited::run(tx, async |tx| {
+        for mark in marks {
+            mark_in::<S>(tx, mark).await?;
+        }
+        let mut erased = HashSet::with_capacity(unique.len());
+        for chunk in unique.chunks(S::CHUNK) {
+            erased.extend(S::erase(tx, chunk, mode).await?);
+        }
+        let done: Vec<&Shred> = unique
+            .into_iter()
+            .filter(|shred| erased.contains(&shred.tombstone.id))
+            .collect();
+        let tables: &[&str] = match index {
+            IndexEntries::Delete => &["contact_index", "contact_history"],
+            IndexEntries::Queue => &["contact_history"],
+        };
+        for chunk in done.chunks(S::CHUNK) {
+            // The index entries (at once, or queued for the sweep) and
+            // the earlier versions kept by rectifications (their sealed
+            // documents and keys) go with the contact's own document.
+            for table in tables {
+                let mut query = QueryBuilder::new(format!("DELETE FROM {table} WHERE contact_id"));
+                S::push_ids(&mut query, chunk.iter().map(|shred| shred.tombstone.id));
+                query.build().execute(&mut *tx).await?;
+            }
+            if index == IndexEntries::Queue {
+                let mut query = QueryBuilder::new("INSERT INTO contact_index_sweep (contact_id) ");
+                query.push_values(chunk, |mut row, shred| {
+                    row.push_bind(shred.tombstone.id);
+                });
+                query.push(" ON CONFLICT DO NOTHING");
+                query.build().execute(&mut *tx).await?;
+            }
+        }
+        let tombstones: Vec<TombstoneRow> =
+            done.iter().map(|shred| contact_tombstone(shred)).collect();
+        let tombstones: Vec<&TombstoneRow> = tombstones.iter().collect();
+        for chunk in tombstones.chunks(S::CHUNK) {
+            S::insert_tombstones(tx, chunk).await?;
+        }
+        let ids = done
+            .iter()
+            .map(|shred| ContactId::from_uuid(shred.tombstone.id))
+            .collect();
+        Ok(Audited::commit(ids, done.iter().map(|shred| &shred.audit)))
+    })
+    .await
 }
 
 /// Records `mark`'s steps done on `conn`, in the caller's transaction: one

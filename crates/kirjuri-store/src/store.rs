@@ -108,7 +108,9 @@ pub trait ContactStore: Send + Sync {
     async fn contact(&self, id: &ContactId) -> Result<Option<ContactRow>>;
 
     /// Contacts matching `filter`, newest first (`started_at` descending,
-    /// then `id` descending), at most `filter.limit`.
+    /// then `id` descending), at most `filter.limit`. With index entries in
+    /// the filter, never an erased contact (whose entries may still wait
+    /// for the purge's sweep).
     async fn search_contacts(&self, filter: &ContactFilter) -> Result<Vec<ContactRow>>;
 
     /// How many contacts the register holds.
@@ -118,7 +120,7 @@ pub trait ContactStore: Send + Sync {
     /// or as contact person, whichever the entry was indexed from — oldest
     /// first (`started_at`, then `id`), at most `limit`. A data subject's
     /// contacts across all their identifiers (DSR-3); one indexed lookup
-    /// per entry, duplicates removed.
+    /// per entry, duplicates removed; never an erased contact.
     async fn contacts_bearing_any(
         &self,
         index: &[IndexEntry],

@@ -121,6 +121,13 @@ const MAPPING: &[(&str, Coverage)] = &[
         ),
     ),
     (
+        "contact_index_sweep",
+        NotPersonal(
+            "ids of erased contacts whose blind-index entries are still to be deleted: \
+             no identifier",
+        ),
+    ),
+    (
         "request_rollups",
         NotPersonal(
             "anonymous daily counts of closed data-subject requests by right, outcome \

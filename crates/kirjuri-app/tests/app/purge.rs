@@ -25,7 +25,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use kirjuri_app::audit::to_row;
 use kirjuri_app::purge::{
-    ExclusiveRunError, LEASE_JOB, PurgeItem, PurgeLease, Purger, run_exclusive,
+    ExclusiveRunError, LEASE_JOB, Pacer, PurgeItem, PurgeLease, Purger, run_exclusive,
 };
 use kirjuri_app::{Config, Error, Kirjuri};
 use kirjuri_core::audit::AuditEvent;
@@ -35,7 +35,8 @@ use kirjuri_core::ids::{ContactId, ObjectId, UserId};
 use kirjuri_core::wav::Encoding;
 use kirjuri_core::wav::synth;
 use kirjuri_store::{
-    AuditFilter, HoldLift, HoldRow, HoldTarget, ObjectRow, Shred, ShredMode, TombstoneRow,
+    AuditFilter, HoldLift, HoldRow, HoldTarget, IndexEntry, ObjectRow, Shred, ShredMode,
+    TombstoneRow,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -468,7 +469,7 @@ async fn an_expired_contact_loses_its_document_and_keeps_a_tombstone() {
 
 /// Every `(contact_id, kind, hash)` blind-index entry in the database, read
 /// by a connection of the test's own.
-fn index_entries(f: &Fixture) -> BTreeSet<(Vec<u8>, String, Vec<u8>)> {
+fn index_entries(f: &Fixture) -> Entries {
     let db = rusqlite::Connection::open(f.app.config.database_file()).unwrap();
     let mut query = db
         .prepare("SELECT contact_id, kind, hash FROM contact_index")
@@ -519,20 +520,103 @@ async fn a_purge_of_many_batches_erases_every_expired_contacts_index_entries_and
     assert!(report.succeeded(), "{:?}", report.failures);
     assert_eq!(report.counts.get("contact"), Some(&30));
     assert_eq!(index_entries(&f), kept);
+    assert_only_kept_hashes_in_files(&f, &erased, &kept);
+}
+
+type Entries = BTreeSet<(Vec<u8>, String, Vec<u8>)>;
+
+/// Asserts that no `erased` entry's hash is left in the database file or
+/// its write-ahead log, and every `kept` one is.
+fn assert_only_kept_hashes_in_files(f: &Fixture, erased: &Entries, kept: &Entries) {
     let file = f.app.config.database_file();
     let mut bytes = std::fs::read(&file).unwrap();
     let mut wal = file.into_os_string();
     wal.push("-wal");
     bytes.extend(std::fs::read(&wal).unwrap_or_default());
-    for (_, kind, hash) in &erased {
+    for (_, kind, hash) in erased {
         assert!(
             !bytes.windows(hash.len()).any(|w| w == hash.as_slice()),
             "an erased {kind} hash is still in the database's files"
         );
     }
-    for (_, _, hash) in &kept {
+    for (_, _, hash) in kept {
         assert!(bytes.windows(hash.len()).any(|w| w == hash.as_slice()));
     }
+}
+
+/// Stops a purge once no contact is left to erase at `now`: after its
+/// last erasure, before it deletes the erased contacts' index entries.
+struct StopAfterErasing<'a> {
+    app: &'a Kirjuri,
+    now: DateTime<Utc>,
+}
+
+#[async_trait::async_trait]
+impl Pacer for StopAfterErasing<'_> {
+    async fn keep_going(&self) -> bool {
+        let left = self.app.store.expired_contacts(self.now, None, 1).await;
+        !left.unwrap().is_empty()
+    }
+}
+
+#[tokio::test]
+async fn index_entries_left_by_a_run_stopped_before_its_sweep_are_dead_and_the_next_run_deletes_them()
+ {
+    // Arrange: 6 contacts, 4 of them expired; a run that stops after its
+    // last erasure, before its sweep.
+    let f = fixture().await;
+    let mut expired = BTreeSet::new();
+    for n in 0..6u8 {
+        let day = if n < 4 { "2026-02-10" } else { "2026-09-10" };
+        let started = format!("{day}T10:0{n}:00+02:00");
+        let name = format!("Testi {}", char::from(b'A' + n));
+        let contact = f
+            .contact_of("chat", &started, &name, &format!("040 555 {n:04}"))
+            .await;
+        if n < 4 {
+            expired.insert(contact.as_uuid().as_bytes().to_vec());
+        }
+    }
+    let before = index_entries(&f);
+    let (erased, kept): (Entries, Entries) = before
+        .iter()
+        .cloned()
+        .partition(|(id, _, _)| expired.contains(id));
+    let now = utc("2027-03-01T00:00:00Z");
+    f.clock.set(now);
+    let stopper = StopAfterErasing { app: &f.app, now };
+
+    let stopped = Purger::new(&f.app).batch(3).pacer(&stopper).run().await;
+
+    // The contacts are erased and their entries still stored, but no
+    // lookup by those entries finds them any more.
+    assert!(stopped.interrupted);
+    assert_eq!(stopped.counts.get("contact"), Some(&4));
+    assert!(!stopped.timings.contains_key("sweep"));
+    assert_eq!(index_entries(&f), before);
+    let lookups: Vec<IndexEntry> = erased
+        .iter()
+        .map(|(_, kind, hash)| IndexEntry {
+            kind: kind.clone(),
+            hash: hash.clone(),
+        })
+        .collect();
+    let found = f
+        .app
+        .store
+        .contacts_bearing_any(&lookups, 100)
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "{found:?}");
+
+    // Act: the next run has nothing to destroy, and sweeps.
+    let next = Purger::new(&f.app).run().await;
+
+    assert!(next.succeeded(), "{:?}", next.failures);
+    assert_eq!(next.total(), 0);
+    assert!(next.timings.contains_key("sweep"));
+    assert_eq!(index_entries(&f), kept);
+    assert_only_kept_hashes_in_files(&f, &erased, &kept);
 }
 
 // ---- legal holds -----------------------------------------------------------------

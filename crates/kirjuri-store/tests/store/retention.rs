@@ -380,6 +380,35 @@ on_every_backend! {
         assert_eq!(contact_ids(&store.expired_contacts(t0(), None, 10).await.unwrap()), vec![neighbour.id]);
     }
 
+    async fn a_purge_batch_queues_index_entries_that_no_query_finds_until_swept(store: &dyn Store) {
+        let expired = t0() - TimeDelta::days(1);
+        let erased = add_contact(store, expired, 1).await;
+        let also_erased = add_contact(store, expired, 2).await;
+        let neighbour = add_contact(store, expired, 1).await;
+        let orders = [erasure(&erased, t0()), erasure(&also_erased, t0())];
+
+        let done = store.erase_contacts_marking(&orders, ShredMode::Expired { now: t0() }, &[]).await.unwrap();
+
+        assert_eq!(done, vec![erased.id, also_erased.id]);
+        // Queued, not deleted: still, nothing that finds contacts by an
+        // index entry finds an erased one.
+        assert_eq!(contact_ids(&store.search_contacts(&by_phone(1)).await.unwrap()), vec![neighbour.id]);
+        assert!(store.search_contacts(&by_phone(2)).await.unwrap().is_empty());
+        let bearing = store.contacts_bearing_any(&[entry("phone", 1), entry("phone", 2)], 10).await.unwrap();
+        assert_eq!(bearing, vec![neighbour.id]);
+        let identifiers = store.contact_identifiers(&[erased.id, also_erased.id, neighbour.id]).await.unwrap();
+        assert_eq!(identifiers, vec![(neighbour.id, entry("phone", 1))]);
+        // One contact a sweep: both were queued, and the queue empties.
+        assert_eq!(store.sweep_erased_index(1).await.unwrap(), 1);
+        assert_eq!(store.sweep_erased_index(10).await.unwrap(), 1);
+        assert_eq!(store.sweep_erased_index(10).await.unwrap(), 0);
+        assert_eq!(contact_ids(&store.search_contacts(&by_phone(1)).await.unwrap()), vec![neighbour.id]);
+        // An erasure outside the purge deletes its entries at once.
+        store.erase_contacts(&[erasure(&neighbour, t0())], ShredMode::Expired { now: t0() }).await.unwrap();
+        assert!(store.search_contacts(&by_phone(1)).await.unwrap().is_empty());
+        assert_eq!(store.sweep_erased_index(10).await.unwrap(), 0, "nothing queued");
+    }
+
     async fn an_expired_erasure_needs_every_object_gone_and_nothing_held_or_pending(store: &dyn Store) {
         let expired = t0() - TimeDelta::days(1);
         let with_object = add_contact(store, expired, 1).await;
