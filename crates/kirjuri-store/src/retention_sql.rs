@@ -376,23 +376,29 @@ where
 
     #[tracing::instrument(skip_all)]
     async fn sweep_erased_index(&self, contacts: u32) -> Result<u64> {
-        let taken = "(SELECT contact_id FROM contact_index_sweep ORDER BY contact_id LIMIT $1)";
         let mut tx = self.batch_write_pool().begin_with(S::BEGIN_WRITE).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM contact_index WHERE contact_id IN {taken}"
-        )))
-        .bind(i64::from(contacts))
-        .execute(&mut *tx)
-        .await?;
-        let swept = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM contact_index_sweep WHERE contact_id IN {taken} RETURNING contact_id"
-        )))
+        // The queue's delete says which contacts this transaction took, so
+        // exactly their entries go, whatever is queued meanwhile.
+        let taken = sqlx::query(
+            "DELETE FROM contact_index_sweep WHERE contact_id IN \
+                 (SELECT contact_id FROM contact_index_sweep ORDER BY contact_id LIMIT $1) \
+             RETURNING contact_id",
+        )
         .bind(i64::from(contacts))
         .fetch_all(&mut *tx)
-        .await?;
+        .await?
+        .iter()
+        .map(|row| S::Db::get_uuid(row, "contact_id"))
+        .collect::<Result<Vec<Uuid>>>()?;
+        for chunk in taken.chunks(S::CHUNK) {
+            let mut query = QueryBuilder::new("DELETE FROM contact_index WHERE contact_id");
+            S::push_ids(&mut query, chunk.iter().copied());
+            query.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
-        Ok(swept.len() as u64)
+        Ok(taken.len() as u64)
     }
+
     async fn unfinished_tombstones(&self, limit: u32) -> Result<Vec<TombstoneRow>> {
         // The WHERE is the partial index's own, so the index serves it in order.
         let sql = format!(
