@@ -804,6 +804,41 @@ mod tests {
         assert_eq!((len, &head[..]), (10_000, &data[..40]));
         let (len, head) = folder.head(&id, 20_000).await.unwrap();
         assert_eq!((len, &head[..]), (10_000, &data[..]));
+        // The length, the first bytes and a range at once; an empty range
+        // reads nothing.
+        let (len, head, range) = folder.head_and_range(&id, 12, 7000..9100).await.unwrap();
+        assert_eq!(
+            (len, &head[..], &range[..]),
+            (10_000, &data[..12], &data[7000..9100])
+        );
+        let (len, head, range) = folder.head_and_range(&id, 12, 50..50).await.unwrap();
+        assert_eq!(
+            (len, &head[..], &range[..]),
+            (10_000, &data[..12], &b""[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_range_past_the_end_read_with_the_head_is_a_truncation_never_a_short_read() {
+        let (_dir, folder) = folder();
+        let id = ObjectId::new_v7();
+        put_bytes(&folder, &id, &[&[7u8; 1000]]).await;
+
+        let past = folder.head_and_range(&id, 12, 900..1001).await;
+        let missing = folder.head_and_range(&ObjectId::new_v7(), 12, 0..10).await;
+
+        assert!(
+            matches!(
+                past,
+                Err(Error::Truncated {
+                    wanted: 1001,
+                    len: 1000,
+                    ..
+                })
+            ),
+            "{past:?}"
+        );
+        assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
     }
 
     #[tokio::test]
