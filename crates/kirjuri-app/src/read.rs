@@ -43,6 +43,7 @@ use kirjuri_core::purpose::Purpose;
 use kirjuri_core::username::UserName;
 use kirjuri_core::wav::decode::{PCM16_HEADER_LEN, Pcm16Rendition, Pcm16Transcoder, Peaks};
 use kirjuri_core::wav::{AudioLayout, Encoding};
+use kirjuri_store::limits::ContactForRead;
 use kirjuri_store::{ContactFilter, ContactRow, IndexEntry, ObjectRow, TombstoneRow};
 use kirjuri_vault::{
     HEADER_LEN, IndexKind, ObjectStore, SEGMENT_LEN, StreamOpener, TAG_LEN, open_to_vec,
@@ -53,6 +54,7 @@ use serde_json::json;
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
 use crate::intake::{RECORDING, RecordingAck, WAVEFORM};
+use crate::subject_limits::Limits;
 
 /// A contact as returned: the stored document plus what Kirjuri adds.
 #[derive(Debug, Clone, Serialize)]
@@ -393,6 +395,28 @@ impl Kirjuri {
         id: ContactId,
         purpose: Purpose,
     ) -> Result<(ContactRow, bool)> {
+        let (read, metadata_only) = self
+            .authorized_read(actor, actor_id, action, id, purpose, None)
+            .await?;
+        Ok((read.contact, metadata_only))
+    }
+
+    /// [`Kirjuri::authorized_contact`], fetching with the contact — in the
+    /// same statement as the contact and its subject's limits
+    /// ([`kirjuri_store::limits::LimitStore::contact_for_read`]) — its
+    /// committed object of `object_kind`, if one is named: a recording
+    /// read's one database round trip before its audit append (issue 16
+    /// §3). The object is only fetched, never looked at, when the read is
+    /// refused.
+    pub(crate) async fn authorized_read(
+        &self,
+        actor: &Actor,
+        actor_id: UserId,
+        action: Action,
+        id: ContactId,
+        purpose: Purpose,
+        object_kind: Option<&str>,
+    ) -> Result<(ContactForRead, bool)> {
         let object = Some(id.to_string());
         if let Decision::Deny(denial) = authorize(actor, action, Object::Register, Some(purpose)) {
             let answer = denial_error(denial);
@@ -407,11 +431,14 @@ impl Kirjuri {
                 )
                 .await?);
         }
-        let Some(contact) = self.store.contact(&id).await? else {
-            // The same work as for a contact that is there (its limits are
-            // looked up before the decision): a missing one must not answer
-            // faster than another agent's.
-            self.limits_of(&id).await?;
+        // A missing contact costs the same one statement as one that is
+        // there (with its limits): it must not answer faster than another
+        // agent's.
+        let Some(mut read) = self
+            .store
+            .contact_for_read(&id, object_kind, self.clock.now())
+            .await?
+        else {
             return Err(self
                 .refuse(
                     actor_id,
@@ -423,8 +450,8 @@ impl Kirjuri {
                 )
                 .await?);
         };
-        let agent = UserName::parse(&contact.agent, "agent")?;
-        let limits = self.limits_of(&contact.id).await?;
+        let agent = UserName::parse(&read.contact.agent, "agent")?;
+        let limits = Limits::of(std::mem::take(&mut read.limits))?;
         let decision = authorize(
             actor,
             action,
@@ -435,7 +462,7 @@ impl Kirjuri {
             Some(purpose),
         );
         match decision {
-            Decision::Allow { metadata_only, .. } => Ok((contact, metadata_only)),
+            Decision::Allow { metadata_only, .. } => Ok((read, metadata_only)),
             Decision::Deny(denial) => {
                 let answer = denial_error(denial);
                 Err(self
@@ -829,64 +856,78 @@ impl Kirjuri {
         self.audit(Some(actor_id), &event).await
     }
 
-    /// Authorizes reading a contact's recording and opens one of its stored
-    /// objects (`kind`: the recording or a derived artefact) for decryption.
-    /// Nothing is audited yet: the caller audits what it actually serves.
-    async fn open_recording_object(
+    /// Authorizes reading a contact's recording and finds one of its stored
+    /// objects (`kind`: the recording or a derived artefact), in one
+    /// database round trip. Nothing is audited or read yet: the caller
+    /// audits what it actually serves, while [`Kirjuri::open_stream`]
+    /// reads it.
+    async fn recording_object(
         &self,
         actor: &Actor,
         actor_id: UserId,
         id: ContactId,
         purpose: Purpose,
         kind: &str,
-    ) -> Result<(ObjectRow, StreamOpener)> {
-        self.authorized_contact(actor, actor_id, Action::ReadRecording, id, purpose)
+    ) -> Result<ObjectRow> {
+        let (read, _) = self
+            .authorized_read(
+                actor,
+                actor_id,
+                Action::ReadRecording,
+                id,
+                purpose,
+                Some(kind),
+            )
             .await?;
-        let object = match self.store.object_for_contact(&id, kind).await? {
-            Some(object) => object,
-            None => return Err(self.gone(&id, kind, "this recording").await),
-        };
-        let opener = self.open_object(&object).await?;
-        Ok((object, opener))
+        match read.object {
+            Some(object) => Ok(object),
+            None => Err(self.gone(&id, kind, "this recording").await),
+        }
     }
 
-    /// Opens a stored object for decryption, checking its file's length
-    /// first. Neither authorizes nor audits: its callers do both.
-    async fn open_object(&self, object: &ObjectRow) -> Result<StreamOpener> {
-        // A shortened object file is tampering or corruption; say so before
-        // sending anything rather than part-way through. Its length and
-        // header come in one call.
-        let (stored, header) = self.objects.head(&object.id, HEADER_LEN as u64).await?;
+    /// The plaintext of bytes `wanted` of a stored object, decrypted segment
+    /// by segment as it is read (constant memory), opening only the
+    /// segments `wanted` covers. Its first piece is read and decrypted here:
+    /// the object's length (checked against its row: a shortened file is
+    /// tampering or corruption, said before anything is sent rather than
+    /// part-way through), its header and the segments holding the first
+    /// [`SEGMENT_LEN`] bytes wanted come in one call to the object store
+    /// (issue 16 §3: one hand-off to the blocking pool for a 64 KiB seek).
+    /// Neither authorizes nor audits: its callers do both, and release
+    /// nothing before the audit row is durable ([`released_after`]).
+    async fn open_stream(
+        &self,
+        object: &ObjectRow,
+        wanted: std::ops::Range<u64>,
+    ) -> Result<PlaintextStream> {
+        let key = self.keyring.unwrap(&object.wrapped_key, &object.id)?;
+        let mut plan = SegmentPlan::new(object.stored_len, &wanted);
+        let first = plan.first_batch();
+        let (stored, header, sealed) = self
+            .objects
+            .head_and_range(&object.id, HEADER_LEN as u64, first.sealed.clone())
+            .await?;
         if stored != object.stored_len {
             return Err(Error::Integrity(kirjuri_vault::Error::Integrity(format!(
                 "object {} is {stored} bytes, expected {}",
                 object.id, object.stored_len
             ))));
         }
-        let key = self.keyring.unwrap(&object.wrapped_key, &object.id)?;
-        Ok(StreamOpener::new(
-            &key,
-            &object.id,
-            &header,
-            object.plaintext_len,
-        )?)
+        let opener = StreamOpener::new(&key, &object.id, &header, object.plaintext_len)?;
+        let head = if first.sealed.is_empty() {
+            None
+        } else {
+            Some(Ok(plan.open(&opener, &sealed, first.last)?))
+        };
+        let rest = segment_stream(self.objects.clone(), object.id, opener, plan);
+        Ok(Box::pin(futures::stream::iter(head).chain(rest)))
     }
 
     /// The whole plaintext of a stored object, decrypted segment by segment
     /// as it is read (constant memory). For the access package, whose
     /// caller has authorized and audited the release already.
-    pub(crate) async fn object_plaintext(
-        &self,
-        object: &ObjectRow,
-    ) -> Result<impl Stream<Item = std::result::Result<Bytes, Error>> + Send + use<>> {
-        let opener = self.open_object(object).await?;
-        segment_stream(
-            self.objects.clone(),
-            object.id,
-            object.stored_len,
-            opener,
-            0..object.plaintext_len,
-        )
+    pub(crate) async fn object_plaintext(&self, object: &ObjectRow) -> Result<PlaintextStream> {
+        self.open_stream(object, 0..object.plaintext_len).await
     }
 
     /// `GET /api/v1/contacts/{id}/recording`, whole or one byte range.
@@ -898,8 +939,8 @@ impl Kirjuri {
         purpose: Purpose,
         range: Option<&dyn RangeRequest>,
     ) -> Result<RecordingBody> {
-        let (object, opener) = self
-            .open_recording_object(actor, actor_id, id, purpose, RECORDING)
+        let object = self
+            .recording_object(actor, actor_id, id, purpose, RECORDING)
             .await?;
         let total_len = object.plaintext_len;
         let range = match range {
@@ -910,16 +951,9 @@ impl Kirjuri {
             Some(r) => *r.start()..r.end() + 1,
             None => 0..total_len,
         };
-        let stream = segment_stream(
-            self.objects.clone(),
-            object.id,
-            object.stored_len,
-            opener,
-            wanted,
-        )?;
         let audit =
             self.audit_recording_read(actor, actor_id, id, object.id, purpose, range.as_ref());
-        let stream = released_after(audit, Box::pin(stream)).await?;
+        let stream = released_after(audit, self.open_stream(&object, wanted)).await?;
         Ok(RecordingBody {
             total_len,
             range,
@@ -938,8 +972,8 @@ impl Kirjuri {
         purpose: Purpose,
         range: Option<&dyn RangeRequest>,
     ) -> Result<RecordingBody> {
-        let (object, opener) = self
-            .open_recording_object(actor, actor_id, id, purpose, RECORDING)
+        let object = self
+            .recording_object(actor, actor_id, id, purpose, RECORDING)
             .await?;
         let rendition = Pcm16Rendition {
             source: layout_of(&object)?,
@@ -964,7 +998,10 @@ impl Kirjuri {
         );
         let head = futures::stream::iter((!header_part.is_empty()).then_some(Ok(header_part)));
         if end <= PCM16_HEADER_LEN {
-            audit.await?;
+            // No audio wanted: the object is still opened (its length
+            // checked), as for any read.
+            let _nothing: PlaintextStream =
+                released_after(audit, self.open_stream(&object, 0..0)).await?;
             return Ok(RecordingBody {
                 total_len,
                 range,
@@ -977,17 +1014,11 @@ impl Kirjuri {
         let first_frame = audio_start / out_frame;
         let end_frame = audio_end.div_ceil(out_frame);
         let source = rendition.source_range(first_frame, end_frame);
-        let inner = segment_stream(
-            self.objects.clone(),
-            object.id,
-            object.stored_len,
-            opener,
-            source,
-        )?;
+        let opened = self.open_stream(&object, source);
         let mut transcoder = Pcm16Transcoder::new(rendition.source);
         let mut skip = (audio_start - first_frame * out_frame) as usize;
         let mut remaining = audio_end - audio_start;
-        let audio = inner.map(move |chunk| {
+        let transcode = move |chunk: std::result::Result<Bytes, Error>| {
             let chunk = chunk?;
             let mut out = Vec::with_capacity(chunk.len() * 2);
             transcoder.push(&chunk, &mut out);
@@ -998,8 +1029,12 @@ impl Kirjuri {
                 .min(out.len() - from);
             remaining -= take as u64;
             Ok(Bytes::from(out).slice(from..from + take))
-        });
-        let stream = released_after(audit, Box::pin(head.chain(audio))).await?;
+        };
+        let opened = async move {
+            let audio: PlaintextStream = Box::pin(head.chain(opened.await?.map(transcode)));
+            Ok(audio)
+        };
+        let stream = released_after(audit, opened).await?;
         Ok(RecordingBody {
             total_len,
             range,
@@ -1016,18 +1051,12 @@ impl Kirjuri {
         id: ContactId,
         purpose: Purpose,
     ) -> Result<Peaks> {
-        let (object, opener) = self
-            .open_recording_object(actor, actor_id, id, purpose, WAVEFORM)
+        let object = self
+            .recording_object(actor, actor_id, id, purpose, WAVEFORM)
             .await?;
-        self.audit_recording_read(actor, actor_id, id, object.id, purpose, None)
-            .await?;
-        let mut stream = Box::pin(segment_stream(
-            self.objects.clone(),
-            object.id,
-            object.stored_len,
-            opener,
-            0..object.plaintext_len,
-        )?);
+        let audit = self.audit_recording_read(actor, actor_id, id, object.id, purpose, None);
+        let mut stream =
+            released_after(audit, self.open_stream(&object, 0..object.plaintext_len)).await?;
         let mut plaintext = Vec::with_capacity(usize::try_from(object.plaintext_len).unwrap_or(0));
         while let Some(chunk) = stream.next().await {
             plaintext.extend_from_slice(&chunk?);
@@ -1040,18 +1069,19 @@ impl Kirjuri {
 type PlaintextStream =
     std::pin::Pin<Box<dyn Stream<Item = std::result::Result<Bytes, Error>> + Send>>;
 
-/// Releases `stream` only once `audit` (the read's audit append) is
-/// durable, reading and decrypting its first piece meanwhile (issue 16:
-/// a seek's first byte waits for the longer of the two, not their sum).
-/// Nothing leaves before the audit row does: if the append fails, the
-/// piece read is dropped in memory and the error returned.
+/// Releases the stream `open` opens only once `audit` (the read's audit
+/// append) is durable, opening the object and reading and decrypting its
+/// first piece meanwhile ([`Kirjuri::open_stream`]; issue 16: a seek's
+/// first byte waits for the longer of the two, not their sum). Nothing
+/// leaves before the audit row does: if the append fails, what was read is
+/// dropped in memory and the append's error returned.
 async fn released_after(
     audit: impl Future<Output = Result<()>>,
-    mut stream: PlaintextStream,
+    open: impl Future<Output = Result<PlaintextStream>>,
 ) -> Result<PlaintextStream> {
-    let (audited, first) = tokio::join!(audit, stream.next());
+    let (audited, opened) = tokio::join!(audit, open);
     audited?;
-    Ok(Box::pin(futures::stream::iter(first).chain(stream)))
+    opened
 }
 
 /// The stored recording's audio layout, from its media description.
@@ -1096,76 +1126,138 @@ pub trait RangeRequest: Send + Sync {
     fn resolve(&self, len: u64) -> Result<Option<RangeInclusive<u64>>>;
 }
 
-/// Streams plaintext for `wanted` by opening only the segments it covers: the
-/// first batch is one segment (fast first byte), later batches 16 (1 MiB).
-fn segment_stream(
-    objects: std::sync::Arc<dyn ObjectStore>,
-    id: ObjectId,
+/// Which segments of a stored object a read of plaintext bytes `wanted`
+/// opens, and how far it has got: the first batch holds the segments of
+/// the first [`SEGMENT_LEN`] bytes wanted (one or two: a fast first byte,
+/// read with the object's header), each later batch 16 segments (1 MiB).
+struct SegmentPlan {
+    /// The object's stored length.
     stored_len: u64,
-    opener: StreamOpener,
-    wanted: std::ops::Range<u64>,
-) -> Result<impl Stream<Item = std::result::Result<Bytes, Error>> + Send> {
-    struct State {
-        objects: std::sync::Arc<dyn ObjectStore>,
-        id: ObjectId,
-        stored_len: u64,
-        opener: StreamOpener,
-        next_segment: u64,
-        last_segment: u64,
-        skip: usize,
-        remaining: u64,
-        batch: u64,
-    }
-    let segment = SEGMENT_LEN as u64;
-    let (first_segment, last_segment, skip) = if wanted.is_empty() {
-        (1, 0, 0)
-    } else {
-        (
-            wanted.start / segment,
-            (wanted.end - 1) / segment,
-            (wanted.start % segment) as usize,
-        )
-    };
-    let state = State {
-        objects,
-        id,
-        stored_len,
-        opener,
-        next_segment: first_segment,
-        last_segment,
-        skip,
-        remaining: wanted.end - wanted.start,
-        batch: 1,
-    };
-    Ok(futures::stream::try_unfold(state, |mut s| async move {
-        if s.remaining == 0 || s.next_segment > s.last_segment {
-            return Ok(None);
+    /// The next segment to open.
+    next_segment: u64,
+    /// The last segment `wanted` needs.
+    last_segment: u64,
+    /// Bytes of the next segment's plaintext before `wanted` starts.
+    skip: usize,
+    /// Plaintext bytes still to return.
+    remaining: u64,
+}
+
+/// One batch of segments: where they lie in the stored object, and the
+/// last one's index.
+struct Batch {
+    /// The sealed bytes to read (empty when nothing is left).
+    sealed: std::ops::Range<u64>,
+    /// The batch's last segment.
+    last: u64,
+}
+
+/// Segments per batch after the first.
+const LATER_BATCH: u64 = 16;
+
+impl SegmentPlan {
+    fn new(stored_len: u64, wanted: &std::ops::Range<u64>) -> Self {
+        let segment = SEGMENT_LEN as u64;
+        let (next_segment, last_segment, skip) = if wanted.is_empty() {
+            (1, 0, 0)
+        } else {
+            (
+                wanted.start / segment,
+                (wanted.end - 1) / segment,
+                (wanted.start % segment) as usize,
+            )
+        };
+        Self {
+            stored_len,
+            next_segment,
+            last_segment,
+            skip,
+            remaining: wanted.end.saturating_sub(wanted.start),
         }
+    }
+
+    /// Whether every byte wanted was returned.
+    fn done(&self) -> bool {
+        self.remaining == 0 || self.next_segment > self.last_segment
+    }
+
+    /// The first batch: the segments holding the first [`SEGMENT_LEN`]
+    /// bytes wanted.
+    fn first_batch(&self) -> Batch {
+        let first_plain = self.skip as u64 + self.remaining.min(SEGMENT_LEN as u64);
+        let last = self.next_segment + first_plain.saturating_sub(1) / SEGMENT_LEN as u64;
+        self.batch_to(last)
+    }
+
+    /// The next batch after the first.
+    fn later_batch(&self) -> Batch {
+        self.batch_to(self.next_segment + LATER_BATCH - 1)
+    }
+
+    /// The batch from the next segment to `last` (at most the last one
+    /// wanted).
+    fn batch_to(&self, last: u64) -> Batch {
+        if self.done() {
+            return Batch {
+                sealed: 0..0,
+                last: self.next_segment,
+            };
+        }
+        let last = last.min(self.last_segment);
         let sealed_segment = (SEGMENT_LEN + TAG_LEN) as u64;
-        let last = (s.next_segment + s.batch - 1).min(s.last_segment);
-        let start = HEADER_LEN as u64 + s.next_segment * sealed_segment;
-        let end = (HEADER_LEN as u64 + (last + 1) * sealed_segment).min(s.stored_len);
-        let sealed = s.objects.get_range(&s.id, start..end).await?;
-        let mut buffer = BytesMut::from(&sealed[..]);
+        let start = HEADER_LEN as u64 + self.next_segment * sealed_segment;
+        let end = (HEADER_LEN as u64 + (last + 1) * sealed_segment).min(self.stored_len);
+        Batch {
+            sealed: start..end,
+            last,
+        }
+    }
+
+    /// Decrypts `sealed`, the segments from the next one to `last`, and
+    /// returns the plaintext wanted of them.
+    fn open(&mut self, opener: &StreamOpener, sealed: &[u8], last: u64) -> Result<Bytes> {
+        let sealed_segment = SEGMENT_LEN + TAG_LEN;
+        let mut buffer = BytesMut::from(sealed);
         let mut out = BytesMut::with_capacity(buffer.len());
-        let mut index = s.next_segment;
+        let mut index = self.next_segment;
         while !buffer.is_empty() {
-            let take = buffer.len().min(sealed_segment as usize);
+            let take = buffer.len().min(sealed_segment);
             let mut piece = buffer.split_to(take);
-            let n = s.opener.open_segment(index, &mut piece)?;
-            let plain = piece.get(s.skip..n).unwrap_or_default();
-            s.skip = 0;
-            let want = usize::try_from(s.remaining)
+            let n = opener.open_segment(index, &mut piece)?;
+            let plain = piece.get(self.skip..n).unwrap_or_default();
+            self.skip = 0;
+            let want = usize::try_from(self.remaining)
                 .unwrap_or(usize::MAX)
                 .min(plain.len());
             out.extend_from_slice(plain.get(..want).unwrap_or_default());
-            s.remaining -= want as u64;
+            self.remaining -= want as u64;
             index += 1;
         }
-        s.next_segment = last + 1;
-        s.batch = 16;
-        Ok(Some((out.freeze(), s)))
-    }))
+        self.next_segment = last + 1;
+        Ok(out.freeze())
+    }
+}
+
+/// Streams the rest of `plan` (after its first batch), reading and
+/// decrypting [`LATER_BATCH`] segments at a time.
+fn segment_stream(
+    objects: std::sync::Arc<dyn ObjectStore>,
+    id: ObjectId,
+    opener: StreamOpener,
+    plan: SegmentPlan,
+) -> impl Stream<Item = std::result::Result<Bytes, Error>> + Send {
+    futures::stream::try_unfold(
+        (objects, opener, plan),
+        move |(objects, opener, mut plan)| async move {
+            if plan.done() {
+                return Ok(None);
+            }
+            let batch = plan.later_batch();
+            let sealed = objects.get_range(&id, batch.sealed).await?;
+            let plain = plan.open(&opener, &sealed, batch.last)?;
+            Ok(Some((plain, (objects, opener, plan))))
+        },
+    )
 }
 
 /// What the client sees for a denial.

@@ -5,7 +5,9 @@
 //! the limit is bound too — in one query, and [`Limits::subject`] lends
 //! them to `kirjuri_core::access::authorize`. Every read of a contact, a
 //! recording or a search's results passes through here; the limits are
-//! made and lifted by a request's execution (`requests::limits`).
+//! made and lifted by a request's execution (`requests::limits`). A read
+//! of one contact gets its limits with the contact itself, in one statement
+//! ([`Limits::of`] folds them).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -13,7 +15,7 @@ use std::str::FromStr;
 use kirjuri_core::access::SubjectLimits;
 use kirjuri_core::ids::ContactId;
 use kirjuri_core::purpose::Purpose;
-use kirjuri_store::limits::LimitKind;
+use kirjuri_store::limits::{ContactLimit, LimitKind};
 
 use crate::app::Kirjuri;
 use crate::error::{Error, Result};
@@ -49,33 +51,40 @@ impl Kirjuri {
             .await?;
         let mut limits: HashMap<ContactId, Limits> = HashMap::new();
         for row in rows {
-            let entry = limits.entry(row.contact).or_default();
-            match (row.kind, row.purpose) {
-                (LimitKind::Restriction, _) => entry.restricted = true,
-                (LimitKind::Objection, Some(purpose)) => {
-                    let purpose = Purpose::from_str(&purpose).map_err(|_| {
-                        Error::Damaged("subject_limits.purpose: not a purpose".into())
-                    })?;
-                    if !entry.objected.contains(&purpose) {
-                        entry.objected.push(purpose);
-                    }
-                }
-                (LimitKind::Objection, None) => {
-                    return Err(Error::Damaged(
-                        "subject_limits: an objection without a purpose".into(),
-                    ));
-                }
-            }
+            limits.entry(row.contact).or_default().add(row)?;
+        }
+        Ok(limits)
+    }
+}
+
+impl Limits {
+    /// The limits of one contact, from its rows
+    /// ([`kirjuri_store::limits::LimitStore::contact_for_read`]'s).
+    pub(crate) fn of(rows: Vec<ContactLimit>) -> Result<Self> {
+        let mut limits = Limits::default();
+        for row in rows {
+            limits.add(row)?;
         }
         Ok(limits)
     }
 
-    /// The limits in force now on one contact.
-    pub(crate) async fn limits_of(&self, contact: &ContactId) -> Result<Limits> {
-        Ok(self
-            .limits_on(std::slice::from_ref(contact))
-            .await?
-            .remove(contact)
-            .unwrap_or_default())
+    /// Adds one limit in force.
+    fn add(&mut self, row: ContactLimit) -> Result<()> {
+        match (row.kind, row.purpose) {
+            (LimitKind::Restriction, _) => self.restricted = true,
+            (LimitKind::Objection, Some(purpose)) => {
+                let purpose = Purpose::from_str(&purpose)
+                    .map_err(|_| Error::Damaged("subject_limits.purpose: not a purpose".into()))?;
+                if !self.objected.contains(&purpose) {
+                    self.objected.push(purpose);
+                }
+            }
+            (LimitKind::Objection, None) => {
+                return Err(Error::Damaged(
+                    "subject_limits: an objection without a purpose".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 }

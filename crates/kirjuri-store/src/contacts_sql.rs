@@ -69,21 +69,83 @@ pub(crate) fn contact_from_row<DB: Backend>(row: &DB::Row) -> Result<ContactRow>
     })
 }
 
+/// [`OBJECT_COLUMNS`] of the table aliased `o`, each named with an `o_`
+/// prefix, for a query that also selects [`CONTACT_COLUMNS`] (whose names
+/// they would otherwise shadow); read back with [`PREFIXED_OBJECT`].
+pub(crate) const PREFIXED_OBJECT_COLUMNS: &str = "o.id AS o_id, o.contact_id AS o_contact_id, \
+    o.kind AS o_kind, o.wrapped_key AS o_wrapped_key, o.sha256 AS o_sha256, \
+    o.plaintext_len AS o_plaintext_len, o.stored_len AS o_stored_len, \
+    CAST(o.media AS TEXT) AS o_media, o.retain_until AS o_retain_until, \
+    o.source_id AS o_source_id, o.created_at AS o_created_at";
+
+/// The names an [`ObjectRow`]'s columns come back under.
+pub(crate) struct ObjectColumnNames {
+    id: &'static str,
+    contact_id: &'static str,
+    kind: &'static str,
+    wrapped_key: &'static str,
+    sha256: &'static str,
+    plaintext_len: &'static str,
+    stored_len: &'static str,
+    media: &'static str,
+    retain_until: &'static str,
+    source_id: &'static str,
+    created_at: &'static str,
+}
+
+/// As [`OBJECT_COLUMNS`] names them.
+const PLAIN_OBJECT: ObjectColumnNames = ObjectColumnNames {
+    id: "id",
+    contact_id: "contact_id",
+    kind: "kind",
+    wrapped_key: "wrapped_key",
+    sha256: "sha256",
+    plaintext_len: "plaintext_len",
+    stored_len: "stored_len",
+    media: "media",
+    retain_until: "retain_until",
+    source_id: "source_id",
+    created_at: "created_at",
+};
+
+/// As [`PREFIXED_OBJECT_COLUMNS`] names them.
+pub(crate) const PREFIXED_OBJECT: ObjectColumnNames = ObjectColumnNames {
+    id: "o_id",
+    contact_id: "o_contact_id",
+    kind: "o_kind",
+    wrapped_key: "o_wrapped_key",
+    sha256: "o_sha256",
+    plaintext_len: "o_plaintext_len",
+    stored_len: "o_stored_len",
+    media: "o_media",
+    retain_until: "o_retain_until",
+    source_id: "o_source_id",
+    created_at: "o_created_at",
+};
+
 /// An [`ObjectRow`] from [`OBJECT_COLUMNS`].
 pub(crate) fn object_from_row<DB: Backend>(row: &DB::Row) -> Result<ObjectRow> {
+    object_from_columns::<DB>(row, &PLAIN_OBJECT)
+}
+
+/// An [`ObjectRow`] from its columns as `names` names them.
+pub(crate) fn object_from_columns<DB: Backend>(
+    row: &DB::Row,
+    names: &ObjectColumnNames,
+) -> Result<ObjectRow> {
     let len = |column: &str| stored_length(DB::get_int(row, column)?, column);
     Ok(ObjectRow {
-        id: ObjectId::from_uuid(DB::get_uuid(row, "id")?),
-        contact_id: ContactId::from_uuid(DB::get_uuid(row, "contact_id")?),
-        kind: DB::get_text(row, "kind")?,
-        wrapped_key: DB::get_bytes(row, "wrapped_key")?,
-        sha256: DB::get_text(row, "sha256")?,
-        plaintext_len: len("plaintext_len")?,
-        stored_len: len("stored_len")?,
-        media: json(&DB::get_text(row, "media")?, "media")?,
-        retain_until: DB::get_time(row, "retain_until")?,
-        source: DB::get_opt_uuid(row, "source_id")?.map(ObjectId::from_uuid),
-        created_at: DB::get_time(row, "created_at")?,
+        id: ObjectId::from_uuid(DB::get_uuid(row, names.id)?),
+        contact_id: ContactId::from_uuid(DB::get_uuid(row, names.contact_id)?),
+        kind: DB::get_text(row, names.kind)?,
+        wrapped_key: DB::get_bytes(row, names.wrapped_key)?,
+        sha256: DB::get_text(row, names.sha256)?,
+        plaintext_len: len(names.plaintext_len)?,
+        stored_len: len(names.stored_len)?,
+        media: json(&DB::get_text(row, names.media)?, names.media)?,
+        retain_until: DB::get_time(row, names.retain_until)?,
+        source: DB::get_opt_uuid(row, names.source_id)?.map(ObjectId::from_uuid),
+        created_at: DB::get_time(row, names.created_at)?,
     })
 }
 

@@ -8,7 +8,9 @@
 //! ([`crate::requests::RequestUpdate::limits`], one transaction with its
 //! timeline and audit events); this module owns their rows, the insert and
 //! lift statements that update uses, and the read the access decision
-//! needs: the limits in force on a set of contacts, in one indexed query.
+//! needs: the limits in force on a set of contacts, in one indexed query,
+//! and — for a read of one contact — the contact, its limits and its
+//! object together in one statement ([`LimitStore::contact_for_read`]).
 //! Written once for both backends over [`SqlStore`].
 
 use async_trait::async_trait;
@@ -19,8 +21,12 @@ use uuid::Uuid;
 
 use crate::audited::{AuditLog, Conn};
 use crate::backend::{Backend, SqlStore};
+use crate::contacts_sql::{
+    CONTACT_COLUMNS, PREFIXED_OBJECT, PREFIXED_OBJECT_COLUMNS, contact_from_row,
+    object_from_columns,
+};
 use crate::error::{Error, Result};
-use crate::model::IndexEntry;
+use crate::model::{ContactRow, IndexEntry, ObjectRow};
 
 /// The kind of a limit, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,6 +125,18 @@ pub struct ContactLimit {
     pub purpose: Option<String>,
 }
 
+/// What the access decision on a read of one contact needs, as
+/// [`LimitStore::contact_for_read`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactForRead {
+    /// The contact.
+    pub contact: ContactRow,
+    /// The limits in force on it (none, usually).
+    pub limits: Vec<ContactLimit>,
+    /// Its committed object of the kind asked for, if it has one.
+    pub object: Option<ObjectRow>,
+}
+
 /// Limits, on either database.
 #[async_trait]
 pub trait LimitStore: Send + Sync {
@@ -129,6 +147,20 @@ pub trait LimitStore: Send + Sync {
         contacts: &[ContactId],
         at: DateTime<Utc>,
     ) -> Result<Vec<ContactLimit>>;
+
+    /// The contact `id`, the limits in force on it at `at` (exactly as
+    /// [`LimitStore::contact_limits`] finds them) and, when `object_kind`
+    /// is given, its committed object of that kind — in **one** statement,
+    /// so a read (an audited seek above all) makes one round trip to the
+    /// database for its access decision and its object, not three (issue
+    /// 16 §3). `None` when there is no such contact; a missing contact
+    /// costs the same statement as one that is there.
+    async fn contact_for_read(
+        &self,
+        id: &ContactId,
+        object_kind: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ContactForRead>>;
 
     /// The limits a request made, oldest first.
     async fn request_limits(&self, request: &Uuid) -> Result<Vec<SubjectLimitRow>>;
@@ -153,6 +185,7 @@ where
     for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
     for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
     for<'q> <S::Db as Backend>::Time: Encode<'q, S::Db> + Type<S::Db>,
+    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
     for<'s> &'s str: ColumnIndex<<S::Db as Database>::Row>,
 {
     async fn contact_limits(
@@ -190,6 +223,60 @@ where
                 })
             })
             .collect()
+    }
+
+    async fn contact_for_read(
+        &self,
+        id: &ContactId,
+        object_kind: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ContactForRead>> {
+        // One row per limit in force (one row with NULL limit columns when
+        // there is none), each carrying the contact and its object: limits
+        // are rare, so the repeated columns cost less than a second round
+        // trip. The subquery is `contact_limits`' for one contact.
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS}, {PREFIXED_OBJECT_COLUMNS}, \
+                    lim.kind AS limit_kind, lim.purpose AS limit_purpose \
+             FROM contacts AS c \
+             LEFT JOIN objects AS o ON o.contact_id = c.id AND o.kind = $2 \
+             LEFT JOIN (SELECT DISTINCT l.kind AS kind, l.purpose AS purpose \
+                        FROM contact_index AS i \
+                        JOIN subject_limit_identifiers AS li \
+                          ON li.kind = i.kind AND li.hash = i.hash \
+                        JOIN subject_limits AS l ON l.id = li.limit_id \
+                        WHERE i.contact_id = $1 \
+                          AND (l.lifted_at IS NULL OR l.lifted_at > $3)) AS lim ON TRUE \
+             WHERE c.id = $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(*id.as_uuid())
+            .bind(object_kind)
+            .bind(S::Db::time(at))
+            .fetch_all(self.sql_pool())
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let object = match S::Db::get_opt_uuid(first, "o_id")? {
+            Some(_) => Some(object_from_columns::<S::Db>(first, &PREFIXED_OBJECT)?),
+            None => None,
+        };
+        let mut limits = Vec::new();
+        for row in &rows {
+            if let Some(kind) = S::Db::get_opt_text(row, "limit_kind")? {
+                limits.push(ContactLimit {
+                    contact: *id,
+                    kind: LimitKind::parse(&kind)?,
+                    purpose: S::Db::get_opt_text(row, "limit_purpose")?,
+                });
+            }
+        }
+        Ok(Some(ContactForRead {
+            contact: contact_from_row::<S::Db>(first)?,
+            limits,
+            object,
+        }))
     }
 
     async fn request_limits(&self, request: &Uuid) -> Result<Vec<SubjectLimitRow>> {

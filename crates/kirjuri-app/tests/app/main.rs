@@ -15,6 +15,7 @@ mod backup;
 mod group_commit;
 mod outbox;
 mod purge;
+mod reads;
 mod surveys;
 
 use futures::StreamExt;

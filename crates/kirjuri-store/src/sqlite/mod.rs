@@ -163,6 +163,14 @@ impl SqliteStore {
             );
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // sqlx pings an idle connection before handing it out, by
+            // default: for SQLite a round trip to the connection's worker
+            // thread and back before every statement, which tells nothing
+            // (a file cannot hang up) and doubled the thread hand-offs of
+            // an audited seek (issue 16 §3). A connection a failed
+            // transaction left unusable is closed on release instead
+            // (`still_usable`).
+            .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(still_usable(conn)))
             .connect_with(options)
             .await?;

@@ -444,6 +444,26 @@ on_every_backend! {
         assert_eq!(actions, ["recording.create", "derived.create", "contact.create"]);
     }
 
+    async fn a_group_of_audit_events_alone_is_appended_in_order_and_each_answered(store: &dyn Store) {
+        use kirjuri_store::{GroupOutcome, GroupWrite};
+        // Concurrent reads' events, a few and more than one statement
+        // carries (SQLite appends up to 500 in one).
+        for n in [3, 501] {
+            let before = all_audit(store).await.len();
+            let writes: Vec<GroupWrite> =
+                (0..n).map(|i| GroupWrite::Audit(audit(&format!("recording.read.{i}")))).collect();
+
+            let results = store.write_group(&writes).await.unwrap();
+
+            assert_eq!(results.len(), n);
+            assert!(results.iter().all(|r| matches!(r, Ok(GroupOutcome::Audited))), "{results:?}");
+            let actions: Vec<String> =
+                all_audit(store).await.into_iter().skip(before).map(|r| r.event.action).collect();
+            let expected: Vec<String> = (0..n).map(|i| format!("recording.read.{i}")).collect();
+            assert_eq!(actions, expected, "every event, in the group's order");
+        }
+    }
+
     async fn of_two_uploads_for_one_contact_and_kind_the_second_gets_the_first(store: &dyn Store) {
         let row = contact("aino", at("2026-11-29T07:15:02Z"));
         store.insert_contact(&row, &[], &audit("c")).await.unwrap();

@@ -7,14 +7,15 @@
 //! [`LimitStore`]: kirjuri_store::limits::LimitStore
 
 use chrono::TimeDelta;
-use kirjuri_core::ids::UserId;
+use kirjuri_core::ids::{ContactId, UserId};
 use kirjuri_store::limits::{LimitChanges, LimitKind, LimitLift, NewSubjectLimit};
 use kirjuri_store::requests::{NewRequest, RequestUpdate};
-use kirjuri_store::{IndexEntry, Store};
+use kirjuri_store::{IndexEntry, ObjectRow, ShredMode, Store};
 use uuid::Uuid;
 
 use crate::requests::{event, request};
-use crate::support::{audit, contact, entry, now, on_every_backend};
+use crate::retention::{erasure, shred};
+use crate::support::{audit, contact, entry, now, object, on_every_backend, pending, sha};
 
 fn limit(kind: LimitKind, purpose: Option<&str>, identifiers: Vec<IndexEntry>) -> NewSubjectLimit {
     NewSubjectLimit {
@@ -57,6 +58,47 @@ async fn with_limits(store: &dyn Store, limits: LimitChanges) -> Uuid {
         .await
         .unwrap();
     row.id
+}
+
+/// Commits an object of `kind` for the contact.
+async fn commit(store: &dyn Store, contact: ContactId, kind: &str, digit: char) -> ObjectRow {
+    let upload = pending(contact, kind);
+    store.begin_object(&upload).await.unwrap();
+    let stored = object(&upload, &sha(digit));
+    store
+        .commit_object(&stored, &audit("object.create"))
+        .await
+        .unwrap();
+    stored
+}
+
+/// Lifts limit `id` at `at` with a change of `request`, the request that
+/// made it.
+async fn lift(store: &dyn Store, request: Uuid, id: Uuid, at: chrono::DateTime<chrono::Utc>) {
+    let row = store.request(&request).await.unwrap().unwrap();
+    let mut changed = row.clone();
+    changed.version = row.version + 1;
+    let update = RequestUpdate {
+        row: changed,
+        expected_version: row.version,
+        verification: None,
+        proven: Vec::new(),
+        discard_code: None,
+        events: vec![event("lifted")],
+        messages: Vec::new(),
+        limits: LimitChanges {
+            new: Vec::new(),
+            lift: vec![LimitLift {
+                id,
+                at,
+                by: UserId::new_v7(),
+            }],
+        },
+    };
+    store
+        .update_request(&update, &[audit("request.lifted")])
+        .await
+        .unwrap();
 }
 
 on_every_backend! {
@@ -132,5 +174,75 @@ on_every_backend! {
         assert!(store.contact_limits(&[subject.id], lifts_at).await.unwrap().is_empty());
         let stored = store.request_limits(&request).await.unwrap();
         assert_eq!(stored[0].lifted_at, Some(lifts_at));
+    }
+
+    async fn a_read_finds_its_contact_the_limits_in_force_and_the_object_asked_for_and_nothing_else(store: &dyn Store) {
+        // Arrange: aino's contact (a recording and a waveform; restricted,
+        // objected to for training, and an objection to surveys lifted an
+        // hour ago) and eero's contact by another phone (a recording).
+        let subject = contact("aino", now());
+        let others = contact("eero", now());
+        store.insert_contact(&subject, &[entry("phone", 21), entry("email", 22)], &audit("contact.create")).await.unwrap();
+        store.insert_contact(&others, &[entry("phone", 23)], &audit("contact.create")).await.unwrap();
+        let recording = commit(store, subject.id, "recording", 'a').await;
+        let waveform = commit(store, subject.id, "waveform", 'b').await;
+        let other_recording = commit(store, others.id, "recording", 'c').await;
+        let restriction = limit(LimitKind::Restriction, None, vec![entry("phone", 21)]);
+        // Bound through both identifiers: still one row.
+        let training = limit(LimitKind::Objection, Some("training"), vec![entry("phone", 21), entry("email", 22)]);
+        let survey = limit(LimitKind::Objection, Some("survey"), vec![entry("email", 22)]);
+        let request = with_limits(store, LimitChanges { new: vec![restriction, training, survey.clone()], lift: Vec::new() }).await;
+        lift(store, request, survey.id, now() - TimeDelta::hours(1)).await;
+
+        // Act
+        let read = store.contact_for_read(&subject.id, Some("recording"), now()).await.unwrap().unwrap();
+        let waveform_read = store.contact_for_read(&subject.id, Some("waveform"), now()).await.unwrap().unwrap();
+        let before_lifting = store.contact_for_read(&subject.id, None, now() - TimeDelta::hours(2)).await.unwrap().unwrap();
+        let no_transcript = store.contact_for_read(&subject.id, Some("transcript"), now()).await.unwrap().unwrap();
+        let other = store.contact_for_read(&others.id, Some("recording"), now()).await.unwrap().unwrap();
+        let unknown = store.contact_for_read(&ContactId::new_v7(), Some("recording"), now()).await.unwrap();
+
+        // Assert
+        assert_eq!(Some(read.contact.clone()), store.contact(&subject.id).await.unwrap());
+        assert_eq!(read.object, Some(recording));
+        assert_eq!(waveform_read.object, Some(waveform));
+        assert_eq!(no_transcript.object, None, "a kind the contact has not: no object");
+        assert_eq!(before_lifting.object, None, "no kind asked: no object");
+        let mut limits: Vec<_> = read.limits.iter().map(|l| (l.contact, l.kind, l.purpose.clone())).collect();
+        limits.sort_by_key(|l| l.2.clone());
+        assert_eq!(limits, [(subject.id, LimitKind::Restriction, None), (subject.id, LimitKind::Objection, Some("training".into()))]);
+        let mut by_contact_limits = store.contact_limits(&[subject.id], now()).await.unwrap();
+        by_contact_limits.sort_by_key(|l| l.purpose.clone());
+        let mut found = read.limits.clone();
+        found.sort_by_key(|l| l.purpose.clone());
+        assert_eq!(found, by_contact_limits, "the same limits as contact_limits finds");
+        assert_eq!(before_lifting.limits.len(), 3, "the lifted objection bound until it was lifted");
+        assert_eq!(other.contact.agent, "eero", "another agent's contact is found as his, for the decision to refuse");
+        assert_eq!(other.object, Some(other_recording));
+        assert!(other.limits.is_empty(), "aino's limits do not bind eero's contact");
+        assert_eq!(unknown, None);
+    }
+
+    async fn a_read_of_a_shredded_recording_finds_no_object_and_an_erased_contact_no_limits(store: &dyn Store) {
+        // Arrange: a restricted contact whose recording is shredded, then
+        // its document erased (its index entries go with it).
+        let subject = contact("aino", now());
+        store.insert_contact(&subject, &[entry("phone", 31)], &audit("contact.create")).await.unwrap();
+        let recording = commit(store, subject.id, "recording", 'd').await;
+        with_limits(store, LimitChanges { new: vec![limit(LimitKind::Restriction, None, vec![entry("phone", 31)])], lift: Vec::new() }).await;
+        store.shred_objects(&[shred(&recording, now())], ShredMode::Forced).await.unwrap();
+
+        // Act
+        let shredded = store.contact_for_read(&subject.id, Some("recording"), now()).await.unwrap().unwrap();
+        store.erase_contacts(&[erasure(&subject, now())], ShredMode::Forced).await.unwrap();
+        let erased = store.contact_for_read(&subject.id, Some("recording"), now()).await.unwrap().unwrap();
+
+        // Assert
+        assert_eq!(shredded.object, None, "a shredded recording is gone");
+        assert_eq!(shredded.limits.len(), 1, "the restriction still binds what is left");
+        assert!(!shredded.contact.is_erased());
+        assert!(erased.contact.is_erased(), "an erased contact is found erased (the caller answers with its tombstone)");
+        assert_eq!(erased.object, None);
+        assert!(erased.limits.is_empty(), "its index entries went with its document");
     }
 }

@@ -113,7 +113,7 @@ async fn place_hold(
 }
 
 /// The shred of `object` at `at`.
-fn shred(object: &ObjectRow, at: DateTime<Utc>) -> Shred {
+pub(crate) fn shred(object: &ObjectRow, at: DateTime<Utc>) -> Shred {
     Shred {
         tombstone: TombstoneRow {
             id: *object.id.as_uuid(),
