@@ -345,7 +345,7 @@ impl<'a> Purger<'a> {
             self.sweep_index(&mut report).await
         };
         if !self.dry_run
-            && (report.counts.values().sum::<u64>() > 0 || swept > 0)
+            && (report.total() > 0 || swept > 0)
             && let Err(e) = self.app.store.flush_erasures().await
         {
             report.fail("flushing erased rows out of the database's log", &e);

@@ -535,12 +535,6 @@ async fn erase_in<S>(
 where
     S: RetentionSql,
     for<'q> Uuid: Encode<'q, S::Db> + Type<S::Db>,
-    for<'q> &'q str: Encode<'q, S::Db> + Type<S::Db>,
-    for<'q> String: Encode<'q, S::Db> + Type<S::Db>,
-    for<'q> i64: Encode<'q, S::Db> + Type<S::Db>,
-    for<'q> Option<Uuid>: Encode<'q, S::Db> + Type<S::Db>,
-    for<'q> Option<&'q str>: Encode<'q, S::Db> + Type<S::Db>,
-    for<'q> Option<<S::Db as Backend>::Time>: Encode<'q, S::Db> + Type<S::Db>,
     for<'c> &'c mut Conn<S>: Executor<'c, Database = S::Db>,
 {
     // One row per contact: an `UPDATE … FROM` matching a contact twice
