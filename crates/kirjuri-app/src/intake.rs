@@ -20,7 +20,7 @@ use kirjuri_store::{
     PendingObject,
 };
 use kirjuri_vault::{
-    IndexKind, ObjectWriter, SEGMENT_LEN, StreamSealer, TAG_LEN, seal_to_vec, sealed_len,
+    IndexKind, ObjectWriter, SEALED_SEGMENT_LEN, StreamSealer, seal_to_vec, sealed_len,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -35,14 +35,6 @@ pub const RECORDING: &str = "recording";
 
 /// Kind name of a recording's waveform peaks (derived; follows the recording).
 pub const WAVEFORM: &str = "waveform";
-
-/// Sealed bytes are handed to object storage in pieces of about this size, so
-/// each write is one large sequential write.
-const WRITE_BATCH: usize = 1 << 20;
-
-/// Room for a full batch plus what one push can add: the held-back segment
-/// and the new one, each with its tag.
-const BATCH_CAPACITY: usize = WRITE_BATCH + 2 * (SEGMENT_LEN + TAG_LEN);
 
 /// What the API answers for a stored recording (README "HTTP").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -597,31 +589,41 @@ where
     let mut validator = WavValidator::new();
     let digest = BackgroundDigest::start();
     let mut sealer = StreamSealer::new(key, object_id)?;
-    let mut out: Vec<u8> = Vec::with_capacity(BATCH_CAPACITY);
-    out.extend_from_slice(&sealer.header());
+    let header = sealer.header();
+    writer
+        .write_with(&mut |out| {
+            out.extend_from_slice(&header);
+            Ok(())
+        })
+        .await?;
     let mut total = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| Error::BodyRead)?;
         let offset = total;
         check_limit(&mut total, &chunk, limit)?;
         validator.feed(&chunk)?;
-        // Seal in pieces of at most one segment and hand a batch over as soon
-        // as it is full, so `out` never outgrows its capacity: a reallocation
-        // would copy the whole batch (the ingest bench's profile showed it).
-        for piece in chunk.chunks(SEGMENT_LEN) {
-            sealer.push(piece, &mut out)?;
-            if out.len() >= WRITE_BATCH {
-                let batch = std::mem::replace(&mut out, Vec::with_capacity(BATCH_CAPACITY));
-                writer.write(Bytes::from(batch)).await?;
-            }
-        }
+        // Hashing, the longest step, starts on the chunk before it is sealed.
         digest
-            .update(chunk, offset, validator.audio_layout())
+            .update(chunk.clone(), offset, validator.audio_layout())
             .await?;
+        // Sealed straight into the writer's buffer, a segment at a time: the
+        // plaintext is copied once, into the place it leaves from.
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            let mut taken = 0;
+            writer
+                .write_with(&mut |out| {
+                    taken = sealer.push_one(rest, out)?;
+                    Ok(())
+                })
+                .await?;
+            rest = &rest[taken..];
+        }
     }
     let info = validator.finish()?;
-    sealer.finish(&mut out)?;
-    writer.write(Bytes::from(out)).await?;
+    let mut last = Vec::with_capacity(SEALED_SEGMENT_LEN);
+    sealer.finish(&mut last)?;
+    writer.write(Bytes::from(last)).await?;
     let (sha256, peaks) = digest.finish().await?;
     Ok((sha256, info, total, peaks))
 }

@@ -40,10 +40,10 @@ pub use blind::{BlindIndexer, IndexKind};
 pub use checkpoint::{AuditSigner, Checkpoint, verify_signed};
 pub use error::{Error, Result};
 pub use keyring::{DataKey, KeyUnwrap, KeyWrap, Keyring};
-pub use objects::{LocalFolder, ObjectStore, ObjectWriter};
+pub use objects::{FILL_ROOM, Fill, LocalFolder, ObjectStore, ObjectWriter};
 pub use otp::{OneTimeCodes, SecretCode};
 pub use s3::{S3Config, S3Credentials, S3Store};
 pub use stream::{
-    HEADER_LEN, ReadPlan, SEGMENT_LEN, StreamOpener, StreamSealer, TAG_LEN, open_to_vec,
-    plaintext_len, seal_to_vec, sealed_len,
+    HEADER_LEN, ReadPlan, SEALED_SEGMENT_LEN, SEGMENT_LEN, StreamOpener, StreamSealer, TAG_LEN,
+    open_to_vec, plaintext_len, seal_to_vec, sealed_len,
 };

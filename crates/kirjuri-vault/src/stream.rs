@@ -224,28 +224,43 @@ impl StreamSealer {
     /// be the last to `out`. Chunks of any size, including empty, are fine.
     pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<()> {
         while !data.is_empty() {
-            if self.pending.len() == SEGMENT_LEN {
-                // More data follows, so the held-back segment is not the last.
-                let start = self.stage(out, SEGMENT_LEN)?;
-                out.extend_from_slice(&self.pending);
-                self.pending.clear();
-                self.seal_staged(out, start, false)?;
-            } else if self.pending.is_empty() && data.len() > SEGMENT_LEN {
-                // A whole segment with more after it: seal it straight from the
-                // caller's buffer in `out`, skipping the pending copy.
-                let (segment, rest) = data.split_at(SEGMENT_LEN);
-                let start = self.stage(out, SEGMENT_LEN)?;
-                out.extend_from_slice(segment);
-                self.seal_staged(out, start, false)?;
-                data = rest;
-            } else {
-                let take = (SEGMENT_LEN - self.pending.len()).min(data.len());
-                let (head, rest) = data.split_at(take);
-                self.pending.extend_from_slice(head);
-                data = rest;
-            }
+            let taken = self.push_one(data, out)?;
+            data = &data[taken..];
         }
         Ok(())
+    }
+
+    /// Like [`push`](Self::push), but appends at most one sealed segment
+    /// ([`SEALED_SEGMENT_LEN`] bytes) to `out` and returns how many bytes of
+    /// `data` it took; call again with the rest. Lets a caller seal straight
+    /// into a buffer with a fixed room (a direct-I/O write buffer) and seal a
+    /// whole segment from `data` without first copying it aside: only the
+    /// last segment of what it was given waits, since it may be the object's
+    /// last. Takes nothing only when `data` is empty or when it sealed the
+    /// held-back segment, which more data now follows.
+    pub fn push_one(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.pending.len() == SEGMENT_LEN {
+            // More data follows, so the held-back segment is not the last.
+            let start = self.stage(out, SEGMENT_LEN)?;
+            out.extend_from_slice(&self.pending);
+            self.pending.clear();
+            self.seal_staged(out, start, false)?;
+            Ok(0)
+        } else if self.pending.is_empty() && data.len() > SEGMENT_LEN {
+            // A whole segment with more after it: seal it straight from the
+            // caller's buffer in `out`, skipping the pending copy.
+            let start = self.stage(out, SEGMENT_LEN)?;
+            out.extend_from_slice(&data[..SEGMENT_LEN]);
+            self.seal_staged(out, start, false)?;
+            Ok(SEGMENT_LEN)
+        } else {
+            let take = (SEGMENT_LEN - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            Ok(take)
+        }
     }
 
     /// Seals the held-back plaintext as the last segment (empty if the object
@@ -1082,6 +1097,42 @@ mod tests {
 
             prop_assert_eq!(sealed.len() as u64, sealed_len(plaintext.len() as u64));
             prop_assert_eq!(open_to_vec(&key, &id, &sealed).unwrap(), plaintext);
+        }
+
+        #[test]
+        fn one_segment_at_a_time_seals_the_same_bytes_as_push(
+            plaintext in prop::collection::vec(any::<u8>(), 0..(4 * SEGMENT_LEN + 100)),
+            chunks in prop::collection::vec(1usize..(3 * SEGMENT_LEN), 1..8),
+        ) {
+            let key = key(9);
+            let id = ObjectId::new_v7();
+            let prefix = [5u8; NONCE_PREFIX_LEN];
+            let mut whole = StreamSealer::with_prefix(&key, &id, prefix).unwrap();
+            let mut expected = whole.header().to_vec();
+            whole.push(&plaintext, &mut expected).unwrap();
+            whole.finish(&mut expected).unwrap();
+
+            let mut sealer = StreamSealer::with_prefix(&key, &id, prefix).unwrap();
+            let mut out = sealer.header().to_vec();
+            let mut rest = &plaintext[..];
+            let mut i = 0;
+            while !rest.is_empty() {
+                let (mut chunk, tail) = rest.split_at(chunks[i % chunks.len()].min(rest.len()));
+                while !chunk.is_empty() {
+                    let before = out.len();
+                    let taken = sealer.push_one(chunk, &mut out).unwrap();
+                    // At most one sealed segment per call; progress each
+                    // call, by input taken or a segment sealed.
+                    prop_assert!(out.len() - before <= SEALED_SEGMENT_LEN);
+                    prop_assert!(taken > 0 || out.len() > before);
+                    chunk = &chunk[taken..];
+                }
+                rest = tail;
+                i += 1;
+            }
+            sealer.finish(&mut out).unwrap();
+
+            prop_assert!(out == expected, "the sealed bytes differ");
         }
 
         #[test]

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kirjuri_core::ids::ObjectId;
 use kirjuri_vault::s3::MIN_PART_SIZE;
-use kirjuri_vault::{Error, ObjectStore, ObjectWriter, S3Config, S3Credentials, S3Store};
+use kirjuri_vault::{
+    Error, FILL_ROOM, ObjectStore, ObjectWriter, S3Config, S3Credentials, S3Store,
+};
 use secrecy::SecretString;
 use tokio::sync::RwLock;
 
@@ -55,6 +57,26 @@ async fn write_in_pieces(writer: &mut Box<dyn ObjectWriter>, data: &[u8], sizes:
     }
 }
 
+/// Writes `data` in pieces of the given sizes (cycled) by
+/// `ObjectWriter::write_with`, as intake seals into a writer's buffer.
+async fn fill_in_pieces(writer: &mut Box<dyn ObjectWriter>, data: &[u8], sizes: &[usize]) {
+    let mut rest = data;
+    for size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (head, tail) = rest.split_at((*size).min(rest.len()));
+        writer
+            .write_with(&mut |out| {
+                out.extend_from_slice(head);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        rest = tail;
+    }
+}
+
 async fn put_bytes(store: &S3Store, id: &ObjectId, data: &[u8]) {
     let mut writer = store.put(id).await.unwrap();
     write_in_pieces(&mut writer, data, &[65_552]).await;
@@ -72,6 +94,40 @@ where
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_in_place_cross_part_ends_and_a_fill_past_its_room_is_refused() {
+    let _shared = EXCLUSIVE.read().await;
+    let store = small_part_store();
+    let id = ObjectId::new_v7();
+    let data = pattern(2 * MIN_PART_SIZE + 54_321);
+
+    let mut writer = store.put(&id).await.unwrap();
+    fill_in_pieces(
+        &mut writer,
+        &data[..MIN_PART_SIZE + 99],
+        &[FILL_ROOM, 1, 65_552],
+    )
+    .await;
+    let refused = writer
+        .write_with(&mut |out| {
+            out.extend_from_slice(&vec![0xAB; FILL_ROOM + 1]);
+            Ok(())
+        })
+        .await;
+    write_in_pieces(&mut writer, &data[MIN_PART_SIZE + 99..], &[70_000, 3]).await;
+    writer.commit().await.unwrap();
+
+    assert!(
+        matches!(refused, Err(Error::InvalidInput(_))),
+        "{refused:?}"
+    );
+    let len = data.len() as u64;
+    assert_eq!(store.len(&id).await.unwrap(), len);
+    let whole = store.get_range(&id, 0..len).await.unwrap();
+    assert!(whole == data, "whole object differs");
+    store.delete(&id).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use super::store::Inner;
 use crate::error::{Error, Result};
-use crate::objects::ObjectWriter;
+use crate::objects::{FILL_ROOM, Fill, ObjectWriter, overfilled};
 
 /// An upload to S3 in progress, from `S3Store::put`.
 pub(super) struct S3Writer {
@@ -31,7 +31,8 @@ pub(super) struct S3Writer {
     pub(super) part_size: usize,
     /// Parts in flight at most.
     pub(super) concurrent_parts: usize,
-    /// The part being filled; never more than `part_size` bytes.
+    /// The part being filled; never more than `part_size` bytes between
+    /// calls (a `write_with` past it sends the part and keeps the excess).
     pub(super) buffer: Vec<u8>,
     /// The multipart upload, once the first part filled.
     pub(super) upload_id: Option<String>,
@@ -171,9 +172,9 @@ impl S3Writer {
     }
 }
 
-#[async_trait]
-impl ObjectWriter for S3Writer {
-    async fn write(&mut self, bytes: Bytes) -> Result<()> {
+impl S3Writer {
+    /// Refuses a write after a failure or the end.
+    fn writable(&self) -> Result<()> {
         if self.failed || self.finished {
             return Err(self.inner.io_error(
                 "write",
@@ -181,6 +182,14 @@ impl ObjectWriter for S3Writer {
                 "the upload failed earlier; abort it".into(),
             ));
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectWriter for S3Writer {
+    async fn write(&mut self, bytes: Bytes) -> Result<()> {
+        self.writable()?;
         let mut data = &bytes[..];
         while !data.is_empty() {
             if self.buffer.capacity() == 0 {
@@ -193,6 +202,30 @@ impl ObjectWriter for S3Writer {
                 let full = Bytes::from(std::mem::take(&mut self.buffer));
                 self.send_part(full).await?;
             }
+        }
+        Ok(())
+    }
+
+    async fn write_with(&mut self, fill: &mut Fill<'_>) -> Result<()> {
+        self.writable()?;
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve_exact(self.part_size + FILL_ROOM);
+        }
+        let start = self.buffer.len();
+        let filled = fill(&mut self.buffer);
+        if self.buffer.len() < start || self.buffer.len() - start > FILL_ROOM {
+            self.buffer.truncate(start);
+            filled?;
+            return Err(overfilled());
+        }
+        filled?;
+        if self.buffer.len() >= self.part_size {
+            // Parts are all `part_size` long but the last.
+            let mut next = Vec::with_capacity(self.part_size + FILL_ROOM);
+            next.extend_from_slice(&self.buffer[self.part_size..]);
+            let mut full = std::mem::replace(&mut self.buffer, next);
+            full.truncate(self.part_size);
+            self.send_part(Bytes::from(full)).await?;
         }
         Ok(())
     }
