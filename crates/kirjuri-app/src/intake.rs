@@ -19,9 +19,7 @@ use kirjuri_store::{
     CommitOutcome, ContactRow, GroupOutcome, GroupWrite, IndexEntry, InsertOutcome, ObjectRow,
     PendingObject,
 };
-use kirjuri_vault::{
-    IndexKind, ObjectWriter, SEALED_SEGMENT_LEN, StreamSealer, seal_to_vec, sealed_len,
-};
+use kirjuri_vault::{IndexKind, ObjectWriter, StreamSealer, seal_to_vec, sealed_len};
 use serde::Serialize;
 use serde_json::json;
 
@@ -589,13 +587,7 @@ where
     let mut validator = WavValidator::new();
     let digest = BackgroundDigest::start();
     let mut sealer = StreamSealer::new(key, object_id)?;
-    let header = sealer.header();
-    writer
-        .write_with(&mut |out| {
-            out.extend_from_slice(&header);
-            Ok(())
-        })
-        .await?;
+    writer.seal_header(&sealer).await?;
     let mut total = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| Error::BodyRead)?;
@@ -606,24 +598,10 @@ where
         digest
             .update(chunk.clone(), offset, validator.audio_layout())
             .await?;
-        // Sealed straight into the writer's buffer, a segment at a time: the
-        // plaintext is copied once, into the place it leaves from.
-        let mut rest = &chunk[..];
-        while !rest.is_empty() {
-            let mut taken = 0;
-            writer
-                .write_with(&mut |out| {
-                    taken = sealer.push_one(rest, out)?;
-                    Ok(())
-                })
-                .await?;
-            rest = &rest[taken..];
-        }
+        writer.seal(&mut sealer, &chunk).await?;
     }
     let info = validator.finish()?;
-    let mut last = Vec::with_capacity(SEALED_SEGMENT_LEN);
-    sealer.finish(&mut last)?;
-    writer.write(Bytes::from(last)).await?;
+    writer.seal_last(sealer).await?;
     let (sha256, peaks) = digest.finish().await?;
     Ok((sha256, info, total, peaks))
 }

@@ -16,7 +16,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kirjuri_core::ids::ObjectId;
 use kirjuri_vault::{DataKey, Keyring, LocalFolder, ObjectStore, StreamSealer};
 use ring::digest;
@@ -110,13 +109,7 @@ async fn ingest(
     let mut sealer = StreamSealer::new(key, &id)?;
     let mut writer = folder.put(&id).await?;
     // As intake does: sealed straight into the writer's buffer.
-    let header = sealer.header();
-    writer
-        .write_with(&mut |out| {
-            out.extend_from_slice(&header);
-            Ok(())
-        })
-        .await?;
+    writer.seal_header(&sealer).await?;
     let mut piece = vec![0u8; READ_LEN];
     loop {
         let n = input.read(&mut piece)?;
@@ -126,21 +119,9 @@ async fn ingest(
         if hash {
             sha.update(&piece[..n]);
         }
-        let mut rest = &piece[..n];
-        while !rest.is_empty() {
-            let mut taken = 0;
-            writer
-                .write_with(&mut |out| {
-                    taken = sealer.push_one(rest, out)?;
-                    Ok(())
-                })
-                .await?;
-            rest = &rest[taken..];
-        }
+        writer.seal(&mut sealer, &piece[..n]).await?;
     }
-    let mut last = Vec::new();
-    sealer.finish(&mut last)?;
-    writer.write(Bytes::from(last)).await?;
+    writer.seal_last(sealer).await?;
     writer.commit().await?;
     std::hint::black_box(sha.finish());
     Ok(start.elapsed())
