@@ -22,7 +22,9 @@
 //! Commit is durable when it returns: the data is fsynced, linked into place
 //! (never replacing an existing object), and both directories are fsynced.
 //!
-//! Not here: encryption, database rows, retention decisions, an S3 backend.
+//! Not here: encryption (a writer's `seal` helpers only place what a
+//! [`StreamSealer`] produces), database rows, retention decisions, the S3
+//! backend (`crate::s3`).
 
 use std::collections::VecDeque;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -189,8 +191,8 @@ pub trait ObjectWriter: Send {
 
 /// Bytes gathered before one write to disk. Large enough that the cost of
 /// handing a write to the blocking pool is noise and direct I/O runs at the
-/// disk's speed; [`WRITES_IN_FLIGHT`] of these being written and one filling
-/// are all the memory a writer uses. A multiple of the direct-I/O alignment.
+/// disk's speed; three of these being written and one filling are all the
+/// memory a writer uses. A multiple of the direct-I/O alignment.
 pub const WRITE_CHUNK_LEN: usize = 2 << 20;
 
 /// Chunks of one upload written at once. With one, the disk waited for the
