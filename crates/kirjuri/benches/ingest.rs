@@ -6,7 +6,9 @@
 //!   (which the server sends only after fsync), against `cp SRC DST && sync
 //!   DST` (fsync of the copy, the same durability) of the same file on the
 //!   same filesystem. Three rounds, alternating which goes first; the copies
-//!   are removed between rounds; medians and their ratio (target ≥ 0.9).
+//!   are removed between rounds; medians and their ratio (target ≥ 0.9),
+//!   and the disk's busy time during each (`/proc/diskstats`' `io_ticks`):
+//!   a writer that leaves the disk idle between writes shows there.
 //! - (b) the server's peak RSS (`VmHWM` of its `/proc/<pid>/status`) over a
 //!   4 GiB upload, on a freshly started server (target ≤ 64 MiB).
 //! - (c) Range time-to-first-body-byte for random 64 KiB seeks into the
@@ -207,13 +209,20 @@ fn run() -> Result<()> {
     let mut cp_mbs = Vec::new();
     let mut ingest_cpu = Vec::new();
     let mut ingest_busy = Vec::new();
+    // The disk's own busy time beside each wall time: the figure that showed
+    // the writer leaving the disk idle between writes (issue 16 §1).
+    let disk = disk_name(&files);
+    let mut ingest_disk = Vec::new();
+    let mut cp_disk = Vec::new();
     for round in 0..ROUNDS {
         let contact = contacts.get(round).context("missing contact")?;
         let ingest_first = round % 2 == 0;
         for step in 0..2 {
             sync_all()?;
             if (step == 0) == ingest_first {
+                let before = disk.as_deref().and_then(disk_busy_ms);
                 let up = upload(&server, &pbx_header, contact, &source, &source_sha)?;
+                let busy = busy_seconds(disk.as_deref(), before);
                 println!(
                     "  round {}: ingest {:>8.1} MB/s  ({:.2} s, server CPU {:.2} s, machine busy {:.0} % of {} cores)",
                     round + 1,
@@ -226,8 +235,11 @@ fn run() -> Result<()> {
                 ingest_mbs.push(up.mb_per_s);
                 ingest_cpu.push(up.server_cpu_s);
                 ingest_busy.push(up.machine_busy);
+                ingest_disk.extend(busy);
             } else {
+                let before = disk.as_deref().and_then(disk_busy_ms);
                 let seconds = cp_sync(&source, &copy)?;
+                cp_disk.extend(busy_seconds(disk.as_deref(), before));
                 let mbs = mb_per_s(sizes.ingest, seconds);
                 println!(
                     "  round {}: cp+sync {:>8.1} MB/s  ({seconds:.2} s)",
@@ -285,6 +297,19 @@ fn run() -> Result<()> {
             median(&ingest_cpu),
             median(&ingest_cpu) * GIB as f64 / sizes.ingest as f64
         ),
+        "",
+        None,
+    ));
+    rows.push(Row::new(
+        "disk busy during ingest / during cp + sync (medians)",
+        match (&disk, ingest_disk.is_empty() || cp_disk.is_empty()) {
+            (Some(name), false) => format!(
+                "{:.2} s / {:.2} s ({name})",
+                median(&ingest_disk),
+                median(&cp_disk)
+            ),
+            _ => "not measured (no block device found)".to_owned(),
+        },
         "",
         None,
     ));
@@ -891,6 +916,37 @@ fn machine_jiffies() -> Result<(u64, u64)> {
     // idle and iowait are not busy.
     let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
     Ok((total - idle, total))
+}
+
+/// The block device holding `dir` as `/proc/diskstats` names it: `df -P`'s
+/// first column without `/dev/`. `None` when it is not a device (tmpfs, an
+/// overlay).
+fn disk_name(dir: &Path) -> Option<String> {
+    let out = Command::new("df").arg("-P").arg(dir).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let device = text.lines().nth(1)?.split_whitespace().next()?;
+    let name = device.strip_prefix("/dev/")?;
+    disk_busy_ms(name).map(|_| name.to_owned())
+}
+
+/// Milliseconds the device has had I/O in flight since boot: the 13th field
+/// (`io_ticks`) of its line in `/proc/diskstats`.
+fn disk_busy_ms(name: &str) -> Option<u64> {
+    let stats = fs::read_to_string("/proc/diskstats").ok()?;
+    stats.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(2) == Some(&name) {
+            fields.get(12)?.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// Seconds the device was busy since `before` (from [`disk_busy_ms`]).
+fn busy_seconds(name: Option<&str>, before: Option<u64>) -> Option<f64> {
+    let after = disk_busy_ms(name?)?;
+    Some(after.saturating_sub(before?) as f64 / 1000.0)
 }
 
 fn loadavg() -> String {
