@@ -43,11 +43,24 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsio::{blocking, create_private_dir, fsync_dir};
 use crate::stream::{SEALED_SEGMENT_LEN, StreamSealer};
 
-/// The error for a [`ObjectWriter::write_with`] fill past [`FILL_ROOM`].
-pub(crate) fn overfilled() -> Error {
-    Error::InvalidInput(format!(
-        "a write_with fill may append at most {FILL_ROOM} bytes"
-    ))
+/// Runs a [`ObjectWriter::write_with`] fill on `buffer` and returns how
+/// many bytes it appended. A fill that fails, appends more than
+/// [`FILL_ROOM`] or cuts into what was there is undone: `buffer` is left as
+/// it was.
+pub(crate) fn fill_within_room(buffer: &mut Vec<u8>, fill: &mut Fill<'_>) -> Result<usize> {
+    let start = buffer.len();
+    let filled = fill(buffer);
+    let appended = buffer.len().checked_sub(start).filter(|n| *n <= FILL_ROOM);
+    match (filled, appended) {
+        (Ok(()), Some(appended)) => Ok(appended),
+        (filled, _) => {
+            buffer.truncate(start);
+            filled?;
+            Err(Error::InvalidInput(format!(
+                "a write_with fill may append at most {FILL_ROOM} bytes"
+            )))
+        }
+    }
 }
 
 /// A store of immutable sealed objects.
@@ -137,14 +150,12 @@ pub trait ObjectWriter: Send {
     /// writer that buffers passes its own buffer, so the bytes are written
     /// where they will leave from instead of being copied there: the ingest
     /// bench's profile showed a recording's bytes copied three times on
-    /// their way to the disk (issue 16 §1). Appending more than the room is
-    /// refused. The default collects them and calls [`write`](Self::write).
+    /// their way to the disk (issue 16 §1). A fill that fails or appends
+    /// more than the room is undone and refused (`fill_within_room`). The
+    /// default collects the bytes and calls [`write`](Self::write).
     async fn write_with(&mut self, fill: &mut Fill<'_>) -> Result<()> {
         let mut bytes = Vec::new();
-        fill(&mut bytes)?;
-        if bytes.len() > FILL_ROOM {
-            return Err(overfilled());
-        }
+        fill_within_room(&mut bytes, fill)?;
         self.write(Bytes::from(bytes)).await
     }
 
@@ -406,7 +417,7 @@ impl ObjectStore for LocalFolder {
         let temp_path = self.temp_path(&id);
         let final_path = self.object_path(&id);
         let direct = self.direct_io;
-        let (sink, temp_path, final_path) = blocking(move || {
+        let (sink, final_path) = blocking(move || {
             if fs::symlink_metadata(&final_path).is_ok() {
                 return Err(Error::AlreadyExists(id));
             }
@@ -417,12 +428,11 @@ impl ObjectStore for LocalFolder {
                     source: error,
                 },
             })?;
-            Ok((sink, temp_path, final_path))
+            Ok((sink, final_path))
         })
         .await?;
         Ok(Box::new(LocalWriter {
             id,
-            temp_path,
             final_path,
             sink,
             current: AlignedBuf::new(),
@@ -572,17 +582,9 @@ impl AlignedBuf {
     /// reserve holds [`FILL_ROOM`] more; a fill past it (which would move
     /// the allocation off its alignment) is refused and undone.
     fn append_with(&mut self, fill: &mut Fill<'_>) -> Result<()> {
-        let end = self.start + self.len;
-        self.storage.truncate(end);
-        let filled = fill(&mut self.storage);
-        let appended = self.storage.len().saturating_sub(end);
-        if self.storage.len() < end || appended > FILL_ROOM {
-            self.storage.truncate(end);
-            filled?;
-            return Err(overfilled());
-        }
-        self.len += appended;
-        filled
+        self.storage.truncate(self.start + self.len);
+        self.len += fill_within_room(&mut self.storage, fill)?;
+        Ok(())
     }
 
     /// Copies as much of `data` as fits; returns how much.
@@ -738,11 +740,9 @@ type WriteTask = JoinHandle<io::Result<(AlignedBuf, Option<File>)>>;
 struct LocalWriter {
     /// The object being written.
     id: ObjectId,
-    /// `tmp/<uuid>.part`.
-    temp_path: PathBuf,
     /// Where commit links it.
     final_path: PathBuf,
-    /// The temp file and the next chunk's offset.
+    /// The temp file (`tmp/<uuid>.part`) and the next chunk's offset.
     sink: Sink,
     /// The buffer being filled.
     current: AlignedBuf,
@@ -760,7 +760,7 @@ impl LocalWriter {
     /// The error for a call after a write failed.
     fn failed_earlier(&self) -> Error {
         Error::Io {
-            context: format!("upload {} failed earlier", self.temp_path.display()),
+            context: format!("upload {} failed earlier", self.sink.path.display()),
             source: io::Error::other("a write failed"),
         }
     }
@@ -785,7 +785,7 @@ impl LocalWriter {
             Err(source) => {
                 self.failed = true;
                 Err(Error::Io {
-                    context: format!("failed to write {}", self.temp_path.display()),
+                    context: format!("failed to write {}", self.sink.path.display()),
                     source,
                 })
             }
@@ -865,7 +865,7 @@ impl ObjectWriter for LocalWriter {
         );
         let target = self.sink.claim(tail.len);
         let id = self.id;
-        let temp_path = self.temp_path.clone();
+        let temp_path = Arc::clone(&self.sink.path);
         let final_path = self.final_path.clone();
         blocking(move || {
             target
@@ -882,7 +882,7 @@ impl ObjectWriter for LocalWriter {
         // Let running writes finish so none can outlive the upload.
         let _ = self.settle().await;
         self.finished = true;
-        let temp_path = self.temp_path.clone();
+        let temp_path = Arc::clone(&self.sink.path);
         blocking(move || match fs::remove_file(&temp_path) {
             Ok(()) => Ok(()),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -936,7 +936,7 @@ impl Drop for LocalWriter {
     fn drop(&mut self) {
         if !self.finished {
             // Best effort; a leftover is still found by `list` and swept.
-            let _ = fs::remove_file(&self.temp_path);
+            let _ = fs::remove_file(&self.sink.path);
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use super::store::Inner;
 use crate::error::{Error, Result};
-use crate::objects::{FILL_ROOM, Fill, ObjectWriter, overfilled};
+use crate::objects::{FILL_ROOM, Fill, ObjectWriter, fill_within_room};
 
 /// An upload to S3 in progress, from `S3Store::put`.
 pub(super) struct S3Writer {
@@ -211,14 +211,7 @@ impl ObjectWriter for S3Writer {
         if self.buffer.capacity() == 0 {
             self.buffer.reserve_exact(self.part_size + FILL_ROOM);
         }
-        let start = self.buffer.len();
-        let filled = fill(&mut self.buffer);
-        if self.buffer.len() < start || self.buffer.len() - start > FILL_ROOM {
-            self.buffer.truncate(start);
-            filled?;
-            return Err(overfilled());
-        }
-        filled?;
+        fill_within_room(&mut self.buffer, fill)?;
         if self.buffer.len() >= self.part_size {
             // Parts are all `part_size` long but the last.
             let mut next = Vec::with_capacity(self.part_size + FILL_ROOM);
