@@ -47,7 +47,7 @@ use kirjuri_core::clock::Clock;
 use kirjuri_core::error::with_causes;
 use kirjuri_core::ids::{ContactId, ObjectId};
 use kirjuri_store::{
-    ContactRow, ObjectRow, Shred, ShredMode, StepMarks, TombstoneRow, TombstoneStep,
+    ExpiredContact, ExpiredObject, Shred, ShredMode, StepMarks, TombstoneRow, TombstoneStep,
     truncate_to_storage,
 };
 use kirjuri_vault::ObjectStore;
@@ -969,7 +969,7 @@ impl Kirjuri {
                 continue;
             }
             for object in self.store.objects_for_contact(id).await? {
-                object_shreds.push(object_shred(&object, config, now, reason));
+                object_shreds.push(object_shred(&(&object).into(), config, now, reason));
             }
             rows.push(row);
         }
@@ -982,7 +982,7 @@ impl Kirjuri {
             .collect();
         let contact_shreds: Vec<Shred> = rows
             .iter()
-            .map(|row| contact_shred(row, config, now, reason))
+            .map(|row| contact_shred(&row.into(), config, now, reason))
             .collect();
         let erased: HashSet<ContactId> = self
             .store
@@ -1061,7 +1061,7 @@ pub fn rule_for_kind(config: &RetentionConfig, kind: &str, derived: bool) -> Str
     }
 }
 
-fn object_item(row: &ObjectRow) -> PurgeItem {
+fn object_item(row: &ExpiredObject) -> PurgeItem {
     PurgeItem {
         kind: row.kind.clone(),
         id: *row.id.as_uuid(),
@@ -1070,7 +1070,7 @@ fn object_item(row: &ObjectRow) -> PurgeItem {
     }
 }
 
-fn contact_item(row: &ContactRow) -> PurgeItem {
+fn contact_item(row: &ExpiredContact) -> PurgeItem {
     PurgeItem {
         kind: CONTACT_KIND.to_owned(),
         id: *row.id.as_uuid(),
@@ -1080,7 +1080,7 @@ fn contact_item(row: &ContactRow) -> PurgeItem {
 }
 
 fn object_shred(
-    row: &ObjectRow,
+    row: &ExpiredObject,
     config: &RetentionConfig,
     now: DateTime<Utc>,
     reason: &str,
@@ -1112,7 +1112,7 @@ fn object_shred(
 }
 
 fn contact_shred(
-    row: &ContactRow,
+    row: &ExpiredContact,
     config: &RetentionConfig,
     now: DateTime<Utc>,
     reason: &str,

@@ -110,8 +110,8 @@ pub use outbox::{
 pub use postgres::PostgresStore;
 pub use requests::RequestStore;
 pub use retention::{
-    Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
-    ShredMode, StepMarks, TombstoneRow, TombstoneStep,
+    Deadline, DeadlineChange, ExpiredContact, ExpiredObject, HoldLift, HoldRow, HoldSummary,
+    HoldTarget, RetentionStore, Shred, ShredMode, StepMarks, TombstoneRow, TombstoneStep,
 };
 pub use sqlite::{SnapshotContents, SqliteExport, SqliteStore};
 pub use store::{AccountStore, AuditStore, ContactStore, Store};

@@ -41,12 +41,11 @@ use uuid::Uuid;
 
 use crate::audited::{self, AuditLog, Audited};
 use crate::backend::{Backend, SqlStore, Unique};
-use crate::contacts_sql::{CONTACT_COLUMNS, OBJECT_COLUMNS, contact_from_row, object_from_row};
 use crate::error::{Error, Result};
-use crate::model::{ContactRow, NewAuditEvent, ObjectRow};
+use crate::model::NewAuditEvent;
 use crate::retention::{
-    Deadline, DeadlineChange, HoldLift, HoldRow, HoldSummary, HoldTarget, RetentionStore, Shred,
-    ShredMode, StepMarks, TombstoneRow, TombstoneStep,
+    Deadline, DeadlineChange, ExpiredContact, ExpiredObject, HoldLift, HoldRow, HoldSummary,
+    HoldTarget, RetentionStore, Shred, ShredMode, StepMarks, TombstoneRow, TombstoneStep,
 };
 use crate::retention::{
     contact_tombstone, distinct_targets, earliest_deadlines, first_of_each, in_input_order,
@@ -68,6 +67,10 @@ pub(crate) const HELD_CONTACT: &str = "EXISTS (SELECT 1 FROM legal_hold_targets 
     JOIN legal_holds AS h ON h.id = t.hold_id \
     WHERE t.contact_id = c.id \
       AND h.lifted_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ";
+
+/// The columns of an [`ExpiredObject`], from the table aliased `o`.
+const EXPIRED_OBJECT_COLUMNS: &str = "o.id AS id, o.contact_id AS contact_id, o.kind AS kind, \
+    o.sha256 AS sha256, o.retain_until AS retain_until, o.source_id AS source_id";
 
 /// The unique constraint on a hold's id.
 const HOLD_ID: Unique = Unique::new("legal_holds.id", "legal_holds_pkey", "hold id");
@@ -299,10 +302,21 @@ where
         now: DateTime<Utc>,
         after: Option<(DateTime<Utc>, ObjectId)>,
         limit: u32,
-    ) -> Result<Vec<ObjectRow>> {
+    ) -> Result<Vec<ExpiredObject>> {
         let mut query = Sql::<S>::expired_objects_query("", now, after, limit);
         let rows = query.build().fetch_all(self.sql_pool()).await?;
-        rows.iter().map(object_from_row::<S::Db>).collect()
+        rows.iter()
+            .map(|row| {
+                Ok(ExpiredObject {
+                    id: ObjectId::from_uuid(S::Db::get_uuid(row, "id")?),
+                    contact_id: ContactId::from_uuid(S::Db::get_uuid(row, "contact_id")?),
+                    kind: S::Db::get_text(row, "kind")?,
+                    sha256: S::Db::get_text(row, "sha256")?,
+                    retain_until: S::Db::get_time(row, "retain_until")?,
+                    source: S::Db::get_opt_uuid(row, "source_id")?.map(ObjectId::from_uuid),
+                })
+            })
+            .collect()
     }
 
     async fn expired_contacts(
@@ -310,10 +324,17 @@ where
         now: DateTime<Utc>,
         after: Option<(DateTime<Utc>, ContactId)>,
         limit: u32,
-    ) -> Result<Vec<ContactRow>> {
+    ) -> Result<Vec<ExpiredContact>> {
         let mut query = Sql::<S>::expired_contacts_query("", now, after, limit);
         let rows = query.build().fetch_all(self.sql_pool()).await?;
-        rows.iter().map(contact_from_row::<S::Db>).collect()
+        rows.iter()
+            .map(|row| {
+                Ok(ExpiredContact {
+                    id: ContactId::from_uuid(S::Db::get_uuid(row, "id")?),
+                    retain_until: S::Db::get_time(row, "retain_until")?,
+                })
+            })
+            .collect()
     }
 
     async fn shred_objects(&self, shreds: &[Shred], mode: ShredMode) -> Result<Vec<ObjectId>> {
@@ -681,8 +702,7 @@ where
         limit: u32,
     ) -> QueryBuilder<S::Db> {
         let mut query = QueryBuilder::new(format!(
-            "{head}SELECT {} FROM objects AS o WHERE o.retain_until <= ",
-            OBJECT_COLUMNS
+            "{head}SELECT {EXPIRED_OBJECT_COLUMNS} FROM objects AS o WHERE o.retain_until <= "
         ));
         query.push_bind(S::Db::time(now));
         if let Some((retain_until, id)) = after {
@@ -711,8 +731,8 @@ where
         limit: u32,
     ) -> QueryBuilder<S::Db> {
         let mut query = QueryBuilder::new(format!(
-            "{head}SELECT {} FROM contacts AS c WHERE c.erased_at IS NULL AND c.retain_until <= ",
-            CONTACT_COLUMNS
+            "{head}SELECT c.id AS id, c.retain_until AS retain_until FROM contacts AS c \
+             WHERE c.erased_at IS NULL AND c.retain_until <= "
         ));
         query.push_bind(S::Db::time(now));
         if let Some((retain_until, id)) = after {
