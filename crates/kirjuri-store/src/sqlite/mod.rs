@@ -163,6 +163,14 @@ impl SqliteStore {
             );
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // All of them kept open (sqlx opens them in the background and
+            // replaces one that reaches its maximum lifetime): opening one
+            // — the file, the WAL index, the pragmas — takes milliseconds,
+            // and a burst of requests used to pay it on the spot. The seek
+            // benchmark's slowest audited reads (13–16 ms, against a p50 of
+            // 3 ms) were the 8 readers' first requests on new connections
+            // (issue 16 §3, BENCHMARKS.md).
+            .min_connections(MAX_CONNECTIONS)
             // sqlx pings an idle connection before handing it out, by
             // default: for SQLite a round trip to the connection's worker
             // thread and back before every statement, which tells nothing
