@@ -12,7 +12,10 @@
 //! unaudited read that touches no database and no object, so the ratio
 //! shows what the audited, decrypted seek adds to the HTTP round trip.
 //! The objects are read into the page cache first (what a seek right after
-//! another is), so the disk's latency is not what is measured.
+//! another is), so the disk's latency is not what is measured, and a few
+//! untimed rounds of seeks by all the readers at once come first, so the
+//! server's database connections are open and their statements prepared,
+//! as in a server that has been answering for a while.
 //!
 //! A second baseline, the disk's floor: as many threads as readers, at
 //! once, each appending 256 bytes to one file in the data folder and
@@ -38,6 +41,9 @@ use anyhow::{Context, Result, ensure};
 use futures::StreamExt;
 use kirjuri_testkit::app::{TestApp, load_average, process_times};
 use kirjuri_testkit::fixtures::{noise_wav, sha256_hex};
+
+/// Untimed rounds of seeks, every reader at once, before the timed ones.
+const WARM_ROUNDS: usize = 4;
 
 const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
 /// Concurrent keep-alive readers (issue 16's figure; the environment's
@@ -100,7 +106,7 @@ async fn run() -> Result<()> {
     for file in app.object_files() {
         std::io::copy(&mut std::fs::File::open(&file)?, &mut std::io::sink())?;
     }
-    // Warm-up, untimed: one seek per reader.
+    // Warm-up, untimed: one seek per reader, each opening its connection.
     let url = app.url(&format!(
         "/api/v1/contacts/{id}/recording?purpose=quality_assurance"
     ));
@@ -129,8 +135,20 @@ async fn run() -> Result<()> {
             })
             .collect()
     };
-    for (reader, client) in clients.iter().enumerate() {
-        seek_once(client, &url, &token, plan(reader + 100, 1)[0], &wav).await?;
+    // Then a few rounds with every reader at once, as the timed seeks come:
+    // the server's connections and their prepared statements are then what
+    // they are in a server that has been answering for a while, so the
+    // timed seeks do not include a pool's first burst.
+    let warm_plans: Arc<Vec<Vec<u64>>> =
+        Arc::new((0..readers).map(|r| plan(r + 100, WARM_ROUNDS)).collect());
+    {
+        let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
+        all_readers(&clients, WARM_ROUNDS, move |client, (reader, n)| {
+            let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
+            let start = warm_plans[reader][n];
+            async move { seek_once(&client, &url, &token, start, &wav).await }
+        })
+        .await?;
     }
     let plans: Arc<Vec<Vec<u64>>> = Arc::new((0..readers).map(|r| plan(r, per_reader)).collect());
 
