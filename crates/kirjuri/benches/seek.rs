@@ -106,7 +106,6 @@ async fn run() -> Result<()> {
     for file in app.object_files() {
         std::io::copy(&mut std::fs::File::open(&file)?, &mut std::io::sink())?;
     }
-    // Warm-up, untimed: one seek per reader, each opening its connection.
     let url = app.url(&format!(
         "/api/v1/contacts/{id}/recording?purpose=quality_assurance"
     ));
@@ -139,18 +138,9 @@ async fn run() -> Result<()> {
     // the server's connections and their prepared statements are then what
     // they are in a server that has been answering for a while, so the
     // timed seeks do not include a pool's first burst.
-    let warm_plans: Arc<Vec<Vec<u64>>> =
-        Arc::new((0..readers).map(|r| plan(r + 100, WARM_ROUNDS)).collect());
-    {
-        let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
-        all_readers(&clients, WARM_ROUNDS, move |client, (reader, n)| {
-            let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
-            let start = warm_plans[reader][n];
-            async move { seek_once(&client, &url, &token, start, &wav).await }
-        })
-        .await?;
-    }
-    let plans: Arc<Vec<Vec<u64>>> = Arc::new((0..readers).map(|r| plan(r, per_reader)).collect());
+    let warm_plans = (0..readers).map(|r| plan(r + 100, WARM_ROUNDS)).collect();
+    seek_rounds(&clients, &url, &token, &wav, warm_plans).await?;
+    let plans = (0..readers).map(|r| plan(r, per_reader)).collect();
 
     // Baseline, seeks, baseline again, all on the same connections.
     let healthz = move |client: reqwest::Client, _: (usize, usize)| {
@@ -159,15 +149,7 @@ async fn run() -> Result<()> {
     };
     let base_before = all_readers(&clients, per_reader, healthz.clone()).await?;
     let cpu_before = cpu_seconds(app.pid());
-    let seek_times = {
-        let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
-        all_readers(&clients, per_reader, move |client, (reader, n)| {
-            let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
-            let start = plans[reader][n];
-            async move { seek_once(&client, &url, &token, start, &wav).await }
-        })
-        .await?
-    };
+    let seek_times = seek_rounds(&clients, &url, &token, &wav, plans).await?;
     let seek_cpu = cpu_seconds(app.pid()) - cpu_before;
     let base_after = all_readers(&clients, per_reader, healthz).await?;
     let (_, hwm) = app.memory();
@@ -302,6 +284,30 @@ where
 
 /// One Range GET of `SEEK_LEN` bytes at `start`: its first-byte time in ms,
 /// after checking every byte against `wav`.
+/// Every reader's seeks at once, reader `r` seeking to each offset of
+/// `plans[r]` in turn; each seek's first-byte time.
+async fn seek_rounds(
+    clients: &[reqwest::Client],
+    url: &str,
+    token: &str,
+    wav: &Arc<Vec<u8>>,
+    plans: Vec<Vec<u64>>,
+) -> Result<Vec<f64>> {
+    let rounds = plans.first().map_or(0, Vec::len);
+    let (url, token, wav, plans) = (
+        url.to_owned(),
+        token.to_owned(),
+        Arc::clone(wav),
+        Arc::new(plans),
+    );
+    all_readers(clients, rounds, move |client, (reader, n)| {
+        let (url, token, wav) = (url.clone(), token.clone(), Arc::clone(&wav));
+        let start = plans[reader][n];
+        async move { seek_once(&client, &url, &token, start, &wav).await }
+    })
+    .await
+}
+
 async fn seek_once(
     client: &reqwest::Client,
     url: &str,
