@@ -200,11 +200,19 @@ pub trait ObjectWriter: Send {
     async fn abort(self: Box<Self>) -> Result<()>;
 }
 
-/// Bytes gathered before one write to disk. Large enough that the cost of
-/// handing a write to the blocking pool is noise and direct I/O runs at the
-/// disk's speed; three of these being written and one filling are all the
-/// memory a writer uses. A multiple of the direct-I/O alignment.
+/// The most bytes gathered before one write to disk. Large enough that the
+/// cost of handing a write to the blocking pool is noise and direct I/O
+/// runs at the disk's speed; three of these being written and one filling
+/// are all the memory a writer uses. A multiple of the direct-I/O alignment.
 pub const WRITE_CHUNK_LEN: usize = 2 << 20;
+
+/// The first chunk of an upload; each next one is twice as long, up to
+/// [`WRITE_CHUNK_LEN`]. A small object (a waveform, an attachment, most
+/// of a one-minute call) then never holds a whole 2 MiB buffer, and many
+/// concurrent small uploads hold a fraction of the memory (issue 16 §6),
+/// while a long recording reaches full chunks after a few hundred KiB.
+/// A multiple of the direct-I/O alignment.
+const FIRST_CHUNK_LEN: usize = 256 << 10;
 
 /// Chunks of one upload written at once. With one, the disk waited for the
 /// next write while the writer waited for the last one to finish: the
@@ -435,7 +443,7 @@ impl ObjectStore for LocalFolder {
             id,
             final_path,
             sink,
-            current: AlignedBuf::new(),
+            current: AlignedBuf::new(FIRST_CHUNK_LEN),
             spare: Vec::new(),
             in_flight: VecDeque::new(),
             failed: false,
@@ -544,9 +552,10 @@ impl ObjectStore for LocalFolder {
 /// length (the largest logical block size in common use).
 const DIRECT_ALIGN: usize = 4096;
 
-/// A [`WRITE_CHUNK_LEN`] buffer whose start is aligned for direct I/O, with
-/// [`FILL_ROOM`] beyond it for a [`ObjectWriter::write_with`] that crosses
-/// the chunk's end (the excess moves to the next buffer).
+/// A buffer for one chunk (at most [`WRITE_CHUNK_LEN`]) whose start is
+/// aligned for direct I/O, with [`FILL_ROOM`] beyond it for a
+/// [`ObjectWriter::write_with`] that crosses the chunk's end (the excess
+/// moves to the next buffer).
 struct AlignedBuf {
     /// The allocation, reserved `DIRECT_ALIGN` larger than needed and never
     /// grown past that, so the aligned start stays put. Its length is the
@@ -557,25 +566,39 @@ struct AlignedBuf {
     start: usize,
     /// Bytes filled from `start`.
     len: usize,
+    /// The chunk this buffer holds: full at this many bytes.
+    chunk: usize,
 }
 
 impl AlignedBuf {
-    fn new() -> Self {
+    fn new(chunk: usize) -> Self {
         // Reserved, not zeroed: zeroing 4 MiB for every upload (glibc hands
         // a freed block back from its heap, so calloc must clear it) cost
         // the cluster bench's small calls more than writing them did.
-        let mut storage: Vec<u8> = Vec::with_capacity(WRITE_CHUNK_LEN + FILL_ROOM + DIRECT_ALIGN);
+        let mut storage: Vec<u8> = Vec::with_capacity(chunk + FILL_ROOM + DIRECT_ALIGN);
         let start = (DIRECT_ALIGN - storage.as_ptr().addr() % DIRECT_ALIGN) % DIRECT_ALIGN;
         storage.resize(start, 0);
         Self {
             storage,
             start,
             len: 0,
+            chunk,
+        }
+    }
+
+    /// An unallocated stand-in for a buffer taken away by `commit`, which
+    /// consumes its writer: never filled, never written.
+    fn taken() -> Self {
+        Self {
+            storage: Vec::new(),
+            start: 0,
+            len: 0,
+            chunk: 0,
         }
     }
 
     fn is_full(&self) -> bool {
-        self.len >= WRITE_CHUNK_LEN
+        self.len >= self.chunk
     }
 
     /// Lets `fill` append in place. Called only below a full chunk, so the
@@ -589,7 +612,7 @@ impl AlignedBuf {
 
     /// Copies as much of `data` as fits; returns how much.
     fn fill(&mut self, data: &[u8]) -> usize {
-        let n = (WRITE_CHUNK_LEN - self.len).min(data.len());
+        let n = (self.chunk - self.len).min(data.len());
         let at = self.start + self.len;
         // Overwrite what an earlier use of the buffer left, then append;
         // within the reserved capacity, so the start never moves.
@@ -707,8 +730,11 @@ impl Target {
     }
 
     /// Writes the last, partial chunk here and makes the file durable;
-    /// every other write has finished.
-    fn finish(self, tail: &mut AlignedBuf) -> io::Result<()> {
+    /// every other write has finished. The buffer is freed once written,
+    /// before the fsync, the longest step of a small upload: many
+    /// concurrent uploads then hold their buffers only while their bytes
+    /// arrive (issue 16 §6).
+    fn finish(self, mut tail: AlignedBuf) -> io::Result<()> {
         let len = self.offset + tail.len as u64;
         // Direct writes are whole blocks: pad, then cut back.
         let data = if self.direct {
@@ -717,6 +743,7 @@ impl Target {
             tail.filled()
         };
         let buffered = self.write(data)?;
+        drop(tail);
         let file = buffered.as_ref().unwrap_or(&self.file);
         file.set_len(len)?;
         file.sync_all()
@@ -729,11 +756,12 @@ type WriteTask = JoinHandle<io::Result<(AlignedBuf, Option<File>)>>;
 
 /// An upload to a [`LocalFolder`].
 ///
-/// Bytes are copied (or, by `write_with`, sealed) into an aligned
-/// [`WRITE_CHUNK_LEN`] buffer; each full buffer is written on the blocking
-/// pool while the next one fills, up to [`WRITES_IN_FLIGHT`] at once, so the
-/// caller's sealing and hashing overlap the disk writes, the disk always has
-/// the next write queued, and small pieces cost no round trip to the pool.
+/// Bytes are copied (or, by `write_with`, sealed) into an aligned chunk
+/// buffer ([`FIRST_CHUNK_LEN`], doubling up to [`WRITE_CHUNK_LEN`]); each
+/// full buffer is written on the blocking pool while the next one fills, up
+/// to [`WRITES_IN_FLIGHT`] at once, so the caller's sealing and hashing
+/// overlap the disk writes, the disk always has the next write queued, and
+/// small pieces cost no round trip to the pool.
 /// Writes use `O_DIRECT` where available: an ingested recording then goes to
 /// disk at the disk's speed instead of faulting in page cache it will not
 /// need, and does not push the database out of the cache.
@@ -815,11 +843,14 @@ impl LocalWriter {
         while self.in_flight.len() >= WRITES_IN_FLIGHT {
             self.reap_one().await?;
         }
-        let next = self.spare.pop().unwrap_or_else(AlignedBuf::new);
+        // Chunks grow to full length; a spare too short for the next is freed.
+        let chunk = (2 * self.current.chunk).min(WRITE_CHUNK_LEN);
+        self.spare.retain(|spare| spare.chunk >= chunk);
+        let next = self.spare.pop().unwrap_or_else(|| AlignedBuf::new(chunk));
         let mut full = std::mem::replace(&mut self.current, next);
-        if let Some(excess) = full.filled().get(WRITE_CHUNK_LEN..) {
+        if let Some(excess) = full.filled().get(full.chunk..) {
             self.current.fill(excess);
-            full.len = WRITE_CHUNK_LEN;
+            full.len = full.chunk;
         }
         let target = self.sink.claim(full.len);
         self.in_flight
@@ -859,17 +890,16 @@ impl ObjectWriter for LocalWriter {
             return Err(self.failed_earlier());
         }
         self.settle().await?;
-        let mut tail = std::mem::replace(
-            &mut self.current,
-            self.spare.pop().unwrap_or_else(AlignedBuf::new),
-        );
+        // Nothing more is written: the spares go now, not after the fsyncs.
+        self.spare = Vec::new();
+        let tail = std::mem::replace(&mut self.current, AlignedBuf::taken());
         let target = self.sink.claim(tail.len);
         let id = self.id;
         let temp_path = Arc::clone(&self.sink.path);
         let final_path = self.final_path.clone();
         blocking(move || {
             target
-                .finish(&mut tail)
+                .finish(tail)
                 .io_context(|| format!("failed to write {}", temp_path.display()))?;
             commit_file(id, &temp_path, &final_path)
         })
@@ -1089,6 +1119,12 @@ mod tests {
                 DIRECT_ALIGN - 1,
                 DIRECT_ALIGN,
                 DIRECT_ALIGN + 1,
+                // The growing chunks' ends: 256 KiB, + 512 KiB, + 1 MiB.
+                FIRST_CHUNK_LEN - 1,
+                FIRST_CHUNK_LEN,
+                FIRST_CHUNK_LEN + 1,
+                3 * FIRST_CHUNK_LEN,
+                7 * FIRST_CHUNK_LEN + 1,
                 WRITE_CHUNK_LEN - 1,
                 WRITE_CHUNK_LEN,
                 WRITE_CHUNK_LEN + 1,
@@ -1228,7 +1264,7 @@ mod tests {
 
     #[test]
     fn aligned_buffers_are_aligned_and_pad_with_zeros() {
-        let mut buffer = AlignedBuf::new();
+        let mut buffer = AlignedBuf::new(WRITE_CHUNK_LEN);
         assert_eq!(buffer.filled().as_ptr().addr() % DIRECT_ALIGN, 0);
         buffer.storage.fill(0xFF);
 
