@@ -606,9 +606,16 @@ where
     Ok((sha256, info, total, peaks))
 }
 
+/// Chunks of an upload waiting to be hashed. Hashing is the slowest step,
+/// so the queue is usually full and sealing waits for it: a deeper one
+/// only holds more of the body (and of the connection's read buffers it
+/// shares) in memory per upload; 16 held up to about 2 MiB each of many
+/// concurrent uploads (issue 16 §6).
+const DIGEST_QUEUE: usize = 4;
+
 /// SHA-256 and the waveform peaks on a blocking thread, so they run beside
 /// sealing on the other core. Chunks are shared `Bytes`, never copied; the
-/// channel holds at most a few of them, so memory stays bounded.
+/// channel holds at most [`DIGEST_QUEUE`] of them, so memory stays bounded.
 struct BackgroundDigest {
     /// Chunks in order, each with its offset in the file and, once the
     /// validator knows it, where the audio lies.
@@ -620,7 +627,7 @@ struct BackgroundDigest {
 impl BackgroundDigest {
     fn start() -> Self {
         let (chunks, mut received) =
-            tokio::sync::mpsc::channel::<(Bytes, u64, Option<AudioLayout>)>(16);
+            tokio::sync::mpsc::channel::<(Bytes, u64, Option<AudioLayout>)>(DIGEST_QUEUE);
         let done = tokio::task::spawn_blocking(move || {
             let mut sha = ring::digest::Context::new(&ring::digest::SHA256);
             let mut peaks: Option<PeakBuilder> = None;

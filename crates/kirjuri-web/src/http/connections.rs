@@ -82,6 +82,14 @@ pub const LINGER_MAX: usize = 32;
 /// over. At the default cap, heads in progress hold at most 32 MiB.
 const MAX_HEAD_BYTES: usize = 64 << 10;
 
+/// The most a connection reads ahead into its buffer (hyper's default is
+/// about 400 KiB), twice the largest head, which must fit in it. A body
+/// arrives in pieces of at most this, and a piece the upload still holds
+/// (queued for hashing) keeps its part of the buffer alive, so this bounds
+/// what each concurrent upload holds: many one-minute calls at once peaked
+/// several MiB per connection higher with the default (issue 16 §6).
+const READ_BUFFER_BYTES: usize = 2 * MAX_HEAD_BYTES;
+
 /// The first pause after a failed `accept`; doubled per failure up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -424,6 +432,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(shared.limits.header_read_timeout)
         .max_header_size(MAX_HEAD_BYTES)
+        .max_buf_size(READ_BUFFER_BYTES)
         .keep_alive(true);
     let service = ConnectionService {
         router: shared.router.clone(),

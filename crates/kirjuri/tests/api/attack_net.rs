@@ -362,6 +362,30 @@ async fn a_request_head_over_64_kib_is_refused_with_431() {
     assert_healthy_now(&app).await;
 }
 
+#[tokio::test]
+async fn a_request_head_just_under_64_kib_is_still_answered() {
+    // Arrange: the largest head the server accepts must fit in the read
+    // buffer, which is bounded to keep concurrent uploads small.
+    let app = spawn_app().await;
+    let mut stream = TcpStream::connect(app.socket_address()).await.unwrap();
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: kirjuri\r\nConnection: close\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(63 * 1024)
+    );
+
+    // Act
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+
+    // Assert
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+}
+
 /// The server's CPU time so far (user + system), from `/proc/<pid>/stat`.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
