@@ -60,6 +60,7 @@ use kirjuri_app::purge::Purger;
 use kirjuri_app::{Config, Kirjuri};
 use kirjuri_core::clock::{Clock, SystemClock};
 use kirjuri_core::ids::{ContactId, ObjectId};
+use kirjuri_testkit::app::{MALLOC_ARENAS, malloc_arenas};
 use kirjuri_vault::Keyring;
 
 type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
@@ -84,8 +85,10 @@ fn main() -> BenchResult<()> {
     let objects = env_count("KIRJURI_BENCH_PURGE_OBJECTS", 1_000_000)?;
     let contacts = env_count("KIRJURI_BENCH_DRYRUN_CONTACTS", 10_000_000)?;
     println!("purge benchmark: {objects} expired recordings; dry run over {contacts} contacts");
-    let arenas = std::env::var(ARENAS).unwrap_or_else(|_| SHIPPED_ARENAS.to_owned());
-    println!("  each measurement in a child process with {ARENAS}={arenas}");
+    println!(
+        "  each measurement in a child process with {MALLOC_ARENAS}={}",
+        malloc_arenas()
+    );
     let backends = std::env::var("KIRJURI_BENCH_PURGE_BACKENDS")
         .unwrap_or_else(|_| "sqlite,postgres".to_owned());
     if backends.contains("sqlite") {
@@ -212,11 +215,6 @@ fn vm_hwm_kib() -> BenchResult<u64> {
         .parse()?)
 }
 
-/// glibc's variable for its number of malloc arenas, and the value the
-/// shipped unit (`dist/kirjuri.service`) gives it.
-const ARENAS: &str = "MALLOC_ARENA_MAX";
-const SHIPPED_ARENAS: &str = "2";
-
 /// Runs this executable as a child for one measurement; returns the item
 /// total it reports.
 fn run_child(which: &str, data: &Path) -> BenchResult<u64> {
@@ -229,10 +227,8 @@ fn run_child_on(which: &str, data: &Path, pg: Option<&str>) -> BenchResult<u64> 
     command
         .env(CHILD, which)
         .env(CHILD_DATA, data)
-        .env("KIRJURI_LOG", "warn");
-    if std::env::var_os(ARENAS).is_none() {
-        command.env(ARENAS, SHIPPED_ARENAS);
-    }
+        .env("KIRJURI_LOG", "warn")
+        .env(MALLOC_ARENAS, malloc_arenas());
     if let Some(url) = pg {
         command.env(CHILD_PG, url);
     }

@@ -29,7 +29,8 @@
 //! party burnt meanwhile (this client, the kirjuri node(s), PostgreSQL,
 //! Garage) with the whole machine's busy share — on a 2-core machine they
 //! all share the same two cores, and that, not any one of them, is what the
-//! numbers measure.
+//! numbers measure. The nodes run with `MALLOC_ARENA_MAX=2`, as the shipped
+//! systemd unit runs `kirjuri`, unless the caller sets another value.
 //!
 //! The servers are real and durable: the built `kirjuri` binary, a
 //! PostgreSQL cluster of our own (`scripts/pg start --dir …`, without
@@ -53,7 +54,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use kirjuri_core::wav::{Encoding, synth};
-use kirjuri_testkit::app::{load_average, process_times, process_tree_ticks};
+use kirjuri_testkit::app::{
+    MALLOC_ARENAS, load_average, malloc_arenas, process_times, process_tree_ticks,
+};
 use kirjuri_testkit::garage::{Garage, OwnGarage};
 use kirjuri_testkit::postgres::OwnPostgres;
 use kirjuri_testkit::server::{Kirjuri, Logs, Server};
@@ -180,8 +183,9 @@ async fn run() -> Result<()> {
     );
     println!(
         "{recordings} recordings of {SECONDS} s (8 kHz 16-bit stereo WAV, {:.2} MB) per setup, \
-         clients {counts:?}",
-        wav.len() as f64 / 1e6
+         clients {counts:?}; nodes run with {MALLOC_ARENAS}={}",
+        wav.len() as f64 / 1e6,
+        malloc_arenas()
     );
 
     let mut results = Vec::new();
@@ -287,7 +291,9 @@ struct Setup {
 
 impl Setup {
     fn kirjuri() -> Kirjuri {
-        Kirjuri::new(KIRJURI).env("KIRJURI_LOG", "warn")
+        Kirjuri::new(KIRJURI)
+            .env("KIRJURI_LOG", "warn")
+            .env(MALLOC_ARENAS, malloc_arenas())
     }
 
     fn embedded(data: &Path) -> Setup {

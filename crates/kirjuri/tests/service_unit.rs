@@ -15,6 +15,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use kirjuri_testkit::app::{MALLOC_ARENAS, SHIPPED_MALLOC_ARENAS};
+
 /// The unit with `ExecStart` pointed at the binary under test, in a temp dir.
 fn unit_here() -> (tempfile::TempDir, std::path::PathBuf) {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/kirjuri.service");
@@ -25,6 +27,22 @@ fn unit_here() -> (tempfile::TempDir, std::path::PathBuf) {
     let path = dir.path().join("kirjuri.service");
     std::fs::write(&path, text).unwrap();
     (dir, path)
+}
+
+#[test]
+fn the_unit_sets_the_malloc_arenas_the_benchmarks_measure_with() {
+    // Arrange
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/kirjuri.service");
+    let text = std::fs::read_to_string(&source).expect("dist/kirjuri.service");
+
+    // Act
+    let set = format!("Environment={MALLOC_ARENAS}={SHIPPED_MALLOC_ARENAS}");
+
+    // Assert: the benchmarks' memory figures are the unit's.
+    assert!(
+        text.lines().any(|line| line.trim() == set),
+        "dist/kirjuri.service has no {set:?}"
+    );
 }
 
 fn systemd_analyze(args: &[&str]) -> std::process::Output {
