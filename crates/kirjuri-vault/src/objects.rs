@@ -210,7 +210,7 @@ pub const WRITE_CHUNK_LEN: usize = 2 << 20;
 /// [`WRITE_CHUNK_LEN`]. A small object (a waveform, an attachment, most
 /// of a one-minute call) then never holds a whole 2 MiB buffer, and many
 /// concurrent small uploads hold a fraction of the memory (issue 16 §6),
-/// while a long recording reaches full chunks after a few hundred KiB.
+/// while a long recording reaches full chunks after its first 1.75 MiB.
 /// A multiple of the direct-I/O alignment.
 const FIRST_CHUNK_LEN: usize = 256 << 10;
 
