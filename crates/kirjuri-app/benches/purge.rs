@@ -60,7 +60,7 @@ use kirjuri_app::purge::Purger;
 use kirjuri_app::{Config, Kirjuri};
 use kirjuri_core::clock::{Clock, SystemClock};
 use kirjuri_core::ids::{ContactId, ObjectId};
-use kirjuri_testkit::app::{MALLOC_ARENAS, malloc_arenas};
+use kirjuri_testkit::server::{MALLOC_ARENAS, malloc_arenas};
 use kirjuri_vault::Keyring;
 
 type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;

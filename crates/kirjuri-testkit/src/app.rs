@@ -179,22 +179,6 @@ pub fn load_average() -> String {
         .join(" ")
 }
 
-/// glibc's variable for its number of malloc arenas.
-pub const MALLOC_ARENAS: &str = "MALLOC_ARENA_MAX";
-
-/// The value the shipped unit (`dist/kirjuri.service`) gives
-/// [`MALLOC_ARENAS`]; a test of the unit checks that it still does.
-pub const SHIPPED_MALLOC_ARENAS: &str = "2";
-
-/// The [`MALLOC_ARENAS`] a benchmark runs `kirjuri` with: the caller's, else
-/// the shipped unit's, so a benchmark measures memory and CPU as the
-/// product runs. glibc's default (eight arenas per core) keeps freed memory
-/// per thread: the purge peaked ≈ 30 MiB higher with it, eight concurrent
-/// small uploads ≈ 6 MiB (BENCHMARKS.md).
-pub fn malloc_arenas() -> String {
-    std::env::var(MALLOC_ARENAS).unwrap_or_else(|_| SHIPPED_MALLOC_ARENAS.to_owned())
-}
-
 /// Copies a folder tree, leaving out the liveness lock files of the commands
 /// that made it (they are dead; a server would only sweep them away).
 pub fn copy_tree(from: &Path, to: &Path) {

@@ -8,6 +8,10 @@
 //! the binary's own crate knows it. Every command runs without the caller's
 //! `KIRJURI_DATA` and `KIRJURI_DATABASE__URL`, so a developer's environment
 //! never points a test at a real register; a test that wants them sets them.
+//! Every command runs with the shipped unit's `MALLOC_ARENA_MAX`
+//! ([`malloc_arenas`]) unless the caller's environment sets one, so tests
+//! and benchmarks see the product's memory and CPU as it runs in
+//! production.
 //!
 //! Benchmarks, which report rather than assert, use the `try_` forms
 //! ([`Kirjuri::try_run_ok`], [`Server::try_start`], [`Server::try_stop`]):
@@ -33,6 +37,22 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Environment a test never inherits (see the module docs).
 const NOT_INHERITED: [&str; 2] = ["KIRJURI_DATA", "KIRJURI_DATABASE__URL"];
 
+/// glibc's variable for its number of malloc arenas.
+pub const MALLOC_ARENAS: &str = "MALLOC_ARENA_MAX";
+
+/// The value the shipped unit (`dist/kirjuri.service`) gives
+/// [`MALLOC_ARENAS`]; a test of the unit checks that it still does.
+pub const SHIPPED_MALLOC_ARENAS: &str = "2";
+
+/// The [`MALLOC_ARENAS`] every `kirjuri` started here (and the purge
+/// bench's child) runs with: the caller's, else the shipped unit's, so a
+/// benchmark measures memory and CPU as the product runs. glibc's default (eight arenas per core) keeps freed memory
+/// per thread: the purge peaked ≈ 30 MiB higher with it, eight concurrent
+/// small uploads ≈ 6 MiB (BENCHMARKS.md).
+pub fn malloc_arenas() -> String {
+    std::env::var(MALLOC_ARENAS).unwrap_or_else(|_| SHIPPED_MALLOC_ARENAS.to_owned())
+}
+
 /// How to run the `kirjuri` binary: its path, and the `--config`, `--data`
 /// and environment every command gets.
 #[derive(Debug, Clone)]
@@ -51,7 +71,7 @@ impl Kirjuri {
         Self {
             binary: binary.as_ref().to_owned(),
             global: Vec::new(),
-            envs: Vec::new(),
+            envs: vec![(MALLOC_ARENAS.into(), malloc_arenas().into())],
         }
     }
 

@@ -30,7 +30,8 @@
 //! Garage) with the whole machine's busy share — on a 2-core machine they
 //! all share the same two cores, and that, not any one of them, is what the
 //! numbers measure. The nodes run with `MALLOC_ARENA_MAX=2`, as the shipped
-//! systemd unit runs `kirjuri`, unless the caller sets another value.
+//! systemd unit runs `kirjuri`, unless the caller sets another value
+//! (`kirjuri_testkit::server::malloc_arenas`).
 //!
 //! The servers are real and durable: the built `kirjuri` binary, a
 //! PostgreSQL cluster of our own (`scripts/pg start --dir …`, without
@@ -54,12 +55,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use kirjuri_core::wav::{Encoding, synth};
-use kirjuri_testkit::app::{
-    MALLOC_ARENAS, load_average, malloc_arenas, process_times, process_tree_ticks,
-};
+use kirjuri_testkit::app::{load_average, process_times, process_tree_ticks};
 use kirjuri_testkit::garage::{Garage, OwnGarage};
 use kirjuri_testkit::postgres::OwnPostgres;
-use kirjuri_testkit::server::{Kirjuri, Logs, Server};
+use kirjuri_testkit::server::{Kirjuri, Logs, MALLOC_ARENAS, Server, malloc_arenas};
 
 const KIRJURI: &str = env!("CARGO_BIN_EXE_kirjuri");
 const RECORDINGS_ENV: &str = "KIRJURI_BENCH_CLUSTER_RECORDINGS";
@@ -291,9 +290,7 @@ struct Setup {
 
 impl Setup {
     fn kirjuri() -> Kirjuri {
-        Kirjuri::new(KIRJURI)
-            .env("KIRJURI_LOG", "warn")
-            .env(MALLOC_ARENAS, malloc_arenas())
+        Kirjuri::new(KIRJURI).env("KIRJURI_LOG", "warn")
     }
 
     fn embedded(data: &Path) -> Setup {

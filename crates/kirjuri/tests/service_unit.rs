@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use kirjuri_testkit::app::{MALLOC_ARENAS, SHIPPED_MALLOC_ARENAS};
+use kirjuri_testkit::server::{MALLOC_ARENAS, SHIPPED_MALLOC_ARENAS};
 
 /// The unit with `ExecStart` pointed at the binary under test, in a temp dir.
 fn unit_here() -> (tempfile::TempDir, std::path::PathBuf) {
