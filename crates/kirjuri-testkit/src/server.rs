@@ -46,9 +46,10 @@ pub const SHIPPED_MALLOC_ARENAS: &str = "2";
 
 /// The [`MALLOC_ARENAS`] every `kirjuri` started here (and the purge
 /// bench's child) runs with: the caller's, else the shipped unit's, so a
-/// benchmark measures memory and CPU as the product runs. glibc's default (eight arenas per core) keeps freed memory
-/// per thread: the purge peaked ≈ 30 MiB higher with it, eight concurrent
-/// small uploads ≈ 6 MiB (BENCHMARKS.md).
+/// benchmark measures memory and CPU as the product runs. glibc's default
+/// (eight arenas per core) keeps freed memory per thread: the purge peaked
+/// ≈ 30 MiB higher with it, eight concurrent small uploads ≈ 6 MiB
+/// (BENCHMARKS.md).
 pub fn malloc_arenas() -> String {
     std::env::var(MALLOC_ARENAS).unwrap_or_else(|_| SHIPPED_MALLOC_ARENAS.to_owned())
 }

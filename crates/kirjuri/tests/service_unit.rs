@@ -17,10 +17,15 @@ use std::process::Command;
 
 use kirjuri_testkit::server::{MALLOC_ARENAS, SHIPPED_MALLOC_ARENAS};
 
+/// The shipped unit's text, `dist/kirjuri.service`.
+fn unit_text() -> String {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/kirjuri.service");
+    std::fs::read_to_string(&source).expect("dist/kirjuri.service")
+}
+
 /// The unit with `ExecStart` pointed at the binary under test, in a temp dir.
 fn unit_here() -> (tempfile::TempDir, std::path::PathBuf) {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/kirjuri.service");
-    let text = std::fs::read_to_string(&source).expect("dist/kirjuri.service");
+    let text = unit_text();
     assert!(text.contains("ExecStart=/usr/local/bin/kirjuri serve"));
     let text = text.replace("/usr/local/bin/kirjuri", env!("CARGO_BIN_EXE_kirjuri"));
     let dir = tempfile::tempdir().unwrap();
@@ -32,8 +37,7 @@ fn unit_here() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn the_unit_sets_the_malloc_arenas_the_benchmarks_measure_with() {
     // Arrange
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/kirjuri.service");
-    let text = std::fs::read_to_string(&source).expect("dist/kirjuri.service");
+    let text = unit_text();
 
     // Act
     let set = format!("Environment={MALLOC_ARENAS}={SHIPPED_MALLOC_ARENAS}");
